@@ -1,0 +1,82 @@
+package io.vsocket.ffm;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
+
+import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
+
+/**
+ * Builds downcall handles and reads the {@code errno} that a call left behind.
+ *
+ * <p>Calls that report failure through {@code errno} are linked with
+ * {@link Linker.Option#captureCallState(String...)}: their handle takes one extra leading
+ * {@link MemorySegment} of {@link #ERRNO_STATE_LAYOUT} into which the JVM copies {@code errno} right
+ * after the call, before anything else can overwrite it.
+ */
+public final class Downcalls {
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static final Linker.Option CAPTURE_ERRNO = Linker.Option.captureCallState("errno");
+
+    /** The layout of the segment that receives the captured {@code errno}. */
+    public static final StructLayout ERRNO_STATE_LAYOUT = Linker.Option.captureStateLayout();
+    private static final VarHandle ERRNO = ERRNO_STATE_LAYOUT.varHandle(groupElement("errno"));
+
+    private Downcalls() {
+    }
+
+    /** A handle for {@code name}, or an {@link UnsatisfiedLinkError} naming the symbol and library. */
+    public static MethodHandle downcall(SymbolLookup lookup, String library, String name,
+                                        FunctionDescriptor descriptor, Linker.Option... options) {
+        MemorySegment symbol = lookup.find(name).orElseThrow(() -> new UnsatisfiedLinkError(
+                "symbol " + name + " not found in " + library));
+        return LINKER.downcallHandle(symbol, descriptor, options);
+    }
+
+    /** Like {@link #downcall}, with {@code errno} captured into a leading state segment. */
+    public static MethodHandle downcallCapturingErrno(SymbolLookup lookup, String library, String name,
+                                                      FunctionDescriptor descriptor, Linker.Option... options) {
+        Linker.Option[] all = java.util.Arrays.copyOf(options, options.length + 1);
+        all[options.length] = CAPTURE_ERRNO;
+        return downcall(lookup, library, name, descriptor, all);
+    }
+
+    /**
+     * A handle for a short, non-blocking call on the hot path (post, poll, arm): linked as
+     * {@link Linker.Option#critical(boolean) critical}, which skips the thread-state transition.
+     * Never use it for a call that can block.
+     */
+    public static MethodHandle criticalDowncall(SymbolLookup lookup, String library, String name,
+                                                FunctionDescriptor descriptor) {
+        return downcall(lookup, library, name, descriptor, Linker.Option.critical(false));
+    }
+
+    /** A new {@code errno} state segment. */
+    public static MemorySegment newErrnoState(Arena arena) {
+        return arena.allocate(ERRNO_STATE_LAYOUT);
+    }
+
+    /** The {@code errno} captured into {@code state} by the last call that used it. */
+    public static int errno(MemorySegment state) {
+        return (int) ERRNO.get(state, 0L);
+    }
+
+    /**
+     * Rethrows what {@code invokeExact} threw. A downcall declares {@code Throwable} but only ever
+     * throws unchecked exceptions and errors.
+     */
+    public static RuntimeException rethrow(Throwable t) {
+        if (t instanceof RuntimeException r) {
+            throw r;
+        }
+        if (t instanceof Error e) {
+            throw e;
+        }
+        throw new AssertionError("unexpected checked exception from a downcall", t);
+    }
+}

@@ -1,0 +1,53 @@
+package io.vsocket.verbs;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The one Java owner of one native verbs object. {@link #close()} releases it exactly once: a
+ * second close does nothing, and every other use after close throws {@link IllegalStateException}
+ * naming the object, so a stale handle never reaches libibverbs.
+ *
+ * <p>If the release call itself fails (a protection domain that still has memory regions gets
+ * {@code EBUSY}), close throws {@link VerbsException} and the object stays open, so the caller can
+ * release its dependants and close again.
+ *
+ * <p>Owners are meant for one thread (the event loop that made them); only close is synchronized.
+ */
+public abstract class VerbsResource implements AutoCloseable {
+    private final MemorySegment handle;
+    private boolean closed;
+
+    VerbsResource(MemorySegment handle) {
+        this.handle = handle;
+    }
+
+    /** The native pointer, for calls into the bindings. Throws once closed. */
+    public final MemorySegment handle() {
+        if (closed) {
+            throw new IllegalStateException(this + " is closed");
+        }
+        return handle;
+    }
+
+    public final boolean isOpen() {
+        return !closed;
+    }
+
+    /** Releases the native object; idempotent. */
+    @Override
+    public final synchronized void close() throws VerbsException {
+        if (closed) {
+            return;
+        }
+        release(handle);
+        closed = true;
+        afterClose();
+    }
+
+    /** Makes the one release call for {@code handle}. */
+    abstract void release(MemorySegment handle) throws VerbsException;
+
+    /** Frees Java-side state once the native object is gone. */
+    void afterClose() {
+    }
+}
