@@ -15,6 +15,7 @@ fi
 vsocket_v=$( [ -n "$vsocket_current_home" ] && vsocket_jdk_feature "$vsocket_current_home" || true)
 if [ -z "$vsocket_v" ] || [ "$vsocket_v" -lt 22 ]; then
   vsocket_best= ; vsocket_best_v=0
+  case $- in *f*) vsocket_noglob=1 ;; *) vsocket_noglob=0 ;; esac
   set +f
   for vsocket_home in /usr/lib/jvm/*; do
     [ -x "$vsocket_home/bin/javac" ] || continue
@@ -23,7 +24,7 @@ if [ -z "$vsocket_v" ] || [ "$vsocket_v" -lt 22 ]; then
       vsocket_best=$vsocket_home; vsocket_best_v=$vsocket_hv
     fi
   done
-  set -f
+  [ "$vsocket_noglob" = 1 ] && set -f
   if [ -z "$vsocket_best" ]; then
     echo "vsocket needs JDK 22 or newer (FFM API); found ${vsocket_v:-no JDK}${vsocket_current_home:+ at $vsocket_current_home}." >&2
     echo "Install one (Debian: apt-get install openjdk-25-jdk, or Temurin 25) under /usr/lib/jvm, or set JAVA_HOME." >&2

@@ -30,6 +30,11 @@ public final class Glue {
     /** The ABI version this Java code expects; the loaded glue must report the same. */
     public static final int ABI_VERSION = 1;
 
+    /** The loaded glue library, for linking handles with other options (the benchmarks do). */
+    public static SymbolLookup lookup() {
+        return LOOKUP;
+    }
+
     private static final MethodHandle VS_GLUE_ABI_VERSION = Downcalls.downcall(LOOKUP, LIBRARY, "vs_glue_abi_version",
             FunctionDescriptor.of(JAVA_INT));
 
