@@ -1,9 +1,7 @@
 package io.vsocket.verbs;
 
-import io.vsocket.ffm.Downcalls;
 import io.vsocket.ffm.ibverbs.Ibverbs;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /** An address handle ({@code struct ibv_ah}): a cached route for UD sends. */
@@ -21,10 +19,7 @@ public final class AddressHandle extends VerbsResource {
 
     @Override
     void release(MemorySegment handle) throws VerbsException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment errno = Downcalls.newErrnoState(arena);
-            VerbsException.check("ibv_destroy_ah", Ibverbs.ibv_destroy_ah(errno, handle), errno);
-        }
+        destroy("ibv_destroy_ah", handle, Ibverbs::ibv_destroy_ah);
     }
 
     @Override

@@ -92,10 +92,7 @@ public final class CompletionChannel extends VerbsResource {
 
     @Override
     void release(MemorySegment handle) throws VerbsException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment errno = Downcalls.newErrnoState(arena);
-            VerbsException.check("ibv_destroy_comp_channel", Ibverbs.ibv_destroy_comp_channel(errno, handle), errno);
-        }
+        destroy("ibv_destroy_comp_channel", handle, Ibverbs::ibv_destroy_comp_channel);
     }
 
     @Override

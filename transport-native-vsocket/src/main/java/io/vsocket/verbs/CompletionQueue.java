@@ -1,11 +1,9 @@
 package io.vsocket.verbs;
 
-import io.vsocket.ffm.Downcalls;
 import io.vsocket.ffm.glue.Glue;
 import io.vsocket.ffm.ibverbs.Ibverbs;
 import io.vsocket.ffm.ibverbs.ibv_cq;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -79,10 +77,7 @@ public final class CompletionQueue extends VerbsResource {
             Ibverbs.ibv_ack_cq_events(handle, unacknowledgedEvents);
             unacknowledgedEvents = 0;
         }
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment errno = Downcalls.newErrnoState(arena);
-            VerbsException.check("ibv_destroy_cq", Ibverbs.ibv_destroy_cq(errno, handle), errno);
-        }
+        destroy("ibv_destroy_cq", handle, Ibverbs::ibv_destroy_cq);
     }
 
     @Override

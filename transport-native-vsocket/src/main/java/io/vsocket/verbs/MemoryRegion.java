@@ -1,10 +1,8 @@
 package io.vsocket.verbs;
 
-import io.vsocket.ffm.Downcalls;
 import io.vsocket.ffm.ibverbs.Ibverbs;
 import io.vsocket.ffm.ibverbs.ibv_mr;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -53,10 +51,7 @@ public final class MemoryRegion extends VerbsResource {
 
     @Override
     void release(MemorySegment handle) throws VerbsException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment errno = Downcalls.newErrnoState(arena);
-            VerbsException.check("ibv_dereg_mr", Ibverbs.ibv_dereg_mr(errno, handle), errno);
-        }
+        destroy("ibv_dereg_mr", handle, Ibverbs::ibv_dereg_mr);
     }
 
     @Override

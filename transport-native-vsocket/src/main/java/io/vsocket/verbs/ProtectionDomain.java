@@ -4,7 +4,6 @@ import io.vsocket.ffm.Downcalls;
 import io.vsocket.ffm.glue.Glue;
 import io.vsocket.ffm.ibverbs.Ibverbs;
 import io.vsocket.ffm.ibverbs.ibv_ah_attr;
-import io.vsocket.ffm.ibverbs.ibv_global_route;
 import io.vsocket.ffm.ibverbs.ibv_qp_cap;
 import io.vsocket.ffm.ibverbs.ibv_qp_init_attr;
 import io.vsocket.ffm.ibverbs.ibv_srq_attr;
@@ -13,7 +12,6 @@ import io.vsocket.ffm.ibverbs.ibv_srq_init_attr;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
-import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 
 /**
  * A protection domain ({@code struct ibv_pd}): memory regions, queue pairs, shared receive queues
@@ -99,10 +97,7 @@ public final class ProtectionDomain extends VerbsResource {
 
     @Override
     void release(MemorySegment handle) throws VerbsException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment errno = Downcalls.newErrnoState(arena);
-            VerbsException.check("ibv_dealloc_pd", Ibverbs.ibv_dealloc_pd(errno, handle), errno);
-        }
+        destroy("ibv_dealloc_pd", handle, Ibverbs::ibv_dealloc_pd);
     }
 
     @Override

@@ -178,10 +178,7 @@ public final class QueuePair extends VerbsResource {
 
     @Override
     void release(MemorySegment handle) throws VerbsException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment errno = Downcalls.newErrnoState(arena);
-            VerbsException.check("ibv_destroy_qp(" + this + ")", Ibverbs.ibv_destroy_qp(errno, handle), errno);
-        }
+        destroy("ibv_destroy_qp(" + this + ")", handle, Ibverbs::ibv_destroy_qp);
     }
 
     @Override

@@ -1,6 +1,5 @@
 package io.vsocket.verbs;
 
-import io.vsocket.ffm.Downcalls;
 import io.vsocket.ffm.glue.Glue;
 import io.vsocket.ffm.ibverbs.Ibverbs;
 
@@ -33,10 +32,7 @@ public final class SharedReceiveQueue extends VerbsResource {
 
     @Override
     void release(MemorySegment handle) throws VerbsException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment errno = Downcalls.newErrnoState(arena);
-            VerbsException.check("ibv_destroy_srq", Ibverbs.ibv_destroy_srq(errno, handle), errno);
-        }
+        destroy("ibv_destroy_srq", handle, Ibverbs::ibv_destroy_srq);
     }
 
     @Override

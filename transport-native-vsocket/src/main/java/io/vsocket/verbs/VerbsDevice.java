@@ -148,10 +148,7 @@ public final class VerbsDevice extends VerbsResource {
 
     @Override
     void release(MemorySegment handle) throws VerbsException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment errno = Downcalls.newErrnoState(arena);
-            VerbsException.check("ibv_close_device(" + name + ")", Ibverbs.ibv_close_device(errno, handle), errno);
-        }
+        destroy("ibv_close_device(" + name + ")", handle, Ibverbs::ibv_close_device);
     }
 
     @Override

@@ -1,5 +1,8 @@
 package io.vsocket.verbs;
 
+import io.vsocket.ffm.Downcalls;
+
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -46,6 +49,20 @@ public abstract class VerbsResource implements AutoCloseable {
 
     /** Makes the one release call for {@code handle}. */
     abstract void release(MemorySegment handle) throws VerbsException;
+
+    /** Makes {@code destroy}, a verbs call that returns 0 or an errno, and throws when it fails. */
+    static void destroy(String call, MemorySegment handle, DestroyCall destroy) throws VerbsException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment errno = Downcalls.newErrnoState(arena);
+            VerbsException.check(call, destroy.call(errno, handle), errno);
+        }
+    }
+
+    /** A binding of the shape {@code int ibv_destroy_x(errnoState, handle)}. */
+    @FunctionalInterface
+    interface DestroyCall {
+        int call(MemorySegment errnoState, MemorySegment handle);
+    }
 
     /** Frees Java-side state once the native object is gone. */
     void afterClose() {
