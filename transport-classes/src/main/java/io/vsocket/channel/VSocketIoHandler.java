@@ -1,0 +1,327 @@
+package io.vsocket.channel;
+
+import io.netty.channel.IoHandle;
+import io.netty.channel.IoHandler;
+import io.netty.channel.IoHandlerContext;
+import io.netty.channel.IoHandlerFactory;
+import io.netty.channel.IoOps;
+import io.netty.channel.IoRegistration;
+import io.netty.util.concurrent.ThreadAwareExecutor;
+import io.netty.util.internal.logging.InternalLogger;
+import io.netty.util.internal.logging.InternalLoggerFactory;
+import io.vsocket.unix.Epoll;
+import io.vsocket.unix.EventFd;
+import io.vsocket.unix.NativeIoException;
+import org.agrona.collections.Long2ObjectHashMap;
+
+import java.io.UncheckedIOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * The vsocket event loop's I/O side (Netty 4.2 {@link IoHandler}). One per loop thread, it owns an
+ * epoll set, a wakeup eventfd and the loop's user-space pollers. Each turn it handles what is ready
+ * without blocking; when there is nothing, it spins on the pollers for the configured time (never on
+ * epoll: that would be a system call per spin), arms them, and blocks in one {@code epoll_wait}
+ * until a descriptor is ready, the next scheduled task is due, or another thread wakes it. The
+ * eventfd is written only when the loop is actually asleep.
+ */
+public final class VSocketIoHandler implements IoHandler {
+    private static final InternalLogger logger = InternalLoggerFactory.getInstance(VSocketIoHandler.class);
+
+    /** The default spin: {@code io.vsocket.spinNanos}, else 50 µs. */
+    public static final long DEFAULT_SPIN_NANOS = Long.getLong("io.vsocket.spinNanos", 50_000L);
+    /** epoll data word of the wakeup eventfd; registrations are numbered from 1. */
+    private static final long WAKEUP = 0;
+    private static final int MAX_EVENTS = 256;
+
+    private final ThreadAwareExecutor executor;
+    private final long spinNanos;
+    private final Epoll epoll;
+    private final EventFd wakeupFd;
+    /** False only while the loop is (about to be) blocked in epoll_wait: then wakeups must signal. */
+    private final AtomicBoolean awake = new AtomicBoolean(true);
+    private final Long2ObjectHashMap<Registration> registrations = new Long2ObjectHashMap<>();
+    private final List<VSocketLoopPoller> pollers = new ArrayList<>();
+    private final VSocketIoEvent event = new VSocketIoEvent();
+    private long nextId = WAKEUP + 1;
+
+    private VSocketIoHandler(ThreadAwareExecutor executor, long spinNanos) {
+        this.executor = executor;
+        this.spinNanos = spinNanos;
+        Epoll e = null;
+        EventFd w = null;
+        try {
+            e = Epoll.create(MAX_EVENTS);
+            w = EventFd.create();
+            e.add(w.fd(), VSocketIoOps.IN, WAKEUP);
+        } catch (NativeIoException ex) {
+            if (w != null) {
+                w.close();
+            }
+            if (e != null) {
+                e.close();
+            }
+            throw new UncheckedIOException("cannot create the vsocket event loop", ex);
+        }
+        this.epoll = e;
+        this.wakeupFd = w;
+    }
+
+    /** A factory for handlers that spin {@link #DEFAULT_SPIN_NANOS} before blocking. */
+    public static IoHandlerFactory newFactory() {
+        return newFactory(Duration.ofNanos(DEFAULT_SPIN_NANOS));
+    }
+
+    /** A factory for handlers that spin {@code spin} before blocking; zero blocks at once. */
+    public static IoHandlerFactory newFactory(Duration spin) {
+        long nanos = spin.toNanos();
+        if (nanos < 0) {
+            throw new IllegalArgumentException("spin must not be negative: " + spin);
+        }
+        return executor -> new VSocketIoHandler(executor, nanos);
+    }
+
+    public long spinNanos() {
+        return spinNanos;
+    }
+
+    /** Adds a user-space queue to poll while spinning. Loop thread only. */
+    public void addPoller(VSocketLoopPoller poller) {
+        assert executor.isExecutorThread(Thread.currentThread());
+        pollers.add(poller);
+    }
+
+    public void removePoller(VSocketLoopPoller poller) {
+        assert executor.isExecutorThread(Thread.currentThread());
+        pollers.remove(poller);
+    }
+
+    @Override
+    public int run(IoHandlerContext context) {
+        try {
+            int handled = pollOnce();
+            if (handled > 0 || !context.canBlock()) {
+                return handled;
+            }
+            if (!pollers.isEmpty()) {
+                long deadline = System.nanoTime() + spinNanos;
+                while (System.nanoTime() - deadline < 0) {
+                    handled = pollPollers();
+                    if (handled > 0 || !context.canBlock()) {
+                        return handled;
+                    }
+                    Thread.onSpinWait();
+                }
+                for (int i = 0; i < pollers.size(); i++) {
+                    if (pollers.get(i).armAndCheck()) {
+                        return pollPollers();
+                    }
+                }
+            }
+            return block(context);
+        } catch (Error e) {
+            throw e;
+        } catch (Throwable t) {
+            logger.warn("Unexpected exception in the vsocket event loop", t);
+            return 0;
+        }
+    }
+
+    /** One non-blocking look at everything: the pollers and the epoll set. */
+    private int pollOnce() throws NativeIoException {
+        return pollPollers() + processReady(epoll.wait(0));
+    }
+
+    private int pollPollers() {
+        int handled = 0;
+        for (int i = 0; i < pollers.size(); i++) {
+            handled += pollers.get(i).poll();
+        }
+        return handled;
+    }
+
+    private int block(IoHandlerContext context) throws NativeIoException {
+        awake.set(false);
+        int ready;
+        try {
+            // A task that arrived before awake went false did not signal: look again before blocking.
+            if (!context.canBlock()) {
+                return 0;
+            }
+            ready = epoll.wait(timeoutMillis(context));
+        } finally {
+            awake.set(true);
+        }
+        return processReady(ready);
+    }
+
+    private static int timeoutMillis(IoHandlerContext context) {
+        long deadline = context.deadlineNanos();
+        if (deadline == -1) {
+            return -1;
+        }
+        long delay = deadline - System.nanoTime();
+        if (delay <= 0) {
+            return 0;
+        }
+        // Round up: waking early would only spin back here.
+        return (int) Math.min(Integer.MAX_VALUE, (delay + 999_999) / 1_000_000);
+    }
+
+    private int processReady(int ready) {
+        int handled = 0;
+        for (int i = 0; i < ready; i++) {
+            long id = epoll.readyData(i);
+            if (id == WAKEUP) {
+                wakeupFd.drain();
+                continue;
+            }
+            Registration registration = registrations.get(id);
+            if (registration != null && registration.isValid()) {
+                event.flags(epoll.readyEvents(i));
+                registration.handle.handle(registration, event);
+                handled++;
+            }
+        }
+        return handled;
+    }
+
+    @Override
+    public void wakeup() {
+        if (!executor.isExecutorThread(Thread.currentThread()) && awake.compareAndSet(false, true)) {
+            wakeupFd.signal();
+        }
+    }
+
+    @Override
+    public IoRegistration register(IoHandle handle) {
+        VSocketIoHandle ioHandle = (VSocketIoHandle) handle;
+        Registration registration = new Registration(nextId++, ioHandle);
+        registrations.put(registration.id, registration);
+        ioHandle.registered();
+        return registration;
+    }
+
+    @Override
+    public boolean isCompatible(Class<? extends IoHandle> handleType) {
+        return VSocketIoHandle.class.isAssignableFrom(handleType);
+    }
+
+    /** The number of live registrations (for tests and leak checks). */
+    public int registrationCount() {
+        return registrations.size();
+    }
+
+    @Override
+    public void prepareToDestroy() {
+        closeRegistrations();
+    }
+
+    @Override
+    public void destroy() {
+        // The loop may end without calling prepareToDestroy (a shutdown with no quiet period that
+        // starts between its last I/O turn and its shutdown check): close what is left here too.
+        closeRegistrations();
+        wakeupFd.close();
+        epoll.close();
+    }
+
+    private void closeRegistrations() {
+        for (Registration registration : registrations.values().toArray(new Registration[0])) {
+            registration.close();
+        }
+    }
+
+    private final class Registration implements IoRegistration {
+        final long id;
+        final VSocketIoHandle handle;
+        private boolean added;
+        private boolean cancelled;
+
+        Registration(long id, VSocketIoHandle handle) {
+            this.id = id;
+            this.handle = handle;
+        }
+
+        @SuppressWarnings("unchecked")
+        @Override
+        public <T> T attachment() {
+            return (T) VSocketIoHandler.this;
+        }
+
+        @Override
+        public synchronized long submit(IoOps ops) {
+            if (cancelled) {
+                return -1;
+            }
+            int flags = ((VSocketIoOps) ops).flags();
+            try {
+                if (flags == 0) {
+                    if (added) {
+                        epoll.remove(handle.fd());
+                        added = false;
+                    }
+                } else if (added) {
+                    epoll.modify(handle.fd(), flags, id);
+                } else {
+                    epoll.add(handle.fd(), flags, id);
+                    added = true;
+                }
+            } catch (NativeIoException e) {
+                throw new UncheckedIOException(e);
+            }
+            return flags;
+        }
+
+        @Override
+        public synchronized boolean isValid() {
+            return !cancelled;
+        }
+
+        @Override
+        public boolean cancel() {
+            synchronized (this) {
+                if (cancelled) {
+                    return false;
+                }
+                cancelled = true;
+            }
+            if (executor.isExecutorThread(Thread.currentThread())) {
+                cancelOnLoop();
+            } else {
+                executor.execute(this::cancelOnLoop);
+            }
+            return true;
+        }
+
+        private void cancelOnLoop() {
+            if (registrations.remove(id) == null) {
+                return;
+            }
+            synchronized (this) {
+                if (added) {
+                    added = false;
+                    try {
+                        epoll.remove(handle.fd());
+                    } catch (NativeIoException e) {
+                        // Already closed: the kernel dropped it from the set by itself.
+                        logger.debug("epoll_ctl(DEL) of fd {} failed: {}", handle.fd(), e.getMessage());
+                    }
+                }
+            }
+            handle.unregistered();
+        }
+
+        void close() {
+            cancel();
+            try {
+                handle.close();
+            } catch (Exception e) {
+                logger.debug("Exception closing {} at shutdown", handle, e);
+            }
+        }
+    }
+}

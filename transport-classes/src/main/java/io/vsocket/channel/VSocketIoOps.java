@@ -1,0 +1,48 @@
+package io.vsocket.channel;
+
+import io.netty.channel.IoOps;
+import io.vsocket.ffm.libc.LibC;
+
+/**
+ * The readiness a {@link VSocketIoHandle} asks for: a set of {@code EPOLL*} flags. Submitting
+ * {@link #NONE} removes the descriptor from the loop's epoll set.
+ */
+public final class VSocketIoOps implements IoOps {
+    public static final int IN = LibC.EPOLLIN;
+    public static final int OUT = LibC.EPOLLOUT;
+    public static final int RDHUP = LibC.EPOLLRDHUP;
+    public static final int ERR = LibC.EPOLLERR;
+    public static final int HUP = LibC.EPOLLHUP;
+
+    public static final VSocketIoOps NONE = new VSocketIoOps(0);
+    public static final VSocketIoOps READ = new VSocketIoOps(IN | RDHUP);
+    public static final VSocketIoOps READ_WRITE = new VSocketIoOps(IN | RDHUP | OUT);
+
+    private final int flags;
+
+    private VSocketIoOps(int flags) {
+        this.flags = flags;
+    }
+
+    public static VSocketIoOps of(int flags) {
+        return switch (flags) {
+            case 0 -> NONE;
+            case IN | RDHUP -> READ;
+            case IN | RDHUP | OUT -> READ_WRITE;
+            default -> new VSocketIoOps(flags);
+        };
+    }
+
+    public int flags() {
+        return flags;
+    }
+
+    public boolean contains(int mask) {
+        return (flags & mask) != 0;
+    }
+
+    @Override
+    public String toString() {
+        return "VSocketIoOps(0x" + Integer.toHexString(flags) + ")";
+    }
+}

@@ -1,0 +1,175 @@
+package io.vsocket.channel;
+
+import io.netty.channel.IoEvent;
+import io.netty.channel.IoEventLoop;
+import io.netty.channel.IoRegistration;
+import io.vsocket.unix.EventFd;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.time.Duration;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The event loop: wakeups, timers, descriptor readiness, pollers and an orderly shutdown. */
+class VSocketIoHandlerTest {
+    private VSocketEventLoopGroup group;
+
+    @AfterEach
+    void shutDown() throws Exception {
+        if (group != null) {
+            group.shutdownGracefully(0, 5, TimeUnit.SECONDS).sync();
+        }
+    }
+
+    /** An eventfd as a registered handle that records what the loop reports. */
+    static final class EventFdHandle implements VSocketIoHandle {
+        final EventFd eventFd;
+        final BlockingQueue<Integer> events = new LinkedBlockingQueue<>();
+        final CountDownLatch closed = new CountDownLatch(1);
+        final CountDownLatch unregistered = new CountDownLatch(1);
+
+        EventFdHandle() throws Exception {
+            eventFd = EventFd.create();
+        }
+
+        @Override
+        public int fd() {
+            return eventFd.fd();
+        }
+
+        @Override
+        public void handle(IoRegistration registration, IoEvent ioEvent) {
+            VSocketIoEvent e = (VSocketIoEvent) ioEvent;
+            events.add(e.flags());
+            eventFd.drain();
+        }
+
+        @Override
+        public void unregistered() {
+            unregistered.countDown();
+        }
+
+        @Override
+        public void close() {
+            eventFd.close();
+            closed.countDown();
+        }
+    }
+
+    @ParameterizedTest(name = "spin {0} ns")
+    @ValueSource(longs = {0, 50_000})
+    void aTaskFromAnotherThreadWakesABlockedLoop(long spin) throws Exception {
+        group = new VSocketEventLoopGroup(1, Duration.ofNanos(spin));
+        IoEventLoop loop = (IoEventLoop) group.next();
+        loop.submit(() -> { }).sync(); // started
+        Thread.sleep(100);             // and asleep in epoll_wait by now
+        CountDownLatch ran = new CountDownLatch(1);
+        loop.execute(ran::countDown);
+        assertTrue(ran.await(5, TimeUnit.SECONDS), "the task never ran: the wakeup was lost");
+    }
+
+    @Test
+    void aScheduledTaskRunsWhenDue() throws Exception {
+        group = new VSocketEventLoopGroup(1, Duration.ZERO);
+        long start = System.nanoTime();
+        long ranAfter = group.next().schedule(() -> System.nanoTime() - start, 50, TimeUnit.MILLISECONDS)
+                .get(5, TimeUnit.SECONDS);
+        assertTrue(ranAfter >= TimeUnit.MILLISECONDS.toNanos(50), "ran early: " + ranAfter + " ns");
+    }
+
+    @Test
+    void aReadyDescriptorIsReportedUntilItsInterestIsWithdrawn() throws Exception {
+        group = new VSocketEventLoopGroup(1, Duration.ZERO);
+        IoEventLoop loop = (IoEventLoop) group.next();
+        EventFdHandle handle = new EventFdHandle();
+        IoRegistration registration = loop.register(handle).sync().getNow();
+        assertTrue(registration.attachment() instanceof VSocketIoHandler);
+        loop.submit(() -> registration.submit(VSocketIoOps.READ)).sync();
+
+        handle.eventFd.signal();
+        Integer flags = handle.events.poll(5, TimeUnit.SECONDS);
+        assertNotNull(flags, "no readiness reported");
+        assertTrue((flags & VSocketIoOps.IN) != 0, "flags 0x" + Integer.toHexString(flags));
+
+        loop.submit(() -> registration.submit(VSocketIoOps.NONE)).sync();
+        handle.eventFd.signal();
+        assertNull(handle.events.poll(200, TimeUnit.MILLISECONDS), "reported after NONE was submitted");
+
+        assertTrue(registration.cancel());
+        assertFalse(registration.cancel(), "a second cancel reports false");
+        assertTrue(handle.unregistered.await(5, TimeUnit.SECONDS));
+        assertEquals(-1, registration.submit(VSocketIoOps.READ), "submit after cancel is refused");
+        handle.close();
+    }
+
+    @Test
+    void shutdownClosesEveryRegistration() throws Exception {
+        group = new VSocketEventLoopGroup(1, Duration.ZERO);
+        IoEventLoop loop = (IoEventLoop) group.next();
+        EventFdHandle a = new EventFdHandle();
+        EventFdHandle b = new EventFdHandle();
+        IoRegistration ra = loop.register(a).sync().getNow();
+        loop.register(b).sync();
+        loop.submit(() -> ra.submit(VSocketIoOps.READ)).sync();
+        group.shutdownGracefully(0, 5, TimeUnit.SECONDS).sync();
+        group = null;
+        assertTrue(a.closed.await(5, TimeUnit.SECONDS), "a was not closed");
+        assertTrue(b.closed.await(5, TimeUnit.SECONDS), "b was not closed");
+        assertTrue(a.unregistered.await(5, TimeUnit.SECONDS));
+    }
+
+    @Test
+    void pollersAreSpunOnAndArmedBeforeTheLoopBlocks() throws Exception {
+        group = new VSocketEventLoopGroup(1, Duration.ofMillis(1));
+        IoEventLoop loop = (IoEventLoop) group.next();
+        AtomicInteger pending = new AtomicInteger();
+        AtomicInteger handled = new AtomicInteger();
+        AtomicInteger arms = new AtomicInteger();
+        VSocketLoopPoller poller = new VSocketLoopPoller() {
+            @Override
+            public int poll() {
+                int n = pending.getAndSet(0);
+                handled.addAndGet(n);
+                return n;
+            }
+
+            @Override
+            public boolean armAndCheck() {
+                arms.incrementAndGet();
+                return pending.get() > 0;
+            }
+        };
+        VSocketIoHandler handler = loop.register(new EventFdHandle()).sync().getNow().attachment();
+        loop.submit(() -> handler.addPoller(poller)).sync();
+        // Work that appears while the loop spins is found by polling, with no wakeup at all.
+        pending.set(3);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (handled.get() < 3 && System.nanoTime() < deadline) {
+            Thread.sleep(1);
+        }
+        assertEquals(3, handled.get());
+        assertTrue(arms.get() > 0, "the poller was never armed before blocking");
+    }
+
+    @Test
+    void onlyItsOwnHandlesAreCompatible() throws Exception {
+        group = new VSocketEventLoopGroup(1);
+        IoEventLoop loop = (IoEventLoop) group.next();
+        assertTrue(loop.isCompatible(EventFdHandle.class));
+        assertFalse(loop.isCompatible(io.netty.channel.IoHandle.class));
+        assertThrows(IllegalArgumentException.class, () -> VSocketIoHandler.newFactory(Duration.ofNanos(-1)));
+    }
+}

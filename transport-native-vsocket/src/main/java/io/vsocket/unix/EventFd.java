@@ -1,0 +1,69 @@
+package io.vsocket.unix;
+
+import io.vsocket.ffm.Downcalls;
+import io.vsocket.ffm.libc.LibC;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * A non-blocking eventfd: the event loop's wakeup and the shm link's doorbell. Any thread may
+ * {@link #signal()}; the owning thread {@link #drain()}s it.
+ */
+public final class EventFd implements AutoCloseable {
+    private final int fd;
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment signalValue;
+    private final MemorySegment drainValue;
+    private final MemorySegment errno;
+    /** Shared by every signalling thread: they race on it, harmlessly, since nobody reads it. */
+    private final MemorySegment signalErrno;
+    private boolean closed;
+
+    private EventFd(int fd) {
+        this.fd = fd;
+        this.signalValue = arena.allocate(JAVA_LONG);
+        this.signalValue.set(JAVA_LONG, 0, 1L);
+        this.drainValue = arena.allocate(JAVA_LONG);
+        this.errno = Downcalls.newErrnoState(arena);
+        this.signalErrno = Downcalls.newErrnoState(arena);
+    }
+
+    public static EventFd create() throws NativeIoException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment errno = Downcalls.newErrnoState(arena);
+            int fd = LibC.eventfd(errno, 0, LibC.EFD_CLOEXEC | LibC.EFD_NONBLOCK);
+            if (fd < 0) {
+                throw new NativeIoException("eventfd", Downcalls.errno(errno));
+            }
+            return new EventFd(fd);
+        }
+    }
+
+    public int fd() {
+        return fd;
+    }
+
+    /** Adds 1 to the counter, making the descriptor readable. Safe from any thread. */
+    public void signal() {
+        // Adding 1 can only fail if the counter would pass 2^64 - 2, which never happens here.
+        LibC.write(signalErrno, fd, signalValue, 8);
+    }
+
+    /** Reads and resets the counter; returns it (0 when it was not signalled). Owner thread only. */
+    public long drain() {
+        long n = LibC.read(errno, fd, drainValue, 8);
+        return n == 8 ? drainValue.get(JAVA_LONG, 0) : 0;
+    }
+
+    @Override
+    public synchronized void close() {
+        if (!closed) {
+            closed = true;
+            LibC.close(errno, fd);
+            arena.close();
+        }
+    }
+}
