@@ -9,6 +9,10 @@
 #include <sys/eventfd.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include "vsocket_glue.h"
 
 #define SIZE(s)        { #s, (int64_t)sizeof(struct s) },
@@ -289,7 +293,29 @@ static const struct vs_layout_entry probe[] = {
 	FIELD(epoll_event, events)
 	FIELD(epoll_event, data)
 
+	SIZE(sockaddr_in6)
+	FIELD(sockaddr_in6, sin6_family)
+	FIELD(sockaddr_in6, sin6_port)
+	FIELD(sockaddr_in6, sin6_flowinfo)
+	FIELD(sockaddr_in6, sin6_addr)
+	FIELD(sockaddr_in6, sin6_scope_id)
+	SIZE(iovec)
+	FIELD(iovec, iov_base)
+	FIELD(iovec, iov_len)
+	SIZE(linger)
+	FIELD(linger, l_onoff)
+	FIELD(linger, l_linger)
+
 	CONST(VS_GLUE_ABI_VERSION)
+
+	CONST(AF_INET) CONST(AF_INET6) CONST(AF_UNIX) CONST(SOCK_STREAM) CONST(SOCK_DGRAM)
+	CONST(SOCK_NONBLOCK) CONST(SOCK_CLOEXEC)
+	CONST(SOL_SOCKET) CONST(SO_REUSEADDR) CONST(SO_REUSEPORT) CONST(SO_KEEPALIVE) CONST(SO_SNDBUF)
+	CONST(SO_RCVBUF) CONST(SO_LINGER) CONST(SO_ERROR) CONST(SO_PEERCRED)
+	CONST(IPPROTO_TCP) CONST(IPPROTO_IPV6) CONST(IPV6_V6ONLY) CONST(TCP_NODELAY)
+	CONST(SHUT_RD) CONST(SHUT_WR) CONST(SHUT_RDWR) CONST(MSG_NOSIGNAL)
+	CONST(EINPROGRESS) CONST(EALREADY) CONST(EISCONN) CONST(ECONNREFUSED) CONST(ECONNRESET)
+	CONST(EPIPE) CONST(ENOTCONN) CONST(EADDRINUSE) CONST(ETIMEDOUT) CONST(ENETUNREACH)
 
 	CONST(EPOLLIN) CONST(EPOLLOUT) CONST(EPOLLERR) CONST(EPOLLHUP) CONST(EPOLLRDHUP) CONST(EPOLLET)
 	CONST(EPOLL_CTL_ADD) CONST(EPOLL_CTL_DEL) CONST(EPOLL_CTL_MOD) CONST(EPOLL_CLOEXEC)

@@ -56,6 +56,17 @@ public final class Downcalls {
         return downcall(lookup, library, name, descriptor, Linker.Option.critical(false));
     }
 
+    private static final ThreadLocal<MemorySegment> THREAD_ERRNO_STATE =
+            ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(ERRNO_STATE_LAYOUT));
+
+    /**
+     * This thread's own {@code errno} state segment, for calls made from whichever thread happens
+     * to make them (socket options, say). Read it right after the call, before the next one.
+     */
+    public static MemorySegment threadErrnoState() {
+        return THREAD_ERRNO_STATE.get();
+    }
+
     /** A new {@code errno} state segment. */
     public static MemorySegment newErrnoState(Arena arena) {
         return arena.allocate(ERRNO_STATE_LAYOUT);

@@ -38,6 +38,31 @@ public final class LibC {
     public static final int EFD_CLOEXEC = 02000000;
     public static final int EFD_NONBLOCK = 04000;
 
+    public static final int AF_UNIX = 1;
+    public static final int AF_INET = 2;
+    public static final int AF_INET6 = 10;
+    public static final int SOCK_STREAM = 1;
+    public static final int SOCK_DGRAM = 2;
+    public static final int SOCK_NONBLOCK = 04000;
+    public static final int SOCK_CLOEXEC = 02000000;
+    public static final int SOL_SOCKET = 1;
+    public static final int SO_REUSEADDR = 2;
+    public static final int SO_ERROR = 4;
+    public static final int SO_SNDBUF = 7;
+    public static final int SO_RCVBUF = 8;
+    public static final int SO_KEEPALIVE = 9;
+    public static final int SO_LINGER = 13;
+    public static final int SO_REUSEPORT = 15;
+    public static final int SO_PEERCRED = 17;
+    public static final int IPPROTO_TCP = 6;
+    public static final int IPPROTO_IPV6 = 41;
+    public static final int IPV6_V6ONLY = 26;
+    public static final int TCP_NODELAY = 1;
+    public static final int SHUT_RD = 0;
+    public static final int SHUT_WR = 1;
+    public static final int SHUT_RDWR = 2;
+    public static final int MSG_NOSIGNAL = 0x4000;
+
     public static final int F_GETFL = 3;
     public static final int F_SETFL = 4;
     public static final int O_NONBLOCK = 04000;
@@ -52,6 +77,16 @@ public final class LibC {
     public static final int ENODEV = 19;
     public static final int EINVAL = 22;
     public static final int ENOSYS = 38;
+    public static final int EPIPE = 32;
+    public static final int ENETUNREACH = 101;
+    public static final int ECONNRESET = 104;
+    public static final int EISCONN = 106;
+    public static final int ENOTCONN = 107;
+    public static final int ETIMEDOUT = 110;
+    public static final int ECONNREFUSED = 111;
+    public static final int EALREADY = 114;
+    public static final int EINPROGRESS = 115;
+    public static final int EADDRINUSE = 98;
 
     private static final MethodHandle EPOLL_CREATE1 = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
             "epoll_create1", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
@@ -69,6 +104,30 @@ public final class LibC {
             "close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle FCNTL = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
             "fcntl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle SOCKET = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+            "socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle BIND = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+            "bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle LISTEN = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+            "listen", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle ACCEPT4 = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+            "accept4", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
+    private static final MethodHandle CONNECT = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+            "connect", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle GETSOCKOPT = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+            "getsockopt", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle SETSOCKOPT = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+            "setsockopt", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle GETSOCKNAME = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+            "getsockname", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle GETPEERNAME = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+            "getpeername", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle SHUTDOWN = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+            "shutdown", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle WRITEV = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+            "writev", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle SEND = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+            "send", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
     private static final MethodHandle STRERROR = Downcalls.downcall(LOOKUP, LIBRARY,
             "strerror", FunctionDescriptor.of(ADDRESS, JAVA_INT));
 
@@ -132,6 +191,114 @@ public final class LibC {
     public static int fcntl(MemorySegment errno, int fd, int cmd, int arg) {
         try {
             return (int) FCNTL.invokeExact(errno, fd, cmd, arg);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    /** {@code int socket(int domain, int type, int protocol)}. */
+    public static int socket(MemorySegment errno, int domain, int type, int protocol) {
+        try {
+            return (int) SOCKET.invokeExact(errno, domain, type, protocol);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    /** {@code int bind(int fd, const struct sockaddr *addr, socklen_t len)}. */
+    public static int bind(MemorySegment errno, int fd, MemorySegment addr, int addrLen) {
+        try {
+            return (int) BIND.invokeExact(errno, fd, addr, addrLen);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    /** {@code int listen(int fd, int backlog)}. */
+    public static int listen(MemorySegment errno, int fd, int backlog) {
+        try {
+            return (int) LISTEN.invokeExact(errno, fd, backlog);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    /** {@code int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)}. */
+    public static int accept4(MemorySegment errno, int fd, MemorySegment addr, MemorySegment addrLen, int flags) {
+        try {
+            return (int) ACCEPT4.invokeExact(errno, fd, addr, addrLen, flags);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    /** {@code int connect(int fd, const struct sockaddr *addr, socklen_t len)}. */
+    public static int connect(MemorySegment errno, int fd, MemorySegment addr, int addrLen) {
+        try {
+            return (int) CONNECT.invokeExact(errno, fd, addr, addrLen);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    /** {@code int getsockopt(int fd, int level, int name, void *value, socklen_t *len)}. */
+    public static int getsockopt(MemorySegment errno, int fd, int level, int name, MemorySegment value, MemorySegment valueLen) {
+        try {
+            return (int) GETSOCKOPT.invokeExact(errno, fd, level, name, value, valueLen);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    /** {@code int setsockopt(int fd, int level, int name, const void *value, socklen_t len)}. */
+    public static int setsockopt(MemorySegment errno, int fd, int level, int name, MemorySegment value, int valueLen) {
+        try {
+            return (int) SETSOCKOPT.invokeExact(errno, fd, level, name, value, valueLen);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    /** {@code int getsockname(int fd, struct sockaddr *addr, socklen_t *len)}. */
+    public static int getsockname(MemorySegment errno, int fd, MemorySegment addr, MemorySegment addrLen) {
+        try {
+            return (int) GETSOCKNAME.invokeExact(errno, fd, addr, addrLen);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    /** {@code int getpeername(int fd, struct sockaddr *addr, socklen_t *len)}. */
+    public static int getpeername(MemorySegment errno, int fd, MemorySegment addr, MemorySegment addrLen) {
+        try {
+            return (int) GETPEERNAME.invokeExact(errno, fd, addr, addrLen);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    /** {@code int shutdown(int fd, int how)}. */
+    public static int shutdown(MemorySegment errno, int fd, int how) {
+        try {
+            return (int) SHUTDOWN.invokeExact(errno, fd, how);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    /** {@code ssize_t writev(int fd, const struct iovec *iov, int count)}. */
+    public static long writev(MemorySegment errno, int fd, MemorySegment iov, int iovCount) {
+        try {
+            return (long) WRITEV.invokeExact(errno, fd, iov, iovCount);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    /** {@code ssize_t send(int fd, const void *buf, size_t len, int flags)}. */
+    public static long send(MemorySegment errno, int fd, MemorySegment buf, long len, int flags) {
+        try {
+            return (long) SEND.invokeExact(errno, fd, buf, len, flags);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }

@@ -1,0 +1,290 @@
+package io.vsocket.unix;
+
+import io.vsocket.ffm.Downcalls;
+import io.vsocket.ffm.libc.LibC;
+import io.vsocket.ffm.libc.linger;
+import io.vsocket.ffm.libc.sockaddr_in6;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.net.ConnectException;
+import java.net.InetSocketAddress;
+import java.nio.channels.ClosedChannelException;
+
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+
+/**
+ * The owner of one non-blocking IPv6 (dual-stack) TCP socket descriptor. Reads and writes take
+ * native addresses and report "would block" as 0 and end-of-stream as -1, as Netty's native
+ * transports do; failures throw {@link NativeIoException} naming the call. Closing is idempotent.
+ */
+public final class NativeSocket implements AutoCloseable {
+    /** Returned by {@link #read} at end of stream. */
+    public static final int EOF = -1;
+
+    private final int fd;
+    private volatile boolean open = true;
+    private boolean inputShutdown;
+    private boolean outputShutdown;
+
+    private NativeSocket(int fd) {
+        this.fd = fd;
+    }
+
+    /** A new non-blocking, close-on-exec, dual-stack stream socket. */
+    public static NativeSocket newStreamSocket() throws NativeIoException {
+        MemorySegment errno = Downcalls.threadErrnoState();
+        int fd = LibC.socket(errno, LibC.AF_INET6, LibC.SOCK_STREAM | LibC.SOCK_NONBLOCK | LibC.SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            throw new NativeIoException("socket(AF_INET6, SOCK_STREAM)", Downcalls.errno(errno));
+        }
+        NativeSocket socket = new NativeSocket(fd);
+        socket.setIntOption(LibC.IPPROTO_IPV6, LibC.IPV6_V6ONLY, 0, "IPV6_V6ONLY");
+        return socket;
+    }
+
+    public int fd() {
+        return fd;
+    }
+
+    public boolean isOpen() {
+        return open;
+    }
+
+    public void bind(InetSocketAddress local) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment sa = sockaddr_in6.allocate(arena);
+            SocketAddresses.write(sa, local);
+            MemorySegment errno = Downcalls.threadErrnoState();
+            if (LibC.bind(errno, fd, sa, (int) sockaddr_in6.sizeof()) != 0) {
+                throw new NativeIoException("bind(" + local + ")", Downcalls.errno(errno));
+            }
+        }
+    }
+
+    public void listen(int backlog) throws NativeIoException {
+        MemorySegment errno = Downcalls.threadErrnoState();
+        if (LibC.listen(errno, fd, backlog) != 0) {
+            throw new NativeIoException("listen", Downcalls.errno(errno));
+        }
+    }
+
+    /** Accepts one pending connection as a non-blocking socket, or returns null when none is pending. */
+    public NativeSocket accept() throws NativeIoException {
+        MemorySegment errno = Downcalls.threadErrnoState();
+        int child = LibC.accept4(errno, fd, MemorySegment.NULL, MemorySegment.NULL,
+                LibC.SOCK_NONBLOCK | LibC.SOCK_CLOEXEC);
+        if (child < 0) {
+            int e = Downcalls.errno(errno);
+            if (e == LibC.EAGAIN || e == LibC.EINTR) {
+                return null;
+            }
+            throw new NativeIoException("accept4", e);
+        }
+        return new NativeSocket(child);
+    }
+
+    /**
+     * Starts connecting to {@code remote}: true when connected at once, false when the connection is
+     * in progress (wait for writability, then call {@link #finishConnect()}).
+     */
+    public boolean connect(InetSocketAddress remote) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment sa = sockaddr_in6.allocate(arena);
+            SocketAddresses.write(sa, remote);
+            MemorySegment errno = Downcalls.threadErrnoState();
+            if (LibC.connect(errno, fd, sa, (int) sockaddr_in6.sizeof()) == 0) {
+                return true;
+            }
+            int e = Downcalls.errno(errno);
+            if (e == LibC.EINPROGRESS) {
+                return false;
+            }
+            throw connectException(remote, e);
+        }
+    }
+
+    /** Completes a connection that {@link #connect} left in progress; true when it is established. */
+    public boolean finishConnect(InetSocketAddress remote) throws IOException {
+        int error = getIntOption(LibC.SOL_SOCKET, LibC.SO_ERROR, "SO_ERROR");
+        if (error == 0) {
+            return true;
+        }
+        if (error == LibC.EINPROGRESS || error == LibC.EALREADY) {
+            return false;
+        }
+        throw connectException(remote, error);
+    }
+
+    private static IOException connectException(InetSocketAddress remote, int errno) {
+        NativeIoException cause = new NativeIoException("connect(" + remote + ")", errno);
+        if (errno == LibC.ECONNREFUSED || errno == LibC.ETIMEDOUT || errno == LibC.ENETUNREACH) {
+            ConnectException e = new ConnectException(cause.getMessage());
+            e.initCause(cause);
+            return e;
+        }
+        return cause;
+    }
+
+    /** Reads into {@code [address, address + length)}: the count read, 0 if it would block, {@link #EOF}. */
+    public int read(long address, int length) throws NativeIoException {
+        MemorySegment errno = Downcalls.threadErrnoState();
+        long n = LibC.read(errno, fd, MemorySegment.ofAddress(address), length);
+        if (n > 0) {
+            return (int) n;
+        }
+        if (n == 0) {
+            return EOF;
+        }
+        int e = Downcalls.errno(errno);
+        if (e == LibC.EAGAIN || e == LibC.EINTR) {
+            return 0;
+        }
+        throw new NativeIoException("read", e);
+    }
+
+    /** Writes from {@code [address, address + length)}: the count written, 0 if it would block. */
+    public long write(long address, int length) throws NativeIoException {
+        MemorySegment errno = Downcalls.threadErrnoState();
+        long n = LibC.send(errno, fd, MemorySegment.ofAddress(address), length, LibC.MSG_NOSIGNAL);
+        return n >= 0 ? n : wouldBlockOrThrow("send", Downcalls.errno(errno));
+    }
+
+    /** Writes {@code count} {@code struct iovec}s at {@code iov} in one call: bytes written, 0 if it would block. */
+    public long writev(MemorySegment iov, int count) throws NativeIoException {
+        MemorySegment errno = Downcalls.threadErrnoState();
+        long n = LibC.writev(errno, fd, iov, count);
+        return n >= 0 ? n : wouldBlockOrThrow("writev", Downcalls.errno(errno));
+    }
+
+    private static long wouldBlockOrThrow(String call, int errno) throws NativeIoException {
+        if (errno == LibC.EAGAIN || errno == LibC.EINTR) {
+            return 0;
+        }
+        throw new NativeIoException(call, errno);
+    }
+
+    public void shutdown(boolean input, boolean output) throws NativeIoException {
+        if (!input && !output) {
+            return;
+        }
+        int how = input && output ? LibC.SHUT_RDWR : input ? LibC.SHUT_RD : LibC.SHUT_WR;
+        MemorySegment errno = Downcalls.threadErrnoState();
+        if (LibC.shutdown(errno, fd, how) != 0) {
+            int e = Downcalls.errno(errno);
+            if (e != LibC.ENOTCONN) {
+                throw new NativeIoException("shutdown", e);
+            }
+        }
+        inputShutdown |= input;
+        outputShutdown |= output;
+    }
+
+    public boolean isInputShutdown() {
+        return inputShutdown;
+    }
+
+    public boolean isOutputShutdown() {
+        return outputShutdown;
+    }
+
+    public InetSocketAddress localAddress() throws NativeIoException {
+        return name(true);
+    }
+
+    public InetSocketAddress remoteAddress() throws NativeIoException {
+        return name(false);
+    }
+
+    private InetSocketAddress name(boolean local) throws NativeIoException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment sa = sockaddr_in6.allocate(arena);
+            MemorySegment len = arena.allocate(JAVA_INT);
+            len.set(JAVA_INT, 0, (int) sockaddr_in6.sizeof());
+            MemorySegment errno = Downcalls.threadErrnoState();
+            int rc = local ? LibC.getsockname(errno, fd, sa, len) : LibC.getpeername(errno, fd, sa, len);
+            if (rc != 0) {
+                throw new NativeIoException(local ? "getsockname" : "getpeername", Downcalls.errno(errno));
+            }
+            return SocketAddresses.read(sa);
+        }
+    }
+
+    public void setIntOption(int level, int name, int value, String what) throws NativeIoException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment v = arena.allocate(JAVA_INT);
+            v.set(JAVA_INT, 0, value);
+            MemorySegment errno = Downcalls.threadErrnoState();
+            if (LibC.setsockopt(errno, fd, level, name, v, 4) != 0) {
+                throw new NativeIoException("setsockopt(" + what + ")", Downcalls.errno(errno));
+            }
+        }
+    }
+
+    public int getIntOption(int level, int name, String what) throws NativeIoException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment v = arena.allocate(JAVA_INT);
+            MemorySegment len = arena.allocate(JAVA_INT);
+            len.set(JAVA_INT, 0, 4);
+            MemorySegment errno = Downcalls.threadErrnoState();
+            if (LibC.getsockopt(errno, fd, level, name, v, len) != 0) {
+                throw new NativeIoException("getsockopt(" + what + ")", Downcalls.errno(errno));
+            }
+            return v.get(JAVA_INT, 0);
+        }
+    }
+
+    /** {@code SO_LINGER}: seconds, or -1 when off. */
+    public void setLinger(int seconds) throws NativeIoException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment l = linger.allocate(arena);
+            linger.l_onoff(l, seconds >= 0 ? 1 : 0);
+            linger.l_linger(l, Math.max(seconds, 0));
+            MemorySegment errno = Downcalls.threadErrnoState();
+            if (LibC.setsockopt(errno, fd, LibC.SOL_SOCKET, LibC.SO_LINGER, l, (int) linger.sizeof()) != 0) {
+                throw new NativeIoException("setsockopt(SO_LINGER)", Downcalls.errno(errno));
+            }
+        }
+    }
+
+    public int getLinger() throws NativeIoException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment l = linger.allocate(arena);
+            MemorySegment len = arena.allocate(JAVA_INT);
+            len.set(JAVA_INT, 0, (int) linger.sizeof());
+            MemorySegment errno = Downcalls.threadErrnoState();
+            if (LibC.getsockopt(errno, fd, LibC.SOL_SOCKET, LibC.SO_LINGER, l, len) != 0) {
+                throw new NativeIoException("getsockopt(SO_LINGER)", Downcalls.errno(errno));
+            }
+            return linger.l_onoff(l) == 0 ? -1 : linger.l_linger(l);
+        }
+    }
+
+    /** Closes the descriptor once; later calls do nothing. */
+    @Override
+    public void close() throws NativeIoException {
+        synchronized (this) {
+            if (!open) {
+                return;
+            }
+            open = false;
+        }
+        MemorySegment errno = Downcalls.threadErrnoState();
+        if (LibC.close(errno, fd) != 0) {
+            throw new NativeIoException("close", Downcalls.errno(errno));
+        }
+    }
+
+    /** Throws {@link ClosedChannelException} once closed. */
+    public void ensureOpen() throws ClosedChannelException {
+        if (!open) {
+            throw new ClosedChannelException();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "NativeSocket(fd " + fd + (open ? "" : ", closed") + ")";
+    }
+}
