@@ -1,0 +1,16 @@
+package io.vsocket.testsuite.netty;
+
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.testsuite.transport.TestsuitePermutation;
+import io.netty.testsuite.transport.socket.SocketExceptionHandlingTest;
+
+import java.util.List;
+
+/** Netty's {@link SocketExceptionHandlingTest} on vsocket. */
+class VSocketExceptionHandlingTest extends SocketExceptionHandlingTest {
+    @Override
+    protected List<TestsuitePermutation.BootstrapComboFactory<ServerBootstrap, Bootstrap>> newFactories() {
+        return VSocketTestPermutation.INSTANCE.socket();
+    }
+}

@@ -1,0 +1,16 @@
+package io.vsocket.testsuite.netty;
+
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.testsuite.transport.TestsuitePermutation;
+import io.netty.testsuite.transport.socket.SocketMultipleConnectTest;
+
+import java.util.List;
+
+/** Netty's {@link SocketMultipleConnectTest} on vsocket. */
+class VSocketMultipleConnectTest extends SocketMultipleConnectTest {
+    @Override
+    protected List<TestsuitePermutation.BootstrapComboFactory<ServerBootstrap, Bootstrap>> newFactories() {
+        return VSocketTestPermutation.INSTANCE.socket();
+    }
+}

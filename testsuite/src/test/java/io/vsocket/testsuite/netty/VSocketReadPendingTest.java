@@ -1,0 +1,16 @@
+package io.vsocket.testsuite.netty;
+
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.testsuite.transport.TestsuitePermutation;
+import io.netty.testsuite.transport.socket.SocketReadPendingTest;
+
+import java.util.List;
+
+/** Netty's {@link SocketReadPendingTest} on vsocket. */
+class VSocketReadPendingTest extends SocketReadPendingTest {
+    @Override
+    protected List<TestsuitePermutation.BootstrapComboFactory<ServerBootstrap, Bootstrap>> newFactories() {
+        return VSocketTestPermutation.INSTANCE.socket();
+    }
+}

@@ -1,0 +1,183 @@
+package io.vsocket.channel;
+
+import io.netty.channel.AbstractChannel;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelPromise;
+import io.netty.channel.EventLoop;
+import io.netty.channel.IoEvent;
+import io.netty.channel.IoEventLoop;
+import io.netty.channel.IoRegistration;
+import io.vsocket.unix.NativeSocket;
+
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+
+/**
+ * What vsocket's channels share: one {@link NativeSocket} watched by the loop's
+ * {@link VSocketIoHandler} through an {@link IoRegistration}, with the epoll interest kept in
+ * {@link #flags} (level-triggered: a flag is set only while the channel wants that readiness).
+ */
+abstract class AbstractVSocketChannel extends AbstractChannel {
+    final NativeSocket socket;
+    private IoRegistration registration;
+    private int flags;
+    volatile boolean active;
+    volatile InetSocketAddress local;
+    volatile InetSocketAddress remote;
+
+    AbstractVSocketChannel(Channel parent, NativeSocket socket, boolean active) {
+        super(parent);
+        this.socket = socket;
+        this.active = active;
+    }
+
+    @Override
+    public boolean isOpen() {
+        return socket.isOpen();
+    }
+
+    @Override
+    public boolean isActive() {
+        return active;
+    }
+
+    @Override
+    public InetSocketAddress localAddress() {
+        return (InetSocketAddress) super.localAddress();
+    }
+
+    @Override
+    public InetSocketAddress remoteAddress() {
+        return (InetSocketAddress) super.remoteAddress();
+    }
+
+    @Override
+    protected SocketAddress localAddress0() {
+        return local;
+    }
+
+    @Override
+    protected SocketAddress remoteAddress0() {
+        return remote;
+    }
+
+    @Override
+    protected boolean isCompatible(EventLoop loop) {
+        return loop instanceof IoEventLoop && ((IoEventLoop) loop).isCompatible(AbstractVSocketUnsafe.class);
+    }
+
+    @Override
+    protected void doRegister(ChannelPromise promise) {
+        ((IoEventLoop) eventLoop()).register((AbstractVSocketUnsafe) unsafe()).addListener(f -> {
+            if (f.isSuccess()) {
+                registration = (IoRegistration) f.getNow();
+                submitFlags();
+                promise.setSuccess();
+            } else {
+                promise.setFailure(f.cause());
+            }
+        });
+    }
+
+    @Override
+    protected void doDeregister() {
+        IoRegistration r = registration;
+        if (r != null) {
+            registration = null;
+            r.cancel();
+        }
+    }
+
+    /** The loop's handler, once registered. */
+    final VSocketIoHandler ioHandler() {
+        return registration.attachment();
+    }
+
+    final boolean isFlagSet(int flag) {
+        return (flags & flag) != 0;
+    }
+
+    final void setFlag(int flag) {
+        if ((flags & flag) != flag) {
+            flags |= flag;
+            submitFlags();
+        }
+    }
+
+    final void clearFlag(int flag) {
+        if ((flags & flag) != 0) {
+            flags &= ~flag;
+            submitFlags();
+        }
+    }
+
+    private void submitFlags() {
+        IoRegistration r = registration;
+        if (r != null && r.isValid() && socket.isOpen()) {
+            r.submit(VSocketIoOps.of(flags));
+        }
+    }
+
+    /** Auto-read was switched off: stop reading until {@code read()} is called. */
+    final void clearReadPending() {
+        Runnable clear = () -> {
+            ((AbstractVSocketUnsafe) unsafe()).readPending = false;
+            clearFlag(VSocketIoOps.IN);
+        };
+        if (!isRegistered()) {
+            return;
+        }
+        if (eventLoop().inEventLoop()) {
+            clear.run();
+        } else {
+            eventLoop().execute(clear);
+        }
+    }
+
+    @Override
+    protected void doClose() throws Exception {
+        active = false;
+        socket.close();
+    }
+
+    /** The unsafe half that the event loop calls back: dispatches readiness in the order Netty's epoll does. */
+    abstract class AbstractVSocketUnsafe extends AbstractUnsafe implements VSocketIoHandle {
+        boolean readPending;
+
+        @Override
+        public int fd() {
+            return socket.fd();
+        }
+
+        @Override
+        public void handle(IoRegistration registration, IoEvent ioEvent) {
+            VSocketIoEvent event = (VSocketIoEvent) ioEvent;
+            int ready = event.flags();
+            // Writability (or an error) first: it may complete a connect that a read would otherwise fail.
+            if ((ready & (VSocketIoOps.OUT | VSocketIoOps.ERR)) != 0) {
+                outReady();
+            }
+            // Then everything readable, before acting on a hang-up, so no data is lost.
+            if ((ready & (VSocketIoOps.IN | VSocketIoOps.ERR)) != 0 && isOpen()) {
+                inReady();
+            }
+            if ((ready & (VSocketIoOps.RDHUP | VSocketIoOps.HUP)) != 0 && isOpen()) {
+                hangUpReady();
+            }
+        }
+
+        abstract void inReady();
+
+        void outReady() {
+        }
+
+        void hangUpReady() {
+            inReady();
+        }
+
+        @Override
+        public void close() {
+            close(voidPromise());
+        }
+    }
+}

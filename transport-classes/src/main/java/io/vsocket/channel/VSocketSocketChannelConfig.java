@@ -1,0 +1,294 @@
+package io.vsocket.channel;
+
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.channel.ChannelException;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.DefaultChannelConfig;
+import io.netty.channel.MessageSizeEstimator;
+import io.netty.channel.RecvByteBufAllocator;
+import io.netty.channel.WriteBufferWaterMark;
+import io.netty.channel.socket.SocketChannelConfig;
+import io.vsocket.ffm.libc.LibC;
+import io.vsocket.unix.NativeIoException;
+import io.vsocket.unix.NativeSocket;
+
+import java.util.Map;
+
+import static io.netty.channel.ChannelOption.ALLOW_HALF_CLOSURE;
+import static io.netty.channel.ChannelOption.IP_TOS;
+import static io.netty.channel.ChannelOption.SO_KEEPALIVE;
+import static io.netty.channel.ChannelOption.SO_LINGER;
+import static io.netty.channel.ChannelOption.SO_RCVBUF;
+import static io.netty.channel.ChannelOption.SO_REUSEADDR;
+import static io.netty.channel.ChannelOption.SO_SNDBUF;
+import static io.netty.channel.ChannelOption.TCP_NODELAY;
+
+/**
+ * Options of a {@link VSocketSocketChannel}. The socket options apply to the TCP connection every
+ * vsocket stream starts from (and which carries the data on the tcp link); {@code TCP_NODELAY} is on
+ * by default, as in Netty's transports.
+ */
+public final class VSocketSocketChannelConfig extends DefaultChannelConfig implements SocketChannelConfig {
+    /** IPV6_TCLASS: the traffic class of the IPv6 socket, which is what IP_TOS means here. */
+    private static final int IPV6_TCLASS = 67;
+
+    private final NativeSocket socket;
+    private volatile boolean allowHalfClosure;
+
+    VSocketSocketChannelConfig(VSocketSocketChannel channel, NativeSocket socket) {
+        super(channel);
+        this.socket = socket;
+        setTcpNoDelay(true);
+    }
+
+    @Override
+    public Map<ChannelOption<?>, Object> getOptions() {
+        return getOptions(super.getOptions(), SO_RCVBUF, SO_SNDBUF, TCP_NODELAY, SO_KEEPALIVE, SO_REUSEADDR,
+                SO_LINGER, IP_TOS, ALLOW_HALF_CLOSURE);
+    }
+
+    @SuppressWarnings("unchecked")
+    @Override
+    public <T> T getOption(ChannelOption<T> option) {
+        if (option == SO_RCVBUF) {
+            return (T) Integer.valueOf(getReceiveBufferSize());
+        }
+        if (option == SO_SNDBUF) {
+            return (T) Integer.valueOf(getSendBufferSize());
+        }
+        if (option == TCP_NODELAY) {
+            return (T) Boolean.valueOf(isTcpNoDelay());
+        }
+        if (option == SO_KEEPALIVE) {
+            return (T) Boolean.valueOf(isKeepAlive());
+        }
+        if (option == SO_REUSEADDR) {
+            return (T) Boolean.valueOf(isReuseAddress());
+        }
+        if (option == SO_LINGER) {
+            return (T) Integer.valueOf(getSoLinger());
+        }
+        if (option == IP_TOS) {
+            return (T) Integer.valueOf(getTrafficClass());
+        }
+        if (option == ALLOW_HALF_CLOSURE) {
+            return (T) Boolean.valueOf(isAllowHalfClosure());
+        }
+        return super.getOption(option);
+    }
+
+    @Override
+    public <T> boolean setOption(ChannelOption<T> option, T value) {
+        validate(option, value);
+        if (option == SO_RCVBUF) {
+            setReceiveBufferSize((Integer) value);
+        } else if (option == SO_SNDBUF) {
+            setSendBufferSize((Integer) value);
+        } else if (option == TCP_NODELAY) {
+            setTcpNoDelay((Boolean) value);
+        } else if (option == SO_KEEPALIVE) {
+            setKeepAlive((Boolean) value);
+        } else if (option == SO_REUSEADDR) {
+            setReuseAddress((Boolean) value);
+        } else if (option == SO_LINGER) {
+            setSoLinger((Integer) value);
+        } else if (option == IP_TOS) {
+            setTrafficClass((Integer) value);
+        } else if (option == ALLOW_HALF_CLOSURE) {
+            setAllowHalfClosure((Boolean) value);
+        } else {
+            return super.setOption(option, value);
+        }
+        return true;
+    }
+
+    private int get(int level, int name, String what) {
+        try {
+            return socket.getIntOption(level, name, what);
+        } catch (NativeIoException e) {
+            throw new ChannelException(e);
+        }
+    }
+
+    private void set(int level, int name, int value, String what) {
+        try {
+            socket.setIntOption(level, name, value, what);
+        } catch (NativeIoException e) {
+            throw new ChannelException(e);
+        }
+    }
+
+    @Override
+    public int getReceiveBufferSize() {
+        return get(LibC.SOL_SOCKET, LibC.SO_RCVBUF, "SO_RCVBUF");
+    }
+
+    @Override
+    public VSocketSocketChannelConfig setReceiveBufferSize(int size) {
+        set(LibC.SOL_SOCKET, LibC.SO_RCVBUF, size, "SO_RCVBUF");
+        return this;
+    }
+
+    @Override
+    public int getSendBufferSize() {
+        return get(LibC.SOL_SOCKET, LibC.SO_SNDBUF, "SO_SNDBUF");
+    }
+
+    @Override
+    public VSocketSocketChannelConfig setSendBufferSize(int size) {
+        set(LibC.SOL_SOCKET, LibC.SO_SNDBUF, size, "SO_SNDBUF");
+        return this;
+    }
+
+    @Override
+    public boolean isTcpNoDelay() {
+        return get(LibC.IPPROTO_TCP, LibC.TCP_NODELAY, "TCP_NODELAY") != 0;
+    }
+
+    @Override
+    public VSocketSocketChannelConfig setTcpNoDelay(boolean tcpNoDelay) {
+        set(LibC.IPPROTO_TCP, LibC.TCP_NODELAY, tcpNoDelay ? 1 : 0, "TCP_NODELAY");
+        return this;
+    }
+
+    @Override
+    public boolean isKeepAlive() {
+        return get(LibC.SOL_SOCKET, LibC.SO_KEEPALIVE, "SO_KEEPALIVE") != 0;
+    }
+
+    @Override
+    public VSocketSocketChannelConfig setKeepAlive(boolean keepAlive) {
+        set(LibC.SOL_SOCKET, LibC.SO_KEEPALIVE, keepAlive ? 1 : 0, "SO_KEEPALIVE");
+        return this;
+    }
+
+    @Override
+    public boolean isReuseAddress() {
+        return get(LibC.SOL_SOCKET, LibC.SO_REUSEADDR, "SO_REUSEADDR") != 0;
+    }
+
+    @Override
+    public VSocketSocketChannelConfig setReuseAddress(boolean reuseAddress) {
+        set(LibC.SOL_SOCKET, LibC.SO_REUSEADDR, reuseAddress ? 1 : 0, "SO_REUSEADDR");
+        return this;
+    }
+
+    @Override
+    public int getSoLinger() {
+        try {
+            return socket.getLinger();
+        } catch (NativeIoException e) {
+            throw new ChannelException(e);
+        }
+    }
+
+    @Override
+    public VSocketSocketChannelConfig setSoLinger(int soLinger) {
+        try {
+            socket.setLinger(soLinger);
+        } catch (NativeIoException e) {
+            throw new ChannelException(e);
+        }
+        return this;
+    }
+
+    @Override
+    public int getTrafficClass() {
+        return get(LibC.IPPROTO_IPV6, IPV6_TCLASS, "IPV6_TCLASS");
+    }
+
+    @Override
+    public VSocketSocketChannelConfig setTrafficClass(int trafficClass) {
+        set(LibC.IPPROTO_IPV6, IPV6_TCLASS, trafficClass, "IPV6_TCLASS");
+        return this;
+    }
+
+    @Override
+    public boolean isAllowHalfClosure() {
+        return allowHalfClosure;
+    }
+
+    @Override
+    public VSocketSocketChannelConfig setAllowHalfClosure(boolean allowHalfClosure) {
+        this.allowHalfClosure = allowHalfClosure;
+        return this;
+    }
+
+    @Override
+    protected void autoReadCleared() {
+        ((AbstractVSocketChannel) channel).clearReadPending();
+    }
+
+    /** Ignored, as by Netty's native transports. */
+    @Override
+    public VSocketSocketChannelConfig setPerformancePreferences(int connectionTime, int latency, int bandwidth) {
+        return this;
+    }
+
+    @Override
+    public VSocketSocketChannelConfig setConnectTimeoutMillis(int connectTimeoutMillis) {
+        super.setConnectTimeoutMillis(connectTimeoutMillis);
+        return this;
+    }
+
+    @Override
+    @Deprecated
+    public VSocketSocketChannelConfig setMaxMessagesPerRead(int maxMessagesPerRead) {
+        super.setMaxMessagesPerRead(maxMessagesPerRead);
+        return this;
+    }
+
+    @Override
+    public VSocketSocketChannelConfig setWriteSpinCount(int writeSpinCount) {
+        super.setWriteSpinCount(writeSpinCount);
+        return this;
+    }
+
+    @Override
+    public VSocketSocketChannelConfig setAllocator(ByteBufAllocator allocator) {
+        super.setAllocator(allocator);
+        return this;
+    }
+
+    @Override
+    public VSocketSocketChannelConfig setRecvByteBufAllocator(RecvByteBufAllocator allocator) {
+        super.setRecvByteBufAllocator(allocator);
+        return this;
+    }
+
+    @Override
+    public VSocketSocketChannelConfig setAutoRead(boolean autoRead) {
+        super.setAutoRead(autoRead);
+        return this;
+    }
+
+    @Override
+    public VSocketSocketChannelConfig setAutoClose(boolean autoClose) {
+        super.setAutoClose(autoClose);
+        return this;
+    }
+
+    @Override
+    public VSocketSocketChannelConfig setWriteBufferHighWaterMark(int writeBufferHighWaterMark) {
+        super.setWriteBufferHighWaterMark(writeBufferHighWaterMark);
+        return this;
+    }
+
+    @Override
+    public VSocketSocketChannelConfig setWriteBufferLowWaterMark(int writeBufferLowWaterMark) {
+        super.setWriteBufferLowWaterMark(writeBufferLowWaterMark);
+        return this;
+    }
+
+    @Override
+    public VSocketSocketChannelConfig setWriteBufferWaterMark(WriteBufferWaterMark writeBufferWaterMark) {
+        super.setWriteBufferWaterMark(writeBufferWaterMark);
+        return this;
+    }
+
+    @Override
+    public VSocketSocketChannelConfig setMessageSizeEstimator(MessageSizeEstimator estimator) {
+        super.setMessageSizeEstimator(estimator);
+        return this;
+    }
+}
