@@ -179,5 +179,10 @@ abstract class AbstractVSocketChannel extends AbstractChannel {
         public void close() {
             close(voidPromise());
         }
+
+        @Override
+        public void closeAfterLoopEnded() throws Exception {
+            doClose();
+        }
     }
 }

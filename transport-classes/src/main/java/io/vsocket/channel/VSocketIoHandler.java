@@ -217,22 +217,26 @@ public final class VSocketIoHandler implements IoHandler {
 
     @Override
     public void prepareToDestroy() {
-        closeRegistrations();
+        for (Registration registration : registrations.values().toArray(new Registration[0])) {
+            registration.close();
+        }
     }
 
     @Override
     public void destroy() {
         // The loop may end without calling prepareToDestroy (a shutdown with no quiet period that
-        // starts between its last I/O turn and its shutdown check): close what is left here too.
-        closeRegistrations();
+        // starts between its last I/O turn and its shutdown check): release what is left here.
+        for (Registration registration : registrations.values().toArray(new Registration[0])) {
+            registrations.remove(registration.id);
+            try {
+                registration.handle.closeAfterLoopEnded();
+                registration.handle.unregistered();
+            } catch (Exception e) {
+                logger.debug("Exception closing {} after the loop ended", registration.handle, e);
+            }
+        }
         wakeupFd.close();
         epoll.close();
-    }
-
-    private void closeRegistrations() {
-        for (Registration registration : registrations.values().toArray(new Registration[0])) {
-            registration.close();
-        }
     }
 
     private final class Registration implements IoRegistration {

@@ -71,6 +71,14 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         }
     }
 
+    /**
+     * The link that carries this stream's bytes. Only the tcp link exists so far, so this is
+     * {@link VSocketLink#TCP} for every connection.
+     */
+    public VSocketLink link() {
+        return VSocketLink.TCP;
+    }
+
     @Override
     public VSocketServerSocketChannel parent() {
         return (VSocketServerSocketChannel) super.parent();

@@ -4,6 +4,7 @@ import io.netty.bootstrap.Bootstrap;
 import io.netty.testsuite.transport.TestsuitePermutation;
 import io.netty.testsuite.transport.socket.SocketConnectionAttemptTest;
 import org.junit.jupiter.api.Disabled;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInfo;
 
 import java.util.List;
@@ -21,11 +22,13 @@ class VSocketConnectionAttemptTest extends SocketConnectionAttemptTest {
         return VSocketTestPermutation.INSTANCE.clientSocket();
     }
 
+    @Test
     @Disabled(OFF_HOST)
     @Override
     public void testConnectTimeout(TestInfo testInfo) {
     }
 
+    @Test
     @Disabled(OFF_HOST)
     @Override
     public void testConnectCancellation(TestInfo testInfo) {

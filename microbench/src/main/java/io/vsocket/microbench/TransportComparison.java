@@ -1,0 +1,271 @@
+package io.vsocket.microbench;
+
+import io.netty.bootstrap.Bootstrap;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.IoHandlerFactory;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.ServerChannel;
+import io.netty.channel.epoll.Epoll;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.channel.epoll.EpollServerSocketChannel;
+import io.netty.channel.epoll.EpollSocketChannel;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.netty.channel.socket.nio.NioSocketChannel;
+import io.netty.channel.uring.IoUring;
+import io.netty.channel.uring.IoUringIoHandler;
+import io.netty.channel.uring.IoUringServerSocketChannel;
+import io.netty.channel.uring.IoUringSocketChannel;
+import io.vsocket.channel.VSocketEventLoopGroup;
+import io.vsocket.channel.VSocketServerSocketChannel;
+import io.vsocket.channel.VSocketSocketChannel;
+import org.HdrHistogram.Histogram;
+
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The end-to-end tool: a 64-byte echo round trip (p50/p99, HdrHistogram) and 64 KiB streaming
+ * throughput over loopback, for vsocket and for Netty's NIO, epoll and io_uring transports in the
+ * same run, with vsocket's figures as ratios against the best Netty transport.
+ *
+ * <p>The ping-pong runs inside the client's event loop (the next request leaves from the handler
+ * that received the reply), so it measures the transports, not thread hand-offs.
+ *
+ * <p>Usage: {@code TransportComparison [round trips] [streaming seconds] [transport,...]}.
+ */
+public final class TransportComparison {
+    private static final int MESSAGE = 64;
+    private static final int CHUNK = 64 * 1024;
+
+    record Transport(String name, IoHandlerFactory factory, Class<? extends ServerChannel> server,
+                     Class<? extends Channel> client, boolean vsocket) {
+        EventLoopGroup newGroup() {
+            return vsocket ? new VSocketEventLoopGroup(1) : new MultiThreadIoEventLoopGroup(1, factory);
+        }
+    }
+
+    record Result(String transport, double p50Micros, double p99Micros, double gigabytesPerSecond) {
+    }
+
+    public static void main(String[] args) throws Exception {
+        int roundTrips = args.length > 0 ? Integer.parseInt(args[0]) : 50_000;
+        double seconds = args.length > 1 ? Double.parseDouble(args[1]) : 3;
+        List<String> only = args.length > 2 ? List.of(args[2].split(",")) : List.of();
+        List<Result> results = new ArrayList<>();
+        for (Transport t : transports()) {
+            if (!only.isEmpty() && !only.contains(t.name())) {
+                continue;
+            }
+            results.add(measure(t, roundTrips, seconds));
+        }
+        print(results);
+    }
+
+    static List<Transport> transports() {
+        List<Transport> list = new ArrayList<>();
+        list.add(new Transport("vsocket", null, VSocketServerSocketChannel.class, VSocketSocketChannel.class, true));
+        list.add(new Transport("nio", NioIoHandler.newFactory(), NioServerSocketChannel.class, NioSocketChannel.class, false));
+        if (Epoll.isAvailable()) {
+            list.add(new Transport("epoll", EpollIoHandler.newFactory(), EpollServerSocketChannel.class,
+                    EpollSocketChannel.class, false));
+        }
+        if (IoUring.isAvailable()) {
+            list.add(new Transport("io_uring", IoUringIoHandler.newFactory(), IoUringServerSocketChannel.class,
+                    IoUringSocketChannel.class, false));
+        }
+        return list;
+    }
+
+    static Result measure(Transport t, int roundTrips, double seconds) throws Exception {
+        EventLoopGroup serverGroup = t.newGroup();
+        EventLoopGroup clientGroup = t.newGroup();
+        try {
+            Channel server = new ServerBootstrap().group(serverGroup).channel(t.server())
+                    .childOption(ChannelOption.TCP_NODELAY, true)
+                    .childHandler(new Echo())
+                    .bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)).sync().channel();
+            Histogram rtt = pingPong(t, clientGroup, server.localAddress(), roundTrips);
+            server.close().sync();
+
+            AtomicLong received = new AtomicLong();
+            Channel sink = new ServerBootstrap().group(serverGroup).channel(t.server())
+                    .childHandler(new Sink(received))
+                    .bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)).sync().channel();
+            double gbps = stream(t, clientGroup, sink.localAddress(), received, seconds);
+            sink.close().sync();
+            return new Result(t.name(), rtt.getValueAtPercentile(50) / 1000.0, rtt.getValueAtPercentile(99) / 1000.0, gbps);
+        } finally {
+            clientGroup.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+            serverGroup.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+        }
+    }
+
+    /** Echoes whatever arrives, flushing once per read burst. */
+    private static final class Echo extends ChannelInboundHandlerAdapter {
+        @Override
+        public boolean isSharable() {
+            return true;
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            ctx.write(msg);
+        }
+
+        @Override
+        public void channelReadComplete(ChannelHandlerContext ctx) {
+            ctx.flush();
+        }
+    }
+
+    /** Counts and drops what arrives. */
+    private static final class Sink extends ChannelInboundHandlerAdapter {
+        private final AtomicLong received;
+
+        Sink(AtomicLong received) {
+            this.received = received;
+        }
+
+        @Override
+        public boolean isSharable() {
+            return true;
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            ByteBuf buf = (ByteBuf) msg;
+            received.addAndGet(buf.readableBytes());
+            buf.release();
+        }
+    }
+
+    private static Histogram pingPong(Transport t, EventLoopGroup group, java.net.SocketAddress address, int roundTrips)
+            throws Exception {
+        Histogram histogram = new Histogram(TimeUnit.SECONDS.toNanos(10), 3);
+        int warmup = Math.max(1000, roundTrips / 5);
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        ByteBuf payload = Unpooled.unreleasableBuffer(Unpooled.directBuffer(MESSAGE).writeZero(MESSAGE));
+        Channel ch = new Bootstrap().group(group).channel(t.client())
+                .option(ChannelOption.TCP_NODELAY, true)
+                .handler(new ChannelInboundHandlerAdapter() {
+                    private int pending = MESSAGE;
+                    private int count;
+                    private long start;
+
+                    @Override
+                    public void channelActive(ChannelHandlerContext ctx) {
+                        send(ctx);
+                    }
+
+                    private void send(ChannelHandlerContext ctx) {
+                        start = System.nanoTime();
+                        ctx.writeAndFlush(payload.duplicate());
+                    }
+
+                    @Override
+                    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                        ByteBuf buf = (ByteBuf) msg;
+                        pending -= buf.readableBytes();
+                        buf.release();
+                        if (pending > 0) {
+                            return;
+                        }
+                        long now = System.nanoTime();
+                        if (count++ >= warmup) {
+                            histogram.recordValue(now - start);
+                        }
+                        pending = MESSAGE;
+                        if (count < warmup + roundTrips) {
+                            send(ctx);
+                        } else {
+                            done.complete(null);
+                        }
+                    }
+
+                    @Override
+                    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+                        done.completeExceptionally(cause);
+                        ctx.close();
+                    }
+                })
+                .connect(address).sync().channel();
+        done.get(10, TimeUnit.MINUTES);
+        ch.close().sync();
+        return histogram;
+    }
+
+    private static double stream(Transport t, EventLoopGroup group, java.net.SocketAddress address, AtomicLong received,
+                                 double seconds) throws Exception {
+        ByteBuf chunk = Unpooled.unreleasableBuffer(Unpooled.directBuffer(CHUNK).writeZero(CHUNK));
+        CompletableFuture<Void> stopped = new CompletableFuture<>();
+        long[] window = new long[2];
+        Channel ch = new Bootstrap().group(group).channel(t.client())
+                .handler(new ChannelInboundHandlerAdapter() {
+                    private volatile boolean stop;
+
+                    @Override
+                    public void channelActive(ChannelHandlerContext ctx) {
+                        ctx.executor().schedule(() -> {
+                            window[0] = System.nanoTime();
+                            window[1] = received.get();
+                        }, 500, TimeUnit.MILLISECONDS); // after warm-up
+                        ctx.executor().schedule(() -> {
+                            stop = true;
+                            stopped.complete(null);
+                        }, 500 + (long) (seconds * 1000), TimeUnit.MILLISECONDS);
+                        fill(ctx);
+                    }
+
+                    private void fill(ChannelHandlerContext ctx) {
+                        while (!stop && ctx.channel().isWritable()) {
+                            ctx.write(chunk.duplicate());
+                        }
+                        ctx.flush();
+                    }
+
+                    @Override
+                    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+                        fill(ctx);
+                    }
+                })
+                .connect(address).sync().channel();
+        stopped.get(5, TimeUnit.MINUTES);
+        long end = System.nanoTime();
+        long bytes = received.get() - window[1];
+        ch.close().sync();
+        return bytes / ((end - window[0]) / 1e9) / 1e9;
+    }
+
+    static void print(List<Result> results) {
+        System.out.printf(Locale.ROOT, "%-10s %12s %12s %14s%n", "transport", "rtt p50 us", "rtt p99 us", "64KiB GB/s");
+        for (Result r : results) {
+            System.out.printf(Locale.ROOT, "%-10s %12.2f %12.2f %14.2f%n", r.transport(), r.p50Micros(), r.p99Micros(),
+                    r.gigabytesPerSecond());
+        }
+        Result vsocket = results.stream().filter(r -> r.transport().equals("vsocket")).findFirst().orElse(null);
+        Result bestLatency = results.stream().filter(r -> !r.transport().equals("vsocket"))
+                .min((a, b) -> Double.compare(a.p50Micros(), b.p50Micros())).orElse(null);
+        Result bestThroughput = results.stream().filter(r -> !r.transport().equals("vsocket"))
+                .max((a, b) -> Double.compare(a.gigabytesPerSecond(), b.gigabytesPerSecond())).orElse(null);
+        if (vsocket != null && bestLatency != null && bestThroughput != null) {
+            System.out.printf(Locale.ROOT, "vsocket p50 / best Netty p50 (%s): %.2f%n", bestLatency.transport(),
+                    vsocket.p50Micros() / bestLatency.p50Micros());
+            System.out.printf(Locale.ROOT, "vsocket throughput / best Netty throughput (%s): %.2f%n",
+                    bestThroughput.transport(), vsocket.gigabytesPerSecond() / bestThroughput.gigabytesPerSecond());
+        }
+    }
+}
