@@ -4,6 +4,7 @@
  * LayoutProbeTest compares each row with the Java MemoryLayouts, so a header change that moves
  * a field fails the build instead of corrupting memory.
  */
+#define _GNU_SOURCE /* struct ucred, MFD_CLOEXEC, MSG_CMSG_CLOEXEC */
 #include <stddef.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -13,6 +14,9 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/mman.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include "vsocket_glue.h"
 
 #define SIZE(s)        { #s, (int64_t)sizeof(struct s) },
@@ -20,6 +24,19 @@
 #define UNION_SIZE(u)  { #u, (int64_t)sizeof(union u) },
 #define UNION_FIELD(u, f) { #u "." #f, (int64_t)offsetof(union u, f) },
 #define CONST(c)       { "#" #c, (int64_t)(c) },
+
+/*
+ * CMSG arithmetic for SCM_RIGHTS arrays, under the names of LibC's constants (which LibC computes
+ * with its own CMSG_LEN/CMSG_SPACE): header size, data offset and the 8-byte (sizeof(size_t))
+ * alignment of the payload end. Three descriptors (12 bytes) are the case where LEN != SPACE.
+ */
+#define CMSG_LEN_0_FDS   CMSG_LEN(0)
+#define CMSG_LEN_1_FD    CMSG_LEN(sizeof(int))
+#define CMSG_SPACE_1_FD  CMSG_SPACE(sizeof(int))
+#define CMSG_LEN_3_FDS   CMSG_LEN(3 * sizeof(int))
+#define CMSG_SPACE_3_FDS CMSG_SPACE(3 * sizeof(int))
+#define CMSG_LEN_4_FDS   CMSG_LEN(4 * sizeof(int))
+#define CMSG_SPACE_4_FDS CMSG_SPACE(4 * sizeof(int))
 
 static const struct vs_layout_entry probe[] = {
 	UNION_SIZE(ibv_gid)
@@ -305,6 +322,25 @@ static const struct vs_layout_entry probe[] = {
 	SIZE(linger)
 	FIELD(linger, l_onoff)
 	FIELD(linger, l_linger)
+	SIZE(msghdr)
+	FIELD(msghdr, msg_name)
+	FIELD(msghdr, msg_namelen)
+	FIELD(msghdr, msg_iov)
+	FIELD(msghdr, msg_iovlen)
+	FIELD(msghdr, msg_control)
+	FIELD(msghdr, msg_controllen)
+	FIELD(msghdr, msg_flags)
+	SIZE(cmsghdr)
+	FIELD(cmsghdr, cmsg_len)
+	FIELD(cmsghdr, cmsg_level)
+	FIELD(cmsghdr, cmsg_type)
+	SIZE(ucred)
+	FIELD(ucred, pid)
+	FIELD(ucred, uid)
+	FIELD(ucred, gid)
+	SIZE(sockaddr_un)
+	FIELD(sockaddr_un, sun_family)
+	FIELD(sockaddr_un, sun_path)
 
 	CONST(VS_GLUE_ABI_VERSION)
 
@@ -323,6 +359,14 @@ static const struct vs_layout_entry probe[] = {
 	CONST(F_GETFL) CONST(F_SETFL) CONST(O_NONBLOCK)
 	CONST(EAGAIN) CONST(EINTR) CONST(EINVAL) CONST(EBUSY) CONST(ENOMEM) CONST(ENOSYS) CONST(ENODEV)
 	CONST(EBADF) CONST(EPERM) CONST(EACCES)
+
+	CONST(SOCK_SEQPACKET) CONST(MSG_OOB) CONST(MSG_PEEK) CONST(MSG_DONTWAIT) CONST(MSG_CTRUNC)
+	CONST(MSG_CMSG_CLOEXEC) CONST(SCM_RIGHTS) CONST(EPOLLPRI) CONST(ENOENT)
+	CONST(F_GETFD) CONST(FD_CLOEXEC) CONST(F_DUPFD_CLOEXEC)
+	CONST(MFD_CLOEXEC) CONST(MFD_ALLOW_SEALING) CONST(F_ADD_SEALS) CONST(F_GET_SEALS)
+	CONST(F_SEAL_SEAL) CONST(F_SEAL_SHRINK) CONST(F_SEAL_GROW) CONST(PROT_READ) CONST(PROT_WRITE) CONST(MAP_SHARED) CONST(SEEK_END)
+	CONST(CMSG_LEN_0_FDS) CONST(CMSG_LEN_1_FD) CONST(CMSG_SPACE_1_FD) CONST(CMSG_LEN_3_FDS)
+	CONST(CMSG_SPACE_3_FDS) CONST(CMSG_LEN_4_FDS) CONST(CMSG_SPACE_4_FDS)
 
 	CONST(IBV_PORT_NOP) CONST(IBV_PORT_DOWN) CONST(IBV_PORT_INIT) CONST(IBV_PORT_ARMED)
 	CONST(IBV_PORT_ACTIVE) CONST(IBV_PORT_ACTIVE_DEFER)

@@ -23,12 +23,15 @@ import io.netty.channel.uring.IoUring;
 import io.netty.channel.uring.IoUringIoHandler;
 import io.netty.channel.uring.IoUringServerSocketChannel;
 import io.netty.channel.uring.IoUringSocketChannel;
+import io.vsocket.channel.VSocketChannelOption;
 import io.vsocket.channel.VSocketEventLoopGroup;
+import io.vsocket.channel.VSocketLink;
 import io.vsocket.channel.VSocketServerSocketChannel;
 import io.vsocket.channel.VSocketSocketChannel;
 import org.HdrHistogram.Histogram;
 
 import java.net.InetAddress;
+import java.time.Duration;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.List;
@@ -51,10 +54,34 @@ public final class TransportComparison {
     private static final int MESSAGE = 64;
     private static final int CHUNK = 64 * 1024;
 
+    /** Spin of the busy-polling vsocket variant: far longer than any wait in a run, so it never blocks. */
+    private static final Duration BUSY_POLL = Duration.ofSeconds(1);
+
+    /**
+     * One transport under test. vsocket variants pin a link and a spin (null: the group's default),
+     * so each link is measured on its own.
+     */
     record Transport(String name, IoHandlerFactory factory, Class<? extends ServerChannel> server,
-                     Class<? extends Channel> client, boolean vsocket) {
+                     Class<? extends Channel> client, VSocketLink link, Duration spin) {
+        boolean vsocket() {
+            return link != null;
+        }
+
         EventLoopGroup newGroup() {
-            return vsocket ? new VSocketEventLoopGroup(1) : new MultiThreadIoEventLoopGroup(1, factory);
+            if (!vsocket()) {
+                return new MultiThreadIoEventLoopGroup(1, factory);
+            }
+            return spin == null ? new VSocketEventLoopGroup(1) : new VSocketEventLoopGroup(1, spin);
+        }
+
+        ServerBootstrap serverBootstrap(EventLoopGroup group) {
+            ServerBootstrap b = new ServerBootstrap().group(group).channel(server);
+            return vsocket() ? b.childOption(VSocketChannelOption.LINKS, List.of(link)) : b;
+        }
+
+        Bootstrap bootstrap(EventLoopGroup group) {
+            Bootstrap b = new Bootstrap().group(group).channel(client);
+            return vsocket() ? b.option(VSocketChannelOption.LINKS, List.of(link)) : b;
         }
     }
 
@@ -77,24 +104,32 @@ public final class TransportComparison {
 
     static List<Transport> transports() {
         List<Transport> list = new ArrayList<>();
-        list.add(new Transport("vsocket", null, VSocketServerSocketChannel.class, VSocketSocketChannel.class, true));
-        list.add(new Transport("nio", NioIoHandler.newFactory(), NioServerSocketChannel.class, NioSocketChannel.class, false));
+        list.add(vsocket("vsocket-shm-busy", VSocketLink.SHM, BUSY_POLL));
+        list.add(vsocket("vsocket-shm", VSocketLink.SHM, null));
+        list.add(vsocket("vsocket-shm-spin0", VSocketLink.SHM, Duration.ZERO));
+        list.add(vsocket("vsocket-tcp", VSocketLink.TCP, null));
+        list.add(new Transport("nio", NioIoHandler.newFactory(), NioServerSocketChannel.class, NioSocketChannel.class,
+                null, null));
         if (Epoll.isAvailable()) {
             list.add(new Transport("epoll", EpollIoHandler.newFactory(), EpollServerSocketChannel.class,
-                    EpollSocketChannel.class, false));
+                    EpollSocketChannel.class, null, null));
         }
         if (IoUring.isAvailable()) {
             list.add(new Transport("io_uring", IoUringIoHandler.newFactory(), IoUringServerSocketChannel.class,
-                    IoUringSocketChannel.class, false));
+                    IoUringSocketChannel.class, null, null));
         }
         return list;
+    }
+
+    private static Transport vsocket(String name, VSocketLink link, Duration spin) {
+        return new Transport(name, null, VSocketServerSocketChannel.class, VSocketSocketChannel.class, link, spin);
     }
 
     static Result measure(Transport t, int roundTrips, double seconds) throws Exception {
         EventLoopGroup serverGroup = t.newGroup();
         EventLoopGroup clientGroup = t.newGroup();
         try {
-            Channel server = new ServerBootstrap().group(serverGroup).channel(t.server())
+            Channel server = t.serverBootstrap(serverGroup)
                     .childOption(ChannelOption.TCP_NODELAY, true)
                     .childHandler(new Echo())
                     .bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)).sync().channel();
@@ -102,7 +137,7 @@ public final class TransportComparison {
             server.close().sync();
 
             AtomicLong received = new AtomicLong();
-            Channel sink = new ServerBootstrap().group(serverGroup).channel(t.server())
+            Channel sink = t.serverBootstrap(serverGroup)
                     .childHandler(new Sink(received))
                     .bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)).sync().channel();
             double gbps = stream(t, clientGroup, sink.localAddress(), received, seconds);
@@ -159,7 +194,7 @@ public final class TransportComparison {
         int warmup = Math.max(1000, roundTrips / 5);
         CompletableFuture<Void> done = new CompletableFuture<>();
         ByteBuf payload = Unpooled.unreleasableBuffer(Unpooled.directBuffer(MESSAGE).writeZero(MESSAGE));
-        Channel ch = new Bootstrap().group(group).channel(t.client())
+        Channel ch = t.bootstrap(group)
                 .option(ChannelOption.TCP_NODELAY, true)
                 .handler(new ChannelInboundHandlerAdapter() {
                     private int pending = MESSAGE;
@@ -213,7 +248,7 @@ public final class TransportComparison {
         ByteBuf chunk = Unpooled.unreleasableBuffer(Unpooled.directBuffer(CHUNK).writeZero(CHUNK));
         CompletableFuture<Void> stopped = new CompletableFuture<>();
         long[] window = new long[2];
-        Channel ch = new Bootstrap().group(group).channel(t.client())
+        Channel ch = t.bootstrap(group)
                 .handler(new ChannelInboundHandlerAdapter() {
                     private volatile boolean stop;
 
@@ -251,21 +286,25 @@ public final class TransportComparison {
     }
 
     static void print(List<Result> results) {
-        System.out.printf(Locale.ROOT, "%-10s %12s %12s %14s%n", "transport", "rtt p50 us", "rtt p99 us", "64KiB GB/s");
+        System.out.printf(Locale.ROOT, "%-18s %12s %12s %14s%n", "transport", "rtt p50 us", "rtt p99 us", "64KiB GB/s");
         for (Result r : results) {
-            System.out.printf(Locale.ROOT, "%-10s %12.2f %12.2f %14.2f%n", r.transport(), r.p50Micros(), r.p99Micros(),
+            System.out.printf(Locale.ROOT, "%-18s %12.2f %12.2f %14.2f%n", r.transport(), r.p50Micros(), r.p99Micros(),
                     r.gigabytesPerSecond());
         }
-        Result vsocket = results.stream().filter(r -> r.transport().equals("vsocket")).findFirst().orElse(null);
-        Result bestLatency = results.stream().filter(r -> !r.transport().equals("vsocket"))
+        Result bestLatency = results.stream().filter(r -> !r.transport().startsWith("vsocket"))
                 .min((a, b) -> Double.compare(a.p50Micros(), b.p50Micros())).orElse(null);
-        Result bestThroughput = results.stream().filter(r -> !r.transport().equals("vsocket"))
+        Result bestThroughput = results.stream().filter(r -> !r.transport().startsWith("vsocket"))
                 .max((a, b) -> Double.compare(a.gigabytesPerSecond(), b.gigabytesPerSecond())).orElse(null);
-        if (vsocket != null && bestLatency != null && bestThroughput != null) {
-            System.out.printf(Locale.ROOT, "vsocket p50 / best Netty p50 (%s): %.2f%n", bestLatency.transport(),
-                    vsocket.p50Micros() / bestLatency.p50Micros());
-            System.out.printf(Locale.ROOT, "vsocket throughput / best Netty throughput (%s): %.2f%n",
-                    bestThroughput.transport(), vsocket.gigabytesPerSecond() / bestThroughput.gigabytesPerSecond());
+        if (bestLatency == null || bestThroughput == null) {
+            return;
+        }
+        System.out.printf(Locale.ROOT, "%nratios against the best Netty transport of this run (p50: %s, throughput: %s)%n",
+                bestLatency.transport(), bestThroughput.transport());
+        for (Result r : results) {
+            if (r.transport().startsWith("vsocket")) {
+                System.out.printf(Locale.ROOT, "%-18s p50 x%.3f   throughput x%.2f%n", r.transport(),
+                        r.p50Micros() / bestLatency.p50Micros(), r.gigabytesPerSecond() / bestThroughput.gigabytesPerSecond());
+            }
         }
     }
 }

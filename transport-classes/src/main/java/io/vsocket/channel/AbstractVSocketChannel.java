@@ -73,6 +73,7 @@ abstract class AbstractVSocketChannel extends AbstractChannel {
                 registration = (IoRegistration) f.getNow();
                 submitFlags();
                 promise.setSuccess();
+                registered();
             } else {
                 promise.setFailure(f.cause());
             }
@@ -86,6 +87,10 @@ abstract class AbstractVSocketChannel extends AbstractChannel {
             registration = null;
             r.cancel();
         }
+    }
+
+    /** Called on the loop once the channel is registered and its promise completed. */
+    void registered() {
     }
 
     /** The loop's handler, once registered. */
@@ -122,7 +127,7 @@ abstract class AbstractVSocketChannel extends AbstractChannel {
     final void clearReadPending() {
         Runnable clear = () -> {
             ((AbstractVSocketUnsafe) unsafe()).readPending = false;
-            clearFlag(VSocketIoOps.IN);
+            stopReading();
         };
         if (!isRegistered()) {
             return;
@@ -132,6 +137,11 @@ abstract class AbstractVSocketChannel extends AbstractChannel {
         } else {
             eventLoop().execute(clear);
         }
+    }
+
+    /** Stops watching for inbound data until the next {@code read()}. */
+    void stopReading() {
+        clearFlag(VSocketIoOps.IN);
     }
 
     @Override

@@ -13,6 +13,8 @@ public final class VSocketIoOps implements IoOps {
     public static final int RDHUP = LibC.EPOLLRDHUP;
     public static final int ERR = LibC.EPOLLERR;
     public static final int HUP = LibC.EPOLLHUP;
+    /** Urgent (out-of-band) data: how a vsocket client announces itself to a server. */
+    public static final int PRI = LibC.EPOLLPRI;
 
     public static final VSocketIoOps NONE = new VSocketIoOps(0);
     public static final VSocketIoOps READ = new VSocketIoOps(IN | RDHUP);

@@ -14,12 +14,19 @@ import io.netty.channel.ChannelPipeline;
 import io.netty.channel.ChannelPromise;
 import io.netty.channel.ConnectTimeoutException;
 import io.netty.channel.EventLoop;
+import io.netty.channel.IoEvent;
+import io.netty.channel.IoEventLoop;
+import io.netty.channel.IoRegistration;
 import io.netty.channel.RecvByteBufAllocator;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.ChannelInputShutdownReadComplete;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.Future;
+import io.netty.util.internal.logging.InternalLogger;
+import io.netty.util.internal.logging.InternalLoggerFactory;
+import io.vsocket.link.shm.ShmLink;
+import io.vsocket.stream.RingProtocolException;
 import io.vsocket.unix.NativeSocket;
 
 import java.io.IOException;
@@ -29,6 +36,8 @@ import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.AlreadyConnectedException;
+import java.nio.channels.ClosedChannelException;
+import java.util.List;
 import java.nio.channels.ConnectionPendingException;
 import java.nio.channels.NotYetConnectedException;
 import java.util.concurrent.TimeUnit;
@@ -37,11 +46,15 @@ import java.util.concurrent.TimeUnit;
  * A vsocket stream: Netty's {@link SocketChannel} (with {@link io.netty.channel.socket.DuplexChannel}
  * half-closure) on an {@link InetSocketAddress}. Swap it in for {@code NioSocketChannel}.
  *
- * <p>Today its bytes travel on the tcp link: the TCP connection itself, read and written with
- * non-blocking system calls from the event loop. The shm and rdma links take over the data path of
- * the same channel once a peer offers them.
+ * <p>Every connection starts as TCP. A {@link LinkNegotiation hello} on that connection picks the
+ * link for the bytes: shm (a ring in shared memory, when both ends are on one host), or tcp (the
+ * connection itself, also for peers that do not speak vsocket). On shm the TCP connection stays
+ * open as the control channel: it tells when the peer closes or dies. A client's connect completes
+ * once the link is known, and a server's accepted channel becomes active then too (as an SMC
+ * socket's connect and accept complete after its CLC handshake).
  */
 public final class VSocketSocketChannel extends AbstractVSocketChannel implements SocketChannel {
+    private static final InternalLogger logger = InternalLoggerFactory.getInstance(VSocketSocketChannel.class);
     private static final ChannelMetadata METADATA = new ChannelMetadata(false, 16);
 
     private final VSocketSocketChannelConfig config;
@@ -49,15 +62,37 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     private Future<?> connectTimeout;
     private InetSocketAddress requestedRemote;
     private boolean inputClosedSeenErrorOnRead;
+    private boolean inputShutdown;
+    private boolean outputShutdown;
+
+    /** Non-null while the hello is under way. */
+    private LinkNegotiation negotiation;
+    /** Null until the hello has picked the link. */
+    private volatile VSocketLink link;
+    /** Bytes that arrived with the hello but belong to the application (a plain peer spoke first). */
+    private ByteBuf pendingInbound;
+    /** A client that gave up on the hello: its first inbound bytes may be a late offer to drop. */
+    private LinkNegotiation lateHello;
+    private boolean inboundTaskPending;
+
+    private ShmLink shm;
+    private final ShmPoller shmPoller = new ShmPoller();
+    private IoRegistration doorbellRegistration;
+    private boolean shmReadInterest;
+    private boolean shmWaitingForCredit;
+    /** The peer's end of output has been seen and reported (the shm link's hang-up). */
+    private boolean shmPeerEndSeen;
+    /** The control connection ended: the peer closed (cleanly, or it would have been cut off). */
+    private boolean peerClosed;
 
     public VSocketSocketChannel() {
         super(null, newSocket(), false);
         this.config = new VSocketSocketChannelConfig(this, socket);
     }
 
-    /** An accepted connection. */
+    /** An accepted connection: active once the hello has picked its link. */
     VSocketSocketChannel(VSocketServerSocketChannel parent, NativeSocket socket) throws IOException {
-        super(parent, socket, true);
+        super(parent, socket, false);
         this.config = new VSocketSocketChannelConfig(this, socket);
         this.local = socket.localAddress();
         this.remote = socket.remoteAddress();
@@ -72,11 +107,11 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     }
 
     /**
-     * The link that carries this stream's bytes. Only the tcp link exists so far, so this is
-     * {@link VSocketLink#TCP} for every connection.
+     * The link that carries this stream's bytes: known from {@code channelActive} on (a client's
+     * connect and a server's accepted channel both complete after the hello); null before.
      */
     public VSocketLink link() {
-        return VSocketLink.TCP;
+        return link;
     }
 
     @Override
@@ -96,17 +131,17 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
 
     @Override
     public boolean isInputShutdown() {
-        return socket.isInputShutdown() || !isOpen();
+        return inputShutdown || !isOpen();
     }
 
     @Override
     public boolean isOutputShutdown() {
-        return socket.isOutputShutdown() || !isOpen();
+        return outputShutdown || !isOpen();
     }
 
     @Override
     public boolean isShutdown() {
-        return socket.isInputShutdown() && socket.isOutputShutdown() || !isOpen();
+        return inputShutdown && outputShutdown || !isOpen();
     }
 
     @Override
@@ -144,8 +179,8 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     private void shutdownInput0(ChannelPromise promise) {
         try {
             ensureConnected();
-            socket.shutdown(true, false);
-            clearFlag(VSocketIoOps.IN | VSocketIoOps.RDHUP);
+            shutdownInputState();
+            stopReading();
             promise.setSuccess();
         } catch (Throwable t) {
             promise.setFailure(t);
@@ -180,10 +215,28 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         });
     }
 
+    /**
+     * Input is shut: on tcp the socket's read side; on shm only this channel's view, since the
+     * control connection must still report the peer's close (and ring bytes that still come are
+     * read and dropped, so the peer never stalls on credit).
+     */
+    private void shutdownInputState() throws IOException {
+        if (link != VSocketLink.SHM) {
+            socket.shutdown(true, false);
+            clearFlag(VSocketIoOps.RDHUP);
+        }
+        inputShutdown = true;
+    }
+
     @Override
     protected void doShutdownOutput() throws Exception {
         ensureConnected();
-        socket.shutdown(false, true);
+        if (link == VSocketLink.SHM) {
+            shm.markOutputDone();
+        } else {
+            socket.shutdown(false, true);
+        }
+        outputShutdown = true;
     }
 
     private void ensureConnected() throws IOException {
@@ -214,7 +267,103 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     private void connected() throws IOException {
         local = socket.localAddress();
         remote = socket.remoteAddress();
-        active = true;
+    }
+
+    /** An accepted channel starts its side of the hello as soon as it is registered. */
+    @Override
+    void registered() {
+        if (parent() != null && negotiation == null && link == null && isOpen()) {
+            negotiation = new LinkNegotiation(this, socket, config);
+            negotiation.startServer(parent().shmRendezvous(config.getLinks()));
+            negotiationInterestChanged();
+        }
+    }
+
+    void negotiationInterestChanged() {
+        if (negotiation != null) {
+            int wanted = negotiation.interest();
+            clearFlag(~wanted & (VSocketIoOps.IN | VSocketIoOps.RDHUP | VSocketIoOps.PRI | VSocketIoOps.OUT));
+            setFlag(wanted);
+        }
+    }
+
+    /** The hello picked {@code link}: move the data path onto it. */
+    void linkEstablished(VSocketLink chosen, ShmLink shmLink, ByteBuf leftover) {
+        negotiation = null;
+        link = chosen;
+        pendingInbound = leftover;
+        clearFlag(VSocketIoOps.PRI);
+        VSocketUnsafe unsafe = (VSocketUnsafe) unsafe();
+        boolean reading = unsafe.readPending || config.isAutoRead();
+        if (!isOpen()) {
+            if (shmLink != null) {
+                shmLink.close();
+            }
+            return;
+        }
+        if (chosen == VSocketLink.SHM) {
+            shm = shmLink;
+            shmReadInterest = reading;
+            setFlag(VSocketIoOps.IN | VSocketIoOps.RDHUP);
+            ioHandler().addPoller(shmPoller);
+            Doorbell doorbell = new Doorbell();
+            ((IoEventLoop) eventLoop()).register(doorbell).addListener(f -> {
+                if (f.isSuccess()) {
+                    IoRegistration r = (IoRegistration) f.getNow();
+                    if (shm == null) {
+                        r.cancel();
+                    } else {
+                        doorbellRegistration = r;
+                        r.submit(VSocketIoOps.of(VSocketIoOps.IN));
+                    }
+                } else {
+                    pipeline().fireExceptionCaught(f.cause());
+                    unsafe.close(unsafe.voidPromise());
+                }
+            });
+        } else if (!reading) {
+            clearFlag(VSocketIoOps.IN);
+        }
+        if (connectPromise != null) {
+            ChannelPromise promise = connectPromise;
+            connectPromise = null;
+            if (connectTimeout != null) {
+                connectTimeout.cancel(false);
+                connectTimeout = null;
+            }
+            unsafe.fulfillConnect(promise, false);
+        } else if (!active) {
+            // An accepted channel becomes active now, with its link known (the pipeline then reads
+            // if auto-read is on).
+            active = true;
+            pipeline().fireChannelActive();
+        }
+        if ((pendingInbound != null || lateHello != null) && reading && isOpen()) {
+            unsafe.inReady();
+        }
+    }
+
+    /** The client gave up on the hello and goes on over tcp, watching for a late offer. */
+    void linkEstablishedWatchingLateHello(LinkNegotiation watch) {
+        lateHello = watch;
+        linkEstablished(VSocketLink.TCP, null, null);
+    }
+
+    void negotiationFailed(Throwable cause) {
+        negotiation = null;
+        VSocketUnsafe unsafe = (VSocketUnsafe) unsafe();
+        if (connectPromise != null) {
+            ChannelPromise promise = connectPromise;
+            connectPromise = null;
+            if (connectTimeout != null) {
+                connectTimeout.cancel(false);
+                connectTimeout = null;
+            }
+            promise.tryFailure(cause);
+        } else {
+            pipeline().fireExceptionCaught(cause);
+        }
+        unsafe.close(unsafe.voidPromise());
     }
 
     @Override
@@ -225,6 +374,19 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     @Override
     protected void doClose() throws Exception {
         try {
+            if (negotiation != null) {
+                negotiation.abort();
+                negotiation = null;
+            }
+            if (pendingInbound != null) {
+                pendingInbound.release();
+                pendingInbound = null;
+            }
+            if (lateHello != null) {
+                lateHello.abort();
+                lateHello = null;
+            }
+            closeShm();
             ChannelPromise promise = connectPromise;
             if (promise != null) {
                 promise.tryFailure(new java.nio.channels.ClosedChannelException());
@@ -239,11 +401,74 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         }
     }
 
+    /**
+     * Ends the shm link: tells the peer this is a clean close (unless {@code SO_LINGER} is 0, which
+     * asks for an abortive close: then the peer sees the reset, as over TCP), then lets go of the
+     * shared memory.
+     */
+    private void closeShm() {
+        ShmLink l = shm;
+        if (l == null) {
+            return;
+        }
+        shm = null;
+        boolean abortive;
+        try {
+            abortive = socket.isOpen() && socket.getLinger() == 0;
+        } catch (IOException e) {
+            abortive = false;
+        }
+        if (!abortive) {
+            l.markOutputDone();
+        }
+        l.markClosed();
+        IoRegistration r = doorbellRegistration;
+        doorbellRegistration = null;
+        if (r != null) {
+            r.cancel();
+        }
+        if (isRegistered() && eventLoop().inEventLoop()) {
+            ioHandler().removePoller(shmPoller);
+        }
+        l.close();
+    }
+
+    @Override
+    void stopReading() {
+        if (link == VSocketLink.SHM) {
+            shmReadInterest = false;
+        } else if (negotiation == null) {
+            clearFlag(VSocketIoOps.IN);
+        }
+    }
+
     @Override
     protected void doBeginRead() {
         VSocketUnsafe unsafe = (VSocketUnsafe) unsafe();
         unsafe.readPending = true;
-        if (!socket.isInputShutdown()) {
+        if (negotiation != null || link == null) {
+            // The hello reads for itself; reading for the application starts once the link is known.
+            return;
+        }
+        if (link == VSocketLink.SHM) {
+            if (!inputShutdown || !inputClosedSeenErrorOnRead && config.isAllowHalfClosure()) {
+                shmReadInterest = true;
+            }
+            return;
+        }
+        if ((pendingInbound != null || lateHello != null) && !inboundTaskPending) {
+            // Bytes already taken off the socket: epoll will not report them, so read them from a task
+            // (one at a time, and only if a read is still wanted when it runs).
+            inboundTaskPending = true;
+            eventLoop().execute(() -> {
+                inboundTaskPending = false;
+                if ((pendingInbound != null || lateHello != null) && isOpen()
+                        && (unsafe.readPending || config.isAutoRead())) {
+                    unsafe.inReady();
+                }
+            });
+        }
+        if (!inputShutdown) {
             setFlag(VSocketIoOps.IN | VSocketIoOps.RDHUP);
         } else if (!inputClosedSeenErrorOnRead && config.isAllowHalfClosure()) {
             // Half-closed: one more read reports that everything has been read.
@@ -279,6 +504,14 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
 
     @Override
     protected void doWrite(ChannelOutboundBuffer in) throws Exception {
+        if (link == null) {
+            // The hello is under way: the writes wait in the outbound buffer for the link.
+            return;
+        }
+        if (link == VSocketLink.SHM) {
+            writeShm(in);
+            return;
+        }
         int spin = config.getWriteSpinCount();
         while (spin-- > 0) {
             int pending = in.size();
@@ -320,6 +553,58 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         eventLoop().execute(((VSocketUnsafe) unsafe())::flushLater);
     }
 
+    /**
+     * Copies flushed buffers into the peer's ring as far as credit goes and publishes them once: one
+     * cursor store (and at most one doorbell) per flush, however many buffers it gathered. Without
+     * credit the rest waits in the outbound buffer, whose water marks flip writability as usual.
+     */
+    private void writeShm(ChannelOutboundBuffer in) throws Exception {
+        ShmLink l = shm;
+        if (peerClosed || l.peerClosed()) {
+            throw new IOException("Connection reset by peer: the shm link's peer has closed, " + in.size()
+                    + " buffers cannot be sent");
+        }
+        ShmGather gather = shmGather;
+        gather.start(l, l.credit());
+        in.forEachFlushedMessage(gather);
+        if (gather.written > 0) {
+            // Publish before completing any promise: a listener may close the channel at once.
+            l.publish();
+            in.removeBytes(gather.written);
+        } else {
+            // Only empty buffers at the head, or no credit.
+            while (in.current() instanceof ByteBuf b && !b.isReadable()) {
+                in.remove();
+            }
+        }
+        shmWaitingForCredit = in.current() != null;
+    }
+
+    private final ShmGather shmGather = new ShmGather();
+
+    /** Copies flushed buffers into the ring until credit runs out; one per channel, reused. */
+    private static final class ShmGather implements ChannelOutboundBuffer.MessageProcessor {
+        private ShmLink link;
+        private int credit;
+        long written;
+
+        void start(ShmLink link, int credit) {
+            this.link = link;
+            this.credit = credit;
+            this.written = 0;
+        }
+
+        @Override
+        public boolean processMessage(Object msg) {
+            ByteBuf buf = (ByteBuf) msg;
+            int readable = buf.readableBytes();
+            int n = link.write(buf, buf.readerIndex(), Math.min(readable, credit));
+            credit -= n;
+            written += n;
+            return n == readable && credit > 0;
+        }
+    }
+
     private long writeBuffer(ByteBuf buf) throws IOException {
         int length = buf.readableBytes();
         if (buf.hasMemoryAddress()) {
@@ -354,13 +639,14 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                     throw new AlreadyConnectedException();
                 }
                 InetSocketAddress target = (InetSocketAddress) remoteAddress;
-                boolean wasActive = isActive();
-                if (doConnect(target, localAddress)) {
-                    fulfillConnect(promise, wasActive);
-                    return;
-                }
                 connectPromise = promise;
                 requestedRemote = target;
+                if (doConnect(target, localAddress)) {
+                    tcpConnected();
+                    if (connectPromise == null) {
+                        return;
+                    }
+                }
                 int timeoutMillis = config.getConnectTimeoutMillis();
                 if (timeoutMillis > 0) {
                     connectTimeout = eventLoop().schedule(() -> {
@@ -386,8 +672,24 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             }
         }
 
-        private void fulfillConnect(ChannelPromise promise, boolean wasActive) throws IOException {
+        /**
+         * The TCP connection is up: start the hello, or finish at once when tcp is the only link
+         * allowed (then this side never speaks vsocket, and the peer sees a plain client).
+         */
+        private void tcpConnected() throws IOException {
             connected();
+            List<VSocketLink> allowed = config.getLinks();
+            if (allowed.size() == 1 && allowed.get(0) == VSocketLink.TCP) {
+                linkEstablished(VSocketLink.TCP, null, null);
+                return;
+            }
+            negotiation = new LinkNegotiation(VSocketSocketChannel.this, socket, config);
+            negotiation.startClient();
+            negotiationInterestChanged();
+        }
+
+        void fulfillConnect(ChannelPromise promise, boolean wasActive) {
+            active = true;
             // Read before completing the promise: a listener may close the channel at once, and
             // channelActive must still come before channelInactive.
             boolean activeNow = isActive();
@@ -402,25 +704,66 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
 
         private void finishConnect() {
             ChannelPromise promise = connectPromise;
-            boolean done = true;
             try {
-                boolean wasActive = isActive();
                 if (socket.finishConnect(requestedRemote)) {
                     clearFlag(VSocketIoOps.OUT);
-                    fulfillConnect(promise, wasActive);
-                } else {
-                    done = false;
+                    tcpConnected();
                 }
             } catch (Throwable t) {
+                if (connectTimeout != null) {
+                    connectTimeout.cancel(false);
+                }
+                connectPromise = null;
                 promise.tryFailure(annotateConnectException(t, requestedRemote));
                 closeIfClosed();
                 close(voidPromise());
-            } finally {
-                if (done) {
-                    if (connectTimeout != null) {
-                        connectTimeout.cancel(false);
-                    }
-                    connectPromise = null;
+            }
+        }
+
+        @Override
+        public void handle(IoRegistration registration, IoEvent event) {
+            if (negotiation != null) {
+                negotiation.ready();
+            } else if (link == VSocketLink.SHM) {
+                controlReady();
+            } else {
+                super.handle(registration, event);
+            }
+        }
+
+        /**
+         * The control connection of an shm link is readable: nothing but its end may come. An end
+         * without the peer's clean-close mark means its process died (the kernel closed its socket)
+         * or it broke the protocol: the stream is cut, and the channel closes with an error.
+         */
+        private void controlReady() {
+            int n;
+            try {
+                n = socket.read(Scratch.address(), 64);
+            } catch (IOException e) {
+                pipeline().fireExceptionCaught(e);
+                close(voidPromise());
+                return;
+            }
+            if (n > 0) {
+                pipeline().fireExceptionCaught(new RingProtocolException("the peer sent " + n
+                        + " bytes on the control connection of an shm link"));
+                close(voidPromise());
+            } else if (n == NativeSocket.EOF) {
+                clearFlag(VSocketIoOps.IN | VSocketIoOps.RDHUP);
+                peerClosed = true;
+                if (!shm.peerOutputDone()) {
+                    pipeline().fireExceptionCaught(new IOException("the peer's end of the shm link closed without "
+                            + "ending its stream: its process died or it dropped the connection"));
+                    close(voidPromise());
+                    return;
+                }
+                if (shmWaitingForCredit) {
+                    // Credit will never come: fail the pending writes now.
+                    flushLater();
+                }
+                if (shmReadInterest) {
+                    inReady();
                 }
             }
         }
@@ -429,7 +772,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         void outReady() {
             if (connectPromise != null) {
                 finishConnect();
-            } else if (!socket.isOutputShutdown() || outboundBuffer() != null) {
+            } else if (!outputShutdown || outboundBuffer() != null) {
                 super.flush0();
             }
         }
@@ -455,7 +798,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         void hangUpReady() {
             if (isActive()) {
                 inReady();
-                if (isOpen() && socket.isInputShutdown()) {
+                if (isOpen() && inputShutdown) {
                     inReady();
                 }
             }
@@ -465,8 +808,8 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         @Override
         void inReady() {
             ChannelConfig cfg = config();
-            if (socket.isInputShutdown() && (inputClosedSeenErrorOnRead || !config.isAllowHalfClosure())) {
-                clearFlag(VSocketIoOps.IN);
+            if (inputShutdown && (inputClosedSeenErrorOnRead || !config.isAllowHalfClosure())) {
+                stopReading();
                 return;
             }
             ChannelPipeline pipeline = pipeline();
@@ -516,15 +859,55 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                     close(voidPromise());
                 }
             } finally {
+                if (shmCreditOwed) {
+                    shmCreditOwed = false;
+                    ShmLink l = shm;
+                    if (l != null) {
+                        l.returnCredit();
+                    }
+                }
                 if (!readPending && !cfg.isAutoRead()) {
-                    clearFlag(VSocketIoOps.IN);
+                    stopReading();
                 }
             }
         }
 
+        private boolean shmCreditOwed;
+
+        /** Reads into {@code buf} at its writer index without moving it: the count, 0, or EOF. */
         private int readInto(ByteBuf buf) throws IOException {
             int writable = buf.writableBytes();
             int index = buf.writerIndex();
+            if (lateHello != null) {
+                int state = lateHello.watchLateHello();
+                if (state == 0) {
+                    return 0;
+                }
+                pendingInbound = lateHello.takeLeftover();
+                lateHello = null;
+                if (state < 0) {
+                    return NativeSocket.EOF;
+                }
+            }
+            if (pendingInbound != null) {
+                int n = Math.min(writable, pendingInbound.readableBytes());
+                buf.setBytes(index, pendingInbound, pendingInbound.readerIndex(), n);
+                pendingInbound.skipBytes(n);
+                if (!pendingInbound.isReadable()) {
+                    pendingInbound.release();
+                    pendingInbound = null;
+                }
+                return n;
+            }
+            if (link == VSocketLink.SHM) {
+                // The end mark first: once it is seen, the cursor read after it covers every byte.
+                boolean ended = shm.peerOutputDone();
+                if (shm.readable() > 0) {
+                    shmCreditOwed = true;
+                    return shm.read(buf, index, writable);
+                }
+                return ended ? NativeSocket.EOF : 0;
+            }
             if (buf.hasMemoryAddress()) {
                 return socket.read(buf.memoryAddress() + index, writable);
             }
@@ -550,26 +933,108 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
 
         /** The peer closed its side: half-close or close, as {@code ALLOW_HALF_CLOSURE} says. */
         private void inputEnded() {
-            if (!socket.isInputShutdown()) {
+            if (!inputShutdown) {
                 if (config.isAllowHalfClosure()) {
                     try {
-                        socket.shutdown(true, false);
+                        shutdownInputState();
                     } catch (IOException e) {
                         pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
                         close(voidPromise());
                         return;
                     }
-                    clearFlag(VSocketIoOps.RDHUP);
                     pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
                 } else {
                     close(voidPromise());
                 }
             } else if (!inputClosedSeenErrorOnRead) {
                 inputClosedSeenErrorOnRead = true;
-                clearFlag(VSocketIoOps.IN);
+                stopReading();
                 pipeline().fireUserEventTriggered(ChannelInputShutdownReadComplete.INSTANCE);
             }
         }
     }
 
+
+    /** Polls this channel's shm link while its loop spins, and parks it before the loop blocks. */
+    private final class ShmPoller implements VSocketLoopPoller {
+        @Override
+        public int poll() {
+            ShmLink l = shm;
+            if (l == null) {
+                return 0;
+            }
+            l.unpark();
+            VSocketUnsafe unsafe = (VSocketUnsafe) unsafe();
+            try {
+                int work = 0;
+                if (shmWaitingForCredit && l.credit() > 0) {
+                    shmWaitingForCredit = false;
+                    unsafe.flushLater();
+                    work++;
+                }
+                if (shm == null) {
+                    return work;
+                }
+                if (!shmPeerEndSeen && l.peerOutputDone()) {
+                    // The hang-up: read what is left and report the end, reading or not (as epoll does).
+                    shmPeerEndSeen = true;
+                    if (!inputShutdown) {
+                        unsafe.inReady();
+                        if (isOpen() && inputShutdown && shm != null) {
+                            unsafe.inReady();
+                        }
+                    }
+                    return work + 1;
+                }
+                if (inputShutdown && !shmReadInterest) {
+                    l.discard();
+                } else if (shmReadInterest && (l.readable() > 0 || l.peerOutputDone())) {
+                    unsafe.inReady();
+                    work++;
+                }
+                return work;
+            } catch (RingProtocolException e) {
+                pipeline().fireExceptionCaught(e);
+                unsafe.close(unsafe.voidPromise());
+                return 1;
+            }
+        }
+
+        @Override
+        public boolean armAndCheck() {
+            ShmLink l = shm;
+            if (l == null) {
+                return false;
+            }
+            try {
+                return l.park(shmReadInterest, !shmPeerEndSeen, shmWaitingForCredit);
+            } catch (RingProtocolException e) {
+                return true;
+            }
+        }
+    }
+
+    /** The shm link's doorbell: the peer rings it when this loop sleeps and it wrote or returned credit. */
+    private final class Doorbell implements VSocketIoHandle {
+        private final int fd = shm.doorbellFd();
+
+        @Override
+        public int fd() {
+            return fd;
+        }
+
+        @Override
+        public void handle(IoRegistration registration, IoEvent event) {
+            ShmLink l = shm;
+            if (l != null) {
+                l.drainDoorbell();
+                shmPoller.poll();
+            }
+        }
+
+        @Override
+        public void close() {
+            // The channel owns the eventfd; closing the channel closes it.
+        }
+    }
 }

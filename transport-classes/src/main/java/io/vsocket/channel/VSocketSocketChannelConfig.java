@@ -12,6 +12,7 @@ import io.vsocket.ffm.libc.LibC;
 import io.vsocket.unix.NativeIoException;
 import io.vsocket.unix.NativeSocket;
 
+import java.util.List;
 import java.util.Map;
 
 import static io.netty.channel.ChannelOption.ALLOW_HALF_CLOSURE;
@@ -34,6 +35,9 @@ public final class VSocketSocketChannelConfig extends DefaultChannelConfig imple
 
     private final NativeSocket socket;
     private volatile boolean allowHalfClosure;
+    private volatile List<VSocketLink> links = VSocketLinks.defaults();
+    private volatile int ringSize = VSocketLinks.DEFAULT_RING_SIZE;
+    private volatile int helloTimeoutMillis = VSocketLinks.DEFAULT_HELLO_TIMEOUT_MILLIS;
 
     VSocketSocketChannelConfig(VSocketSocketChannel channel, NativeSocket socket) {
         super(channel);
@@ -44,7 +48,8 @@ public final class VSocketSocketChannelConfig extends DefaultChannelConfig imple
     @Override
     public Map<ChannelOption<?>, Object> getOptions() {
         return getOptions(super.getOptions(), SO_RCVBUF, SO_SNDBUF, TCP_NODELAY, SO_KEEPALIVE, SO_REUSEADDR,
-                SO_LINGER, IP_TOS, ALLOW_HALF_CLOSURE);
+                SO_LINGER, IP_TOS, ALLOW_HALF_CLOSURE, VSocketChannelOption.LINKS, VSocketChannelOption.RING_SIZE,
+                VSocketChannelOption.HELLO_TIMEOUT_MILLIS);
     }
 
     @SuppressWarnings("unchecked")
@@ -74,6 +79,15 @@ public final class VSocketSocketChannelConfig extends DefaultChannelConfig imple
         if (option == ALLOW_HALF_CLOSURE) {
             return (T) Boolean.valueOf(isAllowHalfClosure());
         }
+        if (option == VSocketChannelOption.LINKS) {
+            return (T) getLinks();
+        }
+        if (option == VSocketChannelOption.RING_SIZE) {
+            return (T) Integer.valueOf(getRingSize());
+        }
+        if (option == VSocketChannelOption.HELLO_TIMEOUT_MILLIS) {
+            return (T) Integer.valueOf(getHelloTimeoutMillis());
+        }
         return super.getOption(option);
     }
 
@@ -96,6 +110,14 @@ public final class VSocketSocketChannelConfig extends DefaultChannelConfig imple
             setTrafficClass((Integer) value);
         } else if (option == ALLOW_HALF_CLOSURE) {
             setAllowHalfClosure((Boolean) value);
+        } else if (option == VSocketChannelOption.LINKS) {
+            @SuppressWarnings("unchecked")
+            List<VSocketLink> list = (List<VSocketLink>) value;
+            setLinks(list);
+        } else if (option == VSocketChannelOption.RING_SIZE) {
+            setRingSize((Integer) value);
+        } else if (option == VSocketChannelOption.HELLO_TIMEOUT_MILLIS) {
+            setHelloTimeoutMillis((Integer) value);
         } else {
             return super.setOption(option, value);
         }
@@ -211,6 +233,39 @@ public final class VSocketSocketChannelConfig extends DefaultChannelConfig imple
     @Override
     public VSocketSocketChannelConfig setAllowHalfClosure(boolean allowHalfClosure) {
         this.allowHalfClosure = allowHalfClosure;
+        return this;
+    }
+
+    /** The links this connection may use, best first ({@link VSocketChannelOption#LINKS}). */
+    public List<VSocketLink> getLinks() {
+        return links;
+    }
+
+    public VSocketSocketChannelConfig setLinks(List<VSocketLink> links) {
+        this.links = VSocketLinks.validate(links);
+        return this;
+    }
+
+    /** Bytes in this side's receive ring ({@link VSocketChannelOption#RING_SIZE}). */
+    public int getRingSize() {
+        return ringSize;
+    }
+
+    public VSocketSocketChannelConfig setRingSize(int ringSize) {
+        this.ringSize = VSocketLinks.validateRingSize(ringSize);
+        return this;
+    }
+
+    /** How long the hello may take ({@link VSocketChannelOption#HELLO_TIMEOUT_MILLIS}). */
+    public int getHelloTimeoutMillis() {
+        return helloTimeoutMillis;
+    }
+
+    public VSocketSocketChannelConfig setHelloTimeoutMillis(int millis) {
+        if (millis <= 0) {
+            throw new IllegalArgumentException("hello timeout must be positive: " + millis);
+        }
+        this.helloTimeoutMillis = millis;
         return this;
     }
 

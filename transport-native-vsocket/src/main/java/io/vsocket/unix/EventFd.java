@@ -42,6 +42,23 @@ public final class EventFd implements AutoCloseable {
         }
     }
 
+    /**
+     * Takes ownership of an eventfd received from another process (the shm link's doorbells). The
+     * descriptor must be an eventfd; it is made non-blocking here, whatever the sender set.
+     */
+    public static EventFd adopt(int fd) throws NativeIoException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment errno = Downcalls.newErrnoState(arena);
+            int flags = LibC.fcntl(errno, fd, LibC.F_GETFL, 0);
+            if (flags < 0 || LibC.fcntl(errno, fd, LibC.F_SETFL, flags | LibC.O_NONBLOCK) < 0) {
+                int e = Downcalls.errno(errno);
+                LibC.close(errno, fd);
+                throw new NativeIoException("fcntl(O_NONBLOCK) on a received eventfd", e);
+            }
+        }
+        return new EventFd(fd);
+    }
+
     public int fd() {
         return fd;
     }

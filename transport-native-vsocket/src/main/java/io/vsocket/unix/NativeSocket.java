@@ -12,6 +12,7 @@ import java.net.ConnectException;
 import java.net.InetSocketAddress;
 import java.nio.channels.ClosedChannelException;
 
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 
 /**
@@ -22,6 +23,10 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 public final class NativeSocket implements AutoCloseable {
     /** Returned by {@link #read} at end of stream. */
     public static final int EOF = -1;
+    /** Returned by {@link #readUrgent} when there is no urgent byte to read (the kernel said {@code EINVAL}). */
+    public static final int URGENT_NONE = -1;
+    /** Returned by {@link #readUrgent} when an urgent byte is announced but has not arrived yet ({@code EAGAIN}). */
+    public static final int URGENT_NOT_YET = -2;
 
     private final int fd;
     private volatile boolean open = true;
@@ -156,6 +161,90 @@ public final class NativeSocket implements AutoCloseable {
         MemorySegment errno = Downcalls.threadErrnoState();
         long n = LibC.writev(errno, fd, iov, count);
         return n >= 0 ? n : wouldBlockOrThrow("writev", Downcalls.errno(errno));
+    }
+
+    /**
+     * Sends {@code value} as TCP urgent data: {@code send(fd, &value, 1, MSG_OOB | MSG_NOSIGNAL)}. The
+     * peer reads it with {@link #readUrgent()}, out of band; it is not part of the stream that
+     * {@link #read} returns. Only the latest urgent byte is kept out of band: if another is sent before
+     * the peer read this one, Linux either drops this one (when the peer's in-band reads have reached
+     * it) or hands it out as an ordinary in-band byte. Throws if the byte could not be queued
+     * (including {@code EAGAIN} on a full send buffer).
+     */
+    public void sendUrgent(byte value) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment buf = arena.allocate(1);
+            buf.set(JAVA_BYTE, 0, value);
+            MemorySegment errno = Downcalls.threadErrnoState();
+            long n;
+            int e;
+            do {
+                n = LibC.send(errno, fd, buf, 1, LibC.MSG_OOB | LibC.MSG_NOSIGNAL);
+                e = n >= 0 ? 0 : Downcalls.errno(errno);
+            } while (e == LibC.EINTR);
+            if (n < 0) {
+                throw new NativeIoException("send(MSG_OOB)", e);
+            }
+            if (n == 0) {
+                throw new IOException("send(MSG_OOB) sent nothing");
+            }
+        }
+    }
+
+    /**
+     * Looks at up to {@code length} in-band bytes without taking them: the count, 0 if none is
+     * there yet, {@link #EOF} at end of stream. Unlike a read, a peek never moves past (and so
+     * never clears) pending urgent data.
+     */
+    public int peek(long address, int length) throws NativeIoException {
+        MemorySegment errno = Downcalls.threadErrnoState();
+        long n;
+        int e;
+        do {
+            n = LibC.recv(errno, fd, MemorySegment.ofAddress(address), length, LibC.MSG_PEEK | LibC.MSG_DONTWAIT);
+            e = n >= 0 ? 0 : Downcalls.errno(errno);
+        } while (e == LibC.EINTR);
+        if (n > 0) {
+            return (int) n;
+        }
+        if (n == 0) {
+            return EOF;
+        }
+        if (e == LibC.EAGAIN) {
+            return 0;
+        }
+        throw new NativeIoException("recv(MSG_PEEK)", e);
+    }
+
+    /**
+     * Reads the pending urgent byte, {@code recv(fd, buf, 1, MSG_OOB)}, which never blocks: the byte
+     * as 0..255; {@link #URGENT_NOT_YET} when the peer's urgent pointer has arrived but the byte has
+     * not ({@code EAGAIN}); {@link #URGENT_NONE} when there is none ({@code EINVAL}: none was sent, it
+     * was already read, or an in-band {@link #read} already went past it, which discards it), and
+     * also when the stream ended before an announced byte arrived (the call returns 0). The byte is
+     * flagged by {@code EPOLLPRI}; read it before reading in-band data past it.
+     */
+    public int readUrgent() throws NativeIoException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment buf = arena.allocate(1);
+            MemorySegment errno = Downcalls.threadErrnoState();
+            long n;
+            int e;
+            do {
+                n = LibC.recv(errno, fd, buf, 1, LibC.MSG_OOB);
+                e = n >= 0 ? 0 : Downcalls.errno(errno);
+            } while (e == LibC.EINTR);
+            if (n > 0) {
+                return Byte.toUnsignedInt(buf.get(JAVA_BYTE, 0));
+            }
+            if (n == 0 || e == LibC.EINVAL) {
+                return URGENT_NONE;
+            }
+            if (e == LibC.EAGAIN) {
+                return URGENT_NOT_YET;
+            }
+            throw new NativeIoException("recv(MSG_OOB)", e);
+        }
     }
 
     private static long wouldBlockOrThrow(String call, int errno) throws NativeIoException {

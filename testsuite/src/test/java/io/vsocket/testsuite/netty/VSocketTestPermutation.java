@@ -7,34 +7,83 @@ import io.netty.testsuite.transport.TestsuitePermutation.BootstrapComboFactory;
 import io.netty.testsuite.transport.TestsuitePermutation.BootstrapFactory;
 import io.netty.testsuite.transport.socket.SocketTestPermutation;
 import io.netty.util.concurrent.DefaultThreadFactory;
+import io.vsocket.channel.VSocketChannelOption;
 import io.vsocket.channel.VSocketEventLoopGroup;
+import io.vsocket.channel.VSocketLink;
+import io.vsocket.channel.VSocketLinks;
 import io.vsocket.channel.VSocketServerSocketChannel;
 import io.vsocket.channel.VSocketSocketChannel;
 
+import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Netty's socket testsuite on vsocket: a vsocket server with a vsocket client. One group serves
- * every test, as Netty's own permutations do.
+ * Netty's socket testsuite on vsocket: a vsocket server with a vsocket client, once pinned to the
+ * shm link and once to the tcp link (a pinned connection fails rather than fall back, so a green
+ * run proves the link carried it). One group serves every test, as Netty's own permutations do.
  */
 final class VSocketTestPermutation extends SocketTestPermutation {
     static final VSocketTestPermutation INSTANCE = new VSocketTestPermutation();
+
+    /** The links each test runs on, in order; {@code -Dvsocket.testsuite.links=shm} narrows it while debugging. */
+    static final List<VSocketLink> LINKS = VSocketLinks.parse(System.getProperty("vsocket.testsuite.links", "shm,tcp"));
 
     private static final EventLoopGroup GROUP =
             new VSocketEventLoopGroup(NUM_THREADS, new DefaultThreadFactory("testsuite-vsocket", true));
 
     @Override
     public List<BootstrapComboFactory<ServerBootstrap, Bootstrap>> socket() {
-        return combo(serverSocket(), clientSocket());
+        List<BootstrapComboFactory<ServerBootstrap, Bootstrap>> combos = new ArrayList<>();
+        for (VSocketLink link : LINKS) {
+            combos.add(new BootstrapComboFactory<>() {
+                @Override
+                public ServerBootstrap newServerInstance() {
+                    return server(link);
+                }
+
+                @Override
+                public Bootstrap newClientInstance() {
+                    return client(link);
+                }
+
+                @Override
+                public String toString() {
+                    return "vsocket-" + link.name().toLowerCase();
+                }
+            });
+        }
+        return combos;
     }
 
+    /**
+     * Servers alone are tested with plain {@code java.net} clients, so here a server has the default
+     * links (it must recognise a plain client and serve it over tcp) and then tcp only.
+     */
     @Override
     public List<BootstrapFactory<ServerBootstrap>> serverSocket() {
-        return List.of(() -> new ServerBootstrap().group(GROUP).channel(VSocketServerSocketChannel.class));
+        return List.of(
+                () -> new ServerBootstrap().group(GROUP).channel(VSocketServerSocketChannel.class),
+                () -> server(VSocketLink.TCP));
     }
 
+    /**
+     * Clients alone run against plain {@code java.net} servers, so here a client has the default
+     * links (it must find out the server is plain and fall back) and then tcp only (no hello at all).
+     */
     @Override
     public List<BootstrapFactory<Bootstrap>> clientSocket() {
-        return List.of(() -> new Bootstrap().group(GROUP).channel(VSocketSocketChannel.class));
+        return List.of(
+                () -> new Bootstrap().group(GROUP).channel(VSocketSocketChannel.class),
+                () -> client(VSocketLink.TCP));
+    }
+
+    static ServerBootstrap server(VSocketLink link) {
+        return new ServerBootstrap().group(GROUP).channel(VSocketServerSocketChannel.class)
+                .childOption(VSocketChannelOption.LINKS, List.of(link));
+    }
+
+    static Bootstrap client(VSocketLink link) {
+        return new Bootstrap().group(GROUP).channel(VSocketSocketChannel.class)
+                .option(VSocketChannelOption.LINKS, List.of(link));
     }
 }

@@ -13,7 +13,8 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * Downcall handles into libc: epoll, eventfd, read/write/close and {@code strerror}.
+ * Downcall handles into libc: epoll, eventfd, read/write/close, sockets (including
+ * {@code sendmsg}/{@code recvmsg} with control messages), memfd and mmap, and {@code strerror}.
  * Every call that reports failure through {@code errno} takes a leading errno-state segment
  * ({@link Downcalls#newErrnoState}). Constants are proven against the headers by the layout probe.
  */
@@ -25,6 +26,7 @@ public final class LibC {
     private static final SymbolLookup LOOKUP = Linker.nativeLinker().defaultLookup();
 
     public static final int EPOLLIN = 0x001;
+    public static final int EPOLLPRI = 0x002;
     public static final int EPOLLOUT = 0x004;
     public static final int EPOLLERR = 0x008;
     public static final int EPOLLHUP = 0x010;
@@ -43,6 +45,7 @@ public final class LibC {
     public static final int AF_INET6 = 10;
     public static final int SOCK_STREAM = 1;
     public static final int SOCK_DGRAM = 2;
+    public static final int SOCK_SEQPACKET = 5;
     public static final int SOCK_NONBLOCK = 04000;
     public static final int SOCK_CLOEXEC = 02000000;
     public static final int SOL_SOCKET = 1;
@@ -62,12 +65,69 @@ public final class LibC {
     public static final int SHUT_WR = 1;
     public static final int SHUT_RDWR = 2;
     public static final int MSG_NOSIGNAL = 0x4000;
+    public static final int MSG_OOB = 0x01;
+    public static final int MSG_PEEK = 0x02;
+    public static final int MSG_CTRUNC = 0x08;
+    public static final int MSG_DONTWAIT = 0x40;
+    public static final int MSG_CMSG_CLOEXEC = 0x40000000;
+    public static final int SCM_RIGHTS = 1;
+
+    /*
+     * Control-message arithmetic (the CMSG_* macros of <sys/socket.h>): payloads are padded to
+     * sizeof(size_t), 8 on x86_64, and start CMSG_LEN(0) = CMSG_ALIGN(sizeof(struct cmsghdr)) bytes
+     * after their header. The constants below are what these methods compute for SCM_RIGHTS arrays;
+     * the layout probe proves each against gcc's expansion of the macros, so the methods are proven
+     * for the aligned and the padded case (3 descriptors = 12 bytes, padded to 16).
+     */
+
+    /** {@code CMSG_ALIGN(len)}: {@code len} rounded up to a multiple of {@code sizeof(size_t)}. */
+    public static long CMSG_ALIGN(long len) {
+        long align = JAVA_LONG.byteSize();
+        return (len + align - 1) & -align;
+    }
+
+    /** {@code CMSG_LEN(len)}: the {@code cmsg_len} of a control message with a {@code len}-byte payload. */
+    public static long CMSG_LEN(long len) {
+        return CMSG_ALIGN(cmsghdr.sizeof()) + len;
+    }
+
+    /** {@code CMSG_SPACE(len)}: the bytes a control message with a {@code len}-byte payload takes in the buffer. */
+    public static long CMSG_SPACE(long len) {
+        return CMSG_ALIGN(cmsghdr.sizeof()) + CMSG_ALIGN(len);
+    }
+
+    /** The offset of a control message's payload from its header ({@code CMSG_DATA}). */
+    public static final int CMSG_LEN_0_FDS = (int) CMSG_LEN(0);
+    public static final int CMSG_LEN_1_FD = (int) CMSG_LEN(Integer.BYTES);
+    public static final int CMSG_SPACE_1_FD = (int) CMSG_SPACE(Integer.BYTES);
+    public static final int CMSG_LEN_3_FDS = (int) CMSG_LEN(3 * Integer.BYTES);
+    public static final int CMSG_SPACE_3_FDS = (int) CMSG_SPACE(3 * Integer.BYTES);
+    public static final int CMSG_LEN_4_FDS = (int) CMSG_LEN(4 * Integer.BYTES);
+    public static final int CMSG_SPACE_4_FDS = (int) CMSG_SPACE(4 * Integer.BYTES);
 
     public static final int F_GETFL = 3;
     public static final int F_SETFL = 4;
     public static final int O_NONBLOCK = 04000;
+    public static final int F_GETFD = 1;
+    public static final int FD_CLOEXEC = 1;
+    public static final int F_DUPFD_CLOEXEC = 1030;
+
+    public static final int MFD_CLOEXEC = 1;
+    public static final int MFD_ALLOW_SEALING = 2;
+    public static final int F_ADD_SEALS = 1033;
+    public static final int F_GET_SEALS = 1034;
+    public static final int F_SEAL_SEAL = 1;
+    public static final int F_SEAL_SHRINK = 2;
+    public static final int F_SEAL_GROW = 4;
+    public static final int PROT_READ = 1;
+    public static final int PROT_WRITE = 2;
+    public static final int MAP_SHARED = 1;
+    /** {@code (void *) -1}, what {@code mmap} returns on failure. */
+    public static final long MAP_FAILED = -1L;
+    public static final int SEEK_END = 2;
 
     public static final int EPERM = 1;
+    public static final int ENOENT = 2;
     public static final int EINTR = 4;
     public static final int EBADF = 9;
     public static final int EAGAIN = 11;
@@ -128,6 +188,24 @@ public final class LibC {
             "writev", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle SEND = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
             "send", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+    private static final MethodHandle RECV = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+            "recv", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+    private static final MethodHandle SENDMSG = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+            "sendmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle RECVMSG = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+            "recvmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle MEMFD_CREATE = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+            "memfd_create", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle FTRUNCATE = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+            "ftruncate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG));
+    private static final MethodHandle LSEEK = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+            "lseek", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT));
+    private static final MethodHandle MMAP = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+            "mmap", FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
+    private static final MethodHandle MUNMAP = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+            "munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle GETUID = Downcalls.downcall(LOOKUP, LIBRARY,
+            "getuid", FunctionDescriptor.of(JAVA_INT));
     private static final MethodHandle STRERROR = Downcalls.downcall(LOOKUP, LIBRARY,
             "strerror", FunctionDescriptor.of(ADDRESS, JAVA_INT));
 
@@ -299,6 +377,91 @@ public final class LibC {
     public static long send(MemorySegment errno, int fd, MemorySegment buf, long len, int flags) {
         try {
             return (long) SEND.invokeExact(errno, fd, buf, len, flags);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    /** {@code ssize_t recv(int fd, void *buf, size_t len, int flags)}. */
+    public static long recv(MemorySegment errno, int fd, MemorySegment buf, long len, int flags) {
+        try {
+            return (long) RECV.invokeExact(errno, fd, buf, len, flags);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    /** {@code ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)}. */
+    public static long sendmsg(MemorySegment errno, int fd, MemorySegment msg, int flags) {
+        try {
+            return (long) SENDMSG.invokeExact(errno, fd, msg, flags);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    /** {@code ssize_t recvmsg(int fd, struct msghdr *msg, int flags)}. */
+    public static long recvmsg(MemorySegment errno, int fd, MemorySegment msg, int flags) {
+        try {
+            return (long) RECVMSG.invokeExact(errno, fd, msg, flags);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    /** {@code int memfd_create(const char *name, unsigned int flags)}; {@code name} is a NUL-terminated string. */
+    public static int memfd_create(MemorySegment errno, MemorySegment name, int flags) {
+        try {
+            return (int) MEMFD_CREATE.invokeExact(errno, name, flags);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    /** {@code int ftruncate(int fd, off_t length)}. */
+    public static int ftruncate(MemorySegment errno, int fd, long length) {
+        try {
+            return (int) FTRUNCATE.invokeExact(errno, fd, length);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    /** {@code off_t lseek(int fd, off_t offset, int whence)}. */
+    public static long lseek(MemorySegment errno, int fd, long offset, int whence) {
+        try {
+            return (long) LSEEK.invokeExact(errno, fd, offset, whence);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    /**
+     * {@code void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)}: the mapping's
+     * address as a zero-length segment, whose {@link MemorySegment#address() address()} is
+     * {@link #MAP_FAILED} on failure.
+     */
+    public static MemorySegment mmap(MemorySegment errno, MemorySegment addr, long len, int prot, int flags, int fd, long off) {
+        try {
+            return (MemorySegment) MMAP.invokeExact(errno, addr, len, prot, flags, fd, off);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    /** {@code int munmap(void *addr, size_t len)}. */
+    public static int munmap(MemorySegment errno, MemorySegment addr, long len) {
+        try {
+            return (int) MUNMAP.invokeExact(errno, addr, len);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    /** {@code uid_t getuid(void)}; it cannot fail. */
+    public static int getuid() {
+        try {
+            return (int) GETUID.invokeExact();
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }

@@ -1,0 +1,62 @@
+package io.vsocket.testsuite.link;
+
+import io.netty.channel.Channel;
+import io.netty.channel.EventLoopGroup;
+import io.vsocket.channel.VSocketEventLoopGroup;
+import io.vsocket.channel.VSocketLinks;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.net.InetSocketAddress;
+import java.util.List;
+
+/**
+ * A vsocket echo server in a process of its own, for the two-process tests: binds 127.0.0.1 on a
+ * free port with the links named in its argument, prints {@code PORT n}, and runs until its
+ * standard input closes (or it is killed).
+ */
+public final class EchoServerProcess {
+    private EchoServerProcess() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        EventLoopGroup group = new VSocketEventLoopGroup(1);
+        try {
+            Channel server = Peers.vsocketServer(group, VSocketLinks.parse(args.length > 0 ? args[0] : "shm,tcp"),
+                    Peers.Echo.INSTANCE).bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+            System.out.println("PORT " + ((InetSocketAddress) server.localAddress()).getPort());
+            System.out.flush();
+            BufferedReader in = new BufferedReader(new InputStreamReader(System.in));
+            while (in.readLine() != null) {
+                // run until the parent closes our stdin
+            }
+        } catch (IOException e) {
+            e.printStackTrace();
+        } finally {
+            group.shutdownGracefully().sync();
+        }
+    }
+
+    /** Starts one; returns the process and its port. */
+    static Started start(String links) throws IOException {
+        String java = ProcessHandle.current().info().command().orElse("java");
+        ProcessBuilder builder = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED",
+                "-cp", System.getProperty("java.class.path"), EchoServerProcess.class.getName(), links)
+                .redirectError(ProcessBuilder.Redirect.INHERIT);
+        Process process = builder.start();
+        BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream()));
+        String line;
+        while ((line = out.readLine()) != null) {
+            if (line.startsWith("PORT ")) {
+                return new Started(process, Integer.parseInt(line.substring(5).trim()));
+            }
+        }
+        process.destroyForcibly();
+        throw new IOException("the echo server process ended without printing its port");
+    }
+
+    record Started(Process process, int port) {
+    }
+
+}

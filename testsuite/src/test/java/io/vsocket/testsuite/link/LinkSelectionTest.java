@@ -1,0 +1,301 @@
+package io.vsocket.testsuite.link;
+
+import io.netty.bootstrap.Bootstrap;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.nio.NioEventLoopGroup;
+import io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.netty.channel.socket.nio.NioSocketChannel;
+import io.vsocket.channel.VSocketChannelOption;
+import io.vsocket.channel.VSocketEventLoopGroup;
+import io.vsocket.channel.VSocketLink;
+import io.vsocket.channel.VSocketLinkException;
+import io.vsocket.channel.VSocketSocketChannel;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Which link a connection ends up on, and that plain TCP peers on either side are served: the hello
+ * never leaks into a plain peer's stream, in client-first and server-first protocols, and a slow
+ * vsocket server whose offer comes after the client gave up still gets a clean stream.
+ */
+@Timeout(60)
+class LinkSelectionTest {
+    private static final List<VSocketLink> DEFAULT = List.of(VSocketLink.SHM, VSocketLink.RDMA, VSocketLink.TCP);
+    private static EventLoopGroup group;
+    private static EventLoopGroup nio;
+
+    @BeforeAll
+    static void start() {
+        group = new VSocketEventLoopGroup(2);
+        nio = new NioEventLoopGroup(1);
+    }
+
+    @AfterAll
+    static void stop() {
+        group.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly();
+        nio.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly();
+    }
+
+    private static InetSocketAddress loopback() {
+        return new InetSocketAddress("127.0.0.1", 0);
+    }
+
+    /** A server handler that records the child's link and echoes. */
+    private static final class LinkRecorder extends ChannelInboundHandlerAdapter {
+        final CompletableFuture<Channel> child = new CompletableFuture<>();
+
+        @Override
+        public boolean isSharable() {
+            return true;
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            child.complete(ctx.channel());
+            ctx.writeAndFlush(msg);
+        }
+    }
+
+    private void echoOver(List<VSocketLink> serverLinks, List<VSocketLink> clientLinks, VSocketLink expected)
+            throws Exception {
+        LinkRecorder recorder = new LinkRecorder();
+        Channel server = Peers.vsocketServer(group, serverLinks, recorder).bind(loopback()).sync().channel();
+        try {
+            byte[] payload = "hello over the link".getBytes(StandardCharsets.US_ASCII);
+            Peers.Collector collector = new Peers.Collector(payload.length);
+            Channel client = Peers.vsocketClient(group, clientLinks, collector).connect(server.localAddress()).sync()
+                    .channel();
+            assertEquals(expected, Peers.linkOf(client), "client link");
+            client.writeAndFlush(Unpooled.wrappedBuffer(payload));
+            collector.done.get(10, TimeUnit.SECONDS);
+            assertEquals(new String(payload, StandardCharsets.US_ASCII), collector.text());
+            assertEquals(expected, Peers.linkOf(recorder.child.get(10, TimeUnit.SECONDS)), "server link");
+            client.close().sync();
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    @Test
+    void twoVSocketPeersOnOneHostUseShm() throws Exception {
+        echoOver(DEFAULT, DEFAULT, VSocketLink.SHM);
+    }
+
+    @Test
+    void aClientPinnedToTcpUsesTcp() throws Exception {
+        echoOver(DEFAULT, List.of(VSocketLink.TCP), VSocketLink.TCP);
+    }
+
+    @Test
+    void aServerThatOffersOnlyTcpGetsTcp() throws Exception {
+        echoOver(List.of(VSocketLink.TCP), DEFAULT, VSocketLink.TCP);
+    }
+
+    @Test
+    void noCommonLinkFailsTheConnectAndSaysWhy() throws Exception {
+        Channel server = Peers.vsocketServer(group, List.of(VSocketLink.TCP), new LinkRecorder()).bind(loopback())
+                .sync().channel();
+        try {
+            ExecutionException e = assertThrows(ExecutionException.class, () -> Peers.vsocketClient(group,
+                    List.of(VSocketLink.SHM), new ChannelInboundHandlerAdapter()).connect(server.localAddress())
+                    .get(10, TimeUnit.SECONDS));
+            VSocketLinkException cause = assertInstanceOf(VSocketLinkException.class, e.getCause());
+            assertTrue(cause.getMessage().contains("no common link"), cause.getMessage());
+            assertTrue(cause.getMessage().contains("[SHM]") && cause.getMessage().contains("[TCP]"), cause.getMessage());
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    @Test
+    void aPlainNioClientIsServedOverTcp() throws Exception {
+        LinkRecorder recorder = new LinkRecorder();
+        Channel server = Peers.vsocketServer(group, DEFAULT, recorder).bind(loopback()).sync().channel();
+        try {
+            Peers.Collector collector = new Peers.Collector(4);
+            Channel client = new Bootstrap().group(nio).channel(NioSocketChannel.class).handler(collector)
+                    .connect(server.localAddress()).sync().channel();
+            client.writeAndFlush(Unpooled.wrappedBuffer("ping".getBytes(StandardCharsets.US_ASCII)));
+            collector.done.get(10, TimeUnit.SECONDS);
+            assertEquals("ping", collector.text());
+            assertEquals(VSocketLink.TCP, Peers.linkOf(recorder.child.get(10, TimeUnit.SECONDS)));
+            client.close().sync();
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    /** A server-first protocol: the server greets on connect, and a plain client gets the greeting. */
+    @Test
+    void aPlainNioClientGetsAServerFirstGreeting() throws Exception {
+        Channel server = Peers.vsocketServer(group, DEFAULT, new Greeter("220 ready\r\n")).bind(loopback()).sync()
+                .channel();
+        try {
+            Peers.Collector collector = new Peers.Collector(11);
+            new Bootstrap().group(nio).channel(NioSocketChannel.class).handler(collector)
+                    .connect(server.localAddress()).sync();
+            collector.done.get(10, TimeUnit.SECONDS);
+            assertEquals("220 ready\r\n", collector.text());
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    @Test
+    void aVSocketClientTalksToAPlainNioServerOverTcp() throws Exception {
+        Peers.Collector serverSide = new Peers.Collector(4);
+        Channel server = new ServerBootstrap().group(nio).channel(NioServerSocketChannel.class)
+                .childHandler(new ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                        ctx.writeAndFlush(((io.netty.buffer.ByteBuf) msg).retainedDuplicate());
+                        serverSide.channelRead(ctx, msg);
+                    }
+                }).bind(loopback()).sync().channel();
+        try {
+            Peers.Collector collector = new Peers.Collector(4);
+            Channel client = Peers.vsocketClient(group, DEFAULT, collector).connect(server.localAddress()).sync()
+                    .channel();
+            assertEquals(VSocketLink.TCP, Peers.linkOf(client));
+            client.writeAndFlush(Unpooled.wrappedBuffer("ping".getBytes(StandardCharsets.US_ASCII)));
+            collector.done.get(10, TimeUnit.SECONDS);
+            serverSide.done.get(10, TimeUnit.SECONDS);
+            // The plain server saw exactly the application's bytes: the marker and hello never reached it.
+            assertEquals("ping", serverSide.text());
+            assertEquals("ping", collector.text());
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    @Test
+    void aVSocketClientGetsAPlainServersGreetingIntact() throws Exception {
+        Channel server = new ServerBootstrap().group(nio).channel(NioServerSocketChannel.class)
+                .childHandler(new Greeter("* OK imap\r\n")).bind(loopback()).sync().channel();
+        try {
+            Peers.Collector collector = new Peers.Collector(11);
+            Channel client = Peers.vsocketClient(group, DEFAULT, collector).connect(server.localAddress()).sync()
+                    .channel();
+            collector.done.get(10, TimeUnit.SECONDS);
+            assertEquals("* OK imap\r\n", collector.text());
+            assertEquals(VSocketLink.TCP, Peers.linkOf(client));
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    @Test
+    void aClientPinnedToShmRefusesAPlainServer() throws Exception {
+        Channel server = new ServerBootstrap().group(nio).channel(NioServerSocketChannel.class)
+                .childHandler(new Greeter("hi\r\n")).bind(loopback()).sync().channel();
+        try {
+            ExecutionException e = assertThrows(ExecutionException.class, () -> Peers.vsocketClient(group,
+                    List.of(VSocketLink.SHM), new ChannelInboundHandlerAdapter()).connect(server.localAddress())
+                    .get(10, TimeUnit.SECONDS));
+            VSocketLinkException cause = assertInstanceOf(VSocketLinkException.class, e.getCause());
+            assertTrue(cause.getMessage().contains("does not speak vsocket"), cause.getMessage());
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    /**
+     * A vsocket server too slow to answer (it accepts only after the client's hello timeout): the
+     * client goes on in plain tcp, and the late offer that then leads the server's stream is dropped,
+     * in a client-first exchange (echo) and a server-first one (greeting).
+     */
+    @Test
+    void aLateOfferFromASlowServerIsDroppedClientFirst() throws Exception {
+        slowServer(false);
+    }
+
+    @Test
+    void aLateOfferFromASlowServerIsDroppedServerFirst() throws Exception {
+        slowServer(true);
+    }
+
+    private void slowServer(boolean serverFirst) throws Exception {
+        ChannelInboundHandlerAdapter handler = serverFirst ? new Greeter("greeting") : Peers.Echo.INSTANCE;
+        Channel server = Peers.vsocketServer(group, DEFAULT, handler).option(ChannelOption.AUTO_READ, false)
+                .bind(loopback()).sync().channel();
+        try {
+            Peers.Collector collector = new Peers.Collector(8);
+            Channel client = Peers.vsocketClient(group, DEFAULT, collector)
+                    .option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 50).connect(server.localAddress()).sync()
+                    .channel();
+            assertEquals(VSocketLink.TCP, Peers.linkOf(client), "the client gave up and went on in tcp");
+            if (!serverFirst) {
+                client.writeAndFlush(Unpooled.wrappedBuffer("echo me!".getBytes(StandardCharsets.US_ASCII)));
+            }
+            Thread.sleep(200);
+            server.read(); // accept now: the child sees the marker and sends its (late) offer
+            collector.done.get(20, TimeUnit.SECONDS);
+            assertEquals(serverFirst ? "greeting" : "echo me!", collector.text());
+            client.close().sync();
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    /** Writes a greeting as soon as the connection is active. */
+    private static final class Greeter extends ChannelInboundHandlerAdapter {
+        private final String greeting;
+
+        Greeter(String greeting) {
+            this.greeting = greeting;
+        }
+
+        @Override
+        public boolean isSharable() {
+            return true;
+        }
+
+        @Override
+        public void channelActive(ChannelHandlerContext ctx) {
+            ctx.writeAndFlush(Unpooled.copiedBuffer(greeting, StandardCharsets.US_ASCII));
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            io.netty.util.ReferenceCountUtil.release(msg);
+        }
+    }
+
+    @Test
+    void linkIsKnownWhenTheClientConnectCompletes() throws Exception {
+        Channel server = Peers.vsocketServer(group, DEFAULT, Peers.Echo.INSTANCE).bind(loopback()).sync().channel();
+        try {
+            CompletableFuture<VSocketLink> atActive = new CompletableFuture<>();
+            Peers.vsocketClient(group, DEFAULT, new ChannelInboundHandlerAdapter() {
+                @Override
+                public void channelActive(ChannelHandlerContext ctx) {
+                    atActive.complete(((VSocketSocketChannel) ctx.channel()).link());
+                    ctx.close();
+                }
+            }).connect(server.localAddress()).sync();
+            assertEquals(VSocketLink.SHM, atActive.get(10, TimeUnit.SECONDS));
+        } finally {
+            server.close().sync();
+        }
+    }
+}

@@ -1,0 +1,126 @@
+package io.vsocket.testsuite.link;
+
+import io.netty.bootstrap.Bootstrap;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.EventLoopGroup;
+import io.vsocket.channel.VSocketChannelOption;
+import io.vsocket.channel.VSocketLink;
+import io.vsocket.channel.VSocketServerSocketChannel;
+import io.vsocket.channel.VSocketSocketChannel;
+
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.zip.CRC32;
+
+/** Small building blocks for the link tests: echo servers, clients, collectors. */
+final class Peers {
+    private Peers() {
+    }
+
+    static ServerBootstrap vsocketServer(EventLoopGroup group, List<VSocketLink> links, ChannelHandler handler) {
+        return new ServerBootstrap().group(group).channel(VSocketServerSocketChannel.class)
+                .childOption(VSocketChannelOption.LINKS, links).childHandler(handler);
+    }
+
+    static Bootstrap vsocketClient(EventLoopGroup group, List<VSocketLink> links, ChannelHandler handler) {
+        return new Bootstrap().group(group).channel(VSocketSocketChannel.class)
+                .option(VSocketChannelOption.LINKS, links).handler(handler);
+    }
+
+    /** Writes back what it reads. */
+    @ChannelHandler.Sharable
+    static final class Echo extends ChannelInboundHandlerAdapter {
+        static final Echo INSTANCE = new Echo();
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            ctx.write(msg);
+        }
+
+        @Override
+        public void channelReadComplete(ChannelHandlerContext ctx) {
+            ctx.flush();
+        }
+    }
+
+    /** Collects bytes until {@code expected} arrived, checksumming them; completes with the CRC. */
+    static final class Collector extends ChannelInboundHandlerAdapter {
+        final CompletableFuture<Long> done = new CompletableFuture<>();
+        final CompletableFuture<Throwable> error = new CompletableFuture<>();
+        final CompletableFuture<Void> inactive = new CompletableFuture<>();
+        private final long expected;
+        private final CRC32 crc = new CRC32();
+        private final StringBuilder text = new StringBuilder();
+        private long received;
+
+        Collector(long expected) {
+            this.expected = expected;
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            ByteBuf buf = (ByteBuf) msg;
+            try {
+                received += buf.readableBytes();
+                if (text.length() < 4096) {
+                    text.append(buf.toString(java.nio.charset.StandardCharsets.ISO_8859_1));
+                }
+                crc.update(buf.nioBuffer());
+                if (received == expected) {
+                    done.complete(crc.getValue());
+                } else if (received > expected) {
+                    done.completeExceptionally(new AssertionError("received " + received + " > " + expected));
+                }
+            } finally {
+                buf.release();
+            }
+        }
+
+        String text() {
+            return text.toString();
+        }
+
+        long received() {
+            return received;
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            error.complete(cause);
+            done.completeExceptionally(cause);
+            ctx.close();
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            inactive.complete(null);
+            if (!done.isDone()) {
+                done.completeExceptionally(new AssertionError("closed after " + received + " of " + expected + " bytes"));
+            }
+        }
+    }
+
+    static VSocketLink linkOf(Channel channel) {
+        return ((VSocketSocketChannel) channel).link();
+    }
+
+    /** A deterministic byte stream: byte i of stream {@code seed}. */
+    static byte streamByte(long seed, long i) {
+        long x = (i + 1) * 0x9E3779B97F4A7C15L ^ seed;
+        x ^= x >>> 29;
+        return (byte) (x * 0xBF58476D1CE4E5B9L >>> 56);
+    }
+
+    static long streamCrc(long seed, long length) {
+        CRC32 crc = new CRC32();
+        for (long i = 0; i < length; i++) {
+            crc.update(streamByte(seed, i));
+        }
+        return crc.getValue();
+    }
+}

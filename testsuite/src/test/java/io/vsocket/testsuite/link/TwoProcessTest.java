@@ -1,0 +1,109 @@
+package io.vsocket.testsuite.link;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.EventLoopGroup;
+import io.vsocket.channel.VSocketEventLoopGroup;
+import io.vsocket.channel.VSocketLink;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The shm link between two processes (not two threads): the memfd and doorbells really cross a
+ * process boundary; and a peer process killed mid-stream leaves the survivor's channel closed with
+ * an error that says so, without a hang.
+ */
+@Timeout(120)
+class TwoProcessTest {
+    private static EventLoopGroup group;
+
+    @BeforeAll
+    static void start() {
+        group = new VSocketEventLoopGroup(1);
+    }
+
+    @AfterAll
+    static void stop() {
+        group.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly();
+    }
+
+    @Test
+    void echoOverShmWithAnotherProcess() throws Exception {
+        EchoServerProcess.Started server = EchoServerProcess.start("shm");
+        try {
+            long length = 8L << 20;
+            Peers.Collector collector = new Peers.Collector(length);
+            Channel client = Peers.vsocketClient(group, List.of(VSocketLink.SHM), collector)
+                    .connect(new InetSocketAddress("127.0.0.1", server.port())).sync().channel();
+            assertEquals(VSocketLink.SHM, Peers.linkOf(client));
+            long sent = 0;
+            while (sent < length) {
+                int size = (int) Math.min(length - sent, 50_000);
+                ByteBuf buf = client.alloc().directBuffer(size);
+                for (int i = 0; i < size; i++) {
+                    buf.writeByte(Peers.streamByte(7, sent + i));
+                }
+                sent += size;
+                client.writeAndFlush(buf);
+                while (!client.isWritable() && client.isActive()) {
+                    Thread.sleep(1);
+                }
+            }
+            assertEquals(Peers.streamCrc(7, length), collector.done.get(60, TimeUnit.SECONDS));
+            client.close().sync();
+        } finally {
+            server.process().getOutputStream().close();
+            assertTrue(server.process().waitFor(20, TimeUnit.SECONDS), "the server process exits when told");
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = VSocketLink.class, names = {"SHM", "TCP"})
+    void aPeerKilledMidStreamClosesTheSurvivorsChannel(VSocketLink link) throws Exception {
+        EchoServerProcess.Started server = EchoServerProcess.start(link.name().toLowerCase());
+        try {
+            Peers.Collector collector = new Peers.Collector(Long.MAX_VALUE);
+            Channel client = Peers.vsocketClient(group, List.of(link), collector)
+                    .connect(new InetSocketAddress("127.0.0.1", server.port())).sync().channel();
+            assertEquals(link, Peers.linkOf(client));
+            Thread writer = new Thread(() -> {
+                while (client.isActive()) {
+                    if (client.isWritable()) {
+                        client.writeAndFlush(client.alloc().directBuffer(4096).writeZero(4096));
+                    } else {
+                        Thread.onSpinWait();
+                    }
+                }
+            });
+            writer.start();
+            while (collector.received() < (1 << 20)) {
+                Thread.sleep(5);
+            }
+            server.process().destroyForcibly();
+            collector.inactive.get(20, TimeUnit.SECONDS);
+            writer.join(10_000);
+            if (link == VSocketLink.SHM) {
+                // Only shm can tell a dead peer from a clean close: the peer never marked its end.
+                Throwable cause = collector.error.get(1, TimeUnit.SECONDS);
+                IOException io = assertInstanceOf(IOException.class, cause);
+                assertTrue(io.getMessage().contains("died"), io.getMessage());
+            }
+        } finally {
+            server.process().destroyForcibly();
+            server.process().waitFor(20, TimeUnit.SECONDS);
+        }
+    }
+}

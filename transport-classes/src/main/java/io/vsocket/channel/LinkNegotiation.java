@@ -1,0 +1,561 @@
+package io.vsocket.channel;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.util.concurrent.Future;
+import io.netty.util.internal.logging.InternalLogger;
+import io.netty.util.internal.logging.InternalLoggerFactory;
+import io.vsocket.handshake.Hello;
+import io.vsocket.handshake.HelloException;
+import io.vsocket.handshake.HostIdentity;
+import io.vsocket.link.shm.ShmLink;
+import io.vsocket.link.shm.ShmRendezvous;
+import io.vsocket.unix.NativeSocket;
+import io.vsocket.unix.FileDescriptors;
+import io.vsocket.unix.UnixSocket;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.security.SecureRandom;
+import java.util.Arrays;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The hello on a new connection's TCP socket, which picks the link its bytes will travel on.
+ *
+ * <p>How the two sides find each other without breaking plain TCP peers: a vsocket client's first
+ * byte is one byte of TCP urgent (out-of-band) data, {@link Hello#CLIENT_MARKER}. A plain server
+ * never sees it in its stream (urgent data is not delivered inline unless a server asks for
+ * {@code SO_OOBINLINE}). A vsocket server that sees the marker answers with its offer; one that
+ * sees ordinary bytes first, or nothing within the hello timeout, serves a plain client over TCP.
+ * A vsocket client that gets ordinary bytes back, or nothing within the timeout, talks plain TCP
+ * to a plain server. So client-first protocols (HTTP, Redis, gRPC) never wait, vsocket pairs never
+ * wait, and only a server-first protocol with a plain peer waits once, for the timeout.
+ *
+ * <pre>
+ * client                         server
+ *   urgent 'v'  ------------->
+ *               <-------------   server hello: token, links offered, ring size, host id, rendezvous
+ *   (shm: memfd + doorbells over the rendezvous socket, with the token)
+ *   client hello: token, link ->
+ *               <-------------   link ready: shm, or tcp and why   (shm only)
+ * </pre>
+ *
+ * Event-loop thread only; one per connection, dropped once the link is known.
+ */
+final class LinkNegotiation {
+    private static final InternalLogger logger = InternalLoggerFactory.getInstance(LinkNegotiation.class);
+    private static final SecureRandom RANDOM = new SecureRandom();
+
+    private enum Step {
+        AWAIT_MARKER, AWAIT_SERVER_HELLO, AWAIT_CLIENT_HELLO, AWAIT_DESCRIPTORS, AWAIT_LINK_READY,
+        /** A client that gave up waiting: on tcp, but a late server hello may still lead the stream. */
+        WATCH_LATE_HELLO,
+        DONE
+    }
+
+    /**
+     * A server waits this many hello timeouts for the client's choice: much longer than a client
+     * waits for the offer, so that a client which gave up (and drops the late offer) is the only
+     * case in which the server falls back on its own.
+     */
+    private static final int SERVER_PATIENCE = 10;
+
+    private final VSocketSocketChannel channel;
+    private final NativeSocket socket;
+    private final VSocketSocketChannelConfig config;
+    private final ByteBuf in = Unpooled.buffer(256);
+    private Step step;
+    private Future<?> timeout;
+    private byte[] token;
+    private Set<VSocketLink> offered;
+    private ShmRendezvous rendezvous;
+    private int[] descriptors;
+    private Hello.ClientHello chosen;
+    private ShmLink.Offer shmOffer;
+
+    LinkNegotiation(VSocketSocketChannel channel, NativeSocket socket, VSocketSocketChannelConfig config) {
+        this.channel = channel;
+        this.socket = socket;
+        this.config = config;
+    }
+
+    /** The epoll interest while the hello is under way. */
+    int interest() {
+        int flags = VSocketIoOps.IN | VSocketIoOps.RDHUP;
+        return step == Step.AWAIT_MARKER ? flags | VSocketIoOps.PRI : flags;
+    }
+
+    void startClient() throws IOException {
+        socket.sendUrgent(Hello.CLIENT_MARKER);
+        step = Step.AWAIT_SERVER_HELLO;
+        // Giving up means plain tcp: without tcp allowed, wait as long as the connect timeout lets us.
+        if (config.getLinks().contains(VSocketLink.TCP)) {
+            armTimeout();
+        }
+    }
+
+    void startServer(ShmRendezvous rendezvous) {
+        this.rendezvous = rendezvous;
+        step = Step.AWAIT_MARKER;
+        armTimeout();
+        ready();
+    }
+
+    private void armTimeout() {
+        if (timeout != null) {
+            timeout.cancel(false);
+        }
+        Step armedFor = step;
+        long millis = (long) config.getHelloTimeoutMillis() * (step == Step.AWAIT_CLIENT_HELLO ? SERVER_PATIENCE : 1);
+        timeout = channel.eventLoop().schedule(() -> timedOut(armedFor), millis, TimeUnit.MILLISECONDS);
+    }
+
+    private void timedOut(Step armedFor) {
+        if (step != armedFor) {
+            return;
+        }
+        switch (step) {
+            case AWAIT_MARKER -> plainPeer("sent nothing within " + config.getHelloTimeoutMillis() + " ms");
+            case AWAIT_SERVER_HELLO -> giveUp();
+            case AWAIT_CLIENT_HELLO -> plainPeer("did not choose a link within "
+                    + SERVER_PATIENCE * config.getHelloTimeoutMillis() + " ms (a client that gave up waiting)");
+            case AWAIT_DESCRIPTORS -> shmFailed("the client's shared memory did not arrive within "
+                    + config.getHelloTimeoutMillis() + " ms");
+            case AWAIT_LINK_READY -> fail(new VSocketLinkException("the vsocket hello timed out after "
+                    + config.getHelloTimeoutMillis() + " ms waiting for the server's link-ready message"));
+            default -> {
+            }
+        }
+    }
+
+    /** The socket is readable (or urgent data arrived). */
+    void ready() {
+        try {
+            if (step == Step.AWAIT_MARKER) {
+                int urgent = socket.readUrgent();
+                if (urgent == Hello.CLIENT_MARKER) {
+                    sendServerHello();
+                    return;
+                }
+                if (urgent == NativeSocket.URGENT_NOT_YET) {
+                    return;
+                }
+                // Peek, never read: a read that passes a marker arriving just now would clear it.
+                int n = socket.peek(Scratch.address(), 1);
+                if (n != 0) {
+                    plainPeer(n < 0 ? "closed before sending anything" : "spoke first without the vsocket marker");
+                }
+                return;
+            }
+            int n = readSome();
+            while (step != Step.DONE && in.isReadable()) {
+                if (step == Step.AWAIT_SERVER_HELLO && !Hello.startsLikeHello(in)) {
+                    plainPeer("answered with its own bytes");
+                    return;
+                }
+                if (step == Step.AWAIT_CLIENT_HELLO && !Hello.startsLikeHello(in)) {
+                    // The client gave up waiting for the offer and went on in plain tcp.
+                    plainPeer("sent its own bytes instead of a choice");
+                    return;
+                }
+                Hello.Message message = Hello.decode(in);
+                if (message == null) {
+                    break;
+                }
+                received(message);
+            }
+            if (n < 0 && step != Step.DONE) {
+                if (step == Step.AWAIT_SERVER_HELLO && !in.isReadable()) {
+                    plainPeer("closed without answering");
+                } else {
+                    throw new VSocketLinkException("the peer closed the connection in the middle of the vsocket hello ("
+                            + in.readableBytes() + " bytes of an unfinished message, waiting for "
+                            + step.name().toLowerCase().replace('_', ' ') + ")");
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            fail(e);
+        }
+    }
+
+    private int readSome() throws IOException {
+        MemorySegment scratch = Scratch.segment();
+        int n = socket.read(scratch.address(), Scratch.SIZE);
+        if (n > 0) {
+            in.writeBytes(scratch.asSlice(0, n).asByteBuffer());
+        }
+        if (in.readableBytes() > Hello.HEADER + Hello.MAX_BODY
+                && (step == Step.AWAIT_DESCRIPTORS || step == Step.AWAIT_LINK_READY)) {
+            throw new HelloException("the peer sent more than a hello before its link was ready");
+        }
+        return n;
+    }
+
+    private void received(Hello.Message message) throws IOException {
+        switch (step) {
+            case AWAIT_SERVER_HELLO -> {
+                if (!(message instanceof Hello.ServerHello hello)) {
+                    throw new HelloException("expected the server's hello, got " + message.getClass().getSimpleName());
+                }
+                choose(hello);
+            }
+            case AWAIT_CLIENT_HELLO -> {
+                if (!(message instanceof Hello.ClientHello hello)) {
+                    throw new HelloException("expected the client's hello, got " + message.getClass().getSimpleName());
+                }
+                clientChose(hello);
+            }
+            case AWAIT_LINK_READY -> {
+                if (!(message instanceof Hello.LinkReady ready)) {
+                    throw new HelloException("expected link-ready, got " + message.getClass().getSimpleName());
+                }
+                linkReady(ready);
+            }
+            default -> throw new HelloException("unexpected " + message.getClass().getSimpleName() + " while "
+                    + step.name().toLowerCase().replace('_', ' '));
+        }
+    }
+
+    // ---- server side ----
+
+    private void sendServerHello() throws IOException {
+        token = new byte[Hello.TOKEN_LENGTH];
+        RANDOM.nextBytes(token);
+        EnumSet<VSocketLink> links = EnumSet.noneOf(VSocketLink.class);
+        List<VSocketLink> allowed = config.getLinks();
+        String hostId = HostIdentity.local();
+        if (allowed.contains(VSocketLink.SHM) && rendezvous != null && !hostId.isEmpty()) {
+            links.add(VSocketLink.SHM);
+            rendezvous.expect(token, this::descriptorsSent);
+        }
+        if (allowed.contains(VSocketLink.TCP)) {
+            links.add(VSocketLink.TCP);
+        }
+        offered = links;
+        write(out -> Hello.encode(new Hello.ServerHello(token, links, config.getRingSize(), hostId,
+                rendezvous == null ? "" : rendezvous.name()), out));
+        step = Step.AWAIT_CLIENT_HELLO;
+        channel.negotiationInterestChanged();
+        armTimeout();
+    }
+
+    /** On the rendezvous's loop: hand the descriptors over to this connection's loop. */
+    private void descriptorsSent(int[] fds) {
+        try {
+            channel.eventLoop().execute(() -> descriptorsArrived(fds));
+        } catch (RejectedExecutionException e) {
+            closeQuietly(fds);
+        }
+    }
+
+    private void descriptorsArrived(int[] fds) {
+        if (step == Step.DONE || descriptors != null) {
+            closeQuietly(fds);
+            return;
+        }
+        descriptors = fds;
+        if (step == Step.AWAIT_DESCRIPTORS) {
+            attachShm();
+        }
+    }
+
+    private void clientChose(Hello.ClientHello hello) throws IOException {
+        if (!Arrays.equals(hello.token(), token)) {
+            throw new HelloException("the client's hello carries a token this server did not issue");
+        }
+        if (!offered.contains(hello.link())) {
+            throw new HelloException("the client chose " + hello.link() + ", which this server did not offer "
+                    + offered);
+        }
+        chosen = hello;
+        if (hello.link() == VSocketLink.TCP) {
+            finish(VSocketLink.TCP, null);
+            return;
+        }
+        VSocketLinks.validateRingSize(hello.ringSize());
+        if (in.isReadable()) {
+            throw new HelloException("the client sent " + in.readableBytes() + " bytes after choosing " + hello.link());
+        }
+        if (descriptors != null) {
+            attachShm();
+        } else {
+            step = Step.AWAIT_DESCRIPTORS;
+            armTimeout();
+        }
+    }
+
+    private void attachShm() {
+        int[] fds = descriptors;
+        descriptors = null;
+        ShmLink link;
+        try {
+            link = ShmLink.attach(fds[0], fds[1], fds[2], chosen.ringSize(), config.getRingSize());
+        } catch (IOException | RuntimeException e) {
+            shmFailed("cannot map the client's shared memory: " + e.getMessage());
+            return;
+        }
+        try {
+            write(out -> Hello.encode(new Hello.LinkReady(VSocketLink.SHM, ""), out));
+        } catch (IOException | RuntimeException e) {
+            link.close();
+            fail(e);
+            return;
+        }
+        finish(VSocketLink.SHM, link);
+    }
+
+    /** The shm set-up failed on this side: tell the client and carry on over tcp. */
+    private void shmFailed(String reason) {
+        logOnce(reason);
+        try {
+            write(out -> Hello.encode(new Hello.LinkReady(VSocketLink.TCP, reason), out));
+        } catch (IOException | RuntimeException e) {
+            fail(e);
+            return;
+        }
+        finish(VSocketLink.TCP, null);
+    }
+
+    // ---- client side ----
+
+    private void choose(Hello.ServerHello hello) throws IOException {
+        token = hello.token();
+        StringBuilder refused = new StringBuilder();
+        for (VSocketLink link : config.getLinks()) {
+            if (!hello.links().contains(link)) {
+                continue;
+            }
+            switch (link) {
+                case SHM -> {
+                    String reason = offerShm(hello);
+                    if (reason == null) {
+                        write(out -> Hello.encode(new Hello.ClientHello(token, VSocketLink.SHM, config.getRingSize()), out));
+                        step = Step.AWAIT_LINK_READY;
+                        armTimeout();
+                        return;
+                    }
+                    refused.append("; shm: ").append(reason);
+                }
+                case RDMA -> refused.append("; rdma: this build has no rdma link yet");
+                case TCP -> {
+                    write(out -> Hello.encode(new Hello.ClientHello(token, VSocketLink.TCP, config.getRingSize()), out));
+                    finish(VSocketLink.TCP, null);
+                    return;
+                }
+            }
+        }
+        throw new VSocketLinkException("no common link with " + channel.remoteAddress() + ": this side allows "
+                + config.getLinks() + ", the server offers " + hello.links() + refused);
+    }
+
+    /** Sets up shared memory and sends it to the server's rendezvous; null on success, else why not. */
+    private String offerShm(Hello.ServerHello hello) {
+        String local = HostIdentity.local();
+        if (local.isEmpty() || !local.equals(hello.hostId())) {
+            return "the server is on another host, network namespace or user";
+        }
+        if (hello.ringSize() < VSocketLinks.MIN_RING_SIZE || hello.ringSize() > VSocketLinks.MAX_RING_SIZE
+                || Integer.bitCount(hello.ringSize()) != 1) {
+            return "the server asked for a ring of " + hello.ringSize() + " bytes";
+        }
+        ShmLink.Offer offer;
+        try {
+            offer = ShmLink.offer(config.getRingSize(), hello.ringSize());
+        } catch (IOException | RuntimeException e) {
+            return "cannot create shared memory: " + e.getMessage();
+        }
+        try (UnixSocket rendezvous = UnixSocket.connect(hello.rendezvous())) {
+            rendezvous.send(token, offer.descriptors());
+        } catch (IOException | RuntimeException e) {
+            offer.link().close();
+            return "cannot reach the server's rendezvous: " + e.getMessage();
+        } finally {
+            // Sent (or not): the server holds its own copy, and the mapping keeps the memory alive here.
+            try {
+                offer.memFd().close();
+            } catch (IOException e) {
+                logger.debug("closing the memfd after sending it", e);
+            }
+        }
+        shmOffer = offer;
+        return null;
+    }
+
+    private void linkReady(Hello.LinkReady ready) throws IOException {
+        if (ready.link() == VSocketLink.SHM) {
+            if (shmOffer == null) {
+                throw new HelloException("the server made shm ready, which this side did not choose");
+            }
+            if (in.isReadable()) {
+                throw new HelloException("the server sent " + in.readableBytes() + " bytes after making shm ready");
+            }
+            ShmLink link = shmOffer.link();
+            shmOffer = null;
+            finish(VSocketLink.SHM, link);
+            return;
+        }
+        logOnce("the server could not use shm: " + ready.reason());
+        if (shmOffer != null) {
+            shmOffer.link().close();
+            shmOffer = null;
+        }
+        if (!config.getLinks().contains(VSocketLink.TCP)) {
+            throw new VSocketLinkException("the server could not use shm (" + ready.reason()
+                    + ") and tcp is not among the allowed links " + config.getLinks());
+        }
+        finish(VSocketLink.TCP, null);
+    }
+
+    /**
+     * No offer within the hello timeout: carry on in plain tcp. The server may be a slow vsocket
+     * server rather than a plain one, so its offer may still come; if it does, it is the first
+     * thing in the stream, and {@link #watchLateHello()} drops it (the server, seeing plain bytes or
+     * nothing instead of a choice, falls back to tcp as well).
+     */
+    private void giveUp() {
+        logger.debug("{}: no vsocket hello from the server within {} ms: plain tcp", channel,
+                config.getHelloTimeoutMillis());
+        step = Step.WATCH_LATE_HELLO;
+        if (timeout != null) {
+            timeout.cancel(false);
+        }
+        channel.linkEstablishedWatchingLateHello(this);
+    }
+
+    /**
+     * On a client that gave up: reads the first bytes from the server and drops a late offer at
+     * their front. Returns 0 while undecided, 1 when done ({@link #takeLeftover()} has what
+     * follows), -1 at end of stream with nothing left.
+     */
+    int watchLateHello() throws IOException {
+        int n = readSome();
+        if (in.isReadable()) {
+            if (!Hello.startsLikeHello(in)) {
+                return 1;
+            }
+            Hello.Message message;
+            try {
+                message = Hello.decode(in);
+            } catch (HelloException e) {
+                return 1; // the server's own bytes after all, however unlikely
+            }
+            if (message == null) {
+                return n < 0 ? 1 : 0;
+            }
+            logger.debug("{}: dropped a late vsocket offer", channel);
+            return 1;
+        }
+        return n < 0 ? -1 : 0;
+    }
+
+    /** What came after the late offer, or null; the watch is over. */
+    ByteBuf takeLeftover() {
+        step = Step.DONE;
+        if (in.isReadable()) {
+            return in;
+        }
+        in.release();
+        return null;
+    }
+
+    // ---- both ----
+
+    /** The peer does not speak vsocket: plain TCP, if allowed. */
+    private void plainPeer(String what) {
+        if (!config.getLinks().contains(VSocketLink.TCP)) {
+            fail(new VSocketLinkException("the peer " + channel.remoteAddress() + " " + what
+                    + ", so it does not speak vsocket, and tcp is not among the allowed links " + config.getLinks()));
+            return;
+        }
+        logger.debug("{}: the peer {}: plain tcp", channel, what);
+        finish(VSocketLink.TCP, null);
+    }
+
+    private interface Encoder {
+        void encode(ByteBuf out);
+    }
+
+    /** Hellos are small and the socket new, so one non-blocking write always takes all of it. */
+    private void write(Encoder encoder) throws IOException {
+        ByteBuf out = Unpooled.buffer(Hello.HEADER + Hello.MAX_BODY);
+        try {
+            encoder.encode(out);
+            MemorySegment scratch = Scratch.segment();
+            MemorySegment.copy(out.array(), out.arrayOffset() + out.readerIndex(), scratch,
+                    java.lang.foreign.ValueLayout.JAVA_BYTE, 0, out.readableBytes());
+            long n = socket.write(scratch.address(), out.readableBytes());
+            if (n != out.readableBytes()) {
+                throw new VSocketLinkException("could not send the vsocket hello: " + n + " of " + out.readableBytes()
+                        + " bytes went out");
+            }
+        } finally {
+            out.release();
+        }
+    }
+
+    private void finish(VSocketLink link, ShmLink shm) {
+        ByteBuf leftover = in.isReadable() ? in : null;
+        if (leftover == null) {
+            in.release();
+        }
+        end();
+        channel.linkEstablished(link, shm, leftover);
+    }
+
+    private void fail(Throwable cause) {
+        if (step == Step.DONE) {
+            return;
+        }
+        in.release();
+        end();
+        channel.negotiationFailed(cause);
+    }
+
+    /** The channel closed while the hello was under way. */
+    void abort() {
+        if (step != Step.DONE) {
+            in.release();
+            end();
+        }
+    }
+
+    private void end() {
+        step = Step.DONE;
+        if (timeout != null) {
+            timeout.cancel(false);
+        }
+        if (rendezvous != null && token != null) {
+            rendezvous.forget(token);
+        }
+        if (descriptors != null) {
+            closeQuietly(descriptors);
+            descriptors = null;
+        }
+        if (shmOffer != null) {
+            shmOffer.link().close();
+            shmOffer = null;
+        }
+    }
+
+    private static void closeQuietly(int[] fds) {
+        for (int fd : fds) {
+            FileDescriptors.closeQuietly(fd);
+        }
+    }
+
+    private static volatile boolean loggedFallback;
+
+    private void logOnce(String reason) {
+        if (!loggedFallback) {
+            loggedFallback = true;
+            logger.info("{}: falling back to tcp: {} (logged once)", channel, reason);
+        } else {
+            logger.debug("{}: falling back to tcp: {}", channel, reason);
+        }
+    }
+}

@@ -1,0 +1,38 @@
+package io.vsocket.channel;
+
+import io.netty.channel.ChannelOption;
+
+import java.util.List;
+
+/**
+ * The options vsocket adds to Netty's. Set them as any option: {@code bootstrap.option(...)} on a
+ * client, {@code childOption(...)} for a server's connections.
+ */
+public final class VSocketChannelOption<T> extends ChannelOption<T> {
+
+    /**
+     * The links a connection may use, in order of preference. The default comes from the system
+     * property {@code io.vsocket.links} (a comma list of {@code shm}, {@code rdma}, {@code tcp}),
+     * else {@code shm,rdma,tcp}. A connection that can use none of them fails and says why.
+     */
+    public static final ChannelOption<List<VSocketLink>> LINKS = valueOf(VSocketChannelOption.class, "VSOCKET_LINKS");
+
+    /**
+     * Bytes in this side's receive ring (a power of two, 4 KiB to 64 MiB): what the peer may send
+     * before this side reads. Default {@link VSocketLinks#DEFAULT_RING_SIZE}.
+     */
+    public static final ChannelOption<Integer> RING_SIZE = valueOf(VSocketChannelOption.class, "VSOCKET_RING_SIZE");
+
+    /**
+     * How long the hello may take, in milliseconds: a server waits this long for a client's first
+     * bytes before treating it as plain TCP, a client this long for the server's hello. Default
+     * {@link VSocketLinks#DEFAULT_HELLO_TIMEOUT_MILLIS}.
+     */
+    public static final ChannelOption<Integer> HELLO_TIMEOUT_MILLIS =
+            valueOf(VSocketChannelOption.class, "VSOCKET_HELLO_TIMEOUT_MILLIS");
+
+    @SuppressWarnings({"unused", "deprecation"})
+    private VSocketChannelOption() {
+        super(null);
+    }
+}

@@ -1,0 +1,71 @@
+package io.vsocket.channel;
+
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Locale;
+
+/** Parses and holds the defaults of the link options ({@link VSocketChannelOption}). */
+public final class VSocketLinks {
+    private VSocketLinks() {
+    }
+
+    /** The system property that sets every channel's default links. */
+    public static final String LINKS_PROPERTY = "io.vsocket.links";
+    /** 32 KiB per receive ring: one direction of a connection pins this much shared memory. */
+    public static final int DEFAULT_RING_SIZE = Integer.getInteger("io.vsocket.ringSize", 32 * 1024);
+    public static final int MIN_RING_SIZE = 4096;
+    public static final int MAX_RING_SIZE = 64 << 20;
+    public static final int DEFAULT_HELLO_TIMEOUT_MILLIS = Integer.getInteger("io.vsocket.helloTimeoutMillis", 200);
+
+    /** The default preference list: {@code io.vsocket.links}, else shm, rdma, tcp. */
+    public static List<VSocketLink> defaults() {
+        String property = System.getProperty(LINKS_PROPERTY);
+        if (property == null || property.isBlank()) {
+            return List.of(VSocketLink.SHM, VSocketLink.RDMA, VSocketLink.TCP);
+        }
+        return parse(property);
+    }
+
+    /** Parses a comma list such as {@code "shm,tcp"}; unknown or repeated names are rejected. */
+    public static List<VSocketLink> parse(String list) {
+        List<VSocketLink> links = new ArrayList<>();
+        EnumSet<VSocketLink> seen = EnumSet.noneOf(VSocketLink.class);
+        for (String part : list.split(",")) {
+            String name = part.trim();
+            if (name.isEmpty()) {
+                continue;
+            }
+            VSocketLink link;
+            try {
+                link = VSocketLink.valueOf(name.toUpperCase(Locale.ROOT));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("unknown vsocket link '" + name + "' in '" + list
+                        + "' (expected shm, rdma or tcp)");
+            }
+            if (!seen.add(link)) {
+                throw new IllegalArgumentException("link '" + name + "' appears twice in '" + list + "'");
+            }
+            links.add(link);
+        }
+        return validate(links);
+    }
+
+    static List<VSocketLink> validate(List<VSocketLink> links) {
+        if (links.isEmpty()) {
+            throw new IllegalArgumentException("no vsocket link allowed: name at least one of shm, rdma, tcp");
+        }
+        if (EnumSet.copyOf(links).size() != links.size()) {
+            throw new IllegalArgumentException("a link appears twice in " + links);
+        }
+        return List.copyOf(links);
+    }
+
+    static int validateRingSize(int size) {
+        if (size < MIN_RING_SIZE || size > MAX_RING_SIZE || Integer.bitCount(size) != 1) {
+            throw new IllegalArgumentException("ring size must be a power of two from " + MIN_RING_SIZE + " to "
+                    + MAX_RING_SIZE + ": " + size);
+        }
+        return size;
+    }
+}

@@ -1,0 +1,360 @@
+package io.vsocket.link.shm;
+
+import io.netty.buffer.ByteBuf;
+import io.vsocket.stream.ReceiveCursor;
+import io.vsocket.stream.RingProtocolException;
+import io.vsocket.stream.SendCursor;
+import io.vsocket.unix.EventFd;
+import io.vsocket.unix.FileDescriptors;
+import io.vsocket.unix.MappedRegion;
+import io.vsocket.unix.MemFd;
+import io.vsocket.unix.NativeIoException;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
+
+/**
+ * The shm link of one connection: two receive rings and their cursors in one memfd mapped by both
+ * processes, and a doorbell eventfd per side. Nothing else is shared: not the pool, not the event
+ * loop's state.
+ *
+ * <pre>
+ * page 0, per direction (client-to-server at 0, server-to-client at 256), one cache line each:
+ *   +0   producer        written by the sender (store-release), read by the receiver
+ *   +64  consumer        written by the receiver: the credit it returns
+ *   +128 receiverParked  the receiver is about to block: the sender rings its doorbell
+ *   +192 senderParked    the sender is out of credit and about to block: the receiver rings
+ * page 0 at 512 + 64 * side: outputDone, set by that side when it shuts its output or closes cleanly
+ * page 0 at 640 + 64 * side: closed, set by that side when it closes in any way (writes to it fail)
+ * then the client-to-server ring (the server's receive ring), then the server-to-client ring.
+ * </pre>
+ *
+ * Parking is Dekker's handshake: a side sets its parked flag, fences, and looks at the cursor
+ * once more before it blocks; the other side moves the cursor, fences, and rings only if it sees
+ * the flag (clearing it first, so one doorbell per sleep). No system call happens while both spin.
+ *
+ * <p>A peer can write anything into the shared page, so every cursor read from it is checked by
+ * {@link SendCursor}/{@link ReceiveCursor}, and the memfd is sealed against shrinking: a peer can
+ * corrupt its own stream but not crash this process. Event-loop thread only.
+ */
+public final class ShmLink implements AutoCloseable {
+    static final int HEADER_SIZE = 4096;
+    private static final int DIRECTION_STRIDE = 256;
+    private static final int PRODUCER = 0;
+    private static final int CONSUMER = 64;
+    private static final int RECEIVER_PARKED = 128;
+    private static final int SENDER_PARKED = 192;
+    private static final int OUTPUT_DONE = 512;
+    private static final int CLOSED = 640;
+
+    private static final VarHandle LONG = ValueLayout.JAVA_LONG.varHandle();
+    private static final VarHandle INT = ValueLayout.JAVA_INT.varHandle();
+
+    private final MappedRegion region;
+    private final MemorySegment memory;
+    private final EventFd doorbell;
+    private final EventFd peerDoorbell;
+    private final int tx;
+    private final int rx;
+    private final int outputDone;
+    private final int peerOutputDone;
+    private final int closedFlag;
+    private final int peerClosedFlag;
+    private final ByteBuffer txRing;
+    private final ByteBuffer rxRing;
+    private final SendCursor sendCursor;
+    private final ReceiveCursor receiveCursor;
+    private boolean receiverParked;
+    private boolean senderParked;
+    private boolean closed;
+
+    private ShmLink(boolean client, MappedRegion region, EventFd doorbell, EventFd peerDoorbell,
+                    int clientRing, int serverRing) {
+        this.region = region;
+        this.memory = region.segment();
+        this.doorbell = doorbell;
+        this.peerDoorbell = peerDoorbell;
+        int toServer = 0;
+        int toClient = DIRECTION_STRIDE;
+        this.tx = client ? toServer : toClient;
+        this.rx = client ? toClient : toServer;
+        this.outputDone = OUTPUT_DONE + (client ? 0 : 64);
+        this.peerOutputDone = OUTPUT_DONE + (client ? 64 : 0);
+        this.closedFlag = CLOSED + (client ? 0 : 64);
+        this.peerClosedFlag = CLOSED + (client ? 64 : 0);
+        ByteBuffer serverRx = memory.asSlice(HEADER_SIZE, serverRing).asByteBuffer();
+        ByteBuffer clientRx = memory.asSlice(HEADER_SIZE + (long) serverRing, clientRing).asByteBuffer();
+        this.txRing = client ? serverRx : clientRx;
+        this.rxRing = client ? clientRx : serverRx;
+        this.sendCursor = new SendCursor(client ? serverRing : clientRing);
+        this.receiveCursor = new ReceiveCursor(client ? clientRing : serverRing);
+    }
+
+    /** The size of the memfd for these rings. */
+    public static long regionSize(int clientRing, int serverRing) {
+        return HEADER_SIZE + (long) clientRing + serverRing;
+    }
+
+    /** The client's half of set-up: it makes every shared resource and sends them to the server. */
+    public static Offer offer(int clientRing, int serverRing) throws NativeIoException {
+        MemFd memFd = null;
+        MappedRegion region = null;
+        EventFd clientBell = null;
+        EventFd serverBell = null;
+        try {
+            memFd = MemFd.create("vsocket-shm", regionSize(clientRing, serverRing));
+            memFd.sealSize();
+            region = memFd.map();
+            clientBell = EventFd.create();
+            serverBell = EventFd.create();
+            ShmLink link = new ShmLink(true, region, clientBell, serverBell, clientRing, serverRing);
+            return new Offer(link, memFd);
+        } catch (NativeIoException | RuntimeException e) {
+            closeAll(serverBell, clientBell, region, memFd);
+            throw e;
+        }
+    }
+
+    /**
+     * The server's half: maps the memfd the client sent and adopts both doorbells. Takes ownership
+     * of the three descriptors in every case; the memfd is closed once mapped.
+     */
+    public static ShmLink attach(int memFdFd, int clientBellFd, int serverBellFd, int clientRing, int serverRing)
+            throws NativeIoException, RingProtocolException {
+        MemFd memFd = null;
+        EventFd clientBell = null;
+        EventFd serverBell = null;
+        MappedRegion region = null;
+        try {
+            // Each adopt closes its descriptor when it fails; the ones not reached yet are closed below.
+            try {
+                memFd = MemFd.adopt(memFdFd);
+                memFdFd = -1;
+                clientBell = EventFd.adopt(clientBellFd);
+                clientBellFd = -1;
+                serverBell = EventFd.adopt(serverBellFd);
+                serverBellFd = -1;
+            } finally {
+                if (clientBellFd >= 0) {
+                    FileDescriptors.closeQuietly(clientBellFd);
+                }
+                if (serverBellFd >= 0) {
+                    FileDescriptors.closeQuietly(serverBellFd);
+                }
+            }
+            long expected = regionSize(clientRing, serverRing);
+            if (memFd.size() != expected) {
+                throw new RingProtocolException("the peer's shared memory has " + memFd.size() + " bytes, the rings need "
+                        + expected);
+            }
+            if (!memFd.isSizeSealed()) {
+                throw new RingProtocolException("the peer's shared memory is not sealed against resizing");
+            }
+            region = memFd.map();
+            return new ShmLink(false, region, serverBell, clientBell, clientRing, serverRing);
+        } catch (NativeIoException | RingProtocolException | RuntimeException e) {
+            closeAll(region, clientBell, serverBell);
+            throw e;
+        } finally {
+            if (memFd != null) {
+                closeAll(memFd);
+            }
+        }
+    }
+
+    private static void closeAll(AutoCloseable... resources) {
+        for (AutoCloseable resource : resources) {
+            if (resource != null) {
+                try {
+                    resource.close();
+                } catch (Exception ignored) {
+                    // Closing after a failure: the first failure is the one worth reporting.
+                }
+            }
+        }
+    }
+
+    /** What the client sends: the link it keeps, and the memfd to pass (closed once sent). */
+    public record Offer(ShmLink link, MemFd memFd) {
+        /** The descriptors for SCM_RIGHTS, in the order {@link #attach} takes them. */
+        public int[] descriptors() {
+            return new int[] {memFd.fd(), link.doorbell.fd(), link.peerDoorbell.fd()};
+        }
+    }
+
+    /** The descriptor that becomes readable when the peer rings this side. */
+    public int doorbellFd() {
+        return doorbell.fd();
+    }
+
+    public void drainDoorbell() {
+        doorbell.drain();
+    }
+
+    /** Bytes this side may still write into the peer's ring. */
+    public int credit() throws RingProtocolException {
+        sendCursor.consumed((long) LONG.getAcquire(memory, (long) tx + CONSUMER));
+        return sendCursor.credit();
+    }
+
+    /**
+     * Copies up to {@code length} readable bytes of {@code buf} from {@code index} into the peer's
+     * ring, as far as credit goes, without publishing them; returns the count.
+     */
+    public int write(ByteBuf buf, int index, int length) {
+        int n = Math.min(length, sendCursor.credit());
+        int done = 0;
+        while (done < n) {
+            int position = sendCursor.position();
+            int chunk = Math.min(n - done, sendCursor.contiguous());
+            txRing.limit(position + chunk).position(position);
+            buf.getBytes(index + done, txRing);
+            sendCursor.advance(chunk);
+            done += chunk;
+        }
+        return n;
+    }
+
+    /** Makes everything written visible to the peer, ringing it if it sleeps. */
+    public void publish() {
+        LONG.setRelease(memory, (long) tx + PRODUCER, sendCursor.produced());
+        VarHandle.fullFence();
+        ringIfParked(tx + RECEIVER_PARKED);
+    }
+
+    /** Unread bytes in this side's ring. */
+    public int readable() throws RingProtocolException {
+        receiveCursor.produced((long) LONG.getAcquire(memory, (long) rx + PRODUCER));
+        return receiveCursor.readable();
+    }
+
+    /**
+     * Copies up to {@code max} unread bytes into {@code dst} at {@code index} (its indexes do not
+     * move); call {@link #readable()} first. Returns the count.
+     */
+    public int read(ByteBuf dst, int index, int max) {
+        int n = Math.min(max, receiveCursor.readable());
+        int done = 0;
+        while (done < n) {
+            int position = receiveCursor.position();
+            int chunk = Math.min(n - done, receiveCursor.contiguous());
+            rxRing.limit(position + chunk).position(position);
+            dst.setBytes(index + done, rxRing);
+            receiveCursor.advance(chunk);
+            done += chunk;
+        }
+        return n;
+    }
+
+    /** Drops every unread byte (the input was shut down) and returns the space as credit. */
+    public void discard() throws RingProtocolException {
+        int n = readable();
+        if (n > 0) {
+            receiveCursor.advance(n);
+            returnCredit();
+        }
+    }
+
+    /** Returns the space read so far to the peer as credit, ringing it if it waits for credit. */
+    public void returnCredit() {
+        LONG.setRelease(memory, (long) rx + CONSUMER, receiveCursor.consumed());
+        VarHandle.fullFence();
+        ringIfParked(rx + SENDER_PARKED);
+    }
+
+    private void ringIfParked(int flag) {
+        if ((int) INT.getVolatile(memory, (long) flag) != 0 && INT.compareAndSet(memory, (long) flag, 1, 0)) {
+            peerDoorbell.signal();
+        }
+    }
+
+    /**
+     * Before the loop blocks: asks to be rung on new data (when {@code reading}) and on returned
+     * credit (when {@code waitingForCredit}). True when there is already something to do, in which
+     * case the loop must not block.
+     */
+    public boolean park(boolean reading, boolean waitingForCredit) throws RingProtocolException {
+        return park(reading, false, waitingForCredit);
+    }
+
+    /**
+     * As {@link #park(boolean, boolean)}, and with {@code watchingEnd} also asks to be rung when
+     * the peer ends its output, data or not (the end must be reported even to a channel that is
+     * not reading, as epoll reports a hang-up).
+     */
+    public boolean park(boolean reading, boolean watchingEnd, boolean waitingForCredit) throws RingProtocolException {
+        if (reading || watchingEnd) {
+            receiverParked = true;
+            INT.setVolatile(memory, (long) rx + RECEIVER_PARKED, 1);
+        }
+        if (waitingForCredit) {
+            senderParked = true;
+            INT.setVolatile(memory, (long) tx + SENDER_PARKED, 1);
+        }
+        VarHandle.fullFence();
+        return reading && (readable() > 0 || peerOutputDone()) || watchingEnd && peerOutputDone()
+                || waitingForCredit && credit() > 0;
+    }
+
+    /** Awake again: the peer need not ring while this side polls anyway. */
+    public void unpark() {
+        if (receiverParked) {
+            receiverParked = false;
+            INT.setRelease(memory, (long) rx + RECEIVER_PARKED, 0);
+        }
+        if (senderParked) {
+            senderParked = false;
+            INT.setRelease(memory, (long) tx + SENDER_PARKED, 0);
+        }
+    }
+
+    /** This side will write no more: its output is shut down or it closes cleanly. */
+    public void markOutputDone() {
+        if (!closed) {
+            INT.setRelease(memory, (long) outputDone, 1);
+            VarHandle.fullFence();
+            ringIfParked(tx + RECEIVER_PARKED);
+        }
+    }
+
+    /**
+     * This side closes (cleanly or not): from now on the peer's writes fail, as writes to a TCP
+     * socket whose peer has closed do. The peer is rung in case it waits for credit.
+     */
+    public void markClosed() {
+        if (!closed) {
+            INT.setRelease(memory, (long) closedFlag, 1);
+            VarHandle.fullFence();
+            ringIfParked(rx + SENDER_PARKED);
+        }
+    }
+
+    /** The peer has closed: nothing written now would be read. */
+    public boolean peerClosed() {
+        return (int) INT.getAcquire(memory, (long) peerClosedFlag) != 0;
+    }
+
+    /** The peer said it will write no more; what is in the ring is all there is. */
+    public boolean peerOutputDone() {
+        return (int) INT.getAcquire(memory, (long) peerOutputDone) != 0;
+    }
+
+    public int receiveRingSize() {
+        return receiveCursor.capacity();
+    }
+
+    public int sendRingSize() {
+        return sendCursor.capacity();
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        closeAll(region, doorbell, peerDoorbell);
+    }
+}

@@ -1,0 +1,220 @@
+package io.vsocket.link.shm;
+
+import io.netty.channel.IoEvent;
+import io.netty.channel.IoEventLoop;
+import io.netty.channel.IoRegistration;
+import io.netty.util.internal.logging.InternalLogger;
+import io.netty.util.internal.logging.InternalLoggerFactory;
+import io.vsocket.channel.VSocketIoHandle;
+import io.vsocket.channel.VSocketIoOps;
+import io.vsocket.handshake.Hello;
+import io.vsocket.unix.NativeIoException;
+import io.vsocket.unix.FileDescriptors;
+import io.vsocket.unix.UnixSocket;
+
+import java.io.IOException;
+import java.security.SecureRandom;
+import java.util.HexFormat;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+
+/**
+ * Where a server's shm connections receive their descriptors: a Unix-domain listener in the
+ * abstract namespace (so only processes in the same network namespace can reach it), watched by the
+ * server channel's event loop. A client connects, sends the connection's hello token with the memfd
+ * and both doorbells (SCM_RIGHTS) in one message, and goes. The message is accepted only from a
+ * process of the same user (SO_PEERCRED) and only for a token a connection of this server is
+ * waiting for; anything else is closed unread.
+ */
+public final class ShmRendezvous implements VSocketIoHandle {
+    private static final InternalLogger logger = InternalLoggerFactory.getInstance(ShmRendezvous.class);
+    private static final SecureRandom RANDOM = new SecureRandom();
+    private static final int DESCRIPTORS = 3;
+    /** A connection that has not sent its message by then is dropped. */
+    private static final long STALE_SECONDS = 5;
+
+    private final IoEventLoop loop;
+    private final UnixSocket listener;
+    private final String name;
+    private final Map<String, Consumer<int[]>> waiting = new ConcurrentHashMap<>();
+    private volatile IoRegistration registration;
+    private volatile boolean closed;
+
+    private ShmRendezvous(IoEventLoop loop, UnixSocket listener, String name) {
+        this.loop = loop;
+        this.listener = listener;
+        this.name = name;
+    }
+
+    /** Opens a listener under a random name and registers it with {@code loop}. */
+    public static ShmRendezvous open(IoEventLoop loop) throws IOException {
+        byte[] random = new byte[16];
+        RANDOM.nextBytes(random);
+        String name = "vsocket/" + HexFormat.of().formatHex(random);
+        UnixSocket listener = UnixSocket.listen(name, 128);
+        ShmRendezvous rendezvous = new ShmRendezvous(loop, listener, name);
+        loop.register(rendezvous).addListener(f -> {
+            if (f.isSuccess()) {
+                rendezvous.registration = (IoRegistration) f.getNow();
+                if (rendezvous.closed) {
+                    rendezvous.registration.cancel();
+                } else {
+                    rendezvous.registration.submit(VSocketIoOps.of(VSocketIoOps.IN));
+                }
+            } else {
+                logger.warn("cannot watch the shm rendezvous {}; shm connections to this server will fall back",
+                        name, f.cause());
+                rendezvous.close();
+            }
+        });
+        return rendezvous;
+    }
+
+    /** The abstract socket name clients connect to (without the leading NUL). */
+    public String name() {
+        return name;
+    }
+
+    /**
+     * Waits for the descriptors sent with {@code token}: {@code onArrival} gets the memfd and the two
+     * doorbells, in {@link ShmLink#attach} order, on this rendezvous's loop, and owns them from then.
+     */
+    public void expect(byte[] token, Consumer<int[]> onArrival) {
+        waiting.put(HexFormat.of().formatHex(token), onArrival);
+    }
+
+    public void forget(byte[] token) {
+        waiting.remove(HexFormat.of().formatHex(token));
+    }
+
+    @Override
+    public int fd() {
+        return listener.fd();
+    }
+
+    @Override
+    public void handle(IoRegistration registration, IoEvent event) {
+        while (!closed) {
+            UnixSocket connection;
+            try {
+                connection = listener.accept();
+            } catch (IOException e) {
+                logger.debug("shm rendezvous {}: accept failed", name, e);
+                return;
+            }
+            if (connection == null) {
+                return;
+            }
+            Arrival arrival = new Arrival(connection);
+            loop.register(arrival).addListener(f -> {
+                if (f.isSuccess()) {
+                    arrival.registered((IoRegistration) f.getNow());
+                } else {
+                    arrival.close();
+                }
+            });
+        }
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        IoRegistration r = registration;
+        if (r != null) {
+            r.cancel();
+        }
+        closeQuietly(listener);
+        waiting.clear();
+    }
+
+    /** One client's connection to the rendezvous, until its message has been read. */
+    private final class Arrival implements VSocketIoHandle {
+        private final UnixSocket socket;
+        private IoRegistration registration;
+
+        Arrival(UnixSocket socket) {
+            this.socket = socket;
+        }
+
+        void registered(IoRegistration r) {
+            registration = r;
+            r.submit(VSocketIoOps.of(VSocketIoOps.IN));
+            loop.schedule(this::close, STALE_SECONDS, TimeUnit.SECONDS);
+            // The message may have arrived before the registration: look at once.
+            handle(r, null);
+        }
+
+        @Override
+        public int fd() {
+            return socket.fd();
+        }
+
+        @Override
+        public void handle(IoRegistration r, IoEvent event) {
+            UnixSocket.Received message;
+            try {
+                message = socket.receive(64, DESCRIPTORS);
+            } catch (IOException e) {
+                logger.debug("shm rendezvous {}: bad message", name, e);
+                close();
+                return;
+            }
+            if (message == null) {
+                return;
+            }
+            try {
+                deliver(message);
+            } finally {
+                close();
+            }
+        }
+
+        private void deliver(UnixSocket.Received message) {
+            int[] fds = message.fds();
+            Consumer<int[]> consumer = null;
+            try {
+                int uid = socket.peerCredentials().uid();
+                if (uid != UnixSocket.currentUid()) {
+                    logger.warn("shm rendezvous {}: refused descriptors from uid {}", name, uid);
+                } else if (message.data().length != Hello.TOKEN_LENGTH || fds.length != DESCRIPTORS) {
+                    logger.debug("shm rendezvous {}: malformed message of {} bytes and {} descriptors", name,
+                            message.data().length, fds.length);
+                } else {
+                    consumer = waiting.remove(HexFormat.of().formatHex(message.data()));
+                }
+            } catch (IOException e) {
+                logger.debug("shm rendezvous {}: SO_PEERCRED failed", name, e);
+            }
+            if (consumer == null) {
+                for (int fd : fds) {
+                    FileDescriptors.closeQuietly(fd);
+                }
+                return;
+            }
+            consumer.accept(fds);
+        }
+
+        @Override
+        public void close() {
+            if (registration != null) {
+                IoRegistration r = registration;
+                registration = null;
+                r.cancel();
+            }
+            closeQuietly(socket);
+        }
+    }
+
+    private static void closeQuietly(UnixSocket socket) {
+        try {
+            socket.close();
+        } catch (IOException e) {
+            logger.debug("closing {}", socket, e);
+        }
+    }
+}

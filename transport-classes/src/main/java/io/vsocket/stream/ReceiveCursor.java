@@ -1,0 +1,61 @@
+package io.vsocket.stream;
+
+/**
+ * The receiver's view of its own ring: how far the peer says it has written ({@code produced}) and
+ * how far this side has read ({@code consumed}). A peer that claims to have written more than the
+ * ring holds, or moves its cursor back, broke the protocol.
+ */
+public final class ReceiveCursor {
+    private final int capacity;
+    private final int mask;
+    private long produced;
+    private long consumed;
+
+    public ReceiveCursor(int capacity) {
+        if (capacity <= 0 || Integer.bitCount(capacity) != 1) {
+            throw new IllegalArgumentException("ring capacity must be a power of two: " + capacity);
+        }
+        this.capacity = capacity;
+        this.mask = capacity - 1;
+    }
+
+    public int capacity() {
+        return capacity;
+    }
+
+    public long consumed() {
+        return consumed;
+    }
+
+    /** Bytes written by the peer and not yet read. */
+    public int readable() {
+        return (int) (produced - consumed);
+    }
+
+    /** Where the next unread byte is. */
+    public int position() {
+        return (int) (consumed & mask);
+    }
+
+    /** Unread bytes from {@link #position()} before the ring wraps. */
+    public int contiguous() {
+        return Math.min(readable(), capacity - position());
+    }
+
+    public void advance(int bytes) {
+        assert bytes >= 0 && bytes <= readable();
+        consumed += bytes;
+    }
+
+    /** The peer published its producer cursor. */
+    public void produced(long peerProduced) throws RingProtocolException {
+        if (peerProduced == produced) {
+            return;
+        }
+        if (peerProduced < produced || peerProduced - consumed > capacity) {
+            throw new RingProtocolException("peer wrote past its credit: producer cursor " + peerProduced
+                    + " after " + produced + ", " + consumed + " read, ring of " + capacity + " bytes");
+        }
+        produced = peerProduced;
+    }
+}

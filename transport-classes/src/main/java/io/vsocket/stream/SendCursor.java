@@ -1,0 +1,62 @@
+package io.vsocket.stream;
+
+/**
+ * The sender's view of the peer's receive ring: how far it has written ({@code produced}, a byte
+ * count since the connection began, never wrapping) and how far the peer says it has read
+ * ({@code consumed}, the credit it returned). It may write {@code capacity - (produced - consumed)}
+ * more bytes. Every link uses this arithmetic; only how bytes and cursors travel differs.
+ */
+public final class SendCursor {
+    private final int capacity;
+    private final int mask;
+    private long produced;
+    private long consumed;
+
+    public SendCursor(int capacity) {
+        if (capacity <= 0 || Integer.bitCount(capacity) != 1) {
+            throw new IllegalArgumentException("ring capacity must be a power of two: " + capacity);
+        }
+        this.capacity = capacity;
+        this.mask = capacity - 1;
+    }
+
+    public int capacity() {
+        return capacity;
+    }
+
+    public long produced() {
+        return produced;
+    }
+
+    /** Bytes the sender may still write. */
+    public int credit() {
+        return (int) (capacity - (produced - consumed));
+    }
+
+    /** Where the next byte goes in the ring. */
+    public int position() {
+        return (int) (produced & mask);
+    }
+
+    /** Bytes that fit from {@link #position()} before the ring wraps. */
+    public int contiguous() {
+        return capacity - position();
+    }
+
+    public void advance(int bytes) {
+        assert bytes >= 0 && bytes <= credit();
+        produced += bytes;
+    }
+
+    /** The peer returned credit up to {@code peerConsumed}; it can only move forward, never past what was sent. */
+    public void consumed(long peerConsumed) throws RingProtocolException {
+        if (peerConsumed == consumed) {
+            return;
+        }
+        if (peerConsumed < consumed || peerConsumed > produced) {
+            throw new RingProtocolException("peer returned impossible credit: consumed cursor " + peerConsumed
+                    + " after " + consumed + " with " + produced + " bytes sent");
+        }
+        consumed = peerConsumed;
+    }
+}

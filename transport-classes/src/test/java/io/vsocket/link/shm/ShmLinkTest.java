@@ -1,0 +1,621 @@
+package io.vsocket.link.shm;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.vsocket.ffm.libc.LibC;
+import io.vsocket.stream.RingProtocolException;
+import io.vsocket.unix.Epoll;
+import io.vsocket.unix.EventFd;
+import io.vsocket.unix.FileDescriptors;
+import io.vsocket.unix.MappedRegion;
+import io.vsocket.unix.MemFd;
+import io.vsocket.unix.NativeIoException;
+import io.vsocket.unix.NativeSocket;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * One shm link with both sides in this process: the client side from {@link ShmLink#offer}, the
+ * server side from {@link ShmLink#attach} on duplicates of the offered descriptors.
+ */
+class ShmLinkTest {
+    private static final int RING = 4096;
+    /** Offsets in the shared header page, per the layout comment in {@link ShmLink}. */
+    private static final long TO_SERVER = 0;
+    private static final long TO_CLIENT = 256;
+    private static final long PRODUCER = 0;
+    private static final long CONSUMER = 64;
+    private static final long RECEIVER_PARKED = 128;
+    private static final long CLIENT_OUTPUT_DONE = 512;
+
+    private final List<AutoCloseable> toClose = new ArrayList<>();
+
+    @AfterEach
+    void closeEverything() throws Exception {
+        for (int i = toClose.size() - 1; i >= 0; i--) {
+            toClose.get(i).close();
+        }
+    }
+
+    /** Both ends of one link, and (optionally) a third mapping of its memory to look at or tamper with. */
+    private record Pair(ShmLink client, ShmLink server, MappedRegion spy) implements AutoCloseable {
+        MemorySegment shared() {
+            return spy.segment();
+        }
+
+        @Override
+        public void close() throws Exception {
+            client.close();
+            server.close();
+            if (spy != null) {
+                spy.close();
+            }
+        }
+    }
+
+    private static Pair connect(int clientRing, int serverRing, boolean spy) throws Exception {
+        ShmLink.Offer offer = ShmLink.offer(clientRing, serverRing);
+        int[] fds = offer.descriptors();
+        assertEquals(3, fds.length);
+        MappedRegion spyRegion = null;
+        if (spy) {
+            try (MemFd mine = MemFd.adopt(FileDescriptors.duplicate(fds[0]))) {
+                spyRegion = mine.map();
+            }
+        }
+        int memFd = FileDescriptors.duplicate(fds[0]);
+        int clientBell = FileDescriptors.duplicate(fds[1]);
+        int serverBell = FileDescriptors.duplicate(fds[2]);
+        offer.memFd().close(); // as the client does once it has sent the descriptors
+        ShmLink server = ShmLink.attach(memFd, clientBell, serverBell, clientRing, serverRing);
+        return new Pair(offer.link(), server, spyRegion);
+    }
+
+    private Pair open(int clientRing, int serverRing, boolean spy) throws Exception {
+        Pair pair = connect(clientRing, serverRing, spy);
+        toClose.add(pair);
+        return pair;
+    }
+
+    /** Whether the doorbell of {@code link} is readable right now (level-triggered, does not drain it). */
+    private static boolean rung(ShmLink link) throws NativeIoException {
+        try (Epoll epoll = Epoll.create(1)) {
+            epoll.add(link.doorbellFd(), LibC.EPOLLIN, 7);
+            int n = epoll.wait(0);
+            return n == 1 && (epoll.readyEvents(0) & LibC.EPOLLIN) != 0;
+        }
+    }
+
+    private static byte pattern(long index) {
+        return (byte) ((index * 0x9E37_79B9L) >>> 11 ^ index);
+    }
+
+    private static ByteBuf bytes(String text) {
+        return Unpooled.copiedBuffer(text, StandardCharsets.UTF_8);
+    }
+
+    private static String readString(ShmLink link, int max) throws RingProtocolException {
+        int n = Math.min(max, link.readable());
+        ByteBuf dst = Unpooled.buffer(n);
+        assertEquals(n, link.read(dst, 0, n));
+        dst.writerIndex(n);
+        return dst.toString(StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void sizesAreAsOffered() throws Exception {
+        Pair p = open(4096, 16384, false);
+        assertEquals(4096, p.client().receiveRingSize());
+        assertEquals(16384, p.client().sendRingSize());
+        assertEquals(16384, p.server().receiveRingSize());
+        assertEquals(4096, p.server().sendRingSize());
+        assertEquals(16384, p.client().credit());
+        assertEquals(4096, p.server().credit());
+        assertEquals(4096 + 4096 + 16384, ShmLink.regionSize(4096, 16384));
+    }
+
+    @Test
+    void publishedBytesArriveIntact() throws Exception {
+        Pair p = open(RING, RING, false);
+        ByteBuf src = bytes("xxhello, shm!yy");
+        assertEquals(11, p.client().write(src, 2, 11), "index and length select the bytes");
+        assertEquals(0, src.readerIndex(), "write does not move the source's indexes");
+        p.client().publish();
+        assertEquals(11, p.server().readable());
+        ByteBuf dst = Unpooled.buffer(32).writeZero(32);
+        assertEquals(11, p.server().read(dst, 5, 100), "read stops at what is readable");
+        assertEquals(32, dst.writerIndex(), "read does not move the destination's indexes");
+        assertEquals("hello, shm!", dst.toString(5, 11, StandardCharsets.UTF_8));
+        assertEquals(0, dst.getByte(4));
+        assertEquals(0, dst.getByte(16));
+        assertEquals(0, p.server().readable());
+    }
+
+    @Test
+    void theDocumentedLayout() throws Exception {
+        Pair p = open(RING, 2 * RING, true);
+        p.client().write(bytes("to-server"), 0, 9);
+        p.client().publish();
+        p.server().write(bytes("to-client!"), 0, 10);
+        p.server().publish();
+        MemorySegment shared = p.shared();
+        assertEquals(9, shared.get(JAVA_LONG, TO_SERVER + PRODUCER), "client-to-server producer at 0");
+        assertEquals(10, shared.get(JAVA_LONG, TO_CLIENT + PRODUCER), "server-to-client producer at 256");
+        byte[] toServer = new byte[9];
+        MemorySegment.copy(shared, JAVA_BYTE, ShmLink.HEADER_SIZE, toServer, 0, 9);
+        assertEquals("to-server", new String(toServer, StandardCharsets.UTF_8), "the server's ring comes first");
+        byte[] toClient = new byte[10];
+        MemorySegment.copy(shared, JAVA_BYTE, ShmLink.HEADER_SIZE + 2L * RING, toClient, 0, 10);
+        assertEquals("to-client!", new String(toClient, StandardCharsets.UTF_8), "then the client's ring");
+
+        assertEquals("to-server", readString(p.server(), 100));
+        p.server().returnCredit();
+        assertEquals(9, shared.get(JAVA_LONG, TO_SERVER + CONSUMER), "the credit the server returned");
+    }
+
+    /** Random-sized writes, publishes, reads and credit returns in both directions, across many wraps. */
+    @Test
+    void streamsSurviveWrapAroundInBothDirections() throws Exception {
+        Pair p = open(RING, RING, false);
+        SplittableRandom random = new SplittableRandom(42);
+        long[] written = new long[2];
+        long[] read = new long[2];
+        ShmLink[] writers = {p.client(), p.server()};
+        ShmLink[] readers = {p.server(), p.client()};
+        long[] published = new long[2];
+        long[] returned = new long[2];
+        ByteBuf src = Unpooled.buffer(3 * RING);
+        ByteBuf dst = Unpooled.directBuffer(3 * RING);
+        toClose.add(dst::release);
+        for (int step = 0; step < 40_000; step++) {
+            int d = random.nextInt(2);
+            ShmLink writer = writers[d];
+            ShmLink reader = readers[d];
+            switch (random.nextInt(4)) {
+                case 0 -> {
+                    int credit = writer.credit();
+                    assertEquals(RING - (written[d] - returned[d]), credit, "credit is the ring less what is not returned");
+                    int want = random.nextInt(1, 3 * RING);
+                    int offset = random.nextInt(RING / 4);
+                    src.clear();
+                    for (int i = 0; i < offset + want; i++) {
+                        src.writeByte(i < offset ? 0x55 : pattern(written[d] + i - offset));
+                    }
+                    int n = writer.write(src, offset, want);
+                    assertEquals(Math.min(want, credit), n, "write takes as much as credit allows");
+                    written[d] += n;
+                }
+                case 1 -> {
+                    writer.publish();
+                    published[d] = written[d];
+                }
+                case 2 -> {
+                    int readable = reader.readable();
+                    assertEquals(published[d] - read[d], readable, "readable is what was published and not read");
+                    int max = random.nextInt(1, 3 * RING);
+                    int n = reader.read(dst, 0, max);
+                    assertEquals(Math.min(max, readable), n);
+                    for (int i = 0; i < n; i++) {
+                        if (dst.getByte(i) != pattern(read[d] + i)) {
+                            throw new AssertionError("direction " + d + ": byte " + (read[d] + i) + " differs");
+                        }
+                    }
+                    read[d] += n;
+                }
+                default -> {
+                    reader.returnCredit();
+                    returned[d] = read[d];
+                }
+            }
+            assertTrue(written[d] - read[d] <= RING);
+        }
+        assertTrue(read[0] > 100L * RING && read[1] > 100L * RING,
+                "many wraps in each direction: " + read[0] + ", " + read[1]);
+    }
+
+    /** One long sequence through a small ring, verified by a running checksum on each side. */
+    @Test
+    void runningChecksumOverManyWraps() throws Exception {
+        Pair p = open(RING, RING, false);
+        SplittableRandom random = new SplittableRandom(7);
+        java.util.zip.CRC32 sent = new java.util.zip.CRC32();
+        java.util.zip.CRC32 received = new java.util.zip.CRC32();
+        long total = 0;
+        long target = 8L << 20;
+        ByteBuf chunk = Unpooled.directBuffer(RING);
+        ByteBuf in = Unpooled.buffer(RING);
+        toClose.add(chunk::release);
+        while (total < target) {
+            int n = random.nextInt(1, RING / 3);
+            chunk.clear();
+            for (int i = 0; i < n; i++) {
+                chunk.writeByte(random.nextInt(256));
+            }
+            int done = 0;
+            while (done < n) {
+                p.client().credit();
+                int w = p.client().write(chunk, done, n - done);
+                p.client().publish();
+                done += w;
+                int r = p.server().readable();
+                if (r > 0 && (w == 0 || random.nextInt(3) == 0)) {
+                    int m = p.server().read(in, 0, random.nextInt(1, RING + 1));
+                    received.update(in.array(), in.arrayOffset(), m);
+                    p.server().returnCredit();
+                }
+            }
+            for (int i = 0; i < n; i++) {
+                sent.update(chunk.getByte(i));
+            }
+            total += n;
+        }
+        int r;
+        while ((r = p.server().readable()) > 0) {
+            int m = p.server().read(in, 0, r);
+            received.update(in.array(), in.arrayOffset(), m);
+            p.server().returnCredit();
+        }
+        assertEquals(sent.getValue(), received.getValue());
+        assertEquals(RING, p.client().credit());
+    }
+
+    @Test
+    void theWriterCannotOutrunTheReader() throws Exception {
+        Pair p = open(RING, RING, false);
+        ByteBuf big = Unpooled.buffer(2 * RING).writeZero(2 * RING);
+        assertEquals(RING, p.client().credit());
+        assertEquals(RING, p.client().write(big, 0, 2 * RING), "only as much as the ring holds");
+        assertEquals(0, p.client().credit());
+        assertEquals(0, p.client().write(big, 0, 1));
+        p.client().publish();
+        assertEquals(0, p.client().write(big, 0, 100), "publishing returns no credit");
+
+        ByteBuf dst = Unpooled.buffer(RING);
+        assertEquals(RING, p.server().readable());
+        assertEquals(1000, p.server().read(dst, 0, 1000));
+        assertEquals(0, p.client().credit(), "reading alone returns no credit");
+        p.server().returnCredit();
+        assertEquals(1000, p.client().credit());
+        assertEquals(1000, p.client().write(big, 0, 5000));
+        assertEquals(0, p.client().credit());
+        p.client().publish();
+        assertEquals(RING, p.server().readable(), "3096 old + 1000 new");
+
+        p.server().discard();
+        assertEquals(0, p.server().readable());
+        assertEquals(RING, p.client().credit(), "discard returns the credit");
+    }
+
+    @Test
+    void unpublishedBytesAreInvisible() throws Exception {
+        Pair p = open(RING, RING, false);
+        assertEquals(5, p.client().write(bytes("hello"), 0, 5));
+        assertEquals(0, p.server().readable());
+        assertFalse(p.server().park(true, false), "nothing to read yet");
+        p.server().unpark();
+        assertEquals(6, p.client().write(bytes(" world"), 0, 6));
+        assertEquals(0, p.server().readable());
+        p.client().publish();
+        assertEquals("hello world", readString(p.server(), 100));
+    }
+
+    @Test
+    void outputDoneIsSeenByThePeerOnly() throws Exception {
+        Pair p = open(RING, RING, true);
+        assertFalse(p.server().peerOutputDone());
+        assertFalse(p.client().peerOutputDone());
+        p.client().markOutputDone();
+        assertTrue(p.server().peerOutputDone());
+        assertFalse(p.client().peerOutputDone(), "a side's own flag is not its peer's");
+        assertEquals(1, p.shared().get(JAVA_INT, CLIENT_OUTPUT_DONE));
+        p.server().markOutputDone();
+        assertTrue(p.client().peerOutputDone());
+    }
+
+    @Test
+    void outputDoneWakesAParkedReader() throws Exception {
+        Pair p = open(RING, RING, false);
+        assertFalse(p.server().park(true, false));
+        assertFalse(rung(p.server()));
+        p.client().markOutputDone();
+        assertTrue(rung(p.server()), "the parked reader is rung: its peer is done");
+        p.server().drainDoorbell();
+        p.server().unpark();
+        assertTrue(p.server().park(true, false), "a reader whose peer is done must not block");
+    }
+
+    @Test
+    void markOutputDoneAfterCloseDoesNothing() throws Exception {
+        Pair p = open(RING, RING, false);
+        p.client().close();
+        p.client().markOutputDone(); // must not touch the unmapped memory
+        assertFalse(p.server().peerOutputDone());
+    }
+
+    @Test
+    void aParkedReaderIsRungOncePerSleep() throws Exception {
+        Pair p = open(RING, RING, false);
+        ShmLink reader = p.server();
+        ShmLink writer = p.client();
+
+        writer.write(bytes("a"), 0, 1);
+        writer.publish();
+        assertFalse(rung(reader), "nobody parked: no doorbell");
+        reader.discard();
+
+        assertFalse(reader.park(true, false));
+        assertFalse(rung(reader));
+        writer.write(bytes("b"), 0, 1);
+        assertFalse(rung(reader), "writing is not publishing");
+        writer.publish();
+        assertTrue(rung(reader), "a publish rings the parked reader");
+        reader.drainDoorbell();
+        assertFalse(rung(reader), "drained");
+
+        writer.write(bytes("c"), 0, 1);
+        writer.publish();
+        assertFalse(rung(reader), "one doorbell per sleep: the flag was cleared by the first ring");
+
+        reader.unpark();
+        assertTrue(reader.park(true, false), "data is already there: do not block");
+        assertFalse(rung(reader));
+        reader.unpark();
+        assertEquals("bc", readString(reader, 10));
+        reader.returnCredit();
+
+        assertFalse(reader.park(true, false));
+        reader.unpark(); // awake again before the writer publishes: no doorbell needed
+        writer.write(bytes("d"), 0, 1);
+        writer.publish();
+        assertFalse(rung(reader), "an unparked reader is not rung");
+    }
+
+    @Test
+    void theDoorbellCountsOneRingPerSleep() throws Exception {
+        Pair p = open(RING, RING, false);
+        // A second owner of the reader's doorbell, to read the counter itself.
+        try (EventFd bell = EventFd.adopt(FileDescriptors.duplicate(p.server().doorbellFd()))) {
+            for (int sleep = 0; sleep < 3; sleep++) {
+                assertFalse(p.server().park(true, false));
+                for (int i = 0; i < 5; i++) {
+                    p.client().write(bytes("z"), 0, 1);
+                    p.client().publish();
+                }
+                assertEquals(1, bell.drain(), "five publishes, one ring");
+                p.server().unpark();
+                p.server().discard();
+            }
+            assertEquals(0, bell.drain());
+        }
+    }
+
+    @Test
+    void aSenderWaitingForCreditIsRungWhenCreditReturns() throws Exception {
+        Pair p = open(RING, RING, false);
+        ShmLink writer = p.client();
+        ShmLink reader = p.server();
+        ByteBuf big = Unpooled.buffer(RING).writeZero(RING);
+        assertEquals(RING, writer.write(big, 0, RING));
+        writer.publish();
+        assertFalse(writer.park(false, true), "no credit: the writer may block");
+        assertFalse(rung(writer));
+
+        assertEquals(RING, reader.readable());
+        assertEquals(100, reader.read(Unpooled.buffer(100), 0, 100));
+        assertFalse(rung(writer), "reading is not returning credit");
+        reader.returnCredit();
+        assertTrue(rung(writer), "returned credit rings the waiting writer");
+        writer.drainDoorbell();
+        reader.discard();
+        assertFalse(rung(writer), "one ring per sleep");
+
+        writer.unpark();
+        assertTrue(writer.park(false, true), "credit is already there: do not block");
+        writer.unpark();
+        assertEquals(RING, writer.credit());
+    }
+
+    @Test
+    void aReaderParkedForCreditOnlyIsNotRungByData() throws Exception {
+        Pair p = open(RING, RING, false);
+        assertTrue(p.server().park(false, true), "full credit: nothing to wait for");
+        p.server().unpark();
+        assertFalse(p.server().park(false, false), "asking for nothing never says there is work");
+        p.client().write(bytes("x"), 0, 1);
+        p.client().publish();
+        assertFalse(rung(p.server()));
+    }
+
+    @Test
+    void aCorruptedProducerCursorIsAProtocolError() throws Exception {
+        Pair p = open(RING, RING, true);
+        p.client().write(bytes("abc"), 0, 3);
+        p.client().publish();
+        assertEquals(3, p.server().readable());
+
+        p.shared().set(JAVA_LONG, TO_SERVER + PRODUCER, 1L << 40);
+        RingProtocolException e = assertThrows(RingProtocolException.class, () -> p.server().readable());
+        assertTrue(e.getMessage().contains(String.valueOf(1L << 40)), e.getMessage());
+        assertThrows(RingProtocolException.class, () -> p.server().park(true, false));
+
+        p.shared().set(JAVA_LONG, TO_SERVER + PRODUCER, RING + 1L);
+        assertThrows(RingProtocolException.class, () -> p.server().readable(), "one byte past the ring");
+
+        p.shared().set(JAVA_LONG, TO_SERVER + PRODUCER, 2);
+        assertThrows(RingProtocolException.class, () -> p.server().readable(), "moved backwards");
+
+        p.shared().set(JAVA_LONG, TO_SERVER + PRODUCER, -1L);
+        assertThrows(RingProtocolException.class, () -> p.server().readable());
+
+        // The other direction is untouched.
+        p.server().write(bytes("ok"), 0, 2);
+        p.server().publish();
+        assertEquals("ok", readString(p.client(), 10));
+    }
+
+    @Test
+    void aCorruptedProducerCursorTowardsTheClient() throws Exception {
+        Pair p = open(RING, RING, true);
+        p.shared().set(JAVA_LONG, TO_CLIENT + PRODUCER, Long.MAX_VALUE);
+        assertThrows(RingProtocolException.class, () -> p.client().readable());
+        assertEquals(0, p.server().readable(), "the client-to-server direction is untouched");
+    }
+
+    @Test
+    void aCorruptedConsumerCursorIsAProtocolError() throws Exception {
+        Pair p = open(RING, RING, true);
+        p.client().write(bytes("abcdef"), 0, 6);
+        p.client().publish();
+        p.shared().set(JAVA_LONG, TO_SERVER + CONSUMER, 7); // credit for more than was sent
+        assertThrows(RingProtocolException.class, () -> p.client().credit());
+        assertThrows(RingProtocolException.class, () -> p.client().park(false, true));
+        p.shared().set(JAVA_LONG, TO_SERVER + CONSUMER, 6);
+        assertEquals(RING, p.client().credit());
+        p.shared().set(JAVA_LONG, TO_SERVER + CONSUMER, 5); // backwards
+        assertThrows(RingProtocolException.class, () -> p.client().credit());
+    }
+
+    @Test
+    void aGarbageParkedFlagIsHarmless() throws Exception {
+        Pair p = open(RING, RING, true);
+        p.shared().set(JAVA_INT, TO_SERVER + RECEIVER_PARKED, 0x7fff_ffff);
+        p.client().write(bytes("x"), 0, 1);
+        p.client().publish(); // a flag other than 1 is not cleared, so it does not ring: fine, but it must not throw
+        assertEquals(1, p.server().readable());
+    }
+
+    // ---- attach: what it refuses -----------------------------------------------------------------
+
+    /** Fresh, owned-by-nobody descriptors for two eventfds. */
+    private static int[] bellFds() throws NativeIoException {
+        try (EventFd a = EventFd.create(); EventFd b = EventFd.create()) {
+            return new int[] {FileDescriptors.duplicate(a.fd()), FileDescriptors.duplicate(b.fd())};
+        }
+    }
+
+    private static int memFdFd(long size, boolean seal) throws NativeIoException {
+        try (MemFd memFd = MemFd.create("vsocket-shm-test", size)) {
+            if (seal) {
+                memFd.sealSize();
+            }
+            return FileDescriptors.duplicate(memFd.fd());
+        }
+    }
+
+    @Test
+    void attachRejectsAMemFdOfTheWrongSize() throws Exception {
+        long before = openDescriptors();
+        for (long size : new long[] {ShmLink.regionSize(RING, RING) - 1, ShmLink.regionSize(RING, RING) + 4096, 4096}) {
+            int[] bells = bellFds();
+            int memFd = memFdFd(size, true);
+            RingProtocolException e = assertThrows(RingProtocolException.class,
+                    () -> ShmLink.attach(memFd, bells[0], bells[1], RING, RING));
+            assertTrue(e.getMessage().contains(String.valueOf(size))
+                    && e.getMessage().contains(String.valueOf(ShmLink.regionSize(RING, RING))), e.getMessage());
+        }
+        assertEquals(before, openDescriptors(), "attach closed all three descriptors it was given");
+    }
+
+    @Test
+    void attachRejectsAnUnsealedMemFd() throws Exception {
+        long before = openDescriptors();
+        int[] bells = bellFds();
+        int memFd = memFdFd(ShmLink.regionSize(RING, RING), false);
+        RingProtocolException e = assertThrows(RingProtocolException.class,
+                () -> ShmLink.attach(memFd, bells[0], bells[1], RING, RING));
+        assertTrue(e.getMessage().contains("sealed"), e.getMessage());
+        assertEquals(before, openDescriptors(), "attach closed all three descriptors it was given");
+    }
+
+    @Test
+    void attachRejectsRingsThatAreNotPowersOfTwo() throws Exception {
+        long before = openDescriptors();
+        int[] bells = bellFds();
+        int memFd = memFdFd(ShmLink.regionSize(3000, RING), true);
+        assertThrows(IllegalArgumentException.class, () -> ShmLink.attach(memFd, bells[0], bells[1], 3000, RING));
+        assertEquals(before, openDescriptors());
+    }
+
+    /**
+     * attach "takes ownership of the three descriptors in every case". A peer that sends a socket
+     * (anything lseek refuses) where the memfd belongs makes MemFd.adopt throw before the doorbells
+     * are adopted, and the two doorbell descriptors are never closed.
+     */
+    @Test
+    void attachClosesTheDoorbellsWhenTheMemFdIsNotAFile() throws Exception {
+        long before = openDescriptors();
+        int[] bells = bellFds();
+        int notAFile;
+        try (NativeSocket socket = NativeSocket.newStreamSocket()) {
+            notAFile = FileDescriptors.duplicate(socket.fd());
+        }
+        assertThrows(IOException.class, () -> ShmLink.attach(notAFile, bells[0], bells[1], RING, RING));
+        assertEquals(before, openDescriptors(), "attach must close all three descriptors it was given");
+    }
+
+    // ---- descriptors ---------------------------------------------------------------------------
+
+    private static long openDescriptors() {
+        try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
+            return fds.count();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    @Test
+    void aFullCycleLeaksNoDescriptor() throws Exception {
+        try (Pair warmUp = connect(RING, RING, false)) {
+            warmUp.client().write(bytes("warm"), 0, 4);
+            warmUp.client().publish();
+            rung(warmUp.server());
+        }
+        long before = openDescriptors();
+        for (int i = 0; i < 50; i++) {
+            Pair p = connect(RING, 2 * RING, false);
+            assertTrue(openDescriptors() > before, "the link holds descriptors while open");
+            p.client().write(bytes("ping"), 0, 4);
+            p.client().publish();
+            assertEquals("ping", readString(p.server(), 4));
+            p.server().returnCredit();
+            p.server().markOutputDone();
+            p.close();
+            p.close(); // idempotent
+        }
+        assertEquals(before, openDescriptors());
+    }
+
+    @Test
+    void closeIsIdempotentAndLeavesThePeerUsable() throws Exception {
+        Pair p = open(RING, RING, false);
+        p.client().write(bytes("last words"), 0, 10);
+        p.client().publish();
+        p.client().markOutputDone();
+        p.client().close();
+        p.client().close();
+        assertThrows(IllegalStateException.class, () -> p.client().readable(), "no access to unmapped memory");
+        assertTrue(p.server().peerOutputDone());
+        assertEquals("last words", readString(p.server(), 100), "the server's own mapping outlives the client's");
+        p.server().returnCredit(); // rings nobody, and must not fail on the closed peer
+    }
+}

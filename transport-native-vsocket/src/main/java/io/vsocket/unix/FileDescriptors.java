@@ -1,0 +1,49 @@
+package io.vsocket.unix;
+
+import io.vsocket.ffm.Downcalls;
+import io.vsocket.ffm.libc.LibC;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Helpers for raw descriptors that no owner holds yet: one received over a {@link UnixSocket} and
+ * not adopted, or one being discarded on an error path. Owners ({@link MemFd}, {@link UnixSocket},
+ * {@link NativeSocket}, {@link EventFd}) close their own descriptors; never pass theirs here.
+ */
+public final class FileDescriptors {
+    private FileDescriptors() {
+    }
+
+    /**
+     * Closes {@code fd}, ignoring failure. Negative values are ignored. As with {@code close(2)} on
+     * Linux, the descriptor is released even if the call reports an error, so it is never retried.
+     */
+    public static void closeQuietly(int fd) {
+        if (fd >= 0) {
+            LibC.close(Downcalls.threadErrnoState(), fd);
+        }
+    }
+
+    /**
+     * A new close-on-exec descriptor for the same open file ({@code fcntl(F_DUPFD_CLOEXEC)}), owned by
+     * the caller: for handing one object to two owners, each of which closes its own descriptor.
+     */
+    public static int duplicate(int fd) throws NativeIoException {
+        MemorySegment errno = Downcalls.threadErrnoState();
+        int copy = LibC.fcntl(errno, fd, LibC.F_DUPFD_CLOEXEC, 0);
+        if (copy < 0) {
+            throw new NativeIoException("fcntl(" + fd + ", F_DUPFD_CLOEXEC)", Downcalls.errno(errno));
+        }
+        return copy;
+    }
+
+    /** Whether {@code fd} has {@code FD_CLOEXEC} set ({@code fcntl(F_GETFD)}). */
+    public static boolean isCloseOnExec(int fd) throws NativeIoException {
+        MemorySegment errno = Downcalls.threadErrnoState();
+        int flags = LibC.fcntl(errno, fd, LibC.F_GETFD, 0);
+        if (flags < 0) {
+            throw new NativeIoException("fcntl(" + fd + ", F_GETFD)", Downcalls.errno(errno));
+        }
+        return (flags & LibC.FD_CLOEXEC) != 0;
+    }
+}

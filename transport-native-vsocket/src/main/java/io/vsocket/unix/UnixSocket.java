@@ -1,0 +1,352 @@
+package io.vsocket.unix;
+
+import io.vsocket.ffm.Downcalls;
+import io.vsocket.ffm.libc.LibC;
+import io.vsocket.ffm.libc.cmsghdr;
+import io.vsocket.ffm.libc.iovec;
+import io.vsocket.ffm.libc.msghdr;
+import io.vsocket.ffm.libc.sockaddr_un;
+import io.vsocket.ffm.libc.ucred;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.net.ConnectException;
+import java.nio.channels.ClosedChannelException;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+
+/**
+ * The owner of one non-blocking, close-on-exec {@code AF_UNIX} stream socket in Linux's abstract
+ * namespace: the control channel of a shared-memory link, over which the two sides pass descriptors
+ * ({@code SCM_RIGHTS}) and check each other's credentials ({@code SO_PEERCRED}). Abstract names need
+ * no file to create or clean up and vanish when the last socket bound to them closes.
+ *
+ * <p>Calls never block: {@link #accept()} and {@link #receive} return null when nothing is pending.
+ * Failures throw {@link NativeIoException} naming the call and the address. Closing is idempotent;
+ * other calls after it throw {@link ClosedChannelException} ({@link #fd()}: {@link IllegalStateException}).
+ * Like {@link NativeSocket}, one thread (the event loop) is expected to use and close a socket.
+ */
+public final class UnixSocket implements AutoCloseable {
+    /** {@code sizeof(sun_path) - 1}: the leading NUL takes one byte. */
+    public static final int MAX_NAME_BYTES = sockaddr_un.SUN_PATH_SIZE - 1;
+
+    private final int fd;
+    /** The abstract name as {@code ss} prints it, with {@code @} for the leading NUL; for messages. */
+    private final String address;
+    private volatile boolean open = true;
+
+    private UnixSocket(int fd, String address) {
+        this.fd = fd;
+        this.address = address;
+    }
+
+    /**
+     * What one {@link #receive} got: the bytes read and the descriptors that arrived with them, now
+     * owned by the caller (close-on-exec; adopt them or {@link FileDescriptors#closeQuietly close} them).
+     * Empty {@code data} with no descriptors means the peer closed its end.
+     */
+    public record Received(byte[] data, int[] fds) {
+        public boolean isEndOfStream() {
+            return data.length == 0 && fds.length == 0;
+        }
+
+        @Override
+        public String toString() {
+            return "Received(" + data.length + " bytes, fds " + Arrays.toString(fds) + ")";
+        }
+    }
+
+    /** The peer's credentials as the kernel recorded them when the connection was made ({@code SO_PEERCRED}). */
+    public record PeerCredentials(int pid, int uid, int gid) {
+    }
+
+    /** This process's real user id ({@code getuid}), to compare with {@link PeerCredentials#uid()}. */
+    public static int currentUid() {
+        return LibC.getuid();
+    }
+
+    /** Binds a listening socket to the abstract name {@code abstractName} (given without the leading NUL). */
+    public static UnixSocket listen(String abstractName, int backlog) throws IOException {
+        String address = "@" + abstractName;
+        UnixSocket socket = newSocket(address);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment sa = sockaddr_un.allocate(arena);
+            int len = writeAbstract(sa, abstractName);
+            MemorySegment errno = Downcalls.threadErrnoState();
+            if (LibC.bind(errno, socket.fd, sa, len) != 0) {
+                throw new NativeIoException("bind(" + address + ")", Downcalls.errno(errno));
+            }
+            if (LibC.listen(errno, socket.fd, backlog) != 0) {
+                throw new NativeIoException("listen(" + address + ")", Downcalls.errno(errno));
+            }
+            return socket;
+        } catch (IOException | RuntimeException e) {
+            socket.closeQuietly();
+            throw e;
+        }
+    }
+
+    /**
+     * Connects to the abstract name {@code abstractName}. A unix-socket connect completes at once or
+     * fails: nobody listening ({@code ECONNREFUSED}, {@code ENOENT}) is a {@link ConnectException}
+     * naming the address; a full backlog ({@code EAGAIN}) is a {@link NativeIoException}.
+     */
+    public static UnixSocket connect(String abstractName) throws IOException {
+        String address = "@" + abstractName;
+        UnixSocket socket = newSocket(address);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment sa = sockaddr_un.allocate(arena);
+            int len = writeAbstract(sa, abstractName);
+            MemorySegment errno = Downcalls.threadErrnoState();
+            int rc;
+            int e;
+            do {
+                rc = LibC.connect(errno, socket.fd, sa, len);
+                e = rc == 0 ? 0 : Downcalls.errno(errno);
+            } while (e == LibC.EINTR);
+            if (rc != 0) {
+                NativeIoException cause = new NativeIoException("connect(" + address + ")", e);
+                if (e == LibC.ECONNREFUSED || e == LibC.ENOENT) {
+                    ConnectException refused = new ConnectException(cause.getMessage());
+                    refused.initCause(cause);
+                    throw refused;
+                }
+                throw cause;
+            }
+            return socket;
+        } catch (IOException | RuntimeException e) {
+            socket.closeQuietly();
+            throw e;
+        }
+    }
+
+    private static UnixSocket newSocket(String address) throws NativeIoException {
+        MemorySegment errno = Downcalls.threadErrnoState();
+        int fd = LibC.socket(errno, LibC.AF_UNIX, LibC.SOCK_STREAM | LibC.SOCK_NONBLOCK | LibC.SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            throw new NativeIoException("socket(AF_UNIX, SOCK_STREAM) for " + address, Downcalls.errno(errno));
+        }
+        return new UnixSocket(fd, address);
+    }
+
+    /** Fills {@code sa} with the abstract address; returns the exact address length to pass the kernel. */
+    private static int writeAbstract(MemorySegment sa, String name) {
+        byte[] bytes = name.getBytes(StandardCharsets.UTF_8);
+        if (bytes.length == 0 || bytes.length > MAX_NAME_BYTES) {
+            throw new IllegalArgumentException("abstract socket name must be 1.." + MAX_NAME_BYTES
+                    + " bytes of UTF-8: \"" + name + "\"");
+        }
+        sa.fill((byte) 0);
+        sockaddr_un.sun_family(sa, (short) LibC.AF_UNIX);
+        MemorySegment.copy(bytes, 0, sockaddr_un.sun_path(sa), JAVA_BYTE, 1, bytes.length); // sun_path[0] = NUL
+        return (int) sockaddr_un.sun_path$OFFSET + 1 + bytes.length;
+    }
+
+    /** Accepts one pending connection as a non-blocking, close-on-exec socket, or returns null when none is pending. */
+    public UnixSocket accept() throws IOException {
+        ensureOpen();
+        MemorySegment errno = Downcalls.threadErrnoState();
+        int child = LibC.accept4(errno, fd, MemorySegment.NULL, MemorySegment.NULL,
+                LibC.SOCK_NONBLOCK | LibC.SOCK_CLOEXEC);
+        if (child < 0) {
+            int e = Downcalls.errno(errno);
+            if (e == LibC.EAGAIN || e == LibC.EINTR) {
+                return null;
+            }
+            throw new NativeIoException("accept4(" + address + ")", e);
+        }
+        return new UnixSocket(child, address);
+    }
+
+    /** The descriptor, still owned by this object (register it with epoll, do not close it). */
+    public int fd() {
+        if (!open) {
+            throw new IllegalStateException(this + " is closed");
+        }
+        return fd;
+    }
+
+    public boolean isOpen() {
+        return open;
+    }
+
+    /**
+     * Sends all of {@code data} in one {@code sendmsg} ({@code MSG_NOSIGNAL}), with {@code fds} as one
+     * {@code SCM_RIGHTS} control message when there are any; the descriptors stay owned by the caller
+     * (the peer gets its own). {@code data} must not be empty: a stream socket delivers descriptors
+     * only together with at least one byte. This is for small control messages: a send the kernel
+     * cannot take whole at once (a full socket buffer, including {@code EAGAIN}) throws, as does a
+     * short send.
+     */
+    public void send(byte[] data, int... fds) throws IOException {
+        ensureOpen();
+        if (data.length == 0) {
+            throw new IllegalArgumentException("nothing to send: a stream socket needs at least one byte"
+                    + (fds.length > 0 ? " to carry descriptors" : ""));
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment buf = arena.allocateFrom(JAVA_BYTE, data);
+            MemorySegment iov = iovec.allocate(arena);
+            iovec.iov_base(iov, buf);
+            iovec.iov_len(iov, data.length);
+            MemorySegment msg = msghdr.allocate(arena);
+            msghdr.msg_iov(msg, iov);
+            msghdr.msg_iovlen(msg, 1);
+            if (fds.length > 0) {
+                long payload = (long) fds.length * Integer.BYTES;
+                MemorySegment control = arena.allocate(LibC.CMSG_SPACE(payload), cmsghdr.LAYOUT.byteAlignment());
+                cmsghdr.cmsg_len(control, LibC.CMSG_LEN(payload));
+                cmsghdr.cmsg_level(control, LibC.SOL_SOCKET);
+                cmsghdr.cmsg_type(control, LibC.SCM_RIGHTS);
+                MemorySegment.copy(fds, 0, control, JAVA_INT, LibC.CMSG_LEN(0), fds.length);
+                msghdr.msg_control(msg, control);
+                msghdr.msg_controllen(msg, control.byteSize());
+            }
+            MemorySegment errno = Downcalls.threadErrnoState();
+            long n;
+            int e;
+            do {
+                n = LibC.sendmsg(errno, fd, msg, LibC.MSG_NOSIGNAL);
+                e = n >= 0 ? 0 : Downcalls.errno(errno);
+            } while (e == LibC.EINTR);
+            if (n < 0) {
+                throw new NativeIoException("sendmsg(" + address + ", " + data.length + " bytes, "
+                        + fds.length + " fds)", e);
+            }
+            if (n != data.length) {
+                throw new IOException("sendmsg(" + address + ") sent only " + n + " of " + data.length + " bytes");
+            }
+        }
+    }
+
+    /**
+     * One non-blocking {@code recvmsg} of up to {@code maxBytes} bytes and {@code maxFds} descriptors
+     * ({@code MSG_CMSG_CLOEXEC}, so they arrive close-on-exec). Returns null when nothing is pending,
+     * a {@link Received#isEndOfStream() end of stream} when the peer has closed. If the peer sent more
+     * descriptors than fit ({@code MSG_CTRUNC}; also what the kernel reports when this process is out
+     * of descriptors), every descriptor that did arrive is closed and an {@link IOException} is thrown:
+     * the rest are lost, so the connection should be dropped.
+     */
+    public Received receive(int maxBytes, int maxFds) throws IOException {
+        ensureOpen();
+        if (maxBytes <= 0 || maxFds < 0) {
+            throw new IllegalArgumentException("maxBytes " + maxBytes + ", maxFds " + maxFds);
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment buf = arena.allocate(maxBytes);
+            MemorySegment iov = iovec.allocate(arena);
+            iovec.iov_base(iov, buf);
+            iovec.iov_len(iov, maxBytes);
+            MemorySegment msg = msghdr.allocate(arena);
+            msghdr.msg_iov(msg, iov);
+            msghdr.msg_iovlen(msg, 1);
+            MemorySegment control = MemorySegment.NULL;
+            if (maxFds > 0) {
+                control = arena.allocate(LibC.CMSG_SPACE((long) maxFds * Integer.BYTES), cmsghdr.LAYOUT.byteAlignment());
+                msghdr.msg_control(msg, control);
+                msghdr.msg_controllen(msg, control.byteSize());
+            }
+            MemorySegment errno = Downcalls.threadErrnoState();
+            long n;
+            int e;
+            do {
+                n = LibC.recvmsg(errno, fd, msg, LibC.MSG_CMSG_CLOEXEC | LibC.MSG_DONTWAIT);
+                e = n >= 0 ? 0 : Downcalls.errno(errno);
+            } while (e == LibC.EINTR);
+            if (n < 0) {
+                if (e == LibC.EAGAIN) {
+                    return null;
+                }
+                throw new NativeIoException("recvmsg(" + address + ")", e);
+            }
+            int[] fds = maxFds > 0 ? receivedFds(control, msghdr.msg_controllen(msg)) : new int[0];
+            if ((msghdr.msg_flags(msg) & LibC.MSG_CTRUNC) != 0) {
+                for (int received : fds) {
+                    FileDescriptors.closeQuietly(received);
+                }
+                throw new IOException("recvmsg(" + address + "): control data truncated (MSG_CTRUNC): the peer sent"
+                        + " more than " + maxFds + " descriptors, or this process is out of descriptors; closed the "
+                        + fds.length + " that arrived");
+            }
+            return new Received(buf.asSlice(0, n).toArray(JAVA_BYTE), fds);
+        }
+    }
+
+    /** The descriptors of every {@code SCM_RIGHTS} message in the first {@code length} bytes of {@code control}. */
+    private static int[] receivedFds(MemorySegment control, long length) {
+        int[] fds = new int[0];
+        long header = cmsghdr.sizeof();
+        long offset = 0;
+        // CMSG_FIRSTHDR / CMSG_NXTHDR: a header must fit, and its cmsg_len must stay inside the buffer.
+        while (offset + header <= length) {
+            MemorySegment cmsg = control.asSlice(offset);
+            long len = cmsghdr.cmsg_len(cmsg);
+            if (len < header || offset + len > length) {
+                break;
+            }
+            if (cmsghdr.cmsg_level(cmsg) == LibC.SOL_SOCKET && cmsghdr.cmsg_type(cmsg) == LibC.SCM_RIGHTS) {
+                int count = (int) ((len - LibC.CMSG_LEN(0)) / Integer.BYTES);
+                int[] more = cmsg.asSlice(LibC.CMSG_LEN(0), (long) count * Integer.BYTES).toArray(JAVA_INT);
+                int[] all = Arrays.copyOf(fds, fds.length + count);
+                System.arraycopy(more, 0, all, fds.length, count);
+                fds = all;
+            }
+            offset += LibC.CMSG_ALIGN(len);
+        }
+        return fds;
+    }
+
+    /** The peer's pid, uid and gid ({@code SO_PEERCRED}), as they were when it connected. */
+    public PeerCredentials peerCredentials() throws IOException {
+        ensureOpen();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment cred = ucred.allocate(arena);
+            MemorySegment len = arena.allocate(JAVA_INT);
+            len.set(JAVA_INT, 0, (int) ucred.sizeof());
+            MemorySegment errno = Downcalls.threadErrnoState();
+            if (LibC.getsockopt(errno, fd, LibC.SOL_SOCKET, LibC.SO_PEERCRED, cred, len) != 0) {
+                throw new NativeIoException("getsockopt(" + address + ", SO_PEERCRED)", Downcalls.errno(errno));
+            }
+            return new PeerCredentials(ucred.pid(cred), ucred.uid(cred), ucred.gid(cred));
+        }
+    }
+
+    /** Closes the descriptor once; later calls do nothing. */
+    @Override
+    public void close() throws NativeIoException {
+        synchronized (this) {
+            if (!open) {
+                return;
+            }
+            open = false;
+        }
+        MemorySegment errno = Downcalls.threadErrnoState();
+        if (LibC.close(errno, fd) != 0) {
+            throw new NativeIoException("close(" + address + ")", Downcalls.errno(errno));
+        }
+    }
+
+    private void closeQuietly() {
+        try {
+            close();
+        } catch (NativeIoException ignored) {
+            // the descriptor is released anyway
+        }
+    }
+
+    /** Throws {@link ClosedChannelException} once closed. */
+    public void ensureOpen() throws ClosedChannelException {
+        if (!open) {
+            throw new ClosedChannelException();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "UnixSocket(" + address + ", fd " + fd + (open ? "" : ", closed") + ")";
+    }
+}
