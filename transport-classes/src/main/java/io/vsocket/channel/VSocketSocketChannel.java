@@ -821,6 +821,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             try {
                 do {
                     buf = allocHandle.allocate(allocator);
+                    allocHandle.attemptedBytesRead(buf.writableBytes());
                     int n = readInto(buf);
                     allocHandle.lastBytesRead(n);
                     if (n <= 0) {
@@ -859,20 +860,11 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                     close(voidPromise());
                 }
             } finally {
-                if (shmCreditOwed) {
-                    shmCreditOwed = false;
-                    ShmLink l = shm;
-                    if (l != null) {
-                        l.returnCredit();
-                    }
-                }
                 if (!readPending && !cfg.isAutoRead()) {
                     stopReading();
                 }
             }
         }
-
-        private boolean shmCreditOwed;
 
         /** Reads into {@code buf} at its writer index without moving it: the count, 0, or EOF. */
         private int readInto(ByteBuf buf) throws IOException {
@@ -903,7 +895,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                 // The end mark first: once it is seen, the cursor read after it covers every byte.
                 boolean ended = shm.peerOutputDone();
                 if (shm.readable() > 0) {
-                    shmCreditOwed = true;
+                    // Credit goes back as the bytes are copied out (see ShmLink#read).
                     return shm.read(buf, index, writable);
                 }
                 return ended ? NativeSocket.EOF : 0;

@@ -66,6 +66,9 @@ public final class ShmLink implements AutoCloseable {
     private final ByteBuffer rxRing;
     private final SendCursor sendCursor;
     private final ReceiveCursor receiveCursor;
+    private final int creditQuantum;
+    private final int publishQuantum;
+    private long creditReturned;
     private boolean receiverParked;
     private boolean senderParked;
     private boolean closed;
@@ -90,6 +93,8 @@ public final class ShmLink implements AutoCloseable {
         this.rxRing = client ? clientRx : serverRx;
         this.sendCursor = new SendCursor(client ? serverRing : clientRing);
         this.receiveCursor = new ReceiveCursor(client ? clientRing : serverRing);
+        this.creditQuantum = receiveCursor.capacity() / 4;
+        this.publishQuantum = sendCursor.capacity() / 4;
     }
 
     /** The size of the memfd for these rings. */
@@ -208,11 +213,16 @@ public final class ShmLink implements AutoCloseable {
         int done = 0;
         while (done < n) {
             int position = sendCursor.position();
-            int chunk = Math.min(n - done, sendCursor.contiguous());
+            int chunk = Math.min(Math.min(n - done, sendCursor.contiguous()), publishQuantum);
             txRing.limit(position + chunk).position(position);
             buf.getBytes(index + done, txRing);
             sendCursor.advance(chunk);
             done += chunk;
+            if (done < n) {
+                // A large write goes out a quarter ring at a time, so the reader copies one quarter
+                // while this side copies the next.
+                publish();
+            }
         }
         return n;
     }
@@ -239,11 +249,13 @@ public final class ShmLink implements AutoCloseable {
         int done = 0;
         while (done < n) {
             int position = receiveCursor.position();
-            int chunk = Math.min(n - done, receiveCursor.contiguous());
+            int chunk = Math.min(Math.min(n - done, receiveCursor.contiguous()), creditQuantum);
             rxRing.limit(position + chunk).position(position);
             dst.setBytes(index + done, rxRing);
             receiveCursor.advance(chunk);
             done += chunk;
+            // Credit back a quarter ring at a time: the writer refills while this side copies on.
+            returnCredit();
         }
         return n;
     }
@@ -253,13 +265,30 @@ public final class ShmLink implements AutoCloseable {
         int n = readable();
         if (n > 0) {
             receiveCursor.advance(n);
-            returnCredit();
+            returnCreditNow();
         }
     }
 
-    /** Returns the space read so far to the peer as credit, ringing it if it waits for credit. */
+    /**
+     * Returns the space read so far to the peer as credit once a quarter of the ring has been read
+     * since the last return: credit in small slivers would have the sender write small slivers
+     * (the silly window), each with a publish and a turn of both loops. {@link #park} returns the
+     * rest before this side sleeps, so credit is never held by a sleeping reader.
+     */
     public void returnCredit() {
-        LONG.setRelease(memory, (long) rx + CONSUMER, receiveCursor.consumed());
+        if (receiveCursor.consumed() - creditReturned >= creditQuantum) {
+            returnCreditNow();
+        }
+    }
+
+    /** Returns every byte read so far as credit, ringing the peer if it waits for credit. */
+    public void returnCreditNow() {
+        long consumed = receiveCursor.consumed();
+        if (consumed == creditReturned) {
+            return;
+        }
+        creditReturned = consumed;
+        LONG.setRelease(memory, (long) rx + CONSUMER, consumed);
         VarHandle.fullFence();
         ringIfParked(rx + SENDER_PARKED);
     }
@@ -285,6 +314,7 @@ public final class ShmLink implements AutoCloseable {
      * not reading, as epoll reports a hang-up).
      */
     public boolean park(boolean reading, boolean watchingEnd, boolean waitingForCredit) throws RingProtocolException {
+        returnCreditNow();
         if (reading || watchingEnd) {
             receiverParked = true;
             INT.setVolatile(memory, (long) rx + RECEIVER_PARKED, 1);
