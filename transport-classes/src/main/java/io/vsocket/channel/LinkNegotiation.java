@@ -111,7 +111,8 @@ final class LinkNegotiation {
             timeout.cancel(false);
         }
         Step armedFor = step;
-        long millis = (long) config.getHelloTimeoutMillis() * (step == Step.AWAIT_CLIENT_HELLO ? SERVER_PATIENCE : 1);
+        boolean patient = step == Step.AWAIT_CLIENT_HELLO || step == Step.AWAIT_DESCRIPTORS;
+        long millis = (long) config.getHelloTimeoutMillis() * (patient ? SERVER_PATIENCE : 1);
         timeout = channel.eventLoop().schedule(() -> timedOut(armedFor), millis, TimeUnit.MILLISECONDS);
     }
 
@@ -125,9 +126,7 @@ final class LinkNegotiation {
             case AWAIT_CLIENT_HELLO -> plainPeer("did not choose a link within "
                     + SERVER_PATIENCE * config.getHelloTimeoutMillis() + " ms (a client that gave up waiting)");
             case AWAIT_DESCRIPTORS -> shmFailed("the client's shared memory did not arrive within "
-                    + config.getHelloTimeoutMillis() + " ms");
-            case AWAIT_LINK_READY -> fail(new VSocketLinkException("the vsocket hello timed out after "
-                    + config.getHelloTimeoutMillis() + " ms waiting for the server's link-ready message"));
+                    + SERVER_PATIENCE * config.getHelloTimeoutMillis() + " ms");
             default -> {
             }
         }
@@ -335,8 +334,12 @@ final class LinkNegotiation {
                     String reason = offerShm(hello);
                     if (reason == null) {
                         write(out -> Hello.encode(new Hello.ClientHello(token, VSocketLink.SHM, config.getRingSize()), out));
+                        // No timer of its own: the server speaks vsocket and will answer; the connect
+                        // timeout bounds the wait.
                         step = Step.AWAIT_LINK_READY;
-                        armTimeout();
+                        if (timeout != null) {
+                            timeout.cancel(false);
+                        }
                         return;
                     }
                     refused.append("; shm: ").append(reason);

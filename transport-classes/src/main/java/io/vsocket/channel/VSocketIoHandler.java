@@ -36,6 +36,7 @@ public final class VSocketIoHandler implements IoHandler {
     /** epoll data word of the wakeup eventfd; registrations are numbered from 1. */
     private static final long WAKEUP = 0;
     private static final int MAX_EVENTS = 256;
+    private static final int EPOLL_EVERY = 16;
 
     private final ThreadAwareExecutor executor;
     private final long spinNanos;
@@ -47,6 +48,7 @@ public final class VSocketIoHandler implements IoHandler {
     private final List<VSocketLoopPoller> pollers = new ArrayList<>();
     private final VSocketIoEvent event = new VSocketIoEvent();
     private long nextId = WAKEUP + 1;
+    private int busyTurns;
 
     private VSocketIoHandler(ThreadAwareExecutor executor, long spinNanos) {
         this.executor = executor;
@@ -130,9 +132,20 @@ public final class VSocketIoHandler implements IoHandler {
         }
     }
 
-    /** One non-blocking look at everything: the pollers and the epoll set. */
+    /**
+     * One non-blocking look at everything: the pollers, and the epoll set. While the pollers keep
+     * finding work (a busy shm stream, a ping-pong) the epoll set is looked at only every
+     * {@link #EPOLL_EVERY} turns: {@code epoll_wait} is a system call, a poller a few loads, and at a
+     * microsecond per round trip the system call would be a good part of it. Descriptors still get
+     * their turn, and the loop never blocks without looking.
+     */
     private int pollOnce() throws NativeIoException {
-        return pollPollers() + processReady(epoll.wait(0));
+        int handled = pollPollers();
+        if (handled > 0 && ++busyTurns < EPOLL_EVERY) {
+            return handled;
+        }
+        busyTurns = 0;
+        return handled + processReady(epoll.wait(0));
     }
 
     private int pollPollers() {

@@ -174,8 +174,9 @@ class LinkSelectionTest {
                 }).bind(loopback()).sync().channel();
         try {
             Peers.Collector collector = new Peers.Collector(4);
-            Channel client = Peers.vsocketClient(group, DEFAULT, collector).connect(server.localAddress()).sync()
-                    .channel();
+            Channel client = Peers.vsocketClient(group, DEFAULT, collector)
+                    .option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 100) // a plain server never answers
+                    .connect(server.localAddress()).sync().channel();
             assertEquals(VSocketLink.TCP, Peers.linkOf(client));
             client.writeAndFlush(Unpooled.wrappedBuffer("ping".getBytes(StandardCharsets.US_ASCII)));
             collector.done.get(10, TimeUnit.SECONDS);

@@ -27,9 +27,15 @@ final class Peers {
                 .childOption(VSocketChannelOption.LINKS, links).childHandler(handler);
     }
 
+    /**
+     * A client with {@code links}. Its hello timeout is long (5 s): a test that lets the client fall
+     * back to tcp must not have it give up on a vsocket server that a loaded machine makes slow;
+     * the tests of giving up set their own.
+     */
     static Bootstrap vsocketClient(EventLoopGroup group, List<VSocketLink> links, ChannelHandler handler) {
         return new Bootstrap().group(group).channel(VSocketSocketChannel.class)
-                .option(VSocketChannelOption.LINKS, links).handler(handler);
+                .option(VSocketChannelOption.LINKS, links).option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 5000)
+                .handler(handler);
     }
 
     /** Writes back what it reads. */
