@@ -12,8 +12,14 @@ public final class VSocketLinks {
 
     /** The system property that sets every channel's default links. */
     public static final String LINKS_PROPERTY = "io.vsocket.links";
-    /** 32 KiB per receive ring: one direction of a connection pins this much shared memory. */
-    public static final int DEFAULT_RING_SIZE = Integer.getInteger("io.vsocket.ringSize", 32 * 1024);
+    /**
+     * 256 KiB per receive ring: room for a 64 KiB write to stream without stalling on credit. It is
+     * address space more than memory: pages exist only once written, and a connection idle for
+     * {@link #IDLE_RELEASE_MILLIS} gives its ring pages back (see {@code ShmLink#releaseIdleRing}).
+     */
+    public static final int DEFAULT_RING_SIZE = Integer.getInteger("io.vsocket.ringSize", 256 * 1024);
+    /** How long an shm connection writes nothing before it returns its ring pages to the kernel. */
+    public static final long IDLE_RELEASE_MILLIS = Long.getLong("io.vsocket.shmIdleReleaseMillis", 1000L);
     public static final int MIN_RING_SIZE = 4096;
     public static final int MAX_RING_SIZE = 64 << 20;
     public static final int DEFAULT_HELLO_TIMEOUT_MILLIS = Integer.getInteger("io.vsocket.helloTimeoutMillis", 200);

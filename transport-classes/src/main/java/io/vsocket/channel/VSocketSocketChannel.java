@@ -80,6 +80,8 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     private IoRegistration doorbellRegistration;
     private boolean shmReadInterest;
     private boolean shmWaitingForCredit;
+    private Future<?> idleRelease;
+    private int shmWritesSinceIdleCheck;
     /** The peer's end of output has been seen and reported (the shm link's hang-up). */
     private boolean shmPeerEndSeen;
     /** The control connection ended: the peer closed (cleanly, or it would have been cut off). */
@@ -306,6 +308,8 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             shmReadInterest = reading;
             setFlag(VSocketIoOps.IN | VSocketIoOps.RDHUP);
             ioHandler().addPoller(shmPoller);
+            idleRelease = eventLoop().scheduleWithFixedDelay(this::releaseIdleShm, VSocketLinks.IDLE_RELEASE_MILLIS,
+                    VSocketLinks.IDLE_RELEASE_MILLIS, TimeUnit.MILLISECONDS);
             Doorbell doorbell = new Doorbell();
             ((IoEventLoop) eventLoop()).register(doorbell).addListener(f -> {
                 if (f.isSuccess()) {
@@ -401,6 +405,22 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         }
     }
 
+    /** Once per idle period: a connection that wrote nothing in it gives its ring's pages back. */
+    private void releaseIdleShm() {
+        ShmLink l = shm;
+        if (l == null) {
+            return;
+        }
+        if (shmWritesSinceIdleCheck == 0 && !shmWaitingForCredit) {
+            try {
+                l.releaseIdleRing();
+            } catch (IOException e) {
+                logger.debug("{}: could not release the idle ring's pages", this, e);
+            }
+        }
+        shmWritesSinceIdleCheck = 0;
+    }
+
     /**
      * Ends the shm link: tells the peer this is a clean close (unless {@code SO_LINGER} is 0, which
      * asks for an abortive close: then the peer sees the reset, as over TCP), then lets go of the
@@ -412,6 +432,10 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             return;
         }
         shm = null;
+        if (idleRelease != null) {
+            idleRelease.cancel(false);
+            idleRelease = null;
+        }
         boolean abortive;
         try {
             abortive = socket.isOpen() && socket.getLinger() == 0;
@@ -568,6 +592,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         gather.start(l, l.credit());
         in.forEachFlushedMessage(gather);
         if (gather.written > 0) {
+            shmWritesSinceIdleCheck++;
             // Publish before completing any promise: a listener may close the channel at once.
             l.publish();
             in.removeBytes(gather.written);

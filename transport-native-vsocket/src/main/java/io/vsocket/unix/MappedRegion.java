@@ -47,6 +47,24 @@ public final class MappedRegion implements AutoCloseable {
     }
 
     /**
+     * Gives the pages of {@code [offset, offset + length)} back to the kernel ({@code MADV_REMOVE}: a
+     * hole is punched in the shared file, for every process that maps it). The range stays mapped
+     * and reads as zeros; touching it again allocates fresh pages. Offset and length must be
+     * page-aligned.
+     */
+    public void release(long offset, long length) throws NativeIoException {
+        if (offset < 0 || length < 0 || offset + length > size) {
+            throw new IndexOutOfBoundsException("[" + offset + ", " + (offset + length) + ") outside " + size + " bytes");
+        }
+        segment(); // refuses a closed region
+        MemorySegment errno = Downcalls.threadErrnoState();
+        if (LibC.madvise(errno, MemorySegment.ofAddress(address + offset), length, LibC.MADV_REMOVE) != 0) {
+            throw new NativeIoException("madvise(MADV_REMOVE, " + length + " bytes at +" + offset + ")",
+                    Downcalls.errno(errno));
+        }
+    }
+
+    /**
      * Unmaps the pages once; later calls do nothing. Throws {@link IllegalStateException}, leaving
      * the mapping in place, if another thread is inside a native call that was given the segment.
      */

@@ -63,6 +63,8 @@ public final class ShmLink implements AutoCloseable {
     private final int closedFlag;
     private final int peerClosedFlag;
     private final ByteBuffer txRing;
+    private final long txRingOffset;
+    private boolean txRingTouched;
     private final ByteBuffer rxRing;
     private final SendCursor sendCursor;
     private final ReceiveCursor receiveCursor;
@@ -90,6 +92,7 @@ public final class ShmLink implements AutoCloseable {
         ByteBuffer serverRx = memory.asSlice(HEADER_SIZE, serverRing).asByteBuffer();
         ByteBuffer clientRx = memory.asSlice(HEADER_SIZE + (long) serverRing, clientRing).asByteBuffer();
         this.txRing = client ? serverRx : clientRx;
+        this.txRingOffset = client ? HEADER_SIZE : HEADER_SIZE + (long) serverRing;
         this.rxRing = client ? clientRx : serverRx;
         this.sendCursor = new SendCursor(client ? serverRing : clientRing);
         this.receiveCursor = new ReceiveCursor(client ? clientRing : serverRing);
@@ -216,6 +219,7 @@ public final class ShmLink implements AutoCloseable {
             int chunk = Math.min(Math.min(n - done, sendCursor.contiguous()), publishQuantum);
             txRing.limit(position + chunk).position(position);
             buf.getBytes(index + done, txRing);
+            txRingTouched = true;
             sendCursor.advance(chunk);
             done += chunk;
             if (done < n) {
@@ -338,6 +342,23 @@ public final class ShmLink implements AutoCloseable {
             senderParked = false;
             INT.setRelease(memory, (long) tx + SENDER_PARKED, 0);
         }
+    }
+
+    /**
+     * Gives the pages of the ring this side writes to back to the kernel, if it has written since
+     * the last time and the peer has read (and credited) every byte: then neither side can be
+     * looking at the ring, since only this side writes there and the peer reads only what this side
+     * published and it has not yet credited. An idle connection so holds one page of shared memory
+     * per side however large its rings; the next write faults fresh (zeroed) pages in. Returns true
+     * when it released anything.
+     */
+    public boolean releaseIdleRing() throws RingProtocolException, NativeIoException {
+        if (!txRingTouched || closed || credit() != sendCursor.capacity()) {
+            return false;
+        }
+        region.release(txRingOffset, sendCursor.capacity());
+        txRingTouched = false;
+        return true;
     }
 
     /** This side will write no more: its output is shut down or it closes cleanly. */

@@ -114,6 +114,7 @@ public final class LibC {
 
     public static final int MFD_CLOEXEC = 1;
     public static final int MFD_ALLOW_SEALING = 2;
+    public static final int MADV_REMOVE = 9;
     public static final int F_ADD_SEALS = 1033;
     public static final int F_GET_SEALS = 1034;
     public static final int F_SEAL_SEAL = 1;
@@ -204,6 +205,8 @@ public final class LibC {
             "mmap", FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
     private static final MethodHandle MUNMAP = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
             "munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle MADVISE = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+            "madvise", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
     private static final MethodHandle GETUID = Downcalls.downcall(LOOKUP, LIBRARY,
             "getuid", FunctionDescriptor.of(JAVA_INT));
     private static final MethodHandle STRERROR = Downcalls.downcall(LOOKUP, LIBRARY,
@@ -444,6 +447,15 @@ public final class LibC {
     public static MemorySegment mmap(MemorySegment errno, MemorySegment addr, long len, int prot, int flags, int fd, long off) {
         try {
             return (MemorySegment) MMAP.invokeExact(errno, addr, len, prot, flags, fd, off);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    /** {@code int madvise(void *addr, size_t len, int advice)}. */
+    public static int madvise(MemorySegment errno, MemorySegment addr, long len, int advice) {
+        try {
+            return (int) MADVISE.invokeExact(errno, addr, len, advice);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }
