@@ -196,7 +196,8 @@ public final class TransportComparison {
         Histogram histogram = new Histogram(TimeUnit.SECONDS.toNanos(10), 3);
         int warmup = Math.max(1000, roundTrips / 5);
         CompletableFuture<Void> done = new CompletableFuture<>();
-        ByteBuf payload = Unpooled.unreleasableBuffer(Unpooled.directBuffer(MESSAGE).writeZero(MESSAGE));
+        ByteBuf raw = Unpooled.directBuffer(MESSAGE).writeZero(MESSAGE);
+        ByteBuf payload = Unpooled.unreleasableBuffer(raw);
         Channel ch = t.bootstrap(group)
                 .option(ChannelOption.TCP_NODELAY, true)
                 .handler(new ChannelInboundHandlerAdapter() {
@@ -243,12 +244,14 @@ public final class TransportComparison {
                 .connect(address).sync().channel();
         done.get(10, TimeUnit.MINUTES);
         ch.close().sync();
+        raw.release();
         return histogram;
     }
 
     private static double stream(Transport t, EventLoopGroup group, java.net.SocketAddress address, AtomicLong received,
                                  double seconds) throws Exception {
-        ByteBuf chunk = Unpooled.unreleasableBuffer(Unpooled.directBuffer(CHUNK).writeZero(CHUNK));
+        ByteBuf rawChunk = Unpooled.directBuffer(CHUNK).writeZero(CHUNK);
+        ByteBuf chunk = Unpooled.unreleasableBuffer(rawChunk);
         CompletableFuture<Void> stopped = new CompletableFuture<>();
         long[] window = new long[2];
         Channel ch = t.bootstrap(group)
@@ -285,6 +288,7 @@ public final class TransportComparison {
         long end = System.nanoTime();
         long bytes = received.get() - window[1];
         ch.close().sync();
+        rawChunk.release();
         return bytes / ((end - window[0]) / 1e9) / 1e9;
     }
 
