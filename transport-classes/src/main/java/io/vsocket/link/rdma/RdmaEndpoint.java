@@ -1,0 +1,11 @@
+package io.vsocket.link.rdma;
+
+import io.vsocket.verbs.Gid;
+
+/**
+ * What a peer needs to reach one side of an rdma link: its RoCE GID and GID index, its RC queue
+ * pair number and first packet sequence number, and its receive ring (address, rkey, size), the
+ * only memory it lets the peer write.
+ */
+public record RdmaEndpoint(Gid gid, int gidIndex, int qpNumber, int psn, long ringAddress, int rkey, int ringSize) {
+}

@@ -1,0 +1,325 @@
+package io.vsocket.link.rdma;
+
+import io.netty.buffer.ByteBuf;
+import io.vsocket.ffm.ibverbs.ibv_send_wr;
+import io.vsocket.ffm.ibverbs.ibv_sge;
+import io.vsocket.stream.ReceiveCursor;
+import io.vsocket.stream.RingProtocolException;
+import io.vsocket.stream.SendCursor;
+import io.vsocket.verbs.AddressVector;
+import io.vsocket.verbs.CompletionBatch;
+import io.vsocket.verbs.CompletionException;
+import io.vsocket.verbs.MemoryRegion;
+import io.vsocket.verbs.QpType;
+import io.vsocket.verbs.QueuePair;
+import io.vsocket.verbs.QueuePairConfig;
+import io.vsocket.verbs.VerbsException;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.util.concurrent.ThreadLocalRandom;
+
+import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_ACCESS_LOCAL_WRITE;
+import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_ACCESS_REMOTE_WRITE;
+import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_SEND_INLINE;
+import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_SEND_SIGNALED;
+import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_WC_RECV_RDMA_WITH_IMM;
+import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_WR_RDMA_WRITE_WITH_IMM;
+
+/**
+ * The rdma link of one connection: the ring protocol over an RC queue pair. This side's receive
+ * ring is registered for remote write, for this connection's queue pair alone (its rkey is given
+ * only to the peer of this connection); the send side keeps a registered staging ring that mirrors
+ * the peer's ring byte for byte, so bytes go out with RDMA WRITE from the staging position to the
+ * same position in the peer's ring.
+ *
+ * <p>Every message is one RDMA WRITE_WITH_IMM, and the 32-bit immediate says what it is:
+ * <pre>
+ * bit 31 = 0   data: the write placed (immediate) bytes at the receiver's producer cursor
+ * bit 31 = 1   credit: the receiver has read (immediate & 0x7fffffff) more bytes; no payload
+ * </pre>
+ * A publish posts one chained write per contiguous piece (two when the ring wraps), small pieces
+ * inline, and only every {@link #SIGNAL_EVERY}th request signalled. Credit goes back a quarter
+ * ring at a time, as on the shm link. Cursors claimed by the peer are checked as on every link.
+ * One thread only.
+ */
+public final class RdmaLink implements AutoCloseable {
+    static final int CREDIT = 0x8000_0000;
+    private static final int SEND_DEPTH = 128;
+    private static final int SIGNAL_EVERY = 16;
+    private static final int INLINE = 64;
+    private static final int ACCESS = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE;
+
+    private final RdmaContext context;
+    private final Arena arena = Arena.ofShared();
+    private final QueuePair qp;
+    private final int psn = ThreadLocalRandom.current().nextInt(1 << 24);
+    private final MemorySegment rxRing;
+    private final MemoryRegion rxMemory;
+    private final ByteBuffer rxView;
+    private final ReceiveCursor receiveCursor;
+    private final MemorySegment requests;
+    private final MemorySegment sges;
+    private MemorySegment txStage;
+    private MemoryRegion txMemory;
+    private ByteBuffer txView;
+    private SendCursor sendCursor;
+    private long remoteRing;
+    private int remoteKey;
+    private long peerProduced;
+    private long peerConsumed;
+    private long publishedTo;
+    private long creditReturned;
+    private int creditQuantum;
+    private long posted;
+    private long completed;
+    private int unsignaled;
+    private IOException failure;
+    private boolean closed;
+
+    RdmaLink(RdmaContext context, int ringSize) throws VerbsException {
+        this.context = context;
+        this.receiveCursor = new ReceiveCursor(ringSize);
+        this.creditQuantum = ringSize / 4;
+        QueuePair q = null;
+        MemoryRegion mr = null;
+        try {
+            q = context.protectionDomain().createQueuePair(new QueuePairConfig(QpType.RC, context.completionQueue(),
+                    context.completionQueue(), context.sharedReceiveQueue(), SEND_DEPTH, 0, 1, 1, INLINE, false));
+            rxRing = arena.allocate(ringSize, 4096);
+            mr = context.protectionDomain().register(rxRing, ACCESS);
+        } catch (VerbsException | RuntimeException e) {
+            if (q != null) {
+                q.close();
+            }
+            arena.close();
+            throw e;
+        }
+        this.qp = q;
+        this.rxMemory = mr;
+        this.rxView = rxRing.asByteBuffer();
+        this.requests = arena.allocate(ibv_send_wr.LAYOUT, 3);
+        this.sges = arena.allocate(ibv_sge.LAYOUT, 3);
+    }
+
+    int qpNumber() {
+        return qp.qpNumber();
+    }
+
+    /** What the peer needs: hand it over the hello. */
+    public RdmaEndpoint local() {
+        return new RdmaEndpoint(context.gid().gid(), context.gid().index(), qp.qpNumber(), psn, rxMemory.address(),
+                rxMemory.rkey(), receiveCursor.capacity());
+    }
+
+    /** Connects the queue pair to {@code peer} (INIT, RTR, RTS) and sets up the staging ring for its ring. */
+    public void connect(RdmaEndpoint peer) throws VerbsException {
+        sendCursor = new SendCursor(peer.ringSize());
+        txStage = arena.allocate(peer.ringSize(), 4096);
+        txMemory = context.protectionDomain().register(txStage, IBV_ACCESS_LOCAL_WRITE);
+        txView = txStage.asByteBuffer();
+        remoteRing = peer.ringAddress();
+        remoteKey = peer.rkey();
+        qp.initConnected(context.port(), ACCESS);
+        qp.readyToReceive(AddressVector.roce(peer.gid(), context.gid().index(), context.port()), peer.qpNumber(),
+                peer.psn(), context.mtu());
+        qp.readyToSend(psn);
+    }
+
+    /** Set when a completion failed or the peer broke the protocol: the link is dead. */
+    public IOException failure() {
+        return failure;
+    }
+
+    /** Bytes this side may still write. */
+    public int credit() {
+        return sendCursor.credit();
+    }
+
+    /** Copies up to {@code length} bytes of {@code buf} into the staging ring as credit allows; see {@link #publish()}. */
+    public int write(ByteBuf buf, int index, int length) {
+        int n = Math.min(length, sendCursor.credit());
+        int done = 0;
+        while (done < n) {
+            int position = sendCursor.position();
+            int chunk = Math.min(n - done, sendCursor.contiguous());
+            txView.limit(position + chunk).position(position);
+            buf.getBytes(index + done, txView);
+            sendCursor.advance(chunk);
+            done += chunk;
+        }
+        return n;
+    }
+
+    /**
+     * Posts everything written since the last publish as one chain of WRITE_WITH_IMM requests.
+     * Returns false (posting nothing) when the send queue has no room: call again after a poll.
+     */
+    public boolean publish() throws VerbsException {
+        long end = sendCursor.produced();
+        if (end == publishedTo) {
+            return true;
+        }
+        int mask = sendCursor.capacity() - 1;
+        int first = (int) (publishedTo & mask);
+        int total = (int) (end - publishedTo);
+        int firstLength = Math.min(total, sendCursor.capacity() - first);
+        int pieces = firstLength == total ? 1 : 2;
+        if (!hasRoom(pieces)) {
+            return false;
+        }
+        prepare(0, first, firstLength, firstLength);
+        if (pieces == 2) {
+            prepare(1, 0, total - firstLength, total - firstLength);
+        }
+        post(pieces);
+        publishedTo = end;
+        return true;
+    }
+
+    private boolean hasRoom(int requests) {
+        return posted - completed + requests <= SEND_DEPTH - 1;
+    }
+
+    /** Fills request {@code i}: a write of {@code length} bytes at ring position {@code position}, immediate {@code imm}. */
+    private void prepare(int i, int position, int length, int imm) {
+        MemorySegment wr = requests.asSlice(i * ibv_send_wr.sizeof(), ibv_send_wr.LAYOUT);
+        wr.fill((byte) 0);
+        ibv_send_wr.opcode(wr, IBV_WR_RDMA_WRITE_WITH_IMM);
+        ibv_send_wr.imm_data(wr, Integer.reverseBytes(imm));
+        if (length > 0) {
+            MemorySegment sge = sges.asSlice(i * ibv_sge.sizeof(), ibv_sge.LAYOUT);
+            ibv_sge.addr(sge, txMemory.address() + position);
+            ibv_sge.length(sge, length);
+            ibv_sge.lkey(sge, txMemory.lkey());
+            ibv_send_wr.sg_list(wr, sge);
+            ibv_send_wr.num_sge(wr, 1);
+            ibv_send_wr.wr_rdma_remote_addr(wr, remoteRing + position);
+            ibv_send_wr.wr_rdma_rkey(wr, remoteKey);
+        }
+    }
+
+    /** Chains, signals every SIGNAL_EVERY-th, numbers and posts {@code count} prepared requests. */
+    private void post(int count) throws VerbsException {
+        for (int i = 0; i < count; i++) {
+            MemorySegment wr = requests.asSlice(i * ibv_send_wr.sizeof(), ibv_send_wr.LAYOUT);
+            posted++;
+            ibv_send_wr.wr_id(wr, posted); // from 1: a receive's wr_id is 0
+            int flags = 0;
+            MemorySegment sge = ibv_send_wr.sg_list(wr);
+            if (ibv_send_wr.num_sge(wr) > 0 && ibv_sge.length(sge.reinterpret(ibv_sge.sizeof())) <= INLINE) {
+                flags |= IBV_SEND_INLINE;
+            }
+            if (++unsignaled >= SIGNAL_EVERY || posted - completed >= SEND_DEPTH / 2) {
+                flags |= IBV_SEND_SIGNALED;
+                unsignaled = 0;
+            }
+            ibv_send_wr.send_flags(wr, flags);
+            ibv_send_wr.next(wr, i + 1 < count
+                    ? requests.asSlice((i + 1) * ibv_send_wr.sizeof(), ibv_send_wr.LAYOUT) : MemorySegment.NULL);
+        }
+        qp.postSend(requests);
+    }
+
+    /** Unread bytes in this side's ring. */
+    public int readable() {
+        return receiveCursor.readable();
+    }
+
+    /** Copies up to {@code max} unread bytes into {@code dst} at {@code index}, returning credit as it goes. */
+    public int read(ByteBuf dst, int index, int max) throws VerbsException {
+        int n = Math.min(max, receiveCursor.readable());
+        int done = 0;
+        while (done < n) {
+            int position = receiveCursor.position();
+            int chunk = Math.min(Math.min(n - done, receiveCursor.contiguous()), creditQuantum);
+            rxView.limit(position + chunk).position(position);
+            dst.setBytes(index + done, rxView);
+            receiveCursor.advance(chunk);
+            done += chunk;
+            if (receiveCursor.consumed() - creditReturned >= creditQuantum) {
+                returnCreditNow();
+            }
+        }
+        return n;
+    }
+
+    /** Sends every byte read so far back as credit, if the send queue has room; true when nothing is owed. */
+    public boolean returnCreditNow() throws VerbsException {
+        long owed = receiveCursor.consumed() - creditReturned;
+        if (owed == 0) {
+            return true;
+        }
+        if (!hasRoom(1)) {
+            return false;
+        }
+        prepare(0, 0, 0, CREDIT | (int) owed);
+        post(1);
+        creditReturned += owed;
+        return true;
+    }
+
+    static boolean isReceive(int opcode) {
+        return opcode == IBV_WC_RECV_RDMA_WITH_IMM;
+    }
+
+    /** One completion of this link's queue pair (called by {@link RdmaContext#poll()}). */
+    void completed(CompletionBatch batch, int i) {
+        if (failure != null) {
+            return;
+        }
+        try {
+            if (!batch.isSuccess(i)) {
+                batch.checkSuccess(i, batch.wrId(i) == 0 ? "receive" : "RDMA WRITE_WITH_IMM");
+            }
+            if (isReceive(batch.opcode(i))) {
+                received(batch.immediate(i));
+            } else {
+                completed = Math.max(completed, batch.wrId(i));
+            }
+        } catch (CompletionException | RingProtocolException e) {
+            failure = e;
+        }
+    }
+
+    private void received(int imm) throws RingProtocolException {
+        if ((imm & CREDIT) != 0) {
+            peerConsumed += imm & ~CREDIT;
+            sendCursor.consumed(peerConsumed);
+        } else {
+            peerProduced += imm;
+            receiveCursor.produced(peerProduced);
+        }
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        context.forget(this);
+        // ERR first: the device stops touching the rings before they are deregistered.
+        try {
+            qp.toError();
+        } catch (VerbsException ignored) {
+            // already in error, or going away: destroying it is all that is left
+        }
+        closeQuietly(qp, rxMemory, txMemory);
+        arena.close();
+    }
+
+    private static void closeQuietly(AutoCloseable... resources) {
+        for (AutoCloseable resource : resources) {
+            if (resource != null) {
+                try {
+                    resource.close();
+                } catch (Exception ignored) {
+                    // the first failure is the one that matters
+                }
+            }
+        }
+    }
+}
