@@ -50,6 +50,7 @@ public final class RdmaLink implements AutoCloseable {
     private static final int SEND_DEPTH = 128;
     private static final int SIGNAL_EVERY = 16;
     private static final int INLINE = 64;
+    private static final long FLUSH_WAIT_NANOS = 1_000_000_000L;
     private static final int ACCESS = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE;
 
     private final RdmaContext context;
@@ -267,7 +268,12 @@ public final class RdmaLink implements AutoCloseable {
 
     /** One completion of this link's queue pair (called by {@link RdmaContext#poll()}). */
     void completed(CompletionBatch batch, int i) {
-        if (failure != null) {
+        long wrId = batch.wrId(i);
+        if (wrId != 0) {
+            // A send, completed or flushed: every request up to it has left the queue.
+            completed = Math.max(completed, wrId);
+        }
+        if (failure != null || closed) {
             return;
         }
         try {
@@ -276,8 +282,6 @@ public final class RdmaLink implements AutoCloseable {
             }
             if (isReceive(batch.opcode(i))) {
                 received(batch.immediate(i));
-            } else {
-                completed = Math.max(completed, batch.wrId(i));
             }
         } catch (CompletionException | RingProtocolException e) {
             failure = e;
@@ -300,13 +304,18 @@ public final class RdmaLink implements AutoCloseable {
             return;
         }
         closed = true;
-        context.forget(this);
-        // ERR first: the device stops touching the rings before they are deregistered.
+        // ERR first, then wait (boundedly) for the flush completions of everything posted: only then
+        // has the device stopped touching the staging ring, and the memory can be deregistered.
         try {
             qp.toError();
+            long deadline = System.nanoTime() + FLUSH_WAIT_NANOS;
+            while (completed < posted && System.nanoTime() < deadline) {
+                context.poll();
+            }
         } catch (VerbsException ignored) {
             // already in error, or going away: destroying it is all that is left
         }
+        context.forget(this);
         closeQuietly(qp, rxMemory, txMemory);
         arena.close();
     }
