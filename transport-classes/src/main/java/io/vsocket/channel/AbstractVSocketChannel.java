@@ -147,6 +147,13 @@ abstract class AbstractVSocketChannel extends AbstractChannel {
     @Override
     protected void doClose() throws Exception {
         active = false;
+        // Out of the epoll set while the descriptor is still ours: once closed, its number can be
+        // reused by a new socket at once, and a removal later would remove that socket instead.
+        IoRegistration r = registration;
+        if (r != null && r.isValid() && flags != 0 && socket.isOpen()) {
+            flags = 0;
+            r.submit(VSocketIoOps.NONE);
+        }
         socket.close();
     }
 

@@ -172,11 +172,9 @@ public final class VSocketIoHandler implements IoHandler {
     }
 
     private static int timeoutMillis(IoHandlerContext context) {
-        long deadline = context.deadlineNanos();
-        if (deadline == -1) {
-            return -1;
-        }
-        long delay = deadline - System.nanoTime();
+        // delayNanos, not deadlineNanos: the deadline is on the executor's own clock (it starts near
+        // zero), so comparing it with System.nanoTime() made every wait a zero-timeout poll.
+        long delay = context.delayNanos(System.nanoTime());
         if (delay <= 0) {
             return 0;
         }

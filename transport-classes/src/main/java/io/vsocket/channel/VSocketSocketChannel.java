@@ -503,7 +503,9 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     @Override
     protected Object filterOutboundMessage(Object msg) {
         if (msg instanceof ByteBuf buf) {
-            return buf.isDirect() && buf.nioBufferCount() > 0 ? buf : newDirectBuffer(buf);
+            // One writev takes at most IOV_MAX pieces: a direct composite of more is copied whole.
+            int parts = buf.nioBufferCount();
+            return buf.isDirect() && parts > 0 && parts <= IovArray.MAX ? buf : newDirectBuffer(buf);
         }
         throw new UnsupportedOperationException("unsupported message type: " + msg.getClass().getName()
                 + " (expected ByteBuf)");
@@ -573,7 +575,9 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                 return;
             }
         }
-        // Spun out with data left: let other channels run, then continue.
+        // Spun out with data left: let other channels run, then continue from a task. Writability
+        // interest goes, or a level-triggered EPOLLOUT would wake the loop on every turn from now on.
+        clearFlag(VSocketIoOps.OUT);
         eventLoop().execute(((VSocketUnsafe) unsafe())::flushLater);
     }
 
@@ -747,6 +751,10 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
 
         @Override
         public void handle(IoRegistration registration, IoEvent event) {
+            if (!isOpen()) {
+                // Readiness polled in the same batch as an earlier close: the descriptor is gone.
+                return;
+            }
             if (negotiation != null) {
                 negotiation.ready();
             } else if (link == VSocketLink.SHM) {

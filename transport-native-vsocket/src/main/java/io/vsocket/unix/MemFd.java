@@ -108,6 +108,20 @@ public final class MemFd implements AutoCloseable {
         return fd;
     }
 
+    /**
+     * The size now ({@code lseek(fd, 0, SEEK_END)}). A received memfd's size can change under us
+     * until it is sealed: read it after {@link #isSizeSealed()} says it no longer can.
+     */
+    public long currentSize() throws NativeIoException {
+        ensureOpen();
+        MemorySegment errno = Downcalls.threadErrnoState();
+        long n = LibC.lseek(errno, fd, 0, LibC.SEEK_END);
+        if (n < 0) {
+            throw new NativeIoException("lseek(memfd " + fd + ", 0, SEEK_END)", Downcalls.errno(errno));
+        }
+        return n;
+    }
+
     /** The size in bytes, as created or as found when adopted. */
     public long size() {
         return size;

@@ -153,12 +153,15 @@ public final class ShmLink implements AutoCloseable {
                 }
             }
             long expected = regionSize(clientRing, serverRing);
-            if (memFd.size() != expected) {
-                throw new RingProtocolException("the peer's shared memory has " + memFd.size() + " bytes, the rings need "
-                        + expected);
-            }
+            // Seals first, then the size: read before the seals, a size could change in between (and a
+            // mapping past the file's end faults with SIGBUS on first touch).
             if (!memFd.isSizeSealed()) {
                 throw new RingProtocolException("the peer's shared memory is not sealed against resizing");
+            }
+            long size = memFd.currentSize();
+            if (size != expected) {
+                throw new RingProtocolException("the peer's shared memory has " + size + " bytes, the rings need "
+                        + expected);
             }
             region = memFd.map();
             return new ShmLink(false, region, serverBell, clientBell, clientRing, serverRing);

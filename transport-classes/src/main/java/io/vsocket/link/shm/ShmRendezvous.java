@@ -34,6 +34,7 @@ public final class ShmRendezvous implements VSocketIoHandle {
     private static final int DESCRIPTORS = 3;
     /** A connection that has not sent its message by then is dropped. */
     private static final long STALE_SECONDS = 5;
+    private static final int MAX_ARRIVALS = 256;
 
     private final IoEventLoop loop;
     private final UnixSocket listener;
@@ -41,6 +42,8 @@ public final class ShmRendezvous implements VSocketIoHandle {
     private final Map<String, Consumer<int[]>> waiting = new ConcurrentHashMap<>();
     private volatile IoRegistration registration;
     private volatile boolean closed;
+    /** Accepted connections whose message has not been read yet (loop thread only). */
+    private int arrivals;
 
     private ShmRendezvous(IoEventLoop loop, UnixSocket listener, String name) {
         this.loop = loop;
@@ -107,6 +110,20 @@ public final class ShmRendezvous implements VSocketIoHandle {
             if (connection == null) {
                 return;
             }
+            // Who it is, at once: another user's connections are not kept at all, and at most
+            // MAX_ARRIVALS of our own user's wait for their message at a time.
+            try {
+                int uid = connection.peerCredentials().uid();
+                if (uid != UnixSocket.currentUid() || arrivals >= MAX_ARRIVALS) {
+                    logger.debug("shm rendezvous {}: refused a connection from uid {} ({} waiting)", name, uid, arrivals);
+                    closeQuietly(connection);
+                    continue;
+                }
+            } catch (IOException e) {
+                closeQuietly(connection);
+                continue;
+            }
+            arrivals++;
             Arrival arrival = new Arrival(connection);
             loop.register(arrival).addListener(f -> {
                 if (f.isSuccess()) {
@@ -199,8 +216,14 @@ public final class ShmRendezvous implements VSocketIoHandle {
             consumer.accept(fds);
         }
 
+        private boolean done;
+
         @Override
         public void close() {
+            if (!done) {
+                done = true;
+                arrivals--;
+            }
             if (registration != null) {
                 IoRegistration r = registration;
                 registration = null;

@@ -1,0 +1,104 @@
+package io.vsocket.testsuite.link;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.CompositeByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.EventLoopGroup;
+import io.vsocket.channel.VSocketEventLoopGroup;
+import io.vsocket.channel.VSocketLink;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.net.InetSocketAddress;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.zip.CRC32;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/** Edges a review found: descriptor reuse on reconnect, and composites of more parts than IOV_MAX. */
+@Timeout(60)
+class ChannelEdgeTest {
+    private static EventLoopGroup group;
+
+    @BeforeAll
+    static void start() {
+        group = new VSocketEventLoopGroup(1);
+    }
+
+    @AfterAll
+    static void stop() {
+        group.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly();
+    }
+
+    /**
+     * A client that reconnects from its close listener, on the same loop: the new socket gets the
+     * closed one's descriptor number, and the old channel's deregistration must not take the new
+     * socket out of epoll (its connect would then never complete).
+     */
+    @ParameterizedTest
+    @EnumSource(value = VSocketLink.class, names = {"SHM", "TCP"})
+    void aReconnectFromTheCloseListenerConnects(VSocketLink link) throws Exception {
+        Channel server = Peers.vsocketServer(group, List.of(link), Peers.Echo.INSTANCE)
+                .bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+        try {
+            CompletableFuture<Channel> second = new CompletableFuture<>();
+            Channel first = Peers.vsocketClient(group, List.of(link), new ChannelInboundHandlerAdapter())
+                    .connect(server.localAddress()).sync().channel();
+            first.closeFuture().addListener((ChannelFutureListener) f ->
+                    Peers.vsocketClient(group, List.of(link), new Peers.Collector(4))
+                            .option(io.netty.channel.ChannelOption.CONNECT_TIMEOUT_MILLIS, 5000)
+                            .connect(server.localAddress()).addListener((ChannelFutureListener) c -> {
+                                if (c.isSuccess()) {
+                                    second.complete(c.channel());
+                                } else {
+                                    second.completeExceptionally(c.cause());
+                                }
+                            }));
+            first.close().sync();
+            Channel reconnected = second.get(10, TimeUnit.SECONDS);
+            assertEquals(link, Peers.linkOf(reconnected));
+            Peers.Collector collector = (Peers.Collector) reconnected.pipeline().last();
+            reconnected.writeAndFlush(io.netty.buffer.Unpooled.wrappedBuffer("ping".getBytes()));
+            collector.done.get(10, TimeUnit.SECONDS);
+            reconnected.close().sync();
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    /** A direct composite of 2000 parts (over IOV_MAX) is sent whole. */
+    @ParameterizedTest
+    @EnumSource(value = VSocketLink.class, names = {"SHM", "TCP"})
+    void aCompositeOfMorePartsThanIovMaxIsSent(VSocketLink link) throws Exception {
+        Channel server = Peers.vsocketServer(group, List.of(link), Peers.Echo.INSTANCE)
+                .bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+        try {
+            int parts = 2000;
+            Peers.Collector collector = new Peers.Collector(parts * 10L);
+            Channel client = Peers.vsocketClient(group, List.of(link), collector).connect(server.localAddress()).sync()
+                    .channel();
+            CompositeByteBuf composite = client.alloc().compositeDirectBuffer(parts);
+            CRC32 crc = new CRC32();
+            for (int i = 0; i < parts; i++) {
+                ByteBuf part = client.alloc().directBuffer(10);
+                for (int j = 0; j < 10; j++) {
+                    part.writeByte(i * 10 + j);
+                    crc.update((byte) (i * 10 + j));
+                }
+                composite.addComponent(true, part);
+            }
+            client.writeAndFlush(composite).sync();
+            assertEquals(crc.getValue(), collector.done.get(20, TimeUnit.SECONDS));
+            client.close().sync();
+        } finally {
+            server.close().sync();
+        }
+    }
+}
