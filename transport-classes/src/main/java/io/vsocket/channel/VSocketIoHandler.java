@@ -246,8 +246,11 @@ public final class VSocketIoHandler implements IoHandler {
                 logger.debug("Exception closing {} after the loop ended", registration.handle, e);
             }
         }
-        wakeupFd.close();
-        epoll.close();
+        try {
+            wakeupFd.close();
+        } finally {
+            epoll.close();
+        }
     }
 
     private final class Registration implements IoRegistration {

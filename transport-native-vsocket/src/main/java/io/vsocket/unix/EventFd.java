@@ -14,13 +14,18 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  */
 public final class EventFd implements AutoCloseable {
     private final int fd;
-    private final Arena arena = Arena.ofShared();
+    /**
+     * Automatic, never closed by hand: a thread may be inside {@link #signal()} with these segments
+     * when the owner closes the eventfd (a wakeup racing a shutdown); freeing them then would fail
+     * the close, and with it the cleanup that follows.
+     */
+    private final Arena arena = Arena.ofAuto();
     private final MemorySegment signalValue;
     private final MemorySegment drainValue;
     private final MemorySegment errno;
     /** Shared by every signalling thread: they race on it, harmlessly, since nobody reads it. */
     private final MemorySegment signalErrno;
-    private boolean closed;
+    private volatile boolean closed;
 
     private EventFd(int fd) {
         this.fd = fd;
@@ -65,12 +70,21 @@ public final class EventFd implements AutoCloseable {
 
     /** Adds 1 to the counter, making the descriptor readable. Safe from any thread. */
     public void signal() {
-        // Adding 1 can only fail if the counter would pass 2^64 - 2, which never happens here.
-        LibC.write(signalErrno, fd, signalValue, 8);
+        // Under the lock, and never after close: once closed, the descriptor's number may belong to
+        // another file, which must not get these eight bytes. Signals are rare (a sleeping loop).
+        synchronized (this) {
+            if (!closed) {
+                // Adding 1 can only fail if the counter would pass 2^64 - 2, which never happens here.
+                LibC.write(signalErrno, fd, signalValue, 8);
+            }
+        }
     }
 
     /** Reads and resets the counter; returns it (0 when it was not signalled). Owner thread only. */
     public long drain() {
+        if (closed) {
+            return 0;
+        }
         long n = LibC.read(errno, fd, drainValue, 8);
         return n == 8 ? drainValue.get(JAVA_LONG, 0) : 0;
     }
@@ -80,7 +94,6 @@ public final class EventFd implements AutoCloseable {
         if (!closed) {
             closed = true;
             LibC.close(errno, fd);
-            arena.close();
         }
     }
 }

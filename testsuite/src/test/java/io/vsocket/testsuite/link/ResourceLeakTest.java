@@ -60,11 +60,8 @@ class ResourceLeakTest {
         server.close().sync();
         group.shutdownGracefully(0, 5, TimeUnit.SECONDS).sync();
         Snapshot afterGroup = awaitSettled(beforeGroup);
-        // Epoll instances are left out of this count: the JDK creates its own (the poller pair of
-        // sun.nio.ch) lazily, whenever some other code in this JVM first needs them. Each loop's epoll
-        // goes with its wakeup eventfd, which is counted: a loop left behind shows there.
-        assertEquals(withoutEpoll(fdsBeforeGroup), withoutEpoll(Snapshot.targets()),
-                () -> "the group's eventfds, rendezvous, sockets: " + beforeGroup + " -> " + afterGroup + ", new: "
+        assertEquals(beforeGroup.descriptors(), afterGroup.descriptors(),
+                () -> "the group's epoll, eventfds, rendezvous: " + beforeGroup + " -> " + afterGroup + ", new: "
                         + newTargets(fdsBeforeGroup));
         assertEquals(beforeGroup.memfds(), afterGroup.memfds());
     }
@@ -114,19 +111,6 @@ class ResourceLeakTest {
             now = Snapshot.take();
         }
         return now;
-    }
-
-    /** What the descriptors point at (a sorted list: eventfds all look alike), without epoll instances and the listing. */
-    private static List<String> withoutEpoll(java.util.Set<String> targets) {
-        List<String> kept = new ArrayList<>();
-        for (String target : targets) {
-            String what = target.substring(target.indexOf("->") + 2);
-            if (!what.equals("anon_inode:[eventpoll]") && !what.startsWith("/proc/")) {
-                kept.add(what);
-            }
-        }
-        kept.sort(null);
-        return kept;
     }
 
     private static String newTargets(java.util.Set<String> before) {
