@@ -328,13 +328,8 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         } else if (!reading) {
             clearFlag(VSocketIoOps.IN);
         }
-        if (connectPromise != null) {
-            ChannelPromise promise = connectPromise;
-            connectPromise = null;
-            if (connectTimeout != null) {
-                connectTimeout.cancel(false);
-                connectTimeout = null;
-            }
+        ChannelPromise promise = takeConnectPromise();
+        if (promise != null) {
             unsafe.fulfillConnect(promise, false);
         } else if (!active) {
             // An accepted channel becomes active now, with its link known (the pipeline then reads
@@ -347,6 +342,17 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         }
     }
 
+    /** The pending connect's promise, now no longer pending (its timeout cancelled); null if none. */
+    private ChannelPromise takeConnectPromise() {
+        ChannelPromise promise = connectPromise;
+        connectPromise = null;
+        if (connectTimeout != null) {
+            connectTimeout.cancel(false);
+            connectTimeout = null;
+        }
+        return promise;
+    }
+
     /** The client gave up on the hello and goes on over tcp, watching for a late offer. */
     void linkEstablishedWatchingLateHello(LinkNegotiation watch) {
         lateHello = watch;
@@ -356,13 +362,8 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     void negotiationFailed(Throwable cause) {
         negotiation = null;
         VSocketUnsafe unsafe = (VSocketUnsafe) unsafe();
-        if (connectPromise != null) {
-            ChannelPromise promise = connectPromise;
-            connectPromise = null;
-            if (connectTimeout != null) {
-                connectTimeout.cancel(false);
-                connectTimeout = null;
-            }
+        ChannelPromise promise = takeConnectPromise();
+        if (promise != null) {
             promise.tryFailure(cause);
         } else {
             pipeline().fireExceptionCaught(cause);

@@ -1,6 +1,7 @@
 package io.vsocket.link.rdma;
 
 import io.vsocket.ffm.ibverbs.ibv_recv_wr;
+import io.vsocket.link.Resources;
 import io.vsocket.verbs.CompletionBatch;
 import io.vsocket.verbs.CompletionChannel;
 import io.vsocket.verbs.CompletionQueue;
@@ -55,7 +56,7 @@ public final class RdmaContext implements AutoCloseable {
             q = device.createCompletionQueue(4 * RECEIVES, ch);
             s = p.createSharedReceiveQueue(RECEIVES, 1);
         } catch (VerbsException | RuntimeException e) {
-            closeQuietly(s, q, ch, p);
+            Resources.closeQuietly(s, q, ch, p);
             batch.close();
             arena.close();
             throw e;
@@ -147,20 +148,8 @@ public final class RdmaContext implements AutoCloseable {
         for (RdmaLink link : links.values().toArray(new RdmaLink[0])) {
             link.close();
         }
-        closeQuietly(srq, cq, channel, pd, device);
+        Resources.closeQuietly(srq, cq, channel, pd, device);
         batch.close();
         arena.close();
-    }
-
-    private static void closeQuietly(AutoCloseable... resources) {
-        for (AutoCloseable resource : resources) {
-            if (resource != null) {
-                try {
-                    resource.close();
-                } catch (Exception ignored) {
-                    // closing after a failure or at the end: the first problem is the one reported
-                }
-            }
-        }
     }
 }

@@ -4,8 +4,10 @@ import io.netty.buffer.ByteBuf;
 import io.vsocket.ffm.ibverbs.ibv_send_wr;
 import io.vsocket.ffm.ibverbs.ibv_sge;
 import io.vsocket.stream.ReceiveCursor;
+import io.vsocket.stream.RingCopy;
 import io.vsocket.stream.RingProtocolException;
 import io.vsocket.stream.SendCursor;
+import io.vsocket.link.Resources;
 import io.vsocket.verbs.AddressVector;
 import io.vsocket.verbs.CompletionBatch;
 import io.vsocket.verbs.CompletionException;
@@ -142,15 +144,7 @@ public final class RdmaLink implements AutoCloseable {
     /** Copies up to {@code length} bytes of {@code buf} into the staging ring as credit allows; see {@link #publish()}. */
     public int write(ByteBuf buf, int index, int length) {
         int n = Math.min(length, sendCursor.credit());
-        int done = 0;
-        while (done < n) {
-            int position = sendCursor.position();
-            int chunk = Math.min(n - done, sendCursor.contiguous());
-            txView.limit(position + chunk).position(position);
-            buf.getBytes(index + done, txView);
-            sendCursor.advance(chunk);
-            done += chunk;
-        }
+        RingCopy.in(sendCursor, txView, buf, index, n);
         return n;
     }
 
@@ -234,11 +228,8 @@ public final class RdmaLink implements AutoCloseable {
         int n = Math.min(max, receiveCursor.readable());
         int done = 0;
         while (done < n) {
-            int position = receiveCursor.position();
-            int chunk = Math.min(Math.min(n - done, receiveCursor.contiguous()), creditQuantum);
-            rxView.limit(position + chunk).position(position);
-            dst.setBytes(index + done, rxView);
-            receiveCursor.advance(chunk);
+            int chunk = Math.min(n - done, creditQuantum);
+            RingCopy.out(receiveCursor, rxView, dst, index + done, chunk);
             done += chunk;
             if (receiveCursor.consumed() - creditReturned >= creditQuantum) {
                 returnCreditNow();
@@ -316,19 +307,7 @@ public final class RdmaLink implements AutoCloseable {
             // already in error, or going away: destroying it is all that is left
         }
         context.forget(this);
-        closeQuietly(qp, rxMemory, txMemory);
+        Resources.closeQuietly(qp, rxMemory, txMemory);
         arena.close();
-    }
-
-    private static void closeQuietly(AutoCloseable... resources) {
-        for (AutoCloseable resource : resources) {
-            if (resource != null) {
-                try {
-                    resource.close();
-                } catch (Exception ignored) {
-                    // the first failure is the one that matters
-                }
-            }
-        }
     }
 }

@@ -1,7 +1,9 @@
 package io.vsocket.link.shm;
 
 import io.netty.buffer.ByteBuf;
+import io.vsocket.link.Resources;
 import io.vsocket.stream.ReceiveCursor;
+import io.vsocket.stream.RingCopy;
 import io.vsocket.stream.RingProtocolException;
 import io.vsocket.stream.SendCursor;
 import io.vsocket.unix.EventFd;
@@ -120,7 +122,7 @@ public final class ShmLink implements AutoCloseable {
             ShmLink link = new ShmLink(true, region, clientBell, serverBell, clientRing, serverRing);
             return new Offer(link, memFd);
         } catch (NativeIoException | RuntimeException e) {
-            closeAll(serverBell, clientBell, region, memFd);
+            Resources.closeQuietly(serverBell, clientBell, region, memFd);
             throw e;
         }
     }
@@ -166,23 +168,11 @@ public final class ShmLink implements AutoCloseable {
             region = memFd.map();
             return new ShmLink(false, region, serverBell, clientBell, clientRing, serverRing);
         } catch (NativeIoException | RingProtocolException | RuntimeException e) {
-            closeAll(region, clientBell, serverBell);
+            Resources.closeQuietly(region, clientBell, serverBell);
             throw e;
         } finally {
             if (memFd != null) {
-                closeAll(memFd);
-            }
-        }
-    }
-
-    private static void closeAll(AutoCloseable... resources) {
-        for (AutoCloseable resource : resources) {
-            if (resource != null) {
-                try {
-                    resource.close();
-                } catch (Exception ignored) {
-                    // Closing after a failure: the first failure is the one worth reporting.
-                }
+                Resources.closeQuietly(memFd);
             }
         }
     }
@@ -218,12 +208,9 @@ public final class ShmLink implements AutoCloseable {
         int n = Math.min(length, sendCursor.credit());
         int done = 0;
         while (done < n) {
-            int position = sendCursor.position();
-            int chunk = Math.min(Math.min(n - done, sendCursor.contiguous()), publishQuantum);
-            txRing.limit(position + chunk).position(position);
-            buf.getBytes(index + done, txRing);
+            int chunk = Math.min(n - done, publishQuantum);
+            RingCopy.in(sendCursor, txRing, buf, index + done, chunk);
             txRingTouched = true;
-            sendCursor.advance(chunk);
             done += chunk;
             if (done < n) {
                 // A large write goes out a quarter ring at a time, so the reader copies one quarter
@@ -255,11 +242,8 @@ public final class ShmLink implements AutoCloseable {
         int n = Math.min(max, receiveCursor.readable());
         int done = 0;
         while (done < n) {
-            int position = receiveCursor.position();
-            int chunk = Math.min(Math.min(n - done, receiveCursor.contiguous()), creditQuantum);
-            rxRing.limit(position + chunk).position(position);
-            dst.setBytes(index + done, rxRing);
-            receiveCursor.advance(chunk);
+            int chunk = Math.min(n - done, creditQuantum);
+            RingCopy.out(receiveCursor, rxRing, dst, index + done, chunk);
             done += chunk;
             // Credit back a quarter ring at a time: the writer refills while this side copies on.
             returnCredit();
@@ -409,6 +393,6 @@ public final class ShmLink implements AutoCloseable {
             return;
         }
         closed = true;
-        closeAll(region, doorbell, peerDoorbell);
+        Resources.closeQuietly(region, doorbell, peerDoorbell);
     }
 }
