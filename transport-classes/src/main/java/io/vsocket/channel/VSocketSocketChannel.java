@@ -1002,13 +1002,14 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                     return work;
                 }
                 if (!shmPeerEndSeen && l.peerOutputDone()) {
-                    // The hang-up: read what is left and report the end, reading or not (as epoll does).
+                    // The hang-up, as epoll's RDHUP: read what is left and report the end, reading or
+                    // not; then, the input being shut, read once more to report that all was read. If
+                    // a read already met the end (it was reading when the end came), the first call
+                    // here is that second report.
                     shmPeerEndSeen = true;
-                    if (!inputShutdown) {
+                    unsafe.inReady();
+                    if (isOpen() && inputShutdown && shm != null) {
                         unsafe.inReady();
-                        if (isOpen() && inputShutdown && shm != null) {
-                            unsafe.inReady();
-                        }
                     }
                     return work + 1;
                 }

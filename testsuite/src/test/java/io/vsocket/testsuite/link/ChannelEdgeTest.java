@@ -101,4 +101,53 @@ class ChannelEdgeTest {
             server.close().sync();
         }
     }
+
+    /**
+     * After a large write that needed many rounds of writability (write spin count 1, a slow reader),
+     * the loop goes quiet again: no writability interest is left armed to wake it on every turn.
+     */
+    @org.junit.jupiter.api.Test
+    void aLoopIsQuietAfterALargeWriteToASlowReader() throws Exception {
+        EventLoopGroup own = new VSocketEventLoopGroup(1);
+        try {
+            long total = 32L << 20;
+            Peers.Collector received = new Peers.Collector(total);
+            CompletableFuture<Channel> accepted = new CompletableFuture<>();
+            Channel server = Peers.vsocketServer(own, List.of(VSocketLink.TCP),
+                            new io.netty.channel.ChannelInitializer<Channel>() {
+                                @Override
+                                protected void initChannel(Channel ch) {
+                                    ch.pipeline().addLast(received);
+                                    accepted.complete(ch);
+                                }
+                            })
+                    .childOption(io.netty.channel.ChannelOption.AUTO_READ, false)
+                    .bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+            Channel client = Peers.vsocketClient(group, List.of(VSocketLink.TCP), new ChannelInboundHandlerAdapter())
+                    .option(io.netty.channel.ChannelOption.WRITE_SPIN_COUNT, 1)
+                    .connect(server.localAddress()).sync().channel();
+            io.netty.channel.ChannelFuture written = client.writeAndFlush(client.alloc().directBuffer((int) total)
+                    .writeZero((int) total));
+            // The reader reads one batch at a time, with pauses, so the writer fills its socket often.
+            Channel child = accepted.get(10, TimeUnit.SECONDS);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(40);
+            while (!received.done.isDone() && System.nanoTime() < deadline) {
+                child.read();
+                Thread.sleep(2);
+            }
+            received.done.get(1, TimeUnit.SECONDS);
+            written.sync();
+            java.lang.management.ThreadMXBean threads = java.lang.management.ManagementFactory.getThreadMXBean();
+            long id = client.eventLoop().submit(() -> Thread.currentThread().threadId()).get();
+            long before = threads.getThreadCpuTime(id);
+            Thread.sleep(1000);
+            long used = threads.getThreadCpuTime(id) - before;
+            org.junit.jupiter.api.Assertions.assertTrue(used < 200_000_000L,
+                    "the client's loop used " + used / 1_000_000 + " ms of CPU in an idle second");
+            client.close().sync();
+            server.close().sync();
+        } finally {
+            own.shutdownGracefully(0, 5, TimeUnit.SECONDS).sync();
+        }
+    }
 }
