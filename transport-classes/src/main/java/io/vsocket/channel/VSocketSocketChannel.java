@@ -336,6 +336,9 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             // if auto-read is on).
             active = true;
             pipeline().fireChannelActive();
+            if (isOpen()) {
+                unsafe.flushLater(); // what was written before the link was known
+            }
         }
         if ((pendingInbound != null || lateHello != null) && reading && isOpen()) {
             unsafe.inReady();
@@ -817,6 +820,11 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
 
         @Override
         protected void flush0() {
+            if (link == null && parent() != null && isOpen()) {
+                // An accepted channel whose hello is not done yet (a handler may write from another
+                // thread as soon as it is initialised): the writes wait for the link, not fail.
+                return;
+            }
             // While waiting for writability the loop will flush on EPOLLOUT; writing now would only spin.
             if (!isFlagSet(VSocketIoOps.OUT)) {
                 super.flush0();

@@ -299,4 +299,34 @@ class LinkSelectionTest {
             server.close().sync();
         }
     }
+
+    /**
+     * A server-side handler may write as soon as its channel is initialised, from another thread,
+     * before the hello has picked the link (the channel is not active yet): the bytes wait for the
+     * link instead of failing (here a plain client: the server waits its hello timeout for it).
+     */
+    @Test
+    void writesBeforeTheHelloIsDoneWaitForTheLink() throws Exception {
+        CompletableFuture<Channel> initialised = new CompletableFuture<>();
+        Channel server = Peers.vsocketServer(group, DEFAULT, new io.netty.channel.ChannelInitializer<Channel>() {
+            @Override
+            protected void initChannel(Channel ch) {
+                initialised.complete(ch);
+            }
+        }).bind(loopback()).sync().channel();
+        try {
+            Peers.Collector collector = new Peers.Collector(5);
+            Channel client = new Bootstrap().group(nio).channel(NioSocketChannel.class).handler(collector)
+                    .connect(server.localAddress()).sync().channel();
+            Channel child = initialised.get(10, TimeUnit.SECONDS);
+            io.netty.channel.ChannelFuture written = child.writeAndFlush(Unpooled.copiedBuffer("early",
+                    StandardCharsets.US_ASCII));
+            collector.done.get(10, TimeUnit.SECONDS);
+            assertEquals("early", collector.text());
+            assertTrue(written.sync().isSuccess());
+            client.close().sync();
+        } finally {
+            server.close().sync();
+        }
+    }
 }
