@@ -50,6 +50,8 @@ import java.util.concurrent.TimeUnit;
 final class LinkNegotiation {
     private static final InternalLogger logger = InternalLoggerFactory.getInstance(LinkNegotiation.class);
     private static final SecureRandom RANDOM = new SecureRandom();
+    /** The first fallback to tcp is logged at INFO, the rest at DEBUG. */
+    private static volatile boolean loggedFallback;
 
     private enum Step {
         AWAIT_MARKER, AWAIT_SERVER_HELLO, AWAIT_CLIENT_HELLO, AWAIT_DESCRIPTORS, AWAIT_LINK_READY,
@@ -550,8 +552,6 @@ final class LinkNegotiation {
             FileDescriptors.closeQuietly(fd);
         }
     }
-
-    private static volatile boolean loggedFallback;
 
     private void logOnce(String reason) {
         if (!loggedFallback) {

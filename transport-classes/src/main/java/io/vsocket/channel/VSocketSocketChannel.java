@@ -4,7 +4,6 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
-import io.netty.channel.Channel;
 import io.netty.channel.ChannelConfig;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
@@ -37,9 +36,9 @@ import java.net.SocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.AlreadyConnectedException;
 import java.nio.channels.ClosedChannelException;
-import java.util.List;
 import java.nio.channels.ConnectionPendingException;
 import java.nio.channels.NotYetConnectedException;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -340,9 +339,14 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                 unsafe.flushLater(); // what was written before the link was known
             }
         }
-        if ((pendingInbound != null || lateHello != null) && reading && isOpen()) {
+        if (hasHeldInbound() && reading && isOpen()) {
             unsafe.inReady();
         }
+    }
+
+    /** Inbound bytes already taken off the socket by the hello (epoll will not report them again). */
+    private boolean hasHeldInbound() {
+        return pendingInbound != null || lateHello != null;
     }
 
     /** The pending connect's promise, now no longer pending (its timeout cancelled); null if none. */
@@ -397,7 +401,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             closeShm();
             ChannelPromise promise = connectPromise;
             if (promise != null) {
-                promise.tryFailure(new java.nio.channels.ClosedChannelException());
+                promise.tryFailure(new ClosedChannelException());
                 connectPromise = null;
             }
             if (connectTimeout != null) {
@@ -484,13 +488,13 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             }
             return;
         }
-        if ((pendingInbound != null || lateHello != null) && !inboundTaskPending) {
+        if (hasHeldInbound() && !inboundTaskPending) {
             // Bytes already taken off the socket: epoll will not report them, so read them from a task
             // (one at a time, and only if a read is still wanted when it runs).
             inboundTaskPending = true;
             eventLoop().execute(() -> {
                 inboundTaskPending = false;
-                if ((pendingInbound != null || lateHello != null) && isOpen()
+                if (hasHeldInbound() && isOpen()
                         && (unsafe.readPending || config.isAutoRead())) {
                     unsafe.inReady();
                 }
@@ -799,9 +803,8 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                     // Credit will never come: fail the pending writes now.
                     flushLater();
                 }
-                if (shmReadInterest) {
-                    inReady();
-                }
+                // The rest of the ring and the end of input are reported by the poller's hang-up
+                // (the peer's end mark is set, so the loop does not block before it runs).
             }
         }
 
@@ -987,7 +990,6 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             }
         }
     }
-
 
     /** Polls this channel's shm link while its loop spins, and parks it before the loop blocks. */
     private final class ShmPoller implements VSocketLoopPoller {

@@ -12,10 +12,7 @@ public final class ReceiveCursor {
     private long consumed;
 
     public ReceiveCursor(int capacity) {
-        if (capacity <= 0 || Integer.bitCount(capacity) != 1) {
-            throw new IllegalArgumentException("ring capacity must be a power of two: " + capacity);
-        }
-        this.capacity = capacity;
+        this.capacity = SendCursor.checkCapacity(capacity);
         this.mask = capacity - 1;
     }
 

@@ -13,11 +13,16 @@ public final class SendCursor {
     private long consumed;
 
     public SendCursor(int capacity) {
+        this.capacity = checkCapacity(capacity);
+        this.mask = capacity - 1;
+    }
+
+    /** A ring's capacity must be a positive power of two (positions are cursors masked by it). */
+    static int checkCapacity(int capacity) {
         if (capacity <= 0 || Integer.bitCount(capacity) != 1) {
             throw new IllegalArgumentException("ring capacity must be a power of two: " + capacity);
         }
-        this.capacity = capacity;
-        this.mask = capacity - 1;
+        return capacity;
     }
 
     public int capacity() {

@@ -25,6 +25,17 @@ public final class FileDescriptors {
     }
 
     /**
+     * Closes {@code fd}, an owner's own descriptor, throwing {@link NativeIoException} naming
+     * {@code what} if {@code close(2)} reports an error (the descriptor is released all the same).
+     */
+    static void close(int fd, String what) throws NativeIoException {
+        MemorySegment errno = Downcalls.threadErrnoState();
+        if (LibC.close(errno, fd) != 0) {
+            throw new NativeIoException("close(" + what + ")", Downcalls.errno(errno));
+        }
+    }
+
+    /**
      * A new close-on-exec descriptor for the same open file ({@code fcntl(F_DUPFD_CLOEXEC)}), owned by
      * the caller: for handing one object to two owners, each of which closes its own descriptor.
      */

@@ -155,10 +155,7 @@ public final class MemFd implements AutoCloseable {
             }
             closed = true;
         }
-        MemorySegment errno = Downcalls.threadErrnoState();
-        if (LibC.close(errno, fd) != 0) {
-            throw new NativeIoException("close(memfd " + fd + ")", Downcalls.errno(errno));
-        }
+        FileDescriptors.close(fd, "memfd " + fd);
     }
 
     private void ensureOpen() {

@@ -359,10 +359,7 @@ public final class NativeSocket implements AutoCloseable {
             }
             open = false;
         }
-        MemorySegment errno = Downcalls.threadErrnoState();
-        if (LibC.close(errno, fd) != 0) {
-            throw new NativeIoException("close", Downcalls.errno(errno));
-        }
+        FileDescriptors.close(fd, "socket " + fd);
     }
 
     /** Throws {@link ClosedChannelException} once closed. */

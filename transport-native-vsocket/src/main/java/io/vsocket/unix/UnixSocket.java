@@ -324,10 +324,7 @@ public final class UnixSocket implements AutoCloseable {
             }
             open = false;
         }
-        MemorySegment errno = Downcalls.threadErrnoState();
-        if (LibC.close(errno, fd) != 0) {
-            throw new NativeIoException("close(" + address + ")", Downcalls.errno(errno));
-        }
+        FileDescriptors.close(fd, address);
     }
 
     private void closeQuietly() {

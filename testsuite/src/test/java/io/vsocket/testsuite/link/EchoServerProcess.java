@@ -9,7 +9,6 @@ import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.net.InetSocketAddress;
-import java.util.List;
 
 /**
  * A vsocket echo server in a process of its own, for the two-process tests: binds 127.0.0.1 on a

@@ -193,6 +193,9 @@ public final class RdmaLink implements AutoCloseable {
             ibv_send_wr.num_sge(wr, 1);
             ibv_send_wr.wr_rdma_remote_addr(wr, remoteRing + position);
             ibv_send_wr.wr_rdma_rkey(wr, remoteKey);
+            if (length <= INLINE) {
+                ibv_send_wr.send_flags(wr, IBV_SEND_INLINE);
+            }
         }
     }
 
@@ -202,11 +205,7 @@ public final class RdmaLink implements AutoCloseable {
             MemorySegment wr = requests.asSlice(i * ibv_send_wr.sizeof(), ibv_send_wr.LAYOUT);
             posted++;
             ibv_send_wr.wr_id(wr, posted); // from 1: a receive's wr_id is 0
-            int flags = 0;
-            MemorySegment sge = ibv_send_wr.sg_list(wr);
-            if (ibv_send_wr.num_sge(wr) > 0 && ibv_sge.length(sge.reinterpret(ibv_sge.sizeof())) <= INLINE) {
-                flags |= IBV_SEND_INLINE;
-            }
+            int flags = ibv_send_wr.send_flags(wr); // inline, as prepare decided
             if (++unsignaled >= SIGNAL_EVERY || posted - completed >= SEND_DEPTH / 2) {
                 flags |= IBV_SEND_SIGNALED;
                 unsignaled = 0;

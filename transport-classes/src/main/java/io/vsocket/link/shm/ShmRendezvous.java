@@ -8,7 +8,7 @@ import io.netty.util.internal.logging.InternalLoggerFactory;
 import io.vsocket.channel.VSocketIoHandle;
 import io.vsocket.channel.VSocketIoOps;
 import io.vsocket.handshake.Hello;
-import io.vsocket.unix.NativeIoException;
+import io.vsocket.link.Resources;
 import io.vsocket.unix.FileDescriptors;
 import io.vsocket.unix.UnixSocket;
 
@@ -116,11 +116,11 @@ public final class ShmRendezvous implements VSocketIoHandle {
                 int uid = connection.peerCredentials().uid();
                 if (uid != UnixSocket.currentUid() || arrivals >= MAX_ARRIVALS) {
                     logger.debug("shm rendezvous {}: refused a connection from uid {} ({} waiting)", name, uid, arrivals);
-                    closeQuietly(connection);
+                    Resources.closeQuietly(connection);
                     continue;
                 }
             } catch (IOException e) {
-                closeQuietly(connection);
+                Resources.closeQuietly(connection);
                 continue;
             }
             arrivals++;
@@ -145,7 +145,7 @@ public final class ShmRendezvous implements VSocketIoHandle {
         if (r != null) {
             r.cancel();
         }
-        closeQuietly(listener);
+        Resources.closeQuietly(listener);
         waiting.clear();
     }
 
@@ -229,15 +229,7 @@ public final class ShmRendezvous implements VSocketIoHandle {
                 registration = null;
                 r.cancel();
             }
-            closeQuietly(socket);
-        }
-    }
-
-    private static void closeQuietly(UnixSocket socket) {
-        try {
-            socket.close();
-        } catch (IOException e) {
-            logger.debug("closing {}", socket, e);
+            Resources.closeQuietly(socket);
         }
     }
 }
