@@ -8,8 +8,13 @@ import io.netty.util.internal.logging.InternalLoggerFactory;
 import io.vsocket.handshake.Hello;
 import io.vsocket.handshake.HelloException;
 import io.vsocket.handshake.HostIdentity;
+import io.vsocket.link.Resources;
+import io.vsocket.link.rdma.RdmaContext;
+import io.vsocket.link.rdma.RdmaEndpoint;
+import io.vsocket.link.rdma.RdmaLink;
 import io.vsocket.link.shm.ShmLink;
 import io.vsocket.link.shm.ShmRendezvous;
+import io.vsocket.stream.StreamLink;
 import io.vsocket.unix.NativeSocket;
 import io.vsocket.unix.FileDescriptors;
 import io.vsocket.unix.UnixSocket;
@@ -41,9 +46,15 @@ import java.util.concurrent.TimeUnit;
  *   urgent 'v'  ------------->
  *               <-------------   server hello: token, links offered, ring size, host id, rendezvous
  *   (shm: memfd + doorbells over the rendezvous socket, with the token)
- *   client hello: token, link ->
- *               <-------------   link ready: shm, or tcp and why   (shm only)
+ *   client hello: token, link ->                    (rdma: with the client's queue pair and ring)
+ *               <-------------   link ready: the link, or tcp and why   (shm and rdma only;
+ *                                rdma: with the server's queue pair and ring)
  * </pre>
+ *
+ * For rdma each side picks the device port whose RoCE address is the TCP connection's local
+ * address. The server's queue pair is connected before it answers, the client's once it reads the
+ * answer; the client then sends the first message over the link, and the server writes nothing
+ * before that arrives (see {@link RdmaLink}).
  *
  * Event-loop thread only; one per connection, dropped once the link is known.
  */
@@ -79,6 +90,7 @@ final class LinkNegotiation {
     private int[] descriptors;
     private Hello.ClientHello chosen;
     private ShmLink.Offer shmOffer;
+    private RdmaLink rdmaOffer;
 
     LinkNegotiation(VSocketSocketChannel channel, NativeSocket socket, VSocketSocketChannelConfig config) {
         this.channel = channel;
@@ -234,6 +246,14 @@ final class LinkNegotiation {
             links.add(VSocketLink.SHM);
             rendezvous.expect(token, this::descriptorsSent);
         }
+        if (allowed.contains(VSocketLink.RDMA)) {
+            try {
+                rdmaContext();
+                links.add(VSocketLink.RDMA);
+            } catch (IOException e) {
+                logger.debug("{}: no rdma offered: {}", channel, e.getMessage());
+            }
+        }
         if (allowed.contains(VSocketLink.TCP)) {
             links.add(VSocketLink.TCP);
         }
@@ -282,6 +302,10 @@ final class LinkNegotiation {
         if (in.isReadable()) {
             throw new HelloException("the client sent " + in.readableBytes() + " bytes after choosing " + hello.link());
         }
+        if (hello.link() == VSocketLink.RDMA) {
+            acceptRdma(hello.rdma());
+            return;
+        }
         if (descriptors != null) {
             attachShm();
         } else {
@@ -310,8 +334,40 @@ final class LinkNegotiation {
         finish(VSocketLink.SHM, link);
     }
 
-    /** The shm set-up failed on this side: tell the client and carry on over tcp. */
+    /** The rdma context of this connection's loop for its local address; throws saying why there is none. */
+    private RdmaContext rdmaContext() throws IOException {
+        return channel.ioHandler().rdmaContext(socket.localAddress().getAddress());
+    }
+
+    /** The client chose rdma: connect a queue pair to its endpoint and answer with this side's. */
+    private void acceptRdma(RdmaEndpoint client) {
+        RdmaLink link = null;
+        try {
+            VSocketLinks.validateRingSize(client.ringSize());
+            link = rdmaContext().newLink(config.getRingSize());
+            link.connect(client, false);
+        } catch (IOException | RuntimeException e) {
+            Resources.closeQuietly(link);
+            linkFailed("rdma: " + e.getMessage());
+            return;
+        }
+        RdmaEndpoint local = link.local();
+        try {
+            write(out -> Hello.encode(new Hello.LinkReady(VSocketLink.RDMA, "", local), out));
+        } catch (IOException | RuntimeException e) {
+            link.close();
+            fail(e);
+            return;
+        }
+        finish(VSocketLink.RDMA, link);
+    }
+
     private void shmFailed(String reason) {
+        linkFailed("shm: " + reason);
+    }
+
+    /** The chosen link's set-up failed on this side: tell the client and carry on over tcp. */
+    private void linkFailed(String reason) {
         logOnce(reason);
         try {
             write(out -> Hello.encode(new Hello.LinkReady(VSocketLink.TCP, reason), out));
@@ -346,7 +402,20 @@ final class LinkNegotiation {
                     }
                     refused.append("; shm: ").append(reason);
                 }
-                case RDMA -> refused.append("; rdma: this build has no rdma link yet");
+                case RDMA -> {
+                    String reason = offerRdma(hello);
+                    if (reason == null) {
+                        RdmaEndpoint local = rdmaOffer.local();
+                        write(out -> Hello.encode(new Hello.ClientHello(token, VSocketLink.RDMA, config.getRingSize(),
+                                local), out));
+                        step = Step.AWAIT_LINK_READY;
+                        if (timeout != null) {
+                            timeout.cancel(false);
+                        }
+                        return;
+                    }
+                    refused.append("; rdma: ").append(reason);
+                }
                 case TCP -> {
                     write(out -> Hello.encode(new Hello.ClientHello(token, VSocketLink.TCP, config.getRingSize()), out));
                     finish(VSocketLink.TCP, null);
@@ -391,7 +460,38 @@ final class LinkNegotiation {
         return null;
     }
 
+    /** Sets up this side's queue pair and ring; null on success, else why not. */
+    private String offerRdma(Hello.ServerHello hello) {
+        try {
+            rdmaOffer = rdmaContext().newLink(config.getRingSize());
+            return null;
+        } catch (IOException | RuntimeException e) {
+            return e.getMessage();
+        }
+    }
+
     private void linkReady(Hello.LinkReady ready) throws IOException {
+        if (ready.link() == VSocketLink.RDMA) {
+            if (rdmaOffer == null) {
+                throw new HelloException("the server made rdma ready, which this side did not choose");
+            }
+            if (in.isReadable()) {
+                throw new HelloException("the server sent " + in.readableBytes() + " bytes after making rdma ready");
+            }
+            VSocketLinks.validateRingSize(ready.rdma().ringSize());
+            RdmaLink link = rdmaOffer;
+            rdmaOffer = null;
+            try {
+                // The server's queue pair is ready: this one may write at once, and says so first.
+                link.connect(ready.rdma(), true);
+            } catch (IOException | RuntimeException e) {
+                link.close();
+                throw new VSocketLinkException("cannot connect the rdma queue pair the server made ready: "
+                        + e.getMessage(), e);
+            }
+            finish(VSocketLink.RDMA, link);
+            return;
+        }
         if (ready.link() == VSocketLink.SHM) {
             if (shmOffer == null) {
                 throw new HelloException("the server made shm ready, which this side did not choose");
@@ -404,13 +504,17 @@ final class LinkNegotiation {
             finish(VSocketLink.SHM, link);
             return;
         }
-        logOnce("the server could not use shm: " + ready.reason());
+        logOnce("the server could not set the chosen link up: " + ready.reason());
         if (shmOffer != null) {
             shmOffer.link().close();
             shmOffer = null;
         }
+        if (rdmaOffer != null) {
+            rdmaOffer.close();
+            rdmaOffer = null;
+        }
         if (!config.getLinks().contains(VSocketLink.TCP)) {
-            throw new VSocketLinkException("the server could not use shm (" + ready.reason()
+            throw new VSocketLinkException("the server could not set the chosen link up (" + ready.reason()
                     + ") and tcp is not among the allowed links " + config.getLinks());
         }
         finish(VSocketLink.TCP, null);
@@ -503,13 +607,13 @@ final class LinkNegotiation {
         }
     }
 
-    private void finish(VSocketLink link, ShmLink shm) {
+    private void finish(VSocketLink link, StreamLink stream) {
         ByteBuf leftover = in.isReadable() ? in : null;
         if (leftover == null) {
             in.release();
         }
         end();
-        channel.linkEstablished(link, shm, leftover);
+        channel.linkEstablished(link, stream, leftover);
     }
 
     private void fail(Throwable cause) {
@@ -544,6 +648,10 @@ final class LinkNegotiation {
         if (shmOffer != null) {
             shmOffer.link().close();
             shmOffer = null;
+        }
+        if (rdmaOffer != null) {
+            rdmaOffer.close();
+            rdmaOffer = null;
         }
     }
 

@@ -24,8 +24,10 @@ import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.Future;
 import io.netty.util.internal.logging.InternalLogger;
 import io.netty.util.internal.logging.InternalLoggerFactory;
+import io.vsocket.link.rdma.RdmaLink;
 import io.vsocket.link.shm.ShmLink;
 import io.vsocket.stream.RingProtocolException;
+import io.vsocket.stream.StreamLink;
 import io.vsocket.unix.NativeSocket;
 
 import java.io.IOException;
@@ -46,9 +48,10 @@ import java.util.concurrent.TimeUnit;
  * half-closure) on an {@link InetSocketAddress}. Swap it in for {@code NioSocketChannel}.
  *
  * <p>Every connection starts as TCP. A {@link LinkNegotiation hello} on that connection picks the
- * link for the bytes: shm (a ring in shared memory, when both ends are on one host), or tcp (the
- * connection itself, also for peers that do not speak vsocket). On shm the TCP connection stays
- * open as the control channel: it tells when the peer closes or dies. A client's connect completes
+ * link for the bytes: shm (a ring in shared memory, when both ends are on one host), rdma (a ring
+ * written over an RDMA RC queue pair), or tcp (the connection itself, also for peers that do not
+ * speak vsocket). shm and rdma carry the same ring protocol ({@link StreamLink}); on both the TCP
+ * connection stays open as the control channel: it tells when the peer closes or dies. A client's connect completes
  * once the link is known, and a server's accepted channel becomes active then too (as an SMC
  * socket's connect and accept complete after its CLC handshake).
  */
@@ -74,15 +77,20 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     private LinkNegotiation lateHello;
     private boolean inboundTaskPending;
 
+    /** The ring link (shm or rdma); null on tcp. */
+    private StreamLink stream;
     private ShmLink shm;
+    private RdmaLink rdma;
     private final ShmPoller shmPoller = new ShmPoller();
+    private final RdmaListener rdmaListener = new RdmaListener();
     private IoRegistration doorbellRegistration;
-    private boolean shmReadInterest;
-    private boolean shmWaitingForCredit;
+    private boolean streamReadInterest;
+    private boolean waitingForCredit;
+    private boolean streamTaskPending;
     private Future<?> idleRelease;
     private int shmWritesSinceIdleCheck;
-    /** The peer's end of output has been seen and reported (the shm link's hang-up). */
-    private boolean shmPeerEndSeen;
+    /** The peer's end of output has been seen and reported (a ring link's hang-up). */
+    private boolean peerEndSeen;
     /** The control connection ended: the peer closed (cleanly, or it would have been cut off). */
     private boolean peerClosed;
 
@@ -217,12 +225,12 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     }
 
     /**
-     * Input is shut: on tcp the socket's read side; on shm only this channel's view, since the
-     * control connection must still report the peer's close (and ring bytes that still come are
+     * Input is shut: on tcp the socket's read side; on a ring link only this channel's view, since
+     * the control connection must still report the peer's close (and ring bytes that still come are
      * read and dropped, so the peer never stalls on credit).
      */
     private void shutdownInputState() throws IOException {
-        if (link != VSocketLink.SHM) {
+        if (stream == null) {
             socket.shutdown(true, false);
             clearFlag(VSocketIoOps.RDHUP);
         }
@@ -232,8 +240,8 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     @Override
     protected void doShutdownOutput() throws Exception {
         ensureConnected();
-        if (link == VSocketLink.SHM) {
-            shm.markOutputDone();
+        if (stream != null) {
+            stream.markOutputDone();
         } else {
             socket.shutdown(false, true);
         }
@@ -289,7 +297,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     }
 
     /** The hello picked {@code link}: move the data path onto it. */
-    void linkEstablished(VSocketLink chosen, ShmLink shmLink, ByteBuf leftover) {
+    void linkEstablished(VSocketLink chosen, StreamLink streamLink, ByteBuf leftover) {
         negotiation = null;
         link = chosen;
         pendingInbound = leftover;
@@ -297,14 +305,19 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         VSocketUnsafe unsafe = (VSocketUnsafe) unsafe();
         boolean reading = unsafe.readPending || config.isAutoRead();
         if (!isOpen()) {
-            if (shmLink != null) {
-                shmLink.close();
+            if (streamLink != null) {
+                streamLink.close();
             }
             return;
         }
-        if (chosen == VSocketLink.SHM) {
-            shm = shmLink;
-            shmReadInterest = reading;
+        if (chosen == VSocketLink.RDMA) {
+            stream = rdma = (RdmaLink) streamLink;
+            streamReadInterest = reading;
+            setFlag(VSocketIoOps.IN | VSocketIoOps.RDHUP);
+            rdma.listener(rdmaListener);
+        } else if (chosen == VSocketLink.SHM) {
+            stream = shm = (ShmLink) streamLink;
+            streamReadInterest = reading;
             setFlag(VSocketIoOps.IN | VSocketIoOps.RDHUP);
             ioHandler().addPoller(shmPoller);
             idleRelease = eventLoop().scheduleWithFixedDelay(this::releaseIdleShm, VSocketLinks.IDLE_RELEASE_MILLIS,
@@ -398,7 +411,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                 lateHello.abort();
                 lateHello = null;
             }
-            closeShm();
+            closeStream();
             ChannelPromise promise = connectPromise;
             if (promise != null) {
                 promise.tryFailure(new ClosedChannelException());
@@ -419,7 +432,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         if (l == null) {
             return;
         }
-        if (shmWritesSinceIdleCheck == 0 && !shmWaitingForCredit) {
+        if (shmWritesSinceIdleCheck == 0 && !waitingForCredit) {
             try {
                 l.releaseIdleRing();
             } catch (IOException e) {
@@ -430,25 +443,40 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     }
 
     /**
-     * Ends the shm link: tells the peer this is a clean close (unless {@code SO_LINGER} is 0, which
+     * Ends the ring link: tells the peer this is a clean close (unless {@code SO_LINGER} is 0, which
      * asks for an abortive close: then the peer sees the reset, as over TCP), then lets go of the
-     * shared memory.
+     * shared memory or the queue pair.
      */
-    private void closeShm() {
-        ShmLink l = shm;
-        if (l == null) {
+    private void closeStream() {
+        StreamLink s = stream;
+        if (s == null) {
             return;
         }
-        shm = null;
-        if (idleRelease != null) {
-            idleRelease.cancel(false);
-            idleRelease = null;
-        }
+        stream = null;
         boolean abortive;
         try {
             abortive = socket.isOpen() && socket.getLinger() == 0;
         } catch (IOException e) {
             abortive = false;
+        }
+        if (s == rdma) {
+            rdma = null;
+            if (!abortive) {
+                try {
+                    s.markOutputDone();
+                } catch (IOException e) {
+                    logger.debug("{}: could not send the end of output", this, e);
+                }
+            }
+            // Waits (boundedly) for the end to reach the peer before the queue pair goes.
+            s.close();
+            return;
+        }
+        ShmLink l = shm;
+        shm = null;
+        if (idleRelease != null) {
+            idleRelease.cancel(false);
+            idleRelease = null;
         }
         if (!abortive) {
             l.markOutputDone();
@@ -467,8 +495,8 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
 
     @Override
     void stopReading() {
-        if (link == VSocketLink.SHM) {
-            shmReadInterest = false;
+        if (stream != null) {
+            streamReadInterest = false;
         } else if (negotiation == null) {
             clearFlag(VSocketIoOps.IN);
         }
@@ -482,9 +510,13 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             // The hello reads for itself; reading for the application starts once the link is known.
             return;
         }
-        if (link == VSocketLink.SHM) {
+        if (stream != null) {
             if (!inputShutdown || !inputClosedSeenErrorOnRead && config.isAllowHalfClosure()) {
-                shmReadInterest = true;
+                streamReadInterest = true;
+                if (rdma != null) {
+                    // No poller looks at an rdma link between its completions: look once now.
+                    streamReadyLater();
+                }
             }
             return;
         }
@@ -542,8 +574,8 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             // The hello is under way: the writes wait in the outbound buffer for the link.
             return;
         }
-        if (link == VSocketLink.SHM) {
-            writeShm(in);
+        if (stream != null) {
+            writeStream(in);
             return;
         }
         int spin = config.getWriteSpinCount();
@@ -591,16 +623,20 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
 
     /**
      * Copies flushed buffers into the peer's ring as far as credit goes and publishes them once: one
-     * cursor store (and at most one doorbell) per flush, however many buffers it gathered. Without
-     * credit the rest waits in the outbound buffer, whose water marks flip writability as usual.
+     * cursor store (and at most one doorbell) per flush on shm, one chain of posted writes on rdma,
+     * however many buffers it gathered. Without credit the rest waits in the outbound buffer, whose
+     * water marks flip writability as usual.
      */
-    private void writeShm(ChannelOutboundBuffer in) throws Exception {
-        ShmLink l = shm;
-        if (peerClosed || l.peerClosed()) {
-            throw new IOException("Connection reset by peer: the shm link's peer has closed, " + in.size()
-                    + " buffers cannot be sent");
+    private void writeStream(ChannelOutboundBuffer in) throws Exception {
+        StreamLink l = stream;
+        if (l.failure() != null) {
+            throw l.failure();
         }
-        ShmGather gather = shmGather;
+        if (peerClosed || shm != null && shm.peerClosed()) {
+            throw new IOException("Connection reset by peer: the " + link.name().toLowerCase() + " link's peer has "
+                    + "closed, " + in.size() + " buffers cannot be sent");
+        }
+        RingGather gather = ringGather;
         gather.start(l, l.credit());
         in.forEachFlushedMessage(gather);
         if (gather.written > 0) {
@@ -614,18 +650,18 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                 in.remove();
             }
         }
-        shmWaitingForCredit = in.current() != null;
+        waitingForCredit = in.current() != null;
     }
 
-    private final ShmGather shmGather = new ShmGather();
+    private final RingGather ringGather = new RingGather();
 
     /** Copies flushed buffers into the ring until credit runs out; one per channel, reused. */
-    private static final class ShmGather implements ChannelOutboundBuffer.MessageProcessor {
-        private ShmLink link;
+    private static final class RingGather implements ChannelOutboundBuffer.MessageProcessor {
+        private StreamLink link;
         private int credit;
         long written;
 
-        void start(ShmLink link, int credit) {
+        void start(StreamLink link, int credit) {
             this.link = link;
             this.credit = credit;
             this.written = 0;
@@ -765,7 +801,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             }
             if (negotiation != null) {
                 negotiation.ready();
-            } else if (link == VSocketLink.SHM) {
+            } else if (stream != null) {
                 controlReady();
             } else {
                 super.handle(registration, event);
@@ -773,9 +809,11 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         }
 
         /**
-         * The control connection of an shm link is readable: nothing but its end may come. An end
-         * without the peer's clean-close mark means its process died (the kernel closed its socket)
-         * or it broke the protocol: the stream is cut, and the channel closes with an error.
+         * The control connection of a ring link is readable: nothing but its end may come. An end
+         * without the peer's end of output means its process died (the kernel closed its socket) or
+         * it broke the protocol: the stream is cut, and the channel closes with an error. On rdma the
+         * end travels on the queue pair, a path apart from TCP's: it may still be on its way, so it
+         * gets a grace period before the peer is declared dead.
          */
         private void controlReady() {
             int n;
@@ -788,24 +826,39 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             }
             if (n > 0) {
                 pipeline().fireExceptionCaught(new RingProtocolException("the peer sent " + n
-                        + " bytes on the control connection of an shm link"));
+                        + " bytes on the control connection of " + link.name().toLowerCase() + " link"));
                 close(voidPromise());
             } else if (n == NativeSocket.EOF) {
                 clearFlag(VSocketIoOps.IN | VSocketIoOps.RDHUP);
                 peerClosed = true;
-                if (!shm.peerOutputDone()) {
-                    pipeline().fireExceptionCaught(new IOException("the peer's end of the shm link closed without "
-                            + "ending its stream: its process died or it dropped the connection"));
-                    close(voidPromise());
+                if (!stream.peerOutputDone()) {
+                    if (rdma != null) {
+                        eventLoop().schedule(this::peerEndOverdue, config.getHelloTimeoutMillis(),
+                                TimeUnit.MILLISECONDS);
+                        return;
+                    }
+                    peerDied();
                     return;
                 }
-                if (shmWaitingForCredit) {
+                if (waitingForCredit) {
                     // Credit will never come: fail the pending writes now.
                     flushLater();
                 }
                 // The rest of the ring and the end of input are reported by the poller's hang-up
                 // (the peer's end mark is set, so the loop does not block before it runs).
             }
+        }
+
+        private void peerEndOverdue() {
+            if (stream != null && isOpen() && !stream.peerOutputDone()) {
+                peerDied();
+            }
+        }
+
+        private void peerDied() {
+            pipeline().fireExceptionCaught(new IOException("the peer's end of the " + link.name().toLowerCase()
+                    + " link closed without ending its stream: its process died or it dropped the connection"));
+            close(voidPromise());
         }
 
         @Override
@@ -936,12 +989,12 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                 }
                 return n;
             }
-            if (link == VSocketLink.SHM) {
+            if (stream != null) {
                 // The end mark first: once it is seen, the cursor read after it covers every byte.
-                boolean ended = shm.peerOutputDone();
-                if (shm.readable() > 0) {
-                    // Credit goes back as the bytes are copied out (see ShmLink#read).
-                    return shm.read(buf, index, writable);
+                boolean ended = stream.peerOutputDone();
+                if (stream.readable() > 0) {
+                    // Credit goes back as the bytes are copied out.
+                    return stream.read(buf, index, writable);
                 }
                 return ended ? NativeSocket.EOF : 0;
             }
@@ -991,6 +1044,67 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         }
     }
 
+    /**
+     * Runs what the ring link's state calls for: a flush when credit came back, a read when bytes
+     * came, the hang-up when the peer's end came, a close when the link failed. The shm poller calls
+     * it every turn; on rdma, the completions that changed the link do. Returns how much it did.
+     */
+    private int streamReady() {
+        StreamLink l = stream;
+        if (l == null) {
+            return 0;
+        }
+        VSocketUnsafe unsafe = (VSocketUnsafe) unsafe();
+        try {
+            if (l.failure() != null) {
+                throw l.failure();
+            }
+            int work = 0;
+            if (waitingForCredit && l.credit() > 0) {
+                waitingForCredit = false;
+                unsafe.flushLater();
+                work++;
+            }
+            if (stream == null) {
+                return work;
+            }
+            if (!peerEndSeen && l.peerOutputDone()) {
+                // The hang-up, as epoll's RDHUP: read what is left and report the end, reading or
+                // not; then, the input being shut, read once more to report that all was read. If
+                // a read already met the end (it was reading when the end came), the first call
+                // here is that second report.
+                peerEndSeen = true;
+                unsafe.inReady();
+                if (isOpen() && inputShutdown && stream != null) {
+                    unsafe.inReady();
+                }
+                return work + 1;
+            }
+            if (inputShutdown && !streamReadInterest) {
+                l.discard();
+            } else if (streamReadInterest && (l.readable() > 0 || l.peerOutputDone())) {
+                unsafe.inReady();
+                work++;
+            }
+            return work;
+        } catch (IOException e) {
+            pipeline().fireExceptionCaught(e);
+            unsafe.close(unsafe.voidPromise());
+            return 1;
+        }
+    }
+
+    /** Runs {@link #streamReady()} from a task (once, however often asked before it runs). */
+    private void streamReadyLater() {
+        if (!streamTaskPending) {
+            streamTaskPending = true;
+            eventLoop().execute(() -> {
+                streamTaskPending = false;
+                streamReady();
+            });
+        }
+    }
+
     /** Polls this channel's shm link while its loop spins, and parks it before the loop blocks. */
     private final class ShmPoller implements VSocketLoopPoller {
         @Override
@@ -1000,41 +1114,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                 return 0;
             }
             l.unpark();
-            VSocketUnsafe unsafe = (VSocketUnsafe) unsafe();
-            try {
-                int work = 0;
-                if (shmWaitingForCredit && l.credit() > 0) {
-                    shmWaitingForCredit = false;
-                    unsafe.flushLater();
-                    work++;
-                }
-                if (shm == null) {
-                    return work;
-                }
-                if (!shmPeerEndSeen && l.peerOutputDone()) {
-                    // The hang-up, as epoll's RDHUP: read what is left and report the end, reading or
-                    // not; then, the input being shut, read once more to report that all was read. If
-                    // a read already met the end (it was reading when the end came), the first call
-                    // here is that second report.
-                    shmPeerEndSeen = true;
-                    unsafe.inReady();
-                    if (isOpen() && inputShutdown && shm != null) {
-                        unsafe.inReady();
-                    }
-                    return work + 1;
-                }
-                if (inputShutdown && !shmReadInterest) {
-                    l.discard();
-                } else if (shmReadInterest && (l.readable() > 0 || l.peerOutputDone())) {
-                    unsafe.inReady();
-                    work++;
-                }
-                return work;
-            } catch (RingProtocolException e) {
-                pipeline().fireExceptionCaught(e);
-                unsafe.close(unsafe.voidPromise());
-                return 1;
-            }
+            return streamReady();
         }
 
         @Override
@@ -1044,10 +1124,18 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                 return false;
             }
             try {
-                return l.park(shmReadInterest, !shmPeerEndSeen, shmWaitingForCredit);
+                return l.park(streamReadInterest, !peerEndSeen, waitingForCredit);
             } catch (RingProtocolException e) {
                 return true;
             }
+        }
+    }
+
+    /** The loop's rdma completions changed this channel's link. */
+    private final class RdmaListener implements RdmaLink.Listener {
+        @Override
+        public void linkActivity() {
+            streamReady();
         }
     }
 

@@ -2,6 +2,8 @@ package io.vsocket.handshake;
 
 import io.netty.buffer.ByteBuf;
 import io.vsocket.channel.VSocketLink;
+import io.vsocket.link.rdma.RdmaEndpoint;
+import io.vsocket.verbs.Gid;
 
 import java.nio.charset.StandardCharsets;
 import java.util.EnumSet;
@@ -14,9 +16,10 @@ import java.util.Set;
  *
  * <pre>
  * server hello  token[16] links:u8 ringSize:u32 hostId:str rendezvous:str   (offers)
- * client hello  token[16] link:u8 ringSize:u32                               (the choice)
- * link ready    link:u8 reason:str                                           (server: what the choice became)
+ * client hello  token[16] link:u8 ringSize:u32 [endpoint if link = rdma]     (the choice)
+ * link ready    link:u8 reason:str [endpoint if link = rdma]                 (server: what the choice became)
  * str = u8 length + UTF-8
+ * endpoint = gid[16] gidIndex:u8 qpn:u32 psn:u32 ringAddress:u64 rkey:u32 ringSize:u32
  * </pre>
  */
 public final class Hello {
@@ -46,11 +49,17 @@ public final class Hello {
     }
 
     /** The client's choice among the server's offer. */
-    public record ClientHello(byte[] token, VSocketLink link, int ringSize) implements Message {
+    public record ClientHello(byte[] token, VSocketLink link, int ringSize, RdmaEndpoint rdma) implements Message {
+        public ClientHello(byte[] token, VSocketLink link, int ringSize) {
+            this(token, link, ringSize, null);
+        }
     }
 
     /** What the client's choice became on the server: the link itself, or tcp and why. */
-    public record LinkReady(VSocketLink link, String reason) implements Message {
+    public record LinkReady(VSocketLink link, String reason, RdmaEndpoint rdma) implements Message {
+        public LinkReady(VSocketLink link, String reason) {
+            this(link, reason, null);
+        }
     }
 
     /**
@@ -97,8 +106,17 @@ public final class Hello {
             message = switch (type) {
                 case SERVER_HELLO -> new ServerHello(token(body), linkSet(body.readUnsignedByte()), body.readInt(),
                         string(body), string(body));
-                case CLIENT_HELLO -> new ClientHello(token(body), link(body.readUnsignedByte()), body.readInt());
-                case LINK_READY -> new LinkReady(link(body.readUnsignedByte()), string(body));
+                case CLIENT_HELLO -> {
+                    byte[] token = token(body);
+                    VSocketLink link = link(body.readUnsignedByte());
+                    int ringSize = body.readInt();
+                    yield new ClientHello(token, link, ringSize, link == VSocketLink.RDMA ? endpoint(body) : null);
+                }
+                case LINK_READY -> {
+                    VSocketLink link = link(body.readUnsignedByte());
+                    String reason = string(body);
+                    yield new LinkReady(link, reason, link == VSocketLink.RDMA ? endpoint(body) : null);
+                }
                 default -> throw new HelloException("unknown vsocket hello type " + type);
             };
         } catch (IndexOutOfBoundsException e) {
@@ -127,6 +145,9 @@ public final class Hello {
         out.writeBytes(hello.token());
         out.writeByte(hello.link().ordinal());
         out.writeInt(hello.ringSize());
+        if (hello.link() == VSocketLink.RDMA) {
+            endpoint(out, hello.rdma());
+        }
         out.setShort(lengthAt, out.writerIndex() - lengthAt - 2);
     }
 
@@ -134,7 +155,30 @@ public final class Hello {
         int lengthAt = header(out, LINK_READY);
         out.writeByte(ready.link().ordinal());
         string(out, ready.reason());
+        if (ready.link() == VSocketLink.RDMA) {
+            endpoint(out, ready.rdma());
+        }
         out.setShort(lengthAt, out.writerIndex() - lengthAt - 2);
+    }
+
+    private static void endpoint(ByteBuf out, RdmaEndpoint endpoint) {
+        if (endpoint == null) {
+            throw new IllegalArgumentException("an rdma hello needs the sender's rdma endpoint");
+        }
+        out.writeBytes(endpoint.gid().toByteArray());
+        out.writeByte(endpoint.gidIndex());
+        out.writeInt(endpoint.qpNumber());
+        out.writeInt(endpoint.psn());
+        out.writeLong(endpoint.ringAddress());
+        out.writeInt(endpoint.rkey());
+        out.writeInt(endpoint.ringSize());
+    }
+
+    private static RdmaEndpoint endpoint(ByteBuf body) {
+        byte[] gid = new byte[Gid.BYTES];
+        body.readBytes(gid);
+        return new RdmaEndpoint(Gid.of(gid), body.readUnsignedByte(), body.readInt(), body.readInt(), body.readLong(),
+                body.readInt(), body.readInt());
     }
 
     private static int header(ByteBuf out, int type) {

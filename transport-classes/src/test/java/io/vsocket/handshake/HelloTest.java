@@ -3,6 +3,8 @@ package io.vsocket.handshake;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.vsocket.channel.VSocketLink;
+import io.vsocket.link.rdma.RdmaEndpoint;
+import io.vsocket.verbs.Gid;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -41,7 +43,13 @@ class HelloTest {
     }
 
     private static Hello.ClientHello clientHello() {
-        return new Hello.ClientHello(token(2), VSocketLink.RDMA, 65536);
+        return new Hello.ClientHello(token(2), VSocketLink.RDMA, 65536, endpoint(5));
+    }
+
+    /** An rdma endpoint with every field at a value that a wrong width or order would change. */
+    private static RdmaEndpoint endpoint(int seed) {
+        return new RdmaEndpoint(Gid.of(token(seed)), 200 + seed, 0x00abcdef - seed, 0x00fedcba + seed,
+                0x7f12_3456_789a_bcdeL + seed, 0x8765_4321 + seed, 1 << (12 + seed));
     }
 
     private static Hello.LinkReady linkReady() {
@@ -84,11 +92,13 @@ class HelloTest {
                 assertArrayEquals(e.token(), a.token(), "token");
                 assertEquals(e.link(), a.link(), "link");
                 assertEquals(e.ringSize(), a.ringSize(), "ringSize");
+                assertEquals(e.rdma(), a.rdma(), "rdma endpoint");
             }
             case Hello.LinkReady e -> {
                 Hello.LinkReady a = (Hello.LinkReady) actual;
                 assertEquals(e.link(), a.link(), "link");
                 assertEquals(e.reason(), a.reason(), "reason");
+                assertEquals(e.rdma(), a.rdma(), "rdma endpoint");
             }
         }
     }
@@ -100,7 +110,7 @@ class HelloTest {
                 new Hello.ClientHello(token(3), VSocketLink.SHM, Integer.MAX_VALUE),
                 new Hello.ClientHello(token(4), VSocketLink.TCP, 0),
                 new Hello.LinkReady(VSocketLink.SHM, ""),
-                new Hello.LinkReady(VSocketLink.RDMA, "x".repeat(255)));
+                new Hello.LinkReady(VSocketLink.RDMA, "x".repeat(255), endpoint(7)));
     }
 
     @Test

@@ -11,9 +11,9 @@ import java.io.InputStreamReader;
 import java.net.InetSocketAddress;
 
 /**
- * A vsocket echo server in a process of its own, for the two-process tests: binds 127.0.0.1 on a
- * free port with the links named in its argument, prints {@code PORT n}, and runs until its
- * standard input closes (or it is killed).
+ * A vsocket echo server in a process of its own, for the two-process tests: binds the address of
+ * its second argument (127.0.0.1 when absent) on a free port with the links named in its first,
+ * prints {@code PORT n}, and runs until its standard input closes (or it is killed).
  */
 public final class EchoServerProcess {
     private EchoServerProcess() {
@@ -23,7 +23,8 @@ public final class EchoServerProcess {
         EventLoopGroup group = new VSocketEventLoopGroup(1);
         try {
             Channel server = Peers.vsocketServer(group, VSocketLinks.parse(args.length > 0 ? args[0] : "shm,tcp"),
-                    Peers.Echo.INSTANCE).bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+                    Peers.Echo.INSTANCE).childOption(io.vsocket.channel.VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 5000)
+                    .bind(new InetSocketAddress(args.length > 1 ? args[1] : "127.0.0.1", 0)).sync().channel();
             System.out.println("PORT " + ((InetSocketAddress) server.localAddress()).getPort());
             System.out.flush();
             BufferedReader in = new BufferedReader(new InputStreamReader(System.in));
@@ -39,9 +40,16 @@ public final class EchoServerProcess {
 
     /** Starts one; returns the process and its port. */
     static Started start(String links) throws IOException {
+        return start(links, "127.0.0.1");
+    }
+
+    /** Starts one bound to {@code address}; returns the process and its port. */
+    static Started start(String links, String address) throws IOException {
         String java = ProcessHandle.current().info().command().orElse("java");
         ProcessBuilder builder = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED",
-                "-cp", System.getProperty("java.class.path"), EchoServerProcess.class.getName(), links)
+                "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
+                "-cp", System.getProperty("vsocket.test.classpath", System.getProperty("java.class.path")),
+                EchoServerProcess.class.getName(), links, address)
                 .redirectError(ProcessBuilder.Redirect.INHERIT);
         Process process = builder.start();
         BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream()));

@@ -46,11 +46,24 @@ class RdmaLinkTest {
         return RdmaContext.open(device, SoftRoce.PORT, SoftRoce.ipv4Gid(device));
     }
 
-    private static void connect(RdmaLink a, RdmaLink b) throws Exception {
+    /**
+     * Connects {@code a} first and {@code b} second, as a server and a client do; {@code a} may write
+     * once {@code b}'s first message (sent on connecting) has arrived.
+     */
+    private static void connect(RdmaContext context, RdmaLink a, RdmaLink b) throws Exception {
         RdmaEndpoint ea = a.local();
         RdmaEndpoint eb = b.local();
-        a.connect(eb);
-        b.connect(ea);
+        a.connect(eb, false);
+        assertEquals(0, a.credit(), "the first side waits for the peer's word before it writes");
+        b.connect(ea, true);
+        assertTrue(b.credit() > 0, "the second side writes at once");
+        long deadline = System.nanoTime() + SoftRoce.POLL_TIMEOUT_NANOS;
+        while (a.credit() == 0) {
+            if (System.nanoTime() > deadline) {
+                fail("the peer's first message never arrived");
+            }
+            context.poll();
+        }
     }
 
     @Test
@@ -58,7 +71,7 @@ class RdmaLinkTest {
         try (RdmaContext context = open()) {
             RdmaLink a = context.newLink(RING);
             RdmaLink b = context.newLink(RING);
-            connect(a, b);
+            connect(context, a, b);
             SplittableRandom random = new SplittableRandom(3);
             long total = 1L << 20;
             ByteBuf src = Unpooled.directBuffer(8192);
@@ -119,12 +132,12 @@ class RdmaLinkTest {
         try (RdmaContext context = open()) {
             RdmaLink a = context.newLink(RING);
             RdmaLink b = context.newLink(RING);
-            connect(a, b);
+            connect(context, a, b);
             ByteBuf src = Unpooled.directBuffer(2 * RING).writeZero(2 * RING);
             ByteBuf dst = Unpooled.directBuffer(RING);
             assertEquals(RING, a.write(src, 0, 2 * RING), "only as much as the peer's ring holds");
             assertEquals(0, a.credit());
-            assertTrue(a.publish());
+            a.publish();
             awaitReadable(context, b, RING);
             assertEquals(RING / 2, b.read(dst, 0, RING / 2));
             assertTrue(b.returnCreditNow());
@@ -158,7 +171,7 @@ class RdmaLinkTest {
                 raw.readyToReceive(AddressVector.roce(honestEnd.gid(), gid.index(), SoftRoce.PORT), honestEnd.qpNumber(),
                         honestEnd.psn(), rawDevice.queryPort(SoftRoce.PORT).activeMtu());
                 raw.readyToSend(rawPsn);
-                honest.connect(new RdmaEndpoint(gid.gid(), gid.index(), raw.qpNumber(), rawPsn, 0, 0, RING));
+                honest.connect(new RdmaEndpoint(gid.gid(), gid.index(), raw.qpNumber(), rawPsn, 0, 0, RING), false);
 
                 MemorySegment wr = WorkRequests.rdma(WorkRequests.send(arena, 1, IBV_WR_RDMA_WRITE_WITH_IMM,
                         IBV_SEND_SIGNALED, null, 0, 0), honestEnd.ringAddress(), honestEnd.rkey());

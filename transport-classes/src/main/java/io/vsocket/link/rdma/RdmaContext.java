@@ -16,16 +16,27 @@ import org.agrona.collections.Int2ObjectHashMap;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * The verbs resources the rdma links of one event loop share: a protection domain, one completion
- * queue (with its completion channel, whose descriptor the loop can wait on) for every queue pair,
+ * queue (with its completion channel, whose descriptor the loop waits on) for every queue pair,
  * and one shared receive queue. Every message of the link protocol is an RDMA WRITE_WITH_IMM, whose
  * receive needs no buffer, so the shared receive queue holds empty receives, replenished one for
- * one as they complete. Completions are dispatched to links by queue pair number. One thread only.
+ * one as they complete. Completions are dispatched to links by queue pair number; a link whose
+ * state changed is told once per poll, after the poll ({@link #dispatch()}), so that a link that
+ * waits for its own completions while closing never calls into other channels. One thread only.
  */
 public final class RdmaContext implements AutoCloseable {
     private static final int RECEIVES = 1024;
+    /** Completion queue entries: every receive, plus the signalled sends each link may have out. */
+    private static final int CQ_ENTRIES = 16 * 1024;
+    /** How many links fit the completion queue without any chance of overrunning it. */
+    static final int MAX_LINKS = (CQ_ENTRIES - RECEIVES) / RdmaLink.MAX_SIGNALED;
+    /** Completion events are acknowledged this many at a time (the acknowledgement takes a lock). */
+    private static final int ACK_EVERY = 64;
+    private static final int FILL_CHAIN = 64;
 
     private final VerbsDevice device;
     private final int port;
@@ -39,6 +50,7 @@ public final class RdmaContext implements AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final MemorySegment emptyReceive;
     private final Int2ObjectHashMap<RdmaLink> links = new Int2ObjectHashMap<>();
+    private final List<RdmaLink> touched = new ArrayList<>();
     private boolean closed;
 
     private RdmaContext(VerbsDevice device, int port, GidEntry gid) throws VerbsException {
@@ -53,7 +65,8 @@ public final class RdmaContext implements AutoCloseable {
             this.mtu = device.queryPort(port).activeMtu();
             p = device.allocateProtectionDomain();
             ch = device.createCompletionChannel();
-            q = device.createCompletionQueue(4 * RECEIVES, ch);
+            ch.setNonBlocking();
+            q = device.createCompletionQueue(Math.min(CQ_ENTRIES, device.queryDevice().maxCqe()), ch);
             s = p.createSharedReceiveQueue(RECEIVES, 1);
         } catch (VerbsException | RuntimeException e) {
             Resources.closeQuietly(s, q, ch, p);
@@ -66,18 +79,26 @@ public final class RdmaContext implements AutoCloseable {
         this.cq = q;
         this.srq = s;
         this.emptyReceive = ibv_recv_wr.allocate(arena);
-        for (int i = 0; i < RECEIVES; i++) {
-            srq.postReceive(emptyReceive);
+        // The first fill in chains of FILL_CHAIN: one call each instead of one per receive.
+        MemorySegment chain = arena.allocate(ibv_recv_wr.LAYOUT, FILL_CHAIN);
+        long size = ibv_recv_wr.LAYOUT.byteSize();
+        for (int i = 0; i < FILL_CHAIN; i++) {
+            ibv_recv_wr.next(chain.asSlice(i * size, size), i + 1 < FILL_CHAIN
+                    ? chain.asSlice((i + 1) * size, size) : MemorySegment.NULL);
+        }
+        for (int i = 0; i < RECEIVES; i += FILL_CHAIN) {
+            srq.postReceive(chain);
         }
     }
 
     /** Shares {@code device}'s {@code port}, addressing peers from {@code gid}; takes ownership of the device. */
     public static RdmaContext open(VerbsDevice device, int port, GidEntry gid) throws VerbsException {
-        return new RdmaContext(device, port, gid);
-    }
-
-    VerbsDevice device() {
-        return device;
+        try {
+            return new RdmaContext(device, port, gid);
+        } catch (VerbsException | RuntimeException e) {
+            Resources.closeQuietly(device);
+            throw e;
+        }
     }
 
     ProtectionDomain protectionDomain() {
@@ -109,8 +130,20 @@ public final class RdmaContext implements AutoCloseable {
         return channel.fd();
     }
 
+    /** The number of live links (for leak checks). */
+    public int linkCount() {
+        return links.size();
+    }
+
     /** A new link on this context, receiving into a ring of {@code ringSize} bytes. */
-    public RdmaLink newLink(int ringSize) throws VerbsException {
+    public RdmaLink newLink(int ringSize) throws IOException {
+        if (closed) {
+            throw new IllegalStateException("the rdma context of this event loop is closed");
+        }
+        if (links.size() >= MAX_LINKS) {
+            throw new IOException("this event loop already has " + links.size()
+                    + " rdma links, as many as its completion queue serves");
+        }
         RdmaLink link = new RdmaLink(this, ringSize);
         links.put(link.qpNumber(), link);
         return link;
@@ -121,9 +154,21 @@ public final class RdmaContext implements AutoCloseable {
     }
 
     /**
+     * A closed link waits for its end of output to complete; its completions still come here (it
+     * stays in the map) and destroy it then. Nothing else is needed: the end is signalled, so its
+     * completion (or its error, after RC's bounded retries) always comes.
+     */
+    void linger(RdmaLink link) {
+        if (closed) {
+            link.destroy();
+        }
+    }
+
+    /**
      * Polls the completion queue once and hands each completion to its link; a link whose
      * completion failed, or whose peer broke the protocol, is failed (its {@link RdmaLink#failure()}
-     * set) and the others go on. Returns the number of completions.
+     * set) and the others go on. Links whose state changed are told at {@link #dispatch()}. Returns
+     * the number of completions.
      */
     public int poll() throws VerbsException {
         int n = cq.poll(batch);
@@ -134,9 +179,42 @@ public final class RdmaContext implements AutoCloseable {
             RdmaLink link = links.get(batch.qpNumber(i));
             if (link != null) {
                 link.completed(batch, i);
+                if (!link.touched) {
+                    link.touched = true;
+                    touched.add(link);
+                }
             }
         }
         return n;
+    }
+
+    /** Tells every link touched by the polls since the last dispatch (see {@link RdmaLink#afterCompletions()}). */
+    public void dispatch() {
+        // Index loop: a listener may close a link (removing nothing from this list) or poll again.
+        for (int i = 0; i < touched.size(); i++) {
+            RdmaLink link = touched.get(i);
+            link.touched = false;
+            link.afterCompletions();
+        }
+        touched.clear();
+    }
+
+    /**
+     * Before the loop blocks: asks for an event on the next completion, then polls once more (a
+     * completion that came before the request raises no event). True when something came.
+     */
+    public boolean armAndCheck() throws VerbsException {
+        cq.requestNotification(false);
+        return poll() > 0;
+    }
+
+    /** The completion channel is readable: takes its events (acknowledging them in batches). */
+    public void takeEvents() throws VerbsException {
+        while (channel.awaitEvent() != null) {
+            if (cq.unacknowledgedEvents() >= ACK_EVERY) {
+                cq.acknowledgeEvents();
+            }
+        }
     }
 
     @Override
@@ -146,8 +224,9 @@ public final class RdmaContext implements AutoCloseable {
         }
         closed = true;
         for (RdmaLink link : links.values().toArray(new RdmaLink[0])) {
-            link.close();
+            link.destroy();
         }
+        touched.clear();
         Resources.closeQuietly(srq, cq, channel, pd, device);
         batch.close();
         arena.close();

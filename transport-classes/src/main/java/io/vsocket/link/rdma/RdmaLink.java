@@ -3,11 +3,12 @@ package io.vsocket.link.rdma;
 import io.netty.buffer.ByteBuf;
 import io.vsocket.ffm.ibverbs.ibv_send_wr;
 import io.vsocket.ffm.ibverbs.ibv_sge;
+import io.vsocket.link.Resources;
 import io.vsocket.stream.ReceiveCursor;
 import io.vsocket.stream.RingCopy;
 import io.vsocket.stream.RingProtocolException;
 import io.vsocket.stream.SendCursor;
-import io.vsocket.link.Resources;
+import io.vsocket.stream.StreamLink;
 import io.vsocket.verbs.AddressVector;
 import io.vsocket.verbs.CompletionBatch;
 import io.vsocket.verbs.CompletionException;
@@ -39,21 +40,34 @@ import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_WR_RDMA_WRITE_WITH_IMM;
  *
  * <p>Every message is one RDMA WRITE_WITH_IMM, and the 32-bit immediate says what it is:
  * <pre>
- * bit 31 = 0   data: the write placed (immediate) bytes at the receiver's producer cursor
- * bit 31 = 1   credit: the receiver has read (immediate & 0x7fffffff) more bytes; no payload
+ * bit 31 = 1   credit: the receiver has read (immediate &amp; 0x7fffffff) more bytes; no payload
+ * bit 31 = 0   data: the write placed (immediate &amp; 0x3fffffff) bytes at the receiver's producer
+ *              cursor; bit 30 set: and that was the sender's last (end of output)
  * </pre>
  * A publish posts one chained write per contiguous piece (two when the ring wraps), small pieces
  * inline, and only every {@link #SIGNAL_EVERY}th request signalled. Credit goes back a quarter
  * ring at a time, as on the shm link. Cursors claimed by the peer are checked as on every link.
- * One thread only.
+ *
+ * <p>The side that connects first must not write before the peer's queue pair can receive: it
+ * has no credit until the first message from the peer arrives, and the side that connects second
+ * sends one at once (a credit of zero bytes). One thread only.
  */
-public final class RdmaLink implements AutoCloseable {
+public final class RdmaLink implements StreamLink {
     static final int CREDIT = 0x8000_0000;
+    static final int END = 0x4000_0000;
+    static final int LENGTH = 0x3fff_ffff;
     private static final int SEND_DEPTH = 128;
     private static final int SIGNAL_EVERY = 16;
+    /** The most signalled requests one link can have outstanding: sizes the shared completion queue. */
+    static final int MAX_SIGNALED = SEND_DEPTH / SIGNAL_EVERY + 2;
     private static final int INLINE = 64;
-    private static final long FLUSH_WAIT_NANOS = 1_000_000_000L;
+    private static final long WAIT_NANOS = 1_000_000_000L;
     private static final int ACCESS = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE;
+
+    /** Told when completions changed this link's state (bytes, credit, end, failure). */
+    public interface Listener {
+        void linkActivity();
+    }
 
     private final RdmaContext context;
     private final Arena arena = Arena.ofShared();
@@ -63,24 +77,35 @@ public final class RdmaLink implements AutoCloseable {
     private final MemoryRegion rxMemory;
     private final ByteBuffer rxView;
     private final ReceiveCursor receiveCursor;
+    private final int creditQuantum;
     private final MemorySegment requests;
     private final MemorySegment sges;
     private MemorySegment txStage;
     private MemoryRegion txMemory;
     private ByteBuffer txView;
     private SendCursor sendCursor;
+    private int publishQuantum;
     private long remoteRing;
     private int remoteKey;
     private long peerProduced;
     private long peerConsumed;
     private long publishedTo;
     private long creditReturned;
-    private int creditQuantum;
     private long posted;
     private long completed;
     private int unsignaled;
+    /** The peer's queue pair is known to receive: this side may write. */
+    private boolean peerReady;
+    private boolean outputDone;
+    private long endRequest;
+    private boolean peerEnded;
     private IOException failure;
     private boolean closed;
+    /** Closed by its owner, kept until its end of output completes. */
+    private boolean lingering;
+    private Listener listener;
+    /** On the context's list of links to tell after this poll. */
+    boolean touched;
 
     RdmaLink(RdmaContext context, int ringSize) throws VerbsException {
         this.context = context;
@@ -111,15 +136,24 @@ public final class RdmaLink implements AutoCloseable {
         return qp.qpNumber();
     }
 
+    public void listener(Listener listener) {
+        this.listener = listener;
+    }
+
     /** What the peer needs: hand it over the hello. */
     public RdmaEndpoint local() {
         return new RdmaEndpoint(context.gid().gid(), context.gid().index(), qp.qpNumber(), psn, rxMemory.address(),
                 rxMemory.rkey(), receiveCursor.capacity());
     }
 
-    /** Connects the queue pair to {@code peer} (INIT, RTR, RTS) and sets up the staging ring for its ring. */
-    public void connect(RdmaEndpoint peer) throws VerbsException {
+    /**
+     * Connects the queue pair to {@code peer} (INIT, RTR, RTS) and sets up the staging ring for its
+     * ring. {@code peerIsReady}: the peer connected first (its queue pair receives already), so this
+     * side may write at once, and tells the peer so; otherwise this side waits for the peer's word.
+     */
+    public void connect(RdmaEndpoint peer, boolean peerIsReady) throws VerbsException {
         sendCursor = new SendCursor(peer.ringSize());
+        publishQuantum = Math.max(peer.ringSize() / 4, 1);
         txStage = arena.allocate(peer.ringSize(), 4096);
         txMemory = context.protectionDomain().register(txStage, IBV_ACCESS_LOCAL_WRITE);
         txView = txStage.asByteBuffer();
@@ -129,49 +163,79 @@ public final class RdmaLink implements AutoCloseable {
         qp.readyToReceive(AddressVector.roce(peer.gid(), context.gid().index(), context.port()), peer.qpNumber(),
                 peer.psn(), context.mtu());
         qp.readyToSend(psn);
+        if (peerIsReady) {
+            peerReady = true;
+            prepare(0, 0, 0, CREDIT);
+            post(1);
+        }
     }
 
-    /** Set when a completion failed or the peer broke the protocol: the link is dead. */
+    @Override
     public IOException failure() {
         return failure;
     }
 
-    /** Bytes this side may still write. */
+    @Override
     public int credit() {
-        return sendCursor.credit();
+        return peerReady && !outputDone ? sendCursor.credit() : 0;
     }
 
-    /** Copies up to {@code length} bytes of {@code buf} into the staging ring as credit allows; see {@link #publish()}. */
+    @Override
     public int write(ByteBuf buf, int index, int length) {
-        int n = Math.min(length, sendCursor.credit());
-        RingCopy.in(sendCursor, txView, buf, index, n);
+        int n = Math.min(length, credit());
+        int done = 0;
+        while (done < n) {
+            int chunk = Math.min(n - done, publishQuantum);
+            RingCopy.in(sendCursor, txView, buf, index + done, chunk);
+            done += chunk;
+            if (done < n) {
+                // A large write goes out a quarter ring at a time: the device moves one quarter while
+                // this side copies the next.
+                publishQuietly();
+            }
+        }
         return n;
     }
 
+    private void publishQuietly() {
+        try {
+            publish();
+        } catch (VerbsException e) {
+            fail(e);
+        }
+    }
+
     /**
-     * Posts everything written since the last publish as one chain of WRITE_WITH_IMM requests.
-     * Returns false (posting nothing) when the send queue has no room: call again after a poll.
+     * Posts everything written since the last publish as one chain of WRITE_WITH_IMM requests (and
+     * the end of output, when it is due). When the send queue has no room it posts nothing now: the
+     * completions that make room post it (see {@link #afterCompletions()}).
      */
-    public boolean publish() throws VerbsException {
+    @Override
+    public void publish() throws VerbsException {
+        if (failure != null || closed || sendCursor == null) {
+            return;
+        }
         long end = sendCursor.produced();
-        if (end == publishedTo) {
-            return true;
+        if (end != publishedTo) {
+            int mask = sendCursor.capacity() - 1;
+            int first = (int) (publishedTo & mask);
+            int total = (int) (end - publishedTo);
+            int firstLength = Math.min(total, sendCursor.capacity() - first);
+            int pieces = firstLength == total ? 1 : 2;
+            if (!hasRoom(pieces)) {
+                return;
+            }
+            prepare(0, first, firstLength, firstLength);
+            if (pieces == 2) {
+                prepare(1, 0, total - firstLength, total - firstLength);
+            }
+            post(pieces);
+            publishedTo = end;
         }
-        int mask = sendCursor.capacity() - 1;
-        int first = (int) (publishedTo & mask);
-        int total = (int) (end - publishedTo);
-        int firstLength = Math.min(total, sendCursor.capacity() - first);
-        int pieces = firstLength == total ? 1 : 2;
-        if (!hasRoom(pieces)) {
-            return false;
+        if (outputDone && endRequest == 0 && hasRoom(1)) {
+            prepare(0, 0, 0, END);
+            endRequest = post(1, true);
         }
-        prepare(0, first, firstLength, firstLength);
-        if (pieces == 2) {
-            prepare(1, 0, total - firstLength, total - firstLength);
-        }
-        post(pieces);
-        publishedTo = end;
-        return true;
     }
 
     private boolean hasRoom(int requests) {
@@ -199,14 +263,21 @@ public final class RdmaLink implements AutoCloseable {
         }
     }
 
-    /** Chains, signals every SIGNAL_EVERY-th, numbers and posts {@code count} prepared requests. */
     private void post(int count) throws VerbsException {
+        post(count, false);
+    }
+
+    /**
+     * Chains, numbers and posts {@code count} prepared requests, signalling every
+     * {@link #SIGNAL_EVERY}th (and the last, when {@code signalLast}); returns the last one's number.
+     */
+    private long post(int count, boolean signalLast) throws VerbsException {
         for (int i = 0; i < count; i++) {
             MemorySegment wr = requests.asSlice(i * ibv_send_wr.sizeof(), ibv_send_wr.LAYOUT);
             posted++;
             ibv_send_wr.wr_id(wr, posted); // from 1: a receive's wr_id is 0
             int flags = ibv_send_wr.send_flags(wr); // inline, as prepare decided
-            if (++unsignaled >= SIGNAL_EVERY || posted - completed >= SEND_DEPTH / 2) {
+            if (++unsignaled >= SIGNAL_EVERY || signalLast && i == count - 1) {
                 flags |= IBV_SEND_SIGNALED;
                 unsignaled = 0;
             }
@@ -215,14 +286,15 @@ public final class RdmaLink implements AutoCloseable {
                     ? requests.asSlice((i + 1) * ibv_send_wr.sizeof(), ibv_send_wr.LAYOUT) : MemorySegment.NULL);
         }
         qp.postSend(requests);
+        return posted;
     }
 
-    /** Unread bytes in this side's ring. */
+    @Override
     public int readable() {
         return receiveCursor.readable();
     }
 
-    /** Copies up to {@code max} unread bytes into {@code dst} at {@code index}, returning credit as it goes. */
+    @Override
     public int read(ByteBuf dst, int index, int max) throws VerbsException {
         int n = Math.min(max, receiveCursor.readable());
         int done = 0;
@@ -237,10 +309,19 @@ public final class RdmaLink implements AutoCloseable {
         return n;
     }
 
+    @Override
+    public void discard() throws VerbsException {
+        int n = receiveCursor.readable();
+        if (n > 0) {
+            receiveCursor.advance(n);
+            returnCreditNow();
+        }
+    }
+
     /** Sends every byte read so far back as credit, if the send queue has room; true when nothing is owed. */
     public boolean returnCreditNow() throws VerbsException {
         long owed = receiveCursor.consumed() - creditReturned;
-        if (owed == 0) {
+        if (owed == 0 || failure != null || closed) {
             return true;
         }
         if (!hasRoom(1)) {
@@ -250,6 +331,20 @@ public final class RdmaLink implements AutoCloseable {
         post(1);
         creditReturned += owed;
         return true;
+    }
+
+    @Override
+    public boolean peerOutputDone() {
+        return peerEnded;
+    }
+
+    /** After what is published: the end of output. Nothing may be written after it. */
+    @Override
+    public void markOutputDone() throws VerbsException {
+        if (!outputDone) {
+            outputDone = true;
+            publish();
+        }
     }
 
     static boolean isReceive(int opcode) {
@@ -268,7 +363,7 @@ public final class RdmaLink implements AutoCloseable {
         }
         try {
             if (!batch.isSuccess(i)) {
-                batch.checkSuccess(i, batch.wrId(i) == 0 ? "receive" : "RDMA WRITE_WITH_IMM");
+                batch.checkSuccess(i, wrId == 0 ? "receive" : "RDMA WRITE_WITH_IMM");
             }
             if (isReceive(batch.opcode(i))) {
                 received(batch.immediate(i));
@@ -279,28 +374,103 @@ public final class RdmaLink implements AutoCloseable {
     }
 
     private void received(int imm) throws RingProtocolException {
+        peerReady = true;
         if ((imm & CREDIT) != 0) {
             peerConsumed += imm & ~CREDIT;
             sendCursor.consumed(peerConsumed);
-        } else {
-            peerProduced += imm;
-            receiveCursor.produced(peerProduced);
+            return;
+        }
+        if (peerEnded) {
+            throw new RingProtocolException("the peer wrote after the end of its output");
+        }
+        peerProduced += imm & LENGTH;
+        receiveCursor.produced(peerProduced);
+        peerEnded = (imm & END) != 0;
+    }
+
+    /**
+     * After a poll that had completions for this link: posts what waited for room in the send queue
+     * (a publish, credit, the end), then tells the listener.
+     */
+    void afterCompletions() {
+        if (lingering) {
+            if (closed) {
+                return;
+            }
+            if (endRequest == 0) {
+                publishQuietly(); // the end still waited for room in the send queue
+            }
+            if (doneLingering()) {
+                destroy();
+            }
+            return;
+        }
+        if (failure == null && !closed) {
+            try {
+                publish();
+                if (receiveCursor.consumed() - creditReturned >= creditQuantum) {
+                    returnCreditNow();
+                }
+            } catch (VerbsException e) {
+                fail(e);
+            }
+        }
+        Listener l = listener;
+        if (l != null) {
+            l.linkActivity();
         }
     }
 
+    private void fail(IOException cause) {
+        if (failure == null) {
+            failure = cause;
+        }
+    }
+
+    /**
+     * Closes the link. When its end of output is posted and the link is sound, the queue pair stays
+     * until that request completes (the peer has it then), without holding up the caller: the
+     * context destroys it on that completion (or on an error, which RC's retry limit bounds). Else,
+     * or when the context itself closes, it goes at once: see {@link #destroy()}.
+     */
     @Override
     public void close() {
+        if (closed || lingering) {
+            return;
+        }
+        listener = null;
+        if (outputDone && failure == null && sendCursor != null && (endRequest == 0 || completed < endRequest)) {
+            lingering = true;
+            context.linger(this);
+            return;
+        }
+        destroy();
+    }
+
+    /** A lingering link whose end has completed (or failed): it can go. */
+    boolean doneLingering() {
+        return endRequest != 0 && completed >= endRequest || failure != null;
+    }
+
+    /**
+     * ERR, and a last signalled request whose (flush) completion says the device is done with
+     * everything before it (bounded wait): only then are the queue pair and the memory released.
+     */
+    void destroy() {
         if (closed) {
             return;
         }
         closed = true;
-        // ERR first, then wait (boundedly) for the flush completions of everything posted: only then
-        // has the device stopped touching the staging ring, and the memory can be deregistered.
+        listener = null;
         try {
             qp.toError();
-            long deadline = System.nanoTime() + FLUSH_WAIT_NANOS;
-            while (completed < posted && System.nanoTime() < deadline) {
-                context.poll();
+            if (sendCursor == null) {
+                // Never connected: nothing was posted.
+            } else if (hasRoom(1)) {
+                prepare(0, 0, 0, CREDIT);
+                awaitCompleted(post(1, true));
+            } else {
+                awaitCompleted(posted);
             }
         } catch (VerbsException ignored) {
             // already in error, or going away: destroying it is all that is left
@@ -308,5 +478,17 @@ public final class RdmaLink implements AutoCloseable {
         context.forget(this);
         Resources.closeQuietly(qp, rxMemory, txMemory);
         arena.close();
+    }
+
+    private void awaitCompleted(long request) throws VerbsException {
+        long deadline = System.nanoTime() + WAIT_NANOS;
+        while (completed < request && System.nanoTime() < deadline) {
+            context.poll();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "RdmaLink(qp " + qp.qpNumber() + ")";
     }
 }

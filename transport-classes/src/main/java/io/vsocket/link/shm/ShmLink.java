@@ -5,6 +5,7 @@ import io.vsocket.link.Resources;
 import io.vsocket.stream.ReceiveCursor;
 import io.vsocket.stream.RingCopy;
 import io.vsocket.stream.RingProtocolException;
+import io.vsocket.stream.StreamLink;
 import io.vsocket.stream.SendCursor;
 import io.vsocket.unix.EventFd;
 import io.vsocket.unix.FileDescriptors;
@@ -41,7 +42,7 @@ import java.nio.ByteBuffer;
  * {@link SendCursor}/{@link ReceiveCursor}, and the memfd is sealed against shrinking: a peer can
  * corrupt its own stream but not crash this process. Event-loop thread only.
  */
-public final class ShmLink implements AutoCloseable {
+public final class ShmLink implements StreamLink {
     static final int HEADER_SIZE = 4096;
     private static final int DIRECTION_STRIDE = 256;
     private static final int PRODUCER = 0;
@@ -195,6 +196,7 @@ public final class ShmLink implements AutoCloseable {
     }
 
     /** Bytes this side may still write into the peer's ring. */
+    @Override
     public int credit() throws RingProtocolException {
         sendCursor.consumed((long) LONG.getAcquire(memory, (long) tx + CONSUMER));
         return sendCursor.credit();
@@ -204,6 +206,7 @@ public final class ShmLink implements AutoCloseable {
      * Copies up to {@code length} readable bytes of {@code buf} from {@code index} into the peer's
      * ring, as far as credit goes, without publishing them; returns the count.
      */
+    @Override
     public int write(ByteBuf buf, int index, int length) {
         int n = Math.min(length, sendCursor.credit());
         int done = 0;
@@ -222,6 +225,7 @@ public final class ShmLink implements AutoCloseable {
     }
 
     /** Makes everything written visible to the peer, ringing it if it sleeps. */
+    @Override
     public void publish() {
         LONG.setRelease(memory, (long) tx + PRODUCER, sendCursor.produced());
         VarHandle.fullFence();
@@ -229,6 +233,7 @@ public final class ShmLink implements AutoCloseable {
     }
 
     /** Unread bytes in this side's ring. */
+    @Override
     public int readable() throws RingProtocolException {
         receiveCursor.produced((long) LONG.getAcquire(memory, (long) rx + PRODUCER));
         return receiveCursor.readable();
@@ -238,6 +243,7 @@ public final class ShmLink implements AutoCloseable {
      * Copies up to {@code max} unread bytes into {@code dst} at {@code index} (its indexes do not
      * move); call {@link #readable()} first. Returns the count.
      */
+    @Override
     public int read(ByteBuf dst, int index, int max) {
         int n = Math.min(max, receiveCursor.readable());
         int done = 0;
@@ -252,6 +258,7 @@ public final class ShmLink implements AutoCloseable {
     }
 
     /** Drops every unread byte (the input was shut down) and returns the space as credit. */
+    @Override
     public void discard() throws RingProtocolException {
         int n = readable();
         if (n > 0) {
@@ -349,6 +356,7 @@ public final class ShmLink implements AutoCloseable {
     }
 
     /** This side will write no more: its output is shut down or it closes cleanly. */
+    @Override
     public void markOutputDone() {
         if (!closed) {
             INT.setRelease(memory, (long) outputDone, 1);
@@ -375,8 +383,15 @@ public final class ShmLink implements AutoCloseable {
     }
 
     /** The peer said it will write no more; what is in the ring is all there is. */
+    @Override
     public boolean peerOutputDone() {
         return (int) INT.getAcquire(memory, (long) peerOutputDone) != 0;
+    }
+
+    /** Shared memory does not fail on its own: a broken peer shows as a protocol error where it is read. */
+    @Override
+    public java.io.IOException failure() {
+        return null;
     }
 
     public int receiveRingSize() {

@@ -1,0 +1,57 @@
+package io.vsocket.testsuite.softroce.netty;
+
+import io.netty.bootstrap.Bootstrap;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.EventLoopGroup;
+import io.netty.testsuite.transport.TestsuitePermutation.BootstrapComboFactory;
+import io.netty.util.concurrent.DefaultThreadFactory;
+import io.vsocket.channel.VSocketChannelOption;
+import io.vsocket.channel.VSocketEventLoopGroup;
+import io.vsocket.channel.VSocketLink;
+import io.vsocket.channel.VSocketServerSocketChannel;
+import io.vsocket.channel.VSocketSocketChannel;
+
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.util.List;
+
+/**
+ * Netty's socket testsuite on the rdma link, in the SoftRoCE VM: a vsocket server and client both
+ * pinned to rdma (a pinned connection fails rather than falls back, so a green test proves that
+ * rdma carried it), bound to rxe0's netdev address instead of loopback, which has no RDMA device.
+ */
+final class RdmaTestPermutation {
+    private static final String ADDRESS = System.getProperty("vsocket.softroce.address", "169.254.77.1");
+    private static final EventLoopGroup GROUP = new VSocketEventLoopGroup(2, new DefaultThreadFactory("testsuite-rdma", true));
+
+    private RdmaTestPermutation() {
+    }
+
+    static SocketAddress address() {
+        return new InetSocketAddress(ADDRESS, 0);
+    }
+
+    static List<BootstrapComboFactory<ServerBootstrap, Bootstrap>> socket() {
+        return List.of(new BootstrapComboFactory<>() {
+            @Override
+            public ServerBootstrap newServerInstance() {
+                return new ServerBootstrap().group(GROUP).channel(VSocketServerSocketChannel.class)
+                        .childOption(VSocketChannelOption.LINKS, List.of(VSocketLink.RDMA))
+                        // The VM emulates the CPU: a loop's first rdma connection opens the device slowly.
+                        .childOption(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 5000);
+            }
+
+            @Override
+            public Bootstrap newClientInstance() {
+                return new Bootstrap().group(GROUP).channel(VSocketSocketChannel.class)
+                        .option(VSocketChannelOption.LINKS, List.of(VSocketLink.RDMA))
+                        .option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 5000);
+            }
+
+            @Override
+            public String toString() {
+                return "vsocket-rdma";
+            }
+        });
+    }
+}

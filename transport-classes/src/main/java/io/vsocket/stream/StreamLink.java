@@ -1,0 +1,44 @@
+package io.vsocket.stream;
+
+import io.netty.buffer.ByteBuf;
+
+import java.io.IOException;
+
+/**
+ * A link that carries a stream with the ring protocol: the channel writes into the peer's ring as
+ * far as credit goes and publishes, reads from its own ring (credit goes back as it reads), and
+ * learns the peer's end of output from the link. The shm link and the rdma link are two; the
+ * channel does not know which it drives, except for how it is woken (doorbell or completion queue).
+ * One thread only.
+ */
+public interface StreamLink extends AutoCloseable {
+    /** Bytes this side may write now. */
+    int credit() throws IOException;
+
+    /** Copies up to {@code length} bytes of {@code buf} from {@code index} as credit allows (not yet published); returns the count. */
+    int write(ByteBuf buf, int index, int length);
+
+    /** Hands everything written so far to the peer. */
+    void publish() throws IOException;
+
+    /** Unread bytes in this side's ring. */
+    int readable() throws IOException;
+
+    /** Copies up to {@code max} unread bytes into {@code dst} at {@code index} (its indexes do not move); returns the count. */
+    int read(ByteBuf dst, int index, int max) throws IOException;
+
+    /** Drops every unread byte (the input was shut down) and returns their space as credit. */
+    void discard() throws IOException;
+
+    /** The peer will write no more: what is in the ring is all there is. */
+    boolean peerOutputDone();
+
+    /** This side will write no more (after what it published). */
+    void markOutputDone() throws IOException;
+
+    /** Why the link broke (a failed completion, a peer that broke the protocol), or null. */
+    IOException failure();
+
+    @Override
+    void close();
+}
