@@ -26,6 +26,7 @@ import io.netty.channel.uring.IoUringSocketChannel;
 import io.vsocket.channel.VSocketChannelOption;
 import io.vsocket.channel.VSocketEventLoopGroup;
 import io.vsocket.channel.VSocketLink;
+import io.vsocket.link.rdma.RdmaPort;
 import io.vsocket.channel.VSocketServerSocketChannel;
 import io.vsocket.channel.VSocketSocketChannel;
 import org.HdrHistogram.Histogram;
@@ -48,11 +49,24 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p>The ping-pong runs inside the client's event loop (the next request leaves from the handler
  * that received the reply), so it measures the transports, not thread hand-offs.
  *
- * <p>Usage: {@code TransportComparison [round trips] [streaming seconds] [transport,...]}.
+ * <p>Usage: {@code TransportComparison [round trips] [streaming seconds] [transport,...]}. The
+ * system property {@code vsocket.bench.address} sets the address to bind (loopback by default);
+ * where that address has an RDMA device (rxe0's 169.254.77.1 in the SoftRoCE VM), the rdma link's
+ * variants run too.
  */
 public final class TransportComparison {
     private static final int MESSAGE = 64;
     private static final int CHUNK = 64 * 1024;
+    private static final InetAddress ADDRESS = address();
+
+    private static InetAddress address() {
+        try {
+            String name = System.getProperty("vsocket.bench.address");
+            return name == null ? InetAddress.getLoopbackAddress() : InetAddress.getByName(name);
+        } catch (java.net.UnknownHostException e) {
+            throw new IllegalArgumentException("vsocket.bench.address: " + e.getMessage(), e);
+        }
+    }
 
     /** Spin of the busy-polling vsocket variant: far longer than any wait in a run, so it never blocks. */
     private static final Duration BUSY_POLL = Duration.ofSeconds(1);
@@ -110,6 +124,10 @@ public final class TransportComparison {
         list.add(vsocket("vsocket-shm-busy", VSocketLink.SHM, BUSY_POLL));
         list.add(vsocket("vsocket-shm", VSocketLink.SHM, null));
         list.add(vsocket("vsocket-shm-spin0", VSocketLink.SHM, Duration.ZERO));
+        if (RdmaPort.of(ADDRESS).isPresent()) {
+            list.add(vsocket("vsocket-rdma-busy", VSocketLink.RDMA, BUSY_POLL));
+            list.add(vsocket("vsocket-rdma", VSocketLink.RDMA, null));
+        }
         list.add(vsocket("vsocket-tcp", VSocketLink.TCP, null));
         list.add(new Transport("nio", NioIoHandler.newFactory(), NioServerSocketChannel.class, NioSocketChannel.class,
                 null, null));
@@ -135,14 +153,14 @@ public final class TransportComparison {
             Channel server = t.serverBootstrap(serverGroup)
                     .childOption(ChannelOption.TCP_NODELAY, true)
                     .childHandler(new Echo())
-                    .bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)).sync().channel();
+                    .bind(new InetSocketAddress(ADDRESS, 0)).sync().channel();
             Histogram rtt = pingPong(t, clientGroup, server.localAddress(), roundTrips);
             server.close().sync();
 
             AtomicLong received = new AtomicLong();
             Channel sink = t.serverBootstrap(serverGroup)
                     .childHandler(new Sink(received))
-                    .bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)).sync().channel();
+                    .bind(new InetSocketAddress(ADDRESS, 0)).sync().channel();
             double gbps = stream(t, clientGroup, sink.localAddress(), received, seconds);
             sink.close().sync();
             return new Result(t.name(), rtt.getValueAtPercentile(50) / 1000.0, rtt.getValueAtPercentile(99) / 1000.0, gbps);

@@ -66,6 +66,8 @@ final class LinkNegotiation {
 
     private enum Step {
         AWAIT_MARKER, AWAIT_SERVER_HELLO, AWAIT_CLIENT_HELLO, AWAIT_DESCRIPTORS, AWAIT_LINK_READY,
+        /** A server whose rdma queue pair is connected, waiting for the client's first message on it. */
+        AWAIT_RDMA_PEER,
         /** A client that gave up waiting: on tcp, but a late server hello may still lead the stream. */
         WATCH_LATE_HELLO,
         DONE
@@ -91,6 +93,8 @@ final class LinkNegotiation {
     private Hello.ClientHello chosen;
     private ShmLink.Offer shmOffer;
     private RdmaLink rdmaOffer;
+    /** A server's connected link, until the client's first message on it arrives. */
+    private RdmaLink rdmaPending;
 
     LinkNegotiation(VSocketSocketChannel channel, NativeSocket socket, VSocketSocketChannelConfig config) {
         this.channel = channel;
@@ -125,7 +129,8 @@ final class LinkNegotiation {
             timeout.cancel(false);
         }
         Step armedFor = step;
-        boolean patient = step == Step.AWAIT_CLIENT_HELLO || step == Step.AWAIT_DESCRIPTORS;
+        boolean patient = step == Step.AWAIT_CLIENT_HELLO || step == Step.AWAIT_DESCRIPTORS
+                || step == Step.AWAIT_RDMA_PEER;
         long millis = (long) config.getHelloTimeoutMillis() * (patient ? SERVER_PATIENCE : 1);
         timeout = channel.eventLoop().schedule(() -> timedOut(armedFor), millis, TimeUnit.MILLISECONDS);
     }
@@ -141,6 +146,8 @@ final class LinkNegotiation {
                     + SERVER_PATIENCE * config.getHelloTimeoutMillis() + " ms (a client that gave up waiting)");
             case AWAIT_DESCRIPTORS -> shmFailed("the client's shared memory did not arrive within "
                     + SERVER_PATIENCE * config.getHelloTimeoutMillis() + " ms");
+            case AWAIT_RDMA_PEER -> fail(new VSocketLinkException("the client's rdma queue pair sent nothing within "
+                    + SERVER_PATIENCE * config.getHelloTimeoutMillis() + " ms of being made ready"));
             default -> {
             }
         }
@@ -359,7 +366,28 @@ final class LinkNegotiation {
             fail(e);
             return;
         }
-        finish(VSocketLink.RDMA, link);
+        // Active only once the client's queue pair receives (its first message says so): a handler
+        // may write in channelActive and even block the loop there until the client has the bytes.
+        rdmaPending = link;
+        step = Step.AWAIT_RDMA_PEER;
+        armTimeout();
+        link.listener(this::rdmaPeerActivity);
+    }
+
+    /** Completions for the server's link while it waits for the client's first message. */
+    private void rdmaPeerActivity() {
+        RdmaLink link = rdmaPending;
+        if (link == null || step != Step.AWAIT_RDMA_PEER) {
+            return;
+        }
+        if (link.failure() != null) {
+            fail(new VSocketLinkException("the rdma link failed before the client's first message: "
+                    + link.failure().getMessage(), link.failure()));
+        } else if (link.peerReady()) {
+            rdmaPending = null;
+            link.listener(null);
+            finish(VSocketLink.RDMA, link);
+        }
     }
 
     private void shmFailed(String reason) {
@@ -652,6 +680,10 @@ final class LinkNegotiation {
         if (rdmaOffer != null) {
             rdmaOffer.close();
             rdmaOffer = null;
+        }
+        if (rdmaPending != null) {
+            rdmaPending.close();
+            rdmaPending = null;
         }
     }
 

@@ -460,10 +460,13 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             abortive = false;
         }
         if (s == rdma) {
+            RdmaLink l = rdma;
             rdma = null;
-            if (!abortive) {
+            if (abortive) {
+                l.abort();
+            } else {
                 try {
-                    s.markOutputDone();
+                    l.markOutputDone();
                 } catch (IOException e) {
                     logger.debug("{}: could not send the end of output", this, e);
                 }
@@ -629,10 +632,14 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
      */
     private void writeStream(ChannelOutboundBuffer in) throws Exception {
         StreamLink l = stream;
+        if (rdma != null) {
+            // Completions that came while the loop was busy elsewhere (a reset, credit) count now.
+            rdma.pollCompletions();
+        }
         if (l.failure() != null) {
             throw l.failure();
         }
-        if (peerClosed || shm != null && shm.peerClosed()) {
+        if (peerClosed || shm != null && shm.peerClosed() || rdma != null && rdma.peerReset()) {
             throw new IOException("Connection reset by peer: the " + link.name().toLowerCase() + " link's peer has "
                     + "closed, " + in.size() + " buffers cannot be sent");
         }
@@ -1060,7 +1067,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                 throw l.failure();
             }
             int work = 0;
-            if (waitingForCredit && l.credit() > 0) {
+            if (waitingForCredit && (l.credit() > 0 || rdma != null && rdma.peerReset())) {
                 waitingForCredit = false;
                 unsafe.flushLater();
                 work++;

@@ -6,6 +6,8 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.WriteBufferWaterMark;
 import io.netty.channel.EventLoopGroup;
 import io.vsocket.channel.VSocketChannelOption;
 import io.vsocket.channel.VSocketEventLoopGroup;
@@ -107,9 +109,67 @@ class RdmaChannelTest {
         }
     }
 
+    /**
+     * A reader that stops reading: the writer's credit runs out, its channel turns unwritable and the
+     * rest waits in its outbound buffer; once the reader reads again every byte arrives, in order.
+     */
+    @Test
+    void aSlowReaderStallsTheWriterWhichGoesOnWhenItReads() throws Exception {
+        long total = 1L << 20;
+        Peers.Collector collector = new Peers.Collector(total);
+        CompletableFuture<Channel> accepted = new CompletableFuture<>();
+        Channel server = Peers.vsocketServer(group, List.of(VSocketLink.RDMA), new ChannelInitializer<>() {
+            @Override
+            protected void initChannel(Channel ch) {
+                ch.pipeline().addLast(collector);
+                accepted.complete(ch);
+            }
+        }).childOption(ChannelOption.AUTO_READ, false).childOption(VSocketChannelOption.RING_SIZE, 16384)
+                .childOption(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 5000)
+                .bind(new InetSocketAddress(ADDRESS, 0)).sync().channel();
+        try {
+            Channel client = Peers.vsocketClient(group, List.of(VSocketLink.RDMA), new ChannelInboundHandlerAdapter())
+                    .option(ChannelOption.WRITE_BUFFER_WATER_MARK, new WriteBufferWaterMark(32 * 1024, 64 * 1024))
+                    .connect(server.localAddress()).sync().channel();
+            Channel reader = accepted.get(20, TimeUnit.SECONDS);
+            long sent = 0;
+            while (sent < total) {
+                ByteBuf buf = client.alloc().directBuffer(8192);
+                for (int i = 0; i < 8192; i++) {
+                    buf.writeByte(Peers.streamByte(11, sent + i));
+                }
+                sent += 8192;
+                client.writeAndFlush(buf);
+            }
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (client.isWritable() && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            assertTrue(!client.isWritable(), "a writer whose reader stopped runs out of credit and turns unwritable");
+            assertTrue(collector.received() == 0, "nothing was read yet");
+            reader.config().setAutoRead(true);
+            assertEquals(Peers.streamCrc(11, total), collector.done.get(60, TimeUnit.SECONDS));
+            deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (!client.isWritable() && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            assertTrue(client.isWritable(), "writable again once the reader caught up");
+            client.close().sync();
+        } finally {
+            server.close().sync();
+        }
+    }
+
     @Test
     void aPeerProcessKilledMidStreamClosesTheChannelWithAnError() throws Exception {
         EchoServerProcess.Started server = EchoServerProcess.start("rdma", ADDRESS);
+        // A second connection on the same loops, to an echo server in this process: it must go on.
+        Channel localServer = Peers.vsocketServer(group, List.of(VSocketLink.RDMA), Peers.Echo.INSTANCE)
+                .childOption(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 5000)
+                .bind(new InetSocketAddress(ADDRESS, 0)).sync().channel();
+        Peers.Collector survivorCollector = new Peers.Collector(2);
+        Channel survivor = Peers.vsocketClient(group, List.of(VSocketLink.RDMA), survivorCollector)
+                .connect(localServer.localAddress()).sync().channel();
         try {
             Peers.Collector collector = new Peers.Collector(Long.MAX_VALUE);
             Channel client = Peers.vsocketClient(group, List.of(VSocketLink.RDMA), collector)
@@ -142,7 +202,12 @@ class RdmaChannelTest {
             Throwable cause = collector.error.get(1, TimeUnit.SECONDS);
             IOException io = assertInstanceOf(IOException.class, cause);
             assertTrue(io.getMessage().contains("died") || io.getMessage().contains("IBV_WC_"), io.getMessage());
+            survivor.writeAndFlush(Unpooled.copiedBuffer("ok", StandardCharsets.US_ASCII));
+            survivorCollector.done.get(20, TimeUnit.SECONDS);
+            assertEquals("ok", survivorCollector.text(), "the other connection of the loops still works");
         } finally {
+            survivor.close().sync();
+            localServer.close().sync();
             server.process().destroyForcibly();
             server.process().waitFor(20, TimeUnit.SECONDS);
         }

@@ -36,7 +36,9 @@ public final class RdmaContext implements AutoCloseable {
     static final int MAX_LINKS = (CQ_ENTRIES - RECEIVES) / RdmaLink.MAX_SIGNALED;
     /** Completion events are acknowledged this many at a time (the acknowledgement takes a lock). */
     private static final int ACK_EVERY = 64;
+    /** Receives are posted in chains: the first fill, and after each poll what it consumed (at most a batch). */
     private static final int FILL_CHAIN = 64;
+    private static final int BATCH = 32;
 
     private final VerbsDevice device;
     private final int port;
@@ -46,9 +48,10 @@ public final class RdmaContext implements AutoCloseable {
     private final CompletionChannel channel;
     private final CompletionQueue cq;
     private final SharedReceiveQueue srq;
-    private final CompletionBatch batch = new CompletionBatch(32);
+    private final CompletionBatch batch = new CompletionBatch(BATCH);
     private final Arena arena = Arena.ofShared();
-    private final MemorySegment emptyReceive;
+    /** FILL_CHAIN empty receives linked in a list: posting from element k posts FILL_CHAIN - k of them. */
+    private final MemorySegment receiveChain;
     private final Int2ObjectHashMap<RdmaLink> links = new Int2ObjectHashMap<>();
     private final List<RdmaLink> touched = new ArrayList<>();
     private boolean closed;
@@ -78,14 +81,13 @@ public final class RdmaContext implements AutoCloseable {
         this.channel = ch;
         this.cq = q;
         this.srq = s;
-        this.emptyReceive = ibv_recv_wr.allocate(arena);
-        // The first fill in chains of FILL_CHAIN: one call each instead of one per receive.
         MemorySegment chain = arena.allocate(ibv_recv_wr.LAYOUT, FILL_CHAIN);
         long size = ibv_recv_wr.LAYOUT.byteSize();
         for (int i = 0; i < FILL_CHAIN; i++) {
             ibv_recv_wr.next(chain.asSlice(i * size, size), i + 1 < FILL_CHAIN
                     ? chain.asSlice((i + 1) * size, size) : MemorySegment.NULL);
         }
+        this.receiveChain = chain;
         for (int i = 0; i < RECEIVES; i += FILL_CHAIN) {
             srq.postReceive(chain);
         }
@@ -172,9 +174,10 @@ public final class RdmaContext implements AutoCloseable {
      */
     public int poll() throws VerbsException {
         int n = cq.poll(batch);
+        int receives = 0;
         for (int i = 0; i < n; i++) {
             if (RdmaLink.isReceive(batch.opcode(i)) || !batch.isSuccess(i) && batch.wrId(i) == 0) {
-                srq.postReceive(emptyReceive);
+                receives++;
             }
             RdmaLink link = links.get(batch.qpNumber(i));
             if (link != null) {
@@ -184,6 +187,11 @@ public final class RdmaContext implements AutoCloseable {
                     touched.add(link);
                 }
             }
+        }
+        if (receives > 0) {
+            // What this poll consumed goes back in one call, before any link can post more work.
+            long size = ibv_recv_wr.LAYOUT.byteSize();
+            srq.postReceive(receiveChain.asSlice((FILL_CHAIN - receives) * size));
         }
         return n;
     }

@@ -41,6 +41,7 @@ import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_WR_RDMA_WRITE_WITH_IMM;
  * <p>Every message is one RDMA WRITE_WITH_IMM, and the 32-bit immediate says what it is:
  * <pre>
  * bit 31 = 1   credit: the receiver has read (immediate &amp; 0x7fffffff) more bytes; no payload
+ *              (bits 31 and 30 both set: reset, the sender closed abortively, as with SO_LINGER 0)
  * bit 31 = 0   data: the write placed (immediate &amp; 0x3fffffff) bytes at the receiver's producer
  *              cursor; bit 30 set: and that was the sender's last (end of output)
  * </pre>
@@ -56,6 +57,8 @@ public final class RdmaLink implements StreamLink {
     static final int CREDIT = 0x8000_0000;
     static final int END = 0x4000_0000;
     static final int LENGTH = 0x3fff_ffff;
+    /** Credit and end at once (never a real credit: a ring holds less than 2^30 bytes): the peer closed abortively. */
+    static final int RESET = CREDIT | END;
     private static final int SEND_DEPTH = 128;
     private static final int SIGNAL_EVERY = 16;
     /** The most signalled requests one link can have outstanding: sizes the shared completion queue. */
@@ -97,8 +100,11 @@ public final class RdmaLink implements StreamLink {
     /** The peer's queue pair is known to receive: this side may write. */
     private boolean peerReady;
     private boolean outputDone;
+    /** The last message is a reset, not an end. */
+    private boolean resetting;
     private long endRequest;
     private boolean peerEnded;
+    private boolean peerReset;
     private IOException failure;
     private boolean closed;
     /** Closed by its owner, kept until its end of output completes. */
@@ -170,6 +176,11 @@ public final class RdmaLink implements StreamLink {
         }
     }
 
+    /** The peer's queue pair is known to receive (its first message arrived, or it connected first). */
+    public boolean peerReady() {
+        return peerReady;
+    }
+
     @Override
     public IOException failure() {
         return failure;
@@ -212,7 +223,9 @@ public final class RdmaLink implements StreamLink {
      */
     @Override
     public void publish() throws VerbsException {
-        if (failure != null || closed || sendCursor == null) {
+        if (failure != null || closed || !peerReady) {
+            // Not before the peer's queue pair receives (nothing is written then, but the end may be
+            // due): the peer's first message publishes it (see afterCompletions).
             return;
         }
         long end = sendCursor.produced();
@@ -233,7 +246,7 @@ public final class RdmaLink implements StreamLink {
             publishedTo = end;
         }
         if (outputDone && endRequest == 0 && hasRoom(1)) {
-            prepare(0, 0, 0, END);
+            prepare(0, 0, 0, resetting ? RESET : END);
             endRequest = post(1, true);
         }
     }
@@ -347,6 +360,28 @@ public final class RdmaLink implements StreamLink {
         }
     }
 
+    /**
+     * An abortive close is coming: instead of the end of output the peer gets a reset (its writes
+     * fail from then on, as a TCP peer's do after a reset).
+     */
+    public void abort() {
+        if (!outputDone) {
+            resetting = true;
+            outputDone = true;
+            publishQuietly();
+        }
+    }
+
+    /** The peer closed abortively: nothing written now would be read. */
+    public boolean peerReset() {
+        return peerReset;
+    }
+
+    /** Polls this link's completion queue now (its completions update links at once; listeners run later). */
+    public void pollCompletions() throws VerbsException {
+        context.poll();
+    }
+
     static boolean isReceive(int opcode) {
         return opcode == IBV_WC_RECV_RDMA_WITH_IMM;
     }
@@ -375,6 +410,10 @@ public final class RdmaLink implements StreamLink {
 
     private void received(int imm) throws RingProtocolException {
         peerReady = true;
+        if (imm == RESET) {
+            peerReset = true;
+            return;
+        }
         if ((imm & CREDIT) != 0) {
             peerConsumed += imm & ~CREDIT;
             sendCursor.consumed(peerConsumed);

@@ -27,6 +27,28 @@ final class RdmaTestPermutation {
     private RdmaTestPermutation() {
     }
 
+    static {
+        long after = Long.getLong("vsocket.debug.dumpAfterSeconds", 0);
+        if (after > 0) {
+            Thread dumper = new Thread(() -> {
+                try {
+                    Thread.sleep(after * 1000);
+                } catch (InterruptedException e) {
+                    return;
+                }
+                Thread.getAllStackTraces().forEach((t, stack) -> {
+                    StringBuilder b = new StringBuilder("DUMP ").append(t).append('\n');
+                    for (StackTraceElement e : stack) {
+                        b.append("    ").append(e).append('\n');
+                    }
+                    System.err.print(b);
+                });
+            });
+            dumper.setDaemon(true);
+            dumper.start();
+        }
+    }
+
     static SocketAddress address() {
         return new InetSocketAddress(ADDRESS, 0);
     }
