@@ -147,10 +147,28 @@ class HelloTest {
         assertArrayEquals(Hello.MAGIC, Arrays.copyOf(bytes(buf), 8));
         assertEquals(Hello.VERSION, buf.getUnsignedByte(VERSION_AT));
         assertEquals(Hello.CLIENT_HELLO, buf.getUnsignedByte(TYPE_AT));
-        // token[16] link:u8 ringSize:u32
-        assertEquals(Hello.TOKEN_LENGTH + 1 + 4, buf.getUnsignedShort(LENGTH_AT));
+        // token[16] link:u8 ringSize:u32, then for rdma the endpoint:
+        // gid[16] gidIndex:u8 qpn:u32 psn:u32 ringAddress:u64 rkey:u32 ringSize:u32
+        assertEquals(Hello.TOKEN_LENGTH + 1 + 4 + 16 + 1 + 4 + 4 + 8 + 4 + 4, buf.getUnsignedShort(LENGTH_AT));
         assertEquals(VSocketLink.RDMA.ordinal(), buf.getUnsignedByte(Hello.HEADER + Hello.TOKEN_LENGTH));
         assertEquals(65536, buf.getInt(Hello.HEADER + Hello.TOKEN_LENGTH + 1), "ringSize is big-endian");
+        int endpoint = Hello.HEADER + Hello.TOKEN_LENGTH + 1 + 4;
+        RdmaEndpoint expected = endpoint(5);
+        byte[] gid = new byte[16];
+        buf.getBytes(endpoint, gid);
+        assertArrayEquals(expected.gid().toByteArray(), gid);
+        assertEquals(expected.gidIndex(), buf.getUnsignedByte(endpoint + 16));
+        assertEquals(expected.qpNumber(), buf.getInt(endpoint + 17));
+        assertEquals(expected.psn(), buf.getInt(endpoint + 21));
+        assertEquals(expected.ringAddress(), buf.getLong(endpoint + 25));
+        assertEquals(expected.rkey(), buf.getInt(endpoint + 33));
+        assertEquals(expected.ringSize(), buf.getInt(endpoint + 37));
+    }
+
+    @Test
+    void anRdmaChoiceWithoutItsEndpointCannotBeEncoded() {
+        assertThrows(IllegalArgumentException.class, () -> Hello.encode(new Hello.ClientHello(token(1),
+                VSocketLink.RDMA, 4096), Unpooled.buffer()));
     }
 
     @Test
