@@ -111,6 +111,21 @@ final class Peers {
         }
     }
 
+    /** Starts a thread that writes 4 KiB buffers to {@code channel}, as fast as writability lets it, until it closes. */
+    static Thread floodWhileActive(Channel channel) {
+        Thread writer = new Thread(() -> {
+            while (channel.isActive()) {
+                if (channel.isWritable()) {
+                    channel.writeAndFlush(channel.alloc().directBuffer(4096).writeZero(4096));
+                } else {
+                    Thread.onSpinWait();
+                }
+            }
+        }, "flood-" + channel.id());
+        writer.start();
+        return writer;
+    }
+
     static VSocketLink linkOf(Channel channel) {
         return ((VSocketSocketChannel) channel).link();
     }

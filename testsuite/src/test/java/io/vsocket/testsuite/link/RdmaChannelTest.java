@@ -175,16 +175,7 @@ class RdmaChannelTest {
             Channel client = Peers.vsocketClient(group, List.of(VSocketLink.RDMA), collector)
                     .connect(new InetSocketAddress(ADDRESS, server.port())).sync().channel();
             assertEquals(VSocketLink.RDMA, Peers.linkOf(client));
-            Thread writer = new Thread(() -> {
-                while (client.isActive()) {
-                    if (client.isWritable()) {
-                        client.writeAndFlush(client.alloc().directBuffer(4096).writeZero(4096));
-                    } else {
-                        Thread.onSpinWait();
-                    }
-                }
-            });
-            writer.start();
+            Thread writer = Peers.floodWhileActive(client);
             while (collector.received() < (256 << 10)) {
                 Thread.sleep(5);
             }

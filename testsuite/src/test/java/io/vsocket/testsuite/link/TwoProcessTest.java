@@ -79,16 +79,7 @@ class TwoProcessTest {
             Channel client = Peers.vsocketClient(group, List.of(link), collector)
                     .connect(new InetSocketAddress("127.0.0.1", server.port())).sync().channel();
             assertEquals(link, Peers.linkOf(client));
-            Thread writer = new Thread(() -> {
-                while (client.isActive()) {
-                    if (client.isWritable()) {
-                        client.writeAndFlush(client.alloc().directBuffer(4096).writeZero(4096));
-                    } else {
-                        Thread.onSpinWait();
-                    }
-                }
-            });
-            writer.start();
+            Thread writer = Peers.floodWhileActive(client);
             while (collector.received() < (1 << 20)) {
                 Thread.sleep(5);
             }

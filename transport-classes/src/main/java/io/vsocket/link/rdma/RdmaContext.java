@@ -196,15 +196,22 @@ public final class RdmaContext implements AutoCloseable {
         return n;
     }
 
-    /** Tells every link touched by the polls since the last dispatch (see {@link RdmaLink#afterCompletions()}). */
-    public void dispatch() {
-        // Index loop: a listener may close a link (removing nothing from this list) or poll again.
-        for (int i = 0; i < touched.size(); i++) {
-            RdmaLink link = touched.get(i);
+    /**
+     * Tells every link touched by the polls since the last dispatch (see {@link RdmaLink#afterCompletions()}),
+     * including polls made outside the loop's own (a channel's before it writes, a closing link's):
+     * the loop calls this every turn, whether its own poll found anything or not. Returns how many.
+     */
+    public int dispatch() {
+        // Index loop: a listener may close a link (removing nothing from this list) or poll again,
+        // adding links at the end, which this same pass then tells.
+        int told = 0;
+        for (; told < touched.size(); told++) {
+            RdmaLink link = touched.get(told);
             link.touched = false;
             link.afterCompletions();
         }
         touched.clear();
+        return told;
     }
 
     /**
