@@ -20,6 +20,8 @@ public final class VSocketLinks {
     public static final int DEFAULT_RING_SIZE = Integer.getInteger("io.vsocket.ringSize", 256 * 1024);
     /** How long an shm connection writes nothing before it returns its ring pages to the kernel. */
     public static final long IDLE_RELEASE_MILLIS = Long.getLong("io.vsocket.shmIdleReleaseMillis", 1000L);
+    /** The longest a closed rdma link waits for its end of output to reach the peer. */
+    static final long RDMA_LINGER_MILLIS = 10_000;
     public static final int MIN_RING_SIZE = 4096;
     public static final int MAX_RING_SIZE = 64 << 20;
     public static final int DEFAULT_HELLO_TIMEOUT_MILLIS = Integer.getInteger("io.vsocket.helloTimeoutMillis", 200);

@@ -471,8 +471,9 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                     logger.debug("{}: could not send the end of output", this, e);
                 }
             }
-            // Waits (boundedly) for the end to reach the peer before the queue pair goes.
-            s.close();
+            // The queue pair stays until the end reaches the peer, without holding up the loop.
+            l.close();
+            lingerAtMost(l);
             return;
         }
         ShmLink l = shm;
@@ -494,6 +495,19 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             ioHandler().removePoller(shmPoller);
         }
         l.close();
+    }
+
+    /** Bounds a closed rdma link's wait for its end of output to reach the peer. */
+    void lingerAtMost(RdmaLink l) {
+        if (!l.lingering()) {
+            return;
+        }
+        try {
+            eventLoop().schedule(l::expireLinger, VSocketLinks.RDMA_LINGER_MILLIS, TimeUnit.MILLISECONDS);
+        } catch (RuntimeException e) {
+            // The loop is shutting down (it destroys its links itself then), or never was: go now.
+            l.expireLinger();
+        }
     }
 
     @Override

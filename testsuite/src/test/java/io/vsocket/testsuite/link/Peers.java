@@ -111,12 +111,19 @@ final class Peers {
         }
     }
 
-    /** Starts a thread that writes 4 KiB buffers to {@code channel}, as fast as writability lets it, until it closes. */
-    static Thread floodWhileActive(Channel channel) {
+    /**
+     * Starts a thread that writes 4 KiB buffers to {@code channel}, as fast as writability lets it,
+     * until it closes; {@code firstFailure} gets the cause of the first write that failed.
+     */
+    static Thread floodWhileActive(Channel channel, java.util.concurrent.atomic.AtomicReference<Throwable> firstFailure) {
         Thread writer = new Thread(() -> {
             while (channel.isActive()) {
                 if (channel.isWritable()) {
-                    channel.writeAndFlush(channel.alloc().directBuffer(4096).writeZero(4096));
+                    channel.writeAndFlush(channel.alloc().directBuffer(4096).writeZero(4096)).addListener(f -> {
+                        if (f.cause() != null) {
+                            firstFailure.compareAndSet(null, f.cause());
+                        }
+                    });
                 } else {
                     Thread.onSpinWait();
                 }

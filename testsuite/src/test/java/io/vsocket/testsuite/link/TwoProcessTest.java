@@ -79,7 +79,7 @@ class TwoProcessTest {
             Channel client = Peers.vsocketClient(group, List.of(link), collector)
                     .connect(new InetSocketAddress("127.0.0.1", server.port())).sync().channel();
             assertEquals(link, Peers.linkOf(client));
-            Thread writer = Peers.floodWhileActive(client);
+            Thread writer = Peers.floodWhileActive(client, new java.util.concurrent.atomic.AtomicReference<>());
             while (collector.received() < (1 << 20)) {
                 Thread.sleep(5);
             }

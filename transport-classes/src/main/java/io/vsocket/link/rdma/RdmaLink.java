@@ -469,8 +469,9 @@ public final class RdmaLink implements StreamLink {
     /**
      * Closes the link. When its end of output is posted and the link is sound, the queue pair stays
      * until that request completes (the peer has it then), without holding up the caller: the
-     * context destroys it on that completion (or on an error, which RC's retry limit bounds). Else,
-     * or when the context itself closes, it goes at once: see {@link #destroy()}.
+     * context destroys it on that completion (or on an error, which RC's retry limit bounds), or
+     * its owner does, through {@link #expireLinger()}, when the peer never became ready. Else, or
+     * when the context itself closes, it goes at once: see {@link #destroy()}.
      */
     @Override
     public void close() {
@@ -484,6 +485,21 @@ public final class RdmaLink implements StreamLink {
             return;
         }
         destroy();
+    }
+
+    /** Closed, and waiting for its end of output to complete: see {@link #expireLinger()}. */
+    public boolean lingering() {
+        return lingering && !closed;
+    }
+
+    /**
+     * The owner's bound on lingering: a link still waiting (a peer that never became ready, or
+     * never acknowledged) is destroyed now. Safe to call at any time after close.
+     */
+    public void expireLinger() {
+        if (lingering && !closed) {
+            destroy();
+        }
     }
 
     /** A lingering link whose end has completed (or failed): it can go. */
