@@ -123,6 +123,24 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         return link;
     }
 
+    /**
+     * Netty drops a {@code read()} made while a channel is not active; an accepted vsocket channel
+     * is not active until its hello is done (unlike an accepted TCP channel, active at once), so a
+     * read asked for before that is remembered here and made once the link is known.
+     */
+    @Override
+    public VSocketSocketChannel read() {
+        if (parent() != null && !active) {
+            eventLoop().execute(() -> {
+                if (!active && isOpen()) {
+                    ((VSocketUnsafe) unsafe()).readPending = true;
+                }
+            });
+        }
+        super.read();
+        return this;
+    }
+
     @Override
     public VSocketServerSocketChannel parent() {
         return (VSocketServerSocketChannel) super.parent();
@@ -315,6 +333,10 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             streamReadInterest = reading;
             setFlag(VSocketIoOps.IN | VSocketIoOps.RDHUP);
             rdma.listener(rdmaListener);
+            if (reading) {
+                // Bytes may have come with the peer's first message: no completion will tell of them again.
+                streamReadyLater();
+            }
         } else if (chosen == VSocketLink.SHM) {
             stream = shm = (ShmLink) streamLink;
             streamReadInterest = reading;
