@@ -684,17 +684,7 @@ final class LinkNegotiation {
         if (rdmaPending != null) {
             // The client's side is connected and may already be active: it gets an end of stream
             // (or a reset, for an abortive close), as over TCP, not silence.
-            try {
-                if (socket.isOpen() && socket.getLinger() == 0) {
-                    rdmaPending.abort();
-                } else {
-                    rdmaPending.markOutputDone();
-                }
-            } catch (IOException e) {
-                logger.debug("{}: could not end the rdma link set up for the client", channel, e);
-            }
-            rdmaPending.close();
-            channel.lingerAtMost(rdmaPending);
+            channel.endRdma(rdmaPending);
             rdmaPending = null;
         }
     }

@@ -475,27 +475,9 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             return;
         }
         stream = null;
-        boolean abortive;
-        try {
-            abortive = socket.isOpen() && socket.getLinger() == 0;
-        } catch (IOException e) {
-            abortive = false;
-        }
         if (s == rdma) {
-            RdmaLink l = rdma;
             rdma = null;
-            if (abortive) {
-                l.abort();
-            } else {
-                try {
-                    l.markOutputDone();
-                } catch (IOException e) {
-                    logger.debug("{}: could not send the end of output", this, e);
-                }
-            }
-            // The queue pair stays until the end reaches the peer, without holding up the loop.
-            l.close();
-            lingerAtMost(l);
+            endRdma((RdmaLink) s);
             return;
         }
         ShmLink l = shm;
@@ -504,7 +486,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             idleRelease.cancel(false);
             idleRelease = null;
         }
-        if (!abortive) {
+        if (!closeIsAbortive()) {
             l.markOutputDone();
         }
         l.markClosed();
@@ -519,8 +501,31 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         l.close();
     }
 
-    /** Bounds a closed rdma link's wait for its end of output to reach the peer. */
-    void lingerAtMost(RdmaLink l) {
+    /** {@code SO_LINGER} 0 asks for an abortive close: the peer then sees a reset, as over TCP. */
+    private boolean closeIsAbortive() {
+        try {
+            return socket.isOpen() && socket.getLinger() == 0;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /**
+     * Ends and closes an rdma link of this channel (its own, or one the hello set up): the peer gets
+     * the end of output, or a reset for an abortive close; the queue pair stays, without holding up
+     * the loop, until that reaches the peer, and at most {@link VSocketLinks#RDMA_LINGER_MILLIS}.
+     */
+    void endRdma(RdmaLink l) {
+        if (closeIsAbortive()) {
+            l.abort();
+        } else {
+            try {
+                l.markOutputDone();
+            } catch (IOException e) {
+                logger.debug("{}: could not send the end of output", this, e);
+            }
+        }
+        l.close();
         if (!l.lingering()) {
             return;
         }

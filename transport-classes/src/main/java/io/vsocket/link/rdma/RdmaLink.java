@@ -497,7 +497,7 @@ public final class RdmaLink implements StreamLink {
      * never acknowledged) is destroyed now. Safe to call at any time after close.
      */
     public void expireLinger() {
-        if (lingering && !closed) {
+        if (lingering()) {
             destroy();
         }
     }
