@@ -268,16 +268,20 @@ public final class TransportComparison {
 
     private static double stream(Transport t, EventLoopGroup group, java.net.SocketAddress address, AtomicLong received,
                                  double seconds) throws Exception {
-        ByteBuf rawChunk = Unpooled.directBuffer(CHUNK).writeZero(CHUNK);
-        ByteBuf chunk = Unpooled.unreleasableBuffer(rawChunk);
+        // From the channel's own allocator, as an application's buffers would be (on the rdma link,
+        // registered memory: sent without a copy).
+        ByteBuf[] rawChunk = new ByteBuf[1];
         CompletableFuture<Void> stopped = new CompletableFuture<>();
         long[] window = new long[2];
         Channel ch = t.bootstrap(group)
                 .handler(new ChannelInboundHandlerAdapter() {
                     private volatile boolean stop;
+                    private ByteBuf chunk;
 
                     @Override
                     public void channelActive(ChannelHandlerContext ctx) {
+                        rawChunk[0] = ctx.alloc().directBuffer(CHUNK).writeZero(CHUNK);
+                        chunk = Unpooled.unreleasableBuffer(rawChunk[0]);
                         ctx.executor().schedule(() -> {
                             window[0] = System.nanoTime();
                             window[1] = received.get();
@@ -306,7 +310,7 @@ public final class TransportComparison {
         long end = System.nanoTime();
         long bytes = received.get() - window[1];
         ch.close().sync();
-        rawChunk.release();
+        rawChunk[0].release();
         return bytes / ((end - window[0]) / 1e9) / 1e9;
     }
 

@@ -15,8 +15,6 @@ import io.vsocket.link.rdma.RdmaPort;
 import io.vsocket.unix.Epoll;
 import io.vsocket.unix.EventFd;
 import io.vsocket.unix.NativeIoException;
-import io.vsocket.verbs.Verbs;
-import io.vsocket.verbs.VerbsDevice;
 import org.agrona.collections.Long2ObjectHashMap;
 
 import java.io.IOException;
@@ -139,8 +137,7 @@ public final class VSocketIoHandler implements IoHandler {
         }
         RdmaContext context = null;
         try {
-            VerbsDevice device = Verbs.openDevice(port.device());
-            context = RdmaContext.open(device, port.port(), port.gid());
+            context = RdmaContext.open(port.device(), port.port(), port.gid());
             completions = new RdmaCompletions(context);
             Registration registration = (Registration) register(completions);
             registration.submit(VSocketIoOps.of(VSocketIoOps.IN));

@@ -1,5 +1,9 @@
 package io.vsocket.channel;
 
+import io.netty.buffer.ByteBufAllocator;
+import io.vsocket.buffer.RegisteredAllocator;
+import io.vsocket.verbs.Verbs;
+
 import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.List;
@@ -25,6 +29,31 @@ public final class VSocketLinks {
     public static final int MIN_RING_SIZE = 4096;
     public static final int MAX_RING_SIZE = 64 << 20;
     public static final int DEFAULT_HELLO_TIMEOUT_MILLIS = Integer.getInteger("io.vsocket.helloTimeoutMillis", 200);
+
+    /**
+     * The allocator a vsocket channel starts with: where rdma is allowed by default and the machine
+     * has an RDMA device, {@link RegisteredAllocator#shared()}, whose buffers the rdma link sends
+     * without a copy; else Netty's default. {@code ChannelOption.ALLOCATOR} replaces it as usual.
+     */
+    static ByteBufAllocator defaultAllocator() {
+        return DefaultAllocator.INSTANCE;
+    }
+
+    private static final class DefaultAllocator {
+        static final ByteBufAllocator INSTANCE = choose();
+
+        private static ByteBufAllocator choose() {
+            try {
+                if (defaults().contains(VSocketLink.RDMA) && RegisteredAllocator.shared().pool().limit() > 0
+                        && Verbs.isAvailable() && !Verbs.deviceNames().isEmpty()) {
+                    return RegisteredAllocator.shared();
+                }
+            } catch (Exception | LinkageError e) {
+                // no devices to be listed: no rdma link either
+            }
+            return ByteBufAllocator.DEFAULT;
+        }
+    }
 
     /** The default preference list: {@code io.vsocket.links}, else shm, rdma, tcp. */
     public static List<VSocketLink> defaults() {

@@ -124,6 +124,16 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     }
 
     /**
+     * Bytes the rdma link has sent straight from the application's buffers, without copying them
+     * (buffers of the {@link io.vsocket.buffer.RegisteredAllocator}); 0 on other links and once
+     * closed. A metric: read it on the channel's event loop for an exact figure.
+     */
+    public long bytesSentInPlace() {
+        RdmaLink l = rdma;
+        return l != null ? l.inPlaceBytes() : 0;
+    }
+
+    /**
      * Netty drops a {@code read()} made while a channel is not active; an accepted vsocket channel
      * is not active until its hello is done (unlike an accepted TCP channel, active at once), so a
      * read asked for before that is remembered here and made once the link is known.

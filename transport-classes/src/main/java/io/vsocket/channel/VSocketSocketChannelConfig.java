@@ -42,6 +42,7 @@ public final class VSocketSocketChannelConfig extends DefaultChannelConfig imple
     VSocketSocketChannelConfig(VSocketSocketChannel channel, NativeSocket socket) {
         super(channel);
         this.socket = socket;
+        setAllocator(VSocketLinks.defaultAllocator());
         setTcpNoDelay(true);
     }
 

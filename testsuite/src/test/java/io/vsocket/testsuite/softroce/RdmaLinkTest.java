@@ -42,8 +42,9 @@ class RdmaLinkTest {
     private static final int RING = 16 * 1024;
 
     private static RdmaContext open() throws Exception {
-        VerbsDevice device = SoftRoce.open();
-        return RdmaContext.open(device, SoftRoce.PORT, SoftRoce.ipv4Gid(device));
+        try (VerbsDevice device = SoftRoce.open()) {
+            return RdmaContext.open(SoftRoce.DEVICE, SoftRoce.PORT, SoftRoce.ipv4Gid(device));
+        }
     }
 
     /**

@@ -20,13 +20,15 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The verbs resources the rdma links of one event loop share: a protection domain, one completion
+ * The verbs resources the rdma links of one event loop share: one completion
  * queue (with its completion channel, whose descriptor the loop waits on) for every queue pair,
  * and one shared receive queue. Every message of the link protocol is an RDMA WRITE_WITH_IMM, whose
  * receive needs no buffer, so the shared receive queue holds empty receives, replenished one for
  * one as they complete. Completions are dispatched to links by queue pair number; a link whose
  * state changed is told once per poll, after the poll ({@link #dispatch()}), so that a link that
- * waits for its own completions while closing never calls into other channels. One thread only.
+ * waits for its own completions while closing never calls into other channels. The device and its
+ * protection domain are shared with the other loops' contexts on the same device (see
+ * {@link RdmaDevice}). One thread only.
  */
 public final class RdmaContext implements AutoCloseable {
     private static final int RECEIVES = 1024;
@@ -40,11 +42,10 @@ public final class RdmaContext implements AutoCloseable {
     private static final int FILL_CHAIN = 64;
     private static final int BATCH = 32;
 
-    private final VerbsDevice device;
+    private final RdmaDevice device;
     private final int port;
     private final GidEntry gid;
     private final Mtu mtu;
-    private final ProtectionDomain pd;
     private final CompletionChannel channel;
     private final CompletionQueue cq;
     private final SharedReceiveQueue srq;
@@ -56,28 +57,26 @@ public final class RdmaContext implements AutoCloseable {
     private final List<RdmaLink> touched = new ArrayList<>();
     private boolean closed;
 
-    private RdmaContext(VerbsDevice device, int port, GidEntry gid) throws VerbsException {
+    private RdmaContext(RdmaDevice device, int port, GidEntry gid) throws VerbsException {
         this.device = device;
         this.port = port;
         this.gid = gid;
-        ProtectionDomain p = null;
         CompletionChannel ch = null;
         CompletionQueue q = null;
         SharedReceiveQueue s = null;
         try {
-            this.mtu = device.queryPort(port).activeMtu();
-            p = device.allocateProtectionDomain();
-            ch = device.createCompletionChannel();
+            VerbsDevice verbs = device.verbs();
+            this.mtu = verbs.queryPort(port).activeMtu();
+            ch = verbs.createCompletionChannel();
             ch.setNonBlocking();
-            q = device.createCompletionQueue(Math.min(CQ_ENTRIES, device.queryDevice().maxCqe()), ch);
-            s = p.createSharedReceiveQueue(RECEIVES, 1);
+            q = verbs.createCompletionQueue(Math.min(CQ_ENTRIES, verbs.queryDevice().maxCqe()), ch);
+            s = device.protectionDomain().createSharedReceiveQueue(RECEIVES, 1);
         } catch (VerbsException | RuntimeException e) {
-            Resources.closeQuietly(s, q, ch, p);
+            Resources.closeQuietly(s, q, ch);
             batch.close();
             arena.close();
             throw e;
         }
-        this.pd = p;
         this.channel = ch;
         this.cq = q;
         this.srq = s;
@@ -93,18 +92,23 @@ public final class RdmaContext implements AutoCloseable {
         }
     }
 
-    /** Shares {@code device}'s {@code port}, addressing peers from {@code gid}; takes ownership of the device. */
-    public static RdmaContext open(VerbsDevice device, int port, GidEntry gid) throws VerbsException {
+    /** A context on {@code port} of the device named {@code device} (shared with other loops), addressing peers from {@code gid}. */
+    public static RdmaContext open(String device, int port, GidEntry gid) throws IOException {
+        RdmaDevice shared = RdmaDevice.acquire(device);
         try {
-            return new RdmaContext(device, port, gid);
+            return new RdmaContext(shared, port, gid);
         } catch (VerbsException | RuntimeException e) {
-            Resources.closeQuietly(device);
+            shared.release();
             throw e;
         }
     }
 
+    RdmaDevice device() {
+        return device;
+    }
+
     ProtectionDomain protectionDomain() {
-        return pd;
+        return device.protectionDomain();
     }
 
     CompletionQueue completionQueue() {
@@ -242,7 +246,8 @@ public final class RdmaContext implements AutoCloseable {
             link.destroy();
         }
         touched.clear();
-        Resources.closeQuietly(srq, cq, channel, pd, device);
+        Resources.closeQuietly(srq, cq, channel);
+        device.release();
         batch.close();
         arena.close();
     }

@@ -1,6 +1,8 @@
 package io.vsocket.link.rdma;
 
 import io.netty.buffer.ByteBuf;
+import io.vsocket.buffer.RegisteredAllocator;
+import io.vsocket.buffer.RegisteredMemory;
 import io.vsocket.ffm.ibverbs.ibv_send_wr;
 import io.vsocket.ffm.ibverbs.ibv_sge;
 import io.vsocket.link.Resources;
@@ -17,11 +19,14 @@ import io.vsocket.verbs.QpType;
 import io.vsocket.verbs.QueuePair;
 import io.vsocket.verbs.QueuePairConfig;
 import io.vsocket.verbs.VerbsException;
+import org.agrona.collections.LongArrayQueue;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.concurrent.ThreadLocalRandom;
 
 import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_ACCESS_LOCAL_WRITE;
@@ -35,8 +40,10 @@ import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_WR_RDMA_WRITE_WITH_IMM;
  * The rdma link of one connection: the ring protocol over an RC queue pair. This side's receive
  * ring is registered for remote write, for this connection's queue pair alone (its rkey is given
  * only to the peer of this connection); the send side keeps a registered staging ring that mirrors
- * the peer's ring byte for byte, so bytes go out with RDMA WRITE from the staging position to the
- * same position in the peer's ring.
+ * the peer's ring byte for byte, so copied bytes go out with RDMA WRITE from the staging position to
+ * the same position in the peer's ring. Bytes of a buffer in registered memory (a
+ * {@link RegisteredAllocator} buffer of 1 KiB or more) are not copied: the write gathers them from
+ * the buffer itself, which stays retained until a signalled completion says the device has read it.
  *
  * <p>Every message is one RDMA WRITE_WITH_IMM, and the 32-bit immediate says what it is:
  * <pre>
@@ -61,8 +68,16 @@ public final class RdmaLink implements StreamLink {
     static final int RESET = CREDIT | END;
     private static final int SEND_DEPTH = 128;
     private static final int SIGNAL_EVERY = 16;
+    /** Signalled requests that release buffers sent in place, outstanding at once (more are copied). */
+    private static final int MAX_HOLD_SIGNALS = 4;
     /** The most signalled requests one link can have outstanding: sizes the shared completion queue. */
-    static final int MAX_SIGNALED = SEND_DEPTH / SIGNAL_EVERY + 2;
+    static final int MAX_SIGNALED = SEND_DEPTH / SIGNAL_EVERY + 2 + MAX_HOLD_SIGNALS;
+    /** Pieces one publish gathers (staged stretches and buffers sent in place); a write past them publishes first. */
+    private static final int MAX_SEGMENTS = 32;
+    /** Scatter entries per request: every RDMA device offers at least this many. */
+    private static final int MAX_SGE = 4;
+    /** Requests one publish posts at most: a request per MAX_SGE pieces, one more where the ring wraps. */
+    private static final int MAX_CHAIN = MAX_SEGMENTS / MAX_SGE + 2;
     private static final int INLINE = 64;
     private static final long WAIT_NANOS = 1_000_000_000L;
     private static final int ACCESS = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE;
@@ -97,6 +112,18 @@ public final class RdmaLink implements StreamLink {
     private long posted;
     private long completed;
     private int unsignaled;
+    /** What the next publish posts: pieces in ring order from {@code publishedTo}. */
+    private final long[] segmentAddresses = new long[MAX_SEGMENTS];
+    private final int[] segmentLengths = new int[MAX_SEGMENTS];
+    private final int[] segmentKeys = new int[MAX_SEGMENTS];
+    private int segments;
+    private int stagedSincePublish;
+    /** Buffers sent in place, retained until the request carrying them is known to be done (in post order). */
+    private final ArrayList<ByteBuf> unpostedHolds = new ArrayList<>();
+    private final ArrayDeque<ByteBuf> holds = new ArrayDeque<>();
+    private final LongArrayQueue holdUntil = new LongArrayQueue(Long.MIN_VALUE);
+    private final LongArrayQueue holdSignals = new LongArrayQueue(Long.MIN_VALUE);
+    private long inPlaceBytes;
     /** The peer's queue pair is known to receive: this side may write. */
     private boolean peerReady;
     private boolean outputDone;
@@ -121,7 +148,7 @@ public final class RdmaLink implements StreamLink {
         MemoryRegion mr = null;
         try {
             q = context.protectionDomain().createQueuePair(new QueuePairConfig(QpType.RC, context.completionQueue(),
-                    context.completionQueue(), context.sharedReceiveQueue(), SEND_DEPTH, 0, 1, 1, INLINE, false));
+                    context.completionQueue(), context.sharedReceiveQueue(), SEND_DEPTH, 0, MAX_SGE, 1, INLINE, false));
             rxRing = arena.allocate(ringSize, 4096);
             mr = context.protectionDomain().register(rxRing, ACCESS);
         } catch (VerbsException | RuntimeException e) {
@@ -134,8 +161,8 @@ public final class RdmaLink implements StreamLink {
         this.qp = q;
         this.rxMemory = mr;
         this.rxView = rxRing.asByteBuffer();
-        this.requests = arena.allocate(ibv_send_wr.LAYOUT, 3);
-        this.sges = arena.allocate(ibv_sge.LAYOUT, 3);
+        this.requests = arena.allocate(ibv_send_wr.LAYOUT, MAX_CHAIN);
+        this.sges = arena.allocate(ibv_sge.LAYOUT, MAX_SEGMENTS);
     }
 
     int qpNumber() {
@@ -191,15 +218,38 @@ public final class RdmaLink implements StreamLink {
         return peerReady && !outputDone ? sendCursor.credit() : 0;
     }
 
+    /**
+     * Takes up to {@code length} bytes of {@code buf} as credit allows. Bytes in a registered buffer
+     * chunk (see {@link RegisteredMemory}) are sent from where they are: the buffer is retained until
+     * the device has read them (a signalled completion says so). Others are copied into the staging
+     * ring, at the position they take in the peer's ring.
+     */
     @Override
     public int write(ByteBuf buf, int index, int length) {
         int n = Math.min(length, credit());
+        long address;
+        if (n >= RegisteredAllocator.MIN_REGISTERED && (address = addressOf(buf, index, n)) != 0) {
+            long key = context.device().lkey(address, n);
+            if (key != RdmaDevice.UNREGISTERED) {
+                int taken = inPlace(buf, address, n, (int) key);
+                if (taken >= 0) {
+                    return taken;
+                }
+            }
+        }
         int done = 0;
         while (done < n) {
-            int chunk = Math.min(n - done, publishQuantum);
-            RingCopy.in(sendCursor, txView, buf, index + done, chunk);
+            if (segments + 1 > MAX_SEGMENTS && !publishQuietly()) {
+                return done;
+            }
+            int position = sendCursor.position();
+            int chunk = Math.min(Math.min(n - done, sendCursor.contiguous()), publishQuantum);
+            txView.limit(position + chunk).position(position);
+            buf.getBytes(index + done, txView);
+            segment(txMemory.address() + position, chunk, txMemory.lkey(), position);
+            sendCursor.advance(chunk);
             done += chunk;
-            if (done < n) {
+            if (done < n && stagedSincePublish >= publishQuantum) {
                 // A large write goes out a quarter ring at a time: the device moves one quarter while
                 // this side copies the next.
                 publishQuietly();
@@ -208,18 +258,69 @@ public final class RdmaLink implements StreamLink {
         return n;
     }
 
-    private void publishQuietly() {
+    /** Where {@code length} bytes of {@code buf} from {@code index} lie in memory, or 0 when not in one piece of native memory. */
+    private static long addressOf(ByteBuf buf, int index, int length) {
+        if (buf.hasMemoryAddress()) {
+            return buf.memoryAddress() + index;
+        }
+        // Netty without Unsafe (recent JDKs) gives no address: the buffer's own view has it.
+        return buf.isDirect() && buf.nioBufferCount() == 1
+                ? MemorySegment.ofBuffer(buf.internalNioBuffer(index, length)).address() : 0;
+    }
+
+    /** Takes {@code n} bytes at {@code address} in place; -1 when they must be copied instead. */
+    private int inPlace(ByteBuf buf, long address, int n, int key) {
+        if (segments + 2 > MAX_SEGMENTS && !publishQuietly()) {
+            return 0;
+        }
+        if (holdSignals.size() >= MAX_HOLD_SIGNALS) {
+            // Bounds the signalled requests this link has out (the shared completion queue is sized
+            // by it); the device is still reading earlier buffers, and a copy costs less than waiting.
+            return -1;
+        }
+        int first = Math.min(n, sendCursor.contiguous());
+        segment(address, first, key, sendCursor.position());
+        if (first < n) {
+            segment(address + first, n - first, key, 0);
+        }
+        sendCursor.advance(n);
+        unpostedHolds.add(buf.retain());
+        inPlaceBytes += n;
+        return n;
+    }
+
+    /** Appends a piece to the next publish (merged with the last one when it continues it in memory and in the ring). */
+    private void segment(long address, int length, int key, int ringPosition) {
+        if (key == txMemory.lkey()) {
+            stagedSincePublish += length;
+        }
+        int last = segments - 1;
+        if (last >= 0 && ringPosition != 0 && segmentKeys[last] == key
+                && segmentAddresses[last] + segmentLengths[last] == address) {
+            segmentLengths[last] += length;
+            return;
+        }
+        segmentAddresses[segments] = address;
+        segmentLengths[segments] = length;
+        segmentKeys[segments] = key;
+        segments++;
+    }
+
+    /** Publishes, failing the link on an error; false when something is still unposted (no room in the send queue). */
+    private boolean publishQuietly() {
         try {
             publish();
         } catch (VerbsException e) {
             fail(e);
         }
+        return segments == 0;
     }
 
     /**
      * Posts everything written since the last publish as one chain of WRITE_WITH_IMM requests (and
-     * the end of output, when it is due). When the send queue has no room it posts nothing now: the
-     * completions that make room post it (see {@link #afterCompletions()}).
+     * the end of output, when it is due): one request per contiguous stretch of the peer's ring (two
+     * when the ring wraps), each gathering up to {@link #MAX_SGE} pieces. When the send queue has no
+     * room it posts nothing now: the completions that make room post it (see {@link #afterCompletions()}).
      */
     @Override
     public void publish() throws VerbsException {
@@ -228,22 +329,61 @@ public final class RdmaLink implements StreamLink {
             // due): the peer's first message publishes it (see afterCompletions).
             return;
         }
-        long end = sendCursor.produced();
-        if (end != publishedTo) {
+        if (segments > 0) {
             int mask = sendCursor.capacity() - 1;
-            int first = (int) (publishedTo & mask);
-            int total = (int) (end - publishedTo);
-            int firstLength = Math.min(total, sendCursor.capacity() - first);
-            int pieces = firstLength == total ? 1 : 2;
-            if (!hasRoom(pieces)) {
+            int requestsNeeded = 0;
+            int position = (int) (publishedTo & mask);
+            int sgesInRequest = MAX_SGE;
+            for (int i = 0; i < segments; i++) {
+                if (sgesInRequest == MAX_SGE || position == 0) {
+                    requestsNeeded++;
+                    sgesInRequest = 0;
+                }
+                sgesInRequest++;
+                position = (position + segmentLengths[i]) & mask;
+            }
+            if (requestsNeeded > MAX_CHAIN || !hasRoom(requestsNeeded)) {
                 return;
             }
-            prepare(0, first, firstLength, firstLength);
-            if (pieces == 2) {
-                prepare(1, 0, total - firstLength, total - firstLength);
+            int request = -1;
+            int sge = 0;
+            int requestLength = 0;
+            position = (int) (publishedTo & mask);
+            int requestPosition = position;
+            sgesInRequest = MAX_SGE;
+            for (int i = 0; i < segments; i++) {
+                if (sgesInRequest == MAX_SGE || position == 0) {
+                    if (request >= 0) {
+                        prepareWrite(request, requestPosition, sge - sgesInRequest, sgesInRequest, requestLength);
+                    }
+                    request++;
+                    sgesInRequest = 0;
+                    requestLength = 0;
+                    requestPosition = position;
+                }
+                MemorySegment entry = sges.asSlice((long) sge * ibv_sge.sizeof(), ibv_sge.LAYOUT);
+                ibv_sge.addr(entry, segmentAddresses[i]);
+                ibv_sge.length(entry, segmentLengths[i]);
+                ibv_sge.lkey(entry, segmentKeys[i]);
+                sge++;
+                sgesInRequest++;
+                requestLength += segmentLengths[i];
+                position = (position + segmentLengths[i]) & mask;
             }
-            post(pieces);
-            publishedTo = end;
+            prepareWrite(request, requestPosition, sge - sgesInRequest, sgesInRequest, requestLength);
+            boolean holding = !unpostedHolds.isEmpty();
+            long last = post(request + 1, holding);
+            if (holding) {
+                holdSignals.addLong(last);
+                for (int i = 0; i < unpostedHolds.size(); i++) {
+                    holds.add(unpostedHolds.get(i));
+                    holdUntil.addLong(last);
+                }
+                unpostedHolds.clear();
+            }
+            publishedTo = sendCursor.produced();
+            segments = 0;
+            stagedSincePublish = 0;
         }
         if (outputDone && endRequest == 0 && hasRoom(1)) {
             prepare(0, 0, 0, resetting ? RESET : END);
@@ -255,24 +395,39 @@ public final class RdmaLink implements StreamLink {
         return posted - completed + requests <= SEND_DEPTH - 1;
     }
 
-    /** Fills request {@code i}: a write of {@code length} bytes at ring position {@code position}, immediate {@code imm}. */
+    /** Fills request {@code i}: a write of {@code length} staged bytes at ring position {@code position}, immediate {@code imm}. */
     private void prepare(int i, int position, int length, int imm) {
-        MemorySegment wr = requests.asSlice(i * ibv_send_wr.sizeof(), ibv_send_wr.LAYOUT);
-        wr.fill((byte) 0);
-        ibv_send_wr.opcode(wr, IBV_WR_RDMA_WRITE_WITH_IMM);
-        ibv_send_wr.imm_data(wr, Integer.reverseBytes(imm));
+        MemorySegment wr = request(i, imm);
         if (length > 0) {
-            MemorySegment sge = sges.asSlice(i * ibv_sge.sizeof(), ibv_sge.LAYOUT);
+            MemorySegment sge = sges.asSlice((long) i * ibv_sge.sizeof(), ibv_sge.LAYOUT);
             ibv_sge.addr(sge, txMemory.address() + position);
             ibv_sge.length(sge, length);
             ibv_sge.lkey(sge, txMemory.lkey());
-            ibv_send_wr.sg_list(wr, sge);
-            ibv_send_wr.num_sge(wr, 1);
-            ibv_send_wr.wr_rdma_remote_addr(wr, remoteRing + position);
-            ibv_send_wr.wr_rdma_rkey(wr, remoteKey);
-            if (length <= INLINE) {
-                ibv_send_wr.send_flags(wr, IBV_SEND_INLINE);
-            }
+            target(wr, sge, 1, position, length);
+        }
+    }
+
+    /** Fills request {@code i}: a write of the {@code count} pieces from scatter entry {@code firstSge}, {@code length} bytes in all, to ring position {@code position}. */
+    private void prepareWrite(int i, int position, int firstSge, int count, int length) {
+        MemorySegment wr = request(i, length);
+        target(wr, sges.asSlice((long) firstSge * ibv_sge.sizeof()), count, position, length);
+    }
+
+    private MemorySegment request(int i, int imm) {
+        MemorySegment wr = requests.asSlice((long) i * ibv_send_wr.sizeof(), ibv_send_wr.LAYOUT);
+        wr.fill((byte) 0);
+        ibv_send_wr.opcode(wr, IBV_WR_RDMA_WRITE_WITH_IMM);
+        ibv_send_wr.imm_data(wr, Integer.reverseBytes(imm));
+        return wr;
+    }
+
+    private void target(MemorySegment wr, MemorySegment sgeList, int count, int position, int length) {
+        ibv_send_wr.sg_list(wr, sgeList);
+        ibv_send_wr.num_sge(wr, count);
+        ibv_send_wr.wr_rdma_remote_addr(wr, remoteRing + position);
+        ibv_send_wr.wr_rdma_rkey(wr, remoteKey);
+        if (length <= INLINE) {
+            ibv_send_wr.send_flags(wr, IBV_SEND_INLINE);
         }
     }
 
@@ -392,6 +547,7 @@ public final class RdmaLink implements StreamLink {
         if (wrId != 0) {
             // A send, completed or flushed: every request up to it has left the queue.
             completed = Math.max(completed, wrId);
+            releaseHolds();
         }
         if (failure != null || closed) {
             return;
@@ -406,6 +562,27 @@ public final class RdmaLink implements StreamLink {
         } catch (CompletionException | RingProtocolException e) {
             failure = e;
         }
+    }
+
+    /** Lets go of buffers sent in place whose requests the device is done with. */
+    private void releaseHolds() {
+        while (!holdSignals.isEmpty() && holdSignals.peekLong() <= completed) {
+            holdSignals.pollLong();
+        }
+        while (!holdUntil.isEmpty() && holdUntil.peekLong() <= completed) {
+            holdUntil.pollLong();
+            holds.poll().release();
+        }
+    }
+
+    /** Bytes sent from the application's buffers without a copy (for tests and metrics). */
+    public long inPlaceBytes() {
+        return inPlaceBytes;
+    }
+
+    /** Buffers still retained for sends the device has not finished (for tests). */
+    public int heldBuffers() {
+        return holds.size() + unpostedHolds.size();
     }
 
     private void received(int imm) throws RingProtocolException {
@@ -532,6 +709,16 @@ public final class RdmaLink implements StreamLink {
         }
         context.forget(this);
         Resources.closeQuietly(qp, rxMemory, txMemory);
+        // The queue pair is gone: the device reads none of these buffers any more.
+        while (!holds.isEmpty()) {
+            holds.poll().release();
+        }
+        holdUntil.clear();
+        holdSignals.clear();
+        for (int i = 0; i < unpostedHolds.size(); i++) {
+            unpostedHolds.get(i).release();
+        }
+        unpostedHolds.clear();
         arena.close();
     }
 

@@ -1,0 +1,6 @@
+/**
+ * Buffers the rdma link can send in place: {@link io.vsocket.buffer.RegisteredMemory}, chunks every
+ * RDMA device registers once, and {@link io.vsocket.buffer.RegisteredAllocator}, the allocator of
+ * vsocket channels on machines with an RDMA device.
+ */
+package io.vsocket.buffer;

@@ -1,0 +1,139 @@
+package io.vsocket.link.rdma;
+
+import io.netty.util.internal.logging.InternalLogger;
+import io.netty.util.internal.logging.InternalLoggerFactory;
+import io.vsocket.buffer.RegisteredMemory;
+import io.vsocket.link.Resources;
+import io.vsocket.verbs.MemoryRegion;
+import io.vsocket.verbs.ProtectionDomain;
+import io.vsocket.verbs.Verbs;
+import io.vsocket.verbs.VerbsDevice;
+import io.vsocket.verbs.VerbsException;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * One open RDMA device and its one protection domain, shared by every event loop's
+ * {@link RdmaContext} on it: a buffer allocated on one loop is flushed on another, and a memory
+ * region serves only queue pairs of its own protection domain. It registers every chunk of
+ * {@link RegisteredMemory#shared()} (local access only: the device reads them as the source of
+ * sends), so a buffer from those chunks is sent in place. Opened by the first context on the device,
+ * closed (regions, domain, device) when the last one lets go.
+ */
+final class RdmaDevice implements RegisteredMemory.Registrar {
+    private static final InternalLogger logger = InternalLoggerFactory.getInstance(RdmaDevice.class);
+    private static final Map<String, RdmaDevice> OPEN = new HashMap<>();
+    /** A chunk this device could not register: its buffers are copied. */
+    static final long UNREGISTERED = -1;
+
+    private final String name;
+    private final VerbsDevice device;
+    private final ProtectionDomain pd;
+    private final RegisteredMemory memory;
+    private final List<MemoryRegion> regions = new ArrayList<>();
+    /** The lkey of each chunk by id (as an unsigned int), or UNREGISTERED; replaced whole when a chunk comes. */
+    private volatile long[] lkeys = new long[0];
+    private int users;
+
+    private RdmaDevice(String name, VerbsDevice device, ProtectionDomain pd, RegisteredMemory memory) {
+        this.name = name;
+        this.device = device;
+        this.pd = pd;
+        this.memory = memory;
+    }
+
+    /** The shared device {@code name}, opened now if no context holds it; each call needs one {@link #release()}. */
+    static RdmaDevice acquire(String name) throws IOException {
+        return acquire(name, RegisteredMemory.shared());
+    }
+
+    static synchronized RdmaDevice acquire(String name, RegisteredMemory memory) throws IOException {
+        RdmaDevice open = OPEN.get(name);
+        if (open == null) {
+            VerbsDevice device = Verbs.openDevice(name);
+            ProtectionDomain pd;
+            try {
+                pd = device.allocateProtectionDomain();
+            } catch (VerbsException | RuntimeException e) {
+                Resources.closeQuietly(device);
+                throw e;
+            }
+            open = new RdmaDevice(name, device, pd, memory);
+            memory.addRegistrar(open);
+            OPEN.put(name, open);
+        }
+        open.users++;
+        return open;
+    }
+
+    /** One user fewer; the last one closes the device (every queue pair and region of its own must be gone by then). */
+    void release() {
+        synchronized (RdmaDevice.class) {
+            if (--users > 0) {
+                return;
+            }
+            OPEN.remove(name);
+        }
+        memory.removeRegistrar(this);
+        synchronized (this) {
+            Resources.closeQuietly(regions.toArray(new MemoryRegion[0]));
+            regions.clear();
+            lkeys = new long[0];
+        }
+        Resources.closeQuietly(pd, device);
+    }
+
+    VerbsDevice verbs() {
+        return device;
+    }
+
+    ProtectionDomain protectionDomain() {
+        return pd;
+    }
+
+    @Override
+    public synchronized void chunkAdded(int id, MemorySegment chunk) {
+        long key = UNREGISTERED;
+        try {
+            MemoryRegion region = pd.register(chunk, 0);
+            regions.add(region);
+            key = Integer.toUnsignedLong(region.lkey());
+        } catch (VerbsException | RuntimeException e) {
+            logger.warn("{} cannot register a buffer chunk ({} bytes): its buffers are copied when sent; {}", name,
+                    chunk.byteSize(), e.toString());
+        }
+        long[] keys = Arrays.copyOf(lkeys, Math.max(lkeys.length, id + 1));
+        keys[id] = key;
+        lkeys = keys;
+    }
+
+    /**
+     * The lkey under which this device reads {@code [address, address + length)}, or
+     * {@link #UNREGISTERED} when that range is not inside one registered chunk. Any thread, no allocation.
+     */
+    long lkey(long address, int length) {
+        int id = memory.chunkOf(address, length);
+        long[] keys = lkeys;
+        return id >= 0 && id < keys.length ? keys[id] : UNREGISTERED;
+    }
+
+    /** Memory regions this device holds for buffer chunks (for leak checks). */
+    synchronized int chunkRegions() {
+        return regions.size();
+    }
+
+    static synchronized int openCount() {
+        return OPEN.size();
+    }
+
+    @Override
+    public String toString() {
+        return "RdmaDevice(" + name + ", " + users + " users)";
+    }
+}
