@@ -4,6 +4,7 @@ import io.netty.buffer.ByteBuf;
 import io.vsocket.channel.VSocketLink;
 import io.vsocket.link.rdma.RdmaEndpoint;
 import io.vsocket.verbs.Gid;
+import io.vsocket.verbs.Mtu;
 
 import java.nio.charset.StandardCharsets;
 import java.util.EnumSet;
@@ -19,7 +20,7 @@ import java.util.Set;
  * client hello  token[16] link:u8 ringSize:u32 [endpoint if link = rdma]     (the choice)
  * link ready    link:u8 reason:str [endpoint if link = rdma]                 (server: what the choice became)
  * str = u8 length + UTF-8
- * endpoint = gid[16] gidIndex:u8 qpn:u32 psn:u32 ringAddress:u64 rkey:u32 ringSize:u32
+ * endpoint = gid[16] gidIndex:u8 qpn:u32 psn:u32 ringAddress:u64 rkey:u32 ringSize:u32 mtu:u16
  * </pre>
  */
 public final class Hello {
@@ -172,13 +173,20 @@ public final class Hello {
         out.writeLong(endpoint.ringAddress());
         out.writeInt(endpoint.rkey());
         out.writeInt(endpoint.ringSize());
+        out.writeShort(endpoint.mtu());
     }
 
-    private static RdmaEndpoint endpoint(ByteBuf body) {
+    private static RdmaEndpoint endpoint(ByteBuf body) throws HelloException {
         byte[] gid = new byte[Gid.BYTES];
         body.readBytes(gid);
-        return new RdmaEndpoint(Gid.of(gid), body.readUnsignedByte(), body.readInt(), body.readInt(), body.readLong(),
-                body.readInt(), body.readInt());
+        RdmaEndpoint endpoint = new RdmaEndpoint(Gid.of(gid), body.readUnsignedByte(), body.readInt(), body.readInt(),
+                body.readLong(), body.readInt(), body.readInt(), body.readUnsignedShort());
+        try {
+            Mtu.ofBytes(endpoint.mtu());
+        } catch (IllegalArgumentException e) {
+            throw new HelloException("rdma endpoint in the vsocket hello has an impossible MTU: " + endpoint.mtu());
+        }
+        return endpoint;
     }
 
     private static int header(ByteBuf out, int type) {

@@ -49,7 +49,7 @@ class HelloTest {
     /** An rdma endpoint with every field at a value that a wrong width or order would change. */
     private static RdmaEndpoint endpoint(int seed) {
         return new RdmaEndpoint(Gid.of(token(seed)), 200 + seed, 0x00abcdef - seed, 0x00fedcba + seed,
-                0x7f12_3456_789a_bcdeL + seed, 0x8765_4321 + seed, 1 << (12 + seed));
+                0x7f12_3456_789a_bcdeL + seed, 0x8765_4321 + seed, 1 << (12 + seed), 1024);
     }
 
     private static Hello.LinkReady linkReady() {
@@ -148,8 +148,8 @@ class HelloTest {
         assertEquals(Hello.VERSION, buf.getUnsignedByte(VERSION_AT));
         assertEquals(Hello.CLIENT_HELLO, buf.getUnsignedByte(TYPE_AT));
         // token[16] link:u8 ringSize:u32, then for rdma the endpoint:
-        // gid[16] gidIndex:u8 qpn:u32 psn:u32 ringAddress:u64 rkey:u32 ringSize:u32
-        assertEquals(Hello.TOKEN_LENGTH + 1 + 4 + 16 + 1 + 4 + 4 + 8 + 4 + 4, buf.getUnsignedShort(LENGTH_AT));
+        // gid[16] gidIndex:u8 qpn:u32 psn:u32 ringAddress:u64 rkey:u32 ringSize:u32 mtu:u16
+        assertEquals(Hello.TOKEN_LENGTH + 1 + 4 + 16 + 1 + 4 + 4 + 8 + 4 + 4 + 2, buf.getUnsignedShort(LENGTH_AT));
         assertEquals(VSocketLink.RDMA.ordinal(), buf.getUnsignedByte(Hello.HEADER + Hello.TOKEN_LENGTH));
         assertEquals(65536, buf.getInt(Hello.HEADER + Hello.TOKEN_LENGTH + 1), "ringSize is big-endian");
         int endpoint = Hello.HEADER + Hello.TOKEN_LENGTH + 1 + 4;
@@ -163,6 +163,16 @@ class HelloTest {
         assertEquals(expected.ringAddress(), buf.getLong(endpoint + 25));
         assertEquals(expected.rkey(), buf.getInt(endpoint + 33));
         assertEquals(expected.ringSize(), buf.getInt(endpoint + 37));
+        assertEquals(expected.mtu(), buf.getUnsignedShort(endpoint + 41));
+    }
+
+    @Test
+    void anEndpointWithAnImpossibleMtuIsRefused() {
+        ByteBuf buf = encoded(clientHello());
+        int mtuAt = buf.writerIndex() - 2;
+        buf.setShort(mtuAt, 1500);
+        HelloException e = assertThrows(HelloException.class, () -> Hello.decode(buf));
+        assertTrue(e.getMessage().contains("MTU"), e.getMessage());
     }
 
     @Test

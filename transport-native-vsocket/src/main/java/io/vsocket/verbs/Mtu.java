@@ -35,6 +35,16 @@ public enum Mtu {
         throw new IllegalArgumentException("not an ibv_mtu value: " + code);
     }
 
+    /** The value of {@code bytes} (256, 512, 1024, 2048 or 4096). */
+    public static Mtu ofBytes(int bytes) {
+        for (Mtu m : values()) {
+            if (m.bytes == bytes) {
+                return m;
+            }
+        }
+        throw new IllegalArgumentException("not a path MTU: " + bytes + " bytes");
+    }
+
     @Override
     public String toString() {
         return Integer.toString(bytes);

@@ -3,12 +3,16 @@ package io.vsocket.testsuite.link;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelDuplexHandler;
+import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.WriteBufferWaterMark;
 import io.netty.channel.EventLoopGroup;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.channel.socket.ChannelInputShutdownReadComplete;
 import io.vsocket.buffer.RegisteredAllocator;
 import io.vsocket.buffer.RegisteredMemory;
 import io.vsocket.channel.VSocketChannelOption;
@@ -30,7 +34,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -40,6 +46,8 @@ import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -151,6 +159,169 @@ class RdmaChannelTest {
                 assertEquals(1, b.refCnt(), "the link let go of every buffer it sent in place");
                 b.release();
             }
+            client.close().sync();
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    /**
+     * Netty's shutdown-output cases, with a vsocket peer on rdma instead of a java.net socket (which
+     * cannot speak rdma): the side that shuts its output down stays active and readable, the peer
+     * (half-closure allowed) gets the input-shutdown event after the last byte and can still answer,
+     * a write after the shutdown fails without a writability change, and a server that does not
+     * allow half-closure closes.
+     */
+    @Test
+    void shutdownOutputEndsThePeersInputAndLeavesTheOtherDirectionOpen() throws Exception {
+        BlockingQueue<Object> serverEvents = new LinkedBlockingQueue<>();
+        CompletableFuture<Channel> accepted = new CompletableFuture<>();
+        Channel server = Peers.vsocketServer(group, List.of(VSocketLink.RDMA), new ChannelInboundHandlerAdapter() {
+            @Override
+            public void channelActive(ChannelHandlerContext ctx) {
+                accepted.complete(ctx.channel());
+            }
+
+            @Override
+            public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                ByteBuf buf = (ByteBuf) msg;
+                while (buf.isReadable()) {
+                    serverEvents.add((int) buf.readByte());
+                }
+                buf.release();
+            }
+
+            @Override
+            public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+                serverEvents.add(evt);
+            }
+        }).childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .childOption(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 5000)
+                .bind(new InetSocketAddress(ADDRESS, 0)).sync().channel();
+        try {
+            BlockingQueue<Object> clientEvents = new LinkedBlockingQueue<>();
+            VSocketSocketChannel client = (VSocketSocketChannel) Peers.vsocketClient(group, List.of(VSocketLink.RDMA),
+                    new ChannelInboundHandlerAdapter() {
+                        @Override
+                        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                            ByteBuf buf = (ByteBuf) msg;
+                            while (buf.isReadable()) {
+                                clientEvents.add((int) buf.readByte());
+                            }
+                            buf.release();
+                        }
+
+                        @Override
+                        public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+                            clientEvents.add("writability " + ctx.channel().isWritable());
+                        }
+                    }).connect(server.localAddress()).sync().channel();
+            Channel child = accepted.get(20, TimeUnit.SECONDS);
+            client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {1})).sync();
+            assertEquals(1, serverEvents.poll(20, TimeUnit.SECONDS));
+            assertFalse(client.isOutputShutdown());
+
+            client.shutdownOutput().sync();
+            assertEquals(ChannelInputShutdownEvent.INSTANCE, serverEvents.poll(20, TimeUnit.SECONDS));
+            assertEquals(ChannelInputShutdownReadComplete.INSTANCE, serverEvents.poll(20, TimeUnit.SECONDS));
+            assertTrue(client.isOutputShutdown());
+            assertFalse(client.isInputShutdown());
+            assertTrue(client.isActive());
+            assertTrue(child.isActive(), "half-closure allowed: the server's channel stays");
+            assertTrue(((VSocketSocketChannel) child).isInputShutdown());
+
+            ChannelFuture late = client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {3})).await();
+            assertFalse(late.isSuccess(), "a write after shutting the output down fails");
+            child.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {2})).sync();
+            assertEquals(2, clientEvents.poll(20, TimeUnit.SECONDS), "the other direction still carries bytes");
+            assertNull(clientEvents.poll(200, TimeUnit.MILLISECONDS), "no writability change, nothing else");
+            child.close().sync();
+            client.closeFuture().await(20, TimeUnit.SECONDS);
+            assertFalse(client.isOpen(), "the peer's close ends the half-closed channel");
+        } finally {
+            server.close().sync();
+        }
+
+        // Without half-closure the server's channel closes when the peer's input ends.
+        CompletableFuture<Void> childClosed = new CompletableFuture<>();
+        Channel strict = Peers.vsocketServer(group, List.of(VSocketLink.RDMA), new ChannelInboundHandlerAdapter() {
+            @Override
+            public void channelInactive(ChannelHandlerContext ctx) {
+                childClosed.complete(null);
+            }
+        }).childOption(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 5000)
+                .bind(new InetSocketAddress(ADDRESS, 0)).sync().channel();
+        try {
+            VSocketSocketChannel client = (VSocketSocketChannel) Peers.vsocketClient(group, List.of(VSocketLink.RDMA),
+                    new Peers.Collector(0)).option(ChannelOption.SO_LINGER, 0).connect(strict.localAddress()).sync()
+                    .channel();
+            client.shutdownOutput().sync();
+            childClosed.get(20, TimeUnit.SECONDS);
+            client.close().sync(); // SO_LINGER 0 after the output is shut: no error, no assertion
+        } finally {
+            strict.close().sync();
+        }
+    }
+
+    /**
+     * Netty's conditional-writability case, scaled to the emulator (8 MiB instead of 100 MiB): the
+     * server writes 16 KiB buffers of its allocator (sent in place) only while its channel is
+     * writable (water marks 8 and 16 KiB), from its read, its flush and its writability events;
+     * every byte arrives.
+     */
+    @Test
+    void writingOnlyWhileWritableDeliversEveryByte() throws Exception {
+        int expected = 8 << 20;
+        int chunk = 16 * 1024;
+        Channel server = Peers.vsocketServer(group, List.of(VSocketLink.RDMA), new ChannelInitializer<>() {
+            @Override
+            protected void initChannel(Channel ch) {
+                ch.pipeline().addLast(new ChannelDuplexHandler() {
+                    private int written;
+
+                    @Override
+                    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                        ((ByteBuf) msg).release();
+                        writeWhileWritable(ctx);
+                    }
+
+                    @Override
+                    public void flush(ChannelHandlerContext ctx) {
+                        if (ctx.channel().isWritable()) {
+                            writeWhileWritable(ctx);
+                        } else {
+                            ctx.flush();
+                        }
+                    }
+
+                    @Override
+                    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+                        if (ctx.channel().isWritable()) {
+                            writeWhileWritable(ctx);
+                        }
+                        ctx.fireChannelWritabilityChanged();
+                    }
+
+                    private void writeWhileWritable(ChannelHandlerContext ctx) {
+                        while (ctx.channel().isWritable() && written < expected) {
+                            int n = Math.min(expected - written, chunk);
+                            written += n;
+                            ctx.write(ctx.alloc().buffer(n).writeZero(n));
+                        }
+                        ctx.flush();
+                    }
+                });
+            }
+        }).childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, new WriteBufferWaterMark(8 * 1024, 16 * 1024))
+                .childOption(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 5000)
+                .bind(new InetSocketAddress(ADDRESS, 0)).sync().channel();
+        try {
+            Peers.Collector collector = new Peers.Collector(expected);
+            Channel client = Peers.vsocketClient(group, List.of(VSocketLink.RDMA), collector)
+                    .connect(server.localAddress()).sync().channel();
+            client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {0}));
+            collector.done.get(120, TimeUnit.SECONDS);
+            assertEquals(expected, collector.received());
             client.close().sync();
         } finally {
             server.close().sync();

@@ -172,7 +172,8 @@ class RdmaLinkTest {
                 raw.readyToReceive(AddressVector.roce(honestEnd.gid(), gid.index(), SoftRoce.PORT), honestEnd.qpNumber(),
                         honestEnd.psn(), rawDevice.queryPort(SoftRoce.PORT).activeMtu());
                 raw.readyToSend(rawPsn);
-                honest.connect(new RdmaEndpoint(gid.gid(), gid.index(), raw.qpNumber(), rawPsn, 0, 0, RING), false);
+                honest.connect(new RdmaEndpoint(gid.gid(), gid.index(), raw.qpNumber(), rawPsn, 0, 0, RING,
+                        rawDevice.queryPort(SoftRoce.PORT).activeMtu().bytes()), false);
 
                 MemorySegment wr = WorkRequests.rdma(WorkRequests.send(arena, 1, IBV_WR_RDMA_WRITE_WITH_IMM,
                         IBV_SEND_SIGNALED, null, 0, 0), honestEnd.ringAddress(), honestEnd.rkey());

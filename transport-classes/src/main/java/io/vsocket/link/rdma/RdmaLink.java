@@ -15,6 +15,7 @@ import io.vsocket.verbs.AddressVector;
 import io.vsocket.verbs.CompletionBatch;
 import io.vsocket.verbs.CompletionException;
 import io.vsocket.verbs.MemoryRegion;
+import io.vsocket.verbs.Mtu;
 import io.vsocket.verbs.QpType;
 import io.vsocket.verbs.QueuePair;
 import io.vsocket.verbs.QueuePairConfig;
@@ -176,7 +177,7 @@ public final class RdmaLink implements StreamLink {
     /** What the peer needs: hand it over the hello. */
     public RdmaEndpoint local() {
         return new RdmaEndpoint(context.gid().gid(), context.gid().index(), qp.qpNumber(), psn, rxMemory.address(),
-                rxMemory.rkey(), receiveCursor.capacity());
+                rxMemory.rkey(), receiveCursor.capacity(), context.mtu().bytes());
     }
 
     /**
@@ -193,8 +194,9 @@ public final class RdmaLink implements StreamLink {
         remoteRing = peer.ringAddress();
         remoteKey = peer.rkey();
         qp.initConnected(context.port(), ACCESS);
+        Mtu path = Mtu.ofBytes(Math.min(context.mtu().bytes(), peer.mtu()));
         qp.readyToReceive(AddressVector.roce(peer.gid(), context.gid().index(), context.port()), peer.qpNumber(),
-                peer.psn(), context.mtu());
+                peer.psn(), path);
         qp.readyToSend(psn);
         if (peerIsReady) {
             peerReady = true;
