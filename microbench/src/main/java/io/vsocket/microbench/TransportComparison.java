@@ -127,6 +127,7 @@ public final class TransportComparison {
         if (RdmaPort.of(ADDRESS).isPresent()) {
             list.add(vsocket("vsocket-rdma-busy", VSocketLink.RDMA, BUSY_POLL));
             list.add(vsocket("vsocket-rdma", VSocketLink.RDMA, null));
+            list.add(vsocket("vsocket-rdma-spin0", VSocketLink.RDMA, Duration.ZERO));
         }
         list.add(vsocket("vsocket-tcp", VSocketLink.TCP, null));
         list.add(new Transport("nio", NioIoHandler.newFactory(), NioServerSocketChannel.class, NioSocketChannel.class,

@@ -20,6 +20,11 @@ import static java.lang.foreign.ValueLayout.ADDRESS;
 public final class CompletionChannel extends VerbsResource {
     private final int fd;
     private final List<CompletionQueue> queues = new ArrayList<>(1);
+    /** What {@link #awaitEvent()} passes and gets back, allocated once: taking an event allocates nothing. */
+    private final Arena scratch = Arena.ofShared();
+    private final MemorySegment errno = Downcalls.newErrnoState(scratch);
+    private final MemorySegment cqOut = scratch.allocate(ADDRESS);
+    private final MemorySegment contextOut = scratch.allocate(ADDRESS);
 
     CompletionChannel(MemorySegment channel) {
         super(channel);
@@ -55,31 +60,27 @@ public final class CompletionChannel extends VerbsResource {
      */
     public CompletionQueue awaitEvent() throws VerbsException {
         MemorySegment channel = handle();
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment errno = Downcalls.newErrnoState(arena);
-            MemorySegment cqOut = arena.allocate(ADDRESS);
-            MemorySegment contextOut = arena.allocate(ADDRESS);
-            int rc;
-            do {
-                rc = Ibverbs.ibv_get_cq_event(errno, channel, cqOut, contextOut);
-            } while (rc != 0 && Downcalls.errno(errno) == LibC.EINTR);
-            if (rc != 0) {
-                int e = Downcalls.errno(errno);
-                if (e == LibC.EAGAIN) {
-                    return null;
-                }
-                throw new VerbsException("ibv_get_cq_event", e);
+        int rc;
+        do {
+            rc = Ibverbs.ibv_get_cq_event(errno, channel, cqOut, contextOut);
+        } while (rc != 0 && Downcalls.errno(errno) == LibC.EINTR);
+        if (rc != 0) {
+            int e = Downcalls.errno(errno);
+            if (e == LibC.EAGAIN) {
+                return null;
             }
-            long address = cqOut.get(ADDRESS, 0).address();
-            for (CompletionQueue queue : queues) {
-                if (queue.handle().address() == address) {
-                    queue.eventReceived();
-                    return queue;
-                }
-            }
-            throw new IllegalStateException("completion event for a queue this channel does not know: 0x"
-                    + Long.toHexString(address));
+            throw new VerbsException("ibv_get_cq_event", e);
         }
+        long address = cqOut.get(ADDRESS, 0).address();
+        for (int i = 0; i < queues.size(); i++) {
+            CompletionQueue queue = queues.get(i);
+            if (queue.handle().address() == address) {
+                queue.eventReceived();
+                return queue;
+            }
+        }
+        throw new IllegalStateException("completion event for a queue this channel does not know: 0x"
+                + Long.toHexString(address));
     }
 
     void attach(CompletionQueue queue) {
@@ -93,6 +94,11 @@ public final class CompletionChannel extends VerbsResource {
     @Override
     void release(MemorySegment handle) throws VerbsException {
         destroy("ibv_destroy_comp_channel", handle, Ibverbs::ibv_destroy_comp_channel);
+    }
+
+    @Override
+    void afterClose() {
+        scratch.close();
     }
 
     @Override

@@ -227,12 +227,15 @@ public final class RdmaContext implements AutoCloseable {
         return poll() > 0;
     }
 
-    /** The completion channel is readable: takes its events (acknowledging them in batches). */
+    /**
+     * The completion channel is readable: takes one event (acknowledged in batches). One: the queue
+     * fires once per arming, and the loop arms it only before it blocks, so there is rarely a second;
+     * if there is, the descriptor stays readable and the next wait returns at once. Reading until
+     * EAGAIN would cost every wake-up a second system call for nothing.
+     */
     public void takeEvents() throws VerbsException {
-        while (channel.awaitEvent() != null) {
-            if (cq.unacknowledgedEvents() >= ACK_EVERY) {
-                cq.acknowledgeEvents();
-            }
+        if (channel.awaitEvent() != null && cq.unacknowledgedEvents() >= ACK_EVERY) {
+            cq.acknowledgeEvents();
         }
     }
 
