@@ -45,6 +45,8 @@ public final class VSocketIoHandler implements IoHandler {
     private static final long WAKEUP = 0;
     private static final int MAX_EVENTS = 256;
     private static final int EPOLL_EVERY = 16;
+    /** While spinning idle, the epoll set is looked at every this many turns (a few microseconds). */
+    private static final int SPIN_EPOLL_EVERY = 64;
 
     private final ThreadAwareExecutor executor;
     private final long spinNanos;
@@ -162,8 +164,14 @@ public final class VSocketIoHandler implements IoHandler {
             }
             if (!pollers.isEmpty()) {
                 long deadline = System.nanoTime() + spinNanos;
+                int turns = 0;
                 while (System.nanoTime() - deadline < 0) {
                     handled = pollPollers();
+                    if (++turns % SPIN_EPOLL_EVERY == 0) {
+                        // The descriptors too (a hello, a tcp link, an accept): a spin as long as the
+                        // busy-polling one must not leave them unseen until it ends.
+                        handled += processReady(epoll.wait(0));
+                    }
                     if (handled > 0 || !context.canBlock()) {
                         return handled;
                     }

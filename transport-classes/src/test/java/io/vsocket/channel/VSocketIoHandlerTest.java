@@ -168,6 +168,44 @@ class VSocketIoHandlerTest {
         assertTrue(arms.get() > 0, "the poller was never armed before blocking");
     }
 
+    /**
+     * A busy-polling loop (a spin far longer than the test) with a poller that never has work still
+     * reports a ready descriptor: while it spins it looks at its epoll set too. (It once looked only
+     * at its pollers until the spin ended, so with a busy spin a connection's hello on TCP stalled.)
+     */
+    @Test
+    void aSpinningLoopStillReportsReadyDescriptors() throws Exception {
+        group = new VSocketEventLoopGroup(1, Duration.ofMinutes(10));
+        IoEventLoop loop = (IoEventLoop) group.next();
+        EventFdHandle handle = new EventFdHandle();
+        IoRegistration registration = loop.register(handle).sync().getNow();
+        VSocketIoHandler handler = registration.attachment();
+        AtomicInteger polls = new AtomicInteger();
+        loop.submit(() -> {
+            handler.addPoller(new VSocketLoopPoller() {
+                @Override
+                public int poll() {
+                    polls.incrementAndGet();
+                    return 0;
+                }
+
+                @Override
+                public boolean armAndCheck() {
+                    return false;
+                }
+            });
+            registration.submit(VSocketIoOps.READ);
+        }).sync();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (polls.get() < 1000 && System.nanoTime() < deadline) {
+            Thread.sleep(1);
+        }
+        assertTrue(polls.get() >= 1000, "the loop is spinning over its poller");
+        handle.eventFd.signal(); // from this thread: no task, no wakeup of the loop, only readiness
+        assertNotNull(handle.events.poll(5, TimeUnit.SECONDS), "a ready descriptor went unseen while the loop spun");
+        handle.close();
+    }
+
     @Test
     void onlyItsOwnHandlesAreCompatible() throws Exception {
         group = new VSocketEventLoopGroup(1);

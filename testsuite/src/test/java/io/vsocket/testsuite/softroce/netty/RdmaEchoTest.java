@@ -2,6 +2,7 @@ package io.vsocket.testsuite.softroce.netty;
 
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.ByteBufAllocator;
 import io.netty.testsuite.transport.TestsuitePermutation;
 import io.netty.testsuite.transport.socket.SocketEchoTest;
 import org.junit.jupiter.api.Tag;
@@ -15,6 +16,11 @@ class RdmaEchoTest extends SocketEchoTest {
     @Override
     protected List<TestsuitePermutation.BootstrapComboFactory<ServerBootstrap, Bootstrap>> newFactories() {
         return RdmaTestPermutation.socket();
+    }
+
+    @Override
+    protected List<ByteBufAllocator> newAllocators() {
+        return RdmaTestPermutation.allocators();
     }
 
     @Override

@@ -2,9 +2,12 @@ package io.vsocket.testsuite.softroce.netty;
 
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.ByteBufAllocator;
 import io.netty.channel.EventLoopGroup;
+import io.netty.testsuite.transport.TestsuitePermutation;
 import io.netty.testsuite.transport.TestsuitePermutation.BootstrapComboFactory;
 import io.netty.util.concurrent.DefaultThreadFactory;
+import io.vsocket.buffer.RegisteredAllocator;
 import io.vsocket.channel.VSocketChannelOption;
 import io.vsocket.channel.VSocketEventLoopGroup;
 import io.vsocket.channel.VSocketLink;
@@ -13,6 +16,7 @@ import io.vsocket.channel.VSocketSocketChannel;
 
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -47,6 +51,16 @@ final class RdmaTestPermutation {
             dumper.setDaemon(true);
             dumper.start();
         }
+    }
+
+    /**
+     * Netty's allocators and the one a vsocket channel has by default where an RDMA device is, whose
+     * buffers the rdma link sends in place (the data-path classes run with all three).
+     */
+    static List<ByteBufAllocator> allocators() {
+        List<ByteBufAllocator> all = new ArrayList<>(TestsuitePermutation.allocator());
+        all.add(RegisteredAllocator.shared());
+        return all;
     }
 
     static SocketAddress address() {
