@@ -56,7 +56,8 @@ public final class CompletionChannel extends VerbsResource {
      * Takes the next completion event: returns the queue that fired, which counts it for
      * {@link CompletionQueue#acknowledgeEvents()}. Blocks until one comes, unless the channel is
      * non-blocking, in which case it returns null when there is none. The queue stays disarmed
-     * until {@link CompletionQueue#requestNotification(boolean)} is called again.
+     * until {@link CompletionQueue#requestNotification(boolean)} is called again. One thread only (the
+     * out-parameters are the channel's own, allocated once), and not concurrently with {@link #close()}.
      */
     public CompletionQueue awaitEvent() throws VerbsException {
         MemorySegment channel = handle();

@@ -159,6 +159,19 @@ class RdmaLinkTest {
      */
     @Test
     void aPeerThatClaimsMoreThanItsCreditIsCutOff() throws Exception {
+        assertCutOff(RING + 1, "past its credit"); // "RING + 1 bytes of data"
+    }
+
+    /**
+     * The same raw peer returns credit for bytes this side never sent: believing it would let the
+     * writer overwrite staged bytes before they go out, so the link is cut off.
+     */
+    @Test
+    void aPeerThatReturnsCreditForBytesNeverSentIsCutOff() throws Exception {
+        assertCutOff(0x8000_0000 | 100, "only 0 were sent"); // bit 31: credit, for 100 bytes
+    }
+
+    private static void assertCutOff(int immediate, String expected) throws Exception {
         try (RdmaContext context = open(); VerbsDevice rawDevice = SoftRoce.open();
              Arena arena = Arena.ofConfined()) {
             RdmaLink honest = context.newLink(RING);
@@ -177,7 +190,7 @@ class RdmaLinkTest {
 
                 MemorySegment wr = WorkRequests.rdma(WorkRequests.send(arena, 1, IBV_WR_RDMA_WRITE_WITH_IMM,
                         IBV_SEND_SIGNALED, null, 0, 0), honestEnd.ringAddress(), honestEnd.rkey());
-                ibv_send_wr.imm_data(wr, Integer.reverseBytes(RING + 1)); // "RING + 1 bytes of data"
+                ibv_send_wr.imm_data(wr, Integer.reverseBytes(immediate));
                 raw.postSend(wr);
 
                 long deadline = System.nanoTime() + SoftRoce.POLL_TIMEOUT_NANOS;
@@ -186,7 +199,7 @@ class RdmaLinkTest {
                 }
                 assertNotNull(honest.failure(), "the receiver notices");
                 assertInstanceOf(RingProtocolException.class, honest.failure());
-                assertTrue(honest.failure().getMessage().contains("past its credit"), honest.failure().getMessage());
+                assertTrue(honest.failure().getMessage().contains(expected), honest.failure().getMessage());
                 assertEquals(0, honest.readable(), "nothing of the impossible claim is readable");
                 honest.close();
             }

@@ -109,6 +109,7 @@ final class RdmaDevice implements RegisteredMemory.Registrar {
                     chunk.byteSize(), e.toString());
         }
         long[] keys = Arrays.copyOf(lkeys, Math.max(lkeys.length, id + 1));
+        Arrays.fill(keys, lkeys.length, keys.length, UNREGISTERED);
         keys[id] = key;
         lkeys = keys;
     }

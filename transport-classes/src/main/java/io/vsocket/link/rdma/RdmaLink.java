@@ -39,8 +39,9 @@ import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_WR_RDMA_WRITE_WITH_IMM;
 
 /**
  * The rdma link of one connection: the ring protocol over an RC queue pair. This side's receive
- * ring is registered for remote write, for this connection's queue pair alone (its rkey is given
- * only to the peer of this connection); the send side keeps a registered staging ring that mirrors
+ * ring is registered for remote write (its rkey is given only to the peer of this connection; the
+ * protection domain is the device's, shared by every connection of the process, so the rkey is what
+ * keeps other peers out); the send side keeps a registered staging ring that mirrors
  * the peer's ring byte for byte, so copied bytes go out with RDMA WRITE from the staging position to
  * the same position in the peer's ring. Bytes of a buffer in registered memory (a
  * {@link RegisteredAllocator} buffer of 1 KiB or more) are not copied: the write gathers them from
@@ -230,7 +231,10 @@ public final class RdmaLink implements StreamLink {
     public int write(ByteBuf buf, int index, int length) {
         int n = Math.min(length, credit());
         long address;
-        if (n >= RegisteredAllocator.MIN_REGISTERED && (address = addressOf(buf, index, n)) != 0) {
+        // In place only when the channel holds the buffer's one reference: a buffer the application
+        // also holds (retained, or a retained duplicate) could change after its write completes,
+        // before the device reads it; Netty's contract lets it, so that one is copied.
+        if (n >= RegisteredAllocator.MIN_REGISTERED && buf.refCnt() == 1 && (address = addressOf(buf, index, n)) != 0) {
             long key = context.device().lkey(address, n);
             if (key != RdmaDevice.UNREGISTERED) {
                 int taken = inPlace(buf, address, n, (int) key);
@@ -344,7 +348,13 @@ public final class RdmaLink implements StreamLink {
                 sgesInRequest++;
                 position = (position + segmentLengths[i]) & mask;
             }
-            if (requestsNeeded > MAX_CHAIN || !hasRoom(requestsNeeded)) {
+            if (requestsNeeded > MAX_CHAIN) {
+                // Cannot happen while credit stays within what was sent; failing beats a silent stall.
+                fail(new IOException("internal: a publish of " + segments + " pieces needs " + requestsNeeded
+                        + " requests, more than " + MAX_CHAIN));
+                return;
+            }
+            if (!hasRoom(requestsNeeded)) {
                 return;
             }
             int request = -1;
@@ -595,6 +605,12 @@ public final class RdmaLink implements StreamLink {
         }
         if ((imm & CREDIT) != 0) {
             peerConsumed += imm & ~CREDIT;
+            if (peerConsumed > publishedTo) {
+                // It cannot have read what was never posted: believing it would let the writer
+                // overwrite staged bytes not yet sent.
+                throw new RingProtocolException("peer returned credit for " + peerConsumed + " bytes, only "
+                        + publishedTo + " were sent");
+            }
             sendCursor.consumed(peerConsumed);
             return;
         }
