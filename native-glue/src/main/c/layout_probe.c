@@ -261,6 +261,21 @@ static const struct vs_layout_entry probe[] = {
 	FIELD(ibv_send_wr, wr.ud.remote_qpn)
 	FIELD(ibv_send_wr, wr.ud.remote_qkey)
 	FIELD(ibv_send_wr, qp_type)
+	FIELD(ibv_send_wr, bind_mw)
+	FIELD(ibv_send_wr, bind_mw.mw)
+	FIELD(ibv_send_wr, bind_mw.rkey)
+	FIELD(ibv_send_wr, bind_mw.bind_info)
+	FIELD(ibv_send_wr, bind_mw.bind_info.mr)
+	FIELD(ibv_send_wr, bind_mw.bind_info.addr)
+	FIELD(ibv_send_wr, bind_mw.bind_info.length)
+	FIELD(ibv_send_wr, bind_mw.bind_info.mw_access_flags)
+
+	SIZE(ibv_mw)
+	FIELD(ibv_mw, context)
+	FIELD(ibv_mw, pd)
+	FIELD(ibv_mw, rkey)
+	FIELD(ibv_mw, handle)
+	FIELD(ibv_mw, type)
 
 	SIZE(ibv_recv_wr)
 	FIELD(ibv_recv_wr, wr_id)
@@ -375,7 +390,8 @@ static const struct vs_layout_entry probe[] = {
 	CONST(IBV_GID_TYPE_IB) CONST(IBV_GID_TYPE_ROCE_V1) CONST(IBV_GID_TYPE_ROCE_V2)
 
 	CONST(IBV_ACCESS_LOCAL_WRITE) CONST(IBV_ACCESS_REMOTE_WRITE) CONST(IBV_ACCESS_REMOTE_READ)
-	CONST(IBV_ACCESS_REMOTE_ATOMIC)
+	CONST(IBV_ACCESS_REMOTE_ATOMIC) CONST(IBV_ACCESS_MW_BIND)
+	CONST(IBV_MW_TYPE_1) CONST(IBV_MW_TYPE_2)
 
 	CONST(IBV_QPT_RC) CONST(IBV_QPT_UC) CONST(IBV_QPT_UD)
 	CONST(IBV_QPS_RESET) CONST(IBV_QPS_INIT) CONST(IBV_QPS_RTR) CONST(IBV_QPS_RTS)
@@ -391,11 +407,11 @@ static const struct vs_layout_entry probe[] = {
 	CONST(IBV_QP_DEST_QPN)
 
 	CONST(IBV_WR_RDMA_WRITE) CONST(IBV_WR_RDMA_WRITE_WITH_IMM) CONST(IBV_WR_SEND)
-	CONST(IBV_WR_SEND_WITH_IMM) CONST(IBV_WR_RDMA_READ)
+	CONST(IBV_WR_SEND_WITH_IMM) CONST(IBV_WR_RDMA_READ) CONST(IBV_WR_BIND_MW)
 	CONST(IBV_SEND_FENCE) CONST(IBV_SEND_SIGNALED) CONST(IBV_SEND_SOLICITED) CONST(IBV_SEND_INLINE)
 
 	CONST(IBV_WC_SEND) CONST(IBV_WC_RDMA_WRITE) CONST(IBV_WC_RDMA_READ) CONST(IBV_WC_RECV)
-	CONST(IBV_WC_RECV_RDMA_WITH_IMM)
+	CONST(IBV_WC_RECV_RDMA_WITH_IMM) CONST(IBV_WC_BIND_MW)
 	CONST(IBV_WC_GRH) CONST(IBV_WC_WITH_IMM)
 
 	CONST(IBV_WC_SUCCESS) CONST(IBV_WC_LOC_LEN_ERR) CONST(IBV_WC_LOC_QP_OP_ERR)

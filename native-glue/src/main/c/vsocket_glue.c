@@ -48,6 +48,23 @@ struct ibv_mr *vs_reg_mr(struct ibv_pd *pd, void *addr, size_t length, int acces
 	return ibv_reg_mr(pd, addr, length, access);
 }
 
+/* Memory windows: both calls are inlines that go through the context's ops. */
+struct ibv_mw *vs_alloc_mw(struct ibv_pd *pd, int type)
+{
+	return ibv_alloc_mw(pd, (enum ibv_mw_type)type);
+}
+
+int vs_dealloc_mw(struct ibv_mw *mw)
+{
+	return ibv_dealloc_mw(mw);
+}
+
+/* The next rkey of a type 2 window: its key byte moved on, so an old rkey no longer matches. */
+uint32_t vs_inc_rkey(uint32_t rkey)
+{
+	return ibv_inc_rkey(rkey);
+}
+
 /* Polled in chunks so the full ibv_wc array stays small and on the stack. */
 #define VS_POLL_CHUNK 16
 

@@ -12,7 +12,7 @@
 #define VS_EXPORT __attribute__((visibility("default")))
 
 /* Bumped whenever a signature or struct below changes; the Java side checks it at load. */
-#define VS_GLUE_ABI_VERSION 1
+#define VS_GLUE_ABI_VERSION 2
 
 /*
  * One completion in the compact form the event loop consumes: only the fields it reads, with
@@ -48,6 +48,9 @@ VS_EXPORT int vs_query_port(struct ibv_context *context, uint8_t port_num, struc
 VS_EXPORT int vs_query_gid_ex(struct ibv_context *context, uint32_t port_num, uint32_t gid_index,
 			      struct ibv_gid_entry *entry);
 VS_EXPORT struct ibv_mr *vs_reg_mr(struct ibv_pd *pd, void *addr, size_t length, int access);
+VS_EXPORT struct ibv_mw *vs_alloc_mw(struct ibv_pd *pd, int type);
+VS_EXPORT int vs_dealloc_mw(struct ibv_mw *mw);
+VS_EXPORT uint32_t vs_inc_rkey(uint32_t rkey);
 
 /*
  * Polls up to max_entries completions into out (compact form). Returns the number polled, 0 when

@@ -45,6 +45,16 @@ public final class ProtectionDomain extends VerbsResource {
         }
     }
 
+    /** A type 2 memory window in this domain (see {@link MemoryWindow}). */
+    public MemoryWindow allocateMemoryWindow() throws VerbsException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment errno = Downcalls.newErrnoState(arena);
+            MemorySegment mw = VerbsException.checkPointer("ibv_alloc_mw(type 2)",
+                    Glue.vs_alloc_mw(errno, handle(), Ibverbs.IBV_MW_TYPE_2), errno);
+            return new MemoryWindow(mw);
+        }
+    }
+
     /** Creates a queue pair as {@code config} says; it starts in RESET. */
     public QueuePair createQueuePair(QueuePairConfig config) throws VerbsException {
         try (Arena arena = Arena.ofConfined()) {

@@ -28,7 +28,7 @@ public final class Glue {
     private static final SymbolLookup LOOKUP = NativeLibraryLoader.load("vsocket_glue", Glue.class.getClassLoader());
 
     /** The ABI version this Java code expects; the loaded glue must report the same. */
-    public static final int ABI_VERSION = 1;
+    public static final int ABI_VERSION = 2;
 
     /** The loaded glue library, for linking handles with other options (the benchmarks do). */
     public static SymbolLookup lookup() {
@@ -138,6 +138,42 @@ public final class Glue {
     public static MemorySegment vs_reg_mr(MemorySegment errno, MemorySegment pd, MemorySegment addr, long length, int access) {
         try {
             return (MemorySegment) VS_REG_MR.invokeExact(errno, pd, addr, length, access);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final MethodHandle VS_ALLOC_MW = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY, "vs_alloc_mw",
+            FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_INT));
+
+    /** {@code ibv_alloc_mw} (an inline in the headers): the {@code struct ibv_mw *}, or NULL with errno. */
+    public static MemorySegment vs_alloc_mw(MemorySegment errno, MemorySegment pd, int type) {
+        try {
+            return (MemorySegment) VS_ALLOC_MW.invokeExact(errno, pd, type);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final MethodHandle VS_DEALLOC_MW = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY, "vs_dealloc_mw",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS));
+
+    /** {@code ibv_dealloc_mw} (an inline in the headers): 0, or an errno. */
+    public static int vs_dealloc_mw(MemorySegment errno, MemorySegment mw) {
+        try {
+            return (int) VS_DEALLOC_MW.invokeExact(errno, mw);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final MethodHandle VS_INC_RKEY = Downcalls.criticalDowncall(LOOKUP, LIBRARY, "vs_inc_rkey",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+
+    /** {@code ibv_inc_rkey}: the key a type 2 window gets at its next bind. */
+    public static int vs_inc_rkey(int rkey) {
+        try {
+            return (int) VS_INC_RKEY.invokeExact(rkey);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }

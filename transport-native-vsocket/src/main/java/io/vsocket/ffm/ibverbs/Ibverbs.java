@@ -52,6 +52,9 @@ public final class Ibverbs {
     public static final int IBV_ACCESS_REMOTE_WRITE = 2;
     public static final int IBV_ACCESS_REMOTE_READ = 4;
     public static final int IBV_ACCESS_REMOTE_ATOMIC = 8;
+    public static final int IBV_ACCESS_MW_BIND = 16;
+    public static final int IBV_MW_TYPE_1 = 1;
+    public static final int IBV_MW_TYPE_2 = 2;
     public static final int IBV_QPT_RC = 2;
     public static final int IBV_QPT_UC = 3;
     public static final int IBV_QPT_UD = 4;
@@ -89,6 +92,7 @@ public final class Ibverbs {
     public static final int IBV_WR_SEND = 2;
     public static final int IBV_WR_SEND_WITH_IMM = 3;
     public static final int IBV_WR_RDMA_READ = 4;
+    public static final int IBV_WR_BIND_MW = 8;
     public static final int IBV_SEND_FENCE = 1;
     public static final int IBV_SEND_SIGNALED = 2;
     public static final int IBV_SEND_SOLICITED = 4;
@@ -98,6 +102,7 @@ public final class Ibverbs {
     public static final int IBV_WC_RDMA_READ = 2;
     public static final int IBV_WC_RECV = 128;
     public static final int IBV_WC_RECV_RDMA_WITH_IMM = 129;
+    public static final int IBV_WC_BIND_MW = 5;
     public static final int IBV_WC_GRH = 1;
     public static final int IBV_WC_WITH_IMM = 2;
 

@@ -10,8 +10,8 @@ import static java.lang.foreign.ValueLayout.*;
 
 /**
  * {@code struct ibv_send_wr}: a send work request. The anonymous unions are flattened:
- * {@code imm_data} (network byte order) shares its slot with {@code invalidate_rkey}; the memory-window
- * and TSO union at the end is padding here because vsocket never uses it.
+ * {@code imm_data} (network byte order) shares its slot with {@code invalidate_rkey}, and the last
+ * union appears as its {@code bind_mw} member (binding a type 2 memory window; TSO is never used).
  * <p>Offsets are proven against the installed headers by the glue's layout probe ({@code LayoutProbeTest}).
  */
 @SuppressWarnings("unused")
@@ -35,7 +35,12 @@ public final class ibv_send_wr {
             MemoryLayout.structLayout(ADDRESS.withName("ah"), JAVA_INT.withName("remote_qpn"),
                     JAVA_INT.withName("remote_qkey")).withName("ud")).withName("wr"),
             MemoryLayout.unionLayout(MemoryLayout.structLayout(JAVA_INT.withName("remote_srqn")).withName("xrc")).withName("qp_type"),
-            MemoryLayout.paddingLayout(52)).withName("ibv_send_wr");
+            MemoryLayout.paddingLayout(4),
+            MemoryLayout.structLayout(ADDRESS.withName("mw"), JAVA_INT.withName("rkey"), MemoryLayout.paddingLayout(4),
+                    MemoryLayout.structLayout(ADDRESS.withName("mr"), JAVA_LONG.withName("addr"),
+                            JAVA_LONG.withName("length"), JAVA_INT.withName("mw_access_flags"),
+                            MemoryLayout.paddingLayout(4)).withName("bind_info")).withName("bind_mw"))
+            .withName("ibv_send_wr");
 
     public static long sizeof() {
         return LAYOUT.byteSize();
@@ -174,5 +179,65 @@ public final class ibv_send_wr {
 
     public static void qp_type_xrc_remote_srqn(MemorySegment struct, int value) {
         struct.set(JAVA_INT, qp_type_xrc_remote_srqn$OFFSET, value);
+    }
+
+    public static final long bind_mw_mw$OFFSET = LAYOUT.byteOffset(groupElement("bind_mw"), groupElement("mw"));
+
+    public static MemorySegment bind_mw_mw(MemorySegment struct) {
+        return struct.get(ADDRESS, bind_mw_mw$OFFSET);
+    }
+
+    public static void bind_mw_mw(MemorySegment struct, MemorySegment value) {
+        struct.set(ADDRESS, bind_mw_mw$OFFSET, value);
+    }
+
+    public static final long bind_mw_rkey$OFFSET = LAYOUT.byteOffset(groupElement("bind_mw"), groupElement("rkey"));
+
+    public static int bind_mw_rkey(MemorySegment struct) {
+        return struct.get(JAVA_INT, bind_mw_rkey$OFFSET);
+    }
+
+    public static void bind_mw_rkey(MemorySegment struct, int value) {
+        struct.set(JAVA_INT, bind_mw_rkey$OFFSET, value);
+    }
+
+    public static final long bind_mw_bind_info_mr$OFFSET = LAYOUT.byteOffset(groupElement("bind_mw"), groupElement("bind_info"), groupElement("mr"));
+
+    public static MemorySegment bind_mw_bind_info_mr(MemorySegment struct) {
+        return struct.get(ADDRESS, bind_mw_bind_info_mr$OFFSET);
+    }
+
+    public static void bind_mw_bind_info_mr(MemorySegment struct, MemorySegment value) {
+        struct.set(ADDRESS, bind_mw_bind_info_mr$OFFSET, value);
+    }
+
+    public static final long bind_mw_bind_info_addr$OFFSET = LAYOUT.byteOffset(groupElement("bind_mw"), groupElement("bind_info"), groupElement("addr"));
+
+    public static long bind_mw_bind_info_addr(MemorySegment struct) {
+        return struct.get(JAVA_LONG, bind_mw_bind_info_addr$OFFSET);
+    }
+
+    public static void bind_mw_bind_info_addr(MemorySegment struct, long value) {
+        struct.set(JAVA_LONG, bind_mw_bind_info_addr$OFFSET, value);
+    }
+
+    public static final long bind_mw_bind_info_length$OFFSET = LAYOUT.byteOffset(groupElement("bind_mw"), groupElement("bind_info"), groupElement("length"));
+
+    public static long bind_mw_bind_info_length(MemorySegment struct) {
+        return struct.get(JAVA_LONG, bind_mw_bind_info_length$OFFSET);
+    }
+
+    public static void bind_mw_bind_info_length(MemorySegment struct, long value) {
+        struct.set(JAVA_LONG, bind_mw_bind_info_length$OFFSET, value);
+    }
+
+    public static final long bind_mw_bind_info_mw_access_flags$OFFSET = LAYOUT.byteOffset(groupElement("bind_mw"), groupElement("bind_info"), groupElement("mw_access_flags"));
+
+    public static int bind_mw_bind_info_mw_access_flags(MemorySegment struct) {
+        return struct.get(JAVA_INT, bind_mw_bind_info_mw_access_flags$OFFSET);
+    }
+
+    public static void bind_mw_bind_info_mw_access_flags(MemorySegment struct, int value) {
+        struct.set(JAVA_INT, bind_mw_bind_info_mw_access_flags$OFFSET, value);
     }
 }

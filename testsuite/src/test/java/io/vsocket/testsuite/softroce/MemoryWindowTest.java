@@ -1,0 +1,102 @@
+package io.vsocket.testsuite.softroce;
+
+import io.vsocket.ffm.ibverbs.ibv_send_wr;
+import io.vsocket.verbs.MemoryRegion;
+import io.vsocket.verbs.MemoryWindow;
+import io.vsocket.verbs.WcStatus;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_ACCESS_LOCAL_WRITE;
+import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_ACCESS_MW_BIND;
+import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_ACCESS_REMOTE_WRITE;
+import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_SEND_SIGNALED;
+import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_WC_BIND_MW;
+import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_WR_RDMA_WRITE;
+import static io.vsocket.testsuite.softroce.SoftRoce.awaitOne;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+
+/**
+ * Type 2 memory windows on rxe0, the way to give one connection, and no other, remote write access
+ * to memory: a region registered for binding only (no remote access of its own), a window bound to
+ * it through queue pair b's send queue. Writes arriving on b (from its peer a) through the window's
+ * key land; the same key on a write arriving on another queue pair of the same protection domain,
+ * and the region's own key, are refused with a remote access error.
+ */
+@Tag("softroce")
+class MemoryWindowTest {
+    private static final int LENGTH = 4096;
+
+    /** Binds a window over {@code region} through {@code pair.b}; returns its key. */
+    private static int bindOnB(RcPair pair, Arena arena, MemoryWindow window, MemoryRegion region) throws Exception {
+        MemorySegment bind = ibv_send_wr.allocate(arena);
+        bind.fill((byte) 0);
+        ibv_send_wr.wr_id(bind, 41);
+        ibv_send_wr.send_flags(bind, IBV_SEND_SIGNALED);
+        int rkey = window.prepareBind(bind, region, region.address(), LENGTH, IBV_ACCESS_REMOTE_WRITE);
+        pair.b.postSend(bind);
+        awaitOne(pair.cqB, pair.batch);
+        pair.batch.checkSuccess(0, "BIND_MW");
+        assertEquals(IBV_WC_BIND_MW, pair.batch.opcode(0));
+        return rkey;
+    }
+
+    @Test
+    void aWindowGrantsWritesOnItsOwnQueuePairAlone() throws Exception {
+        try (RcPair pair = new RcPair(false, true); Arena arena = Arena.ofConfined()) {
+            MemorySegment target = pair.arena.allocate(LENGTH, 4096);
+            try (MemoryRegion region = pair.pd.register(target, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_MW_BIND);
+                 MemoryWindow window = pair.pd.allocateMemoryWindow()) {
+                int before = window.rkey();
+                int rkey = bindOnB(pair, arena, window, region);
+                assertNotEquals(before, rkey, "a bind gives the window a fresh key");
+
+                for (int i = 0; i < 64; i++) {
+                    pair.bufA.set(java.lang.foreign.ValueLayout.JAVA_BYTE, i, (byte) (i + 1));
+                }
+                pair.a.postSend(WorkRequests.rdma(WorkRequests.send(arena, 42, IBV_WR_RDMA_WRITE, IBV_SEND_SIGNALED,
+                        pair.mrA, 0, 64), target.address(), rkey));
+                awaitOne(pair.cqA, pair.batch);
+                pair.batch.checkSuccess(0, "RDMA WRITE through the window");
+                for (int i = 0; i < 64; i++) {
+                    assertEquals((byte) (i + 1), target.get(java.lang.foreign.ValueLayout.JAVA_BYTE, i));
+                }
+            }
+        }
+    }
+
+    @Test
+    void theWindowsKeyOnAnotherQueuePairIsRefused() throws Exception {
+        try (RcPair pair = new RcPair(false, true); Arena arena = Arena.ofConfined()) {
+            MemorySegment target = pair.arena.allocate(LENGTH, 4096);
+            try (MemoryRegion region = pair.pd.register(target, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_MW_BIND);
+                 MemoryWindow window = pair.pd.allocateMemoryWindow()) {
+                int rkey = bindOnB(pair, arena, window, region);
+                // b writes, so the request arrives on a: same protection domain, not the window's queue pair.
+                pair.b.postSend(WorkRequests.rdma(WorkRequests.send(arena, 43, IBV_WR_RDMA_WRITE, IBV_SEND_SIGNALED,
+                        pair.mrB, 0, 64), target.address(), rkey));
+                awaitOne(pair.cqB, pair.batch);
+                assertEquals(WcStatus.REM_ACCESS_ERR.code(), pair.batch.status(0),
+                        () -> "status " + WcStatus.nameOf(pair.batch.status(0)));
+            }
+        }
+    }
+
+    @Test
+    void aRegionForBindingOnlyRefusesItsOwnKey() throws Exception {
+        try (RcPair pair = new RcPair(false, true); Arena arena = Arena.ofConfined()) {
+            MemorySegment target = pair.arena.allocate(LENGTH, 4096);
+            try (MemoryRegion region = pair.pd.register(target, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_MW_BIND)) {
+                pair.a.postSend(WorkRequests.rdma(WorkRequests.send(arena, 44, IBV_WR_RDMA_WRITE, IBV_SEND_SIGNALED,
+                        pair.mrA, 0, 64), target.address(), region.rkey()));
+                awaitOne(pair.cqA, pair.batch);
+                assertEquals(WcStatus.REM_ACCESS_ERR.code(), pair.batch.status(0),
+                        () -> "status " + WcStatus.nameOf(pair.batch.status(0)));
+            }
+        }
+    }
+}
