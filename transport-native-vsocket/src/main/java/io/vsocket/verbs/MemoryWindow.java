@@ -29,6 +29,12 @@ public final class MemoryWindow extends VerbsResource {
         return rkey;
     }
 
+    /** The key the next bind will grant (a window's key moves on at every bind). */
+    public int nextRkey() {
+        handle();
+        return Glue.vs_inc_rkey(rkey);
+    }
+
     /**
      * Fills {@code wr} (zeroed by the caller, its {@code wr_id} and flags the caller's) as the bind
      * of {@code region}'s bytes {@code [address, address + length)} with {@code access}
@@ -36,7 +42,7 @@ public final class MemoryWindow extends VerbsResource {
      * is for. Returns the key the peer will use.
      */
     public int prepareBind(MemorySegment wr, MemoryRegion region, long address, long length, int access) {
-        rkey = Glue.vs_inc_rkey(rkey);
+        rkey = nextRkey();
         ibv_send_wr.opcode(wr, IBV_WR_BIND_MW);
         ibv_send_wr.bind_mw_mw(wr, handle());
         ibv_send_wr.bind_mw_rkey(wr, rkey);

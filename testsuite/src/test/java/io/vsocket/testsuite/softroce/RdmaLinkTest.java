@@ -8,13 +8,16 @@ import io.vsocket.link.rdma.RdmaLink;
 import io.vsocket.stream.RingProtocolException;
 import io.vsocket.ffm.ibverbs.ibv_send_wr;
 import io.vsocket.verbs.AddressVector;
+import io.vsocket.verbs.CompletionBatch;
 import io.vsocket.verbs.CompletionQueue;
 import io.vsocket.verbs.GidEntry;
+import io.vsocket.verbs.MemoryRegion;
 import io.vsocket.verbs.ProtectionDomain;
 import io.vsocket.verbs.QpType;
 import io.vsocket.verbs.QueuePair;
 import io.vsocket.verbs.QueuePairConfig;
 import io.vsocket.verbs.VerbsDevice;
+import io.vsocket.verbs.WcStatus;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
@@ -169,6 +172,57 @@ class RdmaLinkTest {
     @Test
     void aPeerThatReturnsCreditForBytesNeverSentIsCutOff() throws Exception {
         assertCutOff(0x8000_0000 | 100, "only 0 were sent"); // bit 31: credit, for 100 bytes
+    }
+
+    /**
+     * Every connection of the process shares the device's protection domain, so a ring must not be
+     * open to a peer of another connection that learns its key: a raw peer connected to one link
+     * writes into a second link's ring with the second link's advertised key and is refused; the
+     * second ring stays untouched, and writes through its own connection's key still land.
+     */
+    @Test
+    void aPeerOfOneConnectionCannotWriteIntoAnothersRing() throws Exception {
+        try (RdmaContext context = open(); VerbsDevice rawDevice = SoftRoce.open();
+             Arena arena = Arena.ofConfined()) {
+            RdmaLink honest = context.newLink(RING);
+            RdmaLink other = context.newLink(RING);
+            RdmaEndpoint honestEnd = honest.local();
+            RdmaEndpoint otherEnd = other.local();
+            GidEntry gid = SoftRoce.ipv4Gid(rawDevice);
+            try (ProtectionDomain pd = rawDevice.allocateProtectionDomain();
+                 CompletionQueue cq = rawDevice.createCompletionQueue(16, null);
+                 QueuePair raw = pd.createQueuePair(QueuePairConfig.of(QpType.RC, cq, 8, 0));
+                 CompletionBatch batch = new CompletionBatch(4)) {
+                int rawPsn = 0x4343;
+                raw.initConnected(SoftRoce.PORT, IBV_ACCESS_LOCAL_WRITE);
+                raw.readyToReceive(AddressVector.roce(honestEnd.gid(), gid.index(), SoftRoce.PORT), honestEnd.qpNumber(),
+                        honestEnd.psn(), rawDevice.queryPort(SoftRoce.PORT).activeMtu());
+                raw.readyToSend(rawPsn);
+                RdmaEndpoint rawEnd = new RdmaEndpoint(gid.gid(), gid.index(), raw.qpNumber(), rawPsn, 0, 0, RING,
+                        rawDevice.queryPort(SoftRoce.PORT).activeMtu().bytes());
+                honest.connect(rawEnd, false);
+                other.connect(rawEnd, false); // its window is bound through its own queue pair
+
+                // Real bytes: a zero-length write checks no key at all.
+                MemorySegment bytes = arena.allocate(64, 64);
+                bytes.fill((byte) 0x5a);
+                try (MemoryRegion source = pd.register(bytes, IBV_ACCESS_LOCAL_WRITE)) {
+                    MemorySegment wr = WorkRequests.rdma(WorkRequests.send(arena, 1, IBV_WR_RDMA_WRITE_WITH_IMM,
+                            IBV_SEND_SIGNALED, source, 0, 16), otherEnd.ringAddress(), otherEnd.rkey());
+                    ibv_send_wr.imm_data(wr, Integer.reverseBytes(16));
+                    raw.postSend(wr);
+                    SoftRoce.awaitOne(cq, batch);
+                }
+                assertEquals(WcStatus.REM_ACCESS_ERR.code(), batch.status(0),
+                        () -> "a write into another connection's ring: " + WcStatus.nameOf(batch.status(0)));
+                for (int i = 0; i < 10; i++) {
+                    context.poll();
+                }
+                assertEquals(0, other.readable(), "nothing reached the other ring");
+                honest.close();
+                other.close();
+            }
+        }
     }
 
     private static void assertCutOff(int immediate, String expected) throws Exception {

@@ -14,7 +14,9 @@ import io.vsocket.stream.StreamLink;
 import io.vsocket.verbs.AddressVector;
 import io.vsocket.verbs.CompletionBatch;
 import io.vsocket.verbs.CompletionException;
+import io.vsocket.ffm.libc.LibC;
 import io.vsocket.verbs.MemoryRegion;
+import io.vsocket.verbs.MemoryWindow;
 import io.vsocket.verbs.Mtu;
 import io.vsocket.verbs.QpType;
 import io.vsocket.verbs.QueuePair;
@@ -31,6 +33,7 @@ import java.util.ArrayList;
 import java.util.concurrent.ThreadLocalRandom;
 
 import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_ACCESS_LOCAL_WRITE;
+import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_ACCESS_MW_BIND;
 import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_ACCESS_REMOTE_WRITE;
 import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_SEND_INLINE;
 import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_SEND_SIGNALED;
@@ -39,9 +42,10 @@ import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_WR_RDMA_WRITE_WITH_IMM;
 
 /**
  * The rdma link of one connection: the ring protocol over an RC queue pair. This side's receive
- * ring is registered for remote write (its rkey is given only to the peer of this connection; the
- * protection domain is the device's, shared by every connection of the process, so the rkey is what
- * keeps other peers out); the send side keeps a registered staging ring that mirrors
+ * ring is open to remote writes through this connection's queue pair alone: a type 2 memory window
+ * bound to the ring through it (the protection domain is the device's, shared by every connection of
+ * the process, and a region's own key would open the ring to a peer of any of them; a device without
+ * windows falls back to that, logged once by the context); the send side keeps a registered staging ring that mirrors
  * the peer's ring byte for byte, so copied bytes go out with RDMA WRITE from the staging position to
  * the same position in the peer's ring. Bytes of a buffer in registered memory (a
  * {@link RegisteredAllocator} buffer of 1 KiB or more) are not copied: the write gathers them from
@@ -95,6 +99,13 @@ public final class RdmaLink implements StreamLink {
     private final int psn = ThreadLocalRandom.current().nextInt(1 << 24);
     private final MemorySegment rxRing;
     private final MemoryRegion rxMemory;
+    /**
+     * Grants the peer remote write to the receive ring through this connection's queue pair alone;
+     * null where the device has no type 2 windows, and then the ring's own region allows it.
+     */
+    private final MemoryWindow window;
+    /** The key the peer writes the ring with: the window's once bound, else the region's. */
+    private final int ringKey;
     private final ByteBuffer rxView;
     private final ReceiveCursor receiveCursor;
     private final int creditQuantum;
@@ -148,20 +159,25 @@ public final class RdmaLink implements StreamLink {
         this.creditQuantum = ringSize / 4;
         QueuePair q = null;
         MemoryRegion mr = null;
+        MemoryWindow w = null;
         try {
             q = context.protectionDomain().createQueuePair(new QueuePairConfig(QpType.RC, context.completionQueue(),
                     context.completionQueue(), context.sharedReceiveQueue(), SEND_DEPTH, 0, MAX_SGE, 1, INLINE, false));
             rxRing = arena.allocate(ringSize, 4096);
-            mr = context.protectionDomain().register(rxRing, ACCESS);
+            w = context.newWindow();
+            // With a window the region itself grants no remote access: every connection of the
+            // process shares the protection domain, and a region's key would open the ring to all.
+            mr = context.protectionDomain().register(rxRing,
+                    w != null ? IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_MW_BIND : ACCESS);
         } catch (VerbsException | RuntimeException e) {
-            if (q != null) {
-                q.close();
-            }
+            Resources.closeQuietly(w, q);
             arena.close();
             throw e;
         }
         this.qp = q;
         this.rxMemory = mr;
+        this.window = w;
+        this.ringKey = w != null ? w.nextRkey() : mr.rkey();
         this.rxView = rxRing.asByteBuffer();
         this.requests = arena.allocate(ibv_send_wr.LAYOUT, MAX_CHAIN);
         this.sges = arena.allocate(ibv_sge.LAYOUT, MAX_SEGMENTS);
@@ -178,7 +194,7 @@ public final class RdmaLink implements StreamLink {
     /** What the peer needs: hand it over the hello. */
     public RdmaEndpoint local() {
         return new RdmaEndpoint(context.gid().gid(), context.gid().index(), qp.qpNumber(), psn, rxMemory.address(),
-                rxMemory.rkey(), receiveCursor.capacity(), context.mtu().bytes());
+                ringKey, receiveCursor.capacity(), context.mtu().bytes());
     }
 
     /**
@@ -199,10 +215,36 @@ public final class RdmaLink implements StreamLink {
         qp.readyToReceive(AddressVector.roce(peer.gid(), context.gid().index(), context.port()), peer.qpNumber(),
                 peer.psn(), path);
         qp.readyToSend(psn);
+        if (window != null) {
+            bindWindow();
+        }
         if (peerIsReady) {
             peerReady = true;
             prepare(0, 0, 0, CREDIT);
             post(1);
+        }
+    }
+
+    /**
+     * Binds the window over the receive ring through this queue pair, and waits (bounded) for the
+     * bind to complete: a local operation, done before the peer is told it may write, so no write
+     * of the peer's can arrive before the ring is open to it.
+     */
+    private void bindWindow() throws VerbsException {
+        MemorySegment wr = requests.asSlice(0, ibv_send_wr.LAYOUT);
+        wr.fill((byte) 0);
+        int key = window.prepareBind(wr, rxMemory, rxMemory.address(), rxMemory.length(), IBV_ACCESS_REMOTE_WRITE);
+        if (key != ringKey) {
+            throw new IllegalStateException("the window's key moved: " + key + " after advertising " + ringKey);
+        }
+        long bind = post(1, true);
+        awaitCompleted(bind);
+        if (failure instanceof VerbsException e) {
+            throw e;
+        }
+        if (completed < bind) {
+            throw new VerbsException("ibv_post_send(BIND_MW): no completion within " + WAIT_NANOS / 1_000_000 + " ms",
+                    LibC.ETIMEDOUT);
         }
     }
 
@@ -726,7 +768,9 @@ public final class RdmaLink implements StreamLink {
             // already in error, or going away: destroying it is all that is left
         }
         context.forget(this);
-        Resources.closeQuietly(qp, rxMemory, txMemory);
+        // The window first: a bound type 2 window holds its queue pair, whose destruction would wait
+        // for it (rxe blocks there); then the queue pair, then the regions.
+        Resources.closeQuietly(window, qp, rxMemory, txMemory);
         // The queue pair is gone: the device reads none of these buffers any more.
         while (!holds.isEmpty()) {
             holds.poll().release();
