@@ -3,6 +3,7 @@ package io.vsocket.channel;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelOutboundBuffer;
 import io.netty.util.concurrent.FastThreadLocal;
+import io.vsocket.buffer.BufferAddress;
 import io.vsocket.ffm.libc.iovec;
 
 import java.lang.foreign.Arena;
@@ -45,11 +46,9 @@ final class IovArray implements ChannelOutboundBuffer.MessageProcessor {
         if (length == 0) {
             return true;
         }
-        if (buf.hasMemoryAddress()) {
-            return add(buf.memoryAddress() + buf.readerIndex(), length);
-        }
-        if (buf.nioBufferCount() == 1) {
-            return add(MemorySegment.ofBuffer(buf.internalNioBuffer(buf.readerIndex(), length)).address(), length);
+        long address = BufferAddress.of(buf, buf.readerIndex(), length);
+        if (address != 0) {
+            return add(address, length);
         }
         ByteBuffer[] parts = buf.nioBuffers(buf.readerIndex(), length);
         if (count + parts.length > MAX) {

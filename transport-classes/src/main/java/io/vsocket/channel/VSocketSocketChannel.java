@@ -24,6 +24,7 @@ import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.Future;
 import io.netty.util.internal.logging.InternalLogger;
 import io.netty.util.internal.logging.InternalLoggerFactory;
+import io.vsocket.buffer.BufferAddress;
 import io.vsocket.link.rdma.RdmaLink;
 import io.vsocket.link.shm.ShmLink;
 import io.vsocket.stream.RingProtocolException;
@@ -32,10 +33,8 @@ import io.vsocket.unix.NativeSocket;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.lang.foreign.MemorySegment;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
-import java.nio.ByteBuffer;
 import java.nio.channels.AlreadyConnectedException;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.ConnectionPendingException;
@@ -738,12 +737,9 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
 
     private long writeBuffer(ByteBuf buf) throws IOException {
         int length = buf.readableBytes();
-        if (buf.hasMemoryAddress()) {
-            return socket.write(buf.memoryAddress() + buf.readerIndex(), length);
-        }
-        if (buf.nioBufferCount() == 1) {
-            ByteBuffer nio = buf.internalNioBuffer(buf.readerIndex(), length);
-            return socket.write(MemorySegment.ofBuffer(nio).address(), length);
+        long address = BufferAddress.of(buf, buf.readerIndex(), length);
+        if (address != 0) {
+            return socket.write(address, length);
         }
         IovArray iov = IovArray.get();
         iov.add(buf);
@@ -1056,11 +1052,9 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                 }
                 return ended ? NativeSocket.EOF : 0;
             }
-            if (buf.hasMemoryAddress()) {
-                return socket.read(buf.memoryAddress() + index, writable);
-            }
-            if (buf.isDirect() && buf.nioBufferCount() == 1) {
-                return socket.read(MemorySegment.ofBuffer(buf.internalNioBuffer(index, writable)).address(), writable);
+            long address = BufferAddress.of(buf, index, writable);
+            if (address != 0) {
+                return socket.read(address, writable);
             }
             // A heap or composite buffer: read through a direct scratch and copy.
             ByteBuf scratch = ByteBufUtil.threadLocalDirectBuffer();
@@ -1069,7 +1063,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             }
             try {
                 scratch.ensureWritable(writable);
-                int n = socket.read(MemorySegment.ofBuffer(scratch.internalNioBuffer(0, writable)).address(), writable);
+                int n = socket.read(BufferAddress.of(scratch, 0, writable), writable);
                 if (n > 0) {
                     buf.setBytes(index, scratch, 0, n);
                 }

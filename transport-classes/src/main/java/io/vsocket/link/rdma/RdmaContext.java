@@ -1,14 +1,11 @@
 package io.vsocket.link.rdma;
 
-import io.netty.util.internal.logging.InternalLogger;
-import io.netty.util.internal.logging.InternalLoggerFactory;
 import io.vsocket.ffm.ibverbs.ibv_recv_wr;
 import io.vsocket.link.Resources;
 import io.vsocket.verbs.CompletionBatch;
 import io.vsocket.verbs.CompletionChannel;
 import io.vsocket.verbs.CompletionQueue;
 import io.vsocket.verbs.GidEntry;
-import io.vsocket.verbs.MemoryWindow;
 import io.vsocket.verbs.Mtu;
 import io.vsocket.verbs.ProtectionDomain;
 import io.vsocket.verbs.SharedReceiveQueue;
@@ -34,7 +31,6 @@ import java.util.List;
  * {@link RdmaDevice}). One thread only.
  */
 public final class RdmaContext implements AutoCloseable {
-    private static final InternalLogger logger = InternalLoggerFactory.getInstance(RdmaContext.class);
     private static final int RECEIVES = 1024;
     /** Completion queue entries: every receive, plus the signalled sends each link may have out. */
     private static final int CQ_ENTRIES = 16 * 1024;
@@ -60,7 +56,6 @@ public final class RdmaContext implements AutoCloseable {
     private final Int2ObjectHashMap<RdmaLink> links = new Int2ObjectHashMap<>();
     private final List<RdmaLink> touched = new ArrayList<>();
     private boolean closed;
-    private boolean windowsUnsupported;
 
     private RdmaContext(RdmaDevice device, int port, GidEntry gid) throws VerbsException {
         this.device = device;
@@ -158,25 +153,6 @@ public final class RdmaContext implements AutoCloseable {
         RdmaLink link = new RdmaLink(this, ringSize);
         links.put(link.qpNumber(), link);
         return link;
-    }
-
-    /**
-     * A type 2 memory window for a new link's ring, or null when the device has none (tried once per
-     * context; the links then open their rings through their regions, and that is logged once).
-     */
-    MemoryWindow newWindow() {
-        if (windowsUnsupported) {
-            return null;
-        }
-        try {
-            return device.protectionDomain().allocateMemoryWindow();
-        } catch (VerbsException | RuntimeException e) {
-            windowsUnsupported = true;
-            logger.warn("{} has no type 2 memory windows ({}): each rdma connection's receive ring is open to "
-                    + "remote writes through its memory region, whose key a peer of another connection could use",
-                    device, e.toString());
-            return null;
-        }
     }
 
     void forget(RdmaLink link) {

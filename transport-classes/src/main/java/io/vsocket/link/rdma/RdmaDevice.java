@@ -5,6 +5,7 @@ import io.netty.util.internal.logging.InternalLoggerFactory;
 import io.vsocket.buffer.RegisteredMemory;
 import io.vsocket.link.Resources;
 import io.vsocket.verbs.MemoryRegion;
+import io.vsocket.verbs.MemoryWindow;
 import io.vsocket.verbs.ProtectionDomain;
 import io.vsocket.verbs.Verbs;
 import io.vsocket.verbs.VerbsDevice;
@@ -40,6 +41,8 @@ final class RdmaDevice implements RegisteredMemory.Registrar {
     /** The lkey of each chunk by id (as an unsigned int), or UNREGISTERED; replaced whole when a chunk comes. */
     private volatile long[] lkeys = new long[0];
     private int users;
+    /** Set by the first failed window allocation: a device property, so every loop's links go without. */
+    private volatile boolean windowsUnsupported;
 
     private RdmaDevice(String name, VerbsDevice device, ProtectionDomain pd, RegisteredMemory memory) {
         this.name = name;
@@ -49,11 +52,8 @@ final class RdmaDevice implements RegisteredMemory.Registrar {
     }
 
     /** The shared device {@code name}, opened now if no context holds it; each call needs one {@link #release()}. */
-    static RdmaDevice acquire(String name) throws IOException {
-        return acquire(name, RegisteredMemory.shared());
-    }
-
-    static synchronized RdmaDevice acquire(String name, RegisteredMemory memory) throws IOException {
+    static synchronized RdmaDevice acquire(String name) throws IOException {
+        RegisteredMemory memory = RegisteredMemory.shared();
         RdmaDevice open = OPEN.get(name);
         if (open == null) {
             VerbsDevice device = Verbs.openDevice(name);
@@ -124,13 +124,23 @@ final class RdmaDevice implements RegisteredMemory.Registrar {
         return id >= 0 && id < keys.length ? keys[id] : UNREGISTERED;
     }
 
-    /** Memory regions this device holds for buffer chunks (for leak checks). */
-    synchronized int chunkRegions() {
-        return regions.size();
-    }
-
-    static synchronized int openCount() {
-        return OPEN.size();
+    /**
+     * A type 2 memory window for a link's ring, or null when this device has none (tried until it
+     * fails once; then the links open their rings through their regions, and that is logged once).
+     */
+    MemoryWindow newWindow() {
+        if (windowsUnsupported) {
+            return null;
+        }
+        try {
+            return pd.allocateMemoryWindow();
+        } catch (VerbsException | RuntimeException e) {
+            windowsUnsupported = true;
+            logger.warn("{} has no type 2 memory windows ({}): each rdma connection's receive ring is open to "
+                    + "remote writes through its memory region, whose key a peer of another connection could use",
+                    name, e.toString());
+            return null;
+        }
     }
 
     @Override

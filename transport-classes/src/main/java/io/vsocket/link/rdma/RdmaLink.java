@@ -1,6 +1,7 @@
 package io.vsocket.link.rdma;
 
 import io.netty.buffer.ByteBuf;
+import io.vsocket.buffer.BufferAddress;
 import io.vsocket.buffer.RegisteredAllocator;
 import io.vsocket.buffer.RegisteredMemory;
 import io.vsocket.ffm.ibverbs.ibv_send_wr;
@@ -45,7 +46,7 @@ import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_WR_RDMA_WRITE_WITH_IMM;
  * ring is open to remote writes through this connection's queue pair alone: a type 2 memory window
  * bound to the ring through it (the protection domain is the device's, shared by every connection of
  * the process, and a region's own key would open the ring to a peer of any of them; a device without
- * windows falls back to that, logged once by the context); the send side keeps a registered staging ring that mirrors
+ * windows falls back to that, logged once per device); the send side keeps a registered staging ring that mirrors
  * the peer's ring byte for byte, so copied bytes go out with RDMA WRITE from the staging position to
  * the same position in the peer's ring. Bytes of a buffer in registered memory (a
  * {@link RegisteredAllocator} buffer of 1 KiB or more) are not copied: the write gathers them from
@@ -134,8 +135,10 @@ public final class RdmaLink implements StreamLink {
     /** Buffers sent in place, retained until the request carrying them is known to be done (in post order). */
     private final ArrayList<ByteBuf> unpostedHolds = new ArrayList<>();
     private final ArrayDeque<ByteBuf> holds = new ArrayDeque<>();
+    /** For each held buffer, the (signalled) request whose completion lets it go. */
     private final LongArrayQueue holdUntil = new LongArrayQueue(Long.MIN_VALUE);
-    private final LongArrayQueue holdSignals = new LongArrayQueue(Long.MIN_VALUE);
+    /** Publishes whose held buffers are not yet let go: each has one signalled request out. */
+    private int holdingPublishes;
     private long inPlaceBytes;
     /** The peer's queue pair is known to receive: this side may write. */
     private boolean peerReady;
@@ -164,7 +167,7 @@ public final class RdmaLink implements StreamLink {
             q = context.protectionDomain().createQueuePair(new QueuePairConfig(QpType.RC, context.completionQueue(),
                     context.completionQueue(), context.sharedReceiveQueue(), SEND_DEPTH, 0, MAX_SGE, 1, INLINE, false));
             rxRing = arena.allocate(ringSize, 4096);
-            w = context.newWindow();
+            w = context.device().newWindow();
             // With a window the region itself grants no remote access: every connection of the
             // process shares the protection domain, and a region's key would open the ring to all.
             mr = context.protectionDomain().register(rxRing,
@@ -276,7 +279,7 @@ public final class RdmaLink implements StreamLink {
         // In place only when the channel holds the buffer's one reference: a buffer the application
         // also holds (retained, or a retained duplicate) could change after its write completes,
         // before the device reads it; Netty's contract lets it, so that one is copied.
-        if (n >= RegisteredAllocator.MIN_REGISTERED && buf.refCnt() == 1 && (address = addressOf(buf, index, n)) != 0) {
+        if (n >= RegisteredAllocator.MIN_REGISTERED && buf.refCnt() == 1 && (address = BufferAddress.of(buf, index, n)) != 0) {
             long key = context.device().lkey(address, n);
             if (key != RdmaDevice.UNREGISTERED) {
                 int taken = inPlace(buf, address, n, (int) key);
@@ -306,22 +309,12 @@ public final class RdmaLink implements StreamLink {
         return n;
     }
 
-    /** Where {@code length} bytes of {@code buf} from {@code index} lie in memory, or 0 when not in one piece of native memory. */
-    private static long addressOf(ByteBuf buf, int index, int length) {
-        if (buf.hasMemoryAddress()) {
-            return buf.memoryAddress() + index;
-        }
-        // Netty without Unsafe (recent JDKs) gives no address: the buffer's own view has it.
-        return buf.isDirect() && buf.nioBufferCount() == 1
-                ? MemorySegment.ofBuffer(buf.internalNioBuffer(index, length)).address() : 0;
-    }
-
     /** Takes {@code n} bytes at {@code address} in place; -1 when they must be copied instead. */
     private int inPlace(ByteBuf buf, long address, int n, int key) {
         if (segments + 2 > MAX_SEGMENTS && !publishQuietly()) {
             return 0;
         }
-        if (holdSignals.size() >= MAX_HOLD_SIGNALS) {
+        if (holdingPublishes >= MAX_HOLD_SIGNALS) {
             // Bounds the signalled requests this link has out (the shared completion queue is sized
             // by it); the device is still reading earlier buffers, and a copy costs less than waiting.
             return -1;
@@ -378,57 +371,44 @@ public final class RdmaLink implements StreamLink {
             return;
         }
         if (segments > 0) {
+            // Piece i is scatter entry i; a request takes up to MAX_SGE of them and never crosses the
+            // ring's end. Built first, posted only if the send queue has room for them all.
             int mask = sendCursor.capacity() - 1;
-            int requestsNeeded = 0;
             int position = (int) (publishedTo & mask);
-            int sgesInRequest = MAX_SGE;
-            for (int i = 0; i < segments; i++) {
-                if (sgesInRequest == MAX_SGE || position == 0) {
-                    requestsNeeded++;
-                    sgesInRequest = 0;
-                }
-                sgesInRequest++;
-                position = (position + segmentLengths[i]) & mask;
-            }
-            if (requestsNeeded > MAX_CHAIN) {
-                // Cannot happen while credit stays within what was sent; failing beats a silent stall.
-                fail(new IOException("internal: a publish of " + segments + " pieces needs " + requestsNeeded
-                        + " requests, more than " + MAX_CHAIN));
-                return;
-            }
-            if (!hasRoom(requestsNeeded)) {
-                return;
-            }
             int request = -1;
-            int sge = 0;
+            int firstPiece = 0;
+            int requestPosition = 0;
             int requestLength = 0;
-            position = (int) (publishedTo & mask);
-            int requestPosition = position;
-            sgesInRequest = MAX_SGE;
             for (int i = 0; i < segments; i++) {
-                if (sgesInRequest == MAX_SGE || position == 0) {
+                if (request < 0 || i - firstPiece == MAX_SGE || position == 0) {
                     if (request >= 0) {
-                        prepareWrite(request, requestPosition, sge - sgesInRequest, sgesInRequest, requestLength);
+                        prepareWrite(request, requestPosition, firstPiece, i - firstPiece, requestLength);
                     }
-                    request++;
-                    sgesInRequest = 0;
-                    requestLength = 0;
+                    if (++request == MAX_CHAIN) {
+                        // Cannot happen while credit stays within what was sent; failing beats a silent stall.
+                        fail(new IOException("internal: a publish of " + segments + " pieces needs more than "
+                                + MAX_CHAIN + " requests"));
+                        return;
+                    }
+                    firstPiece = i;
                     requestPosition = position;
+                    requestLength = 0;
                 }
-                MemorySegment entry = sges.asSlice((long) sge * ibv_sge.sizeof(), ibv_sge.LAYOUT);
+                MemorySegment entry = sges.asSlice((long) i * ibv_sge.sizeof(), ibv_sge.LAYOUT);
                 ibv_sge.addr(entry, segmentAddresses[i]);
                 ibv_sge.length(entry, segmentLengths[i]);
                 ibv_sge.lkey(entry, segmentKeys[i]);
-                sge++;
-                sgesInRequest++;
                 requestLength += segmentLengths[i];
                 position = (position + segmentLengths[i]) & mask;
             }
-            prepareWrite(request, requestPosition, sge - sgesInRequest, sgesInRequest, requestLength);
+            prepareWrite(request, requestPosition, firstPiece, segments - firstPiece, requestLength);
+            if (!hasRoom(request + 1)) {
+                return;
+            }
             boolean holding = !unpostedHolds.isEmpty();
             long last = post(request + 1, holding);
             if (holding) {
-                holdSignals.addLong(last);
+                holdingPublishes++;
                 for (int i = 0; i < unpostedHolds.size(); i++) {
                     holds.add(unpostedHolds.get(i));
                     holdUntil.addLong(last);
@@ -620,11 +600,14 @@ public final class RdmaLink implements StreamLink {
 
     /** Lets go of buffers sent in place whose requests the device is done with. */
     private void releaseHolds() {
-        while (!holdSignals.isEmpty() && holdSignals.peekLong() <= completed) {
-            holdSignals.pollLong();
-        }
+        long retired = 0;
         while (!holdUntil.isEmpty() && holdUntil.peekLong() <= completed) {
-            holdUntil.pollLong();
+            long until = holdUntil.pollLong();
+            if (until != retired) {
+                // A publish's buffers all share its request number, and all go in the same pass.
+                holdingPublishes--;
+                retired = until;
+            }
             holds.poll().release();
         }
     }
@@ -632,11 +615,6 @@ public final class RdmaLink implements StreamLink {
     /** Bytes sent from the application's buffers without a copy (for tests and metrics). */
     public long inPlaceBytes() {
         return inPlaceBytes;
-    }
-
-    /** Buffers still retained for sends the device has not finished (for tests). */
-    public int heldBuffers() {
-        return holds.size() + unpostedHolds.size();
     }
 
     private void received(int imm) throws RingProtocolException {
@@ -776,7 +754,7 @@ public final class RdmaLink implements StreamLink {
             holds.poll().release();
         }
         holdUntil.clear();
-        holdSignals.clear();
+        holdingPublishes = 0;
         for (int i = 0; i < unpostedHolds.size(); i++) {
             unpostedHolds.get(i).release();
         }
