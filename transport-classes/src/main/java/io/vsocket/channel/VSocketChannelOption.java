@@ -31,6 +31,16 @@ public final class VSocketChannelOption<T> extends ChannelOption<T> {
     public static final ChannelOption<Integer> HELLO_TIMEOUT_MILLIS =
             valueOf(VSocketChannelOption.class, "VSOCKET_HELLO_TIMEOUT_MILLIS");
 
+    /**
+     * Whether the shm link may hand bytes to the pipeline as they lie in its receive ring, without
+     * copying them out (stretches of at least 4 KiB; at most half the ring on loan at once, the rest
+     * copied). The stretch goes back to the ring when the buffer is released; a buffer held for long
+     * costs ring space, never a stall. Default from the system property
+     * {@code io.vsocket.receiveInPlace}, else true.
+     */
+    public static final ChannelOption<Boolean> RECEIVE_IN_PLACE =
+            valueOf(VSocketChannelOption.class, "VSOCKET_RECEIVE_IN_PLACE");
+
     @SuppressWarnings({"unused", "deprecation"})
     private VSocketChannelOption() {
         super(null);

@@ -348,6 +348,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             }
         } else if (chosen == VSocketLink.SHM) {
             stream = shm = (ShmLink) streamLink;
+            shm.lendOn(eventLoop());
             streamReadInterest = reading;
             setFlag(VSocketIoOps.IN | VSocketIoOps.RDHUP);
             ioHandler().addPoller(shmPoller);
@@ -725,7 +726,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         }
 
         @Override
-        public boolean processMessage(Object msg) {
+        public boolean processMessage(Object msg) throws IOException {
             ByteBuf buf = (ByteBuf) msg;
             int readable = buf.readableBytes();
             int n = link.write(buf, buf.readerIndex(), Math.min(readable, credit));
@@ -972,20 +973,26 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             boolean eof = false;
             try {
                 do {
-                    buf = allocHandle.allocate(allocator);
-                    allocHandle.attemptedBytesRead(buf.writableBytes());
-                    int n = readInto(buf);
-                    allocHandle.lastBytesRead(n);
-                    if (n <= 0) {
-                        buf.release();
-                        buf = null;
-                        eof = n < 0;
-                        if (eof) {
-                            readPending = false;
+                    buf = lendFromRing(allocator);
+                    if (buf != null) {
+                        allocHandle.attemptedBytesRead(buf.readableBytes());
+                        allocHandle.lastBytesRead(buf.readableBytes());
+                    } else {
+                        buf = allocHandle.allocate(allocator);
+                        allocHandle.attemptedBytesRead(buf.writableBytes());
+                        int n = readInto(buf);
+                        allocHandle.lastBytesRead(n);
+                        if (n <= 0) {
+                            buf.release();
+                            buf = null;
+                            eof = n < 0;
+                            if (eof) {
+                                readPending = false;
+                            }
+                            break;
                         }
-                        break;
+                        buf.writerIndex(buf.writerIndex() + n);
                     }
-                    buf.writerIndex(buf.writerIndex() + n);
                     allocHandle.incMessagesRead(1);
                     readPending = false;
                     pipeline.fireChannelRead(buf);
@@ -1016,6 +1023,19 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                     stopReading();
                 }
             }
+        }
+
+        /**
+         * The next unread bytes of the shm ring as they lie (no copy), when the option allows and
+         * there are enough of them in one stretch; else null.
+         */
+        private ByteBuf lendFromRing(ByteBufAllocator allocator) throws IOException {
+            ShmLink l = shm;
+            if (l == null || lateHello != null || pendingInbound != null || !config.isReceiveInPlace()
+                    || l.readable() < ShmLink.LEND_MIN) {
+                return null;
+            }
+            return l.lend(allocator);
         }
 
         /** Reads into {@code buf} at its writer index without moving it: the count, 0, or EOF. */

@@ -38,6 +38,7 @@ public final class VSocketSocketChannelConfig extends DefaultChannelConfig imple
     private volatile List<VSocketLink> links = VSocketLinks.defaults();
     private volatile int ringSize = VSocketLinks.DEFAULT_RING_SIZE;
     private volatile int helloTimeoutMillis = VSocketLinks.DEFAULT_HELLO_TIMEOUT_MILLIS;
+    private volatile boolean receiveInPlace = VSocketLinks.DEFAULT_RECEIVE_IN_PLACE;
 
     VSocketSocketChannelConfig(VSocketSocketChannel channel, NativeSocket socket) {
         super(channel);
@@ -50,7 +51,7 @@ public final class VSocketSocketChannelConfig extends DefaultChannelConfig imple
     public Map<ChannelOption<?>, Object> getOptions() {
         return getOptions(super.getOptions(), SO_RCVBUF, SO_SNDBUF, TCP_NODELAY, SO_KEEPALIVE, SO_REUSEADDR,
                 SO_LINGER, IP_TOS, ALLOW_HALF_CLOSURE, VSocketChannelOption.LINKS, VSocketChannelOption.RING_SIZE,
-                VSocketChannelOption.HELLO_TIMEOUT_MILLIS);
+                VSocketChannelOption.HELLO_TIMEOUT_MILLIS, VSocketChannelOption.RECEIVE_IN_PLACE);
     }
 
     @SuppressWarnings("unchecked")
@@ -89,6 +90,9 @@ public final class VSocketSocketChannelConfig extends DefaultChannelConfig imple
         if (option == VSocketChannelOption.HELLO_TIMEOUT_MILLIS) {
             return (T) Integer.valueOf(getHelloTimeoutMillis());
         }
+        if (option == VSocketChannelOption.RECEIVE_IN_PLACE) {
+            return (T) Boolean.valueOf(isReceiveInPlace());
+        }
         return super.getOption(option);
     }
 
@@ -119,6 +123,8 @@ public final class VSocketSocketChannelConfig extends DefaultChannelConfig imple
             setRingSize((Integer) value);
         } else if (option == VSocketChannelOption.HELLO_TIMEOUT_MILLIS) {
             setHelloTimeoutMillis((Integer) value);
+        } else if (option == VSocketChannelOption.RECEIVE_IN_PLACE) {
+            setReceiveInPlace((Boolean) value);
         } else {
             return super.setOption(option, value);
         }
@@ -254,6 +260,16 @@ public final class VSocketSocketChannelConfig extends DefaultChannelConfig imple
 
     public VSocketSocketChannelConfig setRingSize(int ringSize) {
         this.ringSize = VSocketLinks.validateRingSize(ringSize);
+        return this;
+    }
+
+    /** Whether the shm link lends its ring's bytes to the pipeline ({@link VSocketChannelOption#RECEIVE_IN_PLACE}). */
+    public boolean isReceiveInPlace() {
+        return receiveInPlace;
+    }
+
+    public VSocketSocketChannelConfig setReceiveInPlace(boolean receiveInPlace) {
+        this.receiveInPlace = receiveInPlace;
         return this;
     }
 

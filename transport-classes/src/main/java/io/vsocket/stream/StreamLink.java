@@ -16,7 +16,7 @@ public interface StreamLink extends AutoCloseable {
     int credit() throws IOException;
 
     /** Copies up to {@code length} bytes of {@code buf} from {@code index} as credit allows (not yet published); returns the count. */
-    int write(ByteBuf buf, int index, int length);
+    int write(ByteBuf buf, int index, int length) throws IOException;
 
     /** Hands everything written so far to the peer. */
     void publish() throws IOException;

@@ -1,6 +1,8 @@
 package io.vsocket.link.shm;
 
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.util.concurrent.EventExecutor;
 import io.vsocket.link.Resources;
 import io.vsocket.stream.ReceiveCursor;
 import io.vsocket.stream.RingCopy;
@@ -17,6 +19,11 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The shm link of one connection: two receive rings and their cursors in one memfd mapped by both
@@ -31,12 +38,19 @@ import java.nio.ByteBuffer;
  *   +192 senderParked    the sender is out of credit and about to block: the receiver rings
  * page 0 at 512 + 64 * side: outputDone, set by that side when it shuts its output or closes cleanly
  * page 0 at 640 + 64 * side: closed, set by that side when it closes in any way (writes to it fail)
+ * page 0 at 1024 (client-to-server) and 2048 (server-to-client): the receiver's holes
+ *   +0   announced       count of holes ever announced (store-release), written by the receiver
+ *   +8   lending         1 while the receiver has bytes of its ring on loan
+ *   +64  entries         HOLE_SLOTS of (start, end): stream positions the writer must skip
  * then the client-to-server ring (the server's receive ring), then the server-to-client ring.
  * </pre>
  *
  * Parking is Dekker's handshake: a side sets its parked flag, fences, and looks at the cursor
  * once more before it blocks; the other side moves the cursor, fences, and rings only if it sees
  * the flag (clearing it first, so one doorbell per sleep). No system call happens while both spin.
+ *
+ * <p>The receiver may hand stretches of its ring to the pipeline as they lie ({@link #lend}); see
+ * {@link LoanLedger} for how the writer is kept off them (holes) while they are held.
  *
  * <p>A peer can write anything into the shared page, so every cursor read from it is checked by
  * {@link SendCursor}/{@link ReceiveCursor}, and the memfd is sealed against shrinking: a peer can
@@ -51,6 +65,15 @@ public final class ShmLink implements StreamLink {
     private static final int SENDER_PARKED = 192;
     private static final int OUTPUT_DONE = 512;
     private static final int CLOSED = 640;
+    private static final int HOLES = 1024;
+    private static final int HOLES_ANNOUNCED = 0;
+    private static final int HOLES_LENDING = 8;
+    private static final int HOLE_ENTRIES = 64;
+    private static final int HOLE_ENTRY_SIZE = 16;
+    /** Smallest stretch lent instead of copied: below it a copy costs less than the loan's bookkeeping. */
+    public static final int LEND_MIN = 4096;
+    /** {@link #outstanding}'s flag: the link is closed, the last loan back unmaps. */
+    private static final int LINK_CLOSED = 1 << 30;
 
     private static final VarHandle LONG = ValueLayout.JAVA_LONG.varHandle();
     private static final VarHandle INT = ValueLayout.JAVA_INT.varHandle();
@@ -78,6 +101,27 @@ public final class ShmLink implements StreamLink {
     private boolean senderParked;
     private boolean closed;
 
+    // Writer side: the next hole the peer announced in the ring this side writes, if taken.
+    private final long txHoles;
+    private long holesTaken;
+    private long txHoleStart = Long.MAX_VALUE;
+    private long txHoleEnd;
+    private long txLastHoleEnd;
+
+    // Receiver side: loans and the holes announced for them.
+    private final long rxHoles;
+    private final LoanLedger ledger;
+    private final LoanLedger.HoleSink holeSink = this::publishHole;
+    private EventExecutor loop;
+    private long bytesLent;
+    /** Loans not yet released, anywhere, plus {@link #LINK_CLOSED} once closed: whoever brings it to just the flag unmaps. */
+    private final AtomicInteger outstanding = new AtomicInteger();
+    // Not Agrona's queue: its concurrent classes need jdk.internal.misc exported to them, a flag no
+    // application should have to add. Releases off the loop are the rare case; a node each is fine.
+    private final Queue<RingLoan> returnedElsewhere = new ConcurrentLinkedQueue<>();
+    private final AtomicBoolean drainScheduled = new AtomicBoolean();
+    private final Runnable drainReturns = this::drainReturns;
+
     private ShmLink(boolean client, MappedRegion region, EventFd doorbell, EventFd peerDoorbell,
                     int clientRing, int serverRing) {
         this.region = region;
@@ -101,6 +145,9 @@ public final class ShmLink implements StreamLink {
         this.receiveCursor = new ReceiveCursor(client ? clientRing : serverRing);
         this.creditQuantum = receiveCursor.capacity() / 4;
         this.publishQuantum = sendCursor.capacity() / 4;
+        this.txHoles = HOLES + 4L * tx;
+        this.rxHoles = HOLES + 4L * rx;
+        this.ledger = new LoanLedger(receiveCursor.capacity());
     }
 
     /** The size of the memfd for these rings. */
@@ -199,7 +246,55 @@ public final class ShmLink implements StreamLink {
     @Override
     public int credit() throws RingProtocolException {
         sendCursor.consumed((long) LONG.getAcquire(memory, (long) tx + CONSUMER));
+        return usableCredit();
+    }
+
+    /**
+     * Credit after stepping over the holes at the send cursor: 0 while a hole there is not yet
+     * covered whole (the cursor cannot stop inside one).
+     */
+    private int usableCredit() throws RingProtocolException {
+        takeHole();
+        while (sendCursor.produced() == txHoleStart) {
+            int length = (int) (txHoleEnd - txHoleStart);
+            if (sendCursor.credit() < length) {
+                return 0;
+            }
+            sendCursor.advance(length);
+            txLastHoleEnd = txHoleEnd;
+            txHoleStart = Long.MAX_VALUE;
+            // The reader must see the step too: it returns credit past a hole only once it has seen
+            // the cursor pass it, and this side may be about to wait for that very credit.
+            publish();
+            takeHole();
+        }
         return sendCursor.credit();
+    }
+
+    /** Takes the next hole the peer announced, if none is taken; checks it can be one. */
+    private void takeHole() throws RingProtocolException {
+        if (txHoleStart != Long.MAX_VALUE) {
+            return;
+        }
+        long announced = (long) LONG.getAcquire(memory, txHoles + HOLES_ANNOUNCED);
+        if (announced == holesTaken) {
+            return;
+        }
+        if (announced < holesTaken || announced - holesTaken > LoanLedger.HOLE_SLOTS) {
+            throw new RingProtocolException("peer announced an impossible hole count: " + announced + " after "
+                    + holesTaken);
+        }
+        long entry = txHoles + HOLE_ENTRIES + (long) HOLE_ENTRY_SIZE * (int) (holesTaken % LoanLedger.HOLE_SLOTS);
+        long start = (long) LONG.get(memory, entry);
+        long end = (long) LONG.get(memory, entry + 8);
+        if (start < sendCursor.produced() || start < txLastHoleEnd || end <= start
+                || end - start > sendCursor.capacity() / 2) {
+            throw new RingProtocolException("peer announced an impossible hole [" + start + ", " + end + ") with "
+                    + sendCursor.produced() + " bytes sent, the last hole ending at " + txLastHoleEnd);
+        }
+        holesTaken++;
+        txHoleStart = start;
+        txHoleEnd = end;
     }
 
     /**
@@ -207,21 +302,27 @@ public final class ShmLink implements StreamLink {
      * ring, as far as credit goes, without publishing them; returns the count.
      */
     @Override
-    public int write(ByteBuf buf, int index, int length) {
-        int n = Math.min(length, sendCursor.credit());
+    public int write(ByteBuf buf, int index, int length) throws RingProtocolException {
         int done = 0;
-        while (done < n) {
-            int chunk = Math.min(n - done, publishQuantum);
+        while (done < length) {
+            int room = usableCredit();
+            if (room == 0) {
+                break;
+            }
+            int chunk = Math.min(Math.min(length - done, room), publishQuantum);
+            if (txHoleStart != Long.MAX_VALUE) {
+                chunk = (int) Math.min(chunk, txHoleStart - sendCursor.produced());
+            }
             RingCopy.in(sendCursor, txRing, buf, index + done, chunk);
             txRingTouched = true;
             done += chunk;
-            if (done < n) {
+            if (done < length) {
                 // A large write goes out a quarter ring at a time, so the reader copies one quarter
                 // while this side copies the next.
                 publish();
             }
         }
-        return n;
+        return done;
     }
 
     /** Makes everything written visible to the peer, ringing it if it sleeps. */
@@ -232,11 +333,39 @@ public final class ShmLink implements StreamLink {
         ringIfParked(tx + RECEIVER_PARKED);
     }
 
-    /** Unread bytes in this side's ring. */
+    /** Unread bytes in this side's ring (holes the writer stepped over are not bytes). */
     @Override
     public int readable() throws RingProtocolException {
         receiveCursor.produced((long) LONG.getAcquire(memory, (long) rx + PRODUCER));
-        return receiveCursor.readable();
+        stepOverHoles();
+        int unread = receiveCursor.readable();
+        return unread == 0 || ledger.pendingHoles() == 0 ? unread
+                : (int) (unread - ledger.holeBytesBefore(receiveCursor.consumed() + unread));
+    }
+
+    /** Steps the receive cursor over the holes the writer has passed; a writer that wrote into one broke the protocol. */
+    private void stepOverHoles() throws RingProtocolException {
+        long produced = receiveCursor.consumed() + receiveCursor.readable();
+        long start;
+        while ((start = ledger.nextHoleStart()) < produced) {
+            long end = ledger.nextHoleEnd();
+            if (produced < end || receiveCursor.consumed() > start) {
+                throw new RingProtocolException("peer wrote into a hole: [" + start + ", " + end + ") with its cursor at "
+                        + produced + ", " + receiveCursor.consumed() + " read");
+            }
+            if (receiveCursor.consumed() < start) {
+                return; // data before the hole comes first
+            }
+            receiveCursor.advance((int) (end - start));
+            ledger.passHole();
+        }
+    }
+
+    /** Unread bytes from the receive cursor before the ring wraps or a hole starts. */
+    private int dataRun() {
+        int run = receiveCursor.contiguous();
+        long hole = ledger.nextHoleStart();
+        return hole == Long.MAX_VALUE ? run : (int) Math.min(run, hole - receiveCursor.consumed());
     }
 
     /**
@@ -244,27 +373,123 @@ public final class ShmLink implements StreamLink {
      * move); call {@link #readable()} first. Returns the count.
      */
     @Override
-    public int read(ByteBuf dst, int index, int max) {
-        int n = Math.min(max, receiveCursor.readable());
+    public int read(ByteBuf dst, int index, int max) throws RingProtocolException {
         int done = 0;
-        while (done < n) {
-            int chunk = Math.min(n - done, creditQuantum);
+        while (done < max) {
+            stepOverHoles();
+            int chunk = Math.min(Math.min(max - done, dataRun()), creditQuantum);
+            if (chunk == 0) {
+                break;
+            }
             RingCopy.out(receiveCursor, rxRing, dst, index + done, chunk);
             done += chunk;
             // Credit back a quarter ring at a time: the writer refills while this side copies on.
             returnCredit();
         }
-        return n;
+        return done;
+    }
+
+    /**
+     * Lets the event loop's thread lend stretches of the receive ring ({@link #lend}); returns that
+     * come on other threads are handed to {@code loop}.
+     */
+    public void lendOn(EventExecutor loop) {
+        this.loop = loop;
+    }
+
+    /**
+     * The unread bytes at the receive cursor as a buffer over the ring itself, without a copy, when
+     * they are at least {@link #LEND_MIN} in one stretch and the loan bounds allow it; else null (copy
+     * them with {@link #read}). Call {@link #readable()} first. The stretch comes back when the buffer
+     * is released.
+     */
+    public ByteBuf lend(ByteBufAllocator alloc) {
+        if (loop == null || closed) {
+            return null;
+        }
+        // A quarter ring at most, as reads copy: credit then comes back a quarter at a time, as each
+        // loan is released, while the writer refills.
+        int n = ledger.lendable(Math.min(dataRun(), creditQuantum));
+        if (n < LEND_MIN) {
+            return null;
+        }
+        int position = receiveCursor.position();
+        RingLoan loan = new RingLoan(alloc, this, rxRing.clear().slice(position, n), receiveCursor.consumed(),
+                receiveCursor.capacity());
+        if (!ledger.lending()) {
+            // Before any credit past the loan: the writer must not punch out the ring's pages under it.
+            INT.setRelease(memory, rxHoles + HOLES_LENDING, 1);
+        }
+        ledger.add(loan);
+        outstanding.incrementAndGet();
+        bytesLent += n;
+        // No credit back here: returned while the loan lives, it would cost a hole; the pipeline
+        // mostly releases the loan before the next read or the next sleep, which return it.
+        receiveCursor.advance(n);
+        return loan;
+    }
+
+    /** Bytes handed to the pipeline as they lay in the ring, in all. */
+    public long bytesLent() {
+        return bytesLent;
+    }
+
+    /** Loans not yet released. */
+    public int loansOutstanding() {
+        return outstanding.get() & ~LINK_CLOSED;
+    }
+
+    /** A loan was released, on whichever thread. */
+    void loanReturned(RingLoan loan) {
+        if (loop != null && loop.inEventLoop()) {
+            retire(loan);
+        } else {
+            returnedElsewhere.offer(loan);
+            if (drainScheduled.compareAndSet(false, true)) {
+                try {
+                    loop.execute(drainReturns);
+                } catch (RejectedExecutionException e) {
+                    // The loop is gone, and the link with it: nothing is left to account for.
+                    drainScheduled.set(false);
+                }
+            }
+        }
+        if (outstanding.decrementAndGet() == LINK_CLOSED) {
+            unmap();
+        }
+    }
+
+    private void drainReturns() {
+        drainScheduled.set(false);
+        RingLoan loan;
+        while ((loan = returnedElsewhere.poll()) != null) {
+            retire(loan);
+        }
+    }
+
+    private void retire(RingLoan loan) {
+        if (closed || !ledger.retire(loan)) {
+            return;
+        }
+        if (!ledger.lending()) {
+            INT.setRelease(memory, rxHoles + HOLES_LENDING, 0);
+        }
+        returnCredit();
+    }
+
+    private void publishHole(long sequence, long start, long end) {
+        long entry = rxHoles + HOLE_ENTRIES + (long) HOLE_ENTRY_SIZE * (int) (sequence % LoanLedger.HOLE_SLOTS);
+        LONG.set(memory, entry, start);
+        LONG.set(memory, entry + 8, end);
     }
 
     /** Drops every unread byte (the input was shut down) and returns the space as credit. */
     @Override
     public void discard() throws RingProtocolException {
-        int n = readable();
-        if (n > 0) {
-            receiveCursor.advance(n);
-            returnCreditNow();
+        while (readable() > 0) {
+            receiveCursor.advance(dataRun());
         }
+        returnCreditNow();
     }
 
     /**
@@ -284,6 +509,10 @@ public final class ShmLink implements StreamLink {
         long consumed = receiveCursor.consumed();
         if (consumed == creditReturned) {
             return;
+        }
+        // Holes first: this credit may let the writer reach a live loan's bytes one lap on.
+        if (ledger.announceBefore(consumed + receiveCursor.capacity(), holeSink) > 0) {
+            LONG.setRelease(memory, rxHoles + HOLES_ANNOUNCED, ledger.announced());
         }
         creditReturned = consumed;
         LONG.setRelease(memory, (long) rx + CONSUMER, consumed);
@@ -347,8 +576,9 @@ public final class ShmLink implements StreamLink {
      * when it released anything.
      */
     public boolean releaseIdleRing() throws RingProtocolException, NativeIoException {
-        if (!txRingTouched || closed || credit() != sendCursor.capacity()) {
-            return false;
+        if (!txRingTouched || closed || credit() != sendCursor.capacity()
+                || (int) INT.getAcquire(memory, txHoles + HOLES_LENDING) != 0) {
+            return false; // unread bytes, or bytes the peer has lent out of it
         }
         region.release(txRingOffset, sendCursor.capacity());
         txRingTouched = false;
@@ -402,12 +632,23 @@ public final class ShmLink implements StreamLink {
         return sendCursor.capacity();
     }
 
+    /**
+     * Closes the doorbells, and unmaps the rings once no loan is out: a buffer lent to the pipeline
+     * stays readable after the channel closes, until it is released.
+     */
     @Override
     public void close() {
         if (closed) {
             return;
         }
         closed = true;
-        Resources.closeQuietly(region, doorbell, peerDoorbell);
+        Resources.closeQuietly(doorbell, peerDoorbell);
+        if (outstanding.getAndAdd(LINK_CLOSED) == 0) {
+            unmap();
+        }
+    }
+
+    private void unmap() {
+        Resources.closeQuietly(region);
     }
 }

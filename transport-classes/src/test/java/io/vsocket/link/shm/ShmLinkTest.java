@@ -645,4 +645,143 @@ class ShmLinkTest {
         p.server().unpark();
         assertEquals(15 + RING / 4, p.client().credit(), "parking returns every byte read");
     }
+
+    // ---- Loans: bytes handed out as they lie in the ring ----
+
+    private static final int LEND_RING = 64 * 1024;
+
+    private static ByteBuf patterned(long from, int n) {
+        ByteBuf b = Unpooled.directBuffer(n);
+        for (int i = 0; i < n; i++) {
+            b.writeByte(pattern(from + i));
+        }
+        return b;
+    }
+
+    private static void assertPattern(ByteBuf buf, long from, String what) {
+        for (int i = 0; i < buf.readableBytes(); i++) {
+            if (buf.getByte(buf.readerIndex() + i) != pattern(from + i)) {
+                throw new AssertionError(what + ": byte " + (from + i) + " is wrong");
+            }
+        }
+    }
+
+    @Test
+    void aLoanIsTheRingsBytesAndReleasingItGivesThemBack() throws Exception {
+        Pair p = open(LEND_RING, LEND_RING, false);
+        p.server().lendOn(io.netty.util.concurrent.ImmediateEventExecutor.INSTANCE);
+        ByteBuf src = patterned(0, 8192);
+        toClose.add(src::release);
+        assertEquals(8192, p.client().write(src, 0, 8192));
+        p.client().publish();
+        assertEquals(8192, p.server().readable());
+        ByteBuf loan = p.server().lend(io.netty.buffer.ByteBufAllocator.DEFAULT);
+        assertTrue(loan != null && loan.isDirect());
+        assertEquals(8192, loan.readableBytes());
+        assertPattern(loan, 0, "loan");
+        assertEquals(0, p.server().readable(), "lent bytes are read");
+        assertEquals(1, p.server().loansOutstanding());
+        assertEquals(8192, p.server().bytesLent());
+        p.server().returnCreditNow();
+        assertEquals(LEND_RING, p.client().credit(), "credit for the lent bytes went back");
+        ByteBuf more = patterned(8192, LEND_RING);
+        toClose.add(more::release);
+        assertEquals(LEND_RING - 8192, p.client().write(more, 0, LEND_RING),
+                "the writer stops where the next lap would reach the loan: a hole");
+        assertPattern(loan, 0, "the loan after a lap");
+        p.client().publish();
+        assertTrue(loan.release());
+        assertEquals(0, p.server().loansOutstanding());
+        ByteBuf dst = Unpooled.directBuffer(LEND_RING);
+        toClose.add(dst::release);
+        assertEquals(LEND_RING - 8192, p.server().readable());
+        assertEquals(LEND_RING - 8192, p.server().read(dst, 0, LEND_RING));
+        dst.writerIndex(LEND_RING - 8192);
+        assertPattern(dst, 8192, "after the loan");
+        p.server().returnCreditNow();
+        assertEquals(LEND_RING, p.client().credit(), "the writer stepped over the hole, the reader too");
+        assertEquals(8192, p.client().write(more, LEND_RING - 8192, 8192));
+        p.client().publish();
+        assertEquals(8192, p.server().readable(), "the hole is stepped over, not read");
+        dst.clear();
+        assertEquals(8192, p.server().read(dst, 0, LEND_RING));
+        dst.writerIndex(8192);
+        assertPattern(dst, LEND_RING, "after the hole");
+    }
+
+    @Test
+    void aShortStretchIsNotLent() throws Exception {
+        Pair p = open(LEND_RING, LEND_RING, false);
+        p.server().lendOn(io.netty.util.concurrent.ImmediateEventExecutor.INSTANCE);
+        p.client().write(bytes("short"), 0, 5);
+        p.client().publish();
+        assertEquals(5, p.server().readable());
+        assertEquals(null, p.server().lend(io.netty.buffer.ByteBufAllocator.DEFAULT));
+        assertEquals("short", readString(p.server(), 100));
+    }
+
+    /**
+     * The model check: random writes through a small ring while the reader lends and copies at
+     * random, holds loans for random spans and releases them in random order. Every byte arrives
+     * once, in order, and every held loan keeps its bytes however many laps the ring makes.
+     */
+    @Test
+    void heldLoansNeverStallTheStreamNorLoseTheirBytes() throws Exception {
+        int ring = 16 * 1024;
+        Pair p = open(ring, ring, false);
+        p.server().lendOn(io.netty.util.concurrent.ImmediateEventExecutor.INSTANCE);
+        SplittableRandom random = new SplittableRandom(11);
+        record Held(ByteBuf buf, long from) {
+        }
+        List<Held> held = new ArrayList<>();
+        long sent = 0;
+        long received = 0;
+        ByteBuf dst = Unpooled.directBuffer(ring);
+        toClose.add(dst::release);
+        int stalls = 0;
+        while (received < 400L * ring) {
+            int credit = p.client().credit();
+            if (credit > 0) {
+                int n = random.nextInt(1, 3 * ring / 4);
+                ByteBuf src = patterned(sent, n);
+                int w = p.client().write(src, 0, n);
+                src.release();
+                sent += w;
+                p.client().publish();
+            }
+            int r = p.server().readable();
+            boolean progressed = false;
+            if (r > 0) {
+                ByteBuf loan = random.nextBoolean() ? p.server().lend(io.netty.buffer.ByteBufAllocator.DEFAULT) : null;
+                if (loan != null) {
+                    assertPattern(loan, received, "fresh loan");
+                    held.add(new Held(loan, received));
+                    received += loan.readableBytes();
+                } else {
+                    int m = p.server().read(dst, 0, random.nextInt(1, ring));
+                    dst.setIndex(0, m);
+                    assertPattern(dst, received, "copied");
+                    received += m;
+                }
+                progressed = true;
+            }
+            if (!held.isEmpty() && random.nextInt(4) == 0) {
+                Held h = held.remove(random.nextInt(held.size()));
+                assertPattern(h.buf(), h.from(), "held loan");
+                h.buf().release();
+            }
+            if (random.nextInt(3) == 0) {
+                p.server().returnCreditNow();
+            }
+            stalls = progressed || credit > 0 ? 0 : stalls + 1;
+            assertTrue(stalls < 1000, "stalled with " + held.size() + " loans held");
+        }
+        for (Held h : held) {
+            assertPattern(h.buf(), h.from(), "held loan at the end");
+            h.buf().release();
+        }
+        assertEquals(0, p.server().loansOutstanding());
+        assertTrue(p.server().bytesLent() > 10L * ring, "lent " + p.server().bytesLent());
+        assertEquals(sent, received + p.server().readable());
+    }
 }

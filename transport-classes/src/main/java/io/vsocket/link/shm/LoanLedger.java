@@ -1,0 +1,159 @@
+package io.vsocket.link.shm;
+
+/**
+ * The receiver's account of the ring stretches it has lent to the pipeline ({@link RingLoan}) and
+ * of the holes it has announced to the writer so that those stretches are not written over.
+ *
+ * <p>Credit is a cursor: returning it past a stretch that is still on loan lets the writer, one lap
+ * later, reach that stretch's bytes. So before credit reaches {@code nextLap} of a live loan, the
+ * receiver announces {@code [nextLap, nextLap + length)} as a hole: stream positions that carry no
+ * data, which the writer skips and the receiver steps over. A loan held for long costs its length
+ * per lap of the ring, never a stall: the stream flows around it.
+ *
+ * <p>Bounds: at most half the ring lent at once (the writer always keeps the other half), and
+ * announced holes not yet stepped over plus live loans never exceed {@link #HOLE_SLOTS} (each live
+ * loan has at most one announced hole ahead, so the shared queue of that many entries never
+ * overflows). Event-loop thread only.
+ */
+final class LoanLedger {
+    /** Entries of the shared hole queue per direction. */
+    static final int HOLE_SLOTS = 32;
+    /** Live loans at most. */
+    static final int MAX_LOANS = 16;
+
+    private final int capacity;
+    private final RingLoan[] live = new RingLoan[MAX_LOANS];
+    private int liveCount;
+    private int lentBytes;
+
+    // Announced holes the receiver has not stepped over yet, oldest first (a ring of HOLE_SLOTS).
+    private final long[] holeStart = new long[HOLE_SLOTS];
+    private final long[] holeEnd = new long[HOLE_SLOTS];
+    private int holeHead;
+    private int holeCount;
+    private long announced;
+
+    LoanLedger(int capacity) {
+        this.capacity = capacity;
+    }
+
+    /** Bytes that may be lent now, at most {@code run}: 0 when nothing may. */
+    int lendable(int run) {
+        if (liveCount == MAX_LOANS || holeCount + liveCount + 1 > HOLE_SLOTS) {
+            return 0;
+        }
+        return Math.min(run, capacity / 2 - lentBytes);
+    }
+
+    void add(RingLoan loan) {
+        live[liveCount++] = loan;
+        lentBytes += loan.length;
+    }
+
+    /** The loan came back: its stretch needs no more holes. False if it was not live (returned twice). */
+    boolean retire(RingLoan loan) {
+        for (int i = 0; i < liveCount; i++) {
+            if (live[i] == loan) {
+                System.arraycopy(live, i + 1, live, i, liveCount - i - 1);
+                live[--liveCount] = null;
+                lentBytes -= loan.length;
+                return true;
+            }
+        }
+        return false;
+    }
+
+    boolean lending() {
+        return liveCount > 0;
+    }
+
+    int lentBytes() {
+        return lentBytes;
+    }
+
+    int liveLoans() {
+        return liveCount;
+    }
+
+    /** Holes announced in all. */
+    long announced() {
+        return announced;
+    }
+
+    /**
+     * Announces a hole for every live loan whose next lap falls before {@code limit} (the writer's
+     * limit once credit is returned): appended to the pending holes in stream order, each passed to
+     * {@code sink} with its sequence number, for the shared queue. Returns how many.
+     */
+    int announceBefore(long limit, HoleSink sink) {
+        int added = 0;
+        for (int i = 0; i < liveCount; i++) {
+            RingLoan loan = live[i];
+            while (loan.nextLap < limit) {
+                insert(loan.nextLap, loan.nextLap + loan.length, added++);
+                loan.nextLap += capacity;
+            }
+        }
+        for (int k = holeCount - added; k < holeCount; k++) {
+            int slot = (holeHead + k) % HOLE_SLOTS;
+            sink.hole(announced++, holeStart[slot], holeEnd[slot]);
+        }
+        return added;
+    }
+
+    /** Appends a hole, keeping this round's new ones ({@code added} so far) sorted by start. */
+    private void insert(long start, long end, int added) {
+        if (holeCount == HOLE_SLOTS) {
+            throw new IllegalStateException("hole queue overflow: " + holeCount + " pending, " + liveCount + " loans");
+        }
+        int k = holeCount;
+        while (k > holeCount - added && holeStart[(holeHead + k - 1) % HOLE_SLOTS] > start) {
+            int from = (holeHead + k - 1) % HOLE_SLOTS;
+            int to = (holeHead + k) % HOLE_SLOTS;
+            holeStart[to] = holeStart[from];
+            holeEnd[to] = holeEnd[from];
+            k--;
+        }
+        int at = (holeHead + k) % HOLE_SLOTS;
+        holeStart[at] = start;
+        holeEnd[at] = end;
+        holeCount++;
+    }
+
+    /** Start of the oldest hole not yet stepped over, or {@link Long#MAX_VALUE}. */
+    long nextHoleStart() {
+        return holeCount == 0 ? Long.MAX_VALUE : holeStart[holeHead];
+    }
+
+    long nextHoleEnd() {
+        return holeEnd[holeHead];
+    }
+
+    /** The receiver stepped over the oldest hole. */
+    void passHole() {
+        holeHead = (holeHead + 1) % HOLE_SLOTS;
+        holeCount--;
+    }
+
+    /** Bytes of the pending holes that lie before {@code position} (the writer passes a hole whole). */
+    long holeBytesBefore(long position) {
+        long bytes = 0;
+        for (int k = 0; k < holeCount; k++) {
+            int slot = (holeHead + k) % HOLE_SLOTS;
+            if (holeStart[slot] >= position) {
+                break;
+            }
+            bytes += holeEnd[slot] - holeStart[slot];
+        }
+        return bytes;
+    }
+
+    int pendingHoles() {
+        return holeCount;
+    }
+
+    /** Where announced holes go: the shared queue the writer reads. */
+    interface HoleSink {
+        void hole(long sequence, long start, long end);
+    }
+}
