@@ -133,6 +133,15 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     }
 
     /**
+     * Bytes this channel handed to its pipeline as they lay in the shm link's receive ring, without
+     * a copy ({@link VSocketChannelOption#RECEIVE_IN_PLACE}); 0 on other links.
+     */
+    public long bytesReceivedInPlace() {
+        ShmLink l = shm;
+        return l != null ? l.bytesLent() : 0;
+    }
+
+    /**
      * Netty drops a {@code read()} made while a channel is not active; an accepted vsocket channel
      * is not active until its hello is done (unlike an accepted TCP channel, active at once), so a
      * read asked for before that is remembered here and made once the link is known.

@@ -784,4 +784,149 @@ class ShmLinkTest {
         assertTrue(p.server().bytesLent() > 10L * ring, "lent " + p.server().bytesLent());
         assertEquals(sent, received + p.server().readable());
     }
+
+    /** The client-to-server ring's holes, per the layout comment: announced count, lending flag, entries. */
+    private static final long TO_SERVER_HOLES = 1024;
+
+    private ByteBuf lendFrom(Pair p, long from, int n) throws Exception {
+        ByteBuf src = patterned(from, n);
+        assertEquals(n, p.client().write(src, 0, n));
+        src.release();
+        p.client().publish();
+        assertEquals(n, p.server().readable());
+        ByteBuf loan = p.server().lend(io.netty.buffer.ByteBufAllocator.DEFAULT);
+        assertTrue(loan != null, "lent");
+        return loan;
+    }
+
+    @Test
+    void holesAndTheLendingFlagAreWhereTheLayoutSays() throws Exception {
+        Pair p = open(LEND_RING, LEND_RING, true);
+        p.server().lendOn(io.netty.util.concurrent.ImmediateEventExecutor.INSTANCE);
+        ByteBuf loan = lendFrom(p, 0, 8192);
+        MemorySegment shared = p.shared();
+        assertEquals(1, shared.get(JAVA_INT, TO_SERVER_HOLES + 8), "lending");
+        assertEquals(0, shared.get(JAVA_LONG, TO_SERVER_HOLES), "no hole before credit passes the loan");
+        p.server().returnCreditNow();
+        assertEquals(1, shared.get(JAVA_LONG, TO_SERVER_HOLES), "one hole announced");
+        assertEquals(LEND_RING, shared.get(JAVA_LONG, TO_SERVER_HOLES + 64), "it starts one lap after the loan");
+        assertEquals(LEND_RING + 8192, shared.get(JAVA_LONG, TO_SERVER_HOLES + 72));
+        loan.release();
+        assertEquals(0, shared.get(JAVA_INT, TO_SERVER_HOLES + 8), "nothing on loan");
+    }
+
+    @Test
+    void aLoanReleasedBeforeCreditGoesBackCostsNoHole() throws Exception {
+        Pair p = open(LEND_RING, LEND_RING, true);
+        p.server().lendOn(io.netty.util.concurrent.ImmediateEventExecutor.INSTANCE);
+        lendFrom(p, 0, 8192).release();
+        p.server().returnCreditNow();
+        assertEquals(0, p.shared().get(JAVA_LONG, TO_SERVER_HOLES), "no hole");
+        ByteBuf all = patterned(8192, LEND_RING);
+        toClose.add(all::release);
+        assertEquals(LEND_RING, p.client().credit());
+        assertEquals(LEND_RING, p.client().write(all, 0, LEND_RING), "the whole ring is the writer's again");
+    }
+
+    @Test
+    void aRingWithBytesOnLoanIsNotPunchedOut() throws Exception {
+        Pair p = open(LEND_RING, LEND_RING, false);
+        p.server().lendOn(io.netty.util.concurrent.ImmediateEventExecutor.INSTANCE);
+        ByteBuf loan = lendFrom(p, 0, 8192);
+        p.server().returnCreditNow();
+        assertEquals(LEND_RING, p.client().credit(), "every byte read and credited");
+        assertFalse(p.client().releaseIdleRing(), "but the reader still holds some of them as they lie");
+        assertPattern(loan, 0, "the loan");
+        loan.release();
+        assertTrue(p.client().releaseIdleRing(), "released, the ring's pages may go");
+    }
+
+    @Test
+    void aLoanReleasedOnAnotherThreadComesBackThroughTheLoop() throws Exception {
+        Pair p = open(LEND_RING, LEND_RING, true);
+        io.netty.util.concurrent.DefaultEventExecutor loop = new io.netty.util.concurrent.DefaultEventExecutor();
+        toClose.add(() -> loop.shutdownGracefully(0, 1, java.util.concurrent.TimeUnit.SECONDS).sync());
+        ByteBuf src = patterned(0, 8192);
+        toClose.add(src::release);
+        ByteBuf loan = loop.submit(() -> {
+            p.server().lendOn(loop);
+            p.client().write(src, 0, 8192);
+            p.client().publish();
+            p.server().readable();
+            return p.server().lend(io.netty.buffer.ByteBufAllocator.DEFAULT);
+        }).get();
+        assertEquals(1, p.server().loansOutstanding());
+        assertPattern(loan, 0, "loan read on another thread");
+        loan.release();
+        assertEquals(0, p.server().loansOutstanding(), "counted at once");
+        // The ledger itself is the loop's: it clears the flag there.
+        for (int i = 0; i < 100 && p.shared().get(JAVA_INT, TO_SERVER_HOLES + 8) != 0; i++) {
+            Thread.sleep(10);
+        }
+        assertEquals(0, p.shared().get(JAVA_INT, TO_SERVER_HOLES + 8), "retired on the loop");
+        assertEquals(LEND_RING, (int) loop.submit(() -> {
+            p.server().returnCreditNow();
+            return p.client().credit();
+        }).get());
+    }
+
+    private static long memfdMappings() throws IOException {
+        try (Stream<String> lines = Files.lines(Path.of("/proc/self/maps"))) {
+            return lines.filter(l -> l.contains("memfd:vsocket-shm")).count();
+        }
+    }
+
+    @Test
+    void aLoanOutlivesItsLinkAndTheLastReleaseUnmaps() throws Exception {
+        long before = memfdMappings();
+        Pair p = connect(LEND_RING, LEND_RING, false);
+        p.server().lendOn(io.netty.util.concurrent.ImmediateEventExecutor.INSTANCE);
+        ByteBuf loan = lendFrom(p, 0, 8192);
+        assertEquals(before + 2, memfdMappings(), "each side maps the rings");
+        p.close();
+        assertEquals(before + 1, memfdMappings(), "the lender's mapping stays while a loan is out");
+        assertPattern(loan, 0, "a loan after its link closed");
+        assertEquals(null, p.server().lend(io.netty.buffer.ByteBufAllocator.DEFAULT), "a closed link lends nothing");
+        loan.release();
+        assertEquals(before, memfdMappings(), "the last release unmaps");
+        assertEquals(0, p.server().loansOutstanding());
+    }
+
+    @Test
+    void anImpossibleHoleIsAProtocolError() throws Exception {
+        Pair p = open(RING, RING, true);
+        MemorySegment shared = p.shared();
+        p.client().write(bytes("abcdef"), 0, 6);
+        p.client().publish();
+        shared.set(JAVA_LONG, TO_SERVER_HOLES + 64, 2); // behind the bytes already sent
+        shared.set(JAVA_LONG, TO_SERVER_HOLES + 72, 100);
+        shared.set(JAVA_LONG, TO_SERVER_HOLES, 1);
+        assertThrows(RingProtocolException.class, () -> p.client().credit());
+        shared.set(JAVA_LONG, TO_SERVER_HOLES + 64, 1000);
+        shared.set(JAVA_LONG, TO_SERVER_HOLES + 72, 1000 + RING); // longer than half the ring
+        assertThrows(RingProtocolException.class, () -> p.client().credit());
+        shared.set(JAVA_LONG, TO_SERVER_HOLES + 72, 999); // ends before it starts
+        assertThrows(RingProtocolException.class, () -> p.client().write(bytes("x"), 0, 1));
+        shared.set(JAVA_LONG, TO_SERVER_HOLES, 40); // more than the queue holds
+        assertThrows(RingProtocolException.class, () -> p.client().credit());
+    }
+
+    @Test
+    void aWriterThatWritesIntoAHoleIsAProtocolError() throws Exception {
+        Pair p = open(LEND_RING, LEND_RING, true);
+        p.server().lendOn(io.netty.util.concurrent.ImmediateEventExecutor.INSTANCE);
+        ByteBuf loan = lendFrom(p, 0, 8192);
+        toClose.add(loan::release);
+        p.server().returnCreditNow(); // the hole [LEND_RING, LEND_RING + 8192) is announced
+        ByteBuf dst = Unpooled.directBuffer(LEND_RING);
+        toClose.add(dst::release);
+        // A writer that ignores the hole: its cursor stops inside it.
+        p.shared().set(JAVA_LONG, TO_SERVER + PRODUCER, LEND_RING + 100);
+        RingProtocolException e = assertThrows(RingProtocolException.class, () -> {
+            while (p.server().readable() > 0) {
+                p.server().read(dst, 0, LEND_RING);
+            }
+        });
+        assertTrue(e.getMessage().contains("hole"), e.getMessage());
+    }
 }

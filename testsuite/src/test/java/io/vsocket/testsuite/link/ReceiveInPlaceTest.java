@@ -1,0 +1,259 @@
+package io.vsocket.testsuite.link;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.EventLoopGroup;
+import io.vsocket.channel.VSocketChannelOption;
+import io.vsocket.channel.VSocketEventLoopGroup;
+import io.vsocket.channel.VSocketLink;
+import io.vsocket.channel.VSocketSocketChannel;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The shm link hands large reads to the pipeline as they lie in its ring
+ * ({@link VSocketChannelOption#RECEIVE_IN_PLACE}). What an application may do with such a buffer it
+ * may do with any: hold it while it waits for more (an aggregator), hand it to another thread,
+ * release it after the channel closed — and the stream goes on, intact, with nothing left mapped.
+ */
+@Timeout(120)
+class ReceiveInPlaceTest {
+    private static final int RING = 64 * 1024;
+    private static EventLoopGroup group;
+
+    @BeforeAll
+    static void start() {
+        group = new VSocketEventLoopGroup(2);
+    }
+
+    @AfterAll
+    static void stop() {
+        group.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly();
+    }
+
+    /** Keeps every buffer until {@code expected} bytes came (an aggregator's way), then checks them all. */
+    private static final class Hoarder extends ChannelInboundHandlerAdapter {
+        final long expected;
+        final List<ByteBuf> held = new ArrayList<>();
+        final CompletableFuture<Long> done = new CompletableFuture<>();
+        volatile long received;
+        volatile long inPlace;
+
+        Hoarder(long expected) {
+            this.expected = expected;
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            ByteBuf buf = (ByteBuf) msg;
+            held.add(buf);
+            received += buf.readableBytes();
+            inPlace = ((VSocketSocketChannel) ctx.channel()).bytesReceivedInPlace();
+            if (received >= expected) {
+                long at = 0;
+                for (ByteBuf b : held) {
+                    for (int i = b.readerIndex(); i < b.writerIndex(); i++, at++) {
+                        if (b.getByte(i) != Peers.streamByte(5, at)) {
+                            done.completeExceptionally(new AssertionError("byte " + at + " is wrong"));
+                            return;
+                        }
+                    }
+                    b.release();
+                }
+                held.clear();
+                done.complete(received);
+            }
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            done.completeExceptionally(cause);
+        }
+    }
+
+    private static Channel server(ChannelInboundHandlerAdapter handler, boolean inPlace) throws InterruptedException {
+        return Peers.vsocketServer(group, List.of(VSocketLink.SHM), handler)
+                .childOption(VSocketChannelOption.RING_SIZE, RING)
+                .childOption(VSocketChannelOption.RECEIVE_IN_PLACE, inPlace)
+                .bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+    }
+
+    private static Channel client(Channel server) throws InterruptedException {
+        return Peers.vsocketClient(group, List.of(VSocketLink.SHM), new ChannelInboundHandlerAdapter())
+                .connect(server.localAddress()).sync().channel();
+    }
+
+    private static void send(Channel channel, long seed, long length, int maxWrite) throws InterruptedException {
+        SplittableRandom random = new SplittableRandom(seed);
+        long sent = 0;
+        while (sent < length) {
+            int size = (int) Math.min(length - sent, random.nextInt(1, maxWrite + 1));
+            ByteBuf buf = channel.alloc().directBuffer(size);
+            for (int i = 0; i < size; i++) {
+                buf.writeByte(Peers.streamByte(seed, sent + i));
+            }
+            sent += size;
+            channel.writeAndFlush(buf);
+            while (!channel.isWritable() && channel.isActive()) {
+                Thread.sleep(1);
+            }
+        }
+    }
+
+    @Test
+    void anApplicationThatHoldsEveryBufferStillGetsTheWholeStream() throws Exception {
+        long length = 40L * RING; // forty rings: held buffers could never all be ring memory
+        Hoarder hoarder = new Hoarder(length);
+        Channel server = server(hoarder, true);
+        Channel client = client(server);
+        send(client, 5, length, 32 * 1024);
+        assertEquals(length, hoarder.done.get(60, TimeUnit.SECONDS));
+        assertTrue(hoarder.inPlace > 0, "some bytes were lent: " + hoarder.inPlace);
+        assertTrue(hoarder.inPlace <= RING / 2, "at most half the ring stays on loan, the rest is copied: "
+                + hoarder.inPlace);
+        client.close().sync();
+        server.close().sync();
+    }
+
+    @Test
+    void buffersReleasedOnOtherThreadsInAnyOrderKeepTheStreamIntact() throws Exception {
+        long length = 64L * RING;
+        ExecutorService workers = Executors.newFixedThreadPool(3);
+        CompletableFuture<Long> done = new CompletableFuture<>();
+        long[] lent = new long[1];
+        ChannelInboundHandlerAdapter checker = new ChannelInboundHandlerAdapter() {
+            private long at;
+            private final SplittableRandom random = new SplittableRandom(3);
+
+            @Override
+            public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                ByteBuf buf = (ByteBuf) msg;
+                long from = at;
+                at += buf.readableBytes();
+                long end = at;
+                int delayMicros = random.nextInt(500);
+                lent[0] = ((VSocketSocketChannel) ctx.channel()).bytesReceivedInPlace();
+                workers.execute(() -> {
+                    try {
+                        TimeUnit.MICROSECONDS.sleep(delayMicros);
+                        for (int i = 0; i < buf.readableBytes(); i++) {
+                            if (buf.getByte(buf.readerIndex() + i) != Peers.streamByte(9, from + i)) {
+                                done.completeExceptionally(new AssertionError("byte " + (from + i) + " is wrong"));
+                            }
+                        }
+                    } catch (InterruptedException e) {
+                        done.completeExceptionally(e);
+                    } finally {
+                        buf.release();
+                    }
+                    if (end == length) {
+                        done.complete(end);
+                    }
+                });
+            }
+        };
+        try {
+            Channel server = server(checker, true);
+            Channel client = client(server);
+            send(client, 9, length, 64 * 1024);
+            assertEquals(length, done.get(60, TimeUnit.SECONDS));
+            assertTrue(lent[0] > 0, "bytes were lent");
+            client.close().sync();
+            server.close().sync();
+        } finally {
+            workers.shutdown();
+            assertTrue(workers.awaitTermination(10, TimeUnit.SECONDS));
+        }
+    }
+
+    private static long memfdMappings() throws IOException {
+        try (Stream<String> lines = Files.lines(Path.of("/proc/self/maps"))) {
+            return lines.filter(l -> l.contains("memfd:vsocket-shm")).count();
+        }
+    }
+
+    @Test
+    void aBufferHeldPastTheCloseStaysReadableAndItsReleaseUnmaps() throws Exception {
+        long before = memfdMappings();
+        Hoarder hoarder = new Hoarder(Long.MAX_VALUE);
+        Channel server = server(hoarder, true);
+        Channel client = client(server);
+        ByteBuf one = client.alloc().directBuffer(16 * 1024);
+        for (int i = 0; i < 16 * 1024; i++) {
+            one.writeByte(Peers.streamByte(5, i));
+        }
+        client.writeAndFlush(one).sync();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (hoarder.received < 16 * 1024 && System.nanoTime() < deadline) {
+            Thread.sleep(5);
+        }
+        List<ByteBuf> held = server.eventLoop().submit(() -> List.copyOf(hoarder.held)).get();
+        assertEquals(16 * 1024, held.stream().mapToInt(ByteBuf::readableBytes).sum());
+        assertEquals(16 * 1024, hoarder.inPlace, "one write of a quarter ring: lent whole");
+        client.close().sync();
+        server.close().sync();
+        deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (memfdMappings() > before + 1 && System.nanoTime() < deadline) {
+            Thread.sleep(5);
+        }
+        assertEquals(before + 1, memfdMappings(), "both channels closed; the lender's mapping stays for its loans");
+        long at = 0;
+        for (ByteBuf b : held) {
+            for (int i = b.readerIndex(); i < b.writerIndex(); i++, at++) {
+                assertEquals(Peers.streamByte(5, at), b.getByte(i), "byte " + at + " after the close");
+            }
+            b.release();
+        }
+        assertEquals(before, memfdMappings(), "the last release unmaps");
+    }
+
+    @Test
+    void theOptionTurnedOffCopiesEveryByte() throws Exception {
+        long length = 8L * RING;
+        long[] lent = {-1};
+        boolean[] option = {true};
+        Peers.Collector collector = new Peers.Collector(length);
+        ChannelInboundHandlerAdapter spy = new ChannelInboundHandlerAdapter() {
+            @Override
+            public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                lent[0] = ((VSocketSocketChannel) ctx.channel()).bytesReceivedInPlace();
+                option[0] = ctx.channel().config().getOption(VSocketChannelOption.RECEIVE_IN_PLACE);
+                ctx.fireChannelRead(msg);
+            }
+        };
+        Channel server = server(new io.netty.channel.ChannelInitializer<Channel>() {
+            @Override
+            protected void initChannel(Channel ch) {
+                ch.pipeline().addLast(spy, collector);
+            }
+        }, false);
+        Channel client = client(server);
+        assertEquals(true, client.config().getOption(VSocketChannelOption.RECEIVE_IN_PLACE), "on by default");
+        send(client, 7, length, 64 * 1024);
+        assertEquals(Peers.streamCrc(7, length), collector.done.get(60, TimeUnit.SECONDS));
+        assertEquals(false, option[0]);
+        assertEquals(0, lent[0]);
+        client.close().sync();
+        server.close().sync();
+    }
+}
