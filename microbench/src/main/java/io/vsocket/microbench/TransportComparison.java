@@ -76,7 +76,7 @@ public final class TransportComparison {
      * so each link is measured on its own.
      */
     record Transport(String name, IoHandlerFactory factory, Class<? extends ServerChannel> server,
-                     Class<? extends Channel> client, VSocketLink link, Duration spin) {
+                     Class<? extends Channel> client, VSocketLink link, Duration spin, boolean receiveInPlace) {
         boolean vsocket() {
             return link != null;
         }
@@ -90,12 +90,14 @@ public final class TransportComparison {
 
         ServerBootstrap serverBootstrap(EventLoopGroup group) {
             ServerBootstrap b = new ServerBootstrap().group(group).channel(server);
-            return vsocket() ? b.childOption(VSocketChannelOption.LINKS, List.of(link)) : b;
+            return vsocket() ? b.childOption(VSocketChannelOption.LINKS, List.of(link))
+                    .childOption(VSocketChannelOption.RECEIVE_IN_PLACE, receiveInPlace) : b;
         }
 
         Bootstrap bootstrap(EventLoopGroup group) {
             Bootstrap b = new Bootstrap().group(group).channel(client);
-            return vsocket() ? b.option(VSocketChannelOption.LINKS, List.of(link)) : b;
+            return vsocket() ? b.option(VSocketChannelOption.LINKS, List.of(link))
+                    .option(VSocketChannelOption.RECEIVE_IN_PLACE, receiveInPlace) : b;
         }
     }
 
@@ -124,6 +126,9 @@ public final class TransportComparison {
         list.add(vsocket("vsocket-shm-busy", VSocketLink.SHM, BUSY_POLL));
         list.add(vsocket("vsocket-shm", VSocketLink.SHM, null));
         list.add(vsocket("vsocket-shm-spin0", VSocketLink.SHM, Duration.ZERO));
+        // Every byte copied out of the ring, as before receive-in-place: what the loans are worth.
+        list.add(new Transport("vsocket-shm-copy", null, VSocketServerSocketChannel.class, VSocketSocketChannel.class,
+                VSocketLink.SHM, null, false));
         if (RdmaPort.of(ADDRESS).isPresent()) {
             list.add(vsocket("vsocket-rdma-busy", VSocketLink.RDMA, BUSY_POLL));
             list.add(vsocket("vsocket-rdma", VSocketLink.RDMA, null));
@@ -131,20 +136,20 @@ public final class TransportComparison {
         }
         list.add(vsocket("vsocket-tcp", VSocketLink.TCP, null));
         list.add(new Transport("nio", NioIoHandler.newFactory(), NioServerSocketChannel.class, NioSocketChannel.class,
-                null, null));
+                null, null, false));
         if (Epoll.isAvailable()) {
             list.add(new Transport("epoll", EpollIoHandler.newFactory(), EpollServerSocketChannel.class,
-                    EpollSocketChannel.class, null, null));
+                    EpollSocketChannel.class, null, null, false));
         }
         if (IoUring.isAvailable()) {
             list.add(new Transport("io_uring", IoUringIoHandler.newFactory(), IoUringServerSocketChannel.class,
-                    IoUringSocketChannel.class, null, null));
+                    IoUringSocketChannel.class, null, null, false));
         }
         return list;
     }
 
     private static Transport vsocket(String name, VSocketLink link, Duration spin) {
-        return new Transport(name, null, VSocketServerSocketChannel.class, VSocketSocketChannel.class, link, spin);
+        return new Transport(name, null, VSocketServerSocketChannel.class, VSocketSocketChannel.class, link, spin, true);
     }
 
     static Result measure(Transport t, int roundTrips, double seconds) throws Exception {
