@@ -21,11 +21,10 @@ public final class VSocketLinks {
      * address space more than memory: pages exist only once written, and a connection idle for
      * {@link #IDLE_RELEASE_MILLIS} gives its ring pages back (see {@code ShmLink#releaseIdleRing}).
      */
+    public static final int DEFAULT_RING_SIZE = Integer.getInteger("io.vsocket.ringSize", 256 * 1024);
     /** Default of {@link VSocketChannelOption#RECEIVE_IN_PLACE}. */
     public static final boolean DEFAULT_RECEIVE_IN_PLACE =
             Boolean.parseBoolean(System.getProperty("io.vsocket.receiveInPlace", "true"));
-
-    public static final int DEFAULT_RING_SIZE = Integer.getInteger("io.vsocket.ringSize", 256 * 1024);
     /** How long an shm connection writes nothing before it returns its ring pages to the kernel. */
     public static final long IDLE_RELEASE_MILLIS = Long.getLong("io.vsocket.shmIdleReleaseMillis", 1000L);
     /** The longest a closed rdma link waits for its end of output to reach the peer. */

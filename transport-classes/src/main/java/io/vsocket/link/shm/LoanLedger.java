@@ -22,9 +22,15 @@ final class LoanLedger {
     static final int MAX_LOANS = 16;
 
     private final int capacity;
-    private final RingLoan[] live = new RingLoan[MAX_LOANS];
+    // Live loans by number, oldest first. Not the buffers themselves: a buffer dropped without a
+    // release must stay collectable, so that its cleaner gives its stretch back.
+    private final int[] liveId = new int[MAX_LOANS];
+    private final int[] liveLength = new int[MAX_LOANS];
+    /** Per live loan, the next stream position that falls on its bytes one lap on. */
+    private final long[] liveNextLap = new long[MAX_LOANS];
     private int liveCount;
     private int lentBytes;
+    private int nextId;
 
     // Announced holes the receiver has not stepped over yet, oldest first (a ring of HOLE_SLOTS).
     private final long[] holeStart = new long[HOLE_SLOTS];
@@ -45,18 +51,27 @@ final class LoanLedger {
         return Math.min(run, capacity / 2 - lentBytes);
     }
 
-    void add(RingLoan loan) {
-        live[liveCount++] = loan;
-        lentBytes += loan.length;
+    /** Records a loan of {@code length} bytes from stream position {@code start}; returns its number. */
+    int add(long start, int length) {
+        int id = nextId++;
+        liveId[liveCount] = id;
+        liveLength[liveCount] = length;
+        liveNextLap[liveCount] = start + capacity;
+        liveCount++;
+        lentBytes += length;
+        return id;
     }
 
-    /** The loan came back: its stretch needs no more holes. False if it was not live (returned twice). */
-    boolean retire(RingLoan loan) {
+    /** The loan came back: its stretch needs no more holes. False if it was not live. */
+    boolean retire(int id) {
         for (int i = 0; i < liveCount; i++) {
-            if (live[i] == loan) {
-                System.arraycopy(live, i + 1, live, i, liveCount - i - 1);
-                live[--liveCount] = null;
-                lentBytes -= loan.length;
+            if (liveId[i] == id) {
+                lentBytes -= liveLength[i];
+                int after = liveCount - i - 1;
+                System.arraycopy(liveId, i + 1, liveId, i, after);
+                System.arraycopy(liveLength, i + 1, liveLength, i, after);
+                System.arraycopy(liveNextLap, i + 1, liveNextLap, i, after);
+                liveCount--;
                 return true;
             }
         }
@@ -88,10 +103,9 @@ final class LoanLedger {
     int announceBefore(long limit, HoleSink sink) {
         int added = 0;
         for (int i = 0; i < liveCount; i++) {
-            RingLoan loan = live[i];
-            while (loan.nextLap < limit) {
-                insert(loan.nextLap, loan.nextLap + loan.length, added++);
-                loan.nextLap += capacity;
+            while (liveNextLap[i] < limit) {
+                insert(liveNextLap[i], liveNextLap[i] + liveLength[i], added++);
+                liveNextLap[i] += capacity;
             }
         }
         for (int k = holeCount - added; k < holeCount; k++) {
@@ -135,13 +149,19 @@ final class LoanLedger {
         holeCount--;
     }
 
-    /** Bytes of the pending holes that lie before {@code position} (the writer passes a hole whole). */
+    /**
+     * Bytes of the pending holes that lie before {@code position}, the writer's cursor; -1 if the
+     * cursor stopped inside one (a writer passes a hole whole, or breaks the protocol).
+     */
     long holeBytesBefore(long position) {
         long bytes = 0;
         for (int k = 0; k < holeCount; k++) {
             int slot = (holeHead + k) % HOLE_SLOTS;
             if (holeStart[slot] >= position) {
                 break;
+            }
+            if (holeEnd[slot] > position) {
+                return -1;
             }
             bytes += holeEnd[slot] - holeStart[slot];
         }

@@ -1,40 +1,60 @@
 package io.vsocket.link.shm;
 
+import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.UnpooledDirectByteBuf;
+import io.netty.util.ResourceLeakDetector;
+import io.netty.util.ResourceLeakDetectorFactory;
+import io.netty.util.ResourceLeakTracker;
 
+import java.lang.ref.Cleaner;
 import java.nio.ByteBuffer;
 
 /**
  * Bytes of a receive ring handed to the pipeline as they lie, instead of copied out: a direct
- * buffer over that stretch of the shared ring, all of it readable. While it lives the peer writes
- * around it (the ring's owner announced it as a hole); releasing it, on any thread, gives the
- * stretch back. Writable and growable as any inbound buffer: growing moves the bytes to ordinary
- * direct memory, and the stretch still goes back only on release.
+ * buffer over that stretch of the shared ring, all of it readable. While the stretch is on loan the
+ * peer writes around it (the ring's owner announces it as a hole). The stretch goes back exactly
+ * once: when the buffer is released (on any thread), when it grows or shrinks (its bytes then move
+ * to memory of their own, as a cumulating decoder's do), or, for a buffer dropped without a
+ * release, when the collector finds it — and Netty's leak detector reports that one as it would
+ * any leaked buffer.
  */
 final class RingLoan extends UnpooledDirectByteBuf {
-    private final ShmLink owner;
-    /** Where the loan starts in the stream (the receive cursor's position when it was lent). */
-    final long start;
-    final int length;
-    /**
-     * The next stream position that falls on this loan's bytes one lap later: the writer must skip
-     * [nextLap, nextLap + length) while the loan lives. Event-loop thread only.
-     */
-    long nextLap;
+    private static final Cleaner CLEANER = Cleaner.create(r -> {
+        Thread t = new Thread(r, "vsocket-ring-loans");
+        t.setDaemon(true);
+        return t;
+    });
+    private static final ResourceLeakDetector<RingLoan> LEAKS =
+            ResourceLeakDetectorFactory.instance().newResourceLeakDetector(RingLoan.class);
 
-    RingLoan(ByteBufAllocator alloc, ShmLink owner, ByteBuffer stretch, long start, int capacity) {
+    private final Cleaner.Cleanable stretch;
+    private final ResourceLeakTracker<RingLoan> leak;
+
+    /** {@code giveBack} returns the stretch to its ring; it must not hold this buffer. */
+    RingLoan(ByteBufAllocator alloc, ByteBuffer stretch, Runnable giveBack) {
         // Given memory: never freed by the superclass, and all of it readable.
         super(alloc, stretch, Integer.MAX_VALUE);
-        this.owner = owner;
-        this.start = start;
-        this.length = stretch.remaining();
-        this.nextLap = start + capacity;
+        this.stretch = CLEANER.register(this, giveBack);
+        this.leak = LEAKS.track(this);
+    }
+
+    @Override
+    public ByteBuf capacity(int newCapacity) {
+        int old = capacity();
+        super.capacity(newCapacity);
+        if (newCapacity != old && stretch != null) {
+            stretch.clean(); // the bytes now live in memory of their own
+        }
+        return this;
     }
 
     @Override
     protected void deallocate() {
         super.deallocate();
-        owner.loanReturned(this);
+        if (leak != null) {
+            leak.close(this);
+        }
+        stretch.clean();
     }
 }

@@ -118,7 +118,7 @@ public final class ShmLink implements StreamLink {
     private final AtomicInteger outstanding = new AtomicInteger();
     // Not Agrona's queue: its concurrent classes need jdk.internal.misc exported to them, a flag no
     // application should have to add. Releases off the loop are the rare case; a node each is fine.
-    private final Queue<RingLoan> returnedElsewhere = new ConcurrentLinkedQueue<>();
+    private final Queue<Integer> returnedElsewhere = new ConcurrentLinkedQueue<>();
     private final AtomicBoolean drainScheduled = new AtomicBoolean();
     private final Runnable drainReturns = this::drainReturns;
 
@@ -339,8 +339,15 @@ public final class ShmLink implements StreamLink {
         receiveCursor.produced((long) LONG.getAcquire(memory, (long) rx + PRODUCER));
         stepOverHoles();
         int unread = receiveCursor.readable();
-        return unread == 0 || ledger.pendingHoles() == 0 ? unread
-                : (int) (unread - ledger.holeBytesBefore(receiveCursor.consumed() + unread));
+        if (unread == 0 || ledger.pendingHoles() == 0) {
+            return unread;
+        }
+        long produced = receiveCursor.consumed() + unread;
+        long holes = ledger.holeBytesBefore(produced);
+        if (holes < 0) {
+            throw new RingProtocolException("peer wrote into a hole: its cursor stopped inside one, at " + produced);
+        }
+        return (int) (unread - holes);
     }
 
     /** Steps the receive cursor over the holes the writer has passed; a writer that wrote into one broke the protocol. */
@@ -413,15 +420,13 @@ public final class ShmLink implements StreamLink {
         if (n < LEND_MIN) {
             return null;
         }
-        int position = receiveCursor.position();
-        RingLoan loan = new RingLoan(alloc, this, rxRing.clear().slice(position, n), receiveCursor.consumed(),
-                receiveCursor.capacity());
         if (!ledger.lending()) {
             // Before any credit past the loan: the writer must not punch out the ring's pages under it.
             INT.setRelease(memory, rxHoles + HOLES_LENDING, 1);
         }
-        ledger.add(loan);
+        int id = ledger.add(receiveCursor.consumed(), n);
         outstanding.incrementAndGet();
+        ByteBuf loan = new RingLoan(alloc, rxRing.clear().slice(receiveCursor.position(), n), () -> loanReturned(id));
         bytesLent += n;
         // No credit back here: returned while the loan lives, it would cost a hole; the pipeline
         // mostly releases the loan before the next read or the next sleep, which return it.
@@ -434,17 +439,22 @@ public final class ShmLink implements StreamLink {
         return bytesLent;
     }
 
+    /** Holes announced and not yet stepped over (for tests). */
+    int pendingHoles() {
+        return ledger.pendingHoles();
+    }
+
     /** Loans not yet released. */
     public int loansOutstanding() {
         return outstanding.get() & ~LINK_CLOSED;
     }
 
-    /** A loan was released, on whichever thread. */
-    void loanReturned(RingLoan loan) {
-        if (loop != null && loop.inEventLoop()) {
-            retire(loan);
+    /** A loan's stretch came back (released, moved out, or collected), on whichever thread. */
+    private void loanReturned(int id) {
+        if (loop.inEventLoop()) {
+            retire(id);
         } else {
-            returnedElsewhere.offer(loan);
+            returnedElsewhere.offer(id);
             if (drainScheduled.compareAndSet(false, true)) {
                 try {
                     loop.execute(drainReturns);
@@ -461,14 +471,14 @@ public final class ShmLink implements StreamLink {
 
     private void drainReturns() {
         drainScheduled.set(false);
-        RingLoan loan;
-        while ((loan = returnedElsewhere.poll()) != null) {
-            retire(loan);
+        Integer id;
+        while ((id = returnedElsewhere.poll()) != null) {
+            retire(id);
         }
     }
 
-    private void retire(RingLoan loan) {
-        if (closed || !ledger.retire(loan)) {
+    private void retire(int id) {
+        if (closed || !ledger.retire(id)) {
             return;
         }
         if (!ledger.lending()) {
@@ -541,6 +551,8 @@ public final class ShmLink implements StreamLink {
      * not reading, as epoll reports a hang-up).
      */
     public boolean park(boolean reading, boolean watchingEnd, boolean waitingForCredit) throws RingProtocolException {
+        // Holes the writer stepped over count as read, reading or not: the writer may wait for their credit.
+        readable();
         returnCreditNow();
         if (reading || watchingEnd) {
             receiverParked = true;

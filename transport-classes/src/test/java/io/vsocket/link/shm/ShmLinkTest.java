@@ -725,12 +725,16 @@ class ShmLinkTest {
      * random, holds loans for random spans and releases them in random order. Every byte arrives
      * once, in order, and every held loan keeps its bytes however many laps the ring makes.
      */
-    @Test
-    void heldLoansNeverStallTheStreamNorLoseTheirBytes() throws Exception {
-        int ring = 16 * 1024;
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.CsvSource({"16384, 11, 400, 12288, false", "262144, 12, 60, 196608, false",
+            "262144, 13, 30, 12288, true"})
+    void heldLoansNeverStallTheStreamNorLoseTheirBytes(int ring, long seed, int laps, int maxWrite, boolean limits)
+            throws Exception {
         Pair p = open(ring, ring, false);
         p.server().lendOn(io.netty.util.concurrent.ImmediateEventExecutor.INSTANCE);
-        SplittableRandom random = new SplittableRandom(11);
+        SplittableRandom random = new SplittableRandom(seed);
+        int mostLoans = 0;
+        int mostHoles = 0;
         record Held(ByteBuf buf, long from) {
         }
         List<Held> held = new ArrayList<>();
@@ -739,10 +743,10 @@ class ShmLinkTest {
         ByteBuf dst = Unpooled.directBuffer(ring);
         toClose.add(dst::release);
         int stalls = 0;
-        while (received < 400L * ring) {
+        while (received < (long) laps * ring) {
             int credit = p.client().credit();
             if (credit > 0) {
-                int n = random.nextInt(1, 3 * ring / 4);
+                int n = random.nextInt(1, maxWrite);
                 ByteBuf src = patterned(sent, n);
                 int w = p.client().write(src, 0, n);
                 src.release();
@@ -765,6 +769,8 @@ class ShmLinkTest {
                 }
                 progressed = true;
             }
+            mostLoans = Math.max(mostLoans, p.server().loansOutstanding());
+            mostHoles = Math.max(mostHoles, p.server().pendingHoles());
             if (!held.isEmpty() && random.nextInt(4) == 0) {
                 Held h = held.remove(random.nextInt(held.size()));
                 assertPattern(h.buf(), h.from(), "held loan");
@@ -781,8 +787,13 @@ class ShmLinkTest {
             h.buf().release();
         }
         assertEquals(0, p.server().loansOutstanding());
-        assertTrue(p.server().bytesLent() > 10L * ring, "lent " + p.server().bytesLent());
+        assertTrue(p.server().bytesLent() > (long) laps * ring / 20, "lent " + p.server().bytesLent());
         assertEquals(sent, received + p.server().readable());
+        if (limits) {
+            // Small loans in a large ring: the loan limit and several holes at once are exercised.
+            assertEquals(LoanLedger.MAX_LOANS, mostLoans, "the loan limit was reached");
+            assertTrue(mostHoles >= 8, "many holes pending at once: " + mostHoles);
+        }
     }
 
     /** The client-to-server ring's holes, per the layout comment: announced count, lending flag, entries. */
@@ -927,6 +938,87 @@ class ShmLinkTest {
                 p.server().read(dst, 0, LEND_RING);
             }
         });
+        assertTrue(e.getMessage().contains("hole"), e.getMessage());
+    }
+
+    @Test
+    void aLoanThatGrowsMovesItsBytesOutAndGivesTheStretchBackAtOnce() throws Exception {
+        Pair p = open(LEND_RING, LEND_RING, false);
+        p.server().lendOn(io.netty.util.concurrent.ImmediateEventExecutor.INSTANCE);
+        ByteBuf loan = lendFrom(p, 0, 8192);
+        loan.writeBytes(bytes("appended, as a cumulating decoder does"));
+        assertEquals(0, p.server().loansOutstanding(), "the bytes moved to memory of their own");
+        assertPattern(loan.slice(0, 8192), 0, "the grown buffer");
+        assertEquals("appended, as a cumulating decoder does",
+                loan.toString(8192, loan.readableBytes() - 8192, StandardCharsets.UTF_8));
+        p.server().returnCreditNow();
+        ByteBuf all = patterned(8192, LEND_RING);
+        toClose.add(all::release);
+        assertEquals(LEND_RING, p.client().credit());
+        assertEquals(LEND_RING, p.client().write(all, 0, LEND_RING), "no hole: the stretch was back before credit");
+        assertTrue(loan.release());
+        assertEquals(0, p.server().loansOutstanding(), "and not given back twice");
+    }
+
+    @Test
+    void aLoanDroppedWithoutAReleaseComesBackWhenCollected() throws Exception {
+        Pair p = open(LEND_RING, LEND_RING, false);
+        io.netty.util.concurrent.DefaultEventExecutor loop = new io.netty.util.concurrent.DefaultEventExecutor();
+        toClose.add(() -> loop.shutdownGracefully(0, 1, java.util.concurrent.TimeUnit.SECONDS).sync());
+        ByteBuf src = patterned(0, 8192);
+        toClose.add(src::release);
+        loop.submit(() -> {
+            p.server().lendOn(loop);
+            p.client().write(src, 0, 8192);
+            p.client().publish();
+            p.server().readable();
+            p.server().lend(io.netty.buffer.ByteBufAllocator.DEFAULT); // and dropped
+            return null;
+        }).get();
+        assertEquals(1, p.server().loansOutstanding());
+        for (int i = 0; i < 200 && p.server().loansOutstanding() > 0; i++) {
+            System.gc();
+            Thread.sleep(20);
+        }
+        assertEquals(0, p.server().loansOutstanding(), "the collector found the dropped buffer");
+    }
+
+    @Test
+    void aParkingReaderStepsOverHolesEvenWhenNotReading() throws Exception {
+        Pair p = open(LEND_RING, LEND_RING, true);
+        p.server().lendOn(io.netty.util.concurrent.ImmediateEventExecutor.INSTANCE);
+        ByteBuf loan = lendFrom(p, 0, 8192);
+        toClose.add(loan::release);
+        p.server().returnCreditNow(); // a hole at [LEND_RING, LEND_RING + 8192)
+        ByteBuf more = patterned(8192, LEND_RING - 8192);
+        toClose.add(more::release);
+        assertEquals(LEND_RING, p.client().credit());
+        assertEquals(LEND_RING - 8192, p.client().write(more, 0, LEND_RING - 8192), "up to the hole");
+        p.client().publish();
+        ByteBuf dst = Unpooled.directBuffer(LEND_RING);
+        toClose.add(dst::release);
+        assertEquals(LEND_RING - 8192, p.server().readable());
+        assertEquals(LEND_RING - 8192, p.server().read(dst, 0, LEND_RING));
+        // Later (the writer's idle check, say) the writer steps over the hole: credit covers it.
+        p.client().credit();
+        assertEquals(LEND_RING + 8192, p.shared().get(JAVA_LONG, TO_SERVER + PRODUCER), "stepped over, and published");
+        assertFalse(p.server().park(false, false, false), "nothing to do");
+        assertEquals(LEND_RING, p.client().credit(), "the hole's credit came back with the rest");
+    }
+
+    @Test
+    void aWriterCursorInsideALaterHoleIsAProtocolError() throws Exception {
+        Pair p = open(LEND_RING, LEND_RING, true);
+        p.server().lendOn(io.netty.util.concurrent.ImmediateEventExecutor.INSTANCE);
+        ByteBuf first = lendFrom(p, 0, 8192);
+        toClose.add(first::release);
+        ByteBuf second = lendFrom(p, 8192, 8192);
+        toClose.add(second::release);
+        p.server().returnCreditNow(); // holes at [R, R + 8192) and [R + 8192, R + 16384), R = LEND_RING
+        assertEquals(2, p.server().pendingHoles());
+        // Past the first hole, stopped inside the second, with data before both.
+        p.shared().set(JAVA_LONG, TO_SERVER + PRODUCER, LEND_RING + 8192 + 100);
+        RingProtocolException e = assertThrows(RingProtocolException.class, () -> p.server().readable());
         assertTrue(e.getMessage().contains("hole"), e.getMessage());
     }
 }
