@@ -24,13 +24,13 @@ final class LoanLedger {
     private final int capacity;
     // Live loans by number, oldest first. Not the buffers themselves: a buffer dropped without a
     // release must stay collectable, so that its cleaner gives its stretch back.
-    private final int[] liveId = new int[MAX_LOANS];
+    private final long[] liveId = new long[MAX_LOANS];
     private final int[] liveLength = new int[MAX_LOANS];
     /** Per live loan, the next stream position that falls on its bytes one lap on. */
     private final long[] liveNextLap = new long[MAX_LOANS];
     private int liveCount;
     private int lentBytes;
-    private int nextId;
+    private long nextId; // never wraps: a loan held for good must not share its number with a later one
 
     // Announced holes the receiver has not stepped over yet, oldest first (a ring of HOLE_SLOTS).
     private final long[] holeStart = new long[HOLE_SLOTS];
@@ -52,8 +52,8 @@ final class LoanLedger {
     }
 
     /** Records a loan of {@code length} bytes from stream position {@code start}; returns its number. */
-    int add(long start, int length) {
-        int id = nextId++;
+    long add(long start, int length) {
+        long id = nextId++;
         liveId[liveCount] = id;
         liveLength[liveCount] = length;
         liveNextLap[liveCount] = start + capacity;
@@ -63,7 +63,7 @@ final class LoanLedger {
     }
 
     /** The loan came back: its stretch needs no more holes. False if it was not live. */
-    boolean retire(int id) {
+    boolean retire(long id) {
         for (int i = 0; i < liveCount; i++) {
             if (liveId[i] == id) {
                 lentBytes -= liveLength[i];

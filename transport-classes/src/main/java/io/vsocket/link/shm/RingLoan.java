@@ -31,19 +31,37 @@ final class RingLoan extends UnpooledDirectByteBuf {
     private final Cleaner.Cleanable stretch;
     private final ResourceLeakTracker<RingLoan> leak;
 
-    /** {@code giveBack} returns the stretch to its ring; it must not hold this buffer. */
+    /**
+     * {@code stretch} must be a buffer of its own over the lent bytes (not a slice of a larger view):
+     * every view taken of this loan ({@code nioBuffer()} included) refers back to it, so the collector
+     * gives the stretch back only once no view of it is left, not merely once this object is gone.
+     * {@code giveBack} returns the stretch to its ring; it must hold neither this buffer nor the stretch.
+     */
     RingLoan(ByteBufAllocator alloc, ByteBuffer stretch, Runnable giveBack) {
         // Given memory: never freed by the superclass, and all of it readable.
         super(alloc, stretch, Integer.MAX_VALUE);
-        this.stretch = CLEANER.register(this, giveBack);
+        this.stretch = CLEANER.register(stretch, giveBack);
         this.leak = LEAKS.track(this);
+    }
+
+    @Override
+    public ByteBuf touch(Object hint) {
+        if (leak != null) {
+            leak.record(hint);
+        }
+        return this;
+    }
+
+    @Override
+    public ByteBuf touch() {
+        return touch(null);
     }
 
     @Override
     public ByteBuf capacity(int newCapacity) {
         int old = capacity();
         super.capacity(newCapacity);
-        if (newCapacity != old && stretch != null) {
+        if (newCapacity != old) {
             stretch.clean(); // the bytes now live in memory of their own
         }
         return this;

@@ -90,6 +90,7 @@ public final class ShmLink implements StreamLink {
     private final int peerClosedFlag;
     private final ByteBuffer txRing;
     private final long txRingOffset;
+    private final long rxRingOffset;
     private boolean txRingTouched;
     private final ByteBuffer rxRing;
     private final SendCursor sendCursor;
@@ -118,7 +119,7 @@ public final class ShmLink implements StreamLink {
     private final AtomicInteger outstanding = new AtomicInteger();
     // Not Agrona's queue: its concurrent classes need jdk.internal.misc exported to them, a flag no
     // application should have to add. Releases off the loop are the rare case; a node each is fine.
-    private final Queue<Integer> returnedElsewhere = new ConcurrentLinkedQueue<>();
+    private final Queue<Long> returnedElsewhere = new ConcurrentLinkedQueue<>();
     private final AtomicBoolean drainScheduled = new AtomicBoolean();
     private final Runnable drainReturns = this::drainReturns;
 
@@ -140,6 +141,7 @@ public final class ShmLink implements StreamLink {
         ByteBuffer clientRx = memory.asSlice(HEADER_SIZE + (long) serverRing, clientRing).asByteBuffer();
         this.txRing = client ? serverRx : clientRx;
         this.txRingOffset = client ? HEADER_SIZE : HEADER_SIZE + (long) serverRing;
+        this.rxRingOffset = client ? HEADER_SIZE + (long) serverRing : HEADER_SIZE;
         this.rxRing = client ? clientRx : serverRx;
         this.sendCursor = new SendCursor(client ? serverRing : clientRing);
         this.receiveCursor = new ReceiveCursor(client ? clientRing : serverRing);
@@ -424,9 +426,18 @@ public final class ShmLink implements StreamLink {
             // Before any credit past the loan: the writer must not punch out the ring's pages under it.
             INT.setRelease(memory, rxHoles + HOLES_LENDING, 1);
         }
-        int id = ledger.add(receiveCursor.consumed(), n);
+        long id = ledger.add(receiveCursor.consumed(), n);
         outstanding.incrementAndGet();
-        ByteBuf loan = new RingLoan(alloc, rxRing.clear().slice(receiveCursor.position(), n), () -> loanReturned(id));
+        ByteBuf loan;
+        try {
+            // A buffer of its own over the stretch, so that views of the loan keep the stretch lent.
+            ByteBuffer stretch = memory.asSlice(rxRingOffset + receiveCursor.position(), n).asByteBuffer();
+            loan = new RingLoan(alloc, stretch, () -> loanReturned(id));
+        } catch (RuntimeException | Error e) {
+            ledger.retire(id);
+            outstanding.decrementAndGet();
+            throw e;
+        }
         bytesLent += n;
         // No credit back here: returned while the loan lives, it would cost a hole; the pipeline
         // mostly releases the loan before the next read or the next sleep, which return it.
@@ -450,34 +461,37 @@ public final class ShmLink implements StreamLink {
     }
 
     /** A loan's stretch came back (released, moved out, or collected), on whichever thread. */
-    private void loanReturned(int id) {
-        if (loop.inEventLoop()) {
-            retire(id);
-        } else {
-            returnedElsewhere.offer(id);
-            if (drainScheduled.compareAndSet(false, true)) {
-                try {
-                    loop.execute(drainReturns);
-                } catch (RejectedExecutionException e) {
-                    // The loop is gone, and the link with it: nothing is left to account for.
-                    drainScheduled.set(false);
+    private void loanReturned(long id) {
+        try {
+            if (loop.inEventLoop()) {
+                retire(id);
+            } else {
+                returnedElsewhere.offer(id);
+                if (drainScheduled.compareAndSet(false, true)) {
+                    try {
+                        loop.execute(drainReturns);
+                    } catch (RejectedExecutionException e) {
+                        // The loop is gone, and the link with it: nothing is left to account for.
+                        drainScheduled.set(false);
+                    }
                 }
             }
-        }
-        if (outstanding.decrementAndGet() == LINK_CLOSED) {
-            unmap();
+        } finally {
+            if (outstanding.decrementAndGet() == LINK_CLOSED) {
+                unmap();
+            }
         }
     }
 
     private void drainReturns() {
         drainScheduled.set(false);
-        Integer id;
+        Long id;
         while ((id = returnedElsewhere.poll()) != null) {
             retire(id);
         }
     }
 
-    private void retire(int id) {
+    private void retire(long id) {
         if (closed || !ledger.retire(id)) {
             return;
         }

@@ -1015,4 +1015,25 @@ class ShmLinkTest {
         RingProtocolException e = assertThrows(RingProtocolException.class, () -> p.server().readable());
         assertTrue(e.getMessage().contains("hole"), e.getMessage());
     }
+
+    @Test
+    void aViewOfADroppedLoanKeepsItsStretchLent() throws Exception {
+        Pair p = open(LEND_RING, LEND_RING, false);
+        java.nio.ByteBuffer view = lendOnALoop(p, new io.netty.util.concurrent.DefaultEventExecutor()).nioBuffer();
+        for (int i = 0; i < 10; i++) {
+            System.gc();
+            Thread.sleep(20);
+        }
+        assertEquals(1, p.server().loansOutstanding(), "the buffer is gone, but a view of its bytes is not");
+        for (int i = 0; i < 8192; i++) {
+            assertEquals(pattern(i), view.get(i), "the view's bytes");
+        }
+        java.lang.ref.Reference.reachabilityFence(view);
+        view = null;
+        for (int i = 0; i < 200 && p.server().loansOutstanding() > 0; i++) {
+            System.gc();
+            Thread.sleep(20);
+        }
+        assertEquals(0, p.server().loansOutstanding(), "no view left: the stretch came back");
+    }
 }
