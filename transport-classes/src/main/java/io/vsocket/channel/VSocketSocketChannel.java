@@ -1040,8 +1040,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
          */
         private ByteBuf lendFromRing(ByteBufAllocator allocator) throws IOException {
             ShmLink l = shm;
-            if (l == null || lateHello != null || pendingInbound != null || !config.isReceiveInPlace()
-                    || l.readable() < ShmLink.LEND_MIN) {
+            if (l == null || lateHello != null || pendingInbound != null || !config.isReceiveInPlace()) {
                 return null;
             }
             return l.lend(allocator);

@@ -1,6 +1,5 @@
 package io.vsocket.testsuite.link;
 
-import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.EventLoopGroup;
 import io.vsocket.channel.VSocketEventLoopGroup;
@@ -69,19 +68,7 @@ class IdleMemoryTest {
     }
 
     private static void send(Channel channel, long seed, long length) throws InterruptedException {
-        long sent = 0;
-        while (sent < length) {
-            int size = (int) Math.min(length - sent, 60_000);
-            ByteBuf buf = channel.alloc().directBuffer(size);
-            for (int i = 0; i < size; i++) {
-                buf.writeByte(Peers.streamByte(seed, sent + i));
-            }
-            sent += size;
-            channel.writeAndFlush(buf);
-            while (!channel.isWritable() && channel.isActive()) {
-                Thread.sleep(1);
-            }
-        }
+        Peers.sendStream(channel, seed, length, () -> 60_000);
     }
 
     /** The resident bytes of every vsocket memfd mapping of this process. */

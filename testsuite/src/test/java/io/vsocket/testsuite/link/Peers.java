@@ -133,6 +133,27 @@ final class Peers {
         return writer;
     }
 
+    /**
+     * Writes {@code length} bytes of stream {@code seed} in direct buffers of the sizes
+     * {@code pieceSize} gives, flushing each, waiting (polling) while the channel is not writable.
+     */
+    static void sendStream(Channel channel, long seed, long length, java.util.function.IntSupplier pieceSize)
+            throws InterruptedException {
+        long sent = 0;
+        while (sent < length) {
+            int size = (int) Math.min(length - sent, pieceSize.getAsInt());
+            ByteBuf buf = channel.alloc().directBuffer(size);
+            for (int i = 0; i < size; i++) {
+                buf.writeByte(streamByte(seed, sent + i));
+            }
+            sent += size;
+            channel.writeAndFlush(buf);
+            while (!channel.isWritable() && channel.isActive()) {
+                Thread.sleep(1);
+            }
+        }
+    }
+
     static VSocketLink linkOf(Channel channel) {
         return ((VSocketSocketChannel) channel).link();
     }

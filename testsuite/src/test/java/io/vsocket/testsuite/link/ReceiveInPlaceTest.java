@@ -103,21 +103,10 @@ class ReceiveInPlaceTest {
                 .connect(server.localAddress()).sync().channel();
     }
 
+    /** The stream {@code seed} in pieces of random sizes up to {@code maxWrite}. */
     private static void send(Channel channel, long seed, long length, int maxWrite) throws InterruptedException {
         SplittableRandom random = new SplittableRandom(seed);
-        long sent = 0;
-        while (sent < length) {
-            int size = (int) Math.min(length - sent, random.nextInt(1, maxWrite + 1));
-            ByteBuf buf = channel.alloc().directBuffer(size);
-            for (int i = 0; i < size; i++) {
-                buf.writeByte(Peers.streamByte(seed, sent + i));
-            }
-            sent += size;
-            channel.writeAndFlush(buf);
-            while (!channel.isWritable() && channel.isActive()) {
-                Thread.sleep(1);
-            }
-        }
+        Peers.sendStream(channel, seed, length, () -> random.nextInt(1, maxWrite + 1));
     }
 
     @Test

@@ -82,14 +82,6 @@ final class LoanLedger {
         return liveCount > 0;
     }
 
-    int lentBytes() {
-        return lentBytes;
-    }
-
-    int liveLoans() {
-        return liveCount;
-    }
-
     /** Holes announced in all. */
     long announced() {
         return announced;

@@ -71,7 +71,7 @@ public final class ShmLink implements StreamLink {
     private static final int HOLE_ENTRIES = 64;
     private static final int HOLE_ENTRY_SIZE = 16;
     /** Smallest stretch lent instead of copied: below it a copy costs less than the loan's bookkeeping. */
-    public static final int LEND_MIN = 4096;
+    static final int LEND_MIN = 4096;
     /** {@link #outstanding}'s flag: the link is closed, the last loan back unmaps. */
     private static final int LINK_CLOSED = 1 << 30;
 
@@ -409,11 +409,10 @@ public final class ShmLink implements StreamLink {
     /**
      * The unread bytes at the receive cursor as a buffer over the ring itself, without a copy, when
      * they are at least {@link #LEND_MIN} in one stretch and the loan bounds allow it; else null (copy
-     * them with {@link #read}). Call {@link #readable()} first. The stretch comes back when the buffer
-     * is released.
+     * them with {@link #read}). The stretch comes back when the buffer is released.
      */
-    public ByteBuf lend(ByteBufAllocator alloc) {
-        if (loop == null || closed) {
+    public ByteBuf lend(ByteBufAllocator alloc) throws RingProtocolException {
+        if (loop == null || closed || readable() < LEND_MIN) {
             return null;
         }
         // A quarter ring at most, as reads copy: credit then comes back a quarter at a time, as each

@@ -668,8 +668,7 @@ class ShmLinkTest {
 
     @Test
     void aLoanIsTheRingsBytesAndReleasingItGivesThemBack() throws Exception {
-        Pair p = open(LEND_RING, LEND_RING, false);
-        p.server().lendOn(io.netty.util.concurrent.ImmediateEventExecutor.INSTANCE);
+        Pair p = openLending(LEND_RING, false);
         ByteBuf src = patterned(0, 8192);
         toClose.add(src::release);
         assertEquals(8192, p.client().write(src, 0, 8192));
@@ -711,8 +710,7 @@ class ShmLinkTest {
 
     @Test
     void aShortStretchIsNotLent() throws Exception {
-        Pair p = open(LEND_RING, LEND_RING, false);
-        p.server().lendOn(io.netty.util.concurrent.ImmediateEventExecutor.INSTANCE);
+        Pair p = openLending(LEND_RING, false);
         p.client().write(bytes("short"), 0, 5);
         p.client().publish();
         assertEquals(5, p.server().readable());
@@ -730,8 +728,7 @@ class ShmLinkTest {
             "262144, 13, 30, 12288, true"})
     void heldLoansNeverStallTheStreamNorLoseTheirBytes(int ring, long seed, int laps, int maxWrite, boolean limits)
             throws Exception {
-        Pair p = open(ring, ring, false);
-        p.server().lendOn(io.netty.util.concurrent.ImmediateEventExecutor.INSTANCE);
+        Pair p = openLending(ring, false);
         SplittableRandom random = new SplittableRandom(seed);
         int mostLoans = 0;
         int mostHoles = 0;
@@ -799,6 +796,21 @@ class ShmLinkTest {
     /** The client-to-server ring's holes, per the layout comment: announced count, lending flag, entries. */
     private static final long TO_SERVER_HOLES = 1024;
 
+    /** A pair whose server side lends, with this thread as its event loop. */
+    private Pair openLending(int ring, boolean spy) throws Exception {
+        Pair p = open(ring, ring, spy);
+        p.server().lendOn(io.netty.util.concurrent.ImmediateEventExecutor.INSTANCE);
+        return p;
+    }
+
+    /** Collects garbage until every loan of {@code p}'s server is back, or gives up after 4 s. */
+    private static void awaitLoansCollected(Pair p) throws InterruptedException {
+        for (int i = 0; i < 200 && p.server().loansOutstanding() > 0; i++) {
+            System.gc();
+            Thread.sleep(20);
+        }
+    }
+
     private ByteBuf lendFrom(Pair p, long from, int n) throws Exception {
         ByteBuf src = patterned(from, n);
         assertEquals(n, p.client().write(src, 0, n));
@@ -812,8 +824,7 @@ class ShmLinkTest {
 
     @Test
     void holesAndTheLendingFlagAreWhereTheLayoutSays() throws Exception {
-        Pair p = open(LEND_RING, LEND_RING, true);
-        p.server().lendOn(io.netty.util.concurrent.ImmediateEventExecutor.INSTANCE);
+        Pair p = openLending(LEND_RING, true);
         ByteBuf loan = lendFrom(p, 0, 8192);
         MemorySegment shared = p.shared();
         assertEquals(1, shared.get(JAVA_INT, TO_SERVER_HOLES + 8), "lending");
@@ -828,8 +839,7 @@ class ShmLinkTest {
 
     @Test
     void aLoanReleasedBeforeCreditGoesBackCostsNoHole() throws Exception {
-        Pair p = open(LEND_RING, LEND_RING, true);
-        p.server().lendOn(io.netty.util.concurrent.ImmediateEventExecutor.INSTANCE);
+        Pair p = openLending(LEND_RING, true);
         lendFrom(p, 0, 8192).release();
         p.server().returnCreditNow();
         assertEquals(0, p.shared().get(JAVA_LONG, TO_SERVER_HOLES), "no hole");
@@ -841,8 +851,7 @@ class ShmLinkTest {
 
     @Test
     void aRingWithBytesOnLoanIsNotPunchedOut() throws Exception {
-        Pair p = open(LEND_RING, LEND_RING, false);
-        p.server().lendOn(io.netty.util.concurrent.ImmediateEventExecutor.INSTANCE);
+        Pair p = openLending(LEND_RING, false);
         ByteBuf loan = lendFrom(p, 0, 8192);
         p.server().returnCreditNow();
         assertEquals(LEND_RING, p.client().credit(), "every byte read and credited");
@@ -929,8 +938,7 @@ class ShmLinkTest {
 
     @Test
     void aWriterThatWritesIntoAHoleIsAProtocolError() throws Exception {
-        Pair p = open(LEND_RING, LEND_RING, true);
-        p.server().lendOn(io.netty.util.concurrent.ImmediateEventExecutor.INSTANCE);
+        Pair p = openLending(LEND_RING, true);
         ByteBuf loan = lendFrom(p, 0, 8192);
         toClose.add(loan::release);
         p.server().returnCreditNow(); // the hole [LEND_RING, LEND_RING + 8192) is announced
@@ -948,8 +956,7 @@ class ShmLinkTest {
 
     @Test
     void aLoanThatGrowsMovesItsBytesOutAndGivesTheStretchBackAtOnce() throws Exception {
-        Pair p = open(LEND_RING, LEND_RING, false);
-        p.server().lendOn(io.netty.util.concurrent.ImmediateEventExecutor.INSTANCE);
+        Pair p = openLending(LEND_RING, false);
         ByteBuf loan = lendFrom(p, 0, 8192);
         loan.writeBytes(bytes("appended, as a cumulating decoder does"));
         assertEquals(0, p.server().loansOutstanding(), "the bytes moved to memory of their own");
@@ -970,17 +977,13 @@ class ShmLinkTest {
         Pair p = open(LEND_RING, LEND_RING, false);
         assertTrue(lendOnALoop(p, new io.netty.util.concurrent.DefaultEventExecutor()) != null); // and dropped
         assertEquals(1, p.server().loansOutstanding());
-        for (int i = 0; i < 200 && p.server().loansOutstanding() > 0; i++) {
-            System.gc();
-            Thread.sleep(20);
-        }
+        awaitLoansCollected(p);
         assertEquals(0, p.server().loansOutstanding(), "the collector found the dropped buffer");
     }
 
     @Test
     void aParkingReaderStepsOverHolesEvenWhenNotReading() throws Exception {
-        Pair p = open(LEND_RING, LEND_RING, true);
-        p.server().lendOn(io.netty.util.concurrent.ImmediateEventExecutor.INSTANCE);
+        Pair p = openLending(LEND_RING, true);
         ByteBuf loan = lendFrom(p, 0, 8192);
         toClose.add(loan::release);
         p.server().returnCreditNow(); // a hole at [LEND_RING, LEND_RING + 8192)
@@ -1002,8 +1005,7 @@ class ShmLinkTest {
 
     @Test
     void aWriterCursorInsideALaterHoleIsAProtocolError() throws Exception {
-        Pair p = open(LEND_RING, LEND_RING, true);
-        p.server().lendOn(io.netty.util.concurrent.ImmediateEventExecutor.INSTANCE);
+        Pair p = openLending(LEND_RING, true);
         ByteBuf first = lendFrom(p, 0, 8192);
         toClose.add(first::release);
         ByteBuf second = lendFrom(p, 8192, 8192);
@@ -1030,10 +1032,7 @@ class ShmLinkTest {
         }
         java.lang.ref.Reference.reachabilityFence(view);
         view = null;
-        for (int i = 0; i < 200 && p.server().loansOutstanding() > 0; i++) {
-            System.gc();
-            Thread.sleep(20);
-        }
+        awaitLoansCollected(p);
         assertEquals(0, p.server().loansOutstanding(), "no view left: the stretch came back");
     }
 }
