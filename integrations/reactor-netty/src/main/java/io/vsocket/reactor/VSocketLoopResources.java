@@ -1,0 +1,213 @@
+package io.vsocket.reactor;
+
+import io.netty.channel.Channel;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.IoEventLoopGroup;
+import io.netty.channel.socket.ServerSocketChannel;
+import io.netty.channel.socket.SocketChannel;
+import io.netty.util.concurrent.DefaultThreadFactory;
+import io.netty.util.concurrent.Future;
+import io.vsocket.channel.VSocketEventLoopGroup;
+import io.vsocket.channel.VSocketIoHandle;
+import io.vsocket.channel.VSocketServerSocketChannel;
+import io.vsocket.channel.VSocketSocketChannel;
+import reactor.core.publisher.Mono;
+import reactor.netty.resources.LoopResources;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Supplier;
+
+/**
+ * Reactor Netty's {@link LoopResources} on vsocket: {@code HttpServer.create().runOn(resources)} and
+ * {@code HttpClient.create().runOn(resources)} (and the Tcp ones) get {@link VSocketEventLoopGroup}s
+ * and vsocket channels, with nothing else changed.
+ *
+ * <p>Reactor Netty (from 1.3.3) picks a group's channel classes by asking whether the group is one
+ * of Netty's own transports and refuses any other ("Unsupported event loop group"); a transport of
+ * its own plugs in here instead, by answering {@link #onChannel} and {@link #onChannelClass}. The
+ * groups follow {@link LoopResources#create(String)}'s shape: one worker group shared by servers and
+ * clients (clients colocated: a connection made from a loop thread stays on that loop, as Reactor
+ * Netty's defaults do), an optional separate group for servers' accept loops, created on first use
+ * and shut down by {@link #disposeLater}.
+ *
+ * <p>vsocket has no datagram channel yet, so a {@code DatagramChannel} (Reactor Netty's UDP, or a DNS
+ * resolver set with {@code .resolver(...)}) is refused with an exception saying so; the default
+ * resolver (the JDK's) needs none.
+ */
+public final class VSocketLoopResources implements LoopResources {
+    private final String prefix;
+    private final int selectCount;
+    private final int workerCount;
+    private final boolean daemon;
+    private final boolean colocate;
+    private final AtomicReference<EventLoopGroup> workers = new AtomicReference<>();
+    private final AtomicReference<EventLoopGroup> colocated = new AtomicReference<>();
+    private final AtomicReference<EventLoopGroup> selectors = new AtomicReference<>();
+    private final AtomicBoolean running = new AtomicBoolean(true);
+
+    private VSocketLoopResources(String prefix, int selectCount, int workerCount, boolean daemon, boolean colocate) {
+        if (prefix == null || prefix.isEmpty()) {
+            throw new IllegalArgumentException("prefix must not be empty");
+        }
+        if (workerCount <= 0) {
+            throw new IllegalArgumentException("workerCount must be positive: " + workerCount);
+        }
+        if (selectCount == 0 || selectCount < -1) {
+            throw new IllegalArgumentException("selectCount must be positive, or -1 to share the workers: " + selectCount);
+        }
+        this.prefix = prefix;
+        this.selectCount = selectCount;
+        this.workerCount = workerCount;
+        this.daemon = daemon;
+        this.colocate = colocate;
+    }
+
+    /**
+     * Resources with Reactor Netty's default thread count ({@link LoopResources#DEFAULT_IO_WORKER_COUNT}:
+     * the cores, at least 4), daemon threads named {@code prefix-vsocket-N}, accept on the workers.
+     */
+    public static VSocketLoopResources create(String prefix) {
+        return new VSocketLoopResources(prefix, -1, DEFAULT_IO_WORKER_COUNT, true, true);
+    }
+
+    /** Resources with {@code workerCount} loops shared by servers and clients. */
+    public static VSocketLoopResources create(String prefix, int workerCount, boolean daemon) {
+        return new VSocketLoopResources(prefix, -1, workerCount, daemon, true);
+    }
+
+    /**
+     * Resources with {@code selectCount} loops of their own for servers' accepts ({@code -1}: on the
+     * workers), {@code workerCount} loops for connections, and clients colocated on the workers or not.
+     */
+    public static VSocketLoopResources create(String prefix, int selectCount, int workerCount, boolean daemon,
+                                              boolean colocate) {
+        return new VSocketLoopResources(prefix, selectCount, workerCount, daemon, colocate);
+    }
+
+    /** The loops connections run on; {@code useNative} is moot: vsocket is the transport either way. */
+    @Override
+    public EventLoopGroup onServer(boolean useNative) {
+        return cached(workers, workerCount, "vsocket");
+    }
+
+    @Override
+    public EventLoopGroup onServerSelect(boolean useNative) {
+        return selectCount == -1 ? onServer(useNative) : cached(selectors, selectCount, "select-vsocket");
+    }
+
+    @Override
+    public EventLoopGroup onClient(boolean useNative) {
+        EventLoopGroup group = onServer(useNative);
+        if (!colocate) {
+            return group;
+        }
+        EventLoopGroup wrapped = colocated.get();
+        if (wrapped == null) {
+            colocated.compareAndSet(null, LoopResources.colocate(group));
+            wrapped = colocated.get();
+        }
+        return wrapped;
+    }
+
+    @Override
+    public <C extends Channel> C onChannel(Class<C> channelType, EventLoopGroup group) {
+        Class<? extends C> type = onChannelClass(channelType, group);
+        try {
+            return type.getDeclaredConstructor().newInstance();
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("cannot create a " + type.getName(), e);
+        }
+    }
+
+    @Override
+    public <C extends Channel> Class<? extends C> onChannelClass(Class<C> channelType, EventLoopGroup group) {
+        requireVSocket(group);
+        if (channelType == SocketChannel.class) {
+            return VSocketSocketChannel.class.asSubclass(channelType);
+        }
+        if (channelType == ServerSocketChannel.class) {
+            return VSocketServerSocketChannel.class.asSubclass(channelType);
+        }
+        throw new UnsupportedOperationException("vsocket has no " + channelType.getSimpleName()
+                + " (it carries TCP-style streams: SocketChannel and ServerSocketChannel; datagrams are not built yet)");
+    }
+
+    /** A channel of ours on a group that is not ours would fail at registration, far from the cause. */
+    private static void requireVSocket(EventLoopGroup group) {
+        EventLoopGroup g = group;
+        while (g instanceof Supplier<?> s && s.get() instanceof EventLoopGroup inner && inner != g) {
+            g = inner; // Reactor Netty's colocated wrapper
+        }
+        if (!(g instanceof IoEventLoopGroup io) || !io.isCompatible(VSocketIoHandle.class)) {
+            throw new IllegalArgumentException("not a vsocket event loop group: " + group
+                    + " (vsocket channels run on VSocketEventLoopGroup)");
+        }
+    }
+
+    private EventLoopGroup cached(AtomicReference<EventLoopGroup> ref, int threads, String name) {
+        EventLoopGroup group = ref.get();
+        if (group != null) {
+            return group;
+        }
+        if (!running.get()) {
+            throw new IllegalStateException(this + " is disposed");
+        }
+        EventLoopGroup created = new VSocketEventLoopGroup(threads,
+                new DefaultThreadFactory(prefix + "-" + name, daemon));
+        if (ref.compareAndSet(null, created)) {
+            return created;
+        }
+        created.shutdownGracefully(0, 0, TimeUnit.MILLISECONDS);
+        return ref.get();
+    }
+
+    @Override
+    public boolean daemon() {
+        return daemon;
+    }
+
+    @Override
+    public boolean isDisposed() {
+        return !running.get();
+    }
+
+    @Override
+    public Mono<Void> disposeLater(Duration quietPeriod, Duration timeout) {
+        return Mono.defer(() -> {
+            if (!running.compareAndSet(true, false)) {
+                return Mono.empty();
+            }
+            List<Mono<Void>> shutdowns = new ArrayList<>();
+            for (AtomicReference<EventLoopGroup> ref : List.of(selectors, workers)) {
+                EventLoopGroup group = ref.get();
+                if (group != null) {
+                    shutdowns.add(completion(group.shutdownGracefully(quietPeriod.toMillis(), timeout.toMillis(),
+                            TimeUnit.MILLISECONDS)));
+                }
+            }
+            return Mono.when(shutdowns).timeout(timeout.plusSeconds(1), Mono.error(new IllegalStateException(
+                    this + " could not be disposed within " + timeout.toMillis() + " ms")));
+        });
+    }
+
+    private static Mono<Void> completion(Future<?> future) {
+        return Mono.create(sink -> future.addListener(f -> {
+            if (f.isSuccess()) {
+                sink.success();
+            } else {
+                sink.error(f.cause());
+            }
+        }));
+    }
+
+    @Override
+    public String toString() {
+        return "VSocketLoopResources{prefix=" + prefix + ", selectCount=" + selectCount + ", workerCount="
+                + workerCount + ", daemon=" + daemon + ", colocate=" + colocate + "}";
+    }
+}

@@ -1,0 +1,239 @@
+package io.vsocket.reactor;
+
+import io.netty.buffer.Unpooled;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.socket.DatagramChannel;
+import io.netty.channel.socket.ServerSocketChannel;
+import io.netty.channel.socket.SocketChannel;
+import io.vsocket.channel.VSocketLink;
+import io.vsocket.channel.VSocketServerSocketChannel;
+import io.vsocket.channel.VSocketSocketChannel;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+import reactor.netty.DisposableServer;
+import reactor.netty.http.HttpProtocol;
+import reactor.netty.http.client.HttpClient;
+import reactor.netty.http.server.HttpServer;
+import reactor.netty.resources.ConnectionProvider;
+
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.List;
+import java.util.Random;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.zip.CRC32;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Reactor Netty's real {@link HttpServer} and {@link HttpClient} on {@link VSocketLoopResources}: the
+ * connections are vsocket channels (checked, with their link: shm, both ends being in this process
+ * on one host), and HTTP/1.1 and h2c requests, keep-alive, large bodies both ways and chunked
+ * responses come through intact.
+ */
+class VSocketLoopResourcesTest {
+    private static final Duration TIMEOUT = Duration.ofSeconds(60);
+    private static VSocketLoopResources loops;
+    private static DisposableServer server;
+    /** The links of the server's accepted connections, as seen from the server's handlers. */
+    private static final Set<VSocketLink> serverLinks = ConcurrentHashMap.newKeySet();
+    private static final Set<Class<?>> serverChannelTypes = ConcurrentHashMap.newKeySet();
+
+    @BeforeAll
+    static void start() {
+        loops = VSocketLoopResources.create("rn-test", 2, true);
+        server = HttpServer.create()
+                .host("127.0.0.1").port(0)
+                .protocol(HttpProtocol.HTTP11, HttpProtocol.H2C)
+                .runOn(loops)
+                .doOnConnection(c -> {
+                    serverChannelTypes.add(c.channel().getClass());
+                    if (c.channel() instanceof VSocketSocketChannel ch) {
+                        serverLinks.add(ch.link());
+                    }
+                })
+                .route(routes -> routes
+                        .get("/hello", (req, res) -> res.sendString(Mono.just("hello vsocket")))
+                        .post("/crc", (req, res) -> res.sendString(req.receive().aggregate().asByteArray()
+                                .map(bytes -> Long.toString(crc(bytes)))))
+                        .get("/bytes/{n}", (req, res) -> {
+                            int n = Integer.parseInt(req.param("n"));
+                            return res.send(Mono.fromSupplier(() -> Unpooled.wrappedBuffer(pattern(n))));
+                        })
+                        .get("/chunked/{chunks}", (req, res) -> {
+                            int chunks = Integer.parseInt(req.param("chunks"));
+                            return res.chunkedTransfer(true).sendString(Flux.range(0, chunks).map(i -> "chunk-" + i + ";"));
+                        }))
+                .bindNow(TIMEOUT);
+    }
+
+    @AfterAll
+    static void stop() {
+        if (server != null) {
+            server.disposeNow(TIMEOUT);
+        }
+        if (loops != null) {
+            loops.disposeLater().block(TIMEOUT);
+        }
+    }
+
+    private static HttpClient client(HttpProtocol protocol, ConnectionProvider pool) {
+        InetSocketAddress address = (InetSocketAddress) server.address();
+        return HttpClient.create(pool).runOn(loops).protocol(protocol)
+                .host(address.getHostString()).port(address.getPort());
+    }
+
+    @Test
+    void theServerAndClientRunOnVSocketChannelsOverShm() {
+        assertInstanceOf(VSocketServerSocketChannel.class, server.channel());
+        ConnectionProvider pool = ConnectionProvider.create("links", 1);
+        try {
+            Set<Class<?>> clientTypes = ConcurrentHashMap.newKeySet();
+            Set<VSocketLink> clientLinks = ConcurrentHashMap.newKeySet();
+            String body = client(HttpProtocol.HTTP11, pool)
+                    .doOnConnected(c -> {
+                        clientTypes.add(c.channel().getClass());
+                        if (c.channel() instanceof VSocketSocketChannel ch) {
+                            clientLinks.add(ch.link());
+                        }
+                    })
+                    .get().uri("/hello").responseContent().aggregate().asString().block(TIMEOUT);
+            assertEquals("hello vsocket", body);
+            assertEquals(Set.of(VSocketSocketChannel.class), clientTypes);
+            assertEquals(Set.of(VSocketLink.SHM), clientLinks);
+            assertEquals(Set.of(VSocketSocketChannel.class), serverChannelTypes);
+            assertTrue(serverLinks.contains(VSocketLink.SHM), "server-side links: " + serverLinks);
+        } finally {
+            pool.disposeLater().block(TIMEOUT);
+        }
+    }
+
+    @Test
+    void keepAliveReusesOneConnectionForManyRequests() {
+        ConnectionProvider pool = ConnectionProvider.create("keepalive", 1);
+        try {
+            Set<Object> connections = ConcurrentHashMap.newKeySet();
+            HttpClient c = client(HttpProtocol.HTTP11, pool).doOnConnected(conn -> connections.add(conn.channel().id()));
+            for (int i = 0; i < 200; i++) {
+                assertEquals("hello vsocket", c.get().uri("/hello").responseContent().aggregate().asString().block(TIMEOUT));
+            }
+            assertEquals(1, connections.size(), "one pooled keep-alive connection serves every request");
+        } finally {
+            pool.disposeLater().block(TIMEOUT);
+        }
+    }
+
+    @Test
+    void largeBodiesBothWaysOverHttp11AndH2c() {
+        for (HttpProtocol protocol : List.of(HttpProtocol.HTTP11, HttpProtocol.H2C)) {
+            ConnectionProvider pool = ConnectionProvider.create("large-" + protocol, 4);
+            try {
+                byte[] upload = new byte[6 * 1024 * 1024 + 123];
+                new Random(42).nextBytes(upload);
+                String crc = client(protocol, pool).post().uri("/crc")
+                        .send(Mono.fromSupplier(() -> Unpooled.wrappedBuffer(upload)))
+                        .responseContent().aggregate().asString().block(TIMEOUT);
+                assertEquals(Long.toString(crc(upload)), crc, protocol + " upload");
+
+                int n = 8 * 1024 * 1024 + 7;
+                byte[] download = client(protocol, pool).get().uri("/bytes/" + n)
+                        .responseContent().aggregate().asByteArray().block(TIMEOUT);
+                assertArrayEquals(pattern(n), download, protocol + " download");
+            } finally {
+                pool.disposeLater().block(TIMEOUT);
+            }
+        }
+    }
+
+    @Test
+    void chunkedResponsesArriveWhole() {
+        ConnectionProvider pool = ConnectionProvider.create("chunked", 2);
+        try {
+            String body = client(HttpProtocol.HTTP11, pool).get().uri("/chunked/5000")
+                    .response((res, content) -> {
+                        assertEquals("chunked", res.responseHeaders().get("transfer-encoding"));
+                        return content.aggregate().asString();
+                    }).blockLast(TIMEOUT);
+            StringBuilder expected = new StringBuilder();
+            for (int i = 0; i < 5000; i++) {
+                expected.append("chunk-").append(i).append(';');
+            }
+            assertEquals(expected.toString(), body);
+        } finally {
+            pool.disposeLater().block(TIMEOUT);
+        }
+    }
+
+    @Test
+    void concurrentRequestsOnSeveralConnections() {
+        ConnectionProvider pool = ConnectionProvider.builder("concurrent").maxConnections(16)
+                .pendingAcquireMaxCount(-1).build();
+        try {
+            List<String> bodies = Flux.range(0, 500)
+                    .flatMap(i -> client(HttpProtocol.HTTP11, pool).get().uri("/bytes/" + (1000 + i))
+                            .responseContent().aggregate().asByteArray()
+                            .map(b -> b.length + ":" + crc(b)), 64)
+                    .collectList().block(TIMEOUT);
+            assertEquals(500, bodies.size());
+            for (int i = 0; i < 500; i++) {
+                assertTrue(bodies.contains((1000 + i) + ":" + crc(pattern(1000 + i))), "response for " + (1000 + i));
+            }
+        } finally {
+            pool.disposeLater().block(TIMEOUT);
+        }
+    }
+
+    @Test
+    void channelClassesAreVSocketsAndOtherTypesAreRefusedWithAReason() {
+        var group = loops.onServer(true);
+        assertEquals(VSocketSocketChannel.class, loops.onChannelClass(SocketChannel.class, group));
+        assertEquals(VSocketServerSocketChannel.class, loops.onChannelClass(ServerSocketChannel.class, group));
+        assertEquals(VSocketSocketChannel.class, loops.onChannel(SocketChannel.class, loops.onClient(true)).getClass());
+        UnsupportedOperationException datagram = assertThrows(UnsupportedOperationException.class,
+                () -> loops.onChannelClass(DatagramChannel.class, group));
+        assertTrue(datagram.getMessage().contains("DatagramChannel"), datagram.getMessage());
+        MultiThreadIoEventLoopGroup nio = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
+        try {
+            IllegalArgumentException foreign = assertThrows(IllegalArgumentException.class,
+                    () -> loops.onChannelClass(SocketChannel.class, nio));
+            assertTrue(foreign.getMessage().contains("not a vsocket event loop group"), foreign.getMessage());
+        } finally {
+            nio.shutdownGracefully(0, 0, java.util.concurrent.TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void disposedResourcesRefuseNewGroups() {
+        VSocketLoopResources own = VSocketLoopResources.create("disposed", 1, true);
+        var group = own.onServer(true);
+        own.disposeLater().block(TIMEOUT);
+        assertTrue(own.isDisposed());
+        assertTrue(group.isShutdown());
+        VSocketLoopResources fresh = VSocketLoopResources.create("fresh", 1, true);
+        fresh.disposeLater().block(TIMEOUT);
+        assertThrows(IllegalStateException.class, () -> fresh.onServer(true));
+    }
+
+    static byte[] pattern(int n) {
+        byte[] b = new byte[n];
+        for (int i = 0; i < n; i++) {
+            b[i] = (byte) (i * 31 + (i >>> 11));
+        }
+        return b;
+    }
+
+    static long crc(byte[] bytes) {
+        CRC32 crc = new CRC32();
+        crc.update(bytes);
+        return crc.getValue();
+    }
+}
