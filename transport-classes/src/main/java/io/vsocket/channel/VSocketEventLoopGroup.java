@@ -7,8 +7,11 @@ import java.util.concurrent.ThreadFactory;
 
 /**
  * The one-line swap for {@code NioEventLoopGroup}: a group of event loops, each driven by a
- * {@link VSocketIoHandler}. The spin time (how long a loop polls its RDMA and shared-memory queues
- * before it blocks) defaults to {@link VSocketIoHandler#DEFAULT_SPIN_NANOS}; zero is allowed.
+ * {@link VSocketIoHandler}. How long a loop polls its RDMA and shared-memory queues before it blocks
+ * adapts by default to what the polling catches (at most {@link VSocketIoHandler#DEFAULT_SPIN_NANOS}):
+ * loops that answer each other within microseconds keep spinning, loops whose work comes from
+ * threads outside them block at once. A {@link Duration} fixes it instead: zero blocks at once, a
+ * long one busy-polls.
  */
 public class VSocketEventLoopGroup extends MultiThreadIoEventLoopGroup {
 
@@ -27,5 +30,9 @@ public class VSocketEventLoopGroup extends MultiThreadIoEventLoopGroup {
 
     public VSocketEventLoopGroup(int nThreads, Duration spin) {
         super(nThreads, VSocketIoHandler.newFactory(spin));
+    }
+
+    public VSocketEventLoopGroup(int nThreads, ThreadFactory threadFactory, Duration spin) {
+        super(nThreads, threadFactory, VSocketIoHandler.newFactory(spin));
     }
 }

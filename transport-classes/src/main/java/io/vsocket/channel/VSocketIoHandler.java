@@ -31,16 +31,29 @@ import java.util.concurrent.atomic.AtomicBoolean;
 /**
  * The vsocket event loop's I/O side (Netty 4.2 {@link IoHandler}). One per loop thread, it owns an
  * epoll set, a wakeup eventfd and the loop's user-space pollers. Each turn it handles what is ready
- * without blocking; when there is nothing, it spins on the pollers for the configured time (never on
- * epoll: that would be a system call per spin), arms them, and blocks in one {@code epoll_wait}
- * until a descriptor is ready, the next scheduled task is due, or another thread wakes it. The
- * eventfd is written only when the loop is actually asleep.
+ * without blocking; when there is nothing, it spins on the pollers (never on epoll: that would be a
+ * system call per spin) for as long as its {@link SpinWindow} says — by default a window learned
+ * from what the spins catch, so that a loop whose work comes from threads outside the loops stops
+ * spinning and leaves them the cores — arms them, and blocks in one {@code epoll_wait} until a
+ * descriptor is ready, the next scheduled task is due, or another thread wakes it. The eventfd is
+ * written only when the loop is actually asleep.
  */
 public final class VSocketIoHandler implements IoHandler {
     private static final InternalLogger logger = InternalLoggerFactory.getInstance(VSocketIoHandler.class);
 
-    /** The default spin: {@code io.vsocket.spinNanos}, else 50 µs. */
+    /**
+     * The longest spin of the default, adaptive policy: 50 µs, or {@code io.vsocket.spinNanos}, which
+     * (being an explicit choice) also fixes the spin at that value, as {@link #newFactory(Duration)} does.
+     */
     public static final long DEFAULT_SPIN_NANOS = Long.getLong("io.vsocket.spinNanos", 50_000L);
+    /** Whether the default spin adapts: true unless {@code io.vsocket.spinNanos} fixes it. */
+    private static final boolean DEFAULT_SPIN_ADAPTIVE = System.getProperty("io.vsocket.spinNanos") == null;
+    /**
+     * The adaptive window grows only for work that comes within this long of the loop going idle
+     * ({@code io.vsocket.spinGrowLimitNanos}, default 20 µs): longer spins cost more CPU than the
+     * wake-up they save, and on a small machine take the core the work is waiting for.
+     */
+    private static final long SPIN_GROW_LIMIT_NANOS = Long.getLong("io.vsocket.spinGrowLimitNanos", 20_000L);
     /** epoll data word of the wakeup eventfd; registrations are numbered from 1. */
     private static final long WAKEUP = 0;
     private static final int MAX_EVENTS = 256;
@@ -49,11 +62,13 @@ public final class VSocketIoHandler implements IoHandler {
     private static final int SPIN_EPOLL_EVERY = 64;
 
     private final ThreadAwareExecutor executor;
-    private final long spinNanos;
+    private final SpinWindow spin;
     private final Epoll epoll;
     private final EventFd wakeupFd;
     /** False only while the loop is (about to be) blocked in epoll_wait: then wakeups must signal. */
     private final AtomicBoolean awake = new AtomicBoolean(true);
+    /** Set by a thread outside the loop that submitted a task since the loop last went idle. */
+    private volatile boolean taskFromAnotherThread;
     private final Long2ObjectHashMap<Registration> registrations = new Long2ObjectHashMap<>();
     private final List<VSocketLoopPoller> pollers = new ArrayList<>();
     private final VSocketIoEvent event = new VSocketIoEvent();
@@ -64,9 +79,9 @@ public final class VSocketIoHandler implements IoHandler {
     private long nextId = WAKEUP + 1;
     private int busyTurns;
 
-    private VSocketIoHandler(ThreadAwareExecutor executor, long spinNanos) {
+    private VSocketIoHandler(ThreadAwareExecutor executor, SpinWindow spin) {
         this.executor = executor;
-        this.spinNanos = spinNanos;
+        this.spin = spin;
         Epoll e = null;
         EventFd w = null;
         try {
@@ -86,22 +101,46 @@ public final class VSocketIoHandler implements IoHandler {
         this.wakeupFd = w;
     }
 
-    /** A factory for handlers that spin {@link #DEFAULT_SPIN_NANOS} before blocking. */
+    /**
+     * A factory for handlers with the default idle policy: a spin that adapts to the work between
+     * zero and {@link #DEFAULT_SPIN_NANOS} (or, with {@code -Dio.vsocket.spinNanos}, that fixed spin).
+     */
     public static IoHandlerFactory newFactory() {
-        return newFactory(Duration.ofNanos(DEFAULT_SPIN_NANOS));
+        return DEFAULT_SPIN_ADAPTIVE ? newAdaptiveFactory(Duration.ofNanos(DEFAULT_SPIN_NANOS))
+                : newFactory(Duration.ofNanos(DEFAULT_SPIN_NANOS));
     }
 
-    /** A factory for handlers that spin {@code spin} before blocking; zero blocks at once. */
+    /**
+     * A factory for handlers that always spin {@code spin} before blocking: zero blocks at once, a
+     * long spin busy-polls (a core per loop, for the lowest latency when cores are to spare).
+     */
     public static IoHandlerFactory newFactory(Duration spin) {
+        long nanos = requireNotNegative(spin);
+        return executor -> new VSocketIoHandler(executor, SpinWindow.fixed(nanos));
+    }
+
+    /** A factory for handlers whose spin adapts to the work, between zero and {@code cap}. */
+    public static IoHandlerFactory newAdaptiveFactory(Duration cap) {
+        long nanos = requireNotNegative(cap);
+        return executor -> new VSocketIoHandler(executor, SpinWindow.adaptive(nanos, SPIN_GROW_LIMIT_NANOS));
+    }
+
+    /** A factory for handlers with the given idle policy, one window per loop (for tests). */
+    static IoHandlerFactory newFactory(java.util.function.Supplier<SpinWindow> spin) {
+        return executor -> new VSocketIoHandler(executor, spin.get());
+    }
+
+    private static long requireNotNegative(Duration spin) {
         long nanos = spin.toNanos();
         if (nanos < 0) {
             throw new IllegalArgumentException("spin must not be negative: " + spin);
         }
-        return executor -> new VSocketIoHandler(executor, nanos);
+        return nanos;
     }
 
+    /** The spin of the next idle period (it changes as an adaptive window learns); any thread may ask. */
     public long spinNanos() {
-        return spinNanos;
+        return spin.nanos();
     }
 
     /** Adds a user-space queue to poll while spinning. Loop thread only. */
@@ -162,10 +201,13 @@ public final class VSocketIoHandler implements IoHandler {
             if (handled > 0 || !context.canBlock()) {
                 return handled;
             }
+            long idleSince = System.nanoTime();
+            taskFromAnotherThread = false;
             if (!pollers.isEmpty()) {
-                long deadline = System.nanoTime() + spinNanos;
+                long deadline = idleSince + spin.nanos();
                 int turns = 0;
-                while (System.nanoTime() - deadline < 0) {
+                long now;
+                while ((now = System.nanoTime()) - deadline < 0) {
                     handled = pollPollers();
                     if (++turns % SPIN_EPOLL_EVERY == 0) {
                         // The descriptors too (a hello, a tcp link, an accept): a spin as long as the
@@ -173,17 +215,19 @@ public final class VSocketIoHandler implements IoHandler {
                         handled += processReady(epoll.wait(0));
                     }
                     if (handled > 0 || !context.canBlock()) {
+                        spin.caught(now - idleSince, taskFromAnotherThread);
                         return handled;
                     }
                     Thread.onSpinWait();
                 }
                 for (int i = 0; i < pollers.size(); i++) {
                     if (pollers.get(i).armAndCheck()) {
+                        spin.caught(System.nanoTime() - idleSince, taskFromAnotherThread);
                         return pollPollers();
                     }
                 }
             }
-            return block(context);
+            return block(context, idleSince);
         } catch (Error e) {
             throw e;
         } catch (Throwable t) {
@@ -216,7 +260,7 @@ public final class VSocketIoHandler implements IoHandler {
         return handled;
     }
 
-    private int block(IoHandlerContext context) throws NativeIoException {
+    private int block(IoHandlerContext context, long idleSince) throws NativeIoException {
         awake.set(false);
         int ready;
         try {
@@ -227,6 +271,11 @@ public final class VSocketIoHandler implements IoHandler {
             ready = epoll.wait(timeoutMillis(context));
         } finally {
             awake.set(true);
+        }
+        if (ready > 0) {
+            // A descriptor or the wakeup eventfd (a task): work. None ready means a timer was due,
+            // which says nothing about how soon work comes.
+            spin.wokenByWork(System.nanoTime() - idleSince, taskFromAnotherThread);
         }
         return processReady(ready);
     }
@@ -262,8 +311,13 @@ public final class VSocketIoHandler implements IoHandler {
 
     @Override
     public void wakeup() {
-        if (!executor.isExecutorThread(Thread.currentThread()) && awake.compareAndSet(false, true)) {
-            wakeupFd.signal();
+        if (!executor.isExecutorThread(Thread.currentThread())) {
+            if (!taskFromAnotherThread) {
+                taskFromAnotherThread = true;
+            }
+            if (awake.compareAndSet(false, true)) {
+                wakeupFd.signal();
+            }
         }
     }
 

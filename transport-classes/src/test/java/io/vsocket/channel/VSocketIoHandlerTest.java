@@ -3,6 +3,7 @@ package io.vsocket.channel;
 import io.netty.channel.IoEvent;
 import io.netty.channel.IoEventLoop;
 import io.netty.channel.IoRegistration;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.vsocket.unix.EventFd;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -204,6 +205,71 @@ class VSocketIoHandlerTest {
         handle.eventFd.signal(); // from this thread: no task, no wakeup of the loop, only readiness
         assertNotNull(handle.events.poll(5, TimeUnit.SECONDS), "a ready descriptor went unseen while the loop spun");
         handle.close();
+    }
+
+    /** A poller that never has work: it makes the loop spin (a loop without pollers blocks at once). */
+    private static VSocketLoopPoller idlePoller() {
+        return new VSocketLoopPoller() {
+            @Override
+            public int poll() {
+                return 0;
+            }
+
+            @Override
+            public boolean armAndCheck() {
+                return false;
+            }
+        };
+    }
+
+    /**
+     * The adaptive loop learns from what wakes it: I/O soon after it went idle grows the spin (here
+     * any I/O counts as soon: the cap and the grow limit are a second), doubling each time, and a task from a thread outside the loop
+     * (an application's executor, a thread blocked on a future) stops it, since spinning would hold
+     * the core that thread needs. A loop whose spin is fixed keeps it whatever comes.
+     */
+    @Test
+    void anAdaptiveLoopGrowsItsSpinForIoAndDropsItForTasksFromOtherThreads() throws Exception {
+        long second = TimeUnit.SECONDS.toNanos(1);
+        MultiThreadIoEventLoopGroup adaptive = new MultiThreadIoEventLoopGroup(1,
+                VSocketIoHandler.newFactory(() -> SpinWindow.adaptive(second, second)));
+        try {
+            IoEventLoop loop = (IoEventLoop) adaptive.next();
+            EventFdHandle handle = new EventFdHandle();
+            IoRegistration registration = loop.register(handle).sync().getNow();
+            VSocketIoHandler handler = registration.attachment();
+            loop.submit(() -> {
+                handler.addPoller(idlePoller());
+                registration.submit(VSocketIoOps.READ);
+            }).sync();
+            // Read from this thread, never by a task: a task from this thread is what the loop reacts to.
+            Thread.sleep(10);
+            loop.submit(() -> { }).sync(); // caught by the spin (the set-up's tasks may have been already)
+            assertEquals(0, handler.spinNanos(), "a task from another thread stops the spin");
+            for (int i = 0; i < 12; i++) {
+                Thread.sleep(10); // the loop spins out (at most 2 ms, before the last signal) and blocks
+                handle.eventFd.signal(); // readiness only: no task, no wakeup call
+                assertNotNull(handle.events.poll(5, TimeUnit.SECONDS));
+            }
+            assertEquals(SpinWindow.GROW_START_NANOS << 11, handler.spinNanos(),
+                    "woken by I/O soon after going idle, twelve times, the loop doubles its spin from the start");
+            Thread.sleep(5);
+            loop.submit(() -> { }).sync();
+            assertEquals(0, handler.spinNanos(), "a task from another thread, coming while it sleeps, stops it too");
+            handle.close();
+        } finally {
+            adaptive.shutdownGracefully(0, 5, TimeUnit.SECONDS).sync();
+        }
+
+        group = new VSocketEventLoopGroup(1, Duration.ofMillis(1));
+        IoEventLoop fixedLoop = (IoEventLoop) group.next();
+        VSocketIoHandler fixedHandler = fixedLoop.register(new EventFdHandle()).sync().getNow().attachment();
+        fixedLoop.submit(() -> fixedHandler.addPoller(idlePoller())).sync();
+        for (int i = 0; i < 5; i++) {
+            Thread.sleep(5);
+            fixedLoop.submit(() -> { }).sync();
+        }
+        assertEquals(TimeUnit.MILLISECONDS.toNanos(1), fixedHandler.spinNanos());
     }
 
     @Test

@@ -45,12 +45,15 @@ public final class VSocketLoopResources implements LoopResources {
     private final int workerCount;
     private final boolean daemon;
     private final boolean colocate;
+    /** The loops' spin before they block; null: the group's default. */
+    private final Duration spin;
     private final AtomicReference<EventLoopGroup> workers = new AtomicReference<>();
     private final AtomicReference<EventLoopGroup> colocated = new AtomicReference<>();
     private final AtomicReference<EventLoopGroup> selectors = new AtomicReference<>();
     private final AtomicBoolean running = new AtomicBoolean(true);
 
-    private VSocketLoopResources(String prefix, int selectCount, int workerCount, boolean daemon, boolean colocate) {
+    private VSocketLoopResources(String prefix, int selectCount, int workerCount, boolean daemon, boolean colocate,
+                                 Duration spin) {
         if (prefix == null || prefix.isEmpty()) {
             throw new IllegalArgumentException("prefix must not be empty");
         }
@@ -65,6 +68,7 @@ public final class VSocketLoopResources implements LoopResources {
         this.workerCount = workerCount;
         this.daemon = daemon;
         this.colocate = colocate;
+        this.spin = spin;
     }
 
     /**
@@ -72,12 +76,20 @@ public final class VSocketLoopResources implements LoopResources {
      * the cores, at least 4), daemon threads named {@code prefix-vsocket-N}, accept on the workers.
      */
     public static VSocketLoopResources create(String prefix) {
-        return new VSocketLoopResources(prefix, -1, DEFAULT_IO_WORKER_COUNT, true, true);
+        return new VSocketLoopResources(prefix, -1, DEFAULT_IO_WORKER_COUNT, true, true, null);
     }
 
     /** Resources with {@code workerCount} loops shared by servers and clients. */
     public static VSocketLoopResources create(String prefix, int workerCount, boolean daemon) {
-        return new VSocketLoopResources(prefix, -1, workerCount, daemon, true);
+        return new VSocketLoopResources(prefix, -1, workerCount, daemon, true, null);
+    }
+
+    /**
+     * Resources with {@code workerCount} loops shared by servers and clients, each spinning at most
+     * {@code spin} before it blocks (see {@link VSocketEventLoopGroup#VSocketEventLoopGroup(int, Duration)}).
+     */
+    public static VSocketLoopResources create(String prefix, int workerCount, boolean daemon, Duration spin) {
+        return new VSocketLoopResources(prefix, -1, workerCount, daemon, true, java.util.Objects.requireNonNull(spin));
     }
 
     /**
@@ -86,7 +98,7 @@ public final class VSocketLoopResources implements LoopResources {
      */
     public static VSocketLoopResources create(String prefix, int selectCount, int workerCount, boolean daemon,
                                               boolean colocate) {
-        return new VSocketLoopResources(prefix, selectCount, workerCount, daemon, colocate);
+        return new VSocketLoopResources(prefix, selectCount, workerCount, daemon, colocate, null);
     }
 
     /** The loops connections run on; {@code useNative} is moot: vsocket is the transport either way. */
@@ -157,8 +169,9 @@ public final class VSocketLoopResources implements LoopResources {
         if (!running.get()) {
             throw new IllegalStateException(this + " is disposed");
         }
-        EventLoopGroup created = new VSocketEventLoopGroup(threads,
-                new DefaultThreadFactory(prefix + "-" + name, daemon));
+        DefaultThreadFactory threadFactory = new DefaultThreadFactory(prefix + "-" + name, daemon);
+        EventLoopGroup created = spin == null ? new VSocketEventLoopGroup(threads, threadFactory)
+                : new VSocketEventLoopGroup(threads, threadFactory, spin);
         if (ref.compareAndSet(null, created)) {
             return created;
         }

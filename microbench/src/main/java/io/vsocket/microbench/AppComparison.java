@@ -1,0 +1,377 @@
+package io.vsocket.microbench;
+
+import io.grpc.CallOptions;
+import io.grpc.ManagedChannel;
+import io.grpc.MethodDescriptor;
+import io.grpc.Server;
+import io.grpc.ServerServiceDefinition;
+import io.grpc.netty.NettyChannelBuilder;
+import io.grpc.netty.NettyServerBuilder;
+import io.grpc.stub.ClientCalls;
+import io.grpc.stub.ServerCalls;
+import io.grpc.stub.StreamObserver;
+import io.netty.channel.Channel;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.ServerChannel;
+import io.netty.channel.epoll.Epoll;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.channel.epoll.EpollServerSocketChannel;
+import io.netty.channel.epoll.EpollSocketChannel;
+import io.vsocket.channel.VSocketEventLoopGroup;
+import io.vsocket.channel.VSocketServerSocketChannel;
+import io.vsocket.channel.VSocketSocketChannel;
+import io.vsocket.reactor.VSocketLoopResources;
+import org.HdrHistogram.Histogram;
+import reactor.core.publisher.Mono;
+import reactor.netty.DisposableServer;
+import reactor.netty.http.client.HttpClient;
+import reactor.netty.http.server.HttpServer;
+import reactor.netty.resources.ConnectionProvider;
+import reactor.netty.resources.LoopResources;
+
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.management.ManagementFactory;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The application benchmark: real frameworks at their default settings, on vsocket and on Netty's
+ * epoll in the same run, with the same thread counts (each framework's default groups: Netty's
+ * default, twice the cores). Client and server run in this one JVM, so the CPU figure — process CPU
+ * time over the measured requests — covers both ends, as it would count on one host.
+ *
+ * <ul>
+ *   <li>{@code grpc-unary}: gRPC-Java blocking unary call, 64 B, gRPC's default executors (the
+ *       calling thread waits; the service runs on gRPC's cached pool), byte-array marshaller.
+ *   <li>{@code grpc-pingpong}: one bidi stream, the next 64 B message sent from the response
+ *       callback (the loop-driven case).
+ *   <li>{@code http-get}: Reactor Netty HttpClient GET of a 64 B body from HttpServer, keep-alive,
+ *       one request at a time from a plain thread ({@code block()}).
+ * </ul>
+ *
+ * <p>Usage: {@code AppComparison [seconds per measurement] [scenario,...] [transport,...]};
+ * transports are {@code vsocket} (default settings) and {@code epoll}, and {@code vsocket-spin0}
+ * (blocks at once) where asked for.
+ */
+public final class AppComparison {
+    private static final byte[] PAYLOAD = new byte[64];
+
+    record Result(String scenario, String transport, long requests, double p50Micros, double p99Micros,
+                  double requestsPerSecond, double cpuSecondsPer10k) {
+    }
+
+    /** One transport: its groups and channel classes, made fresh for each scenario. */
+    interface Transport {
+        String name();
+
+        EventLoopGroup newGroup();
+
+        Class<? extends ServerChannel> serverChannel();
+
+        Class<? extends Channel> clientChannel();
+
+        LoopResources loopResources(String prefix);
+    }
+
+    record VSocket(String name, Duration spin) implements Transport {
+        @Override
+        public EventLoopGroup newGroup() {
+            return spin == null ? new VSocketEventLoopGroup() : new VSocketEventLoopGroup(0, spin);
+        }
+
+        @Override
+        public Class<? extends ServerChannel> serverChannel() {
+            return VSocketServerSocketChannel.class;
+        }
+
+        @Override
+        public Class<? extends Channel> clientChannel() {
+            return VSocketSocketChannel.class;
+        }
+
+        @Override
+        public LoopResources loopResources(String prefix) {
+            return spin == null ? VSocketLoopResources.create(prefix)
+                    : VSocketLoopResources.create(prefix, LoopResources.DEFAULT_IO_WORKER_COUNT, true, spin);
+        }
+    }
+
+    record NettyEpoll(String name) implements Transport {
+        @Override
+        public EventLoopGroup newGroup() {
+            return new MultiThreadIoEventLoopGroup(0, EpollIoHandler.newFactory());
+        }
+
+        @Override
+        public Class<? extends ServerChannel> serverChannel() {
+            return EpollServerSocketChannel.class;
+        }
+
+        @Override
+        public Class<? extends Channel> clientChannel() {
+            return EpollSocketChannel.class;
+        }
+
+        @Override
+        public LoopResources loopResources(String prefix) {
+            return LoopResources.create(prefix); // Reactor Netty's default: epoll where available
+        }
+    }
+
+    public static void main(String[] args) throws Exception {
+        double seconds = args.length > 0 ? Double.parseDouble(args[0]) : 5;
+        List<String> scenarios = args.length > 1 ? List.of(args[1].split(",")) : List.of("grpc-unary", "grpc-pingpong", "http-get");
+        List<String> names = args.length > 2 ? List.of(args[2].split(",")) : List.of("vsocket", "epoll");
+        Map<String, Transport> all = new LinkedHashMap<>();
+        all.put("vsocket", new VSocket("vsocket", null));
+        all.put("vsocket-spin0", new VSocket("vsocket-spin0", Duration.ZERO));
+        if (Epoll.isAvailable()) {
+            all.put("epoll", new NettyEpoll("epoll"));
+        }
+        List<Transport> transports = names.stream().map(all::get).filter(t -> t != null).toList();
+        List<Result> results = new ArrayList<>();
+        for (String scenario : scenarios) {
+            // Warm every transport up once (the JIT compiles the framework's code), then measure each.
+            for (Transport t : transports) {
+                run(scenario, t, Math.min(2, seconds));
+            }
+            for (Transport t : transports) {
+                Result r = run(scenario, t, seconds);
+                results.add(r);
+                System.err.printf(Locale.ROOT, "  %s %s: p50 %.1f us%n", scenario, t.name(), r.p50Micros());
+            }
+        }
+        print(results);
+    }
+
+    static Result run(String scenario, Transport t, double seconds) throws Exception {
+        return switch (scenario) {
+            case "grpc-unary" -> grpcUnary(t, seconds);
+            case "grpc-pingpong" -> grpcPingPong(t, seconds);
+            case "http-get" -> httpGet(t, seconds);
+            default -> throw new IllegalArgumentException("unknown scenario " + scenario);
+        };
+    }
+
+    // ---- gRPC ----------------------------------------------------------------------------------
+
+    private static final MethodDescriptor.Marshaller<byte[]> BYTES = new MethodDescriptor.Marshaller<>() {
+        @Override
+        public InputStream stream(byte[] value) {
+            return new ByteArrayInputStream(value);
+        }
+
+        @Override
+        public byte[] parse(InputStream stream) {
+            try {
+                return stream.readAllBytes();
+            } catch (IOException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+    };
+    private static final MethodDescriptor<byte[], byte[]> UNARY = MethodDescriptor.<byte[], byte[]>newBuilder()
+            .setType(MethodDescriptor.MethodType.UNARY).setFullMethodName("bench.Echo/Unary")
+            .setRequestMarshaller(BYTES).setResponseMarshaller(BYTES).build();
+    private static final MethodDescriptor<byte[], byte[]> BIDI = MethodDescriptor.<byte[], byte[]>newBuilder()
+            .setType(MethodDescriptor.MethodType.BIDI_STREAMING).setFullMethodName("bench.Echo/Bidi")
+            .setRequestMarshaller(BYTES).setResponseMarshaller(BYTES).build();
+
+    private static ServerServiceDefinition echoService() {
+        return ServerServiceDefinition.builder("bench.Echo")
+                .addMethod(UNARY, ServerCalls.asyncUnaryCall((req, out) -> {
+                    out.onNext(req);
+                    out.onCompleted();
+                }))
+                .addMethod(BIDI, ServerCalls.asyncBidiStreamingCall(out -> new StreamObserver<byte[]>() {
+                    @Override
+                    public void onNext(byte[] value) {
+                        out.onNext(value);
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                    }
+
+                    @Override
+                    public void onCompleted() {
+                        out.onCompleted();
+                    }
+                }))
+                .build();
+    }
+
+    /** A gRPC server and channel on {@code t}'s groups and channel classes, gRPC's defaults otherwise. */
+    private record Grpc(EventLoopGroup boss, EventLoopGroup workers, EventLoopGroup clientGroup, Server server,
+                        ManagedChannel channel) implements AutoCloseable {
+        static Grpc start(Transport t) throws IOException {
+            EventLoopGroup boss = t.newGroup();
+            EventLoopGroup workers = t.newGroup();
+            EventLoopGroup clientGroup = t.newGroup();
+            Server server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+                    .channelType(t.serverChannel()).bossEventLoopGroup(boss).workerEventLoopGroup(workers)
+                    .addService(echoService()).build().start();
+            ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", server.getPort()).usePlaintext()
+                    .channelType(t.clientChannel()).eventLoopGroup(clientGroup).build();
+            return new Grpc(boss, workers, clientGroup, server, channel);
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            channel.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
+            server.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
+            for (EventLoopGroup g : List.of(clientGroup, workers, boss)) {
+                g.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+            }
+        }
+    }
+
+    static Result grpcUnary(Transport t, double seconds) throws Exception {
+        try (Grpc grpc = Grpc.start(t)) {
+            for (int i = 0; i < 200; i++) { // the connection and its first streams
+                ClientCalls.blockingUnaryCall(grpc.channel(), UNARY, CallOptions.DEFAULT, PAYLOAD);
+            }
+            Meter meter = new Meter();
+            long end = System.nanoTime() + (long) (seconds * 1e9);
+            while (System.nanoTime() < end) {
+                long start = System.nanoTime();
+                byte[] reply = ClientCalls.blockingUnaryCall(grpc.channel(), UNARY, CallOptions.DEFAULT, PAYLOAD);
+                meter.record(start, reply.length);
+            }
+            return meter.result("grpc-unary", t.name());
+        }
+    }
+
+    static Result grpcPingPong(Transport t, double seconds) throws Exception {
+        try (Grpc grpc = Grpc.start(t)) {
+            Meter meter = new Meter();
+            CompletableFuture<Void> done = new CompletableFuture<>();
+            long warmEnd = System.nanoTime() + 500_000_000L;
+            long end = warmEnd + (long) (seconds * 1e9);
+            @SuppressWarnings("unchecked")
+            StreamObserver<byte[]>[] requests = new StreamObserver[1];
+            long[] sent = new long[1];
+            boolean[] measuring = new boolean[1];
+            requests[0] = ClientCalls.asyncBidiStreamingCall(grpc.channel().newCall(BIDI, CallOptions.DEFAULT),
+                    new StreamObserver<>() {
+                        @Override
+                        public void onNext(byte[] value) {
+                            long now = System.nanoTime();
+                            if (measuring[0]) {
+                                meter.record(sent[0], value.length);
+                            } else if (now >= warmEnd) {
+                                measuring[0] = true;
+                                meter.restart();
+                            }
+                            if (now >= end) {
+                                requests[0].onCompleted();
+                                return;
+                            }
+                            sent[0] = System.nanoTime();
+                            requests[0].onNext(PAYLOAD);
+                        }
+
+                        @Override
+                        public void onError(Throwable e) {
+                            done.completeExceptionally(e);
+                        }
+
+                        @Override
+                        public void onCompleted() {
+                            done.complete(null);
+                        }
+                    });
+            sent[0] = System.nanoTime();
+            requests[0].onNext(PAYLOAD);
+            done.get((long) seconds + 60, TimeUnit.SECONDS);
+            return meter.result("grpc-pingpong", t.name());
+        }
+    }
+
+    // ---- Reactor Netty HTTP ---------------------------------------------------------------------
+
+    static Result httpGet(Transport t, double seconds) throws Exception {
+        LoopResources loops = t.loopResources("bench-" + t.name());
+        ConnectionProvider pool = ConnectionProvider.create("bench", 1);
+        DisposableServer server = HttpServer.create().host("127.0.0.1").port(0).runOn(loops)
+                .route(r -> r.get("/", (req, res) -> res.sendByteArray(Mono.just(PAYLOAD))))
+                .bindNow();
+        try {
+            HttpClient client = HttpClient.create(pool).runOn(loops).host("127.0.0.1").port(server.port());
+            for (int i = 0; i < 200; i++) {
+                client.get().uri("/").responseContent().aggregate().asByteArray().block();
+            }
+            Meter meter = new Meter();
+            long end = System.nanoTime() + (long) (seconds * 1e9);
+            while (System.nanoTime() < end) {
+                long start = System.nanoTime();
+                byte[] body = client.get().uri("/").responseContent().aggregate().asByteArray().block();
+                meter.record(start, body.length);
+            }
+            return meter.result("http-get", t.name());
+        } finally {
+            server.disposeNow();
+            pool.disposeLater().block();
+            loops.disposeLater().block();
+        }
+    }
+
+    // ---- measurement ----------------------------------------------------------------------------
+
+    /** Latency histogram, request count and process CPU time since the start (or restart). */
+    static final class Meter {
+        private final Histogram histogram = new Histogram(TimeUnit.SECONDS.toNanos(10), 3);
+        private final com.sun.management.OperatingSystemMXBean os =
+                (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+        private long startNanos;
+        private long startCpu;
+
+        Meter() {
+            restart();
+        }
+
+        void restart() {
+            histogram.reset();
+            startNanos = System.nanoTime();
+            startCpu = os.getProcessCpuTime();
+        }
+
+        void record(long sentNanos, int replyLength) {
+            if (replyLength != PAYLOAD.length) {
+                throw new IllegalStateException("reply of " + replyLength + " bytes");
+            }
+            histogram.recordValue(System.nanoTime() - sentNanos);
+        }
+
+        Result result(String scenario, String transport) {
+            double elapsed = (System.nanoTime() - startNanos) / 1e9;
+            double cpu = (os.getProcessCpuTime() - startCpu) / 1e9;
+            long n = histogram.getTotalCount();
+            return new Result(scenario, transport, n, histogram.getValueAtPercentile(50) / 1000.0,
+                    histogram.getValueAtPercentile(99) / 1000.0, n / elapsed, cpu / n * 10_000);
+        }
+    }
+
+    static void print(List<Result> results) {
+        System.out.printf(Locale.ROOT, "%-14s %-14s %9s %10s %10s %10s %12s %10s %10s%n", "scenario", "transport",
+                "requests", "p50 us", "p99 us", "req/s", "cpu s/10k", "p50/epoll", "cpu/epoll");
+        for (Result r : results) {
+            Result epoll = results.stream().filter(e -> e.scenario().equals(r.scenario()) && e.transport().equals("epoll"))
+                    .findFirst().orElse(null);
+            System.out.printf(Locale.ROOT, "%-14s %-14s %9d %10.1f %10.1f %10.0f %12.3f %10s %10s%n", r.scenario(),
+                    r.transport(), r.requests(), r.p50Micros(), r.p99Micros(), r.requestsPerSecond(), r.cpuSecondsPer10k(),
+                    epoll == null ? "" : String.format(Locale.ROOT, "%.2f", r.p50Micros() / epoll.p50Micros()),
+                    epoll == null ? "" : String.format(Locale.ROOT, "%.2f", r.cpuSecondsPer10k() / epoll.cpuSecondsPer10k()));
+        }
+    }
+}
