@@ -13,6 +13,7 @@ import io.netty.channel.ChannelPipeline;
 import io.netty.channel.ChannelPromise;
 import io.netty.channel.ConnectTimeoutException;
 import io.netty.channel.EventLoop;
+import io.netty.channel.FileRegion;
 import io.netty.channel.IoEvent;
 import io.netty.channel.IoEventLoop;
 import io.netty.channel.IoRegistration;
@@ -53,6 +54,10 @@ import java.util.concurrent.TimeUnit;
  * connection stays open as the control channel: it tells when the peer closes or dies. A client's connect completes
  * once the link is known, and a server's accepted channel becomes active then too (as an SMC
  * socket's connect and accept complete after its CLC handshake).
+ *
+ * <p>It writes {@link ByteBuf}s and {@link FileRegion}s, mixed in any order, on every link, as
+ * Netty's epoll channel does; how a region's bytes travel on each link is {@link FileRegionWriter}'s
+ * business, and what the JVM's flags allow there is {@link VSocketFileRegions}'.
  */
 public final class VSocketSocketChannel extends AbstractVSocketChannel implements SocketChannel {
     private static final InternalLogger logger = InternalLoggerFactory.getInstance(VSocketSocketChannel.class);
@@ -453,6 +458,9 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                 lateHello = null;
             }
             closeStream();
+            if (regionWriter != null) {
+                regionWriter.close();
+            }
             ChannelPromise promise = connectPromise;
             if (promise != null) {
                 promise.tryFailure(new ClosedChannelException());
@@ -610,8 +618,12 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             int parts = buf.nioBufferCount();
             return buf.isDirect() && parts > 0 && parts <= IovArray.MAX ? buf : newDirectBuffer(buf);
         }
+        if (msg instanceof FileRegion) {
+            // Written as it is, on every link (see FileRegionWriter), as Netty's epoll transport takes it.
+            return msg;
+        }
         throw new UnsupportedOperationException("unsupported message type: " + msg.getClass().getName()
-                + " (expected ByteBuf)");
+                + " (expected ByteBuf, FileRegion)");
     }
 
     /** Copies a heap or composite-heap buffer into a direct one, which the system calls can read. */
@@ -642,16 +654,26 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             return;
         }
         int spin = config.getWriteSpinCount();
-        while (spin-- > 0) {
-            int pending = in.size();
-            if (pending == 0) {
+        while (spin > 0) {
+            Object msg = in.current();
+            if (msg == null) {
                 clearFlag(VSocketIoOps.OUT);
                 return;
             }
+            if (msg instanceof FileRegion region) {
+                int status = writeRegion(in, region);
+                if (status < 0) {
+                    // The socket buffer is full: wait for writability.
+                    setFlag(VSocketIoOps.OUT);
+                    return;
+                }
+                spin -= status;
+                continue;
+            }
             long written;
             long attempted;
-            if (pending == 1) {
-                ByteBuf buf = (ByteBuf) in.current();
+            if (in.size() == 1) {
+                ByteBuf buf = (ByteBuf) msg;
                 attempted = buf.readableBytes();
                 if (attempted == 0) {
                     in.remove();
@@ -659,6 +681,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                 }
                 written = writeBuffer(buf);
             } else {
+                // Gathers the buffers at the head, up to a FileRegion if one follows.
                 IovArray iov = IovArray.get();
                 in.forEachFlushedMessage(iov);
                 attempted = iov.bytes();
@@ -677,6 +700,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                 setFlag(VSocketIoOps.OUT);
                 return;
             }
+            spin--;
         }
         // Spun out with data left: let other channels run, then continue from a task. Writability
         // interest goes, or a level-triggered EPOLLOUT would wake the loop on every turn from now on.
@@ -685,10 +709,68 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     }
 
     /**
+     * Writes the next bytes of the region at the head to the socket, as Netty's epoll transport
+     * does: a region already done (count 0 included) is removed at once; bytes sent count as
+     * progress, and the region goes when {@code transferred() >= count()}. Returns 0 when nothing
+     * was written, 1 when bytes went out, -1 when the socket took none (wait for writability).
+     */
+    private int writeRegion(ChannelOutboundBuffer in, FileRegion region) throws IOException {
+        long count = region.count();
+        if (region.transferred() >= count) {
+            regionDone(in, region);
+            return 0;
+        }
+        FileRegionWriter w = regionWriter();
+        long n = w.toSocket(region);
+        if (n > 0) {
+            in.progress(n);
+            if (region.transferred() >= count) {
+                regionDone(in, region);
+            }
+            return 1;
+        }
+        if (!w.blocked()) {
+            throw noProgress(region);
+        }
+        return -1;
+    }
+
+    private FileRegionWriter regionWriter;
+
+    /** Made on the first region: most channels never write one. */
+    private FileRegionWriter regionWriter() {
+        FileRegionWriter w = regionWriter;
+        if (w == null) {
+            w = regionWriter = new FileRegionWriter(socket, config);
+        }
+        return w;
+    }
+
+    private void regionDone(ChannelOutboundBuffer in, FileRegion region) {
+        if (regionWriter != null) {
+            regionWriter.regionDone(region);
+        }
+        in.remove();
+    }
+
+    /**
+     * A region whose {@code transferTo} wrote nothing although the link could take bytes: nothing
+     * would ever wake this channel for it (its source has no readiness to wait for), and trying
+     * again at once would spin the loop. Epoll waits for writability, which a writable socket
+     * reports at once, forever; vsocket fails the write instead.
+     */
+    private static IOException noProgress(FileRegion region) {
+        return new IOException(region.getClass().getName() + " made no progress: it wrote nothing though the channel "
+                + "could take more (" + region.transferred() + " of " + region.count() + " bytes transferred)");
+    }
+
+    /**
      * Copies flushed buffers into the peer's ring as far as credit goes and publishes them once: one
      * cursor store (and at most one doorbell) per flush on shm, one chain of posted writes on rdma,
-     * however many buffers it gathered. Without credit the rest waits in the outbound buffer, whose
-     * water marks flip writability as usual.
+     * however many buffers it gathered. A {@link FileRegion} among them ends that run: its bytes go
+     * into the ring on their own (read from the file straight into ring memory, or copied from the
+     * buffers the region writes), published before its progress is reported. Without credit the
+     * rest waits in the outbound buffer, whose water marks flip writability as usual.
      */
     private void writeStream(ChannelOutboundBuffer in) throws Exception {
         StreamLink l = stream;
@@ -703,6 +785,43 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             throw new IOException("Connection reset by peer: the " + link.name().toLowerCase() + " link's peer has "
                     + "closed, " + in.size() + " buffers cannot be sent");
         }
+        int spin = config.getWriteSpinCount();
+        boolean blocked = false;
+        Object msg;
+        while ((msg = in.current()) != null) {
+            if (msg instanceof FileRegion region) {
+                if (spin == 0) {
+                    break;
+                }
+                int status = writeRegion(in, l, region);
+                if (status < 0) {
+                    blocked = true;
+                    break;
+                }
+                spin -= status;
+            } else if (!writeBuffers(in, l)) {
+                blocked = true;
+                break;
+            }
+            if (stream != l) {
+                return; // a listener closed the channel
+            }
+        }
+        if (msg != null && !blocked) {
+            // Spun out on regions that did not end with credit left (one whose transferTo writes a
+            // little at a time): let other channels run, then go on from a task.
+            waitingForCredit = false;
+            eventLoop().execute(((VSocketUnsafe) unsafe())::flushLater);
+        } else {
+            waitingForCredit = blocked && in.current() != null;
+        }
+    }
+
+    /**
+     * Copies the buffers at the head into the ring (up to a {@link FileRegion}, if one follows) and
+     * publishes them; false when credit ran out before they did.
+     */
+    private boolean writeBuffers(ChannelOutboundBuffer in, StreamLink l) throws Exception {
         RingGather gather = ringGather;
         gather.start(l, l.credit());
         in.forEachFlushedMessage(gather);
@@ -711,37 +830,77 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             // Publish before completing any promise: a listener may close the channel at once.
             l.publish();
             in.removeBytes(gather.written);
-        } else {
-            // Only empty buffers at the head, or no credit.
-            while (in.current() instanceof ByteBuf b && !b.isReadable()) {
-                in.remove();
-            }
         }
-        waitingForCredit = in.current() != null;
+        // Empty buffers at the head (no credit, or only empty ones before a region): drop them.
+        while (in.current() instanceof ByteBuf b && !b.isReadable()) {
+            in.remove();
+        }
+        return !gather.full;
+    }
+
+    /**
+     * Writes the next bytes of the region at the head into the ring and publishes them before
+     * reporting progress. Returns 0 when nothing was written (the region was done), 1 when bytes
+     * went in, -1 when the link took none (no credit, or no room to post: wait as for a buffer).
+     */
+    private int writeRegion(ChannelOutboundBuffer in, StreamLink l, FileRegion region) throws IOException {
+        long count = region.count();
+        if (region.transferred() >= count) {
+            regionDone(in, region);
+            return 0;
+        }
+        FileRegionWriter w = regionWriter();
+        long n = w.toRing(l, region);
+        if (n > 0) {
+            shmWritesSinceIdleCheck++;
+            l.publish();
+            in.progress(n);
+            if (region.transferred() >= count) {
+                regionDone(in, region);
+                return 1;
+            }
+            return w.blocked() ? -1 : 1;
+        }
+        if (!w.blocked()) {
+            throw noProgress(region);
+        }
+        return -1;
     }
 
     private final RingGather ringGather = new RingGather();
 
-    /** Copies flushed buffers into the ring until credit runs out; one per channel, reused. */
+    /**
+     * Copies flushed buffers into the ring until credit runs out or a {@link FileRegion} comes;
+     * one per channel, reused.
+     */
     private static final class RingGather implements ChannelOutboundBuffer.MessageProcessor {
         private StreamLink link;
         private int credit;
         long written;
+        /** Stopped at a buffer for want of credit (not at a region or the end). */
+        boolean full;
 
         void start(StreamLink link, int credit) {
             this.link = link;
             this.credit = credit;
             this.written = 0;
+            this.full = false;
         }
 
         @Override
         public boolean processMessage(Object msg) throws IOException {
-            ByteBuf buf = (ByteBuf) msg;
+            if (!(msg instanceof ByteBuf buf)) {
+                return false; // a FileRegion: it goes on its own
+            }
             int readable = buf.readableBytes();
             int n = link.write(buf, buf.readerIndex(), Math.min(readable, credit));
             credit -= n;
             written += n;
-            return n == readable && credit > 0;
+            if (n == readable && credit > 0) {
+                return true;
+            }
+            full = true;
+            return false;
         }
     }
 

@@ -18,6 +18,14 @@ public interface StreamLink extends AutoCloseable {
     /** Copies up to {@code length} bytes of {@code buf} from {@code index} as credit allows (not yet published); returns the count. */
     int write(ByteBuf buf, int index, int length) throws IOException;
 
+    /**
+     * Fills up to {@code length} bytes of the peer's ring (on rdma: of the registered staging ring
+     * that mirrors it) from {@code source}, one contiguous stretch at a time as credit allows (not
+     * yet published): the count. Stops early when the source fills a stretch short. No bytes pass
+     * through a buffer of the link's own: a file is read straight into ring memory.
+     */
+    int write(RingSource source, int length) throws IOException;
+
     /** Hands everything written so far to the peer. */
     void publish() throws IOException;
 

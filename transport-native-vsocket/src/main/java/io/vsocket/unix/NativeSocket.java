@@ -14,6 +14,7 @@ import java.nio.channels.ClosedChannelException;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * The owner of one non-blocking IPv6 (dual-stack) TCP socket descriptor. Reads and writes take
@@ -27,6 +28,13 @@ public final class NativeSocket implements AutoCloseable {
     public static final int URGENT_NONE = -1;
     /** Returned by {@link #readUrgent} when an urgent byte is announced but has not arrived yet ({@code EAGAIN}). */
     public static final int URGENT_NOT_YET = -2;
+
+    /**
+     * {@code sendfile}'s in-out offset, one per thread (a loop writes one channel at a time): a
+     * segment per call would be an allocation per write on the hot path. Never freed, 8 bytes each.
+     */
+    private static final ThreadLocal<MemorySegment> SENDFILE_OFFSET =
+            ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(JAVA_LONG));
 
     private final int fd;
     private volatile boolean open = true;
@@ -161,6 +169,23 @@ public final class NativeSocket implements AutoCloseable {
         MemorySegment errno = Downcalls.threadErrnoState();
         long n = LibC.writev(errno, fd, iov, count);
         return n >= 0 ? n : wouldBlockOrThrow("writev", Downcalls.errno(errno));
+    }
+
+    /**
+     * Sends up to {@code count} bytes of the file {@code fileFd} from {@code offset} with
+     * {@code sendfile(2)} (the bytes go from the page cache to the socket inside the kernel, and the
+     * file's own offset does not move): the count sent, 0 if the socket would block, {@link #EOF} when
+     * the file has no byte at {@code offset} (and {@code count} is not 0).
+     */
+    public long sendFile(int fileFd, long offset, long count) throws NativeIoException {
+        MemorySegment errno = Downcalls.threadErrnoState();
+        MemorySegment off = SENDFILE_OFFSET.get();
+        off.set(JAVA_LONG, 0, offset);
+        long n = LibC.sendfile(errno, fd, fileFd, off, count);
+        if (n > 0 || count == 0) {
+            return n;
+        }
+        return n == 0 ? EOF : wouldBlockOrThrow("sendfile", Downcalls.errno(errno));
     }
 
     /**

@@ -110,6 +110,71 @@ class NativeSocketTest {
         }
     }
 
+    /**
+     * sendfile(2) from a file at an offset: the bytes arrive as they lie in the file, the file's own
+     * offset does not matter, the end of the file gives EOF, and a full socket buffer gives 0 (would
+     * block) rather than an error.
+     */
+    @Test
+    void sendFileSendsFromAnOffsetAndTellsTheFilesEndFromAFullSocket() throws Exception {
+        int size = 3 * 4096 + 123;
+        try (Arena arena = Arena.ofConfined();
+             MemFd file = MemFd.create("sendfile-test", size);
+             MappedRegion content = file.map();
+             NativeSocket server = NativeSocket.newStreamSocket();
+             NativeSocket client = NativeSocket.newStreamSocket()) {
+            for (int i = 0; i < size; i++) {
+                content.segment().set(JAVA_BYTE, i, (byte) (i * 31 + 7));
+            }
+            server.bind(LOOPBACK);
+            server.listen(1);
+            boolean connected = client.connect(server.localAddress());
+            NativeSocket accepted = null;
+            for (int i = 0; i < 2000 && accepted == null; i++) {
+                accepted = server.accept();
+                Thread.sleep(1);
+            }
+            assertNotNull(accepted);
+            try (NativeSocket peer = accepted) {
+                if (!connected) {
+                    assertTrue(client.finishConnect(server.localAddress()));
+                }
+                int offset = 1000;
+                assertEquals(size - offset, client.sendFile(file.fd(), offset, size), "up to the end of the file");
+                assertEquals(NativeSocket.EOF, client.sendFile(file.fd(), size, 10), "nothing at the end of the file");
+                MemorySegment in = arena.allocate(size);
+                int got = 0;
+                while (got < size - offset) {
+                    int at = got;
+                    got += (int) waitFor(() -> {
+                        try {
+                            return peer.read(in.address() + at, size - at);
+                        } catch (NativeIoException e) {
+                            throw new RuntimeException(e);
+                        }
+                    });
+                }
+                assertEquals(size - offset, got);
+                for (int i = 0; i < got; i++) {
+                    if (in.get(JAVA_BYTE, i) != (byte) ((i + offset) * 31 + 7)) {
+                        throw new AssertionError("byte " + i + " differs");
+                    }
+                }
+                // Nobody reads: the socket buffers fill, and then sendfile would block.
+                long sent = 0;
+                long n;
+                while ((n = client.sendFile(file.fd(), 0, size)) > 0) {
+                    sent += n;
+                }
+                assertEquals(0, n);
+                assertTrue(sent > 0, "the buffers took something before they filled");
+                NativeIoException e = assertThrows(NativeIoException.class, () -> client.sendFile(-1, 0, size),
+                        "a bad file descriptor is an error, not a would-block");
+                assertTrue(e.getMessage().contains("sendfile"), e.getMessage());
+            }
+        }
+    }
+
     @Test
     void closeIsIdempotent() throws Exception {
         NativeSocket socket = NativeSocket.newStreamSocket();

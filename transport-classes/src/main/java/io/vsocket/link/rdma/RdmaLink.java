@@ -10,6 +10,7 @@ import io.vsocket.link.Resources;
 import io.vsocket.stream.ReceiveCursor;
 import io.vsocket.stream.RingCopy;
 import io.vsocket.stream.RingProtocolException;
+import io.vsocket.stream.RingSource;
 import io.vsocket.stream.SendCursor;
 import io.vsocket.stream.StreamLink;
 import io.vsocket.verbs.AddressVector;
@@ -307,6 +308,42 @@ public final class RdmaLink implements StreamLink {
             }
         }
         return n;
+    }
+
+    /**
+     * Lets {@code source} fill up to {@code length} bytes of the staging ring, as credit allows, at
+     * the positions they take in the peer's ring (a file is read straight into the registered
+     * staging memory: one copy, in the kernel, and the device sends from there); the pieces join
+     * the next publish as copied bytes do. Returns the count.
+     */
+    @Override
+    public int write(RingSource source, int length) throws IOException {
+        int n = Math.min(length, credit());
+        int done = 0;
+        while (done < n) {
+            if (segments + 1 > MAX_SEGMENTS && !publishQuietly()) {
+                break;
+            }
+            int position = sendCursor.position();
+            int chunk = Math.min(Math.min(n - done, sendCursor.contiguous()), publishQuantum);
+            txView.limit(position + chunk).position(position);
+            int filled = source.fill(txView);
+            if (filled <= 0) {
+                break;
+            }
+            assert filled <= chunk : filled + " bytes filled into a stretch of " + chunk;
+            segment(txMemory.address() + position, filled, txMemory.lkey(), position);
+            sendCursor.advance(filled);
+            done += filled;
+            if (filled < chunk) {
+                break; // the source has no more now
+            }
+            if (done < n && stagedSincePublish >= publishQuantum) {
+                // As for copied buffers: the device moves one quarter while this side reads the next.
+                publishQuietly();
+            }
+        }
+        return done;
     }
 
     /** Takes {@code n} bytes at {@code address} in place; -1 when they must be copied instead. */

@@ -7,6 +7,7 @@ import io.vsocket.link.Resources;
 import io.vsocket.stream.ReceiveCursor;
 import io.vsocket.stream.RingCopy;
 import io.vsocket.stream.RingProtocolException;
+import io.vsocket.stream.RingSource;
 import io.vsocket.stream.StreamLink;
 import io.vsocket.stream.SendCursor;
 import io.vsocket.unix.EventFd;
@@ -15,6 +16,7 @@ import io.vsocket.unix.MappedRegion;
 import io.vsocket.unix.MemFd;
 import io.vsocket.unix.NativeIoException;
 
+import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
@@ -321,6 +323,48 @@ public final class ShmLink implements StreamLink {
             if (done < length) {
                 // A large write goes out a quarter ring at a time, so the reader copies one quarter
                 // while this side copies the next.
+                publish();
+            }
+        }
+        return done;
+    }
+
+    /**
+     * Lets {@code source} fill up to {@code length} bytes of the peer's ring, stretch by stretch as
+     * far as credit goes (a stretch ends where the ring wraps, at a hole, or after a quarter ring),
+     * without publishing the last; returns the count. A file source reads straight into the shared
+     * ring (one copy, in the kernel); large fills publish each quarter ring as {@link #write(ByteBuf,
+     * int, int)} does.
+     */
+    @Override
+    public int write(RingSource source, int length) throws IOException {
+        int done = 0;
+        while (done < length) {
+            // The first stretch looks at the credit the peer returned since (the channel asks a
+            // region's link for no credit figure first, as it does for a run of buffers).
+            int room = done == 0 ? credit() : usableCredit();
+            if (room == 0) {
+                break;
+            }
+            int chunk = Math.min(Math.min(length - done, room), publishQuantum);
+            if (txHoleStart != Long.MAX_VALUE) {
+                chunk = (int) Math.min(chunk, txHoleStart - sendCursor.produced());
+            }
+            int position = sendCursor.position();
+            chunk = Math.min(chunk, sendCursor.contiguous());
+            txRing.limit(position + chunk).position(position);
+            int filled = source.fill(txRing);
+            if (filled <= 0) {
+                break;
+            }
+            assert filled <= chunk : filled + " bytes filled into a stretch of " + chunk;
+            sendCursor.advance(filled);
+            txRingTouched = true;
+            done += filled;
+            if (filled < chunk) {
+                break; // the source has no more now
+            }
+            if (done < length) {
                 publish();
             }
         }

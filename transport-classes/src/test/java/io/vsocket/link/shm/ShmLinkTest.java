@@ -4,6 +4,7 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.vsocket.ffm.libc.LibC;
 import io.vsocket.stream.RingProtocolException;
+import io.vsocket.stream.RingSource;
 import io.vsocket.unix.Epoll;
 import io.vsocket.unix.EventFd;
 import io.vsocket.unix.FileDescriptors;
@@ -17,6 +18,7 @@ import org.junit.jupiter.api.Test;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -644,6 +646,112 @@ class ShmLinkTest {
         assertTrue(p.server().park(true, false), "unread bytes remain, so the reader must not sleep");
         p.server().unpark();
         assertEquals(15 + RING / 4, p.client().credit(), "parking returns every byte read");
+    }
+
+    /** A source of pattern bytes that fills at most {@code cap} per stretch (short fills end a write). */
+    private static final class PatternSource implements RingSource {
+        long next;
+        int cap = Integer.MAX_VALUE;
+        int largestStretch;
+
+        @Override
+        public int fill(ByteBuffer stretch) {
+            largestStretch = Math.max(largestStretch, stretch.remaining());
+            int n = Math.min(stretch.remaining(), cap);
+            for (int i = 0; i < n; i++) {
+                stretch.put(stretch.position() + i, pattern(next + i));
+            }
+            next += n;
+            return n;
+        }
+    }
+
+    /**
+     * Writes from a {@link RingSource} (how file regions reach the ring) mixed with buffer writes,
+     * across many wraps: the source is offered contiguous stretches of at most a quarter ring, as
+     * far as credit goes, a short fill ends the write, and the reader sees one intact stream.
+     */
+    @Test
+    void sourceWritesFillTheRingStretchByStretch() throws Exception {
+        Pair p = open(RING, RING, false);
+        SplittableRandom random = new SplittableRandom(11);
+        PatternSource source = new PatternSource();
+        ByteBuf src = Unpooled.directBuffer(RING);
+        ByteBuf dst = Unpooled.directBuffer(RING);
+        toClose.add(src::release);
+        toClose.add(dst::release);
+        long written = 0;
+        long read = 0;
+        for (int step = 0; step < 20_000; step++) {
+            int credit = p.client().credit();
+            int want = random.nextInt(1, 2 * RING);
+            int n;
+            if (random.nextBoolean()) {
+                source.next = written;
+                source.cap = random.nextInt(4) == 0 ? random.nextInt(1, RING) : Integer.MAX_VALUE;
+                n = p.client().write(source, want);
+                int expected = Math.min(want, credit);
+                if (source.cap == Integer.MAX_VALUE) {
+                    assertEquals(expected, n, "a source write takes as much as credit allows");
+                } else {
+                    assertTrue(n <= expected && n >= Math.min(expected, source.cap), "a short fill ends the write: " + n);
+                }
+            } else {
+                int len = Math.min(want, RING);
+                src.clear();
+                for (int i = 0; i < len; i++) {
+                    src.writeByte(pattern(written + i));
+                }
+                n = p.client().write(src, 0, len);
+                assertEquals(Math.min(len, credit), n);
+            }
+            written += n;
+            p.client().publish();
+            int readable = p.server().readable();
+            assertEquals(written - read, readable);
+            int m = p.server().read(dst, 0, random.nextInt(1, RING + 1));
+            for (int i = 0; i < m; i++) {
+                if (dst.getByte(i) != pattern(read + i)) {
+                    throw new AssertionError("byte " + (read + i) + " differs");
+                }
+            }
+            read += m;
+            if (random.nextInt(4) == 0) {
+                p.server().returnCreditNow();
+            }
+        }
+        assertTrue(read > 100L * RING, "many wraps: " + read);
+        assertEquals(RING / 4, source.largestStretch, "a stretch is at most a quarter ring");
+    }
+
+    @Test
+    void aSourceWriteStopsAtALoanAndStepsOverItsHole() throws Exception {
+        Pair p = openLending(LEND_RING, false);
+        PatternSource source = new PatternSource();
+        assertEquals(8192, p.client().write(source, 8192));
+        p.client().publish();
+        ByteBuf loan = p.server().lend(io.netty.buffer.ByteBufAllocator.DEFAULT);
+        assertTrue(loan != null && loan.readableBytes() == 8192);
+        p.server().returnCreditNow();
+        assertEquals(LEND_RING - 8192, p.client().write(source, LEND_RING),
+                "the source write stops where the next lap would reach the loan");
+        p.client().publish();
+        assertPattern(loan, 0, "the loan after a lap");
+        assertTrue(loan.release());
+        ByteBuf dst = Unpooled.directBuffer(LEND_RING);
+        toClose.add(dst::release);
+        assertEquals(LEND_RING - 8192, p.server().readable());
+        assertEquals(LEND_RING - 8192, p.server().read(dst, 0, LEND_RING));
+        dst.writerIndex(LEND_RING - 8192);
+        assertPattern(dst, 8192, "after the loan");
+        p.server().returnCreditNow();
+        assertEquals(8192, p.client().write(source, 8192), "the writer steps over the hole");
+        p.client().publish();
+        assertEquals(8192, p.server().readable(), "the hole is stepped over, not read");
+        dst.clear();
+        assertEquals(8192, p.server().read(dst, 0, LEND_RING));
+        dst.writerIndex(8192);
+        assertPattern(dst, LEND_RING, "after the hole");
     }
 
     // ---- Loans: bytes handed out as they lie in the ring ----

@@ -14,7 +14,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * Downcall handles into libc: epoll, eventfd, read/write/close, sockets (including
- * {@code sendmsg}/{@code recvmsg} with control messages), memfd and mmap, and {@code strerror}.
+ * {@code sendmsg}/{@code recvmsg} with control messages, and {@code sendfile}), memfd and mmap, and
+ * {@code strerror}.
  * Every call that reports failure through {@code errno} takes a leading errno-state segment
  * ({@link Downcalls#newErrnoState}). Constants are proven against the headers by the layout probe.
  */
@@ -195,6 +196,9 @@ public final class LibC {
             "sendmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle RECVMSG = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
             "recvmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+    // off_t is 64 bits on x86_64 (glibc's sendfile there is sendfile64).
+    private static final MethodHandle SENDFILE = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+            "sendfile", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG));
     private static final MethodHandle MEMFD_CREATE = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
             "memfd_create", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle FTRUNCATE = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
@@ -407,6 +411,19 @@ public final class LibC {
     public static long recvmsg(MemorySegment errno, int fd, MemorySegment msg, int flags) {
         try {
             return (long) RECVMSG.invokeExact(errno, fd, msg, flags);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    /**
+     * {@code ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)}: copies up to
+     * {@code count} bytes of {@code in_fd} from {@code *offset} (which it advances; the file's own
+     * offset does not move) to {@code out_fd} inside the kernel. 0 at the end of the file.
+     */
+    public static long sendfile(MemorySegment errno, int outFd, int inFd, MemorySegment offset, long count) {
+        try {
+            return (long) SENDFILE.invokeExact(errno, outFd, inFd, offset, count);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }
