@@ -20,7 +20,10 @@ import reactor.netty.http.client.HttpClient;
 import reactor.netty.http.server.HttpServer;
 import reactor.netty.resources.ConnectionProvider;
 
+import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Random;
@@ -44,12 +47,19 @@ class VSocketLoopResourcesTest {
     private static final Duration TIMEOUT = Duration.ofSeconds(60);
     private static VSocketLoopResources loops;
     private static DisposableServer server;
+    /** A file of 16 MiB of random bytes that the server sends with sendFile (a FileRegion). */
+    private static Path file;
+    private static byte[] fileBytes;
     /** The links of the server's accepted connections, as seen from the server's handlers. */
     private static final Set<VSocketLink> serverLinks = ConcurrentHashMap.newKeySet();
     private static final Set<Class<?>> serverChannelTypes = ConcurrentHashMap.newKeySet();
 
     @BeforeAll
-    static void start() {
+    static void start() throws IOException {
+        fileBytes = new byte[16 * 1024 * 1024 + 5];
+        new Random(7).nextBytes(fileBytes);
+        file = Files.createTempFile("vsocket-sendfile", ".bin");
+        Files.write(file, fileBytes);
         loops = VSocketLoopResources.create("rn-test", 2, true);
         server = HttpServer.create()
                 .host("127.0.0.1").port(0)
@@ -63,6 +73,9 @@ class VSocketLoopResourcesTest {
                 })
                 .route(routes -> routes
                         .get("/hello", (req, res) -> res.sendString(Mono.just("hello vsocket")))
+                        .get("/file", (req, res) -> res.sendFile(file))
+                        .get("/file/{from}/{count}", (req, res) -> res.sendFile(file,
+                                Long.parseLong(req.param("from")), Long.parseLong(req.param("count"))))
                         .post("/crc", (req, res) -> res.sendString(req.receive().aggregate().asByteArray()
                                 .map(bytes -> Long.toString(crc(bytes)))))
                         .get("/bytes/{n}", (req, res) -> {
@@ -77,12 +90,15 @@ class VSocketLoopResourcesTest {
     }
 
     @AfterAll
-    static void stop() {
+    static void stop() throws IOException {
         if (server != null) {
             server.disposeNow(TIMEOUT);
         }
         if (loops != null) {
             loops.disposeLater().block(TIMEOUT);
+        }
+        if (file != null) {
+            Files.deleteIfExists(file);
         }
     }
 
@@ -151,6 +167,30 @@ class VSocketLoopResourcesTest {
             } finally {
                 pool.disposeLater().block(TIMEOUT);
             }
+        }
+    }
+
+    /**
+     * {@code sendFile} writes a {@code FileRegion} (over HTTP/1.1 without TLS or compression): it once
+     * closed the connection mid-response, since no vsocket channel took one. Whole and in part, several
+     * times on one keep-alive connection.
+     */
+    @Test
+    void sendFileArrivesIntactOnAKeepAliveConnection() {
+        ConnectionProvider pool = ConnectionProvider.create("sendfile", 1);
+        try {
+            HttpClient c = client(HttpProtocol.HTTP11, pool);
+            for (int i = 0; i < 3; i++) {
+                byte[] whole = c.get().uri("/file").responseContent().aggregate().asByteArray().block(TIMEOUT);
+                assertArrayEquals(fileBytes, whole, "whole file, request " + i);
+            }
+            int from = 1_000_003;
+            int count = 5 * 1024 * 1024 + 11;
+            byte[] part = c.get().uri("/file/" + from + "/" + count).responseContent().aggregate().asByteArray()
+                    .block(TIMEOUT);
+            assertArrayEquals(java.util.Arrays.copyOfRange(fileBytes, from, from + count), part, "a range of the file");
+        } finally {
+            pool.disposeLater().block(TIMEOUT);
         }
     }
 
