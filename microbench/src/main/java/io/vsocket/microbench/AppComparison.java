@@ -54,7 +54,9 @@ import java.util.concurrent.TimeUnit;
  *   <li>{@code grpc-unary}: gRPC-Java blocking unary call, 64 B, gRPC's default executors (the
  *       calling thread waits; the service runs on gRPC's cached pool), byte-array marshaller.
  *   <li>{@code grpc-pingpong}: one bidi stream, the next 64 B message sent from the response
- *       callback (the loop-driven case).
+ *       callback, gRPC's default executors (each message crosses to an executor thread and back).
+ *   <li>{@code grpc-pp-direct}: the same with {@code directExecutor()} on both sides: callbacks run
+ *       on the event loops (the loop-driven case).
  *   <li>{@code http-get}: Reactor Netty HttpClient GET of a 64 B body from HttpServer, keep-alive,
  *       one request at a time from a plain thread ({@code block()}).
  * </ul>
@@ -130,7 +132,7 @@ public final class AppComparison {
 
     public static void main(String[] args) throws Exception {
         double seconds = args.length > 0 ? Double.parseDouble(args[0]) : 5;
-        List<String> scenarios = args.length > 1 ? List.of(args[1].split(",")) : List.of("grpc-unary", "grpc-pingpong", "http-get");
+        List<String> scenarios = args.length > 1 ? List.of(args[1].split(",")) : List.of("grpc-unary", "grpc-pingpong", "grpc-pp-direct", "http-get");
         List<String> names = args.length > 2 ? List.of(args[2].split(",")) : List.of("vsocket", "epoll");
         Map<String, Transport> all = new LinkedHashMap<>();
         all.put("vsocket", new VSocket("vsocket", null));
@@ -157,7 +159,8 @@ public final class AppComparison {
     static Result run(String scenario, Transport t, double seconds) throws Exception {
         return switch (scenario) {
             case "grpc-unary" -> grpcUnary(t, seconds);
-            case "grpc-pingpong" -> grpcPingPong(t, seconds);
+            case "grpc-pingpong" -> grpcPingPong(t, seconds, false);
+            case "grpc-pp-direct" -> grpcPingPong(t, seconds, true);
             case "http-get" -> httpGet(t, seconds);
             default -> throw new IllegalArgumentException("unknown scenario " + scenario);
         };
@@ -215,14 +218,27 @@ public final class AppComparison {
     private record Grpc(EventLoopGroup boss, EventLoopGroup workers, EventLoopGroup clientGroup, Server server,
                         ManagedChannel channel) implements AutoCloseable {
         static Grpc start(Transport t) throws IOException {
+            return start(t, false);
+        }
+
+        /** {@code direct}: gRPC's {@code directExecutor()} on both sides, callbacks on the event loops. */
+        static Grpc start(Transport t, boolean direct) throws IOException {
             EventLoopGroup boss = t.newGroup();
             EventLoopGroup workers = t.newGroup();
             EventLoopGroup clientGroup = t.newGroup();
-            Server server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+            NettyServerBuilder serverBuilder = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
                     .channelType(t.serverChannel()).bossEventLoopGroup(boss).workerEventLoopGroup(workers)
-                    .addService(echoService()).build().start();
-            ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", server.getPort()).usePlaintext()
-                    .channelType(t.clientChannel()).eventLoopGroup(clientGroup).build();
+                    .addService(echoService());
+            if (direct) {
+                serverBuilder.directExecutor();
+            }
+            Server server = serverBuilder.build().start();
+            NettyChannelBuilder channelBuilder = NettyChannelBuilder.forAddress("127.0.0.1", server.getPort())
+                    .usePlaintext().channelType(t.clientChannel()).eventLoopGroup(clientGroup);
+            if (direct) {
+                channelBuilder.directExecutor();
+            }
+            ManagedChannel channel = channelBuilder.build();
             return new Grpc(boss, workers, clientGroup, server, channel);
         }
 
@@ -252,8 +268,8 @@ public final class AppComparison {
         }
     }
 
-    static Result grpcPingPong(Transport t, double seconds) throws Exception {
-        try (Grpc grpc = Grpc.start(t)) {
+    static Result grpcPingPong(Transport t, double seconds, boolean direct) throws Exception {
+        try (Grpc grpc = Grpc.start(t, direct)) {
             Meter meter = new Meter();
             CompletableFuture<Void> done = new CompletableFuture<>();
             long warmEnd = System.nanoTime() + 500_000_000L;
@@ -294,7 +310,7 @@ public final class AppComparison {
             sent[0] = System.nanoTime();
             requests[0].onNext(PAYLOAD);
             done.get((long) seconds + 60, TimeUnit.SECONDS);
-            return meter.result("grpc-pingpong", t.name());
+            return meter.result(direct ? "grpc-pp-direct" : "grpc-pingpong", t.name());
         }
     }
 

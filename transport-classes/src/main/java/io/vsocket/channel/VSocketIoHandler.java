@@ -215,7 +215,7 @@ public final class VSocketIoHandler implements IoHandler {
                         handled += processReady(epoll.wait(0));
                     }
                     if (handled > 0 || !context.canBlock()) {
-                        spin.caught(now - idleSince, taskFromAnotherThread);
+                        spin.caught(now - idleSince, taskFromAnotherThread || taskPending(context, now));
                         return handled;
                     }
                     Thread.onSpinWait();
@@ -234,6 +234,15 @@ public final class VSocketIoHandler implements IoHandler {
             logger.warn("Unexpected exception in the vsocket event loop", t);
             return 0;
         }
+    }
+
+    /**
+     * Whether a task waits that no timer made due: while the loop is idle it submits nothing itself,
+     * so such a task came from another thread (seen here before that thread's {@code wakeup()} has
+     * marked it: Netty adds the task first).
+     */
+    private static boolean taskPending(IoHandlerContext context, long now) {
+        return !context.canBlock() && context.delayNanos(now) > 0;
     }
 
     /**
@@ -266,17 +275,24 @@ public final class VSocketIoHandler implements IoHandler {
         try {
             // A task that arrived before awake went false did not signal: look again before blocking.
             if (!context.canBlock()) {
+                long now = System.nanoTime();
+                if (taskPending(context, now)) {
+                    spin.wokenByWork(now - idleSince, true);
+                }
                 return 0;
             }
             ready = epoll.wait(timeoutMillis(context));
         } finally {
             awake.set(true);
         }
-        if (ready > 0) {
-            // A descriptor or the wakeup eventfd (a task): work. None ready means a timer was due,
-            // which says nothing about how soon work comes.
-            spin.wokenByWork(System.nanoTime() - idleSince, taskFromAnotherThread);
+        if (ready == 0) {
+            // A timer was due: that says nothing about how soon work comes.
+            return 0;
         }
+        // Learn before handling (a handler may look at the window). The wakeup eventfd is written
+        // only by other threads' tasks (possibly one that an earlier turn already ran, if it
+        // signalled late): never I/O that a spin could have caught.
+        spin.wokenByWork(System.nanoTime() - idleSince, taskFromAnotherThread || wakeupAmong(ready));
         return processReady(ready);
     }
 
@@ -289,6 +305,15 @@ public final class VSocketIoHandler implements IoHandler {
         }
         // Round up: waking early would only spin back here.
         return (int) Math.min(Integer.MAX_VALUE, (delay + 999_999) / 1_000_000);
+    }
+
+    private boolean wakeupAmong(int ready) {
+        for (int i = 0; i < ready; i++) {
+            if (epoll.readyData(i) == WAKEUP) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private int processReady(int ready) {
