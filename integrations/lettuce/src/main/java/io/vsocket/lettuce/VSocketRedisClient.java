@@ -30,7 +30,9 @@ import java.util.Objects;
  * <p>Why a subclass: Lettuce has no transport option. It takes the channel class from its static
  * {@code Transports} (NIO, or epoll where that is on the class path) and sets it, with the group, on a
  * fresh Netty {@code Bootstrap} for every connection; Netty refuses to set either twice, so a
- * {@code NettyCustomizer} cannot change them. This client lets Lettuce build that bootstrap (options,
+ * {@code NettyCustomizer} cannot change them ({@code AbstractRedisClient.channelType(ConnectionBuilder,
+ * ConnectionPoint)} looks like the hook for this, but {@code RedisClient} 7.7 never calls it). This
+ * client lets Lettuce build that bootstrap (options,
  * attributes, resolver, the group from the resources' provider) and then moves it onto an equal
  * bootstrap whose channel is vsocket's, before Lettuce connects or hands it to its reconnect watchdog.
  * Two of Lettuce's settings are left behind on the way: its fixed {@code ALLOCATOR}
