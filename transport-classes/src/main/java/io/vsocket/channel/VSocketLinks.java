@@ -37,8 +37,10 @@ public final class VSocketLinks {
      * The allocator a vsocket channel starts with: where rdma is allowed by default and the machine
      * has an RDMA device, {@link RegisteredAllocator#shared()}, whose buffers the rdma link sends
      * without a copy; else Netty's default. {@code ChannelOption.ALLOCATOR} replaces it as usual.
+     * Public for frameworks that set an allocator of their own on every channel (gRPC does): an
+     * integration hands this back to them where it is the registered one.
      */
-    static ByteBufAllocator defaultAllocator() {
+    public static ByteBufAllocator defaultAllocator() {
         return DefaultAllocator.INSTANCE;
     }
 
