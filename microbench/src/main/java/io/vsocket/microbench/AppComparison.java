@@ -21,6 +21,18 @@ import io.netty.channel.epoll.EpollSocketChannel;
 import io.vsocket.channel.VSocketEventLoopGroup;
 import io.vsocket.channel.VSocketServerSocketChannel;
 import io.vsocket.channel.VSocketSocketChannel;
+import io.lettuce.core.RedisClient;
+import io.lettuce.core.RedisURI;
+import io.lettuce.core.api.StatefulRedisConnection;
+import io.lettuce.core.api.sync.RedisCommands;
+import io.lettuce.core.codec.ByteArrayCodec;
+import io.lettuce.core.codec.RedisCodec;
+import io.lettuce.core.codec.StringCodec;
+import io.lettuce.core.resource.ClientResources;
+import io.lettuce.core.resource.DefaultClientResources;
+import io.vsocket.examples.redis.RedisServer;
+import io.vsocket.lettuce.VSocketLettuce;
+import io.vsocket.lettuce.VSocketRedisClient;
 import io.vsocket.reactor.VSocketLoopResources;
 import org.HdrHistogram.Histogram;
 import reactor.core.publisher.Mono;
@@ -59,11 +71,15 @@ import java.util.concurrent.TimeUnit;
  *       on the event loops (the loop-driven case).
  *   <li>{@code http-get}: Reactor Netty HttpClient GET of a 64 B body from HttpServer, keep-alive,
  *       one request at a time from a plain thread ({@code block()}).
+ *   <li>{@code redis-get}, {@code redis-set}: Lettuce's synchronous GET or SET of a 64 B value, one
+ *       at a time from a plain thread, against the example Redis-protocol server (examples' {@code RedisServer}, Netty's
+ *       codec-redis) on the same transport; on epoll, Lettuce's own epoll transport.
  * </ul>
  *
- * <p>Usage: {@code AppComparison [seconds per measurement] [scenario,...] [transport,...]};
+ * <p>Usage: {@code AppComparison [seconds per measurement] [scenario,...] [transport,...] [rounds]};
  * transports are {@code vsocket} (default settings) and {@code epoll}, and {@code vsocket-spin0}
- * (blocks at once) where asked for.
+ * (blocks at once) where asked for. Each transport is measured {@code rounds} times (default 3), in
+ * a rotating order, and the medians are reported.
  */
 public final class AppComparison {
     private static final byte[] PAYLOAD = new byte[64];
@@ -131,9 +147,11 @@ public final class AppComparison {
     }
 
     public static void main(String[] args) throws Exception {
-        double seconds = args.length > 0 ? Double.parseDouble(args[0]) : 5;
-        List<String> scenarios = args.length > 1 ? List.of(args[1].split(",")) : List.of("grpc-unary", "grpc-pingpong", "grpc-pp-direct", "http-get");
+        double seconds = args.length > 0 ? Double.parseDouble(args[0]) : 3;
+        List<String> scenarios = args.length > 1 ? List.of(args[1].split(","))
+                : List.of("grpc-unary", "grpc-pingpong", "grpc-pp-direct", "http-get", "redis-get", "redis-set");
         List<String> names = args.length > 2 ? List.of(args[2].split(",")) : List.of("vsocket", "epoll");
+        int rounds = args.length > 3 ? Integer.parseInt(args[3]) : 3;
         Map<String, Transport> all = new LinkedHashMap<>();
         all.put("vsocket", new VSocket("vsocket", null));
         all.put("vsocket-spin0", new VSocket("vsocket-spin0", Duration.ZERO));
@@ -143,17 +161,42 @@ public final class AppComparison {
         List<Transport> transports = names.stream().map(all::get).filter(t -> t != null).toList();
         List<Result> results = new ArrayList<>();
         for (String scenario : scenarios) {
-            // Warm every transport up once (the JIT compiles the framework's code), then measure each.
+            // Warm every transport up once (the JIT compiles the framework's code), then measure in
+            // rounds, each starting with the next transport: the first one measured after a switch
+            // pays for what the previous one left (compilations, garbage) — a 25% swing in CPU here.
             for (Transport t : transports) {
                 run(scenario, t, Math.min(2, seconds));
             }
+            Map<String, List<Result>> byTransport = new LinkedHashMap<>();
+            for (int round = 0; round < rounds; round++) {
+                for (int i = 0; i < transports.size(); i++) {
+                    Transport t = transports.get((i + round) % transports.size());
+                    Result r = run(scenario, t, seconds);
+                    byTransport.computeIfAbsent(t.name(), k -> new ArrayList<>()).add(r);
+                    System.err.printf(Locale.ROOT, "  %s %s round %d: p50 %.1f us, cpu %.3f s/10k%n", scenario, t.name(),
+                            round + 1, r.p50Micros(), r.cpuSecondsPer10k());
+                }
+            }
             for (Transport t : transports) {
-                Result r = run(scenario, t, seconds);
-                results.add(r);
-                System.err.printf(Locale.ROOT, "  %s %s: p50 %.1f us%n", scenario, t.name(), r.p50Micros());
+                results.add(median(byTransport.get(t.name())));
             }
         }
+        System.out.printf(Locale.ROOT, "medians of %d rounds of %.1f s%n", rounds, seconds);
         print(results);
+    }
+
+    /** Each figure's median over the rounds (requests: their sum). */
+    static Result median(List<Result> rounds) {
+        Result first = rounds.get(0);
+        return new Result(first.scenario(), first.transport(), rounds.stream().mapToLong(Result::requests).sum(),
+                median(rounds, Result::p50Micros), median(rounds, Result::p99Micros),
+                median(rounds, Result::requestsPerSecond), median(rounds, Result::cpuSecondsPer10k));
+    }
+
+    private static double median(List<Result> rounds, java.util.function.ToDoubleFunction<Result> figure) {
+        double[] values = rounds.stream().mapToDouble(figure).sorted().toArray();
+        int n = values.length;
+        return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
     }
 
     static Result run(String scenario, Transport t, double seconds) throws Exception {
@@ -162,6 +205,8 @@ public final class AppComparison {
             case "grpc-pingpong" -> grpcPingPong(t, seconds, false);
             case "grpc-pp-direct" -> grpcPingPong(t, seconds, true);
             case "http-get" -> httpGet(t, seconds);
+            case "redis-get" -> redis(t, seconds, false);
+            case "redis-set" -> redis(t, seconds, true);
             default -> throw new IllegalArgumentException("unknown scenario " + scenario);
         };
     }
@@ -339,6 +384,43 @@ public final class AppComparison {
             server.disposeNow();
             pool.disposeLater().block();
             loops.disposeLater().block();
+        }
+    }
+
+    // ---- Lettuce --------------------------------------------------------------------------------
+
+    /** Lettuce's synchronous GET (or SET, {@code set}) of a 64 B value, one at a time. */
+    static Result redis(Transport t, double seconds, boolean set) throws Exception {
+        boolean vsocket = t instanceof VSocket;
+        EventLoopGroup serverGroup = t.newGroup();
+        RedisServer server = RedisServer.start(serverGroup, t.serverChannel(), new InetSocketAddress("127.0.0.1", 0));
+        ClientResources resources = vsocket ? VSocketLettuce.clientResources() : DefaultClientResources.create();
+        RedisURI uri = RedisURI.create("redis://127.0.0.1:" + server.address().getPort());
+        RedisClient client = vsocket ? VSocketRedisClient.create(resources, uri) : RedisClient.create(resources, uri);
+        try (StatefulRedisConnection<String, byte[]> connection = client.connect(
+                RedisCodec.of(StringCodec.UTF8, ByteArrayCodec.INSTANCE))) {
+            RedisCommands<String, byte[]> redis = connection.sync();
+            redis.set("key", PAYLOAD);
+            for (int i = 0; i < 200; i++) {
+                redis.get("key");
+            }
+            Meter meter = new Meter();
+            long end = System.nanoTime() + (long) (seconds * 1e9);
+            while (System.nanoTime() < end) {
+                long start = System.nanoTime();
+                if (set) {
+                    String ok = redis.set("key", PAYLOAD);
+                    meter.record(start, "OK".equals(ok) ? PAYLOAD.length : -1);
+                } else {
+                    meter.record(start, redis.get("key").length);
+                }
+            }
+            return meter.result(set ? "redis-set" : "redis-get", t.name());
+        } finally {
+            client.shutdown(Duration.ZERO, Duration.ofSeconds(5));
+            resources.shutdown(0, 5, TimeUnit.SECONDS).get();
+            server.close();
+            serverGroup.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
         }
     }
 

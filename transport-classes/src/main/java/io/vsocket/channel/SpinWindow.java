@@ -4,70 +4,101 @@ package io.vsocket.channel;
  * How long an idle event loop polls its queues before it blocks, learned from what the spins catch.
  * Owned by one loop thread (others may read the window); no allocation.
  *
- * <p>Spinning pays only when work comes back within a few microseconds: a loop-to-loop ping-pong
- * over shm answers in about one, and a wake-up from {@code epoll_wait} costs the sleeper and the
- * waker several microseconds each. An application whose requests cross threads outside the loops
- * (gRPC's executor, a thread blocked on a future) answers in tens of microseconds, and on a small
- * machine a spinning loop takes the core that thread needs: the spin then delays the very work it
- * waits for, and burns CPU. So the window follows the work, in the manner of KVM's adaptive halt
- * polling:
+ * <p>Two kinds of traffic want opposite things. Between loops (a ping-pong over shm, gRPC with
+ * {@code directExecutor()}, an HTTP server answering from its handler, a proxy) the answer comes
+ * back within microseconds when both loops spin, while a wake-up from {@code epoll_wait} costs each
+ * side several microseconds, and on a virtual machine whose idle vCPUs halt, tens. But where an
+ * application's requests cross threads outside the loops (gRPC's executor, a thread blocked on a
+ * future, an HTTP client called from a plain thread), the answer comes only after that thread has
+ * run; on a small machine a spinning loop holds the core that thread needs, delaying the very work
+ * it waits for, and any spin buys its latency with CPU that blocking would not spend. The mark of
+ * the second kind is a task submitted by another thread, which the loop sees (that thread calls its
+ * {@code wakeup()}). So:
  * <ul>
- *   <li>a spin that catches I/O soon (within the grow limit) keeps the window;
- *   <li>I/O that came while the loop slept, within the grow limit of its going idle, would have
- *       been caught by a longer spin: the window grows (doubling, from {@link #GROW_START_NANOS}),
- *       up to the cap;
- *   <li>a spin that catches work only late halves it (below the start it is zero: the loop blocks
- *       at once); work that came while the loop slept, later than the grow limit, and any task
- *       submitted by a thread outside the loop, set it to zero. A task from another thread is the
- *       mark of an application whose requests cross threads: spinning for it holds a core that
- *       thread needs, and its wake-up is not what the loop's spin saves. Shrinking fast and growing
- *       by doubling keeps the cost of trying low: on a busy machine a spinning loop delays the
- *       threads it wakes (they may queue behind it), so a spin that does not pay must end soon;
- *   <li>a wake-up for a timer says nothing about the work and changes nothing.
+ *   <li>a task from another thread sets the window to zero (block at once, as epoll does), and for
+ *       {@link #TRIAL_EVERY} idle periods after it nothing makes it grow;
+ *   <li>a spin that catches I/O keeps the window;
+ *   <li>I/O that woke the sleeping loop within the cap would have been caught by a spin: the window
+ *       goes to the cap;
+ *   <li>every {@link #MISSES_TO_HALVE}th wake-up in a row later than the cap halves it (below
+ *       {@link #MIN_SPIN_NANOS}: zero), so a loop with sparse traffic stops paying for a spin per
+ *       message, while one loop of a ping-pong whose peer still blocks keeps spinning long enough
+ *       for the peer to start too;
+ *   <li>a wake-up for a timer says nothing about the work and changes nothing;
+ *   <li>a loop at zero with no task from another thread for {@link #TRIAL_EVERY} idle periods tries
+ *       the cap for {@link #TRIAL_LENGTH} periods; I/O caught meanwhile keeps it there. Trials are
+ *       how two loops that ping-pong find each other again: while both block, each sees the other's
+ *       wake-up in every gap, and on a machine where a wake-up takes longer than the cap neither
+ *       would ever grow; a trial on each side that overlaps the other's ends that.
  * </ul>
- * A loaded machine makes every gap long, so the loops stop spinning there too: a spin is worth its
- * CPU only where cores are free.
- *
  * A fixed window ({@link #fixed}) never adapts: busy polling, or blocking at once, as an explicit
  * choice.
  */
 final class SpinWindow {
-    /** Where a window grows from zero: about the cost of one wake-up. */
-    static final long GROW_START_NANOS = 2_000;
+    /** A window halved below this is zero: a spin that short catches nothing a wake-up would not. */
+    static final long MIN_SPIN_NANOS = 2_000;
+    /** A loop at zero tries the cap again every this many idle periods (without tasks from others). */
+    static final int TRIAL_EVERY = 64;
+    /** How many idle periods a trial spins the cap: long enough to overlap the peer loop's trial. */
+    static final int TRIAL_LENGTH = 8;
+    /**
+     * Misses in a row that halve the window: one loop of a ping-pong that spins while its peer still
+     * blocks misses often (each answer waits for the peer's wake-up); halving at once would end its
+     * spin before the peer, answered promptly now, starts spinning too.
+     */
+    static final int MISSES_TO_HALVE = 4;
 
     private final long capNanos;
-    private final long growLimitNanos;
     private final boolean adaptive;
     /** Written by the loop thread only; volatile so that metrics and tests may read it from others. */
     private volatile long windowNanos;
+    /** Idle periods left in the current trial, after this one. */
+    private int trialLeft;
+    /** Wake-ups in a row later than the cap (the spin missed). */
+    private int misses;
+    /** This idle period spins as part of a trial. */
+    private boolean inTrial;
+    /** Idle periods since a task from another thread (saturating). */
+    private int periodsWithoutTasks;
 
-    private SpinWindow(long capNanos, long growLimitNanos, boolean adaptive) {
+    private SpinWindow(long capNanos, boolean adaptive) {
         this.capNanos = capNanos;
-        this.growLimitNanos = growLimitNanos;
         this.adaptive = adaptive;
         this.windowNanos = capNanos;
     }
 
     /** Always {@code nanos}: zero blocks at once, a long one busy-polls. */
     static SpinWindow fixed(long nanos) {
-        return new SpinWindow(nanos, 0, false);
+        return new SpinWindow(nanos, false);
     }
 
-    /**
-     * Adapts between zero and {@code capNanos}, growing only for work that comes within
-     * {@code growLimitNanos} of going idle; starts at the cap (the first spins tell).
-     */
-    static SpinWindow adaptive(long capNanos, long growLimitNanos) {
-        return new SpinWindow(capNanos, Math.min(growLimitNanos, capNanos), true);
+    /** Adapts between zero and {@code capNanos}; starts at the cap (the first spins tell). */
+    static SpinWindow adaptive(long capNanos) {
+        return new SpinWindow(capNanos, true);
     }
 
-    /** How long the next idle period spins before it blocks. */
+    /** The spin of the next idle period (as {@link #startIdle} would give it, without starting one). */
     long nanos() {
-        return windowNanos;
+        return trialLeft > 0 ? capNanos : windowNanos;
     }
 
-    boolean isAdaptive() {
-        return adaptive;
+    /** The loop goes idle: how long to spin before blocking. */
+    long startIdle() {
+        inTrial = false;
+        if (!adaptive) {
+            return windowNanos;
+        }
+        if (periodsWithoutTasks < Integer.MAX_VALUE) {
+            periodsWithoutTasks++;
+        }
+        if (trialLeft > 0) {
+            trialLeft--;
+            inTrial = true;
+        } else if (windowNanos == 0 && periodsWithoutTasks % TRIAL_EVERY == 0) {
+            trialLeft = TRIAL_LENGTH - 1;
+            inTrial = true;
+        }
+        return inTrial ? capNanos : windowNanos;
     }
 
     /**
@@ -79,12 +110,15 @@ final class SpinWindow {
             return;
         }
         if (fromAnotherThread) {
-            // Caught what a thread outside the loop produced: a thread this spin may have kept off
-            // its core. Block at once from now on, until I/O shows short gaps again.
-            windowNanos = 0;
-        } else if (gapNanos > growLimitNanos) {
-            // Caught, but late: the spin ran longer than a wake-up would have cost.
-            shrink();
+            taskFromAnotherThread();
+            return;
+        }
+        misses = 0;
+        if (inTrial) {
+            // A trial caught I/O: the peer answers while this loop spins. Spin fully again.
+            windowNanos = capNanos;
+            trialLeft = 0;
+            inTrial = false;
         }
     }
 
@@ -96,26 +130,35 @@ final class SpinWindow {
         if (!adaptive) {
             return;
         }
-        if (!fromAnotherThread && gapNanos <= growLimitNanos) {
-            windowNanos = windowNanos == 0 ? GROW_START_NANOS : Math.min(capNanos, windowNanos * 2);
-        } else {
-            // Work later than the grow limit (a spin that long costs more CPU than the wake-up), or
-            // a task from another thread: spinning does not pay, and on a busy machine it delays
-            // whoever it wakes.
-            windowNanos = 0;
+        if (fromAnotherThread) {
+            taskFromAnotherThread();
+        } else if (gapNanos <= capNanos) {
+            misses = 0;
+            // Where other threads' tasks came lately, stay put (see the class comment); else spin
+            // fully at once: the peer answers within a spin.
+            if (periodsWithoutTasks >= TRIAL_EVERY) {
+                windowNanos = capNanos;
+            }
+        } else if (++misses % MISSES_TO_HALVE == 0) {
+            long half = windowNanos / 2;
+            windowNanos = half < MIN_SPIN_NANOS ? 0 : half;
         }
     }
 
-    private void shrink() {
-        windowNanos /= 2;
-        if (windowNanos < GROW_START_NANOS) {
-            windowNanos = 0;
-        }
+    private void taskFromAnotherThread() {
+        windowNanos = 0;
+        trialLeft = 0;
+        inTrial = false;
+        periodsWithoutTasks = 0;
+    }
+
+    boolean isAdaptive() {
+        return adaptive;
     }
 
     @Override
     public String toString() {
-        return adaptive ? "adaptive spin " + windowNanos + " ns (cap " + capNanos + ", grows for work within "
-                + growLimitNanos + ")" : "fixed spin " + windowNanos + " ns";
+        return adaptive ? "adaptive spin " + windowNanos + " ns (cap " + capNanos + ")"
+                : "fixed spin " + windowNanos + " ns";
     }
 }

@@ -48,12 +48,6 @@ public final class VSocketIoHandler implements IoHandler {
     public static final long DEFAULT_SPIN_NANOS = Long.getLong("io.vsocket.spinNanos", 50_000L);
     /** Whether the default spin adapts: true unless {@code io.vsocket.spinNanos} fixes it. */
     private static final boolean DEFAULT_SPIN_ADAPTIVE = System.getProperty("io.vsocket.spinNanos") == null;
-    /**
-     * The adaptive window grows only for work that comes within this long of the loop going idle
-     * ({@code io.vsocket.spinGrowLimitNanos}, default 20 µs): longer spins cost more CPU than the
-     * wake-up they save, and on a small machine take the core the work is waiting for.
-     */
-    private static final long SPIN_GROW_LIMIT_NANOS = Long.getLong("io.vsocket.spinGrowLimitNanos", 20_000L);
     /** epoll data word of the wakeup eventfd; registrations are numbered from 1. */
     private static final long WAKEUP = 0;
     private static final int MAX_EVENTS = 256;
@@ -67,7 +61,10 @@ public final class VSocketIoHandler implements IoHandler {
     private final EventFd wakeupFd;
     /** False only while the loop is (about to be) blocked in epoll_wait: then wakeups must signal. */
     private final AtomicBoolean awake = new AtomicBoolean(true);
-    /** Set by a thread outside the loop that submitted a task since the loop last went idle. */
+    /**
+     * Set by a thread outside the loop that submitted a task; taken (and cleared) by the loop when
+     * its idle period ends, so a task that came while the loop was busy counts as well.
+     */
     private volatile boolean taskFromAnotherThread;
     private final Long2ObjectHashMap<Registration> registrations = new Long2ObjectHashMap<>();
     private final List<VSocketLoopPoller> pollers = new ArrayList<>();
@@ -122,7 +119,7 @@ public final class VSocketIoHandler implements IoHandler {
     /** A factory for handlers whose spin adapts to the work, between zero and {@code cap}. */
     public static IoHandlerFactory newAdaptiveFactory(Duration cap) {
         long nanos = requireNotNegative(cap);
-        return executor -> new VSocketIoHandler(executor, SpinWindow.adaptive(nanos, SPIN_GROW_LIMIT_NANOS));
+        return executor -> new VSocketIoHandler(executor, SpinWindow.adaptive(nanos));
     }
 
     /** A factory for handlers with the given idle policy, one window per loop (for tests). */
@@ -202,9 +199,8 @@ public final class VSocketIoHandler implements IoHandler {
                 return handled;
             }
             long idleSince = System.nanoTime();
-            taskFromAnotherThread = false;
             if (!pollers.isEmpty()) {
-                long deadline = idleSince + spin.nanos();
+                long deadline = idleSince + spin.startIdle();
                 int turns = 0;
                 long now;
                 while ((now = System.nanoTime()) - deadline < 0) {
@@ -215,14 +211,16 @@ public final class VSocketIoHandler implements IoHandler {
                         handled += processReady(epoll.wait(0));
                     }
                     if (handled > 0 || !context.canBlock()) {
-                        spin.caught(now - idleSince, taskFromAnotherThread || taskPending(context, now));
+                        // Handling I/O may have queued tasks of the loop's own: only a task pending
+                        // with nothing handled must be another thread's.
+                        spin.caught(now - idleSince, takeTaskMark() | handled == 0 && taskPending(context, now));
                         return handled;
                     }
                     Thread.onSpinWait();
                 }
                 for (int i = 0; i < pollers.size(); i++) {
                     if (pollers.get(i).armAndCheck()) {
-                        spin.caught(System.nanoTime() - idleSince, taskFromAnotherThread);
+                        spin.caught(System.nanoTime() - idleSince, takeTaskMark());
                         return pollPollers();
                     }
                 }
@@ -234,6 +232,15 @@ public final class VSocketIoHandler implements IoHandler {
             logger.warn("Unexpected exception in the vsocket event loop", t);
             return 0;
         }
+    }
+
+    /** Whether another thread submitted a task since the last time this was asked; clears the mark. */
+    private boolean takeTaskMark() {
+        if (taskFromAnotherThread) {
+            taskFromAnotherThread = false;
+            return true;
+        }
+        return false;
     }
 
     /**
@@ -276,7 +283,7 @@ public final class VSocketIoHandler implements IoHandler {
             // A task that arrived before awake went false did not signal: look again before blocking.
             if (!context.canBlock()) {
                 long now = System.nanoTime();
-                if (taskPending(context, now)) {
+                if (takeTaskMark() | taskPending(context, now)) {
                     spin.wokenByWork(now - idleSince, true);
                 }
                 return 0;
@@ -292,7 +299,7 @@ public final class VSocketIoHandler implements IoHandler {
         // Learn before handling (a handler may look at the window). The wakeup eventfd is written
         // only by other threads' tasks (possibly one that an earlier turn already ran, if it
         // signalled late): never I/O that a spin could have caught.
-        spin.wokenByWork(System.nanoTime() - idleSince, taskFromAnotherThread || wakeupAmong(ready));
+        spin.wokenByWork(System.nanoTime() - idleSince, takeTaskMark() | wakeupAmong(ready));
         return processReady(ready);
     }
 

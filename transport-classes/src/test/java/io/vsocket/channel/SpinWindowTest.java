@@ -7,71 +7,136 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 /** The adaptive idle policy's rules, one outcome at a time. */
 class SpinWindowTest {
     private static final long CAP = 50_000;
-    private static final long LIMIT = 20_000;
+
+    /** Idle periods that end in I/O caught by the spin (or, at zero, in I/O that woke the loop soon). */
+    private static void quietPeriods(SpinWindow w, int n) {
+        for (int i = 0; i < n; i++) {
+            long spin = w.startIdle();
+            if (spin > 0) {
+                w.caught(1_000, false);
+            } else {
+                w.wokenByWork(1_000, false);
+            }
+        }
+    }
 
     @Test
-    void startsAtTheCapAndKeepsItWhileSpinsCatchIoSoon() {
-        SpinWindow w = SpinWindow.adaptive(CAP, LIMIT);
+    void startsAtTheCapAndKeepsItWhileSpinsCatchIo() {
+        SpinWindow w = SpinWindow.adaptive(CAP);
         assertEquals(CAP, w.nanos());
-        for (int i = 0; i < 1000; i++) {
-            w.caught(1_000, false);
-        }
+        quietPeriods(w, 1000);
         assertEquals(CAP, w.nanos());
     }
 
     @Test
     void aTaskFromAnotherThreadStopsTheSpinWhetherCaughtOrWokenBy() {
-        SpinWindow caught = SpinWindow.adaptive(CAP, LIMIT);
+        SpinWindow caught = SpinWindow.adaptive(CAP);
+        caught.startIdle();
         caught.caught(500, true);
         assertEquals(0, caught.nanos());
-        SpinWindow woken = SpinWindow.adaptive(CAP, LIMIT);
+        SpinWindow woken = SpinWindow.adaptive(CAP);
+        woken.startIdle();
         woken.wokenByWork(500, true);
         assertEquals(0, woken.nanos());
     }
 
     @Test
-    void lateCatchesHalveItDownToZero() {
-        SpinWindow w = SpinWindow.adaptive(CAP, LIMIT);
-        w.caught(LIMIT + 1, false);
-        assertEquals(CAP / 2, w.nanos());
-        long expected = CAP / 2;
-        while (expected >= SpinWindow.GROW_START_NANOS) {
-            w.caught(LIMIT + 1, false);
-            expected /= 2;
-            assertEquals(expected < SpinWindow.GROW_START_NANOS ? 0 : expected, w.nanos());
+    void afterATaskIoDoesNotRestartTheSpinUntilTasksHaveStayedAway() {
+        SpinWindow w = SpinWindow.adaptive(CAP);
+        w.startIdle();
+        w.caught(500, true);
+        for (int i = 1; i < SpinWindow.TRIAL_EVERY; i++) {
+            assertEquals(0, w.startIdle(), "period " + i);
+            w.wokenByWork(1_000, false);
+            assertEquals(0, w.nanos(), "period " + i);
         }
-        assertEquals(0, w.nanos());
+        w.startIdle(); // the TRIAL_EVERY-th period without a task: a trial spins the cap
+        w.wokenByWork(1_000, false);
+        assertEquals(CAP, w.nanos(), "I/O within the cap, tasks away: the full spin");
     }
 
     @Test
-    void ioSoonAfterBlockingGrowsItByDoublingUpToTheCap() {
-        SpinWindow w = SpinWindow.adaptive(CAP, LIMIT);
-        w.wokenByWork(LIMIT + 1, false); // slept long: block at once
-        assertEquals(0, w.nanos());
-        w.wokenByWork(LIMIT, false);
-        assertEquals(SpinWindow.GROW_START_NANOS, w.nanos());
-        w.wokenByWork(5_000, false);
-        assertEquals(2 * SpinWindow.GROW_START_NANOS, w.nanos());
-        for (int i = 0; i < 20; i++) {
-            w.wokenByWork(5_000, false);
+    void missesInARowHalveItDownToZero() {
+        SpinWindow w = SpinWindow.adaptive(CAP);
+        long expected = CAP;
+        for (int round = 0; expected > 0; round++) {
+            for (int i = 1; i < SpinWindow.MISSES_TO_HALVE; i++) {
+                w.startIdle();
+                w.wokenByWork(CAP + 1, false);
+                assertEquals(expected, w.nanos(), "round " + round + ", miss " + i);
+            }
+            w.startIdle();
+            w.wokenByWork(CAP + 1, false);
+            expected = expected / 2 < SpinWindow.MIN_SPIN_NANOS ? 0 : expected / 2;
+            assertEquals(expected, w.nanos());
+        }
+    }
+
+    @Test
+    void aCatchBetweenMissesResetsTheirCount() {
+        SpinWindow w = SpinWindow.adaptive(CAP);
+        for (int i = 0; i < 10 * SpinWindow.MISSES_TO_HALVE; i++) {
+            w.startIdle();
+            if (i % SpinWindow.MISSES_TO_HALVE == SpinWindow.MISSES_TO_HALVE - 1) {
+                w.caught(1_000, false);
+            } else {
+                w.wokenByWork(CAP + 1, false);
+            }
         }
         assertEquals(CAP, w.nanos());
     }
 
     @Test
-    void theGrowLimitNeverExceedsTheCap() {
-        SpinWindow w = SpinWindow.adaptive(10_000, LIMIT);
-        w.wokenByWork(15_000, false); // within LIMIT but beyond the cap: a spin could not have caught it
+    void aLoopAtZeroTriesTheCapPeriodicallyAndKeepsItWhenATrialCatchesIo() {
+        SpinWindow w = SpinWindow.adaptive(CAP);
+        while (w.nanos() > 0) { // sparse traffic: every wake-up late
+            w.startIdle();
+            w.wokenByWork(10 * CAP, false);
+        }
+        int trialSpins = 0;
+        for (int i = 0; i < 10 * SpinWindow.TRIAL_EVERY; i++) {
+            long spin = w.startIdle();
+            if (spin > 0) {
+                assertEquals(CAP, spin);
+                trialSpins++;
+            }
+            w.wokenByWork(10 * CAP, false); // the trial missed too
+        }
+        assertEquals(10 * SpinWindow.TRIAL_LENGTH, trialSpins, "one trial of TRIAL_LENGTH periods every TRIAL_EVERY");
         assertEquals(0, w.nanos());
+        long spin;
+        do {
+            spin = w.startIdle();
+            if (spin == 0) {
+                w.wokenByWork(10 * CAP, false);
+            }
+        } while (spin == 0);
+        w.caught(1_000, false); // a trial catches the peer's answer
+        quietPeriods(w, 3 * SpinWindow.TRIAL_LENGTH);
+        assertEquals(CAP, w.nanos(), "the trial's catch keeps the full spin past the trial");
+    }
+
+    @Test
+    void aTimerWakeUpIsNotAnOutcome() {
+        SpinWindow w = SpinWindow.adaptive(CAP);
+        for (int i = 0; i < 100; i++) {
+            w.startIdle(); // ended by a timer: neither caught nor woken by work
+        }
+        assertEquals(CAP, w.nanos());
     }
 
     @Test
     void aFixedSpinNeverChanges() {
         SpinWindow w = SpinWindow.fixed(CAP);
+        w.startIdle();
         w.caught(1, true);
+        w.startIdle();
         w.wokenByWork(1_000_000, true);
-        w.caught(1_000_000, false);
+        for (int i = 0; i < 100; i++) {
+            w.startIdle();
+            w.wokenByWork(1_000_000, false);
+        }
         assertEquals(CAP, w.nanos());
-        assertEquals(0, SpinWindow.fixed(0).nanos());
+        assertEquals(0, SpinWindow.fixed(0).startIdle());
     }
 }

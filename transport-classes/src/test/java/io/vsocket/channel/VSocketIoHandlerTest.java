@@ -54,8 +54,10 @@ class VSocketIoHandlerTest {
         @Override
         public void handle(IoRegistration registration, IoEvent ioEvent) {
             VSocketIoEvent e = (VSocketIoEvent) ioEvent;
-            events.add(e.flags());
+            // Drain first: a test that signals again as soon as it sees the event must not have its
+            // new signal drained with the old one.
             eventFd.drain();
+            events.add(e.flags());
         }
 
         @Override
@@ -223,16 +225,17 @@ class VSocketIoHandlerTest {
     }
 
     /**
-     * The adaptive loop learns from what wakes it: I/O soon after it went idle grows the spin (here
-     * any I/O counts as soon: the cap and the grow limit are a second), doubling each time, and a task from a thread outside the loop
-     * (an application's executor, a thread blocked on a future) stops it, since spinning would hold
-     * the core that thread needs. A loop whose spin is fixed keeps it whatever comes.
+     * The adaptive loop learns from what wakes it. A task from a thread outside the loop (an
+     * application's executor, a thread blocked on a future) stops its spin, and for a while I/O does
+     * not bring the spin back (such a loop is one whose work crosses threads); once tasks stay away,
+     * I/O that comes within the cap of the loop going idle restores the full spin. A loop whose spin
+     * is fixed keeps it whatever comes.
      */
     @Test
-    void anAdaptiveLoopGrowsItsSpinForIoAndDropsItForTasksFromOtherThreads() throws Exception {
-        long second = TimeUnit.SECONDS.toNanos(1);
+    void anAdaptiveLoopDropsItsSpinForTasksFromOtherThreadsAndRegainsItForIo() throws Exception {
+        long cap = TimeUnit.MILLISECONDS.toNanos(50);
         MultiThreadIoEventLoopGroup adaptive = new MultiThreadIoEventLoopGroup(1,
-                VSocketIoHandler.newFactory(() -> SpinWindow.adaptive(second, second)));
+                VSocketIoHandler.newFactory(() -> SpinWindow.adaptive(cap)));
         try {
             IoEventLoop loop = (IoEventLoop) adaptive.next();
             EventFdHandle handle = new EventFdHandle();
@@ -242,20 +245,22 @@ class VSocketIoHandlerTest {
                 handler.addPoller(idlePoller());
                 registration.submit(VSocketIoOps.READ);
             }).sync();
-            // Read from this thread, never by a task: a task from this thread is what the loop reacts to.
             Thread.sleep(10);
-            loop.submit(() -> { }).sync(); // caught by the spin (the set-up's tasks may have been already)
+            loop.submit(() -> { }).sync(); // a task from this thread, while the loop spins
+            // Read from this thread, never by a task: a task from this thread is what the loop reacts to.
             assertEquals(0, handler.spinNanos(), "a task from another thread stops the spin");
-            for (int i = 0; i < 12; i++) {
-                Thread.sleep(10); // the loop spins out (at most 2 ms, before the last signal) and blocks
-                handle.eventFd.signal(); // readiness only: no task, no wakeup call
-                assertNotNull(handle.events.poll(5, TimeUnit.SECONDS));
+            for (int i = 0; i < SpinWindow.TRIAL_EVERY / 2; i++) {
+                ioSoon(handle);
             }
-            assertEquals(SpinWindow.GROW_START_NANOS << 11, handler.spinNanos(),
-                    "woken by I/O soon after going idle, twelve times, the loop doubles its spin from the start");
-            Thread.sleep(5);
+            assertEquals(0, handler.spinNanos(), "I/O soon after a task from another thread does not restart the spin");
+            for (int i = 0; i < SpinWindow.TRIAL_EVERY + SpinWindow.TRIAL_LENGTH; i++) {
+                ioSoon(handle);
+            }
+            assertEquals(cap, handler.spinNanos(), "with no tasks from other threads, I/O within the cap restores it");
             loop.submit(() -> { }).sync();
-            assertEquals(0, handler.spinNanos(), "a task from another thread, coming while it sleeps, stops it too");
+            Thread.sleep(10);
+            loop.submit(() -> { }).sync();
+            assertEquals(0, handler.spinNanos(), "a task from another thread stops it again");
             handle.close();
         } finally {
             adaptive.shutdownGracefully(0, 5, TimeUnit.SECONDS).sync();
@@ -270,6 +275,13 @@ class VSocketIoHandlerTest {
             fixedLoop.submit(() -> { }).sync();
         }
         assertEquals(TimeUnit.MILLISECONDS.toNanos(1), fixedHandler.spinNanos());
+    }
+
+    /** Readiness a millisecond after the loop went idle (well within the cap): no task, no wakeup call. */
+    private static void ioSoon(EventFdHandle handle) throws Exception {
+        Thread.sleep(1);
+        handle.eventFd.signal();
+        assertNotNull(handle.events.poll(5, TimeUnit.SECONDS));
     }
 
     @Test

@@ -4,13 +4,13 @@ import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.EventLoopGroup;
+import io.netty.channel.ServerChannel;
 import io.netty.handler.codec.redis.RedisArrayAggregator;
 import io.netty.handler.codec.redis.RedisBulkStringAggregator;
 import io.netty.handler.codec.redis.RedisDecoder;
 import io.netty.handler.codec.redis.RedisEncoder;
 import io.vsocket.channel.VSocketEventLoopGroup;
 import io.vsocket.channel.VSocketServerSocketChannel;
-import io.vsocket.channel.VSocketSocketChannel;
 
 import java.net.InetSocketAddress;
 
@@ -33,13 +33,22 @@ public final class RedisServer implements AutoCloseable {
 
     /** Listens on {@code address} with {@code group}'s loops (the caller shuts the group down). */
     public static RedisServer start(EventLoopGroup group, InetSocketAddress address) throws InterruptedException {
+        return start(group, VSocketServerSocketChannel.class, address);
+    }
+
+    /**
+     * Listens with a server channel of {@code channelType} on {@code group} (for comparing
+     * transports: the same server on Netty's epoll, say).
+     */
+    public static RedisServer start(EventLoopGroup group, Class<? extends ServerChannel> channelType,
+                                    InetSocketAddress address) throws InterruptedException {
         RedisCommandHandler commands = new RedisCommandHandler();
         Channel listener = new ServerBootstrap()
                 .group(group)
-                .channel(VSocketServerSocketChannel.class)
-                .childHandler(new ChannelInitializer<VSocketSocketChannel>() {
+                .channel(channelType)
+                .childHandler(new ChannelInitializer<Channel>() {
                     @Override
-                    protected void initChannel(VSocketSocketChannel ch) {
+                    protected void initChannel(Channel ch) {
                         ch.pipeline().addLast(
                                 new RedisDecoder(true),          // RESP, and inline commands as typed by hand
                                 new RedisBulkStringAggregator(),
