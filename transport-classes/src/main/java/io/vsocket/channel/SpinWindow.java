@@ -37,7 +37,10 @@ package io.vsocket.channel;
 final class SpinWindow {
     /** A window halved below this is zero: a spin that short catches nothing a wake-up would not. */
     static final long MIN_SPIN_NANOS = 2_000;
-    /** A loop at zero tries the cap again every this many idle periods (without tasks from others). */
+    /**
+     * A loop at zero tries the cap again every this many idle periods (without tasks from others);
+     * a power of two.
+     */
     static final int TRIAL_EVERY = 64;
     /** How many idle periods a trial spins the cap: long enough to overlap the peer loop's trial. */
     static final int TRIAL_LENGTH = 8;
@@ -58,8 +61,10 @@ final class SpinWindow {
     private int misses;
     /** This idle period spins as part of a trial. */
     private boolean inTrial;
-    /** Idle periods since a task from another thread (saturating). */
+    /** Idle periods since a task from another thread, up to {@link #TRIAL_EVERY} (all that is asked of it). */
     private int periodsWithoutTasks;
+    /** Counts idle periods, wrapping: a trial may start when its low bits are zero. */
+    private int trialClock;
 
     private SpinWindow(long capNanos, boolean adaptive) {
         this.capNanos = capNanos;
@@ -82,19 +87,26 @@ final class SpinWindow {
         return trialLeft > 0 ? capNanos : windowNanos;
     }
 
+    /** The window learned so far, trials aside. */
+    long learnedNanos() {
+        return windowNanos;
+    }
+
     /** The loop goes idle: how long to spin before blocking. */
     long startIdle() {
         inTrial = false;
         if (!adaptive) {
             return windowNanos;
         }
-        if (periodsWithoutTasks < Integer.MAX_VALUE) {
+        if (periodsWithoutTasks < TRIAL_EVERY) {
             periodsWithoutTasks++;
         }
+        trialClock++;
         if (trialLeft > 0) {
             trialLeft--;
             inTrial = true;
-        } else if (windowNanos == 0 && periodsWithoutTasks % TRIAL_EVERY == 0) {
+        } else if (windowNanos == 0 && periodsWithoutTasks >= TRIAL_EVERY
+                && (trialClock & (TRIAL_EVERY - 1)) == 0) {
             trialLeft = TRIAL_LENGTH - 1;
             inTrial = true;
         }

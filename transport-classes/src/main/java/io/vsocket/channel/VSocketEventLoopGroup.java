@@ -1,5 +1,7 @@
 package io.vsocket.channel;
 
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.IoEventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 
 import java.time.Duration;
@@ -34,5 +36,15 @@ public class VSocketEventLoopGroup extends MultiThreadIoEventLoopGroup {
 
     public VSocketEventLoopGroup(int nThreads, ThreadFactory threadFactory, Duration spin) {
         super(nThreads, threadFactory, VSocketIoHandler.newFactory(spin));
+    }
+
+    /**
+     * Whether vsocket channels can run on {@code group}'s loops: a {@code VSocketEventLoopGroup}, or
+     * any {@link IoEventLoopGroup} whose loops are {@link VSocketIoHandler}s. Framework integrations
+     * check it up front, since a channel on a foreign group fails only at registration, far from
+     * the cause.
+     */
+    public static boolean runsVSocket(EventLoopGroup group) {
+        return group instanceof IoEventLoopGroup io && io.isCompatible(VSocketIoHandle.class);
     }
 }

@@ -213,7 +213,7 @@ public final class VSocketIoHandler implements IoHandler {
                     if (handled > 0 || !context.canBlock()) {
                         // Handling I/O may have queued tasks of the loop's own: only a task pending
                         // with nothing handled must be another thread's.
-                        spin.caught(now - idleSince, takeTaskMark() | handled == 0 && taskPending(context, now));
+                        spin.caught(now - idleSince, takeTaskMark() | (handled == 0 && taskPending(context)));
                         return handled;
                     }
                     Thread.onSpinWait();
@@ -248,8 +248,9 @@ public final class VSocketIoHandler implements IoHandler {
      * so such a task came from another thread (seen here before that thread's {@code wakeup()} has
      * marked it: Netty adds the task first).
      */
-    private static boolean taskPending(IoHandlerContext context, long now) {
-        return !context.canBlock() && context.delayNanos(now) > 0;
+    private static boolean taskPending(IoHandlerContext context) {
+        // The clock read after canBlock(): a timer that fell due in between must not pass for a task.
+        return !context.canBlock() && context.delayNanos(System.nanoTime()) > 0;
     }
 
     /**
@@ -283,7 +284,7 @@ public final class VSocketIoHandler implements IoHandler {
             // A task that arrived before awake went false did not signal: look again before blocking.
             if (!context.canBlock()) {
                 long now = System.nanoTime();
-                if (takeTaskMark() | taskPending(context, now)) {
+                if (takeTaskMark() | taskPending(context)) {
                     spin.wokenByWork(now - idleSince, true);
                 }
                 return 0;
@@ -298,8 +299,11 @@ public final class VSocketIoHandler implements IoHandler {
         }
         // Learn before handling (a handler may look at the window). The wakeup eventfd is written
         // only by other threads' tasks (possibly one that an earlier turn already ran, if it
-        // signalled late): never I/O that a spin could have caught.
-        spin.wokenByWork(System.nanoTime() - idleSince, takeTaskMark() | wakeupAmong(ready));
+        // signalled late): never I/O that a spin could have caught. A loop without pollers never
+        // spins, so it has nothing to learn.
+        if (!pollers.isEmpty()) {
+            spin.wokenByWork(System.nanoTime() - idleSince, takeTaskMark() | wakeupAmong(ready));
+        }
         return processReady(ready);
     }
 

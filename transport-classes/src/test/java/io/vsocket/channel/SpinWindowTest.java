@@ -3,6 +3,7 @@ package io.vsocket.channel;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The adaptive idle policy's rules, one outcome at a time. */
 class SpinWindowTest {
@@ -50,9 +51,9 @@ class SpinWindowTest {
             w.wokenByWork(1_000, false);
             assertEquals(0, w.nanos(), "period " + i);
         }
-        w.startIdle(); // the TRIAL_EVERY-th period without a task: a trial spins the cap
+        w.startIdle(); // the TRIAL_EVERY-th period without a task
         w.wokenByWork(1_000, false);
-        assertEquals(CAP, w.nanos(), "I/O within the cap, tasks away: the full spin");
+        assertEquals(CAP, w.learnedNanos(), "I/O within the cap, tasks away: the full spin (not a trial's)");
     }
 
     @Test
@@ -102,8 +103,10 @@ class SpinWindowTest {
             }
             w.wokenByWork(10 * CAP, false); // the trial missed too
         }
-        assertEquals(10 * SpinWindow.TRIAL_LENGTH, trialSpins, "one trial of TRIAL_LENGTH periods every TRIAL_EVERY");
-        assertEquals(0, w.nanos());
+        // One trial of TRIAL_LENGTH periods in every TRIAL_EVERY (the first or last may fall partly outside).
+        assertTrue(trialSpins >= 9 * SpinWindow.TRIAL_LENGTH && trialSpins <= 10 * SpinWindow.TRIAL_LENGTH,
+                "trial spins: " + trialSpins);
+        assertEquals(0, w.learnedNanos());
         long spin;
         do {
             spin = w.startIdle();
@@ -113,7 +116,7 @@ class SpinWindowTest {
         } while (spin == 0);
         w.caught(1_000, false); // a trial catches the peer's answer
         quietPeriods(w, 3 * SpinWindow.TRIAL_LENGTH);
-        assertEquals(CAP, w.nanos(), "the trial's catch keeps the full spin past the trial");
+        assertEquals(CAP, w.learnedNanos(), "the trial's catch keeps the full spin past the trial");
     }
 
     @Test

@@ -110,7 +110,13 @@ public final class FileServer implements AutoCloseable {
                 return;
             }
             RandomAccessFile raf = new RandomAccessFile(file.toFile(), "r");
-            long length = raf.length();
+            long length;
+            try {
+                length = raf.length();
+            } catch (IOException e) {
+                raf.close(); // no region owns it yet
+                throw e;
+            }
             HttpResponse response = new DefaultHttpResponse(HTTP_1_1, HttpResponseStatus.OK);
             HttpUtil.setContentLength(response, length);
             response.headers().set(HttpHeaderNames.CONTENT_TYPE, HttpHeaderValues.APPLICATION_OCTET_STREAM);

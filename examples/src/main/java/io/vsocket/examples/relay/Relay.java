@@ -85,11 +85,14 @@ public final class Relay implements AutoCloseable {
                     .handler(new Pump(client))
                     .connect(target)
                     .addListener((ChannelFutureListener) f -> {
-                        if (f.isSuccess()) {
+                        if (!f.isSuccess()) {
+                            client.close();
+                        } else if (!client.isActive()) {
+                            // The client left while this connected: its close found nothing to close.
+                            f.channel().close();
+                        } else {
                             f.channel().read();
                             client.read();
-                        } else {
-                            client.close();
                         }
                     }).channel();
         }

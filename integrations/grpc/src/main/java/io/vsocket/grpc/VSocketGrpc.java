@@ -5,11 +5,9 @@ import io.grpc.netty.NettyServerBuilder;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
-import io.netty.channel.IoEventLoopGroup;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import io.vsocket.buffer.RegisteredAllocator;
 import io.vsocket.channel.VSocketEventLoopGroup;
-import io.vsocket.channel.VSocketIoHandle;
 import io.vsocket.channel.VSocketLinks;
 import io.vsocket.channel.VSocketServerSocketChannel;
 import io.vsocket.channel.VSocketSocketChannel;
@@ -127,7 +125,7 @@ public final class VSocketGrpc {
 
     /** A vsocket channel on another transport's group fails at registration, far from the cause. */
     private static EventLoopGroup requireVSocket(EventLoopGroup group) {
-        if (!(group instanceof IoEventLoopGroup io) || !io.isCompatible(VSocketIoHandle.class)) {
+        if (!VSocketEventLoopGroup.runsVSocket(group)) {
             throw new IllegalArgumentException("not a vsocket event loop group: " + group
                     + " (vsocket channels run on VSocketEventLoopGroup)");
         }

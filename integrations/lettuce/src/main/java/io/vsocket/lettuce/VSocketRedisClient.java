@@ -10,11 +10,10 @@ import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.BootstrapConfig;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
-import io.netty.channel.IoEventLoopGroup;
 import io.netty.resolver.AddressResolverGroup;
 import io.netty.resolver.DefaultAddressResolverGroup;
 import io.netty.util.AttributeKey;
-import io.vsocket.channel.VSocketIoHandle;
+import io.vsocket.channel.VSocketEventLoopGroup;
 import io.vsocket.channel.VSocketSocketChannel;
 import reactor.core.publisher.Mono;
 
@@ -77,7 +76,7 @@ public class VSocketRedisClient extends RedisClient {
     static Bootstrap onVSocket(Bootstrap lettuces) {
         BootstrapConfig config = lettuces.config();
         EventLoopGroup group = config.group();
-        if (!(group instanceof IoEventLoopGroup io) || !io.isCompatible(VSocketIoHandle.class)) {
+        if (!VSocketEventLoopGroup.runsVSocket(group)) {
             throw new IllegalStateException("the client resources hand out " + group + ", not vsocket event loops: "
                     + "create them with VSocketLettuce.clientResources() or VSocketLettuce.configure(builder)");
         }

@@ -2,13 +2,11 @@ package io.vsocket.reactor;
 
 import io.netty.channel.Channel;
 import io.netty.channel.EventLoopGroup;
-import io.netty.channel.IoEventLoopGroup;
 import io.netty.channel.socket.ServerSocketChannel;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import io.netty.util.concurrent.Future;
 import io.vsocket.channel.VSocketEventLoopGroup;
-import io.vsocket.channel.VSocketIoHandle;
 import io.vsocket.channel.VSocketServerSocketChannel;
 import io.vsocket.channel.VSocketSocketChannel;
 import reactor.core.publisher.Mono;
@@ -85,8 +83,9 @@ public final class VSocketLoopResources implements LoopResources {
     }
 
     /**
-     * Resources with {@code workerCount} loops shared by servers and clients, each spinning at most
-     * {@code spin} before it blocks (see {@link VSocketEventLoopGroup#VSocketEventLoopGroup(int, Duration)}).
+     * Resources with {@code workerCount} loops shared by servers and clients, each spinning exactly
+     * {@code spin} before it blocks, instead of the adaptive default (zero blocks at once, a long spin
+     * busy-polls; see {@link VSocketEventLoopGroup#VSocketEventLoopGroup(int, Duration)}).
      */
     public static VSocketLoopResources create(String prefix, int workerCount, boolean daemon, Duration spin) {
         return new VSocketLoopResources(prefix, -1, workerCount, daemon, true, java.util.Objects.requireNonNull(spin));
@@ -155,7 +154,7 @@ public final class VSocketLoopResources implements LoopResources {
         while (g instanceof Supplier<?> s && s.get() instanceof EventLoopGroup inner && inner != g) {
             g = inner; // Reactor Netty's colocated wrapper
         }
-        if (!(g instanceof IoEventLoopGroup io) || !io.isCompatible(VSocketIoHandle.class)) {
+        if (!VSocketEventLoopGroup.runsVSocket(g)) {
             throw new IllegalArgumentException("not a vsocket event loop group: " + group
                     + " (vsocket channels run on VSocketEventLoopGroup)");
         }
@@ -172,11 +171,16 @@ public final class VSocketLoopResources implements LoopResources {
         DefaultThreadFactory threadFactory = new DefaultThreadFactory(prefix + "-" + name, daemon);
         EventLoopGroup created = spin == null ? new VSocketEventLoopGroup(threads, threadFactory)
                 : new VSocketEventLoopGroup(threads, threadFactory, spin);
-        if (ref.compareAndSet(null, created)) {
-            return created;
+        if (!ref.compareAndSet(null, created)) {
+            created.shutdownGracefully(0, 0, TimeUnit.MILLISECONDS);
+            return ref.get();
         }
-        created.shutdownGracefully(0, 0, TimeUnit.MILLISECONDS);
-        return ref.get();
+        if (!running.get()) {
+            // disposeLater ran between the check above and the store: it may not have seen this group.
+            created.shutdownGracefully(0, 0, TimeUnit.MILLISECONDS);
+            throw new IllegalStateException(this + " is disposed");
+        }
+        return created;
     }
 
     @Override
