@@ -114,10 +114,10 @@ final class SpinWindow {
     }
 
     /**
-     * The spin caught work {@code gapNanos} after the loop went idle; {@code fromAnotherThread}: a
-     * task another thread submitted was among it.
+     * The spin caught work (how soon does not matter: it was within the window);
+     * {@code fromAnotherThread}: a task another thread submitted was among it.
      */
-    void caught(long gapNanos, boolean fromAnotherThread) {
+    void caught(boolean fromAnotherThread) {
         if (!adaptive) {
             return;
         }
@@ -157,15 +157,12 @@ final class SpinWindow {
         }
     }
 
-    private void taskFromAnotherThread() {
+    /** A task submitted by another thread came while the loop was idle (or since it last was). */
+    void taskFromAnotherThread() {
         windowNanos = 0;
         trialLeft = 0;
         inTrial = false;
         periodsWithoutTasks = 0;
-    }
-
-    boolean isAdaptive() {
-        return adaptive;
     }
 
     @Override

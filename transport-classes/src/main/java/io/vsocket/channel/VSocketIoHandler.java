@@ -202,8 +202,7 @@ public final class VSocketIoHandler implements IoHandler {
             if (!pollers.isEmpty()) {
                 long deadline = idleSince + spin.startIdle();
                 int turns = 0;
-                long now;
-                while ((now = System.nanoTime()) - deadline < 0) {
+                while (System.nanoTime() - deadline < 0) {
                     handled = pollPollers();
                     if (++turns % SPIN_EPOLL_EVERY == 0) {
                         // The descriptors too (a hello, a tcp link, an accept): a spin as long as the
@@ -213,14 +212,14 @@ public final class VSocketIoHandler implements IoHandler {
                     if (handled > 0 || !context.canBlock()) {
                         // Handling I/O may have queued tasks of the loop's own: only a task pending
                         // with nothing handled must be another thread's.
-                        spin.caught(now - idleSince, takeTaskMark() | (handled == 0 && taskPending(context)));
+                        spin.caught(takeTaskMark() | (handled == 0 && taskPending(context)));
                         return handled;
                     }
                     Thread.onSpinWait();
                 }
                 for (int i = 0; i < pollers.size(); i++) {
                     if (pollers.get(i).armAndCheck()) {
-                        spin.caught(System.nanoTime() - idleSince, takeTaskMark());
+                        spin.caught(takeTaskMark());
                         return pollPollers();
                     }
                 }
@@ -283,9 +282,8 @@ public final class VSocketIoHandler implements IoHandler {
         try {
             // A task that arrived before awake went false did not signal: look again before blocking.
             if (!context.canBlock()) {
-                long now = System.nanoTime();
                 if (takeTaskMark() | taskPending(context)) {
-                    spin.wokenByWork(now - idleSince, true);
+                    spin.taskFromAnotherThread();
                 }
                 return 0;
             }

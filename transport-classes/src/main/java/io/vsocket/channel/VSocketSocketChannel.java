@@ -661,7 +661,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                 return;
             }
             if (msg instanceof FileRegion region) {
-                int status = writeRegion(in, region);
+                int status = writeRegion(in, null, region);
                 if (status < 0) {
                     // The socket buffer is full: wait for writability.
                     setFlag(VSocketIoOps.OUT);
@@ -709,25 +709,33 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     }
 
     /**
-     * Writes the next bytes of the region at the head to the socket, as Netty's epoll transport
-     * does: a region already done (count 0 included) is removed at once; bytes sent count as
-     * progress, and the region goes when {@code transferred() >= count()}. Returns 0 when nothing
-     * was written, 1 when bytes went out, -1 when the socket took none (wait for writability).
+     * Writes the next bytes of the region at the head, as Netty's epoll transport does: to the
+     * socket ({@code ring} null, the tcp link), or into the ring, publishing them before progress is
+     * reported (a listener may close the channel at once). A region already done (count 0 included)
+     * is removed at once; bytes written count as progress, and the region goes when
+     * {@code transferred() >= count()}. Returns 0 when nothing was written (the region was done), 1
+     * when bytes went out, -1 when the socket or link took none (wait for writability or credit, as
+     * for a buffer) — or, on a ring, took some and then no more.
      */
-    private int writeRegion(ChannelOutboundBuffer in, FileRegion region) throws IOException {
+    private int writeRegion(ChannelOutboundBuffer in, StreamLink ring, FileRegion region) throws IOException {
         long count = region.count();
         if (region.transferred() >= count) {
             regionDone(in, region);
             return 0;
         }
         FileRegionWriter w = regionWriter();
-        long n = w.toSocket(region);
+        long n = ring != null ? w.toRing(ring, region) : w.toSocket(region);
         if (n > 0) {
+            if (ring != null) {
+                shmWritesSinceIdleCheck++;
+                ring.publish();
+            }
             in.progress(n);
             if (region.transferred() >= count) {
                 regionDone(in, region);
+                return 1;
             }
-            return 1;
+            return ring != null && w.blocked() ? -1 : 1;
         }
         if (!w.blocked()) {
             throw noProgress(region);
@@ -836,35 +844,6 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             in.remove();
         }
         return !gather.full;
-    }
-
-    /**
-     * Writes the next bytes of the region at the head into the ring and publishes them before
-     * reporting progress. Returns 0 when nothing was written (the region was done), 1 when bytes
-     * went in, -1 when the link took none (no credit, or no room to post: wait as for a buffer).
-     */
-    private int writeRegion(ChannelOutboundBuffer in, StreamLink l, FileRegion region) throws IOException {
-        long count = region.count();
-        if (region.transferred() >= count) {
-            regionDone(in, region);
-            return 0;
-        }
-        FileRegionWriter w = regionWriter();
-        long n = w.toRing(l, region);
-        if (n > 0) {
-            shmWritesSinceIdleCheck++;
-            l.publish();
-            in.progress(n);
-            if (region.transferred() >= count) {
-                regionDone(in, region);
-                return 1;
-            }
-            return w.blocked() ? -1 : 1;
-        }
-        if (!w.blocked()) {
-            throw noProgress(region);
-        }
-        return -1;
     }
 
     private final RingGather ringGather = new RingGather();

@@ -14,7 +14,7 @@ class SpinWindowTest {
         for (int i = 0; i < n; i++) {
             long spin = w.startIdle();
             if (spin > 0) {
-                w.caught(1_000, false);
+                w.caught(false);
             } else {
                 w.wokenByWork(1_000, false);
             }
@@ -33,7 +33,7 @@ class SpinWindowTest {
     void aTaskFromAnotherThreadStopsTheSpinWhetherCaughtOrWokenBy() {
         SpinWindow caught = SpinWindow.adaptive(CAP);
         caught.startIdle();
-        caught.caught(500, true);
+        caught.caught(true);
         assertEquals(0, caught.nanos());
         SpinWindow woken = SpinWindow.adaptive(CAP);
         woken.startIdle();
@@ -45,7 +45,7 @@ class SpinWindowTest {
     void afterATaskIoDoesNotRestartTheSpinUntilTasksHaveStayedAway() {
         SpinWindow w = SpinWindow.adaptive(CAP);
         w.startIdle();
-        w.caught(500, true);
+        w.caught(true);
         for (int i = 1; i < SpinWindow.TRIAL_EVERY; i++) {
             assertEquals(0, w.startIdle(), "period " + i);
             w.wokenByWork(1_000, false);
@@ -79,7 +79,7 @@ class SpinWindowTest {
         for (int i = 0; i < 10 * SpinWindow.MISSES_TO_HALVE; i++) {
             w.startIdle();
             if (i % SpinWindow.MISSES_TO_HALVE == SpinWindow.MISSES_TO_HALVE - 1) {
-                w.caught(1_000, false);
+                w.caught(false);
             } else {
                 w.wokenByWork(CAP + 1, false);
             }
@@ -114,7 +114,7 @@ class SpinWindowTest {
                 w.wokenByWork(10 * CAP, false);
             }
         } while (spin == 0);
-        w.caught(1_000, false); // a trial catches the peer's answer
+        w.caught(false); // a trial catches the peer's answer
         quietPeriods(w, 3 * SpinWindow.TRIAL_LENGTH);
         assertEquals(CAP, w.learnedNanos(), "the trial's catch keeps the full spin past the trial");
     }
@@ -132,7 +132,7 @@ class SpinWindowTest {
     void aFixedSpinNeverChanges() {
         SpinWindow w = SpinWindow.fixed(CAP);
         w.startIdle();
-        w.caught(1, true);
+        w.caught(true);
         w.startIdle();
         w.wokenByWork(1_000_000, true);
         for (int i = 0; i < 100; i++) {

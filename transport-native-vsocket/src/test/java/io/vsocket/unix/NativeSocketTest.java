@@ -47,17 +47,7 @@ class NativeSocketTest {
             assertTrue(bound.getPort() > 0);
             assertNull(server.accept(), "nothing pending yet");
 
-            boolean connected = client.connect(bound);
-            NativeSocket accepted = null;
-            for (int i = 0; i < 2000 && accepted == null; i++) {
-                accepted = server.accept();
-                Thread.sleep(1);
-            }
-            assertNotNull(accepted);
-            try (NativeSocket peer = accepted) {
-                if (!connected) {
-                    assertTrue(client.finishConnect(bound));
-                }
+            try (NativeSocket peer = connectAndAccept(server, client, bound)) {
                 assertEquals(client.localAddress(), peer.remoteAddress());
                 client.setIntOption(LibC.IPPROTO_TCP, LibC.TCP_NODELAY, 1, "TCP_NODELAY");
                 assertEquals(1, client.getIntOption(LibC.IPPROTO_TCP, LibC.TCP_NODELAY, "TCP_NODELAY"));
@@ -128,17 +118,7 @@ class NativeSocketTest {
             }
             server.bind(LOOPBACK);
             server.listen(1);
-            boolean connected = client.connect(server.localAddress());
-            NativeSocket accepted = null;
-            for (int i = 0; i < 2000 && accepted == null; i++) {
-                accepted = server.accept();
-                Thread.sleep(1);
-            }
-            assertNotNull(accepted);
-            try (NativeSocket peer = accepted) {
-                if (!connected) {
-                    assertTrue(client.finishConnect(server.localAddress()));
-                }
+            try (NativeSocket peer = connectAndAccept(server, client, server.localAddress())) {
                 int offset = 1000;
                 assertEquals(size - offset, client.sendFile(file.fd(), offset, size), "up to the end of the file");
                 assertEquals(NativeSocket.EOF, client.sendFile(file.fd(), size, 10), "nothing at the end of the file");
@@ -182,5 +162,30 @@ class NativeSocketTest {
         socket.close();
         assertFalse(socket.isOpen());
         assertThrows(java.nio.channels.ClosedChannelException.class, socket::ensureOpen);
+    }
+
+    /**
+     * Connects {@code client} to the listening {@code server} at {@code address} and returns the
+     * accepted end (polling the non-blocking accept for up to two seconds), the client's connect
+     * finished.
+     */
+    static NativeSocket connectAndAccept(NativeSocket server, NativeSocket client, InetSocketAddress address)
+            throws Exception {
+        boolean connected = client.connect(address);
+        NativeSocket accepted = null;
+        for (int i = 0; i < 2000 && accepted == null; i++) {
+            accepted = server.accept();
+            Thread.sleep(1);
+        }
+        assertNotNull(accepted);
+        try {
+            if (!connected) {
+                assertTrue(client.finishConnect(address));
+            }
+        } catch (Throwable t) {
+            accepted.close();
+            throw t;
+        }
+        return accepted;
     }
 }

@@ -10,7 +10,6 @@ import java.nio.charset.StandardCharsets;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** TCP urgent data over loopback: one byte out of band, not in the stream. */
@@ -60,17 +59,7 @@ class NativeSocketUrgentTest {
             server.bind(LOOPBACK);
             server.listen(4);
             InetSocketAddress bound = server.localAddress();
-            boolean connected = client.connect(bound);
-            NativeSocket accepted = null;
-            for (int i = 0; i < 2000 && accepted == null; i++) {
-                accepted = server.accept();
-                Thread.sleep(1);
-            }
-            assertNotNull(accepted);
-            try (NativeSocket peer = accepted) {
-                if (!connected) {
-                    assertTrue(client.finishConnect(bound));
-                }
+            try (NativeSocket peer = NativeSocketTest.connectAndAccept(server, client, bound)) {
                 assertEquals(NativeSocket.URGENT_NONE, peer.readUrgent(), "nothing sent yet");
 
                 client.sendUrgent((byte) 'v');

@@ -64,19 +64,43 @@ public final class Relay implements AutoCloseable {
         listener.close().sync();
     }
 
-    /** One per accepted connection: opens the upstream connection, then moves the client's bytes up. */
-    private static final class ClientSide extends ChannelInboundHandlerAdapter {
+    /** Moves one side's bytes to its peer, and closes the peer (after what is queued) when its side ends. */
+    private static class Pump extends ChannelInboundHandlerAdapter {
+        Channel peer;
+
+        Pump(Channel peer) {
+            this.peer = peer;
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            forward(msg, peer, ctx.channel());
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            closeAfterFlush(peer);
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            closeAfterFlush(ctx.channel());
+        }
+    }
+
+    /** One per accepted connection: opens the upstream connection, its peer, then pumps the client's bytes up. */
+    private static final class ClientSide extends Pump {
         private final InetSocketAddress target;
-        private Channel upstream;
 
         ClientSide(InetSocketAddress target) {
+            super(null);
             this.target = target;
         }
 
         @Override
         public void channelActive(ChannelHandlerContext ctx) {
             Channel client = ctx.channel();
-            upstream = new Bootstrap()
+            peer = new Bootstrap()
                     .group(client.eventLoop()) // both ends of a relayed connection on one loop: no hand-offs
                     .channel(VSocketSocketChannel.class)
                     // The target is plain TCP: no hello, so no wait for a vsocket offer that cannot come.
@@ -95,45 +119,6 @@ public final class Relay implements AutoCloseable {
                             client.read();
                         }
                     }).channel();
-        }
-
-        @Override
-        public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            forward(msg, upstream, ctx.channel());
-        }
-
-        @Override
-        public void channelInactive(ChannelHandlerContext ctx) {
-            closeAfterFlush(upstream);
-        }
-
-        @Override
-        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-            closeAfterFlush(ctx.channel());
-        }
-    }
-
-    /** The target's bytes down to the client. */
-    private static final class Pump extends ChannelInboundHandlerAdapter {
-        private final Channel client;
-
-        Pump(Channel client) {
-            this.client = client;
-        }
-
-        @Override
-        public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            forward(msg, client, ctx.channel());
-        }
-
-        @Override
-        public void channelInactive(ChannelHandlerContext ctx) {
-            closeAfterFlush(client);
-        }
-
-        @Override
-        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-            closeAfterFlush(ctx.channel());
         }
     }
 

@@ -4,9 +4,9 @@ import io.lettuce.core.LettuceFutures;
 import io.lettuce.core.RedisCommandExecutionException;
 import io.lettuce.core.RedisFuture;
 import io.lettuce.core.api.StatefulRedisConnection;
+import io.vsocket.lettuce.RedisChecks;
 import io.lettuce.core.api.async.RedisAsyncCommands;
 import io.lettuce.core.api.sync.RedisCommands;
-import io.lettuce.core.codec.ByteArrayCodec;
 import io.lettuce.core.resource.ClientResources;
 import io.lettuce.core.resource.NettyCustomizer;
 import io.netty.channel.Channel;
@@ -29,7 +29,6 @@ import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -129,52 +128,18 @@ class RedisServerTest {
 
     @Test
     void manyConcurrentCommandsOverSeveralConnections() throws Exception {
-        List<StatefulRedisConnection<String, String>> connections = new ArrayList<>();
-        try {
-            for (int c = 0; c < 4; c++) {
-                connections.add(client.connect());
-            }
-            List<RedisFuture<Long>> increments = new ArrayList<>();
-            List<Thread> threads = new ArrayList<>();
-            for (StatefulRedisConnection<String, String> connection : connections) {
-                threads.add(Thread.ofPlatform().start(() -> {
-                    for (int i = 0; i < 1000; i++) {
-                        RedisFuture<Long> f = connection.async().incr("shared-counter");
-                        synchronized (increments) {
-                            increments.add(f);
-                        }
-                    }
-                }));
-            }
-            for (Thread t : threads) {
-                t.join();
-            }
-            assertTrue(LettuceFutures.awaitAll(TIMEOUT, increments.toArray(new RedisFuture[0])));
-            List<Long> values = new ArrayList<>();
-            for (RedisFuture<Long> f : increments) {
-                values.add(f.get());
-            }
-            values.sort(null);
-            for (int i = 0; i < values.size(); i++) {
-                assertEquals(i + 1L, values.get(i), "each increment applied once, atomically");
-            }
-        } finally {
-            connections.forEach(StatefulRedisConnection::close);
-        }
+        RedisChecks.concurrentIncrementsApplyOnce(client, "shared-counter", 1000, TIMEOUT);
     }
 
     @Test
     void valuesOfSeveralMiBBothWays() {
-        try (StatefulRedisConnection<byte[], byte[]> connection = client.connect(ByteArrayCodec.INSTANCE)) {
+        try (StatefulRedisConnection<byte[], byte[]> connection = RedisChecks.bytes(client)) {
             for (int size : new int[] {1, 4096, 300_000, 8 * 1024 * 1024 + 3}) {
                 byte[] value = new byte[size];
                 for (int i = 0; i < size; i++) {
                     value[i] = (byte) (i * 17 + size + (i >>> 12));
                 }
-                byte[] key = ("big:" + size).getBytes();
-                assertEquals("OK", connection.sync().set(key, value));
-                assertArrayEquals(value, connection.sync().get(key), size + " bytes");
-                assertEquals((long) size, connection.sync().strlen(key));
+                RedisChecks.valueRoundTrips(connection, ("big:" + size).getBytes(), value);
             }
         }
     }

@@ -7,7 +7,6 @@ import io.lettuce.core.RedisURI;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.api.async.RedisAsyncCommands;
 import io.lettuce.core.api.sync.RedisCommands;
-import io.lettuce.core.codec.ByteArrayCodec;
 import io.lettuce.core.resource.ClientResources;
 import io.lettuce.core.resource.NettyCustomizer;
 import io.netty.buffer.ByteBufAllocator;
@@ -29,7 +28,6 @@ import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -124,52 +122,17 @@ class VSocketRedisClientTest {
 
     @Test
     void manyConcurrentCommandsFromSeveralConnections() throws Exception {
-        List<StatefulRedisConnection<String, String>> connections = new ArrayList<>();
-        try {
-            for (int c = 0; c < 4; c++) {
-                connections.add(client.connect());
-            }
-            List<RedisFuture<Long>> increments = new ArrayList<>();
-            List<Thread> threads = new ArrayList<>();
-            for (StatefulRedisConnection<String, String> connection : connections) {
-                Thread t = Thread.ofPlatform().start(() -> {
-                    for (int i = 0; i < 500; i++) {
-                        RedisFuture<Long> f = connection.async().incr("concurrent");
-                        synchronized (increments) {
-                            increments.add(f);
-                        }
-                    }
-                });
-                threads.add(t);
-            }
-            for (Thread t : threads) {
-                t.join();
-            }
-            assertTrue(LettuceFutures.awaitAll(TIMEOUT, increments.toArray(new RedisFuture[0])));
-            List<Long> values = new ArrayList<>();
-            for (RedisFuture<Long> f : increments) {
-                values.add(f.get());
-            }
-            values.sort(null);
-            for (int i = 0; i < values.size(); i++) {
-                assertEquals(i + 1L, values.get(i), "every increment applied exactly once");
-            }
-        } finally {
-            connections.forEach(StatefulRedisConnection::close);
-        }
+        RedisChecks.concurrentIncrementsApplyOnce(client, "concurrent", 500, TIMEOUT);
     }
 
     @Test
     void largeValuesBothWays() {
-        try (StatefulRedisConnection<byte[], byte[]> connection = client.connect(ByteArrayCodec.INSTANCE)) {
+        try (StatefulRedisConnection<byte[], byte[]> connection = RedisChecks.bytes(client)) {
             byte[] value = new byte[6 * 1024 * 1024 + 5];
             for (int i = 0; i < value.length; i++) {
                 value[i] = (byte) (i * 131 + (i >>> 13));
             }
-            byte[] key = "large".getBytes();
-            assertEquals("OK", connection.sync().set(key, value));
-            assertArrayEquals(value, connection.sync().get(key));
-            assertEquals((long) value.length, connection.sync().strlen(key));
+            RedisChecks.valueRoundTrips(connection, "large".getBytes(), value);
         }
     }
 

@@ -741,17 +741,12 @@ class ShmLinkTest {
         ByteBuf dst = Unpooled.directBuffer(LEND_RING);
         toClose.add(dst::release);
         assertEquals(LEND_RING - 8192, p.server().readable());
-        assertEquals(LEND_RING - 8192, p.server().read(dst, 0, LEND_RING));
-        dst.writerIndex(LEND_RING - 8192);
-        assertPattern(dst, 8192, "after the loan");
+        assertReadsPattern(p, dst, LEND_RING - 8192, 8192, "after the loan");
         p.server().returnCreditNow();
         assertEquals(8192, p.client().write(source, 8192), "the writer steps over the hole");
         p.client().publish();
         assertEquals(8192, p.server().readable(), "the hole is stepped over, not read");
-        dst.clear();
-        assertEquals(8192, p.server().read(dst, 0, LEND_RING));
-        dst.writerIndex(8192);
-        assertPattern(dst, LEND_RING, "after the hole");
+        assertReadsPattern(p, dst, 8192, LEND_RING, "after the hole");
     }
 
     // ---- Loans: bytes handed out as they lie in the ring ----
@@ -764,6 +759,14 @@ class ShmLinkTest {
             b.writeByte(pattern(from + i));
         }
         return b;
+    }
+
+    /** The server reads exactly {@code n} bytes into {@code dst} (from its start), the pattern's from {@code from}. */
+    private static void assertReadsPattern(Pair p, ByteBuf dst, int n, long from, String what) throws IOException {
+        dst.clear();
+        assertEquals(n, p.server().read(dst, 0, dst.capacity()), what);
+        dst.writerIndex(n);
+        assertPattern(dst, from, what);
     }
 
     private static void assertPattern(ByteBuf buf, long from, String what) {
@@ -802,18 +805,13 @@ class ShmLinkTest {
         ByteBuf dst = Unpooled.directBuffer(LEND_RING);
         toClose.add(dst::release);
         assertEquals(LEND_RING - 8192, p.server().readable());
-        assertEquals(LEND_RING - 8192, p.server().read(dst, 0, LEND_RING));
-        dst.writerIndex(LEND_RING - 8192);
-        assertPattern(dst, 8192, "after the loan");
+        assertReadsPattern(p, dst, LEND_RING - 8192, 8192, "after the loan");
         p.server().returnCreditNow();
         assertEquals(LEND_RING, p.client().credit(), "the writer stepped over the hole, the reader too");
         assertEquals(8192, p.client().write(more, LEND_RING - 8192, 8192));
         p.client().publish();
         assertEquals(8192, p.server().readable(), "the hole is stepped over, not read");
-        dst.clear();
-        assertEquals(8192, p.server().read(dst, 0, LEND_RING));
-        dst.writerIndex(8192);
-        assertPattern(dst, LEND_RING, "after the hole");
+        assertReadsPattern(p, dst, 8192, LEND_RING, "after the hole");
     }
 
     @Test
