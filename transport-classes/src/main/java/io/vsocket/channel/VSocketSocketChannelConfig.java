@@ -30,9 +30,6 @@ import static io.netty.channel.ChannelOption.TCP_NODELAY;
  * by default, as in Netty's transports.
  */
 public final class VSocketSocketChannelConfig extends DefaultChannelConfig implements SocketChannelConfig {
-    /** IPV6_TCLASS: the traffic class of the IPv6 socket, which is what IP_TOS means here. */
-    private static final int IPV6_TCLASS = 67;
-
     private final NativeSocket socket;
     private volatile boolean allowHalfClosure;
     private volatile List<VSocketLink> links = VSocketLinks.defaults();
@@ -223,12 +220,12 @@ public final class VSocketSocketChannelConfig extends DefaultChannelConfig imple
 
     @Override
     public int getTrafficClass() {
-        return get(LibC.IPPROTO_IPV6, IPV6_TCLASS, "IPV6_TCLASS");
+        return get(LibC.IPPROTO_IPV6, LibC.IPV6_TCLASS, "IPV6_TCLASS");
     }
 
     @Override
     public VSocketSocketChannelConfig setTrafficClass(int trafficClass) {
-        set(LibC.IPPROTO_IPV6, IPV6_TCLASS, trafficClass, "IPV6_TCLASS");
+        set(LibC.IPPROTO_IPV6, LibC.IPV6_TCLASS, trafficClass, "IPV6_TCLASS");
         return this;
     }
 

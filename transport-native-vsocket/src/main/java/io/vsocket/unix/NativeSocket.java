@@ -2,6 +2,8 @@ package io.vsocket.unix;
 
 import io.vsocket.ffm.Downcalls;
 import io.vsocket.ffm.libc.LibC;
+import io.vsocket.ffm.libc.group_req;
+import io.vsocket.ffm.libc.group_source_req;
 import io.vsocket.ffm.libc.linger;
 import io.vsocket.ffm.libc.sockaddr_in6;
 
@@ -9,6 +11,8 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.net.ConnectException;
+import java.net.Inet4Address;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.channels.ClosedChannelException;
 
@@ -17,7 +21,7 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * The owner of one non-blocking IPv6 (dual-stack) TCP socket descriptor. Reads and writes take
+ * The owner of one non-blocking IPv6 (dual-stack) TCP or UDP socket descriptor. Reads and writes take
  * native addresses and report "would block" as 0 and end-of-stream as -1, as Netty's native
  * transports do; failures throw {@link NativeIoException} naming the call. Closing is idempotent.
  */
@@ -35,6 +39,16 @@ public final class NativeSocket implements AutoCloseable {
      */
     private static final ThreadLocal<MemorySegment> SENDFILE_OFFSET =
             ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(JAVA_LONG));
+
+    /** Returned by {@link #receiveFrom} when no datagram is waiting (an empty datagram gives 0). */
+    public static final int NO_DATAGRAM = -1;
+
+    /**
+     * The socket addresses of {@link #sendTo} and {@link #receiveFrom}, one set per thread (a loop
+     * sends and receives for one channel at a time): per-call segments would allocate on the hot path.
+     */
+    private static final ThreadLocal<DatagramAddresses> DATAGRAM_ADDRESSES =
+            ThreadLocal.withInitial(DatagramAddresses::new);
 
     private final int fd;
     private volatile boolean open = true;
@@ -57,6 +71,23 @@ public final class NativeSocket implements AutoCloseable {
         return socket;
     }
 
+    /** A new non-blocking, close-on-exec, dual-stack datagram (UDP) socket. */
+    public static NativeSocket newDatagramSocket() throws NativeIoException {
+        MemorySegment errno = Downcalls.threadErrnoState();
+        int fd = LibC.socket(errno, LibC.AF_INET6, LibC.SOCK_DGRAM | LibC.SOCK_NONBLOCK | LibC.SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            throw new NativeIoException("socket(AF_INET6, SOCK_DGRAM)", Downcalls.errno(errno));
+        }
+        NativeSocket socket = new NativeSocket(fd);
+        try {
+            socket.setIntOption(LibC.IPPROTO_IPV6, LibC.IPV6_V6ONLY, 0, "IPV6_V6ONLY");
+        } catch (NativeIoException e) {
+            FileDescriptors.close(fd, "socket " + fd);
+            throw e;
+        }
+        return socket;
+    }
+
     public int fd() {
         return fd;
     }
@@ -68,7 +99,7 @@ public final class NativeSocket implements AutoCloseable {
     public void bind(InetSocketAddress local) throws IOException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment sa = sockaddr_in6.allocate(arena);
-            SocketAddresses.write(sa, local);
+            SocketAddresses.write(sa, SocketAddresses.forBind(local));
             MemorySegment errno = Downcalls.threadErrnoState();
             if (LibC.bind(errno, fd, sa, (int) sockaddr_in6.sizeof()) != 0) {
                 throw new NativeIoException("bind(" + local + ")", Downcalls.errno(errno));
@@ -115,6 +146,121 @@ public final class NativeSocket implements AutoCloseable {
                 return false;
             }
             throw connectException(remote, e);
+        }
+    }
+
+    /**
+     * Dissolves a datagram socket's association ({@code connect} with {@code AF_UNSPEC}): it sends
+     * and receives to and from anyone again. A local port the socket did not bind explicitly may be
+     * released by the kernel.
+     */
+    public void disconnect() throws NativeIoException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment sa = sockaddr_in6.allocate(arena);
+            sockaddr_in6.sin6_family(sa, (short) LibC.AF_UNSPEC);
+            MemorySegment errno = Downcalls.threadErrnoState();
+            if (LibC.connect(errno, fd, sa, (int) sockaddr_in6.sizeof()) != 0) {
+                throw new NativeIoException("connect(AF_UNSPEC)", Downcalls.errno(errno));
+            }
+        }
+    }
+
+    /**
+     * Sends one datagram of {@code [address, address + length)} to {@code remote}, or to the
+     * connected peer when {@code remote} is null: true when sent, false when the socket's buffer is
+     * full (wait for writability). Failures (the peer's port unreachable, {@code EMSGSIZE}, no route)
+     * throw.
+     */
+    public boolean sendTo(long address, int length, InetSocketAddress remote) throws NativeIoException {
+        MemorySegment errno = Downcalls.threadErrnoState();
+        MemorySegment buf = MemorySegment.ofAddress(address);
+        long n;
+        int e;
+        do {
+            if (remote == null) {
+                n = LibC.send(errno, fd, buf, length, LibC.MSG_NOSIGNAL);
+            } else {
+                MemorySegment sa = DATAGRAM_ADDRESSES.get().destination(remote);
+                n = LibC.sendto(errno, fd, buf, length, LibC.MSG_NOSIGNAL, sa, (int) sockaddr_in6.sizeof());
+            }
+            e = n >= 0 ? 0 : Downcalls.errno(errno);
+        } while (e == LibC.EINTR);
+        if (n >= 0) {
+            return true;
+        }
+        if (e == LibC.EAGAIN) {
+            return false;
+        }
+        throw new NativeIoException(remote == null ? "send" : "sendto(" + remote + ")", e);
+    }
+
+    /**
+     * Receives one datagram into {@code [address, address + length)}: its length (a longer one is
+     * cut to {@code length}, as {@code recvfrom} does), or {@link #NO_DATAGRAM}. The sender's
+     * {@code sockaddr_in6} is then {@link #lastSender()} until this thread's next receive.
+     */
+    public int receiveFrom(long address, int length) throws NativeIoException {
+        DatagramAddresses addresses = DATAGRAM_ADDRESSES.get();
+        MemorySegment errno = Downcalls.threadErrnoState();
+        long n;
+        int e;
+        do {
+            addresses.sourceLength.set(JAVA_INT, 0, (int) sockaddr_in6.sizeof());
+            n = LibC.recvfrom(errno, fd, MemorySegment.ofAddress(address), length, 0, addresses.source,
+                    addresses.sourceLength);
+            e = n >= 0 ? 0 : Downcalls.errno(errno);
+        } while (e == LibC.EINTR);
+        if (n >= 0) {
+            return (int) n;
+        }
+        if (e == LibC.EAGAIN) {
+            return NO_DATAGRAM;
+        }
+        throw new NativeIoException("recvfrom", e);
+    }
+
+    /** The sender of this thread's last {@link #receiveFrom}, as a {@code sockaddr_in6} (read it before the next). */
+    public static MemorySegment lastSender() {
+        return DATAGRAM_ADDRESSES.get().source;
+    }
+
+    /**
+     * Joins, leaves, blocks or unblocks ({@code LibC.MCAST_*}) a multicast {@code group} on the
+     * interface with index {@code interfaceIndex} (0: the kernel's choice), for datagrams from
+     * {@code source} only, or from any source when it is null. The protocol-independent requests
+     * serve IPv4 groups (at the IP level, v4-mapped on this dual-stack socket) and IPv6 ones alike.
+     */
+    public void multicast(int request, InetAddress group, int interfaceIndex, InetAddress source) throws NativeIoException {
+        int level = group instanceof Inet4Address ? LibC.IPPROTO_IP : LibC.IPPROTO_IPV6;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment req;
+            if (source == null) {
+                req = group_req.allocate(arena);
+                group_req.gr_interface(req, interfaceIndex);
+                SocketAddresses.writeNative(group_req.gr_group(req), group);
+            } else {
+                req = group_source_req.allocate(arena);
+                group_source_req.gsr_interface(req, interfaceIndex);
+                SocketAddresses.writeNative(group_source_req.gsr_group(req), group);
+                SocketAddresses.writeNative(group_source_req.gsr_source(req), source);
+            }
+            MemorySegment errno = Downcalls.threadErrnoState();
+            if (LibC.setsockopt(errno, fd, level, request, req, (int) req.byteSize()) != 0) {
+                throw new NativeIoException("setsockopt(MCAST " + request + ", " + group.getHostAddress()
+                        + (source == null ? "" : " from " + source.getHostAddress()) + ")", Downcalls.errno(errno));
+            }
+        }
+    }
+
+    /** Sets an option whose value is raw bytes (an {@code in_addr}, say). */
+    public void setBytesOption(int level, int name, byte[] value, String what) throws NativeIoException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment v = arena.allocate(value.length);
+            MemorySegment.copy(value, 0, v, JAVA_BYTE, 0, value.length);
+            MemorySegment errno = Downcalls.threadErrnoState();
+            if (LibC.setsockopt(errno, fd, level, name, v, value.length) != 0) {
+                throw new NativeIoException("setsockopt(" + what + ")", Downcalls.errno(errno));
+            }
         }
     }
 
@@ -391,6 +537,30 @@ public final class NativeSocket implements AutoCloseable {
     public void ensureOpen() throws ClosedChannelException {
         if (!open) {
             throw new ClosedChannelException();
+        }
+    }
+
+    /** One thread's datagram addresses: where {@code sendto} reads its destination, {@code recvfrom} writes its source. */
+    private static final class DatagramAddresses {
+        final MemorySegment destinationAddress;
+        final MemorySegment source;
+        final MemorySegment sourceLength;
+        /** The address {@link #destinationAddress} holds (by identity: a reply often reuses the same object). */
+        private InetSocketAddress written;
+
+        DatagramAddresses() {
+            Arena arena = Arena.ofAuto();
+            destinationAddress = sockaddr_in6.allocate(arena);
+            source = sockaddr_in6.allocate(arena);
+            sourceLength = arena.allocate(JAVA_INT);
+        }
+
+        MemorySegment destination(InetSocketAddress remote) {
+            if (remote != written) {
+                SocketAddresses.write(destinationAddress, remote);
+                written = remote;
+            }
+            return destinationAddress;
         }
     }
 

@@ -1,6 +1,7 @@
 package io.vsocket.unix;
 
 import io.vsocket.ffm.libc.LibC;
+import io.vsocket.ffm.libc.sockaddr_in;
 import io.vsocket.ffm.libc.sockaddr_in6;
 
 import java.lang.foreign.MemorySegment;
@@ -42,6 +43,48 @@ public final class SocketAddresses {
         }
     }
 
+    /**
+     * Fills {@code storage} (a {@code sockaddr_storage}) with {@code address} (port 0) in its own
+     * family: a {@code sockaddr_in} for IPv4, as the kernel wants an IPv4 multicast group or source.
+     */
+    public static void writeNative(MemorySegment storage, InetAddress address) {
+        if (address instanceof Inet4Address) {
+            storage.fill((byte) 0);
+            sockaddr_in.sin_family(storage, (short) LibC.AF_INET);
+            sockaddr_in.sin_addr(storage, address.getAddress());
+        } else {
+            write(storage, new InetSocketAddress(address, 0));
+        }
+    }
+
+    /**
+     * The address to bind a dual-stack socket to for {@code address}: the IPv4 wildcard
+     * {@code 0.0.0.0} becomes {@code ::}, as the JDK binds it (v4-mapped, it would take IPv4 only,
+     * and a socket bound to it would miss its IPv6 peers and groups).
+     */
+    public static InetSocketAddress forBind(InetSocketAddress address) {
+        InetAddress ip = address.getAddress();
+        if (ip instanceof Inet4Address && ip.isAnyLocalAddress()) {
+            return new InetSocketAddress(ANY6, address.getPort());
+        }
+        return address;
+    }
+
+    private static final InetAddress ANY6;
+
+    static {
+        try {
+            ANY6 = InetAddress.getByAddress(new byte[16]);
+        } catch (UnknownHostException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    /** An IPv6 address with its scope only where it has one (else it would print as {@code %0}). */
+    private static InetAddress scope(byte[] raw, int scopeId) throws UnknownHostException {
+        return scopeId != 0 ? Inet6Address.getByAddress(null, raw, scopeId) : InetAddress.getByAddress(raw);
+    }
+
     /** Reads a {@code sockaddr_in6}. */
     public static InetSocketAddress read(MemorySegment sa) {
         int port = Short.toUnsignedInt(Short.reverseBytes(sockaddr_in6.sin6_port(sa)));
@@ -54,7 +97,7 @@ public final class SocketAddresses {
             mapped &= raw[10] == (byte) 0xff && raw[11] == (byte) 0xff;
             InetAddress ip = mapped
                     ? InetAddress.getByAddress(new byte[] {raw[12], raw[13], raw[14], raw[15]})
-                    : Inet6Address.getByAddress(null, raw, sockaddr_in6.sin6_scope_id(sa));
+                    : scope(raw, sockaddr_in6.sin6_scope_id(sa));
             return new InetSocketAddress(ip, port);
         } catch (UnknownHostException e) {
             throw new AssertionError(e);

@@ -19,8 +19,9 @@ import io.netty.resolver.DefaultAddressResolverGroup;
  * {@link VSocketEventLoopGroupProvider}. The address resolver is Netty's
  * {@link DefaultAddressResolverGroup} (the JDK's {@code InetAddress} lookup, as Reactor Netty's default
  * is): Lettuce's own default is Netty's DNS resolver, which opens a {@code NioDatagramChannel} on the
- * connecting channel's event loop, and a vsocket loop cannot run a NIO channel (vsocket has no
- * datagram channel yet). The JDK lookup runs on the loop and blocks it while it asks; an IP address or
+ * connecting channel's event loop, and a vsocket loop cannot run a NIO channel (a
+ * {@code DnsAddressResolverGroup} built with {@code datagramChannelType(VSocketDatagramChannel.class)}
+ * would run there; these resources keep to the JDK's, which needs nothing configured). The JDK lookup runs on the loop and blocks it while it asks; an IP address or
  * a name in {@code /etc/hosts} costs nothing, and the JDK caches answers.
  */
 public final class VSocketLettuce {

@@ -2,11 +2,13 @@ package io.vsocket.reactor;
 
 import io.netty.channel.Channel;
 import io.netty.channel.EventLoopGroup;
+import io.netty.channel.socket.DatagramChannel;
 import io.netty.channel.socket.ServerSocketChannel;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import io.netty.util.concurrent.Future;
 import io.vsocket.channel.VSocketEventLoopGroup;
+import io.vsocket.channel.VSocketDatagramChannel;
 import io.vsocket.channel.VSocketServerSocketChannel;
 import io.vsocket.channel.VSocketSocketChannel;
 import reactor.core.publisher.Mono;
@@ -33,9 +35,9 @@ import java.util.function.Supplier;
  * Netty's defaults do), an optional separate group for servers' accept loops, created on first use
  * and shut down by {@link #disposeLater}.
  *
- * <p>vsocket has no datagram channel yet, so a {@code DatagramChannel} (Reactor Netty's UDP, or a DNS
- * resolver set with {@code .resolver(...)}) is refused with an exception saying so; the default
- * resolver (the JDK's) needs none.
+ * <p>A {@code DatagramChannel} (Reactor Netty's {@code UdpServer}/{@code UdpClient}, or a DNS resolver
+ * set with {@code .resolver(...)}) is a {@link VSocketDatagramChannel}; other channel types are
+ * refused with an exception saying so.
  */
 public final class VSocketLoopResources implements LoopResources {
     private final String prefix;
@@ -144,8 +146,11 @@ public final class VSocketLoopResources implements LoopResources {
         if (channelType == ServerSocketChannel.class) {
             return VSocketServerSocketChannel.class.asSubclass(channelType);
         }
+        if (channelType == DatagramChannel.class) {
+            return VSocketDatagramChannel.class.asSubclass(channelType);
+        }
         throw new UnsupportedOperationException("vsocket has no " + channelType.getSimpleName()
-                + " (it carries TCP-style streams: SocketChannel and ServerSocketChannel; datagrams are not built yet)");
+                + " (it has SocketChannel, ServerSocketChannel and DatagramChannel)");
     }
 
     /** A channel of ours on a group that is not ours would fail at registration, far from the cause. */

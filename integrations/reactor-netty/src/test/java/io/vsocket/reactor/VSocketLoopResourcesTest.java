@@ -6,6 +6,8 @@ import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.socket.DatagramChannel;
 import io.netty.channel.socket.ServerSocketChannel;
 import io.netty.channel.socket.SocketChannel;
+import io.netty.channel.socket.DatagramPacket;
+import io.vsocket.channel.VSocketDatagramChannel;
 import io.vsocket.channel.VSocketLink;
 import io.vsocket.channel.VSocketServerSocketChannel;
 import io.vsocket.channel.VSocketSocketChannel;
@@ -19,9 +21,12 @@ import reactor.netty.http.HttpProtocol;
 import reactor.netty.http.client.HttpClient;
 import reactor.netty.http.server.HttpServer;
 import reactor.netty.resources.ConnectionProvider;
+import reactor.netty.udp.UdpClient;
+import reactor.netty.udp.UdpServer;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -232,15 +237,47 @@ class VSocketLoopResourcesTest {
         }
     }
 
+    /** A channel type vsocket has no class for. */
+    private interface OtherChannel extends io.netty.channel.Channel {
+    }
+
+    @Test
+    void udpServerAndClientRunOnVSocketDatagramChannels() {
+        Set<Class<?>> types = ConcurrentHashMap.newKeySet();
+        var server = UdpServer.create().runOn(loops).host("127.0.0.1").port(0)
+                .doOnBound(c -> types.add(c.channel().getClass()))
+                .handle((in, out) -> out.sendObject(in.receiveObject().cast(DatagramPacket.class)
+                        .map(p -> new DatagramPacket(Unpooled.copiedBuffer("echo:", StandardCharsets.US_ASCII)
+                                .writeBytes(p.content()), p.sender()))))
+                .bindNow(TIMEOUT);
+        var client = UdpClient.create().runOn(loops).remoteAddress(server::address)
+                .doOnConnected(c -> types.add(c.channel().getClass()))
+                .connectNow(TIMEOUT);
+        try {
+            List<String> replies = new java.util.concurrent.CopyOnWriteArrayList<>();
+            client.inbound().receive().asString(StandardCharsets.US_ASCII).doOnNext(replies::add).subscribe();
+            for (int i = 0; i < 20 && replies.size() < 3; i++) {
+                client.outbound().sendString(Flux.just("a", "b", "c")).then().block(TIMEOUT);
+                Mono.delay(Duration.ofMillis(100)).block();
+            }
+            assertTrue(replies.containsAll(List.of("echo:a", "echo:b", "echo:c")), replies.toString());
+            assertEquals(Set.of(VSocketDatagramChannel.class), types);
+        } finally {
+            client.disposeNow(TIMEOUT);
+            server.disposeNow(TIMEOUT);
+        }
+    }
+
     @Test
     void channelClassesAreVSocketsAndOtherTypesAreRefusedWithAReason() {
         var group = loops.onServer(true);
         assertEquals(VSocketSocketChannel.class, loops.onChannelClass(SocketChannel.class, group));
         assertEquals(VSocketServerSocketChannel.class, loops.onChannelClass(ServerSocketChannel.class, group));
         assertEquals(VSocketSocketChannel.class, loops.onChannel(SocketChannel.class, loops.onClient(true)).getClass());
-        UnsupportedOperationException datagram = assertThrows(UnsupportedOperationException.class,
-                () -> loops.onChannelClass(DatagramChannel.class, group));
-        assertTrue(datagram.getMessage().contains("DatagramChannel"), datagram.getMessage());
+        assertEquals(VSocketDatagramChannel.class, loops.onChannelClass(DatagramChannel.class, group));
+        UnsupportedOperationException other = assertThrows(UnsupportedOperationException.class,
+                () -> loops.onChannelClass(OtherChannel.class, group));
+        assertTrue(other.getMessage().contains("OtherChannel"), other.getMessage());
         MultiThreadIoEventLoopGroup nio = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
         try {
             IllegalArgumentException foreign = assertThrows(IllegalArgumentException.class,

@@ -2,12 +2,17 @@ package io.vsocket.testsuite.netty;
 
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFactory;
 import io.netty.channel.EventLoopGroup;
+import io.netty.channel.socket.SocketProtocolFamily;
+import io.netty.channel.socket.nio.NioDatagramChannel;
 import io.netty.testsuite.transport.TestsuitePermutation.BootstrapComboFactory;
 import io.netty.testsuite.transport.TestsuitePermutation.BootstrapFactory;
 import io.netty.testsuite.transport.socket.SocketTestPermutation;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import io.vsocket.channel.VSocketChannelOption;
+import io.vsocket.channel.VSocketDatagramChannel;
 import io.vsocket.channel.VSocketEventLoopGroup;
 import io.vsocket.channel.VSocketLink;
 import io.vsocket.channel.VSocketLinks;
@@ -75,6 +80,58 @@ final class VSocketTestPermutation extends SocketTestPermutation {
         return List.of(
                 () -> new Bootstrap().group(GROUP).channel(VSocketSocketChannel.class),
                 () -> client(VSocketLink.TCP));
+    }
+
+    /**
+     * Datagrams: a vsocket channel with a vsocket channel, and each way with Netty's NIO channel (a
+     * vsocket channel must serve plain UDP peers unchanged).
+     */
+    @Override
+    public List<BootstrapComboFactory<Bootstrap, Bootstrap>> datagram(SocketProtocolFamily family) {
+        BootstrapFactory<Bootstrap> vsocket = VSocketTestPermutation::datagramBootstrap;
+        BootstrapFactory<Bootstrap> nio = () -> new Bootstrap().group(NIO_GROUP).channelFactory(new ChannelFactory<Channel>() {
+            @Override
+            public Channel newChannel() {
+                return new NioDatagramChannel(family);
+            }
+
+            @Override
+            public String toString() {
+                return "NioDatagramChannel(" + family + ")";
+            }
+        });
+        return List.of(combo("vsocket-vsocket", vsocket, vsocket), combo("vsocket-nio", vsocket, nio),
+                combo("nio-vsocket", nio, vsocket));
+    }
+
+    /** A vsocket datagram channel alone (Netty runs these against nothing, or a bad port). */
+    @Override
+    public List<BootstrapFactory<Bootstrap>> datagramSocket() {
+        return List.of(VSocketTestPermutation::datagramBootstrap);
+    }
+
+    static Bootstrap datagramBootstrap() {
+        return new Bootstrap().group(GROUP).channel(VSocketDatagramChannel.class);
+    }
+
+    private static BootstrapComboFactory<Bootstrap, Bootstrap> combo(String name, BootstrapFactory<Bootstrap> server,
+            BootstrapFactory<Bootstrap> client) {
+        return new BootstrapComboFactory<>() {
+            @Override
+            public Bootstrap newServerInstance() {
+                return server.newInstance();
+            }
+
+            @Override
+            public Bootstrap newClientInstance() {
+                return client.newInstance();
+            }
+
+            @Override
+            public String toString() {
+                return name;
+            }
+        };
     }
 
     static ServerBootstrap server(VSocketLink link) {

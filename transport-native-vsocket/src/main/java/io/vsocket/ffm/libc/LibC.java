@@ -58,6 +58,24 @@ public final class LibC {
     public static final int SO_LINGER = 13;
     public static final int SO_REUSEPORT = 15;
     public static final int SO_PEERCRED = 17;
+    public static final int SO_BROADCAST = 6;
+    public static final int IPPROTO_IP = 0;
+    public static final int IP_TOS = 1;
+    public static final int IP_MULTICAST_IF = 32;
+    public static final int IP_MULTICAST_TTL = 33;
+    public static final int IP_MULTICAST_LOOP = 34;
+    public static final int IPV6_MULTICAST_IF = 17;
+    public static final int IPV6_MULTICAST_HOPS = 18;
+    public static final int IPV6_MULTICAST_LOOP = 19;
+    public static final int IPV6_TCLASS = 67;
+    public static final int MCAST_JOIN_GROUP = 42;
+    public static final int MCAST_BLOCK_SOURCE = 43;
+    public static final int MCAST_UNBLOCK_SOURCE = 44;
+    public static final int MCAST_LEAVE_GROUP = 45;
+    public static final int MCAST_JOIN_SOURCE_GROUP = 46;
+    public static final int MCAST_LEAVE_SOURCE_GROUP = 47;
+    public static final int AF_UNSPEC = 0;
+    public static final int MSG_TRUNC = 0x20;
     public static final int IPPROTO_TCP = 6;
     public static final int IPPROTO_IPV6 = 41;
     public static final int IPV6_V6ONLY = 26;
@@ -149,6 +167,8 @@ public final class LibC {
     public static final int EALREADY = 114;
     public static final int EINPROGRESS = 115;
     public static final int EADDRINUSE = 98;
+    public static final int EMSGSIZE = 90;
+    public static final int EHOSTUNREACH = 113;
 
     private static final MethodHandle EPOLL_CREATE1 = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
             "epoll_create1", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
@@ -192,6 +212,10 @@ public final class LibC {
             "send", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
     private static final MethodHandle RECV = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
             "recv", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+    private static final MethodHandle SENDTO = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+            "sendto", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle RECVFROM = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+            "recvfrom", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS));
     private static final MethodHandle SENDMSG = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
             "sendmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle RECVMSG = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
@@ -399,6 +423,24 @@ public final class LibC {
     }
 
     /** {@code ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)}. */
+    public static long sendto(MemorySegment errno, int fd, MemorySegment buf, long len, int flags,
+            MemorySegment addr, int addrLen) {
+        try {
+            return (long) SENDTO.invokeExact(errno, fd, buf, len, flags, addr, addrLen);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    public static long recvfrom(MemorySegment errno, int fd, MemorySegment buf, long len, int flags,
+            MemorySegment addr, MemorySegment addrLen) {
+        try {
+            return (long) RECVFROM.invokeExact(errno, fd, buf, len, flags, addr, addrLen);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
     public static long sendmsg(MemorySegment errno, int fd, MemorySegment msg, int flags) {
         try {
             return (long) SENDMSG.invokeExact(errno, fd, msg, flags);

@@ -1,0 +1,296 @@
+package io.vsocket.testsuite.datagram;
+
+import io.netty.bootstrap.Bootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.DefaultAddressedEnvelope;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.FixedRecvByteBufAllocator;
+import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.channel.socket.DatagramChannel;
+import io.netty.channel.socket.DatagramPacket;
+import io.vsocket.channel.VSocketDatagramChannel;
+import io.vsocket.channel.VSocketEventLoopGroup;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.DatagramSocket;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.SocketException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * What {@link VSocketDatagramChannel} does beyond Netty's datagram testsuite: its options reach the
+ * socket, a datagram longer than the receive buffer is cut as on NIO (and whole with a larger one),
+ * a burst beyond the socket's buffer loses datagrams and not the channel, broadcast needs
+ * {@code SO_BROADCAST}, a connected channel hears only its peer, and closing leaves no descriptor.
+ */
+class DatagramChannelTest {
+    private static final InetAddress LOCALHOST = InetAddress.getLoopbackAddress();
+    private static EventLoopGroup group;
+
+    @BeforeAll
+    static void startGroup() {
+        group = new VSocketEventLoopGroup(1);
+    }
+
+    @AfterAll
+    static void stopGroup() throws InterruptedException {
+        group.shutdownGracefully(0, 5, TimeUnit.SECONDS).sync();
+    }
+
+    /** A channel bound on localhost whose received datagrams land in {@code received}. */
+    private static DatagramChannel receiver(BlockingQueue<DatagramPacket> received, Bootstrap options)
+            throws InterruptedException {
+        return (DatagramChannel) options.group(group).channel(VSocketDatagramChannel.class)
+                .handler(new SimpleChannelInboundHandler<DatagramPacket>(false) {
+                    @Override
+                    protected void channelRead0(ChannelHandlerContext ctx, DatagramPacket msg) {
+                        received.add(msg);
+                    }
+                }).bind(new InetSocketAddress(LOCALHOST, 0)).sync().channel();
+    }
+
+    private static DatagramChannel sender() throws InterruptedException {
+        return (DatagramChannel) new Bootstrap().group(group).channel(VSocketDatagramChannel.class)
+                .handler(new ChannelInboundHandlerAdapter()).bind(new InetSocketAddress(LOCALHOST, 0)).sync().channel();
+    }
+
+    private static String text(DatagramPacket packet) {
+        try {
+            return packet.content().toString(StandardCharsets.US_ASCII);
+        } finally {
+            packet.release();
+        }
+    }
+
+    @Test
+    void optionsReachTheSocket() throws Exception {
+        DatagramChannel ch = sender();
+        try {
+            var config = ch.config();
+            assertInstanceOf(FixedRecvByteBufAllocator.class, config.getRecvByteBufAllocator());
+            assertFalse(config.isBroadcast());
+            config.setBroadcast(true);
+            assertTrue(config.isBroadcast());
+            assertTrue(ch.config().getOption(ChannelOption.SO_BROADCAST));
+            config.setReceiveBufferSize(64 * 1024);
+            // Linux doubles what it is asked for (bookkeeping space), as on every transport.
+            assertEquals(128 * 1024, config.getReceiveBufferSize());
+            config.setSendBufferSize(32 * 1024);
+            assertEquals(64 * 1024, config.getSendBufferSize());
+            config.setTrafficClass(0x28);
+            assertEquals(0x28, config.getTrafficClass());
+            assertEquals(0x28, (int) ch.config().getOption(ChannelOption.IP_TOS));
+            config.setTimeToLive(7);
+            assertEquals(7, config.getTimeToLive());
+            config.setLoopbackModeDisabled(true);
+            assertTrue(config.isLoopbackModeDisabled());
+            config.setReuseAddress(true);
+            assertTrue(config.isReuseAddress());
+        } finally {
+            ch.close().sync();
+        }
+    }
+
+    @Test
+    void aDatagramLongerThanTheReceiveBufferIsCutAndWholeWithALargerOne() throws Exception {
+        BlockingQueue<DatagramPacket> cut = new LinkedBlockingQueue<>();
+        BlockingQueue<DatagramPacket> whole = new LinkedBlockingQueue<>();
+        DatagramChannel small = receiver(cut, new Bootstrap());
+        DatagramChannel large = receiver(whole, new Bootstrap()
+                .option(ChannelOption.RCVBUF_ALLOCATOR, new FixedRecvByteBufAllocator(65536)));
+        DatagramChannel tx = sender();
+        try {
+            byte[] payload = new byte[3000];
+            for (int i = 0; i < payload.length; i++) {
+                payload[i] = (byte) (i * 7);
+            }
+            tx.writeAndFlush(new DatagramPacket(Unpooled.wrappedBuffer(payload), small.localAddress())).sync();
+            tx.writeAndFlush(new DatagramPacket(Unpooled.wrappedBuffer(payload), large.localAddress())).sync();
+            DatagramPacket a = cut.poll(5, TimeUnit.SECONDS);
+            DatagramPacket b = whole.poll(5, TimeUnit.SECONDS);
+            assertNotNull(a);
+            assertNotNull(b);
+            try {
+                assertEquals(2048, a.content().readableBytes(), "cut to the default 2,048-byte buffer, as on NIO");
+                assertEquals(Unpooled.wrappedBuffer(payload, 0, 2048), a.content());
+                assertEquals(Unpooled.wrappedBuffer(payload), b.content());
+                assertEquals(tx.localAddress(), b.sender());
+                assertEquals(large.localAddress(), b.recipient());
+            } finally {
+                a.release();
+                b.release();
+            }
+        } finally {
+            tx.close().sync();
+            small.close().sync();
+            large.close().sync();
+        }
+    }
+
+    @Test
+    void aBurstBeyondTheSocketBufferLosesDatagramsNotTheChannel() throws Exception {
+        BlockingQueue<DatagramPacket> received = new LinkedBlockingQueue<>();
+        DatagramChannel rx = receiver(received, new Bootstrap().option(ChannelOption.AUTO_READ, false)
+                .option(ChannelOption.SO_RCVBUF, 4096));
+        try (DatagramSocket plain = new DatagramSocket(new InetSocketAddress(LOCALHOST, 0))) {
+            byte[] datagram = new byte[512];
+            int sent = 2000;
+            for (int i = 0; i < sent; i++) {
+                plain.send(new java.net.DatagramPacket(datagram, datagram.length, rx.localAddress()));
+            }
+            rx.config().setAutoRead(true);
+            int got = 0;
+            while (received.poll(500, TimeUnit.MILLISECONDS) instanceof DatagramPacket p) {
+                p.release();
+                got++;
+            }
+            assertTrue(got > 0 && got < sent, "a burst larger than the socket buffer loses some: got " + got);
+            byte[] marker = "after the burst".getBytes(StandardCharsets.US_ASCII);
+            plain.send(new java.net.DatagramPacket(marker, marker.length, rx.localAddress()));
+            DatagramPacket after = received.poll(5, TimeUnit.SECONDS);
+            assertNotNull(after, "the channel still receives");
+            assertEquals("after the burst", text(after));
+            assertTrue(rx.isOpen() && rx.isActive());
+        } finally {
+            rx.close().sync();
+        }
+    }
+
+    @Test
+    void broadcastNeedsSoBroadcast() throws Exception {
+        BlockingQueue<DatagramPacket> received = new LinkedBlockingQueue<>();
+        DatagramChannel rx = (DatagramChannel) new Bootstrap().group(group).channel(VSocketDatagramChannel.class)
+                .handler(new SimpleChannelInboundHandler<DatagramPacket>(false) {
+                    @Override
+                    protected void channelRead0(ChannelHandlerContext ctx, DatagramPacket msg) {
+                        received.add(msg);
+                    }
+                }).bind(new InetSocketAddress(0)).sync().channel();
+        DatagramChannel tx = sender();
+        try {
+            InetSocketAddress broadcast = new InetSocketAddress(InetAddress.getByName("127.255.255.255"),
+                    rx.localAddress().getPort());
+            ChannelFuture refused = tx.writeAndFlush(new DatagramPacket(Unpooled.copiedBuffer("no", StandardCharsets.US_ASCII),
+                    broadcast)).await();
+            assertInstanceOf(SocketException.class, refused.cause(), "without SO_BROADCAST: " + refused.cause());
+            assertTrue(tx.isOpen(), "a failed datagram does not close the channel");
+            tx.config().setBroadcast(true);
+            tx.writeAndFlush(new DatagramPacket(Unpooled.copiedBuffer("yes", StandardCharsets.US_ASCII), broadcast)).sync();
+            DatagramPacket got = received.poll(5, TimeUnit.SECONDS);
+            assertNotNull(got);
+            assertEquals("yes", text(got));
+        } finally {
+            tx.close().sync();
+            rx.close().sync();
+        }
+    }
+
+    @Test
+    void aConnectedChannelHearsOnlyItsPeerAndWritesToIt() throws Exception {
+        BlockingQueue<DatagramPacket> received = new LinkedBlockingQueue<>();
+        DatagramChannel rx = receiver(received, new Bootstrap());
+        DatagramChannel peer = sender();
+        DatagramChannel stranger = sender();
+        BlockingQueue<DatagramPacket> atPeer = new LinkedBlockingQueue<>();
+        peer.pipeline().addLast(new SimpleChannelInboundHandler<DatagramPacket>(false) {
+            @Override
+            protected void channelRead0(ChannelHandlerContext ctx, DatagramPacket msg) {
+                atPeer.add(msg);
+            }
+        });
+        try {
+            rx.connect(peer.localAddress()).sync();
+            assertTrue(rx.isConnected());
+            assertEquals(peer.localAddress(), rx.remoteAddress());
+            stranger.writeAndFlush(new DatagramPacket(Unpooled.copiedBuffer("stranger", StandardCharsets.US_ASCII),
+                    rx.localAddress())).sync();
+            peer.writeAndFlush(new DatagramPacket(Unpooled.copiedBuffer("peer", StandardCharsets.US_ASCII),
+                    rx.localAddress())).sync();
+            DatagramPacket first = received.poll(5, TimeUnit.SECONDS);
+            assertNotNull(first);
+            assertEquals("peer", text(first), "the kernel drops what others send to a connected socket");
+            assertNull(received.poll(200, TimeUnit.MILLISECONDS));
+            // A plain buffer and an envelope without recipient both go to the peer.
+            rx.writeAndFlush(Unpooled.copiedBuffer("buf", StandardCharsets.US_ASCII)).sync();
+            rx.writeAndFlush(new DefaultAddressedEnvelope<ByteBuf, InetSocketAddress>(
+                    Unpooled.copiedBuffer("envelope", StandardCharsets.US_ASCII), null, rx.localAddress())).sync();
+            DatagramPacket a = atPeer.poll(5, TimeUnit.SECONDS);
+            DatagramPacket b = atPeer.poll(5, TimeUnit.SECONDS);
+            assertNotNull(a);
+            assertNotNull(b);
+            assertEquals(rx.localAddress(), a.sender());
+            assertEquals("buf", text(a));
+            assertEquals("envelope", text(b));
+            rx.disconnect().sync();
+            assertFalse(rx.isConnected());
+            assertNull(rx.remoteAddress());
+            assertTrue(rx.isActive(), "a bound channel stays active when it disconnects");
+            stranger.writeAndFlush(new DatagramPacket(Unpooled.copiedBuffer("again", StandardCharsets.US_ASCII),
+                    rx.localAddress())).sync();
+            DatagramPacket again = received.poll(5, TimeUnit.SECONDS);
+            assertNotNull(again);
+            assertEquals("again", text(again));
+        } finally {
+            stranger.close().sync();
+            peer.close().sync();
+            rx.close().sync();
+        }
+    }
+
+    @Test
+    void aMessageOfAnotherTypeFailsItsWriteAndNothingElse() throws Exception {
+        DatagramChannel ch = sender();
+        try {
+            ChannelFuture f = ch.writeAndFlush("a string").await();
+            assertInstanceOf(UnsupportedOperationException.class, f.cause());
+            assertTrue(ch.isOpen());
+        } finally {
+            ch.close().sync();
+        }
+    }
+
+    @Test
+    void closingLeavesNoDescriptor() throws Exception {
+        // Warm up: the loop's own descriptors and the JDK's come first.
+        sender().close().sync();
+        long before = openDescriptors();
+        for (int i = 0; i < 200; i++) {
+            DatagramChannel ch = sender();
+            ch.writeAndFlush(new DatagramPacket(Unpooled.copiedBuffer("x", StandardCharsets.US_ASCII),
+                    ch.localAddress())).sync();
+            ch.close().sync();
+        }
+        assertEquals(before, openDescriptors());
+    }
+
+    private static long openDescriptors() {
+        try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
+            return fds.count();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}

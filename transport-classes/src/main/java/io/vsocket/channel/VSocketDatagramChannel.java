@@ -1,0 +1,483 @@
+package io.vsocket.channel;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.channel.AddressedEnvelope;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelMetadata;
+import io.netty.channel.ChannelOutboundBuffer;
+import io.netty.channel.ChannelPipeline;
+import io.netty.channel.ChannelPromise;
+import io.netty.channel.DefaultAddressedEnvelope;
+import io.netty.channel.RecvByteBufAllocator;
+import io.netty.channel.socket.DatagramChannel;
+import io.netty.channel.socket.DatagramPacket;
+import io.netty.util.UncheckedBooleanSupplier;
+import io.netty.util.internal.StringUtil;
+import io.vsocket.ffm.libc.LibC;
+import io.vsocket.ffm.libc.sockaddr_in6;
+import io.vsocket.unix.NativeIoException;
+import io.vsocket.unix.NativeSocket;
+import io.vsocket.unix.SocketAddresses;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.NetworkInterface;
+import java.net.NoRouteToHostException;
+import java.net.PortUnreachableException;
+import java.net.SocketAddress;
+import java.net.SocketException;
+import java.nio.channels.NotYetConnectedException;
+import java.nio.channels.UnresolvedAddressException;
+
+/**
+ * A datagram channel: swap it in for {@code NioDatagramChannel}. It binds a real UDP socket on the
+ * address it is given (dual-stack: IPv4 addresses work v4-mapped), so {@link #localAddress()} is
+ * what the application asked for and plain UDP peers reach it; {@link DatagramPacket}s and
+ * {@link AddressedEnvelope}s go in and out, and a connected channel also writes plain
+ * {@link ByteBuf}s. Multicast joins and leaves work as on NIO.
+ */
+public final class VSocketDatagramChannel extends AbstractVSocketChannel implements DatagramChannel {
+    private static final ChannelMetadata METADATA = new ChannelMetadata(true, 16);
+    private static final String EXPECTED_TYPES = " (expected: " + StringUtil.simpleClassName(DatagramPacket.class)
+            + ", " + StringUtil.simpleClassName(AddressedEnvelope.class) + '<'
+            + StringUtil.simpleClassName(ByteBuf.class) + ", " + StringUtil.simpleClassName(InetSocketAddress.class)
+            + ">, " + StringUtil.simpleClassName(ByteBuf.class) + ')';
+
+    private final VSocketDatagramChannelConfig config;
+    /** The sender of the datagram read last, raw, and as an address: a peer that sends again costs no new address. */
+    private final MemorySegment lastSenderRaw = Arena.ofAuto().allocate(sockaddr_in6.LAYOUT);
+    private InetSocketAddress lastSender;
+    private volatile boolean connected;
+    /** Bound by the application (or by a connect): a disconnect leaves it active. */
+    private volatile boolean bound;
+
+    public VSocketDatagramChannel() {
+        super(null, newSocket(), false);
+        this.config = new VSocketDatagramChannelConfig(this, socket);
+    }
+
+    private static NativeSocket newSocket() {
+        try {
+            return NativeSocket.newDatagramSocket();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot open a datagram socket", e);
+        }
+    }
+
+    @Override
+    public VSocketDatagramChannelConfig config() {
+        return config;
+    }
+
+    @Override
+    public ChannelMetadata metadata() {
+        return METADATA;
+    }
+
+    @Override
+    public boolean isActive() {
+        return socket.isOpen() && (active || config.isActiveOnRegistration() && isRegistered());
+    }
+
+    @Override
+    public boolean isConnected() {
+        return connected;
+    }
+
+    @Override
+    protected void doBind(SocketAddress localAddress) throws Exception {
+        InetSocketAddress address = (InetSocketAddress) localAddress;
+        if (address.isUnresolved()) {
+            throw new UnresolvedAddressException();
+        }
+        socket.bind(address);
+        local = socket.localAddress();
+        bound = true;
+        active = true;
+    }
+
+    @Override
+    protected void doDisconnect() throws Exception {
+        InetSocketAddress before = local;
+        socket.disconnect();
+        connected = false;
+        remote = null;
+        active = bound;
+        InetSocketAddress after = socket.localAddress();
+        if (before != null && after.getPort() != before.getPort()) {
+            // Linux lets go of a port the application did not name (bound as port 0, or by the
+            // connect) when a datagram socket disconnects; keep it, as NIO does, so that peers
+            // still reach the channel where they did.
+            socket.bind(before);
+            after = socket.localAddress();
+        }
+        local = after;
+    }
+
+    @Override
+    protected void doBeginRead() {
+        ((AbstractVSocketUnsafe) unsafe()).readPending = true;
+        setFlag(VSocketIoOps.IN);
+    }
+
+    @Override
+    protected Object filterOutboundMessage(Object msg) {
+        if (msg instanceof DatagramPacket packet) {
+            InetSocketAddress recipient = checkResolved(packet.recipient());
+            ByteBuf content = packet.content();
+            return isSendable(content) ? packet : new DatagramPacket(directCopy(packet, content), recipient);
+        }
+        if (msg instanceof ByteBuf buf) {
+            if (!connected) {
+                throw new NotYetConnectedException();
+            }
+            return isSendable(buf) ? buf : directCopy(buf, buf);
+        }
+        if (msg instanceof AddressedEnvelope<?, ?> envelope && envelope.content() instanceof ByteBuf content
+                && (envelope.recipient() == null || envelope.recipient() instanceof InetSocketAddress)) {
+            @SuppressWarnings("unchecked")
+            AddressedEnvelope<ByteBuf, InetSocketAddress> e = (AddressedEnvelope<ByteBuf, InetSocketAddress>) envelope;
+            InetSocketAddress recipient = e.recipient();
+            if (recipient == null) {
+                if (!connected) {
+                    throw new NotYetConnectedException();
+                }
+            } else {
+                checkResolved(recipient);
+            }
+            if (isSendable(content)) {
+                return e;
+            }
+            return new DefaultAddressedEnvelope<>(directCopy(e, content), recipient, e.sender());
+        }
+        throw new UnsupportedOperationException("unsupported message type: " + StringUtil.simpleClassName(msg)
+                + EXPECTED_TYPES);
+    }
+
+    private static InetSocketAddress checkResolved(InetSocketAddress address) {
+        if (address != null && address.isUnresolved()) {
+            throw new UnresolvedAddressException();
+        }
+        return address;
+    }
+
+    /** One stretch of native memory: sent straight from its address. */
+    private static boolean isSendable(ByteBuf buf) {
+        return buf.hasMemoryAddress() && buf.nioBufferCount() == 1;
+    }
+
+    /** Copies {@code content} into a direct buffer of this channel's allocator and releases {@code holder}. */
+    private ByteBuf directCopy(io.netty.util.ReferenceCounted holder, ByteBuf content) {
+        ByteBufAllocator alloc = alloc();
+        ByteBuf copy = alloc.directBuffer(content.readableBytes());
+        if (!copy.hasMemoryAddress()) {
+            copy.release();
+            copy = io.netty.buffer.UnpooledByteBufAllocator.DEFAULT.directBuffer(content.readableBytes());
+        }
+        copy.writeBytes(content, content.readerIndex(), content.readableBytes());
+        holder.release();
+        return copy;
+    }
+
+    @Override
+    protected void doWrite(ChannelOutboundBuffer in) throws Exception {
+        for (;;) {
+            Object msg = in.current();
+            if (msg == null) {
+                clearFlag(VSocketIoOps.OUT);
+                return;
+            }
+            ByteBuf data;
+            InetSocketAddress recipient;
+            if (msg instanceof AddressedEnvelope<?, ?> envelope) {
+                data = (ByteBuf) envelope.content();
+                recipient = (InetSocketAddress) envelope.recipient();
+            } else {
+                data = (ByteBuf) msg;
+                recipient = null;
+            }
+            try {
+                if (!socket.sendTo(data.memoryAddress() + data.readerIndex(), data.readableBytes(), recipient)) {
+                    // The socket's buffer is full: go on when it drains.
+                    setFlag(VSocketIoOps.OUT);
+                    return;
+                }
+                in.remove();
+                if (local == null) {
+                    // The first send bound the socket to an ephemeral port: what it received on is this.
+                    local = socket.localAddress();
+                }
+            } catch (NativeIoException e) {
+                // As Netty's datagram channels do: this datagram fails, the channel and the rest go on.
+                in.remove(translate(e));
+            }
+        }
+    }
+
+    /**
+     * A failed send or receive as NIO reports it, a {@link SocketException}: a refused port (an ICMP
+     * port unreachable came back for an earlier datagram) as {@link PortUnreachableException}, no
+     * route as {@link NoRouteToHostException}; the native exception is the cause.
+     */
+    private static SocketException translate(NativeIoException e) {
+        int errno = e.errno();
+        SocketException s = errno == LibC.ECONNREFUSED ? new PortUnreachableException(e.getMessage())
+                : errno == LibC.ENETUNREACH || errno == LibC.EHOSTUNREACH ? new NoRouteToHostException(e.getMessage())
+                : new SocketException(e.getMessage());
+        s.initCause(e);
+        return s;
+    }
+
+    /** The sender of the datagram just received: the last one's address again when it is the same peer. */
+    private InetSocketAddress sender() {
+        MemorySegment raw = NativeSocket.lastSender();
+        if (lastSender == null || MemorySegment.mismatch(raw, 0, sockaddr_in6.sizeof(), lastSenderRaw, 0,
+                sockaddr_in6.sizeof()) != -1) {
+            MemorySegment.copy(raw, 0, lastSenderRaw, 0, sockaddr_in6.sizeof());
+            lastSender = SocketAddresses.read(raw);
+        }
+        return lastSender;
+    }
+
+    // Multicast ----------------------------------------------------------------------------------
+
+    @Override
+    public ChannelFuture joinGroup(InetAddress multicastAddress) {
+        return joinGroup(multicastAddress, newPromise());
+    }
+
+    @Override
+    public ChannelFuture joinGroup(InetAddress multicastAddress, ChannelPromise promise) {
+        return membership(LibC.MCAST_JOIN_GROUP, multicastAddress, null, null, promise);
+    }
+
+    @Override
+    public ChannelFuture joinGroup(InetSocketAddress multicastAddress, NetworkInterface networkInterface) {
+        return joinGroup(multicastAddress, networkInterface, newPromise());
+    }
+
+    @Override
+    public ChannelFuture joinGroup(InetSocketAddress multicastAddress, NetworkInterface networkInterface,
+            ChannelPromise promise) {
+        return joinGroup(multicastAddress.getAddress(), networkInterface, null, promise);
+    }
+
+    @Override
+    public ChannelFuture joinGroup(InetAddress multicastAddress, NetworkInterface networkInterface, InetAddress source) {
+        return joinGroup(multicastAddress, networkInterface, source, newPromise());
+    }
+
+    @Override
+    public ChannelFuture joinGroup(InetAddress multicastAddress, NetworkInterface networkInterface, InetAddress source,
+            ChannelPromise promise) {
+        return membership(source == null ? LibC.MCAST_JOIN_GROUP : LibC.MCAST_JOIN_SOURCE_GROUP, multicastAddress,
+                networkInterface, source, promise);
+    }
+
+    @Override
+    public ChannelFuture leaveGroup(InetAddress multicastAddress) {
+        return leaveGroup(multicastAddress, newPromise());
+    }
+
+    @Override
+    public ChannelFuture leaveGroup(InetAddress multicastAddress, ChannelPromise promise) {
+        return membership(LibC.MCAST_LEAVE_GROUP, multicastAddress, null, null, promise);
+    }
+
+    @Override
+    public ChannelFuture leaveGroup(InetSocketAddress multicastAddress, NetworkInterface networkInterface) {
+        return leaveGroup(multicastAddress, networkInterface, newPromise());
+    }
+
+    @Override
+    public ChannelFuture leaveGroup(InetSocketAddress multicastAddress, NetworkInterface networkInterface,
+            ChannelPromise promise) {
+        return leaveGroup(multicastAddress.getAddress(), networkInterface, null, promise);
+    }
+
+    @Override
+    public ChannelFuture leaveGroup(InetAddress multicastAddress, NetworkInterface networkInterface, InetAddress source) {
+        return leaveGroup(multicastAddress, networkInterface, source, newPromise());
+    }
+
+    @Override
+    public ChannelFuture leaveGroup(InetAddress multicastAddress, NetworkInterface networkInterface, InetAddress source,
+            ChannelPromise promise) {
+        return membership(source == null ? LibC.MCAST_LEAVE_GROUP : LibC.MCAST_LEAVE_SOURCE_GROUP, multicastAddress,
+                networkInterface, source, promise);
+    }
+
+    @Override
+    public ChannelFuture block(InetAddress multicastAddress, NetworkInterface networkInterface, InetAddress sourceToBlock) {
+        return block(multicastAddress, networkInterface, sourceToBlock, newPromise());
+    }
+
+    @Override
+    public ChannelFuture block(InetAddress multicastAddress, NetworkInterface networkInterface, InetAddress sourceToBlock,
+            ChannelPromise promise) {
+        if (sourceToBlock == null) {
+            return promise.setFailure(new NullPointerException("sourceToBlock"));
+        }
+        return membership(LibC.MCAST_BLOCK_SOURCE, multicastAddress, networkInterface, sourceToBlock, promise);
+    }
+
+    @Override
+    public ChannelFuture block(InetAddress multicastAddress, InetAddress sourceToBlock) {
+        return block(multicastAddress, sourceToBlock, newPromise());
+    }
+
+    @Override
+    public ChannelFuture block(InetAddress multicastAddress, InetAddress sourceToBlock, ChannelPromise promise) {
+        return block(multicastAddress, null, sourceToBlock, promise);
+    }
+
+    /**
+     * One membership request on the loop (or at once before registration). Without an interface the
+     * one that has the channel's local address is used, else the kernel picks one (index 0).
+     */
+    private ChannelFuture membership(int request, InetAddress group, NetworkInterface nif, InetAddress source,
+            ChannelPromise promise) {
+        if (group == null) {
+            return promise.setFailure(new NullPointerException("multicastAddress"));
+        }
+        Runnable change = () -> {
+            try {
+                socket.multicast(request, group, interfaceIndex(nif), source);
+                promise.setSuccess();
+            } catch (IOException | RuntimeException e) {
+                promise.setFailure(e);
+            }
+        };
+        if (isRegistered() && !eventLoop().inEventLoop()) {
+            eventLoop().execute(change);
+        } else {
+            change.run();
+        }
+        return promise;
+    }
+
+    private int interfaceIndex(NetworkInterface nif) throws SocketException {
+        if (nif != null) {
+            return nif.getIndex();
+        }
+        InetSocketAddress bound = local;
+        if (bound != null && !bound.getAddress().isAnyLocalAddress()) {
+            NetworkInterface own = NetworkInterface.getByInetAddress(bound.getAddress());
+            if (own != null) {
+                return own.getIndex();
+            }
+        }
+        NetworkInterface configured = config.getNetworkInterface();
+        return configured != null ? configured.getIndex() : 0;
+    }
+
+    @Override
+    protected AbstractUnsafe newUnsafe() {
+        return new DatagramUnsafe();
+    }
+
+    private final class DatagramUnsafe extends AbstractVSocketUnsafe {
+        @Override
+        public void connect(SocketAddress remoteAddress, SocketAddress localAddress, ChannelPromise promise) {
+            if (!promise.setUncancellable() || !ensureOpen(promise)) {
+                return;
+            }
+            boolean wasActive = isActive();
+            try {
+                InetSocketAddress to = (InetSocketAddress) remoteAddress;
+                if (to.isUnresolved()) {
+                    throw new UnresolvedAddressException();
+                }
+                if (localAddress != null) {
+                    doBind(localAddress);
+                }
+                socket.connect(to);
+                remote = to;
+                local = socket.localAddress();
+                connected = true;
+                bound = true;
+                active = true;
+                promise.trySuccess();
+                if (!wasActive && isActive()) {
+                    pipeline().fireChannelActive();
+                }
+            } catch (Throwable t) {
+                promise.tryFailure(t);
+                closeIfClosed();
+            }
+        }
+
+        @Override
+        void outReady() {
+            if (isFlagSet(VSocketIoOps.OUT)) {
+                // The socket's buffer drained: what waits goes on.
+                flush0();
+            }
+        }
+
+        @Override
+        void hangUpReady() {
+            // A datagram socket has no peer to hang up; an error is read (and reported) by inReady.
+        }
+
+        @Override
+        void inReady() {
+            assert eventLoop().inEventLoop();
+            ChannelPipeline pipeline = pipeline();
+            RecvByteBufAllocator.Handle handle = recvBufAllocHandle();
+            RecvByteBufAllocator.ExtendedHandle allocHandle = (RecvByteBufAllocator.ExtendedHandle) handle;
+            allocHandle.reset(config);
+            Throwable error = null;
+            ByteBuf buf = null;
+            try {
+                do {
+                    buf = allocHandle.allocate(config.getAllocator());
+                    if (!buf.hasMemoryAddress()) {
+                        int capacity = buf.writableBytes();
+                        buf.release();
+                        buf = io.netty.buffer.UnpooledByteBufAllocator.DEFAULT.directBuffer(capacity);
+                    }
+                    allocHandle.attemptedBytesRead(buf.writableBytes());
+                    int n = socket.receiveFrom(buf.memoryAddress() + buf.writerIndex(), buf.writableBytes());
+                    if (n == NativeSocket.NO_DATAGRAM) {
+                        buf.release();
+                        buf = null;
+                        allocHandle.lastBytesRead(-1);
+                        break;
+                    }
+                    buf.writerIndex(buf.writerIndex() + n);
+                    allocHandle.lastBytesRead(n);
+                    allocHandle.incMessagesRead(1);
+                    readPending = false;
+                    DatagramPacket packet = new DatagramPacket(buf, local, sender());
+                    buf = null;
+                    pipeline.fireChannelRead(packet);
+                } while (allocHandle.continueReading(UncheckedBooleanSupplier.TRUE_SUPPLIER));
+            } catch (Throwable t) {
+                if (buf != null) {
+                    buf.release();
+                }
+                error = t instanceof NativeIoException e ? translate(e) : t;
+            }
+            allocHandle.readComplete();
+            pipeline.fireChannelReadComplete();
+            if (error != null) {
+                pipeline.fireExceptionCaught(error);
+                // A refused port says only that an earlier datagram found nobody: the channel goes
+                // on, as on NIO; any other read failure closes it.
+                if (!(error instanceof PortUnreachableException)) {
+                    close(voidPromise());
+                    return;
+                }
+            }
+            if (!readPending && !config.isAutoRead()) {
+                clearFlag(VSocketIoOps.IN);
+            }
+        }
+    }
+}
