@@ -16,6 +16,7 @@ import io.netty.util.UncheckedBooleanSupplier;
 import io.netty.util.internal.StringUtil;
 import io.vsocket.ffm.libc.LibC;
 import io.vsocket.ffm.libc.sockaddr_in6;
+import io.vsocket.unix.DatagramBatch;
 import io.vsocket.unix.NativeIoException;
 import io.vsocket.unix.NativeSocket;
 import io.vsocket.unix.SocketAddresses;
@@ -184,39 +185,63 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
         return copy;
     }
 
+    /**
+     * Sends what is flushed in batches of up to {@link DatagramBatch#CAPACITY} per {@code sendmmsg}
+     * (one datagram gets a plain send). A datagram the kernel refuses fails its own write, as on
+     * Netty's datagram channels, and the rest go on; a full socket buffer waits for writability.
+     */
     @Override
     protected void doWrite(ChannelOutboundBuffer in) throws Exception {
         for (;;) {
-            Object msg = in.current();
-            if (msg == null) {
+            int queued = in.size();
+            if (queued == 0) {
                 clearFlag(VSocketIoOps.OUT);
                 return;
             }
-            ByteBuf data;
-            InetSocketAddress recipient;
-            if (msg instanceof AddressedEnvelope<?, ?> envelope) {
-                data = (ByteBuf) envelope.content();
-                recipient = (InetSocketAddress) envelope.recipient();
-            } else {
-                data = (ByteBuf) msg;
-                recipient = null;
-            }
+            int sent;
             try {
-                if (!socket.sendTo(data.memoryAddress() + data.readerIndex(), data.readableBytes(), recipient)) {
-                    // The socket's buffer is full: go on when it drains.
-                    setFlag(VSocketIoOps.OUT);
-                    return;
-                }
-                in.remove();
-                if (local == null) {
-                    // The first send bound the socket to an ephemeral port: what it received on is this.
-                    local = socket.localAddress();
-                }
+                sent = queued == 1 ? sendOne(in.current()) : sendBatch(in);
             } catch (NativeIoException e) {
-                // As Netty's datagram channels do: this datagram fails, the channel and the rest go on.
                 in.remove(translate(e));
+                continue;
+            }
+            if (sent == 0) {
+                // The socket's buffer is full: go on when it drains.
+                setFlag(VSocketIoOps.OUT);
+                return;
+            }
+            for (int i = 0; i < sent; i++) {
+                in.remove();
+            }
+            if (local == null) {
+                // The first send bound the socket to an ephemeral port: what it receives on is this.
+                local = socket.localAddress();
             }
         }
+    }
+
+    private int sendOne(Object msg) throws NativeIoException {
+        ByteBuf data = content(msg);
+        return socket.sendTo(data.memoryAddress() + data.readerIndex(), data.readableBytes(), recipient(msg)) ? 1 : 0;
+    }
+
+    private int sendBatch(ChannelOutboundBuffer in) throws Exception {
+        DatagramBatch batch = DatagramBatch.empty();
+        in.forEachFlushedMessage(msg -> {
+            ByteBuf data = content(msg);
+            batch.add(data.memoryAddress() + data.readerIndex(), data.readableBytes(), recipient(msg));
+            return !batch.isFull();
+        });
+        return batch.send(socket);
+    }
+
+    private static ByteBuf content(Object msg) {
+        return msg instanceof AddressedEnvelope<?, ?> envelope ? (ByteBuf) envelope.content() : (ByteBuf) msg;
+    }
+
+    /** Where a filtered message goes; null: the connected peer. */
+    private static InetSocketAddress recipient(Object msg) {
+        return msg instanceof AddressedEnvelope<?, ?> envelope ? (InetSocketAddress) envelope.recipient() : null;
     }
 
     /**

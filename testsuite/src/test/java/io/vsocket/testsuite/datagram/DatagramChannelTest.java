@@ -261,6 +261,44 @@ class DatagramChannelTest {
     }
 
     @Test
+    void oneFlushOfManyDatagramsSendsThemAllAndAFailedOneFailsAlone() throws Exception {
+        BlockingQueue<DatagramPacket> received = new LinkedBlockingQueue<>();
+        DatagramChannel rx = receiver(received, new Bootstrap().option(ChannelOption.SO_RCVBUF, 1 << 20));
+        DatagramChannel tx = sender();
+        try {
+            // 300 datagrams in one flush: several sendmmsg batches, destinations of one object and of new ones.
+            java.util.List<ChannelFuture> writes = new java.util.ArrayList<>();
+            for (int i = 0; i < 300; i++) {
+                InetSocketAddress to = i % 2 == 0 ? rx.localAddress() : new InetSocketAddress(LOCALHOST, rx.localAddress().getPort());
+                writes.add(tx.write(new DatagramPacket(Unpooled.copiedBuffer("d" + i, StandardCharsets.US_ASCII), to)));
+            }
+            tx.flush();
+            for (ChannelFuture f : writes) {
+                f.sync();
+            }
+            for (int i = 0; i < 300; i++) {
+                DatagramPacket p = received.poll(5, TimeUnit.SECONDS);
+                assertNotNull(p, "datagram " + i);
+                assertEquals("d" + i, text(p));
+            }
+            // A broadcast without SO_BROADCAST amid others: it fails, the ones around it go.
+            InetSocketAddress broadcast = new InetSocketAddress(InetAddress.getByName("127.255.255.255"), 9);
+            ChannelFuture before = tx.write(new DatagramPacket(Unpooled.copiedBuffer("before", StandardCharsets.US_ASCII), rx.localAddress()));
+            ChannelFuture refused = tx.write(new DatagramPacket(Unpooled.copiedBuffer("no", StandardCharsets.US_ASCII), broadcast));
+            ChannelFuture after = tx.write(new DatagramPacket(Unpooled.copiedBuffer("after", StandardCharsets.US_ASCII), rx.localAddress()));
+            tx.flush();
+            before.sync();
+            after.sync();
+            assertInstanceOf(SocketException.class, refused.await().cause());
+            assertEquals("before", text(received.poll(5, TimeUnit.SECONDS)));
+            assertEquals("after", text(received.poll(5, TimeUnit.SECONDS)));
+        } finally {
+            tx.close().sync();
+            rx.close().sync();
+        }
+    }
+
+    @Test
     void aMessageOfAnotherTypeFailsItsWriteAndNothingElse() throws Exception {
         DatagramChannel ch = sender();
         try {

@@ -216,6 +216,8 @@ public final class LibC {
             "sendto", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle RECVFROM = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
             "recvfrom", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle SENDMMSG = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+            "sendmmsg", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
     private static final MethodHandle SENDMSG = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
             "sendmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle RECVMSG = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
@@ -436,6 +438,14 @@ public final class LibC {
             MemorySegment addr, MemorySegment addrLen) {
         try {
             return (long) RECVFROM.invokeExact(errno, fd, buf, len, flags, addr, addrLen);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    public static int sendmmsg(MemorySegment errno, int fd, MemorySegment msgvec, int vlen, int flags) {
+        try {
+            return (int) SENDMMSG.invokeExact(errno, fd, msgvec, vlen, flags);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }
