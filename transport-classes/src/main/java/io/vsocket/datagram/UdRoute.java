@@ -39,6 +39,11 @@ public final class UdRoute {
         return handle;
     }
 
+    /** True while datagrams can go this way: its endpoint and its address handle are open. */
+    public boolean isOpen() {
+        return endpoint != null && endpoint.isOpen() && handle != null && handle.isOpen();
+    }
+
     public Gid gid() {
         return gid;
     }
