@@ -19,6 +19,7 @@ import io.vsocket.channel.VSocketChannelOption;
 import io.vsocket.channel.VSocketEventLoopGroup;
 import io.vsocket.channel.VSocketLink;
 import io.vsocket.channel.VSocketSocketChannel;
+import io.vsocket.testsuite.softroce.DeviceResources;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
@@ -33,7 +34,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -41,8 +41,6 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -450,7 +448,7 @@ class RdmaChannelTest {
         // Links that other tests closed linger until their end of output is acknowledged, at most
         // 10 s (VSocketLinks.RDMA_LINGER_MILLIS): the baseline is taken once they are all gone.
         Thread.sleep(10_500);
-        Map<String, Integer> before = deviceResources();
+        Map<String, Integer> before = DeviceResources.now();
         int chunksBefore = RegisteredMemory.shared().chunkCount();
         List<String> fdsBefore = openDescriptors();
         EventLoopGroup own = new VSocketEventLoopGroup(2);
@@ -478,7 +476,7 @@ class RdmaChannelTest {
                     System.err.println("PROGRESS connected " + (i + 1) + " at " + (System.nanoTime() - t0) / 1_000_000 + " ms");
                 }
             }
-            Map<String, Integer> open = deviceResources();
+            Map<String, Integer> open = DeviceResources.now();
             assertTrue(open.getOrDefault("qp", 0) >= 2 * connections,
                     "every connection holds a queue pair on each side: " + before + " -> " + open);
             for (int i = 0; i < connections; i++) {
@@ -500,37 +498,12 @@ class RdmaChannelTest {
         // The buffer pool's chunks are registered for as long as the device is open (this class's own
         // group keeps it open), and never freed: a chunk the test needed adds one region, by design.
         before.merge("mr", RegisteredMemory.shared().chunkCount() - chunksBefore, Integer::sum);
-        Map<String, Integer> after = settledDeviceResources(before);
+        Map<String, Integer> after = DeviceResources.settled(before);
         for (String kind : List.of("qp", "mr", "cq", "pd", "srq")) {
             assertEquals(before.getOrDefault(kind, 0), after.getOrDefault(kind, 0), kind + " count after shutdown: "
                     + before + " -> " + after);
         }
         assertEquals(fdsBefore, openDescriptors(), "open descriptors after shutdown");
-    }
-
-    /** The device's counts once they equal {@code expected}, or after 10 s. */
-    private static Map<String, Integer> settledDeviceResources(Map<String, Integer> expected) throws Exception {
-        Map<String, Integer> now = deviceResources();
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (!now.equals(expected) && System.nanoTime() < deadline) {
-            Thread.sleep(200);
-            now = deviceResources();
-        }
-        return now;
-    }
-
-    /** The device's resource counts as {@code rdma resource show} gives them (qp, mr, cq, pd, srq...). */
-    private static Map<String, Integer> deviceResources() throws Exception {
-        Process p = new ProcessBuilder("rdma", "resource", "show").redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertEquals(0, p.waitFor(), "rdma resource show: " + out);
-        Map<String, Integer> counts = new TreeMap<>();
-        Matcher m = Pattern.compile("\\b([a-z_]+) (\\d+)").matcher(out.substring(out.indexOf(':', out.indexOf(':') + 1) + 1));
-        while (m.find()) {
-            counts.put(m.group(1), Integer.parseInt(m.group(2)));
-        }
-        assertTrue(counts.containsKey("qp"), "no qp count in: " + out);
-        return counts;
     }
 
     /** This process's open descriptors, each as what it refers to. */

@@ -44,7 +44,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 class RdmaLinkTest {
     private static final int RING = 16 * 1024;
 
-    private static RdmaContext open() throws Exception {
+    static RdmaContext open() throws Exception {
         try (VerbsDevice device = SoftRoce.open()) {
             return RdmaContext.open(SoftRoce.DEVICE, SoftRoce.PORT, SoftRoce.ipv4Gid(device));
         }
@@ -54,7 +54,7 @@ class RdmaLinkTest {
      * Connects {@code a} first and {@code b} second, as a server and a client do; {@code a} may write
      * once {@code b}'s first message (sent on connecting) has arrived.
      */
-    private static void connect(RdmaContext context, RdmaLink a, RdmaLink b) throws Exception {
+    static void connect(RdmaContext context, RdmaLink a, RdmaLink b) throws Exception {
         RdmaEndpoint ea = a.local();
         RdmaEndpoint eb = b.local();
         a.connect(eb, false);

@@ -17,25 +17,29 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The verbs resources the rdma links of one event loop share: one completion
  * queue (with its completion channel, whose descriptor the loop waits on) for every queue pair,
  * and one shared receive queue. Every message of the link protocol is an RDMA WRITE_WITH_IMM, whose
  * receive needs no buffer, so the shared receive queue holds empty receives, replenished one for
- * one as they complete. Completions are dispatched to links by queue pair number; a link whose
- * state changed is told once per poll, after the poll ({@link #dispatch()}), so that a link that
- * waits for its own completions while closing never calls into other channels. The device and its
- * protection domain are shared with the other loops' contexts on the same device (see
- * {@link RdmaDevice}). One thread only.
+ * one as they complete. Completions are dispatched by queue pair number to their
+ * {@link QpCompletions}: the links, and whatever else of the loop runs a queue pair on this
+ * completion queue ({@link #register}); a target whose state changed is told once per poll, after
+ * the poll ({@link #dispatch()}), so that a link that waits for its own completions while closing
+ * never calls into other channels. The completion queue's entries are reserved by their users
+ * ({@link #reserveCompletions}), so that no mix of links and other queue pairs can overrun it.
+ * State other users keep per context (a datagram receive pool) lives here too ({@link #shared}) and
+ * is closed with it. The device and its protection domain are shared with the other loops' contexts
+ * on the same device (see {@link RdmaDevice}). One thread only.
  */
 public final class RdmaContext implements AutoCloseable {
     private static final int RECEIVES = 1024;
     /** Completion queue entries: every receive, plus the signalled sends each link may have out. */
     private static final int CQ_ENTRIES = 16 * 1024;
-    /** How many links fit the completion queue without any chance of overrunning it. */
-    static final int MAX_LINKS = (CQ_ENTRIES - RECEIVES) / RdmaLink.MAX_SIGNALED;
     /** Completion events are acknowledged this many at a time (the acknowledgement takes a lock). */
     private static final int ACK_EVERY = 64;
     /** Receives are posted in chains: the first fill, and after each poll what it consumed (at most a batch). */
@@ -53,8 +57,13 @@ public final class RdmaContext implements AutoCloseable {
     private final Arena arena = Arena.ofShared();
     /** FILL_CHAIN empty receives linked in a list: posting from element k posts FILL_CHAIN - k of them. */
     private final MemorySegment receiveChain;
-    private final Int2ObjectHashMap<RdmaLink> links = new Int2ObjectHashMap<>();
-    private final List<RdmaLink> touched = new ArrayList<>();
+    private final Int2ObjectHashMap<QpCompletions> targets = new Int2ObjectHashMap<>();
+    private final List<QpCompletions> touched = new ArrayList<>();
+    /** Completion queue entries promised: the stream receives, each link's signalled sends, what others reserved. */
+    private int reservedEntries = RECEIVES;
+    private int links;
+    /** Other users' per-context state, by their key, in the order it was made (closed in reverse). */
+    private final Map<Object, AutoCloseable> shared = new LinkedHashMap<>();
     private boolean closed;
 
     private RdmaContext(RdmaDevice device, int port, GidEntry gid) throws VerbsException {
@@ -107,28 +116,38 @@ public final class RdmaContext implements AutoCloseable {
         return device;
     }
 
-    ProtectionDomain protectionDomain() {
+    /** The device's protection domain, shared by every loop's context on the device. */
+    public ProtectionDomain protectionDomain() {
         return device.protectionDomain();
     }
 
-    CompletionQueue completionQueue() {
+    /** The completion queue every queue pair of this context completes on (see {@link #register}). */
+    public CompletionQueue completionQueue() {
         return cq;
     }
 
+    /** The rdma links' receives: empty, for WRITE_WITH_IMM only. */
     SharedReceiveQueue sharedReceiveQueue() {
         return srq;
     }
 
-    int port() {
+    /** The device port (from 1). */
+    public int port() {
         return port;
     }
 
-    GidEntry gid() {
+    /** The RoCE v2 GID this context's queue pairs send from (its index is the source GID index). */
+    public GidEntry gid() {
         return gid;
     }
 
-    Mtu mtu() {
+    /** The port's active MTU. */
+    public Mtu mtu() {
         return mtu;
+    }
+
+    public boolean isClosed() {
+        return closed;
     }
 
     /** The descriptor that becomes readable on a completion, once notification is armed. */
@@ -138,25 +157,122 @@ public final class RdmaContext implements AutoCloseable {
 
     /** The number of live links (for leak checks). */
     public int linkCount() {
-        return links.size();
+        return links;
+    }
+
+    /** The number of queue pairs whose completions this context dispatches, links included (for leak checks). */
+    public int targetCount() {
+        return targets.size();
     }
 
     /** A new link on this context, receiving into a ring of {@code ringSize} bytes. */
     public RdmaLink newLink(int ringSize) throws IOException {
-        if (closed) {
-            throw new IllegalStateException("the rdma context of this event loop is closed");
-        }
-        if (links.size() >= MAX_LINKS) {
-            throw new IOException("this event loop already has " + links.size()
-                    + " rdma links, as many as its completion queue serves");
+        requireOpen();
+        if (reservedEntries + RdmaLink.MAX_SIGNALED > CQ_ENTRIES) {
+            throw new IOException("this event loop already has " + links + " rdma links"
+                    + (targets.size() > links ? " and " + (targets.size() - links) + " other queue pairs" : "")
+                    + ", as many as its completion queue serves");
         }
         RdmaLink link = new RdmaLink(this, ringSize);
-        links.put(link.qpNumber(), link);
+        reservedEntries += RdmaLink.MAX_SIGNALED;
+        links++;
+        targets.put(link.qpNumber(), link);
         return link;
     }
 
     void forget(RdmaLink link) {
-        links.remove(link.qpNumber());
+        if (targets.remove(link.qpNumber()) != null) {
+            reservedEntries -= RdmaLink.MAX_SIGNALED;
+            links--;
+        }
+    }
+
+    /**
+     * Promises {@code entries} of the completion queue to a user outside this package: as many
+     * completions as it can have outstanding at once (its posted receives plus its signalled sends),
+     * so the queue can never overrun. Throws when the queue has no room left for them; give them back
+     * with {@link #releaseCompletions}.
+     */
+    public void reserveCompletions(int entries) throws IOException {
+        requireOpen();
+        if (entries < 0 || reservedEntries + entries > CQ_ENTRIES) {
+            throw new IOException("this event loop's completion queue has no room for " + entries
+                    + " more entries (" + reservedEntries + " of " + CQ_ENTRIES + " reserved, " + links + " rdma links)");
+        }
+        reservedEntries += entries;
+    }
+
+    /** Gives back entries taken with {@link #reserveCompletions}. */
+    public void releaseCompletions(int entries) {
+        reservedEntries -= entries;
+    }
+
+    /**
+     * Sends the completions of queue pair {@code qpNumber} (which must complete on
+     * {@link #completionQueue()}) to {@code target} until {@link #unregister}. The context's own
+     * receives are the links' alone: a target's queue pair brings its own (its own shared receive
+     * queue, say), and every work request it posts has a non-zero {@code wr_id}, since a failed
+     * completion with {@code wr_id} 0 of a queue pair no longer registered is taken for a link's
+     * receive. Unregister only once the queue pair can complete nothing more (flushed, or destroyed).
+     */
+    public void register(int qpNumber, QpCompletions target) {
+        requireOpen();
+        if (target.streamReceives) {
+            throw new IllegalArgumentException("links are made with newLink");
+        }
+        QpCompletions old = targets.putIfAbsent(qpNumber, target);
+        if (old != null) {
+            throw new IllegalStateException("queue pair " + qpNumber + " is already registered to " + old);
+        }
+    }
+
+    /** Stops dispatching to the target of {@code qpNumber}; true when there was one. */
+    public boolean unregister(int qpNumber) {
+        QpCompletions target = targets.get(qpNumber);
+        if (target == null || target.streamReceives) {
+            return false;
+        }
+        targets.remove(qpNumber);
+        return true;
+    }
+
+    /**
+     * The state registered as {@code key}, made by {@code factory} on first use; it is closed with
+     * the context (in the reverse order of making, after every registered target), or earlier by
+     * {@link #closeShared}. For resources every user of the loop's context shares, such as one
+     * receive pool for every datagram endpoint of the loop.
+     */
+    public <T extends AutoCloseable> T shared(Object key, SharedFactory<T> factory) throws IOException {
+        requireOpen();
+        AutoCloseable existing = shared.get(key);
+        if (existing != null) {
+            @SuppressWarnings("unchecked")
+            T t = (T) existing;
+            return t;
+        }
+        T made = factory.create(this);
+        shared.put(key, made);
+        return made;
+    }
+
+    /** Closes and forgets the state registered as {@code key}, if any (its last user is gone). */
+    public void closeShared(Object key) {
+        AutoCloseable state = shared.remove(key);
+        if (state != null) {
+            Resources.closeQuietly(state);
+        }
+    }
+
+    /** Makes per-context state for {@link #shared}. */
+    @FunctionalInterface
+    public interface SharedFactory<T extends AutoCloseable> {
+        T create(RdmaContext context) throws IOException;
+    }
+
+    private void requireOpen() {
+        if (closed) {
+            throw new IllegalStateException("the rdma context of this event loop is closed");
+        }
     }
 
     /**
@@ -171,24 +287,26 @@ public final class RdmaContext implements AutoCloseable {
     }
 
     /**
-     * Polls the completion queue once and hands each completion to its link; a link whose
-     * completion failed, or whose peer broke the protocol, is failed (its {@link RdmaLink#failure()}
-     * set) and the others go on. Links whose state changed are told at {@link #dispatch()}. Returns
-     * the number of completions.
+     * Polls the completion queue once and hands each completion to its queue pair's target; a link
+     * whose completion failed, or whose peer broke the protocol, is failed (its
+     * {@link RdmaLink#failure()} set) and the others go on. Targets whose state changed are told at
+     * {@link #dispatch()}. Returns the number of completions.
      */
     public int poll() throws VerbsException {
         int n = cq.poll(batch);
         int receives = 0;
         for (int i = 0; i < n; i++) {
-            if (RdmaLink.isReceive(batch.opcode(i)) || !batch.isSuccess(i) && batch.wrId(i) == 0) {
+            QpCompletions target = targets.get(batch.qpNumber(i));
+            // Only a link's receives come from the stream SRQ; a queue pair already gone is judged by
+            // the completion alone (other users never post a wr_id of 0, nor take RDMA WRITE_WITH_IMM).
+            if ((target == null || target.streamReceives) && RdmaLink.consumedStreamReceive(batch, i)) {
                 receives++;
             }
-            RdmaLink link = links.get(batch.qpNumber(i));
-            if (link != null) {
-                link.completed(batch, i);
-                if (!link.touched) {
-                    link.touched = true;
-                    touched.add(link);
+            if (target != null) {
+                target.completed(batch, i);
+                if (!target.touched) {
+                    target.touched = true;
+                    touched.add(target);
                 }
             }
         }
@@ -201,18 +319,19 @@ public final class RdmaContext implements AutoCloseable {
     }
 
     /**
-     * Tells every link touched by the polls since the last dispatch (see {@link RdmaLink#afterCompletions()}),
-     * including polls made outside the loop's own (a channel's before it writes, a closing link's):
-     * the loop calls this every turn, whether its own poll found anything or not. Returns how many.
+     * Tells every target touched by the polls since the last dispatch (see
+     * {@link QpCompletions#afterCompletions()}), including polls made outside the loop's own (a
+     * channel's before it writes, a closing link's): the loop calls this every turn, whether its own
+     * poll found anything or not. Returns how many.
      */
     public int dispatch() {
         // Index loop: a listener may close a link (removing nothing from this list) or poll again,
-        // adding links at the end, which this same pass then tells.
+        // adding targets at the end, which this same pass then tells.
         int told = 0;
         for (; told < touched.size(); told++) {
-            RdmaLink link = touched.get(told);
-            link.touched = false;
-            link.afterCompletions();
+            QpCompletions target = touched.get(told);
+            target.touched = false;
+            target.afterCompletions();
         }
         touched.clear();
         return told;
@@ -245,10 +364,18 @@ public final class RdmaContext implements AutoCloseable {
             return;
         }
         closed = true;
-        for (RdmaLink link : links.values().toArray(new RdmaLink[0])) {
-            link.destroy();
+        for (QpCompletions target : targets.values().toArray(new QpCompletions[0])) {
+            target.contextClosing();
         }
+        targets.clear();
         touched.clear();
+        // Users' shared state after their queue pairs (a shared receive queue cannot go before them),
+        // the last made first.
+        AutoCloseable[] states = shared.values().toArray(new AutoCloseable[0]);
+        shared.clear();
+        for (int i = states.length - 1; i >= 0; i--) {
+            Resources.closeQuietly(states[i]);
+        }
         Resources.closeQuietly(srq, cq, channel);
         device.release();
         batch.close();

@@ -68,7 +68,7 @@ import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_WR_RDMA_WRITE_WITH_IMM;
  * has no credit until the first message from the peer arrives, and the side that connects second
  * sends one at once (a credit of zero bytes). One thread only.
  */
-public final class RdmaLink implements StreamLink {
+public final class RdmaLink extends QpCompletions implements StreamLink {
     static final int CREDIT = 0x8000_0000;
     static final int END = 0x4000_0000;
     static final int LENGTH = 0x3fff_ffff;
@@ -154,10 +154,9 @@ public final class RdmaLink implements StreamLink {
     /** Closed by its owner, kept until its end of output completes. */
     private boolean lingering;
     private Listener listener;
-    /** On the context's list of links to tell after this poll. */
-    boolean touched;
 
     RdmaLink(RdmaContext context, int ringSize) throws VerbsException {
+        super(true);
         this.context = context;
         this.receiveCursor = new ReceiveCursor(ringSize);
         this.creditQuantum = ringSize / 4;
@@ -612,8 +611,17 @@ public final class RdmaLink implements StreamLink {
         return opcode == IBV_WC_RECV_RDMA_WITH_IMM;
     }
 
+    /**
+     * Completion {@code i} took a receive of the context's stream SRQ: a WRITE_WITH_IMM arrived, or a
+     * receive failed (a failed completion's opcode is undefined; only receives carry wr_id 0).
+     */
+    static boolean consumedStreamReceive(CompletionBatch batch, int i) {
+        return isReceive(batch.opcode(i)) || !batch.isSuccess(i) && batch.wrId(i) == 0;
+    }
+
     /** One completion of this link's queue pair (called by {@link RdmaContext#poll()}). */
-    void completed(CompletionBatch batch, int i) {
+    @Override
+    protected void completed(CompletionBatch batch, int i) {
         long wrId = batch.wrId(i);
         if (wrId != 0) {
             // A send, completed or flushed: every request up to it has left the queue.
@@ -683,7 +691,8 @@ public final class RdmaLink implements StreamLink {
      * After a poll that had completions for this link: posts what waited for room in the send queue
      * (a publish, credit, the end), then tells the listener.
      */
-    void afterCompletions() {
+    @Override
+    protected void afterCompletions() {
         if (lingering) {
             if (closed) {
                 return;
@@ -757,6 +766,12 @@ public final class RdmaLink implements StreamLink {
     /** A lingering link whose end has completed (or failed): it can go. */
     boolean doneLingering() {
         return endRequest != 0 && completed >= endRequest || failure != null;
+    }
+
+    /** The context closes under this link: it goes at once. */
+    @Override
+    protected void contextClosing() {
+        destroy();
     }
 
     /**

@@ -1,0 +1,45 @@
+package io.vsocket.testsuite.softroce;
+
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The RDMA device's resource counts, as {@code rdma resource show} gives them for the whole device
+ * (qp, mr, cq, pd, srq, ...): what leak checks compare before and after.
+ */
+public final class DeviceResources {
+    private DeviceResources() {
+    }
+
+    /** The counts now. */
+    public static Map<String, Integer> now() throws Exception {
+        Process p = new ProcessBuilder("rdma", "resource", "show").redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, p.waitFor(), "rdma resource show: " + out);
+        Map<String, Integer> counts = new TreeMap<>();
+        Matcher m = Pattern.compile("\\b([a-z_]+) (\\d+)").matcher(out.substring(out.indexOf(':', out.indexOf(':') + 1) + 1));
+        while (m.find()) {
+            counts.put(m.group(1), Integer.parseInt(m.group(2)));
+        }
+        assertTrue(counts.containsKey("qp"), "no qp count in: " + out);
+        return counts;
+    }
+
+    /** The counts once they equal {@code expected}, or after 10 s (releases the kernel finishes late). */
+    public static Map<String, Integer> settled(Map<String, Integer> expected) throws Exception {
+        Map<String, Integer> now = now();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!now.equals(expected) && System.nanoTime() < deadline) {
+            Thread.sleep(200);
+            now = now();
+        }
+        return now;
+    }
+}

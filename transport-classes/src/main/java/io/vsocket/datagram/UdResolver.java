@@ -1,0 +1,498 @@
+package io.vsocket.datagram;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.util.internal.logging.InternalLogger;
+import io.netty.util.internal.logging.InternalLoggerFactory;
+import io.vsocket.verbs.Gid;
+import org.agrona.collections.Long2ObjectHashMap;
+import org.agrona.collections.Object2ObjectHashMap;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.security.SecureRandom;
+import java.util.Iterator;
+import java.util.concurrent.TimeUnit;
+import java.util.random.RandomGenerator;
+
+/**
+ * Learns the UD endpoints of a datagram channel's peers over the channel's own UDP socket, as the
+ * vsocket paper has Linux UDP assist routing, and tells by the token in each UD datagram which UDP
+ * peer sent it. Pure Java: the caller passes the time, sends what this asks it to send
+ * ({@link UdpSender}) and hands in what the UDP socket receives; the UD side is behind {@link Local}.
+ *
+ * <h2>Wire format</h2>
+ * Two messages, each one UDP datagram of exactly 53 bytes, network byte order:
+ * <pre>
+ * REQUEST  0  magic           8  ASCII "VSOCKUD1"
+ *          8  type            1  1
+ *          9  nonce           8  random; the reply must echo it
+ *         17  GID            16  the requester's UD endpoint: its RoCE GID,
+ *         33  QPN             4    queue pair number (24 bits),
+ *         37  Q_Key           4    Q_Key (bit 31 clear),
+ *         41  max payload     4    and the largest payload it receives
+ *         45  padding         8  zero, ignored: a request is as long as a reply, so answering
+ *                              a request with a forged source sends no more bytes than came in
+ * REPLY    0  magic           8  ASCII "VSOCKUD1"
+ *          8  type            1  2
+ *          9  nonce           8  the request's
+ *         17  token           8  what the requester puts in the header of every UD datagram to the
+ *                              responder (see {@link UdHeader}); never 0
+ *         25  GID            16  the responder's UD endpoint, as in the request
+ *         41  QPN             4
+ *         45  Q_Key           4
+ *         49  max payload     4
+ * </pre>
+ * The request carries the requester's endpoint so that the responder can check, for every UD
+ * datagram that presents the token, that it comes from that queue pair at that GID. The max payload
+ * fields let two sides with different path MTUs agree (a route carries the smaller).
+ *
+ * <h2>Which UDP datagrams are resolution messages</h2>
+ * One that starts with the magic and a known type and has exactly that type's length is consumed
+ * ({@link #onUdpDatagram} returns true) and never reaches the application, valid or not. One that
+ * starts with the magic and a known type but has another length is not a resolution message (an
+ * application's datagram may start with any 9 bytes): it is counted as {@link #rejected()} and left
+ * to the application, as is everything else.
+ *
+ * <h2>Rules</h2>
+ * <ul>
+ * <li>Outbound ({@link #routeTo}): a peer not yet known gets a REQUEST, and datagrams to it go over
+ * UDP meanwhile; at most one request per peer is out. A REPLY is taken only from the address asked,
+ * echoing the nonce sent, within the request timeout, with possible fields (QPN 2 to 2^24-1, Q_Key
+ * bit 31 clear, GID neither zero nor multicast, max payload 1 to 65536, token not 0); anything else
+ * is ignored and counted ({@link #rejected()}). A request unanswered within the timeout makes the
+ * peer UDP-only for a backoff (5 s, doubling up to 5 min), after which it is asked again. A resolved
+ * route is refreshed once it is {@code refreshAfter} old, while the old route stays in use; if the
+ * refresh goes unanswered the peer falls back to UDP (and the backoff), and a route that was never
+ * refreshed expires at {@code routeLifetime}.</li>
+ * <li>Inbound: a valid REQUEST is answered with a REPLY carrying this side's endpoint and a token
+ * drawn from a {@link SecureRandom} for that requester's UDP address, kept (the same token) while
+ * it keeps asking, and forgotten {@code inboundLifetime} after its last request (longer than a
+ * requester uses a route without refreshing it). At most one reply per requester per
+ * {@code replyInterval}, never a reply to a reply, and no more requesters than the table holds
+ * ({@link #repliesLimited()} counts what was not answered).</li>
+ * <li>{@link #senderOf}: a UD datagram names its UDP sender by its token, and is believed only when
+ * it also comes from the queue pair and GID its requester announced ({@link #injectedDropped()}
+ * counts the rest). The token is a capability against off-path forgery, as unguessable as a
+ * 64-bit random number; whoever sees the UDP exchange can forge UD datagrams as it could forge UDP
+ * ones.</li>
+ * </ul>
+ * Both sides must run with compatible {@link Config}s (the defaults): nothing on the wire says how
+ * long a token lives. Event-loop thread only; nothing is allocated after a peer's first exchange but
+ * a new route when a peer's endpoint changes.
+ */
+public final class UdResolver {
+    private static final InternalLogger logger = InternalLoggerFactory.getInstance(UdResolver.class);
+    /** "VSOCKUD1" in ASCII. */
+    static final long MAGIC = 0x56534f434b554431L;
+    static final byte REQUEST = 1;
+    static final byte REPLY = 2;
+    static final int LENGTH = 53;
+    private static final int TYPE_AT = 8;
+    private static final int NONCE_AT = 9;
+    private static final int REQUEST_ENDPOINT_AT = 17;
+    private static final int TOKEN_AT = 17;
+    private static final int REPLY_ENDPOINT_AT = 25;
+    /** Within an endpoint's fields: GID, QPN, Q_Key, max payload. */
+    private static final int QPN = 16;
+    private static final int QKEY = 20;
+    private static final int MAX_PAYLOAD = 24;
+    private static final int MAX_QPN = 0xff_ffff;
+    private static final int MAX_PAYLOAD_LIMIT = 65536;
+
+    /** Sends a resolution message over the channel's UDP socket. */
+    @FunctionalInterface
+    public interface UdpSender {
+        /**
+         * Sends the readable bytes of {@code message} to {@code recipient}. The buffer is the
+         * resolver's and is reused: copy it before returning. Must not throw (a message that cannot
+         * go is lost, as UDP loses it).
+         */
+        void send(InetSocketAddress recipient, ByteBuf message);
+    }
+
+    /** This side's UD endpoint, as the resolver offers it and makes routes with it ({@link UdEndpoint}). */
+    public interface Local {
+        Gid gid();
+
+        int qpNumber();
+
+        int qkey();
+
+        /** The largest payload this side receives. */
+        int maxPayload();
+
+        /** A route to that endpoint; throws when none can be made (the peer stays on UDP). */
+        UdRoute route(Gid gid, int qpNumber, int qkey, int peerMaxPayload) throws IOException;
+    }
+
+    /**
+     * How long things live, in nanoseconds, and how many peers are kept. {@code refreshAfter} plus
+     * the request timeout must fit in {@code routeLifetime}, and {@code inboundLifetime} must exceed
+     * {@code routeLifetime} plus the request timeout, so a token outlives every route that uses it.
+     */
+    public record Config(long requestTimeout, long refreshAfter, long routeLifetime, long inboundLifetime,
+                         long firstBackoff, long maxBackoff, long replyInterval, int maxPeers, int maxInbound) {
+        public static final Config DEFAULT = new Config(TimeUnit.SECONDS.toNanos(1), TimeUnit.SECONDS.toNanos(30),
+                TimeUnit.SECONDS.toNanos(60), TimeUnit.SECONDS.toNanos(150), TimeUnit.SECONDS.toNanos(5),
+                TimeUnit.MINUTES.toNanos(5), TimeUnit.MILLISECONDS.toNanos(100), 4096, 4096);
+
+        public Config {
+            if (requestTimeout <= 0 || refreshAfter <= 0 || firstBackoff <= 0 || maxBackoff < firstBackoff
+                    || replyInterval < 0 || maxPeers <= 0 || maxInbound <= 0) {
+                throw new IllegalArgumentException("durations and limits must be positive: " + this);
+            }
+            if (refreshAfter + requestTimeout > routeLifetime || inboundLifetime <= routeLifetime + requestTimeout) {
+                throw new IllegalArgumentException("a refresh must be answered before its route expires, and a token "
+                        + "must outlive the routes that use it: " + this);
+            }
+        }
+    }
+
+    /** One requester this side answered: its token, and the endpoint its datagrams must come from. */
+    private static final class Inbound {
+        final InetSocketAddress address;
+        final long token;
+        int qpNumber;
+        long gidHigh;
+        long gidLow;
+        long expiresAt;
+        long repliedAt;
+
+        Inbound(InetSocketAddress address, long token) {
+            this.address = address;
+            this.token = token;
+        }
+    }
+
+    private final Local local;
+    private final UdpSender sender;
+    private final RandomGenerator random;
+    private final Config config;
+    /** This side's GID, as written into every message. */
+    private final long localGidHigh;
+    private final long localGidLow;
+    private final Object2ObjectHashMap<InetSocketAddress, UdPeerRoute> peers = new Object2ObjectHashMap<>();
+    private final Object2ObjectHashMap<InetSocketAddress, Inbound> inboundByAddress = new Object2ObjectHashMap<>();
+    private final Long2ObjectHashMap<Inbound> inboundByToken = new Long2ObjectHashMap<>();
+    private final ByteBuf message = Unpooled.buffer(LENGTH, LENGTH);
+    private long requestsSent;
+    private long repliesSent;
+    private long resolved;
+    private long rejected;
+    private long injectedDropped;
+    private long repliesLimited;
+    private long unanswered;
+
+    /** A resolver for {@code local} with the default timing and a {@link SecureRandom}. */
+    public UdResolver(Local local, UdpSender sender) {
+        this(local, sender, new SecureRandom(), Config.DEFAULT);
+    }
+
+    /**
+     * {@code local} may be null: a channel without a UD endpoint still consumes resolution messages
+     * (they never reach its application), answers none and resolves nothing. {@code random} makes
+     * the tokens and nonces: a {@link SecureRandom} outside tests.
+     */
+    public UdResolver(Local local, UdpSender sender, RandomGenerator random, Config config) {
+        this.local = local;
+        this.sender = sender;
+        this.random = random;
+        this.config = config;
+        this.localGidHigh = local != null ? Gids.high(local.gid()) : 0;
+        this.localGidLow = local != null ? Gids.low(local.gid()) : 0;
+    }
+
+    /**
+     * The route to send a datagram to {@code peer} on, or null: send it over UDP. Asks the peer
+     * (through the {@link UdpSender}) when it is not known, when its route is due for a refresh (the
+     * route is still returned), or when its backoff has passed.
+     */
+    public UdPeerRoute routeTo(InetSocketAddress peer, long now) {
+        if (local == null) {
+            return null;
+        }
+        UdPeerRoute p = peers.get(peer);
+        if (p == null) {
+            if (peers.size() >= config.maxPeers() && sweepPeers(now) == 0) {
+                return null;
+            }
+            p = new UdPeerRoute(peer, config.firstBackoff());
+            peers.put(peer, p);
+        }
+        p.lastUsed = now;
+        if (p.pending && now - p.requestedAt >= config.requestTimeout()) {
+            // Unanswered, a first request or a refresh: UDP only, until the backoff has passed.
+            unanswered++;
+            p.pending = false;
+            p.route = null;
+            p.negative = true;
+            p.retryAt = now + p.backoff;
+            p.backoff = Math.min(p.backoff * 2, config.maxBackoff());
+        }
+        if (p.route != null && now - p.resolvedAt >= config.routeLifetime()) {
+            p.route = null;
+        }
+        if (p.route != null) {
+            if (!p.pending && now - p.resolvedAt >= config.refreshAfter()) {
+                request(p, now);
+            }
+            return p;
+        }
+        if (!p.pending && (!p.negative || now - p.retryAt >= 0)) {
+            request(p, now);
+        }
+        return null;
+    }
+
+    private void request(UdPeerRoute p, long now) {
+        p.pending = true;
+        p.nonce = random.nextLong();
+        p.requestedAt = now;
+        message.clear();
+        message.writeLong(MAGIC).writeByte(REQUEST).writeLong(p.nonce);
+        writeLocalEndpoint();
+        message.writeZero(LENGTH - message.writerIndex());
+        requestsSent++;
+        sender.send(p.address, message);
+    }
+
+    private void writeLocalEndpoint() {
+        message.writeLong(localGidHigh).writeLong(localGidLow)
+                .writeInt(local.qpNumber()).writeInt(local.qkey()).writeInt(local.maxPayload());
+    }
+
+    /**
+     * A datagram arrived on the UDP socket from {@code from}: true when it is a resolution message
+     * (then it is handled here and must not reach the application), false when it is the
+     * application's. The buffer's indexes do not move.
+     */
+    public boolean onUdpDatagram(InetSocketAddress from, ByteBuf content, long now) {
+        int at = content.readerIndex();
+        int length = content.readableBytes();
+        if (length < TYPE_AT + 1 || content.getLong(at) != MAGIC) {
+            return false;
+        }
+        byte type = content.getByte(at + TYPE_AT);
+        if (type != REQUEST && type != REPLY) {
+            return false;
+        }
+        if (length != LENGTH) {
+            rejected++; // truncated or padded: not ours, the application may make of it what it will
+            return false;
+        }
+        if (type == REQUEST) {
+            onRequest(from, content, at, now);
+        } else {
+            onReply(from, content, at, now);
+        }
+        return true;
+    }
+
+    private void onRequest(InetSocketAddress from, ByteBuf content, int at, long now) {
+        if (local == null) {
+            return;
+        }
+        int endpoint = at + REQUEST_ENDPOINT_AT;
+        long gidHigh = content.getLong(endpoint);
+        long gidLow = content.getLong(endpoint + 8);
+        int qpNumber = content.getInt(endpoint + QPN);
+        int qkey = content.getInt(endpoint + QKEY);
+        int maxPayload = content.getInt(endpoint + MAX_PAYLOAD);
+        if (impossible(gidHigh, gidLow, qpNumber, qkey, maxPayload)) {
+            rejected++;
+            return;
+        }
+        Inbound in = inboundByAddress.get(from);
+        if (in != null && now - in.expiresAt >= 0) {
+            forget(in);
+            in = null;
+        }
+        if (in == null) {
+            if (inboundByAddress.size() >= config.maxInbound() && sweepInbound(now) == 0) {
+                repliesLimited++;
+                return;
+            }
+            in = new Inbound(from, newToken());
+            inboundByAddress.put(from, in);
+            inboundByToken.put(in.token, in);
+        } else if (now - in.repliedAt < config.replyInterval()) {
+            repliesLimited++;
+            return;
+        }
+        in.qpNumber = qpNumber;
+        in.gidHigh = gidHigh;
+        in.gidLow = gidLow;
+        in.expiresAt = now + config.inboundLifetime();
+        in.repliedAt = now;
+        message.clear();
+        message.writeLong(MAGIC).writeByte(REPLY).writeLong(content.getLong(at + NONCE_AT)).writeLong(in.token);
+        writeLocalEndpoint();
+        repliesSent++;
+        sender.send(from, message);
+    }
+
+    private long newToken() {
+        long token;
+        do {
+            token = random.nextLong();
+        } while (token == 0 || inboundByToken.containsKey(token));
+        return token;
+    }
+
+    private void onReply(InetSocketAddress from, ByteBuf content, int at, long now) {
+        UdPeerRoute p = peers.get(from);
+        if (p == null || !p.pending || p.nonce != content.getLong(at + NONCE_AT)
+                || now - p.requestedAt >= config.requestTimeout()) {
+            rejected++;
+            return;
+        }
+        long token = content.getLong(at + TOKEN_AT);
+        int endpoint = at + REPLY_ENDPOINT_AT;
+        long gidHigh = content.getLong(endpoint);
+        long gidLow = content.getLong(endpoint + 8);
+        int qpNumber = content.getInt(endpoint + QPN);
+        int qkey = content.getInt(endpoint + QKEY);
+        int maxPayload = content.getInt(endpoint + MAX_PAYLOAD);
+        if (token == 0 || impossible(gidHigh, gidLow, qpNumber, qkey, maxPayload)) {
+            rejected++; // the request stays out: a genuine reply may still come
+            return;
+        }
+        UdRoute route = p.route;
+        if (route == null || p.peerMaxPayload != maxPayload || !route.sameAs(gidHigh, gidLow, qpNumber, qkey)) {
+            try {
+                route = local.route(Gids.of(gidHigh, gidLow), qpNumber, qkey, maxPayload);
+            } catch (IOException | RuntimeException e) {
+                logger.debug("no UD route to {}: {}", from, e.toString());
+                p.pending = false;
+                p.route = null;
+                p.negative = true;
+                p.retryAt = now + p.backoff;
+                p.backoff = Math.min(p.backoff * 2, config.maxBackoff());
+                return;
+            }
+        }
+        p.route = route;
+        p.token = token;
+        p.peerMaxPayload = maxPayload;
+        p.resolvedAt = now;
+        p.pending = false;
+        p.negative = false;
+        p.backoff = config.firstBackoff();
+        resolved++;
+    }
+
+    private static boolean impossible(long gidHigh, long gidLow, int qpNumber, int qkey, int maxPayload) {
+        // QPN 0 and 1 are the subnet management and general services queue pairs, never an endpoint.
+        return qpNumber <= 1 || qpNumber > MAX_QPN || qkey < 0 || maxPayload < 1 || maxPayload > MAX_PAYLOAD_LIMIT
+                || Gids.impossible(gidHigh, gidLow);
+    }
+
+    /**
+     * The UDP address of the sender of a UD datagram that presents {@code token} and comes from
+     * queue pair {@code sourceQpn} at the GID {@code sourceGidHigh}/{@code sourceGidLow}, or null
+     * (drop it: counted) when no live requester holds that token or the datagram does not come from
+     * the endpoint that requester announced.
+     */
+    public InetSocketAddress senderOf(long token, int sourceQpn, long sourceGidHigh, long sourceGidLow, long now) {
+        Inbound in = inboundByToken.get(token);
+        if (in == null || in.qpNumber != sourceQpn || in.gidHigh != sourceGidHigh || in.gidLow != sourceGidLow) {
+            injectedDropped++;
+            return null;
+        }
+        if (now - in.expiresAt >= 0) {
+            forget(in);
+            injectedDropped++;
+            return null;
+        }
+        return in.address;
+    }
+
+    /** {@link #senderOf(long, int, long, long, long)} for a datagram as the endpoint hands it over. */
+    public InetSocketAddress senderOf(UdDatagram datagram, long now) {
+        return senderOf(datagram.token(), datagram.sourceQpn(), datagram.sourceGidHigh(), datagram.sourceGidLow(), now);
+    }
+
+    private void forget(Inbound in) {
+        inboundByAddress.remove(in.address);
+        inboundByToken.remove(in.token);
+    }
+
+    /**
+     * Forgets expired requesters and peers not sent to for longer than a route lives and the longest
+     * backoff: call it now and then (every few seconds) so a channel that talked to many peers once
+     * does not keep them all. Returns how many entries went.
+     */
+    public int expire(long now) {
+        return sweepInbound(now) + sweepPeers(now);
+    }
+
+    private int sweepInbound(long now) {
+        int removed = 0;
+        for (Iterator<Inbound> it = inboundByAddress.values().iterator(); it.hasNext(); ) {
+            Inbound in = it.next();
+            if (now - in.expiresAt >= 0) {
+                it.remove();
+                inboundByToken.remove(in.token);
+                removed++;
+            }
+        }
+        return removed;
+    }
+
+    private int sweepPeers(long now) {
+        long idle = Math.max(config.routeLifetime(), config.maxBackoff());
+        int removed = 0;
+        for (Iterator<UdPeerRoute> it = peers.values().iterator(); it.hasNext(); ) {
+            UdPeerRoute p = it.next();
+            if (now - p.lastUsed >= idle) {
+                it.remove();
+                removed++;
+            }
+        }
+        return removed;
+    }
+
+    /** Peers this side sends to and keeps state for. */
+    public int peerCount() {
+        return peers.size();
+    }
+
+    /** Requesters this side answered and whose tokens are live (or not yet swept). */
+    public int inboundCount() {
+        return inboundByAddress.size();
+    }
+
+    public long requestsSent() {
+        return requestsSent;
+    }
+
+    public long repliesSent() {
+        return repliesSent;
+    }
+
+    /** Replies accepted: first resolutions and refreshes. */
+    public long resolved() {
+        return resolved;
+    }
+
+    /** Replies ignored (unasked source, wrong nonce, late, impossible fields), invalid requests, and messages of the wrong length. */
+    public long rejected() {
+        return rejected;
+    }
+
+    /** UD datagrams dropped by {@link #senderOf}: unknown or expired token, or not from the requester's endpoint. */
+    public long injectedDropped() {
+        return injectedDropped;
+    }
+
+    /** Requests not answered: too soon after the last reply to that requester, or the table full. */
+    public long repliesLimited() {
+        return repliesLimited;
+    }
+
+    /** Requests that timed out (the peer then uses UDP for a backoff). */
+    public long unanswered() {
+        return unanswered;
+    }
+}

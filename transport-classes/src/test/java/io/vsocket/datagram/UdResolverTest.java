@@ -1,0 +1,539 @@
+package io.vsocket.datagram;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.vsocket.verbs.Gid;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.util.ArrayDeque;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The resolution protocol between two resolvers over a fake UDP network with a fake clock: round
+ * trips, refresh and expiry, the negative cache and its backoff, and hostile or broken messages.
+ */
+class UdResolverTest {
+    private static final long MS = TimeUnit.MILLISECONDS.toNanos(1);
+    private static final long S = TimeUnit.SECONDS.toNanos(1);
+    private static final InetSocketAddress A = address("10.0.0.1", 4000);
+    private static final InetSocketAddress B = address("10.0.0.2", 5000);
+    private static final InetSocketAddress C = address("10.0.0.3", 6000);
+
+    /** Datagrams sent and not yet delivered, in order: from, to, bytes. */
+    private final ArrayDeque<Object[]> wire = new ArrayDeque<>();
+    private final Map<InetSocketAddress, UdResolver> hosts = new HashMap<>();
+    /** What the resolvers let through to the application. */
+    private int deliveredToApplication;
+    private long now = 1_000 * S;
+    private FakeLocal localA;
+    private FakeLocal localB;
+    private UdResolver a;
+    private UdResolver b;
+
+    private static InetSocketAddress address(String ip, int port) {
+        try {
+            return new InetSocketAddress(InetAddress.getByName(ip), port);
+        } catch (IOException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    private static Gid gidOf(String ip) {
+        return Gid.of(address(ip, 1).getAddress());
+    }
+
+    /** A UD endpoint that makes routes without a device. */
+    static final class FakeLocal implements UdResolver.Local {
+        final Gid gid;
+        int qpNumber;
+        final int qkey;
+        final int maxPayload;
+        int routesMade;
+        boolean refuse;
+
+        FakeLocal(Gid gid, int qpNumber, int qkey, int maxPayload) {
+            this.gid = gid;
+            this.qpNumber = qpNumber;
+            this.qkey = qkey;
+            this.maxPayload = maxPayload;
+        }
+
+        @Override
+        public Gid gid() {
+            return gid;
+        }
+
+        @Override
+        public int qpNumber() {
+            return qpNumber;
+        }
+
+        @Override
+        public int qkey() {
+            return qkey;
+        }
+
+        @Override
+        public int maxPayload() {
+            return maxPayload;
+        }
+
+        @Override
+        public UdRoute route(Gid gid, int qpNumber, int qkey, int peerMaxPayload) throws IOException {
+            if (refuse) {
+                throw new IOException("no address handle");
+            }
+            routesMade++;
+            return new UdRoute(null, null, gid, qpNumber, qkey, Math.min(maxPayload, peerMaxPayload));
+        }
+    }
+
+    @BeforeEach
+    void setUp() {
+        localA = new FakeLocal(gidOf("10.0.0.1"), 0x11, 0x1234, 4087);
+        localB = new FakeLocal(gidOf("10.0.0.2"), 0x22, 0x5678, 1015);
+        a = host(A, localA, UdResolver.Config.DEFAULT);
+        b = host(B, localB, UdResolver.Config.DEFAULT);
+    }
+
+    private UdResolver host(InetSocketAddress address, FakeLocal local, UdResolver.Config config) {
+        UdResolver r = new UdResolver(local, (to, message) -> {
+            byte[] bytes = new byte[message.readableBytes()];
+            message.getBytes(message.readerIndex(), bytes);
+            wire.add(new Object[] {address, to, bytes});
+        }, new SplittableRandom(address.getPort()), config);
+        hosts.put(address, r);
+        return r;
+    }
+
+    /** Delivers everything on the wire (and what that provokes) to its resolver; returns how many. */
+    private int deliverAll() {
+        int n = 0;
+        while (!wire.isEmpty()) {
+            deliver(wire.poll());
+            n++;
+        }
+        return n;
+    }
+
+    private void deliver(Object[] datagram) {
+        UdResolver to = hosts.get((InetSocketAddress) datagram[1]);
+        if (to != null && !to.onUdpDatagram((InetSocketAddress) datagram[0], Unpooled.wrappedBuffer((byte[]) datagram[2]), now)) {
+            deliveredToApplication++;
+        }
+    }
+
+    private byte[] takeOne() {
+        assertEquals(1, wire.size(), "datagrams on the wire");
+        return (byte[]) wire.poll()[2];
+    }
+
+    private static long nonceOf(byte[] request) {
+        return Unpooled.wrappedBuffer(request).getLong(9);
+    }
+
+    private static long tokenOf(byte[] reply) {
+        return Unpooled.wrappedBuffer(reply).getLong(17);
+    }
+
+    /** A REPLY as a responder would write it. */
+    private static ByteBuf reply(long nonce, long token, Gid gid, int qpn, int qkey, int maxPayload) {
+        return Unpooled.buffer().writeLong(UdResolver.MAGIC).writeByte(UdResolver.REPLY).writeLong(nonce)
+                .writeLong(token).writeBytes(gid.toByteArray()).writeInt(qpn).writeInt(qkey).writeInt(maxPayload);
+    }
+
+    /** A REQUEST as a requester would write it. */
+    private static ByteBuf request(long nonce, Gid gid, int qpn, int qkey, int maxPayload) {
+        return Unpooled.buffer().writeLong(UdResolver.MAGIC).writeByte(UdResolver.REQUEST).writeLong(nonce)
+                .writeBytes(gid.toByteArray()).writeInt(qpn).writeInt(qkey).writeInt(maxPayload).writeZero(8);
+    }
+
+    /** A resolves B: request, reply, done. */
+    private UdPeerRoute resolveBFromA() {
+        assertNull(a.routeTo(B, now), "nothing known yet: UDP");
+        assertEquals(2, deliverAll(), "a request and its reply");
+        UdPeerRoute route = a.routeTo(B, now);
+        assertNotNull(route, "resolved");
+        return route;
+    }
+
+    @Test
+    void aRequestAndItsReplyResolveThePeersEndpoint() {
+        assertNull(a.routeTo(B, now));
+        byte[] request = takeOne();
+        assertEquals(UdResolver.LENGTH, request.length);
+        wire.add(new Object[] {A, B, request});
+        deliverAll();
+        assertEquals(1, b.repliesSent());
+        UdPeerRoute route = a.routeTo(B, now);
+        assertNotNull(route);
+        assertEquals(B, route.address());
+        assertEquals(localB.gid, route.route().gid());
+        assertEquals(0x22, route.route().qpNumber());
+        assertEquals(0x5678, route.route().qkey());
+        assertEquals(1015, route.route().maxPayload(), "the smaller side's payload limit");
+        assertEquals(1, a.requestsSent());
+        assertEquals(1, a.resolved());
+        assertEquals(0, deliveredToApplication, "resolution messages never reach the application");
+        // B knows A's datagrams by the token it handed out, from A's queue pair and GID only.
+        long gidHigh = Gids.high(localA.gid);
+        long gidLow = Gids.low(localA.gid);
+        assertEquals(A, b.senderOf(route.token(), 0x11, gidHigh, gidLow, now));
+        assertNull(b.senderOf(route.token(), 0x12, gidHigh, gidLow, now), "another queue pair");
+        assertNull(b.senderOf(route.token(), 0x11, gidHigh, Gids.low(gidOf("10.0.0.9")), now), "another GID");
+        assertNull(b.senderOf(route.token() + 1, 0x11, gidHigh, gidLow, now), "an unknown token");
+        assertEquals(3, b.injectedDropped());
+        assertEquals(0, b.rejected());
+    }
+
+    @Test
+    void aReplyIsNoLongerThanItsRequestSoAForgedSourceGainsNoAmplification() {
+        a.routeTo(B, now);
+        byte[] request = takeOne();
+        assertTrue(b.onUdpDatagram(A, Unpooled.wrappedBuffer(request), now));
+        byte[] reply = takeOne();
+        assertEquals(request.length, reply.length);
+        assertTrue(tokenOf(reply) != 0);
+    }
+
+    @Test
+    void atMostOneRequestIsOutPerPeer() {
+        assertNull(a.routeTo(B, now));
+        assertNull(a.routeTo(B, now + 10 * MS));
+        assertNull(a.routeTo(B, now + 900 * MS));
+        assertEquals(1, wire.size());
+        assertEquals(1, a.requestsSent());
+    }
+
+    @Test
+    void anUnansweredPeerIsAskedAgainAfterABackoffThatDoublesUpToFiveMinutes() {
+        long[] expected = {5, 10, 20, 40, 80, 160, 300, 300};
+        assertNull(a.routeTo(B, now));
+        wire.clear(); // B never answers
+        long requests = 1;
+        for (long backoff : expected) {
+            now += S; // the request times out
+            assertNull(a.routeTo(B, now));
+            assertEquals(0, wire.size(), "no request while backing off");
+            now += backoff * S - 1;
+            assertNull(a.routeTo(B, now));
+            assertEquals(0, wire.size(), "still backing off, " + backoff + " s");
+            now += 1;
+            assertNull(a.routeTo(B, now));
+            assertEquals(1, wire.size(), "asked again after " + backoff + " s");
+            wire.clear();
+            assertEquals(++requests, a.requestsSent());
+        }
+        assertEquals(expected.length, a.unanswered());
+        // An answer at last resets the backoff: a refresh that goes unanswered waits 5 s again.
+        now += S;
+        assertNull(a.routeTo(B, now));
+        now += 300 * S;
+        assertNull(a.routeTo(B, now));
+        deliverAll();
+        assertNotNull(a.routeTo(B, now));
+        now += 30 * S;
+        assertNotNull(a.routeTo(B, now));
+        wire.clear();
+        now += S;
+        assertNull(a.routeTo(B, now));
+        now += 5 * S;
+        assertNull(a.routeTo(B, now));
+        assertEquals(1, wire.size(), "asked again after 5 s");
+    }
+
+    @Test
+    void aResolvedRouteIsRefreshedBeforeItExpiresAndKeptMeanwhile() {
+        UdPeerRoute first = resolveBFromA();
+        UdRoute route = first.route();
+        long token = first.token();
+        now += 30 * S - 1;
+        assertSame(first, a.routeTo(B, now));
+        assertEquals(0, wire.size(), "not yet due");
+        now += 1;
+        assertSame(route, a.routeTo(B, now).route(), "the old route while the refresh is out");
+        assertEquals(1, wire.size(), "a refresh request");
+        now += 500 * MS;
+        deliverAll();
+        UdPeerRoute refreshed = a.routeTo(B, now);
+        assertSame(first, refreshed, "one object per peer");
+        assertSame(route, refreshed.route(), "the same endpoint: the same route");
+        assertEquals(token, refreshed.token(), "the responder keeps the token of a requester that asks again");
+        assertEquals(1, localA.routesMade);
+        assertEquals(2, a.resolved());
+        // Refreshed: good for another 30 s before the next request.
+        now += 29 * S;
+        assertNotNull(a.routeTo(B, now));
+        assertEquals(0, wire.size());
+    }
+
+    @Test
+    void aRefreshThatBringsANewEndpointReplacesTheRoute() {
+        UdRoute old = resolveBFromA().route();
+        localB.qpNumber = 0x33; // B's endpoint was replaced (the channel reopened its queue pair)
+        now += 30 * S;
+        a.routeTo(B, now);
+        deliverAll();
+        UdRoute route = a.routeTo(B, now).route();
+        assertNotEquals(old, route);
+        assertEquals(0x33, route.qpNumber());
+        assertEquals(2, localA.routesMade);
+    }
+
+    @Test
+    void aPeerWhoseRefreshGoesUnansweredFallsBackToUdp() {
+        resolveBFromA();
+        now += 30 * S;
+        assertNotNull(a.routeTo(B, now));
+        wire.clear(); // B has gone
+        now += 999 * MS;
+        assertNotNull(a.routeTo(B, now), "the old route until the refresh times out");
+        now += MS;
+        assertNull(a.routeTo(B, now), "dropped back to UDP");
+        assertEquals(1, a.unanswered());
+        now += 5 * S;
+        assertNull(a.routeTo(B, now));
+        assertEquals(1, wire.size(), "asked again after the backoff");
+    }
+
+    @Test
+    void aRouteNotUsedForItsLifetimeIsResolvedAfresh() {
+        resolveBFromA();
+        now += 60 * S;
+        assertNull(a.routeTo(B, now), "expired: UDP until the answer");
+        assertEquals(1, wire.size());
+        deliverAll();
+        assertNotNull(a.routeTo(B, now));
+    }
+
+    @Test
+    void aRouteThatCannotBeMadeLeavesThePeerOnUdp() {
+        localA.refuse = true;
+        assertNull(a.routeTo(B, now));
+        deliverAll();
+        assertNull(a.routeTo(B, now));
+        assertEquals(0, wire.size(), "backing off");
+        localA.refuse = false;
+        now += 5 * S;
+        a.routeTo(B, now);
+        deliverAll();
+        assertNotNull(a.routeTo(B, now));
+    }
+
+    @Test
+    void repliesFromAnUnaskedSourceOrWithAnotherNonceAreIgnoredAndCounted() {
+        assertNull(a.routeTo(B, now));
+        byte[] request = takeOne();
+        long nonce = nonceOf(request);
+        assertTrue(a.onUdpDatagram(C, reply(nonce, 99, localB.gid, 0x22, 1, 1000), now), "consumed");
+        assertTrue(a.onUdpDatagram(B, reply(nonce + 1, 99, localB.gid, 0x22, 1, 1000), now), "consumed");
+        assertEquals(2, a.rejected());
+        assertNull(a.routeTo(B, now), "still unresolved");
+        assertEquals(0, wire.size(), "and the request still out");
+        // The genuine reply still resolves.
+        wire.add(new Object[] {A, B, request});
+        deliverAll();
+        assertNotNull(a.routeTo(B, now));
+        // A second copy of it, the request no longer out, is ignored.
+        assertTrue(a.onUdpDatagram(B, reply(nonce, 99, localB.gid, 0x22, 1, 1000), now));
+        assertEquals(3, a.rejected());
+        assertEquals(1, a.resolved());
+    }
+
+    @Test
+    void aReplyAfterTheTimeoutIsIgnored() {
+        a.routeTo(B, now);
+        long nonce = nonceOf(takeOne());
+        now += S;
+        assertTrue(a.onUdpDatagram(B, reply(nonce, 99, localB.gid, 0x22, 1, 1000), now));
+        assertEquals(1, a.rejected());
+        assertNull(a.routeTo(B, now));
+    }
+
+    @Test
+    void repliesWithImpossibleFieldsAreIgnoredAndCounted() {
+        a.routeTo(B, now);
+        long nonce = nonceOf(takeOne());
+        Gid multicast = Gid.of(new byte[] {(byte) 0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1});
+        ByteBuf[] hostile = {
+                reply(nonce, 99, localB.gid, 0, 1, 1000),
+                reply(nonce, 99, localB.gid, 1, 1, 1000),
+                reply(nonce, 99, localB.gid, 0x100_0000, 1, 1000),
+                reply(nonce, 99, localB.gid, 0x22, 0x8000_0001, 1000),
+                reply(nonce, 99, localB.gid, 0x22, 1, 0),
+                reply(nonce, 99, localB.gid, 0x22, 1, 65537),
+                reply(nonce, 99, Gid.of(new byte[16]), 0x22, 1, 1000),
+                reply(nonce, 99, multicast, 0x22, 1, 1000),
+                reply(nonce, 0, localB.gid, 0x22, 1, 1000),
+        };
+        for (ByteBuf message : hostile) {
+            assertTrue(a.onUdpDatagram(B, message, now), "consumed");
+        }
+        assertEquals(hostile.length, a.rejected());
+        assertEquals(0, a.resolved());
+        assertEquals(0, localA.routesMade);
+        assertTrue(a.onUdpDatagram(B, reply(nonce, 99, localB.gid, 0x22, 1, 1000), now), "a good one still counts");
+        assertEquals(1, a.resolved());
+    }
+
+    @Test
+    void aMessageOfTheWrongLengthIsNotOursAndReachesTheApplication() {
+        a.routeTo(B, now);
+        long nonce = nonceOf(takeOne());
+        ByteBuf truncated = reply(nonce, 99, localB.gid, 0x22, 1, 1000);
+        truncated.writerIndex(UdResolver.LENGTH - 1);
+        ByteBuf padded = reply(nonce, 99, localB.gid, 0x22, 1, 1000).writeByte(0);
+        assertFalse(a.onUdpDatagram(B, truncated, now));
+        assertFalse(a.onUdpDatagram(B, padded, now));
+        assertEquals(2, a.rejected());
+        assertNull(a.routeTo(B, now), "not resolved by either");
+        assertFalse(b.onUdpDatagram(A, Unpooled.copiedBuffer("VSOCKUD1", java.nio.charset.StandardCharsets.US_ASCII), now),
+                "the magic alone");
+        assertEquals(0, wire.size(), "nothing answered");
+    }
+
+    @Test
+    void datagramsWithoutTheMagicOrOfAnUnknownTypeAreTheApplications() {
+        ByteBuf plain = Unpooled.wrappedBuffer("hello, application".getBytes());
+        assertFalse(b.onUdpDatagram(A, plain, now));
+        assertEquals(0, plain.readerIndex(), "indexes untouched");
+        ByteBuf unknown = request(1, localA.gid, 0x11, 1, 100).setByte(8, 3);
+        assertFalse(b.onUdpDatagram(A, unknown, now));
+        assertFalse(b.onUdpDatagram(A, Unpooled.EMPTY_BUFFER, now));
+        assertEquals(0, b.rejected());
+        assertEquals(0, wire.size());
+    }
+
+    @Test
+    void aReplyIsNeverAnsweredAndARequestWithImpossibleFieldsNeither() {
+        assertTrue(b.onUdpDatagram(A, reply(5, 99, localA.gid, 0x11, 1, 1000), now));
+        assertTrue(b.onUdpDatagram(A, request(5, localA.gid, 0, 1, 1000), now));
+        assertTrue(b.onUdpDatagram(A, request(5, Gid.of(new byte[16]), 0x11, 1, 1000), now));
+        assertEquals(0, wire.size());
+        assertEquals(3, b.rejected());
+        assertEquals(0, b.inboundCount());
+    }
+
+    @Test
+    void repeatedRequestsKeepTheTokenAndAreRateLimited() {
+        assertTrue(b.onUdpDatagram(A, request(1, localA.gid, 0x11, 1, 1000), now));
+        long token = tokenOf(takeOne());
+        assertTrue(b.onUdpDatagram(A, request(2, localA.gid, 0x11, 1, 1000), now + 99 * MS));
+        assertEquals(0, wire.size(), "within 100 ms of the last reply: not answered");
+        assertEquals(1, b.repliesLimited());
+        assertTrue(b.onUdpDatagram(A, request(3, localA.gid, 0x11, 1, 1000), now + 100 * MS));
+        byte[] second = takeOne();
+        assertEquals(token, tokenOf(second), "the same token");
+        assertEquals(3, nonceOf(second), "the nonce echoed");
+        // Another requester gets another token.
+        assertTrue(b.onUdpDatagram(C, request(4, gidOf("10.0.0.3"), 0x44, 1, 1000), now));
+        assertNotEquals(token, tokenOf(takeOne()));
+        assertEquals(2, b.inboundCount());
+    }
+
+    @Test
+    void aTokenExpiresUnlessItsRequesterAsksAgain() {
+        assertTrue(b.onUdpDatagram(A, request(1, localA.gid, 0x11, 1, 1000), now));
+        long token = tokenOf(takeOne());
+        long high = Gids.high(localA.gid);
+        long low = Gids.low(localA.gid);
+        assertEquals(A, b.senderOf(token, 0x11, high, low, now + 149 * S));
+        // Asked again at 100 s: lives until 250 s.
+        assertTrue(b.onUdpDatagram(A, request(2, localA.gid, 0x11, 1, 1000), now + 100 * S));
+        assertEquals(token, tokenOf(takeOne()));
+        assertEquals(A, b.senderOf(token, 0x11, high, low, now + 249 * S));
+        assertNull(b.senderOf(token, 0x11, high, low, now + 250 * S));
+        assertEquals(1, b.injectedDropped());
+        assertEquals(0, b.inboundCount(), "forgotten");
+        // A request after expiry gets a new token.
+        assertTrue(b.onUdpDatagram(A, request(3, localA.gid, 0x11, 1, 1000), now + 300 * S));
+        assertNotEquals(token, tokenOf(takeOne()));
+    }
+
+    @Test
+    void aRequesterThatChangedItsEndpointIsBelievedFromTheNewOneOnly() {
+        assertTrue(b.onUdpDatagram(A, request(1, localA.gid, 0x11, 1, 1000), now));
+        long token = tokenOf(takeOne());
+        assertTrue(b.onUdpDatagram(A, request(2, localA.gid, 0x12, 1, 1000), now + S));
+        assertEquals(token, tokenOf(takeOne()));
+        long high = Gids.high(localA.gid);
+        long low = Gids.low(localA.gid);
+        assertNull(b.senderOf(token, 0x11, high, low, now + S));
+        assertEquals(A, b.senderOf(token, 0x12, high, low, now + S));
+    }
+
+    @Test
+    void theRequesterTableIsBoundedAndExpiredEntriesMakeRoom() {
+        UdResolver.Config d = UdResolver.Config.DEFAULT;
+        UdResolver small = host(C, new FakeLocal(gidOf("10.0.0.3"), 0x44, 1, 1000), new UdResolver.Config(
+                d.requestTimeout(), d.refreshAfter(), d.routeLifetime(), d.inboundLifetime(), d.firstBackoff(),
+                d.maxBackoff(), d.replyInterval(), 2, 2));
+        assertTrue(small.onUdpDatagram(A, request(1, localA.gid, 0x11, 1, 1000), now));
+        assertTrue(small.onUdpDatagram(B, request(1, localB.gid, 0x22, 1, 1000), now));
+        InetSocketAddress third = address("10.0.0.4", 1);
+        assertTrue(small.onUdpDatagram(third, request(1, gidOf("10.0.0.4"), 0x55, 1, 1000), now));
+        assertEquals(2, wire.size(), "the third requester is not answered while the table is full");
+        assertEquals(1, small.repliesLimited());
+        wire.clear();
+        now += 150 * S;
+        assertTrue(small.onUdpDatagram(third, request(2, gidOf("10.0.0.4"), 0x55, 1, 1000), now));
+        assertEquals(1, wire.size(), "answered once the others expired");
+        assertEquals(1, small.inboundCount());
+        // The peer table too: two peers, then a third only once one has been idle long enough.
+        wire.clear();
+        assertNull(small.routeTo(A, now));
+        assertNull(small.routeTo(B, now));
+        assertNull(small.routeTo(third, now));
+        assertEquals(2, small.peerCount());
+        now += 300 * S;
+        assertNull(small.routeTo(third, now));
+        assertEquals(1, small.peerCount());
+    }
+
+    @Test
+    void expireForgetsIdlePeersAndExpiredTokens() {
+        resolveBFromA();
+        assertEquals(1, a.peerCount());
+        assertEquals(1, b.inboundCount());
+        assertEquals(0, a.expire(now + 299 * S) + b.expire(now + 149 * S));
+        assertEquals(1, b.expire(now + 150 * S));
+        assertEquals(1, a.expire(now + 300 * S));
+        assertEquals(0, a.peerCount());
+        assertEquals(0, b.inboundCount());
+    }
+
+    @Test
+    void withoutAUdEndpointResolutionMessagesAreConsumedAndNothingIsResolved() {
+        UdResolver none = new UdResolver(null, (to, m) -> wire.add(new Object[] {C, to, m}), new SplittableRandom(1),
+                UdResolver.Config.DEFAULT);
+        assertTrue(none.onUdpDatagram(A, request(1, localA.gid, 0x11, 1, 1000), now));
+        assertNull(none.routeTo(A, now));
+        assertEquals(0, wire.size());
+        assertNull(none.senderOf(1, 0x11, 0, 0, now));
+    }
+
+    @Test
+    void configsThatWouldLetATokenDieBeforeItsRouteAreRefused() {
+        long s = S;
+        assertThrows(IllegalArgumentException.class,
+                () -> new UdResolver.Config(s, 30 * s, 60 * s, 60 * s, 5 * s, 300 * s, 0, 1, 1));
+        assertThrows(IllegalArgumentException.class,
+                () -> new UdResolver.Config(s, 60 * s, 60 * s, 150 * s, 5 * s, 300 * s, 0, 1, 1));
+    }
+}
