@@ -41,6 +41,15 @@ public final class VSocketChannelOption<T> extends ChannelOption<T> {
     public static final ChannelOption<Boolean> RECEIVE_IN_PLACE =
             valueOf(VSocketChannelOption.class, "VSOCKET_RECEIVE_IN_PLACE");
 
+    /**
+     * Whether a {@link VSocketDatagramChannel} may carry datagrams over a UD queue pair: where an
+     * RDMA device serves the channel's local address, it learns each peer's UD endpoint over UDP and
+     * sends what fits the path MTU over UD to peers that run vsocket (everything else, and everything
+     * until a peer is resolved, over UDP). Default from the system property
+     * {@code io.vsocket.datagramUd}, else true. Set before bind or connect.
+     */
+    public static final ChannelOption<Boolean> DATAGRAM_UD = valueOf(VSocketChannelOption.class, "VSOCKET_DATAGRAM_UD");
+
     @SuppressWarnings({"unused", "deprecation"})
     private VSocketChannelOption() {
         super(null);

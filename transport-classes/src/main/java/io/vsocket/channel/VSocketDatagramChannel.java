@@ -53,6 +53,8 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
     /** The sender of the datagram read last, raw, and as an address: a peer that sends again costs no new address. */
     private final MemorySegment lastSenderRaw = Arena.ofAuto().allocate(sockaddr_in6.LAYOUT);
     private InetSocketAddress lastSender;
+    /** The UD side: an endpoint where an RDMA device serves the local address, else resolution messages only. */
+    private UdPath ud;
     private volatile boolean connected;
     /** Bound by the application (or by a connect): a disconnect leaves it active. */
     private volatile boolean bound;
@@ -60,6 +62,7 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
     public VSocketDatagramChannel() {
         super(null, newSocket(), false);
         this.config = new VSocketDatagramChannelConfig(this, socket);
+        this.ud = UdPath.udpOnly(this, socket);
     }
 
     private static NativeSocket newSocket() {
@@ -100,6 +103,52 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
         local = socket.localAddress();
         bound = true;
         active = true;
+        openUd();
+    }
+
+    /**
+     * Opens the UD endpoint once the local address is known (bound, or connected: then the kernel
+     * has picked the source address) and names an RDMA device's port; UDP only otherwise.
+     */
+    private void openUd() {
+        if (ud.hasEndpoint() || !config.isUd() || !isRegistered()) {
+            return;
+        }
+        UdPath path = UdPath.open(this, socket, ioHandler(), local);
+        if (path.hasEndpoint()) {
+            ud.close();
+            ud = path;
+        }
+    }
+
+    /** Whether the application takes datagrams now (auto-read, or a read() outstanding). */
+    boolean isReading() {
+        return config.isAutoRead() || ((AbstractVSocketUnsafe) unsafe()).readPending;
+    }
+
+    /** Whether this channel has a UD queue pair (its datagrams to vsocket peers then travel over UD). */
+    public boolean hasUdEndpoint() {
+        return ud.hasEndpoint();
+    }
+
+    /** The largest payload this channel sends over UD (larger datagrams go over UDP); 0 without an endpoint. */
+    public int udMaxPayload() {
+        return ud.hasEndpoint() ? ud.endpoint().maxPayload() : 0;
+    }
+
+    /** Datagrams this channel posted on its UD queue pair. */
+    public long udDatagramsSent() {
+        return ud.hasEndpoint() ? ud.endpoint().sent() : 0;
+    }
+
+    /** Datagrams this channel received over UD and handed to its pipeline or backlog. */
+    public long udDatagramsReceived() {
+        return ud.hasEndpoint() ? ud.endpoint().received() : 0;
+    }
+
+    /** The resolver of this channel's peers' UD endpoints (counters for tests and metrics). */
+    UdPath udPath() {
+        return ud;
     }
 
     @Override
@@ -123,7 +172,27 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
     @Override
     protected void doBeginRead() {
         ((AbstractVSocketUnsafe) unsafe()).readPending = true;
+        ud.drainBacklog();
         setFlag(VSocketIoOps.IN);
+    }
+
+    @Override
+    protected void doDeregister() {
+        // The endpoint belongs to this loop's rdma context: a channel that leaves the loop goes on over UDP.
+        if (ud.hasEndpoint()) {
+            ud.close();
+            ud = UdPath.udpOnly(this, socket);
+        }
+        super.doDeregister();
+    }
+
+    @Override
+    protected void doClose() throws Exception {
+        try {
+            ud.close();
+        } finally {
+            super.doClose();
+        }
     }
 
     @Override
@@ -195,18 +264,31 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
         for (;;) {
             int queued = in.size();
             if (queued == 0) {
+                ud.flush();
                 clearFlag(VSocketIoOps.OUT);
                 return;
             }
             int sent;
             try {
-                sent = queued == 1 ? sendOne(in.current()) : sendBatch(in);
+                if (ud.hasEndpoint()) {
+                    // Each datagram to a peer whose UD endpoint is known goes over UD; the rest one by one over UDP.
+                    Object msg = in.current();
+                    InetSocketAddress to = recipient(msg);
+                    if (ud.trySend(content(msg), to != null ? to : remote)) {
+                        in.remove();
+                        continue;
+                    }
+                    sent = sendOne(msg);
+                } else {
+                    sent = queued == 1 ? sendOne(in.current()) : sendBatch(in);
+                }
             } catch (NativeIoException e) {
                 in.remove(translate(e));
                 continue;
             }
             if (sent == 0) {
                 // The socket's buffer is full: go on when it drains.
+                ud.flush();
                 setFlag(VSocketIoOps.OUT);
                 return;
             }
@@ -427,6 +509,7 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                 connected = true;
                 bound = true;
                 active = true;
+                openUd();
                 promise.trySuccess();
                 if (!wasActive && isActive()) {
                     pipeline().fireChannelActive();
@@ -478,8 +561,15 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                     buf.writerIndex(buf.writerIndex() + n);
                     allocHandle.lastBytesRead(n);
                     allocHandle.incMessagesRead(1);
+                    InetSocketAddress from = sender();
+                    if (ud.onUdp(from, buf)) {
+                        // A vsocket peer's resolution message: never the application's.
+                        buf.release();
+                        buf = null;
+                        continue;
+                    }
                     readPending = false;
-                    DatagramPacket packet = new DatagramPacket(buf, local, sender());
+                    DatagramPacket packet = new DatagramPacket(buf, local, from);
                     buf = null;
                     pipeline.fireChannelRead(packet);
                 } while (allocHandle.continueReading(UncheckedBooleanSupplier.TRUE_SUPPLIER));

@@ -41,6 +41,7 @@ public final class VSocketDatagramChannelConfig extends DefaultChannelConfig imp
     private final NativeSocket socket;
     private volatile boolean activeOnRegistration;
     private volatile NetworkInterface multicastInterface;
+    private volatile boolean ud = Boolean.parseBoolean(System.getProperty("io.vsocket.datagramUd", "true"));
 
     VSocketDatagramChannelConfig(VSocketDatagramChannel channel, NativeSocket socket) {
         super(channel, new FixedRecvByteBufAllocator(2048));
@@ -52,7 +53,7 @@ public final class VSocketDatagramChannelConfig extends DefaultChannelConfig imp
     public Map<ChannelOption<?>, Object> getOptions() {
         return getOptions(super.getOptions(), SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, SO_REUSEADDR,
                 IP_MULTICAST_LOOP_DISABLED, IP_MULTICAST_ADDR, IP_MULTICAST_IF, IP_MULTICAST_TTL, IP_TOS,
-                DATAGRAM_CHANNEL_ACTIVE_ON_REGISTRATION);
+                DATAGRAM_CHANNEL_ACTIVE_ON_REGISTRATION, VSocketChannelOption.DATAGRAM_UD);
     }
 
     @SuppressWarnings({"unchecked", "deprecation"})
@@ -88,6 +89,9 @@ public final class VSocketDatagramChannelConfig extends DefaultChannelConfig imp
         if (option == DATAGRAM_CHANNEL_ACTIVE_ON_REGISTRATION) {
             return (T) Boolean.valueOf(activeOnRegistration);
         }
+        if (option == VSocketChannelOption.DATAGRAM_UD) {
+            return (T) Boolean.valueOf(isUd());
+        }
         return super.getOption(option);
     }
 
@@ -115,6 +119,8 @@ public final class VSocketDatagramChannelConfig extends DefaultChannelConfig imp
             setTrafficClass((Integer) value);
         } else if (option == DATAGRAM_CHANNEL_ACTIVE_ON_REGISTRATION) {
             setActiveOnRegistration((Boolean) value);
+        } else if (option == VSocketChannelOption.DATAGRAM_UD) {
+            setUd((Boolean) value);
         } else {
             return super.setOption(option, value);
         }
@@ -131,6 +137,17 @@ public final class VSocketDatagramChannelConfig extends DefaultChannelConfig imp
             throw new IllegalStateException("DATAGRAM_CHANNEL_ACTIVE_ON_REGISTRATION must be set before registration");
         }
         this.activeOnRegistration = activeOnRegistration;
+    }
+
+    /** See {@link VSocketChannelOption#DATAGRAM_UD}. */
+    public boolean isUd() {
+        return ud;
+    }
+
+    /** See {@link VSocketChannelOption#DATAGRAM_UD}; takes effect at the next bind or connect. */
+    public VSocketDatagramChannelConfig setUd(boolean ud) {
+        this.ud = ud;
+        return this;
     }
 
     private int get(int level, int name, String what) {

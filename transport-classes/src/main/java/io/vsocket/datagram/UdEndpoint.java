@@ -72,6 +72,10 @@ public final class UdEndpoint extends QpCompletions implements UdResolver.Local,
     /** Told of each datagram received; it may not keep the datagram's memory after it returns. */
     public interface Listener {
         void received(UdDatagram datagram);
+
+        /** After the datagrams of one poll were handed over (a channel's read-complete). */
+        default void afterDatagrams() {
+        }
     }
 
     private final RdmaContext context;
@@ -344,6 +348,7 @@ public final class UdEndpoint extends QpCompletions implements UdResolver.Local,
         if (closed) {
             return;
         }
+        Listener told = pending.isEmpty() ? null : listener;
         while (!pending.isEmpty()) {
             int slot = pending.pollInt();
             delivering = slot;
@@ -353,12 +358,24 @@ public final class UdEndpoint extends QpCompletions implements UdResolver.Local,
                 logger.warn("{}: the datagram listener failed", this, e);
             }
             if (closed) {
+                afterDatagrams(told);
                 return; // the listener closed this endpoint, which gave every slot it held back
             }
             delivering = -1;
             pool.giveBack(slot);
         }
         pool.repost();
+        afterDatagrams(told);
+    }
+
+    private void afterDatagrams(Listener told) {
+        if (told != null) {
+            try {
+                told.afterDatagrams();
+            } catch (RuntimeException e) {
+                logger.warn("{}: the datagram listener failed", this, e);
+            }
+        }
     }
 
     private void deliver(int slot) {

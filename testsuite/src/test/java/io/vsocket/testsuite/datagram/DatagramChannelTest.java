@@ -299,6 +299,40 @@ class DatagramChannelTest {
     }
 
     @Test
+    void aVSocketPeersResolutionRequestNeverReachesTheApplication() throws Exception {
+        BlockingQueue<DatagramPacket> received = new LinkedBlockingQueue<>();
+        DatagramChannel rx = receiver(received, new Bootstrap());
+        try (DatagramSocket peer = new DatagramSocket(new InetSocketAddress(LOCALHOST, 0))) {
+            peer.setSoTimeout(300);
+            // A request as a vsocket peer with a UD endpoint sends it: magic, type 1, then 44 bytes.
+            java.nio.ByteBuffer request = java.nio.ByteBuffer.allocate(53);
+            request.put("VSOCKUD1".getBytes(StandardCharsets.US_ASCII)).put((byte) 1).putLong(42);
+            peer.send(new java.net.DatagramPacket(request.array(), 53, rx.localAddress()));
+            // The same start at another length is not a resolution message: the application's.
+            byte[] lookalike = java.util.Arrays.copyOf(request.array(), 20);
+            peer.send(new java.net.DatagramPacket(lookalike, lookalike.length, rx.localAddress()));
+            byte[] plain = "plain".getBytes(StandardCharsets.US_ASCII);
+            peer.send(new java.net.DatagramPacket(plain, plain.length, rx.localAddress()));
+            DatagramPacket first = received.poll(5, TimeUnit.SECONDS);
+            assertNotNull(first);
+            assertEquals(20, first.content().readableBytes(), "the look-alike, not the request");
+            first.release();
+            assertEquals("plain", text(received.poll(5, TimeUnit.SECONDS)));
+            assertNull(received.poll(200, TimeUnit.MILLISECONDS));
+            // This host has no RDMA device: the channel has no UD endpoint to offer, so it answers nothing.
+            assertFalse(((VSocketDatagramChannel) rx).hasUdEndpoint());
+            java.net.DatagramPacket reply = new java.net.DatagramPacket(new byte[128], 128);
+            assertThrowsTimeout(() -> peer.receive(reply));
+        } finally {
+            rx.close().sync();
+        }
+    }
+
+    private static void assertThrowsTimeout(org.junit.jupiter.api.function.Executable receive) {
+        org.junit.jupiter.api.Assertions.assertThrows(java.net.SocketTimeoutException.class, receive);
+    }
+
+    @Test
     void aMessageOfAnotherTypeFailsItsWriteAndNothingElse() throws Exception {
         DatagramChannel ch = sender();
         try {

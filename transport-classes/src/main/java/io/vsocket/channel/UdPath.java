@@ -1,0 +1,249 @@
+package io.vsocket.channel;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.UnpooledByteBufAllocator;
+import io.netty.channel.ChannelPipeline;
+import io.netty.channel.socket.DatagramPacket;
+import io.netty.util.concurrent.ScheduledFuture;
+import io.netty.util.internal.logging.InternalLogger;
+import io.netty.util.internal.logging.InternalLoggerFactory;
+import io.vsocket.datagram.UdDatagram;
+import io.vsocket.datagram.UdEndpoint;
+import io.vsocket.datagram.UdPeerRoute;
+import io.vsocket.datagram.UdResolver;
+import io.vsocket.link.Resources;
+import io.vsocket.link.rdma.RdmaContext;
+import io.vsocket.unix.NativeIoException;
+import io.vsocket.unix.NativeSocket;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.util.ArrayDeque;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The UD side of one {@link VSocketDatagramChannel}: its {@link UdEndpoint} (where an RDMA device
+ * serves the channel's address) and the {@link UdResolver} that learns peers' endpoints over the
+ * channel's UDP socket. The channel asks it to carry each datagram ({@link #trySend}: false sends
+ * it over UDP), hands it each UDP datagram first ({@link #onUdp}: true for resolution messages,
+ * which never reach the application), and gets UD datagrams from it as {@link DatagramPacket}s
+ * whose sender is the peer's UDP address. A channel without an endpoint still has a resolver with
+ * no local side: it swallows resolution messages from vsocket peers (they are not the application's)
+ * and never asks anything itself. Event-loop thread only.
+ */
+final class UdPath implements UdEndpoint.Listener, UdResolver.UdpSender {
+    private static final InternalLogger logger = InternalLoggerFactory.getInstance(UdPath.class);
+    /** How often forgotten peers and expired tokens are swept. */
+    private static final long EXPIRE_EVERY_SECONDS = 5;
+    /**
+     * UD datagrams kept, in bytes, while the application does not read (auto-read off): the socket
+     * buffer a UDP datagram would wait in. More are dropped, as the kernel drops them.
+     */
+    static final int BACKLOG_BYTES = 256 * 1024;
+
+    private final VSocketDatagramChannel channel;
+    private final NativeSocket socket;
+    private final UdEndpoint endpoint;
+    private final UdResolver resolver;
+    private final ArrayDeque<DatagramPacket> backlog = new ArrayDeque<>();
+    /** Resolution messages to send at the next {@link #flush()}. */
+    private final ArrayDeque<DatagramPacket> outbox = new ArrayDeque<>();
+    private int backlogBytes;
+    private long backlogDropped;
+    private boolean delivered;
+    private ScheduledFuture<?> expiry;
+
+    private UdPath(VSocketDatagramChannel channel, NativeSocket socket, UdEndpoint endpoint) {
+        this.channel = channel;
+        this.socket = socket;
+        this.endpoint = endpoint;
+        this.resolver = new UdResolver(endpoint, this);
+    }
+
+    /** A path with no endpoint: UDP only, resolution messages swallowed. */
+    static UdPath udpOnly(VSocketDatagramChannel channel, NativeSocket socket) {
+        return new UdPath(channel, socket, null);
+    }
+
+    /**
+     * A path with an endpoint on the loop's rdma context for the device port that serves
+     * {@code local}; UDP only (saying why at debug level) when there is none.
+     */
+    static UdPath open(VSocketDatagramChannel channel, NativeSocket socket, VSocketIoHandler loop,
+            InetSocketAddress local) {
+        if (local == null || local.getAddress().isAnyLocalAddress() || local.getAddress().isLoopbackAddress()) {
+            return udpOnly(channel, socket);
+        }
+        UdEndpoint endpoint;
+        try {
+            RdmaContext context = loop.rdmaContext(local.getAddress());
+            endpoint = UdEndpoint.open(context);
+        } catch (IOException | RuntimeException e) {
+            logger.debug("{}: datagrams over UDP only: {}", channel, e.getMessage());
+            return udpOnly(channel, socket);
+        }
+        UdPath path = new UdPath(channel, socket, endpoint);
+        endpoint.listener(path);
+        path.expiry = channel.eventLoop().scheduleAtFixedRate(() -> path.resolver.expire(System.nanoTime()),
+                EXPIRE_EVERY_SECONDS, EXPIRE_EVERY_SECONDS, TimeUnit.SECONDS);
+        return path;
+    }
+
+    boolean hasEndpoint() {
+        return endpoint != null;
+    }
+
+    UdEndpoint endpoint() {
+        return endpoint;
+    }
+
+    UdResolver resolver() {
+        return resolver;
+    }
+
+    /**
+     * Queues {@code data} to {@code to} over UD when its route is known and it fits; false: send it
+     * over UDP (the first datagrams to a peer do, while the resolution runs).
+     */
+    boolean trySend(ByteBuf data, InetSocketAddress to) {
+        if (endpoint == null || to == null || isGroup(to)) {
+            return false;
+        }
+        UdPeerRoute peer = resolver.routeTo(to, System.nanoTime());
+        return peer != null && peer.route() != null && endpoint.send(peer.route(), peer.token(), data);
+    }
+
+    /**
+     * Multicast and the limited broadcast go over UDP, never asked for an endpoint: a request there
+     * would reach every member, and the answers come from addresses that were not asked.
+     */
+    private static boolean isGroup(InetSocketAddress to) {
+        return to.getAddress().isMulticastAddress() || LIMITED_BROADCAST.equals(to.getAddress());
+    }
+
+    private static final InetAddress LIMITED_BROADCAST;
+
+    static {
+        try {
+            LIMITED_BROADCAST = InetAddress.getByAddress(new byte[] {-1, -1, -1, -1});
+        } catch (java.net.UnknownHostException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    /** Posts what {@link #trySend} queued, and sends the resolution messages that wait. */
+    void flush() {
+        if (endpoint != null) {
+            endpoint.flush();
+        }
+        if (!outbox.isEmpty()) {
+            sendOutbox();
+        }
+    }
+
+    /** A datagram from the UDP socket: true when it was a resolution message (handled here). */
+    boolean onUdp(InetSocketAddress from, ByteBuf content) {
+        if (!resolver.onUdpDatagram(from, content, System.nanoTime())) {
+            return false;
+        }
+        // A reply to a request goes at once: nothing of the application's waits to go first.
+        sendOutbox();
+        return true;
+    }
+
+    /**
+     * The resolver's messages wait until {@link #flush()}, which the channel calls once the
+     * datagram that made the resolver ask has gone over UDP: a peer without vsocket then sees the
+     * application's datagram first, and the request (which it may take for one) after it. A
+     * message that cannot go is lost, as UDP loses it. Resolution messages are rare (one per peer
+     * and refresh), so this copy is no hot path.
+     */
+    @Override
+    public void send(InetSocketAddress recipient, ByteBuf message) {
+        ByteBuf copy = UnpooledByteBufAllocator.DEFAULT.directBuffer(message.readableBytes());
+        copy.writeBytes(message, message.readerIndex(), message.readableBytes());
+        outbox.add(new DatagramPacket(copy, recipient));
+    }
+
+    private void sendOutbox() {
+        DatagramPacket message;
+        while ((message = outbox.poll()) != null) {
+            ByteBuf content = message.content();
+            try {
+                socket.sendTo(content.memoryAddress() + content.readerIndex(), content.readableBytes(), message.recipient());
+            } catch (NativeIoException e) {
+                logger.debug("{}: a resolution message to {} was not sent: {}", channel, message.recipient(), e.getMessage());
+            } finally {
+                message.release();
+            }
+        }
+    }
+
+    /** A UD datagram: to the pipeline as a packet from its UDP sender, or dropped when its token names none. */
+    @Override
+    public void received(UdDatagram datagram) {
+        InetSocketAddress sender = resolver.senderOf(datagram, System.nanoTime());
+        if (sender == null || !channel.isOpen()) {
+            return;
+        }
+        ByteBuf buf = channel.config().getAllocator().directBuffer(datagram.length());
+        datagram.readPayload(buf);
+        DatagramPacket packet = new DatagramPacket(buf, channel.localAddress(), sender);
+        if (channel.isReading() && backlog.isEmpty()) {
+            delivered = true;
+            channel.pipeline().fireChannelRead(packet);
+        } else if (backlogBytes + buf.readableBytes() <= BACKLOG_BYTES) {
+            backlog.add(packet);
+            backlogBytes += buf.readableBytes();
+        } else {
+            backlogDropped++;
+            packet.release();
+        }
+    }
+
+    @Override
+    public void afterDatagrams() {
+        if (delivered) {
+            delivered = false;
+            channel.pipeline().fireChannelReadComplete();
+        }
+    }
+
+    /** The application reads again: hands it what waited, while it keeps reading. */
+    void drainBacklog() {
+        if (backlog.isEmpty()) {
+            return;
+        }
+        ChannelPipeline pipeline = channel.pipeline();
+        while (channel.isReading() && !backlog.isEmpty()) {
+            DatagramPacket packet = backlog.poll();
+            backlogBytes -= packet.content().readableBytes();
+            pipeline.fireChannelRead(packet);
+        }
+        pipeline.fireChannelReadComplete();
+    }
+
+    long backlogDropped() {
+        return backlogDropped;
+    }
+
+    /** Releases the endpoint and what waits; idempotent. */
+    void close() {
+        if (expiry != null) {
+            expiry.cancel(false);
+            expiry = null;
+        }
+        DatagramPacket packet;
+        while ((packet = backlog.poll()) != null) {
+            packet.release();
+        }
+        while ((packet = outbox.poll()) != null) {
+            packet.release();
+        }
+        backlogBytes = 0;
+        if (endpoint != null) {
+            Resources.closeQuietly(endpoint);
+        }
+    }
+}
