@@ -260,11 +260,30 @@ public final class UdEndpoint extends QpCompletions implements UdResolver.Local,
         if (route.endpoint() != this) {
             throw new IllegalArgumentException(route + " belongs to another endpoint");
         }
+        if (queued - completed >= SEND_SLOTS && !closed && failure == null) {
+            reap();
+        }
         if (closed || failure != null || length > route.maxPayload() || queued - completed >= SEND_SLOTS) {
             sendFallbacks++;
             return -1;
         }
         return slot(queued + 1);
+    }
+
+    /**
+     * Every send slot is taken: posts what waits and polls the loop's completion queue once, so that
+     * slots the device is done with come back now, not at the loop's next turn (a writer that keeps
+     * the loop busy, a flush of hundreds of datagrams, would otherwise send all but the first
+     * {@link #SEND_SLOTS} over UDP). Completions of other queue pairs found meanwhile are dispatched
+     * at the loop's next turn, as when a stream link polls before it writes.
+     */
+    private void reap() {
+        flush();
+        try {
+            context.poll();
+        } catch (VerbsException e) {
+            logger.debug("{}: polling for send completions failed: {}", this, e.getMessage());
+        }
     }
 
     private static int slot(long request) {
@@ -444,7 +463,12 @@ public final class UdEndpoint extends QpCompletions implements UdResolver.Local,
         Resources.closeQuietly(handles.values().toArray(new AddressHandle[0]));
         handles.clear();
         Resources.closeQuietly(sendRegion);
-        arena.close();
+        if (!qp.isOpen() && !sendRegion.isOpen()) {
+            arena.close();
+        } else {
+            // The device may still read the send slots: leaking them is safe, freeing them is not.
+            logger.warn("{}: its queue pair or send memory could not be released; keeping the memory", this);
+        }
         context.releaseCompletions(COMPLETIONS);
         pool.release();
     }

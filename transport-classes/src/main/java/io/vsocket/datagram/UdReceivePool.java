@@ -210,7 +210,12 @@ final class UdReceivePool implements AutoCloseable {
         // Every queue pair on the queue is gone (the endpoints release the pool after destroying
         // theirs; the context closes shared state after its queue pairs).
         Resources.closeQuietly(self, srq, region);
-        arena.close();
+        if (!srq.isOpen() && !region.isOpen()) {
+            arena.close();
+        } else {
+            // Receives may still be posted into the slots: the device could write into freed memory.
+            logger.warn("{}: its receive queue or memory region could not be released; keeping the memory", this);
+        }
         context.releaseCompletions(slots);
     }
 
