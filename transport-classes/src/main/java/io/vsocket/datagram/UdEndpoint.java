@@ -351,12 +351,16 @@ public final class UdEndpoint extends QpCompletions implements UdResolver.Local,
                 deliver(slot);
             } catch (RuntimeException e) {
                 logger.warn("{}: the datagram listener failed", this, e);
+            } finally {
+                // Closed by the listener: close gave back every slot this endpoint held, this one too.
+                if (!closed) {
+                    delivering = -1;
+                    pool.giveBack(slot);
+                }
             }
             if (closed) {
-                return; // the listener closed this endpoint, which gave every slot it held back
+                return;
             }
-            delivering = -1;
-            pool.giveBack(slot);
         }
         pool.repost();
     }
