@@ -151,7 +151,7 @@ final class UdReceivePool implements AutoCloseable {
     }
 
     /** Notes what completion said of {@code slot}: the bytes it received (GRH included) and the sender's queue pair. */
-    void completed(int slot, int byteLength, int sourceQpn) {
+    void received(int slot, int byteLength, int sourceQpn) {
         lengths[slot] = byteLength;
         sources[slot] = sourceQpn;
     }
