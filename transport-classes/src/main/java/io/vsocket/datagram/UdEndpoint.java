@@ -128,7 +128,21 @@ public final class UdEndpoint extends QpCompletions implements UdResolver.Local,
             q.activateDatagram(context.port(), qkey, RANDOM.nextInt(1 << 24));
             sendSlab = arena.allocate((long) SEND_SLOTS * sendStride, 4096);
             mr = context.protectionDomain().register(sendSlab, 0); // the device only reads it
-            context.register(q.qpNumber(), this);
+            MemorySegment wrs = arena.allocate(ibv_send_wr.LAYOUT, SEND_SLOTS + 1);
+            MemorySegment entries = arena.allocate(ibv_sge.LAYOUT, SEND_SLOTS);
+            for (int slot = 0; slot < SEND_SLOTS; slot++) {
+                MemorySegment sge = entries.asSlice(slot * ibv_sge.sizeof(), ibv_sge.LAYOUT);
+                ibv_sge.addr(sge, sendSlab.address() + (long) slot * sendStride);
+                ibv_sge.lkey(sge, mr.lkey());
+                MemorySegment wr = wrs.asSlice(slot * ibv_send_wr.sizeof(), ibv_send_wr.LAYOUT);
+                ibv_send_wr.opcode(wr, IBV_WR_SEND);
+                ibv_send_wr.sg_list(wr, sge);
+                ibv_send_wr.num_sge(wr, 1);
+                sges[slot] = sge;
+                requests[slot] = wr;
+            }
+            lastRequest = wrs.asSlice(SEND_SLOTS * ibv_send_wr.sizeof(), ibv_send_wr.LAYOUT);
+            context.register(q.qpNumber(), this); // last: nothing can fail once completions may come here
         } catch (IOException | RuntimeException e) {
             Resources.closeQuietly(q, mr);
             arena.close();
@@ -139,20 +153,6 @@ public final class UdEndpoint extends QpCompletions implements UdResolver.Local,
         this.sendRegion = mr;
         this.maxInline = q.maxInlineData();
         this.sendView = sendSlab.asByteBuffer();
-        MemorySegment wrs = arena.allocate(ibv_send_wr.LAYOUT, SEND_SLOTS + 1);
-        MemorySegment entries = arena.allocate(ibv_sge.LAYOUT, SEND_SLOTS);
-        for (int slot = 0; slot < SEND_SLOTS; slot++) {
-            MemorySegment sge = entries.asSlice(slot * ibv_sge.sizeof(), ibv_sge.LAYOUT);
-            ibv_sge.addr(sge, sendSlab.address() + (long) slot * sendStride);
-            ibv_sge.lkey(sge, mr.lkey());
-            MemorySegment wr = wrs.asSlice(slot * ibv_send_wr.sizeof(), ibv_send_wr.LAYOUT);
-            ibv_send_wr.opcode(wr, IBV_WR_SEND);
-            ibv_send_wr.sg_list(wr, sge);
-            ibv_send_wr.num_sge(wr, 1);
-            sges[slot] = sge;
-            requests[slot] = wr;
-        }
-        lastRequest = wrs.asSlice(SEND_SLOTS * ibv_send_wr.sizeof(), ibv_send_wr.LAYOUT);
     }
 
     /** A new endpoint on {@code context} (the first of the loop's makes the loop's receive pool). */
@@ -343,7 +343,7 @@ public final class UdEndpoint extends QpCompletions implements UdResolver.Local,
                 droppedMalformed++;
                 pool.giveBack(slot);
             } else {
-                pool.completed(slot, batch.byteLength(i), batch.sourceQpNumber(i));
+                pool.received(slot, batch.byteLength(i), batch.sourceQpNumber(i));
                 pending.addInt(slot);
             }
             return;
@@ -375,13 +375,17 @@ public final class UdEndpoint extends QpCompletions implements UdResolver.Local,
                 deliver(slot);
             } catch (RuntimeException e) {
                 logger.warn("{}: the datagram listener failed", this, e);
+            } finally {
+                // Closed by the listener: close gave back every slot this endpoint held, this one too.
+                if (!closed) {
+                    delivering = -1;
+                    pool.giveBack(slot);
+                }
             }
             if (closed) {
                 afterDatagrams(told);
                 return; // the listener closed this endpoint, which gave every slot it held back
             }
-            delivering = -1;
-            pool.giveBack(slot);
         }
         pool.repost();
         afterDatagrams(told);

@@ -39,8 +39,8 @@ import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_ACCESS_LOCAL_WRITE;
  */
 final class UdReceivePool implements AutoCloseable {
     private static final InternalLogger logger = InternalLoggerFactory.getInstance(UdReceivePool.class);
-    /** Receive slots per loop and port: -Dio.vsocket.udReceiveSlots (256: about 1 MiB at a 4096-byte MTU). */
-    static final int SLOTS = Math.max(16, Integer.getInteger("io.vsocket.udReceiveSlots", 256));
+    /** Receive slots per loop and port: -Dio.vsocket.udReceiveSlots, 16 to 8192 (256: about 1 MiB at a 4096-byte MTU). */
+    static final int SLOTS = Math.min(8192, Math.max(16, Integer.getInteger("io.vsocket.udReceiveSlots", 256)));
     /** The Global Route Header slot in front of every UD receive (an IPv6 header, or RoCE v2's IPv4 one in its last 20 bytes). */
     static final int GRH = 40;
     /** Bit 62 of a receive's wr_id: set on the pool's receives, never on an endpoint's sends. */
@@ -151,7 +151,7 @@ final class UdReceivePool implements AutoCloseable {
     }
 
     /** Notes what completion said of {@code slot}: the bytes it received (GRH included) and the sender's queue pair. */
-    void completed(int slot, int byteLength, int sourceQpn) {
+    void received(int slot, int byteLength, int sourceQpn) {
         lengths[slot] = byteLength;
         sources[slot] = sourceQpn;
     }

@@ -184,9 +184,14 @@ public final class UdResolver {
     private long repliesLimited;
     private long unanswered;
 
-    /** A resolver for {@code local} with the default timing and a {@link SecureRandom}. */
+    /** The default source of tokens and nonces: one per process (thread-safe), seeded once rather than per channel. */
+    private static final class DefaultRandom {
+        static final SecureRandom INSTANCE = new SecureRandom();
+    }
+
+    /** A resolver for {@code local} with the {@link Config#DEFAULT default} timing and the process's {@link SecureRandom}. */
     public UdResolver(Local local, UdpSender sender) {
-        this(local, sender, new SecureRandom(), Config.DEFAULT);
+        this(local, sender, DefaultRandom.INSTANCE, Config.DEFAULT);
     }
 
     /**

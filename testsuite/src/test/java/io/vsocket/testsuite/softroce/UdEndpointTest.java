@@ -1,9 +1,12 @@
 package io.vsocket.testsuite.softroce;
 
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
 import io.vsocket.datagram.UdDatagram;
 import io.vsocket.datagram.UdEndpoint;
+import io.vsocket.datagram.UdPeerRoute;
+import io.vsocket.datagram.UdResolver;
 import io.vsocket.datagram.UdRoute;
 import io.vsocket.ffm.ibverbs.ibv_send_wr;
 import io.vsocket.link.rdma.RdmaContext;
@@ -24,12 +27,15 @@ import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 
 import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_ACCESS_LOCAL_WRITE;
@@ -39,6 +45,7 @@ import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -270,6 +277,55 @@ class UdEndpointTest {
             } finally {
                 b.close();
             }
+        }
+    }
+
+    /**
+     * The resolver over the real endpoints: two resolvers exchange their endpoints (through an
+     * in-memory UDP), then a datagram on the resolved route is named by the receiver as coming from
+     * the sender's UDP address: its token, its queue pair and the GID read from the GRH slot all match
+     * what the request announced. One with a forged token is not.
+     */
+    @Test
+    void resolvedPeersNameEachOthersDatagramsByTheirUdpAddress() throws Exception {
+        try (RdmaContext context = RdmaLinkTest.open()) {
+            UdEndpoint a = UdEndpoint.open(context);
+            UdEndpoint b = UdEndpoint.open(context);
+            InetSocketAddress addressA = new InetSocketAddress(context.gid().gid().toInetAddress(), 4000);
+            InetSocketAddress addressB = new InetSocketAddress(context.gid().gid().toInetAddress(), 5000);
+            ArrayDeque<Object[]> udp = new ArrayDeque<>();
+            // The emulator runs the JVM ~17 times slower, and a first exchange loads and compiles enough
+            // code to outlast the default second: a longer request timeout. Nothing here needs SecureRandom.
+            UdResolver.Config config = new UdResolver.Config(TimeUnit.SECONDS.toNanos(20), TimeUnit.SECONDS.toNanos(30),
+                    TimeUnit.SECONDS.toNanos(60), TimeUnit.SECONDS.toNanos(150), TimeUnit.SECONDS.toNanos(5),
+                    TimeUnit.MINUTES.toNanos(5), 0, 16, 16);
+            UdResolver resolverA = new UdResolver(a, (to, m) -> udp.add(new Object[] {addressA, to, ByteBufUtil.getBytes(m)}),
+                    new SplittableRandom(1), config);
+            UdResolver resolverB = new UdResolver(b, (to, m) -> udp.add(new Object[] {addressB, to, ByteBufUtil.getBytes(m)}),
+                    new SplittableRandom(2), config);
+            Map<InetSocketAddress, UdResolver> hosts = Map.of(addressA, resolverA, addressB, resolverB);
+            assertNull(resolverA.routeTo(addressB, System.nanoTime()), "UDP until resolved");
+            while (!udp.isEmpty()) {
+                Object[] d = udp.poll();
+                assertTrue(hosts.get((InetSocketAddress) d[1]).onUdpDatagram((InetSocketAddress) d[0],
+                        Unpooled.wrappedBuffer((byte[]) d[2]), System.nanoTime()));
+            }
+            UdPeerRoute peer = resolverA.routeTo(addressB, System.nanoTime());
+            assertNotNull(peer, () -> "resolved " + resolverA.resolved() + ", rejected " + resolverA.rejected()
+                    + ", unanswered " + resolverA.unanswered() + ", requests " + resolverA.requestsSent() + ", replies "
+                    + resolverB.repliesSent() + "/" + resolverB.rejected() + "/" + resolverB.repliesLimited());
+            assertEquals(b.qpNumber(), peer.route().qpNumber());
+            List<InetSocketAddress> senders = new ArrayList<>();
+            b.listener(d -> senders.add(resolverB.senderOf(d, System.nanoTime())));
+            assertTrue(a.send(peer.route(), peer.token(), Unpooled.wrappedBuffer(new byte[] {1})));
+            assertTrue(a.send(peer.route(), peer.token() ^ 1, Unpooled.wrappedBuffer(new byte[] {2})));
+            a.flush();
+            await(context, () -> senders.size() == 2, "two datagrams");
+            assertEquals(addressA, senders.get(0), "named by its UDP address");
+            assertNull(senders.get(1), "a forged token names no one");
+            assertEquals(1, resolverB.injectedDropped());
+            a.close();
+            b.close();
         }
     }
 

@@ -146,6 +146,7 @@ public final class RdmaContext implements AutoCloseable {
         return mtu;
     }
 
+    /** Closed: nothing new may be made on it (its queue pairs and shared state are gone). */
     public boolean isClosed() {
         return closed;
     }
