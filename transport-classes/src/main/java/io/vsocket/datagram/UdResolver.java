@@ -66,11 +66,15 @@ import java.util.random.RandomGenerator;
  * refresh goes unanswered the peer falls back to UDP (and the backoff), and a route that was never
  * refreshed expires at {@code routeLifetime}.</li>
  * <li>Inbound: a valid REQUEST is answered with a REPLY carrying this side's endpoint and a token
- * drawn from a {@link SecureRandom} for that requester's UDP address, kept (the same token) while
- * it keeps asking, and forgotten {@code inboundLifetime} after its last request (longer than a
- * requester uses a route without refreshing it). At most one reply per requester per
- * {@code replyInterval}, never a reply to a reply, and no more requesters than the table holds
- * ({@link #repliesLimited()} counts what was not answered).</li>
+ * drawn from a {@link SecureRandom}, for that requester's UDP address and the endpoint its request
+ * announced; a requester that keeps asking with the same endpoint keeps its token, and a token is
+ * forgotten {@code inboundLifetime} after its last request (longer than a requester uses a route
+ * without refreshing it). A request announcing another endpoint from the same address (the
+ * requester reopened its queue pair, or someone forged its address) gets a token of its own and
+ * leaves the earlier one alone until it expires, so a forged request cannot take a requester's
+ * token away. At most one reply per requester address per {@code replyInterval}, never a reply to
+ * a reply, and no more live tokens than the table holds ({@link #repliesLimited()} counts what was
+ * not answered).</li>
  * <li>{@link #senderOf}: a UD datagram names its UDP sender by its token, and is believed only when
  * it also comes from the queue pair and GID its requester announced ({@link #injectedDropped()}
  * counts the rest). The token is a capability against off-path forgery, as unguessable as a
@@ -149,19 +153,26 @@ public final class UdResolver {
         }
     }
 
-    /** One requester this side answered: its token, and the endpoint its datagrams must come from. */
+    /** A token this side handed out: to which UDP address, and the endpoint its datagrams must come from. */
     private static final class Inbound {
         final InetSocketAddress address;
         final long token;
-        int qpNumber;
-        long gidHigh;
-        long gidLow;
+        final int qpNumber;
+        final long gidHigh;
+        final long gidLow;
         long expiresAt;
         long repliedAt;
 
-        Inbound(InetSocketAddress address, long token) {
+        Inbound(InetSocketAddress address, long token, int qpNumber, long gidHigh, long gidLow) {
             this.address = address;
             this.token = token;
+            this.qpNumber = qpNumber;
+            this.gidHigh = gidHigh;
+            this.gidLow = gidLow;
+        }
+
+        boolean announced(int qpNumber, long gidHigh, long gidLow) {
+            return this.qpNumber == qpNumber && this.gidHigh == gidHigh && this.gidLow == gidLow;
         }
     }
 
@@ -173,8 +184,10 @@ public final class UdResolver {
     private final long localGidHigh;
     private final long localGidLow;
     private final Object2ObjectHashMap<InetSocketAddress, UdPeerRoute> peers = new Object2ObjectHashMap<>();
-    private final Object2ObjectHashMap<InetSocketAddress, Inbound> inboundByAddress = new Object2ObjectHashMap<>();
+    /** Every live token. */
     private final Long2ObjectHashMap<Inbound> inboundByToken = new Long2ObjectHashMap<>();
+    /** The latest token of each requester address (earlier ones stay in the token table until they expire). */
+    private final Object2ObjectHashMap<InetSocketAddress, Inbound> inboundByAddress = new Object2ObjectHashMap<>();
     private final ByteBuf message = Unpooled.buffer(LENGTH, LENGTH);
     private long requestsSent;
     private long repliesSent;
@@ -313,21 +326,19 @@ public final class UdResolver {
             forget(in);
             in = null;
         }
-        if (in == null) {
-            if (inboundByAddress.size() >= config.maxInbound() && sweepInbound(now) == 0) {
-                repliesLimited++;
-                return;
-            }
-            in = new Inbound(from, newToken());
-            inboundByAddress.put(from, in);
-            inboundByToken.put(in.token, in);
-        } else if (now - in.repliedAt < config.replyInterval()) {
+        if (in != null && now - in.repliedAt < config.replyInterval()) {
             repliesLimited++;
             return;
         }
-        in.qpNumber = qpNumber;
-        in.gidHigh = gidHigh;
-        in.gidLow = gidLow;
+        if (in == null || !in.announced(qpNumber, gidHigh, gidLow)) {
+            if (inboundByToken.size() >= config.maxInbound() && sweepInbound(now) == 0) {
+                repliesLimited++;
+                return;
+            }
+            in = new Inbound(from, newToken(), qpNumber, gidHigh, gidLow);
+            inboundByToken.put(in.token, in);
+            inboundByAddress.put(from, in);
+        }
         in.expiresAt = now + config.inboundLifetime();
         in.repliedAt = now;
         message.clear();
@@ -401,7 +412,7 @@ public final class UdResolver {
      */
     public InetSocketAddress senderOf(long token, int sourceQpn, long sourceGidHigh, long sourceGidLow, long now) {
         Inbound in = inboundByToken.get(token);
-        if (in == null || in.qpNumber != sourceQpn || in.gidHigh != sourceGidHigh || in.gidLow != sourceGidLow) {
+        if (in == null || !in.announced(sourceQpn, sourceGidHigh, sourceGidLow)) {
             injectedDropped++;
             return null;
         }
@@ -419,8 +430,10 @@ public final class UdResolver {
     }
 
     private void forget(Inbound in) {
-        inboundByAddress.remove(in.address);
         inboundByToken.remove(in.token);
+        if (inboundByAddress.get(in.address) == in) {
+            inboundByAddress.remove(in.address);
+        }
     }
 
     /**
@@ -434,11 +447,13 @@ public final class UdResolver {
 
     private int sweepInbound(long now) {
         int removed = 0;
-        for (Iterator<Inbound> it = inboundByAddress.values().iterator(); it.hasNext(); ) {
+        for (Iterator<Inbound> it = inboundByToken.values().iterator(); it.hasNext(); ) {
             Inbound in = it.next();
             if (now - in.expiresAt >= 0) {
                 it.remove();
-                inboundByToken.remove(in.token);
+                if (inboundByAddress.get(in.address) == in) {
+                    inboundByAddress.remove(in.address);
+                }
                 removed++;
             }
         }
@@ -463,9 +478,9 @@ public final class UdResolver {
         return peers.size();
     }
 
-    /** Requesters this side answered and whose tokens are live (or not yet swept). */
+    /** Tokens this side handed out that are live (or not yet swept). */
     public int inboundCount() {
-        return inboundByAddress.size();
+        return inboundByToken.size();
     }
 
     public long requestsSent() {

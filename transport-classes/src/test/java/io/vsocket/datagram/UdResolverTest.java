@@ -467,15 +467,28 @@ class UdResolverTest {
     }
 
     @Test
-    void aRequesterThatChangedItsEndpointIsBelievedFromTheNewOneOnly() {
+    void aRequestAnnouncingAnotherEndpointGetsATokenOfItsOwnAndLeavesTheEarlierOneAlone() {
         assertTrue(b.onUdpDatagram(A, request(1, localA.gid, 0x11, 1, 1000), now));
         long token = tokenOf(takeOne());
+        // The requester reopened its queue pair, or someone forged its address: either way the
+        // earlier token keeps naming A for datagrams from the earlier endpoint.
         assertTrue(b.onUdpDatagram(A, request(2, localA.gid, 0x12, 1, 1000), now + S));
-        assertEquals(token, tokenOf(takeOne()));
+        long second = tokenOf(takeOne());
+        assertNotEquals(token, second);
         long high = Gids.high(localA.gid);
         long low = Gids.low(localA.gid);
-        assertNull(b.senderOf(token, 0x11, high, low, now + S));
-        assertEquals(A, b.senderOf(token, 0x12, high, low, now + S));
+        assertEquals(A, b.senderOf(token, 0x11, high, low, now + S));
+        assertEquals(A, b.senderOf(second, 0x12, high, low, now + S));
+        assertNull(b.senderOf(second, 0x11, high, low, now + S), "each token for its own endpoint");
+        assertEquals(2, b.inboundCount());
+        // A refresh from the real endpoint keeps it working (with a new token: the latest announcement differed).
+        assertTrue(b.onUdpDatagram(A, request(3, localA.gid, 0x11, 1, 1000), now + 100 * S));
+        long third = tokenOf(takeOne());
+        assertEquals(A, b.senderOf(third, 0x11, high, low, now + 200 * S));
+        assertEquals(A, b.senderOf(token, 0x11, high, low, now + 149 * S), "the first until it expires");
+        assertNull(b.senderOf(token, 0x11, high, low, now + 150 * S));
+        assertEquals(1, b.expire(now + 151 * S), "the second expired too");
+        assertEquals(1, b.inboundCount());
     }
 
     @Test
