@@ -185,6 +185,11 @@ abstract class AbstractVSocketChannel extends AbstractChannel {
 
         abstract void inReady();
 
+        /** Writes what is flushed now (AbstractUnsafe's flush0, for a channel that held its writes back). */
+        final void flush0Now() {
+            flush0();
+        }
+
         void outReady() {
         }
 

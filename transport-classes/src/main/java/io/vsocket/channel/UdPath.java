@@ -25,8 +25,8 @@ import java.util.concurrent.TimeUnit;
 /**
  * The UD side of one {@link VSocketDatagramChannel}: its {@link UdEndpoint} (where an RDMA device
  * serves the channel's address) and the {@link UdResolver} that learns peers' endpoints over the
- * channel's UDP socket. The channel asks it to carry each datagram ({@link #trySend}: false sends
- * it over UDP), hands it each UDP datagram first ({@link #onUdp}: true for resolution messages,
+ * channel's UDP socket. The channel asks it to carry each datagram ({@link #trySend}: over UD,
+ * over UDP, or — where UD is required — wait for the peer's resolution), hands it each UDP datagram first ({@link #onUdp}: true for resolution messages,
  * which never reach the application), and gets UD datagrams from it as {@link DatagramPacket}s
  * whose sender is the peer's UDP address. A channel without an endpoint still has a resolver with
  * no local side: it swallows resolution messages from vsocket peers (they are not the application's)
@@ -102,16 +102,58 @@ final class UdPath implements UdEndpoint.Listener, UdResolver.UdpSender {
         return resolver;
     }
 
+    /** {@link #trySend}: the datagram is queued over UD. */
+    static final int SENT = 1;
+    /** {@link #trySend}: send the datagram over UDP. */
+    static final int UDP = 0;
+    /** {@link #trySend}: UD is required and the peer's resolution runs: keep the datagram and try again. */
+    static final int WAIT = -1;
+
     /**
-     * Queues {@code data} to {@code to} over UD when its route is known and it fits; false: send it
-     * over UDP (the first datagrams to a peer do, while the resolution runs).
+     * Queues {@code data} to {@code to} over UD when its route is known and it fits ({@link #SENT});
+     * else {@link #UDP} (the first datagrams to a peer go so while the resolution runs). Where UD is
+     * required ({@code required}), a datagram to a peer being resolved {@link #WAIT}s, and one UD
+     * cannot carry fails with an exception saying why.
      */
-    boolean trySend(ByteBuf data, InetSocketAddress to) {
+    int trySend(ByteBuf data, InetSocketAddress to, boolean required) throws IOException {
         if (endpoint == null || to == null || isGroup(to)) {
-            return false;
+            if (required && endpoint != null) {
+                throw new IOException("UD is required and " + (to == null ? "the datagram has no recipient"
+                        : to.getAddress().getHostAddress() + " is a group address") + ": UD carries unicast only");
+            }
+            return UDP;
         }
-        UdPeerRoute peer = resolver.routeTo(to, System.nanoTime());
-        return peer != null && peer.route() != null && endpoint.send(peer.route(), peer.token(), data);
+        long now = System.nanoTime();
+        UdPeerRoute peer = resolver.routeTo(to, now);
+        if (peer != null && peer.route() != null) {
+            if (endpoint.send(peer.route(), peer.token(), data)) {
+                return SENT;
+            }
+            if (!required) {
+                return UDP;
+            }
+            if (data.readableBytes() > peer.route().maxPayload()) {
+                throw new IOException("UD is required and a datagram of " + data.readableBytes()
+                        + " bytes is larger than UD carries to " + to + " (" + peer.route().maxPayload() + ")");
+            }
+            if (endpoint.failure() != null) {
+                throw new IOException("UD is required and this channel's UD queue pair failed", endpoint.failure());
+            }
+            return WAIT; // every send slot is out: the next turn's completions free some
+        }
+        if (!required) {
+            return UDP;
+        }
+        if (resolver.isPending(to, now)) {
+            return WAIT;
+        }
+        throw new IOException("UD is required and " + to + " did not answer the UD resolution (no vsocket there, "
+                + "no RDMA device for its address, or a firewall); it is asked again after a backoff");
+    }
+
+    /** How long a datagram waiting for its peer's resolution may wait before it is looked at again. */
+    long waitNanos() {
+        return resolver.requestTimeoutNanos();
     }
 
     /**

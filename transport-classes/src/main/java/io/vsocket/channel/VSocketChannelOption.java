@@ -50,6 +50,17 @@ public final class VSocketChannelOption<T> extends ChannelOption<T> {
      */
     public static final ChannelOption<Boolean> DATAGRAM_UD = valueOf(VSocketChannelOption.class, "VSOCKET_DATAGRAM_UD");
 
+    /**
+     * Whether a {@link VSocketDatagramChannel} that has a UD endpoint sends unicast datagrams over UD
+     * only: a datagram to a peer not yet resolved waits for the resolution (at most its timeout, 1 s)
+     * instead of going over UDP, and one UD cannot carry (larger than the UD payload, to a group
+     * address, to a peer that does not answer) fails its write saying why. A channel without an
+     * endpoint (no RDMA device for its address, or not bound) still uses UDP. For tests that must
+     * prove UD carried the traffic, and for applications that want RDMA or nothing. Default false.
+     */
+    public static final ChannelOption<Boolean> DATAGRAM_UD_REQUIRED =
+            valueOf(VSocketChannelOption.class, "VSOCKET_DATAGRAM_UD_REQUIRED");
+
     @SuppressWarnings({"unused", "deprecation"})
     private VSocketChannelOption() {
         super(null);

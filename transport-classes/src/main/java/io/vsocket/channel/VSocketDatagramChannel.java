@@ -56,6 +56,9 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
     /** The UD side: an endpoint where an RDMA device serves the local address, else resolution messages only. */
     private UdPath ud;
     private volatile boolean connected;
+    /** Writes wait for a peer's UD resolution (UD required); loop thread only. */
+    private boolean waitingForResolution;
+    private io.netty.util.concurrent.ScheduledFuture<?> resolutionTimer;
     /** Bound by the application (or by a connect): a disconnect leaves it active. */
     private volatile boolean bound;
 
@@ -188,6 +191,10 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
 
     @Override
     protected void doClose() throws Exception {
+        if (resolutionTimer != null) {
+            resolutionTimer.cancel(false);
+            resolutionTimer = null;
+        }
         try {
             ud.close();
         } finally {
@@ -274,9 +281,16 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                     // Each datagram to a peer whose UD endpoint is known goes over UD; the rest one by one over UDP.
                     Object msg = in.current();
                     InetSocketAddress to = recipient(msg);
-                    if (ud.trySend(content(msg), to != null ? to : remote)) {
+                    int path = ud.trySend(content(msg), to != null ? to : remote, config.isUdRequired());
+                    if (path == UdPath.SENT) {
                         in.remove();
                         continue;
+                    }
+                    if (path == UdPath.WAIT) {
+                        // UD is required and the peer's resolution runs: the reply (or its timeout) writes again.
+                        ud.flush();
+                        awaitResolution();
+                        return;
                     }
                     sent = sendOne(msg);
                 } else {
@@ -284,6 +298,9 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                 }
             } catch (NativeIoException e) {
                 in.remove(translate(e));
+                continue;
+            } catch (IOException e) {
+                in.remove(e);
                 continue;
             }
             if (sent == 0) {
@@ -299,6 +316,29 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                 // The first send bound the socket to an ephemeral port: what it receives on is this.
                 local = socket.localAddress();
             }
+        }
+    }
+
+    /**
+     * Writes wait for a peer's UD resolution: a timer writes again once the request has had its time
+     * (then the datagram goes over UD or fails), and a reply that comes sooner writes at once
+     * ({@link DatagramUnsafe#inReady}).
+     */
+    private void awaitResolution() {
+        waitingForResolution = true;
+        if (resolutionTimer == null) {
+            resolutionTimer = eventLoop().schedule(() -> {
+                resolutionTimer = null;
+                resumeAfterResolution();
+            }, ud.waitNanos() + 1_000_000, java.util.concurrent.TimeUnit.NANOSECONDS);
+        }
+    }
+
+    /** A resolution ended (a reply, or the wait): the writes that waited go on. */
+    void resumeAfterResolution() {
+        if (waitingForResolution && isOpen()) {
+            waitingForResolution = false;
+            ((AbstractVSocketUnsafe) unsafe()).flush0Now();
         }
     }
 
@@ -566,6 +606,7 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                         // A vsocket peer's resolution message: never the application's.
                         buf.release();
                         buf = null;
+                        resumeAfterResolution();
                         continue;
                     }
                     readPending = false;

@@ -42,6 +42,7 @@ public final class VSocketDatagramChannelConfig extends DefaultChannelConfig imp
     private volatile boolean activeOnRegistration;
     private volatile NetworkInterface multicastInterface;
     private volatile boolean ud = Boolean.parseBoolean(System.getProperty("io.vsocket.datagramUd", "true"));
+    private volatile boolean udRequired;
 
     VSocketDatagramChannelConfig(VSocketDatagramChannel channel, NativeSocket socket) {
         super(channel, new FixedRecvByteBufAllocator(2048));
@@ -53,7 +54,8 @@ public final class VSocketDatagramChannelConfig extends DefaultChannelConfig imp
     public Map<ChannelOption<?>, Object> getOptions() {
         return getOptions(super.getOptions(), SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, SO_REUSEADDR,
                 IP_MULTICAST_LOOP_DISABLED, IP_MULTICAST_ADDR, IP_MULTICAST_IF, IP_MULTICAST_TTL, IP_TOS,
-                DATAGRAM_CHANNEL_ACTIVE_ON_REGISTRATION, VSocketChannelOption.DATAGRAM_UD);
+                DATAGRAM_CHANNEL_ACTIVE_ON_REGISTRATION, VSocketChannelOption.DATAGRAM_UD,
+                VSocketChannelOption.DATAGRAM_UD_REQUIRED);
     }
 
     @SuppressWarnings({"unchecked", "deprecation"})
@@ -92,6 +94,9 @@ public final class VSocketDatagramChannelConfig extends DefaultChannelConfig imp
         if (option == VSocketChannelOption.DATAGRAM_UD) {
             return (T) Boolean.valueOf(isUd());
         }
+        if (option == VSocketChannelOption.DATAGRAM_UD_REQUIRED) {
+            return (T) Boolean.valueOf(isUdRequired());
+        }
         return super.getOption(option);
     }
 
@@ -121,6 +126,8 @@ public final class VSocketDatagramChannelConfig extends DefaultChannelConfig imp
             setActiveOnRegistration((Boolean) value);
         } else if (option == VSocketChannelOption.DATAGRAM_UD) {
             setUd((Boolean) value);
+        } else if (option == VSocketChannelOption.DATAGRAM_UD_REQUIRED) {
+            setUdRequired((Boolean) value);
         } else {
             return super.setOption(option, value);
         }
@@ -147,6 +154,17 @@ public final class VSocketDatagramChannelConfig extends DefaultChannelConfig imp
     /** See {@link VSocketChannelOption#DATAGRAM_UD}; takes effect at the next bind or connect. */
     public VSocketDatagramChannelConfig setUd(boolean ud) {
         this.ud = ud;
+        return this;
+    }
+
+    /** See {@link VSocketChannelOption#DATAGRAM_UD_REQUIRED}. */
+    public boolean isUdRequired() {
+        return udRequired;
+    }
+
+    /** See {@link VSocketChannelOption#DATAGRAM_UD_REQUIRED}. */
+    public VSocketDatagramChannelConfig setUdRequired(boolean udRequired) {
+        this.udRequired = udRequired;
         return this;
     }
 

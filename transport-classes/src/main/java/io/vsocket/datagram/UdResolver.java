@@ -137,7 +137,13 @@ public final class UdResolver {
      */
     public record Config(long requestTimeout, long refreshAfter, long routeLifetime, long inboundLifetime,
                          long firstBackoff, long maxBackoff, long replyInterval, int maxPeers, int maxInbound) {
-        public static final Config DEFAULT = new Config(TimeUnit.SECONDS.toNanos(1), TimeUnit.SECONDS.toNanos(30),
+        /**
+         * The defaults; the request timeout (1 s) from {@code io.vsocket.udResolveTimeoutMillis}
+         * where a network (or an emulator) answers slower, up to 20 s.
+         */
+        public static final Config DEFAULT = new Config(TimeUnit.MILLISECONDS.toNanos(
+                Math.min(20_000, Math.max(1, Long.getLong("io.vsocket.udResolveTimeoutMillis", 1000)))),
+                TimeUnit.SECONDS.toNanos(30),
                 TimeUnit.SECONDS.toNanos(60), TimeUnit.SECONDS.toNanos(150), TimeUnit.SECONDS.toNanos(5),
                 TimeUnit.MINUTES.toNanos(5), TimeUnit.MILLISECONDS.toNanos(100), 4096, 4096);
 
@@ -193,6 +199,7 @@ public final class UdResolver {
     private long repliesSent;
     private long resolved;
     private long rejected;
+    private long peersMoved;
     private long injectedDropped;
     private long repliesLimited;
     private long unanswered;
@@ -340,6 +347,7 @@ public final class UdResolver {
             inboundByAddress.put(from, in);
         }
         in.expiresAt = now + config.inboundLifetime();
+        peerMoved(from, gidHigh, gidLow, qpNumber, now);
         in.repliedAt = now;
         message.clear();
         message.writeLong(MAGIC).writeByte(REPLY).writeLong(content.getLong(at + NONCE_AT)).writeLong(in.token);
@@ -396,6 +404,49 @@ public final class UdResolver {
         p.negative = false;
         p.backoff = config.firstBackoff();
         resolved++;
+    }
+
+    /**
+     * A request from a peer this side sends to over UD, announcing another endpoint than the route
+     * leads to: the peer restarted (or another channel took its port), and datagrams on the old route
+     * go to a queue pair that is gone. The route is dropped and the peer asked again at once, instead
+     * of losing datagrams until the next refresh. (A forged request can only cause such a re-ask: the
+     * route comes back from the peer's own reply.)
+     */
+    private void peerMoved(InetSocketAddress from, long gidHigh, long gidLow, int qpNumber, long now) {
+        UdPeerRoute p = peers.get(from);
+        if (p == null || p.route == null) {
+            return;
+        }
+        UdRoute r = p.route;
+        if (r.qpNumber() == qpNumber && Gids.high(r.gid()) == gidHigh && Gids.low(r.gid()) == gidLow) {
+            return;
+        }
+        peersMoved++;
+        p.route = null;
+        p.negative = false;
+        if (!p.pending) {
+            request(p, now);
+        }
+    }
+
+    /**
+     * Whether a request to {@code peer} is out and not yet timed out: an answer may still come.
+     * (For a sender that waits for the resolution rather than use UDP.)
+     */
+    public boolean isPending(InetSocketAddress peer, long now) {
+        UdPeerRoute p = peers.get(peer);
+        return p != null && p.pending && now - p.requestedAt < config.requestTimeout();
+    }
+
+    /** How long a request waits for its reply, in nanoseconds. */
+    public long requestTimeoutNanos() {
+        return config.requestTimeout();
+    }
+
+    /** Peers whose endpoint changed under a live route (a restart), seen in their requests. */
+    public long peersMoved() {
+        return peersMoved;
     }
 
     private static boolean impossible(long gidHigh, long gidLow, int qpNumber, int qkey, int maxPayload) {

@@ -203,6 +203,32 @@ class UdResolverTest {
     }
 
     @Test
+    void aPeerThatRestartsOnItsPortIsAskedAgainWhenItsRequestComes() {
+        a.routeTo(B, now);
+        deliverAll();
+        UdPeerRoute route = a.routeTo(B, now);
+        assertNotNull(route);
+        assertEquals(0x22, route.route().qpNumber());
+        // B restarts on the same address with a new queue pair, and sends to A: its request names the new one.
+        hosts.remove(B);
+        FakeLocal restarted = new FakeLocal(gidOf("10.0.0.2"), 0x33, 0x9999, 1015);
+        UdResolver b2 = host(B, restarted, UdResolver.Config.DEFAULT);
+        now += 100 * MS;
+        assertNull(b2.routeTo(A, now));
+        deliverAll();
+        assertEquals(1, a.peersMoved());
+        UdPeerRoute again = a.routeTo(B, now);
+        assertNotNull(again);
+        assertEquals(0x33, again.route().qpNumber(), "A asked B again at once and has its new queue pair");
+        assertEquals(0x9999, again.route().qkey());
+        // A request that names the endpoint A already routes to changes nothing.
+        now += 10 * S;
+        b2.routeTo(A, now + UdResolver.Config.DEFAULT.refreshAfter());
+        deliverAll();
+        assertEquals(1, a.peersMoved());
+    }
+
+    @Test
     void aReplyIsNoLongerThanItsRequestSoAForgedSourceGainsNoAmplification() {
         a.routeTo(B, now);
         byte[] request = takeOne();

@@ -218,6 +218,52 @@ class UdDatagramChannelTest {
     }
 
     @Test
+    void withUdRequiredTheFirstDatagramWaitsForTheResolutionAndAPlainPeerFailsTheWrite() throws Exception {
+        BlockingQueue<DatagramPacket> atB = new LinkedBlockingQueue<>();
+        DatagramChannel a = (DatagramChannel) new Bootstrap().group(group).channel(VSocketDatagramChannel.class)
+                .option(VSocketChannelOption.DATAGRAM_UD_REQUIRED, true)
+                .handler(new SimpleChannelInboundHandler<DatagramPacket>() {
+                    @Override
+                    protected void channelRead0(ChannelHandlerContext ctx, DatagramPacket msg) {
+                    }
+                }).bind(new InetSocketAddress(ADDRESS, 0)).sync().channel();
+        DatagramChannel b = bind(atB);
+        EventLoopGroup nio = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
+        DatagramChannel plain = (DatagramChannel) new Bootstrap().group(nio).channel(NioDatagramChannel.class)
+                .handler(new SimpleChannelInboundHandler<DatagramPacket>() {
+                    @Override
+                    protected void channelRead0(ChannelHandlerContext ctx, DatagramPacket msg) {
+                    }
+                }).bind(new InetSocketAddress(ADDRESS, 0)).sync().channel();
+        try {
+            for (int i = 0; i < 5; i++) {
+                a.writeAndFlush(packet("ud only " + i, b.localAddress())).sync();
+            }
+            for (int i = 0; i < 5; i++) {
+                DatagramPacket got = atB.poll(10, TimeUnit.SECONDS);
+                assertNotNull(got, "datagram " + i);
+                assertEquals("ud only " + i, text(got));
+            }
+            assertEquals(5, udSent(a), "the first waited for the resolution, none went over UDP");
+            assertEquals(5, udReceived(b));
+            io.netty.channel.ChannelFuture refused = a.writeAndFlush(packet("nobody", plain.localAddress())).await();
+            assertTrue(refused.cause() instanceof java.io.IOException
+                    && refused.cause().getMessage().contains("did not answer"), String.valueOf(refused.cause()));
+            byte[] large = new byte[onLoop(a, ((VSocketDatagramChannel) a)::udMaxPayload) + 1];
+            io.netty.channel.ChannelFuture tooLarge = a.writeAndFlush(
+                    new DatagramPacket(Unpooled.wrappedBuffer(large), b.localAddress())).await();
+            assertTrue(tooLarge.cause() != null && tooLarge.cause().getMessage().contains("larger than UD carries"),
+                    String.valueOf(tooLarge.cause()));
+            assertTrue(a.isOpen());
+        } finally {
+            a.close().sync();
+            b.close().sync();
+            plain.close().sync();
+            nio.shutdownGracefully(0, 2, TimeUnit.SECONDS).sync();
+        }
+    }
+
+    @Test
     void aChannelWithUdOffUsesUdpOnly() throws Exception {
         BlockingQueue<DatagramPacket> atB = new LinkedBlockingQueue<>();
         DatagramChannel a = (DatagramChannel) new Bootstrap().group(group).channel(VSocketDatagramChannel.class)
