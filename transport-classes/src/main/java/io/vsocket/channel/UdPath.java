@@ -108,6 +108,8 @@ final class UdPath implements UdEndpoint.Listener, UdResolver.UdpSender {
     static final int UDP = 0;
     /** {@link #trySend}: UD is required and the peer's resolution runs: keep the datagram and try again. */
     static final int WAIT = -1;
+    /** {@link #trySend}: UD is required and every send slot is out: keep the datagram, try on the next turn. */
+    static final int BUSY = -2;
 
     /**
      * Queues {@code data} to {@code to} over UD when its route is known and it fits ({@link #SENT});
@@ -116,6 +118,9 @@ final class UdPath implements UdEndpoint.Listener, UdResolver.UdpSender {
      * cannot carry fails with an exception saying why.
      */
     int trySend(ByteBuf data, InetSocketAddress to, boolean required) throws IOException {
+        if (endpoint != null && !endpoint.isOpen() && !required) {
+            return UDP;
+        }
         if (endpoint == null || to == null || isGroup(to)) {
             if (required && endpoint != null) {
                 throw new IOException("UD is required and " + (to == null ? "the datagram has no recipient"
@@ -139,7 +144,11 @@ final class UdPath implements UdEndpoint.Listener, UdResolver.UdpSender {
             if (endpoint.failure() != null) {
                 throw new IOException("UD is required and this channel's UD queue pair failed", endpoint.failure());
             }
-            return WAIT; // every send slot is out: the next turn's completions free some
+            if (!endpoint.isOpen()) {
+                throw new IOException("UD is required and this channel's UD queue pair is closed (its loop's rdma "
+                        + "context closed)");
+            }
+            return BUSY; // every send slot is out: the next turn's completions free some
         }
         if (!required) {
             return UDP;
@@ -213,7 +222,8 @@ final class UdPath implements UdEndpoint.Listener, UdResolver.UdpSender {
         while ((message = outbox.poll()) != null) {
             ByteBuf content = message.content();
             try {
-                socket.sendTo(content.memoryAddress() + content.readerIndex(), content.readableBytes(), message.recipient());
+                socket.sendTo(io.vsocket.buffer.BufferAddress.of(content, content.readerIndex(), content.readableBytes()),
+                        content.readableBytes(), message.recipient());
             } catch (NativeIoException e) {
                 logger.debug("{}: a resolution message to {} was not sent: {}", channel, message.recipient(), e.getMessage());
             } finally {
@@ -229,19 +239,36 @@ final class UdPath implements UdEndpoint.Listener, UdResolver.UdpSender {
         if (sender == null || !channel.isOpen()) {
             return;
         }
+        if (channel.isConnected() && !sender.equals(channel.remoteAddress())) {
+            // A connected UDP socket hears only its peer (the kernel filters); so does its UD side.
+            return;
+        }
         ByteBuf buf = channel.config().getAllocator().directBuffer(datagram.length());
         datagram.readPayload(buf);
         DatagramPacket packet = new DatagramPacket(buf, channel.localAddress(), sender);
         if (channel.isReading() && backlog.isEmpty()) {
             delivered = true;
+            channel.delivered();
             channel.pipeline().fireChannelRead(packet);
-        } else if (backlogBytes + buf.readableBytes() <= BACKLOG_BYTES) {
+        } else {
+            hold(packet);
+        }
+    }
+
+    /** Keeps a datagram for when the application reads again; beyond the backlog's bytes it is dropped, as the kernel drops it. */
+    void hold(DatagramPacket packet) {
+        int bytes = packet.content().readableBytes();
+        if (backlogBytes + bytes <= BACKLOG_BYTES) {
             backlog.add(packet);
-            backlogBytes += buf.readableBytes();
+            backlogBytes += bytes;
         } else {
             backlogDropped++;
             packet.release();
         }
+    }
+
+    boolean hasBacklog() {
+        return !backlog.isEmpty();
     }
 
     @Override
@@ -252,19 +279,33 @@ final class UdPath implements UdEndpoint.Listener, UdResolver.UdpSender {
         }
     }
 
-    /** The application reads again: hands it what waited, while it keeps reading. */
+    /**
+     * The application reads again: hands it what waited, while it keeps reading (a {@code read()}
+     * with auto-read off takes one), at most {@link #DRAIN_AT_ONCE} per turn.
+     */
     void drainBacklog() {
-        if (backlog.isEmpty()) {
+        if (backlog.isEmpty() || !channel.isOpen()) {
             return;
         }
         ChannelPipeline pipeline = channel.pipeline();
-        while (channel.isReading() && !backlog.isEmpty()) {
+        int handed = 0;
+        while (channel.isReading() && !backlog.isEmpty() && handed < DRAIN_AT_ONCE) {
             DatagramPacket packet = backlog.poll();
             backlogBytes -= packet.content().readableBytes();
+            channel.delivered();
+            handed++;
             pipeline.fireChannelRead(packet);
         }
-        pipeline.fireChannelReadComplete();
+        if (handed > 0) {
+            pipeline.fireChannelReadComplete();
+        }
+        if (channel.isReading() && !backlog.isEmpty()) {
+            channel.eventLoop().execute(this::drainBacklog);
+        }
     }
+
+    /** Datagrams handed over from the backlog per turn, as a read hands over at most 16 by default. */
+    private static final int DRAIN_AT_ONCE = 16;
 
     long backlogDropped() {
         return backlogDropped;

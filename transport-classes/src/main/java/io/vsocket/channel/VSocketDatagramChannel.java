@@ -14,6 +14,8 @@ import io.netty.channel.socket.DatagramChannel;
 import io.netty.channel.socket.DatagramPacket;
 import io.netty.util.UncheckedBooleanSupplier;
 import io.netty.util.internal.StringUtil;
+import io.netty.buffer.Unpooled;
+import io.vsocket.buffer.BufferAddress;
 import io.vsocket.ffm.libc.LibC;
 import io.vsocket.ffm.libc.sockaddr_in6;
 import io.vsocket.unix.DatagramBatch;
@@ -54,7 +56,7 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
     private final MemorySegment lastSenderRaw = Arena.ofAuto().allocate(sockaddr_in6.LAYOUT);
     private InetSocketAddress lastSender;
     /** The UD side: an endpoint where an RDMA device serves the local address, else resolution messages only. */
-    private UdPath ud;
+    private volatile UdPath ud;
     private volatile boolean connected;
     /** Writes wait for a peer's UD resolution (UD required); loop thread only. */
     private boolean waitingForResolution;
@@ -121,6 +123,8 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
         if (path.hasEndpoint()) {
             ud.close();
             ud = path;
+            // Resolution messages come on the socket whether or not the application reads.
+            setFlag(VSocketIoOps.IN);
         }
     }
 
@@ -136,17 +140,20 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
 
     /** The largest payload this channel sends over UD (larger datagrams go over UDP); 0 without an endpoint. */
     public int udMaxPayload() {
-        return ud.hasEndpoint() ? ud.endpoint().maxPayload() : 0;
+        UdPath path = ud;
+        return path.hasEndpoint() ? path.endpoint().maxPayload() : 0;
     }
 
     /** Datagrams this channel posted on its UD queue pair. */
     public long udDatagramsSent() {
-        return ud.hasEndpoint() ? ud.endpoint().sent() : 0;
+        UdPath path = ud;
+        return path.hasEndpoint() ? path.endpoint().sent() : 0;
     }
 
     /** Datagrams this channel received over UD and handed to its pipeline or backlog. */
     public long udDatagramsReceived() {
-        return ud.hasEndpoint() ? ud.endpoint().received() : 0;
+        UdPath path = ud;
+        return path.hasEndpoint() ? path.endpoint().received() : 0;
     }
 
     /** The resolver of this channel's peers' UD endpoints (counters for tests and metrics). */
@@ -175,12 +182,29 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
     @Override
     protected void doBeginRead() {
         ((AbstractVSocketUnsafe) unsafe()).readPending = true;
-        ud.drainBacklog();
+        if (ud.hasBacklog()) {
+            // Not from inside read(): a handler that calls read() again would nest deliveries.
+            eventLoop().execute(ud::drainBacklog);
+        }
         setFlag(VSocketIoOps.IN);
+    }
+
+    /** Called as the application stops reading; a channel with a UD endpoint keeps its socket read (resolution). */
+    @Override
+    void stopReading() {
+        if (!ud.hasEndpoint()) {
+            super.stopReading();
+        }
+    }
+
+    /** A datagram was handed to the application: it is no longer owed one. */
+    void delivered() {
+        ((AbstractVSocketUnsafe) unsafe()).readPending = false;
     }
 
     @Override
     protected void doDeregister() {
+        cancelResolutionTimer();
         // The endpoint belongs to this loop's rdma context: a channel that leaves the loop goes on over UDP.
         if (ud.hasEndpoint()) {
             ud.close();
@@ -189,12 +213,17 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
         super.doDeregister();
     }
 
-    @Override
-    protected void doClose() throws Exception {
+    private void cancelResolutionTimer() {
         if (resolutionTimer != null) {
             resolutionTimer.cancel(false);
             resolutionTimer = null;
         }
+    }
+
+    @Override
+    protected void doClose() throws Exception {
+        cancelResolutionTimer();
+        connected = false;
         try {
             ud.close();
         } finally {
@@ -245,14 +274,18 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
 
     /** One stretch of native memory: sent straight from its address. */
     private static boolean isSendable(ByteBuf buf) {
-        return buf.hasMemoryAddress() && buf.nioBufferCount() == 1;
+        return BufferAddress.of(buf, buf.readerIndex(), buf.readableBytes()) != 0 || buf.readableBytes() == 0 && buf.isDirect();
+    }
+
+    /** Where a sendable buffer's readable bytes lie. */
+    private static long readable(ByteBuf buf) {
+        return BufferAddress.of(buf, buf.readerIndex(), buf.readableBytes());
     }
 
     /** Copies {@code content} into a direct buffer of this channel's allocator and releases {@code holder}. */
     private ByteBuf directCopy(io.netty.util.ReferenceCounted holder, ByteBuf content) {
-        ByteBufAllocator alloc = alloc();
-        ByteBuf copy = alloc.directBuffer(content.readableBytes());
-        if (!copy.hasMemoryAddress()) {
+        ByteBuf copy = alloc().directBuffer(content.readableBytes());
+        if (!copy.isDirect()) {
             copy.release();
             copy = io.netty.buffer.UnpooledByteBufAllocator.DEFAULT.directBuffer(content.readableBytes());
         }
@@ -275,6 +308,10 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                 clearFlag(VSocketIoOps.OUT);
                 return;
             }
+            if (isNothing(in.current())) {
+                in.remove();
+                continue;
+            }
             int sent;
             try {
                 if (ud.hasEndpoint()) {
@@ -286,10 +323,13 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                         in.remove();
                         continue;
                     }
-                    if (path == UdPath.WAIT) {
-                        // UD is required and the peer's resolution runs: the reply (or its timeout) writes again.
+                    if (path == UdPath.WAIT || path == UdPath.BUSY) {
+                        // UD is required and the peer's resolution runs (the reply, or its timeout,
+                        // writes again), or every send slot is out (the next turn, after its
+                        // completions, writes again).
                         ud.flush();
-                        awaitResolution();
+                        clearFlag(VSocketIoOps.OUT);
+                        awaitUd(path == UdPath.BUSY);
                         return;
                     }
                     sent = sendOne(msg);
@@ -309,9 +349,7 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                 setFlag(VSocketIoOps.OUT);
                 return;
             }
-            for (int i = 0; i < sent; i++) {
-                in.remove();
-            }
+            removeSent(in, sent);
             if (local == null) {
                 // The first send bound the socket to an ephemeral port: what it receives on is this.
                 local = socket.localAddress();
@@ -320,13 +358,16 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
     }
 
     /**
-     * Writes wait for a peer's UD resolution: a timer writes again once the request has had its time
-     * (then the datagram goes over UD or fails), and a reply that comes sooner writes at once
-     * ({@link DatagramUnsafe#inReady}).
+     * Writes wait for UD: for a peer's resolution, a timer writes again once the request has had its
+     * time (then the datagram goes over UD or fails) and a reply that comes sooner writes at once
+     * ({@link DatagramUnsafe#inReady}); for a free send slot ({@code slots}), the loop's next turn,
+     * after it has polled its completions.
      */
-    private void awaitResolution() {
+    private void awaitUd(boolean slots) {
         waitingForResolution = true;
-        if (resolutionTimer == null) {
+        if (slots) {
+            eventLoop().execute(this::resumeAfterResolution);
+        } else if (resolutionTimer == null) {
             resolutionTimer = eventLoop().schedule(() -> {
                 resolutionTimer = null;
                 resumeAfterResolution();
@@ -344,17 +385,44 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
 
     private int sendOne(Object msg) throws NativeIoException {
         ByteBuf data = content(msg);
-        return socket.sendTo(data.memoryAddress() + data.readerIndex(), data.readableBytes(), recipient(msg)) ? 1 : 0;
+        return socket.sendTo(readable(data), data.readableBytes(), recipient(msg)) ? 1 : 0;
     }
 
     private int sendBatch(ChannelOutboundBuffer in) throws Exception {
         DatagramBatch batch = DatagramBatch.empty();
         in.forEachFlushedMessage(msg -> {
+            if (msg == Unpooled.EMPTY_BUFFER) {
+                return false; // see isNothing: the batch ends before it
+            }
             ByteBuf data = content(msg);
-            batch.add(data.memoryAddress() + data.readerIndex(), data.readableBytes(), recipient(msg));
+            batch.add(readable(data), data.readableBytes(), recipient(msg));
             return !batch.isFull();
         });
         return batch.send(socket);
+    }
+
+    /**
+     * What a cancelled write leaves in the outbound buffer (and an empty plain buffer, which NIO
+     * sends nothing for either): removed without a send. {@code forEachFlushedMessage} skips
+     * cancelled writes, so a batch never holds one, and removing a batch's datagrams skips them.
+     */
+    private static boolean isNothing(Object msg) {
+        return msg == Unpooled.EMPTY_BUFFER;
+    }
+
+    /** Removes {@code sent} datagrams from the head, and the nothings among them. */
+    private static void removeSent(ChannelOutboundBuffer in, int sent) {
+        int removed = 0;
+        while (removed < sent) {
+            Object head = in.current();
+            if (head == null) {
+                return;
+            }
+            if (!isNothing(head)) {
+                removed++;
+            }
+            in.remove();
+        }
     }
 
     private static ByteBuf content(Object msg) {
@@ -555,8 +623,9 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                     pipeline().fireChannelActive();
                 }
             } catch (Throwable t) {
+                // As Netty's datagram channels do: a channel whose connect failed is closed.
                 promise.tryFailure(t);
-                closeIfClosed();
+                close(voidPromise());
             }
         }
 
@@ -591,7 +660,8 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                         buf = io.netty.buffer.UnpooledByteBufAllocator.DEFAULT.directBuffer(capacity);
                     }
                     allocHandle.attemptedBytesRead(buf.writableBytes());
-                    int n = socket.receiveFrom(buf.memoryAddress() + buf.writerIndex(), buf.writableBytes());
+                    int n = socket.receiveFrom(BufferAddress.of(buf, buf.writerIndex(), buf.writableBytes()),
+                            buf.writableBytes());
                     if (n == NativeSocket.NO_DATAGRAM) {
                         buf.release();
                         buf = null;
@@ -609,11 +679,17 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                         resumeAfterResolution();
                         continue;
                     }
-                    readPending = false;
                     DatagramPacket packet = new DatagramPacket(buf, local, from);
                     buf = null;
+                    if (!isReading()) {
+                        // A channel with a UD endpoint reads its socket even while the application does
+                        // not (resolution must go on): the application's datagrams wait for it.
+                        ud.hold(packet);
+                        continue;
+                    }
+                    readPending = false;
                     pipeline.fireChannelRead(packet);
-                } while (allocHandle.continueReading(UncheckedBooleanSupplier.TRUE_SUPPLIER));
+                } while (isOpen() && allocHandle.continueReading(UncheckedBooleanSupplier.TRUE_SUPPLIER));
             } catch (Throwable t) {
                 if (buf != null) {
                     buf.release();
@@ -632,7 +708,7 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                 }
             }
             if (!readPending && !config.isAutoRead()) {
-                clearFlag(VSocketIoOps.IN);
+                stopReading();
             }
         }
     }

@@ -134,6 +134,11 @@ public final class VSocketDatagramChannelConfig extends DefaultChannelConfig imp
         return true;
     }
 
+    @Override
+    protected void autoReadCleared() {
+        ((AbstractVSocketChannel) channel).clearReadPending();
+    }
+
     /** Whether the channel counts as active once registered, before it is bound or connected. */
     boolean isActiveOnRegistration() {
         return activeOnRegistration;
@@ -169,19 +174,11 @@ public final class VSocketDatagramChannelConfig extends DefaultChannelConfig imp
     }
 
     private int get(int level, int name, String what) {
-        try {
-            return socket.getIntOption(level, name, what);
-        } catch (NativeIoException e) {
-            throw new ChannelException(e);
-        }
+        return SocketOptions.get(socket, level, name, what);
     }
 
     private void set(int level, int name, int value, String what) {
-        try {
-            socket.setIntOption(level, name, value, what);
-        } catch (NativeIoException e) {
-            throw new ChannelException(e);
-        }
+        SocketOptions.set(socket, level, name, value, what);
     }
 
     @Override
@@ -208,14 +205,13 @@ public final class VSocketDatagramChannelConfig extends DefaultChannelConfig imp
 
     @Override
     public int getTrafficClass() {
-        return get(LibC.IPPROTO_IPV6, LibC.IPV6_TCLASS, "IPV6_TCLASS");
+        return SocketOptions.trafficClass(socket);
     }
 
     /** Sets both forms: IPv6's traffic class, and IPv4's TOS for datagrams to v4-mapped peers. */
     @Override
     public VSocketDatagramChannelConfig setTrafficClass(int trafficClass) {
-        set(LibC.IPPROTO_IPV6, LibC.IPV6_TCLASS, trafficClass, "IPV6_TCLASS");
-        set(LibC.IPPROTO_IP, LibC.IP_TOS, trafficClass, "IP_TOS");
+        SocketOptions.trafficClass(socket, trafficClass);
         return this;
     }
 

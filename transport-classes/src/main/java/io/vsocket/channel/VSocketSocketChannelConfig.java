@@ -129,19 +129,11 @@ public final class VSocketSocketChannelConfig extends DefaultChannelConfig imple
     }
 
     private int get(int level, int name, String what) {
-        try {
-            return socket.getIntOption(level, name, what);
-        } catch (NativeIoException e) {
-            throw new ChannelException(e);
-        }
+        return SocketOptions.get(socket, level, name, what);
     }
 
     private void set(int level, int name, int value, String what) {
-        try {
-            socket.setIntOption(level, name, value, what);
-        } catch (NativeIoException e) {
-            throw new ChannelException(e);
-        }
+        SocketOptions.set(socket, level, name, value, what);
     }
 
     @Override
@@ -220,12 +212,12 @@ public final class VSocketSocketChannelConfig extends DefaultChannelConfig imple
 
     @Override
     public int getTrafficClass() {
-        return get(LibC.IPPROTO_IPV6, LibC.IPV6_TCLASS, "IPV6_TCLASS");
+        return SocketOptions.trafficClass(socket);
     }
 
     @Override
     public VSocketSocketChannelConfig setTrafficClass(int trafficClass) {
-        set(LibC.IPPROTO_IPV6, LibC.IPV6_TCLASS, trafficClass, "IPV6_TCLASS");
+        SocketOptions.trafficClass(socket, trafficClass);
         return this;
     }
 

@@ -333,6 +333,37 @@ class DatagramChannelTest {
     }
 
     @Test
+    void withAutoReadOffNothingArrivesUntilTheApplicationReads() throws Exception {
+        BlockingQueue<DatagramPacket> received = new LinkedBlockingQueue<>();
+        DatagramChannel rx = receiver(received, new Bootstrap());
+        DatagramChannel tx = sender();
+        try {
+            tx.writeAndFlush(new DatagramPacket(Unpooled.copiedBuffer("on", StandardCharsets.US_ASCII), rx.localAddress())).sync();
+            assertEquals("on", text(received.poll(5, TimeUnit.SECONDS)));
+            // Switched off after reading (the channel owed a read then): nothing more until read().
+            rx.config().setAutoRead(false);
+            for (int i = 0; i < 3; i++) {
+                tx.writeAndFlush(new DatagramPacket(Unpooled.copiedBuffer("off" + i, StandardCharsets.US_ASCII),
+                        rx.localAddress())).sync();
+            }
+            assertNull(received.poll(300, TimeUnit.MILLISECONDS), "delivered without a read()");
+            rx.read();
+            assertEquals("off0", text(received.poll(5, TimeUnit.SECONDS)));
+            rx.config().setAutoRead(true);
+            DatagramPacket p;
+            int rest = 0;
+            while ((p = received.poll(1, TimeUnit.SECONDS)) != null) {
+                text(p);
+                rest++;
+            }
+            assertEquals(2, rest, "a read() may take several, auto-read the rest; none lost");
+        } finally {
+            tx.close().sync();
+            rx.close().sync();
+        }
+    }
+
+    @Test
     void aMessageOfAnotherTypeFailsItsWriteAndNothingElse() throws Exception {
         DatagramChannel ch = sender();
         try {

@@ -264,6 +264,46 @@ class UdDatagramChannelTest {
     }
 
     @Test
+    void aChannelThatDoesNotReadStillAnswersResolutionAndKeepsItsDatagramsForTheRead() throws Exception {
+        BlockingQueue<DatagramPacket> atB = new LinkedBlockingQueue<>();
+        DatagramChannel a = bind(new LinkedBlockingQueue<>());
+        DatagramChannel b = (DatagramChannel) new Bootstrap().group(group).channel(VSocketDatagramChannel.class)
+                .option(ChannelOption.AUTO_READ, false)
+                .handler(new SimpleChannelInboundHandler<DatagramPacket>(false) {
+                    @Override
+                    protected void channelRead0(ChannelHandlerContext ctx, DatagramPacket msg) {
+                        atB.add(msg);
+                    }
+                }).bind(new InetSocketAddress(ADDRESS, 0)).sync().channel();
+        try {
+            // b never reads, yet a resolves it (b's socket is read for resolution messages) and sends over UD.
+            int sent = 0;
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (udSent(a) == 0) {
+                assertTrue(System.nanoTime() < deadline, "a never resolved b");
+                a.writeAndFlush(packet("d" + sent++, b.localAddress())).sync();
+                Thread.sleep(100);
+            }
+            for (int i = 0; i < 3; i++) {
+                a.writeAndFlush(packet("d" + sent++, b.localAddress())).sync();
+            }
+            assertNull(atB.poll(300, TimeUnit.MILLISECONDS), "delivered although b did not read");
+            b.read();
+            assertEquals("d0", text(atB.poll(10, TimeUnit.SECONDS)), "the oldest first");
+            b.config().setAutoRead(true);
+            for (int i = 1; i < sent; i++) {
+                DatagramPacket got = atB.poll(10, TimeUnit.SECONDS);
+                assertNotNull(got, "d" + i);
+                assertEquals("d" + i, text(got));
+            }
+            assertTrue(udReceived(b) >= 3, "the last three came over UD");
+        } finally {
+            a.close().sync();
+            b.close().sync();
+        }
+    }
+
+    @Test
     void aChannelWithUdOffUsesUdpOnly() throws Exception {
         BlockingQueue<DatagramPacket> atB = new LinkedBlockingQueue<>();
         DatagramChannel a = (DatagramChannel) new Bootstrap().group(group).channel(VSocketDatagramChannel.class)
