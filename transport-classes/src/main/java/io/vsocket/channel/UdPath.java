@@ -160,9 +160,12 @@ final class UdPath implements UdEndpoint.Listener, UdResolver.UdpSender {
                 + "no RDMA device for its address, or a firewall); it is asked again after a backoff");
     }
 
-    /** How long a datagram waiting for its peer's resolution may wait before it is looked at again. */
+    /**
+     * How long a datagram waiting for its peer's resolution waits before it is looked at again: a
+     * third of the request timeout, when the resolver sends an unanswered request again.
+     */
     long waitNanos() {
-        return resolver.requestTimeoutNanos();
+        return resolver.requestTimeoutNanos() / 3;
     }
 
     /**

@@ -20,6 +20,9 @@ public final class UdPeerRoute {
     boolean pending;
     long nonce;
     long requestedAt;
+    /** When the request last went out, and how often it went again. */
+    long sentAt;
+    int resends;
     /** Unanswered: no request before {@link #retryAt}; the next wait is {@link #backoff}. */
     boolean negative;
     long retryAt;

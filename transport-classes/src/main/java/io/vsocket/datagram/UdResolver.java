@@ -103,6 +103,11 @@ public final class UdResolver {
     private static final int MAX_PAYLOAD = 24;
     private static final int MAX_QPN = 0xff_ffff;
     private static final int MAX_PAYLOAD_LIMIT = 65536;
+    /**
+     * How often an unanswered request is sent again within its timeout (at a third and two thirds of
+     * it, when the peer is asked for then): one lost datagram must not cost a peer the backoff.
+     */
+    static final int RESENDS = 2;
 
     /** Sends a resolution message over the channel's UDP socket. */
     @FunctionalInterface
@@ -200,6 +205,7 @@ public final class UdResolver {
     private long resolved;
     private long rejected;
     private long peersMoved;
+    private long resent;
     private long injectedDropped;
     private long repliesLimited;
     private long unanswered;
@@ -246,6 +252,11 @@ public final class UdResolver {
             peers.put(peer, p);
         }
         p.lastUsed = now;
+        if (p.pending && p.resends < RESENDS && now - p.sentAt >= config.requestTimeout() / (RESENDS + 1)
+                && now - p.requestedAt < config.requestTimeout()) {
+            // No answer yet: the request or its reply may have been lost (UDP). Ask again, same nonce.
+            resend(p, now);
+        }
         if (p.pending && now - p.requestedAt >= config.requestTimeout()) {
             // Unanswered, a first request or a refresh: UDP only, until the backoff has passed.
             unanswered++;
@@ -274,6 +285,18 @@ public final class UdResolver {
         p.pending = true;
         p.nonce = random.nextLong();
         p.requestedAt = now;
+        p.resends = 0;
+        send(p, now);
+    }
+
+    private void resend(UdPeerRoute p, long now) {
+        p.resends++;
+        resent++;
+        send(p, now);
+    }
+
+    private void send(UdPeerRoute p, long now) {
+        p.sentAt = now;
         message.clear();
         message.writeLong(MAGIC).writeByte(REQUEST).writeLong(p.nonce);
         writeLocalEndpoint();
@@ -442,6 +465,11 @@ public final class UdResolver {
     /** How long a request waits for its reply, in nanoseconds. */
     public long requestTimeoutNanos() {
         return config.requestTimeout();
+    }
+
+    /** Requests sent again, unanswered a third of the timeout after the last (each also in {@link #requestsSent()}). */
+    public long resent() {
+        return resent;
     }
 
     /** Peers whose endpoint changed under a live route (a restart), seen in their requests. */

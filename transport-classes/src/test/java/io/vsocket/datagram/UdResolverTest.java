@@ -203,6 +203,27 @@ class UdResolverTest {
     }
 
     @Test
+    void aLostRequestIsSentAgainWithinItsTimeoutSoOneLossCostsNoBackoff() {
+        long third = UdResolver.Config.DEFAULT.requestTimeout() / 3;
+        assertNull(a.routeTo(B, now));
+        byte[] first = takeOne(); // lost
+        now += third / 2;
+        assertNull(a.routeTo(B, now));
+        assertTrue(wire.isEmpty(), "not again before a third of the timeout");
+        now += third;
+        assertNull(a.routeTo(B, now));
+        byte[] again = takeOne();
+        assertEquals(java.util.Arrays.toString(java.util.Arrays.copyOfRange(first, 0, 17)),
+                java.util.Arrays.toString(java.util.Arrays.copyOfRange(again, 0, 17)), "the same request, the same nonce");
+        wire.add(new Object[] {A, B, again});
+        deliverAll();
+        assertNotNull(a.routeTo(B, now).route());
+        assertEquals(1, a.resent());
+        assertEquals(2, a.requestsSent());
+        assertEquals(0, a.unanswered());
+    }
+
+    @Test
     void aPeerThatRestartsOnItsPortIsAskedAgainWhenItsRequestComes() {
         a.routeTo(B, now);
         deliverAll();
@@ -242,9 +263,13 @@ class UdResolverTest {
     void atMostOneRequestIsOutPerPeer() {
         assertNull(a.routeTo(B, now));
         assertNull(a.routeTo(B, now + 10 * MS));
-        assertNull(a.routeTo(B, now + 900 * MS));
         assertEquals(1, wire.size());
         assertEquals(1, a.requestsSent());
+        // Sent again (the same request) a third of the timeout later, never a second one beside it.
+        assertNull(a.routeTo(B, now + 900 * MS));
+        assertEquals(2, wire.size());
+        assertEquals(nonceOf((byte[]) wire.poll()[2]), nonceOf((byte[]) wire.poll()[2]));
+        assertEquals(1, a.resent());
     }
 
     @Test
@@ -333,6 +358,8 @@ class UdResolverTest {
         now += MS;
         assertNull(a.routeTo(B, now), "dropped back to UDP");
         assertEquals(1, a.unanswered());
+        assertEquals(1, wire.size(), "the refresh was sent again once before it timed out");
+        wire.clear();
         now += 5 * S;
         assertNull(a.routeTo(B, now));
         assertEquals(1, wire.size(), "asked again after the backoff");
