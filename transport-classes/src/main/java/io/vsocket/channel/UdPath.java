@@ -50,7 +50,6 @@ final class UdPath implements UdEndpoint.Listener, UdResolver.UdpSender {
     /** Resolution messages to send at the next {@link #flush()}. */
     private final ArrayDeque<DatagramPacket> outbox = new ArrayDeque<>();
     private int backlogBytes;
-    private long backlogDropped;
     private boolean delivered;
     private ScheduledFuture<?> expiry;
 
@@ -96,10 +95,6 @@ final class UdPath implements UdEndpoint.Listener, UdResolver.UdpSender {
 
     UdEndpoint endpoint() {
         return endpoint;
-    }
-
-    UdResolver resolver() {
-        return resolver;
     }
 
     /** {@link #trySend}: the datagram is queued over UD. */
@@ -161,11 +156,11 @@ final class UdPath implements UdEndpoint.Listener, UdResolver.UdpSender {
     }
 
     /**
-     * How long a datagram waiting for its peer's resolution waits before it is looked at again: a
-     * third of the request timeout, when the resolver sends an unanswered request again.
+     * How long a datagram waiting for its peer's resolution waits before it is looked at again: as
+     * long as the resolver leaves a request unanswered before it sends it again (or gives up).
      */
     long waitNanos() {
-        return resolver.requestTimeoutNanos() / 3;
+        return resolver.resendIntervalNanos();
     }
 
     /**
@@ -265,7 +260,6 @@ final class UdPath implements UdEndpoint.Listener, UdResolver.UdpSender {
             backlog.add(packet);
             backlogBytes += bytes;
         } else {
-            backlogDropped++;
             packet.release();
         }
     }
@@ -309,10 +303,6 @@ final class UdPath implements UdEndpoint.Listener, UdResolver.UdpSender {
 
     /** Datagrams handed over from the backlog per turn, as a read hands over at most 16 by default. */
     private static final int DRAIN_AT_ONCE = 16;
-
-    long backlogDropped() {
-        return backlogDropped;
-    }
 
     /** Releases the endpoint and what waits; idempotent. */
     void close() {

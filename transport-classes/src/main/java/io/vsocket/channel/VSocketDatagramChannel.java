@@ -61,8 +61,6 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
     /** Writes wait for a peer's UD resolution (UD required); loop thread only. */
     private boolean waitingForResolution;
     private io.netty.util.concurrent.ScheduledFuture<?> resolutionTimer;
-    /** Bound by the application (or by a connect): a disconnect leaves it active. */
-    private volatile boolean bound;
 
     public VSocketDatagramChannel() {
         super(null, newSocket(), false);
@@ -106,7 +104,6 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
         }
         socket.bind(address);
         local = socket.localAddress();
-        bound = true;
         active = true;
         openUd();
     }
@@ -156,18 +153,13 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
         return path.hasEndpoint() ? path.endpoint().received() : 0;
     }
 
-    /** The resolver of this channel's peers' UD endpoints (counters for tests and metrics). */
-    UdPath udPath() {
-        return ud;
-    }
-
     @Override
     protected void doDisconnect() throws Exception {
         InetSocketAddress before = local;
         socket.disconnect();
         connected = false;
         remote = null;
-        active = bound;
+        // Still active: a socket that was connected is bound (NIO counts a bound channel active).
         InetSocketAddress after = socket.localAddress();
         if (before != null && after.getPort() != before.getPort()) {
             // Linux lets go of a port the application did not name (bound as port 0, or by the
@@ -285,10 +277,6 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
     /** Copies {@code content} into a direct buffer of this channel's allocator and releases {@code holder}. */
     private ByteBuf directCopy(io.netty.util.ReferenceCounted holder, ByteBuf content) {
         ByteBuf copy = alloc().directBuffer(content.readableBytes());
-        if (!copy.isDirect()) {
-            copy.release();
-            copy = io.netty.buffer.UnpooledByteBufAllocator.DEFAULT.directBuffer(content.readableBytes());
-        }
         copy.writeBytes(content, content.readerIndex(), content.readableBytes());
         holder.release();
         return copy;
@@ -391,8 +379,8 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
     private int sendBatch(ChannelOutboundBuffer in) throws Exception {
         DatagramBatch batch = DatagramBatch.empty();
         in.forEachFlushedMessage(msg -> {
-            if (msg == Unpooled.EMPTY_BUFFER) {
-                return false; // see isNothing: the batch ends before it
+            if (isNothing(msg)) {
+                return false; // the batch ends before it: removeSent skips it
             }
             ByteBuf data = content(msg);
             batch.add(readable(data), data.readableBytes(), recipient(msg));
@@ -615,7 +603,6 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                 remote = to;
                 local = socket.localAddress();
                 connected = true;
-                bound = true;
                 active = true;
                 openUd();
                 promise.trySuccess();

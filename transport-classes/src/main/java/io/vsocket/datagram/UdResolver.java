@@ -252,7 +252,7 @@ public final class UdResolver {
             peers.put(peer, p);
         }
         p.lastUsed = now;
-        if (p.pending && p.resends < RESENDS && now - p.sentAt >= config.requestTimeout() / (RESENDS + 1)
+        if (p.pending && p.resends < RESENDS && now - p.sentAt >= resendIntervalNanos()
                 && now - p.requestedAt < config.requestTimeout()) {
             // No answer yet: the request or its reply may have been lost (UDP). Ask again, same nonce.
             resend(p, now);
@@ -462,9 +462,12 @@ public final class UdResolver {
         return p != null && p.pending && now - p.requestedAt < config.requestTimeout();
     }
 
-    /** How long a request waits for its reply, in nanoseconds. */
-    public long requestTimeoutNanos() {
-        return config.requestTimeout();
+    /**
+     * How long an unanswered request waits before it is sent again (or, after the last resend, times
+     * out), in nanoseconds: a sender waiting for a resolution looks again this often.
+     */
+    public long resendIntervalNanos() {
+        return config.requestTimeout() / (RESENDS + 1);
     }
 
     /** Requests sent again, unanswered a third of the timeout after the last (each also in {@link #requestsSent()}). */

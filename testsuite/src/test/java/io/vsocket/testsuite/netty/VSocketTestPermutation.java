@@ -27,8 +27,8 @@ import java.util.List;
  * shm link and once to the tcp link (a pinned connection fails rather than fall back, so a green
  * run proves the link carried it). One group serves every test, as Netty's own permutations do.
  */
-final class VSocketTestPermutation extends SocketTestPermutation {
-    static final VSocketTestPermutation INSTANCE = new VSocketTestPermutation();
+public final class VSocketTestPermutation extends SocketTestPermutation {
+    public static final VSocketTestPermutation INSTANCE = new VSocketTestPermutation();
 
     /** The links each test runs on, in order; {@code -Dvsocket.testsuite.links=shm} narrows it while debugging. */
     static final List<VSocketLink> LINKS = VSocketLinks.parse(System.getProperty("vsocket.testsuite.links", "shm,tcp"));
@@ -88,7 +88,15 @@ final class VSocketTestPermutation extends SocketTestPermutation {
      */
     @Override
     public List<BootstrapComboFactory<Bootstrap, Bootstrap>> datagram(SocketProtocolFamily family) {
-        BootstrapFactory<Bootstrap> vsocket = VSocketTestPermutation::datagramBootstrap;
+        return datagram(family, VSocketTestPermutation::datagramBootstrap, VSocketTestPermutation::datagramBootstrap);
+    }
+
+    /**
+     * The datagram combinations for channels made elsewhere (the SoftRoCE VM's, on rxe0): {@code pair}
+     * with itself, and {@code single} with Netty's NIO channel each way.
+     */
+    public List<BootstrapComboFactory<Bootstrap, Bootstrap>> datagram(SocketProtocolFamily family,
+            BootstrapFactory<Bootstrap> pair, BootstrapFactory<Bootstrap> single) {
         BootstrapFactory<Bootstrap> nio = () -> new Bootstrap().group(NIO_GROUP).channelFactory(new ChannelFactory<Channel>() {
             @Override
             public Channel newChannel() {
@@ -100,8 +108,8 @@ final class VSocketTestPermutation extends SocketTestPermutation {
                 return "NioDatagramChannel(" + family + ")";
             }
         });
-        return List.of(combo("vsocket-vsocket", vsocket, vsocket), combo("vsocket-nio", vsocket, nio),
-                combo("nio-vsocket", nio, vsocket));
+        return List.of(combo("vsocket-vsocket", pair, pair), combo("vsocket-nio", single, nio),
+                combo("nio-vsocket", nio, single));
     }
 
     /** A vsocket datagram channel alone (Netty runs these against nothing, or a bad port). */

@@ -4,15 +4,18 @@ import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.channel.EventLoopGroup;
+import io.netty.channel.socket.SocketProtocolFamily;
 import io.netty.testsuite.transport.TestsuitePermutation;
 import io.netty.testsuite.transport.TestsuitePermutation.BootstrapComboFactory;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import io.vsocket.buffer.RegisteredAllocator;
 import io.vsocket.channel.VSocketChannelOption;
+import io.vsocket.channel.VSocketDatagramChannel;
 import io.vsocket.channel.VSocketEventLoopGroup;
 import io.vsocket.channel.VSocketLink;
 import io.vsocket.channel.VSocketServerSocketChannel;
 import io.vsocket.channel.VSocketSocketChannel;
+import io.vsocket.testsuite.netty.VSocketTestPermutation;
 
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
@@ -61,6 +64,20 @@ final class RdmaTestPermutation {
         List<ByteBufAllocator> all = new ArrayList<>(TestsuitePermutation.allocator());
         all.add(RegisteredAllocator.shared());
         return all;
+    }
+
+    /**
+     * Datagram channels on this group: with each other UD is required (a bound channel's datagrams
+     * wait for the peer's resolution rather than go over UDP, so a green run proves UD carried them;
+     * an unbound client, as in testSimpleSendWithoutBind, has no endpoint and still uses UDP), and
+     * against Netty's NIO channel each way over UDP.
+     */
+    static List<BootstrapComboFactory<Bootstrap, Bootstrap>> datagram() {
+        TestsuitePermutation.BootstrapFactory<Bootstrap> vsocket =
+                () -> new Bootstrap().group(GROUP).channel(VSocketDatagramChannel.class);
+        TestsuitePermutation.BootstrapFactory<Bootstrap> pinned =
+                () -> vsocket.newInstance().option(VSocketChannelOption.DATAGRAM_UD_REQUIRED, true);
+        return VSocketTestPermutation.INSTANCE.datagram(SocketProtocolFamily.INET, pinned, vsocket);
     }
 
     static SocketAddress address() {
