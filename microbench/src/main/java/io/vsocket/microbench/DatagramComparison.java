@@ -17,6 +17,7 @@ import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.DatagramPacket;
 import io.netty.channel.socket.nio.NioDatagramChannel;
 import io.netty.util.concurrent.ScheduledFuture;
+import io.vsocket.channel.VSocketChannelOption;
 import io.vsocket.channel.VSocketDatagramChannel;
 import io.vsocket.channel.VSocketIoHandler;
 import org.HdrHistogram.Histogram;
@@ -37,16 +38,33 @@ import java.util.concurrent.atomic.AtomicLong;
  * datagram channel and Netty's NIO and epoll ones in the same run, with ratios against NIO.
  *
  * <p>Usage: {@code DatagramComparison [round trips] [rate seconds] [transport,...] [address]};
- * transports: {@code vsocket nio epoll}. Both ends bind the address (or
+ * transports: {@code vsocket} (defaults: both ends are on this host, so shm), {@code vsocket-busy}
+ * (busy-polling loops), {@code vsocket-noshm} and {@code vsocket-noshm-busy} (shm off: UD where a
+ * device serves the address, else UDP), {@code nio}, {@code epoll}. Both ends bind the address (or
  * {@code vsocket.bench.address}; loopback by default): rxe0's in the SoftRoCE VM puts vsocket's
- * datagrams on UD.
+ * datagrams on UD when shm is off.
  */
 public final class DatagramComparison {
     private static final int MESSAGE = 64;
     /** A round trip not answered in this long is taken as lost and sent again (UDP and UD may drop). */
     private static final long RESEND_MILLIS = 200;
 
-    record Transport(String name, IoHandlerFactory factory, Class<? extends Channel> channel) {
+    /** {@code shm}: whether vsocket's channels may carry datagrams over shared memory (both ends are on this host). */
+    record Transport(String name, IoHandlerFactory factory, Class<? extends Channel> channel, boolean shm) {
+        Transport(String name, IoHandlerFactory factory, Class<? extends Channel> channel) {
+            this(name, factory, channel, true);
+        }
+
+        /** A bootstrap of this transport's channel on {@code group}. */
+        Bootstrap bootstrap(EventLoopGroup group) {
+            Bootstrap b = new Bootstrap().group(group).channel(channel);
+            return channel == VSocketDatagramChannel.class ? b.option(VSocketChannelOption.DATAGRAM_SHM, shm) : b;
+        }
+    }
+
+    /** What a vsocket channel carried other than over UDP. */
+    private static long carried(VSocketDatagramChannel v) {
+        return v.udDatagramsSent() + v.shmDatagramsSent();
     }
 
     record Result(String name, double p50, double p99, long lost, double rate, String ud) {
@@ -68,6 +86,10 @@ public final class DatagramComparison {
                 // Busy-polling: the loops never block, so no wake-up is in the figure (a core per loop).
                 case "vsocket-busy" -> transports.add(new Transport(name,
                         VSocketIoHandler.newFactory(java.time.Duration.ofSeconds(1)), VSocketDatagramChannel.class));
+                case "vsocket-noshm" -> transports.add(new Transport(name, VSocketIoHandler.newFactory(),
+                        VSocketDatagramChannel.class, false));
+                case "vsocket-noshm-busy" -> transports.add(new Transport(name,
+                        VSocketIoHandler.newFactory(java.time.Duration.ofSeconds(1)), VSocketDatagramChannel.class, false));
                 case "nio" -> transports.add(new Transport(name, NioIoHandler.newFactory(), NioDatagramChannel.class));
                 case "epoll" -> {
                     if (Epoll.isAvailable()) {
@@ -96,7 +118,7 @@ public final class DatagramComparison {
         EventLoopGroup serverGroup = new MultiThreadIoEventLoopGroup(1, t.factory());
         EventLoopGroup clientGroup = new MultiThreadIoEventLoopGroup(1, t.factory());
         try {
-            Channel echo = new Bootstrap().group(serverGroup).channel(t.channel())
+            Channel echo = t.bootstrap(serverGroup)
                     .handler(new ChannelInboundHandlerAdapter() {
                         @Override
                         public void channelRead(ChannelHandlerContext ctx, Object msg) {
@@ -110,14 +132,15 @@ public final class DatagramComparison {
                         }
                     }).bind(new InetSocketAddress(address, 0)).sync().channel();
             PingPong pingPong = new PingPong((InetSocketAddress) echo.localAddress(), roundTrips);
-            Channel client = new Bootstrap().group(clientGroup).channel(t.channel()).handler(pingPong)
+            Channel client = t.bootstrap(clientGroup).handler(pingPong)
                     .bind(new InetSocketAddress(address, 0)).sync().channel();
             client.eventLoop().execute(pingPong::start);
             Histogram h = pingPong.done.get(5, TimeUnit.MINUTES);
             String ud = "";
             if (client instanceof VSocketDatagramChannel v) {
                 long overUd = client.eventLoop().submit(v::udDatagramsSent).get();
-                ud = overUd + "/" + pingPong.sent + " over UD";
+                long overShm = client.eventLoop().submit(v::shmDatagramsSent).get();
+                ud = overShm + "/" + pingPong.sent + " over shm, " + overUd + " over UD";
             }
             client.close().sync();
             echo.close().sync();
@@ -138,7 +161,7 @@ public final class DatagramComparison {
     private static String rate(Transport t, EventLoopGroup serverGroup, EventLoopGroup clientGroup, InetAddress address,
             int seconds, double[] rate) throws Exception {
         AtomicLong received = new AtomicLong();
-        Channel sink = new Bootstrap().group(serverGroup).channel(t.channel())
+        Channel sink = t.bootstrap(serverGroup)
                 .option(ChannelOption.RCVBUF_ALLOCATOR, new FixedRecvByteBufAllocator(2048))
                 .option(ChannelOption.SO_RCVBUF, 4 << 20)
                 .handler(new ChannelInboundHandlerAdapter() {
@@ -149,14 +172,14 @@ public final class DatagramComparison {
                     }
                 }).bind(new InetSocketAddress(address, 0)).sync().channel();
         InetSocketAddress to = (InetSocketAddress) sink.localAddress();
-        Channel source = new Bootstrap().group(clientGroup).channel(t.channel())
+        Channel source = t.bootstrap(clientGroup)
                 .handler(new ChannelInboundHandlerAdapter()).bind(new InetSocketAddress(address, 0)).sync().channel();
         if (source instanceof VSocketDatagramChannel v) {
             // Resolve the sink first, one datagram at a time: a flood's first request waits behind the
             // flood in the sink's socket and may time out (the peer then stays on UDP for a backoff);
             // a long-lived flow is measured here, not its first second.
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            while (source.eventLoop().submit(v::udDatagramsSent).get() == 0 && System.nanoTime() < deadline) {
+            while (source.eventLoop().submit(() -> carried(v)).get() == 0 && System.nanoTime() < deadline) {
                 source.writeAndFlush(new DatagramPacket(source.alloc().directBuffer(MESSAGE).writeZero(MESSAGE), to)).sync();
                 Thread.sleep(20);
             }
@@ -186,8 +209,11 @@ public final class DatagramComparison {
         String ud = "";
         if (source instanceof VSocketDatagramChannel v) {
             long overUd = source.eventLoop().submit(v::udDatagramsSent).get();
-            long in = sink.eventLoop().submit(((VSocketDatagramChannel) sink)::udDatagramsReceived).get();
-            ud = overUd + " sent over UD, " + in + " received over UD, " + received.get() + " received in all";
+            long overShm = source.eventLoop().submit(v::shmDatagramsSent).get();
+            VSocketDatagramChannel s = (VSocketDatagramChannel) sink;
+            long in = sink.eventLoop().submit(() -> s.udDatagramsReceived() + s.shmDatagramsReceived()).get();
+            ud = overShm + " sent over shm, " + overUd + " over UD, " + in + " received over either, " + received.get()
+                    + " received in all";
         }
         source.close().sync();
         sink.close().sync();

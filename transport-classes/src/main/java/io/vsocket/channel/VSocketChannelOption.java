@@ -61,6 +61,17 @@ public final class VSocketChannelOption<T> extends ChannelOption<T> {
     public static final ChannelOption<Boolean> DATAGRAM_UD_REQUIRED =
             valueOf(VSocketChannelOption.class, "VSOCKET_DATAGRAM_UD_REQUIRED");
 
+    /**
+     * Whether a {@link VSocketDatagramChannel} carries datagrams to and from vsocket datagram
+     * channels of the same user on this host (same network namespace) over shared memory: it listens
+     * for such peers on an abstract Unix socket named after its UDP address, and a sender that finds
+     * a recipient's asks it over UDP (as for UD) and sets up a pair of rings with it. Peers without
+     * vsocket are never asked; multicast and broadcast always go over UDP; shm goes before UD where a
+     * peer has both. Default from the system property {@code io.vsocket.datagramShm}, else true. Set
+     * before bind or connect.
+     */
+    public static final ChannelOption<Boolean> DATAGRAM_SHM = valueOf(VSocketChannelOption.class, "VSOCKET_DATAGRAM_SHM");
+
     @SuppressWarnings({"unused", "deprecation"})
     private VSocketChannelOption() {
         super(null);

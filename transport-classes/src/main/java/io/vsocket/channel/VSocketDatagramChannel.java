@@ -55,17 +55,23 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
     /** The sender of the datagram read last, raw, and as an address: a peer that sends again costs no new address. */
     private final MemorySegment lastSenderRaw = Arena.ofAuto().allocate(sockaddr_in6.LAYOUT);
     private InetSocketAddress lastSender;
-    /** The UD side: an endpoint where an RDMA device serves the local address, else resolution messages only. */
-    private volatile UdPath ud;
+    /** The ways other than UDP: a UD endpoint where an RDMA device serves the local address, shm to peers on this host; else resolution messages only. */
+    private volatile DatagramPath paths;
     private volatile boolean connected;
     /** Writes wait for a peer's UD resolution (UD required); loop thread only. */
     private boolean waitingForResolution;
+    /**
+     * A refused port the socket reported to a read the application did not ask for (the channel
+     * reads for resolution while auto-read is off): the kernel would have reported it to the next
+     * send, so the next datagram's write fails with it instead. Loop thread only.
+     */
+    private PortUnreachableException refusedForNextWrite;
     private io.netty.util.concurrent.ScheduledFuture<?> resolutionTimer;
 
     public VSocketDatagramChannel() {
         super(null, newSocket(), false);
         this.config = new VSocketDatagramChannelConfig(this, socket);
-        this.ud = UdPath.udpOnly(this, socket);
+        this.paths = DatagramPath.udpOnly(this, socket);
     }
 
     private static NativeSocket newSocket() {
@@ -109,17 +115,18 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
     }
 
     /**
-     * Opens the UD endpoint once the local address is known (bound, or connected: then the kernel
-     * has picked the source address) and names an RDMA device's port; UDP only otherwise.
+     * Opens the UD endpoint (where the local address names an RDMA device's port) and the shm side
+     * once the local address is known (bound, or connected: then the kernel has picked it); UDP
+     * only otherwise.
      */
     private void openUd() {
-        if (ud.hasEndpoint() || !config.isUd() || !isRegistered()) {
+        if (paths.hasCarrier() || !config.isUd() && !config.isShm() || !isRegistered()) {
             return;
         }
-        UdPath path = UdPath.open(this, socket, ioHandler(), local);
-        if (path.hasEndpoint()) {
-            ud.close();
-            ud = path;
+        DatagramPath path = DatagramPath.open(this, socket, ioHandler(), local, config.isUd(), config.isShm());
+        if (path.hasCarrier()) {
+            paths.close();
+            paths = path;
             // Resolution messages come on the socket whether or not the application reads.
             setFlag(VSocketIoOps.IN);
         }
@@ -132,25 +139,48 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
 
     /** Whether this channel has a UD queue pair (its datagrams to vsocket peers then travel over UD). */
     public boolean hasUdEndpoint() {
-        return ud.hasEndpoint();
+        return paths.hasEndpoint();
     }
 
     /** The largest payload this channel sends over UD (larger datagrams go over UDP); 0 without an endpoint. */
     public int udMaxPayload() {
-        UdPath path = ud;
+        DatagramPath path = paths;
         return path.hasEndpoint() ? path.endpoint().maxPayload() : 0;
     }
 
     /** Datagrams this channel posted on its UD queue pair. */
     public long udDatagramsSent() {
-        UdPath path = ud;
+        DatagramPath path = paths;
         return path.hasEndpoint() ? path.endpoint().sent() : 0;
     }
 
     /** Datagrams this channel received over UD and handed to its pipeline or backlog. */
     public long udDatagramsReceived() {
-        UdPath path = ud;
+        DatagramPath path = paths;
         return path.hasEndpoint() ? path.endpoint().received() : 0;
+    }
+
+    /** Whether peers on this host can send to this channel over shared memory (its rendezvous is up). */
+    public boolean hasShmRendezvous() {
+        return paths.shm() != null;
+    }
+
+    /** Datagrams this channel wrote into shm links to peers on this host (read on the channel's loop). */
+    public long shmDatagramsSent() {
+        ShmDatagramPath shm = paths.shm();
+        return shm != null ? shm.sent() : 0;
+    }
+
+    /** Datagrams this channel received over shm links (read on the channel's loop). */
+    public long shmDatagramsReceived() {
+        ShmDatagramPath shm = paths.shm();
+        return shm != null ? shm.received() : 0;
+    }
+
+    /** The shm links this channel has open (read on the channel's loop). */
+    public int shmLinks() {
+        ShmDatagramPath shm = paths.shm();
+        return shm != null ? shm.links() : 0;
     }
 
     @Override
@@ -174,19 +204,27 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
     @Override
     protected void doBeginRead() {
         ((AbstractVSocketUnsafe) unsafe()).readPending = true;
-        if (ud.hasBacklog()) {
+        if (paths.hasBacklog()) {
             // Not from inside read(): a handler that calls read() again would nest deliveries.
-            eventLoop().execute(ud::drainBacklog);
+            eventLoop().execute(paths::drainBacklog);
         }
         setFlag(VSocketIoOps.IN);
     }
 
-    /** Called as the application stops reading; a channel with a UD endpoint keeps its socket read (resolution). */
+    /** Called as the application stops reading; a channel with a UD endpoint or shm side keeps its socket read (resolution). */
     @Override
     void stopReading() {
-        if (!ud.hasEndpoint()) {
+        if (!paths.hasCarrier()) {
             super.stopReading();
         }
+    }
+
+    /**
+     * The buffer the channel's receive allocator would read the next datagram into: a longer
+     * datagram is cut to it, over UD and shm as the kernel cuts one over UDP.
+     */
+    int receiveBufferGuess() {
+        return unsafe().recvBufAllocHandle().guess();
     }
 
     /** A datagram was handed to the application: it is no longer owed one. */
@@ -197,10 +235,11 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
     @Override
     protected void doDeregister() {
         cancelResolutionTimer();
-        // The endpoint belongs to this loop's rdma context: a channel that leaves the loop goes on over UDP.
-        if (ud.hasEndpoint()) {
-            ud.close();
-            ud = UdPath.udpOnly(this, socket);
+        // The endpoint belongs to this loop's rdma context, the shm links to its pollers: a channel
+        // that leaves the loop goes on over UDP.
+        if (paths.hasCarrier()) {
+            paths.close();
+            paths = DatagramPath.udpOnly(this, socket);
         }
         super.doDeregister();
     }
@@ -217,7 +256,7 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
         cancelResolutionTimer();
         connected = false;
         try {
-            ud.close();
+            paths.close();
         } finally {
             super.doClose();
         }
@@ -292,7 +331,7 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
         for (;;) {
             int queued = in.size();
             if (queued == 0) {
-                ud.flush();
+                paths.flush();
                 clearFlag(VSocketIoOps.OUT);
                 return;
             }
@@ -300,24 +339,31 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                 in.remove();
                 continue;
             }
+            if (refusedForNextWrite != null) {
+                PortUnreachableException refused = refusedForNextWrite;
+                refusedForNextWrite = null;
+                in.remove(refused);
+                continue;
+            }
             int sent;
             try {
-                if (ud.hasEndpoint()) {
-                    // Each datagram to a peer whose UD endpoint is known goes over UD; the rest one by one over UDP.
+                if (paths.hasCarrier()) {
+                    // Each datagram to a peer on this host or whose UD endpoint is known goes over shm
+                    // or UD; the rest one by one over UDP.
                     Object msg = in.current();
                     InetSocketAddress to = recipient(msg);
-                    int path = ud.trySend(content(msg), to != null ? to : remote, config.isUdRequired());
-                    if (path == UdPath.SENT) {
+                    int path = paths.trySend(content(msg), to != null ? to : remote, config.isUdRequired());
+                    if (path == DatagramPath.SENT) {
                         in.remove();
                         continue;
                     }
-                    if (path == UdPath.WAIT || path == UdPath.BUSY) {
+                    if (path == DatagramPath.WAIT || path == DatagramPath.BUSY) {
                         // UD is required and the peer's resolution runs (the reply, or its timeout,
                         // writes again), or every send slot is out (the next turn, after its
                         // completions, writes again).
-                        ud.flush();
+                        paths.flush();
                         clearFlag(VSocketIoOps.OUT);
-                        awaitUd(path == UdPath.BUSY);
+                        awaitUd(path == DatagramPath.BUSY);
                         return;
                     }
                     sent = sendOne(msg);
@@ -333,7 +379,7 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
             }
             if (sent == 0) {
                 // The socket's buffer is full: go on when it drains.
-                ud.flush();
+                paths.flush();
                 setFlag(VSocketIoOps.OUT);
                 return;
             }
@@ -359,7 +405,7 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
             resolutionTimer = eventLoop().schedule(() -> {
                 resolutionTimer = null;
                 resumeAfterResolution();
-            }, ud.waitNanos() + 1_000_000, java.util.concurrent.TimeUnit.NANOSECONDS);
+            }, paths.waitNanos() + 1_000_000, java.util.concurrent.TimeUnit.NANOSECONDS);
         }
     }
 
@@ -659,7 +705,7 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                     allocHandle.lastBytesRead(n);
                     allocHandle.incMessagesRead(1);
                     InetSocketAddress from = sender();
-                    if (ud.onUdp(from, buf)) {
+                    if (paths.onUdp(from, buf)) {
                         // A vsocket peer's resolution message: never the application's.
                         buf.release();
                         buf = null;
@@ -671,7 +717,7 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                     if (!isReading()) {
                         // A channel with a UD endpoint reads its socket even while the application does
                         // not (resolution must go on): the application's datagrams wait for it.
-                        ud.hold(packet);
+                        paths.hold(packet);
                         continue;
                     }
                     readPending = false;
@@ -685,6 +731,11 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
             }
             allocHandle.readComplete();
             pipeline.fireChannelReadComplete();
+            if (error instanceof PortUnreachableException refused && !isReading()) {
+                // Read only for resolution: the application would have learnt it at its next send.
+                refusedForNextWrite = refused;
+                error = null;
+            }
             if (error != null) {
                 pipeline.fireExceptionCaught(error);
                 // A refused port says only that an earlier datagram found nobody: the channel goes

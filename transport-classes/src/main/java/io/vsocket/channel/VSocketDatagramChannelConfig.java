@@ -43,6 +43,7 @@ public final class VSocketDatagramChannelConfig extends DefaultChannelConfig imp
     private volatile NetworkInterface multicastInterface;
     private volatile boolean ud = Boolean.parseBoolean(System.getProperty("io.vsocket.datagramUd", "true"));
     private volatile boolean udRequired;
+    private volatile boolean shm = Boolean.parseBoolean(System.getProperty("io.vsocket.datagramShm", "true"));
 
     VSocketDatagramChannelConfig(VSocketDatagramChannel channel, NativeSocket socket) {
         super(channel, new FixedRecvByteBufAllocator(2048));
@@ -55,7 +56,7 @@ public final class VSocketDatagramChannelConfig extends DefaultChannelConfig imp
         return getOptions(super.getOptions(), SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, SO_REUSEADDR,
                 IP_MULTICAST_LOOP_DISABLED, IP_MULTICAST_ADDR, IP_MULTICAST_IF, IP_MULTICAST_TTL, IP_TOS,
                 DATAGRAM_CHANNEL_ACTIVE_ON_REGISTRATION, VSocketChannelOption.DATAGRAM_UD,
-                VSocketChannelOption.DATAGRAM_UD_REQUIRED);
+                VSocketChannelOption.DATAGRAM_UD_REQUIRED, VSocketChannelOption.DATAGRAM_SHM);
     }
 
     @SuppressWarnings({"unchecked", "deprecation"})
@@ -97,6 +98,9 @@ public final class VSocketDatagramChannelConfig extends DefaultChannelConfig imp
         if (option == VSocketChannelOption.DATAGRAM_UD_REQUIRED) {
             return (T) Boolean.valueOf(isUdRequired());
         }
+        if (option == VSocketChannelOption.DATAGRAM_SHM) {
+            return (T) Boolean.valueOf(isShm());
+        }
         return super.getOption(option);
     }
 
@@ -128,6 +132,8 @@ public final class VSocketDatagramChannelConfig extends DefaultChannelConfig imp
             setUd((Boolean) value);
         } else if (option == VSocketChannelOption.DATAGRAM_UD_REQUIRED) {
             setUdRequired((Boolean) value);
+        } else if (option == VSocketChannelOption.DATAGRAM_SHM) {
+            setShm((Boolean) value);
         } else {
             return super.setOption(option, value);
         }
@@ -170,6 +176,17 @@ public final class VSocketDatagramChannelConfig extends DefaultChannelConfig imp
     /** See {@link VSocketChannelOption#DATAGRAM_UD_REQUIRED}. */
     public VSocketDatagramChannelConfig setUdRequired(boolean udRequired) {
         this.udRequired = udRequired;
+        return this;
+    }
+
+    /** See {@link VSocketChannelOption#DATAGRAM_SHM}. */
+    public boolean isShm() {
+        return shm;
+    }
+
+    /** See {@link VSocketChannelOption#DATAGRAM_SHM}; takes effect at the next bind or connect. */
+    public VSocketDatagramChannelConfig setShm(boolean shm) {
+        this.shm = shm;
         return this;
     }
 

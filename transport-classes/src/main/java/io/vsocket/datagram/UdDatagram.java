@@ -61,7 +61,7 @@ public final class UdDatagram {
         }
     }
 
-    /** The token the sender put in the header: the one this side handed it (see {@link UdResolver#senderOf}). */
+    /** The token the sender put in the header: the one this side handed it (see {@link PeerResolver#senderOf}). */
     public long token() {
         return token;
     }
@@ -92,7 +92,12 @@ public final class UdDatagram {
 
     /** Appends the payload to {@code dst} (at its writer index, which moves), without allocating. */
     public void readPayload(ByteBuf dst) {
-        view.limit((int) payload + length).position((int) payload);
+        readPayload(dst, length);
+    }
+
+    /** Appends at most {@code max} bytes of the payload to {@code dst}: a receive buffer cuts a longer datagram, as on UDP. */
+    public void readPayload(ByteBuf dst, int max) {
+        view.limit((int) payload + Math.min(length, max)).position((int) payload);
         dst.writeBytes(view);
     }
 

@@ -35,7 +35,7 @@ import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_WR_SEND;
  * One datagram channel's UD queue pair on its event loop's {@link RdmaContext}: it completes on the
  * loop's completion queue and receives from the loop's shared {@link UdReceivePool}. Its Q_Key is
  * random, so a datagram reaches it only from a sender that learned the key (from the resolution,
- * {@link UdResolver}); the token in every datagram's header then says which UDP peer sent it.
+ * {@link PeerResolver}); the token in every datagram's header then says which UDP peer sent it.
  *
  * <p><b>Sending.</b> {@link #send} copies the payload behind the {@link UdHeader} into one of
  * {@link #SEND_SLOTS} registered send slots and queues a request; {@link #flush()} posts every
@@ -56,7 +56,7 @@ import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_WR_SEND;
  * send memory, its completion queue entries and its share of the pool are released. The context
  * closes it the same way if it goes first. Event-loop thread only.
  */
-public final class UdEndpoint extends QpCompletions implements UdResolver.Local, AutoCloseable {
+public final class UdEndpoint extends QpCompletions implements PeerResolver.Local, AutoCloseable {
     private static final InternalLogger logger = InternalLoggerFactory.getInstance(UdEndpoint.class);
     private static final SecureRandom RANDOM = new SecureRandom();
     /** Send slots (a power of two, a multiple of SIGNAL_EVERY: a full ring always has signalled requests out). */

@@ -9,7 +9,7 @@ import java.nio.ByteOrder;
  * <pre>
  * 0  version   1 byte, {@link #VERSION}: a datagram of another version is dropped
  * 1  token     8 bytes: the token the receiver handed the sender in its resolution reply, by which
- *              the receiver knows the sender's UDP address (see {@link UdResolver#senderOf})
+ *              the receiver knows the sender's UDP address (see {@link PeerResolver#senderOf})
  * 9  payload   up to the path MTU minus these 9 bytes
  * </pre>
  * The version byte leaves room for other kinds of message later (a larger version).

@@ -304,10 +304,12 @@ class DatagramChannelTest {
         DatagramChannel rx = receiver(received, new Bootstrap());
         try (DatagramSocket peer = new DatagramSocket(new InetSocketAddress(LOCALHOST, 0))) {
             peer.setSoTimeout(300);
-            // A request as a vsocket peer with a UD endpoint sends it: magic, type 1, then 44 bytes.
-            java.nio.ByteBuffer request = java.nio.ByteBuffer.allocate(53);
+            // A request as a vsocket peer on this host sends it: magic, type 1, nonce, no UD
+            // endpoint (28 zero bytes), flags asking for shm, padding: 54 bytes.
+            java.nio.ByteBuffer request = java.nio.ByteBuffer.allocate(54);
             request.put("VSOCKUD1".getBytes(StandardCharsets.US_ASCII)).put((byte) 1).putLong(42);
-            peer.send(new java.net.DatagramPacket(request.array(), 53, rx.localAddress()));
+            request.put(45, (byte) 1);
+            peer.send(new java.net.DatagramPacket(request.array(), 54, rx.localAddress()));
             // The same start at another length is not a resolution message: the application's.
             byte[] lookalike = java.util.Arrays.copyOf(request.array(), 20);
             peer.send(new java.net.DatagramPacket(lookalike, lookalike.length, rx.localAddress()));
@@ -319,10 +321,23 @@ class DatagramChannelTest {
             first.release();
             assertEquals("plain", text(received.poll(5, TimeUnit.SECONDS)));
             assertNull(received.poll(200, TimeUnit.MILLISECONDS));
-            // This host has no RDMA device: the channel has no UD endpoint to offer, so it answers nothing.
+            // No RDMA device here, but the channel takes same-host peers over shm: it answers with a
+            // reply that offers shm, the request's nonce and a token.
             assertFalse(((VSocketDatagramChannel) rx).hasUdEndpoint());
+            assertTrue(((VSocketDatagramChannel) rx).hasShmRendezvous());
             java.net.DatagramPacket reply = new java.net.DatagramPacket(new byte[128], 128);
+            peer.receive(reply);
+            java.nio.ByteBuffer r = java.nio.ByteBuffer.wrap(reply.getData(), 0, reply.getLength());
+            assertEquals(54, reply.getLength());
+            assertEquals(2, r.get(8), "a reply");
+            assertEquals(42, r.getLong(9), "to that request");
+            assertTrue(r.getLong(17) != 0, "with a token");
+            assertEquals(1, r.get(53), "offering shm");
+            // A request that asks for nothing (no endpoint, no shm) is consumed and not answered.
+            request.put(45, (byte) 0);
+            peer.send(new java.net.DatagramPacket(request.array(), 54, rx.localAddress()));
             assertThrowsTimeout(() -> peer.receive(reply));
+            assertNull(received.poll(100, TimeUnit.MILLISECONDS));
         } finally {
             rx.close().sync();
         }
@@ -377,8 +392,14 @@ class DatagramChannelTest {
 
     @Test
     void closingLeavesNoDescriptor() throws Exception {
-        // Warm up: the loop's own descriptors and the JDK's come first.
-        sender().close().sync();
+        // Warm up: the loop's own descriptors and the JDK's come first (a write too: the shm side
+        // looks for the recipient's rendezvous, which loads what it needs once).
+        DatagramChannel warm = sender();
+        warm.writeAndFlush(new DatagramPacket(Unpooled.copiedBuffer("x", StandardCharsets.US_ASCII),
+                warm.localAddress())).sync();
+        warm.close().sync();
+        System.gc();
+        Thread.sleep(100);
         long before = openDescriptors();
         for (int i = 0; i < 200; i++) {
             DatagramChannel ch = sender();

@@ -60,6 +60,7 @@ class UdDatagramChannelTest {
 
     private static DatagramChannel bind(BlockingQueue<DatagramPacket> received) throws InterruptedException {
         return (DatagramChannel) new Bootstrap().group(group).channel(VSocketDatagramChannel.class)
+                .option(VSocketChannelOption.DATAGRAM_SHM, false) // one host: shm would carry them, UD is under test
                 .option(ChannelOption.RCVBUF_ALLOCATOR, new FixedRecvByteBufAllocator(65536))
                 .handler(new SimpleChannelInboundHandler<DatagramPacket>(false) {
                     @Override
@@ -221,6 +222,7 @@ class UdDatagramChannelTest {
     void withUdRequiredTheFirstDatagramWaitsForTheResolutionAndAPlainPeerFailsTheWrite() throws Exception {
         BlockingQueue<DatagramPacket> atB = new LinkedBlockingQueue<>();
         DatagramChannel a = (DatagramChannel) new Bootstrap().group(group).channel(VSocketDatagramChannel.class)
+                .option(VSocketChannelOption.DATAGRAM_SHM, false) // one host: shm would carry them, UD is under test
                 .option(VSocketChannelOption.DATAGRAM_UD_REQUIRED, true)
                 .handler(new SimpleChannelInboundHandler<DatagramPacket>() {
                     @Override
@@ -268,6 +270,7 @@ class UdDatagramChannelTest {
         BlockingQueue<DatagramPacket> atB = new LinkedBlockingQueue<>();
         DatagramChannel a = bind(new LinkedBlockingQueue<>());
         DatagramChannel b = (DatagramChannel) new Bootstrap().group(group).channel(VSocketDatagramChannel.class)
+                .option(VSocketChannelOption.DATAGRAM_SHM, false) // one host: shm would carry them, UD is under test
                 .option(ChannelOption.AUTO_READ, false)
                 .handler(new SimpleChannelInboundHandler<DatagramPacket>(false) {
                     @Override
@@ -307,6 +310,7 @@ class UdDatagramChannelTest {
     void aChannelWithUdOffUsesUdpOnly() throws Exception {
         BlockingQueue<DatagramPacket> atB = new LinkedBlockingQueue<>();
         DatagramChannel a = (DatagramChannel) new Bootstrap().group(group).channel(VSocketDatagramChannel.class)
+                .option(VSocketChannelOption.DATAGRAM_SHM, false) // one host: shm would carry them, UD is under test
                 .option(VSocketChannelOption.DATAGRAM_UD, false)
                 .handler(new SimpleChannelInboundHandler<DatagramPacket>() {
                     @Override

@@ -5,8 +5,8 @@ import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
 import io.vsocket.datagram.UdDatagram;
 import io.vsocket.datagram.UdEndpoint;
-import io.vsocket.datagram.UdPeerRoute;
-import io.vsocket.datagram.UdResolver;
+import io.vsocket.datagram.PeerRoute;
+import io.vsocket.datagram.PeerResolver;
 import io.vsocket.datagram.UdRoute;
 import io.vsocket.ffm.ibverbs.ibv_send_wr;
 import io.vsocket.link.rdma.RdmaContext;
@@ -296,21 +296,21 @@ class UdEndpointTest {
             ArrayDeque<Object[]> udp = new ArrayDeque<>();
             // The emulator runs the JVM ~17 times slower, and a first exchange loads and compiles enough
             // code to outlast the default second: a longer request timeout. Nothing here needs SecureRandom.
-            UdResolver.Config config = new UdResolver.Config(TimeUnit.SECONDS.toNanos(20), TimeUnit.SECONDS.toNanos(30),
+            PeerResolver.Config config = new PeerResolver.Config(TimeUnit.SECONDS.toNanos(20), TimeUnit.SECONDS.toNanos(30),
                     TimeUnit.SECONDS.toNanos(60), TimeUnit.SECONDS.toNanos(150), TimeUnit.SECONDS.toNanos(5),
                     TimeUnit.MINUTES.toNanos(5), 0, 16, 16);
-            UdResolver resolverA = new UdResolver(a, (to, m) -> udp.add(new Object[] {addressA, to, ByteBufUtil.getBytes(m)}),
+            PeerResolver resolverA = new PeerResolver(a, (to, m) -> udp.add(new Object[] {addressA, to, ByteBufUtil.getBytes(m)}),
                     new SplittableRandom(1), config);
-            UdResolver resolverB = new UdResolver(b, (to, m) -> udp.add(new Object[] {addressB, to, ByteBufUtil.getBytes(m)}),
+            PeerResolver resolverB = new PeerResolver(b, (to, m) -> udp.add(new Object[] {addressB, to, ByteBufUtil.getBytes(m)}),
                     new SplittableRandom(2), config);
-            Map<InetSocketAddress, UdResolver> hosts = Map.of(addressA, resolverA, addressB, resolverB);
+            Map<InetSocketAddress, PeerResolver> hosts = Map.of(addressA, resolverA, addressB, resolverB);
             assertNull(resolverA.routeTo(addressB, System.nanoTime()), "UDP until resolved");
             while (!udp.isEmpty()) {
                 Object[] d = udp.poll();
                 assertTrue(hosts.get((InetSocketAddress) d[1]).onUdpDatagram((InetSocketAddress) d[0],
                         Unpooled.wrappedBuffer((byte[]) d[2]), System.nanoTime()));
             }
-            UdPeerRoute peer = resolverA.routeTo(addressB, System.nanoTime());
+            PeerRoute peer = resolverA.routeTo(addressB, System.nanoTime());
             assertNotNull(peer, () -> "resolved " + resolverA.resolved() + ", rejected " + resolverA.rejected()
                     + ", unanswered " + resolverA.unanswered() + ", requests " + resolverA.requestsSent() + ", replies "
                     + resolverB.repliesSent() + "/" + resolverB.rejected() + "/" + resolverB.repliesLimited());

@@ -55,7 +55,15 @@ public final class ShmRendezvous implements VSocketIoHandle {
     public static ShmRendezvous open(IoEventLoop loop) throws IOException {
         byte[] random = new byte[16];
         RANDOM.nextBytes(random);
-        String name = "vsocket/" + HexFormat.of().formatHex(random);
+        return open(loop, "vsocket/" + HexFormat.of().formatHex(random));
+    }
+
+    /**
+     * Opens a listener under {@code name} (a datagram channel's is named after its UDP address, so
+     * that a sender on this host finds it) and registers it with {@code loop}; fails when the name
+     * is taken.
+     */
+    public static ShmRendezvous open(IoEventLoop loop, String name) throws IOException {
         UnixSocket listener = UnixSocket.listen(name, 128);
         ShmRendezvous rendezvous = new ShmRendezvous(loop, listener, name);
         loop.register(rendezvous).addListener(f -> {

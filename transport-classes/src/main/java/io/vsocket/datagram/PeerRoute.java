@@ -3,15 +3,23 @@ package io.vsocket.datagram;
 import java.net.InetSocketAddress;
 
 /**
- * What {@link UdResolver} knows of one UDP peer this side sends to: while resolved, the
- * {@link #route()} to its UD endpoint and the {@link #token()} to put in every datagram's header.
+ * What {@link PeerResolver} knows of one UDP peer this side sends to: while resolved, the
+ * {@link #route()} to its UD endpoint and the {@link #token()} to put in every datagram's header,
+ * or that it takes datagrams over shared memory ({@link #shm()}, presented with the token and
+ * {@link #shmNonce()}).
  * One object per peer, kept across refreshes (its fields change when a refresh brings news), so
  * asking for it allocates nothing. Loop thread only.
  */
-public final class UdPeerRoute {
+public final class PeerRoute {
     final InetSocketAddress address;
-    /** Null unless resolved. */
+    /** Null unless resolved to a UD endpoint. */
     UdRoute route;
+    /** The peer offered shm in its last reply, to the request with {@link #shmNonce}. */
+    boolean shm;
+    long shmNonce;
+    /** The caller asks for shm ({@code routeTo}'s last call); the request out asked for it. */
+    boolean askShm;
+    boolean askedShm;
     long token;
     /** The largest payload the peer said it receives (the route holds the smaller of both sides'). */
     int peerMaxPayload;
@@ -29,7 +37,7 @@ public final class UdPeerRoute {
     long backoff;
     long lastUsed;
 
-    UdPeerRoute(InetSocketAddress address, long backoff) {
+    PeerRoute(InetSocketAddress address, long backoff) {
         this.address = address;
         this.backoff = backoff;
     }
@@ -44,6 +52,20 @@ public final class UdPeerRoute {
         return route;
     }
 
+    /** The peer takes this side's datagrams over shared memory, set up at its rendezvous. */
+    public boolean shm() {
+        return shm;
+    }
+
+    /** The nonce of the request the shm offer answered: the set-up presents it with the {@link #token()}. */
+    public long shmNonce() {
+        return shmNonce;
+    }
+
+    boolean isResolved() {
+        return route != null || shm;
+    }
+
     /** The token the peer handed this side, for the header of every datagram sent to it. */
     public long token() {
         return token;
@@ -51,6 +73,6 @@ public final class UdPeerRoute {
 
     @Override
     public String toString() {
-        return "UdPeerRoute(" + address + " -> " + (route != null ? route : pending ? "pending" : "UDP") + ")";
+        return "PeerRoute(" + address + " -> " + (route != null ? route : shm ? "shm" : pending ? "pending" : "UDP") + ")";
     }
 }

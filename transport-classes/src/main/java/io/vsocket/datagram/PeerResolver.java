@@ -16,13 +16,15 @@ import java.util.concurrent.TimeUnit;
 import java.util.random.RandomGenerator;
 
 /**
- * Learns the UD endpoints of a datagram channel's peers over the channel's own UDP socket, as the
- * vsocket paper has Linux UDP assist routing, and tells by the token in each UD datagram which UDP
- * peer sent it. Pure Java: the caller passes the time, sends what this asks it to send
- * ({@link UdpSender}) and hands in what the UDP socket receives; the UD side is behind {@link Local}.
+ * Learns how to reach a datagram channel's peers other than by UDP, over the channel's own UDP
+ * socket, as the vsocket paper has Linux UDP assist routing: their UD endpoints, and whether a peer
+ * on this host takes datagrams over shared memory. Tells by the token in each UD datagram (or shm
+ * set-up) which UDP peer sent it. Pure Java: the caller passes the time, sends what this asks it to
+ * send ({@link UdpSender}) and hands in what the UDP socket receives; the UD side is behind
+ * {@link Local}, the shm side behind {@link ShmSide}.
  *
  * <h2>Wire format</h2>
- * Two messages, each one UDP datagram of exactly 53 bytes, network byte order:
+ * Two messages, each one UDP datagram of exactly 54 bytes, network byte order:
  * <pre>
  * REQUEST  0  magic           8  ASCII "VSOCKUD1"
  *          8  type            1  1
@@ -30,22 +32,28 @@ import java.util.random.RandomGenerator;
  *         17  GID            16  the requester's UD endpoint: its RoCE GID,
  *         33  QPN             4    queue pair number (24 bits),
  *         37  Q_Key           4    Q_Key (bit 31 clear),
- *         41  max payload     4    and the largest payload it receives
- *         45  padding         8  zero, ignored: a request is as long as a reply, so answering
+ *         41  max payload     4    and the largest payload it receives; all 28 bytes zero: none
+ *         45  flags           1  bit 0 (SHM): the requester found the responder's shm rendezvous on
+ *                              its host and asks to send over shared memory; other bits zero
+ *         46  padding         8  zero, ignored: a request is as long as a reply, so answering
  *                              a request with a forged source sends no more bytes than came in
  * REPLY    0  magic           8  ASCII "VSOCKUD1"
  *          8  type            1  2
  *          9  nonce           8  the request's
  *         17  token           8  what the requester puts in the header of every UD datagram to the
- *                              responder (see {@link UdHeader}); never 0
- *         25  GID            16  the responder's UD endpoint, as in the request
+ *                              responder (see {@link UdHeader}), and in its shm set-up; never 0
+ *         25  GID            16  the responder's UD endpoint, as in the request (zero: none)
  *         41  QPN             4
  *         45  Q_Key           4
  *         49  max payload     4
+ *         53  flags           1  bit 0 (SHM): the responder waits at its rendezvous for the
+ *                              requester's shared memory, presented with this token and nonce
  * </pre>
  * The request carries the requester's endpoint so that the responder can check, for every UD
  * datagram that presents the token, that it comes from that queue pair at that GID. The max payload
- * fields let two sides with different path MTUs agree (a route carries the smaller).
+ * fields let two sides with different path MTUs agree (a route carries the smaller). A request
+ * must ask for something (an endpoint, or shm) and a reply must offer something the request asked
+ * for; the responder answers only what it can serve.
  *
  * <h2>Which UDP datagrams are resolution messages</h2>
  * One that starts with the magic and a known type and has exactly that type's length is consumed
@@ -85,13 +93,17 @@ import java.util.random.RandomGenerator;
  * long a token lives. Event-loop thread only; nothing is allocated after a peer's first exchange but
  * a new route when a peer's endpoint changes.
  */
-public final class UdResolver {
-    private static final InternalLogger logger = InternalLoggerFactory.getInstance(UdResolver.class);
+public final class PeerResolver {
+    private static final InternalLogger logger = InternalLoggerFactory.getInstance(PeerResolver.class);
     /** "VSOCKUD1" in ASCII. */
     static final long MAGIC = 0x56534f434b554431L;
     static final byte REQUEST = 1;
     static final byte REPLY = 2;
-    static final int LENGTH = 53;
+    static final int LENGTH = 54;
+    /** The flags bit that asks for (request) or offers (reply) the shm path. */
+    static final int SHM = 1;
+    private static final int REQUEST_FLAGS_AT = 45;
+    private static final int REPLY_FLAGS_AT = 53;
     private static final int TYPE_AT = 8;
     private static final int NONCE_AT = 9;
     private static final int REQUEST_ENDPOINT_AT = 17;
@@ -133,6 +145,19 @@ public final class UdResolver {
 
         /** A route to that endpoint; throws when none can be made (the peer stays on UDP). */
         UdRoute route(Gid gid, int qpNumber, int qkey, int peerMaxPayload) throws IOException;
+    }
+
+    /**
+     * This side's shm path: it can take a same-host peer's shared memory at its rendezvous. The
+     * resolver only says so in its replies to requests that ask; the rendezvous itself (an abstract
+     * Unix socket, found by the requester before it asks) is the channel's.
+     */
+    public interface ShmSide {
+        /**
+         * A reply offering shm goes to {@code requester}: wait at the rendezvous for its shared
+         * memory, presented with {@code token} and the request's {@code nonce}.
+         */
+        void expect(InetSocketAddress requester, long token, long nonce);
     }
 
     /**
@@ -188,13 +213,14 @@ public final class UdResolver {
     }
 
     private final Local local;
+    private final ShmSide shm;
     private final UdpSender sender;
     private final RandomGenerator random;
     private final Config config;
     /** This side's GID, as written into every message. */
     private final long localGidHigh;
     private final long localGidLow;
-    private final Object2ObjectHashMap<InetSocketAddress, UdPeerRoute> peers = new Object2ObjectHashMap<>();
+    private final Object2ObjectHashMap<InetSocketAddress, PeerRoute> peers = new Object2ObjectHashMap<>();
     /** Every live token. */
     private final Long2ObjectHashMap<Inbound> inboundByToken = new Long2ObjectHashMap<>();
     /** The latest token of each requester address (earlier ones stay in the token table until they expire). */
@@ -215,18 +241,25 @@ public final class UdResolver {
         static final SecureRandom INSTANCE = new SecureRandom();
     }
 
-    /** A resolver for {@code local} with the {@link Config#DEFAULT default} timing and the process's {@link SecureRandom}. */
-    public UdResolver(Local local, UdpSender sender) {
-        this(local, sender, DefaultRandom.INSTANCE, Config.DEFAULT);
+    /** A resolver for {@code local} and {@code shm} with the {@link Config#DEFAULT default} timing and the process's {@link SecureRandom}. */
+    public PeerResolver(Local local, ShmSide shm, UdpSender sender) {
+        this(local, shm, sender, DefaultRandom.INSTANCE, Config.DEFAULT);
+    }
+
+    /** A resolver of UD endpoints only. */
+    public PeerResolver(Local local, UdpSender sender, RandomGenerator random, Config config) {
+        this(local, null, sender, random, config);
     }
 
     /**
-     * {@code local} may be null: a channel without a UD endpoint still consumes resolution messages
-     * (they never reach its application), answers none and resolves nothing. {@code random} makes
-     * the tokens and nonces: a {@link SecureRandom} outside tests.
+     * {@code local} and {@code shm} may be null: a channel with neither still consumes resolution
+     * messages (they never reach its application) and answers none. Asking a peer for shm needs no
+     * {@code shm} side (only taking a peer's shared memory does). {@code random} makes the tokens
+     * and nonces: a {@link SecureRandom} outside tests.
      */
-    public UdResolver(Local local, UdpSender sender, RandomGenerator random, Config config) {
+    public PeerResolver(Local local, ShmSide shm, UdpSender sender, RandomGenerator random, Config config) {
         this.local = local;
+        this.shm = shm;
         this.sender = sender;
         this.random = random;
         this.config = config;
@@ -234,24 +267,33 @@ public final class UdResolver {
         this.localGidLow = local != null ? Gids.low(local.gid()) : 0;
     }
 
+    /** {@link #routeTo(InetSocketAddress, long, boolean)} without asking for shm. */
+    public PeerRoute routeTo(InetSocketAddress peer, long now) {
+        return routeTo(peer, now, false);
+    }
+
     /**
-     * The route to send a datagram to {@code peer} on, or null: send it over UDP. Asks the peer
-     * (through the {@link UdpSender}) when it is not known, when its route is due for a refresh (the
-     * route is still returned), or when its backoff has passed.
+     * What is known of {@code peer} when it is resolved (a UD {@link PeerRoute#route() route},
+     * or {@link PeerRoute#shm() shm} offered), or null: send over UDP. Asks the peer (through the
+     * {@link UdpSender}) when it is not known, when its resolution is due for a refresh (the old
+     * one is still returned), or when its backoff has passed; {@code askShm} (the caller found the
+     * peer's rendezvous on this host) asks it for shm too. Without a UD endpoint a peer is asked
+     * only with {@code askShm}: there is nothing else to ask for.
      */
-    public UdPeerRoute routeTo(InetSocketAddress peer, long now) {
-        if (local == null) {
+    public PeerRoute routeTo(InetSocketAddress peer, long now, boolean askShm) {
+        if (local == null && !askShm) {
             return null;
         }
-        UdPeerRoute p = peers.get(peer);
+        PeerRoute p = peers.get(peer);
         if (p == null) {
             if (peers.size() >= config.maxPeers() && sweepPeers(now) == 0) {
                 return null;
             }
-            p = new UdPeerRoute(peer, config.firstBackoff());
+            p = new PeerRoute(peer, config.firstBackoff());
             peers.put(peer, p);
         }
         p.lastUsed = now;
+        p.askShm = askShm;
         if (p.pending && p.resends < RESENDS && now - p.sentAt >= resendIntervalNanos()
                 && now - p.requestedAt < config.requestTimeout()) {
             // No answer yet: the request or its reply may have been lost (UDP). Ask again, same nonce.
@@ -262,14 +304,16 @@ public final class UdResolver {
             unanswered++;
             p.pending = false;
             p.route = null;
+            p.shm = false;
             p.negative = true;
             p.retryAt = now + p.backoff;
             p.backoff = Math.min(p.backoff * 2, config.maxBackoff());
         }
-        if (p.route != null && now - p.resolvedAt >= config.routeLifetime()) {
+        if (p.isResolved() && now - p.resolvedAt >= config.routeLifetime()) {
             p.route = null;
+            p.shm = false;
         }
-        if (p.route != null) {
+        if (p.isResolved()) {
             if (!p.pending && now - p.resolvedAt >= config.refreshAfter()) {
                 request(p, now);
             }
@@ -281,34 +325,44 @@ public final class UdResolver {
         return null;
     }
 
-    private void request(UdPeerRoute p, long now) {
+    private void request(PeerRoute p, long now) {
         p.pending = true;
         p.nonce = random.nextLong();
+        p.askedShm = p.askShm;
         p.requestedAt = now;
         p.resends = 0;
         send(p, now);
     }
 
-    private void resend(UdPeerRoute p, long now) {
+    private void resend(PeerRoute p, long now) {
         p.resends++;
         resent++;
         send(p, now);
     }
 
-    private void send(UdPeerRoute p, long now) {
+    private void send(PeerRoute p, long now) {
         p.sentAt = now;
         message.clear();
         message.writeLong(MAGIC).writeByte(REQUEST).writeLong(p.nonce);
         writeLocalEndpoint();
+        message.writeByte(p.askedShm ? SHM : 0);
         message.writeZero(LENGTH - message.writerIndex());
         requestsSent++;
         sender.send(p.address, message);
     }
 
+    /** This side's UD endpoint, or 28 zero bytes without one. */
     private void writeLocalEndpoint() {
+        if (local == null) {
+            message.writeZero(ENDPOINT_LENGTH);
+            return;
+        }
         message.writeLong(localGidHigh).writeLong(localGidLow)
                 .writeInt(local.qpNumber()).writeInt(local.qkey()).writeInt(local.maxPayload());
     }
+
+    /** GID, QPN, Q_Key, max payload. */
+    private static final int ENDPOINT_LENGTH = 28;
 
     /**
      * A datagram arrived on the UDP socket from {@code from}: true when it is a resolution message
@@ -338,7 +392,7 @@ public final class UdResolver {
     }
 
     private void onRequest(InetSocketAddress from, ByteBuf content, int at, long now) {
-        if (local == null) {
+        if (local == null && shm == null) {
             return;
         }
         int endpoint = at + REQUEST_ENDPOINT_AT;
@@ -347,9 +401,16 @@ public final class UdResolver {
         int qpNumber = content.getInt(endpoint + QPN);
         int qkey = content.getInt(endpoint + QKEY);
         int maxPayload = content.getInt(endpoint + MAX_PAYLOAD);
-        if (impossible(gidHigh, gidLow, qpNumber, qkey, maxPayload)) {
+        int flags = content.getUnsignedByte(at + REQUEST_FLAGS_AT);
+        boolean hasEndpoint = !none(gidHigh, gidLow, qpNumber, qkey, maxPayload);
+        if (hasEndpoint && impossible(gidHigh, gidLow, qpNumber, qkey, maxPayload) || (flags & ~SHM) != 0
+                || !hasEndpoint && flags == 0) {
             rejected++;
             return;
+        }
+        boolean offerShm = shm != null && (flags & SHM) != 0;
+        if (!offerShm && (local == null || !hasEndpoint)) {
+            return; // nothing this side serves was asked for: no answer, as from a plain UDP peer
         }
         Inbound in = inboundByAddress.get(from);
         if (in != null && now - in.expiresAt >= 0) {
@@ -372,10 +433,15 @@ public final class UdResolver {
         in.expiresAt = now + config.inboundLifetime();
         peerMoved(from, gidHigh, gidLow, qpNumber, now);
         in.repliedAt = now;
+        long nonce = content.getLong(at + NONCE_AT);
         message.clear();
-        message.writeLong(MAGIC).writeByte(REPLY).writeLong(content.getLong(at + NONCE_AT)).writeLong(in.token);
+        message.writeLong(MAGIC).writeByte(REPLY).writeLong(nonce).writeLong(in.token);
         writeLocalEndpoint();
+        message.writeByte(offerShm ? SHM : 0);
         repliesSent++;
+        if (offerShm) {
+            shm.expect(from, in.token, nonce);
+        }
         sender.send(from, message);
     }
 
@@ -388,7 +454,7 @@ public final class UdResolver {
     }
 
     private void onReply(InetSocketAddress from, ByteBuf content, int at, long now) {
-        UdPeerRoute p = peers.get(from);
+        PeerRoute p = peers.get(from);
         if (p == null || !p.pending || p.nonce != content.getLong(at + NONCE_AT)
                 || now - p.requestedAt >= config.requestTimeout()) {
             rejected++;
@@ -401,32 +467,53 @@ public final class UdResolver {
         int qpNumber = content.getInt(endpoint + QPN);
         int qkey = content.getInt(endpoint + QKEY);
         int maxPayload = content.getInt(endpoint + MAX_PAYLOAD);
-        if (token == 0 || impossible(gidHigh, gidLow, qpNumber, qkey, maxPayload)) {
+        int flags = content.getUnsignedByte(at + REPLY_FLAGS_AT);
+        boolean hasEndpoint = !none(gidHigh, gidLow, qpNumber, qkey, maxPayload);
+        boolean shmOffered = (flags & SHM) != 0;
+        if (token == 0 || hasEndpoint && impossible(gidHigh, gidLow, qpNumber, qkey, maxPayload)
+                || (flags & ~SHM) != 0 || shmOffered && !p.askedShm || !shmOffered && (!hasEndpoint || local == null)) {
             rejected++; // the request stays out: a genuine reply may still come
             return;
         }
+        if (hasEndpoint && local != null) {
+            if (!route(p, from, gidHigh, gidLow, qpNumber, qkey, maxPayload) && !shmOffered) {
+                // Nothing usable: UDP only for a backoff.
+                p.pending = false;
+                p.shm = false;
+                p.negative = true;
+                p.retryAt = now + p.backoff;
+                p.backoff = Math.min(p.backoff * 2, config.maxBackoff());
+                return;
+            }
+        } else {
+            p.route = null;
+        }
+        p.shm = shmOffered;
+        p.shmNonce = p.nonce;
+        p.token = token;
+        p.resolvedAt = now;
+        p.pending = false;
+        p.negative = false;
+        p.backoff = config.firstBackoff();
+        resolved++;
+    }
+
+    /** Makes (or keeps) the UD route a reply announced; false (no route) when none can be made. */
+    private boolean route(PeerRoute p, InetSocketAddress from, long gidHigh, long gidLow, int qpNumber, int qkey,
+            int maxPayload) {
         UdRoute route = p.route;
         if (route == null || p.peerMaxPayload != maxPayload || !route.sameAs(gidHigh, gidLow, qpNumber, qkey)) {
             try {
                 route = local.route(Gids.of(gidHigh, gidLow), qpNumber, qkey, maxPayload);
             } catch (IOException | RuntimeException e) {
                 logger.debug("no UD route to {}: {}", from, e.toString());
-                p.pending = false;
                 p.route = null;
-                p.negative = true;
-                p.retryAt = now + p.backoff;
-                p.backoff = Math.min(p.backoff * 2, config.maxBackoff());
-                return;
+                return false;
             }
         }
         p.route = route;
-        p.token = token;
         p.peerMaxPayload = maxPayload;
-        p.resolvedAt = now;
-        p.pending = false;
-        p.negative = false;
-        p.backoff = config.firstBackoff();
-        resolved++;
+        return true;
     }
 
     /**
@@ -437,7 +524,7 @@ public final class UdResolver {
      * route comes back from the peer's own reply.)
      */
     private void peerMoved(InetSocketAddress from, long gidHigh, long gidLow, int qpNumber, long now) {
-        UdPeerRoute p = peers.get(from);
+        PeerRoute p = peers.get(from);
         if (p == null || p.route == null) {
             return;
         }
@@ -454,11 +541,30 @@ public final class UdResolver {
     }
 
     /**
+     * {@code peer}'s shm link went: its offer is forgotten. Without a UD route the peer is asked
+     * again at its next datagram (it closed: whoever binds its address next may offer anew), or
+     * with {@code failed} (the offer could not be taken up, the link broke or was never confirmed)
+     * after a backoff.
+     */
+    public void shmGone(InetSocketAddress peer, long now, boolean failed) {
+        PeerRoute p = peers.get(peer);
+        if (p == null || !p.shm) {
+            return;
+        }
+        p.shm = false;
+        if (p.route == null && failed) {
+            p.negative = true;
+            p.retryAt = now + p.backoff;
+            p.backoff = Math.min(p.backoff * 2, config.maxBackoff());
+        }
+    }
+
+    /**
      * Whether a request to {@code peer} is out and not yet timed out: an answer may still come.
      * (For a sender that waits for the resolution rather than use UDP.)
      */
     public boolean isPending(InetSocketAddress peer, long now) {
-        UdPeerRoute p = peers.get(peer);
+        PeerRoute p = peers.get(peer);
         return p != null && p.pending && now - p.requestedAt < config.requestTimeout();
     }
 
@@ -478,6 +584,11 @@ public final class UdResolver {
     /** Peers whose endpoint changed under a live route (a restart), seen in their requests. */
     public long peersMoved() {
         return peersMoved;
+    }
+
+    /** The endpoint fields of a side without one: all zero. */
+    private static boolean none(long gidHigh, long gidLow, int qpNumber, int qkey, int maxPayload) {
+        return (gidHigh | gidLow | qpNumber | qkey | maxPayload) == 0;
     }
 
     private static boolean impossible(long gidHigh, long gidLow, int qpNumber, int qkey, int maxPayload) {
@@ -545,8 +656,8 @@ public final class UdResolver {
     private int sweepPeers(long now) {
         long idle = Math.max(config.routeLifetime(), config.maxBackoff());
         int removed = 0;
-        for (Iterator<UdPeerRoute> it = peers.values().iterator(); it.hasNext(); ) {
-            UdPeerRoute p = it.next();
+        for (Iterator<PeerRoute> it = peers.values().iterator(); it.hasNext(); ) {
+            PeerRoute p = it.next();
             if (now - p.lastUsed >= idle) {
                 it.remove();
                 removed++;

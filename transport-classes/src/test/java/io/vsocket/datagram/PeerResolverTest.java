@@ -28,7 +28,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The resolution protocol between two resolvers over a fake UDP network with a fake clock: round
  * trips, refresh and expiry, the negative cache and its backoff, and hostile or broken messages.
  */
-class UdResolverTest {
+class PeerResolverTest {
     private static final long MS = TimeUnit.MILLISECONDS.toNanos(1);
     private static final long S = TimeUnit.SECONDS.toNanos(1);
     private static final InetSocketAddress A = address("10.0.0.1", 4000);
@@ -37,14 +37,14 @@ class UdResolverTest {
 
     /** Datagrams sent and not yet delivered, in order: from, to, bytes. */
     private final ArrayDeque<Object[]> wire = new ArrayDeque<>();
-    private final Map<InetSocketAddress, UdResolver> hosts = new HashMap<>();
+    private final Map<InetSocketAddress, PeerResolver> hosts = new HashMap<>();
     /** What the resolvers let through to the application. */
     private int deliveredToApplication;
     private long now = 1_000 * S;
     private FakeLocal localA;
     private FakeLocal localB;
-    private UdResolver a;
-    private UdResolver b;
+    private PeerResolver a;
+    private PeerResolver b;
 
     private static InetSocketAddress address(String ip, int port) {
         try {
@@ -59,7 +59,7 @@ class UdResolverTest {
     }
 
     /** A UD endpoint that makes routes without a device. */
-    static final class FakeLocal implements UdResolver.Local {
+    static final class FakeLocal implements PeerResolver.Local {
         final Gid gid;
         int qpNumber;
         final int qkey;
@@ -108,12 +108,16 @@ class UdResolverTest {
     void setUp() {
         localA = new FakeLocal(gidOf("10.0.0.1"), 0x11, 0x1234, 4087);
         localB = new FakeLocal(gidOf("10.0.0.2"), 0x22, 0x5678, 1015);
-        a = host(A, localA, UdResolver.Config.DEFAULT);
-        b = host(B, localB, UdResolver.Config.DEFAULT);
+        a = host(A, localA, PeerResolver.Config.DEFAULT);
+        b = host(B, localB, PeerResolver.Config.DEFAULT);
     }
 
-    private UdResolver host(InetSocketAddress address, FakeLocal local, UdResolver.Config config) {
-        UdResolver r = new UdResolver(local, (to, message) -> {
+    private PeerResolver host(InetSocketAddress address, FakeLocal local, PeerResolver.Config config) {
+        return host(address, local, null, config);
+    }
+
+    private PeerResolver host(InetSocketAddress address, FakeLocal local, PeerResolver.ShmSide shm, PeerResolver.Config config) {
+        PeerResolver r = new PeerResolver(local, shm, (to, message) -> {
             byte[] bytes = new byte[message.readableBytes()];
             message.getBytes(message.readerIndex(), bytes);
             wire.add(new Object[] {address, to, bytes});
@@ -133,7 +137,7 @@ class UdResolverTest {
     }
 
     private void deliver(Object[] datagram) {
-        UdResolver to = hosts.get((InetSocketAddress) datagram[1]);
+        PeerResolver to = hosts.get((InetSocketAddress) datagram[1]);
         if (to != null && !to.onUdpDatagram((InetSocketAddress) datagram[0], Unpooled.wrappedBuffer((byte[]) datagram[2]), now)) {
             deliveredToApplication++;
         }
@@ -154,21 +158,22 @@ class UdResolverTest {
 
     /** A REPLY as a responder would write it. */
     private static ByteBuf reply(long nonce, long token, Gid gid, int qpn, int qkey, int maxPayload) {
-        return Unpooled.buffer().writeLong(UdResolver.MAGIC).writeByte(UdResolver.REPLY).writeLong(nonce)
-                .writeLong(token).writeBytes(gid.toByteArray()).writeInt(qpn).writeInt(qkey).writeInt(maxPayload);
+        return Unpooled.buffer().writeLong(PeerResolver.MAGIC).writeByte(PeerResolver.REPLY).writeLong(nonce)
+                .writeLong(token).writeBytes(gid.toByteArray()).writeInt(qpn).writeInt(qkey).writeInt(maxPayload)
+                .writeByte(0);
     }
 
     /** A REQUEST as a requester would write it. */
     private static ByteBuf request(long nonce, Gid gid, int qpn, int qkey, int maxPayload) {
-        return Unpooled.buffer().writeLong(UdResolver.MAGIC).writeByte(UdResolver.REQUEST).writeLong(nonce)
-                .writeBytes(gid.toByteArray()).writeInt(qpn).writeInt(qkey).writeInt(maxPayload).writeZero(8);
+        return Unpooled.buffer().writeLong(PeerResolver.MAGIC).writeByte(PeerResolver.REQUEST).writeLong(nonce)
+                .writeBytes(gid.toByteArray()).writeInt(qpn).writeInt(qkey).writeInt(maxPayload).writeZero(9);
     }
 
     /** A resolves B: request, reply, done. */
-    private UdPeerRoute resolveBFromA() {
+    private PeerRoute resolveBFromA() {
         assertNull(a.routeTo(B, now), "nothing known yet: UDP");
         assertEquals(2, deliverAll(), "a request and its reply");
-        UdPeerRoute route = a.routeTo(B, now);
+        PeerRoute route = a.routeTo(B, now);
         assertNotNull(route, "resolved");
         return route;
     }
@@ -177,11 +182,11 @@ class UdResolverTest {
     void aRequestAndItsReplyResolveThePeersEndpoint() {
         assertNull(a.routeTo(B, now));
         byte[] request = takeOne();
-        assertEquals(UdResolver.LENGTH, request.length);
+        assertEquals(PeerResolver.LENGTH, request.length);
         wire.add(new Object[] {A, B, request});
         deliverAll();
         assertEquals(1, b.repliesSent());
-        UdPeerRoute route = a.routeTo(B, now);
+        PeerRoute route = a.routeTo(B, now);
         assertNotNull(route);
         assertEquals(B, route.address());
         assertEquals(localB.gid, route.route().gid());
@@ -204,7 +209,7 @@ class UdResolverTest {
 
     @Test
     void aLostRequestIsSentAgainWithinItsTimeoutSoOneLossCostsNoBackoff() {
-        long third = UdResolver.Config.DEFAULT.requestTimeout() / 3;
+        long third = PeerResolver.Config.DEFAULT.requestTimeout() / 3;
         assertNull(a.routeTo(B, now));
         byte[] first = takeOne(); // lost
         now += third / 2;
@@ -227,24 +232,24 @@ class UdResolverTest {
     void aPeerThatRestartsOnItsPortIsAskedAgainWhenItsRequestComes() {
         a.routeTo(B, now);
         deliverAll();
-        UdPeerRoute route = a.routeTo(B, now);
+        PeerRoute route = a.routeTo(B, now);
         assertNotNull(route);
         assertEquals(0x22, route.route().qpNumber());
         // B restarts on the same address with a new queue pair, and sends to A: its request names the new one.
         hosts.remove(B);
         FakeLocal restarted = new FakeLocal(gidOf("10.0.0.2"), 0x33, 0x9999, 1015);
-        UdResolver b2 = host(B, restarted, UdResolver.Config.DEFAULT);
+        PeerResolver b2 = host(B, restarted, PeerResolver.Config.DEFAULT);
         now += 100 * MS;
         assertNull(b2.routeTo(A, now));
         deliverAll();
         assertEquals(1, a.peersMoved());
-        UdPeerRoute again = a.routeTo(B, now);
+        PeerRoute again = a.routeTo(B, now);
         assertNotNull(again);
         assertEquals(0x33, again.route().qpNumber(), "A asked B again at once and has its new queue pair");
         assertEquals(0x9999, again.route().qkey());
         // A request that names the endpoint A already routes to changes nothing.
         now += 10 * S;
-        b2.routeTo(A, now + UdResolver.Config.DEFAULT.refreshAfter());
+        b2.routeTo(A, now + PeerResolver.Config.DEFAULT.refreshAfter());
         deliverAll();
         assertEquals(1, a.peersMoved());
     }
@@ -311,7 +316,7 @@ class UdResolverTest {
 
     @Test
     void aResolvedRouteIsRefreshedBeforeItExpiresAndKeptMeanwhile() {
-        UdPeerRoute first = resolveBFromA();
+        PeerRoute first = resolveBFromA();
         UdRoute route = first.route();
         long token = first.token();
         now += 30 * S - 1;
@@ -322,7 +327,7 @@ class UdResolverTest {
         assertEquals(1, wire.size(), "a refresh request");
         now += 500 * MS;
         deliverAll();
-        UdPeerRoute refreshed = a.routeTo(B, now);
+        PeerRoute refreshed = a.routeTo(B, now);
         assertSame(first, refreshed, "one object per peer");
         assertSame(route, refreshed.route(), "the same endpoint: the same route");
         assertEquals(token, refreshed.token(), "the responder keeps the token of a requester that asks again");
@@ -450,7 +455,7 @@ class UdResolverTest {
         a.routeTo(B, now);
         long nonce = nonceOf(takeOne());
         ByteBuf truncated = reply(nonce, 99, localB.gid, 0x22, 1, 1000);
-        truncated.writerIndex(UdResolver.LENGTH - 1);
+        truncated.writerIndex(PeerResolver.LENGTH - 1);
         ByteBuf padded = reply(nonce, 99, localB.gid, 0x22, 1, 1000).writeByte(0);
         assertFalse(a.onUdpDatagram(B, truncated, now));
         assertFalse(a.onUdpDatagram(B, padded, now));
@@ -546,8 +551,8 @@ class UdResolverTest {
 
     @Test
     void theRequesterTableIsBoundedAndExpiredEntriesMakeRoom() {
-        UdResolver.Config d = UdResolver.Config.DEFAULT;
-        UdResolver small = host(C, new FakeLocal(gidOf("10.0.0.3"), 0x44, 1, 1000), new UdResolver.Config(
+        PeerResolver.Config d = PeerResolver.Config.DEFAULT;
+        PeerResolver small = host(C, new FakeLocal(gidOf("10.0.0.3"), 0x44, 1, 1000), new PeerResolver.Config(
                 d.requestTimeout(), d.refreshAfter(), d.routeLifetime(), d.inboundLifetime(), d.firstBackoff(),
                 d.maxBackoff(), d.replyInterval(), 2, 2));
         assertTrue(small.onUdpDatagram(A, request(1, localA.gid, 0x11, 1, 1000), now));
@@ -586,8 +591,8 @@ class UdResolverTest {
 
     @Test
     void withoutAUdEndpointResolutionMessagesAreConsumedAndNothingIsResolved() {
-        UdResolver none = new UdResolver(null, (to, m) -> wire.add(new Object[] {C, to, m}), new SplittableRandom(1),
-                UdResolver.Config.DEFAULT);
+        PeerResolver none = new PeerResolver(null, (to, m) -> wire.add(new Object[] {C, to, m}), new SplittableRandom(1),
+                PeerResolver.Config.DEFAULT);
         assertTrue(none.onUdpDatagram(A, request(1, localA.gid, 0x11, 1, 1000), now));
         assertNull(none.routeTo(A, now));
         assertEquals(0, wire.size());
@@ -598,8 +603,139 @@ class UdResolverTest {
     void configsThatWouldLetATokenDieBeforeItsRouteAreRefused() {
         long s = S;
         assertThrows(IllegalArgumentException.class,
-                () -> new UdResolver.Config(s, 30 * s, 60 * s, 60 * s, 5 * s, 300 * s, 0, 1, 1));
+                () -> new PeerResolver.Config(s, 30 * s, 60 * s, 60 * s, 5 * s, 300 * s, 0, 1, 1));
         assertThrows(IllegalArgumentException.class,
-                () -> new UdResolver.Config(s, 60 * s, 60 * s, 150 * s, 5 * s, 300 * s, 0, 1, 1));
+                () -> new PeerResolver.Config(s, 60 * s, 60 * s, 150 * s, 5 * s, 300 * s, 0, 1, 1));
+    }
+
+    /** What a shm side was told to expect: requester, token, nonce. */
+    private final ArrayDeque<Object[]> expected = new ArrayDeque<>();
+
+    private PeerResolver.ShmSide shmSide() {
+        return (requester, token, nonce) -> expected.add(new Object[] {requester, token, nonce});
+    }
+
+    /** A message with no UD endpoint (28 zero bytes) and {@code flags}. */
+    private static ByteBuf shmRequest(long nonce, int flags) {
+        return Unpooled.buffer().writeLong(PeerResolver.MAGIC).writeByte(PeerResolver.REQUEST).writeLong(nonce)
+                .writeZero(28).writeByte(flags).writeZero(8);
+    }
+
+    private static ByteBuf shmReply(long nonce, long token, int flags) {
+        return Unpooled.buffer().writeLong(PeerResolver.MAGIC).writeByte(PeerResolver.REPLY).writeLong(nonce)
+                .writeLong(token).writeZero(28).writeByte(flags);
+    }
+
+    @Test
+    void twoSidesWithoutUdResolveShmWhenAsked() {
+        PeerResolver shmA = host(A, null, null, PeerResolver.Config.DEFAULT);
+        PeerResolver shmB = host(B, null, shmSide(), PeerResolver.Config.DEFAULT);
+        assertNull(shmA.routeTo(B, now), "without UD and without asking for shm nothing is asked");
+        assertEquals(0, wire.size());
+        assertNull(shmA.routeTo(B, now, true), "asked: UDP until the reply");
+        byte[] request = (byte[]) wire.peek()[2];
+        assertEquals(PeerResolver.LENGTH, request.length);
+        assertEquals(PeerResolver.SHM, request[45], "the request asks for shm");
+        assertEquals(2, deliverAll());
+        PeerRoute peer = shmA.routeTo(B, now, true);
+        assertNotNull(peer);
+        assertTrue(peer.shm());
+        assertNull(peer.route(), "no UD route: neither side has an endpoint");
+        assertEquals(nonceOf(request), peer.shmNonce());
+        Object[] expect = expected.poll();
+        assertNotNull(expect, "the responder waits for the requester's shared memory");
+        assertEquals(A, expect[0]);
+        assertEquals(peer.token(), (long) (Long) expect[1]);
+        assertEquals(peer.shmNonce(), (long) (Long) expect[2]);
+        assertEquals(0, deliveredToApplication);
+    }
+
+    @Test
+    void aResponderWithoutAShmSideDoesNotAnswerAShmOnlyRequest() {
+        PeerResolver plain = host(B, null, null, PeerResolver.Config.DEFAULT);
+        assertTrue(plain.onUdpDatagram(A, shmRequest(7, PeerResolver.SHM), now), "consumed");
+        assertEquals(0, wire.size(), "nothing to offer: no answer");
+        assertEquals(0, plain.rejected());
+    }
+
+    @Test
+    void aRequestThatAsksForNothingOrWithUnknownFlagsIsRejected() {
+        PeerResolver shmB = host(B, null, shmSide(), PeerResolver.Config.DEFAULT);
+        assertTrue(shmB.onUdpDatagram(A, shmRequest(7, 0), now));
+        assertTrue(shmB.onUdpDatagram(A, shmRequest(8, PeerResolver.SHM | 2), now));
+        assertEquals(2, shmB.rejected());
+        assertEquals(0, wire.size());
+        assertTrue(expected.isEmpty());
+    }
+
+    @Test
+    void aShmOfferNobodyAskedForOrWithUnknownFlagsIsIgnored() {
+        PeerResolver shmA = host(A, null, null, PeerResolver.Config.DEFAULT);
+        assertNull(shmA.routeTo(B, now, true));
+        long nonce = nonceOf(takeOne());
+        assertTrue(shmA.onUdpDatagram(B, shmReply(nonce, 5, PeerResolver.SHM | 4), now));
+        assertTrue(shmA.onUdpDatagram(B, shmReply(nonce, 5, 0), now), "offers nothing");
+        assertTrue(shmA.onUdpDatagram(B, shmReply(nonce, 0, PeerResolver.SHM), now), "token 0");
+        assertEquals(3, shmA.rejected());
+        assertNull(shmA.routeTo(B, now, true));
+        assertTrue(shmA.onUdpDatagram(B, shmReply(nonce, 5, PeerResolver.SHM), now), "the genuine one");
+        assertTrue(shmA.routeTo(B, now, true).shm());
+        // A requester that did not ask for shm takes no shm offer.
+        assertNull(a.routeTo(C, now));
+        long other = nonceOf(takeOne());
+        assertTrue(a.onUdpDatagram(C, shmReply(other, 5, PeerResolver.SHM), now));
+        assertEquals(1, a.rejected());
+    }
+
+    @Test
+    void sidesWithUdEndpointsOnOneHostGetBothAndTheShmOfferFirst() {
+        PeerResolver udA = host(A, localA, null, PeerResolver.Config.DEFAULT);
+        PeerResolver udB = host(B, localB, shmSide(), PeerResolver.Config.DEFAULT);
+        assertNull(udA.routeTo(B, now, true));
+        assertEquals(2, deliverAll());
+        PeerRoute peer = udA.routeTo(B, now, true);
+        assertTrue(peer.shm());
+        assertNotNull(peer.route(), "the UD route too");
+        assertEquals(1, expected.size());
+        // Asked without shm, the same responder offers UD alone.
+        PeerResolver udC = host(C, new FakeLocal(gidOf("10.0.0.3"), 0x33, 1, 1000), null, PeerResolver.Config.DEFAULT);
+        assertNull(udC.routeTo(B, now, false));
+        assertEquals(2, deliverAll());
+        PeerRoute fromC = udC.routeTo(B, now, false);
+        assertFalse(fromC.shm());
+        assertNotNull(fromC.route());
+        assertEquals(1, expected.size(), "no shm expected for C");
+    }
+
+    @Test
+    void aFailedShmSetUpBacksOffBeforeThePeerIsAskedAgain() {
+        PeerResolver shmA = host(A, null, null, PeerResolver.Config.DEFAULT);
+        host(B, null, shmSide(), PeerResolver.Config.DEFAULT);
+        shmA.routeTo(B, now, true);
+        deliverAll();
+        PeerRoute peer = shmA.routeTo(B, now, true);
+        shmA.shmGone(B, now, true);
+        assertFalse(peer.shm());
+        assertNull(shmA.routeTo(B, now + S, true), "UDP during the backoff");
+        assertEquals(0, wire.size(), "and not asked");
+        assertNull(shmA.routeTo(B, now + 5 * S, true));
+        assertEquals(1, wire.size(), "asked again after it");
+    }
+
+    @Test
+    void aPeerWhoseLinkClosedIsAskedAgainAtOnce() {
+        PeerResolver shmA = host(A, null, null, PeerResolver.Config.DEFAULT);
+        host(B, null, shmSide(), PeerResolver.Config.DEFAULT);
+        shmA.routeTo(B, now, true);
+        deliverAll();
+        long firstToken = shmA.routeTo(B, now, true).token();
+        now += 200 * MS; // past the responder's reply interval
+        shmA.shmGone(B, now, false);
+        assertNull(shmA.routeTo(B, now, true), "UDP until the new answer");
+        assertEquals(2, deliverAll(), "asked again at once, and answered");
+        PeerRoute again = shmA.routeTo(B, now, true);
+        assertTrue(again.shm());
+        assertEquals(firstToken, again.token(), "the same requester keeps its token");
+        assertEquals(2, expected.size(), "and the responder expects the new set-up");
     }
 }

@@ -7,12 +7,14 @@ import io.netty.channel.socket.DatagramPacket;
 import io.netty.util.concurrent.ScheduledFuture;
 import io.netty.util.internal.logging.InternalLogger;
 import io.netty.util.internal.logging.InternalLoggerFactory;
+import io.vsocket.datagram.ShmDatagramLink;
 import io.vsocket.datagram.UdDatagram;
 import io.vsocket.datagram.UdEndpoint;
-import io.vsocket.datagram.UdPeerRoute;
-import io.vsocket.datagram.UdResolver;
+import io.vsocket.datagram.PeerRoute;
+import io.vsocket.datagram.PeerResolver;
 import io.vsocket.link.Resources;
 import io.vsocket.link.rdma.RdmaContext;
+import io.vsocket.stream.RingProtocolException;
 import io.vsocket.unix.NativeIoException;
 import io.vsocket.unix.NativeSocket;
 
@@ -23,17 +25,19 @@ import java.util.ArrayDeque;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The UD side of one {@link VSocketDatagramChannel}: its {@link UdEndpoint} (where an RDMA device
- * serves the channel's address) and the {@link UdResolver} that learns peers' endpoints over the
- * channel's UDP socket. The channel asks it to carry each datagram ({@link #trySend}: over UD,
- * over UDP, or — where UD is required — wait for the peer's resolution), hands it each UDP datagram first ({@link #onUdp}: true for resolution messages,
- * which never reach the application), and gets UD datagrams from it as {@link DatagramPacket}s
- * whose sender is the peer's UDP address. A channel without an endpoint still has a resolver with
- * no local side: it swallows resolution messages from vsocket peers (they are not the application's)
- * and never asks anything itself. Event-loop thread only.
+ * The ways other than UDP that one {@link VSocketDatagramChannel}'s datagrams travel: its
+ * {@link UdEndpoint} (where an RDMA device serves the channel's address), its
+ * {@link ShmDatagramPath} (peers on this host), and the {@link PeerResolver} that learns over the
+ * channel's UDP socket which peer takes which. The channel asks it to carry each datagram
+ * ({@link #trySend}: over shm, over UD, over UDP, or — where UD is required — wait for the peer's
+ * resolution), hands it each UDP datagram first ({@link #onUdp}: true for resolution messages,
+ * which never reach the application), and gets UD and shm datagrams from it as
+ * {@link DatagramPacket}s whose sender is the peer's UDP address. A channel with neither still has
+ * a resolver with no local side: it swallows resolution messages from vsocket peers (they are not
+ * the application's) and never asks anything itself. Event-loop thread only.
  */
-final class UdPath implements UdEndpoint.Listener, UdResolver.UdpSender {
-    private static final InternalLogger logger = InternalLoggerFactory.getInstance(UdPath.class);
+final class DatagramPath implements UdEndpoint.Listener, PeerResolver.UdpSender, PeerResolver.ShmSide {
+    private static final InternalLogger logger = InternalLoggerFactory.getInstance(DatagramPath.class);
     /** How often forgotten peers and expired tokens are swept. */
     private static final long EXPIRE_EVERY_SECONDS = 5;
     /**
@@ -45,7 +49,9 @@ final class UdPath implements UdEndpoint.Listener, UdResolver.UdpSender {
     private final VSocketDatagramChannel channel;
     private final NativeSocket socket;
     private final UdEndpoint endpoint;
-    private final UdResolver resolver;
+    /** Null where the channel has no shm side. */
+    private final ShmDatagramPath shm;
+    private final PeerResolver resolver;
     private final ArrayDeque<DatagramPacket> backlog = new ArrayDeque<>();
     /** Resolution messages to send at the next {@link #flush()}. */
     private final ArrayDeque<DatagramPacket> outbox = new ArrayDeque<>();
@@ -53,37 +59,49 @@ final class UdPath implements UdEndpoint.Listener, UdResolver.UdpSender {
     private boolean delivered;
     private ScheduledFuture<?> expiry;
 
-    private UdPath(VSocketDatagramChannel channel, NativeSocket socket, UdEndpoint endpoint) {
+    private DatagramPath(VSocketDatagramChannel channel, NativeSocket socket, UdEndpoint endpoint, ShmDatagramPath shm) {
         this.channel = channel;
         this.socket = socket;
         this.endpoint = endpoint;
-        this.resolver = new UdResolver(endpoint, this);
+        this.shm = shm;
+        this.resolver = new PeerResolver(endpoint, shm != null ? this : null, this);
+        if (shm != null) {
+            shm.path(this);
+        }
     }
 
-    /** A path with no endpoint: UDP only, resolution messages swallowed. */
-    static UdPath udpOnly(VSocketDatagramChannel channel, NativeSocket socket) {
-        return new UdPath(channel, socket, null);
+    /** A path with no endpoint and no shm side: UDP only, resolution messages swallowed. */
+    static DatagramPath udpOnly(VSocketDatagramChannel channel, NativeSocket socket) {
+        return new DatagramPath(channel, socket, null, null);
     }
 
     /**
-     * A path with an endpoint on the loop's rdma context for the device port that serves
-     * {@code local}; UDP only (saying why at debug level) when there is none.
+     * A path for a channel bound at {@code local}: with an endpoint on the loop's rdma context for
+     * the device port that serves {@code local} ({@code ud}; not for the wildcard or loopback), and
+     * a shm side ({@code shm}); UDP only (saying why at debug level) where neither can be had.
      */
-    static UdPath open(VSocketDatagramChannel channel, NativeSocket socket, VSocketIoHandler loop,
-            InetSocketAddress local) {
-        if (local == null || local.getAddress().isAnyLocalAddress() || local.getAddress().isLoopbackAddress()) {
+    static DatagramPath open(VSocketDatagramChannel channel, NativeSocket socket, VSocketIoHandler loop,
+            InetSocketAddress local, boolean ud, boolean shm) {
+        if (local == null) {
             return udpOnly(channel, socket);
         }
-        UdEndpoint endpoint;
-        try {
-            RdmaContext context = loop.rdmaContext(local.getAddress());
-            endpoint = UdEndpoint.open(context);
-        } catch (IOException | RuntimeException e) {
-            logger.debug("{}: datagrams over UDP only: {}", channel, e.getMessage());
+        UdEndpoint endpoint = null;
+        if (ud && !local.getAddress().isAnyLocalAddress() && !local.getAddress().isLoopbackAddress()) {
+            try {
+                RdmaContext context = loop.rdmaContext(local.getAddress());
+                endpoint = UdEndpoint.open(context);
+            } catch (IOException | RuntimeException e) {
+                logger.debug("{}: no datagrams over UD: {}", channel, e.getMessage());
+            }
+        }
+        ShmDatagramPath shmPath = shm ? ShmDatagramPath.open(channel, loop, local) : null;
+        if (endpoint == null && shmPath == null) {
             return udpOnly(channel, socket);
         }
-        UdPath path = new UdPath(channel, socket, endpoint);
-        endpoint.listener(path);
+        DatagramPath path = new DatagramPath(channel, socket, endpoint, shmPath);
+        if (endpoint != null) {
+            endpoint.listener(path);
+        }
         path.expiry = channel.eventLoop().scheduleAtFixedRate(() -> path.resolver.expire(System.nanoTime()),
                 EXPIRE_EVERY_SECONDS, EXPIRE_EVERY_SECONDS, TimeUnit.SECONDS);
         return path;
@@ -91,6 +109,16 @@ final class UdPath implements UdEndpoint.Listener, UdResolver.UdpSender {
 
     boolean hasEndpoint() {
         return endpoint != null;
+    }
+
+    /** Whether any datagram may go other than over UDP (a UD endpoint, or a shm side). */
+    boolean hasCarrier() {
+        return endpoint != null || shm != null;
+    }
+
+    /** The shm side, or null. */
+    ShmDatagramPath shm() {
+        return shm;
     }
 
     UdEndpoint endpoint() {
@@ -107,24 +135,35 @@ final class UdPath implements UdEndpoint.Listener, UdResolver.UdpSender {
     static final int BUSY = -2;
 
     /**
-     * Queues {@code data} to {@code to} over UD when its route is known and it fits ({@link #SENT});
-     * else {@link #UDP} (the first datagrams to a peer go so while the resolution runs). Where UD is
-     * required ({@code required}), a datagram to a peer being resolved {@link #WAIT}s, and one UD
-     * cannot carry fails with an exception saying why.
+     * Queues {@code data} to {@code to} ({@link #SENT}) over its shm link when the peer is on this
+     * host and the link has room, else over UD when its route is known and it fits; else
+     * {@link #UDP} (the first datagrams to a peer go so while the resolution runs). Where UD is
+     * required ({@code required}), a datagram to a peer being resolved {@link #WAIT}s, and one
+     * neither shm nor UD can carry fails with an exception saying why.
      */
     int trySend(ByteBuf data, InetSocketAddress to, boolean required) throws IOException {
-        if (endpoint != null && !endpoint.isOpen() && !required) {
-            return UDP;
+        boolean unicast = to != null && !isGroup(to);
+        if (shm != null && unicast) {
+            ShmDatagramLink link = shm.linkTo(to);
+            if (link != null && shm.send(link, data)) {
+                return SENT;
+            }
         }
-        if (endpoint == null || to == null || isGroup(to)) {
+        if (endpoint != null && !endpoint.isOpen() && !required) {
+            return shmOnly(data, to, unicast);
+        }
+        if (endpoint == null || !unicast) {
             if (required && endpoint != null) {
                 throw new IOException("UD is required and " + (to == null ? "the datagram has no recipient"
                         : to.getAddress().getHostAddress() + " is a group address") + ": UD carries unicast only");
             }
-            return UDP;
+            return shmOnly(data, to, unicast);
         }
         long now = System.nanoTime();
-        UdPeerRoute peer = resolver.routeTo(to, now);
+        PeerRoute peer = resolver.routeTo(to, now, shm != null && shm.hasRendezvous(to, now));
+        if (peer != null && peer.shm() && sendOverNewLink(to, peer, data, now)) {
+            return SENT;
+        }
         if (peer != null && peer.route() != null) {
             if (endpoint.send(peer.route(), peer.token(), data)) {
                 return SENT;
@@ -156,6 +195,46 @@ final class UdPath implements UdEndpoint.Listener, UdResolver.UdpSender {
     }
 
     /**
+     * {@link #trySend} for a channel without UD (or a datagram UD does not carry): over shm where the
+     * peer is on this host and resolved, else over UDP (asking a peer whose rendezvous is found).
+     */
+    private int shmOnly(ByteBuf data, InetSocketAddress to, boolean unicast) {
+        if (shm == null || !unicast) {
+            return UDP;
+        }
+        long now = System.nanoTime();
+        if (!shm.hasRendezvous(to, now)) {
+            return UDP;
+        }
+        PeerRoute peer = resolver.routeTo(to, now, true);
+        return peer != null && peer.shm() && sendOverNewLink(to, peer, data, now) ? SENT : UDP;
+    }
+
+    /** Sets up the link to a peer that offered shm (none is up: {@link #trySend} looked) and sends {@code data} on it. */
+    private boolean sendOverNewLink(InetSocketAddress to, PeerRoute peer, ByteBuf data, long now) {
+        ShmDatagramLink link = shm.linkTo(to);
+        if (link == null) {
+            link = shm.connect(to, peer);
+            if (link == null) {
+                resolver.shmGone(to, now, true);
+                return false;
+            }
+        }
+        return shm.send(link, data);
+    }
+
+    /** A shm link to {@code peer} went (it closed, broke, or never confirmed): the resolver forgets its offer. */
+    void shmGone(InetSocketAddress peer, boolean failed) {
+        resolver.shmGone(peer, System.nanoTime(), failed);
+    }
+
+    /** {@link PeerResolver.ShmSide}: a same-host requester was offered shm. */
+    @Override
+    public void expect(InetSocketAddress requester, long token, long nonce) {
+        shm.expect(requester, token, nonce);
+    }
+
+    /**
      * How long a datagram waiting for its peer's resolution waits before it is looked at again: as
      * long as the resolver leaves a request unanswered before it sends it again (or gives up).
      */
@@ -183,6 +262,9 @@ final class UdPath implements UdEndpoint.Listener, UdResolver.UdpSender {
 
     /** Posts what {@link #trySend} queued, and sends the resolution messages that wait. */
     void flush() {
+        if (shm != null) {
+            shm.flush();
+        }
         if (endpoint != null) {
             endpoint.flush();
         }
@@ -241,9 +323,35 @@ final class UdPath implements UdEndpoint.Listener, UdResolver.UdpSender {
             // A connected UDP socket hears only its peer (the kernel filters); so does its UD side.
             return;
         }
-        ByteBuf buf = channel.config().getAllocator().directBuffer(datagram.length());
-        datagram.readPayload(buf);
-        DatagramPacket packet = new DatagramPacket(buf, channel.localAddress(), sender);
+        int length = Math.min(datagram.length(), channel.receiveBufferGuess());
+        ByteBuf buf = channel.config().getAllocator().directBuffer(length);
+        datagram.readPayload(buf, length);
+        hand(new DatagramPacket(buf, channel.localAddress(), sender));
+    }
+
+    /**
+     * A datagram of {@code length} bytes waits in {@code link}: read into a packet from the link's
+     * peer and handed over (true), or false (the caller skips it) when the channel takes none.
+     */
+    boolean receivedShm(ShmDatagramLink link, int length) throws RingProtocolException {
+        InetSocketAddress sender = link.peer();
+        if (!channel.isOpen() || channel.isConnected() && !sender.equals(channel.remoteAddress())) {
+            return false;
+        }
+        int kept = Math.min(length, channel.receiveBufferGuess());
+        ByteBuf buf = channel.config().getAllocator().directBuffer(kept);
+        try {
+            link.readPayload(buf, kept);
+        } catch (RingProtocolException | RuntimeException e) {
+            buf.release();
+            throw e;
+        }
+        hand(new DatagramPacket(buf, channel.localAddress(), sender));
+        return true;
+    }
+
+    /** To the pipeline while the application reads and nothing older waits; else into the backlog. */
+    private void hand(DatagramPacket packet) {
         if (channel.isReading() && backlog.isEmpty()) {
             delivered = true;
             channel.delivered();
@@ -318,6 +426,9 @@ final class UdPath implements UdEndpoint.Listener, UdResolver.UdpSender {
             packet.release();
         }
         backlogBytes = 0;
+        if (shm != null) {
+            shm.close();
+        }
         if (endpoint != null) {
             Resources.closeQuietly(endpoint);
         }

@@ -1,0 +1,377 @@
+package io.vsocket.testsuite.datagram;
+
+import io.netty.bootstrap.Bootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.FixedRecvByteBufAllocator;
+import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.channel.socket.DatagramPacket;
+import io.vsocket.channel.VSocketChannelOption;
+import io.vsocket.channel.VSocketDatagramChannel;
+import io.vsocket.channel.VSocketEventLoopGroup;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.DatagramSocket;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.Set;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.Callable;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Datagrams between vsocket channels on one host over shared memory: both ways once resolved,
+ * between processes, cut to the receive buffer as over UDP, a plain UDP peer never asked
+ * anything, a closed peer's link gone (and its successor on the same port reached anew), a
+ * wildcard-bound receiver found at a loopback address, the application's pace (auto-read off), and
+ * nothing left open after close.
+ */
+class ShmDatagramTest {
+    private static final InetAddress LOCALHOST = InetAddress.getLoopbackAddress();
+    private static EventLoopGroup group;
+
+    @BeforeAll
+    static void startGroup() {
+        group = new VSocketEventLoopGroup(2);
+    }
+
+    @AfterAll
+    static void stopGroup() throws InterruptedException {
+        group.shutdownGracefully(0, 5, TimeUnit.SECONDS).sync();
+    }
+
+    private static VSocketDatagramChannel bind(InetSocketAddress at, BlockingQueue<DatagramPacket> received,
+            Bootstrap options) throws InterruptedException {
+        return (VSocketDatagramChannel) options.group(group).channel(VSocketDatagramChannel.class)
+                .handler(new SimpleChannelInboundHandler<DatagramPacket>(false) {
+                    @Override
+                    protected void channelRead0(ChannelHandlerContext ctx, DatagramPacket msg) {
+                        received.add(msg);
+                    }
+                }).bind(at).sync().channel();
+    }
+
+    private static VSocketDatagramChannel bind(BlockingQueue<DatagramPacket> received) throws InterruptedException {
+        return bind(new InetSocketAddress(LOCALHOST, 0), received, new Bootstrap());
+    }
+
+    private static VSocketDatagramChannel echo(InetSocketAddress at) throws InterruptedException {
+        return (VSocketDatagramChannel) new Bootstrap().group(group).channel(VSocketDatagramChannel.class)
+                .handler(new SimpleChannelInboundHandler<DatagramPacket>() {
+                    @Override
+                    protected void channelRead0(ChannelHandlerContext ctx, DatagramPacket msg) {
+                        ctx.writeAndFlush(new DatagramPacket(msg.content().retain(), msg.sender()));
+                    }
+                }).bind(at).sync().channel();
+    }
+
+    private static DatagramPacket packet(String text, InetSocketAddress to) {
+        return new DatagramPacket(Unpooled.copiedBuffer(text, StandardCharsets.US_ASCII), to);
+    }
+
+    private static String text(DatagramPacket packet) {
+        try {
+            return packet.content().toString(StandardCharsets.US_ASCII);
+        } finally {
+            packet.release();
+        }
+    }
+
+    private static <T> T onLoop(VSocketDatagramChannel ch, Callable<T> what) throws Exception {
+        return ch.eventLoop().submit(what).get(5, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void peersOnThisHostExchangeDatagramsOverShmBothWays() throws Exception {
+        BlockingQueue<DatagramPacket> echoed = new LinkedBlockingQueue<>();
+        VSocketDatagramChannel server = echo(new InetSocketAddress(LOCALHOST, 0));
+        VSocketDatagramChannel client = bind(echoed);
+        try {
+            assertTrue(server.hasShmRendezvous());
+            InetSocketAddress to = server.localAddress();
+            // The first datagram goes over UDP while the client asks the server; the server's echo
+            // of it too (it has no link to the client yet).
+            client.writeAndFlush(packet("first", to)).sync();
+            assertEquals("first", text(echoed.poll(5, TimeUnit.SECONDS)));
+            Thread.sleep(200);
+            for (int i = 0; i < 200; i++) {
+                client.write(packet("d" + i, to));
+                if (i % 16 == 15) {
+                    client.flush();
+                }
+            }
+            client.flush();
+            Set<String> got = new HashSet<>();
+            for (int i = 0; i < 200; i++) {
+                DatagramPacket p = echoed.poll(5, TimeUnit.SECONDS);
+                assertNotNull(p, "echo " + i + " of 200");
+                assertEquals(to, p.sender(), "from the server's UDP address, as over UDP");
+                got.add(text(p));
+            }
+            assertEquals(200, got.size());
+            assertEquals(200L, (long) onLoop(client, client::shmDatagramsSent), "all 200 over shm");
+            assertEquals(200L, (long) onLoop(client, client::shmDatagramsReceived), "and the echoes too");
+            assertEquals(200L, (long) onLoop(server, server::shmDatagramsSent));
+            assertEquals(1, (int) onLoop(client, client::shmLinks), "one link carries both ways");
+        } finally {
+            client.close().sync();
+            server.close().sync();
+        }
+    }
+
+    @Test
+    void anotherProcessOnThisHostTakesDatagramsOverShm() throws Exception {
+        BlockingQueue<DatagramPacket> echoed = new LinkedBlockingQueue<>();
+        try (DatagramEchoProcess.Started process = DatagramEchoProcess.start()) {
+            VSocketDatagramChannel client = bind(echoed);
+            try {
+                InetSocketAddress to = new InetSocketAddress(LOCALHOST, process.port());
+                client.writeAndFlush(packet("first", to)).sync();
+                assertEquals("first", text(echoed.poll(10, TimeUnit.SECONDS)));
+                Thread.sleep(300);
+                for (int i = 0; i < 100; i++) {
+                    ByteBuf payload = Unpooled.buffer(1000);
+                    for (int b = 0; b < 1000; b++) {
+                        payload.writeByte(i + b);
+                    }
+                    client.writeAndFlush(new DatagramPacket(payload, to)).sync();
+                    DatagramPacket p = echoed.poll(5, TimeUnit.SECONDS);
+                    assertNotNull(p, "echo " + i);
+                    ByteBuf c = p.content();
+                    assertEquals(1000, c.readableBytes());
+                    for (int b = 0; b < 1000; b++) {
+                        assertEquals((byte) (i + b), c.getByte(c.readerIndex() + b), "byte " + b + " of echo " + i);
+                    }
+                    p.release();
+                }
+                assertEquals(100L, (long) onLoop(client, client::shmDatagramsSent));
+                long[] remote = process.shmCounts();
+                assertEquals(100, remote[1], "the other process received them over shm");
+                assertEquals(100, remote[0], "and echoed them over shm");
+            } finally {
+                client.close().sync();
+            }
+        }
+    }
+
+    @Test
+    void aPlainUdpPeerOnThisHostIsNeverAskedAnything() throws Exception {
+        VSocketDatagramChannel tx = bind(new LinkedBlockingQueue<>());
+        try (DatagramSocket plain = new DatagramSocket(new InetSocketAddress(LOCALHOST, 0))) {
+            plain.setSoTimeout(500);
+            InetSocketAddress to = (InetSocketAddress) plain.getLocalSocketAddress();
+            for (int i = 0; i < 20; i++) {
+                tx.writeAndFlush(packet("p" + i, to)).sync();
+            }
+            java.net.DatagramPacket in = new java.net.DatagramPacket(new byte[2048], 2048);
+            for (int i = 0; i < 20; i++) {
+                plain.receive(in);
+                assertEquals("p" + i, new String(in.getData(), 0, in.getLength(), StandardCharsets.US_ASCII));
+            }
+            org.junit.jupiter.api.Assertions.assertThrows(java.net.SocketTimeoutException.class, () -> plain.receive(in),
+                    "nothing but the application's datagrams");
+            assertEquals(0L, (long) onLoop(tx, tx::shmDatagramsSent));
+        } finally {
+            tx.close().sync();
+        }
+    }
+
+    @Test
+    void aDatagramLongerThanTheReceiveBufferIsCutOverShmAsOverUdpAndWholeWithALargerOne() throws Exception {
+        BlockingQueue<DatagramPacket> cut = new LinkedBlockingQueue<>();
+        BlockingQueue<DatagramPacket> whole = new LinkedBlockingQueue<>();
+        BlockingQueue<DatagramPacket> echoed = new LinkedBlockingQueue<>();
+        VSocketDatagramChannel small = bind(cut);
+        VSocketDatagramChannel large = bind(new InetSocketAddress(LOCALHOST, 0), whole,
+                new Bootstrap().option(ChannelOption.RCVBUF_ALLOCATOR, new FixedRecvByteBufAllocator(65536)));
+        VSocketDatagramChannel tx = bind(echoed);
+        try {
+            byte[] bytes = new byte[60_000];
+            new java.util.Random(7).nextBytes(bytes);
+            for (VSocketDatagramChannel rx : new VSocketDatagramChannel[] {small, large}) {
+                BlockingQueue<DatagramPacket> q = rx == small ? cut : whole;
+                tx.writeAndFlush(packet("hello", rx.localAddress())).sync();
+                assertEquals("hello", text(q.poll(5, TimeUnit.SECONDS)));
+                Thread.sleep(200);
+                tx.writeAndFlush(new DatagramPacket(Unpooled.wrappedBuffer(bytes), rx.localAddress())).sync();
+            }
+            DatagramPacket c = cut.poll(5, TimeUnit.SECONDS);
+            assertEquals(2048, c.content().readableBytes(), "cut to the default receive buffer, as NIO cuts it");
+            byte[] head = new byte[2048];
+            c.content().getBytes(c.content().readerIndex(), head);
+            assertArrayEquals(java.util.Arrays.copyOf(bytes, 2048), head);
+            c.release();
+            DatagramPacket w = whole.poll(5, TimeUnit.SECONDS);
+            byte[] all = new byte[w.content().readableBytes()];
+            w.content().getBytes(w.content().readerIndex(), all);
+            assertArrayEquals(bytes, all, "whole with a 64 KiB receive buffer");
+            w.release();
+            assertEquals(2L, (long) onLoop(tx, tx::shmDatagramsSent), "both large ones over shm");
+            // The cut one's tail left the ring: the next datagram arrives intact.
+            tx.writeAndFlush(packet("after", small.localAddress())).sync();
+            assertEquals("after", text(cut.poll(5, TimeUnit.SECONDS)));
+        } finally {
+            tx.close().sync();
+            small.close().sync();
+            large.close().sync();
+        }
+    }
+
+    @Test
+    void aClosedPeersLinkGoesAndItsSuccessorOnThePortIsReachedAnew() throws Exception {
+        BlockingQueue<DatagramPacket> first = new LinkedBlockingQueue<>();
+        BlockingQueue<DatagramPacket> second = new LinkedBlockingQueue<>();
+        VSocketDatagramChannel rx = bind(first);
+        InetSocketAddress at = rx.localAddress();
+        VSocketDatagramChannel tx = bind(new LinkedBlockingQueue<>());
+        try {
+            tx.writeAndFlush(packet("a", at)).sync();
+            assertEquals("a", text(first.poll(5, TimeUnit.SECONDS)));
+            Thread.sleep(200);
+            tx.writeAndFlush(packet("b", at)).sync();
+            assertEquals("b", text(first.poll(5, TimeUnit.SECONDS)));
+            assertEquals(1L, (long) onLoop(tx, tx::shmDatagramsSent));
+            rx.close().sync();
+            // The link's peer closed: the next datagram goes over UDP (to nobody), and the link goes.
+            tx.writeAndFlush(packet("lost", at)).sync();
+            assertEquals(0, (int) onLoop(tx, tx::shmLinks));
+            rx = bind(at, second, new Bootstrap());
+            // "lost" found no rendezvous at the port: it is looked for again a second later.
+            Thread.sleep(1100);
+            tx.writeAndFlush(packet("c", at)).sync();
+            assertEquals("c", text(second.poll(5, TimeUnit.SECONDS)), "over UDP while asked again");
+            Thread.sleep(200);
+            tx.writeAndFlush(packet("d", at)).sync();
+            assertEquals("d", text(second.poll(5, TimeUnit.SECONDS)));
+            assertEquals(2L, (long) onLoop(tx, tx::shmDatagramsSent), "the successor over shm again");
+            assertNull(second.poll(200, TimeUnit.MILLISECONDS));
+        } finally {
+            tx.close().sync();
+            rx.close().sync();
+        }
+    }
+
+    @Test
+    void aWildcardBoundChannelIsFoundAtALoopbackAddress() throws Exception {
+        BlockingQueue<DatagramPacket> received = new LinkedBlockingQueue<>();
+        VSocketDatagramChannel rx = bind(new InetSocketAddress(0), received, new Bootstrap());
+        VSocketDatagramChannel tx = bind(new LinkedBlockingQueue<>());
+        try {
+            InetSocketAddress to = new InetSocketAddress(LOCALHOST, rx.localAddress().getPort());
+            tx.writeAndFlush(packet("one", to)).sync();
+            assertEquals("one", text(received.poll(5, TimeUnit.SECONDS)));
+            Thread.sleep(200);
+            tx.writeAndFlush(packet("two", to)).sync();
+            DatagramPacket p = received.poll(5, TimeUnit.SECONDS);
+            assertEquals(tx.localAddress(), p.sender());
+            assertEquals("two", text(p));
+            assertEquals(1L, (long) onLoop(tx, tx::shmDatagramsSent));
+        } finally {
+            tx.close().sync();
+            rx.close().sync();
+        }
+    }
+
+    @Test
+    void withAutoReadOffShmDatagramsWaitForTheApplication() throws Exception {
+        BlockingQueue<DatagramPacket> received = new LinkedBlockingQueue<>();
+        VSocketDatagramChannel rx = bind(received);
+        VSocketDatagramChannel tx = bind(new LinkedBlockingQueue<>());
+        try {
+            tx.writeAndFlush(packet("on", rx.localAddress())).sync();
+            assertEquals("on", text(received.poll(5, TimeUnit.SECONDS)));
+            Thread.sleep(200);
+            rx.config().setAutoRead(false);
+            for (int i = 0; i < 3; i++) {
+                tx.writeAndFlush(packet("off" + i, rx.localAddress())).sync();
+            }
+            assertNull(received.poll(300, TimeUnit.MILLISECONDS), "delivered without a read()");
+            assertEquals(3L, (long) onLoop(tx, tx::shmDatagramsSent));
+            rx.read();
+            assertEquals("off0", text(received.poll(5, TimeUnit.SECONDS)));
+            rx.config().setAutoRead(true);
+            assertEquals("off1", text(received.poll(5, TimeUnit.SECONDS)));
+            assertEquals("off2", text(received.poll(5, TimeUnit.SECONDS)));
+        } finally {
+            tx.close().sync();
+            rx.close().sync();
+        }
+    }
+
+    @Test
+    void turnedOffNothingGoesOverShm() throws Exception {
+        BlockingQueue<DatagramPacket> received = new LinkedBlockingQueue<>();
+        VSocketDatagramChannel rx = bind(new InetSocketAddress(LOCALHOST, 0), received,
+                new Bootstrap().option(VSocketChannelOption.DATAGRAM_SHM, false));
+        VSocketDatagramChannel tx = bind(new LinkedBlockingQueue<>());
+        try {
+            assertFalse(rx.hasShmRendezvous());
+            for (int i = 0; i < 5; i++) {
+                tx.writeAndFlush(packet("x" + i, rx.localAddress())).sync();
+                assertEquals("x" + i, text(received.poll(5, TimeUnit.SECONDS)));
+                Thread.sleep(50);
+            }
+            assertEquals(0L, (long) onLoop(tx, tx::shmDatagramsSent));
+        } finally {
+            tx.close().sync();
+            rx.close().sync();
+        }
+    }
+
+    @Test
+    void channelsThatTalkedOverShmLeaveNoDescriptorAfterClose() throws Exception {
+        // Warm up: the loops' descriptors and the JDK's come first.
+        cycle();
+        long before = openDescriptors();
+        for (int i = 0; i < 30; i++) {
+            cycle();
+        }
+        assertEquals(before, openDescriptors());
+    }
+
+    private static void cycle() throws Exception {
+        BlockingQueue<DatagramPacket> received = new LinkedBlockingQueue<>();
+        VSocketDatagramChannel rx = bind(received);
+        VSocketDatagramChannel tx = bind(new LinkedBlockingQueue<>());
+        try {
+            tx.writeAndFlush(packet("a", rx.localAddress())).sync();
+            assertEquals("a", text(received.poll(5, TimeUnit.SECONDS)));
+            Thread.sleep(20);
+            tx.writeAndFlush(packet("b", rx.localAddress())).sync();
+            assertEquals("b", text(received.poll(5, TimeUnit.SECONDS)));
+        } finally {
+            tx.close().sync();
+            rx.close().sync();
+        }
+        // The receiver's side of the link goes on its loop's next look at it.
+        Thread.sleep(20);
+    }
+
+    private static long openDescriptors() {
+        try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
+            return fds.count();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}
