@@ -102,13 +102,21 @@ final class DatagramPath implements UdEndpoint.Listener, PeerResolver.UdpSender,
         if (endpoint != null) {
             endpoint.listener(path);
         }
-        path.expiry = channel.eventLoop().scheduleAtFixedRate(() -> path.resolver.expire(System.nanoTime()),
-                EXPIRE_EVERY_SECONDS, EXPIRE_EVERY_SECONDS, TimeUnit.SECONDS);
+        path.expiry = channel.eventLoop().scheduleAtFixedRate(path::expire, EXPIRE_EVERY_SECONDS, EXPIRE_EVERY_SECONDS,
+                TimeUnit.SECONDS);
         return path;
     }
 
     boolean hasEndpoint() {
         return endpoint != null;
+    }
+
+    private void expire() {
+        long now = System.nanoTime();
+        resolver.expire(now);
+        if (shm != null) {
+            shm.sweepExpected(now);
+        }
     }
 
     /** Whether any datagram may go other than over UDP (a UD endpoint, or a shm side). */
@@ -136,34 +144,33 @@ final class DatagramPath implements UdEndpoint.Listener, PeerResolver.UdpSender,
 
     /**
      * Queues {@code data} to {@code to} ({@link #SENT}) over its shm link when the peer is on this
-     * host and the link has room, else over UD when its route is known and it fits; else
+     * host and has confirmed the link (dropped when the link's ring is full, as the kernel drops a
+     * datagram for a full receive buffer), else over UD when its route is known and it fits; else
      * {@link #UDP} (the first datagrams to a peer go so while the resolution runs). Where UD is
      * required ({@code required}), a datagram to a peer being resolved {@link #WAIT}s, and one
      * neither shm nor UD can carry fails with an exception saying why.
      */
     int trySend(ByteBuf data, InetSocketAddress to, boolean required) throws IOException {
         boolean unicast = to != null && !isGroup(to);
-        if (shm != null && unicast) {
+        if (shm != null && unicast && fitsUdp(data, to)) {
             ShmDatagramLink link = shm.linkTo(to);
-            if (link != null && shm.send(link, data)) {
+            if (link != null) {
+                shm.send(link, data); // or dropped for a full ring, as the kernel drops it
                 return SENT;
             }
         }
         if (endpoint != null && !endpoint.isOpen() && !required) {
-            return shmOnly(data, to, unicast);
+            return shmOnly(to, unicast);
         }
         if (endpoint == null || !unicast) {
             if (required && endpoint != null) {
                 throw new IOException("UD is required and " + (to == null ? "the datagram has no recipient"
                         : to.getAddress().getHostAddress() + " is a group address") + ": UD carries unicast only");
             }
-            return shmOnly(data, to, unicast);
+            return shmOnly(to, unicast);
         }
         long now = System.nanoTime();
-        PeerRoute peer = resolver.routeTo(to, now, shm != null && shm.hasRendezvous(to, now));
-        if (peer != null && peer.shm() && sendOverNewLink(to, peer, data, now)) {
-            return SENT;
-        }
+        PeerRoute peer = resolver.routeTo(to, now, shm != null && !shm.hasLinkTo(to) && shm.hasRendezvous(to, now));
         if (peer != null && peer.route() != null) {
             if (endpoint.send(peer.route(), peer.token(), data)) {
                 return SENT;
@@ -195,32 +202,28 @@ final class DatagramPath implements UdEndpoint.Listener, PeerResolver.UdpSender,
     }
 
     /**
-     * {@link #trySend} for a channel without UD (or a datagram UD does not carry): over shm where the
-     * peer is on this host and resolved, else over UDP (asking a peer whose rendezvous is found).
+     * {@link #trySend} for a datagram without a confirmed shm link that UD does not carry (no
+     * endpoint, or a group address): over UDP, asking the peer for shm when its rendezvous is here
+     * and no link is set up yet (the link is set up when the reply comes, and carries datagrams
+     * once the peer confirms it).
      */
-    private int shmOnly(ByteBuf data, InetSocketAddress to, boolean unicast) {
-        if (shm == null || !unicast) {
-            return UDP;
-        }
-        long now = System.nanoTime();
-        if (!shm.hasRendezvous(to, now)) {
-            return UDP;
-        }
-        PeerRoute peer = resolver.routeTo(to, now, true);
-        return peer != null && peer.shm() && sendOverNewLink(to, peer, data, now) ? SENT : UDP;
-    }
-
-    /** Sets up the link to a peer that offered shm (none is up: {@link #trySend} looked) and sends {@code data} on it. */
-    private boolean sendOverNewLink(InetSocketAddress to, PeerRoute peer, ByteBuf data, long now) {
-        ShmDatagramLink link = shm.linkTo(to);
-        if (link == null) {
-            link = shm.connect(to, peer);
-            if (link == null) {
-                resolver.shmGone(to, now, true);
-                return false;
+    private int shmOnly(InetSocketAddress to, boolean unicast) {
+        if (shm != null && unicast && !shm.hasLinkTo(to)) {
+            long now = System.nanoTime();
+            if (shm.hasRendezvous(to, now)) {
+                resolver.routeTo(to, now, true);
             }
         }
-        return shm.send(link, data);
+        return UDP;
+    }
+
+
+    /**
+     * Whether UDP could carry {@code data} to {@code to}: a larger datagram goes to the UDP socket,
+     * which refuses it ({@code EMSGSIZE}), as it would without shm.
+     */
+    private static boolean fitsUdp(ByteBuf data, InetSocketAddress to) {
+        return data.readableBytes() <= (to.getAddress() instanceof java.net.Inet4Address ? 65_507 : 65_527);
     }
 
     /** A shm link to {@code peer} went (it closed, broke, or never confirmed): the resolver forgets its offer. */
@@ -232,6 +235,19 @@ final class DatagramPath implements UdEndpoint.Listener, PeerResolver.UdpSender,
     @Override
     public void expect(InetSocketAddress requester, long token, long nonce) {
         shm.expect(requester, token, nonce);
+    }
+
+    @Override
+    public boolean offersTo(InetSocketAddress requester) {
+        return shm.offersTo(requester);
+    }
+
+    /** {@link PeerResolver.ShmSide}: a peer offered shm; its link is set up now, to carry the next datagram. */
+    @Override
+    public void offered(PeerRoute peer) {
+        if (!shm.hasLinkTo(peer.address()) && !shm.connect(peer.address(), peer)) {
+            resolver.shmGone(peer.address(), System.nanoTime(), true);
+        }
     }
 
     /**
@@ -361,9 +377,14 @@ final class DatagramPath implements UdEndpoint.Listener, PeerResolver.UdpSender,
         }
     }
 
-    /** Keeps a datagram for when the application reads again; beyond the backlog's bytes it is dropped, as the kernel drops it. */
+    /**
+     * Keeps a datagram for when the application reads again; beyond the backlog's bytes it is
+     * dropped, as the kernel drops it. A datagram costs its buffer and a share for the packet (as
+     * the kernel charges a datagram's whole buffer to the socket), so neither empty datagrams nor
+     * small ones in large buffers hold more memory than the backlog's bound.
+     */
     void hold(DatagramPacket packet) {
-        int bytes = packet.content().readableBytes();
+        int bytes = backlogCost(packet);
         if (backlogBytes + bytes <= BACKLOG_BYTES) {
             backlog.add(packet);
             backlogBytes += bytes;
@@ -371,6 +392,13 @@ final class DatagramPath implements UdEndpoint.Listener, PeerResolver.UdpSender,
             packet.release();
         }
     }
+
+    private static int backlogCost(DatagramPacket packet) {
+        return packet.content().capacity() + PACKET_OVERHEAD;
+    }
+
+    /** What a held datagram costs beside its buffer: the packet, its addresses, the queue's node. */
+    private static final int PACKET_OVERHEAD = 256;
 
     boolean hasBacklog() {
         return !backlog.isEmpty();
@@ -396,7 +424,7 @@ final class DatagramPath implements UdEndpoint.Listener, PeerResolver.UdpSender,
         int handed = 0;
         while (channel.isReading() && !backlog.isEmpty() && handed < DRAIN_AT_ONCE) {
             DatagramPacket packet = backlog.poll();
-            backlogBytes -= packet.content().readableBytes();
+            backlogBytes -= backlogCost(packet);
             channel.delivered();
             handed++;
             pipeline.fireChannelRead(packet);

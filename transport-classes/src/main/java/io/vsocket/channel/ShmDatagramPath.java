@@ -8,13 +8,14 @@ import io.netty.channel.IoRegistration;
 import io.netty.util.internal.logging.InternalLogger;
 import io.netty.util.internal.logging.InternalLoggerFactory;
 import io.vsocket.datagram.ShmDatagramLink;
+import io.vsocket.datagram.PeerResolver;
 import io.vsocket.datagram.PeerRoute;
+import io.vsocket.handshake.Hello;
 import io.vsocket.link.Resources;
 import io.vsocket.link.shm.ShmLink;
 import io.vsocket.link.shm.ShmRendezvous;
 import io.vsocket.stream.RingProtocolException;
 import io.vsocket.unix.UnixSocket;
-import org.agrona.collections.Object2LongHashMap;
 import org.agrona.collections.Object2ObjectHashMap;
 
 import java.io.IOException;
@@ -37,31 +38,43 @@ import java.util.concurrent.TimeUnit;
  * <p>How a sender finds a receiver: each channel listens on an abstract Unix socket named after
  * its UDP address ({@link #nameOf}: {@code vsocket/udp/<address>:<port>}, the address {@code *}
  * when bound to the wildcard), which only a process of the same network namespace can reach. A
- * sender that finds that name for a datagram's recipient (and the listener is of its own user) asks
- * the recipient over UDP, as for UD ({@link io.vsocket.datagram.PeerResolver}); the reply's token,
- * handed only to the UDP address that asked, is what the sender presents at the rendezvous with
- * the link's memfd and doorbells. The UDP exchange is what ties the link to the sender's UDP
- * address (the one the recipient's application sees), as the kernel reported it. A peer without
- * the name (NIO, a plain UDP program) is never asked anything.
+ * sender that finds that name for a datagram's recipient on this host (and the listener is of its
+ * own user) asks the recipient over UDP, as for UD ({@link io.vsocket.datagram.PeerResolver});
+ * the recipient offers shm only to a requester on this host. The sender presents the request's
+ * nonce at the rendezvous with the link's memfd and doorbells, and the recipient confirms the link
+ * in its first record with the token it handed out in the reply: so the link is tied to the
+ * sender's UDP address as the recipient's kernel reported it (the one its application sees), and
+ * the sender takes the link only from the process that owns the recipient's UDP port (a process of
+ * the same user may have bound the name first). Nothing goes over a link before it is confirmed. A
+ * peer without the name (NIO, a plain UDP program) is never asked anything.
  *
- * <p>One link carries both directions; where both sides set one up at once, each keeps the first
- * for sending and reads from both. A link whose peer closed goes; a peer that breaks the record
- * format loses its link (the datagrams then go over UDP) and nothing else. Event-loop thread only.
+ * <p>The Unix connection of the set-up stays open as long as the link, on both sides: its hang-up
+ * tells either side that the other closed the link or died (a killed process sets no flag in the
+ * shared page). One link carries both directions; where both sides set one up at once, each sends
+ * on the first and reads from both. A peer that breaks the record format loses its link and
+ * nothing else; one that publishes half a record holds only that link. Datagrams for a link whose
+ * ring is full are dropped, as the kernel drops them for a full receive buffer (never rerouted over
+ * UDP: that would reorder them). Event-loop thread only.
  */
 final class ShmDatagramPath implements VSocketLoopPoller {
     private static final InternalLogger logger = InternalLoggerFactory.getInstance(ShmDatagramPath.class);
     /** Each direction's ring: room for a few of the largest datagrams; pages are touched only as used. */
     static final int RING_SIZE = 256 * 1024;
     /**
-     * How long a peer without a rendezvous is not looked for again: a look is three system calls
-     * beside each datagram to a plain UDP peer, and a vsocket channel that binds the port later is
-     * found this long after.
+     * How long a look for a peer's rendezvous holds: a look is three system calls beside a datagram
+     * to a plain UDP peer, and a vsocket channel that binds the port later (or a plain program that
+     * takes over a vsocket channel's port) is seen this long after.
      */
     static final long LOOK_AGAIN_NANOS = TimeUnit.SECONDS.toNanos(1);
-    /** How long the rendezvous waits for a requester that was offered shm. */
-    private static final long EXPECT_SECONDS = 10;
+    /** How long the rendezvous waits for a requester that was offered shm: as long as its token lives. */
+    private static final long EXPECT_NANOS = PeerResolver.Config.DEFAULT.inboundLifetime();
     /** How long a link this side set up waits for the peer's confirmation before it is given up. */
     static final long CONFIRM_MILLIS = 2000;
+    /** How long a listing of the interfaces' addresses is used: addresses come and go rarely. */
+    private static final long LOCAL_ADDRESSES_MAX_AGE_NANOS = TimeUnit.SECONDS.toNanos(5);
+    /** This host's interface addresses, as last listed, and when (shared by every loop). */
+    private static volatile Set<InetAddress> localAddresses = Set.of();
+    private static volatile long localAddressesListedAt = System.nanoTime() - LOCAL_ADDRESSES_MAX_AGE_NANOS;
 
     private final VSocketDatagramChannel channel;
     /** Set once, by the path this side belongs to, before any link exists. */
@@ -72,14 +85,25 @@ final class ShmDatagramPath implements VSocketLoopPoller {
     private final Object2ObjectHashMap<InetSocketAddress, ShmDatagramLink> sendVia = new Object2ObjectHashMap<>();
     /** Every link, read on every poll. */
     private final ArrayList<Attached> links = new ArrayList<>();
-    /** Peers looked for and not found, with when to look again. */
-    private final Object2LongHashMap<InetSocketAddress> notFound = new Object2LongHashMap<>(Long.MIN_VALUE);
-    /** Rendezvous names of peers found. */
-    private final Object2ObjectHashMap<InetSocketAddress, String> found = new Object2ObjectHashMap<>();
+    /** Peers looked for, with the rendezvous name found (or {@link #NOT_FOUND}) and when to look again. */
+    private final Object2ObjectHashMap<InetSocketAddress, Look> looks = new Object2ObjectHashMap<>();
+    /** The set-up each requester offered shm may present (its latest request's nonce), and until when. */
+    private final Object2ObjectHashMap<InetSocketAddress, Expected> expected = new Object2ObjectHashMap<>();
     private boolean polling;
     private boolean closed;
     private long sent;
     private long received;
+    private long dropped;
+
+    private static final String NOT_FOUND = "";
+
+    /** A look for a peer's rendezvous: the name, or {@link #NOT_FOUND}, good until {@code until}. */
+    private record Look(String name, long until) {
+    }
+
+    /** What a requester offered shm presents at the rendezvous, the token that confirms its link, and until when. */
+    private record Expected(byte[] key, long token, long until) {
+    }
 
     private ShmDatagramPath(VSocketDatagramChannel channel, VSocketIoHandler loop, ShmRendezvous rendezvous) {
         this.channel = channel;
@@ -121,28 +145,50 @@ final class ShmDatagramPath implements VSocketLoopPoller {
         return address;
     }
 
-    /** The link datagrams to {@code to} go on, or null. A link whose peer has closed is dropped here. */
+    /**
+     * The confirmed link datagrams to {@code to} go on, or null (send over UD or UDP). A link not
+     * yet confirmed carries nothing: its datagrams go the other way meanwhile.
+     */
     ShmDatagramLink linkTo(InetSocketAddress to) {
         ShmDatagramLink link = sendVia.get(to);
-        if (link != null && link.peerClosed()) {
+        if (link == null) {
+            return null;
+        }
+        if (link.peerClosed()) {
             drop(link, false);
             return null;
         }
-        return link;
+        if (!link.confirmed()) {
+            try {
+                link.next(); // the confirmation may be there: no poll has read it yet
+            } catch (RingProtocolException e) {
+                logger.debug("{}: the shm link to {} broke: {}", channel, to, e.getMessage());
+                drop(link, true);
+                return null;
+            }
+        }
+        return link.confirmed() ? link : null;
     }
 
-    /** Writes {@code data} into {@code link} (published at {@link #flush()}): false when it does not fit. */
-    boolean send(ShmDatagramLink link, ByteBuf data) {
+    /** Whether a link to {@code to} is set up (confirmed or not): then no other is. */
+    boolean hasLinkTo(InetSocketAddress to) {
+        return sendVia.containsKey(to);
+    }
+
+    /**
+     * Writes {@code data} into {@code link} (published at {@link #flush()}); a datagram the ring has
+     * no room for is dropped, as the kernel drops one for a full receive buffer.
+     */
+    void send(ShmDatagramLink link, ByteBuf data) {
         try {
             if (link.send(data)) {
                 sent++;
-                return true;
+            } else {
+                dropped++;
             }
-            return false;
         } catch (RingProtocolException e) {
             logger.debug("{}: the shm link to {} broke: {}", channel, link.peer(), e.getMessage());
             drop(link, true);
-            return false;
         }
     }
 
@@ -153,29 +199,20 @@ final class ShmDatagramPath implements VSocketLoopPoller {
     }
 
     /**
-     * Whether {@code to} has a rendezvous on this host (a vsocket channel of this user listens for
-     * it): then its resolution asks for shm. Looked for once, and again {@link #LOOK_AGAIN_NANOS}
-     * after it was not there.
+     * Whether {@code to} is on this host and has a rendezvous (a vsocket channel of this user
+     * listens for it): then its resolution asks for shm. A look holds {@link #LOOK_AGAIN_NANOS}.
      */
     boolean hasRendezvous(InetSocketAddress to, long now) {
-        if (found.containsKey(to)) {
-            return true;
-        }
-        long again = notFound.getValue(to);
-        if (again != Long.MIN_VALUE && now - again < 0) {
-            return false;
-        }
-        String name = lookFor(to);
-        if (name == null) {
-            if (notFound.size() >= 4096) {
-                notFound.clear();
+        Look look = looks.get(to);
+        if (look == null || now - look.until() >= 0) {
+            if (looks.size() >= 4096) {
+                looks.clear();
             }
-            notFound.put(to, now + LOOK_AGAIN_NANOS);
-            return false;
+            String name = lookFor(to);
+            look = new Look(name == null ? NOT_FOUND : name, now + LOOK_AGAIN_NANOS);
+            looks.put(to, look);
         }
-        notFound.removeKey(to);
-        found.put(to, name);
-        return true;
+        return look.name() != NOT_FOUND;
     }
 
     private static String lookFor(InetSocketAddress to) {
@@ -200,17 +237,11 @@ final class ShmDatagramPath implements VSocketLoopPoller {
         }
     }
 
-    /** How long a listing of the interfaces' addresses is used: addresses come and go rarely. */
-    private static final long LOCAL_ADDRESSES_MAX_AGE_NANOS = TimeUnit.SECONDS.toNanos(5);
-    /** This host's interface addresses, as last listed, and when (shared by every loop). */
-    private static volatile Set<InetAddress> localAddresses = Set.of();
-    private static volatile long localAddressesListedAt = System.nanoTime() - LOCAL_ADDRESSES_MAX_AGE_NANOS;
-
     /**
      * Whether {@code address} is this host's: loopback, or an interface's (listed at most every 5 s,
      * so a peer on another host costs no system call per datagram).
      */
-    private static boolean isLocal(InetAddress address) {
+    static boolean isLocal(InetAddress address) {
         if (address.isLoopbackAddress() || address.isAnyLocalAddress()) {
             return true;
         }
@@ -229,52 +260,60 @@ final class ShmDatagramPath implements VSocketLoopPoller {
             localAddresses = listed;
             localAddressesListedAt = now;
         }
-        return localAddresses.contains(address);
+        return localAddresses.contains(plain(address));
     }
 
     /**
      * Sets up a link to {@code to}, which offered shm in its reply: creates the rings and doorbells
-     * and hands them to its rendezvous with the reply's token and nonce. Null (the peer forgotten
-     * as a shm peer until it is found and resolved again) when that fails.
+     * and hands them to its rendezvous with the request's nonce, keeping the connection as the
+     * link's lifeline. False (the caller forgets the offer) when that fails. The link carries
+     * datagrams once the peer confirms it.
      */
-    ShmDatagramLink connect(InetSocketAddress to, PeerRoute peer) {
-        String name = found.get(to);
-        if (name == null) {
-            return null;
+    boolean connect(InetSocketAddress to, PeerRoute peer) {
+        Look look = looks.get(to);
+        if (look == null || look.name() == NOT_FOUND) {
+            return false;
         }
         ShmLink.Offer offer;
         try {
             offer = ShmLink.offer(RING_SIZE, RING_SIZE);
         } catch (IOException | RuntimeException e) {
             logger.debug("{}: no shared memory for datagrams to {}: {}", channel, to, e.getMessage());
-            return null;
+            return false;
         }
-        byte[] token = new byte[16];
-        Unpooled.wrappedBuffer(token).setLong(0, peer.token()).setLong(8, peer.shmNonce());
-        try (UnixSocket socket = UnixSocket.connect(name)) {
-            if (socket.peerCredentials().uid() != UnixSocket.currentUid()) {
-                throw new IOException(name + " belongs to another user");
+        UnixSocket connection = null;
+        try {
+            connection = UnixSocket.connect(look.name());
+            if (connection.peerCredentials().uid() != UnixSocket.currentUid()) {
+                throw new IOException(look.name() + " belongs to another user");
             }
-            socket.send(token, offer.descriptors());
+            connection.send(key(peer.shmNonce()), offer.descriptors());
         } catch (IOException | RuntimeException e) {
             logger.debug("{}: cannot reach the shm rendezvous of {}: {}", channel, to, e.getMessage());
             offer.link().close();
-            found.remove(to);
-            return null;
+            Resources.closeQuietly(connection);
+            looks.remove(to);
+            return false;
         } finally {
             Resources.closeQuietly(offer.memFd());
         }
-        ShmDatagramLink link = new ShmDatagramLink(offer.link(), to, true);
-        add(link);
-        // Sent is not taken: a rendezvous that did not expect the token (the peer restarted on the
-        // same port since it answered) closes the descriptors unread, and nobody would read the ring.
+        ShmDatagramLink link = ShmDatagramLink.offered(offer.link(), to, peer.token());
+        add(link, connection);
+        // A rendezvous that did not expect the nonce (the peer restarted on the same port since it
+        // answered) closes the connection, which drops the link; one that never confirms is let go.
         channel.eventLoop().schedule(() -> {
             if (!closed && !link.confirmed() && isOpen(link)) {
                 logger.debug("{}: {} did not confirm its shm link; datagrams to it go over UDP", channel, to);
                 drop(link, true);
             }
         }, CONFIRM_MILLIS, TimeUnit.MILLISECONDS);
-        return link;
+        return true;
+    }
+
+    private static byte[] key(long nonce) {
+        byte[] key = new byte[Hello.TOKEN_LENGTH];
+        Unpooled.wrappedBuffer(key).setLong(0, nonce);
+        return key;
     }
 
     private boolean isOpen(ShmDatagramLink link) {
@@ -286,57 +325,84 @@ final class ShmDatagramPath implements VSocketLoopPoller {
         return false;
     }
 
-    /** The resolver offered shm to {@code requester}: its link arrives at the rendezvous with this token. */
-    void expect(InetSocketAddress requester, long token, long nonce) {
-        byte[] key = new byte[16];
-        Unpooled.wrappedBuffer(key).setLong(0, token).setLong(8, nonce);
-        rendezvous.expect(key, fds -> attach(requester, fds));
-        channel.eventLoop().schedule(() -> rendezvous.forget(key), EXPECT_SECONDS, TimeUnit.SECONDS);
+    /** Whether a requester at {@code address} may be offered shm: only one on this host can map its memory. */
+    boolean offersTo(InetSocketAddress requester) {
+        return isLocal(requester.getAddress());
     }
 
-    private void attach(InetSocketAddress requester, int[] fds) {
+    /**
+     * The resolver offered shm to {@code requester}: its link may arrive at the rendezvous with the
+     * request's {@code nonce}, and is confirmed with {@code token}. One set-up per requester waits
+     * (its latest), as long as the token lives.
+     */
+    void expect(InetSocketAddress requester, long token, long nonce) {
+        long now = System.nanoTime();
+        Expected before = expected.get(requester);
+        if (before != null) {
+            rendezvous.forget(before.key());
+        } else if (expected.size() >= 4096) {
+            sweepExpected(now);
+        }
+        byte[] key = key(nonce);
+        expected.put(requester, new Expected(key, token, now + EXPECT_NANOS));
+        rendezvous.expectKeepingConnection(key, (fds, connection) -> attach(requester, key, fds, connection));
+    }
+
+    /** Forgets the set-ups that waited too long; the resolver's expiry sweep calls it every few seconds. */
+    void sweepExpected(long now) {
+        for (var it = expected.entrySet().iterator(); it.hasNext(); ) {
+            var e = it.next();
+            if (now - e.getValue().until() >= 0) {
+                rendezvous.forget(e.getValue().key());
+                it.remove();
+            }
+        }
+    }
+
+    private void attach(InetSocketAddress requester, byte[] key, int[] fds, UnixSocket connection) {
+        Expected e = expected.get(requester);
+        if (e != null && e.key() == key) {
+            expected.remove(requester);
+        }
         ShmLink shm;
         try {
             shm = ShmLink.attach(fds[0], fds[1], fds[2], RING_SIZE, RING_SIZE);
-        } catch (IOException | RuntimeException e) {
-            logger.debug("{}: refused the shm link of {}: {}", channel, requester, e.getMessage());
+        } catch (IOException | RuntimeException ex) {
+            logger.debug("{}: refused the shm link of {}: {}", channel, requester, ex.getMessage());
+            Resources.closeQuietly(connection);
             return;
         }
-        if (closed) {
+        if (closed || e == null || e.key() != key) {
             shm.markClosed();
             shm.close();
+            Resources.closeQuietly(connection);
             return;
         }
-        ShmDatagramLink link = new ShmDatagramLink(shm, requester, false);
+        ShmDatagramLink link = ShmDatagramLink.attached(shm, requester);
         try {
-            link.confirm();
-        } catch (RingProtocolException | RuntimeException e) {
-            logger.debug("{}: cannot confirm the shm link of {}: {}", channel, requester, e.getMessage());
+            link.confirm(e.token());
+        } catch (RingProtocolException | RuntimeException ex) {
+            logger.debug("{}: cannot confirm the shm link of {}: {}", channel, requester, ex.getMessage());
             link.close();
+            Resources.closeQuietly(connection);
             return;
         }
-        add(link);
+        // A link of this requester's that is still here is an earlier one it gave up (it sets up one
+        // at a time): the new one carries this side's datagrams to it.
+        ShmDatagramLink earlier = sendVia.get(requester);
+        add(link, connection);
+        if (earlier != null && !earlier.isOffered()) {
+            sendVia.put(requester, link);
+        }
         // Datagrams may be in it already, and no doorbell rang for them.
         channel.eventLoop().execute(this::pollNow);
     }
 
-    private void add(ShmDatagramLink link) {
+    private void add(ShmDatagramLink link, UnixSocket connection) {
         sendVia.putIfAbsent(link.peer(), link);
-        Attached attached = new Attached(link);
+        Attached attached = new Attached(link, connection);
         links.add(attached);
-        ((IoEventLoop) channel.eventLoop()).register(attached).addListener(f -> {
-            if (f.isSuccess()) {
-                IoRegistration r = (IoRegistration) f.getNow();
-                if (attached.dropped) {
-                    r.cancel();
-                } else {
-                    attached.registration = r;
-                    r.submit(VSocketIoOps.of(VSocketIoOps.IN));
-                }
-            } else {
-                logger.debug("{}: cannot watch the doorbell of the shm link to {}", channel, link.peer(), f.cause());
-            }
-        });
+        attached.watch((IoEventLoop) channel.eventLoop());
         if (!polling) {
             polling = true;
             loop.addPoller(this);
@@ -349,7 +415,7 @@ final class ShmDatagramPath implements VSocketLoopPoller {
      * its address then.
      */
     private void drop(ShmDatagramLink link, boolean failed) {
-        found.remove(link.peer());
+        looks.remove(link.peer());
         path.shmGone(link.peer(), failed);
         for (int i = 0; i < links.size(); i++) {
             Attached a = links.get(i);
@@ -397,9 +463,6 @@ final class ShmDatagramPath implements VSocketLoopPoller {
                         break;
                     }
                 }
-                if (!a.dropped && !closed && link.peerClosed() && link.next() < 0) {
-                    drop(link, false);
-                }
             } catch (RingProtocolException e) {
                 logger.debug("{}: the shm link from {} broke: {}", channel, link.peer(), e.getMessage());
                 drop(link, true);
@@ -417,12 +480,18 @@ final class ShmDatagramPath implements VSocketLoopPoller {
         }
     }
 
+    /**
+     * Asks each link's peer to ring on new records, and looks once more. Only a whole datagram (or
+     * a peer gone) keeps the loop awake: a peer that publishes half a record, or marks its output
+     * done, must not keep it spinning.
+     */
     @Override
     public boolean armAndCheck() {
         for (int i = 0; i < links.size(); i++) {
             ShmDatagramLink link = links.get(i).link;
             try {
-                if (link.link().park(true, true, false)) {
+                link.link().park(true, false, false);
+                if (link.next() >= 0 || link.peerClosed()) {
                     return true;
                 }
             } catch (RingProtocolException e) {
@@ -435,6 +504,11 @@ final class ShmDatagramPath implements VSocketLoopPoller {
     /** Datagrams written into peers' rings. */
     long sent() {
         return sent;
+    }
+
+    /** Datagrams dropped because a peer's ring had no room for them (as for a full socket buffer). */
+    long dropped() {
+        return dropped;
     }
 
     /** Datagrams read from this channel's rings. */
@@ -459,34 +533,72 @@ final class ShmDatagramPath implements VSocketLoopPoller {
         }
         links.clear();
         sendVia.clear();
+        expected.clear();
         if (polling) {
             polling = false;
             loop.removePoller(this);
         }
     }
 
-    /** One link, with its doorbell's registration on the loop. */
-    private final class Attached implements VSocketIoHandle {
+    /**
+     * One link, with its doorbell and its lifeline (the set-up's Unix connection) watched on the
+     * loop: the peer rings the doorbell when it wrote and this side sleeps; the connection hangs up
+     * when the peer closes the link or its process ends.
+     */
+    private final class Attached {
         final ShmDatagramLink link;
-        private final int fd;
-        IoRegistration registration;
+        private final UnixSocket connection;
+        private IoRegistration doorbell;
+        private IoRegistration lifeline;
         boolean dropped;
 
-        Attached(ShmDatagramLink link) {
+        Attached(ShmDatagramLink link, UnixSocket connection) {
             this.link = link;
-            this.fd = link.link().doorbellFd();
+            this.connection = connection;
         }
 
-        @Override
-        public int fd() {
-            return fd;
+        void watch(IoEventLoop eventLoop) {
+            int bell = link.link().doorbellFd();
+            eventLoop.register(new Handle(bell, false)).addListener(f -> registered(f, false));
+            eventLoop.register(new Handle(connection.fd(), true)).addListener(f -> registered(f, true));
         }
 
-        @Override
-        public void handle(IoRegistration r, IoEvent event) {
-            if (!dropped) {
-                link.link().drainDoorbell();
-                pollNow();
+        private void registered(io.netty.util.concurrent.Future<?> f, boolean isLifeline) {
+            if (!f.isSuccess()) {
+                logger.debug("{}: cannot watch the shm link to {}", channel, link.peer(), f.cause());
+                if (!dropped) {
+                    ShmDatagramPath.this.drop(link, true);
+                }
+                return;
+            }
+            IoRegistration r = (IoRegistration) f.getNow();
+            if (dropped) {
+                r.cancel();
+                return;
+            }
+            if (isLifeline) {
+                lifeline = r;
+                r.submit(VSocketIoOps.of(VSocketIoOps.IN | VSocketIoOps.RDHUP));
+            } else {
+                doorbell = r;
+                r.submit(VSocketIoOps.of(VSocketIoOps.IN));
+            }
+        }
+
+        /** Its lifeline hung up (or carried bytes, which it never should): the peer is gone. */
+        void lifelineReady() {
+            try {
+                if (connection.receive(1, 0) == null) {
+                    return; // nothing after all
+                }
+            } catch (IOException e) {
+                // gone either way
+            }
+            // An end, or bytes a peer never sends: what the peer wrote before it went is still
+            // read, then the link goes.
+            poll();
+            if (!dropped && !closed) {
+                ShmDatagramPath.this.drop(link, false);
             }
         }
 
@@ -495,16 +607,50 @@ final class ShmDatagramPath implements VSocketLoopPoller {
                 return;
             }
             dropped = true;
-            if (registration != null) {
-                registration.cancel();
-                registration = null;
+            if (doorbell != null) {
+                doorbell.cancel();
+                doorbell = null;
+            }
+            if (lifeline != null) {
+                lifeline.cancel();
+                lifeline = null;
             }
             link.close();
+            Resources.closeQuietly(connection);
         }
 
-        @Override
-        public void close() {
-            // drop() owns the link; a registration cancelled by the loop's close leaves it to the path.
+        /** The loop's handle of one of the link's descriptors. */
+        private final class Handle implements VSocketIoHandle {
+            private final int fd;
+            private final boolean isLifeline;
+
+            Handle(int fd, boolean isLifeline) {
+                this.fd = fd;
+                this.isLifeline = isLifeline;
+            }
+
+            @Override
+            public int fd() {
+                return fd;
+            }
+
+            @Override
+            public void handle(IoRegistration registration, IoEvent event) {
+                if (dropped || closed) {
+                    return;
+                }
+                if (isLifeline) {
+                    lifelineReady();
+                } else {
+                    link.link().drainDoorbell();
+                    pollNow();
+                }
+            }
+
+            @Override
+            public void close() {
+                // Attached.drop() owns the link and the connection.
+            }
         }
     }
 }

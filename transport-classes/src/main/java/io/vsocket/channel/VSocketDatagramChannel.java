@@ -188,6 +188,7 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
         InetSocketAddress before = local;
         socket.disconnect();
         connected = false;
+        refusedForNextWrite = null; // said of the peer it no longer sends to
         remote = null;
         // Still active: a socket that was connected is bound (NIO counts a bound channel active).
         InetSocketAddress after = socket.localAddress();
@@ -207,6 +208,13 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
         if (paths.hasBacklog()) {
             // Not from inside read(): a handler that calls read() again would nest deliveries.
             eventLoop().execute(paths::drainBacklog);
+        }
+        if (refusedForNextWrite != null) {
+            // The application reads again before it wrote: the read learns it, as a read of the
+            // socket would have.
+            PortUnreachableException refused = refusedForNextWrite;
+            refusedForNextWrite = null;
+            eventLoop().execute(() -> pipeline().fireExceptionCaught(refused));
         }
         setFlag(VSocketIoOps.IN);
     }
@@ -646,6 +654,7 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                     doBind(localAddress);
                 }
                 socket.connect(to);
+                refusedForNextWrite = null; // said of a peer it no longer sends to
                 remote = to;
                 local = socket.localAddress();
                 connected = true;

@@ -153,6 +153,15 @@ public final class PeerResolver {
      * Unix socket, found by the requester before it asks) is the channel's.
      */
     public interface ShmSide {
+        /** Whether {@code requester} may be offered shm: only a process on this host can map this side's memory. */
+        boolean offersTo(InetSocketAddress requester);
+
+        /**
+         * A peer this side asked for shm offered it (a first resolution or a refresh): set up the
+         * link now rather than at the next datagram.
+         */
+        void offered(PeerRoute peer);
+
         /**
          * A reply offering shm goes to {@code requester}: wait at the rendezvous for its shared
          * memory, presented with {@code token} and the request's {@code nonce}.
@@ -408,7 +417,7 @@ public final class PeerResolver {
             rejected++;
             return;
         }
-        boolean offerShm = shm != null && (flags & SHM) != 0;
+        boolean offerShm = shm != null && (flags & SHM) != 0 && shm.offersTo(from);
         if (!offerShm && (local == null || !hasEndpoint)) {
             return; // nothing this side serves was asked for: no answer, as from a plain UDP peer
         }
@@ -496,6 +505,9 @@ public final class PeerResolver {
         p.negative = false;
         p.backoff = config.firstBackoff();
         resolved++;
+        if (shmOffered && shm != null) {
+            shm.offered(p);
+        }
     }
 
     /** Makes (or keeps) the UD route a reply announced; false (no route) when none can be made. */

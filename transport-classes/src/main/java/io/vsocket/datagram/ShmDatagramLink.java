@@ -15,11 +15,13 @@ import java.net.InetSocketAddress;
  * than a datagram or than the ring is a {@link RingProtocolException}, and a record whose bytes
  * never come keeps only this link waiting.
  *
- * <p>The side that attached the peer's memory confirms it with one record of length -1 (no bytes)
- * before any datagram ({@link #confirm()}); the offering side takes it once ({@link #confirmed()}).
- * Until then the offering side cannot tell whether anybody maps the rings (its set-up may have
- * reached a rendezvous that did not expect it), and gives the link up if the confirmation does
- * not come.
+ * <p>The side that attached the peer's memory confirms it before any datagram with one record of
+ * length -1 that holds the token its resolver handed the offering side over UDP ({@link
+ * #confirm}); the offering side takes it once, and only with that token ({@link #confirmed()}).
+ * Until then the offering side sends nothing on the link: it cannot tell whether anybody maps the
+ * rings (its set-up may have reached a rendezvous that did not expect it), nor whether the process
+ * at the rendezvous is the one that owns the peer's UDP port (another process of the same user may
+ * have bound the rendezvous name first); only the port's owner knows the token.
  *
  * <p>Datagram semantics, not a stream's: a datagram that does not fit the credit left is not
  * written ({@link #send} says false: the caller sends it over UDP), and a peer that has closed
@@ -31,11 +33,14 @@ public final class ShmDatagramLink implements AutoCloseable {
     private static final int HEADER = 4;
     /** The length field of the confirmation record. */
     private static final int CONFIRMATION = -1;
+    private static final int TOKEN = 8;
 
     private final ShmLink link;
     private final InetSocketAddress peer;
     /** This side made the rings and sent them (it waits for the confirmation); false: it attached them. */
     private final boolean offered;
+    /** The offering side: the token the confirmation must hold. */
+    private final long token;
     private boolean confirmed;
     private final ByteBuf header = Unpooled.directBuffer(HEADER, HEADER);
     /** Where the cut-off end of a datagram goes (rare: only a receive buffer smaller than a datagram). */
@@ -47,25 +52,50 @@ public final class ShmDatagramLink implements AutoCloseable {
     private long sent;
     private long received;
 
-    /**
-     * Takes ownership of {@code link}; {@code peer} is the UDP address the peer's datagrams come
-     * from; {@code offered}: this side made the rings (else it attached the peer's).
-     */
-    public ShmDatagramLink(ShmLink link, InetSocketAddress peer, boolean offered) {
+    private ShmDatagramLink(ShmLink link, InetSocketAddress peer, boolean offered, long token) {
         this.link = link;
         this.peer = peer;
         this.offered = offered;
+        this.token = token;
         this.confirmed = !offered;
     }
 
-    /** The attaching side: tells the offering side its rings are mapped here (before any datagram). */
-    public void confirm() throws RingProtocolException {
-        if (offered || link.credit() < HEADER) {
+    /**
+     * The side that made the rings (taking ownership of {@code link}); {@code peer} is the UDP
+     * address the peer's datagrams come from, {@code token} what its resolver handed this side.
+     */
+    public static ShmDatagramLink offered(ShmLink link, InetSocketAddress peer, long token) {
+        return new ShmDatagramLink(link, peer, true, token);
+    }
+
+    /** The side that attached the peer's rings (taking ownership of {@code link}); confirm it next. */
+    public static ShmDatagramLink attached(ShmLink link, InetSocketAddress peer) {
+        return new ShmDatagramLink(link, peer, false, 0);
+    }
+
+    /**
+     * The attaching side: tells the offering side its rings are mapped here, with the {@code token}
+     * this side's resolver handed it (before any datagram).
+     */
+    public void confirm(long token) throws RingProtocolException {
+        if (offered || link.credit() < HEADER + TOKEN) {
             throw new IllegalStateException("only a freshly attached link confirms");
         }
-        header.setInt(0, CONFIRMATION);
-        link.write(header, 0, HEADER);
+        ByteBuf record = Unpooled.buffer(HEADER + TOKEN).writeInt(CONFIRMATION).writeLong(token);
+        writeWhole(record, 0, HEADER + TOKEN);
         link.publish();
+    }
+
+    /** Writes all of it, or the peer broke the ring (a short write leaves half a record). */
+    private void writeWhole(ByteBuf buf, int index, int length) throws RingProtocolException {
+        if (link.write(buf, index, length) != length) {
+            throw new RingProtocolException("the peer's ring took part of a record it had credit for");
+        }
+    }
+
+    /** Whether this side made the rings (and waits for the peer's confirmation). */
+    public boolean isOffered() {
+        return offered;
     }
 
     /** Whether the peer mapped the rings (always, on the side that attached them). */
@@ -98,9 +128,9 @@ public final class ShmDatagramLink implements AutoCloseable {
             return false;
         }
         header.setInt(0, length);
-        link.write(header, 0, HEADER);
+        writeWhole(header, 0, HEADER);
         if (length > 0) {
-            link.write(data, data.readerIndex(), length);
+            writeWhole(data, data.readerIndex(), length);
         }
         unpublished = true;
         sent++;
@@ -127,6 +157,17 @@ public final class ShmDatagramLink implements AutoCloseable {
             link.read(header, 0, HEADER);
             int length = header.getInt(0);
             if (length == CONFIRMATION && !confirmed) {
+                if (link.readable() < TOKEN) {
+                    throw new RingProtocolException("the peer's confirmation came without its token");
+                }
+                link.read(header, 0, HEADER);
+                long high = header.getUnsignedInt(0);
+                link.read(header, 0, HEADER);
+                long presented = high << 32 | header.getUnsignedInt(0);
+                if (presented != token) {
+                    throw new RingProtocolException("the peer confirmed the link with a token its resolver did not "
+                            + "hand out: not the process that owns the peer's UDP port");
+                }
                 confirmed = true;
                 link.returnCredit();
                 continue;

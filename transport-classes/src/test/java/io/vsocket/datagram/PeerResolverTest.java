@@ -610,9 +610,26 @@ class PeerResolverTest {
 
     /** What a shm side was told to expect: requester, token, nonce. */
     private final ArrayDeque<Object[]> expected = new ArrayDeque<>();
+    /** The peers a shm side heard offer shm. */
+    private final ArrayDeque<PeerRoute> offered = new ArrayDeque<>();
 
     private PeerResolver.ShmSide shmSide() {
-        return (requester, token, nonce) -> expected.add(new Object[] {requester, token, nonce});
+        return new PeerResolver.ShmSide() {
+            @Override
+            public boolean offersTo(InetSocketAddress requester) {
+                return !requester.equals(C); // C stands for a requester on another host
+            }
+
+            @Override
+            public void expect(InetSocketAddress requester, long token, long nonce) {
+                expected.add(new Object[] {requester, token, nonce});
+            }
+
+            @Override
+            public void offered(PeerRoute peer) {
+                offered.add(peer);
+            }
+        };
     }
 
     /** A message with no UD endpoint (28 zero bytes) and {@code flags}. */
@@ -648,6 +665,27 @@ class PeerResolverTest {
         assertEquals(peer.token(), (long) (Long) expect[1]);
         assertEquals(peer.shmNonce(), (long) (Long) expect[2]);
         assertEquals(0, deliveredToApplication);
+    }
+
+    @Test
+    void aRequesterWithAShmSideHearsOfTheOfferAtOnce() {
+        PeerResolver shmA = host(A, null, shmSide(), PeerResolver.Config.DEFAULT);
+        host(B, null, shmSide(), PeerResolver.Config.DEFAULT);
+        shmA.routeTo(B, now, true);
+        assertEquals(2, deliverAll());
+        PeerRoute peer = offered.poll();
+        assertNotNull(peer, "told when the reply came, not at the next datagram");
+        assertEquals(B, peer.address());
+        assertTrue(peer.shm());
+        assertTrue(offered.isEmpty());
+    }
+
+    @Test
+    void aRequesterOnAnotherHostIsNotOfferedShm() {
+        PeerResolver shmB = host(B, null, shmSide(), PeerResolver.Config.DEFAULT);
+        assertTrue(shmB.onUdpDatagram(C, shmRequest(7, PeerResolver.SHM), now), "consumed");
+        assertEquals(0, wire.size(), "nothing it can serve: no answer");
+        assertTrue(expected.isEmpty());
     }
 
     @Test

@@ -28,6 +28,8 @@ class ShmDatagramLinkTest {
     private static final int RING = 4096;
     private static final InetSocketAddress A = new InetSocketAddress("127.0.0.1", 4000);
     private static final InetSocketAddress B = new InetSocketAddress("127.0.0.1", 5000);
+    /** The token B's resolver handed A: what B's confirmation must hold. */
+    private static final long TOKEN = 0x1234_5678_9abc_def0L;
     private final List<AutoCloseable> toClose = new ArrayList<>();
 
     @AfterEach
@@ -49,7 +51,7 @@ class ShmDatagramLinkTest {
         int serverBell = FileDescriptors.duplicate(fds[2]);
         offer.memFd().close();
         ShmLink attached = ShmLink.attach(memFd, clientBell, serverBell, RING, RING);
-        ShmDatagramLink offered = new ShmDatagramLink(offer.link(), B, true);
+        ShmDatagramLink offered = ShmDatagramLink.offered(offer.link(), B, TOKEN);
         toClose.add(offered);
         toClose.add(attached::close);
         return new Raw(offered, attached);
@@ -57,9 +59,9 @@ class ShmDatagramLinkTest {
 
     private ShmDatagramLink[] pair() throws Exception {
         Raw raw = raw();
-        ShmDatagramLink attached = new ShmDatagramLink(raw.attached(), A, false);
+        ShmDatagramLink attached = ShmDatagramLink.attached(raw.attached(), A);
         toClose.add(attached);
-        attached.confirm();
+        attached.confirm(TOKEN);
         return new ShmDatagramLink[] {raw.offered(), attached};
     }
 
@@ -150,7 +152,7 @@ class ShmDatagramLinkTest {
     void recordsLongerThanADatagramOrTheRingAreProtocolErrors() throws Exception {
         for (int length : new int[] {65536, Integer.MAX_VALUE, RING - 3, -2}) {
             Raw raw = raw();
-            writeRaw(raw.attached(), Unpooled.buffer().writeInt(-1).writeInt(length));
+            writeRaw(raw.attached(), Unpooled.buffer().writeInt(-1).writeLong(TOKEN).writeInt(length));
             RingProtocolException e = assertThrows(RingProtocolException.class, raw.offered()::next, "length " + length);
             assertTrue(e.getMessage().contains("datagram record"), e.getMessage());
         }
@@ -159,14 +161,32 @@ class ShmDatagramLinkTest {
     @Test
     void aSecondConfirmationIsAProtocolError() throws Exception {
         Raw raw = raw();
-        writeRaw(raw.attached(), Unpooled.buffer().writeInt(-1).writeInt(-1));
+        writeRaw(raw.attached(), Unpooled.buffer().writeInt(-1).writeLong(TOKEN).writeInt(-1).writeLong(TOKEN));
+        assertThrows(RingProtocolException.class, raw.offered()::next);
+    }
+
+    @Test
+    void aConfirmationWithAnotherTokenIsRefused() throws Exception {
+        // A process that took the rendezvous name but does not own the peer's UDP port never saw the token.
+        Raw raw = raw();
+        writeRaw(raw.attached(), Unpooled.buffer().writeInt(-1).writeLong(TOKEN + 1));
+        RingProtocolException e = assertThrows(RingProtocolException.class, raw.offered()::next);
+        assertTrue(e.getMessage().contains("token"), e.getMessage());
+        assertFalse(raw.offered().confirmed());
+    }
+
+    @Test
+    void aConfirmationWithoutItsTokenIsRefused() throws Exception {
+        Raw raw = raw();
+        writeRaw(raw.attached(), Unpooled.buffer().writeInt(-1).writeShort(1));
         assertThrows(RingProtocolException.class, raw.offered()::next);
     }
 
     @Test
     void aRecordWhoseBytesHaveNotAllArrivedWaitsWithoutLosingItsHeader() throws Exception {
         Raw raw = raw();
-        writeRaw(raw.attached(), Unpooled.buffer().writeInt(-1).writeInt(6).writeBytes("abc".getBytes(StandardCharsets.US_ASCII)));
+        writeRaw(raw.attached(), Unpooled.buffer().writeInt(-1).writeLong(TOKEN).writeInt(6)
+                .writeBytes("abc".getBytes(StandardCharsets.US_ASCII)));
         assertEquals(-1, raw.offered().next(), "3 of 6 bytes");
         assertEquals(-1, raw.offered().next(), "asked again: still waiting, header kept");
         writeRaw(raw.attached(), Unpooled.copiedBuffer("def", StandardCharsets.US_ASCII));
@@ -176,6 +196,6 @@ class ShmDatagramLinkTest {
     @Test
     void onlyAFreshlyAttachedLinkConfirms() throws Exception {
         Raw raw = raw();
-        assertThrows(IllegalStateException.class, raw.offered()::confirm);
+        assertThrows(IllegalStateException.class, () -> raw.offered().confirm(TOKEN));
     }
 }

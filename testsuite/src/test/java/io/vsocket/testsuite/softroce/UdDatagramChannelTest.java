@@ -193,7 +193,7 @@ class UdDatagramChannelTest {
             DatagramPacket p;
             while ((p = atNio.poll(1, TimeUnit.SECONDS)) != null) {
                 ByteBuf c = p.content();
-                if (c.readableBytes() == 53 && Unpooled.wrappedBuffer(MAGIC).equals(c.slice(c.readerIndex(), 8))) {
+                if (c.readableBytes() == 54 && Unpooled.wrappedBuffer(MAGIC).equals(c.slice(c.readerIndex(), 8))) {
                     requests++;
                     p.release();
                 } else {

@@ -18,6 +18,7 @@ import java.util.HexFormat;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BiConsumer;
 import java.util.function.Consumer;
 
 /**
@@ -39,7 +40,7 @@ public final class ShmRendezvous implements VSocketIoHandle {
     private final IoEventLoop loop;
     private final UnixSocket listener;
     private final String name;
-    private final Map<String, Consumer<int[]>> waiting = new ConcurrentHashMap<>();
+    private final Map<String, Waiter> waiting = new ConcurrentHashMap<>();
     private volatile IoRegistration registration;
     private volatile boolean closed;
     /** Accepted connections whose message has not been read yet (loop thread only). */
@@ -93,7 +94,19 @@ public final class ShmRendezvous implements VSocketIoHandle {
      * doorbells, in {@link ShmLink#attach} order, on this rendezvous's loop, and owns them from then.
      */
     public void expect(byte[] token, Consumer<int[]> onArrival) {
-        waiting.put(HexFormat.of().formatHex(token), onArrival);
+        waiting.put(HexFormat.of().formatHex(token), new Waiter((fds, connection) -> onArrival.accept(fds), false));
+    }
+
+    /**
+     * As {@link #expect(byte[], Consumer)}, and {@code onArrival} also gets the connection the
+     * descriptors came on, off this loop's watch, and owns it: a link that lives as long as the
+     * connection learns of its peer's end (even a killed process's) by the connection's hang-up.
+     */
+    public void expectKeepingConnection(byte[] token, BiConsumer<int[], UnixSocket> onArrival) {
+        waiting.put(HexFormat.of().formatHex(token), new Waiter(onArrival, true));
+    }
+
+    private record Waiter(BiConsumer<int[], UnixSocket> onArrival, boolean keepsConnection) {
     }
 
     public void forget(byte[] token) {
@@ -201,7 +214,7 @@ public final class ShmRendezvous implements VSocketIoHandle {
 
         private void deliver(UnixSocket.Received message) {
             int[] fds = message.fds();
-            Consumer<int[]> consumer = null;
+            Waiter waiter = null;
             try {
                 int uid = socket.peerCredentials().uid();
                 if (uid != UnixSocket.currentUid()) {
@@ -210,19 +223,29 @@ public final class ShmRendezvous implements VSocketIoHandle {
                     logger.debug("shm rendezvous {}: malformed message of {} bytes and {} descriptors", name,
                             message.data().length, fds.length);
                 } else {
-                    consumer = waiting.remove(HexFormat.of().formatHex(message.data()));
+                    waiter = waiting.remove(HexFormat.of().formatHex(message.data()));
                 }
             } catch (IOException e) {
                 logger.debug("shm rendezvous {}: SO_PEERCRED failed", name, e);
             }
-            if (consumer == null) {
+            if (waiter == null) {
                 for (int fd : fds) {
                     FileDescriptors.closeQuietly(fd);
                 }
                 return;
             }
-            consumer.accept(fds);
+            if (waiter.keepsConnection()) {
+                // Off this loop's watch first: the new owner registers the same descriptor.
+                handedOver = true;
+                close();
+                waiter.onArrival().accept(fds, socket);
+            } else {
+                waiter.onArrival().accept(fds, null);
+            }
         }
+
+        /** The connection went to the waiter with the descriptors: no longer this arrival's to close. */
+        private boolean handedOver;
 
         private boolean done;
 
@@ -237,7 +260,9 @@ public final class ShmRendezvous implements VSocketIoHandle {
                 registration = null;
                 r.cancel();
             }
-            Resources.closeQuietly(socket);
+            if (!handedOver) {
+                Resources.closeQuietly(socket);
+            }
         }
     }
 }
