@@ -5,7 +5,9 @@ import io.netty.util.internal.logging.InternalLoggerFactory;
 import io.vsocket.ffm.ibverbs.ibv_recv_wr;
 import io.vsocket.ffm.ibverbs.ibv_sge;
 import io.vsocket.link.Resources;
+import io.vsocket.link.rdma.QpCompletions;
 import io.vsocket.link.rdma.RdmaContext;
+import io.vsocket.verbs.CompletionBatch;
 import io.vsocket.verbs.AddressHandle;
 import io.vsocket.verbs.AddressVector;
 import io.vsocket.verbs.MemoryRegion;
@@ -34,8 +36,9 @@ import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_ACCESS_LOCAL_WRITE;
  * <p>Each slot's receive request carries {@code RECEIVE | slot} as its {@code wr_id}, never 0, so the
  * context never takes one of these for a stream receive, and an endpoint tells a failed receive from
  * a failed send. Made by the first endpoint of the loop ({@link #acquire}), closed with the last
- * ({@link #release}): a slot a closing endpoint never saw complete (a race with its queue pair's
- * end) comes back then, when the whole queue goes. Loop thread only.
+ * ({@link #release}). A receive a closing endpoint never saw complete (its queue pair took the slot
+ * and completed after the endpoint stopped listening) reaches the pool as the context's orphan
+ * ({@link RdmaContext#orphans}) and goes back to the queue. Loop thread only.
  */
 final class UdReceivePool implements AutoCloseable {
     private static final InternalLogger logger = InternalLoggerFactory.getInstance(UdReceivePool.class);
@@ -104,6 +107,7 @@ final class UdReceivePool implements AutoCloseable {
             this.srq = q;
             this.self = ah;
             this.slabView = slab.asByteBuffer();
+            context.orphans(orphans);
             repost();
             if (failed) {
                 throw new IOException("cannot post the datagram receives of " + this);
@@ -179,6 +183,34 @@ final class UdReceivePool implements AutoCloseable {
         return (long) slot * slotStride;
     }
 
+    /** Receives of endpoints already gone: their slots come back. */
+    private final QpCompletions orphans = new QpCompletions() {
+        @Override
+        protected void completed(CompletionBatch batch, int i) {
+            long wrId = batch.wrId(i);
+            if (isReceive(wrId) && slotOf(wrId) < slots) {
+                orphaned++;
+                giveBack(slotOf(wrId));
+            }
+        }
+
+        @Override
+        protected void afterCompletions() {
+            repost();
+        }
+
+        @Override
+        protected void contextClosing() {
+            // Nothing registered: the pool is closed with the context's shared state.
+        }
+    };
+    private long orphaned;
+
+    /** Receives that completed after their endpoint was gone, and came back to the pool. */
+    long orphaned() {
+        return orphaned;
+    }
+
     /** {@code slot} may take a datagram again: posted at the next {@link #repost()}. */
     void giveBack(int slot) {
         returned[returnedCount++] = slot;
@@ -209,6 +241,7 @@ final class UdReceivePool implements AutoCloseable {
     public void close() {
         // Every queue pair on the queue is gone (the endpoints release the pool after destroying
         // theirs; the context closes shared state after its queue pairs).
+        context.orphans(null);
         Resources.closeQuietly(self, srq, region);
         if (!srq.isOpen() && !region.isOpen()) {
             arena.close();

@@ -59,6 +59,8 @@ public final class RdmaContext implements AutoCloseable {
     private final MemorySegment receiveChain;
     private final Int2ObjectHashMap<QpCompletions> targets = new Int2ObjectHashMap<>();
     private final List<QpCompletions> touched = new ArrayList<>();
+    /** Where completions of queue pairs no longer registered go, other than stream receives (or null). */
+    private QpCompletions orphans;
     /** Completion queue entries promised: the stream receives, each link's signalled sends, what others reserved. */
     private int reservedEntries = RECEIVES;
     private int links;
@@ -227,6 +229,15 @@ public final class RdmaContext implements AutoCloseable {
         }
     }
 
+    /**
+     * Where the completions of queue pairs no longer registered go (other than stream receives,
+     * which the context takes back itself): a receive a closing queue pair consumed from a shared
+     * receive queue of code outside this package, which only that code can give back. Null: none.
+     */
+    public void orphans(QpCompletions target) {
+        orphans = target;
+    }
+
     /** Stops dispatching to the target of {@code qpNumber}; true when there was one. */
     public boolean unregister(int qpNumber) {
         QpCompletions target = targets.get(qpNumber);
@@ -302,6 +313,8 @@ public final class RdmaContext implements AutoCloseable {
             // the completion alone (other users never post a wr_id of 0, nor take RDMA WRITE_WITH_IMM).
             if ((target == null || target.streamReceives) && RdmaLink.consumedStreamReceive(batch, i)) {
                 receives++;
+            } else if (target == null) {
+                target = orphans;
             }
             if (target != null) {
                 target.completed(batch, i);
