@@ -82,6 +82,11 @@ final class SpinWindow {
         return new SpinWindow(capNanos, true);
     }
 
+    /** Whether the window adapts (the default policy), as opposed to a fixed spin chosen explicitly. */
+    boolean isAdaptive() {
+        return adaptive;
+    }
+
     /** The spin of the next idle period (as {@link #startIdle} would give it, without starting one). */
     long nanos() {
         return trialLeft > 0 ? capNanos : windowNanos;

@@ -57,6 +57,7 @@ public final class VSocketIoHandler implements IoHandler {
 
     private final ThreadAwareExecutor executor;
     private final SpinWindow spin;
+    private final FreeCores freeCores = new FreeCores();
     private final Epoll epoll;
     private final EventFd wakeupFd;
     /** False only while the loop is (about to be) blocked in epoll_wait: then wakeups must signal. */
@@ -200,7 +201,12 @@ public final class VSocketIoHandler implements IoHandler {
             }
             long idleSince = System.nanoTime();
             if (!pollers.isEmpty()) {
-                long deadline = idleSince + spin.startIdle();
+                long window = spin.startIdle();
+                if (window > 0 && spin.isAdaptive() && !freeCores.spare(idleSince)) {
+                    // Every core is taken: a spin would only delay a woken thread queued behind it.
+                    window = 0;
+                }
+                long deadline = idleSince + window;
                 int turns = 0;
                 while (System.nanoTime() - deadline < 0) {
                     handled = pollPollers();
