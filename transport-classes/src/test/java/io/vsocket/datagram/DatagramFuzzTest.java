@@ -51,7 +51,7 @@ class DatagramFuzzTest {
     }
 
     @FuzzTest
-    @Timeout(10)
+    @Timeout(30) // a hang; generous, as the first input also loads and instruments all it touches
     void resolver(FuzzedDataProvider data) {
         PeerResolverTest.FakeLocal local = data.consumeBoolean() ? null
                 : new PeerResolverTest.FakeLocal(Gid.of(new byte[] {(byte) 0xfe, (byte) 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
@@ -174,7 +174,7 @@ class DatagramFuzzTest {
     private static final int CONFIRMATION = -1;
 
     @FuzzTest
-    @Timeout(10)
+    @Timeout(30) // a hang; generous, as the first input also loads and instruments all it touches
     void shmRecords(FuzzedDataProvider data) throws Exception {
         ShmLink.Offer offer = ShmLink.offer(RING, RING);
         int[] fds = offer.descriptors();

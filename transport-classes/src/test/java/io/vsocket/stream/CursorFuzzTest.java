@@ -23,7 +23,7 @@ class CursorFuzzTest {
     private static final int COPIED = 1 << 16;
 
     @FuzzTest
-    @Timeout(10)
+    @Timeout(30) // a hang; generous, as the first input also loads and instruments all it touches
     void cursors(FuzzedDataProvider data) throws RingProtocolException {
         int capacity = 1 << data.consumeInt(0, 30);
         SendCursor send = new SendCursor(capacity);

@@ -39,7 +39,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class ShmFuzzTest {
     @FuzzTest
-    @Timeout(10)
+    @Timeout(30) // a hang; generous, as the first input also loads and instruments all it touches
     void ledger(FuzzedDataProvider data) {
         int capacity = 1 << data.consumeInt(4, 20);
         LoanLedger ledger = new LoanLedger(capacity);
@@ -171,7 +171,7 @@ class ShmFuzzTest {
     }
 
     @FuzzTest
-    @Timeout(10)
+    @Timeout(30) // a hang; generous, as the first input also loads and instruments all it touches
     void link(FuzzedDataProvider data) throws Exception {
         int serverRing = 1 << data.consumeInt(12, 16);
         ShmLink.Offer offer = ShmLink.offer(CLIENT_RING, serverRing);
