@@ -11,9 +11,11 @@ package io.vsocket.link.shm;
  * per lap of the ring, never a stall: the stream flows around it.
  *
  * <p>Bounds: at most half the ring lent at once (the writer always keeps the other half), and
- * announced holes not yet stepped over plus live loans never exceed {@link #HOLE_SLOTS} (each live
- * loan has at most one announced hole ahead, so the shared queue of that many entries never
- * overflows). Event-loop thread only.
+ * announced holes not yet stepped over, plus one for each live loan without a hole ahead yet, never
+ * exceed {@link #HOLE_SLOTS}: a live loan has at most one announced hole ahead (its next lap's comes
+ * only once the reader has passed that one), so the shared queue of that many entries never
+ * overflows. Holes plus live loans may exceed it: a hole outlives its loan, and a loan is lent
+ * only while holes plus loans leave a slot for its own hole. Event-loop thread only.
  */
 final class LoanLedger {
     /** Entries of the shared hole queue per direction. */
