@@ -24,7 +24,9 @@ final class FreeCores {
     /** How long a sample holds: contention that lasts less than this is not worth a look. */
     static final long SAMPLE_NANOS = TimeUnit.MILLISECONDS.toNanos(2);
     private static final int CORES = Runtime.getRuntime().availableProcessors();
-    private static final FileChannel LOADAVG = open();
+    /** {@code -Dio.vsocket.spinWhenCoresBusy=true}: spin as if a core were always spare (the policy before this rule). */
+    private static final boolean IGNORED = Boolean.getBoolean("io.vsocket.spinWhenCoresBusy");
+    private static final FileChannel LOADAVG = IGNORED ? null : open();
 
     private final ByteBuffer buffer = ByteBuffer.allocate(128);
     private long sampledAt;
