@@ -1,0 +1,182 @@
+package io.vsocket.testsuite.link;
+
+import io.netty.channel.Channel;
+import io.netty.channel.EventLoopGroup;
+import io.vsocket.channel.VSocketChannelOption;
+import io.vsocket.channel.VSocketEventLoopGroup;
+import io.vsocket.channel.VSocketLink;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.Timeout;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Host 2's side of the two-host run ({@code softroce/run-pair}): vsocket on the rdma link between
+ * two VMs whose rxe0s talk RoCE v2 over a (qemu) wire, against {@link CrossHostServer} on host 1.
+ * Streams cross both ways intact (each connection sends its own stream, the server echoes it, the CRC
+ * of what comes back must be the stream's); then the server process is killed mid-stream and this
+ * side's channel must close with an error, not hang. Runs only there (tag "twohost").
+ */
+@Tag("twohost")
+@Timeout(300)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class CrossHostTest {
+    static final String PEER = System.getProperty("vsocket.twohost.peer", "169.254.77.1");
+    static final int PORT = Integer.getInteger("vsocket.twohost.port", 7000);
+    /** Host 1 boots and starts its JVM at the same time as this side: wait that long for it. */
+    static final long READY_NANOS = TimeUnit.SECONDS.toNanos(Long.getLong("vsocket.twohost.readySeconds", 240));
+    private static final int CONNECTIONS = 2;
+    private static final long BYTES_PER_CONNECTION = 4L << 20;
+    private static EventLoopGroup group;
+
+    @BeforeAll
+    static void start() {
+        group = new VSocketEventLoopGroup(1);
+    }
+
+    @AfterAll
+    static void stop() {
+        group.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly();
+    }
+
+    /**
+     * Connects to {@code port} on host 1, on rdma only, retrying while nothing listens there yet
+     * (refused, or the hello not answered), for at most {@link #READY_NANOS}. {@code helloMillis} is
+     * also the grace a peer's end of stream gets once its control connection ended.
+     */
+    static Channel connect(int port, Peers.Collector collector, int helloMillis) throws Exception {
+        long deadline = System.nanoTime() + READY_NANOS;
+        int attempts = 0;
+        while (true) {
+            attempts++;
+            try {
+                Channel channel = Peers.vsocketClient(group, List.of(VSocketLink.RDMA), collector)
+                        .option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, helloMillis)
+                        .connect(new InetSocketAddress(PEER, port)).sync().channel();
+                if (attempts > 1) {
+                    System.out.println("connected to " + PEER + ":" + port + " at attempt " + attempts);
+                }
+                return channel;
+            } catch (Exception e) {
+                if (System.nanoTime() > deadline) {
+                    throw new IOException("nothing answered on " + PEER + ":" + port + " in "
+                            + TimeUnit.NANOSECONDS.toSeconds(READY_NANOS) + " s (" + attempts + " attempts)", e);
+                }
+                Thread.sleep(1000);
+            }
+        }
+    }
+
+    @Test
+    @Order(1)
+    void streamsCrossBothWaysIntactOnRdma() throws Exception {
+        List<Peers.Collector> collectors = new ArrayList<>();
+        List<Channel> clients = new ArrayList<>();
+        for (int c = 0; c < CONNECTIONS; c++) {
+            Peers.Collector collector = new Peers.Collector(BYTES_PER_CONNECTION);
+            // Patient: host 1's first rdma connection opens its device, slow in the emulator.
+            Channel client = connect(PORT, collector, 20_000);
+            assertEquals(VSocketLink.RDMA, Peers.linkOf(client), "the link between the two hosts");
+            collectors.add(collector);
+            clients.add(client);
+        }
+        long t0 = System.nanoTime();
+        List<Thread> senders = new ArrayList<>();
+        AtomicReference<Throwable> sendFailure = new AtomicReference<>();
+        for (int c = 0; c < CONNECTIONS; c++) {
+            Channel client = clients.get(c);
+            long seed = 100 + c;
+            Thread sender = new Thread(() -> {
+                try {
+                    // Pieces of 1 to 64 KiB, so the rings wrap at many offsets.
+                    java.util.SplittableRandom random = new java.util.SplittableRandom(seed);
+                    Peers.sendStream(client, seed, BYTES_PER_CONNECTION, () -> random.nextInt(1, 65537));
+                } catch (Throwable e) {
+                    sendFailure.compareAndSet(null, e);
+                }
+            }, "send-" + c);
+            sender.start();
+            senders.add(sender);
+        }
+        for (int c = 0; c < CONNECTIONS; c++) {
+            assertEquals(Peers.streamCrc(100 + c, BYTES_PER_CONNECTION), collectors.get(c).done.get(240, TimeUnit.SECONDS),
+                    "connection " + c + ": what came back is what was sent");
+        }
+        long nanos = System.nanoTime() - t0;
+        for (Thread sender : senders) {
+            sender.join(10_000);
+        }
+        assertEquals(null, sendFailure.get());
+        long bytes = 2L * CONNECTIONS * BYTES_PER_CONNECTION;
+        System.out.printf("TWOHOST %d connections echoed %d MiB each over rdma: %d bytes crossed in %.1f s, %.2f MB/s%n",
+                CONNECTIONS, BYTES_PER_CONNECTION >> 20, bytes, nanos / 1e9, bytes * 1e3 / nanos);
+        for (Channel client : clients) {
+            client.close().sync();
+        }
+    }
+
+    @Test
+    @Order(2)
+    void aServerKilledMidStreamOnTheOtherHostClosesTheChannelWithAnError() throws Exception {
+        Peers.Collector collector = new Peers.Collector(Long.MAX_VALUE);
+        // The devices are open on both sides by now: Peers' 5 s, which is also how long this side waits
+        // for the end of stream once the dead peer's control connection has ended.
+        Channel client = connect(PORT + 1, collector, 5000);
+        assertEquals(VSocketLink.RDMA, Peers.linkOf(client));
+        AtomicReference<Throwable> writeFailure = new AtomicReference<>();
+        Thread writer = Peers.floodWhileActive(client, writeFailure);
+        long t0 = System.nanoTime();
+        // When the last byte came back: the server died about then, so the time from it to the close is
+        // how long this side took to notice.
+        long lastByte = t0;
+        long seen = 0;
+        try {
+            // The server kills itself after CrossHostServer.DIE_AFTER bytes: no hang here, whatever tells.
+            long deadline = t0 + TimeUnit.SECONDS.toNanos(120);
+            while (!collector.inactive.isDone()) {
+                if (System.nanoTime() > deadline) {
+                    throw new TimeoutException();
+                }
+                if (collector.received() != seen) {
+                    seen = collector.received();
+                    lastByte = System.nanoTime();
+                }
+                Thread.sleep(20);
+            }
+        } catch (TimeoutException e) {
+            Thread.getAllStackTraces().forEach((t, stack) -> System.err.println(t + "\n  "
+                    + String.join("\n  ", Stream.of(stack).map(String::valueOf).toList())));
+            throw new AssertionError("still open 120 s after connecting, " + collector.received()
+                    + " bytes echoed", e);
+        }
+        long closed = System.nanoTime();
+        writer.join(10_000);
+        assertTrue(collector.received() < CrossHostServer.DIE_AFTER + (4L << 20),
+                "the server died mid-stream: " + collector.received() + " bytes came back");
+        Throwable cause = collector.error.isDone() ? collector.error.get() : writeFailure.get();
+        IOException io = assertInstanceOf(IOException.class, cause, "the channel closed without saying why");
+        System.out.printf("TWOHOST the killed server's connection closed %.1f s after its last byte came back"
+                        + " (%.1f s after connecting, %d bytes echoed, at %s): %s%n",
+                (closed - lastByte) / 1e9, (closed - t0) / 1e9, collector.received(),
+                java.time.LocalTime.now().minusNanos(System.nanoTime() - closed), io);
+        assertTrue(io.getMessage().contains("died") || io.getMessage().contains("IBV_WC_")
+                || io.getMessage().contains("reset by peer"), io.getMessage());
+    }
+}
