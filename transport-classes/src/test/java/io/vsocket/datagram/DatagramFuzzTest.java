@@ -57,8 +57,23 @@ class DatagramFuzzTest {
                 : new PeerResolverTest.FakeLocal(Gid.of(new byte[] {(byte) 0xfe, (byte) 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
                         0, 0, 0, 1}), 0x11, 0x1234, 4000);
         List<long[]> expected = new ArrayList<>(); // token, nonce, as the shm side was told
-        PeerResolver.ShmSide shm = data.consumeBoolean() ? null : (requester, token, nonce) -> expected.add(
-                new long[] {token, nonce});
+        boolean offersShm = data.consumeBoolean(); // requesters on this host, or elsewhere
+        PeerResolver.ShmSide shm = data.consumeBoolean() ? null : new PeerResolver.ShmSide() {
+            @Override
+            public boolean offersTo(InetSocketAddress requester) {
+                return offersShm;
+            }
+
+            @Override
+            public void offered(PeerRoute peer) {
+                // the channel would set up its link now; nothing here
+            }
+
+            @Override
+            public void expect(InetSocketAddress requester, long token, long nonce) {
+                expected.add(new long[] {token, nonce});
+            }
+        };
         List<Object[]> sent = new ArrayList<>(); // recipient, bytes
         PeerResolver resolver = new PeerResolver(local, shm, (to, message) -> sent.add(
                 new Object[] {to, ByteBufUtil.getBytes(message)}), new SplittableRandom(data.consumeLong()), CONFIG);
@@ -172,6 +187,8 @@ class DatagramFuzzTest {
 
     private static final int RING = 4096;
     private static final int CONFIRMATION = -1;
+    /** The token the peer's confirmation must hold. */
+    private static final long TOKEN = 0x5eed_5eed_5eed_5eedL;
 
     @FuzzTest
     @Timeout(30) // a hang; generous, as the first input also loads and instruments all it touches
@@ -185,7 +202,7 @@ class DatagramFuzzTest {
         } finally {
             offer.memFd().close();
         }
-        ShmDatagramLink link = new ShmDatagramLink(offer.link(), PEERS[0], true);
+        ShmDatagramLink link = ShmDatagramLink.offered(offer.link(), PEERS[0], TOKEN);
         ByteArrayOutputStream stream = new ByteArrayOutputStream(); // every byte the peer published
         int parsed = 0; // what the link has consumed of it, by the javadoc's reading
         int awaiting = -1;
@@ -197,7 +214,12 @@ class DatagramFuzzTest {
                         ByteBuf bytes = Unpooled.buffer();
                         if (data.consumeBoolean()) {
                             int length = data.consumeBoolean() ? CONFIRMATION : data.consumeInt(-2, RING);
-                            bytes.writeInt(length).writeBytes(data.consumeBytes(Math.max(length, 0)));
+                            bytes.writeInt(length);
+                            if (length == CONFIRMATION) {
+                                bytes.writeLong(data.consumeBoolean() ? TOKEN : data.consumeLong());
+                            } else {
+                                bytes.writeBytes(data.consumeBytes(Math.max(length, 0)));
+                            }
                         } else {
                             bytes.writeBytes(data.consumeBytes(data.consumeInt(0, 300)));
                         }
@@ -221,7 +243,13 @@ class DatagramFuzzTest {
                             int length = in.getInt(at);
                             at += 4;
                             if (length == CONFIRMATION && !expectConfirmed) {
-                                expectConfirmed = true;
+                                // Its token follows at once, and must be the one handed out.
+                                if (all.length - at < 8 || in.getLong(at) != TOKEN) {
+                                    next = -3;
+                                } else {
+                                    at += 8;
+                                    expectConfirmed = true;
+                                }
                             } else if (length < 0 || length > RING - 4 || !expectConfirmed) {
                                 next = -3; // a protocol error
                             } else {
