@@ -16,14 +16,22 @@ import java.util.concurrent.TimeUnit;
  * peer loop the spinner just wrote to, an application thread) may be queued behind the spinner and
  * run only when the spin ends: measured here with other processes busy, a shm round trip took as long
  * as the spin (59 µs against NIO's 8), where blocking at once would have let the woken thread run.
- * With more runnable threads than cores a spin can only delay someone, so the adaptive policy does
- * not spin then; a fixed spin (an explicit choice) is left alone. One per loop (its read buffer);
+ * With more runnable threads than cores (and {@link #SLACK}) a spin can only delay someone, so the
+ * adaptive policy does not spin then; a fixed spin (an explicit choice) is left alone. One per loop (its read buffer);
  * the file is shared and read with positional reads, which any thread may do.
  */
 final class FreeCores {
     /** How long a sample holds: contention that lasts less than this is not worth a look. */
     static final long SAMPLE_NANOS = TimeUnit.MILLISECONDS.toNanos(2);
     private static final int CORES = Runtime.getRuntime().availableProcessors();
+    /**
+     * Runnable threads beyond one per core that a spin still tolerates ({@code
+     * -Dio.vsocket.freeCoresSlack}, default 1): a thread that runs for a moment (a JIT compiler, a
+     * kernel worker) must not end two loops' spin — measured on 2 cores: with no slack the quiet
+     * loop-to-loop round trip went from 1.0 µs to 4.5 (the loops fell back to blocking); with one,
+     * 1.0 quiet and 5.1 µs (not 58) beside two busy processes.
+     */
+    private static final int SLACK = Math.max(0, Integer.getInteger("io.vsocket.freeCoresSlack", 1));
     /** {@code -Dio.vsocket.spinWhenCoresBusy=true}: spin as if a core were always spare (the policy before this rule). */
     private static final boolean IGNORED = Boolean.getBoolean("io.vsocket.spinWhenCoresBusy");
     private static final FileChannel LOADAVG = IGNORED ? null : open();
@@ -41,7 +49,10 @@ final class FreeCores {
         }
     }
 
-    /** Whether fewer threads are runnable than there are cores (or it cannot be told), as of a sample at most {@link #SAMPLE_NANOS} old. */
+    /**
+     * Whether no more threads are runnable than there are cores, {@link #SLACK} aside (or it cannot
+     * be told), as of a sample at most {@link #SAMPLE_NANOS} old.
+     */
     boolean spare(long now) {
         if (LOADAVG == null) {
             return true;
@@ -51,7 +62,7 @@ final class FreeCores {
             sampledAt = now;
             int runnable = runnable();
             // The loop asking is one of them: it spins on its own core if no more than one per core runs.
-            spare = runnable < 0 || runnable <= CORES;
+            spare = runnable < 0 || runnable <= CORES + SLACK;
         }
         return spare;
     }
