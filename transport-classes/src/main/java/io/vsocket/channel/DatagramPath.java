@@ -446,6 +446,11 @@ final class DatagramPath implements UdEndpoint.Listener, PeerResolver.UdpSender,
             expiry.cancel(false);
             expiry = null;
         }
+        if (endpoint != null && socket.isOpen()) {
+            // Peers sending to this endpoint over UD hear it is gone (their datagrams would vanish).
+            resolver.goodbye();
+            sendOutbox();
+        }
         DatagramPacket packet;
         while ((packet = backlog.poll()) != null) {
             packet.release();

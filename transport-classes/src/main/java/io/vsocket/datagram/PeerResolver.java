@@ -24,7 +24,7 @@ import java.util.random.RandomGenerator;
  * {@link Local}, the shm side behind {@link ShmSide}.
  *
  * <h2>Wire format</h2>
- * Two messages, each one UDP datagram of exactly 54 bytes, network byte order:
+ * Three messages, each one UDP datagram of exactly 54 bytes, network byte order:
  * <pre>
  * REQUEST  0  magic           8  ASCII "VSOCKUD1"
  *          8  type            1  1
@@ -48,6 +48,11 @@ import java.util.random.RandomGenerator;
  *         49  max payload     4
  *         53  flags           1  bit 0 (SHM): the responder waits at its rendezvous for the
  *                              requester's shared memory, presented with this token and nonce
+ * GONE     0  magic           8  ASCII "VSOCKUD1"
+ *          8  type            1  3: the sender's UD endpoint closed ({@link #goodbye})
+ *          9  zero            8
+ *         17  token           8  the token the sender handed the recipient: only then is it believed
+ *         25  padding        29  zero
  * </pre>
  * The request carries the requester's endpoint so that the responder can check, for every UD
  * datagram that presents the token, that it comes from that queue pair at that GID. The max payload
@@ -99,6 +104,7 @@ public final class PeerResolver {
     static final long MAGIC = 0x56534f434b554431L;
     static final byte REQUEST = 1;
     static final byte REPLY = 2;
+    static final byte GONE = 3;
     static final int LENGTH = 54;
     /** The flags bit that asks for (request) or offers (reply) the shm path. */
     static final int SHM = 1;
@@ -244,6 +250,7 @@ public final class PeerResolver {
     private long injectedDropped;
     private long repliesLimited;
     private long unanswered;
+    private long gone;
 
     /** The default source of tokens and nonces: one per process (thread-safe), seeded once rather than per channel. */
     private static final class DefaultRandom {
@@ -385,7 +392,7 @@ public final class PeerResolver {
             return false;
         }
         byte type = content.getByte(at + TYPE_AT);
-        if (type != REQUEST && type != REPLY) {
+        if (type != REQUEST && type != REPLY && type != GONE) {
             return false;
         }
         if (length != LENGTH) {
@@ -394,6 +401,8 @@ public final class PeerResolver {
         }
         if (type == REQUEST) {
             onRequest(from, content, at, now);
+        } else if (type == GONE) {
+            onGone(from, content.getLong(at + TOKEN_AT), now);
         } else {
             onReply(from, content, at, now);
         }
@@ -569,6 +578,50 @@ public final class PeerResolver {
             p.retryAt = now + p.backoff;
             p.backoff = Math.min(p.backoff * 2, config.maxBackoff());
         }
+    }
+
+    /**
+     * This side's endpoint closes: tells every requester holding one of its tokens, over UDP, so
+     * that a peer sending to it over UD stops at once and its next datagram goes over UDP (where a
+     * closed port answers with an error, as the application would see without UD), instead of
+     * vanishing into a queue pair that is gone until the route's refresh goes unanswered. A lost
+     * message, or a process that dies without closing, costs the peer that refresh interval.
+     */
+    public void goodbye() {
+        if (local == null) {
+            return;
+        }
+        for (Inbound in : inboundByToken.values()) {
+            message.clear();
+            message.writeLong(MAGIC).writeByte(GONE).writeLong(0).writeLong(in.token);
+            message.writeZero(LENGTH - message.writerIndex());
+            sender.send(in.address, message);
+        }
+    }
+
+    /**
+     * A GONE from {@code from}: believed only with the token {@code from} handed this side (a third
+     * party cannot end a route), it drops the UD route; the peer is asked again after a backoff.
+     */
+    private void onGone(InetSocketAddress from, long token, long now) {
+        PeerRoute p = peers.get(from);
+        if (p == null || p.route == null || token == 0 || p.token != token) {
+            rejected++;
+            return;
+        }
+        gone++;
+        p.route = null;
+        if (!p.shm) {
+            p.pending = false;
+            p.negative = true;
+            p.retryAt = now + p.backoff;
+            p.backoff = Math.min(p.backoff * 2, config.maxBackoff());
+        }
+    }
+
+    /** Routes dropped because their peer said it was gone. */
+    public long gone() {
+        return gone;
     }
 
     /**

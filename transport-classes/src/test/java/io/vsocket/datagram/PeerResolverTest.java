@@ -471,7 +471,7 @@ class PeerResolverTest {
         ByteBuf plain = Unpooled.wrappedBuffer("hello, application".getBytes());
         assertFalse(b.onUdpDatagram(A, plain, now));
         assertEquals(0, plain.readerIndex(), "indexes untouched");
-        ByteBuf unknown = request(1, localA.gid, 0x11, 1, 100).setByte(8, 3);
+        ByteBuf unknown = request(1, localA.gid, 0x11, 1, 100).setByte(8, 4);
         assertFalse(b.onUdpDatagram(A, unknown, now));
         assertFalse(b.onUdpDatagram(A, Unpooled.EMPTY_BUFFER, now));
         assertEquals(0, b.rejected());
@@ -775,5 +775,27 @@ class PeerResolverTest {
         assertTrue(again.shm());
         assertEquals(firstToken, again.token(), "the same requester keeps its token");
         assertEquals(2, expected.size(), "and the responder expects the new set-up");
+    }
+
+    @Test
+    void aClosingEndpointTellsItsRequestersAndTheirRoutesGo() {
+        PeerRoute route = resolveBFromA();
+        assertNotNull(route.route());
+        b.goodbye();
+        byte[] gone = takeOne();
+        assertEquals(PeerResolver.LENGTH, gone.length);
+        assertEquals(PeerResolver.GONE, gone[8]);
+        // A forged one (another token, or from another address) changes nothing.
+        ByteBuf forged = Unpooled.wrappedBuffer(gone.clone());
+        forged.setLong(17, route.token() + 1);
+        assertTrue(a.onUdpDatagram(B, forged, now));
+        assertTrue(a.onUdpDatagram(C, Unpooled.wrappedBuffer(gone), now));
+        assertNotNull(a.routeTo(B, now), "still routed");
+        assertEquals(2, a.rejected());
+        assertTrue(a.onUdpDatagram(B, Unpooled.wrappedBuffer(gone), now));
+        assertEquals(1, a.gone());
+        assertNull(a.routeTo(B, now), "over UDP now: a closed port answers there");
+        assertEquals(0, wire.size(), "and not asked again before the backoff");
+        assertEquals(0, deliveredToApplication, "GONE never reaches the application");
     }
 }

@@ -113,6 +113,79 @@ class UdDatagramChannelTest {
         }
     }
 
+    /**
+     * Netty's connect classes' checks on rxe0's address, over UD: a channel connected to a port
+     * nobody listens on learns it as {@link PortUnreachableException} (no UD: nobody answers the
+     * resolution); and a channel connected to a UD peer that closes learns it too, as over UDP: the
+     * closing endpoint tells its requesters it is gone, their next datagrams go over UDP and meet the
+     * closed port's error (Netty's {@code DatagramConnectedWriteExceptionTest}).
+     */
+    @Test
+    void aConnectedChannelLearnsThatItsPeerIsGoneOverUdAsOverUdp() throws Exception {
+        BlockingQueue<DatagramPacket> atA = new LinkedBlockingQueue<>();
+        BlockingQueue<DatagramPacket> atB = new LinkedBlockingQueue<>();
+        DatagramChannel a = bind(atA);
+        DatagramChannel b = bind(atB);
+        java.util.concurrent.atomic.AtomicReference<Throwable> caught = new java.util.concurrent.atomic.AtomicReference<>();
+        a.pipeline().addLast(new io.netty.channel.ChannelInboundHandlerAdapter() {
+            @Override
+            public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+                caught.compareAndSet(null, cause);
+            }
+        });
+        try {
+            resolve(a, b, atB);
+            a.connect(b.localAddress()).sync();
+            long before = udSent(a);
+            a.writeAndFlush(Unpooled.copiedBuffer("connected", StandardCharsets.US_ASCII)).sync();
+            assertEquals("connected", text(atB.poll(10, TimeUnit.SECONDS)));
+            assertEquals(before + 1, udSent(a), "a connected channel's datagram over UD");
+            b.close().sync();
+            long afterClose = udSent(a);
+            Throwable failure = null;
+            for (int i = 0; i < 40 && failure == null; i++) {
+                io.netty.channel.ChannelFuture f = a.writeAndFlush(
+                        Unpooled.copiedBuffer("after " + i, StandardCharsets.US_ASCII)).await();
+                failure = f.cause() != null ? f.cause() : caught.get();
+                Thread.sleep(100);
+            }
+            assertNotNull(failure, "the closed peer's port was never reported; over UD after its close: "
+                    + (udSent(a) - afterClose));
+            assertTrue(failure instanceof java.net.PortUnreachableException, String.valueOf(failure));
+            assertTrue(a.isOpen(), "the channel goes on, as on NIO");
+        } finally {
+            a.close().sync();
+            b.close().sync();
+        }
+        // Connected to a port nobody listens on (at rxe0's address): the same error.
+        int unused;
+        try (java.net.DatagramSocket probe = new java.net.DatagramSocket(new InetSocketAddress(ADDRESS, 0))) {
+            unused = probe.getLocalPort();
+        }
+        DatagramChannel c = bind(new LinkedBlockingQueue<>());
+        caught.set(null);
+        c.pipeline().addLast(new io.netty.channel.ChannelInboundHandlerAdapter() {
+            @Override
+            public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+                caught.compareAndSet(null, cause);
+            }
+        });
+        try {
+            c.connect(new InetSocketAddress(ADDRESS, unused)).sync();
+            Throwable failure = null;
+            for (int i = 0; i < 20 && failure == null; i++) {
+                io.netty.channel.ChannelFuture f = c.writeAndFlush(
+                        Unpooled.copiedBuffer("nobody " + i, StandardCharsets.US_ASCII)).await();
+                failure = f.cause() != null ? f.cause() : caught.get();
+                Thread.sleep(100);
+            }
+            assertTrue(failure instanceof java.net.PortUnreachableException, String.valueOf(failure));
+            assertEquals(0, udSent(c), "nobody answered the resolution: nothing over UD");
+        } finally {
+            c.close().sync();
+        }
+    }
+
     @Test
     void datagramsTravelOverUdOnceResolvedWholeAndFromTheRightSender() throws Exception {
         BlockingQueue<DatagramPacket> atA = new LinkedBlockingQueue<>();
