@@ -170,7 +170,7 @@ final class DatagramPath implements UdEndpoint.Listener, PeerResolver.UdpSender,
             return shmOnly(to, unicast);
         }
         long now = System.nanoTime();
-        PeerRoute peer = resolver.routeTo(to, now, shm != null && !shm.hasLinkTo(to) && shm.hasRendezvous(to, now));
+        PeerRoute peer = resolver.routeTo(to, now, asksShm(to, now));
         if (peer != null && peer.route() != null) {
             if (endpoint.send(peer.route(), peer.token(), data)) {
                 return SENT;
@@ -208,15 +208,19 @@ final class DatagramPath implements UdEndpoint.Listener, PeerResolver.UdpSender,
      * once the peer confirms it).
      */
     private int shmOnly(InetSocketAddress to, boolean unicast) {
-        if (shm != null && unicast && !shm.hasLinkTo(to)) {
+        if (unicast) {
             long now = System.nanoTime();
-            if (shm.hasRendezvous(to, now)) {
+            if (asksShm(to, now)) {
                 resolver.routeTo(to, now, true);
             }
         }
         return UDP;
     }
 
+    /** Whether {@code to}'s resolution asks for shm: no link to it is set up, and its rendezvous is on this host. */
+    private boolean asksShm(InetSocketAddress to, long now) {
+        return shm != null && !shm.hasLinkTo(to) && shm.hasRendezvous(to, now);
+    }
 
     /**
      * Whether UDP could carry {@code data} to {@code to}: a larger datagram goes to the UDP socket,

@@ -302,7 +302,7 @@ final class ShmDatagramPath implements VSocketLoopPoller {
         // A rendezvous that did not expect the nonce (the peer restarted on the same port since it
         // answered) closes the connection, which drops the link; one that never confirms is let go.
         channel.eventLoop().schedule(() -> {
-            if (!closed && !link.confirmed() && isOpen(link)) {
+            if (!closed && !link.confirmed() && link.isOpen()) {
                 logger.debug("{}: {} did not confirm its shm link; datagrams to it go over UDP", channel, to);
                 drop(link, true);
             }
@@ -314,15 +314,6 @@ final class ShmDatagramPath implements VSocketLoopPoller {
         byte[] key = new byte[Hello.TOKEN_LENGTH];
         Unpooled.wrappedBuffer(key).setLong(0, nonce);
         return key;
-    }
-
-    private boolean isOpen(ShmDatagramLink link) {
-        for (int i = 0; i < links.size(); i++) {
-            if (links.get(i).link == link) {
-                return true;
-            }
-        }
-        return false;
     }
 
     /** Whether a requester at {@code address} may be offered shm: only one on this host can map its memory. */

@@ -235,6 +235,11 @@ public final class ShmDatagramLink implements AutoCloseable {
         return received;
     }
 
+    /** Whether this side has not closed the link yet. */
+    public boolean isOpen() {
+        return !closed;
+    }
+
     /** Tells the peer this side is gone (its writes stop), and releases the rings and doorbells. */
     @Override
     public void close() {
