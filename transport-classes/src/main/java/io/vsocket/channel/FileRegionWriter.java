@@ -2,6 +2,7 @@ package io.vsocket.channel;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelConfig;
+import io.netty.channel.ChannelOutboundBuffer;
 import io.netty.channel.DefaultFileRegion;
 import io.netty.channel.FileRegion;
 import io.netty.util.concurrent.FastThreadLocal;
@@ -84,6 +85,55 @@ final class FileRegionWriter {
      * (its buffer full) could take no more: wait for credit or writability, as for a buffer. False
      * when the region itself gave less: a region that gave nothing then cannot progress.
      */
+    /**
+     * Writes the next bytes of {@code region}, the head of {@code in}, as Netty's epoll transport
+     * does: into {@code ring} (publishing them before progress is reported: a listener may close the
+     * channel at once), or to the socket when {@code ring} is null. A region already done (count 0
+     * included) is removed at once; bytes written count as progress, and the region goes when
+     * {@code transferred() >= count()}. Returns 0 when nothing was written (the region was done), 1
+     * when bytes went out, -1 when the socket or ring took none (wait for writability or credit, as
+     * for a buffer) — or, on a ring, took some and then no more.
+     */
+    int write(ChannelOutboundBuffer in, FileRegion region, StreamLink ring) throws IOException {
+        long count = region.count();
+        if (region.transferred() >= count) {
+            regionDone(in, region);
+            return 0;
+        }
+        long n = ring != null ? toRing(ring, region) : toSocket(region);
+        if (n > 0) {
+            if (ring != null) {
+                ring.publish();
+            }
+            in.progress(n);
+            if (region.transferred() >= count) {
+                regionDone(in, region);
+                return 1;
+            }
+            return ring != null && blocked ? -1 : 1;
+        }
+        if (!blocked) {
+            throw noProgress(region);
+        }
+        return -1;
+    }
+
+    private void regionDone(ChannelOutboundBuffer in, FileRegion region) {
+        regionDone(region);
+        in.remove();
+    }
+
+    /**
+     * A region whose {@code transferTo} wrote nothing although the link could take bytes: nothing
+     * would ever wake the channel for it (its source has no readiness to wait for), and trying
+     * again at once would spin the loop. Epoll waits for writability, which a writable socket
+     * reports at once, forever; vsocket fails the write instead.
+     */
+    private static IOException noProgress(FileRegion region) {
+        return new IOException(region.getClass().getName() + " made no progress: it wrote nothing though the channel "
+                + "could take more (" + region.transferred() + " of " + region.count() + " bytes transferred)");
+    }
+
     boolean blocked() {
         return blocked;
     }

@@ -14,7 +14,6 @@ import io.vsocket.link.rdma.RdmaEndpoint;
 import io.vsocket.link.rdma.RdmaLink;
 import io.vsocket.link.shm.ShmLink;
 import io.vsocket.link.shm.ShmRendezvous;
-import io.vsocket.stream.StreamLink;
 import io.vsocket.unix.NativeSocket;
 import io.vsocket.unix.FileDescriptors;
 import io.vsocket.unix.UnixSocket;
@@ -302,7 +301,7 @@ final class LinkNegotiation {
         }
         chosen = hello;
         if (hello.link() == VSocketLink.TCP) {
-            finish(VSocketLink.TCP, null);
+            finish(new TcpConnectionLink(channel.linkHost(), socket, config));
             return;
         }
         VSocketLinks.validateRingSize(hello.ringSize());
@@ -338,7 +337,7 @@ final class LinkNegotiation {
             fail(e);
             return;
         }
-        finish(VSocketLink.SHM, link);
+        finish(new ShmConnectionLink(channel.linkHost(), socket, config, link));
     }
 
     /** The rdma context of this connection's loop for its local address; throws saying why there is none. */
@@ -386,7 +385,7 @@ final class LinkNegotiation {
         } else if (link.peerReady()) {
             rdmaPending = null;
             link.listener(null);
-            finish(VSocketLink.RDMA, link);
+            finish(new RdmaConnectionLink(channel.linkHost(), socket, config, link));
         }
     }
 
@@ -403,7 +402,7 @@ final class LinkNegotiation {
             fail(e);
             return;
         }
-        finish(VSocketLink.TCP, null);
+        finish(new TcpConnectionLink(channel.linkHost(), socket, config));
     }
 
     // ---- client side ----
@@ -446,7 +445,7 @@ final class LinkNegotiation {
                 }
                 case TCP -> {
                     write(out -> Hello.encode(new Hello.ClientHello(token, VSocketLink.TCP, config.getRingSize()), out));
-                    finish(VSocketLink.TCP, null);
+                    finish(new TcpConnectionLink(channel.linkHost(), socket, config));
                     return;
                 }
             }
@@ -517,7 +516,7 @@ final class LinkNegotiation {
                 throw new VSocketLinkException("cannot connect the rdma queue pair the server made ready: "
                         + e.getMessage(), e);
             }
-            finish(VSocketLink.RDMA, link);
+            finish(new RdmaConnectionLink(channel.linkHost(), socket, config, link));
             return;
         }
         if (ready.link() == VSocketLink.SHM) {
@@ -529,7 +528,7 @@ final class LinkNegotiation {
             }
             ShmLink link = shmOffer.link();
             shmOffer = null;
-            finish(VSocketLink.SHM, link);
+            finish(new ShmConnectionLink(channel.linkHost(), socket, config, link));
             return;
         }
         logOnce("the server could not set the chosen link up: " + ready.reason());
@@ -545,7 +544,7 @@ final class LinkNegotiation {
             throw new VSocketLinkException("the server could not set the chosen link up (" + ready.reason()
                     + ") and tcp is not among the allowed links " + config.getLinks());
         }
-        finish(VSocketLink.TCP, null);
+        finish(new TcpConnectionLink(channel.linkHost(), socket, config));
     }
 
     /**
@@ -610,7 +609,7 @@ final class LinkNegotiation {
             return;
         }
         logger.debug("{}: the peer {}: plain tcp", channel, what);
-        finish(VSocketLink.TCP, null);
+        finish(new TcpConnectionLink(channel.linkHost(), socket, config));
     }
 
     private interface Encoder {
@@ -635,13 +634,13 @@ final class LinkNegotiation {
         }
     }
 
-    private void finish(VSocketLink link, StreamLink stream) {
+    private void finish(ConnectionLink link) {
         ByteBuf leftover = in.isReadable() ? in : null;
         if (leftover == null) {
             in.release();
         }
         end();
-        channel.linkEstablished(link, stream, leftover);
+        channel.linkEstablished(link, leftover);
     }
 
     private void fail(Throwable cause) {
@@ -684,7 +683,7 @@ final class LinkNegotiation {
         if (rdmaPending != null) {
             // The client's side is connected and may already be active: it gets an end of stream
             // (or a reset, for an abortive close), as over TCP, not silence.
-            channel.endRdma(rdmaPending);
+            RdmaConnectionLink.end(rdmaPending, RingConnectionLink.closeIsAbortive(socket), channel.eventLoop());
             rdmaPending = null;
         }
     }

@@ -15,7 +15,6 @@ import io.netty.channel.ConnectTimeoutException;
 import io.netty.channel.EventLoop;
 import io.netty.channel.FileRegion;
 import io.netty.channel.IoEvent;
-import io.netty.channel.IoEventLoop;
 import io.netty.channel.IoRegistration;
 import io.netty.channel.RecvByteBufAllocator;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
@@ -25,10 +24,6 @@ import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.Future;
 import io.netty.util.internal.logging.InternalLogger;
 import io.netty.util.internal.logging.InternalLoggerFactory;
-import io.vsocket.buffer.BufferAddress;
-import io.vsocket.link.rdma.RdmaLink;
-import io.vsocket.link.shm.ShmLink;
-import io.vsocket.stream.RingProtocolException;
 import io.vsocket.stream.StreamLink;
 import io.vsocket.unix.NativeSocket;
 
@@ -50,8 +45,9 @@ import java.util.concurrent.TimeUnit;
  * <p>Every connection starts as TCP. A {@link LinkNegotiation hello} on that connection picks the
  * link for the bytes: shm (a ring in shared memory, when both ends are on one host), rdma (a ring
  * written over an RDMA RC queue pair), or tcp (the connection itself, also for peers that do not
- * speak vsocket). shm and rdma carry the same ring protocol ({@link StreamLink}); on both the TCP
- * connection stays open as the control channel: it tells when the peer closes or dies. A client's connect completes
+ * speak vsocket), each a {@link ConnectionLink} the channel drives. shm and rdma carry the same ring
+ * protocol ({@link StreamLink}); on both the TCP connection stays open as the control channel: it
+ * tells when the peer closes or dies. A client's connect completes
  * once the link is known, and a server's accepted channel becomes active then too (as an SMC
  * socket's connect and accept complete after its CLC handshake).
  *
@@ -73,30 +69,14 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
 
     /** Non-null while the hello is under way. */
     private LinkNegotiation negotiation;
-    /** Null until the hello has picked the link. */
-    private volatile VSocketLink link;
+    /** Null until the hello has picked the link; kept once closed (it still says which it was). */
+    private volatile ConnectionLink connection;
+    private final Host host = new Host();
     /** Bytes that arrived with the hello but belong to the application (a plain peer spoke first). */
     private ByteBuf pendingInbound;
     /** A client that gave up on the hello: its first inbound bytes may be a late offer to drop. */
     private LinkNegotiation lateHello;
     private boolean inboundTaskPending;
-
-    /** The ring link (shm or rdma); null on tcp. */
-    private StreamLink stream;
-    private ShmLink shm;
-    private RdmaLink rdma;
-    private final ShmPoller shmPoller = new ShmPoller();
-    private final RdmaListener rdmaListener = new RdmaListener();
-    private IoRegistration doorbellRegistration;
-    private boolean streamReadInterest;
-    private boolean waitingForCredit;
-    private boolean streamTaskPending;
-    private Future<?> idleRelease;
-    private int shmWritesSinceIdleCheck;
-    /** The peer's end of output has been seen and reported (a ring link's hang-up). */
-    private boolean peerEndSeen;
-    /** The control connection ended: the peer closed (cleanly, or it would have been cut off). */
-    private boolean peerClosed;
 
     public VSocketSocketChannel() {
         super(null, newSocket(), false);
@@ -124,7 +104,8 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
      * connect and a server's accepted channel both complete after the hello); null before.
      */
     public VSocketLink link() {
-        return link;
+        ConnectionLink c = connection;
+        return c != null ? c.kind() : null;
     }
 
     /**
@@ -133,8 +114,8 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
      * closed. A metric: read it on the channel's event loop for an exact figure.
      */
     public long bytesSentInPlace() {
-        RdmaLink l = rdma;
-        return l != null ? l.inPlaceBytes() : 0;
+        ConnectionLink c = connection;
+        return c != null ? c.bytesSentInPlace() : 0;
     }
 
     /**
@@ -142,8 +123,8 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
      * a copy ({@link VSocketChannelOption#RECEIVE_IN_PLACE}); 0 on other links.
      */
     public long bytesReceivedInPlace() {
-        ShmLink l = shm;
-        return l != null ? l.bytesLent() : 0;
+        ConnectionLink c = connection;
+        return c != null ? c.bytesReceivedInPlace() : 0;
     }
 
     /**
@@ -265,27 +246,16 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         });
     }
 
-    /**
-     * Input is shut: on tcp the socket's read side; on a ring link only this channel's view, since
-     * the control connection must still report the peer's close (and ring bytes that still come are
-     * read and dropped, so the peer never stalls on credit).
-     */
+    /** Input is shut: what that means for the bytes still coming is the link's business. */
     private void shutdownInputState() throws IOException {
-        if (stream == null) {
-            socket.shutdown(true, false);
-            clearFlag(VSocketIoOps.RDHUP);
-        }
+        connection.shutdownInput();
         inputShutdown = true;
     }
 
     @Override
     protected void doShutdownOutput() throws Exception {
         ensureConnected();
-        if (stream != null) {
-            stream.markOutputDone();
-        } else {
-            socket.shutdown(false, true);
-        }
+        connection.shutdownOutput();
         outputShutdown = true;
     }
 
@@ -322,7 +292,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     /** An accepted channel starts its side of the hello as soon as it is registered. */
     @Override
     void registered() {
-        if (parent() != null && negotiation == null && link == null && isOpen()) {
+        if (parent() != null && negotiation == null && connection == null && isOpen()) {
             negotiation = new LinkNegotiation(this, socket, config);
             negotiation.startServer(parent().shmRendezvous(config.getLinks()));
             negotiationInterestChanged();
@@ -337,55 +307,24 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         }
     }
 
-    /** The hello picked {@code link}: move the data path onto it. */
-    void linkEstablished(VSocketLink chosen, StreamLink streamLink, ByteBuf leftover) {
+    /** What the links the hello makes for this channel call back. */
+    LinkHost linkHost() {
+        return host;
+    }
+
+    /** The hello picked the link: move the data path onto it. */
+    void linkEstablished(ConnectionLink established, ByteBuf leftover) {
         negotiation = null;
-        link = chosen;
+        connection = established;
         pendingInbound = leftover;
         clearFlag(VSocketIoOps.PRI);
         VSocketUnsafe unsafe = (VSocketUnsafe) unsafe();
         boolean reading = unsafe.readPending || config.isAutoRead();
         if (!isOpen()) {
-            if (streamLink != null) {
-                streamLink.close();
-            }
+            established.close();
             return;
         }
-        if (chosen == VSocketLink.RDMA) {
-            stream = rdma = (RdmaLink) streamLink;
-            streamReadInterest = reading;
-            setFlag(VSocketIoOps.IN | VSocketIoOps.RDHUP);
-            rdma.listener(rdmaListener);
-            if (reading) {
-                // Bytes may have come with the peer's first message: no completion will tell of them again.
-                streamReadyLater();
-            }
-        } else if (chosen == VSocketLink.SHM) {
-            stream = shm = (ShmLink) streamLink;
-            shm.lendOn(eventLoop());
-            streamReadInterest = reading;
-            setFlag(VSocketIoOps.IN | VSocketIoOps.RDHUP);
-            ioHandler().addPoller(shmPoller);
-            idleRelease = eventLoop().scheduleWithFixedDelay(this::releaseIdleShm, VSocketLinks.IDLE_RELEASE_MILLIS,
-                    VSocketLinks.IDLE_RELEASE_MILLIS, TimeUnit.MILLISECONDS);
-            Doorbell doorbell = new Doorbell();
-            ((IoEventLoop) eventLoop()).register(doorbell).addListener(f -> {
-                if (f.isSuccess()) {
-                    IoRegistration r = (IoRegistration) f.getNow();
-                    if (shm == null) {
-                        r.cancel();
-                    } else {
-                        doorbellRegistration = r;
-                        r.submit(VSocketIoOps.of(VSocketIoOps.IN));
-                    }
-                } else {
-                    pipeline().fireExceptionCaught(f.cause());
-                    unsafe.close(unsafe.voidPromise());
-                }
-            });
-        } else if (!reading) {
-            clearFlag(VSocketIoOps.IN);
-        }
+        established.start(reading);
         ChannelPromise promise = takeConnectPromise();
         if (promise != null) {
             unsafe.fulfillConnect(promise, false);
@@ -422,7 +361,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     /** The client gave up on the hello and goes on over tcp, watching for a late offer. */
     void linkEstablishedWatchingLateHello(LinkNegotiation watch) {
         lateHello = watch;
-        linkEstablished(VSocketLink.TCP, null, null);
+        linkEstablished(new TcpConnectionLink(host, socket, config), null);
     }
 
     void negotiationFailed(Throwable cause) {
@@ -457,9 +396,9 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                 lateHello.abort();
                 lateHello = null;
             }
-            closeStream();
-            if (regionWriter != null) {
-                regionWriter.close();
+            ConnectionLink c = connection;
+            if (c != null) {
+                c.close();
             }
             ChannelPromise promise = connectPromise;
             if (promise != null) {
@@ -475,99 +414,11 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         }
     }
 
-    /** Once per idle period: a connection that wrote nothing in it gives its ring's pages back. */
-    private void releaseIdleShm() {
-        ShmLink l = shm;
-        if (l == null) {
-            return;
-        }
-        if (shmWritesSinceIdleCheck == 0 && !waitingForCredit) {
-            try {
-                l.releaseIdleRing();
-            } catch (IOException e) {
-                logger.debug("{}: could not release the idle ring's pages", this, e);
-            }
-        }
-        shmWritesSinceIdleCheck = 0;
-    }
-
-    /**
-     * Ends the ring link: tells the peer this is a clean close (unless {@code SO_LINGER} is 0, which
-     * asks for an abortive close: then the peer sees the reset, as over TCP), then lets go of the
-     * shared memory or the queue pair.
-     */
-    private void closeStream() {
-        StreamLink s = stream;
-        if (s == null) {
-            return;
-        }
-        stream = null;
-        if (s == rdma) {
-            rdma = null;
-            endRdma((RdmaLink) s);
-            return;
-        }
-        ShmLink l = shm;
-        shm = null;
-        if (idleRelease != null) {
-            idleRelease.cancel(false);
-            idleRelease = null;
-        }
-        if (!closeIsAbortive()) {
-            l.markOutputDone();
-        }
-        l.markClosed();
-        IoRegistration r = doorbellRegistration;
-        doorbellRegistration = null;
-        if (r != null) {
-            r.cancel();
-        }
-        if (isRegistered() && eventLoop().inEventLoop()) {
-            ioHandler().removePoller(shmPoller);
-        }
-        l.close();
-    }
-
-    /** {@code SO_LINGER} 0 asks for an abortive close: the peer then sees a reset, as over TCP. */
-    private boolean closeIsAbortive() {
-        try {
-            return socket.isOpen() && socket.getLinger() == 0;
-        } catch (IOException e) {
-            return false;
-        }
-    }
-
-    /**
-     * Ends and closes an rdma link of this channel (its own, or one the hello set up): the peer gets
-     * the end of output, or a reset for an abortive close; the queue pair stays, without holding up
-     * the loop, until that reaches the peer, and at most {@link VSocketLinks#RDMA_LINGER_MILLIS}.
-     */
-    void endRdma(RdmaLink l) {
-        if (closeIsAbortive()) {
-            l.abort();
-        } else {
-            try {
-                l.markOutputDone();
-            } catch (IOException e) {
-                logger.debug("{}: could not send the end of output", this, e);
-            }
-        }
-        l.close();
-        if (!l.lingering()) {
-            return;
-        }
-        try {
-            eventLoop().schedule(l::expireLinger, VSocketLinks.RDMA_LINGER_MILLIS, TimeUnit.MILLISECONDS);
-        } catch (RuntimeException e) {
-            // The loop is shutting down (it destroys its links itself then), or never was: go now.
-            l.expireLinger();
-        }
-    }
-
     @Override
     void stopReading() {
-        if (stream != null) {
-            streamReadInterest = false;
+        ConnectionLink c = connection;
+        if (c != null) {
+            c.readInterest(false);
         } else if (negotiation == null) {
             clearFlag(VSocketIoOps.IN);
         }
@@ -577,18 +428,9 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     protected void doBeginRead() {
         VSocketUnsafe unsafe = (VSocketUnsafe) unsafe();
         unsafe.readPending = true;
-        if (negotiation != null || link == null) {
+        ConnectionLink c = connection;
+        if (negotiation != null || c == null) {
             // The hello reads for itself; reading for the application starts once the link is known.
-            return;
-        }
-        if (stream != null) {
-            if (!inputShutdown || !inputClosedSeenErrorOnRead && config.isAllowHalfClosure()) {
-                streamReadInterest = true;
-                if (rdma != null) {
-                    // No poller looks at an rdma link between its completions: look once now.
-                    streamReadyLater();
-                }
-            }
             return;
         }
         if (hasHeldInbound() && !inboundTaskPending) {
@@ -603,11 +445,9 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                 }
             });
         }
-        if (!inputShutdown) {
-            setFlag(VSocketIoOps.IN | VSocketIoOps.RDHUP);
-        } else if (!inputClosedSeenErrorOnRead && config.isAllowHalfClosure()) {
-            // Half-closed: one more read reports that everything has been read.
-            setFlag(VSocketIoOps.IN);
+        if (!inputShutdown || !inputClosedSeenErrorOnRead && config.isAllowHalfClosure()) {
+            // Before the end; or half-closed, for the one more read that reports all was read.
+            c.readInterest(true);
         }
     }
 
@@ -645,253 +485,12 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
 
     @Override
     protected void doWrite(ChannelOutboundBuffer in) throws Exception {
-        if (link == null) {
+        ConnectionLink c = connection;
+        if (c == null) {
             // The hello is under way: the writes wait in the outbound buffer for the link.
             return;
         }
-        if (stream != null) {
-            writeStream(in);
-            return;
-        }
-        int spin = config.getWriteSpinCount();
-        while (spin > 0) {
-            Object msg = in.current();
-            if (msg == null) {
-                clearFlag(VSocketIoOps.OUT);
-                return;
-            }
-            if (msg instanceof FileRegion region) {
-                int status = writeRegion(in, null, region);
-                if (status < 0) {
-                    // The socket buffer is full: wait for writability.
-                    setFlag(VSocketIoOps.OUT);
-                    return;
-                }
-                spin -= status;
-                continue;
-            }
-            long written;
-            long attempted;
-            if (in.size() == 1) {
-                ByteBuf buf = (ByteBuf) msg;
-                attempted = buf.readableBytes();
-                if (attempted == 0) {
-                    in.remove();
-                    continue;
-                }
-                written = writeBuffer(buf);
-            } else {
-                // Gathers the buffers at the head, up to a FileRegion if one follows.
-                IovArray iov = IovArray.get();
-                in.forEachFlushedMessage(iov);
-                attempted = iov.bytes();
-                if (attempted == 0) {
-                    // Only empty buffers at the head: drop them.
-                    in.removeBytes(0);
-                    continue;
-                }
-                written = socket.writev(iov.segment(), iov.count());
-            }
-            if (written > 0) {
-                in.removeBytes(written);
-            }
-            if (written < attempted) {
-                // The socket buffer is full: wait for writability.
-                setFlag(VSocketIoOps.OUT);
-                return;
-            }
-            spin--;
-        }
-        // Spun out with data left: let other channels run, then continue from a task. Writability
-        // interest goes, or a level-triggered EPOLLOUT would wake the loop on every turn from now on.
-        clearFlag(VSocketIoOps.OUT);
-        eventLoop().execute(((VSocketUnsafe) unsafe())::flushLater);
-    }
-
-    /**
-     * Writes the next bytes of the region at the head, as Netty's epoll transport does: to the
-     * socket ({@code ring} null, the tcp link), or into the ring, publishing them before progress is
-     * reported (a listener may close the channel at once). A region already done (count 0 included)
-     * is removed at once; bytes written count as progress, and the region goes when
-     * {@code transferred() >= count()}. Returns 0 when nothing was written (the region was done), 1
-     * when bytes went out, -1 when the socket or link took none (wait for writability or credit, as
-     * for a buffer) — or, on a ring, took some and then no more.
-     */
-    private int writeRegion(ChannelOutboundBuffer in, StreamLink ring, FileRegion region) throws IOException {
-        long count = region.count();
-        if (region.transferred() >= count) {
-            regionDone(in, region);
-            return 0;
-        }
-        FileRegionWriter w = regionWriter();
-        long n = ring != null ? w.toRing(ring, region) : w.toSocket(region);
-        if (n > 0) {
-            if (ring != null) {
-                shmWritesSinceIdleCheck++;
-                ring.publish();
-            }
-            in.progress(n);
-            if (region.transferred() >= count) {
-                regionDone(in, region);
-                return 1;
-            }
-            return ring != null && w.blocked() ? -1 : 1;
-        }
-        if (!w.blocked()) {
-            throw noProgress(region);
-        }
-        return -1;
-    }
-
-    private FileRegionWriter regionWriter;
-
-    /** Made on the first region: most channels never write one. */
-    private FileRegionWriter regionWriter() {
-        FileRegionWriter w = regionWriter;
-        if (w == null) {
-            w = regionWriter = new FileRegionWriter(socket, config);
-        }
-        return w;
-    }
-
-    private void regionDone(ChannelOutboundBuffer in, FileRegion region) {
-        if (regionWriter != null) {
-            regionWriter.regionDone(region);
-        }
-        in.remove();
-    }
-
-    /**
-     * A region whose {@code transferTo} wrote nothing although the link could take bytes: nothing
-     * would ever wake this channel for it (its source has no readiness to wait for), and trying
-     * again at once would spin the loop. Epoll waits for writability, which a writable socket
-     * reports at once, forever; vsocket fails the write instead.
-     */
-    private static IOException noProgress(FileRegion region) {
-        return new IOException(region.getClass().getName() + " made no progress: it wrote nothing though the channel "
-                + "could take more (" + region.transferred() + " of " + region.count() + " bytes transferred)");
-    }
-
-    /**
-     * Copies flushed buffers into the peer's ring as far as credit goes and publishes them once: one
-     * cursor store (and at most one doorbell) per flush on shm, one chain of posted writes on rdma,
-     * however many buffers it gathered. A {@link FileRegion} among them ends that run: its bytes go
-     * into the ring on their own (read from the file straight into ring memory, or copied from the
-     * buffers the region writes), published before its progress is reported. Without credit the
-     * rest waits in the outbound buffer, whose water marks flip writability as usual.
-     */
-    private void writeStream(ChannelOutboundBuffer in) throws Exception {
-        StreamLink l = stream;
-        if (rdma != null) {
-            // Completions that came while the loop was busy elsewhere (a reset, credit) count now.
-            rdma.pollCompletions();
-        }
-        if (l.failure() != null) {
-            throw l.failure();
-        }
-        if (peerClosed || shm != null && shm.peerClosed() || rdma != null && rdma.peerReset()) {
-            throw new IOException("Connection reset by peer: the " + link.name().toLowerCase() + " link's peer has "
-                    + "closed, " + in.size() + " buffers cannot be sent");
-        }
-        int spin = config.getWriteSpinCount();
-        boolean blocked = false;
-        Object msg;
-        while ((msg = in.current()) != null) {
-            if (msg instanceof FileRegion region) {
-                if (spin == 0) {
-                    break;
-                }
-                int status = writeRegion(in, l, region);
-                if (status < 0) {
-                    blocked = true;
-                    break;
-                }
-                spin -= status;
-            } else if (!writeBuffers(in, l)) {
-                blocked = true;
-                break;
-            }
-            if (stream != l) {
-                return; // a listener closed the channel
-            }
-        }
-        if (msg != null && !blocked) {
-            // Spun out on regions that did not end with credit left (one whose transferTo writes a
-            // little at a time): let other channels run, then go on from a task.
-            waitingForCredit = false;
-            eventLoop().execute(((VSocketUnsafe) unsafe())::flushLater);
-        } else {
-            waitingForCredit = blocked && in.current() != null;
-        }
-    }
-
-    /**
-     * Copies the buffers at the head into the ring (up to a {@link FileRegion}, if one follows) and
-     * publishes them; false when credit ran out before they did.
-     */
-    private boolean writeBuffers(ChannelOutboundBuffer in, StreamLink l) throws Exception {
-        RingGather gather = ringGather;
-        gather.start(l, l.credit());
-        in.forEachFlushedMessage(gather);
-        if (gather.written > 0) {
-            shmWritesSinceIdleCheck++;
-            // Publish before completing any promise: a listener may close the channel at once.
-            l.publish();
-            in.removeBytes(gather.written);
-        }
-        // Empty buffers at the head (no credit, or only empty ones before a region): drop them.
-        while (in.current() instanceof ByteBuf b && !b.isReadable()) {
-            in.remove();
-        }
-        return !gather.full;
-    }
-
-    private final RingGather ringGather = new RingGather();
-
-    /**
-     * Copies flushed buffers into the ring until credit runs out or a {@link FileRegion} comes;
-     * one per channel, reused.
-     */
-    private static final class RingGather implements ChannelOutboundBuffer.MessageProcessor {
-        private StreamLink link;
-        private int credit;
-        long written;
-        /** Stopped at a buffer for want of credit (not at a region or the end). */
-        boolean full;
-
-        void start(StreamLink link, int credit) {
-            this.link = link;
-            this.credit = credit;
-            this.written = 0;
-            this.full = false;
-        }
-
-        @Override
-        public boolean processMessage(Object msg) throws IOException {
-            if (!(msg instanceof ByteBuf buf)) {
-                return false; // a FileRegion: it goes on its own
-            }
-            int readable = buf.readableBytes();
-            int n = link.write(buf, buf.readerIndex(), Math.min(readable, credit));
-            credit -= n;
-            written += n;
-            if (n == readable && credit > 0) {
-                return true;
-            }
-            full = true;
-            return false;
-        }
-    }
-
-    private long writeBuffer(ByteBuf buf) throws IOException {
-        int length = buf.readableBytes();
-        long address = BufferAddress.of(buf, buf.readerIndex(), length);
-        if (address != 0) {
-            return socket.write(address, length);
-        }
-        IovArray iov = IovArray.get();
-        iov.add(buf);
-        return socket.writev(iov.segment(), iov.count());
+        c.write(in);
     }
 
     @Override
@@ -955,7 +554,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             connected();
             List<VSocketLink> allowed = config.getLinks();
             if (allowed.size() == 1 && allowed.get(0) == VSocketLink.TCP) {
-                linkEstablished(VSocketLink.TCP, null, null);
+                linkEstablished(new TcpConnectionLink(host, socket, config), null);
                 return;
             }
             negotiation = new LinkNegotiation(VSocketSocketChannel.this, socket, config);
@@ -1001,66 +600,19 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                 // Readiness polled in the same batch as an earlier close: the descriptor is gone.
                 return;
             }
+            ConnectionLink c = connection;
             if (negotiation != null) {
                 negotiation.ready();
-            } else if (stream != null) {
-                controlReady();
+            } else if (c != null) {
+                c.socketReady((VSocketIoEvent) event);
             } else {
                 super.handle(registration, event);
             }
         }
 
-        /**
-         * The control connection of a ring link is readable: nothing but its end may come. An end
-         * without the peer's end of output means its process died (the kernel closed its socket) or
-         * it broke the protocol: the stream is cut, and the channel closes with an error. On rdma the
-         * end travels on the queue pair, a path apart from TCP's: it may still be on its way, so it
-         * gets a grace period before the peer is declared dead.
-         */
-        private void controlReady() {
-            int n;
-            try {
-                n = socket.read(Scratch.address(), 64);
-            } catch (IOException e) {
-                pipeline().fireExceptionCaught(e);
-                close(voidPromise());
-                return;
-            }
-            if (n > 0) {
-                pipeline().fireExceptionCaught(new RingProtocolException("the peer sent " + n
-                        + " bytes on the control connection of " + link.name().toLowerCase() + " link"));
-                close(voidPromise());
-            } else if (n == NativeSocket.EOF) {
-                clearFlag(VSocketIoOps.IN | VSocketIoOps.RDHUP);
-                peerClosed = true;
-                if (!stream.peerOutputDone()) {
-                    if (rdma != null) {
-                        eventLoop().schedule(this::peerEndOverdue, config.getHelloTimeoutMillis(),
-                                TimeUnit.MILLISECONDS);
-                        return;
-                    }
-                    peerDied();
-                    return;
-                }
-                if (waitingForCredit) {
-                    // Credit will never come: fail the pending writes now.
-                    flushLater();
-                }
-                // The rest of the ring and the end of input are reported by the poller's hang-up
-                // (the peer's end mark is set, so the loop does not block before it runs).
-            }
-        }
-
-        private void peerEndOverdue() {
-            if (stream != null && isOpen() && !stream.peerOutputDone()) {
-                peerDied();
-            }
-        }
-
-        private void peerDied() {
-            pipeline().fireExceptionCaught(new IOException("the peer's end of the " + link.name().toLowerCase()
-                    + " link closed without ending its stream: its process died or it dropped the connection"));
-            close(voidPromise());
+        /** The socket's readiness handled as every vsocket channel does (the tcp link's data path). */
+        void socketReadyForChannel(VSocketIoEvent event) {
+            super.handle(null, event);
         }
 
         @Override
@@ -1078,7 +630,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
 
         @Override
         protected void flush0() {
-            if (link == null && parent() != null && isOpen()) {
+            if (connection == null && parent() != null && isOpen()) {
                 // An accepted channel whose hello is not done yet (a handler may write from another
                 // thread as soon as it is initialised): the writes wait for the link, not fail.
                 return;
@@ -1173,15 +725,15 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         }
 
         /**
-         * The next unread bytes of the shm ring as they lie (no copy), when the option allows and
-         * there are enough of them in one stretch; else null.
+         * The next unread bytes as they lie in the link's memory (no copy), when the link lends them
+         * (the shm link, as the option allows); else null. Never while hello leftovers come first.
          */
         private ByteBuf lendFromRing(ByteBufAllocator allocator) throws IOException {
-            ShmLink l = shm;
-            if (l == null || lateHello != null || pendingInbound != null || !config.isReceiveInPlace()) {
+            ConnectionLink c = connection;
+            if (c == null || lateHello != null || pendingInbound != null) {
                 return null;
             }
-            return l.lend(allocator);
+            return c.lend(allocator);
         }
 
         /** Reads into {@code buf} at its writer index without moving it: the count, 0, or EOF. */
@@ -1209,34 +761,8 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                 }
                 return n;
             }
-            if (stream != null) {
-                // The end mark first: once it is seen, the cursor read after it covers every byte.
-                boolean ended = stream.peerOutputDone();
-                if (stream.readable() > 0) {
-                    // Credit goes back as the bytes are copied out.
-                    return stream.read(buf, index, writable);
-                }
-                return ended ? NativeSocket.EOF : 0;
-            }
-            long address = BufferAddress.of(buf, index, writable);
-            if (address != 0) {
-                return socket.read(address, writable);
-            }
-            // A heap or composite buffer: read through a direct scratch and copy.
-            ByteBuf scratch = ByteBufUtil.threadLocalDirectBuffer();
-            if (scratch == null) {
-                scratch = Unpooled.directBuffer(writable);
-            }
-            try {
-                scratch.ensureWritable(writable);
-                int n = socket.read(BufferAddress.of(scratch, 0, writable), writable);
-                if (n > 0) {
-                    buf.setBytes(index, scratch, 0, n);
-                }
-                return n;
-            } finally {
-                scratch.release();
-            }
+            ConnectionLink c = connection;
+            return c != null ? c.read(buf) : 0;
         }
 
         /** The peer closed its side: half-close or close, as {@code ALLOW_HALF_CLOSURE} says. */
@@ -1262,122 +788,64 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         }
     }
 
-    /**
-     * Runs what the ring link's state calls for: a flush when credit came back, a read when bytes
-     * came, the hang-up when the peer's end came, a close when the link failed. The shm poller calls
-     * it every turn; on rdma, the completions that changed the link do. Returns how much it did.
-     */
-    private int streamReady() {
-        StreamLink l = stream;
-        if (l == null) {
-            return 0;
-        }
-        VSocketUnsafe unsafe = (VSocketUnsafe) unsafe();
-        try {
-            if (l.failure() != null) {
-                throw l.failure();
-            }
-            int work = 0;
-            if (waitingForCredit && (l.credit() > 0 || rdma != null && rdma.peerReset())) {
-                waitingForCredit = false;
-                unsafe.flushLater();
-                work++;
-            }
-            if (stream == null) {
-                return work;
-            }
-            if (!peerEndSeen && l.peerOutputDone()) {
-                // The hang-up, as epoll's RDHUP: read what is left and report the end, reading or
-                // not; then, the input being shut, read once more to report that all was read. If
-                // a read already met the end (it was reading when the end came), the first call
-                // here is that second report.
-                peerEndSeen = true;
-                unsafe.inReady();
-                if (isOpen() && inputShutdown && stream != null) {
-                    unsafe.inReady();
-                }
-                return work + 1;
-            }
-            if (inputShutdown && !streamReadInterest) {
-                l.discard();
-            } else if (streamReadInterest && (l.readable() > 0 || l.peerOutputDone())) {
-                unsafe.inReady();
-                work++;
-            }
-            return work;
-        } catch (IOException e) {
-            pipeline().fireExceptionCaught(e);
-            unsafe.close(unsafe.voidPromise());
-            return 1;
-        }
-    }
+    /** What the link sees of this channel. */
+    private final class Host implements LinkHost {
+        private final Runnable flushTask = () -> ((VSocketUnsafe) unsafe()).flushLater();
 
-    /** Runs {@link #streamReady()} from a task (once, however often asked before it runs). */
-    private void streamReadyLater() {
-        if (!streamTaskPending) {
-            streamTaskPending = true;
-            eventLoop().execute(() -> {
-                streamTaskPending = false;
-                streamReady();
-            });
-        }
-    }
-
-    /** Polls this channel's shm link while its loop spins, and parks it before the loop blocks. */
-    private final class ShmPoller implements VSocketLoopPoller {
         @Override
-        public int poll() {
-            ShmLink l = shm;
-            if (l == null) {
-                return 0;
-            }
-            l.unpark();
-            return streamReady();
+        public EventLoop eventLoop() {
+            return VSocketSocketChannel.this.eventLoop();
         }
 
         @Override
-        public boolean armAndCheck() {
-            ShmLink l = shm;
-            if (l == null) {
-                return false;
-            }
-            try {
-                return l.park(streamReadInterest, !peerEndSeen, waitingForCredit);
-            } catch (RingProtocolException e) {
-                return true;
-            }
-        }
-    }
-
-    /** The loop's rdma completions changed this channel's link. */
-    private final class RdmaListener implements RdmaLink.Listener {
-        @Override
-        public void linkActivity() {
-            streamReady();
-        }
-    }
-
-    /** The shm link's doorbell: the peer rings it when this loop sleeps and it wrote or returned credit. */
-    private final class Doorbell implements VSocketIoHandle {
-        private final int fd = shm.doorbellFd();
-
-        @Override
-        public int fd() {
-            return fd;
+        public VSocketIoHandler ioHandler() {
+            return VSocketSocketChannel.this.ioHandler();
         }
 
         @Override
-        public void handle(IoRegistration registration, IoEvent event) {
-            ShmLink l = shm;
-            if (l != null) {
-                l.drainDoorbell();
-                shmPoller.poll();
-            }
+        public void watch(int ops) {
+            setFlag(ops);
         }
 
         @Override
-        public void close() {
-            // The channel owns the eventfd; closing the channel closes it.
+        public void unwatch(int ops) {
+            clearFlag(ops);
+        }
+
+        @Override
+        public void readReady() {
+            ((VSocketUnsafe) unsafe()).inReady();
+        }
+
+        @Override
+        public void flushReady() {
+            ((VSocketUnsafe) unsafe()).flushLater();
+        }
+
+        @Override
+        public void flushLater() {
+            eventLoop().execute(flushTask);
+        }
+
+        @Override
+        public void socketReadyForChannel(VSocketIoEvent event) {
+            ((VSocketUnsafe) unsafe()).socketReadyForChannel(event);
+        }
+
+        @Override
+        public void failed(Throwable cause) {
+            pipeline().fireExceptionCaught(cause);
+            unsafe().close(unsafe().voidPromise());
+        }
+
+        @Override
+        public boolean isOpen() {
+            return VSocketSocketChannel.this.isOpen();
+        }
+
+        @Override
+        public boolean isInputShutdown() {
+            return inputShutdown;
         }
     }
 }

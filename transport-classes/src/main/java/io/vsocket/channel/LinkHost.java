@@ -1,0 +1,41 @@
+package io.vsocket.channel;
+
+import io.netty.channel.EventLoop;
+
+/**
+ * The channel as its {@link ConnectionLink} sees it: the loop, the socket's epoll interest, and the
+ * three things a link tells the channel — bytes came (or the end did), there is room for more, the
+ * link broke. Everything else about Netty's semantics stays in the channel.
+ */
+interface LinkHost {
+    EventLoop eventLoop();
+
+    /** The loop's handler (pollers, rdma contexts, registrations). */
+    VSocketIoHandler ioHandler();
+
+    /** Adds {@code ops} ({@link VSocketIoOps} flags) to what epoll watches on the channel's socket. */
+    void watch(int ops);
+
+    /** Removes {@code ops} from what epoll watches on the channel's socket. */
+    void unwatch(int ops);
+
+    /** Received bytes, or the end of the peer's stream, are there to read: runs the channel's read loop. */
+    void readReady();
+
+    /** The link can take more: writes what the outbound buffer holds now. */
+    void flushReady();
+
+    /** Writes what the outbound buffer holds from a task, after other channels had their turn. */
+    void flushLater();
+
+    /** The socket's readiness as the channel handles it itself (write, read, hang-up, in epoll's order). */
+    void socketReadyForChannel(VSocketIoEvent event);
+
+    /** The link broke: the pipeline hears {@code cause} and the channel closes. */
+    void failed(Throwable cause);
+
+    boolean isOpen();
+
+    /** The application shut this channel's input down (or the end of stream did, with half-closure). */
+    boolean isInputShutdown();
+}

@@ -1,0 +1,111 @@
+package io.vsocket.channel;
+
+import io.netty.channel.EventLoop;
+import io.netty.util.internal.logging.InternalLogger;
+import io.netty.util.internal.logging.InternalLoggerFactory;
+import io.vsocket.link.rdma.RdmaLink;
+import io.vsocket.unix.NativeSocket;
+
+import java.io.IOException;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The rdma link under a channel: the peer's ring written over an RDMA RC queue pair. The loop's
+ * completion queue wakes it (the link's listener); nothing looks at it between completions, so a
+ * read asked for, or bytes that came with the peer's first message, are looked at from a task.
+ */
+final class RdmaConnectionLink extends RingConnectionLink {
+    private static final InternalLogger logger = InternalLoggerFactory.getInstance(RdmaConnectionLink.class);
+
+    private final RdmaLink rdma;
+
+    RdmaConnectionLink(LinkHost host, NativeSocket socket, VSocketSocketChannelConfig config, RdmaLink rdma) {
+        super(host, socket, config, rdma);
+        this.rdma = rdma;
+    }
+
+    @Override
+    public VSocketLink kind() {
+        return VSocketLink.RDMA;
+    }
+
+    @Override
+    public void start(boolean reading) {
+        super.start(reading);
+        rdma.listener(this::ready);
+        if (reading) {
+            // Bytes may have come with the peer's first message: no completion will tell of them again.
+            readyLater();
+        }
+    }
+
+    @Override
+    public void readInterest(boolean wanted) {
+        super.readInterest(wanted);
+        if (wanted) {
+            // No poller looks at an rdma link between its completions: look once now.
+            readyLater();
+        }
+    }
+
+    @Override
+    public long bytesSentInPlace() {
+        return closed ? 0 : rdma.inPlaceBytes();
+    }
+
+    @Override
+    void beforeWrite() throws IOException {
+        // Completions that came while the loop was busy elsewhere (a reset, credit) count now.
+        rdma.pollCompletions();
+    }
+
+    @Override
+    boolean peerLeft() {
+        return rdma.peerReset();
+    }
+
+    /**
+     * The end travels on the queue pair, a path apart from TCP's: it may still be on its way, so it
+     * gets a grace period (the hello timeout) before the peer is declared dead.
+     */
+    @Override
+    void controlEndedFirst() {
+        host.eventLoop().schedule(() -> {
+            if (!closed && host.isOpen() && !peerOutputDone()) {
+                peerDied();
+            }
+        }, config.getHelloTimeoutMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    @Override
+    void end(boolean abortive) {
+        end(rdma, abortive, host.eventLoop());
+    }
+
+    /**
+     * Ends and closes an rdma link (a channel's, or one the hello set up): the peer gets the end of
+     * output, or a reset for an abortive close; the queue pair stays, without holding up the loop,
+     * until that reaches the peer, and at most {@link VSocketLinks#RDMA_LINGER_MILLIS}.
+     */
+    static void end(RdmaLink l, boolean abortive, EventLoop loop) {
+        if (abortive) {
+            l.abort();
+        } else {
+            try {
+                l.markOutputDone();
+            } catch (IOException e) {
+                logger.debug("could not send the end of output on {}", l, e);
+            }
+        }
+        l.close();
+        if (!l.lingering()) {
+            return;
+        }
+        try {
+            loop.schedule(l::expireLinger, VSocketLinks.RDMA_LINGER_MILLIS, TimeUnit.MILLISECONDS);
+        } catch (RuntimeException e) {
+            // The loop is shutting down (it destroys its links itself then), or never was: go now.
+            l.expireLinger();
+        }
+    }
+}

@@ -1,0 +1,340 @@
+package io.vsocket.channel;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.ChannelOutboundBuffer;
+import io.netty.channel.FileRegion;
+import io.vsocket.stream.RingProtocolException;
+import io.vsocket.stream.StreamLink;
+import io.vsocket.unix.NativeSocket;
+
+import java.io.IOException;
+
+/**
+ * What the shm and rdma links share: the bytes go through a ring ({@link StreamLink}, the same ring
+ * protocol on both), and the TCP socket stays open as the control connection, on which nothing but
+ * its end may come. The subclasses say how the link is woken (a poller and a doorbell, or the
+ * loop's completion queue) and how it ends.
+ */
+abstract class RingConnectionLink implements ConnectionLink {
+    final LinkHost host;
+    final NativeSocket socket;
+    final VSocketSocketChannelConfig config;
+    private final StreamLink ring;
+    private final RingGather gather = new RingGather();
+    private FileRegionWriter regionWriter;
+    /** The application reads now (Netty's read interest, which the ring has no epoll flag for). */
+    boolean readInterest;
+    /** Writes wait in the outbound buffer for credit: a flush follows when the peer returns some. */
+    boolean waitingForCredit;
+    /** The peer's end of output has been seen and reported (a ring link's hang-up). */
+    boolean peerEndSeen;
+    /** The control connection ended: the peer closed (cleanly, or it would have been cut off). */
+    private boolean peerClosed;
+    private boolean taskPending;
+    boolean closed;
+
+    RingConnectionLink(LinkHost host, NativeSocket socket, VSocketSocketChannelConfig config, StreamLink ring) {
+        this.host = host;
+        this.socket = socket;
+        this.config = config;
+        this.ring = ring;
+    }
+
+    @Override
+    public void start(boolean reading) {
+        readInterest = reading;
+        host.watch(VSocketIoOps.IN | VSocketIoOps.RDHUP);
+    }
+
+    /** The peer closed its end of the link or reset it: what is left to write can never arrive. */
+    abstract boolean peerLeft();
+
+    /** Before a write: news the loop has not handed over yet (a reset, credit) can count now. */
+    void beforeWrite() throws IOException {
+    }
+
+    /** Bytes went into the ring (a write or a region's). */
+    void published() {
+    }
+
+    /**
+     * The control connection ended before the peer's end of output came on the link: the peer died,
+     * or (rdma, whose end travels apart from TCP) its end may still be on the way.
+     */
+    void controlEndedFirst() {
+        peerDied();
+    }
+
+    /** Lets go of the ring's link; {@code abortive}: {@code SO_LINGER} 0 asked for a reset. */
+    abstract void end(boolean abortive);
+
+    /**
+     * Copies flushed buffers into the peer's ring as far as credit goes and publishes them once: one
+     * cursor store (and at most one doorbell) per flush on shm, one chain of posted writes on rdma,
+     * however many buffers it gathered. A {@link FileRegion} among them ends that run: its bytes go
+     * into the ring on their own (read from the file straight into ring memory, or copied from the
+     * buffers the region writes), published before its progress is reported. Without credit the
+     * rest waits in the outbound buffer, whose water marks flip writability as usual.
+     */
+    @Override
+    public void write(ChannelOutboundBuffer in) throws Exception {
+        beforeWrite();
+        if (ring.failure() != null) {
+            throw ring.failure();
+        }
+        if (peerClosed || peerLeft()) {
+            throw new IOException("Connection reset by peer: the " + kind().name().toLowerCase() + " link's peer has "
+                    + "closed, " + in.size() + " buffers cannot be sent");
+        }
+        int spin = config.getWriteSpinCount();
+        boolean blocked = false;
+        Object msg;
+        while ((msg = in.current()) != null) {
+            if (msg instanceof FileRegion region) {
+                if (spin == 0) {
+                    break;
+                }
+                int status = regionWriter().write(in, region, ring);
+                if (status != 0) {
+                    published();
+                }
+                if (status < 0) {
+                    blocked = true;
+                    break;
+                }
+                spin -= status;
+            } else if (!writeBuffers(in)) {
+                blocked = true;
+                break;
+            }
+            if (closed) {
+                return; // a listener closed the channel
+            }
+        }
+        if (msg != null && !blocked) {
+            // Spun out on regions that did not end with credit left (one whose transferTo writes a
+            // little at a time): let other channels run, then go on from a task.
+            waitingForCredit = false;
+            host.flushLater();
+        } else {
+            waitingForCredit = blocked && in.current() != null;
+        }
+    }
+
+    /**
+     * Copies the buffers at the head into the ring (up to a {@link FileRegion}, if one follows) and
+     * publishes them; false when credit ran out before they did.
+     */
+    private boolean writeBuffers(ChannelOutboundBuffer in) throws Exception {
+        RingGather g = gather;
+        g.start(ring, ring.credit());
+        in.forEachFlushedMessage(g);
+        if (g.written > 0) {
+            published();
+            // Publish before completing any promise: a listener may close the channel at once.
+            ring.publish();
+            in.removeBytes(g.written);
+        }
+        // Empty buffers at the head (no credit, or only empty ones before a region): drop them.
+        while (in.current() instanceof ByteBuf b && !b.isReadable()) {
+            in.remove();
+        }
+        return !g.full;
+    }
+
+    /** Made on the first region: most channels never write one. */
+    private FileRegionWriter regionWriter() {
+        FileRegionWriter w = regionWriter;
+        if (w == null) {
+            w = regionWriter = new FileRegionWriter(socket, config);
+        }
+        return w;
+    }
+
+    @Override
+    public int read(ByteBuf buf) throws IOException {
+        // The end mark first: once it is seen, the cursor read after it covers every byte.
+        boolean ended = ring.peerOutputDone();
+        if (ring.readable() > 0) {
+            // Credit goes back as the bytes are copied out.
+            return ring.read(buf, buf.writerIndex(), buf.writableBytes());
+        }
+        return ended ? NativeSocket.EOF : 0;
+    }
+
+    @Override
+    public void readInterest(boolean wanted) {
+        readInterest = wanted;
+    }
+
+    /**
+     * Input is shut: only this channel's view, since the control connection must still report the
+     * peer's close (and ring bytes that still come are read and dropped, so the peer never stalls on
+     * credit).
+     */
+    @Override
+    public void shutdownInput() {
+    }
+
+    @Override
+    public void shutdownOutput() throws IOException {
+        ring.markOutputDone();
+    }
+
+    /**
+     * Runs what the ring's state calls for: a flush when credit came back, a read when bytes came,
+     * the hang-up when the peer's end came, a close when the link failed. The shm poller calls it
+     * every turn; on rdma, the completions that changed the link do. Returns how much it did.
+     */
+    final int ready() {
+        if (closed) {
+            return 0;
+        }
+        try {
+            if (ring.failure() != null) {
+                throw ring.failure();
+            }
+            int work = 0;
+            if (waitingForCredit && (ring.credit() > 0 || peerLeft())) {
+                waitingForCredit = false;
+                host.flushReady();
+                work++;
+            }
+            if (closed) {
+                return work;
+            }
+            if (!peerEndSeen && ring.peerOutputDone()) {
+                // The hang-up, as epoll's RDHUP: read what is left and report the end, reading or
+                // not; then, the input being shut, read once more to report that all was read. If
+                // a read already met the end (it was reading when the end came), the first call
+                // here is that second report.
+                peerEndSeen = true;
+                host.readReady();
+                if (host.isOpen() && host.isInputShutdown() && !closed) {
+                    host.readReady();
+                }
+                return work + 1;
+            }
+            if (host.isInputShutdown() && !readInterest) {
+                ring.discard();
+            } else if (readInterest && (ring.readable() > 0 || ring.peerOutputDone())) {
+                host.readReady();
+                work++;
+            }
+            return work;
+        } catch (IOException e) {
+            host.failed(e);
+            return 1;
+        }
+    }
+
+    /** Runs {@link #ready()} from a task (once, however often asked before it runs). */
+    final void readyLater() {
+        if (!taskPending) {
+            taskPending = true;
+            host.eventLoop().execute(() -> {
+                taskPending = false;
+                ready();
+            });
+        }
+    }
+
+    /**
+     * The control connection is readable: nothing but its end may come. An end without the peer's
+     * end of output means its process died (the kernel closed its socket) or it broke the protocol:
+     * the stream is cut, and the channel closes with an error.
+     */
+    @Override
+    public void socketReady(VSocketIoEvent event) {
+        int n;
+        try {
+            n = socket.read(Scratch.address(), 64);
+        } catch (IOException e) {
+            host.failed(e);
+            return;
+        }
+        if (n > 0) {
+            host.failed(new RingProtocolException("the peer sent " + n + " bytes on the control connection of "
+                    + kind().name().toLowerCase() + " link"));
+        } else if (n == NativeSocket.EOF) {
+            host.unwatch(VSocketIoOps.IN | VSocketIoOps.RDHUP);
+            peerClosed = true;
+            if (!ring.peerOutputDone()) {
+                controlEndedFirst();
+                return;
+            }
+            if (waitingForCredit) {
+                // Credit will never come: fail the pending writes now.
+                host.flushReady();
+            }
+            // The rest of the ring and the end of input are reported by the hang-up in ready() (the
+            // peer's end mark is set, so the loop does not block before it runs).
+        }
+    }
+
+    /** Whether the peer's end of output has come (the peer closed cleanly, or half-closed). */
+    final boolean peerOutputDone() {
+        return ring.peerOutputDone();
+    }
+
+    final void peerDied() {
+        host.failed(new IOException("the peer's end of the " + kind().name().toLowerCase()
+                + " link closed without ending its stream: its process died or it dropped the connection"));
+    }
+
+    @Override
+    public final void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        if (regionWriter != null) {
+            regionWriter.close();
+        }
+        end(closeIsAbortive(socket));
+    }
+
+    /** {@code SO_LINGER} 0 asks for an abortive close: the peer then sees a reset, as over TCP. */
+    static boolean closeIsAbortive(NativeSocket socket) {
+        try {
+            return socket.isOpen() && socket.getLinger() == 0;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /**
+     * Copies flushed buffers into the ring until credit runs out or a {@link FileRegion} comes;
+     * one per link, reused.
+     */
+    private static final class RingGather implements ChannelOutboundBuffer.MessageProcessor {
+        private StreamLink link;
+        private int credit;
+        long written;
+        /** Stopped at a buffer for want of credit (not at a region or the end). */
+        boolean full;
+
+        void start(StreamLink link, int credit) {
+            this.link = link;
+            this.credit = credit;
+            this.written = 0;
+            this.full = false;
+        }
+
+        @Override
+        public boolean processMessage(Object msg) throws IOException {
+            if (!(msg instanceof ByteBuf buf)) {
+                return false; // a FileRegion: it goes on its own
+            }
+            int readable = buf.readableBytes();
+            int n = link.write(buf, buf.readerIndex(), Math.min(readable, credit));
+            credit -= n;
+            written += n;
+            if (n == readable && credit > 0) {
+                return true;
+            }
+            full = true;
+            return false;
+        }
+    }
+}

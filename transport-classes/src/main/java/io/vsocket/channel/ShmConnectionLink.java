@@ -1,0 +1,175 @@
+package io.vsocket.channel;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.channel.IoEvent;
+import io.netty.channel.IoEventLoop;
+import io.netty.channel.IoRegistration;
+import io.netty.util.concurrent.Future;
+import io.netty.util.internal.logging.InternalLogger;
+import io.netty.util.internal.logging.InternalLoggerFactory;
+import io.vsocket.link.shm.ShmLink;
+import io.vsocket.stream.RingProtocolException;
+import io.vsocket.unix.NativeSocket;
+
+import java.io.IOException;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The shm link under a channel: a ring in memory shared with the peer's process on this host. The
+ * loop polls it while it spins ({@link VSocketLoopPoller}) and parks it before it blocks; the peer
+ * rings its doorbell (an eventfd the loop watches) only while it is parked. Lends received bytes
+ * as they lie in the ring when {@link VSocketChannelOption#RECEIVE_IN_PLACE} allows, and gives its
+ * ring's pages back to the kernel after an idle period without writes.
+ */
+final class ShmConnectionLink extends RingConnectionLink {
+    private static final InternalLogger logger = InternalLoggerFactory.getInstance(ShmConnectionLink.class);
+
+    private final ShmLink shm;
+    private final Poller poller = new Poller();
+    /** The loop's handler the poller was added to; null until started. */
+    private VSocketIoHandler handler;
+    private IoRegistration doorbellRegistration;
+    private Future<?> idleRelease;
+    private int writesSinceIdleCheck;
+
+    ShmConnectionLink(LinkHost host, NativeSocket socket, VSocketSocketChannelConfig config, ShmLink shm) {
+        super(host, socket, config, shm);
+        this.shm = shm;
+    }
+
+    @Override
+    public VSocketLink kind() {
+        return VSocketLink.SHM;
+    }
+
+    @Override
+    public void start(boolean reading) {
+        super.start(reading);
+        shm.lendOn(host.eventLoop());
+        handler = host.ioHandler();
+        handler.addPoller(poller);
+        idleRelease = host.eventLoop().scheduleWithFixedDelay(this::releaseIdleRing, VSocketLinks.IDLE_RELEASE_MILLIS,
+                VSocketLinks.IDLE_RELEASE_MILLIS, TimeUnit.MILLISECONDS);
+        ((IoEventLoop) host.eventLoop()).register(new Doorbell(shm.doorbellFd())).addListener(f -> {
+            if (f.isSuccess()) {
+                IoRegistration r = (IoRegistration) f.getNow();
+                if (closed) {
+                    r.cancel();
+                } else {
+                    doorbellRegistration = r;
+                    r.submit(VSocketIoOps.of(VSocketIoOps.IN));
+                }
+            } else {
+                host.failed(f.cause());
+            }
+        });
+    }
+
+    @Override
+    public ByteBuf lend(ByteBufAllocator allocator) throws IOException {
+        return config.isReceiveInPlace() ? shm.lend(allocator) : null;
+    }
+
+    @Override
+    public long bytesReceivedInPlace() {
+        return closed ? 0 : shm.bytesLent();
+    }
+
+    @Override
+    boolean peerLeft() {
+        return shm.peerClosed();
+    }
+
+    @Override
+    void published() {
+        writesSinceIdleCheck++;
+    }
+
+    /** Once per idle period: a connection that wrote nothing in it gives its ring's pages back. */
+    private void releaseIdleRing() {
+        if (closed) {
+            return;
+        }
+        if (writesSinceIdleCheck == 0 && !waitingForCredit) {
+            try {
+                shm.releaseIdleRing();
+            } catch (IOException e) {
+                logger.debug("{}: could not release the idle ring's pages", this, e);
+            }
+        }
+        writesSinceIdleCheck = 0;
+    }
+
+    @Override
+    void end(boolean abortive) {
+        if (idleRelease != null) {
+            idleRelease.cancel(false);
+            idleRelease = null;
+        }
+        if (!abortive) {
+            shm.markOutputDone();
+        }
+        shm.markClosed();
+        IoRegistration r = doorbellRegistration;
+        doorbellRegistration = null;
+        if (r != null) {
+            r.cancel();
+        }
+        if (handler != null && host.eventLoop().inEventLoop()) {
+            handler.removePoller(poller);
+        }
+        shm.close();
+    }
+
+    /** Polls the link while the loop spins, and parks it before the loop blocks. */
+    private final class Poller implements VSocketLoopPoller {
+        @Override
+        public int poll() {
+            if (closed) {
+                return 0;
+            }
+            shm.unpark();
+            return ready();
+        }
+
+        @Override
+        public boolean armAndCheck() {
+            if (closed) {
+                return false;
+            }
+            try {
+                return shm.park(readInterest, !peerEndSeen, waitingForCredit);
+            } catch (RingProtocolException e) {
+                return true;
+            }
+        }
+    }
+
+    /** The doorbell: the peer rings it when this loop sleeps and it wrote or returned credit. */
+    private final class Doorbell implements VSocketIoHandle {
+        private final int fd;
+
+        Doorbell(int fd) {
+            this.fd = fd;
+        }
+
+        @Override
+        public int fd() {
+            return fd;
+        }
+
+        @Override
+        public void handle(IoRegistration registration, IoEvent event) {
+            if (!closed) {
+                shm.drainDoorbell();
+                poller.poll();
+            }
+        }
+
+        @Override
+        public void close() {
+            // The link owns the eventfd; closing the link closes it.
+        }
+    }
+}

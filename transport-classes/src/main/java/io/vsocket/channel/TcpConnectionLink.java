@@ -1,0 +1,181 @@
+package io.vsocket.channel;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufUtil;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelOutboundBuffer;
+import io.netty.channel.FileRegion;
+import io.vsocket.buffer.BufferAddress;
+import io.vsocket.unix.NativeSocket;
+
+import java.io.IOException;
+
+/**
+ * The tcp link: the connection's socket carries the bytes itself, as Netty's epoll channel does —
+ * level-triggered readiness on the channel's own registration, {@code writev} of the flushed
+ * buffers, {@code sendfile} for file regions. Also the link of a peer that does not speak vsocket.
+ */
+final class TcpConnectionLink implements ConnectionLink {
+    private final LinkHost host;
+    private final NativeSocket socket;
+    private final VSocketSocketChannelConfig config;
+    private FileRegionWriter regionWriter;
+    private boolean inputShutdown;
+
+    TcpConnectionLink(LinkHost host, NativeSocket socket, VSocketSocketChannelConfig config) {
+        this.host = host;
+        this.socket = socket;
+        this.config = config;
+    }
+
+    @Override
+    public VSocketLink kind() {
+        return VSocketLink.TCP;
+    }
+
+    @Override
+    public void start(boolean reading) {
+        if (!reading) {
+            host.unwatch(VSocketIoOps.IN);
+        }
+    }
+
+    @Override
+    public void write(ChannelOutboundBuffer in) throws Exception {
+        int spin = config.getWriteSpinCount();
+        while (spin > 0) {
+            Object msg = in.current();
+            if (msg == null) {
+                host.unwatch(VSocketIoOps.OUT);
+                return;
+            }
+            if (msg instanceof FileRegion region) {
+                int status = regionWriter().write(in, region, null);
+                if (status < 0) {
+                    // The socket buffer is full: wait for writability.
+                    host.watch(VSocketIoOps.OUT);
+                    return;
+                }
+                spin -= status;
+                continue;
+            }
+            long written;
+            long attempted;
+            if (in.size() == 1) {
+                ByteBuf buf = (ByteBuf) msg;
+                attempted = buf.readableBytes();
+                if (attempted == 0) {
+                    in.remove();
+                    continue;
+                }
+                written = writeBuffer(buf);
+            } else {
+                // Gathers the buffers at the head, up to a FileRegion if one follows.
+                IovArray iov = IovArray.get();
+                in.forEachFlushedMessage(iov);
+                attempted = iov.bytes();
+                if (attempted == 0) {
+                    // Only empty buffers at the head: drop them.
+                    in.removeBytes(0);
+                    continue;
+                }
+                written = socket.writev(iov.segment(), iov.count());
+            }
+            if (written > 0) {
+                in.removeBytes(written);
+            }
+            if (written < attempted) {
+                // The socket buffer is full: wait for writability.
+                host.watch(VSocketIoOps.OUT);
+                return;
+            }
+            spin--;
+        }
+        // Spun out with data left: let other channels run, then continue from a task. Writability
+        // interest goes, or a level-triggered EPOLLOUT would wake the loop on every turn from now on.
+        host.unwatch(VSocketIoOps.OUT);
+        host.flushLater();
+    }
+
+    private long writeBuffer(ByteBuf buf) throws IOException {
+        int length = buf.readableBytes();
+        long address = BufferAddress.of(buf, buf.readerIndex(), length);
+        if (address != 0) {
+            return socket.write(address, length);
+        }
+        IovArray iov = IovArray.get();
+        iov.add(buf);
+        return socket.writev(iov.segment(), iov.count());
+    }
+
+    /** Made on the first region: most channels never write one. */
+    private FileRegionWriter regionWriter() {
+        FileRegionWriter w = regionWriter;
+        if (w == null) {
+            w = regionWriter = new FileRegionWriter(socket, config);
+        }
+        return w;
+    }
+
+    @Override
+    public int read(ByteBuf buf) throws IOException {
+        int writable = buf.writableBytes();
+        int index = buf.writerIndex();
+        long address = BufferAddress.of(buf, index, writable);
+        if (address != 0) {
+            return socket.read(address, writable);
+        }
+        // A heap or composite buffer: read through a direct scratch and copy.
+        ByteBuf scratch = ByteBufUtil.threadLocalDirectBuffer();
+        if (scratch == null) {
+            scratch = Unpooled.directBuffer(writable);
+        }
+        try {
+            scratch.ensureWritable(writable);
+            int n = socket.read(BufferAddress.of(scratch, 0, writable), writable);
+            if (n > 0) {
+                buf.setBytes(index, scratch, 0, n);
+            }
+            return n;
+        } finally {
+            scratch.release();
+        }
+    }
+
+    @Override
+    public void readInterest(boolean wanted) {
+        if (!wanted) {
+            host.unwatch(VSocketIoOps.IN);
+        } else if (!inputShutdown) {
+            host.watch(VSocketIoOps.IN | VSocketIoOps.RDHUP);
+        } else {
+            // Half-closed: one more read reports that everything has been read.
+            host.watch(VSocketIoOps.IN);
+        }
+    }
+
+    @Override
+    public void socketReady(VSocketIoEvent event) {
+        host.socketReadyForChannel(event);
+    }
+
+    @Override
+    public void shutdownInput() throws IOException {
+        socket.shutdown(true, false);
+        host.unwatch(VSocketIoOps.RDHUP);
+        inputShutdown = true;
+    }
+
+    @Override
+    public void shutdownOutput() throws IOException {
+        socket.shutdown(false, true);
+    }
+
+    @Override
+    public void close() {
+        // The socket is the link: the channel closes it (with SO_LINGER as set).
+        if (regionWriter != null) {
+            regionWriter.close();
+        }
+    }
+}

@@ -1,0 +1,450 @@
+package io.vsocket.channel;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.channel.socket.ChannelInputShutdownReadComplete;
+import io.vsocket.stream.RingSource;
+import io.vsocket.stream.StreamLink;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * The channel over a ring link, without shared memory or a device: two {@link VSocketSocketChannel}s
+ * joined by an in-memory ring pair ({@link MemoryStreamLink}) driven by the real
+ * {@link RingConnectionLink}, each with a real TCP control connection to this test (which closes it
+ * to play a dead peer). Covers what the channel and the ring link do between them: credit waits
+ * and writability, the order of the last bytes, the end of input and the half-closure events, a
+ * peer that dies, a link that fails.
+ */
+@Timeout(60)
+class RingLinkChannelTest {
+    private static VSocketEventLoopGroup group;
+    private static ServerSocket controlServer;
+
+    @BeforeAll
+    static void start() throws IOException {
+        group = new VSocketEventLoopGroup(1);
+        controlServer = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        controlServer.close();
+        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+    }
+
+    @Test
+    void bytesLargerThanTheRingWaitForCreditAndArriveInOrderBothWays() throws Exception {
+        Pair p = Pair.open(4096, false);
+        byte[] ab = pattern(200_000, 1);
+        byte[] ba = pattern(150_000, 7);
+        p.a.write(ab);
+        p.b.write(ba);
+        await(() -> p.b.received.size() == ab.length && p.a.received.size() == ba.length, "both streams to arrive");
+        assertArrayEquals(ab, p.b.received.toByteArray());
+        assertArrayEquals(ba, p.a.received.toByteArray());
+        assertTrue(p.a.link.credit.waits > 0, "a 200 kB write through a 4 kB ring waited for credit");
+        assertTrue(p.a.events.contains("unwritable") && p.a.events.contains("writable"),
+                "writability flipped while credit was out and back when it came: " + p.a.events);
+        assertEquals(List.of(), p.a.exceptions());
+        assertEquals(List.of(), p.b.exceptions());
+        p.close();
+    }
+
+    @Test
+    void halfClosureReadsEveryByteBeforeTheEventsAndTheOtherWayGoesOn() throws Exception {
+        Pair p = Pair.open(4096, true);
+        byte[] ab = pattern(50_000, 3);
+        written(p.a.write(ab)); // in the ring (a shutdown fails what is still queued, as on any channel)
+        p.a.channel.shutdownOutput().sync();
+        await(() -> p.b.events.contains("inputShutdownReadComplete"), "b to see its input end");
+        assertArrayEquals(ab, p.b.received.toByteArray());
+        List<String> events = p.b.events;
+        int lastRead = events.lastIndexOf("read");
+        assertTrue(lastRead < events.indexOf("inputShutdown"), "every byte before the end of input: " + events);
+        assertTrue(events.indexOf("inputShutdown") < events.indexOf("inputShutdownReadComplete"), events::toString);
+        assertTrue(p.b.channel.isOpen() && p.b.channel.isInputShutdown() && !p.b.channel.isOutputShutdown());
+
+        byte[] ba = pattern(30_000, 5);
+        p.b.write(ba);
+        await(() -> p.a.received.size() == ba.length, "b's reply after a's half-close");
+        assertArrayEquals(ba, p.a.received.toByteArray());
+        assertEquals(List.of(), p.a.exceptions());
+        assertEquals(List.of(), p.b.exceptions());
+        p.close();
+    }
+
+    @Test
+    void aCleanCloseDeliversTheLastBytesThenTheEnd() throws Exception {
+        Pair p = Pair.open(4096, false);
+        byte[] ab = pattern(20_000, 9);
+        written(p.a.write(ab)); // in the ring: a close drops what is still queued, as on any channel
+        // The peer's process closes everything at once: end of output on the ring, then the control connection.
+        p.a.channel.close().sync();
+        p.a.control.close();
+        await(() -> !p.b.channel.isOpen(), "b to close after a's end");
+        assertArrayEquals(ab, p.b.received.toByteArray());
+        assertTrue(p.b.events.lastIndexOf("read") < p.b.events.indexOf("inactive"), p.b.events::toString);
+        assertEquals(List.of(), p.b.exceptions(), "a clean end is no error");
+        p.close();
+    }
+
+    @Test
+    void aPeerWhoseControlConnectionEndsWithoutItsEndOfStreamDied() throws Exception {
+        Pair p = Pair.open(4096, true);
+        byte[] ab = pattern(1000, 2);
+        p.a.write(ab);
+        await(() -> p.b.received.size() == ab.length, "the bytes before the death");
+        // a's process dies: the kernel closes its control connection; no end of output was written.
+        p.b.control.close();
+        await(() -> !p.b.channel.isOpen(), "b to close when its peer died");
+        List<Throwable> errors = p.b.exceptions();
+        assertEquals(1, errors.size(), errors::toString);
+        assertTrue(errors.get(0).getMessage().contains("its process died"), errors.get(0)::getMessage);
+        p.close();
+    }
+
+    @Test
+    void writesWaitingForCreditFailWhenThePeerGoes() throws Exception {
+        Pair p = Pair.open(4096, false);
+        p.b.channel.config().setAutoRead(false); // b takes nothing: a's writes wait for credit
+        p.b.channel.eventLoop().submit(() -> { }).sync();
+        var write = p.a.channel.writeAndFlush(Unpooled.wrappedBuffer(pattern(64 * 1024, 4)));
+        await(() -> p.a.link.waitingForCredit, "a to wait for credit");
+        assertFalse(write.isDone(), "the write waits while the ring is full");
+        p.b.channel.close().sync();
+        p.a.control.close();
+        assertFalse(write.await(10, TimeUnit.SECONDS) && write.isSuccess(), "a write that can never arrive succeeded");
+        assertTrue(write.isDone());
+        assertTrue(write.cause() instanceof IOException, String.valueOf(write.cause()));
+        await(() -> !p.a.channel.isOpen(), "a to close");
+        p.close();
+    }
+
+    @Test
+    void aFailedLinkClosesItsChannelWithTheLinksError() throws Exception {
+        Pair p = Pair.open(4096, false);
+        p.a.channel.eventLoop().submit(() -> p.a.link.ring.failure = new IOException("the ring broke (test)")).sync();
+        await(() -> !p.a.channel.isOpen(), "a to close when its link failed");
+        List<Throwable> errors = p.a.exceptions();
+        assertEquals(1, errors.size(), errors::toString);
+        assertEquals("the ring broke (test)", errors.get(0).getMessage());
+        p.close();
+    }
+
+    @Test
+    void withAutoReadOffBytesWaitForRead() throws Exception {
+        Pair p = Pair.open(4096, false);
+        p.b.channel.config().setAutoRead(false);
+        p.b.channel.eventLoop().submit(() -> { }).sync();
+        byte[] ab = pattern(1000, 6);
+        p.a.write(ab);
+        await(() -> p.b.link.ring.readable() == ab.length, "the bytes to reach b's ring");
+        p.b.channel.eventLoop().submit(() -> { }).sync();
+        assertEquals(0, p.b.received.size(), "nothing read before read()");
+        p.b.channel.read();
+        await(() -> p.b.received.size() == ab.length, "read() to read");
+        assertArrayEquals(ab, p.b.received.toByteArray());
+        p.close();
+    }
+
+    private static byte[] pattern(int length, int seed) {
+        byte[] bytes = new byte[length];
+        for (int i = 0; i < length; i++) {
+            bytes[i] = (byte) (i * 31 + seed + (i >>> 8));
+        }
+        return bytes;
+    }
+
+    /** Waits for a write to be in the ring (it needs the peer to read, for credit). */
+    private static void written(io.netty.channel.ChannelFuture write) throws InterruptedException {
+        assertTrue(write.await(20, TimeUnit.SECONDS), "timed out waiting for a write to go into the ring");
+        assertTrue(write.isSuccess(), () -> "the write failed: " + write.cause());
+    }
+
+    private static void await(BooleanSupplier condition, String what) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                fail("timed out waiting for " + what);
+            }
+            Thread.sleep(2);
+        }
+    }
+
+    /** Two channels joined by an in-memory ring pair. */
+    private record Pair(End a, End b) {
+        static Pair open(int capacity, boolean halfClosure) throws Exception {
+            MemoryRing ab = new MemoryRing(capacity);
+            MemoryRing ba = new MemoryRing(capacity);
+            End a = End.open(new MemoryStreamLink(ab, ba), halfClosure);
+            End b = End.open(new MemoryStreamLink(ba, ab), halfClosure);
+            return new Pair(a, b);
+        }
+
+        void close() throws Exception {
+            a.close();
+            b.close();
+        }
+    }
+
+    /** One channel, its control connection's far end (this test's), and what its pipeline saw. */
+    private static final class End extends ChannelInboundHandlerAdapter {
+        final VSocketSocketChannel channel = new VSocketSocketChannel();
+        final ByteArrayOutputStream received = new ByteArrayOutputStream();
+        final List<String> events = new CopyOnWriteArrayList<>();
+        final List<Throwable> errors = new CopyOnWriteArrayList<>();
+        Socket control;
+        MemoryConnectionLink link;
+
+        static End open(MemoryStreamLink ring, boolean halfClosure) throws Exception {
+            End end = new End();
+            VSocketSocketChannel ch = end.channel;
+            ch.config().setAllowHalfClosure(halfClosure);
+            ch.config().setWriteBufferWaterMark(new io.netty.channel.WriteBufferWaterMark(4096, 8192));
+            ch.pipeline().addLast(end);
+            ch.socket.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), controlServer.getLocalPort()));
+            end.control = controlServer.accept(); // the handshake is done: the channel's socket is connected
+            group.register(ch).sync();
+            ch.eventLoop().submit(() -> {
+                end.link = new MemoryConnectionLink(ch.linkHost(), ch.socket, ch.config(), ring);
+                ch.linkEstablished(end.link, null); // as the hello does when it picked a ring link
+            }).sync();
+            return end;
+        }
+
+        io.netty.channel.ChannelFuture write(byte[] bytes) {
+            return channel.writeAndFlush(Unpooled.wrappedBuffer(bytes));
+        }
+
+        List<Throwable> exceptions() {
+            return List.copyOf(errors);
+        }
+
+        void close() throws Exception {
+            channel.close().sync();
+            control.close();
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            ByteBuf buf = (ByteBuf) msg;
+            synchronized (received) {
+                byte[] bytes = new byte[buf.readableBytes()];
+                buf.readBytes(bytes);
+                received.writeBytes(bytes);
+            }
+            buf.release();
+            events.add("read");
+        }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+            if (evt == ChannelInputShutdownEvent.INSTANCE) {
+                events.add("inputShutdown");
+            } else if (evt == ChannelInputShutdownReadComplete.INSTANCE) {
+                events.add("inputShutdownReadComplete");
+            }
+        }
+
+        @Override
+        public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+            events.add(ctx.channel().isWritable() ? "writable" : "unwritable");
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            events.add("inactive");
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            errors.add(cause);
+        }
+    }
+
+    /** The real ring link's logic over a {@link MemoryStreamLink}, polled by the loop like shm. */
+    private static final class MemoryConnectionLink extends RingConnectionLink {
+        final MemoryStreamLink ring;
+        final CreditCount credit = new CreditCount();
+        private VSocketIoHandler handler;
+        private final VSocketLoopPoller poller = new VSocketLoopPoller() {
+            @Override
+            public int poll() {
+                return ready();
+            }
+
+            @Override
+            public boolean armAndCheck() {
+                return hasWork();
+            }
+        };
+
+        MemoryConnectionLink(LinkHost host, io.vsocket.unix.NativeSocket socket, VSocketSocketChannelConfig config,
+                MemoryStreamLink ring) {
+            super(host, socket, config, ring);
+            this.ring = ring;
+        }
+
+        @Override
+        public VSocketLink kind() {
+            return VSocketLink.SHM;
+        }
+
+        @Override
+        public void start(boolean reading) {
+            super.start(reading);
+            handler = host.ioHandler();
+            handler.addPoller(poller);
+        }
+
+        @Override
+        public void write(io.netty.channel.ChannelOutboundBuffer in) throws Exception {
+            super.write(in);
+            if (waitingForCredit) {
+                credit.waits++;
+            }
+        }
+
+        /** What {@link #ready()} would act on: the loop must not block while there is some. */
+        private boolean hasWork() {
+            if (closed) {
+                return false;
+            }
+            return ring.failure != null
+                    || waitingForCredit && (ring.credit() > 0 || peerLeft())
+                    || !peerEndSeen && ring.peerOutputDone()
+                    || ring.readable() > 0 && (readInterest || host.isInputShutdown());
+        }
+
+        @Override
+        boolean peerLeft() {
+            return ring.in.closed;
+        }
+
+        @Override
+        void end(boolean abortive) {
+            if (!abortive) {
+                ring.markOutputDone();
+            }
+            ring.close();
+            if (handler != null) {
+                handler.removePoller(poller);
+            }
+        }
+    }
+
+    private static final class CreditCount {
+        int waits;
+    }
+
+    /** One direction: bytes written and not yet published, bytes published and not yet read. */
+    private static final class MemoryRing {
+        final int capacity;
+        final ByteBuf staged = Unpooled.buffer();
+        final ByteBuf published = Unpooled.buffer();
+        boolean outputDone;
+        /** The writing side closed its link. */
+        boolean closed;
+
+        MemoryRing(int capacity) {
+            this.capacity = capacity;
+        }
+    }
+
+    /** A {@link StreamLink} over two {@link MemoryRing}s: credit is the room left in the peer's. */
+    private static final class MemoryStreamLink implements StreamLink {
+        final MemoryRing out;
+        final MemoryRing in;
+        IOException failure;
+
+        MemoryStreamLink(MemoryRing out, MemoryRing in) {
+            this.out = out;
+            this.in = in;
+        }
+
+        @Override
+        public int credit() {
+            return out.capacity - out.staged.readableBytes() - out.published.readableBytes();
+        }
+
+        @Override
+        public int write(ByteBuf buf, int index, int length) {
+            int n = Math.min(length, credit());
+            out.staged.writeBytes(buf, index, n);
+            return n;
+        }
+
+        @Override
+        public int write(RingSource source, int length) {
+            throw new UnsupportedOperationException("no file regions over the memory ring");
+        }
+
+        @Override
+        public void publish() {
+            out.published.writeBytes(out.staged);
+            out.staged.clear();
+        }
+
+        @Override
+        public int readable() {
+            return in.published.readableBytes();
+        }
+
+        @Override
+        public int read(ByteBuf dst, int index, int max) {
+            int n = Math.min(max, readable());
+            dst.setBytes(index, in.published, in.published.readerIndex(), n);
+            in.published.skipBytes(n);
+            in.published.discardReadBytes();
+            return n;
+        }
+
+        @Override
+        public void discard() {
+            in.published.clear();
+        }
+
+        @Override
+        public boolean peerOutputDone() {
+            return in.outputDone;
+        }
+
+        @Override
+        public void markOutputDone() {
+            out.outputDone = true;
+        }
+
+        @Override
+        public IOException failure() {
+            return failure;
+        }
+
+        @Override
+        public void close() {
+            out.closed = true;
+        }
+    }
+}
