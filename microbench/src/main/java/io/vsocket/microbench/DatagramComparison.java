@@ -19,7 +19,7 @@ import io.netty.channel.socket.nio.NioDatagramChannel;
 import io.netty.util.concurrent.ScheduledFuture;
 import io.vsocket.channel.VSocketChannelOption;
 import io.vsocket.channel.VSocketDatagramChannel;
-import io.vsocket.channel.VSocketIoHandler;
+import io.vsocket.loop.VSocketIoHandler;
 import org.HdrHistogram.Histogram;
 
 import java.net.InetAddress;

@@ -7,6 +7,10 @@ import io.netty.channel.EventLoop;
 import io.netty.channel.IoEvent;
 import io.netty.channel.IoEventLoop;
 import io.netty.channel.IoRegistration;
+import io.vsocket.loop.VSocketIoEvent;
+import io.vsocket.loop.VSocketIoHandle;
+import io.vsocket.loop.VSocketIoHandler;
+import io.vsocket.loop.VSocketIoOps;
 import io.vsocket.unix.NativeSocket;
 
 import java.net.InetSocketAddress;

@@ -7,13 +7,15 @@ import io.netty.channel.socket.DatagramPacket;
 import io.netty.util.concurrent.ScheduledFuture;
 import io.netty.util.internal.logging.InternalLogger;
 import io.netty.util.internal.logging.InternalLoggerFactory;
+import io.vsocket.datagram.PeerResolver;
+import io.vsocket.datagram.PeerRoute;
 import io.vsocket.datagram.ShmDatagramLink;
 import io.vsocket.datagram.UdDatagram;
 import io.vsocket.datagram.UdEndpoint;
-import io.vsocket.datagram.PeerRoute;
-import io.vsocket.datagram.PeerResolver;
 import io.vsocket.link.Resources;
 import io.vsocket.link.rdma.RdmaContext;
+import io.vsocket.link.rdma.RdmaLoop;
+import io.vsocket.loop.VSocketIoHandler;
 import io.vsocket.stream.RingProtocolException;
 import io.vsocket.unix.NativeIoException;
 import io.vsocket.unix.NativeSocket;
@@ -88,7 +90,7 @@ final class DatagramPath implements UdEndpoint.Listener, PeerResolver.UdpSender,
         UdEndpoint endpoint = null;
         if (ud && !local.getAddress().isAnyLocalAddress() && !local.getAddress().isLoopbackAddress()) {
             try {
-                RdmaContext context = loop.rdmaContext(local.getAddress());
+                RdmaContext context = RdmaLoop.context(loop, local.getAddress());
                 endpoint = UdEndpoint.open(context);
             } catch (IOException | RuntimeException e) {
                 logger.debug("{}: no datagrams over UD: {}", channel, e.getMessage());

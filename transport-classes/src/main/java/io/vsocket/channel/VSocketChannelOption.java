@@ -1,6 +1,7 @@
 package io.vsocket.channel;
 
 import io.netty.channel.ChannelOption;
+import io.vsocket.link.VSocketLink;
 
 import java.util.List;
 

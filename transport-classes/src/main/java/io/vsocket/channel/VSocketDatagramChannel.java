@@ -1,7 +1,7 @@
 package io.vsocket.channel;
 
 import io.netty.buffer.ByteBuf;
-import io.netty.buffer.ByteBufAllocator;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.AddressedEnvelope;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelMetadata;
@@ -14,10 +14,10 @@ import io.netty.channel.socket.DatagramChannel;
 import io.netty.channel.socket.DatagramPacket;
 import io.netty.util.UncheckedBooleanSupplier;
 import io.netty.util.internal.StringUtil;
-import io.netty.buffer.Unpooled;
 import io.vsocket.buffer.BufferAddress;
 import io.vsocket.ffm.libc.LibC;
 import io.vsocket.ffm.libc.sockaddr_in6;
+import io.vsocket.loop.VSocketIoOps;
 import io.vsocket.unix.DatagramBatch;
 import io.vsocket.unix.NativeIoException;
 import io.vsocket.unix.NativeSocket;

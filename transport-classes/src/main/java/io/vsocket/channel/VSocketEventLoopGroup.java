@@ -3,6 +3,8 @@ package io.vsocket.channel;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.IoEventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.vsocket.loop.VSocketIoHandle;
+import io.vsocket.loop.VSocketIoHandler;
 
 import java.time.Duration;
 import java.util.concurrent.ThreadFactory;

@@ -2,6 +2,9 @@ package io.vsocket.channel;
 
 import io.netty.buffer.ByteBufAllocator;
 import io.vsocket.buffer.RegisteredAllocator;
+import io.vsocket.link.LinkSettings;
+import io.vsocket.link.VSocketLink;
+import io.vsocket.link.shm.ShmConnectionLink;
 import io.vsocket.verbs.Verbs;
 
 import java.util.ArrayList;
@@ -26,11 +29,9 @@ public final class VSocketLinks {
     public static final boolean DEFAULT_RECEIVE_IN_PLACE =
             Boolean.parseBoolean(System.getProperty("io.vsocket.receiveInPlace", "true"));
     /** How long an shm connection writes nothing before it returns its ring pages to the kernel. */
-    public static final long IDLE_RELEASE_MILLIS = Long.getLong("io.vsocket.shmIdleReleaseMillis", 1000L);
-    /** The longest a closed rdma link waits for its end of output to reach the peer. */
-    static final long RDMA_LINGER_MILLIS = 10_000;
-    public static final int MIN_RING_SIZE = 4096;
-    public static final int MAX_RING_SIZE = 64 << 20;
+    public static final long IDLE_RELEASE_MILLIS = ShmConnectionLink.IDLE_RELEASE_MILLIS;
+    public static final int MIN_RING_SIZE = LinkSettings.MIN_RING_SIZE;
+    public static final int MAX_RING_SIZE = LinkSettings.MAX_RING_SIZE;
     public static final int DEFAULT_HELLO_TIMEOUT_MILLIS = Integer.getInteger("io.vsocket.helloTimeoutMillis", 200);
 
     /**
@@ -104,10 +105,6 @@ public final class VSocketLinks {
     }
 
     static int validateRingSize(int size) {
-        if (size < MIN_RING_SIZE || size > MAX_RING_SIZE || Integer.bitCount(size) != 1) {
-            throw new IllegalArgumentException("ring size must be a power of two from " + MIN_RING_SIZE + " to "
-                    + MAX_RING_SIZE + ": " + size);
-        }
-        return size;
+        return LinkSettings.validateRingSize(size);
     }
 }

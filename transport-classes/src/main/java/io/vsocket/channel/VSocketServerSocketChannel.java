@@ -4,13 +4,15 @@ import io.netty.channel.ChannelMetadata;
 import io.netty.channel.ChannelOutboundBuffer;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.ChannelPromise;
+import io.netty.channel.IoEventLoop;
 import io.netty.channel.RecvByteBufAllocator;
 import io.netty.channel.socket.ServerSocketChannel;
-import io.netty.channel.IoEventLoop;
 import io.netty.util.internal.logging.InternalLogger;
 import io.netty.util.internal.logging.InternalLoggerFactory;
 import io.vsocket.handshake.HostIdentity;
+import io.vsocket.link.VSocketLink;
 import io.vsocket.link.shm.ShmRendezvous;
+import io.vsocket.loop.VSocketIoOps;
 import io.vsocket.unix.NativeSocket;
 
 import java.io.IOException;

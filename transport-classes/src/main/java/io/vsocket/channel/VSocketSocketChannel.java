@@ -24,6 +24,16 @@ import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.Future;
 import io.netty.util.internal.logging.InternalLogger;
 import io.netty.util.internal.logging.InternalLoggerFactory;
+import io.vsocket.handshake.LinkNegotiation;
+import io.vsocket.handshake.NegotiationHost;
+import io.vsocket.link.ConnectionLink;
+import io.vsocket.link.IovArray;
+import io.vsocket.link.TcpConnectionLink;
+import io.vsocket.link.VSocketFileRegions;
+import io.vsocket.link.VSocketLink;
+import io.vsocket.loop.VSocketIoEvent;
+import io.vsocket.loop.VSocketIoHandler;
+import io.vsocket.loop.VSocketIoOps;
 import io.vsocket.stream.StreamLink;
 import io.vsocket.unix.NativeSocket;
 
@@ -52,7 +62,7 @@ import java.util.concurrent.TimeUnit;
  * socket's connect and accept complete after its CLC handshake).
  *
  * <p>It writes {@link ByteBuf}s and {@link FileRegion}s, mixed in any order, on every link, as
- * Netty's epoll channel does; how a region's bytes travel on each link is {@link FileRegionWriter}'s
+ * Netty's epoll channel does; how a region's bytes travel on each link is the link's ({@code FileRegionWriter})
  * business, and what the JVM's flags allow there is {@link VSocketFileRegions}'.
  */
 public final class VSocketSocketChannel extends AbstractVSocketChannel implements SocketChannel {
@@ -293,7 +303,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     @Override
     void registered() {
         if (parent() != null && negotiation == null && connection == null && isOpen()) {
-            negotiation = new LinkNegotiation(this, socket, config);
+            negotiation = new LinkNegotiation(host, socket, config);
             negotiation.startServer(parent().shmRendezvous(config.getLinks()));
             negotiationInterestChanged();
         }
@@ -308,7 +318,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     }
 
     /** What the links the hello makes for this channel call back. */
-    LinkHost linkHost() {
+    NegotiationHost linkHost() {
         return host;
     }
 
@@ -557,7 +567,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                 linkEstablished(new TcpConnectionLink(host, socket, config), null);
                 return;
             }
-            negotiation = new LinkNegotiation(VSocketSocketChannel.this, socket, config);
+            negotiation = new LinkNegotiation(host, socket, config);
             negotiation.startClient();
             negotiationInterestChanged();
         }
@@ -788,8 +798,38 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         }
     }
 
-    /** What the link sees of this channel. */
-    private final class Host implements LinkHost {
+    /** What the hello and the link see of this channel. */
+    private final class Host implements NegotiationHost {
+        @Override
+        public void linkEstablished(ConnectionLink link, ByteBuf leftover) {
+            VSocketSocketChannel.this.linkEstablished(link, leftover);
+        }
+
+        @Override
+        public void linkEstablishedWatchingLateHello(LinkNegotiation watch) {
+            VSocketSocketChannel.this.linkEstablishedWatchingLateHello(watch);
+        }
+
+        @Override
+        public void negotiationFailed(Throwable cause) {
+            VSocketSocketChannel.this.negotiationFailed(cause);
+        }
+
+        @Override
+        public void negotiationInterestChanged() {
+            VSocketSocketChannel.this.negotiationInterestChanged();
+        }
+
+        @Override
+        public InetSocketAddress remoteAddress() {
+            return VSocketSocketChannel.this.remoteAddress();
+        }
+
+        @Override
+        public String toString() {
+            return VSocketSocketChannel.this.toString();
+        }
+
         private final Runnable flushTask = () -> ((VSocketUnsafe) unsafe()).flushLater();
 
         @Override

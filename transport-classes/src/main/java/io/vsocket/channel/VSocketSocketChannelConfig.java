@@ -9,6 +9,8 @@ import io.netty.channel.RecvByteBufAllocator;
 import io.netty.channel.WriteBufferWaterMark;
 import io.netty.channel.socket.SocketChannelConfig;
 import io.vsocket.ffm.libc.LibC;
+import io.vsocket.link.LinkSettings;
+import io.vsocket.link.VSocketLink;
 import io.vsocket.unix.NativeIoException;
 import io.vsocket.unix.NativeSocket;
 
@@ -29,7 +31,7 @@ import static io.netty.channel.ChannelOption.TCP_NODELAY;
  * vsocket stream starts from (and which carries the data on the tcp link); {@code TCP_NODELAY} is on
  * by default, as in Netty's transports.
  */
-public final class VSocketSocketChannelConfig extends DefaultChannelConfig implements SocketChannelConfig {
+public final class VSocketSocketChannelConfig extends DefaultChannelConfig implements SocketChannelConfig, LinkSettings {
     private final NativeSocket socket;
     private volatile boolean allowHalfClosure;
     private volatile List<VSocketLink> links = VSocketLinks.defaults();

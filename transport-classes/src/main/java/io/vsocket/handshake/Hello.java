@@ -1,8 +1,9 @@
 package io.vsocket.handshake;
 
 import io.netty.buffer.ByteBuf;
-import io.vsocket.channel.VSocketLink;
+import io.vsocket.link.VSocketLink;
 import io.vsocket.link.rdma.RdmaEndpoint;
+import io.vsocket.link.shm.ShmRendezvous;
 import io.vsocket.verbs.Gid;
 import io.vsocket.verbs.Mtu;
 
@@ -34,7 +35,8 @@ public final class Hello {
     public static final int MAX_BODY = 1024;
     /** The out-of-band byte a vsocket client sends first: invisible in-band to a plain server. */
     public static final byte CLIENT_MARKER = 'v';
-    public static final int TOKEN_LENGTH = 16;
+    /** The per-connection token: also what the shm rendezvous expects with a client's descriptors. */
+    public static final int TOKEN_LENGTH = ShmRendezvous.TOKEN_LENGTH;
 
     static final int SERVER_HELLO = 1;
     static final int CLIENT_HELLO = 2;

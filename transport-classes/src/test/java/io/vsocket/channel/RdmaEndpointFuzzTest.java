@@ -7,6 +7,8 @@ import io.netty.buffer.Unpooled;
 import io.vsocket.ffm.ibverbs.ibv_ah_attr;
 import io.vsocket.handshake.Hello;
 import io.vsocket.handshake.HelloException;
+import io.vsocket.handshake.LinkNegotiation;
+import io.vsocket.link.VSocketLink;
 import io.vsocket.link.rdma.RdmaEndpoint;
 import io.vsocket.stream.SendCursor;
 import io.vsocket.verbs.AddressVector;

@@ -6,6 +6,12 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.ChannelInputShutdownReadComplete;
+import io.vsocket.link.LinkHost;
+import io.vsocket.link.LinkSettings;
+import io.vsocket.link.RingConnectionLink;
+import io.vsocket.link.VSocketLink;
+import io.vsocket.loop.VSocketIoHandler;
+import io.vsocket.loop.VSocketLoopPoller;
 import io.vsocket.stream.RingSource;
 import io.vsocket.stream.StreamLink;
 import org.junit.jupiter.api.AfterAll;
@@ -132,7 +138,7 @@ class RingLinkChannelTest {
         p.b.channel.config().setAutoRead(false); // b takes nothing: a's writes wait for credit
         p.b.channel.eventLoop().submit(() -> { }).sync();
         var write = p.a.channel.writeAndFlush(Unpooled.wrappedBuffer(pattern(64 * 1024, 4)));
-        await(() -> p.a.link.waitingForCredit, "a to wait for credit");
+        await(p.a.link::waitsForCredit, "a to wait for credit");
         assertFalse(write.isDone(), "the write waits while the ring is full");
         p.b.channel.close().sync();
         p.a.control.close();
@@ -302,7 +308,7 @@ class RingLinkChannelTest {
             }
         };
 
-        MemoryConnectionLink(LinkHost host, io.vsocket.unix.NativeSocket socket, VSocketSocketChannelConfig config,
+        MemoryConnectionLink(LinkHost host, io.vsocket.unix.NativeSocket socket, LinkSettings config,
                 MemoryStreamLink ring) {
             super(host, socket, config, ring);
             this.ring = ring;
@@ -339,13 +345,17 @@ class RingLinkChannelTest {
                     || ring.readable() > 0 && (readInterest || host.isInputShutdown());
         }
 
+        boolean waitsForCredit() {
+            return waitingForCredit;
+        }
+
         @Override
-        boolean peerLeft() {
+        protected boolean peerLeft() {
             return ring.in.closed;
         }
 
         @Override
-        void end(boolean abortive) {
+        protected void end(boolean abortive) {
             if (!abortive) {
                 ring.markOutputDone();
             }

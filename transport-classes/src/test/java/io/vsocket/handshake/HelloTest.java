@@ -2,7 +2,7 @@ package io.vsocket.handshake;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
-import io.vsocket.channel.VSocketLink;
+import io.vsocket.link.VSocketLink;
 import io.vsocket.link.rdma.RdmaEndpoint;
 import io.vsocket.verbs.Gid;
 import org.junit.jupiter.api.Test;

@@ -1,16 +1,16 @@
 package io.vsocket.reactor;
 
 import io.netty.buffer.Unpooled;
-import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.DatagramChannel;
+import io.netty.channel.socket.DatagramPacket;
 import io.netty.channel.socket.ServerSocketChannel;
 import io.netty.channel.socket.SocketChannel;
-import io.netty.channel.socket.DatagramPacket;
 import io.vsocket.channel.VSocketDatagramChannel;
-import io.vsocket.channel.VSocketLink;
 import io.vsocket.channel.VSocketServerSocketChannel;
 import io.vsocket.channel.VSocketSocketChannel;
+import io.vsocket.link.VSocketLink;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;

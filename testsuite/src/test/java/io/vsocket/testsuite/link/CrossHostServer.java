@@ -8,7 +8,7 @@ import io.netty.channel.ChannelInitializer;
 import io.netty.channel.EventLoopGroup;
 import io.vsocket.channel.VSocketChannelOption;
 import io.vsocket.channel.VSocketEventLoopGroup;
-import io.vsocket.channel.VSocketLink;
+import io.vsocket.link.VSocketLink;
 
 import java.net.InetSocketAddress;
 import java.util.List;

@@ -3,8 +3,8 @@ package io.vsocket.testsuite.link;
 import io.netty.channel.Channel;
 import io.netty.channel.EventLoopGroup;
 import io.vsocket.channel.VSocketEventLoopGroup;
-import io.vsocket.channel.VSocketLink;
 import io.vsocket.channel.VSocketLinks;
+import io.vsocket.link.VSocketLink;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 

@@ -18,7 +18,7 @@ import io.netty.testsuite.transport.socket.SocketSslLargeCertificateTest;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ImmediateEventExecutor;
 import io.netty.util.concurrent.Promise;
-import io.vsocket.channel.VSocketLink;
+import io.vsocket.link.VSocketLink;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.condition.EnabledIf;

@@ -14,10 +14,10 @@ import io.netty.util.concurrent.DefaultThreadFactory;
 import io.vsocket.channel.VSocketChannelOption;
 import io.vsocket.channel.VSocketDatagramChannel;
 import io.vsocket.channel.VSocketEventLoopGroup;
-import io.vsocket.channel.VSocketLink;
 import io.vsocket.channel.VSocketLinks;
 import io.vsocket.channel.VSocketServerSocketChannel;
 import io.vsocket.channel.VSocketSocketChannel;
+import io.vsocket.link.VSocketLink;
 
 import java.util.ArrayList;
 import java.util.List;

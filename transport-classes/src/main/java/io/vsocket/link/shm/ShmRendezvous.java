@@ -5,10 +5,9 @@ import io.netty.channel.IoEventLoop;
 import io.netty.channel.IoRegistration;
 import io.netty.util.internal.logging.InternalLogger;
 import io.netty.util.internal.logging.InternalLoggerFactory;
-import io.vsocket.channel.VSocketIoHandle;
-import io.vsocket.channel.VSocketIoOps;
-import io.vsocket.handshake.Hello;
 import io.vsocket.link.Resources;
+import io.vsocket.loop.VSocketIoHandle;
+import io.vsocket.loop.VSocketIoOps;
 import io.vsocket.unix.FileDescriptors;
 import io.vsocket.unix.UnixSocket;
 
@@ -33,6 +32,8 @@ public final class ShmRendezvous implements VSocketIoHandle {
     private static final InternalLogger logger = InternalLoggerFactory.getInstance(ShmRendezvous.class);
     private static final SecureRandom RANDOM = new SecureRandom();
     private static final int DESCRIPTORS = 3;
+    /** The length of the token each arrival carries (a connection's hello token, a datagram peer's). */
+    public static final int TOKEN_LENGTH = 16;
     /** A connection that has not sent its message by then is dropped. */
     private static final long STALE_SECONDS = 5;
     private static final int MAX_ARRIVALS = 256;
@@ -219,7 +220,7 @@ public final class ShmRendezvous implements VSocketIoHandle {
                 int uid = socket.peerCredentials().uid();
                 if (uid != UnixSocket.currentUid()) {
                     logger.warn("shm rendezvous {}: refused descriptors from uid {}", name, uid);
-                } else if (message.data().length != Hello.TOKEN_LENGTH || fds.length != DESCRIPTORS) {
+                } else if (message.data().length != TOKEN_LENGTH || fds.length != DESCRIPTORS) {
                     logger.debug("shm rendezvous {}: malformed message of {} bytes and {} descriptors", name,
                             message.data().length, fds.length);
                 } else {

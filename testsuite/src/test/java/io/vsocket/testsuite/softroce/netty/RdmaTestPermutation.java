@@ -5,16 +5,16 @@ import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.socket.SocketProtocolFamily;
-import io.netty.testsuite.transport.TestsuitePermutation;
 import io.netty.testsuite.transport.TestsuitePermutation.BootstrapComboFactory;
+import io.netty.testsuite.transport.TestsuitePermutation;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import io.vsocket.buffer.RegisteredAllocator;
 import io.vsocket.channel.VSocketChannelOption;
 import io.vsocket.channel.VSocketDatagramChannel;
 import io.vsocket.channel.VSocketEventLoopGroup;
-import io.vsocket.channel.VSocketLink;
 import io.vsocket.channel.VSocketServerSocketChannel;
 import io.vsocket.channel.VSocketSocketChannel;
+import io.vsocket.link.VSocketLink;
 import io.vsocket.testsuite.netty.VSocketTestPermutation;
 
 import java.net.InetSocketAddress;

@@ -1,4 +1,4 @@
-package io.vsocket.channel;
+package io.vsocket.link;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
@@ -6,6 +6,8 @@ import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelOutboundBuffer;
 import io.netty.channel.FileRegion;
 import io.vsocket.buffer.BufferAddress;
+import io.vsocket.loop.VSocketIoEvent;
+import io.vsocket.loop.VSocketIoOps;
 import io.vsocket.unix.NativeSocket;
 
 import java.io.IOException;
@@ -15,14 +17,14 @@ import java.io.IOException;
  * level-triggered readiness on the channel's own registration, {@code writev} of the flushed
  * buffers, {@code sendfile} for file regions. Also the link of a peer that does not speak vsocket.
  */
-final class TcpConnectionLink implements ConnectionLink {
+public final class TcpConnectionLink implements ConnectionLink {
     private final LinkHost host;
     private final NativeSocket socket;
-    private final VSocketSocketChannelConfig config;
+    private final LinkSettings config;
     private FileRegionWriter regionWriter;
     private boolean inputShutdown;
 
-    TcpConnectionLink(LinkHost host, NativeSocket socket, VSocketSocketChannelConfig config) {
+    public TcpConnectionLink(LinkHost host, NativeSocket socket, LinkSettings config) {
         this.host = host;
         this.socket = socket;
         this.config = config;

@@ -1,4 +1,4 @@
-package io.vsocket.channel;
+package io.vsocket.link;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelOutboundBuffer;
@@ -18,9 +18,9 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * reads each buffer's reader index and never moves it; the outbound buffer advances them after the
  * write by the count the kernel took.
  */
-final class IovArray implements ChannelOutboundBuffer.MessageProcessor {
+public final class IovArray implements ChannelOutboundBuffer.MessageProcessor {
     /** Linux's IOV_MAX. */
-    static final int MAX = 1024;
+    public static final int MAX = 1024;
     private static final long STRIDE = iovec.sizeof();
     private static final FastThreadLocal<IovArray> PER_THREAD = new FastThreadLocal<>() {
         @Override

@@ -1,4 +1,4 @@
-package io.vsocket.channel;
+package io.vsocket.link.shm;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
@@ -8,7 +8,14 @@ import io.netty.channel.IoRegistration;
 import io.netty.util.concurrent.Future;
 import io.netty.util.internal.logging.InternalLogger;
 import io.netty.util.internal.logging.InternalLoggerFactory;
-import io.vsocket.link.shm.ShmLink;
+import io.vsocket.link.LinkHost;
+import io.vsocket.link.LinkSettings;
+import io.vsocket.link.RingConnectionLink;
+import io.vsocket.link.VSocketLink;
+import io.vsocket.loop.VSocketIoHandle;
+import io.vsocket.loop.VSocketIoHandler;
+import io.vsocket.loop.VSocketIoOps;
+import io.vsocket.loop.VSocketLoopPoller;
 import io.vsocket.stream.RingProtocolException;
 import io.vsocket.unix.NativeSocket;
 
@@ -19,11 +26,14 @@ import java.util.concurrent.TimeUnit;
  * The shm link under a channel: a ring in memory shared with the peer's process on this host. The
  * loop polls it while it spins ({@link VSocketLoopPoller}) and parks it before it blocks; the peer
  * rings its doorbell (an eventfd the loop watches) only while it is parked. Lends received bytes
- * as they lie in the ring when {@link VSocketChannelOption#RECEIVE_IN_PLACE} allows, and gives its
+ * as they lie in the ring when the channel option {@code RECEIVE_IN_PLACE} allows, and gives its
  * ring's pages back to the kernel after an idle period without writes.
  */
-final class ShmConnectionLink extends RingConnectionLink {
+public final class ShmConnectionLink extends RingConnectionLink {
     private static final InternalLogger logger = InternalLoggerFactory.getInstance(ShmConnectionLink.class);
+
+    /** How long an shm connection writes nothing before it returns its ring pages to the kernel. */
+    public static final long IDLE_RELEASE_MILLIS = Long.getLong("io.vsocket.shmIdleReleaseMillis", 1000L);
 
     private final ShmLink shm;
     private final Poller poller = new Poller();
@@ -33,7 +43,7 @@ final class ShmConnectionLink extends RingConnectionLink {
     private Future<?> idleRelease;
     private int writesSinceIdleCheck;
 
-    ShmConnectionLink(LinkHost host, NativeSocket socket, VSocketSocketChannelConfig config, ShmLink shm) {
+    public ShmConnectionLink(LinkHost host, NativeSocket socket, LinkSettings config, ShmLink shm) {
         super(host, socket, config, shm);
         this.shm = shm;
     }
@@ -49,8 +59,8 @@ final class ShmConnectionLink extends RingConnectionLink {
         shm.lendOn(host.eventLoop());
         handler = host.ioHandler();
         handler.addPoller(poller);
-        idleRelease = host.eventLoop().scheduleWithFixedDelay(this::releaseIdleRing, VSocketLinks.IDLE_RELEASE_MILLIS,
-                VSocketLinks.IDLE_RELEASE_MILLIS, TimeUnit.MILLISECONDS);
+        idleRelease = host.eventLoop().scheduleWithFixedDelay(this::releaseIdleRing, IDLE_RELEASE_MILLIS,
+                IDLE_RELEASE_MILLIS, TimeUnit.MILLISECONDS);
         ((IoEventLoop) host.eventLoop()).register(new Doorbell(shm.doorbellFd())).addListener(f -> {
             if (f.isSuccess()) {
                 IoRegistration r = (IoRegistration) f.getNow();
@@ -77,12 +87,12 @@ final class ShmConnectionLink extends RingConnectionLink {
     }
 
     @Override
-    boolean peerLeft() {
+    protected boolean peerLeft() {
         return shm.peerClosed();
     }
 
     @Override
-    void published() {
+    protected void published() {
         writesSinceIdleCheck++;
     }
 
@@ -102,7 +112,7 @@ final class ShmConnectionLink extends RingConnectionLink {
     }
 
     @Override
-    void end(boolean abortive) {
+    protected void end(boolean abortive) {
         if (idleRelease != null) {
             idleRelease.cancel(false);
             idleRelease = null;

@@ -1,13 +1,16 @@
-package io.vsocket.channel;
+package io.vsocket.link;
 
 import io.netty.channel.EventLoop;
+import io.vsocket.loop.VSocketIoEvent;
+import io.vsocket.loop.VSocketIoHandler;
+import io.vsocket.loop.VSocketIoOps;
 
 /**
  * The channel as its {@link ConnectionLink} sees it: the loop, the socket's epoll interest, and the
  * three things a link tells the channel — bytes came (or the end did), there is room for more, the
  * link broke. Everything else about Netty's semantics stays in the channel.
  */
-interface LinkHost {
+public interface LinkHost {
     EventLoop eventLoop();
 
     /** The loop's handler (pollers, rdma contexts, registrations). */

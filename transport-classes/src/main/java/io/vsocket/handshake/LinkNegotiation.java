@@ -1,21 +1,29 @@
-package io.vsocket.channel;
+package io.vsocket.handshake;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.util.concurrent.Future;
 import io.netty.util.internal.logging.InternalLogger;
 import io.netty.util.internal.logging.InternalLoggerFactory;
-import io.vsocket.handshake.Hello;
-import io.vsocket.handshake.HelloException;
-import io.vsocket.handshake.HostIdentity;
+import io.vsocket.link.ConnectionLink;
+import io.vsocket.link.LinkSettings;
 import io.vsocket.link.Resources;
+import io.vsocket.link.RingConnectionLink;
+import io.vsocket.link.Scratch;
+import io.vsocket.link.TcpConnectionLink;
+import io.vsocket.link.VSocketLink;
+import io.vsocket.link.VSocketLinkException;
+import io.vsocket.link.rdma.RdmaConnectionLink;
 import io.vsocket.link.rdma.RdmaContext;
 import io.vsocket.link.rdma.RdmaEndpoint;
 import io.vsocket.link.rdma.RdmaLink;
+import io.vsocket.link.rdma.RdmaLoop;
+import io.vsocket.link.shm.ShmConnectionLink;
 import io.vsocket.link.shm.ShmLink;
 import io.vsocket.link.shm.ShmRendezvous;
-import io.vsocket.unix.NativeSocket;
+import io.vsocket.loop.VSocketIoOps;
 import io.vsocket.unix.FileDescriptors;
+import io.vsocket.unix.NativeSocket;
 import io.vsocket.unix.UnixSocket;
 
 import java.io.IOException;
@@ -57,7 +65,7 @@ import java.util.concurrent.TimeUnit;
  *
  * Event-loop thread only; one per connection, dropped once the link is known.
  */
-final class LinkNegotiation {
+public final class LinkNegotiation {
     private static final InternalLogger logger = InternalLoggerFactory.getInstance(LinkNegotiation.class);
     private static final SecureRandom RANDOM = new SecureRandom();
     /** The first fallback to tcp is logged at INFO, the rest at DEBUG. */
@@ -79,9 +87,9 @@ final class LinkNegotiation {
      */
     private static final int SERVER_PATIENCE = 10;
 
-    private final VSocketSocketChannel channel;
+    private final NegotiationHost channel;
     private final NativeSocket socket;
-    private final VSocketSocketChannelConfig config;
+    private final LinkSettings config;
     private final ByteBuf in = Unpooled.buffer(256);
     private Step step;
     private Future<?> timeout;
@@ -95,19 +103,19 @@ final class LinkNegotiation {
     /** A server's connected link, until the client's first message on it arrives. */
     private RdmaLink rdmaPending;
 
-    LinkNegotiation(VSocketSocketChannel channel, NativeSocket socket, VSocketSocketChannelConfig config) {
+    public LinkNegotiation(NegotiationHost channel, NativeSocket socket, LinkSettings config) {
         this.channel = channel;
         this.socket = socket;
         this.config = config;
     }
 
     /** The epoll interest while the hello is under way. */
-    int interest() {
+    public int interest() {
         int flags = VSocketIoOps.IN | VSocketIoOps.RDHUP;
         return step == Step.AWAIT_MARKER ? flags | VSocketIoOps.PRI : flags;
     }
 
-    void startClient() throws IOException {
+    public void startClient() throws IOException {
         socket.sendUrgent(Hello.CLIENT_MARKER);
         step = Step.AWAIT_SERVER_HELLO;
         // Giving up means plain tcp: without tcp allowed, wait as long as the connect timeout lets us.
@@ -116,7 +124,7 @@ final class LinkNegotiation {
         }
     }
 
-    void startServer(ShmRendezvous rendezvous) {
+    public void startServer(ShmRendezvous rendezvous) {
         this.rendezvous = rendezvous;
         step = Step.AWAIT_MARKER;
         armTimeout();
@@ -153,7 +161,7 @@ final class LinkNegotiation {
     }
 
     /** The socket is readable (or urgent data arrived). */
-    void ready() {
+    public void ready() {
         try {
             if (step == Step.AWAIT_MARKER) {
                 int urgent = socket.readUrgent();
@@ -301,10 +309,10 @@ final class LinkNegotiation {
         }
         chosen = hello;
         if (hello.link() == VSocketLink.TCP) {
-            finish(new TcpConnectionLink(channel.linkHost(), socket, config));
+            finish(new TcpConnectionLink(channel, socket, config));
             return;
         }
-        VSocketLinks.validateRingSize(hello.ringSize());
+        LinkSettings.validateRingSize(hello.ringSize());
         if (in.isReadable()) {
             throw new HelloException("the client sent " + in.readableBytes() + " bytes after choosing " + hello.link());
         }
@@ -337,19 +345,19 @@ final class LinkNegotiation {
             fail(e);
             return;
         }
-        finish(new ShmConnectionLink(channel.linkHost(), socket, config, link));
+        finish(new ShmConnectionLink(channel, socket, config, link));
     }
 
     /** The rdma context of this connection's loop for its local address; throws saying why there is none. */
     private RdmaContext rdmaContext() throws IOException {
-        return channel.ioHandler().rdmaContext(socket.localAddress().getAddress());
+        return RdmaLoop.context(channel.ioHandler(), socket.localAddress().getAddress());
     }
 
     /** The client chose rdma: connect a queue pair to its endpoint and answer with this side's. */
     private void acceptRdma(RdmaEndpoint client) {
         RdmaLink link = null;
         try {
-            VSocketLinks.validateRingSize(client.ringSize());
+            LinkSettings.validateRingSize(client.ringSize());
             link = rdmaContext().newLink(config.getRingSize());
             link.connect(client, false);
         } catch (IOException | RuntimeException e) {
@@ -385,7 +393,7 @@ final class LinkNegotiation {
         } else if (link.peerReady()) {
             rdmaPending = null;
             link.listener(null);
-            finish(new RdmaConnectionLink(channel.linkHost(), socket, config, link));
+            finish(new RdmaConnectionLink(channel, socket, config, link));
         }
     }
 
@@ -402,7 +410,7 @@ final class LinkNegotiation {
             fail(e);
             return;
         }
-        finish(new TcpConnectionLink(channel.linkHost(), socket, config));
+        finish(new TcpConnectionLink(channel, socket, config));
     }
 
     // ---- client side ----
@@ -445,7 +453,7 @@ final class LinkNegotiation {
                 }
                 case TCP -> {
                     write(out -> Hello.encode(new Hello.ClientHello(token, VSocketLink.TCP, config.getRingSize()), out));
-                    finish(new TcpConnectionLink(channel.linkHost(), socket, config));
+                    finish(new TcpConnectionLink(channel, socket, config));
                     return;
                 }
             }
@@ -460,7 +468,7 @@ final class LinkNegotiation {
         if (local.isEmpty() || !local.equals(hello.hostId())) {
             return "the server is on another host, network namespace or user";
         }
-        if (hello.ringSize() < VSocketLinks.MIN_RING_SIZE || hello.ringSize() > VSocketLinks.MAX_RING_SIZE
+        if (hello.ringSize() < LinkSettings.MIN_RING_SIZE || hello.ringSize() > LinkSettings.MAX_RING_SIZE
                 || Integer.bitCount(hello.ringSize()) != 1) {
             return "the server asked for a ring of " + hello.ringSize() + " bytes";
         }
@@ -505,7 +513,7 @@ final class LinkNegotiation {
             if (in.isReadable()) {
                 throw new HelloException("the server sent " + in.readableBytes() + " bytes after making rdma ready");
             }
-            VSocketLinks.validateRingSize(ready.rdma().ringSize());
+            LinkSettings.validateRingSize(ready.rdma().ringSize());
             RdmaLink link = rdmaOffer;
             rdmaOffer = null;
             try {
@@ -516,7 +524,7 @@ final class LinkNegotiation {
                 throw new VSocketLinkException("cannot connect the rdma queue pair the server made ready: "
                         + e.getMessage(), e);
             }
-            finish(new RdmaConnectionLink(channel.linkHost(), socket, config, link));
+            finish(new RdmaConnectionLink(channel, socket, config, link));
             return;
         }
         if (ready.link() == VSocketLink.SHM) {
@@ -528,7 +536,7 @@ final class LinkNegotiation {
             }
             ShmLink link = shmOffer.link();
             shmOffer = null;
-            finish(new ShmConnectionLink(channel.linkHost(), socket, config, link));
+            finish(new ShmConnectionLink(channel, socket, config, link));
             return;
         }
         logOnce("the server could not set the chosen link up: " + ready.reason());
@@ -544,7 +552,7 @@ final class LinkNegotiation {
             throw new VSocketLinkException("the server could not set the chosen link up (" + ready.reason()
                     + ") and tcp is not among the allowed links " + config.getLinks());
         }
-        finish(new TcpConnectionLink(channel.linkHost(), socket, config));
+        finish(new TcpConnectionLink(channel, socket, config));
     }
 
     /**
@@ -568,7 +576,7 @@ final class LinkNegotiation {
      * their front. Returns 0 while undecided, 1 when done ({@link #takeLeftover()} has what
      * follows), -1 at end of stream with nothing left.
      */
-    int watchLateHello() throws IOException {
+    public int watchLateHello() throws IOException {
         int n = readSome();
         if (in.isReadable()) {
             if (!Hello.startsLikeHello(in)) {
@@ -590,7 +598,7 @@ final class LinkNegotiation {
     }
 
     /** What came after the late offer, or null; the watch is over. */
-    ByteBuf takeLeftover() {
+    public ByteBuf takeLeftover() {
         step = Step.DONE;
         if (in.isReadable()) {
             return in;
@@ -609,7 +617,7 @@ final class LinkNegotiation {
             return;
         }
         logger.debug("{}: the peer {}: plain tcp", channel, what);
-        finish(new TcpConnectionLink(channel.linkHost(), socket, config));
+        finish(new TcpConnectionLink(channel, socket, config));
     }
 
     private interface Encoder {
@@ -653,7 +661,7 @@ final class LinkNegotiation {
     }
 
     /** The channel closed while the hello was under way. */
-    void abort() {
+    public void abort() {
         if (step != Step.DONE) {
             in.release();
             end();

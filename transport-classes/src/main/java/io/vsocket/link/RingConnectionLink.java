@@ -1,8 +1,10 @@
-package io.vsocket.channel;
+package io.vsocket.link;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelOutboundBuffer;
 import io.netty.channel.FileRegion;
+import io.vsocket.loop.VSocketIoEvent;
+import io.vsocket.loop.VSocketIoOps;
 import io.vsocket.stream.RingProtocolException;
 import io.vsocket.stream.StreamLink;
 import io.vsocket.unix.NativeSocket;
@@ -15,25 +17,27 @@ import java.io.IOException;
  * its end may come. The subclasses say how the link is woken (a poller and a doorbell, or the
  * loop's completion queue) and how it ends.
  */
-abstract class RingConnectionLink implements ConnectionLink {
-    final LinkHost host;
-    final NativeSocket socket;
-    final VSocketSocketChannelConfig config;
+public abstract class RingConnectionLink implements ConnectionLink {
+    protected final LinkHost host;
+    protected final NativeSocket socket;
+    protected final LinkSettings config;
     private final StreamLink ring;
     private final RingGather gather = new RingGather();
     private FileRegionWriter regionWriter;
     /** The application reads now (Netty's read interest, which the ring has no epoll flag for). */
-    boolean readInterest;
+    protected boolean readInterest;
     /** Writes wait in the outbound buffer for credit: a flush follows when the peer returns some. */
-    boolean waitingForCredit;
+    protected boolean waitingForCredit;
     /** The peer's end of output has been seen and reported (a ring link's hang-up). */
-    boolean peerEndSeen;
+    protected boolean peerEndSeen;
     /** The control connection ended: the peer closed (cleanly, or it would have been cut off). */
     private boolean peerClosed;
     private boolean taskPending;
-    boolean closed;
+    /** Started by its channel: a link the channel never started (it closed during the hello) has no end to send. */
+    private boolean started;
+    protected boolean closed;
 
-    RingConnectionLink(LinkHost host, NativeSocket socket, VSocketSocketChannelConfig config, StreamLink ring) {
+    protected RingConnectionLink(LinkHost host, NativeSocket socket, LinkSettings config, StreamLink ring) {
         this.host = host;
         this.socket = socket;
         this.config = config;
@@ -42,31 +46,32 @@ abstract class RingConnectionLink implements ConnectionLink {
 
     @Override
     public void start(boolean reading) {
+        started = true;
         readInterest = reading;
         host.watch(VSocketIoOps.IN | VSocketIoOps.RDHUP);
     }
 
     /** The peer closed its end of the link or reset it: what is left to write can never arrive. */
-    abstract boolean peerLeft();
+    protected abstract boolean peerLeft();
 
     /** Before a write: news the loop has not handed over yet (a reset, credit) can count now. */
-    void beforeWrite() throws IOException {
+    protected void beforeWrite() throws IOException {
     }
 
     /** Bytes went into the ring (a write or a region's). */
-    void published() {
+    protected void published() {
     }
 
     /**
      * The control connection ended before the peer's end of output came on the link: the peer died,
      * or (rdma, whose end travels apart from TCP) its end may still be on the way.
      */
-    void controlEndedFirst() {
+    protected void controlEndedFirst() {
         peerDied();
     }
 
     /** Lets go of the ring's link; {@code abortive}: {@code SO_LINGER} 0 asked for a reset. */
-    abstract void end(boolean abortive);
+    protected abstract void end(boolean abortive);
 
     /**
      * Copies flushed buffers into the peer's ring as far as credit goes and publishes them once: one
@@ -186,7 +191,7 @@ abstract class RingConnectionLink implements ConnectionLink {
      * the hang-up when the peer's end came, a close when the link failed. The shm poller calls it
      * every turn; on rdma, the completions that changed the link do. Returns how much it did.
      */
-    final int ready() {
+    protected final int ready() {
         if (closed) {
             return 0;
         }
@@ -229,7 +234,7 @@ abstract class RingConnectionLink implements ConnectionLink {
     }
 
     /** Runs {@link #ready()} from a task (once, however often asked before it runs). */
-    final void readyLater() {
+    protected final void readyLater() {
         if (!taskPending) {
             taskPending = true;
             host.eventLoop().execute(() -> {
@@ -273,11 +278,11 @@ abstract class RingConnectionLink implements ConnectionLink {
     }
 
     /** Whether the peer's end of output has come (the peer closed cleanly, or half-closed). */
-    final boolean peerOutputDone() {
+    protected final boolean peerOutputDone() {
         return ring.peerOutputDone();
     }
 
-    final void peerDied() {
+    protected final void peerDied() {
         host.failed(new IOException("the peer's end of the " + kind().name().toLowerCase()
                 + " link closed without ending its stream: its process died or it dropped the connection"));
     }
@@ -291,11 +296,15 @@ abstract class RingConnectionLink implements ConnectionLink {
         if (regionWriter != null) {
             regionWriter.close();
         }
-        end(closeIsAbortive(socket));
+        if (started) {
+            end(closeIsAbortive(socket));
+        } else {
+            ring.close();
+        }
     }
 
     /** {@code SO_LINGER} 0 asks for an abortive close: the peer then sees a reset, as over TCP. */
-    static boolean closeIsAbortive(NativeSocket socket) {
+    public static boolean closeIsAbortive(NativeSocket socket) {
         try {
             return socket.isOpen() && socket.getLinger() == 0;
         } catch (IOException e) {

@@ -1,9 +1,10 @@
-package io.vsocket.channel;
+package io.vsocket.loop;
 
 import io.netty.channel.IoEvent;
 import io.netty.channel.IoEventLoop;
 import io.netty.channel.IoRegistration;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.vsocket.channel.VSocketEventLoopGroup;
 import io.vsocket.unix.EventFd;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;

@@ -1,4 +1,4 @@
-package io.vsocket.channel;
+package io.vsocket.loop;
 
 import org.junit.jupiter.api.Test;
 

@@ -1,4 +1,4 @@
-package io.vsocket.channel;
+package io.vsocket.loop;
 
 import io.netty.channel.IoHandle;
 import io.netty.channel.IoHandler;
@@ -9,24 +9,20 @@ import io.netty.channel.IoRegistration;
 import io.netty.util.concurrent.ThreadAwareExecutor;
 import io.netty.util.internal.logging.InternalLogger;
 import io.netty.util.internal.logging.InternalLoggerFactory;
-import io.vsocket.link.Resources;
-import io.vsocket.link.rdma.RdmaContext;
-import io.vsocket.link.rdma.RdmaPort;
 import io.vsocket.unix.Epoll;
 import io.vsocket.unix.EventFd;
 import io.vsocket.unix.NativeIoException;
+import org.agrona.CloseHelper;
 import org.agrona.collections.Long2ObjectHashMap;
 
-import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.net.InetAddress;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Function;
 
 /**
  * The vsocket event loop's I/O side (Netty 4.2 {@link IoHandler}). One per loop thread, it owns an
@@ -70,10 +66,8 @@ public final class VSocketIoHandler implements IoHandler {
     private final Long2ObjectHashMap<Registration> registrations = new Long2ObjectHashMap<>();
     private final List<VSocketLoopPoller> pollers = new ArrayList<>();
     private final VSocketIoEvent event = new VSocketIoEvent();
-    /** This loop's rdma contexts, one per device port it has used; opened on first use. */
-    private final Map<RdmaPort, RdmaCompletions> rdma = new HashMap<>();
-    /** Ports whose context could not be opened, and why: asked again, they answer at once. */
-    private final Map<RdmaPort, String> rdmaFailures = new HashMap<>();
+    /** Per-loop state of the layers above, by type ({@link #service}); closed when the loop ends. */
+    private final Map<Class<?>, AutoCloseable> services = new HashMap<>();
     private long nextId = WAKEUP + 1;
     private int busyTurns;
 
@@ -153,43 +147,27 @@ public final class VSocketIoHandler implements IoHandler {
     }
 
     /**
-     * The rdma context of this loop for the device port that serves {@code local} (a TCP
-     * connection's local address), opened on first use and then polled with the loop's other
-     * pollers. Throws, saying why, when there is none. Loop thread only.
+     * Adds a poller that runs before all the others: a completion queue, so a turn sees the
+     * completions before the channels look at their links. Loop thread only.
      */
-    public RdmaContext rdmaContext(InetAddress local) throws IOException {
+    public void addPollerFirst(VSocketLoopPoller poller) {
         assert executor.isExecutorThread(Thread.currentThread());
-        Optional<RdmaPort> found = RdmaPort.of(local);
-        if (found.isEmpty()) {
-            String why = RdmaPort.unavailability();
-            throw new IOException(why != null ? why : "no RDMA device port has " + local.getHostAddress()
-                    + " as a RoCE v2 address");
+        pollers.add(0, poller);
+    }
+
+    /**
+     * This loop's part of {@code type}, made by {@code open} on first use: how a layer above the loop
+     * keeps per-loop state (the rdma link's contexts, one per device port) without the loop knowing
+     * it. The loop closes it when it ends, after every registered handle. Loop thread only.
+     */
+    public <T extends AutoCloseable> T service(Class<T> type, Function<VSocketIoHandler, T> open) {
+        assert executor.isExecutorThread(Thread.currentThread());
+        AutoCloseable service = services.get(type);
+        if (service == null) {
+            service = open.apply(this);
+            services.put(type, service);
         }
-        RdmaPort port = found.get();
-        RdmaCompletions completions = rdma.get(port);
-        if (completions != null) {
-            return completions.context();
-        }
-        String failed = rdmaFailures.get(port);
-        if (failed != null) {
-            throw new IOException(failed);
-        }
-        RdmaContext context = null;
-        try {
-            context = RdmaContext.open(port.device(), port.port(), port.gid());
-            completions = new RdmaCompletions(context);
-            Registration registration = (Registration) register(completions);
-            registration.submit(VSocketIoOps.of(VSocketIoOps.IN));
-        } catch (IOException | RuntimeException e) {
-            Resources.closeQuietly(context);
-            String why = "cannot open " + port.device() + " port " + port.port() + " for rdma: " + e.getMessage();
-            rdmaFailures.put(port, why);
-            throw new IOException(why, e);
-        }
-        rdma.put(port, completions);
-        // First among the pollers: a turn sees the completions before the channels look at their links.
-        pollers.add(0, completions);
-        return context;
+        return type.cast(service);
     }
 
     @Override
@@ -400,10 +378,10 @@ public final class VSocketIoHandler implements IoHandler {
                 logger.debug("Exception closing {} after the loop ended", registration.handle, e);
             }
         }
-        for (RdmaCompletions completions : rdma.values()) {
-            Resources.closeQuietly(completions.context());
+        for (AutoCloseable service : services.values()) {
+            CloseHelper.quietClose(service);
         }
-        rdma.clear();
+        services.clear();
         try {
             wakeupFd.close();
         } finally {

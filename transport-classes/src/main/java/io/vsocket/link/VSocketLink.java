@@ -1,4 +1,4 @@
-package io.vsocket.channel;
+package io.vsocket.link;
 
 /** The data paths a vsocket stream can travel on, best first. */
 public enum VSocketLink {

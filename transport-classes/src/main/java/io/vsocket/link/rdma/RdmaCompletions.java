@@ -1,10 +1,11 @@
-package io.vsocket.channel;
+package io.vsocket.link.rdma;
 
 import io.netty.channel.IoEvent;
 import io.netty.channel.IoRegistration;
 import io.netty.util.internal.logging.InternalLogger;
 import io.netty.util.internal.logging.InternalLoggerFactory;
-import io.vsocket.link.rdma.RdmaContext;
+import io.vsocket.loop.VSocketIoHandle;
+import io.vsocket.loop.VSocketLoopPoller;
 import io.vsocket.verbs.VerbsException;
 
 /**

@@ -1,4 +1,4 @@
-package io.vsocket.channel;
+package io.vsocket.link;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelConfig;

@@ -1,9 +1,12 @@
-package io.vsocket.channel;
+package io.vsocket.link.rdma;
 
 import io.netty.channel.EventLoop;
 import io.netty.util.internal.logging.InternalLogger;
 import io.netty.util.internal.logging.InternalLoggerFactory;
-import io.vsocket.link.rdma.RdmaLink;
+import io.vsocket.link.LinkHost;
+import io.vsocket.link.LinkSettings;
+import io.vsocket.link.RingConnectionLink;
+import io.vsocket.link.VSocketLink;
 import io.vsocket.unix.NativeSocket;
 
 import java.io.IOException;
@@ -14,12 +17,15 @@ import java.util.concurrent.TimeUnit;
  * completion queue wakes it (the link's listener); nothing looks at it between completions, so a
  * read asked for, or bytes that came with the peer's first message, are looked at from a task.
  */
-final class RdmaConnectionLink extends RingConnectionLink {
+public final class RdmaConnectionLink extends RingConnectionLink {
     private static final InternalLogger logger = InternalLoggerFactory.getInstance(RdmaConnectionLink.class);
+
+    /** The longest a closed rdma link waits for its end of output to reach the peer. */
+    static final long LINGER_MILLIS = 10_000;
 
     private final RdmaLink rdma;
 
-    RdmaConnectionLink(LinkHost host, NativeSocket socket, VSocketSocketChannelConfig config, RdmaLink rdma) {
+    public RdmaConnectionLink(LinkHost host, NativeSocket socket, LinkSettings config, RdmaLink rdma) {
         super(host, socket, config, rdma);
         this.rdma = rdma;
     }
@@ -54,13 +60,13 @@ final class RdmaConnectionLink extends RingConnectionLink {
     }
 
     @Override
-    void beforeWrite() throws IOException {
+    protected void beforeWrite() throws IOException {
         // Completions that came while the loop was busy elsewhere (a reset, credit) count now.
         rdma.pollCompletions();
     }
 
     @Override
-    boolean peerLeft() {
+    protected boolean peerLeft() {
         return rdma.peerReset();
     }
 
@@ -69,7 +75,7 @@ final class RdmaConnectionLink extends RingConnectionLink {
      * gets a grace period (the hello timeout) before the peer is declared dead.
      */
     @Override
-    void controlEndedFirst() {
+    protected void controlEndedFirst() {
         host.eventLoop().schedule(() -> {
             if (!closed && host.isOpen() && !peerOutputDone()) {
                 peerDied();
@@ -78,16 +84,16 @@ final class RdmaConnectionLink extends RingConnectionLink {
     }
 
     @Override
-    void end(boolean abortive) {
+    protected void end(boolean abortive) {
         end(rdma, abortive, host.eventLoop());
     }
 
     /**
      * Ends and closes an rdma link (a channel's, or one the hello set up): the peer gets the end of
      * output, or a reset for an abortive close; the queue pair stays, without holding up the loop,
-     * until that reaches the peer, and at most {@link VSocketLinks#RDMA_LINGER_MILLIS}.
+     * until that reaches the peer, and at most {@link #LINGER_MILLIS}.
      */
-    static void end(RdmaLink l, boolean abortive, EventLoop loop) {
+    public static void end(RdmaLink l, boolean abortive, EventLoop loop) {
         if (abortive) {
             l.abort();
         } else {
@@ -102,7 +108,7 @@ final class RdmaConnectionLink extends RingConnectionLink {
             return;
         }
         try {
-            loop.schedule(l::expireLinger, VSocketLinks.RDMA_LINGER_MILLIS, TimeUnit.MILLISECONDS);
+            loop.schedule(l::expireLinger, LINGER_MILLIS, TimeUnit.MILLISECONDS);
         } catch (RuntimeException e) {
             // The loop is shutting down (it destroys its links itself then), or never was: go now.
             l.expireLinger();

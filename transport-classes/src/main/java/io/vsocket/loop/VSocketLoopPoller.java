@@ -1,4 +1,4 @@
-package io.vsocket.channel;
+package io.vsocket.loop;
 
 /**
  * A user-space queue the event loop polls while it spins, before it blocks: an ibverbs completion

@@ -1,23 +1,24 @@
-package io.vsocket.channel;
+package io.vsocket.link;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.channel.ChannelOutboundBuffer;
+import io.vsocket.loop.VSocketIoEvent;
 
 import java.io.IOException;
 
 /**
- * The link under one connected {@link VSocketSocketChannel}, once the hello has picked it: how the
+ * The link under one connected {@code VSocketSocketChannel}, once the hello has picked it: how the
  * channel's bytes travel — the TCP socket itself ({@link TcpConnectionLink}), or a ring in shared
- * memory ({@link ShmConnectionLink}) or written over an RDMA queue pair ({@link RdmaConnectionLink}),
- * with the socket kept as the control connection. The channel keeps Netty's semantics (promises, the
+ * memory (the shm link's) or written over an RDMA queue pair (the rdma link's), both
+ * {@link RingConnectionLink}s, with the socket kept as the control connection. The channel keeps Netty's semantics (promises, the
  * read loop, half-closure events, close); the link moves the bytes and does its own waiting: its
  * pollers, doorbells, completion listeners and timers are its own, and it calls the channel back
  * through its {@link LinkHost} when it can take more, has bytes, or broke. One thread: the channel's
  * event loop. Made by the hello, started once, closed once (closing again does nothing).
  */
-interface ConnectionLink {
-    /** Which link this is, as {@link VSocketSocketChannel#link()} reports it. */
+public interface ConnectionLink {
+    /** Which link this is, as the channel's {@code link()} reports it. */
     VSocketLink kind();
 
     /**
@@ -66,7 +67,7 @@ interface ConnectionLink {
     /**
      * Ends the link with the channel: a clean end of stream for the peer, or the reset that
      * {@code SO_LINGER} 0 asks for; then lets go of what the link holds. Called before the socket
-     * closes.
+     * closes. A link never started (its channel closed while the hello finished) just lets go.
      */
     void close();
 

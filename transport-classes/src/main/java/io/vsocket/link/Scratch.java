@@ -1,4 +1,4 @@
-package io.vsocket.channel;
+package io.vsocket.link;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -7,18 +7,18 @@ import java.lang.foreign.MemorySegment;
  * Per-thread native scratch memory for reads whose bytes are thrown away or copied at once (the
  * control connection, the hello). Never freed: one small segment per event-loop thread.
  */
-final class Scratch {
+public final class Scratch {
     private Scratch() {
     }
 
-    static final int SIZE = 4096;
+    public static final int SIZE = 4096;
     private static final ThreadLocal<MemorySegment> SEGMENT = ThreadLocal.withInitial(() -> Arena.global().allocate(SIZE));
 
-    static MemorySegment segment() {
+    public static MemorySegment segment() {
         return SEGMENT.get();
     }
 
-    static long address() {
+    public static long address() {
         return SEGMENT.get().address();
     }
 }

@@ -1,4 +1,4 @@
-package io.vsocket.channel;
+package io.vsocket.link;
 
 import io.netty.channel.DefaultFileRegion;
 import io.netty.util.IllegalReferenceCountException;

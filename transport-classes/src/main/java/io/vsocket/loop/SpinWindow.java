@@ -1,4 +1,4 @@
-package io.vsocket.channel;
+package io.vsocket.loop;
 
 /**
  * How long an idle event loop polls its queues before it blocks, learned from what the spins catch.

@@ -1,6 +1,7 @@
-package io.vsocket.channel;
+package io.vsocket.loop;
 
 import io.netty.channel.EventLoop;
+import io.vsocket.channel.VSocketEventLoopGroup;
 import org.junit.jupiter.api.Test;
 
 import java.lang.management.ManagementFactory;

@@ -1,0 +1,35 @@
+package io.vsocket.link;
+
+import io.netty.channel.ChannelConfig;
+
+import java.util.List;
+
+/**
+ * What a link and the hello read of their channel's options: Netty's (the write spin count, the
+ * allocator) and vsocket's. The stream channel's config is one.
+ */
+public interface LinkSettings extends ChannelConfig {
+    int MIN_RING_SIZE = 4096;
+    int MAX_RING_SIZE = 64 << 20;
+
+    /** The links this side allows, best first. */
+    List<VSocketLink> getLinks();
+
+    /** The size of this side's receive ring, in bytes. */
+    int getRingSize();
+
+    /** How long the hello waits for the peer's next message. */
+    int getHelloTimeoutMillis();
+
+    /** Whether received bytes may be handed over as they lie in the link's memory. */
+    boolean isReceiveInPlace();
+
+    /** Checks a ring size (this side's, or one a peer announced): a power of two within the bounds. */
+    static int validateRingSize(int size) {
+        if (size < MIN_RING_SIZE || size > MAX_RING_SIZE || Integer.bitCount(size) != 1) {
+            throw new IllegalArgumentException("ring size must be a power of two from " + MIN_RING_SIZE + " to "
+                    + MAX_RING_SIZE + ": " + size);
+        }
+        return size;
+    }
+}

@@ -1,0 +1,80 @@
+package io.vsocket.link.rdma;
+
+import io.netty.channel.IoRegistration;
+import io.vsocket.link.Resources;
+import io.vsocket.loop.VSocketIoHandler;
+import io.vsocket.loop.VSocketIoOps;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * One event loop's rdma state: a context (protection domain, completion queue, shared receive
+ * queue) per device port the loop has used, opened on first use, its completion queue polled first
+ * among the loop's pollers and watched by its epoll, and closed when the loop ends (a
+ * {@link VSocketIoHandler#service service} of the loop). Loop thread only.
+ */
+public final class RdmaLoop implements AutoCloseable {
+    private final VSocketIoHandler loop;
+    private final Map<RdmaPort, RdmaCompletions> contexts = new HashMap<>();
+    /** Ports whose context could not be opened, and why: asked again, they answer at once. */
+    private final Map<RdmaPort, String> failures = new HashMap<>();
+
+    private RdmaLoop(VSocketIoHandler loop) {
+        this.loop = loop;
+    }
+
+    /**
+     * The rdma context of {@code loop} for the device port that serves {@code local} (a TCP
+     * connection's local address), opened on first use. Throws, saying why, when there is none.
+     */
+    public static RdmaContext context(VSocketIoHandler loop, InetAddress local) throws IOException {
+        return loop.service(RdmaLoop.class, RdmaLoop::new).context(local);
+    }
+
+    private RdmaContext context(InetAddress local) throws IOException {
+        Optional<RdmaPort> found = RdmaPort.of(local);
+        if (found.isEmpty()) {
+            String why = RdmaPort.unavailability();
+            throw new IOException(why != null ? why : "no RDMA device port has " + local.getHostAddress()
+                    + " as a RoCE v2 address");
+        }
+        RdmaPort port = found.get();
+        RdmaCompletions completions = contexts.get(port);
+        if (completions != null) {
+            return completions.context();
+        }
+        String failed = failures.get(port);
+        if (failed != null) {
+            throw new IOException(failed);
+        }
+        RdmaContext context = null;
+        try {
+            context = RdmaContext.open(port.device(), port.port(), port.gid());
+            completions = new RdmaCompletions(context);
+            IoRegistration registration = loop.register(completions);
+            registration.submit(VSocketIoOps.of(VSocketIoOps.IN));
+        } catch (IOException | RuntimeException e) {
+            Resources.closeQuietly(context);
+            String why = "cannot open " + port.device() + " port " + port.port() + " for rdma: " + e.getMessage();
+            failures.put(port, why);
+            throw new IOException(why, e);
+        }
+        contexts.put(port, completions);
+        // First among the pollers: a turn sees the completions before the channels look at their links.
+        loop.addPollerFirst(completions);
+        return context;
+    }
+
+    /** The loop ended (its channels, and their links, are gone): the contexts go. */
+    @Override
+    public void close() {
+        for (RdmaCompletions completions : contexts.values()) {
+            Resources.closeQuietly(completions.context());
+        }
+        contexts.clear();
+    }
+}
