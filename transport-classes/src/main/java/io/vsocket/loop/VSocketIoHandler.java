@@ -18,9 +18,12 @@ import org.agrona.collections.Long2ObjectHashMap;
 import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashMap;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Function;
 
@@ -65,6 +68,10 @@ public final class VSocketIoHandler implements IoHandler {
     private volatile boolean taskFromAnotherThread;
     private final Long2ObjectHashMap<Registration> registrations = new Long2ObjectHashMap<>();
     private final List<VSocketLoopPoller> pollers = new ArrayList<>();
+    /** Pollers that took themselves out during the current pass ({@link #removePollerLater}): gone at its end. */
+    private final Set<VSocketLoopPoller> leaving = Collections.newSetFromMap(new IdentityHashMap<>());
+    private boolean inPass;
+    private long passNanos;
     private final VSocketIoEvent event = new VSocketIoEvent();
     /** Per-loop state of the layers above, by type ({@link #service}); closed when the loop ends. */
     private final Map<Class<?>, AutoCloseable> services = new HashMap<>();
@@ -138,12 +145,40 @@ public final class VSocketIoHandler implements IoHandler {
     /** Adds a user-space queue to poll while spinning. Loop thread only. */
     public void addPoller(VSocketLoopPoller poller) {
         assert executor.isExecutorThread(Thread.currentThread());
-        pollers.add(poller);
+        if (!leaving.remove(poller)) {
+            pollers.add(poller);
+        }
     }
 
     public void removePoller(VSocketLoopPoller poller) {
         assert executor.isExecutorThread(Thread.currentThread());
+        leaving.remove(poller);
         pollers.remove(poller);
+    }
+
+    /**
+     * Takes a poller out of the loop's turns until it is added again: one whose queue parked (its
+     * peer rings a doorbell the loop's epoll watches), so that a loop's turn costs in proportion to
+     * the queues with work, not to all it has. Called during a pass over the pollers (from a
+     * poller's own {@code poll}), it takes effect at the pass's end. Loop thread only.
+     */
+    public void removePollerLater(VSocketLoopPoller poller) {
+        assert executor.isExecutorThread(Thread.currentThread());
+        if (inPass) {
+            leaving.add(poller);
+        } else {
+            pollers.remove(poller);
+        }
+    }
+
+    /** When the latest pass over the pollers started ({@code System.nanoTime()}): a clock pollers read for free. */
+    public long passNanos() {
+        return passNanos;
+    }
+
+    /** How many pollers the loop's turns visit now (a metric). Loop thread only. */
+    public int pollerCount() {
+        return pollers.size() - leaving.size();
     }
 
     /**
@@ -253,9 +288,19 @@ public final class VSocketIoHandler implements IoHandler {
     }
 
     private int pollPollers() {
+        passNanos = System.nanoTime();
+        inPass = true;
         int handled = 0;
-        for (int i = 0; i < pollers.size(); i++) {
-            handled += pollers.get(i).poll();
+        try {
+            for (int i = 0; i < pollers.size(); i++) {
+                handled += pollers.get(i).poll();
+            }
+        } finally {
+            inPass = false;
+            if (!leaving.isEmpty()) {
+                pollers.removeIf(leaving::contains);
+                leaving.clear();
+            }
         }
         return handled;
     }

@@ -35,8 +35,21 @@ public final class ShmConnectionLink extends RingConnectionLink {
     /** How long an shm connection writes nothing before it returns its ring pages to the kernel. */
     public static final long IDLE_RELEASE_MILLIS = Long.getLong("io.vsocket.shmIdleReleaseMillis", 1000L);
 
+    /**
+     * After this long without work a link leaves its loop's turns: it parks, and its doorbell (or its
+     * channel writing, or wanting to read) brings it back. A loop's turn then costs in proportion to
+     * the links with work, not to every link it holds; the peer of a parked link pays a doorbell
+     * (an eventfd write) on its next message, which a link busier than this never does.
+     */
+    static final long PARK_AFTER_NANOS =
+            TimeUnit.MICROSECONDS.toNanos(Long.getLong("io.vsocket.shmParkAfterMicros", 1000L));
+
     private final ShmLink shm;
     private final Poller poller = new Poller();
+    /** The poller is among the loop's turns (else the link is parked and its doorbell watched). */
+    private boolean inTurns;
+    /** When a poll last found work ({@code System.nanoTime()}). */
+    private long lastWork;
     /** The loop's handler the poller was added to; null until started. */
     private VSocketIoHandler handler;
     private IoRegistration doorbellRegistration;
@@ -59,6 +72,8 @@ public final class ShmConnectionLink extends RingConnectionLink {
         shm.lendOn(host.eventLoop());
         handler = host.ioHandler();
         handler.addPoller(poller);
+        inTurns = true;
+        lastWork = System.nanoTime();
         idleRelease = host.eventLoop().scheduleWithFixedDelay(this::releaseIdleRing, IDLE_RELEASE_MILLIS,
                 IDLE_RELEASE_MILLIS, TimeUnit.MILLISECONDS);
         ((IoEventLoop) host.eventLoop()).register(new Doorbell(shm.doorbellFd())).addListener(f -> {
@@ -92,8 +107,84 @@ public final class ShmConnectionLink extends RingConnectionLink {
     }
 
     @Override
+    protected void beforeWrite() {
+        backInTurns();
+    }
+
+    @Override
+    public void readInterest(boolean wanted) {
+        super.readInterest(wanted);
+        if (wanted) {
+            backInTurns();
+        }
+    }
+
+    @Override
+    public void shutdownInput() {
+        super.shutdownInput();
+        backInTurns();
+    }
+
+    @Override
+    public void shutdownOutput() throws IOException {
+        backInTurns();
+        super.shutdownOutput();
+    }
+
+    /**
+     * Back among the loop's turns: its peer rang, or its channel writes or wants to read (what the
+     * link parked for may no longer be what it waits for). Its idle release runs on the period again.
+     */
+    private void backInTurns() {
+        if (inTurns || closed || handler == null) {
+            return;
+        }
+        inTurns = true;
+        lastWork = System.nanoTime();
+        handler.addPoller(poller);
+        cancelIdleRelease();
+        idleRelease = host.eventLoop().scheduleWithFixedDelay(this::releaseIdleRing, IDLE_RELEASE_MILLIS,
+                IDLE_RELEASE_MILLIS, TimeUnit.MILLISECONDS);
+    }
+
+    /**
+     * Out of the loop's turns, parked for what its channel waits for (bytes, the peer's end, credit),
+     * unless that came meanwhile. Nothing is written while out, so one idle release after the period
+     * does what the periodic one would.
+     */
+    private void leaveTurns() {
+        try {
+            if (shm.park(readInterest, !peerEndSeen, waitingForCredit)) {
+                return; // work came while parking: the next poll takes it
+            }
+        } catch (RingProtocolException e) {
+            return; // the next poll meets it too
+        }
+        inTurns = false;
+        handler.removePollerLater(poller);
+        cancelIdleRelease();
+        idleRelease = host.eventLoop().schedule(this::releaseWhileOut, IDLE_RELEASE_MILLIS, TimeUnit.MILLISECONDS);
+    }
+
+    private void cancelIdleRelease() {
+        if (idleRelease != null) {
+            idleRelease.cancel(false);
+            idleRelease = null;
+        }
+    }
+
+    @Override
     protected void published() {
         writesSinceIdleCheck++;
+    }
+
+    /** An idle period after the link left the loop's turns, still out: it wrote nothing since. */
+    private void releaseWhileOut() {
+        idleRelease = null;
+        if (!inTurns) {
+            writesSinceIdleCheck = 0;
+            releaseIdleRing();
+        }
     }
 
     /** Once per idle period: a connection that wrote nothing in it gives its ring's pages back. */
@@ -113,10 +204,7 @@ public final class ShmConnectionLink extends RingConnectionLink {
 
     @Override
     protected void end(boolean abortive) {
-        if (idleRelease != null) {
-            idleRelease.cancel(false);
-            idleRelease = null;
-        }
+        cancelIdleRelease();
         if (!abortive) {
             shm.markOutputDone();
         }
@@ -136,11 +224,21 @@ public final class ShmConnectionLink extends RingConnectionLink {
     private final class Poller implements VSocketLoopPoller {
         @Override
         public int poll() {
-            if (closed) {
+            if (closed || !inTurns) {
                 return 0;
             }
             shm.unpark();
-            return ready();
+            int work = ready();
+            long pass = handler.passNanos();
+            if (work > 0) {
+                if (pass - lastWork > 0) {
+                    lastWork = pass;
+                }
+            } else if (pass - lastWork > PARK_AFTER_NANOS && doorbellRegistration != null) {
+                // (Not before the doorbell is in the loop's epoll set: nothing else would wake a parked link.)
+                leaveTurns();
+            }
+            return work;
         }
 
         @Override
@@ -173,6 +271,7 @@ public final class ShmConnectionLink extends RingConnectionLink {
         public void handle(IoRegistration registration, IoEvent event) {
             if (!closed) {
                 shm.drainDoorbell();
+                backInTurns();
                 poller.poll();
             }
         }
