@@ -1306,10 +1306,16 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             }
             return work;
         } catch (IOException e) {
-            pipeline().fireExceptionCaught(e);
-            unsafe.close(unsafe.voidPromise());
-            return 1;
+            return linkBroken(e);
         }
+    }
+
+    /** The ring link failed, or its peer broke the protocol: the stream is cut off. */
+    private int linkBroken(IOException e) {
+        pipeline().fireExceptionCaught(e);
+        VSocketUnsafe unsafe = (VSocketUnsafe) unsafe();
+        unsafe.close(unsafe.voidPromise());
+        return 1;
     }
 
     /** Runs {@link #streamReady()} from a task (once, however often asked before it runs). */
@@ -1325,6 +1331,9 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
 
     /** Polls this channel's shm link while its loop spins, and parks it before the loop blocks. */
     private final class ShmPoller implements VSocketLoopPoller {
+        /** The protocol error that parking met, for the poll that follows to act on. */
+        private RingProtocolException parkFailure;
+
         @Override
         public int poll() {
             ShmLink l = shm;
@@ -1332,6 +1341,11 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                 return 0;
             }
             l.unpark();
+            RingProtocolException failure = parkFailure;
+            if (failure != null) {
+                parkFailure = null;
+                return linkBroken(failure);
+            }
             return streamReady();
         }
 
@@ -1344,6 +1358,10 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             try {
                 return l.park(streamReadInterest, !peerEndSeen, waitingForCredit);
             } catch (RingProtocolException e) {
+                // Parking looks at the peer's cursor even when nothing reads it: a channel that does
+                // not read would otherwise keep the loop from blocking until it reads (the next poll
+                // found nothing to do, and the next park the same error), so the link is cut off now.
+                parkFailure = e;
                 return true;
             }
         }

@@ -67,7 +67,9 @@ public final class HostileShmPeer {
         /** Bytes of both rings. */
         RING,
         /** Any width at any offset of the mapping, control page and rings. */
-        EVERYTHING
+        EVERYTHING,
+        /** One impossible producer cursor (past the ring's credit), written once while the stream is stopped. */
+        POISON
     }
 
     static final long C2S_PRODUCER = 0;
@@ -148,6 +150,17 @@ public final class HostileShmPeer {
         }
 
         void scribble(long millis) {
+            if (scribbler.target == Target.POISON) {
+                // Once the victim's ring is full (it does not read, so no credit comes back), no
+                // publish of the link's own can cover the poison before the victim looks.
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                while (stream.sent() < scribbler.victimRing && System.nanoTime() < deadline) {
+                    LockSupport.parkNanos(1_000_000);
+                }
+                stream.stopSending();
+                scribbler.poison();
+                return;
+            }
             long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis);
             while (scribbler.target != Target.NONE && System.nanoTime() < deadline && scribbler.one()) {
                 LockSupport.parkNanos(scribbler.random.nextInt(300_000));
@@ -223,6 +236,16 @@ public final class HostileShmPeer {
                 return true;
             } catch (IllegalStateException e) {
                 return false; // unmapped: the link is closed
+            }
+        }
+
+        void poison() {
+            try {
+                long producer = shm.get(JAVA_LONG_UNALIGNED, C2S_PRODUCER);
+                shm.set(JAVA_LONG_UNALIGNED, C2S_PRODUCER, producer + 4L * victimRing);
+                writes++;
+            } catch (IllegalStateException e) {
+                // unmapped
             }
         }
 

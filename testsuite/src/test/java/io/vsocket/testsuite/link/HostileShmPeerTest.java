@@ -87,6 +87,7 @@ class HostileShmPeerTest {
 
     private static EventLoopGroup group;
     private static Channel victimServer;
+    private static Channel pausedVictimServer;
     private static final BlockingQueue<Victim> accepted = new LinkedBlockingQueue<>();
     private static final List<Victim> everyVictim = new CopyOnWriteArrayList<>();
     private static volatile long nextSeed;
@@ -99,6 +100,7 @@ class HostileShmPeerTest {
         new java.security.SecureRandom().nextBytes(new byte[16]); // opens what the JDK keeps open (see ResourceLeakTest)
         group = new VSocketEventLoopGroup(1, new DefaultThreadFactory(LOOP_NAME));
         victimServer = victimServer(true);
+        pausedVictimServer = victimServer(false);
     }
 
     /** A server whose accepted channels are victims; with {@code autoRead} false they never read, nor write. */
@@ -187,6 +189,22 @@ class HostileShmPeerTest {
         }
     }
 
+    /**
+     * A victim that does not read (auto-read off) while its peer writes an impossible producer
+     * cursor: nothing but the loop's parking of the link, before it blocks, looks at that cursor.
+     * The link is broken, so the channel is cut off then, reading or not; it used to be kept, and
+     * the loop, told by every park that there was work, never blocked again. (The victim writes
+     * nothing here, so that its loop idles, and parks, between the honest connection's turns.)
+     */
+    @Test
+    void aVictimThatDoesNotReadIsCutOffWhenItsPeerBreaksTheRing() throws Exception {
+        try (Honest honest = new Honest()) {
+            honest.streamsOn(0, 256 << 10, "at the start");
+            Result result = report(run(honest, 9, Target.POISON, pausedVictimServer));
+            assertEquals(Outcome.RING_PROTOCOL_EXCEPTION, result.outcome());
+        }
+    }
+
     enum Outcome {
         /** The victim cut the link off with a RingProtocolException. */
         RING_PROTOCOL_EXCEPTION,
@@ -237,6 +255,12 @@ class HostileShmPeerTest {
         send("GO " + id + " " + SCRIBBLE_MILLIS);
         expect("STOPPED " + id, 20);
         phases.mark("scribble");
+        if (target == Target.POISON) {
+            // Seen when the loop next parks the link: at once on a quiet loop, later on a busy machine.
+            awaitClosed(victim, 30, what + ": a victim that does not read kept a link whose peer wrote an impossible "
+                    + "producer cursor");
+            phases.mark("cut off");
+        }
         send("END " + id + " " + TAIL_MILLIS);
         Report report = Report.parse(expect("DONE " + id, 40));
         awaitClosed(victim, 10, what + ": the victim's channel is still open after its peer ended its stream and closed");
@@ -283,11 +307,16 @@ class HostileShmPeerTest {
                     assertEquals(Outcome.KEPT_STREAMING, outcome, state);
                 }
             }
+            case POISON -> assertTrue(s.received() <= report.sent(), state);
             default -> {
                 // Bytes the peer never wrote can arrive, and no receiver can tell (see the class comment).
             }
         }
-        honest.streamsOn(honestBefore, 64 << 10, "during " + what);
+        if (target == Target.POISON) {
+            honest.check("during " + what);
+        } else {
+            honest.streamsOn(honestBefore, 64 << 10, "during " + what);
+        }
         return new Result(seed, target, outcome, report, s.received(), s.wrong(), victim.lent, phases.toString());
     }
 
