@@ -235,7 +235,11 @@ public final class HostileShmPeer {
                 writes++;
                 return true;
             } catch (IllegalStateException e) {
-                return false; // unmapped: the link is closed
+                // Unmapped: the link is closed. When that happened during this store, the JDK stopped
+                // it with this exception from the arena's close and, as it does for an asynchronous
+                // exception, interrupted this thread too: clear that, or the next wait here fails.
+                Thread.interrupted();
+                return false;
             }
         }
 
@@ -245,7 +249,7 @@ public final class HostileShmPeer {
                 shm.set(JAVA_LONG_UNALIGNED, C2S_PRODUCER, producer + 4L * victimRing);
                 writes++;
             } catch (IllegalStateException e) {
-                // unmapped
+                Thread.interrupted(); // unmapped (see one())
             }
         }
 

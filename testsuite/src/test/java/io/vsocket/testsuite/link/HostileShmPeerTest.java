@@ -55,21 +55,24 @@ import static org.junit.jupiter.api.Assertions.fail;
  * <p>Each run is one connection: a checked honest phase (four laps of the victim's ring, every byte
  * right), then {@link #SCRIBBLE_MILLIS} of scribbling on one {@link Target}, then a tail of honest
  * streaming and a clean end from the peer (it shuts its output; the victim, which does not allow
- * half-closure, closes once it has read everything). Outcomes: the victim cut the link off with a
- * {@code RingProtocolException} (through {@code exceptionCaught}, or as the failure of its writes
- * when it met the error writing, as a TCP write error fails writes); its stream ended early without
- * one (the scribbles said the peer had ended, closed or died: all a peer may say); or it read the
- * whole stream to the peer's planned end.
+ * half-closure, closes once it has read everything). Both sides hold some of what they read for a
+ * while, so the rings lend stretches and announce holes; in half the runs the victim also pauses
+ * reading now and then (auto-read off), as an application applying backpressure does.
+ *
+ * <p>Outcomes: the victim cut the link off with a {@code RingProtocolException} (through
+ * {@code exceptionCaught}, or as the failure of its writes when it met the error writing, as a TCP
+ * write error fails writes); its stream ended early without one (the scribbles said the peer had
+ * ended, closed or died: all a peer may say); or it read the whole stream to the peer's planned end.
  *
  * <p>What "a correct stream" means depends on what was scribbled. A store into the victim's receive
  * ring changes bytes in flight, which no receiver can tell from real ones: there each wrong byte must
  * be one the scribbler wrote (no more wrong bytes than bytes scribbled into that ring), and all of the
  * stream must arrive. Where nothing the victim's incoming stream depends on was touched (credit,
- * flags), every byte must be right and none beyond what the peer published; where neither a cursor, a
- * hole nor an end or close mark was touched (ring bytes, parked flags), the whole stream must arrive. A producer cursor moved
- * ahead within the ring's bounds, a hole the peer's own link was tricked into, or credit that let it
- * overwrite unread bytes hand the victim bytes the peer never wrote there, undetectably: for those
- * targets the bytes are not judged, the rest is.
+ * flags), every byte must be right and none beyond what the peer published; where neither a cursor,
+ * a hole nor an end or close mark was touched (ring bytes, parked flags), the whole stream must
+ * arrive. A producer cursor moved ahead within the ring's bounds, a hole the peer's own link was
+ * tricked into, or credit that let it overwrite unread bytes hand the victim bytes the peer never
+ * wrote there, undetectably: for those targets the bytes are not judged, the rest is.
  */
 @Timeout(180)
 class HostileShmPeerTest {
@@ -350,7 +353,10 @@ class HostileShmPeerTest {
         private long ring;
         private long ringEnd;
 
-        /** With {@code sending} false it writes nothing (its loop then idles between the others' work). */
+        /**
+         * With {@code sending} false it writes nothing (its loop then idles between the others' work);
+         * with it true and an odd seed, it pauses reading a third of the time.
+         */
         Victim(long seed, boolean sending) {
             this.seed = seed;
             this.stream = new PatternStream(HostileShmPeer.victimStream(seed), HostileShmPeer.hostileStream(seed), 0,
@@ -367,6 +373,14 @@ class HostileShmPeerTest {
                 mappingEnd = mapping + memory.byteSize();
                 ring = mapping + ShmInternals.receiveRingOffset(link);
                 ringEnd = ring + link.receiveRingSize();
+                if (sending && (seed & 1) != 0) {
+                    // Half the runs pause reading now and then, as an application applying backpressure
+                    // does: a link that is not read is then looked at only when the loop parks it.
+                    java.util.Random random = new java.util.Random(seed);
+                    var pauses = ctx.executor().scheduleAtFixedRate(
+                            () -> ctx.channel().config().setAutoRead(random.nextInt(3) != 0), 1, 1, TimeUnit.MILLISECONDS);
+                    stream.inactive.thenRun(() -> pauses.cancel(false));
+                }
             });
         }
 
