@@ -90,7 +90,7 @@ class ResourceLeakTest {
     }
 
     /** Waits until two snapshots 100 ms apart agree (the warm-up connection's server side has closed). */
-    private static Snapshot awaitStable() throws Exception {
+    static Snapshot awaitStable() throws Exception {
         Snapshot last = Snapshot.take();
         for (int i = 0; i < 50; i++) {
             Thread.sleep(100);
@@ -104,7 +104,7 @@ class ResourceLeakTest {
     }
 
     /** Closing is asynchronous on the server side: wait (boundedly) for the counts to come back. */
-    private static Snapshot awaitSettled(Snapshot target) throws Exception {
+    static Snapshot awaitSettled(Snapshot target) throws Exception {
         Snapshot now = Snapshot.take();
         for (int i = 0; i < 100 && !now.equals(target); i++) {
             Thread.sleep(50);

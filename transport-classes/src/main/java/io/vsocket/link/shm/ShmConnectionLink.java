@@ -158,7 +158,8 @@ public final class ShmConnectionLink extends RingConnectionLink {
                 return; // work came while parking: the next poll takes it
             }
         } catch (RingProtocolException e) {
-            return; // the next poll meets it too
+            host.failed(e); // (during a poll: the peer broke the ring, reading or not)
+            return;
         }
         inTurns = false;
         handler.removePollerLater(poller);
@@ -222,12 +223,21 @@ public final class ShmConnectionLink extends RingConnectionLink {
 
     /** Polls the link while the loop spins, and parks it before the loop blocks. */
     private final class Poller implements VSocketLoopPoller {
+        /** The protocol error that parking met, for the poll that follows to act on. */
+        private RingProtocolException parkFailure;
+
         @Override
         public int poll() {
             if (closed || !inTurns) {
                 return 0;
             }
             shm.unpark();
+            RingProtocolException failure = parkFailure;
+            if (failure != null) {
+                parkFailure = null;
+                host.failed(failure);
+                return 1;
+            }
             int work = ready();
             long pass = handler.passNanos();
             if (work > 0) {
@@ -249,6 +259,10 @@ public final class ShmConnectionLink extends RingConnectionLink {
             try {
                 return shm.park(readInterest, !peerEndSeen, waitingForCredit);
             } catch (RingProtocolException e) {
+                // Parking looks at the peer's cursor even when nothing reads it: a channel that does
+                // not read would otherwise keep the loop from blocking until it reads (the next poll
+                // found nothing to do, and the next park the same error), so the link is cut off now.
+                parkFailure = e;
                 return true;
             }
         }
