@@ -1144,7 +1144,10 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                     readPending = false;
                     pipeline.fireChannelRead(buf);
                     buf = null;
-                } while (allocHandle.continueReading());
+                    // A handler may have closed the channel: its descriptor's number may be another
+                    // socket's by now (another loop's accept), and a read through it would take that
+                    // connection's bytes.
+                } while (isOpen() && allocHandle.continueReading());
                 allocHandle.readComplete();
                 pipeline.fireChannelReadComplete();
                 if (eof) {
