@@ -157,6 +157,31 @@ final class ProcessResources {
         throw new IOException("no 'Max open files' in /proc/self/limits");
     }
 
+    /**
+     * Raises this process's descriptor limit (soft and hard) to {@code wanted} with
+     * {@code setrlimit(RLIMIT_NOFILE)}, if it is lower; raising the hard limit takes privilege
+     * ({@code CAP_SYS_RESOURCE}), which a container may withhold even from root. Returns the soft limit
+     * in force afterwards, whether or not the call succeeded.
+     */
+    static long raiseDescriptorLimit(long wanted) throws Throwable {
+        if (descriptorLimit() >= wanted) {
+            return descriptorLimit();
+        }
+        java.lang.foreign.Linker linker = java.lang.foreign.Linker.nativeLinker();
+        java.lang.invoke.MethodHandle setrlimit = linker.downcallHandle(
+                linker.defaultLookup().find("setrlimit").orElseThrow(),
+                java.lang.foreign.FunctionDescriptor.of(java.lang.foreign.ValueLayout.JAVA_INT,
+                        java.lang.foreign.ValueLayout.JAVA_INT, java.lang.foreign.ValueLayout.ADDRESS));
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            // struct rlimit { rlim_t rlim_cur; rlim_t rlim_max; }, RLIMIT_NOFILE = 7 on Linux
+            java.lang.foreign.MemorySegment limit = arena.allocate(16);
+            limit.set(java.lang.foreign.ValueLayout.JAVA_LONG, 0, wanted);
+            limit.set(java.lang.foreign.ValueLayout.JAVA_LONG, 8, wanted);
+            int ignored = (int) setrlimit.invokeExact(7, limit);
+        }
+        return descriptorLimit();
+    }
+
     /** The threads of {@code group}'s loops, by id (each loop is asked on itself). */
     static List<Long> loopThreadIds(EventLoopGroup group) throws Exception {
         List<Long> ids = new ArrayList<>();
