@@ -591,13 +591,16 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             }
             return;
         }
-        if (hasHeldInbound() && !inboundTaskPending) {
+        if (pendingInbound != null && !inboundTaskPending) {
             // Bytes already taken off the socket: epoll will not report them, so read them from a task
-            // (one at a time, and only if a read is still wanted when it runs).
+            // (one at a time, and only if a read is still wanted when it runs). Not for a late-hello
+            // watch alone: what it holds is at most the start of a hello, which only more bytes from the
+            // socket can finish, and epoll reports those; a task there found nothing and, the read
+            // being wanted still, queued the next one, spinning the loop while the server was silent.
             inboundTaskPending = true;
             eventLoop().execute(() -> {
                 inboundTaskPending = false;
-                if (hasHeldInbound() && isOpen()
+                if (pendingInbound != null && isOpen()
                         && (unsafe.readPending || config.isAutoRead())) {
                     unsafe.inReady();
                 }
