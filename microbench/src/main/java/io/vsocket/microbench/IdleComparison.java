@@ -22,6 +22,7 @@ import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.channel.socket.nio.NioSocketChannel;
 import io.netty.util.concurrent.EventExecutor;
 import io.vsocket.channel.VSocketEventLoopGroup;
+import io.vsocket.channel.VSocketLink;
 import io.vsocket.channel.VSocketServerSocketChannel;
 import io.vsocket.channel.VSocketSocketChannel;
 
@@ -58,7 +59,12 @@ public final class IdleComparison {
     private static final InetAddress ADDRESS = InetAddress.getLoopbackAddress();
     /** Descriptors left free for the JVM and the measurement itself. */
     private static final long SPARE_DESCRIPTORS = 300;
-    private static final int CONNECTS_IN_FLIGHT = 64;
+    /**
+     * Connects in flight at once while the idle connections open. Few: an shm set-up takes a loop 1-2 ms
+     * here, and a hello that waits behind too many others passes the client's hello timeout (200 ms) and
+     * goes on over tcp (the table counts any that did).
+     */
+    private static final int CONNECTS_IN_FLIGHT = 8;
 
     record Transport(String name, IoHandlerFactory factory, Class<? extends ServerChannel> server,
                      Class<? extends Channel> client, int descriptorsPerConnection) {
@@ -67,7 +73,9 @@ public final class IdleComparison {
         }
     }
 
-    record Point(int asked, int idle, double p50Micros, double p99Micros, double idleCpuMillisPerSecond) {
+    /** {@code offShm}: idle vsocket connections whose hello did not end on shm (it gave up under load: tcp). */
+    record Point(int asked, int idle, double p50Micros, double p99Micros, double idleCpuMillisPerSecond, String activeLink,
+                 long offShm) {
     }
 
     public static void main(String[] args) throws Exception {
@@ -113,19 +121,23 @@ public final class IdleComparison {
                     .bind(new InetSocketAddress(ADDRESS, 0)).sync().channel();
             List<Long> loops = loopThreads(group);
             // Warm-up: the JIT compiles the paths before the first point is measured.
-            pingPong(t, group, server.localAddress(), activeServerLoop, Math.max(2000, roundTrips / 2));
+            pingPong(t, group, server.localAddress(), activeServerLoop, Math.max(2000, roundTrips / 2), new AtomicReference<>());
             for (int asked : counts) {
                 long fit = (descriptorLimit() - openDescriptors() - SPARE_DESCRIPTORS) / t.descriptorsPerConnection();
                 int target = (int) Math.min(asked, idle.size() + Math.max(0, fit));
                 idle.addAll(open(t, group, server.localAddress(), target - idle.size()));
-                StreamPingPong result = pingPong(t, group, server.localAddress(), activeServerLoop, roundTrips);
+                AtomicReference<String> activeLink = new AtomicReference<>();
+                StreamPingPong result = pingPong(t, group, server.localAddress(), activeServerLoop, roundTrips, activeLink);
                 double cpu = cpuMillisOverOneSecond(loops);
+                long offShm = idle.stream().filter(c -> c instanceof VSocketSocketChannel v && v.link() != VSocketLink.SHM)
+                        .count();
                 Point p = new Point(asked, idle.size(), result.histogram.getValueAtPercentile(50) / 1000.0,
-                        result.histogram.getValueAtPercentile(99) / 1000.0, cpu);
+                        result.histogram.getValueAtPercentile(99) / 1000.0, cpu, activeLink.get(), offShm);
                 points.add(p);
-                System.out.printf(Locale.ROOT, "%-8s idle %6d%s: p50 %8.2f us  p99 %8.2f us  idle loops' CPU %6.1f ms/s%n",
-                        t.name(), p.idle(), p.idle() < asked ? " (of " + asked + ": descriptor limit)" : "", p.p50Micros(),
-                        p.p99Micros(), cpu);
+                System.out.printf(Locale.ROOT, "%-8s idle %6d%s: p50 %8.2f us  p99 %8.2f us  idle loops' CPU %6.1f ms/s; "
+                                + "active on %s%s%n", t.name(), p.idle(),
+                        p.idle() < asked ? " (of " + asked + ": descriptor limit)" : "", p.p50Micros(), p.p99Micros(), cpu,
+                        p.activeLink(), t.factory() == null ? ", idle off shm: " + offShm : "");
             }
             server.close().sync();
         } finally {
@@ -142,7 +154,8 @@ public final class IdleComparison {
      * connection until it is), then closed.
      */
     private static StreamPingPong pingPong(Transport t, EventLoopGroup group, SocketAddress address,
-                                           AtomicReference<EventLoop> activeServerLoop, int roundTrips) throws Exception {
+                                           AtomicReference<EventLoop> activeServerLoop, int roundTrips,
+                                           AtomicReference<String> activeLink) throws Exception {
         for (int attempt = 0; attempt < 8; attempt++) {
             StreamPingPong pingPong = new StreamPingPong(Math.max(1000, roundTrips / 5), roundTrips, false);
             // One round trip first tells which loop serves the other end; the rest are measured if it is not this one.
@@ -156,6 +169,7 @@ public final class IdleComparison {
                 if (activeServerLoop.get() == ch.eventLoop()) {
                     continue;
                 }
+                activeLink.set(ch instanceof VSocketSocketChannel v ? v.link().name().toLowerCase(Locale.ROOT) : "tcp");
                 ch.pipeline().replace(probe, "pingPong", pingPong);
                 pingPong.start(ch);
                 pingPong.done.get(10, TimeUnit.MINUTES);
@@ -259,11 +273,14 @@ public final class IdleComparison {
         System.out.println();
         for (int i = 0; i < counts.length; i++) {
             System.out.printf("%-8d", counts[i]);
-            for (List<Point> points : results) {
-                Point p = points.get(i);
-                String ran = p.idle() < p.asked() ? " (" + p.idle() + " ran)" : "";
+            for (int j = 0; j < results.size(); j++) {
+                Point p = results.get(j).get(i);
+                String notes = (p.idle() < p.asked() ? " (" + p.idle() + " ran)" : "")
+                        + (p.offShm() > 0 ? " (" + p.offShm() + " on tcp)" : "")
+                        + (transports.get(j).factory() == null && !"shm".equals(p.activeLink())
+                                ? " (active on " + p.activeLink() + ")" : "");
                 System.out.printf(Locale.ROOT, "  %-40s", String.format(Locale.ROOT, "%.2f / %.2f, %.1f%s", p.p50Micros(),
-                        p.p99Micros(), p.idleCpuMillisPerSecond(), ran));
+                        p.p99Micros(), p.idleCpuMillisPerSecond(), notes));
             }
             System.out.println();
         }
