@@ -55,7 +55,6 @@ import java.util.concurrent.atomic.AtomicLong;
  * variants run too.
  */
 public final class TransportComparison {
-    private static final int MESSAGE = 64;
     private static final int CHUNK = 64 * 1024;
     private static final InetAddress ADDRESS = address();
 
@@ -191,7 +190,7 @@ public final class TransportComparison {
     }
 
     /** Echoes whatever arrives, flushing once per read burst. */
-    private static final class Echo extends ChannelInboundHandlerAdapter {
+    static final class Echo extends ChannelInboundHandlerAdapter {
         @Override
         public boolean isSharable() {
             return true;
@@ -257,59 +256,13 @@ public final class TransportComparison {
 
     private static Histogram pingPong(Transport t, EventLoopGroup group, java.net.SocketAddress address, int roundTrips)
             throws Exception {
-        Histogram histogram = new Histogram(TimeUnit.SECONDS.toNanos(10), 3);
-        int warmup = Math.max(1000, roundTrips / 5);
-        CompletableFuture<Void> done = new CompletableFuture<>();
-        ByteBuf raw = Unpooled.directBuffer(MESSAGE).writeZero(MESSAGE);
-        ByteBuf payload = Unpooled.unreleasableBuffer(raw);
-        Channel ch = t.bootstrap(group)
-                .option(ChannelOption.TCP_NODELAY, true)
-                .handler(new ChannelInboundHandlerAdapter() {
-                    private int pending = MESSAGE;
-                    private int count;
-                    private long start;
-
-                    @Override
-                    public void channelActive(ChannelHandlerContext ctx) {
-                        send(ctx);
-                    }
-
-                    private void send(ChannelHandlerContext ctx) {
-                        start = System.nanoTime();
-                        ctx.writeAndFlush(payload.duplicate());
-                    }
-
-                    @Override
-                    public void channelRead(ChannelHandlerContext ctx, Object msg) {
-                        ByteBuf buf = (ByteBuf) msg;
-                        pending -= buf.readableBytes();
-                        buf.release();
-                        if (pending > 0) {
-                            return;
-                        }
-                        long now = System.nanoTime();
-                        if (count++ >= warmup) {
-                            histogram.recordValue(now - start);
-                        }
-                        pending = MESSAGE;
-                        if (count < warmup + roundTrips) {
-                            send(ctx);
-                        } else {
-                            done.complete(null);
-                        }
-                    }
-
-                    @Override
-                    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-                        done.completeExceptionally(cause);
-                        ctx.close();
-                    }
-                })
+        StreamPingPong pingPong = new StreamPingPong(Math.max(1000, roundTrips / 5), roundTrips, true);
+        Channel ch = t.bootstrap(group).option(ChannelOption.TCP_NODELAY, true).handler(pingPong)
                 .connect(address).sync().channel();
-        done.get(10, TimeUnit.MINUTES);
+        pingPong.done.get(10, TimeUnit.MINUTES);
         ch.close().sync();
-        raw.release();
-        return histogram;
+        pingPong.release();
+        return pingPong.histogram;
     }
 
     private static double stream(Transport t, EventLoopGroup group, java.net.SocketAddress address, AtomicLong received,

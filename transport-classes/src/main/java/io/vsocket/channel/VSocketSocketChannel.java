@@ -443,13 +443,16 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             // The hello reads for itself; reading for the application starts once the link is known.
             return;
         }
-        if (hasHeldInbound() && !inboundTaskPending) {
+        if (pendingInbound != null && !inboundTaskPending) {
             // Bytes already taken off the socket: epoll will not report them, so read them from a task
-            // (one at a time, and only if a read is still wanted when it runs).
+            // (one at a time, and only if a read is still wanted when it runs). Not for a late-hello
+            // watch alone: what it holds is at most the start of a hello, which only more bytes from the
+            // socket can finish, and epoll reports those; a task there found nothing and, the read
+            // being wanted still, queued the next one, spinning the loop while the server was silent.
             inboundTaskPending = true;
             eventLoop().execute(() -> {
                 inboundTaskPending = false;
-                if (hasHeldInbound() && isOpen()
+                if (pendingInbound != null && isOpen()
                         && (unsafe.readPending || config.isAutoRead())) {
                     unsafe.inReady();
                 }
@@ -706,7 +709,10 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                     readPending = false;
                     pipeline.fireChannelRead(buf);
                     buf = null;
-                } while (allocHandle.continueReading());
+                    // A handler may have closed the channel: its descriptor's number may be another
+                    // socket's by now (another loop's accept), and a read through it would take that
+                    // connection's bytes.
+                } while (isOpen() && allocHandle.continueReading());
                 allocHandle.readComplete();
                 pipeline.fireChannelReadComplete();
                 if (eof) {

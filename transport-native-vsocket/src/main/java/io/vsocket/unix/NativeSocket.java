@@ -116,6 +116,7 @@ public final class NativeSocket implements AutoCloseable {
 
     /** Accepts one pending connection as a non-blocking socket, or returns null when none is pending. */
     public NativeSocket accept() throws NativeIoException {
+        refuseIfClosed("accept4");
         MemorySegment errno = Downcalls.threadErrnoState();
         int child = LibC.accept4(errno, fd, MemorySegment.NULL, MemorySegment.NULL,
                 LibC.SOCK_NONBLOCK | LibC.SOCK_CLOEXEC);
@@ -172,6 +173,7 @@ public final class NativeSocket implements AutoCloseable {
      * throw.
      */
     public boolean sendTo(long address, int length, InetSocketAddress remote) throws NativeIoException {
+        refuseIfClosed("sendto");
         MemorySegment errno = Downcalls.threadErrnoState();
         MemorySegment buf = MemorySegment.ofAddress(address);
         long n;
@@ -200,6 +202,7 @@ public final class NativeSocket implements AutoCloseable {
      * {@code sockaddr_in6} is then {@link #lastSender()} until this thread's next receive.
      */
     public int receiveFrom(long address, int length) throws NativeIoException {
+        refuseIfClosed("recvfrom");
         DatagramAddresses addresses = DATAGRAM_ADDRESSES.get();
         MemorySegment errno = Downcalls.threadErrnoState();
         long n;
@@ -288,6 +291,7 @@ public final class NativeSocket implements AutoCloseable {
 
     /** Reads into {@code [address, address + length)}: the count read, 0 if it would block, {@link #EOF}. */
     public int read(long address, int length) throws NativeIoException {
+        refuseIfClosed("read");
         MemorySegment errno = Downcalls.threadErrnoState();
         long n = LibC.read(errno, fd, MemorySegment.ofAddress(address), length);
         if (n > 0) {
@@ -305,6 +309,7 @@ public final class NativeSocket implements AutoCloseable {
 
     /** Writes from {@code [address, address + length)}: the count written, 0 if it would block. */
     public long write(long address, int length) throws NativeIoException {
+        refuseIfClosed("send");
         MemorySegment errno = Downcalls.threadErrnoState();
         long n = LibC.send(errno, fd, MemorySegment.ofAddress(address), length, LibC.MSG_NOSIGNAL);
         return n >= 0 ? n : wouldBlockOrThrow("send", Downcalls.errno(errno));
@@ -312,6 +317,7 @@ public final class NativeSocket implements AutoCloseable {
 
     /** Writes {@code count} {@code struct iovec}s at {@code iov} in one call: bytes written, 0 if it would block. */
     public long writev(MemorySegment iov, int count) throws NativeIoException {
+        refuseIfClosed("writev");
         MemorySegment errno = Downcalls.threadErrnoState();
         long n = LibC.writev(errno, fd, iov, count);
         return n >= 0 ? n : wouldBlockOrThrow("writev", Downcalls.errno(errno));
@@ -324,6 +330,7 @@ public final class NativeSocket implements AutoCloseable {
      * the file has no byte at {@code offset} (and {@code count} is not 0).
      */
     public long sendFile(int fileFd, long offset, long count) throws NativeIoException {
+        refuseIfClosed("sendfile");
         MemorySegment errno = Downcalls.threadErrnoState();
         MemorySegment off = SENDFILE_OFFSET.get();
         off.set(JAVA_LONG, 0, offset);
@@ -343,6 +350,7 @@ public final class NativeSocket implements AutoCloseable {
      * (including {@code EAGAIN} on a full send buffer).
      */
     public void sendUrgent(byte value) throws IOException {
+        refuseIfClosed("send(MSG_OOB)");
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment buf = arena.allocate(1);
             buf.set(JAVA_BYTE, 0, value);
@@ -368,6 +376,7 @@ public final class NativeSocket implements AutoCloseable {
      * never clears) pending urgent data.
      */
     public int peek(long address, int length) throws NativeIoException {
+        refuseIfClosed("recv(MSG_PEEK)");
         MemorySegment errno = Downcalls.threadErrnoState();
         long n;
         int e;
@@ -396,6 +405,7 @@ public final class NativeSocket implements AutoCloseable {
      * flagged by {@code EPOLLPRI}; read it before reading in-band data past it.
      */
     public int readUrgent() throws NativeIoException {
+        refuseIfClosed("recv(MSG_OOB)");
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment buf = arena.allocate(1);
             MemorySegment errno = Downcalls.threadErrnoState();
@@ -531,6 +541,17 @@ public final class NativeSocket implements AutoCloseable {
             open = false;
         }
         FileDescriptors.close(fd, "socket " + fd);
+    }
+
+    /**
+     * A closed socket never reaches its old descriptor number: the number may already belong to
+     * another socket (any thread's next open takes the lowest free one), whose bytes a read would
+     * take. Throws what the call would have met without the reuse, {@code EBADF}.
+     */
+    private void refuseIfClosed(String call) throws NativeIoException {
+        if (!open) {
+            throw new NativeIoException(call, LibC.EBADF);
+        }
     }
 
     /** Throws {@link ClosedChannelException} once closed. */

@@ -165,6 +165,49 @@ class NativeSocketTest {
     }
 
     /**
+     * A closed socket never reaches its old descriptor number, which the next descriptor opened in
+     * the process (on any thread) takes: its calls fail with {@code EBADF} instead of acting on the
+     * socket that holds the number now. (A channel's read loop once read on after its handler closed
+     * it, and took another connection's bytes.)
+     */
+    @Test
+    void aClosedSocketLeavesTheSocketThatTookItsNumberAlone() throws Exception {
+        try (Arena arena = Arena.ofConfined();
+             NativeSocket server = NativeSocket.newStreamSocket();
+             NativeSocket client = NativeSocket.newStreamSocket()) {
+            server.bind(LOOPBACK);
+            server.listen(16);
+            try (NativeSocket peer = connectAndAccept(server, client, server.localAddress())) {
+                MemorySegment buf = arena.allocate(64);
+                assertEquals(4, client.write(buf.address(), 4));
+                NativeSocket stale = NativeSocket.newStreamSocket();
+                int number = stale.fd();
+                stale.close();
+                // The lowest free number from the closed one up: the closed one, as a new socket would get it.
+                MemorySegment errno = io.vsocket.ffm.Downcalls.threadErrnoState();
+                int reused = LibC.fcntl(errno, peer.fd(), LibC.F_DUPFD_CLOEXEC, number);
+                try {
+                    org.junit.jupiter.api.Assumptions.assumeTrue(reused == number,
+                            "another thread took the number first (" + reused + " instead of " + number + ")");
+                    for (org.junit.jupiter.api.function.Executable call : java.util.List.<org.junit.jupiter.api.function.Executable>of(
+                            () -> stale.read(buf.address(), 64), () -> stale.peek(buf.address(), 64), stale::readUrgent,
+                            () -> stale.write(buf.address(), 4), () -> stale.writev(buf, 0), () -> stale.sendUrgent((byte) 1),
+                            () -> stale.sendFile(0, 0, 1), stale::accept, () -> stale.receiveFrom(buf.address(), 64),
+                            () -> stale.sendTo(buf.address(), 4, server.localAddress()))) {
+                        assertEquals(LibC.EBADF, assertThrows(NativeIoException.class, call).errno());
+                    }
+                    assertEquals(4, peer.read(buf.address(), 64), "the bytes waiting at the socket now at that number");
+                    assertEquals(0, client.read(buf.address(), 64), "nothing written through the closed socket");
+                } finally {
+                    if (reused >= 0) {
+                        FileDescriptors.closeQuietly(reused);
+                    }
+                }
+            }
+        }
+    }
+
+    /**
      * Connects {@code client} to the listening {@code server} at {@code address} and returns the
      * accepted end (polling the non-blocking accept for up to two seconds), the client's connect
      * finished.

@@ -7,13 +7,19 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.EventLoopGroup;
 import io.vsocket.channel.VSocketEventLoopGroup;
+import io.vsocket.ffm.Downcalls;
+import io.vsocket.ffm.libc.LibC;
+import io.vsocket.link.Resources;
 import io.vsocket.link.VSocketLink;
+import io.vsocket.unix.FileDescriptors;
+import io.vsocket.unix.NativeSocket;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
+import java.lang.foreign.Arena;
 import java.net.InetSocketAddress;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -21,8 +27,12 @@ import java.util.concurrent.TimeUnit;
 import java.util.zip.CRC32;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** Edges a review found: descriptor reuse on reconnect, and composites of more parts than IOV_MAX. */
+/**
+ * Edges a review found: descriptor reuse on reconnect, and composites of more parts than IOV_MAX; and
+ * one the churn test found: a read loop going on after its handler closed the channel.
+ */
 @Timeout(60)
 class ChannelEdgeTest {
     private static EventLoopGroup group;
@@ -70,6 +80,115 @@ class ChannelEdgeTest {
             reconnected.close().sync();
         } finally {
             server.close().sync();
+        }
+    }
+
+    /**
+     * A handler that closes its channel in {@code channelRead} while the read loop would go on (the
+     * read filled its buffer): the loop stops there. It once read on through the closed socket's
+     * descriptor number, which by then could belong to another connection (another loop's accept
+     * takes the lowest free number): that connection lost its bytes. {@link ChurnTest} met it as a
+     * server whose hello marker vanished (an in-band read past the urgent byte discards it) and as an
+     * echo that never arrived. Here the freed number goes to a plain socket with 4 bytes waiting, at
+     * once, on the loop's own thread, so the race is certain.
+     */
+    @ParameterizedTest
+    @EnumSource(value = VSocketLink.class, names = {"SHM", "TCP"})
+    void aChannelClosedInChannelReadReadsNoMoreThroughItsOldDescriptor(VSocketLink link) throws Exception {
+        Channel server = Peers.vsocketServer(group, List.of(link), new ChannelInboundHandlerAdapter() {
+            @Override
+            public void channelActive(io.netty.channel.ChannelHandlerContext ctx) {
+                ctx.writeAndFlush(io.netty.buffer.Unpooled.wrappedBuffer(new byte[16]));
+            }
+        }).bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+        PlainPair victim = PlainPair.open();
+        try {
+            victim.send(4);
+            java.util.concurrent.atomic.AtomicInteger received = new java.util.concurrent.atomic.AtomicInteger();
+            CompletableFuture<Integer> reused = new CompletableFuture<>();
+            Channel client = Peers.vsocketClient(group, List.of(link), new ChannelInboundHandlerAdapter() {
+                @Override
+                public void channelRead(io.netty.channel.ChannelHandlerContext ctx, Object msg) {
+                    received.addAndGet(((ByteBuf) msg).readableBytes());
+                    ((ByteBuf) msg).release();
+                    if (!reused.isDone()) {
+                        int freed = descriptorOf(ctx.channel());
+                        ctx.close();
+                        // The lowest free number from the closed one up: the closed one itself, unless
+                        // another thread took it in between.
+                        reused.complete(victim.duplicateReceiverAtLeast(freed) == freed ? freed : -1);
+                    }
+                }
+            }).option(io.netty.channel.ChannelOption.RCVBUF_ALLOCATOR, new io.netty.channel.FixedRecvByteBufAllocator(8).maxMessagesPerRead(16))
+                    .connect(server.localAddress()).sync().channel();
+            int number = reused.get(10, TimeUnit.SECONDS);
+            client.closeFuture().sync();
+            // The loop finishes the read it was in before it runs this.
+            client.eventLoop().submit(() -> { }).sync();
+            org.junit.jupiter.api.Assumptions.assumeTrue(number >= 0,
+                    "another thread took the closed descriptor's number first: nothing to check");
+            assertEquals(8, received.get(), "the channel read on after its handler closed it");
+            assertEquals(4, victim.receive(), "the socket that took the closed channel's descriptor number lost bytes");
+        } finally {
+            victim.close();
+            server.close().sync();
+        }
+    }
+
+    /** The descriptor of a vsocket channel's socket (package-private in the transport: by reflection). */
+    private static int descriptorOf(Channel channel) {
+        try {
+            java.lang.reflect.Field field = Class.forName("io.vsocket.channel.AbstractVSocketChannel").getDeclaredField("socket");
+            field.setAccessible(true);
+            return ((NativeSocket) field.get(channel)).fd();
+        } catch (ReflectiveOperationException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    /** A connected pair of plain TCP sockets over loopback, and a duplicate of the receiving end the test made. */
+    private record PlainPair(NativeSocket listener, NativeSocket sender, NativeSocket receiver, int[] duplicate) {
+        static PlainPair open() throws Exception {
+            NativeSocket listener = NativeSocket.newStreamSocket();
+            listener.bind(new InetSocketAddress("127.0.0.1", 0));
+            listener.listen(1);
+            NativeSocket sender = NativeSocket.newStreamSocket();
+            InetSocketAddress address = listener.localAddress();
+            boolean connected = sender.connect(address);
+            NativeSocket receiver = null;
+            for (int i = 0; i < 1000 && (receiver == null || !connected); i++) {
+                Thread.sleep(5);
+                receiver = receiver != null ? receiver : listener.accept();
+                connected = connected || sender.finishConnect(address);
+            }
+            assertTrue(receiver != null && connected, "a loopback connection in 5 s");
+            return new PlainPair(listener, sender, receiver, new int[] {-1});
+        }
+
+        void send(int bytes) throws Exception {
+            try (Arena arena = Arena.ofConfined()) {
+                assertEquals(bytes, sender.write(arena.allocate(bytes).address(), bytes));
+            }
+        }
+
+        /** Bytes waiting at the receiver (it has all of them by now: loopback). */
+        int receive() throws Exception {
+            try (Arena arena = Arena.ofConfined()) {
+                return Math.max(0, receiver.read(arena.allocate(64).address(), 64));
+            }
+        }
+
+        /** A duplicate of the receiver at the lowest free descriptor number from {@code least} up. */
+        int duplicateReceiverAtLeast(int least) {
+            duplicate[0] = LibC.fcntl(Downcalls.threadErrnoState(), receiver.fd(), LibC.F_DUPFD_CLOEXEC, least);
+            return duplicate[0];
+        }
+
+        void close() {
+            if (duplicate[0] >= 0) {
+                FileDescriptors.closeQuietly(duplicate[0]);
+            }
+            Resources.closeQuietly(receiver, sender, listener);
         }
     }
 

@@ -171,7 +171,7 @@ class HostileShmPeerTest {
             honest.streamsOn(0, 1 << 20, "at the start");
             // A control run first: it also opens the victim server's rendezvous, before the count.
             report(run(honest, 1, Target.NONE, victimServer));
-            ResourceLeakTest.Snapshot before = ResourceLeakTest.awaitStable();
+            ProcessResources.Snapshot before = ProcessResources.awaitStable();
 
             Map<Target, Map<Outcome, Integer>> outcomes = new EnumMap<>(Target.class);
             for (long seed : SEEDS) {
@@ -184,9 +184,9 @@ class HostileShmPeerTest {
             report(run(honest, 2, Target.NONE, victimServer));
             honest.streamsOn(honest.stream.received(), 1 << 20, "after the hostile runs");
 
-            ResourceLeakTest.Snapshot after = ResourceLeakTest.awaitSettled(before);
+            ProcessResources.Snapshot after = ProcessResources.awaitSettled(before, 5000);
             assertEquals(before, after, () -> "descriptors and memfd mappings after " + SEEDS.length * TARGETS.length
-                    + " hostile connections: " + before + " -> " + after + "\n" + ResourceLeakTest.Snapshot.memfdLines());
+                    + " hostile connections: " + before + " -> " + after + "\n" + ProcessResources.memfdLines());
             System.out.println("HostileShmPeerTest: " + SEEDS.length * TARGETS.length + " hostile runs in "
                     + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - began) + " ms: " + outcomes);
         }

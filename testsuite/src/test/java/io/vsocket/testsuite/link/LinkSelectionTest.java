@@ -258,6 +258,45 @@ class LinkSelectionTest {
         }
     }
 
+    /**
+     * A client that gave up on the hello and watches for a late offer does not spin while the server
+     * stays silent (a plain server of a client-first protocol, with a client that has nothing to send
+     * yet: a pooled connection, say). It once ran a read task after every read that found nothing, so
+     * each such connection held its loop busy: {@code compare-idle} met it with a thousand idle
+     * connections whose hellos the loaded loops answered late, and the two loops spun in those tasks
+     * until nothing else ran. Its loop's CPU over a second of that wait, and the server's bytes still
+     * arrive after it.
+     */
+    @Test
+    void aClientWatchingForALateOfferFromASilentServerDoesNotSpin() throws Exception {
+        EventLoopGroup own = new VSocketEventLoopGroup(1);
+        CompletableFuture<Channel> accepted = new CompletableFuture<>();
+        Channel server = new ServerBootstrap().group(nio).channel(NioServerSocketChannel.class)
+                .childHandler(new ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void channelActive(ChannelHandlerContext ctx) {
+                        accepted.complete(ctx.channel());
+                    }
+                }).bind(loopback()).sync().channel();
+        try {
+            Peers.Collector collector = new Peers.Collector(4);
+            Channel client = Peers.vsocketClient(own, DEFAULT, collector)
+                    .option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 50).connect(server.localAddress()).sync()
+                    .channel();
+            assertEquals(VSocketLink.TCP, Peers.linkOf(client), "the client gave up and went on in tcp");
+            long cpu = ProcessResources.cpuNanosOver(ProcessResources.loopThreadIds(own), 1000);
+            accepted.get(10, TimeUnit.SECONDS).writeAndFlush(Unpooled.copiedBuffer("hi\r\n", StandardCharsets.US_ASCII));
+            collector.done.get(10, TimeUnit.SECONDS);
+            client.close().sync();
+            assertTrue(cpu < 100_000_000L, "the loop of a client waiting for a silent server used "
+                    + cpu / 1_000_000 + " ms of CPU in 1 s");
+            assertEquals("hi\r\n", collector.text());
+        } finally {
+            server.close().sync();
+            own.shutdownGracefully(0, 5, TimeUnit.SECONDS).await(10, TimeUnit.SECONDS);
+        }
+    }
+
     /** Writes a greeting as soon as the connection is active. */
     private static final class Greeter extends ChannelInboundHandlerAdapter {
         private final String greeting;

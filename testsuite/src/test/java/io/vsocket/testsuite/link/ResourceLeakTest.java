@@ -5,25 +5,22 @@ import io.netty.channel.Channel;
 import io.netty.channel.EventLoopGroup;
 import io.vsocket.channel.VSocketEventLoopGroup;
 import io.vsocket.link.VSocketLink;
+import io.vsocket.testsuite.link.ProcessResources.Snapshot;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
-import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Nothing an shm connection holds outlives it: after many connections open and close, the
- * process has as many descriptors, memfds and shared mappings as before; and after the group
- * shuts down, none of the group's own.
+ * process has as many descriptors, memfds and shared mappings as before, and the loops as many
+ * timers; and after the group shuts down, none of the group's own.
  */
 @Timeout(120)
 class ResourceLeakTest {
@@ -34,8 +31,10 @@ class ResourceLeakTest {
         // The JDK's NativePRNG keeps /dev/random and /dev/urandom open once used (the hello tokens use
         // it): open them before counting.
         new java.security.SecureRandom().nextBytes(new byte[16]);
+        // The loops' busy-host check keeps /proc/loadavg open from the first loop on (FreeCores): open it too.
+        new VSocketEventLoopGroup(1).shutdownGracefully(0, 0, TimeUnit.SECONDS).sync();
         Snapshot beforeGroup = Snapshot.take();
-        java.util.Set<String> fdsBeforeGroup = Snapshot.targets();
+        java.util.Set<String> fdsBeforeGroup = ProcessResources.descriptorTargets();
         EventLoopGroup group = new VSocketEventLoopGroup(2);
         Channel server = Peers.vsocketServer(group, List.of(VSocketLink.SHM), Peers.Echo.INSTANCE)
                 .bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
@@ -43,7 +42,8 @@ class ResourceLeakTest {
         closeAll(roundTrip(group, server, 1));
         // Other test classes of this JVM may keep half-closed connections open (as they would keep TCP
         // sockets): count from wherever the process is once the warm-up connection is gone.
-        Snapshot before = awaitStable();
+        Snapshot before = ProcessResources.awaitStable();
+        int timersBefore = ProcessResources.scheduledTasks(group);
 
         List<Channel> clients = roundTrip(group, server, CONNECTIONS);
         Snapshot open = Snapshot.take();
@@ -51,18 +51,22 @@ class ResourceLeakTest {
                 "each open connection maps its memfd on both sides: " + before + " -> " + open);
         closeAll(clients);
 
-        Snapshot after = awaitSettled(before);
+        Snapshot after = ProcessResources.awaitSettled(before, 5000);
         assertEquals(before.descriptors(), after.descriptors(), "descriptors: " + before + " -> " + after);
         assertEquals(before.memfds(), after.memfds(), () -> "memfd descriptors and mappings: " + before + " -> " + after
-                + "\n" + Snapshot.memfdLines());
+                + "\n" + ProcessResources.memfdLines());
         assertEquals(0, clients.stream().filter(Channel::isOpen).count());
+        // Timers are resources too: no connection leaves one behind (the server's rendezvous once left a
+        // 5 s timer per connection, which fired after its set-up was long done).
+        int timersAfter = ProcessResources.scheduledTasks(group);
+        assertTrue(timersAfter <= timersBefore, "timers pending on the loops: " + timersBefore + " -> " + timersAfter);
 
         server.close().sync();
         group.shutdownGracefully(0, 5, TimeUnit.SECONDS).sync();
-        Snapshot afterGroup = awaitSettled(beforeGroup);
+        Snapshot afterGroup = ProcessResources.awaitSettled(beforeGroup, 5000);
         assertEquals(beforeGroup.descriptors(), afterGroup.descriptors(),
                 () -> "the group's epoll, eventfds, rendezvous: " + beforeGroup + " -> " + afterGroup + ", new: "
-                        + newTargets(fdsBeforeGroup));
+                        + ProcessResources.newDescriptors(fdsBeforeGroup));
         assertEquals(beforeGroup.memfds(), afterGroup.memfds());
     }
 
@@ -86,87 +90,6 @@ class ResourceLeakTest {
     private static void closeAll(List<Channel> clients) throws InterruptedException {
         for (Channel client : clients) {
             client.close().sync();
-        }
-    }
-
-    /** Waits until two snapshots 100 ms apart agree (the warm-up connection's server side has closed). */
-    static Snapshot awaitStable() throws Exception {
-        Snapshot last = Snapshot.take();
-        for (int i = 0; i < 50; i++) {
-            Thread.sleep(100);
-            Snapshot now = Snapshot.take();
-            if (now.equals(last)) {
-                return now;
-            }
-            last = now;
-        }
-        return last;
-    }
-
-    /** Closing is asynchronous on the server side: wait (boundedly) for the counts to come back. */
-    static Snapshot awaitSettled(Snapshot target) throws Exception {
-        Snapshot now = Snapshot.take();
-        for (int i = 0; i < 100 && !now.equals(target); i++) {
-            Thread.sleep(50);
-            now = Snapshot.take();
-        }
-        return now;
-    }
-
-    private static String newTargets(java.util.Set<String> before) {
-        try {
-            java.util.Set<String> now = Snapshot.targets();
-            now.removeAll(before);
-            return now.toString();
-        } catch (IOException e) {
-            return e.toString();
-        }
-    }
-
-    /** Open descriptors, and memfd descriptors plus memfd mappings, of this process. */
-    record Snapshot(long descriptors, long memfds) {
-        static java.util.Set<String> targets() throws IOException {
-            java.util.Set<String> targets = new java.util.TreeSet<>();
-            try (Stream<Path> list = Files.list(Path.of("/proc/self/fd"))) {
-                for (Path fd : list.toList()) {
-                    try {
-                        targets.add(fd.getFileName() + "->" + Files.readSymbolicLink(fd));
-                    } catch (IOException e) {
-                        // gone meanwhile
-                    }
-                }
-            }
-            return targets;
-        }
-
-        static String memfdLines() {
-            try (Stream<String> maps = Files.lines(Path.of("/proc/self/maps"))) {
-                return String.join("\n", maps.filter(line -> line.contains("/memfd:vsocket")).toList());
-            } catch (IOException e) {
-                return e.toString();
-            }
-        }
-
-        static Snapshot take() throws IOException {
-            long fds;
-            long memfds = 0;
-            try (Stream<Path> list = Files.list(Path.of("/proc/self/fd"))) {
-                List<Path> entries = list.toList();
-                fds = entries.size();
-                for (Path fd : entries) {
-                    try {
-                        if (Files.readSymbolicLink(fd).toString().startsWith("/memfd:vsocket")) {
-                            memfds++;
-                        }
-                    } catch (IOException e) {
-                        // the descriptor of the listing itself, gone by now
-                    }
-                }
-            }
-            try (Stream<String> maps = Files.lines(Path.of("/proc/self/maps"))) {
-                memfds += maps.filter(line -> line.contains("/memfd:vsocket")).count();
-            }
-            return new Snapshot(fds, memfds);
         }
     }
 }

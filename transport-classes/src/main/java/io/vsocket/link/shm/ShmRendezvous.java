@@ -3,6 +3,7 @@ package io.vsocket.link.shm;
 import io.netty.channel.IoEvent;
 import io.netty.channel.IoEventLoop;
 import io.netty.channel.IoRegistration;
+import io.netty.util.concurrent.Future;
 import io.netty.util.internal.logging.InternalLogger;
 import io.netty.util.internal.logging.InternalLoggerFactory;
 import io.vsocket.link.Resources;
@@ -183,7 +184,7 @@ public final class ShmRendezvous implements VSocketIoHandle {
         void registered(IoRegistration r) {
             registration = r;
             r.submit(VSocketIoOps.of(VSocketIoOps.IN));
-            loop.schedule(this::close, STALE_SECONDS, TimeUnit.SECONDS);
+            stale = loop.schedule(this::close, STALE_SECONDS, TimeUnit.SECONDS);
             // The message may have arrived before the registration: look at once.
             handle(r, null);
         }
@@ -249,12 +250,18 @@ public final class ShmRendezvous implements VSocketIoHandle {
         private boolean handedOver;
 
         private boolean done;
+        /** The timer that drops the connection if no message comes: cancelled once it has. */
+        private Future<?> stale;
 
         @Override
         public void close() {
             if (!done) {
                 done = true;
                 arrivals--;
+            }
+            if (stale != null) {
+                stale.cancel(false);
+                stale = null;
             }
             if (registration != null) {
                 IoRegistration r = registration;
