@@ -54,18 +54,20 @@ import static org.junit.jupiter.api.Assertions.fail;
  * alone would need 30,000). Running all 10,000 needs a process started with a hard limit of at least
  * 61,000 (e.g. {@code prlimit --nofile=65536:65536 ./mvnw ...} by a user allowed to raise it).
  *
- * <p><b>Measured here</b> (3,271 connections, 6,542 channels, 2026-12-02), per connection, both
- * ends: 6 descriptors; 2 mappings, both of the memfd (one per side, 516 KiB of address space each);
- * memory, PSS (each shared page counted once) / RSS (counted once per mapping, so twice): open,
- * 10.6 / 14.6 KiB (4 KiB of it the shared control page, 6.5 KiB anonymous: the channels' native and
- * Java memory); once each has echoed, 18.7 / 30.8 KiB (a 4 KiB page of each ring written); idle
- * again (each side punches its ring's pages out a second after its last write), 10.8 / 14.8 KiB; of
- * it Java heap about 8.5 KiB (two channels, their pipelines and links). The loops' CPU with all of
- * them idle: 141 ms a second (14% of a core; an idle loop without connections uses about 0.1): each
- * shm channel has a 1 s idle-release timer, so the two loops wake about 6,500 times a second, and
- * before it blocks again a loop parks every one of its channels' links (a store and a fence each, and
- * a look at the cursors), after a spin over all of them if its window is open. Opening them took 5.3 s, the
- * echo 0.4 s, closing 0.7 s; the whole test about 14 s.
+ * <p><b>Measured here</b> (3,246-3,271 connections, 6,500 channels, 2026-12-02), per connection,
+ * both ends: 6 descriptors; 2 mappings, both of the memfd (one per side, 516 KiB of address space
+ * each); shared memory (Pss_Shmem) 4 KiB open (the control page), 12 KiB once each has echoed (a page
+ * of each ring written), 4 KiB again once idle (each side punches its ring's pages out a second after
+ * its last write); Java heap 8.4-8.7 KiB (two channels, their pipelines and links). The whole
+ * process's PSS / RSS per connection, run alone: 10.6 / 14.6 KiB open, 18.7 / 30.8 after the echo,
+ * 10.8 / 14.8 idle (RSS counts each shared page once per mapping, so twice; in the full test run's
+ * warm JVM the anonymous part moves with the collector: 1.1 / 5.1 open). The loops' CPU with all of
+ * them idle: 141-894 ms a second (an idle loop without connections uses about 0.1): each shm channel
+ * has a 1 s idle-release timer, so the two loops wake about 6,500 times a second, and before a loop
+ * blocks again it parks every one of its channels' links (a store and a fence each, and a look at the
+ * cursors), after a spin over all of them while its adaptive window is open. Opening them took
+ * 1.1-5.3 s (an shm set-up costs the loops 0.3-1.6 ms), the echo under 0.4 s, closing 0.6-0.7 s; the
+ * whole test 7-14 s.
  */
 @Timeout(600)
 class ScaleTest {
