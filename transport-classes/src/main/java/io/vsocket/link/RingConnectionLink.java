@@ -54,6 +54,15 @@ public abstract class RingConnectionLink implements ConnectionLink {
     /** The peer closed its end of the link or reset it: what is left to write can never arrive. */
     protected abstract boolean peerLeft();
 
+    /**
+     * The peer reset the link (rdma: its abortive close): a write waiting for credit fails now. A
+     * peer that closed cleanly does not count here: its last bytes and its end are read first, and
+     * the writes fail once its control connection ends.
+     */
+    protected boolean peerReset() {
+        return false;
+    }
+
     /** Before a write: news the loop has not handed over yet (a reset, credit) can count now. */
     protected void beforeWrite() throws IOException {
     }
@@ -200,7 +209,7 @@ public abstract class RingConnectionLink implements ConnectionLink {
                 throw ring.failure();
             }
             int work = 0;
-            if (waitingForCredit && (ring.credit() > 0 || peerLeft())) {
+            if (waitingForCredit && (ring.credit() > 0 || peerReset())) {
                 waitingForCredit = false;
                 host.flushReady();
                 work++;

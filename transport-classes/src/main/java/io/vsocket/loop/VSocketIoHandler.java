@@ -71,7 +71,6 @@ public final class VSocketIoHandler implements IoHandler {
     /** Pollers that took themselves out during the current pass ({@link #removePollerLater}): gone at its end. */
     private final Set<VSocketLoopPoller> leaving = Collections.newSetFromMap(new IdentityHashMap<>());
     private boolean inPass;
-    private long passNanos;
     private final VSocketIoEvent event = new VSocketIoEvent();
     /** Per-loop state of the layers above, by type ({@link #service}); closed when the loop ends. */
     private final Map<Class<?>, AutoCloseable> services = new HashMap<>();
@@ -169,11 +168,6 @@ public final class VSocketIoHandler implements IoHandler {
         } else {
             pollers.remove(poller);
         }
-    }
-
-    /** When the latest pass over the pollers started ({@code System.nanoTime()}): a clock pollers read for free. */
-    public long passNanos() {
-        return passNanos;
     }
 
     /** How many pollers the loop's turns visit now (a metric). Loop thread only. */
@@ -288,7 +282,6 @@ public final class VSocketIoHandler implements IoHandler {
     }
 
     private int pollPollers() {
-        passNanos = System.nanoTime();
         inPass = true;
         int handled = 0;
         try {

@@ -150,6 +150,24 @@ class RingLinkChannelTest {
     }
 
     @Test
+    void aWriterWaitingForCreditStillReadsThePeersLastBytesWhenThePeerClosesCleanly() throws Exception {
+        Pair p = Pair.open(4096, false);
+        p.b.channel.config().setAutoRead(false); // b takes nothing: a's writes wait for credit
+        p.b.channel.eventLoop().submit(() -> { }).sync();
+        p.a.write(pattern(64 * 1024, 4));
+        await(p.a.link::waitsForCredit, "a to wait for credit");
+        byte[] last = pattern(1000, 8);
+        // b's last bytes and its clean close in one go: a meets them both while it waits for credit.
+        p.b.channel.eventLoop().submit(() -> {
+            p.b.channel.writeAndFlush(Unpooled.wrappedBuffer(last));
+            p.b.channel.close();
+        }).sync();
+        await(() -> !p.a.channel.isOpen(), "a to close after b's end");
+        assertArrayEquals(last, p.a.received.toByteArray(), "the peer's last bytes, read before the writes fail");
+        p.close();
+    }
+
+    @Test
     void aFailedLinkClosesItsChannelWithTheLinksError() throws Exception {
         Pair p = Pair.open(4096, false);
         p.a.channel.eventLoop().submit(() -> p.a.link.ring.failure = new IOException("the ring broke (test)")).sync();

@@ -109,8 +109,8 @@ class ShmLinkTurnsTest {
     /** The loop's poller count once its links had time to go idle (each turn lets idle ones go). */
     private static int settledPollers(VSocketSocketChannel onLoop) throws Exception {
         int count = Integer.MAX_VALUE;
-        for (int i = 0; i < 20; i++) {
-            Thread.sleep(5);
+        for (int i = 0; i < 60; i++) {
+            Thread.sleep(2);
             count = onLoop.eventLoop().submit(() -> onLoop.ioHandler().pollerCount()).get(5, TimeUnit.SECONDS);
         }
         return count;

@@ -70,6 +70,11 @@ public final class RdmaConnectionLink extends RingConnectionLink {
         return rdma.peerReset();
     }
 
+    @Override
+    protected boolean peerReset() {
+        return rdma.peerReset();
+    }
+
     /**
      * The end travels on the queue pair, a path apart from TCP's: it may still be on its way, so it
      * gets a grace period (the hello timeout) before the peer is declared dead.

@@ -48,8 +48,10 @@ public final class ShmConnectionLink extends RingConnectionLink {
     private final Poller poller = new Poller();
     /** The poller is among the loop's turns (else the link is parked and its doorbell watched). */
     private boolean inTurns;
-    /** When a poll last found work ({@code System.nanoTime()}). */
-    private long lastWork;
+    /** Polls in a row that found no work; 0 after one that found some. */
+    private int idlePolls;
+    /** When the polls began to find nothing ({@code System.nanoTime()}, read at the first of them). */
+    private long idleSince;
     /** The loop's handler the poller was added to; null until started. */
     private VSocketIoHandler handler;
     private IoRegistration doorbellRegistration;
@@ -73,7 +75,7 @@ public final class ShmConnectionLink extends RingConnectionLink {
         handler = host.ioHandler();
         handler.addPoller(poller);
         inTurns = true;
-        lastWork = System.nanoTime();
+        idlePolls = 0;
         idleRelease = host.eventLoop().scheduleWithFixedDelay(this::releaseIdleRing, IDLE_RELEASE_MILLIS,
                 IDLE_RELEASE_MILLIS, TimeUnit.MILLISECONDS);
         ((IoEventLoop) host.eventLoop()).register(new Doorbell(shm.doorbellFd())).addListener(f -> {
@@ -81,10 +83,17 @@ public final class ShmConnectionLink extends RingConnectionLink {
                 IoRegistration r = (IoRegistration) f.getNow();
                 if (closed) {
                     r.cancel();
-                } else {
-                    doorbellRegistration = r;
-                    r.submit(VSocketIoOps.of(VSocketIoOps.IN));
+                    return;
                 }
+                try {
+                    r.submit(VSocketIoOps.of(VSocketIoOps.IN));
+                } catch (RuntimeException e) {
+                    r.cancel();
+                    host.failed(new IOException("cannot watch the shm link's doorbell", e));
+                    return;
+                }
+                // Only now may the link leave the loop's turns: its doorbell would wake it.
+                doorbellRegistration = r;
             } else {
                 host.failed(f.cause());
             }
@@ -140,7 +149,7 @@ public final class ShmConnectionLink extends RingConnectionLink {
             return;
         }
         inTurns = true;
-        lastWork = System.nanoTime();
+        idlePolls = 0;
         handler.addPoller(poller);
         cancelIdleRelease();
         idleRelease = host.eventLoop().scheduleWithFixedDelay(this::releaseIdleRing, IDLE_RELEASE_MILLIS,
@@ -239,12 +248,12 @@ public final class ShmConnectionLink extends RingConnectionLink {
                 return 1;
             }
             int work = ready();
-            long pass = handler.passNanos();
             if (work > 0) {
-                if (pass - lastWork > 0) {
-                    lastWork = pass;
-                }
-            } else if (pass - lastWork > PARK_AFTER_NANOS && doorbellRegistration != null) {
+                idlePolls = 0;
+            } else if (idlePolls++ == 0) {
+                idleSince = System.nanoTime(); // the clock once per idle stretch, then every 16th poll
+            } else if ((idlePolls & 15) == 0 && System.nanoTime() - idleSince > PARK_AFTER_NANOS
+                    && doorbellRegistration != null) {
                 // (Not before the doorbell is in the loop's epoll set: nothing else would wake a parked link.)
                 leaveTurns();
             }
