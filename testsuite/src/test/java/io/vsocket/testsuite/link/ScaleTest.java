@@ -62,10 +62,11 @@ import static org.junit.jupiter.api.Assertions.fail;
  * process's PSS / RSS per connection, run alone: 10.6 / 14.6 KiB open, 18.7 / 30.8 after the echo,
  * 10.8 / 14.8 idle (RSS counts each shared page once per mapping, so twice; in the full test run's
  * warm JVM the anonymous part moves with the collector: 1.1 / 5.1 open). The loops' CPU with all of
- * them idle: 141-894 ms a second (an idle loop without connections uses about 0.1): each shm channel
- * has a 1 s idle-release timer, so the two loops wake about 6,500 times a second, and before a loop
- * blocks again it parks every one of its channels' links (a store and a fence each, and a look at the
- * cursors), after a spin over all of them while its adaptive window is open. Opening them took
+ * them idle: 0.2 ms a second, as without connections, since idle shm links leave the loop's turns
+ * (their idle release then runs once, not every second). Before that it was 141-894 ms a second: each
+ * shm channel had a 1 s idle-release timer, so the two loops woke about 6,500 times a second, and
+ * before a loop blocked again it parked every one of its channels' links, after a spin over all of
+ * them while its adaptive window was open. Opening them took
  * 1.1-5.3 s (an shm set-up costs the loops 0.3-1.6 ms), the echo under 0.4 s, closing 0.6-0.7 s; the
  * whole test 7-14 s.
  */
