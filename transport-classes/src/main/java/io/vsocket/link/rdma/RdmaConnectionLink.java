@@ -113,7 +113,7 @@ public final class RdmaConnectionLink extends RingConnectionLink {
             return;
         }
         try {
-            loop.schedule(l::expireLinger, LINGER_MILLIS, TimeUnit.MILLISECONDS);
+            l.boundLinger(loop.schedule(l::expireLinger, LINGER_MILLIS, TimeUnit.MILLISECONDS));
         } catch (RuntimeException e) {
             // The loop is shutting down (it destroys its links itself then), or never was: go now.
             l.expireLinger();

@@ -32,6 +32,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.concurrent.Future;
 import java.util.concurrent.ThreadLocalRandom;
 
 import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_ACCESS_LOCAL_WRITE;
@@ -153,6 +154,8 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
     private boolean closed;
     /** Closed by its owner, kept until its end of output completes. */
     private boolean lingering;
+    /** The owner's bound on the linger ({@link #boundLinger}): cancelled when the link goes before it. */
+    private Future<?> lingerBound;
     private Listener listener;
 
     RdmaLink(RdmaContext context, int ringSize) throws VerbsException {
@@ -763,6 +766,18 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
         }
     }
 
+    /**
+     * The owner's timer for {@link #expireLinger()}: cancelled when the link goes first (its end
+     * completed), so a thousand closed links do not leave a thousand timers behind for the bound's length.
+     */
+    public void boundLinger(Future<?> timer) {
+        if (closed) {
+            timer.cancel(false);
+        } else {
+            lingerBound = timer;
+        }
+    }
+
     /** A lingering link whose end has completed (or failed): it can go. */
     boolean doneLingering() {
         return endRequest != 0 && completed >= endRequest || failure != null;
@@ -784,6 +799,11 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
         }
         closed = true;
         listener = null;
+        Future<?> bound = lingerBound;
+        if (bound != null) {
+            lingerBound = null;
+            bound.cancel(false);
+        }
         try {
             qp.toError();
             if (sendCursor == null) {
