@@ -103,8 +103,4 @@ public final class VSocketLinks {
         }
         return List.copyOf(links);
     }
-
-    static int validateRingSize(int size) {
-        return LinkSettings.validateRingSize(size);
-    }
 }

@@ -250,7 +250,7 @@ public final class VSocketSocketChannelConfig extends DefaultChannelConfig imple
     }
 
     public VSocketSocketChannelConfig setRingSize(int ringSize) {
-        this.ringSize = VSocketLinks.validateRingSize(ringSize);
+        this.ringSize = LinkSettings.validateRingSize(ringSize);
         return this;
     }
 

@@ -68,7 +68,7 @@ public final class VSocketIoHandler implements IoHandler {
     private volatile boolean taskFromAnotherThread;
     private final Long2ObjectHashMap<Registration> registrations = new Long2ObjectHashMap<>();
     private final List<VSocketLoopPoller> pollers = new ArrayList<>();
-    /** Pollers that took themselves out during the current pass ({@link #removePollerLater}): gone at its end. */
+    /** Pollers taken out during the current pass ({@link #removePoller}): gone at its end. */
     private final Set<VSocketLoopPoller> leaving = Collections.newSetFromMap(new IdentityHashMap<>());
     private boolean inPass;
     private final VSocketIoEvent event = new VSocketIoEvent();
@@ -149,19 +149,14 @@ public final class VSocketIoHandler implements IoHandler {
         }
     }
 
-    public void removePoller(VSocketLoopPoller poller) {
-        assert executor.isExecutorThread(Thread.currentThread());
-        leaving.remove(poller);
-        pollers.remove(poller);
-    }
-
     /**
-     * Takes a poller out of the loop's turns until it is added again: one whose queue parked (its
-     * peer rings a doorbell the loop's epoll watches), so that a loop's turn costs in proportion to
-     * the queues with work, not to all it has. Called during a pass over the pollers (from a
-     * poller's own {@code poll}), it takes effect at the pass's end. Loop thread only.
+     * Takes a poller out of the loop's turns until it is added again: one whose queue is gone, or
+     * parked (its peer rings a doorbell the loop's epoll watches), so that a loop's turn costs in
+     * proportion to the queues with work, not to all it has. Called during a pass over the pollers
+     * (from a poller's own {@code poll}, or a channel it closes), it takes effect at the pass's end,
+     * so the pass visits every other poller. Loop thread only.
      */
-    public void removePollerLater(VSocketLoopPoller poller) {
+    public void removePoller(VSocketLoopPoller poller) {
         assert executor.isExecutorThread(Thread.currentThread());
         if (inPass) {
             leaving.add(poller);

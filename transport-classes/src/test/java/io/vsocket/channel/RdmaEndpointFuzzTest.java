@@ -8,6 +8,7 @@ import io.vsocket.ffm.ibverbs.ibv_ah_attr;
 import io.vsocket.handshake.Hello;
 import io.vsocket.handshake.HelloException;
 import io.vsocket.handshake.LinkNegotiation;
+import io.vsocket.link.LinkSettings;
 import io.vsocket.link.VSocketLink;
 import io.vsocket.link.rdma.RdmaEndpoint;
 import io.vsocket.stream.SendCursor;
@@ -28,7 +29,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The rdma endpoint a peer announces in its hello (its ring's address, key and size, queue pair,
  * GID, MTU), with any values in a well-framed hello: decoded faithfully or refused with a
  * {@link HelloException} exactly when the format says, then checked as {@link LinkNegotiation}
- * checks it before the device sees it ({@link VSocketLinks#validateRingSize}, an
+ * checks it before the device sees it ({@link LinkSettings#validateRingSize}, an
  * {@link IllegalArgumentException} that fails the link). What passes must be usable by everything
  * {@code RdmaLink#connect} computes from it short of the device.
  */
@@ -88,7 +89,7 @@ class RdmaEndpointFuzzTest {
             boolean allowed = size >= VSocketLinks.MIN_RING_SIZE && size <= VSocketLinks.MAX_RING_SIZE
                     && Integer.bitCount(size) == 1;
             try {
-                VSocketLinks.validateRingSize(size);
+                LinkSettings.validateRingSize(size);
                 assertTrue(allowed, "ring size " + size + " was taken");
             } catch (IllegalArgumentException e) {
                 assertFalse(allowed, "ring size " + size + " was refused");

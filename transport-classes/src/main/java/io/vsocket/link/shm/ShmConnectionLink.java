@@ -73,11 +73,7 @@ public final class ShmConnectionLink extends RingConnectionLink {
         super.start(reading);
         shm.lendOn(host.eventLoop());
         handler = host.ioHandler();
-        handler.addPoller(poller);
-        inTurns = true;
-        idlePolls = 0;
-        idleRelease = host.eventLoop().scheduleWithFixedDelay(this::releaseIdleRing, IDLE_RELEASE_MILLIS,
-                IDLE_RELEASE_MILLIS, TimeUnit.MILLISECONDS);
+        joinTurns();
         ((IoEventLoop) host.eventLoop()).register(new Doorbell(shm.doorbellFd())).addListener(f -> {
             if (f.isSuccess()) {
                 IoRegistration r = (IoRegistration) f.getNow();
@@ -148,6 +144,11 @@ public final class ShmConnectionLink extends RingConnectionLink {
         if (inTurns || closed || handler == null) {
             return;
         }
+        joinTurns();
+    }
+
+    /** Among the loop's turns, with the idle release on its period. */
+    private void joinTurns() {
         inTurns = true;
         idlePolls = 0;
         handler.addPoller(poller);
@@ -171,7 +172,7 @@ public final class ShmConnectionLink extends RingConnectionLink {
             return;
         }
         inTurns = false;
-        handler.removePollerLater(poller);
+        handler.removePoller(poller);
         cancelIdleRelease();
         idleRelease = host.eventLoop().schedule(this::releaseWhileOut, IDLE_RELEASE_MILLIS, TimeUnit.MILLISECONDS);
     }
