@@ -54,7 +54,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Stream channels on the rdma link, in the SoftRoCE VM over rxe0 (whose netdev has
  * {@link #ADDRESS}): the link is chosen where the address has an RDMA device and not elsewhere,
  * streams arrive intact through small rings, a clean close is told apart from a dead peer process,
- * and a thousand connections on one group leave no queue pair, memory region or descriptor behind.
+ * and five thousand connections on one group (more links than one completion queue serves) leave no queue pair, memory region or descriptor behind.
  */
 @Tag("softroce")
 @Timeout(300)
@@ -436,13 +436,15 @@ class RdmaChannelTest {
     }
 
     /**
-     * A thousand rdma connections at once on one two-loop group (two thousand queue pairs, the
-     * server's and the clients'), each echoing a message; after they close and the group shuts down,
-     * the device's queue pairs, memory regions, completion queues and this process's descriptors
-     * are back where they were.
+     * Five thousand rdma connections at once on one two-loop group (ten thousand queue pairs, the
+     * server's and the clients', some five thousand per loop: more than one completion queue serves,
+     * so each loop makes further queues as its links arrive), each echoing a message; the memory
+     * they pin is what their rings need and no more; after they close and the group shuts down, the
+     * device's queue pairs, memory regions, completion queues and this process's descriptors are
+     * back where they were.
      */
     @Test
-    void aThousandConnectionsOnOneGroupLeaveNothingBehind() throws Exception {
+    void fiveThousandConnectionsOnOneGroupLeaveNothingBehind() throws Exception {
         // What the verbs library keeps for the life of the process once used is not a leak: use it first.
         StreamIntegrityTest.echoIntact(group, VSocketLink.RDMA, new InetSocketAddress(ADDRESS, 0), 1, 1024);
         // Links that other tests closed linger until their end of output is acknowledged, at most
@@ -452,7 +454,8 @@ class RdmaChannelTest {
         int chunksBefore = RegisteredMemory.shared().chunkCount();
         List<String> fdsBefore = openDescriptors();
         EventLoopGroup own = new VSocketEventLoopGroup(2);
-        int connections = Integer.getInteger("vsocket.softroce.connections", 1000);
+        int connections = Integer.getInteger("vsocket.softroce.connections", 5000);
+        long pinnedBefore = pinnedBytes();
         long t0 = System.nanoTime();
         try {
             Channel server = Peers.vsocketServer(own, List.of(VSocketLink.RDMA), Peers.Echo.INSTANCE)
@@ -477,9 +480,21 @@ class RdmaChannelTest {
                     System.err.println("PROGRESS connected " + (i + 1) + " at " + (System.nanoTime() - t0) / 1_000_000 + " ms");
                 }
             }
+            System.err.println("PROGRESS all connected, " + memAvailable());
             Map<String, Integer> open = DeviceResources.now();
+            System.err.println("PROGRESS resources " + open);
             assertTrue(open.getOrDefault("qp", 0) >= 2 * connections,
                     "every connection holds a queue pair on each side: " + before + " -> " + open);
+            // Each loop's first completion queue serves some 800 links; the rest went on further queues.
+            int queues = open.getOrDefault("cq", 0) - before.getOrDefault("cq", 0);
+            assertTrue(queues > 2, "completion queues made for " + 2 * connections + " links on two loops: " + queues);
+            // Pinned: each side's receive ring and its staging ring for the peer's (4 KiB each here),
+            // whole pages; nothing else grows with the connections.
+            long pinned = pinnedBytes() - pinnedBefore;
+            System.err.printf("PROGRESS %d connections: %d completion queues, %.1f KiB pinned per connection "
+                    + "(both ends, 4 KiB rings)%n", connections, queues, pinned / 1024.0 / connections);
+            assertTrue(pinned <= connections * 4L * 4096 + (8L << 20), "pinned memory for " + connections
+                    + " connections with 4 KiB rings: " + pinned / 1024 + " KiB");
             for (int i = 0; i < connections; i++) {
                 ByteBuf message = Unpooled.buffer(8).writeLong(i);
                 clients.get(i).writeAndFlush(message);
@@ -509,7 +524,9 @@ class RdmaChannelTest {
                     + " closed rdma connections: " + timersBefore + " -> " + timers);
             server.close().sync();
         } finally {
+            long t1 = System.nanoTime();
             own.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly();
+            System.err.println("PROGRESS shut down in " + (System.nanoTime() - t1) / 1_000_000 + " ms");
         }
         // The buffer pool's chunks are registered for as long as the device is open (this class's own
         // group keeps it open), and never freed: a chunk the test needed adds one region, by design.
@@ -520,6 +537,68 @@ class RdmaChannelTest {
                     + before + " -> " + after);
         }
         assertEquals(fdsBefore, openDescriptors(), "open descriptors after shutdown");
+    }
+
+    /**
+     * A group shut down while two thousand of its rdma connections are open (an application that
+     * stops without closing its connections first): the shutdown completes promptly, and every
+     * queue pair, region and completion queue goes with it (6.6 s for 2,000 in the VM). Not 5,000:
+     * there the emulated device, looping 10,000 queue pairs' last messages back inside a two-CPU
+     * emulated guest, holds a CPU in its softirq for over 20 s at a time (kernel soft-lockup and RCU
+     * stall reports from rxe_requester/rxe_responder) and the guest stops making progress.
+     */
+    @Test
+    void aGroupShutDownWithItsConnectionsOpenFreesThemPromptly() throws Exception {
+        StreamIntegrityTest.echoIntact(group, VSocketLink.RDMA, new InetSocketAddress(ADDRESS, 0), 1, 1024);
+        Thread.sleep(10_500);
+        Map<String, Integer> before = DeviceResources.now();
+        int chunksBefore = RegisteredMemory.shared().chunkCount();
+        int connections = Integer.getInteger("vsocket.softroce.openConnections", 2000);
+        EventLoopGroup own = new VSocketEventLoopGroup(2);
+        long shutdownMillis;
+        try {
+            Channel server = Peers.vsocketServer(own, List.of(VSocketLink.RDMA), Peers.Echo.INSTANCE)
+                    .childOption(VSocketChannelOption.RING_SIZE, 4096)
+                    .childOption(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 5000)
+                    .bind(new InetSocketAddress(ADDRESS, 0)).sync().channel();
+            for (int i = 0; i < connections; i++) {
+                Peers.Collector collector = new Peers.Collector(8);
+                Channel client = Peers.vsocketClient(own, List.of(VSocketLink.RDMA), collector)
+                        .option(VSocketChannelOption.RING_SIZE, 4096).connect(server.localAddress()).sync().channel();
+                client.writeAndFlush(Unpooled.buffer(8).writeLong(i));
+                if (i % 500 == 499) {
+                    collector.done.get(60, TimeUnit.SECONDS);
+                    System.err.println("PROGRESS open " + (i + 1));
+                }
+            }
+        } finally {
+            long t0 = System.nanoTime();
+            assertTrue(own.shutdownGracefully(0, 5, TimeUnit.SECONDS).await(120, TimeUnit.SECONDS),
+                    "the group shut down within 120 s");
+            shutdownMillis = (System.nanoTime() - t0) / 1_000_000;
+        }
+        System.err.println("PROGRESS shut down with " + connections + " connections open in " + shutdownMillis + " ms");
+        before.merge("mr", RegisteredMemory.shared().chunkCount() - chunksBefore, Integer::sum);
+        Map<String, Integer> after = DeviceResources.settled(before);
+        for (String kind : List.of("qp", "mr", "cq", "pd", "srq")) {
+            assertEquals(before.getOrDefault(kind, 0), after.getOrDefault(kind, 0), kind + " count after shutdown: "
+                    + before + " -> " + after);
+        }
+    }
+
+    static String memAvailable() throws IOException {
+        return Files.readAllLines(Path.of("/proc/meminfo")).stream().filter(l -> l.startsWith("MemAvailable"))
+                .findFirst().orElse("?");
+    }
+
+    /** The memory this process has pinned for the device ({@code VmPin}: registered regions). */
+    private static long pinnedBytes() throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+            if (line.startsWith("VmPin:")) {
+                return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+            }
+        }
+        throw new IOException("no VmPin in /proc/self/status");
     }
 
     /** This process's open descriptors, each as what it refers to. */

@@ -9,8 +9,8 @@ import io.vsocket.loop.VSocketLoopPoller;
 import io.vsocket.verbs.VerbsException;
 
 /**
- * An event loop's rdma completion queue, in the loop: polled while the loop spins, armed before it
- * blocks, and its completion channel's descriptor in the loop's epoll set, so the one
+ * An event loop's rdma completion queues (one context's), in the loop: polled while the loop spins,
+ * armed before it blocks, and their completion channel's descriptor in the loop's epoll set, so the one
  * {@code epoll_wait} also wakes for completions. The loop's handler owns it.
  */
 final class RdmaCompletions implements VSocketLoopPoller, VSocketIoHandle {

@@ -22,9 +22,12 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The verbs resources the rdma links of one event loop share: one completion
- * queue (with its completion channel, whose descriptor the loop waits on) for every queue pair,
- * and one shared receive queue. Every message of the link protocol is an RDMA WRITE_WITH_IMM, whose
+ * The verbs resources the rdma links of one event loop share: completion queues on one completion
+ * channel (whose descriptor the loop waits on), and one shared receive queue. The first queue is
+ * made with the context and serves every other user ({@link #completionQueue()}) and the first
+ * links; when the links have taken what they may of it, the next links go on a further queue, made
+ * when needed and destroyed once its last link has gone, so the number of links a loop can hold is
+ * bounded by the device (its queue pairs, queues and memory), not by one queue's size. Every message of the link protocol is an RDMA WRITE_WITH_IMM, whose
  * receive needs no buffer, so the shared receive queue holds empty receives, replenished one for
  * one as they complete. Completions are dispatched by queue pair number to their
  * {@link QpCompletions}: the links, and whatever else of the loop runs a queue pair on this
@@ -38,8 +41,10 @@ import java.util.Map;
  */
 public final class RdmaContext implements AutoCloseable {
     private static final int RECEIVES = 1024;
-    /** Completion queue entries: every receive, plus the signalled sends each link may have out. */
+    /** Entries asked for each completion queue: every receive, plus the signalled sends of its links. */
     private static final int CQ_ENTRIES = 16 * 1024;
+    /** Of the first queue, the entries links leave to other users (datagram endpoints and their receives). */
+    private static final int OTHERS_SHARE = 4 * 1024;
     /** Completion events are acknowledged this many at a time (the acknowledgement takes a lock). */
     private static final int ACK_EVERY = 64;
     /** Receives are posted in chains: the first fill, and after each poll what it consumed (at most a batch). */
@@ -50,8 +55,14 @@ public final class RdmaContext implements AutoCloseable {
     private final int port;
     private final GidEntry gid;
     private final Mtu mtu;
+    private final VerbsDevice verbs;
     private final CompletionChannel channel;
-    private final CompletionQueue cq;
+    /** The first queue, made with the context and kept until it closes: links and every other user. */
+    private final LinkQueue first;
+    /** Every queue, the first at index 0; further ones hold links only. */
+    private final ArrayList<LinkQueue> queues = new ArrayList<>();
+    /** A further queue lost its last link: destroyed at the next {@link #dispatch()}, if still empty. */
+    private boolean emptied;
     private final SharedReceiveQueue srq;
     private final CompletionBatch batch = new CompletionBatch(BATCH);
     private final Arena arena = Arena.ofShared();
@@ -61,8 +72,6 @@ public final class RdmaContext implements AutoCloseable {
     private final List<QpCompletions> touched = new ArrayList<>();
     /** Where completions of queue pairs no longer registered go, other than stream receives (or null). */
     private QpCompletions orphans;
-    /** Completion queue entries promised: the stream receives, each link's signalled sends, what others reserved. */
-    private int reservedEntries = RECEIVES;
     private int links;
     /** Other users' per-context state, by their key, in the order it was made (closed in reverse). */
     private final Map<Object, AutoCloseable> shared = new LinkedHashMap<>();
@@ -72,11 +81,11 @@ public final class RdmaContext implements AutoCloseable {
         this.device = device;
         this.port = port;
         this.gid = gid;
+        this.verbs = device.verbs();
         CompletionChannel ch = null;
         CompletionQueue q = null;
         SharedReceiveQueue s = null;
         try {
-            VerbsDevice verbs = device.verbs();
             this.mtu = verbs.queryPort(port).activeMtu();
             ch = verbs.createCompletionChannel();
             ch.setNonBlocking();
@@ -89,7 +98,8 @@ public final class RdmaContext implements AutoCloseable {
             throw e;
         }
         this.channel = ch;
-        this.cq = q;
+        this.first = new LinkQueue(q, Math.max(q.capacity() - OTHERS_SHARE, RECEIVES + RdmaLink.MAX_SIGNALED));
+        queues.add(first);
         this.srq = s;
         MemorySegment chain = arena.allocate(ibv_recv_wr.LAYOUT, FILL_CHAIN);
         long size = ibv_recv_wr.LAYOUT.byteSize();
@@ -123,9 +133,12 @@ public final class RdmaContext implements AutoCloseable {
         return device.protectionDomain();
     }
 
-    /** The completion queue every queue pair of this context completes on (see {@link #register}). */
+    /**
+     * The completion queue queue pairs of other users complete on (see {@link #register} and
+     * {@link #reserveCompletions}): the context's first, which lives as long as the context.
+     */
     public CompletionQueue completionQueue() {
-        return cq;
+        return first.cq;
     }
 
     /** The rdma links' receives: empty, for WRITE_WITH_IMM only. */
@@ -168,25 +181,76 @@ public final class RdmaContext implements AutoCloseable {
         return targets.size();
     }
 
+    /** The completion queues this context has now (one, until its links need more). */
+    public int completionQueueCount() {
+        return queues.size();
+    }
+
     /** A new link on this context, receiving into a ring of {@code ringSize} bytes. */
     public RdmaLink newLink(int ringSize) throws IOException {
         requireOpen();
-        if (reservedEntries + RdmaLink.MAX_SIGNALED > CQ_ENTRIES) {
-            throw new IOException("this event loop already has " + links + " rdma links"
-                    + (targets.size() > links ? " and " + (targets.size() - links) + " other queue pairs" : "")
-                    + ", as many as its completion queue serves");
-        }
-        RdmaLink link = new RdmaLink(this, ringSize);
-        reservedEntries += RdmaLink.MAX_SIGNALED;
+        LinkQueue queue = queueWithRoom();
+        RdmaLink link = new RdmaLink(this, queue.cq, ringSize);
+        queue.reserved += RdmaLink.MAX_SIGNALED;
+        queue.links++;
         links++;
         targets.put(link.qpNumber(), link);
         return link;
     }
 
+    /** The first queue with room for one more link's completions, a new one if none has. */
+    private LinkQueue queueWithRoom() throws IOException {
+        for (int i = 0; i < queues.size(); i++) {
+            LinkQueue queue = queues.get(i);
+            if (queue.reserved + RdmaLink.MAX_SIGNALED <= queue.linkLimit) {
+                return queue;
+            }
+        }
+        CompletionQueue cq;
+        try {
+            cq = verbs.createCompletionQueue(first.cq.capacity(), channel);
+        } catch (VerbsException e) {
+            throw new IOException("this event loop has " + links + " rdma links on " + queues.size()
+                    + " completion queues and the device gives it no other: " + e.getMessage(), e);
+        }
+        if (cq.capacity() < RECEIVES + RdmaLink.MAX_SIGNALED) {
+            Resources.closeQuietly(cq);
+            throw new IOException("the device made a completion queue of " + cq.capacity() + " entries, too few for a link");
+        }
+        LinkQueue queue = new LinkQueue(cq, cq.capacity());
+        queues.add(queue);
+        return queue;
+    }
+
     void forget(RdmaLink link) {
         if (targets.remove(link.qpNumber()) != null) {
-            reservedEntries -= RdmaLink.MAX_SIGNALED;
+            LinkQueue queue = queueOf(link.completionQueue());
+            queue.reserved -= RdmaLink.MAX_SIGNALED;
+            queue.links--;
             links--;
+            // Not destroyed here: the link's queue pair still exists, and a poll may be going over it.
+            emptied |= queue.links == 0 && queue != first;
+        }
+    }
+
+    private LinkQueue queueOf(CompletionQueue cq) {
+        for (int i = 0; i < queues.size(); i++) {
+            if (queues.get(i).cq == cq) {
+                return queues.get(i);
+            }
+        }
+        throw new IllegalStateException(cq + " is not a queue of this context");
+    }
+
+    /** Destroys the further queues whose links have all gone (their queue pairs with them). */
+    private void destroyEmptied() {
+        emptied = false;
+        for (int i = queues.size() - 1; i > 0; i--) {
+            LinkQueue queue = queues.get(i);
+            if (queue.links == 0) {
+                queues.remove(i);
+                Resources.closeQuietly(queue.cq);
+            }
         }
     }
 
@@ -198,16 +262,17 @@ public final class RdmaContext implements AutoCloseable {
      */
     public void reserveCompletions(int entries) throws IOException {
         requireOpen();
-        if (entries < 0 || reservedEntries + entries > CQ_ENTRIES) {
+        if (entries < 0 || first.reserved + entries > first.cq.capacity()) {
             throw new IOException("this event loop's completion queue has no room for " + entries
-                    + " more entries (" + reservedEntries + " of " + CQ_ENTRIES + " reserved, " + links + " rdma links)");
+                    + " more entries (" + first.reserved + " of " + first.cq.capacity() + " reserved, "
+                    + first.links + " rdma links on it)");
         }
-        reservedEntries += entries;
+        first.reserved += entries;
     }
 
     /** Gives back entries taken with {@link #reserveCompletions}. */
     public void releaseCompletions(int entries) {
-        reservedEntries -= entries;
+        first.reserved -= entries;
     }
 
     /**
@@ -305,6 +370,15 @@ public final class RdmaContext implements AutoCloseable {
      * {@link #dispatch()}. Returns the number of completions.
      */
     public int poll() throws VerbsException {
+        int n = poll(first.cq);
+        // Index loop: a target told of a completion never destroys a queue (that waits for dispatch).
+        for (int i = 1; i < queues.size(); i++) {
+            n += poll(queues.get(i).cq);
+        }
+        return n;
+    }
+
+    private int poll(CompletionQueue cq) throws VerbsException {
         int n = cq.poll(batch);
         int receives = 0;
         for (int i = 0; i < n; i++) {
@@ -348,6 +422,9 @@ public final class RdmaContext implements AutoCloseable {
             target.afterCompletions();
         }
         touched.clear();
+        if (emptied) {
+            destroyEmptied();
+        }
         return told;
     }
 
@@ -356,7 +433,9 @@ public final class RdmaContext implements AutoCloseable {
      * completion that came before the request raises no event). True when something came.
      */
     public boolean armAndCheck() throws VerbsException {
-        cq.requestNotification(false);
+        for (int i = 0; i < queues.size(); i++) {
+            queues.get(i).cq.requestNotification(false);
+        }
         return poll() > 0;
     }
 
@@ -367,8 +446,9 @@ public final class RdmaContext implements AutoCloseable {
      * EAGAIN would cost every wake-up a second system call for nothing.
      */
     public void takeEvents() throws VerbsException {
-        if (channel.awaitEvent() != null && cq.unacknowledgedEvents() >= ACK_EVERY) {
-            cq.acknowledgeEvents();
+        CompletionQueue fired = channel.awaitEvent();
+        if (fired != null && fired.unacknowledgedEvents() >= ACK_EVERY) {
+            fired.acknowledgeEvents();
         }
     }
 
@@ -390,9 +470,29 @@ public final class RdmaContext implements AutoCloseable {
         for (int i = states.length - 1; i >= 0; i--) {
             Resources.closeQuietly(states[i]);
         }
-        Resources.closeQuietly(srq, cq, channel);
+        Resources.closeQuietly(srq);
+        for (int i = queues.size() - 1; i >= 0; i--) {
+            Resources.closeQuietly(queues.get(i).cq);
+        }
+        queues.clear();
+        Resources.closeQuietly(channel);
         device.release();
         batch.close();
         arena.close();
+    }
+
+    /** A completion queue of the context and the entries promised of it. */
+    private static final class LinkQueue {
+        final CompletionQueue cq;
+        /** What links may take of it: all of a further queue, the first's less what other users may need. */
+        final int linkLimit;
+        /** Entries promised: the stream receives (any of which may complete here), its links' signalled sends, others'. */
+        int reserved = RECEIVES;
+        int links;
+
+        LinkQueue(CompletionQueue cq, int linkLimit) {
+            this.cq = cq;
+            this.linkLimit = linkLimit;
+        }
     }
 }

@@ -17,6 +17,7 @@ import io.vsocket.verbs.AddressVector;
 import io.vsocket.verbs.CompletionBatch;
 import io.vsocket.verbs.CompletionException;
 import io.vsocket.ffm.libc.LibC;
+import io.vsocket.verbs.CompletionQueue;
 import io.vsocket.verbs.MemoryRegion;
 import io.vsocket.verbs.MemoryWindow;
 import io.vsocket.verbs.Mtu;
@@ -97,6 +98,8 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
     }
 
     private final RdmaContext context;
+    /** The context's completion queue this link's queue pair completes on. */
+    private final CompletionQueue cq;
     private final Arena arena = Arena.ofShared();
     private final QueuePair qp;
     private final int psn = ThreadLocalRandom.current().nextInt(1 << 24);
@@ -158,17 +161,18 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
     private Future<?> lingerBound;
     private Listener listener;
 
-    RdmaLink(RdmaContext context, int ringSize) throws VerbsException {
+    RdmaLink(RdmaContext context, CompletionQueue cq, int ringSize) throws VerbsException {
         super(true);
         this.context = context;
+        this.cq = cq;
         this.receiveCursor = new ReceiveCursor(ringSize);
         this.creditQuantum = ringSize / 4;
         QueuePair q = null;
         MemoryRegion mr = null;
         MemoryWindow w = null;
         try {
-            q = context.protectionDomain().createQueuePair(new QueuePairConfig(QpType.RC, context.completionQueue(),
-                    context.completionQueue(), context.sharedReceiveQueue(), SEND_DEPTH, 0, MAX_SGE, 1, INLINE, false));
+            q = context.protectionDomain().createQueuePair(new QueuePairConfig(QpType.RC, cq, cq,
+                    context.sharedReceiveQueue(), SEND_DEPTH, 0, MAX_SGE, 1, INLINE, false));
             rxRing = arena.allocate(ringSize, 4096);
             w = context.device().newWindow();
             // With a window the region itself grants no remote access: every connection of the
@@ -191,6 +195,10 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
 
     int qpNumber() {
         return qp.qpNumber();
+    }
+
+    CompletionQueue completionQueue() {
+        return cq;
     }
 
     public void listener(Listener listener) {

@@ -12,8 +12,8 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * One event loop's rdma state: a context (protection domain, completion queue, shared receive
- * queue) per device port the loop has used, opened on first use, its completion queue polled first
+ * One event loop's rdma state: a context (protection domain, completion queues, shared receive
+ * queue) per device port the loop has used, opened on first use, its completion queues polled first
  * among the loop's pollers and watched by its epoll, and closed when the loop ends (a
  * {@link VSocketIoHandler#service service} of the loop). Loop thread only.
  */
