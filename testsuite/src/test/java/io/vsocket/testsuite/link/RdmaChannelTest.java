@@ -34,6 +34,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -54,7 +55,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Stream channels on the rdma link, in the SoftRoCE VM over rxe0 (whose netdev has
  * {@link #ADDRESS}): the link is chosen where the address has an RDMA device and not elsewhere,
  * streams arrive intact through small rings, a clean close is told apart from a dead peer process,
- * and five thousand connections on one group (more links than one completion queue serves) leave no queue pair, memory region or descriptor behind.
+ * and five thousand connections on one group (more links than one completion queue serves) leave
+ * no queue pair, memory region or descriptor behind.
  */
 @Tag("softroce")
 @Timeout(300)
@@ -445,13 +447,7 @@ class RdmaChannelTest {
      */
     @Test
     void fiveThousandConnectionsOnOneGroupLeaveNothingBehind() throws Exception {
-        // What the verbs library keeps for the life of the process once used is not a leak: use it first.
-        StreamIntegrityTest.echoIntact(group, VSocketLink.RDMA, new InetSocketAddress(ADDRESS, 0), 1, 1024);
-        // Links that other tests closed linger until their end of output is acknowledged, at most
-        // 10 s (VSocketLinks.RDMA_LINGER_MILLIS): the baseline is taken once they are all gone.
-        Thread.sleep(10_500);
-        Map<String, Integer> before = DeviceResources.now();
-        int chunksBefore = RegisteredMemory.shared().chunkCount();
+        DeviceBaseline before = DeviceBaseline.take();
         List<String> fdsBefore = openDescriptors();
         EventLoopGroup own = new VSocketEventLoopGroup(2);
         int connections = Integer.getInteger("vsocket.softroce.connections", 5000);
@@ -480,13 +476,11 @@ class RdmaChannelTest {
                     System.err.println("PROGRESS connected " + (i + 1) + " at " + (System.nanoTime() - t0) / 1_000_000 + " ms");
                 }
             }
-            System.err.println("PROGRESS all connected, " + memAvailable());
             Map<String, Integer> open = DeviceResources.now();
-            System.err.println("PROGRESS resources " + open);
             assertTrue(open.getOrDefault("qp", 0) >= 2 * connections,
-                    "every connection holds a queue pair on each side: " + before + " -> " + open);
+                    "every connection holds a queue pair on each side: " + before.counts + " -> " + open);
             // Each loop's first completion queue serves some 800 links; the rest went on further queues.
-            int queues = open.getOrDefault("cq", 0) - before.getOrDefault("cq", 0);
+            int queues = open.getOrDefault("cq", 0) - before.counts.getOrDefault("cq", 0);
             assertTrue(queues > 2, "completion queues made for " + 2 * connections + " links on two loops: " + queues);
             // Pinned: each side's receive ring and its staging ring for the peer's (4 KiB each here),
             // whole pages; nothing else grows with the connections.
@@ -528,14 +522,7 @@ class RdmaChannelTest {
             own.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly();
             System.err.println("PROGRESS shut down in " + (System.nanoTime() - t1) / 1_000_000 + " ms");
         }
-        // The buffer pool's chunks are registered for as long as the device is open (this class's own
-        // group keeps it open), and never freed: a chunk the test needed adds one region, by design.
-        before.merge("mr", RegisteredMemory.shared().chunkCount() - chunksBefore, Integer::sum);
-        Map<String, Integer> after = DeviceResources.settled(before);
-        for (String kind : List.of("qp", "mr", "cq", "pd", "srq")) {
-            assertEquals(before.getOrDefault(kind, 0), after.getOrDefault(kind, 0), kind + " count after shutdown: "
-                    + before + " -> " + after);
-        }
+        before.assertRestored();
         assertEquals(fdsBefore, openDescriptors(), "open descriptors after shutdown");
     }
 
@@ -549,10 +536,7 @@ class RdmaChannelTest {
      */
     @Test
     void aGroupShutDownWithItsConnectionsOpenFreesThemPromptly() throws Exception {
-        StreamIntegrityTest.echoIntact(group, VSocketLink.RDMA, new InetSocketAddress(ADDRESS, 0), 1, 1024);
-        Thread.sleep(10_500);
-        Map<String, Integer> before = DeviceResources.now();
-        int chunksBefore = RegisteredMemory.shared().chunkCount();
+        DeviceBaseline before = DeviceBaseline.take();
         int connections = Integer.getInteger("vsocket.softroce.openConnections", 2000);
         EventLoopGroup own = new VSocketEventLoopGroup(2);
         long shutdownMillis;
@@ -578,17 +562,32 @@ class RdmaChannelTest {
             shutdownMillis = (System.nanoTime() - t0) / 1_000_000;
         }
         System.err.println("PROGRESS shut down with " + connections + " connections open in " + shutdownMillis + " ms");
-        before.merge("mr", RegisteredMemory.shared().chunkCount() - chunksBefore, Integer::sum);
-        Map<String, Integer> after = DeviceResources.settled(before);
-        for (String kind : List.of("qp", "mr", "cq", "pd", "srq")) {
-            assertEquals(before.getOrDefault(kind, 0), after.getOrDefault(kind, 0), kind + " count after shutdown: "
-                    + before + " -> " + after);
-        }
+        before.assertRestored();
     }
 
-    static String memAvailable() throws IOException {
-        return Files.readAllLines(Path.of("/proc/meminfo")).stream().filter(l -> l.startsWith("MemAvailable"))
-                .findFirst().orElse("?");
+    /** The device's resource counts before a test opens its own group, to compare with after it shut down. */
+    private record DeviceBaseline(Map<String, Integer> counts, int chunks) {
+        static DeviceBaseline take() throws Exception {
+            // What the verbs library keeps for the life of the process once used is not a leak: use it first.
+            StreamIntegrityTest.echoIntact(group, VSocketLink.RDMA, new InetSocketAddress(ADDRESS, 0), 1, 1024);
+            // Links that other tests closed linger until their end of output is acknowledged, at most
+            // 10 s (VSocketLinks.RDMA_LINGER_MILLIS): the baseline is taken once they are all gone.
+            Thread.sleep(10_500);
+            return new DeviceBaseline(DeviceResources.now(), RegisteredMemory.shared().chunkCount());
+        }
+
+        /** Every queue pair, region, completion queue, domain and shared receive queue is back. */
+        void assertRestored() throws Exception {
+            // The buffer pool's chunks are registered for as long as the device is open (this class's own
+            // group keeps it open), and never freed: a chunk the test needed adds one region, by design.
+            Map<String, Integer> expected = new TreeMap<>(counts);
+            expected.merge("mr", RegisteredMemory.shared().chunkCount() - chunks, Integer::sum);
+            Map<String, Integer> after = DeviceResources.settled(expected);
+            for (String kind : List.of("qp", "mr", "cq", "pd", "srq")) {
+                assertEquals(expected.getOrDefault(kind, 0), after.getOrDefault(kind, 0), kind
+                        + " count after shutdown: " + expected + " -> " + after);
+            }
+        }
     }
 
     /** The memory this process has pinned for the device ({@code VmPin}: registered regions). */

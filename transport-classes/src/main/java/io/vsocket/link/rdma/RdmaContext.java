@@ -27,8 +27,8 @@ import java.util.Map;
  * made with the context and serves every other user ({@link #completionQueue()}) and the first
  * links; when the links have taken what they may of it, the next links go on a further queue, made
  * when needed and destroyed once its last link has gone, so the number of links a loop can hold is
- * bounded by the device (its queue pairs, queues and memory), not by one queue's size. Every message of the link protocol is an RDMA WRITE_WITH_IMM, whose
- * receive needs no buffer, so the shared receive queue holds empty receives, replenished one for
+ * bounded by the device (its queue pairs, queues and memory), not by one queue's size. Every
+ * message of the link protocol is an RDMA WRITE_WITH_IMM, whose receive needs no buffer, so the shared receive queue holds empty receives, replenished one for
  * one as they complete. Completions are dispatched by queue pair number to their
  * {@link QpCompletions}: the links, and whatever else of the loop runs a queue pair on this
  * completion queue ({@link #register}); a target whose state changed is told once per poll, after
@@ -55,7 +55,6 @@ public final class RdmaContext implements AutoCloseable {
     private final int port;
     private final GidEntry gid;
     private final Mtu mtu;
-    private final VerbsDevice verbs;
     private final CompletionChannel channel;
     /** The first queue, made with the context and kept until it closes: links and every other user. */
     private final LinkQueue first;
@@ -81,11 +80,11 @@ public final class RdmaContext implements AutoCloseable {
         this.device = device;
         this.port = port;
         this.gid = gid;
-        this.verbs = device.verbs();
         CompletionChannel ch = null;
         CompletionQueue q = null;
         SharedReceiveQueue s = null;
         try {
+            VerbsDevice verbs = device.verbs();
             this.mtu = verbs.queryPort(port).activeMtu();
             ch = verbs.createCompletionChannel();
             ch.setNonBlocking();
@@ -181,11 +180,6 @@ public final class RdmaContext implements AutoCloseable {
         return targets.size();
     }
 
-    /** The completion queues this context has now (one, until its links need more). */
-    public int completionQueueCount() {
-        return queues.size();
-    }
-
     /** A new link on this context, receiving into a ring of {@code ringSize} bytes. */
     public RdmaLink newLink(int ringSize) throws IOException {
         requireOpen();
@@ -208,7 +202,7 @@ public final class RdmaContext implements AutoCloseable {
         }
         CompletionQueue cq;
         try {
-            cq = verbs.createCompletionQueue(first.cq.capacity(), channel);
+            cq = device.verbs().createCompletionQueue(first.cq.capacity(), channel);
         } catch (VerbsException e) {
             throw new IOException("this event loop has " + links + " rdma links on " + queues.size()
                     + " completion queues and the device gives it no other: " + e.getMessage(), e);
@@ -370,9 +364,9 @@ public final class RdmaContext implements AutoCloseable {
      * {@link #dispatch()}. Returns the number of completions.
      */
     public int poll() throws VerbsException {
-        int n = poll(first.cq);
+        int n = 0;
         // Index loop: a target told of a completion never destroys a queue (that waits for dispatch).
-        for (int i = 1; i < queues.size(); i++) {
+        for (int i = 0; i < queues.size(); i++) {
             n += poll(queues.get(i).cq);
         }
         return n;
