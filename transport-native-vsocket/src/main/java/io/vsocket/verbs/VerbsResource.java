@@ -4,6 +4,7 @@ import io.vsocket.ffm.Downcalls;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The one Java owner of one native verbs object. {@link #close()} releases it exactly once: a
@@ -15,13 +16,28 @@ import java.lang.foreign.MemorySegment;
  * release its dependants and close again.
  *
  * <p>Owners are meant for one thread (the event loop that made them); only close is synchronized.
+ * The process's open objects are counted by kind ({@link #openCount}): the device reports some kinds
+ * (queue pairs, regions) but not others (memory windows, address handles), and leak checks want all.
  */
 public abstract class VerbsResource implements AutoCloseable {
+    private static final ClassValue<AtomicInteger> OPEN = new ClassValue<>() {
+        @Override
+        protected AtomicInteger computeValue(Class<?> kind) {
+            return new AtomicInteger();
+        }
+    };
+
     private final MemorySegment handle;
     private boolean closed;
 
     VerbsResource(MemorySegment handle) {
         this.handle = handle;
+        OPEN.get(getClass()).incrementAndGet();
+    }
+
+    /** How many objects of {@code kind} this process holds open now (made and not yet closed). */
+    public static int openCount(Class<? extends VerbsResource> kind) {
+        return OPEN.get(kind).get();
     }
 
     /** The native pointer, for calls into the bindings. Throws once closed. */
@@ -44,6 +60,7 @@ public abstract class VerbsResource implements AutoCloseable {
         }
         release(handle);
         closed = true;
+        OPEN.get(getClass()).decrementAndGet();
         afterClose();
     }
 

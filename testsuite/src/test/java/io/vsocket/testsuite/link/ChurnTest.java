@@ -10,10 +10,17 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
+import io.vsocket.buffer.RegisteredMemory;
 import io.vsocket.channel.VSocketChannelOption;
 import io.vsocket.channel.VSocketEventLoopGroup;
 import io.vsocket.link.VSocketLink;
 import io.vsocket.testsuite.link.ProcessResources.Snapshot;
+import io.vsocket.testsuite.softroce.DeviceResources;
+import io.vsocket.verbs.AddressHandle;
+import io.vsocket.verbs.MemoryWindow;
+import io.vsocket.verbs.VerbsResource;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -24,6 +31,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Queue;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -65,7 +73,11 @@ import static org.junit.jupiter.api.Assertions.fail;
 @Timeout(300)
 class ChurnTest {
     static final int CYCLES = Integer.getInteger("vsocket.churn.cycles", 10_000);
+    /** Cycles on the rdma link, in the VM. */
+    static final int RDMA_CYCLES = 1_000;
     static final int IN_FLIGHT = 16;
+    /** How long verbs counts may take to come back: a closed rdma link lingers for its end, at most 10 s. */
+    private static final long SETTLE_MILLIS = 12_000;
     /** The loops' CPU over a second of rest, before and after the churn, must stay below this share of one core. */
     static final int REST_CPU_PERCENT = 1;
     private static final long REST_MILLIS = 1000;
@@ -105,6 +117,26 @@ class ChurnTest {
     @ParameterizedTest
     @EnumSource(value = VSocketLink.class, names = {"SHM", "TCP"})
     void connectEchoCloseChurnLeavesNothingBehind(VSocketLink link) throws Exception {
+        churnLeavesNothingBehind(link, new InetSocketAddress("127.0.0.1", 0), CYCLES, NO_DEVICE);
+    }
+
+    /**
+     * The same on the rdma link in the SoftRoCE VM, {@value #RDMA_CYCLES} cycles (the JVM runs about
+     * 17 times slower there): besides the process's descriptors and mappings, the device's queue
+     * pairs, memory regions, completion queues and shared receive queues ({@code rdma resource
+     * show}) and the process's memory windows and address handles (which the device does not report)
+     * are back where they were. A closed rdma link lingers until its end of output is acknowledged
+     * (at most {@code VSocketLinks.RDMA_LINGER_MILLIS}), so the counts are compared once settled.
+     */
+    @Test
+    @Tag("softroce")
+    void rdmaConnectEchoCloseChurnLeavesNothingBehind() throws Exception {
+        churnLeavesNothingBehind(VSocketLink.RDMA, new InetSocketAddress(RdmaChannelTest.ADDRESS, 0),
+                Integer.getInteger("vsocket.churn.rdmaCycles", RDMA_CYCLES), ChurnTest::verbsCounts);
+    }
+
+    private static void churnLeavesNothingBehind(VSocketLink link, InetSocketAddress bind, int cycles,
+                                                 Counts device) throws Exception {
         // The JDK's NativePRNG keeps /dev/random and /dev/urandom open once used (the hello tokens use it).
         new java.security.SecureRandom().nextBytes(new byte[16]);
         EventLoopGroup group = new VSocketEventLoopGroup(2);
@@ -114,46 +146,106 @@ class ChurnTest {
             // The server waits as long as the clients do (Peers): a loaded machine must not make it give up on them.
             Channel listener = Peers.vsocketServer(group, List.of(link), server.initializer())
                     .childOption(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 5000)
-                    .bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+                    .bind(bind).sync().channel();
             List<Long> loops = ProcessResources.loopThreadIds(group);
+            int timersAtStart = ProcessResources.scheduledTasks(group);
             // Warm-up: a round of every mode (the rendezvous, the JIT), then count from where the process is.
             churn(group, link, listener, server, 0, WARM_UP, failures);
             failures.assertNone(link + " warm-up");
+            // Closed rdma links of the warm-up may linger (each with its timer) until their end is through.
+            awaitTimers(group, timersAtStart, SETTLE_MILLIS);
             Snapshot before = ProcessResources.awaitStable();
+            Map<String, Integer> deviceBefore = awaitStable(device);
             Set<String> descriptorsBefore = ProcessResources.descriptorTargets();
             int timersBefore = ProcessResources.scheduledTasks(group);
             long restBefore = ProcessResources.cpuNanosOver(loops, REST_MILLIS);
 
             long start = System.nanoTime();
-            churn(group, link, listener, server, WARM_UP, WARM_UP + CYCLES, failures);
+            churn(group, link, listener, server, WARM_UP, WARM_UP + cycles, failures);
             long churnMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
             failures.assertNone(link + " churn");
             Snapshot after = ProcessResources.awaitSettled(before, 10_000);
+            Map<String, Integer> deviceAfter = awaitEqual(device, deviceBefore, SETTLE_MILLIS);
             int timersAfter = ProcessResources.scheduledTasks(group);
             long restAfter = ProcessResources.cpuNanosOver(loops, REST_MILLIS);
-            System.out.printf("churn %s: %d cycles in %d ms (%.2f ms each, %d in flight); %s -> %s; loops' CPU at rest "
-                            + "%.1f ms/s before, %.1f ms/s after; timers %d -> %d%n", link, CYCLES, churnMillis,
-                    (double) churnMillis / CYCLES, IN_FLIGHT, before, after, restBefore / 1e6, restAfter / 1e6,
-                    timersBefore, timersAfter);
+            System.out.printf("churn %s: %d cycles in %d ms (%.2f ms each, %d in flight); %s -> %s; %s -> %s; loops' CPU "
+                            + "at rest %.1f ms/s before, %.1f ms/s after; timers %d -> %d%n", link, cycles, churnMillis,
+                    (double) churnMillis / cycles, IN_FLIGHT, before, after, deviceBefore, deviceAfter,
+                    restBefore / 1e6, restAfter / 1e6, timersBefore, timersAfter);
 
-            assertEquals(WARM_UP + CYCLES, server.accepted.get(), "every connection was accepted by the server");
-            assertEquals(before.descriptors(), after.descriptors(), () -> "descriptors after " + CYCLES + " cycles: "
+            assertEquals(WARM_UP + cycles, server.accepted.get(), "every connection was accepted by the server");
+            assertEquals(before.descriptors(), after.descriptors(), () -> "descriptors after " + cycles + " cycles: "
                     + before + " -> " + after + ", new: " + ProcessResources.newDescriptors(descriptorsBefore));
             assertEquals(before.memfdDescriptors(), after.memfdDescriptors(), "memfd descriptors: " + before + " -> " + after);
             assertEquals(before.memfdMappings(), after.memfdMappings(), () -> "memfd mappings: " + before + " -> " + after
                     + "\n" + ProcessResources.memfdLines());
             assertEquals(before.sharedMappings(), after.sharedMappings(), "shared mappings: " + before + " -> " + after);
+            assertEquals(deviceBefore, deviceAfter, "verbs objects after " + cycles + " cycles");
             assertTrue(timersAfter <= timersBefore, "timers pending on the loops: " + timersBefore + " -> " + timersAfter);
             long limit = REST_MILLIS * 1_000_000 * REST_CPU_PERCENT / 100;
             assertTrue(restBefore < limit, "the loops used " + restBefore / 1_000_000 + " ms of CPU in "
                     + REST_MILLIS + " ms of rest before the churn (limit " + limit / 1_000_000 + ")");
             assertTrue(restAfter < limit, "the loops used " + restAfter / 1_000_000 + " ms of CPU in "
-                    + REST_MILLIS + " ms of rest after " + CYCLES + " cycles, " + restBefore / 1_000_000
+                    + REST_MILLIS + " ms of rest after " + cycles + " cycles, " + restBefore / 1_000_000
                     + " before (limit " + limit / 1_000_000 + ")");
             listener.close().sync();
         } finally {
             group.shutdownGracefully(0, 5, TimeUnit.SECONDS).sync();
         }
+    }
+
+    /** Counts of objects outside the process's descriptors and mappings that a connection could leak. */
+    @FunctionalInterface
+    private interface Counts {
+        Map<String, Integer> now() throws Exception;
+    }
+
+    private static final Counts NO_DEVICE = Map::of;
+
+    /** The device's counts of every kind it reports, with this process's open memory windows and address handles. */
+    private static Map<String, Integer> verbsCounts() throws Exception {
+        Map<String, Integer> counts = new TreeMap<>(DeviceResources.now());
+        // The buffer pool's chunks stay registered for as long as the device is open, by design: a
+        // chunk the churn's large writes needed is not a connection's leak.
+        counts.merge("mr", -RegisteredMemory.shared().chunkCount(), Integer::sum);
+        counts.put("mw (process)", VerbsResource.openCount(MemoryWindow.class));
+        counts.put("ah (process)", VerbsResource.openCount(AddressHandle.class));
+        return counts;
+    }
+
+    /** Waits until the loops hold at most {@code timers} scheduled tasks, at most {@code millis}. */
+    private static void awaitTimers(EventLoopGroup group, int timers, long millis) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis);
+        while (ProcessResources.scheduledTasks(group) > timers && System.nanoTime() < deadline) {
+            Thread.sleep(100);
+        }
+    }
+
+    /** The counts once two readings 500 ms apart agree (links of the warm-up still lingering have gone), at most 12 s. */
+    private static Map<String, Integer> awaitStable(Counts counts) throws Exception {
+        Map<String, Integer> last = counts.now();
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(SETTLE_MILLIS);
+        while (System.nanoTime() < deadline) {
+            Thread.sleep(500);
+            Map<String, Integer> now = counts.now();
+            if (now.equals(last)) {
+                return now;
+            }
+            last = now;
+        }
+        return last;
+    }
+
+    /** The counts once they equal {@code target}, or after {@code millis}. */
+    private static Map<String, Integer> awaitEqual(Counts counts, Map<String, Integer> target, long millis)
+            throws Exception {
+        Map<String, Integer> now = counts.now();
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis);
+        while (!now.equals(target) && System.nanoTime() < deadline) {
+            Thread.sleep(200);
+            now = counts.now();
+        }
+        return now;
     }
 
     /** Runs cycles {@code from} to {@code to - 1}, {@value #IN_FLIGHT} at a time, recording what went wrong. */

@@ -39,6 +39,7 @@ public final class RdmaConnectionLink extends RingConnectionLink {
     public void start(boolean reading) {
         super.start(reading);
         rdma.listener(this::ready);
+        rdma.idleReleaseOn(host.eventLoop());
         if (reading) {
             // Bytes may have come with the peer's first message: no completion will tell of them again.
             readyLater();

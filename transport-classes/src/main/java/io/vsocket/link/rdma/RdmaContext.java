@@ -63,6 +63,8 @@ public final class RdmaContext implements AutoCloseable {
     /** A further queue lost its last link: destroyed at the next {@link #dispatch()}, if still empty. */
     private boolean emptied;
     private final SharedReceiveQueue srq;
+    /** The links' staging rings, given back by idle links (see {@link StagingRings}). */
+    private final StagingRings stagingRings;
     private final CompletionBatch batch = new CompletionBatch(BATCH);
     private final Arena arena = Arena.ofShared();
     /** FILL_CHAIN empty receives linked in a list: posting from element k posts FILL_CHAIN - k of them. */
@@ -100,6 +102,7 @@ public final class RdmaContext implements AutoCloseable {
         this.first = new LinkQueue(q, Math.max(q.capacity() - OTHERS_SHARE, RECEIVES + RdmaLink.MAX_SIGNALED));
         queues.add(first);
         this.srq = s;
+        this.stagingRings = new StagingRings(device.protectionDomain());
         MemorySegment chain = arena.allocate(ibv_recv_wr.LAYOUT, FILL_CHAIN);
         long size = ibv_recv_wr.LAYOUT.byteSize();
         for (int i = 0; i < FILL_CHAIN; i++) {
@@ -138,6 +141,20 @@ public final class RdmaContext implements AutoCloseable {
      */
     public CompletionQueue completionQueue() {
         return first.cq;
+    }
+
+    StagingRings stagingRings() {
+        return stagingRings;
+    }
+
+    /** Links holding a staging ring now (for tests and leak checks). */
+    public int stagingRingsHeld() {
+        return stagingRings.held();
+    }
+
+    /** Given-back staging rings kept registered for the next writers (for tests and leak checks). */
+    public int stagingRingsPooled() {
+        return stagingRings.pooled();
     }
 
     /** The rdma links' receives: empty, for WRITE_WITH_IMM only. */
@@ -457,6 +474,8 @@ public final class RdmaContext implements AutoCloseable {
         }
         targets.clear();
         touched.clear();
+        // Every link is gone, and gave its staging ring back: the pool's regions go before the domain.
+        stagingRings.close();
         // Users' shared state after their queue pairs (a shared receive queue cannot go before them),
         // the last made first.
         AutoCloseable[] states = shared.values().toArray(new AutoCloseable[0]);

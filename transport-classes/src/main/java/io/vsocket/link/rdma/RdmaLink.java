@@ -42,6 +42,7 @@ import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_ACCESS_REMOTE_WRITE;
 import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_SEND_INLINE;
 import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_SEND_SIGNALED;
 import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_WC_RECV_RDMA_WITH_IMM;
+import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_WR_RDMA_WRITE;
 import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_WR_RDMA_WRITE_WITH_IMM;
 
 /**
@@ -80,8 +81,12 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
     private static final int SIGNAL_EVERY = 16;
     /** Signalled requests that release buffers sent in place, outstanding at once (more are copied). */
     private static final int MAX_HOLD_SIGNALS = 4;
-    /** The most signalled requests one link can have outstanding: sizes the shared completion queue. */
-    static final int MAX_SIGNALED = SEND_DEPTH / SIGNAL_EVERY + 2 + MAX_HOLD_SIGNALS;
+    /**
+     * The most signalled requests one link can have outstanding: sizes the shared completion queue.
+     * Besides every SIGNAL_EVERYth request and the publishes that hold buffers: the end (or the
+     * window's bind, or the close's last request) and an idle link's fence.
+     */
+    static final int MAX_SIGNALED = SEND_DEPTH / SIGNAL_EVERY + 2 + MAX_HOLD_SIGNALS + 1;
     /** Pieces one publish gathers (staged stretches and buffers sent in place); a write past them publishes first. */
     private static final int MAX_SEGMENTS = 32;
     /** Scatter entries per request: every RDMA device offers at least this many. */
@@ -117,9 +122,14 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
     private final int creditQuantum;
     private final MemorySegment requests;
     private final MemorySegment sges;
-    private MemorySegment txStage;
-    private MemoryRegion txMemory;
-    private ByteBuffer txView;
+    /** Where copied bytes wait for the device: taken on the first copied write, given back when idle (see {@link StagingRings}). */
+    private StagingRings.Ring staging;
+    /** This link's place among the holders of staging rings ({@link StagingRings}), -1 when it holds none. */
+    int stagingIndex = -1;
+    /** Bytes were copied into the staging ring since the last idle sweep. */
+    private boolean stagedSinceSweep;
+    /** The empty signalled write an idle link posted to learn that the device is done with its requests. */
+    private long fenceRequest;
     private SendCursor sendCursor;
     private int publishQuantum;
     private long remoteRing;
@@ -219,9 +229,6 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
     public void connect(RdmaEndpoint peer, boolean peerIsReady) throws VerbsException {
         sendCursor = new SendCursor(peer.ringSize());
         publishQuantum = Math.max(peer.ringSize() / 4, 1);
-        txStage = arena.allocate(peer.ringSize(), 4096);
-        txMemory = context.protectionDomain().register(txStage, IBV_ACCESS_LOCAL_WRITE);
-        txView = txStage.asByteBuffer();
         remoteRing = peer.ringAddress();
         remoteKey = peer.rkey();
         qp.initConnected(context.port(), ACCESS);
@@ -234,7 +241,7 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
         }
         if (peerIsReady) {
             peerReady = true;
-            prepare(0, 0, 0, CREDIT);
+            request(0, CREDIT);
             post(1);
         }
     }
@@ -299,6 +306,10 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
                 }
             }
         }
+        StagingRings.Ring ring = n > 0 ? staging() : null;
+        if (ring == null) {
+            return 0;
+        }
         int done = 0;
         while (done < n) {
             if (segments + 1 > MAX_SEGMENTS && !publishQuietly()) {
@@ -306,9 +317,10 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
             }
             int position = sendCursor.position();
             int chunk = Math.min(Math.min(n - done, sendCursor.contiguous()), publishQuantum);
-            txView.limit(position + chunk).position(position);
-            buf.getBytes(index + done, txView);
-            segment(txMemory.address() + position, chunk, txMemory.lkey(), position);
+            ByteBuffer view = ring.view;
+            view.limit(position + chunk).position(position);
+            buf.getBytes(index + done, view);
+            segment(ring.address() + position, chunk, ring.lkey(), position);
             sendCursor.advance(chunk);
             done += chunk;
             if (done < n && stagedSincePublish >= publishQuantum) {
@@ -329,6 +341,10 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
     @Override
     public int write(RingSource source, int length) throws IOException {
         int n = Math.min(length, credit());
+        StagingRings.Ring ring = n > 0 ? staging() : null;
+        if (ring == null) {
+            return 0;
+        }
         int done = 0;
         while (done < n) {
             if (segments + 1 > MAX_SEGMENTS && !publishQuietly()) {
@@ -336,13 +352,14 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
             }
             int position = sendCursor.position();
             int chunk = Math.min(Math.min(n - done, sendCursor.contiguous()), publishQuantum);
-            txView.limit(position + chunk).position(position);
-            int filled = source.fill(txView);
+            ByteBuffer view = ring.view;
+            view.limit(position + chunk).position(position);
+            int filled = source.fill(view);
             if (filled <= 0) {
                 break;
             }
             assert filled <= chunk : filled + " bytes filled into a stretch of " + chunk;
-            segment(txMemory.address() + position, filled, txMemory.lkey(), position);
+            segment(ring.address() + position, filled, ring.lkey(), position);
             sendCursor.advance(filled);
             done += filled;
             if (filled < chunk) {
@@ -354,6 +371,67 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
             }
         }
         return done;
+    }
+
+    /** The staging ring, taken now if the link holds none; null when none could be registered (the link has failed). */
+    private StagingRings.Ring staging() {
+        StagingRings.Ring ring = staging;
+        if (ring == null) {
+            try {
+                ring = context.stagingRings().take(this, sendCursor.capacity());
+            } catch (VerbsException e) {
+                fail(new IOException("cannot register a staging ring of " + sendCursor.capacity() + " bytes: "
+                        + e.getMessage(), e));
+                return null;
+            }
+            staging = ring;
+        }
+        stagedSinceSweep = true;
+        return ring;
+    }
+
+    /**
+     * The loop's idle sweep ({@link StagingRings}): a link that copied nothing since the last sweep
+     * gives its staging ring back once the device has finished every request it posted. Requests are
+     * signalled only now and then, so a link whose last ones were not first posts an empty signalled
+     * RDMA WRITE (no payload, no immediate: the peer's CPU never sees it) and gives the ring back at a
+     * later sweep, once that has completed.
+     */
+    void releaseStagingIfIdle() {
+        if (stagedSinceSweep) {
+            stagedSinceSweep = false;
+            return;
+        }
+        if (staging == null || closed || lingering || failure != null || segments > 0) {
+            return;
+        }
+        if (completed >= posted) {
+            context.stagingRings().give(this, staging);
+            staging = null;
+            return;
+        }
+        if (fenceRequest <= completed && hasRoom(1)) {
+            MemorySegment wr = requests.asSlice(0, ibv_send_wr.LAYOUT);
+            wr.fill((byte) 0);
+            ibv_send_wr.opcode(wr, IBV_WR_RDMA_WRITE);
+            ibv_send_wr.wr_rdma_remote_addr(wr, remoteRing);
+            ibv_send_wr.wr_rdma_rkey(wr, remoteKey);
+            try {
+                fenceRequest = post(1, true);
+            } catch (VerbsException e) {
+                fail(e);
+            }
+        }
+    }
+
+    /** Whether the link holds a staging ring now (for tests). */
+    boolean holdsStaging() {
+        return staging != null;
+    }
+
+    /** Runs the idle release of staging rings on {@code loop}, the loop of this link's channel. */
+    public void idleReleaseOn(io.netty.channel.EventLoop loop) {
+        context.stagingRings().sweepOn(loop);
     }
 
     /** Takes {@code n} bytes at {@code address} in place; -1 when they must be copied instead. */
@@ -379,7 +457,7 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
 
     /** Appends a piece to the next publish (merged with the last one when it continues it in memory and in the ring). */
     private void segment(long address, int length, int key, int ringPosition) {
-        if (key == txMemory.lkey()) {
+        if (staging != null && key == staging.lkey()) {
             stagedSincePublish += length;
         }
         int last = segments - 1;
@@ -467,7 +545,7 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
             stagedSincePublish = 0;
         }
         if (outputDone && endRequest == 0 && hasRoom(1)) {
-            prepare(0, 0, 0, resetting ? RESET : END);
+            request(0, resetting ? RESET : END);
             endRequest = post(1, true);
         }
     }
@@ -476,24 +554,13 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
         return posted - completed + requests <= SEND_DEPTH - 1;
     }
 
-    /** Fills request {@code i}: a write of {@code length} staged bytes at ring position {@code position}, immediate {@code imm}. */
-    private void prepare(int i, int position, int length, int imm) {
-        MemorySegment wr = request(i, imm);
-        if (length > 0) {
-            MemorySegment sge = sges.asSlice((long) i * ibv_sge.sizeof(), ibv_sge.LAYOUT);
-            ibv_sge.addr(sge, txMemory.address() + position);
-            ibv_sge.length(sge, length);
-            ibv_sge.lkey(sge, txMemory.lkey());
-            target(wr, sge, 1, position, length);
-        }
-    }
-
     /** Fills request {@code i}: a write of the {@code count} pieces from scatter entry {@code firstSge}, {@code length} bytes in all, to ring position {@code position}. */
     private void prepareWrite(int i, int position, int firstSge, int count, int length) {
         MemorySegment wr = request(i, length);
         target(wr, sges.asSlice((long) firstSge * ibv_sge.sizeof()), count, position, length);
     }
 
+    /** Fills request {@code i} as a WRITE_WITH_IMM with immediate {@code imm}; alone, a message without payload (credit, the end, a reset). */
     private MemorySegment request(int i, int imm) {
         MemorySegment wr = requests.asSlice((long) i * ibv_send_wr.sizeof(), ibv_send_wr.LAYOUT);
         wr.fill((byte) 0);
@@ -576,7 +643,7 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
         if (!hasRoom(1)) {
             return false;
         }
-        prepare(0, 0, 0, CREDIT | (int) owed);
+        request(0, CREDIT | (int) owed);
         post(1);
         creditReturned += owed;
         return true;
@@ -817,7 +884,7 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
             if (sendCursor == null) {
                 // Never connected: nothing was posted.
             } else if (hasRoom(1)) {
-                prepare(0, 0, 0, CREDIT);
+                request(0, CREDIT);
                 awaitCompleted(post(1, true));
             } else {
                 awaitCompleted(posted);
@@ -828,7 +895,11 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
         context.forget(this);
         // The window first: a bound type 2 window holds its queue pair, whose destruction would wait
         // for it (rxe blocks there); then the queue pair, then the regions.
-        Resources.closeQuietly(window, qp, rxMemory, txMemory);
+        Resources.closeQuietly(window, qp, rxMemory);
+        if (staging != null) {
+            context.stagingRings().give(this, staging);
+            staging = null;
+        }
         // The queue pair is gone: the device reads none of these buffers any more.
         while (!holds.isEmpty()) {
             holds.poll().release();
