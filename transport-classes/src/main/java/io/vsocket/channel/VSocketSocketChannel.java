@@ -119,6 +119,15 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     }
 
     /**
+     * The link this connection ran on before that link's path failed and its stream went on over
+     * tcp (then {@link #link()} says tcp), or null: it never did.
+     */
+    public VSocketLink failedOverFrom() {
+        ConnectionLink c = connection;
+        return c != null ? c.failedOverFrom() : null;
+    }
+
+    /**
      * Bytes the rdma link has sent straight from the application's buffers, without copying them
      * (buffers of the {@link io.vsocket.buffer.RegisteredAllocator}); 0 on other links and once
      * closed. A metric: read it on the channel's event loop for an exact figure.

@@ -71,6 +71,11 @@ public interface ConnectionLink {
      */
     void close();
 
+    /** The link this connection left for tcp when that link's path failed, or null (a metric). */
+    default VSocketLink failedOverFrom() {
+        return null;
+    }
+
     /** Bytes sent straight from the application's buffers, without a copy (a metric; 0 once closed). */
     default long bytesSentInPlace() {
         return 0;

@@ -1,6 +1,7 @@
 package io.vsocket.link;
 
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelOutboundBuffer;
 import io.netty.channel.FileRegion;
 import io.vsocket.loop.VSocketIoEvent;
@@ -14,8 +15,10 @@ import java.io.IOException;
 /**
  * What the shm and rdma links share: the bytes go through a ring ({@link StreamLink}, the same ring
  * protocol on both), and the TCP socket stays open as the control connection, on which nothing but
- * its end may come. The subclasses say how the link is woken (a poller and a doorbell, or the
- * loop's completion queue) and how it ends.
+ * its end may come — or, when the ring's own path fails on a link that can hand its stream over,
+ * the fail-over to tcp ({@link RingFailover}), after which the socket carries the stream and this
+ * link drives it as the tcp link does. The subclasses say how the link is woken (a poller and a
+ * doorbell, or the loop's completion queue) and how it ends.
  */
 public abstract class RingConnectionLink implements ConnectionLink {
     protected final LinkHost host;
@@ -36,12 +39,30 @@ public abstract class RingConnectionLink implements ConnectionLink {
     /** Started by its channel: a link the channel never started (it closed during the hello) has no end to send. */
     private boolean started;
     protected boolean closed;
+    /** This side's output was shut down (its end is in the ring, or on its way there). */
+    private boolean outputShut;
+    /** The stream's hand-over to tcp, once the ring's path failed: null while the ring carries it. */
+    private RingFailover failover;
 
     protected RingConnectionLink(LinkHost host, NativeSocket socket, LinkSettings config, StreamLink ring) {
         this.host = host;
         this.socket = socket;
         this.config = config;
         this.ring = ring;
+    }
+
+    /** Which ring link this is (the link's {@link #kind()} until a fail-over to tcp). */
+    protected abstract VSocketLink ringKind();
+
+    @Override
+    public final VSocketLink kind() {
+        return failover != null && failover.onTcp() ? VSocketLink.TCP : ringKind();
+    }
+
+    /** The link this connection left for tcp when its path failed, or null. */
+    @Override
+    public VSocketLink failedOverFrom() {
+        return failover != null ? ringKind() : null;
     }
 
     @Override
@@ -92,8 +113,15 @@ public abstract class RingConnectionLink implements ConnectionLink {
      */
     @Override
     public void write(ChannelOutboundBuffer in) throws Exception {
+        if (failover != null) {
+            failover.write(in);
+            return;
+        }
         beforeWrite();
         if (ring.failure() != null) {
+            if (failOver(ring.failure())) {
+                return; // the writes wait for the switch
+            }
             throw ring.failure();
         }
         if (peerClosed || peerLeft()) {
@@ -167,6 +195,9 @@ public abstract class RingConnectionLink implements ConnectionLink {
 
     @Override
     public int read(ByteBuf buf) throws IOException {
+        if (failover != null) {
+            return failover.read(buf);
+        }
         // The end mark first: once it is seen, the cursor read after it covers every byte.
         boolean ended = ring.peerOutputDone();
         if (ring.readable() > 0) {
@@ -179,6 +210,9 @@ public abstract class RingConnectionLink implements ConnectionLink {
     @Override
     public void readInterest(boolean wanted) {
         readInterest = wanted;
+        if (failover != null) {
+            failover.readInterest(wanted);
+        }
     }
 
     /**
@@ -188,10 +222,22 @@ public abstract class RingConnectionLink implements ConnectionLink {
      */
     @Override
     public void shutdownInput() {
+        if (failover != null) {
+            try {
+                failover.shutdownInput();
+            } catch (IOException e) {
+                host.failed(e);
+            }
+        }
     }
 
     @Override
     public void shutdownOutput() throws IOException {
+        if (failover != null) {
+            failover.shutdownOutput();
+            return;
+        }
+        outputShut = true;
         ring.markOutputDone();
     }
 
@@ -201,11 +247,14 @@ public abstract class RingConnectionLink implements ConnectionLink {
      * every turn; on rdma, the completions that changed the link do. Returns how much it did.
      */
     protected final int ready() {
-        if (closed) {
+        if (closed || failover != null) {
             return 0;
         }
         try {
             if (ring.failure() != null) {
+                if (failOver(ring.failure())) {
+                    return 1;
+                }
                 throw ring.failure();
             }
             int work = 0;
@@ -260,14 +309,34 @@ public abstract class RingConnectionLink implements ConnectionLink {
      */
     @Override
     public void socketReady(VSocketIoEvent event) {
+        if (failover != null) {
+            failover.socketReady(event);
+            return;
+        }
         int n;
         try {
-            n = socket.read(Scratch.address(), 64);
+            // No more than a fail-over message: what follows one is the stream, over tcp.
+            n = socket.read(Scratch.address(), RingFailover.MESSAGE_SIZE);
         } catch (IOException e) {
             host.failed(e);
             return;
         }
         if (n > 0) {
+            // Copied: the fail-over sends its own message through the same scratch memory.
+            ByteBuf first = Unpooled.buffer(n).writeBytes(Scratch.segment().asSlice(0, n).asByteBuffer());
+            if (RingFailover.startsLikeMessage(first) && failOver(null)) {
+                try {
+                    if (failover != null) { // else it could not start, and the channel is failing
+                        failover.messageBytes(first);
+                    }
+                } catch (IOException e) {
+                    host.failed(e);
+                } finally {
+                    first.release();
+                }
+                return;
+            }
+            first.release();
             host.failed(new RingProtocolException("the peer sent " + n + " bytes on the control connection of "
                     + kind().name().toLowerCase() + " link"));
         } else if (n == NativeSocket.EOF) {
@@ -296,12 +365,46 @@ public abstract class RingConnectionLink implements ConnectionLink {
                 + " link closed without ending its stream: its process died or it dropped the connection"));
     }
 
+    /**
+     * The ring's path failed here ({@code cause}), or the peer's fail-over message came (null): hands
+     * the stream over to tcp when the ring can and tcp is among the channel's links; false when not
+     * (the caller then fails the channel as before). A peer that broke the protocol is no path failure.
+     */
+    private boolean failOver(IOException cause) {
+        if (failover != null) {
+            return true;
+        }
+        if (!ring.failsOver() || cause instanceof RingProtocolException || peerClosed || closed || !host.isOpen()
+                || !config.getLinks().contains(VSocketLink.TCP)) {
+            return false;
+        }
+        try {
+            failover = RingFailover.start(host, socket, config, ring, ringKind(), readInterest, outputShut, cause);
+        } catch (IOException | RuntimeException e) {
+            if (cause != null) {
+                cause.addSuppressed(e);
+                return false;
+            }
+            host.failed(e);
+            return true;
+        }
+        waitingForCredit = false;
+        return true;
+    }
+
     @Override
     public final void close() {
         if (closed) {
             return;
         }
         closed = true;
+        if (failover != null) {
+            if (regionWriter != null) {
+                regionWriter.close();
+            }
+            failover.close();
+            return;
+        }
         if (regionWriter != null) {
             regionWriter.close();
         }

@@ -47,6 +47,36 @@ public interface StreamLink extends AutoCloseable {
     /** Why the link broke (a failed completion, a peer that broke the protocol), or null. */
     IOException failure();
 
+    /**
+     * Whether this link can hand its connection over to tcp when its own path fails (see
+     * {@code RingConnectionLink}): it knows which of its bytes the peer received and keeps the others.
+     */
+    default boolean failsOver() {
+        return false;
+    }
+
+    /**
+     * Stops the link for a fail-over: nothing more arrives in this side's ring, nothing more is
+     * written. Returns the end of the peer's stream as this side received it (a byte count since
+     * the connection began).
+     */
+    default long stopForFailover() {
+        throw new UnsupportedOperationException(this + " does not fail over");
+    }
+
+    /** After the stop: the received bytes not yet read, up to {@code end}, copied out. */
+    default ByteBuf unread(long end) {
+        throw new UnsupportedOperationException(this + " does not fail over");
+    }
+
+    /**
+     * After the stop: this side's bytes from {@code from} (where the peer's received stream ends) to
+     * the last written, copied out to be sent again. Throws when {@code from} is impossible.
+     */
+    default ByteBuf unreceived(long from) throws RingProtocolException {
+        throw new UnsupportedOperationException(this + " does not fail over");
+    }
+
     @Override
     void close();
 }

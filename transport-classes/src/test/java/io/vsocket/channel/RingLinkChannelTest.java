@@ -333,7 +333,7 @@ class RingLinkChannelTest {
         }
 
         @Override
-        public VSocketLink kind() {
+        protected VSocketLink ringKind() {
             return VSocketLink.SHM;
         }
 

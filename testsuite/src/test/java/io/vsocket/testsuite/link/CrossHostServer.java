@@ -19,7 +19,8 @@ import java.util.concurrent.TimeUnit;
  * echo servers on the rdma link only, bound to {@code ADDRESS} (169.254.77.1, host 1's eth0). The one
  * on {@code PORT} echoes for as long as its clients want; the one on {@code PORT + 1} echoes until a
  * connection has brought it {@link #DIE_AFTER} bytes, then kills this process with SIGKILL, mid-stream,
- * as a crashed host process would end. Ends with status 3 when {@code SECONDS} passed without that (the
+ * as a crashed host process would end; the one on {@code PORT + 2} echoes on rdma with tcp allowed,
+ * for the client's cut of the RoCE path. Ends with status 3 when {@code SECONDS} passed without that (the
  * client never came), so host 1 does not wait for ever.
  * <p>Arguments: {@code ADDRESS PORT SECONDS} (defaults 169.254.77.1, 7000, 600).
  */
@@ -48,7 +49,17 @@ public final class CrossHostServer {
                     ch.pipeline().addLast(new Reporter("dying"), new DieAfter(), Peers.Echo.INSTANCE);
                 }
             }).bind(new InetSocketAddress(address, port + 1)).sync().channel();
-            System.out.println("LISTENING echo " + echo.localAddress() + ", dying " + dying.localAddress());
+            // Rdma with tcp allowed: a connection whose RoCE path is cut goes on over tcp.
+            Channel failover = Peers.vsocketServer(group, List.of(VSocketLink.RDMA, VSocketLink.TCP),
+                    new ChannelInitializer<>() {
+                        @Override
+                        protected void initChannel(Channel ch) {
+                            ch.pipeline().addLast(new Reporter("failover"), Peers.Echo.INSTANCE);
+                        }
+                    }).childOption(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 20_000)
+                    .bind(new InetSocketAddress(address, port + 2)).sync().channel();
+            System.out.println("LISTENING echo " + echo.localAddress() + ", dying " + dying.localAddress()
+                    + ", failover " + failover.localAddress());
             System.out.flush();
             Thread.sleep(TimeUnit.SECONDS.toMillis(seconds));
             System.out.println("no client killed this server within " + seconds + " s");
@@ -88,7 +99,8 @@ public final class CrossHostServer {
 
         @Override
         public void channelInactive(ChannelHandlerContext ctx) {
-            System.out.println(server + ": " + ctx.channel().remoteAddress() + " closed after " + bytes + " bytes");
+            System.out.println(server + ": " + ctx.channel().remoteAddress() + " closed after " + bytes + " bytes, on "
+                    + Peers.linkOf(ctx.channel()));
             ctx.fireChannelInactive();
         }
     }

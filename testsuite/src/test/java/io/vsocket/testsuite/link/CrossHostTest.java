@@ -31,8 +31,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Host 2's side of the two-host run ({@code softroce/run-pair}): vsocket on the rdma link between
  * two VMs whose rxe0s talk RoCE v2 over a (qemu) wire, against {@link CrossHostServer} on host 1.
  * Streams cross both ways intact (each connection sends its own stream, the server echoes it, the CRC
- * of what comes back must be the stream's); then the server process is killed mid-stream and this
- * side's channel must close with an error, not hang. Runs only there (tag "twohost").
+ * of what comes back must be the stream's); then the RoCE path is cut mid-stream and the stream goes
+ * on over tcp; then the server process is killed mid-stream and this side's channel must close with
+ * an error, not hang. Runs only there (tag "twohost").
  */
 @Tag("twohost")
 @Timeout(300)
@@ -44,6 +45,8 @@ class CrossHostTest {
     static final long READY_NANOS = TimeUnit.SECONDS.toNanos(Long.getLong("vsocket.twohost.readySeconds", 240));
     private static final int CONNECTIONS = 2;
     private static final long BYTES_PER_CONNECTION = 4L << 20;
+    /** RoCE path cuts in a row (one connection each). */
+    private static final int CUTS = Integer.getInteger("vsocket.twohost.cuts", 3);
     private static EventLoopGroup group;
 
     @BeforeAll
@@ -62,12 +65,17 @@ class CrossHostTest {
      * also the grace a peer's end of stream gets once its control connection ended.
      */
     static Channel connect(int port, Peers.Collector collector, int helloMillis) throws Exception {
+        return connect(port, collector, helloMillis, List.of(VSocketLink.RDMA));
+    }
+
+    static Channel connect(int port, Peers.Collector collector, int helloMillis, List<VSocketLink> links)
+            throws Exception {
         long deadline = System.nanoTime() + READY_NANOS;
         int attempts = 0;
         while (true) {
             attempts++;
             try {
-                Channel channel = Peers.vsocketClient(group, List.of(VSocketLink.RDMA), collector)
+                Channel channel = Peers.vsocketClient(group, links, collector)
                         .option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, helloMillis)
                         .connect(new InetSocketAddress(PEER, port)).sync().channel();
                 if (attempts > 1) {
@@ -101,19 +109,7 @@ class CrossHostTest {
         List<Thread> senders = new ArrayList<>();
         AtomicReference<Throwable> sendFailure = new AtomicReference<>();
         for (int c = 0; c < CONNECTIONS; c++) {
-            Channel client = clients.get(c);
-            long seed = 100 + c;
-            Thread sender = new Thread(() -> {
-                try {
-                    // Pieces of 1 to 64 KiB, so the rings wrap at many offsets.
-                    java.util.SplittableRandom random = new java.util.SplittableRandom(seed);
-                    Peers.sendStream(client, seed, BYTES_PER_CONNECTION, () -> random.nextInt(1, 65537));
-                } catch (Throwable e) {
-                    sendFailure.compareAndSet(null, e);
-                }
-            }, "send-" + c);
-            sender.start();
-            senders.add(sender);
+            senders.add(sender(clients.get(c), 100 + c, sendFailure));
         }
         for (int c = 0; c < CONNECTIONS; c++) {
             assertEquals(Peers.streamCrc(100 + c, BYTES_PER_CONNECTION), collectors.get(c).done.get(240, TimeUnit.SECONDS),
@@ -132,8 +128,97 @@ class CrossHostTest {
         }
     }
 
+    /**
+     * Starts a thread sending {@link #BYTES_PER_CONNECTION} of stream {@code seed} on {@code client} in
+     * pieces of 1 to 64 KiB (so the rings wrap at many offsets); {@code failure} gets what went wrong.
+     */
+    private static Thread sender(Channel client, long seed, AtomicReference<Throwable> failure) {
+        Thread sender = new Thread(() -> {
+            try {
+                java.util.SplittableRandom random = new java.util.SplittableRandom(seed);
+                Peers.sendStream(client, seed, BYTES_PER_CONNECTION, () -> random.nextInt(1, 65537));
+            } catch (Throwable e) {
+                failure.compareAndSet(null, e);
+            }
+        }, "send-" + seed);
+        sender.start();
+        return sender;
+    }
+
+    /**
+     * The RoCE path between the hosts is cut mid-stream (this host drops incoming UDP port 4791 with
+     * nftables; TCP still passes): the connection, on rdma with tcp allowed, goes on over tcp on both
+     * sides, and the echoed stream comes back whole. Reports the time from the cut to the first byte
+     * over tcp and to the end of the stream. The path is restored afterwards.
+     */
     @Test
     @Order(2)
+    void aCutRoCEPathMovesTheStreamToTcpWithNothingLost() throws Exception {
+        for (int cut = 0; cut < CUTS; cut++) {
+            long seed = 200 + cut;
+            Peers.Collector collector = new Peers.Collector(BYTES_PER_CONNECTION);
+            Channel client = connect(PORT + 2, collector, 5000, List.of(VSocketLink.RDMA, VSocketLink.TCP));
+            assertEquals(VSocketLink.RDMA, Peers.linkOf(client), "the link before the cut");
+            AtomicReference<Throwable> sendFailure = new AtomicReference<>();
+            Thread sender = sender(client, seed, sendFailure);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+            while (collector.received() < BYTES_PER_CONNECTION / 4 && System.nanoTime() < deadline) {
+                Thread.sleep(1);
+            }
+            long atCut = collector.received();
+            long nftNanos = System.nanoTime();
+            long cutNanos;
+            long resumedNanos = 0;
+            try {
+                roce(false);
+                // From when the rule is in place (nft itself takes a while in the emulated guest).
+                cutNanos = System.nanoTime();
+                nftNanos = cutNanos - nftNanos;
+                while (!collector.done.isDone() && System.nanoTime() < deadline) {
+                    if (resumedNanos == 0 && Peers.linkOf(client) == VSocketLink.TCP && collector.received() > atCut) {
+                        resumedNanos = System.nanoTime();
+                    }
+                    Thread.sleep(1);
+                }
+                assertEquals(Peers.streamCrc(seed, BYTES_PER_CONNECTION), collector.done.get(1, TimeUnit.SECONDS),
+                        "what came back is what was sent, across the cut");
+            } finally {
+                roce(true);
+            }
+            long doneNanos = System.nanoTime();
+            sender.join(10_000);
+            assertEquals(null, sendFailure.get());
+            assertEquals(VSocketLink.TCP, Peers.linkOf(client), "the link after the cut");
+            assertEquals(VSocketLink.RDMA, ((io.vsocket.channel.VSocketSocketChannel) client).failedOverFrom());
+            System.out.printf("TWOHOST cut %d: RoCE cut after %d of %d bytes echoed (nft took %.0f ms); the stream went on "
+                            + "over tcp, first byte %.0f ms after the cut, all %d MiB back %.0f ms after it%n", cut, atCut,
+                    BYTES_PER_CONNECTION, nftNanos / 1e6, resumedNanos == 0 ? -1 : (resumedNanos - cutNanos) / 1e6,
+                    BYTES_PER_CONNECTION >> 20, (doneNanos - cutNanos) / 1e6);
+            client.close().sync();
+        }
+    }
+
+    /**
+     * Cuts ({@code false}) or restores RoCE v2 into this host, with nftables: every UDP packet to port
+     * 4791 arriving here is dropped, which cuts both directions (host 1's requests, and its
+     * acknowledgements of this host's, die on the way in), as a broken switch would. Not on the way
+     * out: a locally dropped send is an error SoftRoCE retries at once, for ever, in its softirq,
+     * starving the guest's CPUs — not what a network does.
+     */
+    private static void roce(boolean pass) throws Exception {
+        String script = pass ? "delete table inet vsocket_cut\n"
+                : "table inet vsocket_cut {\n"
+                + "  chain in { type filter hook input priority 0; udp dport 4791 drop; }\n"
+                + "}\n";
+        Process nft = new ProcessBuilder("nft", "-f", "-").redirectErrorStream(true).start();
+        nft.getOutputStream().write(script.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        nft.getOutputStream().close();
+        String out = new String(nft.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertEquals(0, nft.waitFor(), "nft " + (pass ? "restoring" : "cutting") + " RoCE: " + out);
+    }
+
+    @Test
+    @Order(3)
     void aServerKilledMidStreamOnTheOtherHostClosesTheChannelWithAnError() throws Exception {
         Peers.Collector collector = new Peers.Collector(Long.MAX_VALUE);
         // The devices are open on both sides by now: Peers' 5 s, which is also how long this side waits

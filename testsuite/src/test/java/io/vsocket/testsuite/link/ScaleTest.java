@@ -212,7 +212,14 @@ class ScaleTest {
             assertEquals(before.memfdDescriptors(), after.memfdDescriptors(), "memfd descriptors: " + before + " -> " + after);
             assertEquals(before.memfdMappings(), after.memfdMappings(), () -> "memfd mappings: " + before + " -> " + after
                     + "\n" + ProcessResources.memfdLines());
-            assertEquals(before.sharedMappings(), after.sharedMappings(), "shared mappings: " + before + " -> " + after);
+            if (all) {
+                // In the VM suite other classes' rdma links may still be lingering when this starts, and
+                // their queues' shared mappings go meanwhile; a leak of this test's own would be a memfd
+                // mapping (checked above).
+                assertTrue(after.sharedMappings() <= before.sharedMappings(), "shared mappings: " + before + " -> " + after);
+            } else {
+                assertEquals(before.sharedMappings(), after.sharedMappings(), "shared mappings: " + before + " -> " + after);
+            }
             assertTrue(timersAfter <= timersBefore, "timers pending on the loops: " + timersBefore + " -> " + timersAfter);
             server.close().sync();
         } finally {

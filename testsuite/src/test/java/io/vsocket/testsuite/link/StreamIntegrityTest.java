@@ -88,7 +88,7 @@ class StreamIntegrityTest {
     }
 
     /** Writes the stream in random pieces, flushing now and then; waits when the channel is not writable. */
-    private static void send(Channel channel, long seed, SplittableRandom random, long bytes) throws InterruptedException {
+    static void send(Channel channel, long seed, SplittableRandom random, long bytes) throws InterruptedException {
         long sent = 0;
         ChannelFuture last = null;
         while (sent < bytes) {

@@ -73,13 +73,15 @@ final class RdmaCompletions implements VSocketLoopPoller, VSocketIoHandle {
     }
 
     /**
-     * Polling the completion queue itself failed: the device is gone or the queue overran. Each link
-     * of the loop then fails on its own (its peer's control connection ends, or its writes time out);
-     * the loop stops polling a queue that cannot be polled.
+     * Polling the completion queue itself failed: the device is gone or the queue overran. Every link
+     * of the loop fails with it; the loop stops polling a queue that cannot be polled.
      */
     private void broke(VerbsException e) {
         broken = true;
         logger.warn("the rdma completion queue of this event loop failed; its rdma links stop", e);
+        // Each link fails now (and goes on over tcp where its channel allows), rather than when its
+        // peer's control connection ends or its writes time out.
+        context.failLinks(e);
     }
 
     @Override

@@ -31,7 +31,7 @@ public final class RdmaConnectionLink extends RingConnectionLink {
     }
 
     @Override
-    public VSocketLink kind() {
+    protected VSocketLink ringKind() {
         return VSocketLink.RDMA;
     }
 
@@ -39,7 +39,7 @@ public final class RdmaConnectionLink extends RingConnectionLink {
     public void start(boolean reading) {
         super.start(reading);
         rdma.listener(this::ready);
-        rdma.idleReleaseOn(host.eventLoop());
+        rdma.timersOn(host.eventLoop());
         if (reading) {
             // Bytes may have come with the peer's first message: no completion will tell of them again.
             readyLater();

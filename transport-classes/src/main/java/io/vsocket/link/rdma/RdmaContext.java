@@ -1,5 +1,6 @@
 package io.vsocket.link.rdma;
 
+import io.netty.channel.EventLoop;
 import io.vsocket.ffm.ibverbs.ibv_recv_wr;
 import io.vsocket.link.Resources;
 import io.vsocket.verbs.CompletionBatch;
@@ -20,6 +21,9 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Future;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The verbs resources the rdma links of one event loop share: completion queues on one completion
@@ -45,6 +49,8 @@ public final class RdmaContext implements AutoCloseable {
     private static final int CQ_ENTRIES = 16 * 1024;
     /** Of the first queue, the entries links leave to other users (datagram endpoints and their receives). */
     private static final int OTHERS_SHARE = 4 * 1024;
+    /** Requests out this long without a completion mean the path is gone (0: never judged so). */
+    static final long STALL_MILLIS = Long.getLong("io.vsocket.rdmaStallMillis", 2000L);
     /** Completion events are acknowledged this many at a time (the acknowledgement takes a lock). */
     private static final int ACK_EVERY = 64;
     /** Receives are posted in chains: the first fill, and after each poll what it consumed (at most a batch). */
@@ -74,6 +80,10 @@ public final class RdmaContext implements AutoCloseable {
     /** Where completions of queue pairs no longer registered go, other than stream receives (or null). */
     private QpCompletions orphans;
     private int links;
+    /** The loop the links' timers run on; null until a channel's link started. */
+    private EventLoop loop;
+    /** The pending watch over the links' requests, while there are links. */
+    private Future<?> watch;
     /** Other users' per-context state, by their key, in the order it was made (closed in reverse). */
     private final Map<Object, AutoCloseable> shared = new LinkedHashMap<>();
     private boolean closed;
@@ -147,6 +157,55 @@ public final class RdmaContext implements AutoCloseable {
         return stagingRings;
     }
 
+    /** The loop this context's links run on, for their timers (once a channel's link has started). */
+    void timersOn(EventLoop loop) {
+        if (this.loop == null) {
+            this.loop = loop;
+            stagingRings.sweepOn(loop);
+        }
+        watchLinks();
+    }
+
+    /**
+     * Runs the watch over the links' requests ({@link RdmaLink#watch}) every quarter of
+     * {@link #STALL_MILLIS} while this context has links and their loop is known: one timer for the
+     * loop, not one per link.
+     */
+    private void watchLinks() {
+        if (watch != null || loop == null || closed || links == 0 || STALL_MILLIS <= 0) {
+            return;
+        }
+        try {
+            watch = loop.schedule(this::watchTick, Math.max(STALL_MILLIS / 4, 1), TimeUnit.MILLISECONDS);
+        } catch (RejectedExecutionException e) {
+            // the loop is shutting down, and its links with it
+        }
+    }
+
+    private void watchTick() {
+        watch = null;
+        if (closed) {
+            return;
+        }
+        long now = System.nanoTime();
+        long stallNanos = TimeUnit.MILLISECONDS.toNanos(STALL_MILLIS);
+        for (QpCompletions target : targets.values().toArray(new QpCompletions[0])) {
+            if (target instanceof RdmaLink link) {
+                link.watch(now, stallNanos);
+            }
+        }
+        dispatch(); // links that failed hear of it now
+        watchLinks();
+    }
+
+    /**
+     * Staging rings this process holds registered now, held by links or pooled, on every loop (each
+     * is a memory region the device counts; for leak checks, which compare the device's counts).
+     */
+    public static int stagingRingsOpen() {
+        return StagingRings.Ring.OPEN.get();
+    }
+
     /** Links holding a staging ring now (for tests and leak checks). */
     public int stagingRingsHeld() {
         return stagingRings.held();
@@ -206,6 +265,7 @@ public final class RdmaContext implements AutoCloseable {
         queue.links++;
         links++;
         targets.put(link.qpNumber(), link);
+        watchLinks();
         return link;
     }
 
@@ -417,6 +477,24 @@ public final class RdmaContext implements AutoCloseable {
         return n;
     }
 
+    /** The completion queues cannot be polled any more: every link fails with {@code cause} and is told now. */
+    void failLinks(java.io.IOException cause) {
+        for (QpCompletions target : targets.values().toArray(new QpCompletions[0])) {
+            if (target instanceof RdmaLink link) {
+                link.broken(cause);
+            }
+        }
+        dispatch();
+    }
+
+    /** {@code target}'s state changed outside a poll: it is told at the next {@link #dispatch()}. */
+    void touch(QpCompletions target) {
+        if (!target.touched) {
+            target.touched = true;
+            touched.add(target);
+        }
+    }
+
     /**
      * Tells every target touched by the polls since the last dispatch (see
      * {@link QpCompletions#afterCompletions()}), including polls made outside the loop's own (a
@@ -469,6 +547,10 @@ public final class RdmaContext implements AutoCloseable {
             return;
         }
         closed = true;
+        if (watch != null) {
+            watch.cancel(false);
+            watch = null;
+        }
         for (QpCompletions target : targets.values().toArray(new QpCompletions[0])) {
             target.contextClosing();
         }

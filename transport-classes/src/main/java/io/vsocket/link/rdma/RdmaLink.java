@@ -1,6 +1,7 @@
 package io.vsocket.link.rdma;
 
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
 import io.vsocket.buffer.BufferAddress;
 import io.vsocket.buffer.RegisteredAllocator;
 import io.vsocket.buffer.RegisteredMemory;
@@ -95,6 +96,8 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
     private static final int MAX_CHAIN = MAX_SEGMENTS / MAX_SGE + 2;
     private static final int INLINE = 64;
     private static final long WAIT_NANOS = 1_000_000_000L;
+    /** The longest a stop for a fail-over polls for completions that came before it. */
+    private static final long STOP_DRAIN_NANOS = 20_000_000L;
     private static final int ACCESS = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE;
 
     /** Told when completions changed this link's state (bytes, credit, end, failure). */
@@ -128,8 +131,8 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
     int stagingIndex = -1;
     /** Bytes were copied into the staging ring since the last idle sweep. */
     private boolean stagedSinceSweep;
-    /** The empty signalled write an idle link posted to learn that the device is done with its requests. */
-    private long fenceRequest;
+    /** The last signalled request posted: its completion is awaited while it is after {@link #completed}. */
+    private long lastSignaled;
     private SendCursor sendCursor;
     private int publishQuantum;
     private long remoteRing;
@@ -139,7 +142,14 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
     private long publishedTo;
     private long creditReturned;
     private long posted;
+    /** The last request that has left the send queue, completed or flushed. */
     private long completed;
+    /** When a completion last came, or the first request after none were out was posted. */
+    private long progressNanos;
+    /** The last request the peer's device is known to have received (a successful completion: every one before it too). */
+    private long delivered;
+    /** Stopped for a fail-over to tcp ({@link #stopForFailover()}): it moves no byte any more. */
+    private boolean stopped;
     private int unsignaled;
     /** What the next publish posts: pieces in ring order from {@code publishedTo}. */
     private final long[] segmentAddresses = new long[MAX_SEGMENTS];
@@ -152,6 +162,15 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
     private final ArrayDeque<ByteBuf> holds = new ArrayDeque<>();
     /** For each held buffer, the (signalled) request whose completion lets it go. */
     private final LongArrayQueue holdUntil = new LongArrayQueue(Long.MIN_VALUE);
+    /**
+     * For every held buffer, posted or not, in stream order: the stream position of its first byte,
+     * and where its bytes lie in it ({@code index << 32 | length}), so that a fail-over can resend
+     * them ({@link #unreceived}).
+     */
+    private final LongArrayQueue holdStarts = new LongArrayQueue(Long.MIN_VALUE);
+    private final LongArrayQueue holdSpans = new LongArrayQueue(Long.MIN_VALUE);
+    /** The end of the last buffer sent in place and let go (its request acknowledged): not sendable again. */
+    private long releasedThrough;
     /** Publishes whose held buffers are not yet let go: each has one signalled request out. */
     private int holdingPublishes;
     private long inPlaceBytes;
@@ -281,7 +300,7 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
 
     @Override
     public int credit() {
-        return peerReady && !outputDone ? sendCursor.credit() : 0;
+        return peerReady && !outputDone && !stopped ? sendCursor.credit() : 0;
     }
 
     /**
@@ -300,7 +319,7 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
         if (n >= RegisteredAllocator.MIN_REGISTERED && buf.refCnt() == 1 && (address = BufferAddress.of(buf, index, n)) != 0) {
             long key = context.device().lkey(address, n);
             if (key != RdmaDevice.UNREGISTERED) {
-                int taken = inPlace(buf, address, n, (int) key);
+                int taken = inPlace(buf, index, address, n, (int) key);
                 if (taken >= 0) {
                     return taken;
                 }
@@ -402,7 +421,7 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
             stagedSinceSweep = false;
             return;
         }
-        if (staging == null || closed || lingering || failure != null || segments > 0) {
+        if (staging == null || closed || lingering || failure != null || stopped || segments > 0) {
             return;
         }
         if (completed >= posted) {
@@ -410,17 +429,27 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
             staging = null;
             return;
         }
-        if (fenceRequest <= completed && hasRoom(1)) {
-            MemorySegment wr = requests.asSlice(0, ibv_send_wr.LAYOUT);
-            wr.fill((byte) 0);
-            ibv_send_wr.opcode(wr, IBV_WR_RDMA_WRITE);
-            ibv_send_wr.wr_rdma_remote_addr(wr, remoteRing);
-            ibv_send_wr.wr_rdma_rkey(wr, remoteKey);
-            try {
-                fenceRequest = post(1, true);
-            } catch (VerbsException e) {
-                fail(e);
-            }
+        fence();
+    }
+
+    /**
+     * Asks the device to say when it is done with every request posted so far, if no signalled
+     * request is out to say so already: an empty signalled RDMA WRITE (no payload, no immediate, so
+     * the peer's CPU never sees it); send completions come in order.
+     */
+    private void fence() {
+        if (lastSignaled > completed || !hasRoom(1)) {
+            return;
+        }
+        MemorySegment wr = requests.asSlice(0, ibv_send_wr.LAYOUT);
+        wr.fill((byte) 0);
+        ibv_send_wr.opcode(wr, IBV_WR_RDMA_WRITE);
+        ibv_send_wr.wr_rdma_remote_addr(wr, remoteRing);
+        ibv_send_wr.wr_rdma_rkey(wr, remoteKey);
+        try {
+            post(1, true);
+        } catch (VerbsException e) {
+            fail(e);
         }
     }
 
@@ -429,13 +458,36 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
         return staging != null;
     }
 
-    /** Runs the idle release of staging rings on {@code loop}, the loop of this link's channel. */
-    public void idleReleaseOn(io.netty.channel.EventLoop loop) {
-        context.stagingRings().sweepOn(loop);
+    /**
+     * Runs the loop's timers for its links on {@code loop}, the loop of this link's channel: the idle
+     * release of staging rings, and the watch for requests that never complete.
+     */
+    public void timersOn(io.netty.channel.EventLoop loop) {
+        context.timersOn(loop);
     }
 
-    /** Takes {@code n} bytes at {@code address} in place; -1 when they must be copied instead. */
-    private int inPlace(ByteBuf buf, long address, int n, int key) {
+    /**
+     * The loop's watch, every quarter of the stall time: a link whose signalled request has been out
+     * for longer than {@code stallNanos} without a completion has lost its path though the device
+     * never said so (RC's retries end in a failed completion on real devices, after about half a
+     * second; SoftRoCE does not always report them), and fails, so its channel goes on over tcp or
+     * closes instead of waiting for ever. A link with only unsignalled requests out posts a fence
+     * first, so that a completion is awaited at all.
+     */
+    void watch(long now, long stallNanos) {
+        if (posted == completed || closed || lingering || failure != null || stopped || !peerReady) {
+            return;
+        }
+        if (lastSignaled <= completed) {
+            fence();
+        } else if (now - progressNanos >= stallNanos) {
+            fail(new IOException("no completion for " + (now - progressNanos) / 1_000_000 + " ms with "
+                    + (posted - completed) + " requests out: the RDMA path to the peer is gone"));
+        }
+    }
+
+    /** Takes the {@code n} bytes of {@code buf} from {@code index} (at {@code address}) in place; -1 when they must be copied instead. */
+    private int inPlace(ByteBuf buf, int index, long address, int n, int key) {
         if (segments + 2 > MAX_SEGMENTS && !publishQuietly()) {
             return 0;
         }
@@ -449,6 +501,8 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
         if (first < n) {
             segment(address + first, n - first, key, 0);
         }
+        holdStarts.addLong(sendCursor.produced());
+        holdSpans.addLong((long) index << 32 | n);
         sendCursor.advance(n);
         unpostedHolds.add(buf.retain());
         inPlaceBytes += n;
@@ -490,7 +544,7 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
      */
     @Override
     public void publish() throws VerbsException {
-        if (failure != null || closed || !peerReady) {
+        if (failure != null || closed || !peerReady || stopped) {
             // Not before the peer's queue pair receives (nothing is written then, but the end may be
             // due): the peer's first message publishes it (see afterCompletions).
             return;
@@ -531,7 +585,15 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
                 return;
             }
             boolean holding = !unpostedHolds.isEmpty();
-            long last = post(request + 1, holding);
+            long last;
+            try {
+                last = post(request + 1, holding);
+            } catch (VerbsException e) {
+                // The queue pair is broken (the path, the device): what was written stays staged
+                // and held, counted as not received, for a fail-over to send again.
+                fail(e);
+                return;
+            }
             if (holding) {
                 holdingPublishes++;
                 for (int i = 0; i < unpostedHolds.size(); i++) {
@@ -546,7 +608,11 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
         }
         if (outputDone && endRequest == 0 && hasRoom(1)) {
             request(0, resetting ? RESET : END);
-            endRequest = post(1, true);
+            try {
+                endRequest = post(1, true);
+            } catch (VerbsException e) {
+                fail(e);
+            }
         }
     }
 
@@ -588,6 +654,9 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
      * {@link #SIGNAL_EVERY}th (and the last, when {@code signalLast}); returns the last one's number.
      */
     private long post(int count, boolean signalLast) throws VerbsException {
+        long postedBefore = posted;
+        int unsignaledBefore = unsignaled;
+        long lastSignaledBefore = lastSignaled;
         for (int i = 0; i < count; i++) {
             MemorySegment wr = requests.asSlice(i * ibv_send_wr.sizeof(), ibv_send_wr.LAYOUT);
             posted++;
@@ -596,12 +665,25 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
             if (++unsignaled >= SIGNAL_EVERY || signalLast && i == count - 1) {
                 flags |= IBV_SEND_SIGNALED;
                 unsignaled = 0;
+                if (lastSignaled <= completed) {
+                    // A completion is awaited from now (the stall watch measures from here).
+                    progressNanos = System.nanoTime();
+                }
+                lastSignaled = posted;
             }
             ibv_send_wr.send_flags(wr, flags);
             ibv_send_wr.next(wr, i + 1 < count
                     ? requests.asSlice((i + 1) * ibv_send_wr.sizeof(), ibv_send_wr.LAYOUT) : MemorySegment.NULL);
         }
-        qp.postSend(requests);
+        try {
+            qp.postSend(requests);
+        } catch (VerbsException e) {
+            // Nothing of the chain was taken: no completion will come for these numbers.
+            posted = postedBefore;
+            unsignaled = unsignaledBefore;
+            lastSignaled = lastSignaledBefore;
+            throw e;
+        }
         return posted;
     }
 
@@ -637,14 +719,19 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
     /** Sends every byte read so far back as credit, if the send queue has room; true when nothing is owed. */
     public boolean returnCreditNow() throws VerbsException {
         long owed = receiveCursor.consumed() - creditReturned;
-        if (owed == 0 || failure != null || closed) {
+        if (owed == 0 || failure != null || closed || stopped) {
             return true;
         }
         if (!hasRoom(1)) {
             return false;
         }
         request(0, CREDIT | (int) owed);
-        post(1);
+        try {
+            post(1);
+        } catch (VerbsException e) {
+            fail(e); // the link is broken: no credit matters any more
+            return true;
+        }
         creditReturned += owed;
         return true;
     }
@@ -702,29 +789,41 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
     protected void completed(CompletionBatch batch, int i) {
         long wrId = batch.wrId(i);
         if (wrId != 0) {
-            // A send, completed or flushed: every request up to it has left the queue.
+            // A send, completed or flushed: every request up to it has left the queue. Only a
+            // success says the peer has its bytes: buffers of flushed requests stay for a fail-over.
             completed = Math.max(completed, wrId);
-            releaseHolds();
+            progressNanos = System.nanoTime();
+            if (batch.isSuccess(i)) {
+                delivered = Math.max(delivered, wrId);
+                releaseHolds();
+            }
         }
-        if (failure != null || closed) {
+        if (closed) {
             return;
         }
         try {
             if (!batch.isSuccess(i)) {
-                batch.checkSuccess(i, wrId == 0 ? "receive" : "RDMA WRITE_WITH_IMM");
+                if (failure == null) {
+                    batch.checkSuccess(i, wrId == 0 ? "receive" : "RDMA WRITE_WITH_IMM");
+                }
+                return;
             }
-            if (isReceive(batch.opcode(i))) {
+            // Counted even after a failure: a write the peer's device had acknowledged is in the ring,
+            // and the peer let go of what it sent in place, so a fail-over must not ask for it again.
+            if (isReceive(batch.opcode(i)) && !(failure instanceof RingProtocolException)) {
                 received(batch.immediate(i));
             }
         } catch (CompletionException | RingProtocolException e) {
-            failure = e;
+            if (failure == null) {
+                failure = e;
+            }
         }
     }
 
     /** Lets go of buffers sent in place whose requests the device is done with. */
     private void releaseHolds() {
         long retired = 0;
-        while (!holdUntil.isEmpty() && holdUntil.peekLong() <= completed) {
+        while (!holdUntil.isEmpty() && holdUntil.peekLong() <= delivered) {
             long until = holdUntil.pollLong();
             if (until != retired) {
                 // A publish's buffers all share its request number, and all go in the same pass.
@@ -732,7 +831,117 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
                 retired = until;
             }
             holds.poll().release();
+            long start = holdStarts.pollLong();
+            releasedThrough = Math.max(releasedThrough, start + (int) holdSpans.pollLong());
         }
+    }
+
+    /**
+     * Stops the link for a fail-over to tcp (its path failed, here or at the peer): the queue pair
+     * goes to the error state, so no byte of the peer's lands in the receive ring after this, and
+     * what completed before is counted. Returns where the peer's stream as this side
+     * received it ends: every byte before it is in the receive ring or was read, none after it will
+     * be taken from the ring. Writes, publishes and credit stop; the link keeps what it sent and the
+     * peer may not have ({@link #unreceived}) until it is closed.
+     */
+    @Override
+    public long stopForFailover() {
+        if (!stopped) {
+            stopped = true;
+            try {
+                qp.toError();
+            } catch (VerbsException e) {
+                // already in error
+            }
+            try {
+                // What completed before the error is counted (a receive the peer's device had
+                // acknowledged is in the ring): polled until the queues stay empty, briefly. Not
+                // waiting for this side's own requests to flush: the peer's message says what it
+                // received, and a broken path may never flush them.
+                long deadline = System.nanoTime() + STOP_DRAIN_NANOS;
+                int quiet = 0;
+                while (quiet < 2 && System.nanoTime() < deadline) {
+                    quiet = context.poll() == 0 ? quiet + 1 : 0;
+                }
+            } catch (VerbsException e) {
+                // the queue cannot be polled: what was counted stands
+            }
+        }
+        return peerProduced;
+    }
+
+    /** Bytes of the peer's stream this side has received and not yet read, up to {@code end}: copied out. */
+    @Override
+    public ByteBuf unread(long end) {
+        int n = (int) (end - receiveCursor.consumed());
+        ByteBuf tail = Unpooled.buffer(Math.max(n, 0));
+        if (n > 0) {
+            RingCopy.out(receiveCursor, rxView, tail, 0, n);
+            tail.writerIndex(n);
+        }
+        return tail;
+    }
+
+    /**
+     * After {@link #stopForFailover()}: this side's bytes from stream position {@code from} (where
+     * the peer says its received stream ends) to the last one the application wrote, copied out of
+     * the staging ring and the buffers sent in place, to be sent again over tcp. Throws when
+     * {@code from} cannot be where the peer's stream ends: before what it returned as credit, or
+     * after what was ever handed to the device.
+     */
+    @Override
+    public ByteBuf unreceived(long from) throws RingProtocolException {
+        long end = sendCursor.produced();
+        if (from < peerConsumed || from > publishedTo || from < releasedThrough) {
+            throw new RingProtocolException("the peer says it received " + from + " bytes; it returned credit for "
+                    + peerConsumed + ", " + publishedTo + " were sent, and its device acknowledged " + releasedThrough);
+        }
+        ByteBuf out = Unpooled.buffer((int) (end - from));
+        long p = from;
+        // The held buffers in stream order: those posted, then those not yet.
+        ArrayList<ByteBuf> held = new ArrayList<>(holds);
+        held.addAll(unpostedHolds);
+        LongArrayQueue.LongIterator starts = holdStarts.iterator();
+        LongArrayQueue.LongIterator spans = holdSpans.iterator();
+        for (ByteBuf buf : held) {
+            long start = starts.nextValue();
+            long span = spans.nextValue();
+            int index = (int) (span >>> 32);
+            long holdEnd = start + (int) span;
+            if (holdEnd <= p) {
+                continue;
+            }
+            if (start > p) {
+                copyStaged(p, start, out);
+                p = start;
+            }
+            out.writeBytes(buf, index + (int) (p - start), (int) (holdEnd - p));
+            p = holdEnd;
+        }
+        if (p < end) {
+            copyStaged(p, end, out);
+        }
+        return out;
+    }
+
+    /** Copies stream positions [from, to) out of the staging ring, which mirrors the peer's ring. */
+    private void copyStaged(long from, long to, ByteBuf out) throws RingProtocolException {
+        if (staging == null) {
+            throw new RingProtocolException("internal: bytes " + from + " to " + to + " to send again are in no staging ring");
+        }
+        int mask = sendCursor.capacity() - 1;
+        long p = from;
+        while (p < to) {
+            int position = (int) (p & mask);
+            int chunk = (int) Math.min(to - p, sendCursor.capacity() - position);
+            out.writeBytes(staging.memory.asSlice(position, chunk).asByteBuffer());
+            p += chunk;
+        }
+    }
+
+    @Override
+    public boolean failsOver() {
+        return true;
     }
 
     /** Bytes sent from the application's buffers without a copy (for tests and metrics). */
@@ -799,9 +1008,16 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
         }
     }
 
+    /** The context's completion queues broke under this link. */
+    void broken(IOException cause) {
+        fail(cause);
+    }
+
+    /** The link broke outside a completion (a post refused): its listener hears of it at the next dispatch. */
     private void fail(IOException cause) {
         if (failure == null) {
             failure = cause;
+            context.touch(this);
         }
     }
 
@@ -818,7 +1034,8 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
             return;
         }
         listener = null;
-        if (outputDone && failure == null && sendCursor != null && (endRequest == 0 || completed < endRequest)) {
+        if (outputDone && failure == null && !stopped && sendCursor != null
+                && (endRequest == 0 || completed < endRequest)) {
             lingering = true;
             context.linger(this);
             return;
@@ -905,6 +1122,8 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
             holds.poll().release();
         }
         holdUntil.clear();
+        holdStarts.clear();
+        holdSpans.clear();
         holdingPublishes = 0;
         for (int i = 0; i < unpostedHolds.size(); i++) {
             unpostedHolds.get(i).release();

@@ -15,6 +15,7 @@ import java.util.ArrayList;
 import java.util.concurrent.Future;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_ACCESS_LOCAL_WRITE;
 
@@ -169,6 +170,8 @@ final class StagingRings implements AutoCloseable {
 
     /** One staging ring: page-aligned memory registered for local access (the device reads it). */
     static final class Ring {
+        /** Rings registered in this process and not yet closed (held or pooled, every loop's). */
+        static final AtomicInteger OPEN = new AtomicInteger();
         private final Arena arena;
         final MemorySegment memory;
         final MemoryRegion region;
@@ -185,7 +188,9 @@ final class StagingRings implements AutoCloseable {
             Arena arena = Arena.ofShared();
             try {
                 MemorySegment memory = arena.allocate(size, 4096);
-                return new Ring(arena, memory, pd.register(memory, IBV_ACCESS_LOCAL_WRITE));
+                Ring ring = new Ring(arena, memory, pd.register(memory, IBV_ACCESS_LOCAL_WRITE));
+                OPEN.incrementAndGet();
+                return ring;
             } catch (VerbsException | RuntimeException e) {
                 arena.close();
                 throw e;
@@ -207,6 +212,7 @@ final class StagingRings implements AutoCloseable {
         void close() {
             Resources.closeQuietly(region);
             arena.close();
+            OPEN.decrementAndGet();
         }
     }
 }

@@ -64,7 +64,7 @@ public final class ShmConnectionLink extends RingConnectionLink {
     }
 
     @Override
-    public VSocketLink kind() {
+    protected VSocketLink ringKind() {
         return VSocketLink.SHM;
     }
 

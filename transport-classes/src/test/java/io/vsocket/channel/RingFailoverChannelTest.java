@@ -1,0 +1,464 @@
+package io.vsocket.channel;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.WriteBufferWaterMark;
+import io.vsocket.link.LinkHost;
+import io.vsocket.link.LinkSettings;
+import io.vsocket.link.RingConnectionLink;
+import io.vsocket.link.VSocketLink;
+import io.vsocket.loop.VSocketIoHandler;
+import io.vsocket.loop.VSocketLoopPoller;
+import io.vsocket.stream.RingProtocolException;
+import io.vsocket.stream.RingSource;
+import io.vsocket.stream.StreamLink;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * The fail-over of a ring link to tcp ({@code RingFailover}) without a device: two
+ * {@link VSocketSocketChannel}s joined by an in-memory ring pair that keeps what it sent (as the rdma
+ * link does) and whose TCP control connections this test joins into one wire, so the fail-over's
+ * messages and the stream after them travel between the two channels. A fault injected on one side
+ * while both stream through a small ring (credit waits, unpublished bytes) leaves both streams whole
+ * and in order, the applications without an error, and both channels on tcp; without tcp among the
+ * links the fault closes the channel with its cause, as before.
+ */
+@Timeout(60)
+class RingFailoverChannelTest {
+    private static VSocketEventLoopGroup group;
+    private static ServerSocket wireServer;
+
+    @BeforeAll
+    static void start() throws IOException {
+        group = new VSocketEventLoopGroup(1);
+        wireServer = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        wireServer.close();
+        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+    }
+
+    @Test
+    void bothStreamsArriveWholeWhenOneSidesRingFailsMidStream() throws Exception {
+        for (boolean faultAtA : new boolean[] {true, false}) {
+            Pair p = Pair.open(4096, List.of(VSocketLink.SHM, VSocketLink.TCP));
+            byte[] ab = pattern(600_000, 1);
+            byte[] ba = pattern(500_000, 2);
+            p.a.write(ab);
+            p.b.write(ba);
+            await(() -> p.b.received() > 100_000 && p.a.received() > 100_000, "both streams under way");
+            End victim = faultAtA ? p.a : p.b;
+            victim.channel.eventLoop().submit(() -> {
+                victim.ring.failure = new IOException("injected: the ring's path failed");
+            }).sync();
+            await(() -> p.b.received() == ab.length && p.a.received() == ba.length, "both streams whole");
+            assertArrayEquals(ab, p.b.bytes(), "a's stream at b");
+            assertArrayEquals(ba, p.a.bytes(), "b's stream at a");
+            for (End e : List.of(p.a, p.b)) {
+                assertEquals(List.of(), e.errors, "the application saw no error");
+                assertTrue(e.channel.isActive());
+                assertEquals(VSocketLink.TCP, e.channel.link());
+                assertEquals(VSocketLink.SHM, e.channel.failedOverFrom());
+                assertTrue(e.ring.stopped, "the ring was stopped");
+            }
+            // And the connection carries on over tcp both ways.
+            byte[] more = pattern(70_000, 3);
+            p.b.write(more);
+            await(() -> p.a.received() == ba.length + more.length, "more bytes over tcp");
+            p.close();
+        }
+    }
+
+    @Test
+    void aShutdownOutputBeforeTheFaultStillEndsThePeersInput() throws Exception {
+        Pair p = Pair.open(4096, List.of(VSocketLink.SHM, VSocketLink.TCP));
+        p.b.channel.config().setAllowHalfClosure(true);
+        p.b.channel.config().setAutoRead(false); // nothing read yet: a's bytes and its end wait in the ring
+        byte[] ab = pattern(3000, 4);
+        p.a.write(ab).sync();
+        p.a.channel.shutdownOutput().sync();
+        p.a.channel.eventLoop().submit(() -> {
+            p.a.ring.failure = new IOException("injected");
+        }).sync();
+        await(() -> p.a.channel.link() == VSocketLink.TCP && p.b.channel.link() == VSocketLink.TCP, "the switch");
+        p.b.channel.config().setAutoRead(true);
+        await(() -> p.b.channel.isInputShutdown(), "b's input to end after a's bytes");
+        assertArrayEquals(ab, p.b.bytes());
+        assertEquals(List.of(), p.b.errors);
+        p.close();
+    }
+
+    @Test
+    void withoutTcpAmongTheLinksAFaultClosesTheChannelWithItsCause() throws Exception {
+        Pair p = Pair.open(4096, List.of(VSocketLink.SHM));
+        p.a.channel.eventLoop().submit(() -> {
+            p.a.ring.failure = new IOException("injected: the ring's path failed");
+        }).sync();
+        await(() -> !p.a.channel.isOpen(), "a to close");
+        assertEquals(1, p.a.errors.size(), p.a.errors::toString);
+        assertTrue(p.a.errors.get(0).getMessage().contains("injected"), p.a.errors.get(0)::getMessage);
+        assertNull(p.a.channel.failedOverFrom());
+        p.close();
+    }
+
+    @Test
+    void bytesOnTheControlConnectionThatAreNoFailOverMessageCloseTheChannel() throws Exception {
+        Pair p = Pair.open(4096, List.of(VSocketLink.SHM, VSocketLink.TCP));
+        p.wire.inject(p.a, "sixteen garbage!".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        await(() -> !p.a.channel.isOpen(), "a to close");
+        assertTrue(p.a.errors.stream().anyMatch(e -> e instanceof RingProtocolException), p.a.errors::toString);
+        p.close();
+    }
+
+    private static byte[] pattern(int length, int seed) {
+        byte[] bytes = new byte[length];
+        for (int i = 0; i < length; i++) {
+            bytes[i] = (byte) (i * 31 + seed + (i >>> 9));
+        }
+        return bytes;
+    }
+
+    private static void await(BooleanSupplier condition, String what) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                fail("timed out waiting for " + what);
+            }
+            Thread.sleep(2);
+        }
+    }
+
+    /** Two channels joined by a memory ring pair, their control connections joined by {@link Wire}. */
+    private record Pair(End a, End b, Wire wire) {
+        static Pair open(int capacity, List<VSocketLink> links) throws Exception {
+            MemoryWay ab = new MemoryWay(capacity);
+            MemoryWay ba = new MemoryWay(capacity);
+            End a = End.open(new KeepingRing(ab, ba), links);
+            End b = End.open(new KeepingRing(ba, ab), links);
+            return new Pair(a, b, new Wire(a.control, b.control));
+        }
+
+        void close() throws Exception {
+            a.channel.close().sync();
+            b.channel.close().sync();
+            wire.close();
+        }
+    }
+
+    /** Copies bytes between the two control connections' far ends, both ways, as a network would. */
+    private static final class Wire {
+        private final Socket a;
+        private final Socket b;
+
+        Wire(Socket a, Socket b) {
+            this.a = a;
+            this.b = b;
+            pump(a, b);
+            pump(b, a);
+        }
+
+        private static void pump(Socket from, Socket to) {
+            Thread t = new Thread(() -> {
+                byte[] buf = new byte[8192];
+                try (InputStream in = from.getInputStream(); OutputStream out = to.getOutputStream()) {
+                    int n;
+                    while ((n = in.read(buf)) > 0) {
+                        out.write(buf, 0, n);
+                    }
+                    to.shutdownOutput();
+                } catch (IOException e) {
+                    // closed
+                }
+            }, "wire");
+            t.setDaemon(true);
+            t.start();
+        }
+
+        /** Sends {@code bytes} to {@code end}'s channel as if its peer had. */
+        void inject(End end, byte[] bytes) throws IOException {
+            Socket to = end.control;
+            synchronized (this) {
+                to.getOutputStream().write(bytes);
+            }
+        }
+
+        void close() throws IOException {
+            a.close();
+            b.close();
+        }
+    }
+
+    private static final class End extends ChannelInboundHandlerAdapter {
+        final VSocketSocketChannel channel = new VSocketSocketChannel();
+        private final ByteArrayOutputStream received = new ByteArrayOutputStream();
+        final List<Throwable> errors = new CopyOnWriteArrayList<>();
+        KeepingRing ring;
+        Socket control;
+
+        static End open(KeepingRing ring, List<VSocketLink> links) throws Exception {
+            End end = new End();
+            end.ring = ring;
+            VSocketSocketChannel ch = end.channel;
+            ch.config().setLinks(links);
+            ch.config().setWriteBufferWaterMark(new WriteBufferWaterMark(4096, 8192));
+            ch.pipeline().addLast(end);
+            ch.socket.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), wireServer.getLocalPort()));
+            end.control = wireServer.accept();
+            group.register(ch).sync();
+            ch.eventLoop().submit(() -> {
+                ch.linkEstablished(new PolledRingLink(ch.linkHost(), ch.socket, ch.config(), ring), null);
+            }).sync();
+            return end;
+        }
+
+        io.netty.channel.ChannelFuture write(byte[] bytes) {
+            return channel.writeAndFlush(Unpooled.wrappedBuffer(bytes));
+        }
+
+        int received() {
+            synchronized (received) {
+                return received.size();
+            }
+        }
+
+        byte[] bytes() {
+            synchronized (received) {
+                return received.toByteArray();
+            }
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            ByteBuf buf = (ByteBuf) msg;
+            synchronized (received) {
+                byte[] bytes = new byte[buf.readableBytes()];
+                buf.readBytes(bytes);
+                received.writeBytes(bytes);
+            }
+            buf.release();
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            errors.add(cause);
+        }
+    }
+
+    /** The real ring link's logic over a {@link KeepingRing}, polled every turn of the loop. */
+    private static final class PolledRingLink extends RingConnectionLink {
+        private final KeepingRing ring;
+        private VSocketIoHandler handler;
+        private final VSocketLoopPoller poller = new VSocketLoopPoller() {
+            @Override
+            public int poll() {
+                return ready();
+            }
+
+            @Override
+            public boolean armAndCheck() {
+                return !closed && (ring.failure != null && !ring.stopped
+                        || waitingForCredit && ring.credit() > 0
+                        || !peerEndSeen && ring.peerOutputDone()
+                        || ring.readable() > 0 && readInterest);
+            }
+        };
+
+        PolledRingLink(LinkHost host, io.vsocket.unix.NativeSocket socket, LinkSettings config, KeepingRing ring) {
+            super(host, socket, config, ring);
+            this.ring = ring;
+        }
+
+        @Override
+        protected VSocketLink ringKind() {
+            return VSocketLink.SHM;
+        }
+
+        @Override
+        public void start(boolean reading) {
+            super.start(reading);
+            handler = host.ioHandler();
+            handler.addPoller(poller);
+        }
+
+        @Override
+        protected boolean peerLeft() {
+            return ring.in.closed;
+        }
+
+        @Override
+        protected void end(boolean abortive) {
+            if (!abortive) {
+                ring.markOutputDone();
+            }
+            ring.close();
+            removePoller();
+        }
+
+        private void removePoller() {
+            if (handler != null) {
+                handler.removePoller(poller);
+                handler = null;
+            }
+        }
+    }
+
+    /** One direction of the memory ring: counts since the start, the ring's unread bytes, and every byte written. */
+    private static final class MemoryWay {
+        final int capacity;
+        /** Published and not yet read by the receiver. */
+        final ByteBuf ring = Unpooled.buffer();
+        /** Written and not yet published. */
+        final ByteBuf staged = Unpooled.buffer();
+        /** Every byte the writer ever wrote, for a fail-over to send again. */
+        final ByteBuf log = Unpooled.buffer();
+        long published;
+        long consumed;
+        boolean outputDone;
+        boolean closed;
+
+        MemoryWay(int capacity) {
+            this.capacity = capacity;
+        }
+
+        long produced() {
+            return published + staged.readableBytes();
+        }
+    }
+
+    /** A {@link StreamLink} over two {@link MemoryWay}s that keeps what it wrote, as the rdma link does. */
+    private static final class KeepingRing implements StreamLink {
+        final MemoryWay out;
+        final MemoryWay in;
+        volatile IOException failure;
+        boolean stopped;
+
+        KeepingRing(MemoryWay out, MemoryWay in) {
+            this.out = out;
+            this.in = in;
+        }
+
+        @Override
+        public int credit() {
+            return stopped ? 0 : (int) (out.capacity - (out.produced() - out.consumed));
+        }
+
+        @Override
+        public int write(ByteBuf buf, int index, int length) {
+            int n = Math.min(length, credit());
+            out.staged.writeBytes(buf, index, n);
+            out.log.writeBytes(buf, index, n);
+            return n;
+        }
+
+        @Override
+        public int write(RingSource source, int length) {
+            throw new UnsupportedOperationException("no file regions over the memory ring");
+        }
+
+        @Override
+        public void publish() {
+            if (failure != null || stopped) {
+                return; // a broken path delivers nothing: what is staged is sent again over tcp
+            }
+            out.published += out.staged.readableBytes();
+            out.ring.writeBytes(out.staged);
+            out.staged.clear();
+        }
+
+        @Override
+        public int readable() {
+            return stopped ? 0 : in.ring.readableBytes();
+        }
+
+        @Override
+        public int read(ByteBuf dst, int index, int max) {
+            int n = Math.min(max, readable());
+            dst.setBytes(index, in.ring, in.ring.readerIndex(), n);
+            in.ring.skipBytes(n);
+            in.ring.discardReadBytes();
+            in.consumed += n;
+            return n;
+        }
+
+        @Override
+        public void discard() {
+            in.consumed += in.ring.readableBytes();
+            in.ring.clear();
+        }
+
+        @Override
+        public boolean peerOutputDone() {
+            return in.outputDone;
+        }
+
+        @Override
+        public void markOutputDone() {
+            out.outputDone = true;
+        }
+
+        @Override
+        public IOException failure() {
+            return failure;
+        }
+
+        @Override
+        public boolean failsOver() {
+            return true;
+        }
+
+        @Override
+        public long stopForFailover() {
+            stopped = true;
+            return in.published;
+        }
+
+        @Override
+        public ByteBuf unread(long end) {
+            assertEquals(end - in.consumed, in.ring.readableBytes(), "the unread bytes end where the ring's do");
+            ByteBuf copy = Unpooled.buffer(in.ring.readableBytes());
+            copy.writeBytes(in.ring, in.ring.readerIndex(), in.ring.readableBytes());
+            return copy;
+        }
+
+        @Override
+        public ByteBuf unreceived(long from) throws RingProtocolException {
+            if (from < out.consumed || from > out.published) {
+                throw new RingProtocolException("impossible received end " + from);
+            }
+            assertFalse(out.log.readableBytes() < out.produced(), "the log holds every byte written");
+            return Unpooled.copiedBuffer(out.log.slice((int) from, (int) (out.produced() - from)));
+        }
+
+        @Override
+        public void close() {
+            out.closed = true;
+        }
+    }
+}
