@@ -374,8 +374,8 @@ public abstract class RingConnectionLink implements ConnectionLink {
         if (failover != null) {
             return true;
         }
-        if (!ring.failsOver() || cause instanceof RingProtocolException || peerClosed || closed || !host.isOpen()
-                || !config.getLinks().contains(VSocketLink.TCP)) {
+        if (!ring.failsOver() || cause instanceof RingProtocolException || ring.failure() instanceof RingProtocolException
+                || peerClosed || closed || !host.isOpen() || !config.getLinks().contains(VSocketLink.TCP)) {
             return false;
         }
         try {

@@ -86,16 +86,26 @@ final class RingFailover {
         RingFailover failover = new RingFailover(host, socket, config, ring, from, readInterest, outputShutdown);
         long received = ring.stopForFailover();
         failover.unread = ring.unread(received);
+        try {
+            failover.begin(received, cause);
+        } catch (IOException | RuntimeException e) {
+            failover.unread.release();
+            failover.message.release();
+            throw e;
+        }
+        return failover;
+    }
+
+    private void begin(long received, IOException cause) throws IOException {
         if (cause != null) {
             logger.warn("{}: the {} link failed ({}); the connection goes on over tcp", host, from.name().toLowerCase(),
                     cause.getMessage());
         } else {
             logger.warn("{}: the peer's {} link failed; the connection goes on over tcp", host, from.name().toLowerCase());
         }
-        failover.send(received);
+        send(received);
         long millis = (long) PATIENCE * config.getHelloTimeoutMillis();
-        failover.timeout = host.eventLoop().schedule(() -> failover.timedOut(millis), millis, TimeUnit.MILLISECONDS);
-        return failover;
+        timeout = host.eventLoop().schedule(() -> timedOut(millis), millis, TimeUnit.MILLISECONDS);
     }
 
     /** Whether {@code bytes} (the first that came on the control connection) can begin a fail-over message. */
@@ -178,7 +188,7 @@ final class RingFailover {
     /** The peer's message is complete: resend what it did not receive and carry on over tcp. */
     private void switchOver() throws IOException {
         int magic = message.getInt(0);
-        if (magic != MAGIC) {
+        if (magic != MAGIC || message.getInt(4) != 0) {
             throw new RingProtocolException("the peer sent " + MESSAGE_SIZE + " bytes on the control connection of the "
                     + from.name().toLowerCase() + " link that are not a fail-over message");
         }
@@ -278,16 +288,29 @@ final class RingFailover {
         }
         closed = true;
         timeout.cancel(false);
+        boolean complete;
         if (tcp != null) {
             try {
                 // The channel closes the socket next: what it takes of the resent bytes still goes.
-                writeResend();
+                complete = writeResend();
             } catch (IOException e) {
-                logger.debug("{}: bytes to send again were lost at close", host, e);
+                complete = false;
             }
             tcp.close();
         } else {
             ring.close();
+            complete = false;
+        }
+        if (!complete) {
+            // Bytes the application wrote could not all be handed over: the peer must not take the
+            // end of the connection for the end of the stream. A reset tells it, as over TCP.
+            try {
+                socket.setLinger(0);
+            } catch (IOException e) {
+                logger.debug("{}: could not make the close abortive", host, e);
+            }
+            logger.warn("{}: closed during the fail-over to tcp, before every byte was handed over: the peer gets a reset",
+                    host);
         }
         unread.release();
         message.release();

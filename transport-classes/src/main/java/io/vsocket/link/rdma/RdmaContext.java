@@ -187,6 +187,13 @@ public final class RdmaContext implements AutoCloseable {
         if (closed) {
             return;
         }
+        try {
+            // Completions that came while the loop was held up (a blocking handler, a collector
+            // pause) count first: a late tick must not take a busy loop for a broken path.
+            poll();
+        } catch (VerbsException e) {
+            // the loop's own poll reports a broken queue
+        }
         long now = System.nanoTime();
         long stallNanos = TimeUnit.MILLISECONDS.toNanos(STALL_MILLIS);
         for (QpCompletions target : targets.values().toArray(new QpCompletions[0])) {

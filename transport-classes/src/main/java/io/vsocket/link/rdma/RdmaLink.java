@@ -169,7 +169,10 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
      */
     private final LongArrayQueue holdStarts = new LongArrayQueue(Long.MIN_VALUE);
     private final LongArrayQueue holdSpans = new LongArrayQueue(Long.MIN_VALUE);
-    /** The end of the last buffer sent in place and let go (its request acknowledged): not sendable again. */
+    /**
+     * Where the stream bytes this side can no longer send again end: the last buffer sent in place
+     * and let go (its request acknowledged), or what was published when the staging ring was given back.
+     */
     private long releasedThrough;
     /** Publishes whose held buffers are not yet let go: each has one signalled request out. */
     private int holdingPublishes;
@@ -398,7 +401,7 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
         if (ring == null) {
             try {
                 ring = context.stagingRings().take(this, sendCursor.capacity());
-            } catch (VerbsException e) {
+            } catch (VerbsException | IllegalStateException e) {
                 fail(new IOException("cannot register a staging ring of " + sendCursor.capacity() + " bytes: "
                         + e.getMessage(), e));
                 return null;
@@ -427,6 +430,9 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
         if (completed >= posted) {
             context.stagingRings().give(this, staging);
             staging = null;
+            // Every byte published so far was acknowledged; the ring that held them is another
+            // link's now, so a fail-over can never send them again from it.
+            releasedThrough = Math.max(releasedThrough, publishedTo);
             return;
         }
         fence();
@@ -969,8 +975,9 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
         if (peerEnded) {
             throw new RingProtocolException("the peer wrote after the end of its output");
         }
-        peerProduced += imm & LENGTH;
-        receiveCursor.produced(peerProduced);
+        long produced = peerProduced + (imm & LENGTH);
+        receiveCursor.produced(produced); // checked before it counts: a fail-over trusts peerProduced
+        peerProduced = produced;
         peerEnded = (imm & END) != 0;
     }
 
