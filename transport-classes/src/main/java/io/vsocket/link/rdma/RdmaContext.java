@@ -213,16 +213,6 @@ public final class RdmaContext implements AutoCloseable {
         return StagingRings.Ring.OPEN.get();
     }
 
-    /** Links holding a staging ring now (for tests and leak checks). */
-    public int stagingRingsHeld() {
-        return stagingRings.held();
-    }
-
-    /** Given-back staging rings kept registered for the next writers (for tests and leak checks). */
-    public int stagingRingsPooled() {
-        return stagingRings.pooled();
-    }
-
     /** The rdma links' receives: empty, for WRITE_WITH_IMM only. */
     SharedReceiveQueue sharedReceiveQueue() {
         return srq;

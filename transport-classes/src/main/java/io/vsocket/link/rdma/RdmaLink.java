@@ -459,11 +459,6 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
         }
     }
 
-    /** Whether the link holds a staging ring now (for tests). */
-    boolean holdsStaging() {
-        return staging != null;
-    }
-
     /**
      * Runs the loop's timers for its links on {@code loop}, the loop of this link's channel: the idle
      * release of staging rings, and the watch for requests that never complete.

@@ -97,20 +97,6 @@ final class StagingRings implements AutoCloseable {
         pooledBytes += ring.size();
     }
 
-    /** Links holding a ring now (for tests and leak checks). */
-    int held() {
-        return holders.size();
-    }
-
-    /** Rings waiting in the pool now. */
-    int pooled() {
-        int n = 0;
-        for (ArrayDeque<Ring> rings : pool.values()) {
-            n += rings.size();
-        }
-        return n;
-    }
-
     private void scheduleSweep() {
         if (sweep != null || loop == null || closed || IDLE_RELEASE_MILLIS <= 0) {
             return;
