@@ -1,6 +1,7 @@
 package io.vsocket.testsuite.softroce;
 
 import io.vsocket.ffm.ibverbs.ibv_send_wr;
+import io.vsocket.link.rdma.RetiredRegions;
 import io.vsocket.verbs.MemoryRegion;
 import io.vsocket.verbs.MemoryWindow;
 import io.vsocket.verbs.WcStatus;
@@ -18,6 +19,8 @@ import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_WC_BIND_MW;
 import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_WR_RDMA_WRITE;
 import static io.vsocket.testsuite.softroce.SoftRoce.awaitOne;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 
 /**
@@ -96,6 +99,42 @@ class MemoryWindowTest {
                 awaitOne(pair.cqA, pair.batch);
                 assertEquals(WcStatus.REM_ACCESS_ERR.code(), pair.batch.status(0),
                         () -> "status " + WcStatus.nameOf(pair.batch.status(0)));
+            }
+        }
+    }
+
+    /**
+     * A region with a window still bound to it cannot be deregistered (the device refuses while the
+     * window exists): the region is kept open with its memory, and goes once the window has gone.
+     * This is what a closed rdma link meets when the kernel still holds its region for a moment.
+     */
+    @Test
+    void aRegionTheDeviceWillNotDeregisterYetWaitsWithItsMemoryAndGoesLater() throws Exception {
+        try (RcPair pair = new RcPair(false, true); Arena arena = Arena.ofConfined()) {
+            Arena ringArena = Arena.ofShared();
+            MemorySegment ring = ringArena.allocate(LENGTH, 4096);
+            MemoryRegion region = pair.pd.register(ring, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_MW_BIND);
+            MemoryWindow window = pair.pd.allocateMemoryWindow();
+            RetiredRegions retired = new RetiredRegions();
+            try {
+                bindOnB(pair, arena, window, region);
+                retired.release(region, ringArena);
+                assertEquals(1, retired.waiting(), "a region with a bound window waits");
+                assertTrue(region.isOpen(), "the refused region stays open");
+                assertTrue(ring.scope().isAlive(), "its memory stays allocated while it is registered");
+                assertFalse(retired.retry(), "still refused while the window exists");
+
+                window.close();
+                assertTrue(retired.retry(), "deregistered once the window is gone");
+                assertEquals(0, retired.waiting());
+                assertFalse(region.isOpen());
+                assertFalse(ring.scope().isAlive(), "and its memory freed");
+            } finally {
+                window.close();
+                region.close();
+                if (ring.scope().isAlive()) {
+                    ringArena.close();
+                }
             }
         }
     }

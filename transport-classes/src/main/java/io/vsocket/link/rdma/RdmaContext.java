@@ -69,6 +69,8 @@ public final class RdmaContext implements AutoCloseable {
     /** A further queue lost its last link: destroyed at the next {@link #dispatch()}, if still empty. */
     private boolean emptied;
     private final SharedReceiveQueue srq;
+    /** Regions of closed links and freed rings that the device would not deregister yet. */
+    private final RetiredRegions retiredRegions = new RetiredRegions();
     /** The links' staging rings, given back by idle links (see {@link StagingRings}). */
     private final StagingRings stagingRings;
     private final CompletionBatch batch = new CompletionBatch(BATCH);
@@ -112,7 +114,7 @@ public final class RdmaContext implements AutoCloseable {
         this.first = new LinkQueue(q, Math.max(q.capacity() - OTHERS_SHARE, RECEIVES + RdmaLink.MAX_SIGNALED));
         queues.add(first);
         this.srq = s;
-        this.stagingRings = new StagingRings(device.protectionDomain());
+        this.stagingRings = new StagingRings(device.protectionDomain(), retiredRegions);
         MemorySegment chain = arena.allocate(ibv_recv_wr.LAYOUT, FILL_CHAIN);
         long size = ibv_recv_wr.LAYOUT.byteSize();
         for (int i = 0; i < FILL_CHAIN; i++) {
@@ -157,6 +159,10 @@ public final class RdmaContext implements AutoCloseable {
         return stagingRings;
     }
 
+    RetiredRegions retiredRegions() {
+        return retiredRegions;
+    }
+
     /** The loop this context's links run on, for their timers (once a channel's link has started). */
     void timersOn(EventLoop loop) {
         if (this.loop == null) {
@@ -172,7 +178,8 @@ public final class RdmaContext implements AutoCloseable {
      * loop, not one per link.
      */
     private void watchLinks() {
-        if (watch != null || loop == null || closed || links == 0 || STALL_MILLIS <= 0) {
+        if (watch != null || loop == null || closed || links == 0 && retiredRegions.waiting() == 0
+                || STALL_MILLIS <= 0) {
             return;
         }
         try {
@@ -202,6 +209,7 @@ public final class RdmaContext implements AutoCloseable {
             }
         }
         dispatch(); // links that failed hear of it now
+        retiredRegions.retry();
         watchLinks();
     }
 
@@ -555,6 +563,7 @@ public final class RdmaContext implements AutoCloseable {
         touched.clear();
         // Every link is gone, and gave its staging ring back: the pool's regions go before the domain.
         stagingRings.close();
+        retiredRegions.close();
         // Users' shared state after their queue pairs (a shared receive queue cannot go before them),
         // the last made first.
         AutoCloseable[] states = shared.values().toArray(new AutoCloseable[0]);

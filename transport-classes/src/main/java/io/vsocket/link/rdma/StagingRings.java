@@ -1,7 +1,6 @@
 package io.vsocket.link.rdma;
 
 import io.netty.channel.EventLoop;
-import io.vsocket.link.Resources;
 import io.vsocket.verbs.MemoryRegion;
 import io.vsocket.verbs.ProtectionDomain;
 import io.vsocket.verbs.VerbsException;
@@ -39,6 +38,7 @@ final class StagingRings implements AutoCloseable {
     private static final long POOL_BYTES = 4L << 20;
 
     private final ProtectionDomain pd;
+    private final RetiredRegions retired;
     /** Given-back rings by size. */
     private final Int2ObjectHashMap<ArrayDeque<Ring>> pool = new Int2ObjectHashMap<>();
     private long pooledBytes;
@@ -48,8 +48,9 @@ final class StagingRings implements AutoCloseable {
     private Future<?> sweep;
     private boolean closed;
 
-    StagingRings(ProtectionDomain pd) {
+    StagingRings(ProtectionDomain pd, RetiredRegions retired) {
         this.pd = pd;
+        this.retired = retired;
     }
 
     /** The loop the idle sweep runs on (the links' own); until it is known no ring is given back for idleness. */
@@ -90,7 +91,7 @@ final class StagingRings implements AutoCloseable {
             holder.stagingIndex = -1;
         }
         if (closed || pooledBytes + ring.size() > POOL_BYTES) {
-            ring.close();
+            ring.close(retired);
             return;
         }
         pool.computeIfAbsent(ring.size(), s -> new ArrayDeque<>()).addLast(ring);
@@ -132,7 +133,7 @@ final class StagingRings implements AutoCloseable {
     private void emptyPool() {
         for (ArrayDeque<Ring> rings : pool.values()) {
             for (Ring ring : rings) {
-                ring.close();
+                ring.close(retired);
             }
         }
         pool.clear();
@@ -195,9 +196,8 @@ final class StagingRings implements AutoCloseable {
             return region.lkey();
         }
 
-        void close() {
-            Resources.closeQuietly(region);
-            arena.close();
+        void close(RetiredRegions retired) {
+            retired.release(region, arena);
             OPEN.decrementAndGet();
         }
     }
