@@ -205,7 +205,7 @@ class RdmaFailoverTest {
     }
 
     /** Sends stream {@code seed} on its own thread (random sizes, heap and registered buffers). */
-    private static Thread writer(Channel channel, long seed, String name) {
+    static Thread writer(Channel channel, long seed, String name) {
         Thread t = new Thread(() -> {
             try {
                 StreamIntegrityTest.send(channel, seed, new SplittableRandom(seed), BYTES);
@@ -217,7 +217,7 @@ class RdmaFailoverTest {
         return t;
     }
 
-    private static void awaitReceived(Peers.Collector collector, long bytes) throws InterruptedException {
+    static void awaitReceived(Peers.Collector collector, long bytes) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (collector.received() < bytes && System.nanoTime() < deadline && !collector.done.isDone()) {
             Thread.sleep(1);

@@ -118,7 +118,7 @@ class MemoryWindowTest {
             RetiredRegions retired = new RetiredRegions();
             try {
                 bindOnB(pair, arena, window, region);
-                retired.release(region, ringArena);
+                retired.release(ringArena, region);
                 assertEquals(1, retired.waiting(), "a region with a bound window waits");
                 assertTrue(region.isOpen(), "the refused region stays open");
                 assertTrue(ring.scope().isAlive(), "its memory stays allocated while it is registered");

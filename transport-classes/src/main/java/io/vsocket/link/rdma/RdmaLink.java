@@ -1113,8 +1113,10 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
         }
         context.forget(this);
         // The window first: a bound type 2 window holds its queue pair, whose destruction would wait
-        // for it (rxe blocks there); then the queue pair, then the regions.
-        Resources.closeQuietly(window, qp);
+        // for it (rxe blocks there), and its region, which the device will not deregister under it;
+        // then the queue pair, then the region; the ring's memory (and the request arrays) only once
+        // the device has let go of all three.
+        context.retiredRegions().release(arena, window, qp, rxMemory);
         if (staging != null) {
             context.stagingRings().give(this, staging);
             staging = null;
@@ -1131,9 +1133,6 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
             unpostedHolds.get(i).release();
         }
         unpostedHolds.clear();
-        // The ring's region last, with the arena that holds the ring (and the request arrays): the
-        // memory is freed only once the device has let go of the region.
-        context.retiredRegions().release(rxMemory, arena);
     }
 
     private void awaitCompleted(long request) throws VerbsException {

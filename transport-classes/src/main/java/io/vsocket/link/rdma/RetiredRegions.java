@@ -2,14 +2,15 @@ package io.vsocket.link.rdma;
 
 import io.netty.util.internal.logging.InternalLogger;
 import io.netty.util.internal.logging.InternalLoggerFactory;
-import io.vsocket.verbs.MemoryRegion;
+import io.vsocket.verbs.VerbsResource;
 import io.vsocket.verbs.VerbsException;
 
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
 
 /**
- * Regions whose deregistration the device refused for now, with the memory they cover. The kernel
+ * Verbs objects whose release the device refused for now (a region, mostly), with the memory under
+ * them. The kernel
  * may still hold a region for a moment after its queue pair is destroyed (rxe finishes a destroyed
  * queue pair's last packets in deferred work, and a region with references left fails to
  * deregister), most of all when thousands of queue pairs go at once. Freeing the memory under a
@@ -18,47 +19,43 @@ import java.util.ArrayList;
  */
 public final class RetiredRegions {
     private static final InternalLogger logger = InternalLoggerFactory.getInstance(RetiredRegions.class);
-    /** How long the context's close waits for refused regions before it gives up on them. */
+    /** How long the context's close waits for refused releases before it gives up on them. */
     private static final long CLOSE_WAIT_NANOS = 5_000_000_000L;
 
-    private final ArrayList<MemoryRegion> regions = new ArrayList<>();
-    private final ArrayList<Arena> memory = new ArrayList<>();
+    /** Each waiting release: the objects still to close, in order, then the memory under them. */
+    private final ArrayList<Pending> pending = new ArrayList<>();
     private boolean warned;
 
-    /** Deregisters {@code region} and then frees {@code arena}, now if the device lets it, else later. */
-    public void release(MemoryRegion region, Arena arena) {
-        try {
-            region.close();
-        } catch (VerbsException | RuntimeException e) {
+    /**
+     * Closes {@code resources} in order and then frees {@code arena}; where the device refuses one,
+     * it and those after it (which depend on it: a window before its region) wait with the memory
+     * and are tried again.
+     */
+    public void release(Arena arena, VerbsResource... resources) {
+        Pending release = new Pending(arena, resources);
+        if (!release.tryClose()) {
             if (!warned) {
                 warned = true;
-                logger.warn("the device refused to deregister a closed connection's memory region for now ({}): "
-                        + "it is tried again until it goes", e.toString());
+                logger.warn("the device refused to release a closed connection's {} for now ({}): it is tried "
+                        + "again until it goes", release.stuck(), release.refusal);
             }
-            regions.add(region);
-            memory.add(arena);
-            return;
+            pending.add(release);
         }
-        arena.close();
     }
 
-    /** Tries each waiting region again; true when none is left. */
+    /** Tries each waiting release again; true when none is left. */
     public boolean retry() {
-        for (int i = regions.size() - 1; i >= 0; i--) {
-            try {
-                regions.get(i).close();
-            } catch (VerbsException | RuntimeException e) {
-                continue;
+        for (int i = pending.size() - 1; i >= 0; i--) {
+            if (pending.get(i).tryClose()) {
+                pending.remove(i);
             }
-            regions.remove(i);
-            memory.remove(i).close();
         }
-        return regions.isEmpty();
+        return pending.isEmpty();
     }
 
-    /** How many regions wait (for leak checks). */
+    /** How many releases wait (for leak checks). */
     public int waiting() {
-        return regions.size();
+        return pending.size();
     }
 
     /** At the context's close: tries again for a bounded time, then reports what is left (and keeps its memory). */
@@ -72,11 +69,44 @@ public final class RetiredRegions {
                 break;
             }
         }
-        if (!regions.isEmpty()) {
+        if (!pending.isEmpty()) {
             // Their memory stays allocated: the device may still map it.
-            logger.warn("{} memory regions of closed rdma connections could not be deregistered", regions.size());
-            regions.clear();
-            memory.clear();
+            logger.warn("{} releases of closed rdma connections' objects were refused until the end, the first {} ({})",
+                    pending.size(), pending.get(0).stuck(), pending.get(0).refusal);
+            pending.clear();
+        }
+    }
+
+    private static final class Pending {
+        private final Arena arena;
+        private final VerbsResource[] resources;
+        private int next;
+        String refusal;
+
+        Pending(Arena arena, VerbsResource[] resources) {
+            this.arena = arena;
+            this.resources = resources;
+        }
+
+        boolean tryClose() {
+            for (; next < resources.length; next++) {
+                VerbsResource resource = resources[next];
+                if (resource == null) {
+                    continue;
+                }
+                try {
+                    resource.close();
+                } catch (VerbsException | RuntimeException e) {
+                    refusal = e.toString();
+                    return false;
+                }
+            }
+            arena.close();
+            return true;
+        }
+
+        String stuck() {
+            return resources[next].toString();
         }
     }
 }

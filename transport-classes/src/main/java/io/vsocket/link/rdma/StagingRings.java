@@ -197,7 +197,7 @@ final class StagingRings implements AutoCloseable {
         }
 
         void close(RetiredRegions retired) {
-            retired.release(region, arena);
+            retired.release(arena, region);
             OPEN.decrementAndGet();
         }
     }
