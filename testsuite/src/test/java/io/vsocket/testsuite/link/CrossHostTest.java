@@ -217,8 +217,84 @@ class CrossHostTest {
         assertEquals(0, nft.waitFor(), "nft " + (pass ? "restoring" : "cutting") + " RoCE: " + out);
     }
 
+    /**
+     * This host's RDMA device is removed mid-stream ({@code rdma link delete rxe0}): the connection
+     * goes on over tcp on both hosts (host 1 hears it from this side over TCP), the echoed stream
+     * comes back whole, the removal finishes (this process let go of the device), and once rxe0 is
+     * added again a new connection runs on rdma.
+     */
     @Test
     @Order(3)
+    void aDeviceRemovedOnThisHostMovesTheStreamToTcpWithNothingLost() throws Exception {
+        long seed = 300;
+        Peers.Collector collector = new Peers.Collector(BYTES_PER_CONNECTION);
+        Channel client = connect(PORT + 2, collector, 5000, List.of(VSocketLink.RDMA, VSocketLink.TCP));
+        assertEquals(VSocketLink.RDMA, Peers.linkOf(client), "the link before the removal");
+        AtomicReference<Throwable> sendFailure = new AtomicReference<>();
+        Thread sender = sender(client, seed, sendFailure);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+        while (collector.received() < BYTES_PER_CONNECTION / 4 && System.nanoTime() < deadline) {
+            Thread.sleep(1);
+        }
+        long atRemoval = collector.received();
+        long removal = System.nanoTime();
+        Process delete = new ProcessBuilder("rdma", "link", "delete", "rxe0").redirectErrorStream(true).start();
+        long resumedNanos = 0;
+        try {
+            while (!collector.done.isDone() && System.nanoTime() < deadline) {
+                if (resumedNanos == 0 && Peers.linkOf(client) == VSocketLink.TCP && collector.received() > atRemoval) {
+                    resumedNanos = System.nanoTime();
+                }
+                Thread.sleep(1);
+            }
+            assertEquals(Peers.streamCrc(seed, BYTES_PER_CONNECTION), collector.done.get(1, TimeUnit.SECONDS),
+                    "what came back is what was sent, across the removal");
+            long doneNanos = System.nanoTime();
+            assertTrue(delete.waitFor(30, TimeUnit.SECONDS), "rdma link delete still waits 30 s later");
+            long deletedNanos = System.nanoTime();
+            assertEquals(0, delete.exitValue(), "rdma link delete: "
+                    + new String(delete.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8));
+            sender.join(10_000);
+            assertEquals(null, sendFailure.get());
+            assertEquals(VSocketLink.TCP, Peers.linkOf(client), "the link after the removal");
+            assertEquals(VSocketLink.RDMA, ((io.vsocket.channel.VSocketSocketChannel) client).failedOverFrom());
+            System.out.printf("TWOHOST device removal: rxe0 deleted after %d of %d bytes echoed; the stream went on over "
+                            + "tcp, first byte %.0f ms after the delete began, all %d MiB back %.0f ms after it, the delete "
+                            + "done %.0f ms after it%n", atRemoval, BYTES_PER_CONNECTION,
+                    resumedNanos == 0 ? -1 : (resumedNanos - removal) / 1e6, BYTES_PER_CONNECTION >> 20,
+                    (doneNanos - removal) / 1e6, (deletedNanos - removal) / 1e6);
+            client.close().sync();
+        } finally {
+            if (!delete.waitFor(30, TimeUnit.SECONDS)) {
+                delete.destroyForcibly();
+            }
+            Process add = new ProcessBuilder("rdma", "link", "add", "rxe0", "type", "rxe", "netdev", "eth0")
+                    .redirectErrorStream(true).start();
+            assertTrue(add.waitFor(60, TimeUnit.SECONDS), "rdma link add");
+        }
+        // The device is back: a new connection (rdma only) finds it (the port and its address looked up again).
+        long back = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (true) {
+            Peers.Collector echo = new Peers.Collector(8);
+            try {
+                Channel again = Peers.vsocketClient(group, List.of(VSocketLink.RDMA), echo)
+                        .option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 5000)
+                        .connect(new InetSocketAddress(PEER, PORT + 2)).sync().channel();
+                again.writeAndFlush(io.netty.buffer.Unpooled.buffer(8).writeLong(42));
+                echo.done.get(30, TimeUnit.SECONDS);
+                again.close().sync();
+                break;
+            } catch (Exception e) {
+                if (System.nanoTime() > back) {
+                    throw new AssertionError("no rdma connection 60 s after rxe0 was added again", e);
+                }
+                Thread.sleep(1000);
+            }
+        }
+    }
+
+    @Test
+    @Order(4)
     void aServerKilledMidStreamOnTheOtherHostClosesTheChannelWithAnError() throws Exception {
         Peers.Collector collector = new Peers.Collector(Long.MAX_VALUE);
         // The devices are open on both sides by now: Peers' 5 s, which is also how long this side waits

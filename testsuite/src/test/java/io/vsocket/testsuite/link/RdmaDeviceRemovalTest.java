@@ -25,8 +25,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The RDMA device itself goes away mid-stream ({@code rdma link delete rxe0}, what unloading the
  * driver or a removed adapter does): the connection goes on over its TCP connection with nothing
- * lost, and the device's removal is not held up by the process. Runs alone (tag
- * {@code softroce-removal}, its own VM boot): the device is gone for the rest of the process.
+ * lost or reordered and no error, the process lets go of the device so that its removal finishes
+ * (rxe's removal waits for every process that has the device open), and once the device is added
+ * again new connections run on it. Runs on its own (tag {@code softroce-removal}, its own VM boot):
+ * every other test wants rxe0 there.
  */
 @Tag("softroce-removal")
 @Timeout(300)
@@ -66,28 +68,74 @@ class RdmaDeviceRemovalTest {
             Thread serverWriter = RdmaFailoverTest.writer(serverChild, 2, "server");
             RdmaFailoverTest.awaitReceived(fromClient, BYTES / 4);
             RdmaFailoverTest.awaitReceived(fromServer, BYTES / 4);
+            String netdev = netdevOf("rxe0");
             long t0 = System.nanoTime();
             Process delete = new ProcessBuilder("rdma", "link", "delete", "rxe0").redirectErrorStream(true).start();
-            boolean deleted = delete.waitFor(60, TimeUnit.SECONDS);
-            String out = deleted ? new String(delete.getInputStream().readAllBytes(), StandardCharsets.UTF_8) : "";
-            System.err.printf("PROGRESS rdma link delete: %s after %d ms %s%n", deleted ? "exit " + delete.exitValue()
-                    : "still running", (System.nanoTime() - t0) / 1_000_000, out);
             assertEquals(Peers.streamCrc(1, BYTES), fromClient.done.get(60, TimeUnit.SECONDS), "the client's stream");
             assertEquals(Peers.streamCrc(2, BYTES), fromServer.done.get(60, TimeUnit.SECONDS), "the server's stream");
-            System.err.printf("PROGRESS both streams whole %d ms after the delete began%n", (System.nanoTime() - t0) / 1_000_000);
+            long whole = System.nanoTime() - t0;
             clientWriter.join(30_000);
             serverWriter.join(30_000);
             for (Channel ch : List.of(client, serverChild)) {
                 assertEquals(VSocketLink.TCP, Peers.linkOf(ch), ch + " runs on tcp now");
                 assertEquals(VSocketLink.RDMA, ((VSocketSocketChannel) ch).failedOverFrom(), ch + " came from rdma");
             }
-            if (!deleted) {
-                assertTrue(delete.waitFor(60, TimeUnit.SECONDS), "the device's removal finished");
-            }
+            assertTrue(client.isActive() && serverChild.isActive(), "both channels still open");
+            assertTrue(!fromClient.error.isDone() && !fromServer.error.isDone(),
+                    () -> "no error at either end: " + fromClient.error.getNow(null) + ", " + fromServer.error.getNow(null));
+            // The process let go of the device: its removal finishes (it waits for every process that has it open).
+            assertTrue(delete.waitFor(30, TimeUnit.SECONDS), "rdma link delete still waits 30 s later");
+            String out = new String(delete.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertEquals(0, delete.exitValue(), "rdma link delete: " + out);
+            System.err.printf("PROGRESS device removal: both streams whole %d ms after the delete began, the delete done in %d ms%n",
+                    whole / 1_000_000, (System.nanoTime() - t0) / 1_000_000);
             client.close().sync();
+
+            // The device comes back: new connections find it again.
+            run("rdma", "link", "add", "rxe0", "type", "rxe", "netdev", netdev);
+            Channel echoServer = Peers.vsocketServer(group, List.of(VSocketLink.RDMA, VSocketLink.TCP), Peers.Echo.INSTANCE)
+                    .childOption(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 5000)
+                    .bind(new InetSocketAddress(RdmaChannelTest.ADDRESS, 0)).sync().channel();
+            try {
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+                VSocketLink link = null;
+                while (link != VSocketLink.RDMA && System.nanoTime() < deadline) {
+                    Peers.Collector echo = new Peers.Collector(8);
+                    Channel again = Peers.vsocketClient(group, List.of(VSocketLink.RDMA, VSocketLink.TCP), echo)
+                            .option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 5000)
+                            .connect(echoServer.localAddress()).sync().channel();
+                    link = Peers.linkOf(again);
+                    again.writeAndFlush(io.netty.buffer.Unpooled.buffer(8).writeLong(42));
+                    echo.done.get(30, TimeUnit.SECONDS);
+                    assertEquals(8, echo.received(), "the echo came back");
+                    again.close().sync();
+                    if (link != VSocketLink.RDMA) {
+                        Thread.sleep(1000);
+                    }
+                }
+                assertEquals(VSocketLink.RDMA, link, "a new connection runs on the device added again");
+            } finally {
+                echoServer.close().sync();
+            }
         } finally {
             server.close().sync();
             group.shutdownGracefully(0, 5, TimeUnit.SECONDS).await(60, TimeUnit.SECONDS);
         }
+    }
+
+    /** The network device {@code rdmaDevice} runs over, from {@code rdma link show}. */
+    private static String netdevOf(String rdmaDevice) throws Exception {
+        String out = run("rdma", "link", "show", rdmaDevice + "/1");
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("netdev (\\S+)").matcher(out);
+        assertTrue(m.find(), "no netdev in: " + out);
+        return m.group(1);
+    }
+
+    private static String run(String... command) throws Exception {
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), String.join(" ", command) + " still runs after 60 s");
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, p.exitValue(), String.join(" ", command) + ": " + out);
+        return out;
     }
 }

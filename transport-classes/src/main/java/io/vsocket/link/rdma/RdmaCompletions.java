@@ -4,9 +4,13 @@ import io.netty.channel.IoEvent;
 import io.netty.channel.IoRegistration;
 import io.netty.util.internal.logging.InternalLogger;
 import io.netty.util.internal.logging.InternalLoggerFactory;
+import io.vsocket.link.Resources;
 import io.vsocket.loop.VSocketIoHandle;
+import io.vsocket.loop.VSocketIoHandler;
 import io.vsocket.loop.VSocketLoopPoller;
 import io.vsocket.verbs.VerbsException;
+
+import java.io.IOException;
 
 /**
  * An event loop's rdma completion queues (one context's), in the loop: polled while the loop spins,
@@ -16,19 +20,44 @@ import io.vsocket.verbs.VerbsException;
 final class RdmaCompletions implements VSocketLoopPoller, VSocketIoHandle {
     private static final InternalLogger logger = InternalLoggerFactory.getInstance(RdmaCompletions.class);
 
-    private final RdmaContext context;
-    private boolean broken;
+    /** How long a context on a removed device waits for its links to go before it closes under them. */
+    private static final long LET_GO_NANOS = 10_000_000_000L;
 
-    RdmaCompletions(RdmaContext context) {
+    private final RdmaLoop owner;
+    private final RdmaPort port;
+    private final RdmaContext context;
+    private final Runnable waker;
+    private IoRegistration registration;
+    private boolean broken;
+    /** When this loop saw its device removed (0: not yet). */
+    private long removedSince;
+    private boolean closed;
+
+    RdmaCompletions(RdmaLoop owner, RdmaPort port, RdmaContext context) {
+        this.owner = owner;
+        this.port = port;
         this.context = context;
+        VSocketIoHandler loop = owner.loop();
+        this.waker = loop::wakeup;
+    }
+
+    void registered(IoRegistration registration) {
+        this.registration = registration;
     }
 
     RdmaContext context() {
         return context;
     }
 
+    Runnable waker() {
+        return waker;
+    }
+
     @Override
     public int poll() {
+        if (context.deviceRemoved()) {
+            return letGo();
+        }
         if (broken) {
             return 0;
         }
@@ -45,6 +74,9 @@ final class RdmaCompletions implements VSocketLoopPoller, VSocketIoHandle {
 
     @Override
     public boolean armAndCheck() {
+        if (context.deviceRemoved()) {
+            return letGo() > 0;
+        }
         if (broken) {
             return false;
         }
@@ -60,7 +92,7 @@ final class RdmaCompletions implements VSocketLoopPoller, VSocketIoHandle {
     /** A completion event: take it, then poll (the queue stays disarmed until the loop next blocks). */
     @Override
     public void handle(IoRegistration registration, IoEvent event) {
-        if (broken) {
+        if (broken || closed) {
             return;
         }
         try {
@@ -82,6 +114,53 @@ final class RdmaCompletions implements VSocketLoopPoller, VSocketIoHandle {
         // Each link fails now (and goes on over tcp where its channel allows), rather than when its
         // peer's control connection ends or its writes time out.
         context.failLinks(e);
+    }
+
+    /**
+     * The device is being removed (see {@link DeviceWatch}): the first time, every link fails (and
+     * goes on over tcp where its channel allows) and new connections look for a device again; then,
+     * once the links have gone (or after {@link #LET_GO_NANOS}), the context closes, so this loop no
+     * longer holds the device and its removal can finish.
+     */
+    private int letGo() {
+        if (closed) {
+            return 0;
+        }
+        if (removedSince == 0) {
+            removedSince = System.nanoTime();
+            owner.forget(port, this);
+            context.failLinks(new IOException("the RDMA device " + port.device() + " was removed"));
+        }
+        int n = 0;
+        if (!broken) {
+            try {
+                // Flushed requests still complete: the failing links count them as they hand over.
+                context.poll();
+                n = context.dispatch();
+            } catch (VerbsException e) {
+                broken = true;
+            }
+        }
+        if (context.linkCount() == 0 || System.nanoTime() - removedSince > LET_GO_NANOS) {
+            letGoNow();
+        }
+        return n;
+    }
+
+    /** Closes the context of a removed device now (its links, if any are left, go with it). */
+    void letGoNow() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        owner.loop().removePoller(this);
+        if (registration != null) {
+            registration.cancel();
+        }
+        context.device().removeWaker(waker);
+        owner.gone(this);
+        Resources.closeQuietly(context);
+        logger.info("this event loop let go of the removed RDMA device {}", port.device());
     }
 
     @Override

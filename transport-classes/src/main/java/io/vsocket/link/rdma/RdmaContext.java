@@ -142,6 +142,11 @@ public final class RdmaContext implements AutoCloseable {
         return device;
     }
 
+    /** Whether this context's device is being removed (then its loop closes it once its links are gone). */
+    boolean deviceRemoved() {
+        return device.isRemoved();
+    }
+
     /** The device's protection domain, shared by every loop's context on the device. */
     public ProtectionDomain protectionDomain() {
         return device.protectionDomain();
@@ -264,6 +269,9 @@ public final class RdmaContext implements AutoCloseable {
     /** A new link on this context, receiving into a ring of {@code ringSize} bytes. */
     public RdmaLink newLink(int ringSize) throws IOException {
         requireOpen();
+        if (device.isRemoved()) {
+            throw new IOException("the RDMA device " + device.name() + " is being removed");
+        }
         LinkQueue queue = queueWithRoom();
         RdmaLink link = new RdmaLink(this, queue.cq, ringSize);
         queue.reserved += RdmaLink.MAX_SIGNALED;

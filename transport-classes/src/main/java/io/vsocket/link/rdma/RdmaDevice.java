@@ -13,11 +13,13 @@ import io.vsocket.verbs.VerbsException;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
  * One open RDMA device and its one protection domain, shared by every event loop's
@@ -44,17 +46,61 @@ final class RdmaDevice implements RegisteredMemory.Registrar {
     /** Set by the first failed window allocation: a device property, so every loop's links go without. */
     private volatile boolean windowsUnsupported;
 
+    /** The device's verbs node in sysfs, watched for its removal (null: not found, not watched). */
+    private final Path node;
+    /** Set once the device is being removed (see {@link DeviceWatch}): its users let go of it. */
+    private volatile boolean removed;
+    /** What wakes each user (a loop) to let go when the device is removed. */
+    private final List<Runnable> wakers = new CopyOnWriteArrayList<>();
+
     private RdmaDevice(String name, VerbsDevice device, ProtectionDomain pd, RegisteredMemory memory) {
         this.name = name;
         this.device = device;
         this.pd = pd;
         this.memory = memory;
+        this.node = DeviceWatch.nodeOf(name);
+    }
+
+    String name() {
+        return name;
+    }
+
+    Path node() {
+        return node;
+    }
+
+    /** Whether the device is being removed: its users close what they made on it, and nothing new is made. */
+    boolean isRemoved() {
+        return removed;
+    }
+
+    /** {@code waker} runs (on the watch's thread) when the device is found removed; until {@link #removeWaker}. */
+    void addWaker(Runnable waker) {
+        wakers.add(waker);
+    }
+
+    void removeWaker(Runnable waker) {
+        wakers.remove(waker);
+    }
+
+    /** The device's node went: mark it removed, forget where it served, and wake its users. */
+    void removed() {
+        removed = true;
+        logger.warn("the RDMA device {} is being removed: its rdma connections go on over tcp where they may, "
+                + "and this process lets go of it", name);
+        RdmaPort.forget(name);
+        for (Runnable waker : wakers) {
+            waker.run();
+        }
     }
 
     /** The shared device {@code name}, opened now if no context holds it; each call needs one {@link #release()}. */
     static synchronized RdmaDevice acquire(String name) throws IOException {
         RegisteredMemory memory = RegisteredMemory.shared();
         RdmaDevice open = OPEN.get(name);
+        if (open != null && open.removed) {
+            throw new IOException("the RDMA device " + name + " is being removed");
+        }
         if (open == null) {
             VerbsDevice device = Verbs.openDevice(name);
             ProtectionDomain pd;
@@ -67,6 +113,7 @@ final class RdmaDevice implements RegisteredMemory.Registrar {
             open = new RdmaDevice(name, device, pd, memory);
             memory.addRegistrar(open);
             OPEN.put(name, open);
+            DeviceWatch.watch(open);
         }
         open.users++;
         return open;
@@ -80,6 +127,7 @@ final class RdmaDevice implements RegisteredMemory.Registrar {
             }
             OPEN.remove(name);
         }
+        DeviceWatch.unwatch(this);
         memory.removeRegistrar(this);
         synchronized (this) {
             Resources.closeQuietly(regions.toArray(new MemoryRegion[0]));

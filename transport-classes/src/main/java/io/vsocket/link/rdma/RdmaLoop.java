@@ -7,7 +7,9 @@ import io.vsocket.loop.VSocketIoOps;
 
 import java.io.IOException;
 import java.net.InetAddress;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
@@ -20,8 +22,15 @@ import java.util.Optional;
 public final class RdmaLoop implements AutoCloseable {
     private final VSocketIoHandler loop;
     private final Map<RdmaPort, RdmaCompletions> contexts = new HashMap<>();
-    /** Ports whose context could not be opened, and why: asked again, they answer at once. */
-    private final Map<RdmaPort, String> failures = new HashMap<>();
+    /** Contexts on removed devices, waiting for their links to go (see {@link RdmaCompletions}). */
+    private final List<RdmaCompletions> leaving = new ArrayList<>();
+    /** A port whose context could not be opened is tried again after this long (the device may be back). */
+    private static final long RETRY_NANOS = 5_000_000_000L;
+    /** Ports whose context could not be opened, why, and when: asked again soon, they answer at once. */
+    private final Map<RdmaPort, Failure> failures = new HashMap<>();
+
+    private record Failure(String why, long atNanos) {
+    }
 
     private RdmaLoop(VSocketIoHandler loop) {
         this.loop = loop;
@@ -47,34 +56,59 @@ public final class RdmaLoop implements AutoCloseable {
         if (completions != null) {
             return completions.context();
         }
-        String failed = failures.get(port);
+        Failure failed = failures.get(port);
         if (failed != null) {
-            throw new IOException(failed);
+            if (System.nanoTime() - failed.atNanos < RETRY_NANOS) {
+                throw new IOException(failed.why);
+            }
+            failures.remove(port);
         }
         RdmaContext context = null;
         try {
             context = RdmaContext.open(port.device(), port.port(), port.gid());
-            completions = new RdmaCompletions(context);
+            completions = new RdmaCompletions(this, port, context);
             IoRegistration registration = loop.register(completions);
             registration.submit(VSocketIoOps.of(VSocketIoOps.IN));
+            completions.registered(registration);
         } catch (IOException | RuntimeException e) {
             Resources.closeQuietly(context);
             String why = "cannot open " + port.device() + " port " + port.port() + " for rdma: " + e.getMessage();
-            failures.put(port, why);
+            failures.put(port, new Failure(why, System.nanoTime()));
             throw new IOException(why, e);
         }
         contexts.put(port, completions);
+        // Woken (from the device watch's thread) when the device is removed: the loop lets go of it.
+        context.device().addWaker(completions.waker());
         // First among the pollers: a turn sees the completions before the channels look at their links.
         loop.addPollerFirst(completions);
         return context;
+    }
+
+    VSocketIoHandler loop() {
+        return loop;
+    }
+
+    /** {@code completions}' device is being removed: the next connection on its port looks the port up again. */
+    void forget(RdmaPort port, RdmaCompletions completions) {
+        contexts.remove(port, completions);
+        leaving.add(completions);
+    }
+
+    /** A context on a removed device has closed. */
+    void gone(RdmaCompletions completions) {
+        leaving.remove(completions);
     }
 
     /** The loop ended (its channels, and their links, are gone): the contexts go. */
     @Override
     public void close() {
         for (RdmaCompletions completions : contexts.values()) {
+            completions.context().device().removeWaker(completions.waker());
             Resources.closeQuietly(completions.context());
         }
         contexts.clear();
+        for (RdmaCompletions completions : leaving.toArray(new RdmaCompletions[0])) {
+            completions.letGoNow();
+        }
     }
 }
