@@ -122,7 +122,7 @@ public abstract class RingConnectionLink implements ConnectionLink {
             if (failOver(ring.failure())) {
                 return; // the writes wait for the switch
             }
-            throw ring.failure();
+            throw linkFailure();
         }
         if (peerClosed || peerLeft()) {
             throw new IOException("Connection reset by peer: the " + kind().name().toLowerCase() + " link's peer has "
@@ -255,7 +255,7 @@ public abstract class RingConnectionLink implements ConnectionLink {
                 if (failOver(ring.failure())) {
                     return 1;
                 }
-                throw ring.failure();
+                throw linkFailure();
             }
             int work = 0;
             if (waitingForCredit && (ring.credit() > 0 || peerReset())) {
@@ -358,6 +358,21 @@ public abstract class RingConnectionLink implements ConnectionLink {
     /** Whether the peer's end of output has come (the peer closed cleanly, or half-closed). */
     protected final boolean peerOutputDone() {
         return ring.peerOutputDone();
+    }
+
+    /**
+     * What the channel fails with when the ring's path failed and the stream cannot go on: where the
+     * control connection had already ended without the peer's end of output, the peer died (its
+     * queue pair went with it, which is why the path failed), and the error says so.
+     */
+    private IOException linkFailure() {
+        IOException failure = ring.failure();
+        if (peerClosed && !ring.peerOutputDone() && !(failure instanceof RingProtocolException)) {
+            return new IOException("the peer's end of the " + kind().name().toLowerCase() + " link closed without "
+                    + "ending its stream: its process died or it dropped the connection (and then: "
+                    + failure.getMessage() + ")", failure);
+        }
+        return failure;
     }
 
     protected final void peerDied() {

@@ -134,7 +134,15 @@ final class RdmaDevice implements RegisteredMemory.Registrar {
             regions.clear();
             lkeys = new long[0];
         }
-        Resources.closeQuietly(pd, device);
+        try {
+            pd.close();
+        } catch (VerbsException | RuntimeException e) {
+            // Something made on the domain is still open: closing the device would free what it
+            // points into (a later release of it would then crash the process), so the device stays.
+            logger.warn("{}: the protection domain is still in use ({}); the device stays open", name, e.toString());
+            return;
+        }
+        Resources.closeQuietly(device);
     }
 
     VerbsDevice verbs() {
