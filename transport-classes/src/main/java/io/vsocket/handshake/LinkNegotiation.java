@@ -148,7 +148,16 @@ public final class LinkNegotiation {
         }
         switch (step) {
             case AWAIT_MARKER -> plainPeer("sent nothing within " + config.getHelloTimeoutMillis() + " ms");
-            case AWAIT_SERVER_HELLO -> giveUp();
+            case AWAIT_SERVER_HELLO -> {
+                if (config.getLinks().contains(VSocketLink.TCP)) {
+                    giveUp();
+                } else {
+                    // Armed only once part of an offer came (a pinned client otherwise waits as long
+                    // as its connect timeout): the server speaks vsocket, and its offer stopped.
+                    fail(new VSocketLinkException("the server's vsocket offer stopped after " + in.readableBytes()
+                            + " bytes and nothing more came within " + config.getHelloTimeoutMillis() + " ms"));
+                }
+            }
             case AWAIT_CLIENT_HELLO -> plainPeer("did not choose a link within "
                     + SERVER_PATIENCE * config.getHelloTimeoutMillis() + " ms (a client that gave up waiting)");
             case AWAIT_DESCRIPTORS -> shmFailed("the client's shared memory did not arrive within "
@@ -195,6 +204,11 @@ public final class LinkNegotiation {
                     break;
                 }
                 received(message);
+            }
+            if (step == Step.AWAIT_SERVER_HELLO && in.isReadable() && timeout == null) {
+                // Part of an offer, on a client that waits for the server without a timer: the rest
+                // comes at once from a sound server, so it gets one hello timeout, not the connect's.
+                armTimeout();
             }
             if (n < 0 && step != Step.DONE) {
                 if (step == Step.AWAIT_SERVER_HELLO && !in.isReadable()) {
@@ -562,8 +576,13 @@ public final class LinkNegotiation {
      * nothing instead of a choice, falls back to tcp as well).
      */
     private void giveUp() {
-        logger.debug("{}: no vsocket hello from the server within {} ms: plain tcp", channel,
-                config.getHelloTimeoutMillis());
+        if (in.isReadable()) {
+            logOnce("the server's vsocket offer stopped after " + in.readableBytes() + " bytes and nothing more came "
+                    + "within " + config.getHelloTimeoutMillis() + " ms (its rest is dropped if it comes later)");
+        } else {
+            logger.debug("{}: no vsocket hello from the server within {} ms: plain tcp", channel,
+                    config.getHelloTimeoutMillis());
+        }
         step = Step.WATCH_LATE_HELLO;
         if (timeout != null) {
             timeout.cancel(false);

@@ -5,15 +5,8 @@ import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.WriteBufferWaterMark;
-import io.vsocket.link.LinkHost;
-import io.vsocket.link.LinkSettings;
-import io.vsocket.link.RingConnectionLink;
 import io.vsocket.link.VSocketLink;
-import io.vsocket.loop.VSocketIoHandler;
-import io.vsocket.loop.VSocketLoopPoller;
 import io.vsocket.stream.RingProtocolException;
-import io.vsocket.stream.RingSource;
-import io.vsocket.stream.StreamLink;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -34,7 +27,6 @@ import java.util.function.BooleanSupplier;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -158,10 +150,10 @@ class RingFailoverChannelTest {
     /** Two channels joined by a memory ring pair, their control connections joined by {@link Wire}. */
     private record Pair(End a, End b, Wire wire) {
         static Pair open(int capacity, List<VSocketLink> links) throws Exception {
-            MemoryWay ab = new MemoryWay(capacity);
-            MemoryWay ba = new MemoryWay(capacity);
-            End a = End.open(new KeepingRing(ab, ba), links);
-            End b = End.open(new KeepingRing(ba, ab), links);
+            MemoryRingLinks.Way ab = new MemoryRingLinks.Way(capacity);
+            MemoryRingLinks.Way ba = new MemoryRingLinks.Way(capacity);
+            End a = End.open(MemoryRingLinks.Ring.keeping(ab, ba), links);
+            End b = End.open(MemoryRingLinks.Ring.keeping(ba, ab), links);
             return new Pair(a, b, new Wire(a.control, b.control));
         }
 
@@ -219,10 +211,10 @@ class RingFailoverChannelTest {
         final VSocketSocketChannel channel = new VSocketSocketChannel();
         private final ByteArrayOutputStream received = new ByteArrayOutputStream();
         final List<Throwable> errors = new CopyOnWriteArrayList<>();
-        KeepingRing ring;
+        MemoryRingLinks.Ring ring;
         Socket control;
 
-        static End open(KeepingRing ring, List<VSocketLink> links) throws Exception {
+        static End open(MemoryRingLinks.Ring ring, List<VSocketLink> links) throws Exception {
             End end = new End();
             end.ring = ring;
             VSocketSocketChannel ch = end.channel;
@@ -233,7 +225,7 @@ class RingFailoverChannelTest {
             end.control = wireServer.accept();
             group.register(ch).sync();
             ch.eventLoop().submit(() -> {
-                ch.linkEstablished(new PolledRingLink(ch.linkHost(), ch.socket, ch.config(), ring), null);
+                ch.linkEstablished(new MemoryRingLinks.Polled(ch.linkHost(), ch.socket, ch.config(), ring), null);
             }).sync();
             return end;
         }
@@ -268,197 +260,6 @@ class RingFailoverChannelTest {
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
             errors.add(cause);
-        }
-    }
-
-    /** The real ring link's logic over a {@link KeepingRing}, polled every turn of the loop. */
-    private static final class PolledRingLink extends RingConnectionLink {
-        private final KeepingRing ring;
-        private VSocketIoHandler handler;
-        private final VSocketLoopPoller poller = new VSocketLoopPoller() {
-            @Override
-            public int poll() {
-                return ready();
-            }
-
-            @Override
-            public boolean armAndCheck() {
-                return !closed && (ring.failure != null && !ring.stopped
-                        || waitingForCredit && ring.credit() > 0
-                        || !peerEndSeen && ring.peerOutputDone()
-                        || ring.readable() > 0 && readInterest);
-            }
-        };
-
-        PolledRingLink(LinkHost host, io.vsocket.unix.NativeSocket socket, LinkSettings config, KeepingRing ring) {
-            super(host, socket, config, ring);
-            this.ring = ring;
-        }
-
-        @Override
-        protected VSocketLink ringKind() {
-            return VSocketLink.SHM;
-        }
-
-        @Override
-        public void start(boolean reading) {
-            super.start(reading);
-            handler = host.ioHandler();
-            handler.addPoller(poller);
-        }
-
-        @Override
-        protected boolean peerLeft() {
-            return ring.in.closed;
-        }
-
-        @Override
-        protected void end(boolean abortive) {
-            if (!abortive) {
-                ring.markOutputDone();
-            }
-            ring.close();
-            removePoller();
-        }
-
-        private void removePoller() {
-            if (handler != null) {
-                handler.removePoller(poller);
-                handler = null;
-            }
-        }
-    }
-
-    /** One direction of the memory ring: counts since the start, the ring's unread bytes, and every byte written. */
-    private static final class MemoryWay {
-        final int capacity;
-        /** Published and not yet read by the receiver. */
-        final ByteBuf ring = Unpooled.buffer();
-        /** Written and not yet published. */
-        final ByteBuf staged = Unpooled.buffer();
-        /** Every byte the writer ever wrote, for a fail-over to send again. */
-        final ByteBuf log = Unpooled.buffer();
-        long published;
-        long consumed;
-        boolean outputDone;
-        boolean closed;
-
-        MemoryWay(int capacity) {
-            this.capacity = capacity;
-        }
-
-        long produced() {
-            return published + staged.readableBytes();
-        }
-    }
-
-    /** A {@link StreamLink} over two {@link MemoryWay}s that keeps what it wrote, as the rdma link does. */
-    private static final class KeepingRing implements StreamLink {
-        final MemoryWay out;
-        final MemoryWay in;
-        volatile IOException failure;
-        boolean stopped;
-
-        KeepingRing(MemoryWay out, MemoryWay in) {
-            this.out = out;
-            this.in = in;
-        }
-
-        @Override
-        public int credit() {
-            return stopped ? 0 : (int) (out.capacity - (out.produced() - out.consumed));
-        }
-
-        @Override
-        public int write(ByteBuf buf, int index, int length) {
-            int n = Math.min(length, credit());
-            out.staged.writeBytes(buf, index, n);
-            out.log.writeBytes(buf, index, n);
-            return n;
-        }
-
-        @Override
-        public int write(RingSource source, int length) {
-            throw new UnsupportedOperationException("no file regions over the memory ring");
-        }
-
-        @Override
-        public void publish() {
-            if (failure != null || stopped) {
-                return; // a broken path delivers nothing: what is staged is sent again over tcp
-            }
-            out.published += out.staged.readableBytes();
-            out.ring.writeBytes(out.staged);
-            out.staged.clear();
-        }
-
-        @Override
-        public int readable() {
-            return stopped ? 0 : in.ring.readableBytes();
-        }
-
-        @Override
-        public int read(ByteBuf dst, int index, int max) {
-            int n = Math.min(max, readable());
-            dst.setBytes(index, in.ring, in.ring.readerIndex(), n);
-            in.ring.skipBytes(n);
-            in.ring.discardReadBytes();
-            in.consumed += n;
-            return n;
-        }
-
-        @Override
-        public void discard() {
-            in.consumed += in.ring.readableBytes();
-            in.ring.clear();
-        }
-
-        @Override
-        public boolean peerOutputDone() {
-            return in.outputDone;
-        }
-
-        @Override
-        public void markOutputDone() {
-            out.outputDone = true;
-        }
-
-        @Override
-        public IOException failure() {
-            return failure;
-        }
-
-        @Override
-        public boolean failsOver() {
-            return true;
-        }
-
-        @Override
-        public long stopForFailover() {
-            stopped = true;
-            return in.published;
-        }
-
-        @Override
-        public ByteBuf unread(long end) {
-            assertEquals(end - in.consumed, in.ring.readableBytes(), "the unread bytes end where the ring's do");
-            ByteBuf copy = Unpooled.buffer(in.ring.readableBytes());
-            copy.writeBytes(in.ring, in.ring.readerIndex(), in.ring.readableBytes());
-            return copy;
-        }
-
-        @Override
-        public ByteBuf unreceived(long from) throws RingProtocolException {
-            if (from < out.consumed || from > out.published) {
-                throw new RingProtocolException("impossible received end " + from);
-            }
-            assertFalse(out.log.readableBytes() < out.produced(), "the log holds every byte written");
-            return Unpooled.copiedBuffer(out.log.slice((int) from, (int) (out.produced() - from)));
-        }
-
-        @Override
-        public void close() {
-            out.closed = true;
         }
     }
 }

@@ -6,14 +6,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.ChannelInputShutdownReadComplete;
-import io.vsocket.link.LinkHost;
-import io.vsocket.link.LinkSettings;
 import io.vsocket.link.RingConnectionLink;
-import io.vsocket.link.VSocketLink;
-import io.vsocket.loop.VSocketIoHandler;
-import io.vsocket.loop.VSocketLoopPoller;
-import io.vsocket.stream.RingSource;
-import io.vsocket.stream.StreamLink;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -38,7 +31,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * The channel over a ring link, without shared memory or a device: two {@link VSocketSocketChannel}s
- * joined by an in-memory ring pair ({@link MemoryStreamLink}) driven by the real
+ * joined by an in-memory ring pair ({@link MemoryRingLinks}) driven by the real
  * {@link RingConnectionLink}, each with a real TCP control connection to this test (which closes it
  * to play a dead peer). Covers what the channel and the ring link do between them: credit waits
  * and writability, the order of the last bytes, the end of input and the half-closure events, a
@@ -71,7 +64,7 @@ class RingLinkChannelTest {
         await(() -> p.b.received.size() == ab.length && p.a.received.size() == ba.length, "both streams to arrive");
         assertArrayEquals(ab, p.b.received.toByteArray());
         assertArrayEquals(ba, p.a.received.toByteArray());
-        assertTrue(p.a.link.credit.waits > 0, "a 200 kB write through a 4 kB ring waited for credit");
+        assertTrue(p.a.link.creditWaits > 0, "a 200 kB write through a 4 kB ring waited for credit");
         assertTrue(p.a.events.contains("unwritable") && p.a.events.contains("writable"),
                 "writability flipped while credit was out and back when it came: " + p.a.events);
         assertEquals(List.of(), p.a.exceptions());
@@ -221,10 +214,10 @@ class RingLinkChannelTest {
     /** Two channels joined by an in-memory ring pair. */
     private record Pair(End a, End b) {
         static Pair open(int capacity, boolean halfClosure) throws Exception {
-            MemoryRing ab = new MemoryRing(capacity);
-            MemoryRing ba = new MemoryRing(capacity);
-            End a = End.open(new MemoryStreamLink(ab, ba), halfClosure);
-            End b = End.open(new MemoryStreamLink(ba, ab), halfClosure);
+            MemoryRingLinks.Way ab = new MemoryRingLinks.Way(capacity);
+            MemoryRingLinks.Way ba = new MemoryRingLinks.Way(capacity);
+            End a = End.open(MemoryRingLinks.Ring.plain(ab, ba), halfClosure);
+            End b = End.open(MemoryRingLinks.Ring.plain(ba, ab), halfClosure);
             return new Pair(a, b);
         }
 
@@ -241,9 +234,9 @@ class RingLinkChannelTest {
         final List<String> events = new CopyOnWriteArrayList<>();
         final List<Throwable> errors = new CopyOnWriteArrayList<>();
         Socket control;
-        MemoryConnectionLink link;
+        MemoryRingLinks.Polled link;
 
-        static End open(MemoryStreamLink ring, boolean halfClosure) throws Exception {
+        static End open(MemoryRingLinks.Ring ring, boolean halfClosure) throws Exception {
             End end = new End();
             VSocketSocketChannel ch = end.channel;
             ch.config().setAllowHalfClosure(halfClosure);
@@ -253,7 +246,7 @@ class RingLinkChannelTest {
             end.control = controlServer.accept(); // the handshake is done: the channel's socket is connected
             group.register(ch).sync();
             ch.eventLoop().submit(() -> {
-                end.link = new MemoryConnectionLink(ch.linkHost(), ch.socket, ch.config(), ring);
+                end.link = new MemoryRingLinks.Polled(ch.linkHost(), ch.socket, ch.config(), ring);
                 ch.linkEstablished(end.link, null); // as the hello does when it picked a ring link
             }).sync();
             return end;
@@ -306,173 +299,6 @@ class RingLinkChannelTest {
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
             errors.add(cause);
-        }
-    }
-
-    /** The real ring link's logic over a {@link MemoryStreamLink}, polled by the loop like shm. */
-    private static final class MemoryConnectionLink extends RingConnectionLink {
-        final MemoryStreamLink ring;
-        final CreditCount credit = new CreditCount();
-        private VSocketIoHandler handler;
-        private final VSocketLoopPoller poller = new VSocketLoopPoller() {
-            @Override
-            public int poll() {
-                return ready();
-            }
-
-            @Override
-            public boolean armAndCheck() {
-                return hasWork();
-            }
-        };
-
-        MemoryConnectionLink(LinkHost host, io.vsocket.unix.NativeSocket socket, LinkSettings config,
-                MemoryStreamLink ring) {
-            super(host, socket, config, ring);
-            this.ring = ring;
-        }
-
-        @Override
-        protected VSocketLink ringKind() {
-            return VSocketLink.SHM;
-        }
-
-        @Override
-        public void start(boolean reading) {
-            super.start(reading);
-            handler = host.ioHandler();
-            handler.addPoller(poller);
-        }
-
-        @Override
-        public void write(io.netty.channel.ChannelOutboundBuffer in) throws Exception {
-            super.write(in);
-            if (waitingForCredit) {
-                credit.waits++;
-            }
-        }
-
-        /** What {@link #ready()} would act on: the loop must not block while there is some. */
-        private boolean hasWork() {
-            if (closed) {
-                return false;
-            }
-            return ring.failure != null
-                    || waitingForCredit && (ring.credit() > 0 || peerLeft())
-                    || !peerEndSeen && ring.peerOutputDone()
-                    || ring.readable() > 0 && (readInterest || host.isInputShutdown());
-        }
-
-        boolean waitsForCredit() {
-            return waitingForCredit;
-        }
-
-        @Override
-        protected boolean peerLeft() {
-            return ring.in.closed;
-        }
-
-        @Override
-        protected void end(boolean abortive) {
-            if (!abortive) {
-                ring.markOutputDone();
-            }
-            ring.close();
-            if (handler != null) {
-                handler.removePoller(poller);
-            }
-        }
-    }
-
-    private static final class CreditCount {
-        int waits;
-    }
-
-    /** One direction: bytes written and not yet published, bytes published and not yet read. */
-    private static final class MemoryRing {
-        final int capacity;
-        final ByteBuf staged = Unpooled.buffer();
-        final ByteBuf published = Unpooled.buffer();
-        boolean outputDone;
-        /** The writing side closed its link. */
-        boolean closed;
-
-        MemoryRing(int capacity) {
-            this.capacity = capacity;
-        }
-    }
-
-    /** A {@link StreamLink} over two {@link MemoryRing}s: credit is the room left in the peer's. */
-    private static final class MemoryStreamLink implements StreamLink {
-        final MemoryRing out;
-        final MemoryRing in;
-        IOException failure;
-
-        MemoryStreamLink(MemoryRing out, MemoryRing in) {
-            this.out = out;
-            this.in = in;
-        }
-
-        @Override
-        public int credit() {
-            return out.capacity - out.staged.readableBytes() - out.published.readableBytes();
-        }
-
-        @Override
-        public int write(ByteBuf buf, int index, int length) {
-            int n = Math.min(length, credit());
-            out.staged.writeBytes(buf, index, n);
-            return n;
-        }
-
-        @Override
-        public int write(RingSource source, int length) {
-            throw new UnsupportedOperationException("no file regions over the memory ring");
-        }
-
-        @Override
-        public void publish() {
-            out.published.writeBytes(out.staged);
-            out.staged.clear();
-        }
-
-        @Override
-        public int readable() {
-            return in.published.readableBytes();
-        }
-
-        @Override
-        public int read(ByteBuf dst, int index, int max) {
-            int n = Math.min(max, readable());
-            dst.setBytes(index, in.published, in.published.readerIndex(), n);
-            in.published.skipBytes(n);
-            in.published.discardReadBytes();
-            return n;
-        }
-
-        @Override
-        public void discard() {
-            in.published.clear();
-        }
-
-        @Override
-        public boolean peerOutputDone() {
-            return in.outputDone;
-        }
-
-        @Override
-        public void markOutputDone() {
-            out.outputDone = true;
-        }
-
-        @Override
-        public IOException failure() {
-            return failure;
-        }
-
-        @Override
-        public void close() {
-            out.closed = true;
         }
     }
 }

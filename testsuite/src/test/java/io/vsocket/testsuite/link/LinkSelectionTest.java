@@ -2,6 +2,7 @@ package io.vsocket.testsuite.link;
 
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
@@ -295,6 +296,78 @@ class LinkSelectionTest {
             server.close().sync();
             own.shutdownGracefully(0, 5, TimeUnit.SECONDS).await(10, TimeUnit.SECONDS);
         }
+    }
+
+    /**
+     * A server that sends part of an offer and then nothing (a vsocket server that hung in its hello,
+     * or a broken one), cut inside the magic, after the header, and inside the body: a client that
+     * allows tcp goes on over tcp within its hello timeout (it can still write to the server), and
+     * drops the offer should its rest come later; a client pinned to shm fails within about the
+     * hello timeout with a {@link VSocketLinkException} that says the offer stopped, instead of
+     * waiting for its connect timeout.
+     */
+    @Test
+    void aServerThatStopsInTheMiddleOfItsOfferCostsTheClientOneHelloTimeout() throws Exception {
+        ByteBuf encoded = Unpooled.buffer();
+        io.vsocket.handshake.Hello.encode(new io.vsocket.handshake.Hello.ServerHello(new byte[io.vsocket.handshake.Hello.TOKEN_LENGTH],
+                java.util.EnumSet.of(VSocketLink.SHM, VSocketLink.TCP), 65536, "host", "rendezvous"), encoded);
+        byte[] offer = new byte[encoded.readableBytes()];
+        encoded.readBytes(offer);
+        encoded.release();
+        for (int cut : new int[] {3, io.vsocket.handshake.Hello.HEADER, offer.length - 5}) {
+            try (java.net.ServerSocket plain = new java.net.ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+                CompletableFuture<java.net.Socket> accepted = acceptAndWrite(plain, offer, cut);
+                // Allowed tcp: on tcp after one hello timeout.
+                Peers.Collector collector = new Peers.Collector(6);
+                long t0 = System.nanoTime();
+                Channel client = Peers.vsocketClient(group, DEFAULT, collector)
+                        .option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 200).connect(plain.getLocalSocketAddress())
+                        .sync().channel();
+                long millis = (System.nanoTime() - t0) / 1_000_000;
+                assertEquals(VSocketLink.TCP, Peers.linkOf(client), "cut at " + cut);
+                assertTrue(millis < 2000, "connected after " + millis + " ms with an offer cut at " + cut);
+                java.net.Socket server = accepted.get(10, TimeUnit.SECONDS);
+                client.writeAndFlush(Unpooled.copiedBuffer("ping\r\n", StandardCharsets.US_ASCII)).sync();
+                byte[] got = server.getInputStream().readNBytes(6);
+                assertEquals("ping\r\n", new String(got, StandardCharsets.US_ASCII), "the client's bytes reach the server");
+                // The rest of the offer comes late, then the server's own bytes: only those reach the client.
+                server.getOutputStream().write(offer, cut, offer.length - cut);
+                server.getOutputStream().write("pong\r\n".getBytes(StandardCharsets.US_ASCII));
+                collector.done.get(10, TimeUnit.SECONDS);
+                assertEquals("pong\r\n", collector.text(), "cut at " + cut);
+                client.close().sync();
+                server.close();
+            }
+            try (java.net.ServerSocket plain = new java.net.ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+                CompletableFuture<java.net.Socket> accepted = acceptAndWrite(plain, offer, cut);
+                // Pinned to shm: fails within about the hello timeout, saying why.
+                long t0 = System.nanoTime();
+                ExecutionException e = assertThrows(ExecutionException.class, () -> Peers.vsocketClient(group,
+                        List.of(VSocketLink.SHM), new ChannelInboundHandlerAdapter())
+                        .option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 200)
+                        .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 20_000)
+                        .connect(plain.getLocalSocketAddress()).get(30, TimeUnit.SECONDS));
+                long millis = (System.nanoTime() - t0) / 1_000_000;
+                VSocketLinkException cause = assertInstanceOf(VSocketLinkException.class, e.getCause(),
+                        "cut at " + cut + ": " + e.getCause());
+                assertTrue(cause.getMessage().contains("offer"), cause.getMessage());
+                assertTrue(millis < 5000, "the pinned client failed after " + millis + " ms with an offer cut at " + cut);
+                accepted.get(10, TimeUnit.SECONDS).close();
+            }
+        }
+    }
+
+    /** Accepts one connection on {@code server} and writes the first {@code length} bytes of {@code bytes} to it. */
+    private static CompletableFuture<java.net.Socket> acceptAndWrite(java.net.ServerSocket server, byte[] bytes, int length) {
+        return CompletableFuture.supplyAsync(() -> {
+            try {
+                java.net.Socket s = server.accept();
+                s.getOutputStream().write(bytes, 0, length);
+                return s;
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
     }
 
     /** Writes a greeting as soon as the connection is active. */

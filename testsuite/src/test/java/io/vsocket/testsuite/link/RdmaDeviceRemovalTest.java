@@ -1,9 +1,6 @@
 package io.vsocket.testsuite.link;
 
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.channel.ChannelInitializer;
 import io.netty.channel.EventLoopGroup;
 import io.vsocket.channel.VSocketChannelOption;
 import io.vsocket.channel.VSocketEventLoopGroup;
@@ -40,21 +37,7 @@ class RdmaDeviceRemovalTest {
         EventLoopGroup group = new VSocketEventLoopGroup(2);
         CompletableFuture<Channel> accepted = new CompletableFuture<>();
         Peers.Collector fromClient = new Peers.Collector(BYTES);
-        Channel server = Peers.vsocketServer(group, List.of(VSocketLink.RDMA, VSocketLink.TCP), new ChannelInitializer<>() {
-                    @Override
-                    protected void initChannel(Channel ch) {
-                        ch.pipeline().addLast(fromClient, new ChannelInboundHandlerAdapter() {
-                            @Override
-                            public void channelActive(ChannelHandlerContext ctx) {
-                                accepted.complete(ctx.channel());
-                                ctx.fireChannelActive();
-                            }
-                        });
-                    }
-                })
-                .childOption(VSocketChannelOption.RING_SIZE, 16384)
-                .childOption(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 5000)
-                .bind(new InetSocketAddress(RdmaChannelTest.ADDRESS, 0)).sync().channel();
+        Channel server = RdmaFailoverTest.server(group, fromClient, accepted, false);
         try {
             Peers.Collector fromServer = new Peers.Collector(BYTES);
             Channel client = Peers.vsocketClient(group, List.of(VSocketLink.RDMA, VSocketLink.TCP), fromServer)

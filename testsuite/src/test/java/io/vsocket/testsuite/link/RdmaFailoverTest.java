@@ -168,6 +168,11 @@ class RdmaFailoverTest {
      */
     private static Channel server(Peers.Collector fromClient, CompletableFuture<Channel> accepted, boolean halfClosure)
             throws InterruptedException {
+        return server(group, fromClient, accepted, halfClosure);
+    }
+
+    static Channel server(EventLoopGroup group, Peers.Collector fromClient, CompletableFuture<Channel> accepted,
+            boolean halfClosure) throws InterruptedException {
         return Peers.vsocketServer(group, List.of(VSocketLink.RDMA, VSocketLink.TCP), new ChannelInitializer<>() {
                     @Override
                     protected void initChannel(Channel ch) {
