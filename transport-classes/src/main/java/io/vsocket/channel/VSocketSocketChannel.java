@@ -84,8 +84,14 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     private final Host host = new Host();
     /** Bytes that arrived with the hello but belong to the application (a plain peer spoke first). */
     private ByteBuf pendingInbound;
-    /** A client that gave up on the hello: its first inbound bytes may be a late offer to drop. */
+    /** A channel that went on in tcp without the hello's end: its first inbound bytes may be a late hello. */
     private LinkNegotiation lateHello;
+    /** Bytes (or the end of output) went out over tcp while a late hello was watched for: too late to take one. */
+    private boolean sentWhileWatching;
+    /** Output shut-downs asked for while a late offer's link is being made: done once the held writes went. */
+    private final java.util.List<ChannelPromise> heldOutputShutdowns = new java.util.ArrayList<>(0);
+    /** An input shut-down asked for while a late offer's link is being made: done once the link is there. */
+    private boolean inputShutdownPending;
     private boolean inboundTaskPending;
 
     public VSocketSocketChannel() {
@@ -203,11 +209,21 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     public ChannelFuture shutdownOutput(ChannelPromise promise) {
         EventLoop loop = eventLoop();
         if (loop.inEventLoop()) {
-            ((AbstractUnsafe) unsafe()).shutdownOutput(promise);
+            shutdownOutputNow(promise);
         } else {
-            loop.execute(() -> ((AbstractUnsafe) unsafe()).shutdownOutput(promise));
+            loop.execute(() -> shutdownOutputNow(promise));
         }
         return promise;
+    }
+
+    private void shutdownOutputNow(ChannelPromise promise) {
+        if (negotiation != null && active) {
+            // A late offer's link is being made, with writes held: shutting the output now would fail
+            // them (Netty fails what is unwritten), so it waits until they went on the new link.
+            heldOutputShutdowns.add(promise);
+            return;
+        }
+        ((AbstractUnsafe) unsafe()).shutdownOutput(promise);
     }
 
     @Override
@@ -267,13 +283,20 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
 
     /** Input is shut: what that means for the bytes still coming is the link's business. */
     private void shutdownInputState() throws IOException {
-        connection.shutdownInput();
+        if (negotiation != null) {
+            inputShutdownPending = true; // a late offer's link is being made: see linkEstablished
+        } else {
+            connection.shutdownInput();
+        }
         inputShutdown = true;
     }
 
     @Override
     protected void doShutdownOutput() throws Exception {
         ensureConnected();
+        if (lateHello != null) {
+            sentWhileWatching = true;
+        }
         connection.shutdownOutput();
         outputShutdown = true;
     }
@@ -334,6 +357,10 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     /** The hello picked the link: move the data path onto it. */
     void linkEstablished(ConnectionLink established, ByteBuf leftover) {
         negotiation = null;
+        ConnectionLink before = connection;
+        if (before != null && before != established) {
+            before.close(); // the tcp link a late offer's link replaces (the socket stays: it is the channel's)
+        }
         connection = established;
         pendingInbound = leftover;
         clearFlag(VSocketIoOps.PRI);
@@ -355,6 +382,29 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             if (isOpen()) {
                 unsafe.flushLater(); // what was written before the link was known
             }
+        } else if (isOpen()) {
+            // A client that took a late offer: what it wrote, or shut, while the link was being made.
+            if (inputShutdownPending) {
+                inputShutdownPending = false;
+                try {
+                    established.shutdownInput();
+                } catch (IOException e) {
+                    pipeline().fireExceptionCaught(e);
+                    unsafe.close(unsafe.voidPromise());
+                    return;
+                }
+            }
+            unsafe.flushLater();
+            if (!heldOutputShutdowns.isEmpty()) {
+                ChannelPromise[] held = heldOutputShutdowns.toArray(new ChannelPromise[0]);
+                heldOutputShutdowns.clear();
+                // After the flush task: the held writes go first.
+                eventLoop().execute(() -> {
+                    for (ChannelPromise p : held) {
+                        ((AbstractUnsafe) unsafe()).shutdownOutput(p);
+                    }
+                });
+            }
         }
         if (hasHeldInbound() && reading && isOpen()) {
             unsafe.inReady();
@@ -375,6 +425,21 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             connectTimeout = null;
         }
         return promise;
+    }
+
+    /**
+     * A late offer this client can still take (it sent nothing over tcp yet): the hello gets the
+     * socket back and makes the link, the channel staying active on tcp meanwhile with its writes
+     * held ({@link #linkEstablished} then moves it onto the new link, or leaves it on tcp).
+     */
+    private void takeLateOffer() {
+        negotiation = lateHello;
+        lateHello = null;
+        LinkNegotiation hello = negotiation;
+        hello.upgrade();
+        if (negotiation == hello) {
+            negotiationInterestChanged();
+        }
     }
 
     /** The client gave up on the hello and goes on over tcp, watching for a late offer. */
@@ -415,6 +480,10 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                 lateHello.abort();
                 lateHello = null;
             }
+            for (ChannelPromise p : heldOutputShutdowns) {
+                p.tryFailure(new ClosedChannelException());
+            }
+            heldOutputShutdowns.clear();
             ConnectionLink c = connection;
             if (c != null) {
                 c.close();
@@ -436,7 +505,9 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     @Override
     void stopReading() {
         ConnectionLink c = connection;
-        if (c != null) {
+        if (negotiation != null) {
+            // The hello reads for itself (a late offer's link being made under a tcp channel too).
+        } else if (c != null) {
             c.readInterest(false);
         } else if (negotiation == null) {
             clearFlag(VSocketIoOps.IN);
@@ -508,9 +579,13 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     @Override
     protected void doWrite(ChannelOutboundBuffer in) throws Exception {
         ConnectionLink c = connection;
-        if (c == null) {
-            // The hello is under way: the writes wait in the outbound buffer for the link.
+        if (c == null || negotiation != null) {
+            // The hello is under way (or a late offer's link is being made): the writes wait in the
+            // outbound buffer for the link.
             return;
+        }
+        if (lateHello != null && !in.isEmpty()) {
+            sentWhileWatching = true;
         }
         c.write(in);
     }
@@ -755,7 +830,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
          */
         private ByteBuf lendFromRing(ByteBufAllocator allocator) throws IOException {
             ConnectionLink c = connection;
-            if (c == null || lateHello != null || pendingInbound != null) {
+            if (c == null || negotiation != null || lateHello != null || pendingInbound != null) {
                 return null;
             }
             return c.lend(allocator);
@@ -765,14 +840,21 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         private int readInto(ByteBuf buf) throws IOException {
             int writable = buf.writableBytes();
             int index = buf.writerIndex();
+            if (negotiation != null) {
+                return 0; // a late offer's link is being made: the hello reads the socket
+            }
             if (lateHello != null) {
-                int state = lateHello.watchLateHello();
-                if (state == 0) {
+                int state = lateHello.watchLateHello(sentWhileWatching);
+                if (state == LinkNegotiation.WATCHING) {
+                    return 0;
+                }
+                if (state == LinkNegotiation.WATCH_UPGRADE) {
+                    takeLateOffer();
                     return 0;
                 }
                 pendingInbound = lateHello.takeLeftover();
                 lateHello = null;
-                if (state < 0) {
+                if (state == LinkNegotiation.WATCH_EOF) {
                     return NativeSocket.EOF;
                 }
             }

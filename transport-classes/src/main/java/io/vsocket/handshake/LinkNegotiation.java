@@ -58,6 +58,11 @@ import java.util.concurrent.TimeUnit;
  *                                rdma: with the server's queue pair and ring)
  * </pre>
  *
+ * A side that stopped waiting (a client for the offer, a server for the choice) goes on in tcp and
+ * watches its peer's first bytes for the late hello ({@link #watchLateHello}): a client that has
+ * sent nothing yet answers a late offer and the link is made as usual under its active channel
+ * ({@link #upgrade()}); any other late hello is dropped, a late choice answered with "tcp".
+ *
  * For rdma each side picks the device port whose RoCE address is the TCP connection's local
  * address. The server's queue pair is connected before it answers, the client's once it reads the
  * answer; the client then sends the first message over the link, and the server writes nothing
@@ -77,6 +82,8 @@ public final class LinkNegotiation {
         AWAIT_RDMA_PEER,
         /** A client that gave up waiting: on tcp, but a late server hello may still lead the stream. */
         WATCH_LATE_HELLO,
+        /** A server that stopped waiting for the choice: on tcp, but a late choice may still lead the stream. */
+        WATCH_LATE_CHOICE,
         DONE
     }
 
@@ -102,6 +109,22 @@ public final class LinkNegotiation {
     private RdmaLink rdmaOffer;
     /** A server's connected link, until the client's first message on it arrives. */
     private RdmaLink rdmaPending;
+    /** A late offer this client answers (see {@link #watchLateHello}), until the switch is done. */
+    private Hello.ServerHello lateOffer;
+    /** This client answered a late offer from an active tcp channel: it falls back if the server moved on. */
+    private boolean late;
+
+    /** {@link #watchLateHello}: nothing decided yet. */
+    public static final int WATCHING = 0;
+    /** {@link #watchLateHello}: the watch is over; {@link #takeLeftover()} has what came after any hello. */
+    public static final int WATCH_DONE = 1;
+    /** {@link #watchLateHello}: the end of the stream, and nothing left. */
+    public static final int WATCH_EOF = -1;
+    /**
+     * {@link #watchLateHello}: a late offer this client can still take (it has sent nothing on tcp): the
+     * channel gives the socket back to this hello ({@link #upgrade()}), which makes the link as usual.
+     */
+    public static final int WATCH_UPGRADE = 2;
 
     public LinkNegotiation(NegotiationHost channel, NativeSocket socket, LinkSettings config) {
         this.channel = channel;
@@ -158,8 +181,9 @@ public final class LinkNegotiation {
                             + " bytes and nothing more came within " + config.getHelloTimeoutMillis() + " ms"));
                 }
             }
-            case AWAIT_CLIENT_HELLO -> plainPeer("did not choose a link within "
-                    + SERVER_PATIENCE * config.getHelloTimeoutMillis() + " ms (a client that gave up waiting)");
+            case AWAIT_CLIENT_HELLO -> stopWaitingForChoice();
+            case AWAIT_LINK_READY -> fail(new VSocketLinkException("the server did not answer this client's choice of "
+                    + "a link (made on its late offer) within " + lateAnswerMillis() + " ms"));
             case AWAIT_DESCRIPTORS -> shmFailed("the client's shared memory did not arrive within "
                     + SERVER_PATIENCE * config.getHelloTimeoutMillis() + " ms");
             case AWAIT_RDMA_PEER -> fail(new VSocketLinkException("the client's rdma queue pair sent nothing within "
@@ -194,12 +218,27 @@ public final class LinkNegotiation {
                     plainPeer("answered with its own bytes");
                     return;
                 }
+                if (step == Step.AWAIT_LINK_READY && !Hello.startsLikeHello(in)) {
+                    // The server stopped waiting for a choice and went on in plain tcp before this
+                    // client's (late) one came (it drops that): so does this client, these bytes first.
+                    serverWentOn();
+                    return;
+                }
                 if (step == Step.AWAIT_CLIENT_HELLO && !Hello.startsLikeHello(in)) {
                     // The client gave up waiting for the offer and went on in plain tcp.
                     plainPeer("sent its own bytes instead of a choice");
                     return;
                 }
-                Hello.Message message = Hello.decode(in);
+                Hello.Message message;
+                try {
+                    message = Hello.decode(in);
+                } catch (HelloException e) {
+                    if (step == Step.AWAIT_LINK_READY && late) {
+                        serverWentOn(); // its own bytes, which merely began like a hello
+                        return;
+                    }
+                    throw e;
+                }
                 if (message == null) {
                     break;
                 }
@@ -209,6 +248,11 @@ public final class LinkNegotiation {
                 // Part of an offer, on a client that waits for the server without a timer: the rest
                 // comes at once from a sound server, so it gets one hello timeout, not the connect's.
                 armTimeout();
+            }
+            if (n < 0 && step == Step.AWAIT_LINK_READY && late && !in.isReadable()) {
+                // The server (on tcp, having stopped waiting) ended its stream: the tcp link reads that end.
+                serverWentOn();
+                return;
             }
             if (n < 0 && step != Step.DONE) {
                 if (step == Step.AWAIT_SERVER_HELLO && !in.isReadable()) {
@@ -231,7 +275,7 @@ public final class LinkNegotiation {
             in.writeBytes(scratch.asSlice(0, n).asByteBuffer());
         }
         if (in.readableBytes() > Hello.HEADER + Hello.MAX_BODY
-                && (step == Step.AWAIT_DESCRIPTORS || step == Step.AWAIT_LINK_READY)) {
+                && (step == Step.AWAIT_DESCRIPTORS || step == Step.AWAIT_LINK_READY && !late)) {
             throw new HelloException("the peer sent more than a hello before its link was ready");
         }
         return n;
@@ -303,7 +347,7 @@ public final class LinkNegotiation {
     }
 
     private void descriptorsArrived(int[] fds) {
-        if (step == Step.DONE || descriptors != null) {
+        if (step != Step.AWAIT_CLIENT_HELLO && step != Step.AWAIT_DESCRIPTORS || descriptors != null) {
             closeQuietly(fds);
             return;
         }
@@ -425,6 +469,31 @@ public final class LinkNegotiation {
             return;
         }
         finish(new TcpConnectionLink(channel, socket, config));
+    }
+
+    /**
+     * The client did not choose within the server's patience: most likely a client that gave up
+     * waiting for the offer and will drop it. Plain tcp, if allowed, watching the client's first
+     * bytes for a choice that was only slow (a client answers a late offer when it had sent nothing):
+     * that choice is dropped, and answered with "tcp" while this side has sent nothing either.
+     */
+    private void stopWaitingForChoice() {
+        String what = "did not choose a link within " + SERVER_PATIENCE * config.getHelloTimeoutMillis()
+                + " ms (a client that gave up waiting)";
+        if (!config.getLinks().contains(VSocketLink.TCP)) {
+            plainPeer(what);
+            return;
+        }
+        logger.debug("{}: the client {}: plain tcp, watching for a late choice", channel, what);
+        if (rendezvous != null && token != null) {
+            rendezvous.forget(token);
+        }
+        if (descriptors != null) {
+            closeQuietly(descriptors);
+            descriptors = null;
+        }
+        step = Step.WATCH_LATE_CHOICE;
+        channel.linkEstablishedWatchingLateHello(this);
     }
 
     // ---- client side ----
@@ -591,34 +660,95 @@ public final class LinkNegotiation {
     }
 
     /**
-     * On a client that gave up: reads the first bytes from the server and drops a late offer at
-     * their front. Returns 0 while undecided, 1 when done ({@link #takeLeftover()} has what
-     * follows), -1 at end of stream with nothing left.
+     * On a channel that went on in tcp without the hello's end (a client that gave up waiting for
+     * the offer, a server that gave up waiting for the choice): reads the peer's first bytes and
+     * takes a late hello off their front. A client answers a late offer that nothing follows when
+     * it has sent nothing itself ({@code sentSince} false): {@link #WATCH_UPGRADE}. Any other late
+     * hello is dropped; a server answers a late choice with "tcp" when it has sent nothing. Returns
+     * {@link #WATCHING}, {@link #WATCH_DONE}, {@link #WATCH_EOF} or {@link #WATCH_UPGRADE}.
      */
-    public int watchLateHello() throws IOException {
+    public int watchLateHello(boolean sentSince) throws IOException {
         int n = readSome();
-        if (in.isReadable()) {
-            if (!Hello.startsLikeHello(in)) {
-                return 1;
-            }
-            Hello.Message message;
-            try {
-                message = Hello.decode(in);
-            } catch (HelloException e) {
-                return 1; // the server's own bytes after all, however unlikely
-            }
-            if (message == null) {
-                return n < 0 ? 1 : 0;
-            }
-            logger.debug("{}: dropped a late vsocket offer", channel);
-            return 1;
+        if (!in.isReadable()) {
+            return n < 0 ? WATCH_EOF : WATCHING;
         }
-        return n < 0 ? -1 : 0;
+        if (!Hello.startsLikeHello(in)) {
+            return WATCH_DONE;
+        }
+        Hello.Message message;
+        try {
+            message = Hello.decode(in);
+        } catch (HelloException e) {
+            return WATCH_DONE; // the peer's own bytes after all, however unlikely
+        }
+        if (message == null) {
+            return n < 0 ? WATCH_DONE : WATCHING;
+        }
+        if (step == Step.WATCH_LATE_HELLO && message instanceof Hello.ServerHello offer && !in.isReadable()
+                && !sentSince && n >= 0) {
+            lateOffer = offer;
+            return WATCH_UPGRADE;
+        }
+        if (step == Step.WATCH_LATE_CHOICE && message instanceof Hello.ClientHello choice
+                && Arrays.equals(choice.token(), token) && choice.link() != VSocketLink.TCP && !sentSince) {
+            // (A choice of tcp waits for no answer, as in a timely hello.)
+            logger.debug("{}: a late choice of {}: answered with tcp", channel, choice.link());
+            write(out -> Hello.encode(new Hello.LinkReady(VSocketLink.TCP,
+                    "the choice came after this server stopped waiting for it"), out));
+        } else {
+            logger.debug("{}: dropped a late vsocket {}", channel, message.getClass().getSimpleName());
+        }
+        return WATCH_DONE;
+    }
+
+    private long lateAnswerMillis() {
+        return Math.max(config.getConnectTimeoutMillis(), (long) SERVER_PATIENCE * config.getHelloTimeoutMillis());
+    }
+
+    /** The server went on in plain tcp before this client's choice reached it: so does this client. */
+    private void serverWentOn() {
+        logger.debug("{}: the server went on in tcp before this client's choice reached it", channel);
+        if (!config.getLinks().contains(VSocketLink.TCP)) {
+            fail(new VSocketLinkException("the server went on in plain tcp before this client's choice reached it, "
+                    + "and tcp is not among the allowed links " + config.getLinks()));
+            return;
+        }
+        finish(new TcpConnectionLink(channel, socket, config));
+    }
+
+    /**
+     * After {@link #WATCH_UPGRADE}: this client answers the late offer as it would a timely one,
+     * and the channel's link is made anew (the channel holds its writes meanwhile); if the server
+     * went on in tcp before the answer came, so does this client.
+     */
+    public void upgrade() {
+        Hello.ServerHello offer = lateOffer;
+        lateOffer = null;
+        late = true;
+        step = Step.AWAIT_SERVER_HELLO;
+        try {
+            choose(offer);
+        } catch (IOException | RuntimeException e) {
+            fail(e);
+            return;
+        }
+        if (step == Step.AWAIT_LINK_READY) {
+            // The connect's timeout is long gone, and a server that stopped waiting answers only when
+            // its application reads: the wait is bounded by a connect timeout (at least the server's
+            // own patience at this side's hello timeout).
+            timeout = channel.eventLoop().schedule(() -> timedOut(Step.AWAIT_LINK_READY), lateAnswerMillis(),
+                    TimeUnit.MILLISECONDS);
+            logger.debug("{}: answered a late offer", channel);
+        }
     }
 
     /** What came after the late offer, or null; the watch is over. */
     public ByteBuf takeLeftover() {
         step = Step.DONE;
+        if (descriptors != null) {
+            closeQuietly(descriptors);
+            descriptors = null;
+        }
         if (in.isReadable()) {
             return in;
         }

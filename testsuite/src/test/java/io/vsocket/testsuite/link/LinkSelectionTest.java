@@ -223,16 +223,17 @@ class LinkSelectionTest {
 
     /**
      * A vsocket server too slow to answer (it accepts only after the client's hello timeout): the
-     * client goes on in plain tcp, and the late offer that then leads the server's stream is dropped,
-     * in a client-first exchange (echo) and a server-first one (greeting).
+     * client goes on in plain tcp. In a client-first exchange (echo) the client has written by the
+     * time the late offer comes, so it drops the offer and both stay on tcp; in a server-first one
+     * (greeting) it has sent nothing, so it takes the offer and both move to shm, the greeting with them.
      */
     @Test
-    void aLateOfferFromASlowServerIsDroppedClientFirst() throws Exception {
+    void aLateOfferFromASlowServerIsDroppedByAClientThatAlreadyWrote() throws Exception {
         slowServer(false);
     }
 
     @Test
-    void aLateOfferFromASlowServerIsDroppedServerFirst() throws Exception {
+    void aLateOfferFromASlowServerIsTakenByAClientThatSentNothing() throws Exception {
         slowServer(true);
     }
 
@@ -253,9 +254,84 @@ class LinkSelectionTest {
             server.read(); // accept now: the child sees the marker and sends its (late) offer
             collector.done.get(20, TimeUnit.SECONDS);
             assertEquals(serverFirst ? "greeting" : "echo me!", collector.text());
+            assertEquals(serverFirst ? VSocketLink.SHM : VSocketLink.TCP, Peers.linkOf(client));
             client.close().sync();
         } finally {
             server.close().sync();
+        }
+    }
+
+    /**
+     * The offer comes 2 s late (the server accepts 2 s after the connect; the client gave up after
+     * its 200 ms): a client that has sent nothing yet — a pooled connection, a server-first protocol
+     * — still ends on shm, and so does the server's side; the bytes then cross on shm.
+     */
+    @Test
+    void anOfferTwoSecondsLateStillMovesAQuietClientOntoShm() throws Exception {
+        LinkRecorder recorder = new LinkRecorder();
+        Channel server = Peers.vsocketServer(group, DEFAULT, recorder).option(ChannelOption.AUTO_READ, false)
+                .bind(loopback()).sync().channel();
+        try {
+            Peers.Collector collector = new Peers.Collector(4);
+            Channel client = Peers.vsocketClient(group, DEFAULT, collector).connect(server.localAddress()).sync().channel();
+            assertEquals(VSocketLink.TCP, Peers.linkOf(client), "no offer within the client's hello timeout");
+            Thread.sleep(2000);
+            server.read();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (Peers.linkOf(client) != VSocketLink.SHM && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            assertEquals(VSocketLink.SHM, Peers.linkOf(client), "the client took the late offer");
+            client.writeAndFlush(Unpooled.copiedBuffer("ping", StandardCharsets.US_ASCII));
+            collector.done.get(10, TimeUnit.SECONDS);
+            assertEquals("ping", collector.text());
+            assertEquals(VSocketLink.SHM, Peers.linkOf(recorder.child.get(10, TimeUnit.SECONDS)));
+            client.close().sync();
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    /**
+     * A client that takes a late offer only after the server stopped waiting for a choice (the
+     * client reads late: auto-read off) gets "tcp" for an answer, and both go on in tcp with nothing
+     * of the hello in either stream; when the server wrote first, the offer is followed by its bytes,
+     * and the client drops the offer without answering.
+     */
+    @Test
+    void aChoiceAfterTheServerStoppedWaitingLeavesBothOnTcp() throws Exception {
+        // A client choosing tcp itself (no rdma here, shm not among its links) gets no answer either.
+        List<List<VSocketLink>> clientLinks = List.of(DEFAULT, List.of(VSocketLink.RDMA, VSocketLink.TCP), DEFAULT);
+        for (int run = 0; run < 3; run++) {
+            boolean serverFirst = run == 2;
+            LinkRecorder recorder = new LinkRecorder();
+            ChannelInboundHandlerAdapter handler = serverFirst ? new Greeter("hi") : recorder;
+            Channel server = Peers.vsocketServer(group, DEFAULT, handler).option(ChannelOption.AUTO_READ, false)
+                    .childOption(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 20) // waits 200 ms for a choice
+                    .bind(loopback()).sync().channel();
+            try {
+                Peers.Collector collector = new Peers.Collector(serverFirst ? 2 : 4);
+                Channel client = Peers.vsocketClient(group, clientLinks.get(run), collector)
+                        .option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 50).option(ChannelOption.AUTO_READ, false)
+                        .connect(server.localAddress()).sync().channel();
+                assertEquals(VSocketLink.TCP, Peers.linkOf(client));
+                server.read(); // the offer goes out now, and the server's patience starts
+                Thread.sleep(1000);
+                client.config().setAutoRead(true); // the client reads the offer only now
+                if (!serverFirst) {
+                    Thread.sleep(300);
+                    client.writeAndFlush(Unpooled.copiedBuffer("ping", StandardCharsets.US_ASCII));
+                }
+                collector.done.get(10, TimeUnit.SECONDS);
+                assertEquals(serverFirst ? "hi" : "ping", collector.text(), "run " + run);
+                assertEquals(VSocketLink.TCP, Peers.linkOf(client), "run " + run);
+                if (!serverFirst) {
+                    assertEquals(VSocketLink.TCP, Peers.linkOf(recorder.child.get(10, TimeUnit.SECONDS)));
+                }
+                client.close().sync();
+            } finally {
+                server.close().sync();
+            }
         }
     }
 
