@@ -108,6 +108,52 @@ class RdmaChannelTest {
         }
     }
 
+    /**
+     * The server accepts 2 s after the client gave up waiting for its offer (200 ms): the client,
+     * having sent nothing yet, takes the late offer, and the connection moves onto rdma at both ends;
+     * a stream then crosses it intact.
+     */
+    @Test
+    void anOfferTwoSecondsLateStillMovesAQuietClientOntoRdma() throws Exception {
+        List<VSocketLink> links = List.of(VSocketLink.RDMA, VSocketLink.TCP);
+        CompletableFuture<Channel> child = new CompletableFuture<>();
+        Channel server = Peers.vsocketServer(group, links, new ChannelInboundHandlerAdapter() {
+            @Override
+            public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                child.complete(ctx.channel());
+                ctx.writeAndFlush(msg);
+            }
+
+            @Override
+            public boolean isSharable() {
+                return true;
+            }
+        }).option(io.netty.channel.ChannelOption.AUTO_READ, false)
+                // The server waits ten of these for the choice: in the emulator, the client's first
+                // queue pair on a loop (its context opened then) takes longer than ten of 200 ms.
+                .childOption(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 5000)
+                .bind(new InetSocketAddress(ADDRESS, 0)).sync().channel();
+        try {
+            Peers.Collector collector = new Peers.Collector(64 << 10);
+            Channel client = Peers.vsocketClient(group, links, collector).option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 200)
+                    .connect(server.localAddress()).sync().channel();
+            assertEquals(VSocketLink.TCP, Peers.linkOf(client), "no offer within the client's hello timeout");
+            Thread.sleep(2000);
+            server.read();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (Peers.linkOf(client) != VSocketLink.RDMA && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            assertEquals(VSocketLink.RDMA, Peers.linkOf(client), "the client took the late offer");
+            StreamIntegrityTest.send(client, 11, new java.util.SplittableRandom(11), 64 << 10);
+            assertEquals(Peers.streamCrc(11, 64 << 10), collector.done.get(30, TimeUnit.SECONDS));
+            assertEquals(VSocketLink.RDMA, Peers.linkOf(child.get(10, TimeUnit.SECONDS)));
+            client.close().sync();
+        } finally {
+            server.close().sync();
+        }
+    }
+
     @Test
     void anAddressWithoutAnRdmaDeviceFallsBackOrFailsWhenPinned() throws Exception {
         Channel server = Peers.vsocketServer(group, List.of(VSocketLink.RDMA, VSocketLink.TCP), Peers.Echo.INSTANCE)
