@@ -135,6 +135,9 @@ final class MemoryRingLinks {
 
         @Override
         public void markOutputDone() {
+            if (keeps && (failure != null || stopped)) {
+                return; // as for publish: a broken path delivers nothing, the end of output neither
+            }
             out.outputDone = true;
         }
 

@@ -27,6 +27,7 @@ import java.util.function.BooleanSupplier;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -107,6 +108,32 @@ class RingFailoverChannelTest {
         p.close();
     }
 
+    /**
+     * A channel closed while its fail-over is still under way (its message sent, the peer's not yet
+     * come, so its bytes after the peer's received end are not handed over): the peer must not take
+     * the stream's end for a clean one. The close is a reset, and the peer's channel reports an
+     * error with the short stream.
+     */
+    @Test
+    void aChannelClosedBeforeItsBytesWereHandedOverResetsThePeer() throws Exception {
+        Pair p = Pair.open(4096, List.of(VSocketLink.SHM, VSocketLink.TCP));
+        byte[] ab = pattern(600_000, 5);
+        p.a.write(ab);
+        await(() -> p.b.received() > 50_000, "a's stream under way");
+        p.wire.pause(true); // neither side's fail-over message gets through yet
+        p.a.channel.eventLoop().submit(() -> {
+            p.a.ring.failure = new IOException("injected: the ring's path failed");
+        }).sync();
+        Thread.sleep(100); // a's fail-over starts and sends its message into the paused wire
+        p.a.channel.close().sync();
+        p.wire.pause(false);
+        await(() -> !p.b.channel.isOpen(), "b to close");
+        assertTrue(p.b.received() < ab.length, "a closed before its stream was through: " + p.b.received());
+        assertFalse(p.b.errors.isEmpty(), "b took a short stream (" + p.b.received() + " of " + ab.length
+                + " bytes) for a clean end");
+        p.wire.close();
+    }
+
     @Test
     void withoutTcpAmongTheLinksAFaultClosesTheChannelWithItsCause() throws Exception {
         Pair p = Pair.open(4096, List.of(VSocketLink.SHM));
@@ -176,21 +203,48 @@ class RingFailoverChannelTest {
             pump(b, a);
         }
 
-        private static void pump(Socket from, Socket to) {
+        /** While set, bytes read from either end wait before they are passed on. */
+        private volatile boolean paused;
+
+        /**
+         * Passes what {@code from}'s peer sends on to {@code to}'s, its end as an end and a reset as a
+         * reset. The streams are not closed here: closing one closes its socket, which would send the
+         * other direction an end it never sent.
+         */
+        private void pump(Socket from, Socket to) {
             Thread t = new Thread(() -> {
                 byte[] buf = new byte[8192];
-                try (InputStream in = from.getInputStream(); OutputStream out = to.getOutputStream()) {
-                    int n;
-                    while ((n = in.read(buf)) > 0) {
+                try {
+                    InputStream in = from.getInputStream();
+                    OutputStream out = to.getOutputStream();
+                    while (true) {
+                        int n;
+                        try {
+                            n = in.read(buf);
+                        } catch (IOException reset) {
+                            to.setSoLinger(true, 0);
+                            to.close();
+                            return;
+                        }
+                        if (n < 0) {
+                            to.shutdownOutput();
+                            return;
+                        }
+                        while (paused) {
+                            Thread.sleep(1);
+                        }
                         out.write(buf, 0, n);
                     }
-                    to.shutdownOutput();
-                } catch (IOException e) {
-                    // closed
+                } catch (IOException | InterruptedException e) {
+                    // the other end is gone: the pump the other way passes that on
                 }
             }, "wire");
             t.setDaemon(true);
             t.start();
+        }
+
+        void pause(boolean pause) {
+            paused = pause;
         }
 
         /** Sends {@code bytes} to {@code end}'s channel as if its peer had. */
