@@ -208,6 +208,20 @@ final class ProcessResources {
         return total;
     }
 
+    /** What the loops of {@code group} have scheduled, as each task describes itself (for failure messages). */
+    static List<String> scheduledTaskNames(EventLoopGroup group) throws Exception {
+        java.lang.reflect.Field field = AbstractScheduledEventExecutor.class.getDeclaredField("scheduledTaskQueue");
+        field.setAccessible(true);
+        List<String> names = new java.util.ArrayList<>();
+        for (EventExecutor loop : group) {
+            names.addAll(loop.submit(() -> {
+                java.util.Collection<?> queue = (java.util.Collection<?>) field.get(loop);
+                return queue == null ? List.<String>of() : queue.stream().map(String::valueOf).toList();
+            }).get(5, TimeUnit.SECONDS));
+        }
+        return names;
+    }
+
     /** The CPU time, in nanoseconds, the threads {@code ids} use while the caller sleeps {@code millis}. */
     static long cpuNanosOver(List<Long> ids, long millis) throws InterruptedException {
         ThreadMXBean threads = ManagementFactory.getThreadMXBean();
