@@ -146,7 +146,7 @@ public final class HostileShmPeer {
                 throw new IllegalStateException("run " + id + ": the connection is not on shm: " + Peers.linkOf(channel));
             }
             scribbler = new Scribbler(ShmInternals.memory(link), target, new Random(seed), ringSize,
-                    link.sendRingSize());
+                    link.sendRingSize(), () -> ShmInternals.ringPeer(link));
         }
 
         void scribble(long millis) {
@@ -210,8 +210,12 @@ public final class HostileShmPeer {
         long writes;
         long victimRingBytes;
 
-        Scribbler(MemorySegment shm, Target target, Random random, int ownRing, int victimRing) {
+        /** Rings the victim's doorbell. */
+        private final Runnable ring;
+
+        Scribbler(MemorySegment shm, Target target, Random random, int ownRing, int victimRing, Runnable ring) {
             this.shm = shm;
+            this.ring = ring;
             this.target = target;
             this.random = random;
             this.ownRing = ownRing;
@@ -248,6 +252,11 @@ public final class HostileShmPeer {
                 long producer = shm.get(JAVA_LONG_UNALIGNED, C2S_PRODUCER);
                 shm.set(JAVA_LONG_UNALIGNED, C2S_PRODUCER, producer + 4L * victimRing);
                 writes++;
+                // And the doorbell, as a publish to a parked reader rings it: a victim whose link had
+                // already left its loop's turns (idle for a millisecond while the loop spun for others)
+                // looks at the cursor only when woken, and a peer that never rings harms only its own
+                // stream. Woken, the link parks again before the loop blocks, which must cut it off.
+                ring.run();
             } catch (IllegalStateException e) {
                 Thread.interrupted(); // unmapped (see one())
             }

@@ -197,7 +197,9 @@ class HostileShmPeerTest {
      * cursor: nothing but the loop's parking of the link, before it blocks, looks at that cursor.
      * The link is broken, so the channel is cut off then, reading or not; it used to be kept, and
      * the loop, told by every park that there was work, never blocked again. (The victim writes
-     * nothing here, so that its loop idles, and parks, between the honest connection's turns.)
+     * nothing here, so that its loop idles, and parks, between the honest connection's turns. The
+     * hostile peer rings the doorbell after the poison, as a publish to a parked reader does: a link
+     * that had already left its loop's turns looks again only when woken.)
      */
     @Test
     void aVictimThatDoesNotReadIsCutOffWhenItsPeerBreaksTheRing() throws Exception {

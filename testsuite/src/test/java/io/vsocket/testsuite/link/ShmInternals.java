@@ -39,6 +39,11 @@ final class ShmInternals {
         return (long) read(ShmLink.class, "rxRingOffset", link);
     }
 
+    /** Rings the doorbell of {@code link}'s peer, as the link does when it publishes to a parked peer. */
+    static void ringPeer(ShmLink link) {
+        ((io.vsocket.unix.EventFd) read(ShmLink.class, "peerDoorbell", link)).signal();
+    }
+
     private static Object read(Class<?> type, String name, Object target) {
         try {
             Field field = type.getDeclaredField(name);
