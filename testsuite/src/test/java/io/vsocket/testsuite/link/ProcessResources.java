@@ -200,10 +200,12 @@ final class ProcessResources {
         field.setAccessible(true);
         int total = 0;
         for (EventExecutor loop : group) {
+            // Read on the loop, so it may have to wait for the loop: in the VM, right after thousands of
+            // rdma closes, a loop can be busy for seconds destroying the links whose ends came back.
             total += loop.submit(() -> {
                 java.util.Collection<?> queue = (java.util.Collection<?>) field.get(loop);
                 return queue == null ? 0 : queue.size();
-            }).get(5, TimeUnit.SECONDS);
+            }).get(60, TimeUnit.SECONDS);
         }
         return total;
     }
