@@ -509,7 +509,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             // The hello reads for itself (a late offer's link being made under a tcp channel too).
         } else if (c != null) {
             c.readInterest(false);
-        } else if (negotiation == null) {
+        } else {
             clearFlag(VSocketIoOps.IN);
         }
     }

@@ -161,7 +161,10 @@ public final class LinkNegotiation {
         Step armedFor = step;
         boolean patient = step == Step.AWAIT_CLIENT_HELLO || step == Step.AWAIT_DESCRIPTORS
                 || step == Step.AWAIT_RDMA_PEER;
-        long millis = (long) config.getHelloTimeoutMillis() * (patient ? SERVER_PATIENCE : 1);
+        // A client waits for the answer to a late choice (the only time AWAIT_LINK_READY has a timer)
+        // as long as lateAnswerMillis says.
+        long millis = step == Step.AWAIT_LINK_READY ? lateAnswerMillis()
+                : (long) config.getHelloTimeoutMillis() * (patient ? SERVER_PATIENCE : 1);
         timeout = channel.eventLoop().schedule(() -> timedOut(armedFor), millis, TimeUnit.MILLISECONDS);
     }
 
@@ -485,13 +488,7 @@ public final class LinkNegotiation {
             return;
         }
         logger.debug("{}: the client {}: plain tcp, watching for a late choice", channel, what);
-        if (rendezvous != null && token != null) {
-            rendezvous.forget(token);
-        }
-        if (descriptors != null) {
-            closeQuietly(descriptors);
-            descriptors = null;
-        }
+        dropShmHandover();
         step = Step.WATCH_LATE_CHOICE;
         channel.linkEstablishedWatchingLateHello(this);
     }
@@ -701,6 +698,11 @@ public final class LinkNegotiation {
         return WATCH_DONE;
     }
 
+    /**
+     * The connect's timeout is long gone when a client answers a late offer, and a server that
+     * stopped waiting answers only when its application reads: the wait is bounded by a connect
+     * timeout (at least the server's own patience at this side's hello timeout).
+     */
     private long lateAnswerMillis() {
         return Math.max(config.getConnectTimeoutMillis(), (long) SERVER_PATIENCE * config.getHelloTimeoutMillis());
     }
@@ -733,11 +735,7 @@ public final class LinkNegotiation {
             return;
         }
         if (step == Step.AWAIT_LINK_READY) {
-            // The connect's timeout is long gone, and a server that stopped waiting answers only when
-            // its application reads: the wait is bounded by a connect timeout (at least the server's
-            // own patience at this side's hello timeout).
-            timeout = channel.eventLoop().schedule(() -> timedOut(Step.AWAIT_LINK_READY), lateAnswerMillis(),
-                    TimeUnit.MILLISECONDS);
+            armTimeout();
             logger.debug("{}: answered a late offer", channel);
         }
     }
@@ -745,10 +743,7 @@ public final class LinkNegotiation {
     /** What came after the late offer, or null; the watch is over. */
     public ByteBuf takeLeftover() {
         step = Step.DONE;
-        if (descriptors != null) {
-            closeQuietly(descriptors);
-            descriptors = null;
-        }
+        dropShmHandover();
         if (in.isReadable()) {
             return in;
         }
@@ -822,13 +817,7 @@ public final class LinkNegotiation {
         if (timeout != null) {
             timeout.cancel(false);
         }
-        if (rendezvous != null && token != null) {
-            rendezvous.forget(token);
-        }
-        if (descriptors != null) {
-            closeQuietly(descriptors);
-            descriptors = null;
-        }
+        dropShmHandover();
         if (shmOffer != null) {
             shmOffer.link().close();
             shmOffer = null;
@@ -842,6 +831,17 @@ public final class LinkNegotiation {
             // (or a reset, for an abortive close), as over TCP, not silence.
             RdmaConnectionLink.end(rdmaPending, RingConnectionLink.closeIsAbortive(socket), channel.eventLoop());
             rdmaPending = null;
+        }
+    }
+
+    /** A server's side of a shm set-up that will not happen: the rendezvous forgets it, descriptors that came are closed. */
+    private void dropShmHandover() {
+        if (rendezvous != null && token != null) {
+            rendezvous.forget(token);
+        }
+        if (descriptors != null) {
+            closeQuietly(descriptors);
+            descriptors = null;
         }
     }
 

@@ -84,7 +84,7 @@ public final class RdmaContext implements AutoCloseable {
     private int links;
     /** The loop the links' timers run on; null until a channel's link started. */
     private EventLoop loop;
-    /** The pending watch over the links' requests, while there are links. */
+    /** The pending watch over the links' requests, while there are links (or releases to try again). */
     private Future<?> watch;
     /** Other users' per-context state, by their key, in the order it was made (closed in reverse). */
     private final Map<Object, AutoCloseable> shared = new LinkedHashMap<>();
@@ -491,7 +491,7 @@ public final class RdmaContext implements AutoCloseable {
     }
 
     /** The completion queues cannot be polled any more: every link fails with {@code cause} and is told now. */
-    void failLinks(java.io.IOException cause) {
+    void failLinks(IOException cause) {
         for (QpCompletions target : targets.values().toArray(new QpCompletions[0])) {
             if (target instanceof RdmaLink link) {
                 link.broken(cause);

@@ -24,9 +24,7 @@ public final class RdmaLoop implements AutoCloseable {
     private final Map<RdmaPort, RdmaCompletions> contexts = new HashMap<>();
     /** Contexts on removed devices, waiting for their links to go (see {@link RdmaCompletions}). */
     private final List<RdmaCompletions> leaving = new ArrayList<>();
-    /** A port whose context could not be opened is tried again after this long (the device may be back). */
-    private static final long RETRY_NANOS = 5_000_000_000L;
-    /** Ports whose context could not be opened, why, and when: asked again soon, they answer at once. */
+    /** Ports whose context could not be opened, why, and when: asked again within {@link RdmaPort#LOOK_AGAIN_NANOS}, they answer at once. */
     private final Map<RdmaPort, Failure> failures = new HashMap<>();
 
     private record Failure(String why, long atNanos) {
@@ -58,7 +56,7 @@ public final class RdmaLoop implements AutoCloseable {
         }
         Failure failed = failures.get(port);
         if (failed != null) {
-            if (System.nanoTime() - failed.atNanos < RETRY_NANOS) {
+            if (System.nanoTime() - failed.atNanos < RdmaPort.LOOK_AGAIN_NANOS) {
                 throw new IOException(failed.why);
             }
             failures.remove(port);

@@ -24,8 +24,11 @@ import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_GID_TYPE_ROCE_V2;
  */
 public record RdmaPort(String device, int port, GidEntry gid) {
     private static final InternalLogger logger = InternalLoggerFactory.getInstance(RdmaPort.class);
-    /** An address found on no device is looked up again after this long (a device may have come since). */
-    private static final long ABSENT_NANOS = 5_000_000_000L;
+    /**
+     * An address found on no device is looked up again after this long (a device may have come
+     * since); {@link RdmaLoop} tries a port it could not open again after as long.
+     */
+    static final long LOOK_AGAIN_NANOS = 5_000_000_000L;
     private static final ConcurrentHashMap<InetAddress, Lookup> BY_ADDRESS = new ConcurrentHashMap<>();
 
     private record Lookup(Optional<RdmaPort> port, long atNanos) {
@@ -35,7 +38,7 @@ public record RdmaPort(String device, int port, GidEntry gid) {
     public static Optional<RdmaPort> of(InetAddress address) {
         Lookup lookup = BY_ADDRESS.get(address);
         long now = System.nanoTime();
-        if (lookup == null || lookup.port.isEmpty() && now - lookup.atNanos > ABSENT_NANOS) {
+        if (lookup == null || lookup.port.isEmpty() && now - lookup.atNanos > LOOK_AGAIN_NANOS) {
             lookup = new Lookup(find(address), now);
             BY_ADDRESS.put(address, lookup);
         }
