@@ -136,10 +136,16 @@ abstract class AbstractVSocketChannel extends AbstractChannel {
         if (!isRegistered()) {
             return;
         }
-        if (eventLoop().inEventLoop()) {
-            clear.run();
+        onLoop(clear);
+    }
+
+    /** Runs {@code task} on the channel's loop: at once when called there. */
+    final void onLoop(Runnable task) {
+        EventLoop loop = eventLoop();
+        if (loop.inEventLoop()) {
+            task.run();
         } else {
-            eventLoop().execute(clear);
+            loop.execute(task);
         }
     }
 

@@ -610,8 +610,8 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                 promise.setFailure(e);
             }
         };
-        if (isRegistered() && !eventLoop().inEventLoop()) {
-            eventLoop().execute(change);
+        if (isRegistered()) {
+            onLoop(change);
         } else {
             change.run();
         }

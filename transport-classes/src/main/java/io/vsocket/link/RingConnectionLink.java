@@ -43,6 +43,8 @@ public abstract class RingConnectionLink implements ConnectionLink {
     private boolean outputShut;
     /** The stream's hand-over to tcp, once the ring's path failed: null while the ring carries it. */
     private RingFailover failover;
+    /** A control message read so far (see {@link ControlMessage}). */
+    private final ByteBuf control = Unpooled.buffer(ControlMessage.SIZE);
 
     protected RingConnectionLink(LinkHost host, NativeSocket socket, LinkSettings config, StreamLink ring) {
         this.host = host;
@@ -257,6 +259,9 @@ public abstract class RingConnectionLink implements ConnectionLink {
                 }
                 throw linkFailure();
             }
+            if (ring.takeProbeWanted()) {
+                probe();
+            }
             int work = 0;
             if (waitingForCredit && (ring.credit() > 0 || peerReset())) {
                 waitingForCredit = false;
@@ -303,9 +308,11 @@ public abstract class RingConnectionLink implements ConnectionLink {
     }
 
     /**
-     * The control connection is readable: nothing but its end may come. An end without the peer's
-     * end of output means its process died (the kernel closed its socket) or it broke the protocol:
-     * the stream is cut, and the channel closes with an error.
+     * The control connection is readable: control messages may come ({@link ControlMessage}: a probe,
+     * answered at once; the answer to this side's; the peer's fail-over message, after which the
+     * stream goes on there), or its end. An end without the peer's end of output means its process
+     * died (the kernel closed its socket); anything else is a broken protocol: the stream is cut,
+     * and the channel closes with an error.
      */
     @Override
     public void socketReady(VSocketIoEvent event) {
@@ -313,45 +320,85 @@ public abstract class RingConnectionLink implements ConnectionLink {
             failover.socketReady(event);
             return;
         }
-        int n;
-        try {
-            // No more than a fail-over message: what follows one is the stream, over tcp.
-            n = socket.read(Scratch.address(), RingFailover.MESSAGE_SIZE);
-        } catch (IOException e) {
-            host.failed(e);
+        while (!closed && failover == null) {
+            int n;
+            try {
+                // No further than the message under way: what follows a fail-over message is the stream, over tcp.
+                n = socket.read(Scratch.address(), ControlMessage.SIZE - control.readableBytes());
+            } catch (IOException e) {
+                host.failed(e);
+                return;
+            }
+            if (n == 0) {
+                return;
+            }
+            if (n == NativeSocket.EOF) {
+                controlEnded();
+                return;
+            }
+            control.writeBytes(Scratch.segment().asSlice(0, n).asByteBuffer());
+            try {
+                if (!controlMessage()) {
+                    return;
+                }
+            } catch (IOException e) {
+                host.failed(e);
+                return;
+            }
+        }
+    }
+
+    /** Acts on the control bytes read so far; false when the channel is failing, or the stream went over to tcp. */
+    private boolean controlMessage() throws IOException {
+        if (!ControlMessage.startsLikeOne(control)) {
+            throw new RingProtocolException("the peer sent " + control.readableBytes() + " bytes on the control connection of "
+                    + kind().name().toLowerCase() + " link that are no control message");
+        }
+        if (ControlMessage.startsLike(control, ControlMessage.FAILOVER)) {
+            if (!failOver(null)) {
+                throw new RingProtocolException("the peer sent a fail-over message on the control connection of "
+                        + kind().name().toLowerCase() + " link, which this side cannot follow");
+            }
+            if (failover != null) { // else it could not start, and the channel is failing
+                failover.messageBytes(control); // copied: the fail-over sends its own message through the scratch
+            }
+            control.clear();
+            return false;
+        }
+        if (control.readableBytes() < ControlMessage.SIZE) {
+            return true;
+        }
+        int magic = ControlMessage.magic(control);
+        long value = ControlMessage.value(control);
+        control.clear();
+        if (magic == ControlMessage.PROBE) {
+            ControlMessage.send(socket, ControlMessage.ANSWER, value);
+        } else {
+            ring.probeAnswered();
+        }
+        return true;
+    }
+
+    /** The control connection ended: the peer closed, or its process died. */
+    private void controlEnded() {
+        host.unwatch(VSocketIoOps.IN | VSocketIoOps.RDHUP);
+        peerClosed = true;
+        if (!ring.peerOutputDone()) {
+            controlEndedFirst();
             return;
         }
-        if (n > 0) {
-            // Copied: the fail-over sends its own message through the same scratch memory.
-            ByteBuf first = Unpooled.buffer(n).writeBytes(Scratch.segment().asSlice(0, n).asByteBuffer());
-            if (RingFailover.startsLikeMessage(first) && failOver(null)) {
-                try {
-                    if (failover != null) { // else it could not start, and the channel is failing
-                        failover.messageBytes(first);
-                    }
-                } catch (IOException e) {
-                    host.failed(e);
-                } finally {
-                    first.release();
-                }
-                return;
-            }
-            first.release();
-            host.failed(new RingProtocolException("the peer sent " + n + " bytes on the control connection of "
-                    + kind().name().toLowerCase() + " link"));
-        } else if (n == NativeSocket.EOF) {
-            host.unwatch(VSocketIoOps.IN | VSocketIoOps.RDHUP);
-            peerClosed = true;
-            if (!ring.peerOutputDone()) {
-                controlEndedFirst();
-                return;
-            }
-            if (waitingForCredit) {
-                // Credit will never come: fail the pending writes now.
-                host.flushReady();
-            }
-            // The rest of the ring and the end of input are reported by the hang-up in ready() (the
-            // peer's end mark is set, so the loop does not block before it runs).
+        if (waitingForCredit) {
+            // Credit will never come: fail the pending writes now.
+            host.flushReady();
+        }
+        // The rest of the ring and the end of input are reported by the hang-up in ready() (the
+        // peer's end mark is set, so the loop does not block before it runs).
+    }
+
+    /** The ring asks whether the peer is still there (its requests have had no answer for a while). */
+    private void probe() throws IOException {
+        if (failover == null && !closed && !peerClosed) {
+            ControlMessage.send(socket, ControlMessage.PROBE, System.nanoTime());
         }
     }
 
@@ -413,6 +460,7 @@ public abstract class RingConnectionLink implements ConnectionLink {
             return;
         }
         closed = true;
+        control.release();
         if (failover != null) {
             if (regionWriter != null) {
                 regionWriter.close();

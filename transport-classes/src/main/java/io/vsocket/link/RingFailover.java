@@ -26,8 +26,9 @@ import java.util.concurrent.TimeUnit;
  * <p>The protocol. Until then the TCP connection carried nothing (it is the control connection).
  * Each side, once it knows — its ring failed, or the peer's message came — stops its ring (no byte
  * of the peer's lands in it any more; see {@link StreamLink#stopForFailover()}) and sends one
- * {@value #MESSAGE_SIZE}-byte message on the socket: the magic {@code "vsfo"}, 4 bytes of zero, and
- * the length of the peer's stream as this side received it (big-endian). Everything it sends after
+ * 16-byte {@link ControlMessage}: the magic {@code "vsfo"}, 4 bytes of zero, and the length of the
+ * peer's stream as this side received it (big-endian); a probe or an answer the peer sent before
+ * its own fail-over message is passed over (none is answered once this side's message went). Everything it sends after
  * that message is the stream itself: first its own bytes from where the peer's message says the
  * peer's stream ends (the ring link kept every byte its peer's device has not acknowledged), then
  * what the application writes. Each side reads first what its ring held unread up to the end it
@@ -39,9 +40,6 @@ import java.util.concurrent.TimeUnit;
  */
 final class RingFailover {
     private static final InternalLogger logger = InternalLoggerFactory.getInstance(RingFailover.class);
-    /** "vsfo". */
-    static final int MAGIC = 0x7673_666f;
-    static final int MESSAGE_SIZE = 16;
     /** How many hello timeouts a side waits for the peer's message. */
     private static final int PATIENCE = 10;
 
@@ -54,7 +52,7 @@ final class RingFailover {
     /** The ring's unread bytes when it stopped: read before anything that comes over tcp. */
     private ByteBuf unread;
     /** The peer's message, as far as it came. */
-    private final ByteBuf message = Unpooled.buffer(MESSAGE_SIZE);
+    private final ByteBuf message = Unpooled.buffer(ControlMessage.SIZE);
     /** This side's bytes the peer did not receive over the ring: sent first over tcp. */
     private ByteBuf resend;
     private TcpConnectionLink tcp;
@@ -108,26 +106,9 @@ final class RingFailover {
         timeout = host.eventLoop().schedule(() -> timedOut(millis), millis, TimeUnit.MILLISECONDS);
     }
 
-    /** Whether {@code bytes} (the first that came on the control connection) can begin a fail-over message. */
-    static boolean startsLikeMessage(ByteBuf bytes) {
-        for (int i = 0; i < Math.min(4, bytes.readableBytes()); i++) {
-            if (bytes.getByte(bytes.readerIndex() + i) != (byte) (MAGIC >>> 24 - 8 * i)) {
-                return false;
-            }
-        }
-        return true;
-    }
-
     private void send(long received) throws IOException {
-        MemorySegment scratch = Scratch.segment();
-        scratch.set(ValueLayout.JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.BIG_ENDIAN), 0, MAGIC);
-        scratch.set(ValueLayout.JAVA_INT_UNALIGNED, 4, 0);
-        scratch.set(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(java.nio.ByteOrder.BIG_ENDIAN), 8, received);
-        // The socket has carried nothing else this way: its buffer takes 16 bytes at once.
-        long n = socket.write(scratch.address(), MESSAGE_SIZE);
-        if (n != MESSAGE_SIZE) {
-            throw new IOException("could not send the fail-over message: " + n + " of " + MESSAGE_SIZE + " bytes went out");
-        }
+        // The socket has carried nothing else this way but whole messages: its buffer takes this one at once.
+        ControlMessage.send(socket, ControlMessage.FAILOVER, received);
     }
 
     private void timedOut(long millis) {
@@ -145,8 +126,8 @@ final class RingFailover {
     /** Takes bytes of the peer's message read by the ring link before this started. */
     void messageBytes(ByteBuf bytes) throws IOException {
         message.writeBytes(bytes);
-        if (message.readableBytes() == MESSAGE_SIZE) {
-            switchOver();
+        if (message.readableBytes() == ControlMessage.SIZE) {
+            messageDone();
         }
     }
 
@@ -170,29 +151,45 @@ final class RingFailover {
     }
 
     private void readMessage() throws IOException {
-        MemorySegment scratch = Scratch.segment();
-        // No further than the message: what follows it is the stream, the tcp link's to read.
-        int n = socket.read(scratch.address(), MESSAGE_SIZE - message.readableBytes());
-        if (n == NativeSocket.EOF) {
-            throw new IOException("the peer closed the connection during the fail-over of its " + from.name().toLowerCase()
-                    + " link to tcp");
-        }
-        if (n > 0) {
+        while (tcp == null && !closed) {
+            MemorySegment scratch = Scratch.segment();
+            // No further than the message: what follows the peer's fail-over message is the stream,
+            // the tcp link's to read.
+            int n = socket.read(scratch.address(), ControlMessage.SIZE - message.readableBytes());
+            if (n == NativeSocket.EOF) {
+                throw new IOException("the peer closed the connection during the fail-over of its "
+                        + from.name().toLowerCase() + " link to tcp");
+            }
+            if (n <= 0) {
+                return;
+            }
             message.writeBytes(scratch.asSlice(0, n).asByteBuffer());
-            if (message.readableBytes() == MESSAGE_SIZE) {
-                switchOver();
+            if (message.readableBytes() == ControlMessage.SIZE) {
+                messageDone();
             }
         }
     }
 
-    /** The peer's message is complete: resend what it did not receive and carry on over tcp. */
-    private void switchOver() throws IOException {
-        int magic = message.getInt(0);
-        if (magic != MAGIC || message.getInt(4) != 0) {
-            throw new RingProtocolException("the peer sent " + MESSAGE_SIZE + " bytes on the control connection of the "
+    /**
+     * A whole message came: the peer's fail-over message switches the stream over; a probe or an
+     * answer it sent before it is passed over (this side's stream is already the stream itself).
+     */
+    private void messageDone() throws IOException {
+        int magic = ControlMessage.magic(message);
+        if (magic == ControlMessage.PROBE || magic == ControlMessage.ANSWER) {
+            ControlMessage.value(message); // checked, then passed over
+            message.clear();
+            return;
+        }
+        if (magic != ControlMessage.FAILOVER) {
+            throw new RingProtocolException("the peer sent " + ControlMessage.SIZE + " bytes on the control connection of the "
                     + from.name().toLowerCase() + " link that are not a fail-over message");
         }
-        long peerReceived = message.getLong(8);
+        switchOver(ControlMessage.value(message));
+    }
+
+    /** The peer's message is complete: resend what it did not receive and carry on over tcp. */
+    private void switchOver(long peerReceived) throws IOException {
         resend = ring.unreceived(peerReceived);
         ring.close();
         timeout.cancel(false);

@@ -77,6 +77,22 @@ public interface StreamLink extends AutoCloseable {
         throw new UnsupportedOperationException(this + " does not fail over");
     }
 
+    /**
+     * True once per quiet spell in which the link's requests have had no answer for a while (then
+     * its owner asks the peer over the control connection whether it is still there); false where
+     * the link cannot tell.
+     */
+    default boolean takeProbeWanted() {
+        return false;
+    }
+
+    /**
+     * The peer answered over the control connection: it is there and its loop runs. A link whose
+     * requests still have had no answer since it asked has lost its path, and fails.
+     */
+    default void probeAnswered() {
+    }
+
     @Override
     void close();
 }

@@ -60,6 +60,10 @@ final class MemoryRingLinks {
         private final boolean keeps;
         volatile IOException failure;
         boolean stopped;
+        /** Set to have the link's owner probe the peer over the control connection (taken once). */
+        volatile boolean probeWanted;
+        /** Answers to this side's probes that came back. */
+        final java.util.concurrent.atomic.AtomicInteger probesAnswered = new java.util.concurrent.atomic.AtomicInteger();
 
         private Ring(Way out, Way in, boolean keeps) {
             this.out = out;
@@ -144,6 +148,18 @@ final class MemoryRingLinks {
         @Override
         public IOException failure() {
             return failure;
+        }
+
+        @Override
+        public boolean takeProbeWanted() {
+            boolean wanted = probeWanted;
+            probeWanted = false;
+            return wanted;
+        }
+
+        @Override
+        public void probeAnswered() {
+            probesAnswered.incrementAndGet();
         }
 
         @Override

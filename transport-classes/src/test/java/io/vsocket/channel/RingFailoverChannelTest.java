@@ -156,6 +156,53 @@ class RingFailoverChannelTest {
         p.close();
     }
 
+    /**
+     * Probes on the control connection (a ring link whose requests have had no answer asks whether
+     * its peer is still there): one is answered while both sides run on the ring, and nothing else
+     * changes; probes and answers that precede a fail-over message are passed over by the side that
+     * already failed over, and both streams still arrive whole.
+     */
+    @Test
+    void probesOnTheControlConnectionAreAnsweredAndPassedOverOnceAFailOverBegan() throws Exception {
+        Pair p = Pair.open(4096, List.of(VSocketLink.SHM, VSocketLink.TCP));
+        p.a.ring.probeWanted = true;
+        await(() -> p.a.ring.probesAnswered.get() == 1, "a's probe to be answered");
+        assertEquals(VSocketLink.SHM, p.a.channel.link());
+        assertEquals(VSocketLink.SHM, p.b.channel.link());
+        assertEquals(0, p.b.ring.probesAnswered.get(), "b asked nothing");
+
+        byte[] ab = pattern(300_000, 6);
+        byte[] ba = pattern(200_000, 7);
+        p.a.write(ab);
+        p.b.write(ba);
+        await(() -> p.b.received() > 50_000 && p.a.received() > 50_000, "both streams under way");
+        // Held on the wire: b's probe, then a's fail-over message. b answers nothing once it failed
+        // over; a, already failing over, passes b's probe over; b meets a's message and follows.
+        p.wire.pause(true);
+        p.b.ring.probeWanted = true;
+        p.a.ring.probeWanted = true;
+        Thread.sleep(50); // both probes go into the paused wire
+        p.a.channel.eventLoop().submit(() -> {
+            p.a.ring.failure = new IOException("injected: the ring's path failed");
+        }).sync();
+        Thread.sleep(50);
+        p.wire.pause(false);
+        await(() -> p.a.channel.link() == VSocketLink.TCP && p.b.channel.link() == VSocketLink.TCP, "the switch");
+        await(() -> p.b.received() == ab.length && p.a.received() == ba.length, "both streams whole");
+        assertArrayEquals(ab, p.b.bytes(), "a's stream at b");
+        assertArrayEquals(ba, p.a.bytes(), "b's stream at a");
+        for (End e : List.of(p.a, p.b)) {
+            assertEquals(List.of(), e.errors, "the application saw no error");
+            assertTrue(e.channel.isActive());
+        }
+        assertEquals(1, p.a.ring.probesAnswered.get(), "the answer to a's second probe came once a was failing over: passed over");
+        // And the connection carries on over tcp.
+        byte[] more = pattern(70_000, 8);
+        p.a.write(more);
+        await(() -> p.b.received() == ab.length + more.length, "more bytes over tcp");
+        p.close();
+    }
+
     private static byte[] pattern(int length, int seed) {
         byte[] bytes = new byte[length];
         for (int i = 0; i < length; i++) {
@@ -279,7 +326,7 @@ class RingFailoverChannelTest {
             end.control = wireServer.accept();
             group.register(ch).sync();
             ch.eventLoop().submit(() -> {
-                ch.linkEstablished(new MemoryRingLinks.Polled(ch.linkHost(), ch.socket, ch.config(), ring), null);
+                ch.linkHost().linkEstablished(new MemoryRingLinks.Polled(ch.linkHost(), ch.socket, ch.config(), ring), null);
             }).sync();
             return end;
         }

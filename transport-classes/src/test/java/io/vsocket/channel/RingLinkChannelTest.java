@@ -247,7 +247,7 @@ class RingLinkChannelTest {
             group.register(ch).sync();
             ch.eventLoop().submit(() -> {
                 end.link = new MemoryRingLinks.Polled(ch.linkHost(), ch.socket, ch.config(), ring);
-                ch.linkEstablished(end.link, null); // as the hello does when it picked a ring link
+                ch.linkHost().linkEstablished(end.link, null); // as the hello does when it picked a ring link
             }).sync();
             return end;
         }

@@ -635,6 +635,14 @@ class RdmaChannelTest {
                 client.close().sync();
             }
             System.err.println("PROGRESS closed at " + (System.nanoTime() - t0) / 1_000_000 + " ms");
+            // How long the loops take to run a task while the servers' sides close (their queue pairs
+            // flushing): reported, not asserted (a closed link's flush is awaited without holding its loop).
+            long slowest = 0;
+            for (int i = 0; i < 20; i++) {
+                slowest = Math.max(slowest, slowestLoopTurnMillis(own));
+                Thread.sleep(50);
+            }
+            System.err.println("PROGRESS slowest loop turn after the closes: " + slowest + " ms");
             // Each closed link lingers until its end of output completes, bounded by a 10 s timer that
             // goes with the link: once the ends are through, the loops hold no timer per connection (a
             // few links whose end still retries towards a peer already gone keep theirs: 85 of 2,000
@@ -740,6 +748,17 @@ class RdmaChannelTest {
                         + " count after shutdown: " + counts + " -> " + after);
             }
         }
+    }
+
+    /** How long the slowest loop of {@code group} took to run a task submitted now. */
+    private static long slowestLoopTurnMillis(EventLoopGroup group) throws Exception {
+        long slowest = 0;
+        for (io.netty.util.concurrent.EventExecutor loop : group) {
+            long t = System.nanoTime();
+            loop.submit(() -> { }).get(60, TimeUnit.SECONDS);
+            slowest = Math.max(slowest, (System.nanoTime() - t) / 1_000_000);
+        }
+        return slowest;
     }
 
     /** The memory this process has pinned for the device ({@code VmPin}: registered regions). */

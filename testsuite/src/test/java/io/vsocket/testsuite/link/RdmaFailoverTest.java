@@ -194,7 +194,7 @@ class RdmaFailoverTest {
     private static String state(Channel ch) {
         String link;
         try {
-            Object ring = field(field(ch, "connection"), "ring");
+            Object ring = field(field(field(ch, "path"), "link"), "ring");
             StringBuilder fields = new StringBuilder();
             for (String name : List.of("posted", "completed", "delivered", "publishedTo", "peerConsumed", "peerProduced",
                     "creditReturned", "segments", "peerReady", "outputDone", "stopped", "failure")) {
@@ -231,7 +231,7 @@ class RdmaFailoverTest {
 
     /** The queue pair under a channel's rdma link (the fault is injected there; nothing public reaches it). */
     private static QueuePair queuePairOf(Channel channel) throws ReflectiveOperationException {
-        Object link = field(channel, "connection");
+        Object link = field(field(channel, "path"), "link");
         Object ring = field(link, "ring");
         return (QueuePair) field(ring, "qp");
     }

@@ -22,7 +22,8 @@ final class ShmInternals {
 
     /** The channel's shm link: set once the hello picked shm (from {@code channelActive} on), null once closed. */
     static ShmLink link(Channel channel) {
-        Object link = read(VSocketSocketChannel.class, "connection", channel);
+        Object path = read(VSocketSocketChannel.class, "path", channel);
+        Object link = read(path.getClass(), "link", path);
         if (!(link instanceof ShmConnectionLink) || (boolean) read(RingConnectionLink.class, "closed", link)) {
             return null;
         }

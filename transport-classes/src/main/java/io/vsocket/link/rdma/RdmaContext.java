@@ -1,6 +1,8 @@
 package io.vsocket.link.rdma;
 
 import io.netty.channel.EventLoop;
+import io.netty.util.internal.logging.InternalLogger;
+import io.netty.util.internal.logging.InternalLoggerFactory;
 import io.vsocket.ffm.ibverbs.ibv_recv_wr;
 import io.vsocket.link.Resources;
 import io.vsocket.verbs.CompletionBatch;
@@ -44,6 +46,7 @@ import java.util.concurrent.TimeUnit;
  * on the same device (see {@link RdmaDevice}). One thread only.
  */
 public final class RdmaContext implements AutoCloseable {
+    private static final InternalLogger logger = InternalLoggerFactory.getInstance(RdmaContext.class);
     private static final int RECEIVES = 1024;
     /** Entries asked for each completion queue: every receive, plus the signalled sends of its links. */
     private static final int CQ_ENTRIES = 16 * 1024;
@@ -79,6 +82,9 @@ public final class RdmaContext implements AutoCloseable {
     private final MemorySegment receiveChain;
     private final Int2ObjectHashMap<QpCompletions> targets = new Int2ObjectHashMap<>();
     private final List<QpCompletions> touched = new ArrayList<>();
+    /** Closed links waiting for their drain to start ({@link #drainLater}), and drains under way. */
+    private final java.util.ArrayDeque<RdmaLink> drainQueue = new java.util.ArrayDeque<>();
+    private int draining;
     /** Where completions of queue pairs no longer registered go, other than stream receives (or null). */
     private QpCompletions orphans;
     private int links;
@@ -178,7 +184,7 @@ public final class RdmaContext implements AutoCloseable {
     }
 
     /**
-     * Runs the watch over the links' requests ({@link RdmaLink#watch}) every quarter of
+     * Runs the watch over the links' requests ({@link RdmaLink#watch}) every eighth of
      * {@link #STALL_MILLIS} while this context has links and their loop is known: one timer for the
      * loop, not one per link.
      */
@@ -188,7 +194,9 @@ public final class RdmaContext implements AutoCloseable {
             return;
         }
         try {
-            watch = loop.schedule(this::watchTick, Math.max(STALL_MILLIS / 4, 1), TimeUnit.MILLISECONDS);
+            // Twice per probe time: a quiet link probes its peer between a quarter and three eighths of the stall time.
+            watch = loop.schedule(this::watchTick, Math.max(STALL_MILLIS / (2 * RdmaLink.PROBE_FRACTION), 1),
+                    TimeUnit.MILLISECONDS);
         } catch (RejectedExecutionException e) {
             // the loop is shutting down, and its links with it
         }
@@ -256,7 +264,42 @@ public final class RdmaContext implements AutoCloseable {
         return channel.fd();
     }
 
-    /** The number of live links (for leak checks). */
+    /**
+     * Whether a closed link may wait for its flush completion after its close returns (the loop
+     * polls for it, and the watch bounds the wait): the loop is known and its watch runs.
+     */
+    boolean drainsLater() {
+        return loop != null && !closed && STALL_MILLIS > 0;
+    }
+
+    /**
+     * Drains under way at most: each puts a queue pair in error and awaits its flush. More at once
+     * only load the device (SoftRoCE flushes in softirq, and thousands at once held a CPU of the
+     * test VM for over 20 s); a closed link waits its turn untouched, its queue pair still answering.
+     */
+    static final int MAX_DRAINS = 16;
+
+    /** A closed link to drain ({@link RdmaLink#startDrain()}) now, or once fewer than {@link #MAX_DRAINS} are. */
+    void drainLater(RdmaLink link) {
+        if (draining < MAX_DRAINS && link.startDrain()) {
+            draining++;
+        } else {
+            drainQueue.add(link);
+        }
+    }
+
+    /** A drain ended (its link released): the next closed link starts its own. */
+    void drainDone() {
+        draining--;
+        RdmaLink next;
+        while (draining < MAX_DRAINS && (next = drainQueue.poll()) != null) {
+            if (next.startDrain()) {
+                draining++;
+            }
+        }
+    }
+
+    /** The number of live links (for leak checks; closed links waiting for their flush count). */
     public int linkCount() {
         return links;
     }
@@ -565,7 +608,12 @@ public final class RdmaContext implements AutoCloseable {
             watch = null;
         }
         for (QpCompletions target : targets.values().toArray(new QpCompletions[0])) {
-            target.contextClosing();
+            try {
+                target.contextClosing();
+            } catch (RuntimeException e) {
+                // One target's fault must not keep the queues, the domain and the device open.
+                logger.warn("a queue pair's release failed as its rdma context closed", e);
+            }
         }
         targets.clear();
         touched.clear();

@@ -96,6 +96,8 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
     private static final int MAX_CHAIN = MAX_SEGMENTS / MAX_SGE + 2;
     private static final int INLINE = 64;
     private static final long WAIT_NANOS = 1_000_000_000L;
+    /** A link quiet for this fraction of the stall time probes its peer over tcp (see {@link #watch}). */
+    static final int PROBE_FRACTION = 4;
     /** The longest a stop for a fail-over polls for completions that came before it. */
     private static final long STOP_DRAIN_NANOS = 20_000_000L;
     private static final int ACCESS = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE;
@@ -146,6 +148,12 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
     private long completed;
     /** When a completion last came, or the first request after none were out was posted. */
     private long progressNanos;
+    /** This link asked for a probe of its peer (see {@link #watch}) in the quiet spell since {@link #probeSpell}. */
+    private boolean probed;
+    /** The {@link #progressNanos} of the quiet spell the last probe was asked in. */
+    private long probeSpell;
+    /** A probe asked for and not yet taken by the owner ({@link #takeProbeWanted()}). */
+    private boolean probeWanted;
     /** The last request the peer's device is known to have received (a successful completion: every one before it too). */
     private long delivered;
     /** Stopped for a fail-over to tcp ({@link #stopForFailover()}): it moves no byte any more. */
@@ -187,6 +195,16 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
     private boolean peerReset;
     private IOException failure;
     private boolean closed;
+    /** Closed, and waiting for its context to start its drain ({@link #startDrain()}). */
+    private boolean drainQueued;
+    /**
+     * Closed, its queue pair in error, and waiting for the flush completion of request
+     * {@link #drainUntil} (0: none to wait for) before the device is known to be done with its memory.
+     */
+    private boolean draining;
+    private long drainUntil;
+    /** When a drain stops waiting for its flush and releases anyway ({@link #watch}). */
+    private long drainDeadline;
     /** Closed by its owner, kept until its end of output completes. */
     private boolean lingering;
     /** The owner's bound on the linger ({@link #boundLinger}): cancelled when the link goes before it. */
@@ -476,6 +494,12 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
      * first, so that a completion is awaited at all.
      */
     void watch(long now, long stallNanos) {
+        if (draining) {
+            if (now - drainDeadline >= 0) {
+                release(); // no flush within the bound (a broken queue): the device had its time
+            }
+            return;
+        }
         if (posted == completed || closed || lingering || failure != null || stopped || !peerReady) {
             return;
         }
@@ -484,7 +508,36 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
         } else if (now - progressNanos >= stallNanos) {
             fail(new IOException("no completion for " + (now - progressNanos) / 1_000_000 + " ms with "
                     + (posted - completed) + " requests out: the RDMA path to the peer is gone"));
+        } else if (now - progressNanos >= stallNanos / PROBE_FRACTION && (!probed || probeSpell != progressNanos)) {
+            // Quiet for a quarter of the stall time: ask the peer over tcp (once per quiet spell).
+            probed = true;
+            probeSpell = progressNanos;
+            probeWanted = true;
+            context.touch(this);
         }
+    }
+
+    @Override
+    public boolean takeProbeWanted() {
+        boolean wanted = probeWanted;
+        probeWanted = false;
+        return wanted && !closed && failure == null && !stopped;
+    }
+
+    /**
+     * The peer answered over tcp, so it is alive and its loop runs: if nothing completed here since
+     * the probe went (requests still out), the RDMA path is what failed (RC's retry error would say
+     * so on a real device, after about half a second; SoftRoCE does not always), and the link fails
+     * now instead of at the stall watch's bound.
+     */
+    @Override
+    public void probeAnswered() {
+        if (!probed || progressNanos != probeSpell || lastSignaled <= completed
+                || closed || lingering || failure != null || stopped) {
+            return;
+        }
+        fail(new IOException("no completion for " + (System.nanoTime() - progressNanos) / 1_000_000 + " ms with "
+                + (posted - completed) + " requests out while the peer answers over tcp: the RDMA path to the peer is gone"));
     }
 
     /** Takes the {@code n} bytes of {@code buf} from {@code index} (at {@code address}) in place; -1 when they must be copied instead. */
@@ -982,6 +1035,12 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
      */
     @Override
     protected void afterCompletions() {
+        if (draining) {
+            if (completed >= drainUntil) {
+                release(); // the flush came: the device is done with everything this link posted
+            }
+            return;
+        }
         if (lingering) {
             if (closed) {
                 return;
@@ -1080,12 +1139,27 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
     /** The context closes under this link: it goes at once. */
     @Override
     protected void contextClosing() {
-        destroy();
+        if (drainQueued) {
+            drainQueued = false;
+            drainNow();
+        } else if (draining) {
+            awaitFlushed(drainUntil);
+            release();
+        } else {
+            destroy();
+        }
     }
 
     /**
      * ERR, and a last signalled request whose (flush) completion says the device is done with
-     * everything before it (bounded wait): only then are the queue pair and the memory released.
+     * everything before it: only then are the queue pair and the memory released. On a loop, that
+     * flush is awaited without holding the loop: the link stays a completion target until it comes
+     * ({@link #afterCompletions()}) or the watch's bound passes ({@link #watch}), so a loop that closes
+     * thousands of links goes on serving the others meanwhile; and its context drains a few links at
+     * a time ({@link RdmaContext#drainLater}), the others waiting closed but untouched (nothing posted,
+     * the queue pair still answering its peer), since thousands of queue pairs flushing at once keep
+     * SoftRoCE's softirq busy for tens of seconds. Without a loop (a link driven directly), or when
+     * the context itself closes, the flush is awaited here, bounded.
      */
     void destroy() {
         if (closed) {
@@ -1098,19 +1172,60 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
             lingerBound = null;
             bound.cancel(false);
         }
+        if (sendCursor != null && context.drainsLater()) {
+            drainQueued = true;
+            context.drainLater(this);
+        } else {
+            drainNow();
+        }
+    }
+
+    /**
+     * Called by the context when this closed link's turn to drain comes; false when it has gone
+     * meanwhile (drained in place as its context closed).
+     */
+    boolean startDrain() {
+        if (!drainQueued) {
+            return false;
+        }
+        drainQueued = false;
+        draining = true;
+        drainUntil = flushRequest();
+        drainDeadline = System.nanoTime() + WAIT_NANOS;
+        context.touch(this); // released at the next dispatch if there is nothing to wait for
+        return true;
+    }
+
+    /** The drain in place: ERR, the flush awaited here (bounded), then the release. */
+    private void drainNow() {
+        long last = flushRequest();
+        if (last > completed) {
+            awaitFlushed(last);
+        }
+        release();
+    }
+
+    /** ERR, and the request whose completion says every earlier one has left the queue (0: none to wait for). */
+    private long flushRequest() {
         try {
             qp.toError();
             if (sendCursor == null) {
-                // Never connected: nothing was posted.
-            } else if (hasRoom(1)) {
-                request(0, CREDIT);
-                awaitCompleted(post(1, true));
-            } else {
-                awaitCompleted(posted);
+                return 0; // never connected: nothing was posted
             }
+            if (hasRoom(1)) {
+                request(0, CREDIT);
+                return post(1, true);
+            }
+            return posted;
         } catch (VerbsException ignored) {
-            // already in error, or going away: destroying it is all that is left
+            return 0; // already in error, or going away: destroying it is all that is left
         }
+    }
+
+    /** Releases what the device no longer uses (or what it had its time to finish with). */
+    private void release() {
+        boolean drained = draining;
+        draining = false;
         context.forget(this);
         // The window first: a bound type 2 window holds its queue pair, whose destruction would wait
         // for it (rxe blocks there), and its region, which the device will not deregister under it;
@@ -1133,12 +1248,25 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
             unpostedHolds.get(i).release();
         }
         unpostedHolds.clear();
+        if (drained) {
+            context.drainDone(); // the next closed link starts its drain (none is released inside this call)
+        }
     }
 
+    /** Polls (bounded) until request {@code request} has completed. */
     private void awaitCompleted(long request) throws VerbsException {
         long deadline = System.nanoTime() + WAIT_NANOS;
         while (completed < request && System.nanoTime() < deadline) {
             context.poll();
+        }
+    }
+
+    /** {@link #awaitCompleted}, on the way out: a queue that cannot be polled flushes nothing more. */
+    private void awaitFlushed(long request) {
+        try {
+            awaitCompleted(request);
+        } catch (VerbsException ignored) {
+            // release now
         }
     }
 

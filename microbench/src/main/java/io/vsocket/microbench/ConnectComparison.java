@@ -1,0 +1,209 @@
+package io.vsocket.microbench;
+
+import io.netty.bootstrap.Bootstrap;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.ServerChannel;
+import io.netty.channel.epoll.Epoll;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.channel.epoll.EpollServerSocketChannel;
+import io.netty.channel.epoll.EpollSocketChannel;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.netty.channel.socket.nio.NioSocketChannel;
+import io.vsocket.channel.VSocketChannelOption;
+import io.vsocket.channel.VSocketEventLoopGroup;
+import io.vsocket.channel.VSocketServerSocketChannel;
+import io.vsocket.channel.VSocketSocketChannel;
+import io.vsocket.link.VSocketLink;
+import org.HdrHistogram.Histogram;
+
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+
+/**
+ * Connect to the first echoed byte (issue 13's measure of what the hello costs a new connection):
+ * from {@code connect()} to the client's handler holding the echo of the 64 bytes it wrote as soon
+ * as the channel was active, one connection at a time, each closed before the next; p50 and p99 over
+ * {@code connections}, for vsocket at its default links (shm on one host), vsocket pinned to tcp (the
+ * hello skipped: the client speaks plain TCP), and Netty's epoll and NIO, in the same run. Client and
+ * server each have their own loop (as two processes would), in this JVM. Every transport is measured
+ * in three rounds, in a rotating order, and the medians are reported with vsocket's ratios against
+ * epoll.
+ *
+ * <p>Usage: {@code ConnectComparison [connections per round] [transport,...]}.
+ */
+public final class ConnectComparison {
+    private static final int MESSAGE = 64;
+    private static final int ROUNDS = 3;
+    private static final InetAddress ADDRESS = InetAddress.getLoopbackAddress();
+
+    record Transport(String name, Supplier<EventLoopGroup> groups, Class<? extends ServerChannel> server,
+                     Class<? extends Channel> client, List<VSocketLink> links) {
+        ServerBootstrap serverBootstrap(EventLoopGroup group) {
+            ServerBootstrap b = new ServerBootstrap().group(group).channel(server)
+                    .childOption(ChannelOption.TCP_NODELAY, true);
+            return links == null ? b : b.childOption(VSocketChannelOption.LINKS, links);
+        }
+
+        Bootstrap bootstrap(EventLoopGroup group) {
+            Bootstrap b = new Bootstrap().group(group).channel(client).option(ChannelOption.TCP_NODELAY, true);
+            return links == null ? b : b.option(VSocketChannelOption.LINKS, links);
+        }
+    }
+
+    public static void main(String[] args) throws Exception {
+        int connections = args.length > 0 ? Integer.parseInt(args[0]) : 2000;
+        List<String> only = args.length > 1 ? List.of(args[1].split(",")) : List.of();
+        List<Transport> selected = transports().stream().filter(t -> only.isEmpty() || only.contains(t.name())).toList();
+        for (Transport t : selected) {
+            measure(t, Math.max(200, connections / 5)); // the JIT, the pools, the descriptor tables warmed for every one
+        }
+        List<List<double[]>> rounds = new ArrayList<>();
+        for (Transport ignored : selected) {
+            rounds.add(new ArrayList<>());
+        }
+        for (int round = 0; round < ROUNDS; round++) {
+            for (int k = 0; k < selected.size(); k++) {
+                int i = (k + round) % selected.size(); // rotating order: no transport always runs first
+                rounds.get(i).add(measure(selected.get(i), connections));
+            }
+        }
+        System.out.println();
+        System.out.printf(Locale.ROOT, "connect to first echoed byte, %d B, %d connections per round, medians of %d rounds%n",
+                MESSAGE, connections, ROUNDS);
+        System.out.printf(Locale.ROOT, "%-14s %10s %10s %10s %10s%n", "transport", "p50 µs", "p99 µs", "p50/epoll", "p99/epoll");
+        double[] epoll = null;
+        for (int i = 0; i < selected.size(); i++) {
+            if (selected.get(i).name().equals("epoll")) {
+                epoll = medians(rounds.get(i));
+            }
+        }
+        for (int i = 0; i < selected.size(); i++) {
+            double[] m = medians(rounds.get(i));
+            StringBuilder perRound = new StringBuilder();
+            for (double[] r : rounds.get(i)) {
+                perRound.append(String.format(Locale.ROOT, " %.0f/%.0f", r[0], r[1]));
+            }
+            System.out.printf(Locale.ROOT, "%-14s %10.1f %10.1f %10s %10s   rounds p50/p99:%s%n", selected.get(i).name(),
+                    m[0], m[1], epoll == null ? "-" : String.format(Locale.ROOT, "%.2f", m[0] / epoll[0]),
+                    epoll == null ? "-" : String.format(Locale.ROOT, "%.2f", m[1] / epoll[1]), perRound);
+        }
+    }
+
+    private static double[] medians(List<double[]> rounds) {
+        double[] p50 = rounds.stream().mapToDouble(r -> r[0]).sorted().toArray();
+        double[] p99 = rounds.stream().mapToDouble(r -> r[1]).sorted().toArray();
+        return new double[] {p50[p50.length / 2], p99[p99.length / 2]};
+    }
+
+    static List<Transport> transports() {
+        List<Transport> list = new ArrayList<>();
+        list.add(new Transport("vsocket", () -> new VSocketEventLoopGroup(1), VSocketServerSocketChannel.class,
+                VSocketSocketChannel.class, null));
+        list.add(new Transport("vsocket-tcp", () -> new VSocketEventLoopGroup(1), VSocketServerSocketChannel.class,
+                VSocketSocketChannel.class, List.of(VSocketLink.TCP)));
+        if (Epoll.isAvailable()) {
+            list.add(new Transport("epoll", () -> new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory()),
+                    EpollServerSocketChannel.class, EpollSocketChannel.class, null));
+        }
+        list.add(new Transport("nio", () -> new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory()),
+                NioServerSocketChannel.class, NioSocketChannel.class, null));
+        return list;
+    }
+
+    /** {p50, p99} in microseconds of {@code connections} connects, one after the other. */
+    static double[] measure(Transport t, int connections) throws Exception {
+        EventLoopGroup serverGroup = t.groups().get();
+        EventLoopGroup clientGroup = t.groups().get();
+        Histogram histogram = new Histogram(TimeUnit.SECONDS.toNanos(10), 3);
+        String linkSeen = null;
+        try {
+            Channel server = t.serverBootstrap(serverGroup).childHandler(new Echo())
+                    .bind(new InetSocketAddress(ADDRESS, 0)).sync().channel();
+            for (int i = 0; i < connections; i++) {
+                CompletableFuture<Long> echoed = new CompletableFuture<>();
+                long start = System.nanoTime();
+                Channel client = t.bootstrap(clientGroup).handler(new FirstEcho(echoed))
+                        .connect(server.localAddress()).sync().channel();
+                long end = echoed.get(10, TimeUnit.SECONDS);
+                histogram.recordValue(end - start);
+                if (client instanceof VSocketSocketChannel v) {
+                    linkSeen = String.valueOf(v.link());
+                }
+                client.close().sync();
+            }
+            server.close().sync();
+        } finally {
+            clientGroup.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+            serverGroup.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+        }
+        double p50 = histogram.getValueAtPercentile(50) / 1000.0;
+        double p99 = histogram.getValueAtPercentile(99) / 1000.0;
+        System.out.printf(Locale.ROOT, "%-14s %6d connections: p50 %8.1f µs, p99 %8.1f µs%s%n", t.name(), connections,
+                p50, p99, linkSeen == null ? "" : " (link " + linkSeen + ")");
+        return new double[] {p50, p99};
+    }
+
+    /** Writes 64 bytes as soon as the channel is active, and completes with the time the last echoed byte came. */
+    private static final class FirstEcho extends ChannelInboundHandlerAdapter {
+        private final CompletableFuture<Long> echoed;
+        private int received;
+
+        FirstEcho(CompletableFuture<Long> echoed) {
+            this.echoed = echoed;
+        }
+
+        @Override
+        public void channelActive(ChannelHandlerContext ctx) {
+            ctx.writeAndFlush(Unpooled.wrappedBuffer(new byte[MESSAGE]));
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            ByteBuf buf = (ByteBuf) msg;
+            received += buf.readableBytes();
+            buf.release();
+            if (received >= MESSAGE) {
+                echoed.complete(System.nanoTime());
+            }
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            echoed.completeExceptionally(cause);
+            ctx.close();
+        }
+    }
+
+    private static final class Echo extends ChannelInboundHandlerAdapter {
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            ctx.writeAndFlush(msg).addListener(ChannelFutureListener.CLOSE_ON_FAILURE);
+        }
+
+        @Override
+        public boolean isSharable() {
+            return true;
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            ctx.close();
+        }
+    }
+}

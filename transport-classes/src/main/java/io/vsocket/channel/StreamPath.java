@@ -1,0 +1,416 @@
+package io.vsocket.channel;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.channel.ChannelOutboundBuffer;
+import io.netty.channel.ChannelPromise;
+import io.netty.channel.EventLoop;
+import io.vsocket.handshake.LinkNegotiation;
+import io.vsocket.handshake.NegotiationHost;
+import io.vsocket.link.ConnectionLink;
+import io.vsocket.link.TcpConnectionLink;
+import io.vsocket.link.VSocketLink;
+import io.vsocket.loop.VSocketIoEvent;
+import io.vsocket.loop.VSocketIoHandler;
+import io.vsocket.loop.VSocketIoOps;
+import io.vsocket.unix.NativeSocket;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.channels.ClosedChannelException;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * What carries a {@link VSocketSocketChannel}'s bytes, and what makes it: the hello while it is under
+ * way, the link it picked, the bytes the hello took off the socket that are the application's, and a
+ * tcp channel's watch for a late offer (with the writes, the output shut-downs and the input shut-down
+ * held while that offer's link is made). The channel keeps Netty's semantics (connect, active, the
+ * pipeline, half-closure) and asks this which link reads, writes and shuts down; the hello and the
+ * links see the channel through this ({@link NegotiationHost}). Loop thread only, but {@link #link()}.
+ */
+final class StreamPath implements NegotiationHost {
+    private final VSocketSocketChannel channel;
+    private final NativeSocket socket;
+    private final VSocketSocketChannelConfig config;
+    /** Non-null while the hello is under way (a late offer's included). */
+    private LinkNegotiation negotiation;
+    /** Null until the hello has picked the link; kept once closed (it still says which it was). */
+    private volatile ConnectionLink link;
+    /** Bytes that arrived with the hello but belong to the application (a plain peer spoke first). */
+    private ByteBuf pendingInbound;
+    /** A channel that went on in tcp without the hello's end: its first inbound bytes may be a late hello. */
+    private LinkNegotiation lateHello;
+    /** Bytes (or the end of output) went out over tcp while a late hello was watched for: too late to take one. */
+    private boolean sentWhileWatching;
+    /** Output shut-downs asked for while a late offer's link is being made: done once the held writes went. */
+    private final List<ChannelPromise> heldOutputShutdowns = new ArrayList<>(0);
+    /** An input shut-down asked for while a late offer's link is being made: done once the link is there. */
+    private boolean inputShutdownPending;
+    private boolean inboundTaskPending;
+    private final Runnable flushTask;
+
+    StreamPath(VSocketSocketChannel channel, NativeSocket socket, VSocketSocketChannelConfig config) {
+        this.channel = channel;
+        this.socket = socket;
+        this.config = config;
+        this.flushTask = () -> channel.streamUnsafe().flushNow();
+    }
+
+    /** The link, once the hello picked it (null before). Any thread. */
+    ConnectionLink link() {
+        return link;
+    }
+
+    /** The hello is under way: it reads the socket for itself, and writes wait for the link. */
+    boolean negotiating() {
+        return negotiation != null;
+    }
+
+    /** The server's side of the hello, once (an accepted channel, as soon as it is registered). */
+    void startServer() {
+        if (negotiation == null && link == null) {
+            negotiation = new LinkNegotiation(this, socket, config);
+            negotiation.startServer(channel.parent().shmRendezvous(config.getLinks()));
+            negotiationInterestChanged();
+        }
+    }
+
+    /**
+     * The client's side, once its TCP connection is up: the hello, or tcp at once when tcp is the only
+     * link allowed (then this side never speaks vsocket, and the peer sees a plain client).
+     */
+    void startClient() throws IOException {
+        List<VSocketLink> allowed = config.getLinks();
+        if (allowed.size() == 1 && allowed.get(0) == VSocketLink.TCP) {
+            linkEstablished(new TcpConnectionLink(this, socket, config), null);
+            return;
+        }
+        negotiation = new LinkNegotiation(this, socket, config);
+        negotiation.startClient();
+        negotiationInterestChanged();
+    }
+
+    @Override
+    public void negotiationInterestChanged() {
+        if (negotiation != null) {
+            int wanted = negotiation.interest();
+            channel.clearFlag(~wanted & (VSocketIoOps.IN | VSocketIoOps.RDHUP | VSocketIoOps.PRI | VSocketIoOps.OUT));
+            channel.setFlag(wanted);
+        }
+    }
+
+    /** The hello picked the link: move the data path onto it. */
+    @Override
+    public void linkEstablished(ConnectionLink established, ByteBuf leftover) {
+        negotiation = null;
+        ConnectionLink before = link;
+        if (before != null && before != established) {
+            before.close(); // the tcp link a late offer's link replaces (the socket stays: it is the channel's)
+        }
+        link = established;
+        pendingInbound = leftover;
+        channel.clearFlag(VSocketIoOps.PRI);
+        boolean reading = wantsRead();
+        if (!channel.isOpen()) {
+            established.close();
+            return;
+        }
+        established.start(reading);
+        if (channel.pathEstablished() && channel.isOpen()) {
+            // A client that took a late offer: what it wrote, or shut, while the link was being made.
+            if (inputShutdownPending) {
+                inputShutdownPending = false;
+                try {
+                    established.shutdownInput();
+                } catch (IOException e) {
+                    failed(e);
+                    return;
+                }
+            }
+            channel.streamUnsafe().flushNow();
+            if (!heldOutputShutdowns.isEmpty()) {
+                ChannelPromise[] held = heldOutputShutdowns.toArray(new ChannelPromise[0]);
+                heldOutputShutdowns.clear();
+                // After the flush task: the held writes go first.
+                channel.eventLoop().execute(() -> {
+                    for (ChannelPromise p : held) {
+                        channel.shutdownOutputNow(p);
+                    }
+                });
+            }
+        }
+        if (hasHeldInbound() && reading && channel.isOpen()) {
+            readReady();
+        }
+    }
+
+    /** A read is wanted: asked for, or auto-read. */
+    private boolean wantsRead() {
+        return channel.streamUnsafe().readPending || config.isAutoRead();
+    }
+
+    /** Inbound bytes already taken off the socket by the hello (epoll will not report them again). */
+    private boolean hasHeldInbound() {
+        return pendingInbound != null || lateHello != null;
+    }
+
+    /** The client gave up on the hello and goes on over tcp, watching for a late offer. */
+    @Override
+    public void linkEstablishedWatchingLateHello(LinkNegotiation watch) {
+        lateHello = watch;
+        linkEstablished(new TcpConnectionLink(this, socket, config), null);
+    }
+
+    /**
+     * A late offer this client can still take (it sent nothing over tcp yet): the hello gets the
+     * socket back and makes the link, the channel staying active on tcp meanwhile with its writes
+     * held ({@link #linkEstablished} then moves it onto the new link, or leaves it on tcp).
+     */
+    private void takeLateOffer() {
+        negotiation = lateHello;
+        lateHello = null;
+        LinkNegotiation hello = negotiation;
+        hello.upgrade();
+        if (negotiation == hello) {
+            negotiationInterestChanged();
+        }
+    }
+
+    @Override
+    public void negotiationFailed(Throwable cause) {
+        negotiation = null;
+        channel.negotiationFailed(cause);
+    }
+
+    /** The socket is ready: the hello's, the link's, or (null link) the channel's own business. */
+    boolean socketReady(VSocketIoEvent event) {
+        ConnectionLink c = link;
+        if (negotiation != null) {
+            negotiation.ready();
+        } else if (c != null) {
+            c.socketReady(event);
+        } else {
+            return false;
+        }
+        return true;
+    }
+
+    /** Holds an output shut-down while a late offer's link is made (Netty would fail the held writes). */
+    boolean holdOutputShutdown(ChannelPromise promise) {
+        if (negotiation != null && channel.active) {
+            heldOutputShutdowns.add(promise);
+            return true;
+        }
+        return false;
+    }
+
+    /** Input is shut: what that means for the bytes still coming is the link's business. */
+    void shutdownInput() throws IOException {
+        if (negotiation != null) {
+            inputShutdownPending = true; // a late offer's link is being made: see linkEstablished
+        } else {
+            link.shutdownInput();
+        }
+    }
+
+    void shutdownOutput() throws IOException {
+        if (lateHello != null) {
+            sentWhileWatching = true;
+        }
+        link.shutdownOutput();
+    }
+
+    void write(ChannelOutboundBuffer in) throws Exception {
+        ConnectionLink c = link;
+        if (c == null || negotiation != null) {
+            // The hello is under way (or a late offer's link is being made): the writes wait in the
+            // outbound buffer for the link.
+            return;
+        }
+        if (lateHello != null && !in.isEmpty()) {
+            sentWhileWatching = true;
+        }
+        c.write(in);
+    }
+
+    void stopReading() {
+        ConnectionLink c = link;
+        if (negotiation != null) {
+            // The hello reads for itself (a late offer's link being made under a tcp channel too).
+        } else if (c != null) {
+            c.readInterest(false);
+        } else {
+            channel.clearFlag(VSocketIoOps.IN);
+        }
+    }
+
+    /**
+     * The application wants to read; {@code untilEnd}: the link's read interest too (false once the
+     * input is shut and nothing more is to be read from it).
+     */
+    void beginRead(boolean untilEnd) {
+        ConnectionLink c = link;
+        if (negotiation != null || c == null) {
+            // The hello reads for itself; reading for the application starts once the link is known.
+            return;
+        }
+        if (pendingInbound != null && !inboundTaskPending) {
+            // Bytes already taken off the socket: epoll will not report them, so read them from a task
+            // (one at a time, and only if a read is still wanted when it runs). Not for a late-hello
+            // watch alone: what it holds is at most the start of a hello, which only more bytes from the
+            // socket can finish, and epoll reports those; a task there found nothing and, the read
+            // being wanted still, queued the next one, spinning the loop while the server was silent.
+            inboundTaskPending = true;
+            channel.eventLoop().execute(() -> {
+                inboundTaskPending = false;
+                if (pendingInbound != null && channel.isOpen() && wantsRead()) {
+                    readReady();
+                }
+            });
+        }
+        if (untilEnd) {
+            c.readInterest(true);
+        }
+    }
+
+    /**
+     * The next unread bytes as they lie in the link's memory (no copy), when the link lends them
+     * (the shm link, as the option allows); else null. Never while hello leftovers come first.
+     */
+    ByteBuf lend(ByteBufAllocator allocator) throws IOException {
+        ConnectionLink c = link;
+        if (c == null || negotiation != null || lateHello != null || pendingInbound != null) {
+            return null;
+        }
+        return c.lend(allocator);
+    }
+
+    /** Reads into {@code buf} at its writer index without moving it: the count, 0, or EOF. */
+    int read(ByteBuf buf) throws IOException {
+        int writable = buf.writableBytes();
+        int index = buf.writerIndex();
+        if (negotiation != null) {
+            return 0; // a late offer's link is being made: the hello reads the socket
+        }
+        if (lateHello != null) {
+            int state = lateHello.watchLateHello(sentWhileWatching);
+            if (state == LinkNegotiation.WATCHING) {
+                return 0;
+            }
+            if (state == LinkNegotiation.WATCH_UPGRADE) {
+                takeLateOffer();
+                return 0;
+            }
+            pendingInbound = lateHello.takeLeftover();
+            lateHello = null;
+            if (state == LinkNegotiation.WATCH_EOF) {
+                return NativeSocket.EOF;
+            }
+        }
+        if (pendingInbound != null) {
+            int n = Math.min(writable, pendingInbound.readableBytes());
+            buf.setBytes(index, pendingInbound, pendingInbound.readerIndex(), n);
+            pendingInbound.skipBytes(n);
+            if (!pendingInbound.isReadable()) {
+                pendingInbound.release();
+                pendingInbound = null;
+            }
+            return n;
+        }
+        ConnectionLink c = link;
+        return c != null ? c.read(buf) : 0;
+    }
+
+    /** The channel closes: the hello, what it held, and the link go with it. */
+    void close() {
+        if (negotiation != null) {
+            negotiation.abort();
+            negotiation = null;
+        }
+        if (pendingInbound != null) {
+            pendingInbound.release();
+            pendingInbound = null;
+        }
+        if (lateHello != null) {
+            lateHello.abort();
+            lateHello = null;
+        }
+        for (ChannelPromise p : heldOutputShutdowns) {
+            p.tryFailure(new ClosedChannelException());
+        }
+        heldOutputShutdowns.clear();
+        ConnectionLink c = link;
+        if (c != null) {
+            c.close();
+        }
+    }
+
+    // What the hello and the link see of the channel.
+
+    @Override
+    public InetSocketAddress remoteAddress() {
+        return channel.remoteAddress();
+    }
+
+    @Override
+    public EventLoop eventLoop() {
+        return channel.eventLoop();
+    }
+
+    @Override
+    public VSocketIoHandler ioHandler() {
+        return channel.ioHandler();
+    }
+
+    @Override
+    public void watch(int ops) {
+        channel.setFlag(ops);
+    }
+
+    @Override
+    public void unwatch(int ops) {
+        channel.clearFlag(ops);
+    }
+
+    @Override
+    public void readReady() {
+        channel.streamUnsafe().inReady();
+    }
+
+    @Override
+    public void flushReady() {
+        channel.streamUnsafe().flushNow();
+    }
+
+    @Override
+    public void flushLater() {
+        channel.eventLoop().execute(flushTask);
+    }
+
+    @Override
+    public void socketReadyForChannel(VSocketIoEvent event) {
+        channel.streamUnsafe().socketReadyForChannel(event);
+    }
+
+    @Override
+    public void failed(Throwable cause) {
+        channel.pipeline().fireExceptionCaught(cause);
+        channel.unsafe().close(channel.unsafe().voidPromise());
+    }
+
+    @Override
+    public boolean isOpen() {
+        return channel.isOpen();
+    }
+
+    @Override
+    public boolean isInputShutdown() {
+        return channel.inputShut();
+    }
+
+    @Override
+    public String toString() {
+        return channel.toString();
+    }
+}
