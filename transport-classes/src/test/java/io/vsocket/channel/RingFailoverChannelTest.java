@@ -71,13 +71,8 @@ class RingFailoverChannelTest {
             victim.channel.eventLoop().submit(() -> {
                 victim.ring.failure = new IOException("injected: the ring's path failed");
             }).sync();
-            await(() -> p.b.received() == ab.length && p.a.received() == ba.length, "both streams whole");
-            assertArrayEquals(ab, p.b.bytes(), "a's stream at b");
-            assertArrayEquals(ba, p.a.bytes(), "b's stream at a");
+            p.assertWholeOnTcp(ab, ba);
             for (End e : List.of(p.a, p.b)) {
-                assertEquals(List.of(), e.errors, "the application saw no error");
-                assertTrue(e.channel.isActive());
-                assertEquals(VSocketLink.TCP, e.channel.link());
                 assertEquals(VSocketLink.SHM, e.channel.failedOverFrom());
                 assertTrue(e.ring.stopped, "the ring was stopped");
             }
@@ -187,14 +182,7 @@ class RingFailoverChannelTest {
         }).sync();
         Thread.sleep(50);
         p.wire.pause(false);
-        await(() -> p.a.channel.link() == VSocketLink.TCP && p.b.channel.link() == VSocketLink.TCP, "the switch");
-        await(() -> p.b.received() == ab.length && p.a.received() == ba.length, "both streams whole");
-        assertArrayEquals(ab, p.b.bytes(), "a's stream at b");
-        assertArrayEquals(ba, p.a.bytes(), "b's stream at a");
-        for (End e : List.of(p.a, p.b)) {
-            assertEquals(List.of(), e.errors, "the application saw no error");
-            assertTrue(e.channel.isActive());
-        }
+        p.assertWholeOnTcp(ab, ba);
         assertEquals(1, p.a.ring.probesAnswered.get(), "the answer to a's second probe came once a was failing over: passed over");
         // And the connection carries on over tcp.
         byte[] more = pattern(70_000, 8);
@@ -229,6 +217,21 @@ class RingFailoverChannelTest {
             End a = End.open(MemoryRingLinks.Ring.keeping(ab, ba), links);
             End b = End.open(MemoryRingLinks.Ring.keeping(ba, ab), links);
             return new Pair(a, b, new Wire(a.control, b.control));
+        }
+
+        /**
+         * Both streams arrive whole ({@code ab} at b, {@code ba} at a), both channels end up open on
+         * tcp, and the application saw no error.
+         */
+        void assertWholeOnTcp(byte[] ab, byte[] ba) throws InterruptedException {
+            await(() -> a.channel.link() == VSocketLink.TCP && b.channel.link() == VSocketLink.TCP, "the switch");
+            await(() -> b.received() == ab.length && a.received() == ba.length, "both streams whole");
+            assertArrayEquals(ab, b.bytes(), "a's stream at b");
+            assertArrayEquals(ba, a.bytes(), "b's stream at a");
+            for (End e : List.of(a, b)) {
+                assertEquals(List.of(), e.errors, "the application saw no error");
+                assertTrue(e.channel.isActive());
+            }
         }
 
         void close() throws Exception {
