@@ -18,6 +18,7 @@ import io.vsocket.link.rdma.RdmaContext;
 import io.vsocket.link.rdma.RdmaEndpoint;
 import io.vsocket.link.rdma.RdmaLink;
 import io.vsocket.link.rdma.RdmaLoop;
+import io.vsocket.link.rdma.RdmaPort;
 import io.vsocket.link.shm.ShmConnectionLink;
 import io.vsocket.link.shm.ShmLink;
 import io.vsocket.link.shm.ShmRendezvous;
@@ -321,7 +322,9 @@ public final class LinkNegotiation {
             links.add(VSocketLink.SHM);
             rendezvous.expect(token, this::descriptorsSent);
         }
-        if (allowed.contains(VSocketLink.RDMA)) {
+        // Looked up first: where no device serves the address (most hosts), the context's "why not"
+        // would cost every accepted connection an exception (some 20 µs of its hello).
+        if (allowed.contains(VSocketLink.RDMA) && RdmaPort.of(socket.localAddress().getAddress()).isPresent()) {
             try {
                 rdmaContext();
                 links.add(VSocketLink.RDMA);

@@ -113,7 +113,7 @@ final class RdmaCompletions implements VSocketLoopPoller, VSocketIoHandle {
         logger.warn("the rdma completion queue of this event loop failed; its rdma links stop", e);
         // Each link fails now (and goes on over tcp where its channel allows), rather than when its
         // peer's control connection ends or its writes time out.
-        context.failLinks(e);
+        context.queuesBroken(e);
     }
 
     /**

@@ -85,6 +85,8 @@ public final class RdmaContext implements AutoCloseable {
     /** Closed links waiting for their drain to start ({@link #drainLater}), and drains under way. */
     private final java.util.ArrayDeque<RdmaLink> drainQueue = new java.util.ArrayDeque<>();
     private int draining;
+    /** The completion queues failed: closed links drain in place (see {@link #queuesBroken}). */
+    private boolean queuesBroken;
     /** Where completions of queue pairs no longer registered go, other than stream receives (or null). */
     private QpCompletions orphans;
     private int links;
@@ -269,7 +271,7 @@ public final class RdmaContext implements AutoCloseable {
      * polls for it, and the watch bounds the wait): the loop is known and its watch runs.
      */
     boolean drainsLater() {
-        return loop != null && !closed && STALL_MILLIS > 0;
+        return loop != null && !closed && !queuesBroken && STALL_MILLIS > 0;
     }
 
     /**
@@ -291,6 +293,9 @@ public final class RdmaContext implements AutoCloseable {
     /** A drain ended (its link released): the next closed link starts its own. */
     void drainDone() {
         draining--;
+        if (queuesBroken) {
+            return; // no flush will be seen: see queuesBroken
+        }
         RdmaLink next;
         while (draining < MAX_DRAINS && (next = drainQueue.poll()) != null) {
             if (next.startDrain()) {
@@ -533,7 +538,23 @@ public final class RdmaContext implements AutoCloseable {
         return n;
     }
 
-    /** The completion queues cannot be polled any more: every link fails with {@code cause} and is told now. */
+    /**
+     * The completion queues cannot be polled any more ({@code cause}): every link fails, and closed
+     * links release their queue pairs and memory now, since no flush completion will be seen (the
+     * queue pair goes first, so the device writes into none of that memory after).
+     */
+    void queuesBroken(IOException cause) {
+        queuesBroken = true;
+        failLinks(cause);
+        for (QpCompletions target : targets.values().toArray(new QpCompletions[0])) {
+            if (target instanceof RdmaLink link) {
+                link.releaseIfClosed();
+            }
+        }
+        drainQueue.clear();
+    }
+
+    /** Every link fails with {@code cause} (the queues broke, the device is going) and is told now. */
     void failLinks(IOException cause) {
         for (QpCompletions target : targets.values().toArray(new QpCompletions[0])) {
             if (target instanceof RdmaLink link) {

@@ -1196,6 +1196,16 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
         return true;
     }
 
+    /** Its context's queues broke: a closed link waiting for its drain, or for its flush, goes now. */
+    void releaseIfClosed() {
+        if (drainQueued) {
+            drainQueued = false;
+            drainNow();
+        } else if (draining) {
+            release();
+        }
+    }
+
     /** The drain in place: ERR, the flush awaited here (bounded), then the release. */
     private void drainNow() {
         long last = flushRequest();
