@@ -114,6 +114,10 @@ final class StreamPath implements NegotiationHost {
         boolean reading = wantsRead();
         if (!channel.isOpen()) {
             established.close();
+            if (pendingInbound != null) {
+                pendingInbound.release(); // the channel's close went before it: nothing will read it
+                pendingInbound = null;
+            }
             return;
         }
         established.start(reading);

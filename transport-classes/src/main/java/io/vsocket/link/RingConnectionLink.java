@@ -45,6 +45,8 @@ public abstract class RingConnectionLink implements ConnectionLink {
     private RingFailover failover;
     /** A control message read so far (see {@link ControlMessage}). */
     private final ByteBuf control = Unpooled.buffer(ControlMessage.SIZE);
+    /** The value of this side's latest probe: only its answer counts. */
+    private long lastProbe;
 
     protected RingConnectionLink(LinkHost host, NativeSocket socket, LinkSettings config, StreamLink ring) {
         this.host = host;
@@ -354,15 +356,15 @@ public abstract class RingConnectionLink implements ConnectionLink {
             throw new RingProtocolException("the peer sent " + control.readableBytes() + " bytes on the control connection of "
                     + kind().name().toLowerCase() + " link that are no control message");
         }
-        if (ControlMessage.startsLike(control, ControlMessage.FAILOVER)) {
+        if (control.readableBytes() < 4) {
+            return true; // every magic starts alike: which one it is, its fourth byte says
+        }
+        if (ControlMessage.magic(control) == ControlMessage.FAILOVER) {
+            // The bytes read so far go to the fail-over, which reads the rest of the message.
             if (!failOver(null)) {
                 throw new RingProtocolException("the peer sent a fail-over message on the control connection of "
                         + kind().name().toLowerCase() + " link, which this side cannot follow");
             }
-            if (failover != null) { // else it could not start, and the channel is failing
-                failover.messageBytes(control); // copied: the fail-over sends its own message through the scratch
-            }
-            control.clear();
             return false;
         }
         if (control.readableBytes() < ControlMessage.SIZE) {
@@ -373,8 +375,8 @@ public abstract class RingConnectionLink implements ConnectionLink {
         control.clear();
         if (magic == ControlMessage.PROBE) {
             ControlMessage.send(socket, ControlMessage.ANSWER, value);
-        } else {
-            ring.probeAnswered();
+        } else if (value == lastProbe) {
+            ring.probeAnswered(); // (an answer to an earlier probe says nothing of the latest quiet spell)
         }
         return true;
     }
@@ -398,7 +400,8 @@ public abstract class RingConnectionLink implements ConnectionLink {
     /** The ring asks whether the peer is still there (its requests have had no answer for a while). */
     private void probe() throws IOException {
         if (failover == null && !closed && !peerClosed) {
-            ControlMessage.send(socket, ControlMessage.PROBE, System.nanoTime());
+            lastProbe = System.nanoTime();
+            ControlMessage.send(socket, ControlMessage.PROBE, lastProbe);
         }
     }
 
@@ -451,6 +454,16 @@ public abstract class RingConnectionLink implements ConnectionLink {
             return true;
         }
         waitingForCredit = false;
+        if (control.isReadable()) {
+            // Part of a message of the peer's, read before: the fail-over reads on from there (a probe
+            // or an answer it passes over, or the peer's own fail-over message).
+            try {
+                failover.messageBytes(control);
+            } catch (IOException e) {
+                host.failed(e);
+            }
+            control.clear();
+        }
         return true;
     }
 

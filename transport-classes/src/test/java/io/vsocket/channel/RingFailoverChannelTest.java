@@ -191,6 +191,32 @@ class RingFailoverChannelTest {
         p.close();
     }
 
+    /**
+     * A probe that arrives in pieces (its first bytes are alike for every control message) is taken
+     * for a probe, not a fail-over; and the answer, to a probe the other side never sent, counts for
+     * nothing there.
+     */
+    @Test
+    void aProbeArrivingInPiecesStartsNoFailOverAndAnAnswerToNoProbeCountsForNothing() throws Exception {
+        Pair p = Pair.open(4096, List.of(VSocketLink.SHM, VSocketLink.TCP));
+        byte[] probe = java.nio.ByteBuffer.allocate(16).putInt(0x7673_7071).putInt(0).putLong(12345).array();
+        p.wire.inject(p.a, java.util.Arrays.copyOf(probe, 2));
+        Thread.sleep(50); // a reads the first two bytes alone
+        p.wire.inject(p.a, java.util.Arrays.copyOfRange(probe, 2, 16));
+        byte[] ab = pattern(100_000, 9);
+        p.a.write(ab);
+        await(() -> p.b.received() == ab.length, "a's stream at b");
+        Thread.sleep(100); // a's answer (to a probe b never sent) reaches b
+        for (End e : List.of(p.a, p.b)) {
+            assertEquals(List.of(), e.errors);
+            assertEquals(VSocketLink.SHM, e.channel.link(), "no fail-over");
+            assertNull(e.channel.failedOverFrom());
+        }
+        assertEquals(0, p.b.ring.probesAnswered.get(), "an answer to no probe of b's");
+        assertArrayEquals(ab, p.b.bytes());
+        p.close();
+    }
+
     private static byte[] pattern(int length, int seed) {
         byte[] bytes = new byte[length];
         for (int i = 0; i < length; i++) {

@@ -266,6 +266,18 @@ public final class RdmaContext implements AutoCloseable {
         return channel.fd();
     }
 
+    /** Runs {@code task} on the links' loop after {@code millis} (nothing if the loop is not known or is going). */
+    void schedule(Runnable task, long millis) {
+        if (loop == null || closed) {
+            return;
+        }
+        try {
+            loop.schedule(task, millis, TimeUnit.MILLISECONDS);
+        } catch (RejectedExecutionException e) {
+            // the loop is shutting down, and its links with it
+        }
+    }
+
     /**
      * Whether a closed link may wait for its flush completion after its close returns (the loop
      * polls for it, and the watch bounds the wait): the loop is known and its watch runs.
@@ -293,7 +305,7 @@ public final class RdmaContext implements AutoCloseable {
     /** A drain ended (its link released): the next closed link starts its own. */
     void drainDone() {
         draining--;
-        if (queuesBroken) {
+        if (queuesBroken || closed) {
             return; // no flush will be seen: see queuesBroken
         }
         RdmaLink next;
@@ -554,6 +566,34 @@ public final class RdmaContext implements AutoCloseable {
         drainQueue.clear();
     }
 
+    /**
+     * Closing: every rdma link's queue pair in error with its flush asked for, then one wait, bounded
+     * by a second, for all those flushes (a device that flushes nothing costs the close one second,
+     * not one per link).
+     */
+    private void awaitLinkFlushes() {
+        List<RdmaLink> pending = new ArrayList<>();
+        for (QpCompletions target : targets.values().toArray(new QpCompletions[0])) {
+            if (target instanceof RdmaLink link) {
+                try {
+                    link.beginDrainForClose();
+                    pending.add(link);
+                } catch (RuntimeException e) {
+                    logger.warn("could not put a queue pair in error as its rdma context closed", e);
+                }
+            }
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(1);
+        while (!pending.isEmpty() && System.nanoTime() < deadline) {
+            try {
+                poll();
+            } catch (VerbsException e) {
+                return; // a broken queue flushes nothing more
+            }
+            pending.removeIf(link -> !link.flushPending());
+        }
+    }
+
     /** Every link fails with {@code cause} (the queues broke, the device is going) and is told now. */
     void failLinks(IOException cause) {
         for (QpCompletions target : targets.values().toArray(new QpCompletions[0])) {
@@ -628,6 +668,7 @@ public final class RdmaContext implements AutoCloseable {
             watch.cancel(false);
             watch = null;
         }
+        awaitLinkFlushes();
         for (QpCompletions target : targets.values().toArray(new QpCompletions[0])) {
             try {
                 target.contextClosing();

@@ -96,6 +96,8 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
     private static final int MAX_CHAIN = MAX_SEGMENTS / MAX_SGE + 2;
     private static final int INLINE = 64;
     private static final long WAIT_NANOS = 1_000_000_000L;
+    /** How long after the peer's answer a link still without a completion fails (see {@link #probeAnswered}). */
+    static final long ANSWER_GRACE_MILLIS = 50;
     /** A link quiet for this fraction of the stall time probes its peer over tcp (see {@link #watch}). */
     static final int PROBE_FRACTION = 4;
     /** The longest a stop for a fail-over polls for completions that came before it. */
@@ -528,16 +530,37 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
      * The peer answered over tcp, so it is alive and its loop runs: if nothing completed here since
      * the probe went (requests still out), the RDMA path is what failed (RC's retry error would say
      * so on a real device, after about half a second; SoftRoCE does not always), and the link fails
-     * now instead of at the stall watch's bound.
+     * then instead of at the stall watch's bound. Not at once: completions not polled yet count
+     * first, and a peer that just came back from a pause (its receives ran out, so its device turned
+     * this side's writes away for a moment) lets a retried write through within a millisecond —
+     * its answer may well come first. So the link looks again {@link #ANSWER_GRACE_MILLIS} later.
      */
     @Override
     public void probeAnswered() {
-        if (!probed || progressNanos != probeSpell || lastSignaled <= completed
-                || closed || lingering || failure != null || stopped) {
+        if (!stillQuietSince(probeSpell)) {
             return;
         }
-        fail(new IOException("no completion for " + (System.nanoTime() - progressNanos) / 1_000_000 + " ms with "
-                + (posted - completed) + " requests out while the peer answers over tcp: the RDMA path to the peer is gone"));
+        long spell = probeSpell;
+        context.schedule(() -> {
+            if (stillQuietSince(spell)) {
+                fail(new IOException("no completion for " + (System.nanoTime() - progressNanos) / 1_000_000
+                        + " ms with " + (posted - completed) + " requests out while the peer answers over tcp: "
+                        + "the RDMA path to the peer is gone"));
+            }
+        }, ANSWER_GRACE_MILLIS);
+    }
+
+    /** Requests still out and nothing completed since the quiet spell that began at {@code spell} (after a poll). */
+    private boolean stillQuietSince(long spell) {
+        if (!probed || closed || lingering || failure != null || stopped) {
+            return false;
+        }
+        try {
+            context.poll();
+        } catch (VerbsException e) {
+            return false; // the loop's own poll reports a broken queue
+        }
+        return progressNanos == spell && lastSignaled > completed;
     }
 
     /** Takes the {@code n} bytes of {@code buf} from {@code index} (at {@code address}) in place; -1 when they must be copied instead. */
@@ -1139,15 +1162,41 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
     /** The context closes under this link: it goes at once. */
     @Override
     protected void contextClosing() {
-        if (drainQueued) {
+        if (draining) {
+            release(); // its flush came, or the context's one bounded wait for every flush is over
+        } else if (drainQueued) {
             drainQueued = false;
             drainNow();
-        } else if (draining) {
-            awaitFlushed(drainUntil);
-            release();
         } else {
             destroy();
         }
+    }
+
+    /**
+     * The context is about to close: closed now if it was not, its queue pair in error and its flush
+     * asked for, so that the context waits once for every link's flush rather than link after link.
+     */
+    void beginDrainForClose() {
+        if (draining) {
+            return;
+        }
+        if (!closed) {
+            closed = true;
+            listener = null;
+            Future<?> bound = lingerBound;
+            if (bound != null) {
+                lingerBound = null;
+                bound.cancel(false);
+            }
+        }
+        drainQueued = false;
+        draining = true;
+        drainUntil = flushRequest();
+    }
+
+    /** Draining, and its flush not seen yet. */
+    boolean flushPending() {
+        return draining && completed < drainUntil;
     }
 
     /**
