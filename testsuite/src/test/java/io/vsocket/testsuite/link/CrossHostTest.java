@@ -155,46 +155,83 @@ class CrossHostTest {
     @Order(2)
     void aCutRoCEPathMovesTheStreamToTcpWithNothingLost() throws Exception {
         for (int cut = 0; cut < CUTS; cut++) {
-            long seed = 200 + cut;
-            Peers.Collector collector = new Peers.Collector(BYTES_PER_CONNECTION);
-            Channel client = connect(PORT + 2, collector, 5000, List.of(VSocketLink.RDMA, VSocketLink.TCP));
-            assertEquals(VSocketLink.RDMA, Peers.linkOf(client), "the link before the cut");
-            AtomicReference<Throwable> sendFailure = new AtomicReference<>();
-            Thread sender = sender(client, seed, sendFailure);
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-            while (collector.received() < BYTES_PER_CONNECTION / 4 && System.nanoTime() < deadline) {
-                Thread.sleep(1);
-            }
-            long atCut = collector.received();
+            Echo echo = Echo.quarterThrough(200 + cut, "the cut");
             long nftNanos = System.nanoTime();
             long cutNanos;
-            long resumedNanos = 0;
             try {
                 roce(false);
                 // From when the rule is in place (nft itself takes a while in the emulated guest).
                 cutNanos = System.nanoTime();
                 nftNanos = cutNanos - nftNanos;
-                while (!collector.done.isDone() && System.nanoTime() < deadline) {
-                    if (resumedNanos == 0 && Peers.linkOf(client) == VSocketLink.TCP && collector.received() > atCut) {
-                        resumedNanos = System.nanoTime();
-                    }
-                    Thread.sleep(1);
-                }
-                assertEquals(Peers.streamCrc(seed, BYTES_PER_CONNECTION), collector.done.get(1, TimeUnit.SECONDS),
-                        "what came back is what was sent, across the cut");
+                echo.awaitWhole();
             } finally {
                 roce(true);
             }
             long doneNanos = System.nanoTime();
+            echo.assertOnTcp();
+            System.out.printf("TWOHOST cut %d: RoCE cut after %d of %d bytes echoed (nft took %.0f ms); the stream went on "
+                            + "over tcp, first byte %.0f ms after the cut, all %d MiB back %.0f ms after it%n", cut,
+                    echo.atFault, BYTES_PER_CONNECTION, nftNanos / 1e6, echo.sinceFirstTcpByte(cutNanos) / 1e6,
+                    BYTES_PER_CONNECTION >> 20, (doneNanos - cutNanos) / 1e6);
+            echo.client.close().sync();
+        }
+    }
+
+    /**
+     * A 4 MiB echo on rdma (tcp allowed) through host 1, its sender running, a quarter of it back:
+     * the moment a fault is made.
+     */
+    private static final class Echo {
+        final long seed;
+        final String fault;
+        final Peers.Collector collector = new Peers.Collector(BYTES_PER_CONNECTION);
+        final Channel client;
+        final AtomicReference<Throwable> sendFailure = new AtomicReference<>();
+        final Thread sender;
+        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+        final long atFault;
+        /** When the first byte came back over tcp (0: not yet). */
+        long firstTcpByteNanos;
+
+        private Echo(long seed, String fault) throws Exception {
+            this.seed = seed;
+            this.fault = fault;
+            client = connect(PORT + 2, collector, 5000, List.of(VSocketLink.RDMA, VSocketLink.TCP));
+            assertEquals(VSocketLink.RDMA, Peers.linkOf(client), "the link before " + fault);
+            sender = sender(client, seed, sendFailure);
+            while (collector.received() < BYTES_PER_CONNECTION / 4 && System.nanoTime() < deadline) {
+                Thread.sleep(1);
+            }
+            atFault = collector.received();
+        }
+
+        static Echo quarterThrough(long seed, String fault) throws Exception {
+            return new Echo(seed, fault);
+        }
+
+        /** Waits for the whole echo, noting when its first byte over tcp came; checks it is what was sent. */
+        void awaitWhole() throws Exception {
+            while (!collector.done.isDone() && System.nanoTime() < deadline) {
+                if (firstTcpByteNanos == 0 && Peers.linkOf(client) == VSocketLink.TCP && collector.received() > atFault) {
+                    firstTcpByteNanos = System.nanoTime();
+                }
+                Thread.sleep(1);
+            }
+            assertEquals(Peers.streamCrc(seed, BYTES_PER_CONNECTION), collector.done.get(1, TimeUnit.SECONDS),
+                    "what came back is what was sent, across " + fault);
+        }
+
+        /** The first byte over tcp after {@code faultNanos}, in nanoseconds (-1e6: none seen). */
+        double sinceFirstTcpByte(long faultNanos) {
+            return firstTcpByteNanos == 0 ? -1e6 : firstTcpByteNanos - faultNanos;
+        }
+
+        /** The sender finished without an error, and the connection runs on tcp, having left rdma. */
+        void assertOnTcp() throws InterruptedException {
             sender.join(10_000);
             assertEquals(null, sendFailure.get());
-            assertEquals(VSocketLink.TCP, Peers.linkOf(client), "the link after the cut");
+            assertEquals(VSocketLink.TCP, Peers.linkOf(client), "the link after " + fault);
             assertEquals(VSocketLink.RDMA, ((io.vsocket.channel.VSocketSocketChannel) client).failedOverFrom());
-            System.out.printf("TWOHOST cut %d: RoCE cut after %d of %d bytes echoed (nft took %.0f ms); the stream went on "
-                            + "over tcp, first byte %.0f ms after the cut, all %d MiB back %.0f ms after it%n", cut, atCut,
-                    BYTES_PER_CONNECTION, nftNanos / 1e6, resumedNanos == 0 ? -1 : (resumedNanos - cutNanos) / 1e6,
-                    BYTES_PER_CONNECTION >> 20, (doneNanos - cutNanos) / 1e6);
-            client.close().sync();
         }
     }
 
@@ -226,44 +263,23 @@ class CrossHostTest {
     @Test
     @Order(3)
     void aDeviceRemovedOnThisHostMovesTheStreamToTcpWithNothingLost() throws Exception {
-        long seed = 300;
-        Peers.Collector collector = new Peers.Collector(BYTES_PER_CONNECTION);
-        Channel client = connect(PORT + 2, collector, 5000, List.of(VSocketLink.RDMA, VSocketLink.TCP));
-        assertEquals(VSocketLink.RDMA, Peers.linkOf(client), "the link before the removal");
-        AtomicReference<Throwable> sendFailure = new AtomicReference<>();
-        Thread sender = sender(client, seed, sendFailure);
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-        while (collector.received() < BYTES_PER_CONNECTION / 4 && System.nanoTime() < deadline) {
-            Thread.sleep(1);
-        }
-        long atRemoval = collector.received();
+        Echo echo = Echo.quarterThrough(300, "the removal");
         long removal = System.nanoTime();
         Process delete = new ProcessBuilder("rdma", "link", "delete", "rxe0").redirectErrorStream(true).start();
-        long resumedNanos = 0;
         try {
-            while (!collector.done.isDone() && System.nanoTime() < deadline) {
-                if (resumedNanos == 0 && Peers.linkOf(client) == VSocketLink.TCP && collector.received() > atRemoval) {
-                    resumedNanos = System.nanoTime();
-                }
-                Thread.sleep(1);
-            }
-            assertEquals(Peers.streamCrc(seed, BYTES_PER_CONNECTION), collector.done.get(1, TimeUnit.SECONDS),
-                    "what came back is what was sent, across the removal");
+            echo.awaitWhole();
             long doneNanos = System.nanoTime();
             assertTrue(delete.waitFor(30, TimeUnit.SECONDS), "rdma link delete still waits 30 s later");
             long deletedNanos = System.nanoTime();
             assertEquals(0, delete.exitValue(), "rdma link delete: "
                     + new String(delete.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8));
-            sender.join(10_000);
-            assertEquals(null, sendFailure.get());
-            assertEquals(VSocketLink.TCP, Peers.linkOf(client), "the link after the removal");
-            assertEquals(VSocketLink.RDMA, ((io.vsocket.channel.VSocketSocketChannel) client).failedOverFrom());
+            echo.assertOnTcp();
             System.out.printf("TWOHOST device removal: rxe0 deleted after %d of %d bytes echoed; the stream went on over "
                             + "tcp, first byte %.0f ms after the delete began, all %d MiB back %.0f ms after it, the delete "
-                            + "done %.0f ms after it%n", atRemoval, BYTES_PER_CONNECTION,
-                    resumedNanos == 0 ? -1 : (resumedNanos - removal) / 1e6, BYTES_PER_CONNECTION >> 20,
+                            + "done %.0f ms after it%n", echo.atFault, BYTES_PER_CONNECTION,
+                    echo.sinceFirstTcpByte(removal) / 1e6, BYTES_PER_CONNECTION >> 20,
                     (doneNanos - removal) / 1e6, (deletedNanos - removal) / 1e6);
-            client.close().sync();
+            echo.client.close().sync();
         } finally {
             if (!delete.waitFor(30, TimeUnit.SECONDS)) {
                 delete.destroyForcibly();
@@ -275,13 +291,13 @@ class CrossHostTest {
         // The device is back: a new connection (rdma only) finds it (the port and its address looked up again).
         long back = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (true) {
-            Peers.Collector echo = new Peers.Collector(8);
+            Peers.Collector answer = new Peers.Collector(8);
             try {
-                Channel again = Peers.vsocketClient(group, List.of(VSocketLink.RDMA), echo)
+                Channel again = Peers.vsocketClient(group, List.of(VSocketLink.RDMA), answer)
                         .option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 5000)
                         .connect(new InetSocketAddress(PEER, PORT + 2)).sync().channel();
                 again.writeAndFlush(io.netty.buffer.Unpooled.buffer(8).writeLong(42));
-                echo.done.get(30, TimeUnit.SECONDS);
+                answer.done.get(30, TimeUnit.SECONDS);
                 again.close().sync();
                 break;
             } catch (Exception e) {

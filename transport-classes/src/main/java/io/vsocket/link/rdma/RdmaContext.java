@@ -566,34 +566,6 @@ public final class RdmaContext implements AutoCloseable {
         drainQueue.clear();
     }
 
-    /**
-     * Closing: every rdma link's queue pair in error with its flush asked for, then one wait, bounded
-     * by a second, for all those flushes (a device that flushes nothing costs the close one second,
-     * not one per link).
-     */
-    private void awaitLinkFlushes() {
-        List<RdmaLink> pending = new ArrayList<>();
-        for (QpCompletions target : targets.values().toArray(new QpCompletions[0])) {
-            if (target instanceof RdmaLink link) {
-                try {
-                    link.beginDrainForClose();
-                    pending.add(link);
-                } catch (RuntimeException e) {
-                    logger.warn("could not put a queue pair in error as its rdma context closed", e);
-                }
-            }
-        }
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(1);
-        while (!pending.isEmpty() && System.nanoTime() < deadline) {
-            try {
-                poll();
-            } catch (VerbsException e) {
-                return; // a broken queue flushes nothing more
-            }
-            pending.removeIf(link -> !link.flushPending());
-        }
-    }
-
     /** Every link fails with {@code cause} (the queues broke, the device is going) and is told now. */
     void failLinks(IOException cause) {
         for (QpCompletions target : targets.values().toArray(new QpCompletions[0])) {
@@ -668,7 +640,6 @@ public final class RdmaContext implements AutoCloseable {
             watch.cancel(false);
             watch = null;
         }
-        awaitLinkFlushes();
         for (QpCompletions target : targets.values().toArray(new QpCompletions[0])) {
             try {
                 target.contextClosing();

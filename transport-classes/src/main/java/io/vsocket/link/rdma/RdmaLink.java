@@ -1162,8 +1162,11 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
     /** The context closes under this link: it goes at once. */
     @Override
     protected void contextClosing() {
+        // One link after another, each flush awaited in place (bounded): putting thousands of queue
+        // pairs in error at once, to wait once for all, kept SoftRoCE's softirq busy for tens of seconds.
         if (draining) {
-            release(); // its flush came, or the context's one bounded wait for every flush is over
+            awaitFlushed(drainUntil);
+            release();
         } else if (drainQueued) {
             drainQueued = false;
             drainNow();
@@ -1172,31 +1175,15 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
         }
     }
 
-    /**
-     * The context is about to close: closed now if it was not, its queue pair in error and its flush
-     * asked for, so that the context waits once for every link's flush rather than link after link.
-     */
-    void beginDrainForClose() {
-        if (draining) {
-            return;
+    /** Closed for good: no listener, no linger bound. */
+    private void markClosed() {
+        closed = true;
+        listener = null;
+        Future<?> bound = lingerBound;
+        if (bound != null) {
+            lingerBound = null;
+            bound.cancel(false);
         }
-        if (!closed) {
-            closed = true;
-            listener = null;
-            Future<?> bound = lingerBound;
-            if (bound != null) {
-                lingerBound = null;
-                bound.cancel(false);
-            }
-        }
-        drainQueued = false;
-        draining = true;
-        drainUntil = flushRequest();
-    }
-
-    /** Draining, and its flush not seen yet. */
-    boolean flushPending() {
-        return draining && completed < drainUntil;
     }
 
     /**
@@ -1214,13 +1201,7 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
         if (closed) {
             return;
         }
-        closed = true;
-        listener = null;
-        Future<?> bound = lingerBound;
-        if (bound != null) {
-            lingerBound = null;
-            bound.cancel(false);
-        }
+        markClosed();
         if (sendCursor != null && context.drainsLater()) {
             drainQueued = true;
             context.drainLater(this);
