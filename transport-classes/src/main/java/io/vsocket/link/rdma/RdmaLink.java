@@ -488,12 +488,14 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
     }
 
     /**
-     * The loop's watch, every quarter of the stall time: a link whose signalled request has been out
+     * The loop's watch, every eighth of the stall time: a link whose signalled request has been out
      * for longer than {@code stallNanos} without a completion has lost its path though the device
      * never said so (RC's retries end in a failed completion on real devices, after about half a
      * second; SoftRoCE does not always report them), and fails, so its channel goes on over tcp or
-     * closes instead of waiting for ever. A link with only unsignalled requests out posts a fence
-     * first, so that a completion is awaited at all.
+     * closes instead of waiting for ever. Quiet for a quarter of that, it first asks its peer over
+     * tcp ({@link #probeAnswered}). A link with only unsignalled requests out posts a fence first,
+     * so that a completion is awaited at all; a closed link still waiting for its flush goes once
+     * its bound has passed.
      */
     void watch(long now, long stallNanos) {
         if (draining) {
