@@ -87,6 +87,8 @@ public final class RdmaContext implements AutoCloseable {
     private int draining;
     /** The completion queues failed: closed links drain in place (see {@link #queuesBroken}). */
     private boolean queuesBroken;
+    /** A link's flush went unanswered for its whole bound (see {@link #flushUnanswered}). */
+    private boolean flushUnanswered;
     /** Where completions of queue pairs no longer registered go, other than stream receives (or null). */
     private QpCompletions orphans;
     private int links;
@@ -564,6 +566,23 @@ public final class RdmaContext implements AutoCloseable {
             }
         }
         drainQueue.clear();
+    }
+
+    /**
+     * A link waited its full bound for a flush that did not come. Once the context is closing, the
+     * links after it do not wait too: the device flushes nothing (a removed device, a broken queue),
+     * and link after link would hold the loop a second each. (Released without the flush is still
+     * safe: the queue pair is destroyed before the memory under it.)
+     */
+    void flushUnanswered() {
+        if (closed) {
+            flushUnanswered = true;
+        }
+    }
+
+    /** Closing, and a flush already went unanswered: links release without waiting (see {@link #flushUnanswered}). */
+    boolean flushesStopped() {
+        return closed && flushUnanswered;
     }
 
     /** Every link fails with {@code cause} (the queues broke, the device is going) and is told now. */

@@ -1305,10 +1305,16 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
 
     /** {@link #awaitCompleted}, on the way out: a queue that cannot be polled flushes nothing more. */
     private void awaitFlushed(long request) {
+        if (context.flushesStopped()) {
+            return; // a closing context whose device already let one flush go unanswered: release now
+        }
         try {
             awaitCompleted(request);
         } catch (VerbsException ignored) {
             // release now
+        }
+        if (completed < request) {
+            context.flushUnanswered();
         }
     }
 
