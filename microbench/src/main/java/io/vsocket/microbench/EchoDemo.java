@@ -14,6 +14,7 @@ import io.netty.handler.codec.string.StringEncoder;
 import io.vsocket.channel.VSocketEventLoopGroup;
 import io.vsocket.channel.VSocketServerSocketChannel;
 import io.vsocket.channel.VSocketSocketChannel;
+import io.vsocket.link.VSocketLink;
 import io.vsocket.verbs.Verbs;
 
 import java.net.InetAddress;
@@ -72,6 +73,11 @@ public final class EchoDemo {
                     .connect(server.localAddress()).sync().channel();
             client.writeAndFlush("hello from a Netty app on vsocket\n");
             System.out.println("server said: " + reply.get(10, TimeUnit.SECONDS));
+            // On one host the connection began on tcp and moves onto shm as the hello completes.
+            long settle = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
+            while (client.link() == VSocketLink.TCP && System.nanoTime() < settle) {
+                Thread.sleep(1);
+            }
             System.out.println("link: " + client.link().name().toLowerCase() + " (" + client.localAddress()
                     + " -> " + client.remoteAddress() + ")");
             linkName = client.link().name().toLowerCase();

@@ -78,12 +78,19 @@ final class StreamPath implements NegotiationHost {
 
     /**
      * The client's side, once its TCP connection is up: the hello, or tcp at once when tcp is the only
-     * link allowed (then this side never speaks vsocket, and the peer sees a plain client).
+     * link allowed (then this side never speaks vsocket, and the peer sees a plain client), or tcp at
+     * once moving onto shm later when the server is on this host.
      */
     void startClient() throws IOException {
         List<VSocketLink> allowed = config.getLinks();
         if (allowed.size() == 1 && allowed.get(0) == VSocketLink.TCP) {
             linkEstablished(new TcpConnectionLink(this, socket, config), null);
+            return;
+        }
+        ConnectionLink upgrading = LinkNegotiation.upgradingClient(this, socket, config);
+        if (upgrading != null) {
+            // On this host: usable over tcp now, onto shm when the hello completes.
+            linkEstablished(upgrading, null);
             return;
         }
         negotiation = new LinkNegotiation(this, socket, config);

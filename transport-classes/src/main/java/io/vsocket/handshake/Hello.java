@@ -35,6 +35,11 @@ public final class Hello {
     public static final int MAX_BODY = 1024;
     /** The out-of-band byte a vsocket client sends first: invisible in-band to a plain server. */
     public static final byte CLIENT_MARKER = 'v';
+    /**
+     * The marker of a client on the server's host that goes on over tcp at once and moves onto shm
+     * when the hello completes ({@link ShmUpgradeLink}).
+     */
+    public static final byte UPGRADE_MARKER = 'u';
     /** The per-connection token: also what the shm rendezvous expects with a client's descriptors. */
     public static final int TOKEN_LENGTH = ShmRendezvous.TOKEN_LENGTH;
 

@@ -206,6 +206,10 @@ public final class LinkNegotiation {
                     sendServerHello();
                     return;
                 }
+                if (urgent == Hello.UPGRADE_MARKER) {
+                    upgradingServer();
+                    return;
+                }
                 if (urgent == NativeSocket.URGENT_NOT_YET) {
                     return;
                 }
@@ -341,6 +345,70 @@ public final class LinkNegotiation {
         step = Step.AWAIT_CLIENT_HELLO;
         channel.negotiationInterestChanged();
         armTimeout();
+    }
+
+    /**
+     * A client on this host that went on over tcp at once ({@link ShmUpgradeLink}): the offer leads
+     * this side's stream, and the channel goes on over tcp now, moving onto shm once the client's
+     * memory comes. Without shm here the offer says so, and the connection stays on tcp.
+     */
+    private void upgradingServer() throws IOException {
+        List<VSocketLink> allowed = config.getLinks();
+        String hostId = HostIdentity.local();
+        boolean shm = allowed.contains(VSocketLink.SHM) && rendezvous != null && !hostId.isEmpty();
+        if (!shm && !allowed.contains(VSocketLink.TCP)) {
+            fail(new VSocketLinkException("the client " + channel.remoteAddress() + " went on over tcp at once, to "
+                    + "move onto shm later, but this side allows neither: " + allowed));
+            return;
+        }
+        byte[] offerToken = new byte[Hello.TOKEN_LENGTH];
+        RANDOM.nextBytes(offerToken);
+        EnumSet<VSocketLink> links = EnumSet.noneOf(VSocketLink.class);
+        if (shm) {
+            links.add(VSocketLink.SHM);
+        }
+        if (allowed.contains(VSocketLink.TCP)) {
+            links.add(VSocketLink.TCP);
+        }
+        // The link waits for the memory before the offer goes: the client may answer at once.
+        ShmUpgradeLink upgrade = shm ? ShmUpgradeLink.server(channel, socket, config, rendezvous, offerToken) : null;
+        try {
+            write(out -> Hello.encode(new Hello.ServerHello(offerToken, links, config.getRingSize(), hostId,
+                    shm ? rendezvous.name() : ""), out));
+            // One read past the mark: it takes the urgent byte off the stream (left there, it would turn
+            // this side's close into a reset), with the client's first bytes if they came with it.
+            readSome();
+        } catch (IOException | RuntimeException e) {
+            if (upgrade != null) {
+                upgrade.close();
+            }
+            throw e;
+        }
+        if (upgrade == null) {
+            finish(new TcpConnectionLink(channel, socket, config));
+            return;
+        }
+        if (in.isReadable()) {
+            upgrade.hold(in); // counted as the client's bytes over tcp, as the link reads them
+        } else {
+            in.release();
+        }
+        end();
+        channel.linkEstablished(upgrade, null);
+    }
+
+    /**
+     * The link of a client that suits {@link ShmUpgradeLink} (on the server's host, shm and tcp
+     * allowed): its marker is sent, and its channel goes on over tcp at once; null for any other
+     * client, whose connect waits for the hello.
+     */
+    public static ConnectionLink upgradingClient(NegotiationHost host, NativeSocket socket, LinkSettings config)
+            throws IOException {
+        if (!ShmUpgradeLink.suits(config, socket.localAddress(), host.remoteAddress())) {
+            return null;
+        }
+        socket.sendUrgent(Hello.UPGRADE_MARKER);
+        return ShmUpgradeLink.client(host, socket, config);
     }
 
     /** On the rendezvous's loop: hand the descriptors over to this connection's loop. */
@@ -809,9 +877,28 @@ public final class LinkNegotiation {
 
     /** The channel closed while the hello was under way. */
     public void abort() {
+        if (step == Step.AWAIT_MARKER) {
+            skipMarker();
+        }
         if (step != Step.DONE) {
             in.release();
             end();
+        }
+    }
+
+    /**
+     * A server closing before it looked at the client's marker: takes it off the socket, or the close
+     * would find it unread and reset the connection (a client that sent nothing else would see a
+     * reset where a plain server's close gives it an end of stream). Reading past the mark skips the
+     * urgent byte; at most one byte of the client's own goes with it, and a close with more unread
+     * resets the connection as it would anyway.
+     */
+    private void skipMarker() {
+        try {
+            socket.readUrgent();
+            socket.read(Scratch.address(), 1);
+        } catch (IOException | RuntimeException e) {
+            logger.debug("{}: skipping the marker before the close", channel, e);
         }
     }
 

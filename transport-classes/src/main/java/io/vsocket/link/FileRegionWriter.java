@@ -69,6 +69,8 @@ final class FileRegionWriter {
     private final SocketTarget socketTarget = new SocketTarget();
     /** The last write stopped because the link or socket took no more (as opposed to the region having no more). */
     private boolean blocked;
+    /** What the last {@link #write} sent (the tcp link counts its bytes). */
+    private long lastWritten;
     /** The ring link being written, during a region's transferTo only. */
     private StreamLink link;
     /** tcp without sendfile: file bytes read and not yet sent, of {@link #stagedRegion}. */
@@ -95,6 +97,7 @@ final class FileRegionWriter {
      * for a buffer) — or, on a ring, took some and then no more.
      */
     int write(ChannelOutboundBuffer in, FileRegion region, StreamLink ring) throws IOException {
+        lastWritten = 0;
         long count = region.count();
         if (region.transferred() >= count) {
             regionDone(in, region);
@@ -102,6 +105,7 @@ final class FileRegionWriter {
         }
         long n = ring != null ? toRing(ring, region) : toSocket(region);
         if (n > 0) {
+            lastWritten = n;
             if (ring != null) {
                 ring.publish();
             }
@@ -132,6 +136,11 @@ final class FileRegionWriter {
     private static IOException noProgress(FileRegion region) {
         return new IOException(region.getClass().getName() + " made no progress: it wrote nothing though the channel "
                 + "could take more (" + region.transferred() + " of " + region.count() + " bytes transferred)");
+    }
+
+    /** The bytes the last {@link #write} sent. */
+    long lastWritten() {
+        return lastWritten;
     }
 
     boolean blocked() {

@@ -23,6 +23,8 @@ public final class TcpConnectionLink implements ConnectionLink {
     private final LinkSettings config;
     private FileRegionWriter regionWriter;
     private boolean inputShutdown;
+    /** Bytes of the stream written to the socket so far (where a stream leaves tcp for a ring, see ShmUpgradeLink). */
+    private long bytesWritten;
 
     public TcpConnectionLink(LinkHost host, NativeSocket socket, LinkSettings config) {
         this.host = host;
@@ -53,6 +55,7 @@ public final class TcpConnectionLink implements ConnectionLink {
             }
             if (msg instanceof FileRegion region) {
                 int status = regionWriter().write(in, region, null);
+                bytesWritten += regionWriter.lastWritten();
                 if (status < 0) {
                     // The socket buffer is full: wait for writability.
                     host.watch(VSocketIoOps.OUT);
@@ -84,6 +87,7 @@ public final class TcpConnectionLink implements ConnectionLink {
                 written = socket.writev(iov.segment(), iov.count());
             }
             if (written > 0) {
+                bytesWritten += written;
                 in.removeBytes(written);
             }
             if (written < attempted) {
@@ -119,9 +123,19 @@ public final class TcpConnectionLink implements ConnectionLink {
         return w;
     }
 
+    /** The bytes of the stream this link has written to the socket. */
+    public long bytesWritten() {
+        return bytesWritten;
+    }
+
     @Override
     public int read(ByteBuf buf) throws IOException {
-        int writable = buf.writableBytes();
+        return read(buf, buf.writableBytes());
+    }
+
+    /** As {@link #read(ByteBuf)}, at most {@code max} bytes (at most the buffer's writable bytes). */
+    public int read(ByteBuf buf, int max) throws IOException {
+        int writable = Math.min(max, buf.writableBytes());
         int index = buf.writerIndex();
         long address = BufferAddress.of(buf, index, writable);
         if (address != 0) {

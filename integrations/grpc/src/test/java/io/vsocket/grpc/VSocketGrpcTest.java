@@ -378,13 +378,13 @@ class VSocketGrpcTest {
     }
 
     /** Each client connection and the server's end of it: vsocket channels, both on shm. */
-    private static void assertShmAtBothEnds(List<Channel> connections) {
+    private static void assertShmAtBothEnds(List<Channel> connections) throws InterruptedException {
         assertFalse(connections.isEmpty(), "no connection was recorded");
         for (Channel client : connections) {
             VSocketSocketChannel c = assertInstanceOf(VSocketSocketChannel.class, client);
-            assertEquals(VSocketLink.SHM, c.link(), "client end " + c);
+            assertEquals(VSocketLink.SHM, awaitShm(c), "client end " + c);
             VSocketSocketChannel s = assertInstanceOf(VSocketSocketChannel.class, serverEnd(client));
-            assertEquals(VSocketLink.SHM, s.link(), "server end " + s);
+            assertEquals(VSocketLink.SHM, awaitShm(s), "server end " + s);
         }
     }
 
@@ -428,5 +428,14 @@ class VSocketGrpcTest {
                 result.complete(last.get());
             }
         };
+    }
+
+    /** The channel's link once it is shm, or after 10 s (on one host a connection begins on tcp and moves onto shm). */
+    private static VSocketLink awaitShm(VSocketSocketChannel ch) throws InterruptedException {
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+        while (ch.link() != VSocketLink.SHM && System.nanoTime() < deadline) {
+            Thread.sleep(2);
+        }
+        return ch.link();
     }
 }

@@ -95,9 +95,9 @@ class MalformedHelloTest {
         Peers.Collector collector = new Peers.Collector(5);
         Channel client = Peers.vsocketClient(group, DEFAULT, collector).connect(server.localAddress()).sync()
                 .channel();
-        assertEquals(VSocketLink.SHM, Peers.linkOf(client));
         client.writeAndFlush(io.netty.buffer.Unpooled.wrappedBuffer("alive".getBytes()));
         collector.done.get(10, TimeUnit.SECONDS);
+        assertEquals(VSocketLink.SHM, Peers.awaitLink(client, VSocketLink.SHM));
         assertEquals("alive", collector.text());
         client.close().sync();
     }

@@ -158,6 +158,18 @@ final class Peers {
         return ((VSocketSocketChannel) channel).link();
     }
 
+    /**
+     * The channel's link once it is {@code expected}, or what it is after 10 s: a same-host connection
+     * at the default links begins on tcp and moves onto shm when the hello completes (ShmUpgradeLink).
+     */
+    static VSocketLink awaitLink(Channel channel, VSocketLink expected) throws InterruptedException {
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+        while (linkOf(channel) != expected && System.nanoTime() < deadline) {
+            Thread.sleep(2);
+        }
+        return linkOf(channel);
+    }
+
     /** A deterministic byte stream: byte i of stream {@code seed}. */
     static byte streamByte(long seed, long i) {
         long x = (i + 1) * 0x9E3779B97F4A7C15L ^ seed;

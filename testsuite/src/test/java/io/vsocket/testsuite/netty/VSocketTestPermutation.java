@@ -25,13 +25,22 @@ import java.util.List;
 /**
  * Netty's socket testsuite on vsocket: a vsocket server with a vsocket client, once pinned to the
  * shm link and once to the tcp link (a pinned connection fails rather than fall back, so a green
- * run proves the link carried it). One group serves every test, as Netty's own permutations do.
+ * run proves the link carried it), and once at the default links, where the connection begins on
+ * tcp and moves onto shm during the test. One group serves every test, as Netty's own permutations do.
  */
 public final class VSocketTestPermutation extends SocketTestPermutation {
     public static final VSocketTestPermutation INSTANCE = new VSocketTestPermutation();
 
     /** The links each test runs on, in order; {@code -Dvsocket.testsuite.links=shm} narrows it while debugging. */
     static final List<VSocketLink> LINKS = VSocketLinks.parse(System.getProperty("vsocket.testsuite.links", "shm,tcp"));
+
+    /**
+     * Whether each test also runs at the default links ("vsocket-upgrade"): on one host the client's
+     * connect completes over tcp and the connection moves onto shm as the hello completes, mid-test;
+     * by default only when the links were not narrowed ({@code -Dvsocket.testsuite.upgrade} says).
+     */
+    static final boolean UPGRADE = Boolean.parseBoolean(System.getProperty("vsocket.testsuite.upgrade",
+            String.valueOf(System.getProperty("vsocket.testsuite.links") == null)));
 
     private static final EventLoopGroup GROUP =
             new VSocketEventLoopGroup(NUM_THREADS, new DefaultThreadFactory("testsuite-vsocket", true));
@@ -54,6 +63,24 @@ public final class VSocketTestPermutation extends SocketTestPermutation {
                 @Override
                 public String toString() {
                     return "vsocket-" + link.name().toLowerCase();
+                }
+            });
+        }
+        if (UPGRADE) {
+            combos.add(new BootstrapComboFactory<>() {
+                @Override
+                public ServerBootstrap newServerInstance() {
+                    return new ServerBootstrap().group(GROUP).channel(VSocketServerSocketChannel.class);
+                }
+
+                @Override
+                public Bootstrap newClientInstance() {
+                    return new Bootstrap().group(GROUP).channel(VSocketSocketChannel.class);
+                }
+
+                @Override
+                public String toString() {
+                    return "vsocket-upgrade";
                 }
             });
         }

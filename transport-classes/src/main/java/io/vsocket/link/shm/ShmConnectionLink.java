@@ -57,6 +57,8 @@ public final class ShmConnectionLink extends RingConnectionLink {
     private IoRegistration doorbellRegistration;
     private Future<?> idleRelease;
     private int writesSinceIdleCheck;
+    /** Runs when the peer rings the doorbell (before the link polls): see {@link #onDoorbell}. */
+    private Runnable doorbellWatcher;
 
     public ShmConnectionLink(LinkHost host, NativeSocket socket, LinkSettings config, ShmLink shm) {
         super(host, socket, config, shm);
@@ -94,6 +96,14 @@ public final class ShmConnectionLink extends RingConnectionLink {
                 host.failed(f.cause());
             }
         });
+    }
+
+    /**
+     * Also runs {@code watcher} whenever the peer rings this side's doorbell: a connection moving onto
+     * this link learns there what the peer wrote outside the rings (see {@link ShmLink#markAttached()}).
+     */
+    public void onDoorbell(Runnable watcher) {
+        this.doorbellWatcher = watcher;
     }
 
     @Override
@@ -295,6 +305,10 @@ public final class ShmConnectionLink extends RingConnectionLink {
         public void handle(IoRegistration registration, IoEvent event) {
             if (!closed) {
                 shm.drainDoorbell();
+                Runnable watcher = doorbellWatcher;
+                if (watcher != null) {
+                    watcher.run();
+                }
                 backInTurns();
                 poller.poll();
             }

@@ -3,6 +3,7 @@ package io.vsocket.link.shm;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.util.concurrent.EventExecutor;
+import io.vsocket.link.LinkSettings;
 import io.vsocket.link.Resources;
 import io.vsocket.stream.ReceiveCursor;
 import io.vsocket.stream.RingCopy;
@@ -40,6 +41,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  *   +192 senderParked    the sender is out of credit and about to block: the receiver rings
  * page 0 at 512 + 64 * side: outputDone, set by that side when it shuts its output or closes cleanly
  * page 0 at 640 + 64 * side: closed, set by that side when it closes in any way (writes to it fail)
+ * page 0 at 768 + 64 * side: tcpEnd, for a connection that began on tcp and moves onto the rings
+ *   (the hello as an upgrade): 0 while that side still writes over tcp, else 1 + the bytes it wrote
+ *   there, after which its stream goes on in its ring (store-release before its first ring byte)
+ * page 0 at 896: attached, set by the server once it has mapped the memory and watches its ring
  * page 0 at 1024 (client-to-server) and 2048 (server-to-client): the receiver's holes
  *   +0   announced       count of holes ever announced (store-release), written by the receiver
  *   +8   lending         1 while the receiver has bytes of its ring on loan
@@ -67,6 +72,8 @@ public final class ShmLink implements StreamLink {
     private static final int SENDER_PARKED = 192;
     private static final int OUTPUT_DONE = 512;
     private static final int CLOSED = 640;
+    private static final int TCP_END = 768;
+    private static final int ATTACHED = 896;
     private static final int HOLES = 1024;
     private static final int HOLES_ANNOUNCED = 0;
     private static final int HOLES_LENDING = 8;
@@ -90,6 +97,8 @@ public final class ShmLink implements StreamLink {
     private final int peerOutputDone;
     private final int closedFlag;
     private final int peerClosedFlag;
+    private final int tcpEnd;
+    private final int peerTcpEnd;
     private final ByteBuffer txRing;
     private final long txRingOffset;
     private final long rxRingOffset;
@@ -139,6 +148,8 @@ public final class ShmLink implements StreamLink {
         this.peerOutputDone = OUTPUT_DONE + (client ? 64 : 0);
         this.closedFlag = CLOSED + (client ? 0 : 64);
         this.peerClosedFlag = CLOSED + (client ? 64 : 0);
+        this.tcpEnd = TCP_END + (client ? 0 : 64);
+        this.peerTcpEnd = TCP_END + (client ? 64 : 0);
         ByteBuffer serverRx = memory.asSlice(HEADER_SIZE, serverRing).asByteBuffer();
         ByteBuffer clientRx = memory.asSlice(HEADER_SIZE + (long) serverRing, clientRing).asByteBuffer();
         this.txRing = client ? serverRx : clientRx;
@@ -181,7 +192,9 @@ public final class ShmLink implements StreamLink {
 
     /**
      * The server's half: maps the memfd the client sent and adopts both doorbells. Takes ownership
-     * of the three descriptors in every case; the memfd is closed once mapped.
+     * of the three descriptors in every case; the memfd is closed once mapped. A {@code clientRing}
+     * of 0 means the client did not say: its ring is what the memory holds beyond the server's ring
+     * (it must still be a ring size).
      */
     public static ShmLink attach(int memFdFd, int clientBellFd, int serverBellFd, int clientRing, int serverRing)
             throws NativeIoException, RingProtocolException {
@@ -206,13 +219,21 @@ public final class ShmLink implements StreamLink {
                     FileDescriptors.closeQuietly(serverBellFd);
                 }
             }
-            long expected = regionSize(clientRing, serverRing);
             // Seals first, then the size: read before the seals, a size could change in between (and a
             // mapping past the file's end faults with SIGBUS on first touch).
             if (!memFd.isSizeSealed()) {
                 throw new RingProtocolException("the peer's shared memory is not sealed against resizing");
             }
             long size = memFd.currentSize();
+            if (clientRing == 0) {
+                long rest = size - HEADER_SIZE - serverRing;
+                if (rest < LinkSettings.MIN_RING_SIZE || rest > LinkSettings.MAX_RING_SIZE || Long.bitCount(rest) != 1) {
+                    throw new RingProtocolException("the peer's shared memory has " + size + " bytes: no ring size "
+                            + "fits beside this side's ring of " + serverRing);
+                }
+                clientRing = (int) rest;
+            }
+            long expected = regionSize(clientRing, serverRing);
             if (size != expected) {
                 throw new RingProtocolException("the peer's shared memory has " + size + " bytes, the rings need "
                         + expected);
@@ -691,6 +712,41 @@ public final class ShmLink implements StreamLink {
     @Override
     public java.io.IOException failure() {
         return null;
+    }
+
+    /**
+     * This side's stream leaves tcp after {@code bytes} and goes on in the ring: before its first byte
+     * there (the hello as an upgrade).
+     */
+    public void announceTcpEnd(long bytes) {
+        LONG.setRelease(memory, (long) tcpEnd, bytes + 1);
+    }
+
+    /** Where the peer's stream left tcp for the ring, or -1 while it still writes over tcp. */
+    public long peerTcpEnd() throws RingProtocolException {
+        long v = (long) LONG.getAcquire(memory, (long) peerTcpEnd);
+        if (v < 0) {
+            throw new RingProtocolException("the peer says its stream left tcp at byte " + (v - 1));
+        }
+        return v - 1;
+    }
+
+    /** The server has mapped the memory and watches its ring: the client may write there. */
+    public void markAttached() {
+        INT.setRelease(memory, (long) ATTACHED, 1);
+    }
+
+    /** Whether the server has said {@link #markAttached()}. */
+    public boolean peerAttached() {
+        return (int) INT.getAcquire(memory, (long) ATTACHED) != 0;
+    }
+
+    /** Rings the peer's doorbell whether it sleeps or not (what it should look at is not in a ring). */
+    public void signalPeer() {
+        VarHandle.fullFence();
+        if (!closed) {
+            peerDoorbell.signal();
+        }
     }
 
     public int receiveRingSize() {

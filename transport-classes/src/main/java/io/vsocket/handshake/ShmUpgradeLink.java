@@ -1,0 +1,593 @@
+package io.vsocket.handshake;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelOutboundBuffer;
+import io.netty.util.concurrent.Future;
+import io.netty.util.internal.logging.InternalLogger;
+import io.netty.util.internal.logging.InternalLoggerFactory;
+import io.vsocket.link.ConnectionLink;
+import io.vsocket.link.LinkHost;
+import io.vsocket.link.LinkSettings;
+import io.vsocket.link.Scratch;
+import io.vsocket.link.TcpConnectionLink;
+import io.vsocket.link.VSocketLink;
+import io.vsocket.link.VSocketLinkException;
+import io.vsocket.link.shm.ShmConnectionLink;
+import io.vsocket.link.shm.ShmLink;
+import io.vsocket.link.shm.ShmRendezvous;
+import io.vsocket.loop.VSocketIoEvent;
+import io.vsocket.loop.VSocketIoOps;
+import io.vsocket.stream.RingProtocolException;
+import io.vsocket.unix.FileDescriptors;
+import io.vsocket.unix.NativeSocket;
+import io.vsocket.unix.UnixSocket;
+
+import java.io.IOException;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A connection between two vsocket channels on one host that is usable as soon as its TCP connection
+ * is, and moves onto shm when the hello completes, however late: the hello as an upgrade, not a gate.
+ * The client greets with {@link Hello#UPGRADE_MARKER} instead of {@link Hello#CLIENT_MARKER} and its
+ * channel is active at once; the server's channel is active as soon as the marker came, and its offer
+ * is the first thing in its stream. Each direction then moves on its own, at a byte position its
+ * writer announces in the shared memory before its first byte in the ring:
+ *
+ * <pre>
+ * client                                           server
+ *   urgent 'u', then its bytes over tcp  ------->    active; offer, then its bytes over tcp
+ *   reads the offer off the front of the stream;
+ *   memfd + doorbells to the rendezvous  ------->    maps them, starts its ring link,
+ *                                                    tcpEnd(server) = bytes it wrote over tcp,
+ *                                                    attached = 1, rings the client; writes in the ring
+ *   sees attached: tcpEnd(client) = bytes it
+ *   wrote over tcp; writes in the ring
+ * each side reads the peer's bytes over tcp up to the peer's tcpEnd, then from the ring
+ * </pre>
+ *
+ * Nothing is sent over tcp once a side announced its end there (the socket is the control connection
+ * from then on, as under any shm link), so a reader that has not seen the announcement yet reads only
+ * bytes before it. The client writes into the ring only after the server said it attached, so bytes
+ * are never stranded in memory nobody maps; a server that cannot attach (or a client that cannot make
+ * the memory) leaves the connection on tcp. A side whose output was shut over tcp keeps that
+ * direction there. Event-loop thread only, but {@link #kind()}.
+ */
+public final class ShmUpgradeLink implements ConnectionLink {
+    private static final InternalLogger logger = InternalLoggerFactory.getInstance(ShmUpgradeLink.class);
+
+    /**
+     * Whether same-host clients whose links allow shm and tcp go on over tcp at once and move onto shm
+     * when the hello completes (the default), or wait for the hello before their connect completes.
+     */
+    public static final boolean ENABLED = Boolean.parseBoolean(System.getProperty("io.vsocket.shmUpgrade", "true"));
+
+    private final LinkHost host;
+    private final NativeSocket socket;
+    private final LinkSettings config;
+    private final boolean client;
+    private final TcpConnectionLink tcp;
+    /** Client: the server's first bytes, read while looking for its offer at their front; null once done. */
+    private ByteBuf offerBytes;
+    /** Client: the server's bytes that came behind its offer (or were no offer): the application's first. */
+    private ByteBuf held;
+    private ShmLink shm;
+    private ShmConnectionLink ring;
+    /** Bytes of the peer's stream read from tcp (the held ones included). */
+    private long tcpRead;
+    /** Where the peer's stream leaves tcp for the ring, once it said; -1 before. */
+    private long peerTcpEnd = -1;
+    /** This side writes into the ring (it announced its tcp end). */
+    private boolean writesOnRing;
+    /** Reads come from the ring (every byte the peer sent over tcp was read). */
+    private boolean readsOnRing;
+    /** This side's output was shut while it wrote over tcp: that direction stays there. */
+    private boolean outputShutOnTcp;
+    private boolean readInterest;
+    private boolean started;
+    private boolean closed;
+    private volatile VSocketLink kind = VSocketLink.TCP;
+    // Client: the offer's.
+    private byte[] token;
+    private int serverRing;
+    private String rendezvousName;
+    // Server: where the client's memory comes, and how long a server that does not allow tcp waits for it.
+    private final ShmRendezvous rendezvous;
+    private Future<?> patience;
+
+    private ShmUpgradeLink(LinkHost host, NativeSocket socket, LinkSettings config, boolean client,
+                           ShmRendezvous rendezvous, byte[] token) {
+        this.host = host;
+        this.socket = socket;
+        this.config = config;
+        this.client = client;
+        this.tcp = new TcpConnectionLink(host, socket, config);
+        this.rendezvous = rendezvous;
+        this.token = token;
+        if (client) {
+            offerBytes = Unpooled.buffer(Hello.HEADER + 128);
+        }
+    }
+
+    /**
+     * Whether a client with these links, connected from {@code local} to {@code remote}, greets with
+     * the upgrade marker: the server is on this host (a loopback address, or this connection's own
+     * address), shm and tcp are allowed, and shm is preferred to rdma.
+     */
+    static boolean suits(LinkSettings config, java.net.InetSocketAddress local, java.net.InetSocketAddress remote) {
+        java.util.List<VSocketLink> links = config.getLinks();
+        int shmAt = links.indexOf(VSocketLink.SHM);
+        int rdmaAt = links.indexOf(VSocketLink.RDMA);
+        if (!ENABLED || shmAt < 0 || !links.contains(VSocketLink.TCP) || rdmaAt >= 0 && rdmaAt < shmAt
+                || local == null || remote == null) {
+            return false;
+        }
+        return remote.getAddress().isLoopbackAddress() || remote.getAddress().equals(local.getAddress());
+    }
+
+    /** The client's side: its channel goes on over tcp now, and reads the offer off the server's first bytes. */
+    static ShmUpgradeLink client(LinkHost host, NativeSocket socket, LinkSettings config) {
+        return new ShmUpgradeLink(host, socket, config, true, null, null);
+    }
+
+    /** The server's side, before its offer (with {@code token}) goes: the client's memory comes to {@code rendezvous}. */
+    static ShmUpgradeLink server(LinkHost host, NativeSocket socket, LinkSettings config, ShmRendezvous rendezvous,
+                                 byte[] token) {
+        ShmUpgradeLink link = new ShmUpgradeLink(host, socket, config, false, rendezvous, token);
+        rendezvous.expect(token, link::descriptorsSent);
+        return link;
+    }
+
+    /** Server: the client's first bytes, read off the socket with its marker: the application's first. */
+    void hold(ByteBuf first) {
+        held = first;
+    }
+
+    @Override
+    public VSocketLink kind() {
+        return kind;
+    }
+
+    @Override
+    public void start(boolean reading) {
+        started = true;
+        readInterest = reading;
+        // A client reads the offer off the server's first bytes whether the application reads or not.
+        tcp.start(reading || offerBytes != null);
+        if (reading) {
+            readHeldLater();
+        }
+        if (!client && !config.getLinks().contains(VSocketLink.TCP)) {
+            long millis = 10L * config.getHelloTimeoutMillis();
+            patience = host.eventLoop().schedule(() -> {
+                if (shm == null && !closed) {
+                    host.failed(new VSocketLinkException("the client " + "did not move onto shm within " + millis
+                            + " ms of going on over tcp, and tcp is not among this server's links " + config.getLinks()));
+                }
+            }, millis, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    // ---- writes ----
+
+    @Override
+    public void write(ChannelOutboundBuffer in) throws Exception {
+        if (!writesOnRing && client && shm != null && !outputShutOnTcp && !closed) {
+            lookAtServer();
+        }
+        if (writesOnRing) {
+            ring.write(in);
+        } else {
+            tcp.write(in);
+        }
+    }
+
+    /** From here on this side's bytes go into the ring; what waited for tcp's writability goes now. */
+    private void moveWrites() {
+        shm.announceTcpEnd(tcp.bytesWritten());
+        writesOnRing = true;
+        kind = VSocketLink.SHM;
+        host.unwatch(VSocketIoOps.OUT);
+        host.flushLater();
+    }
+
+    @Override
+    public void shutdownOutput() throws IOException {
+        if (writesOnRing) {
+            ring.shutdownOutput();
+        } else {
+            outputShutOnTcp = true;
+            tcp.shutdownOutput();
+        }
+    }
+
+    // ---- reads ----
+
+    @Override
+    public ByteBuf lend(ByteBufAllocator allocator) throws IOException {
+        return readsOnRing ? ring.lend(allocator) : null;
+    }
+
+    @Override
+    public int read(ByteBuf buf) throws IOException {
+        if (readsOnRing) {
+            return ring.read(buf);
+        }
+        if (offerBytes != null) {
+            int n = lookForOffer();
+            if (offerBytes != null) {
+                return n;
+            }
+        }
+        if (held != null) {
+            int n = Math.min(buf.writableBytes(), held.readableBytes());
+            buf.setBytes(buf.writerIndex(), held, held.readerIndex(), n);
+            held.skipBytes(n);
+            tcpRead += n;
+            if (!held.isReadable()) {
+                held.release();
+                held = null;
+            }
+            return n;
+        }
+        lookAtPeer();
+        if (peerTcpEnd < 0) {
+            int n = tcp.read(buf);
+            if (n > 0) {
+                tcpRead += n;
+                return n;
+            }
+            if (n == 0) {
+                return 0;
+            }
+            // The end of the tcp stream: the peer's end, unless it moved onto the ring before it.
+            lookAtPeer();
+            if (peerTcpEnd < 0) {
+                return NativeSocket.EOF;
+            }
+        }
+        if (tcpRead < peerTcpEnd) {
+            int n = tcp.read(buf, (int) Math.min(Integer.MAX_VALUE, peerTcpEnd - tcpRead));
+            if (n > 0) {
+                tcpRead += n;
+                return n;
+            }
+            if (n < 0) {
+                throw new RingProtocolException("the peer's tcp stream ended after " + tcpRead
+                        + " bytes, but it said it moved onto shm after " + peerTcpEnd);
+            }
+            return 0;
+        }
+        readsOnRing = true;
+        // The socket is the control connection now: its end (or a dead peer) is the ring link's to see.
+        host.watch(VSocketIoOps.IN | VSocketIoOps.RDHUP);
+        return ring.read(buf);
+    }
+
+    /** Learns where the peer's stream leaves tcp, if it said (and the client moves its own writes, if it may). */
+    private void lookAtPeer() throws RingProtocolException {
+        if (peerTcpEnd >= 0 || shm == null) {
+            return;
+        }
+        long end = shm.peerTcpEnd();
+        if (end < 0) {
+            return;
+        }
+        if (end < tcpRead) {
+            throw new RingProtocolException("the peer says its stream left tcp after " + end + " bytes, but "
+                    + tcpRead + " came over tcp");
+        }
+        peerTcpEnd = end;
+    }
+
+    /** Client: the server attached: this side writes into the ring from now on (unless its output was shut). */
+    private void lookAtServer() {
+        if (shm == null || closed || !shm.peerAttached()) {
+            return;
+        }
+        if (kind != VSocketLink.SHM) {
+            logger.debug("{}: the server attached the shared memory: moving onto shm", host);
+        }
+        kind = VSocketLink.SHM;
+        if (!writesOnRing && !outputShutOnTcp) {
+            moveWrites();
+        }
+    }
+
+    /**
+     * Client: reads the server's first bytes until its offer is off their front, or they are no offer
+     * (a plain server's own bytes, or a broken offer: the connection stays on tcp, the bytes are the
+     * application's). Returns 0, or EOF when the stream ended before any byte.
+     */
+    private int lookForOffer() throws IOException {
+        int n = socket.read(Scratch.address(), Scratch.SIZE);
+        if (n > 0) {
+            offerBytes.writeBytes(Scratch.segment().asSlice(0, n).asByteBuffer());
+        }
+        if (!offerBytes.isReadable()) {
+            if (n < 0) {
+                offerDone(null, "closed without a byte");
+                return NativeSocket.EOF;
+            }
+            return 0;
+        }
+        if (!Hello.startsLikeHello(offerBytes)) {
+            offerDone(null, "answered with its own bytes: a plain server");
+            return 0;
+        }
+        Hello.Message message;
+        try {
+            message = Hello.decode(offerBytes);
+        } catch (HelloException e) {
+            logger.info("{}: the server's first bytes began like a vsocket offer but are none ({}): staying on tcp, "
+                    + "the bytes go to the application", host, e.getMessage());
+            offerDone(null, null);
+            return 0;
+        }
+        if (message == null) {
+            if (n < 0) {
+                offerDone(null, "closed in the middle of its offer");
+            }
+            return 0; // the rest of the offer comes before any byte of the server's own
+        }
+        if (!(message instanceof Hello.ServerHello offer)) {
+            logger.info("{}: the server sent a vsocket {} where its offer belongs: staying on tcp", host,
+                    message.getClass().getSimpleName());
+            offerDone(null, null);
+            return 0;
+        }
+        offerDone(offer, null);
+        return 0;
+    }
+
+    private void offerDone(Hello.ServerHello offer, String plain) {
+        ByteBuf rest = offerBytes;
+        offerBytes = null;
+        if (rest.isReadable()) {
+            held = rest;
+        } else {
+            rest.release();
+        }
+        if (offer == null) {
+            if (plain != null) {
+                logger.debug("{}: the server {}: staying on tcp", host, plain);
+            }
+            return;
+        }
+        String why = whyNotShm(offer);
+        if (why != null) {
+            logger.debug("{}: staying on tcp: {}", host, why);
+            return;
+        }
+        token = offer.token();
+        serverRing = offer.ringSize();
+        rendezvousName = offer.rendezvous();
+        // After this read: the bytes that came with the offer reach the application first.
+        try {
+            host.eventLoop().execute(this::setUpShm);
+        } catch (RejectedExecutionException e) {
+            logger.debug("{}: the loop is shutting down: staying on tcp", host);
+        }
+    }
+
+    private static String whyNotShm(Hello.ServerHello offer) {
+        if (!offer.links().contains(VSocketLink.SHM)) {
+            return "the server offers " + offer.links();
+        }
+        String local = HostIdentity.local();
+        if (local.isEmpty() || !local.equals(offer.hostId())) {
+            return "the server is on another host, network namespace or user";
+        }
+        if (offer.ringSize() < LinkSettings.MIN_RING_SIZE || offer.ringSize() > LinkSettings.MAX_RING_SIZE
+                || Integer.bitCount(offer.ringSize()) != 1) {
+            return "the server asked for a ring of " + offer.ringSize() + " bytes";
+        }
+        return null;
+    }
+
+    /** Client: makes the shared memory, sends it to the server's rendezvous and watches the ring. */
+    private void setUpShm() {
+        if (closed) {
+            return;
+        }
+        ShmLink.Offer offer;
+        try {
+            offer = ShmLink.offer(config.getRingSize(), serverRing);
+        } catch (IOException | RuntimeException e) {
+            logger.debug("{}: cannot create shared memory ({}): staying on tcp", host, e.getMessage());
+            return;
+        }
+        try (UnixSocket r = UnixSocket.connect(rendezvousName)) {
+            r.send(token, offer.descriptors());
+        } catch (IOException | RuntimeException e) {
+            offer.link().close();
+            logger.debug("{}: cannot reach the server's rendezvous ({}): staying on tcp", host, e.getMessage());
+            return;
+        } finally {
+            try {
+                offer.memFd().close();
+            } catch (IOException e) {
+                logger.debug("closing the memfd after sending it", e);
+            }
+        }
+        shm = offer.link();
+        startRing();
+        ring.onDoorbell(this::lookAtServer);
+        lookAtServer();
+    }
+
+    /** Server: on the rendezvous's loop; the descriptors go to this connection's loop. */
+    private void descriptorsSent(int[] fds) {
+        try {
+            host.eventLoop().execute(() -> attach(fds));
+        } catch (RejectedExecutionException e) {
+            closeQuietly(fds);
+        }
+    }
+
+    /** Server: maps the client's memory, starts the ring link and moves this side's writes onto it. */
+    private void attach(int[] fds) {
+        if (closed || shm != null || !started) {
+            closeQuietly(fds);
+            return;
+        }
+        try {
+            shm = ShmLink.attach(fds[0], fds[1], fds[2], 0, config.getRingSize());
+        } catch (IOException | RuntimeException e) {
+            logger.info("{}: cannot map the client's shared memory ({}): staying on tcp", host, e.getMessage());
+            return;
+        }
+        if (patience != null) {
+            patience.cancel(false);
+            patience = null;
+        }
+        startRing();
+        kind = VSocketLink.SHM;
+        if (!outputShutOnTcp) {
+            moveWrites();
+        }
+        // After the tcp end: a client that sees the one reads the other.
+        shm.markAttached();
+        shm.signalPeer();
+    }
+
+    /** The ring link under the channel, with the channel's read interest; tcp keeps reading until it is done. */
+    private void startRing() {
+        ring = new ShmConnectionLink(host, socket, config, shm);
+        ring.start(readInterest);
+        if (!readInterest) {
+            host.unwatch(VSocketIoOps.IN); // (the ring link watches the control connection; tcp still carries bytes)
+        }
+    }
+
+    /**
+     * Client: takes the offer off the server's first bytes before the channel reads, so that the
+     * application never sees a read that brought it nothing. True when the channel should handle the
+     * readiness as usual (bytes for it, or the stream's end), false when it was the hello's alone.
+     */
+    private boolean offerRead() {
+        int n;
+        try {
+            n = lookForOffer();
+        } catch (IOException | RuntimeException e) {
+            host.failed(e);
+            return false;
+        }
+        if (offerBytes != null) {
+            return n < 0; // the end, before the offer was whole (or before any byte): the channel reads it
+        }
+        if (!readInterest) {
+            tcp.readInterest(false);
+            return false; // what came behind the offer waits for the application's read
+        }
+        // Only bytes behind the offer make a read (more in the socket: epoll reports them again).
+        return held != null;
+    }
+
+    @Override
+    public void readInterest(boolean wanted) {
+        readInterest = wanted;
+        if (ring != null) {
+            ring.readInterest(wanted);
+        }
+        if (!readsOnRing) {
+            // (A client keeps reading for the offer.)
+            tcp.readInterest(wanted || offerBytes != null);
+        }
+        if (wanted) {
+            readHeldLater();
+        }
+    }
+
+    /** Bytes already off the socket, which epoll will not report: read from a task. */
+    private void readHeldLater() {
+        if (held != null) {
+            host.eventLoop().execute(() -> {
+                if (held != null && readInterest && !closed) {
+                    host.readReady();
+                }
+            });
+        }
+    }
+
+    @Override
+    public void socketReady(VSocketIoEvent event) {
+        if (offerBytes != null && (event.isReadable() || event.isHangUp()) && !offerRead()) {
+            if (event.isWritable()) {
+                host.flushReady();
+            }
+            return;
+        }
+        if (!readsOnRing) {
+            tcp.socketReady(event); // the channel's own handling: reads, writability, hang-up
+            return;
+        }
+        if (!writesOnRing && event.isWritable()) {
+            host.unwatch(VSocketIoOps.OUT);
+            host.flushReady();
+        }
+        if (event.isReadable() || event.isHangUp()) {
+            ring.socketReady(event);
+        }
+    }
+
+    @Override
+    public void shutdownInput() throws IOException {
+        if (ring != null) {
+            ring.shutdownInput();
+        }
+        // Not the socket's input: once the peer moves, it is the control connection, which must report its end.
+    }
+
+    @Override
+    public long bytesSentInPlace() {
+        return ring != null ? ring.bytesSentInPlace() : 0;
+    }
+
+    @Override
+    public long bytesReceivedInPlace() {
+        return ring != null ? ring.bytesReceivedInPlace() : 0;
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        if (patience != null) {
+            patience.cancel(false);
+            patience = null;
+        }
+        if (rendezvous != null) {
+            rendezvous.forget(token);
+        }
+        if (offerBytes != null) {
+            offerBytes.release();
+            offerBytes = null;
+        }
+        if (held != null) {
+            held.release();
+            held = null;
+        }
+        if (ring != null) {
+            ring.close();
+        } else if (shm != null) {
+            shm.close();
+        }
+        tcp.close();
+    }
+
+    private static void closeQuietly(int[] fds) {
+        for (int fd : fds) {
+            FileDescriptors.closeQuietly(fd);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "ShmUpgradeLink(" + kind + ", " + host + ")";
+    }
+}

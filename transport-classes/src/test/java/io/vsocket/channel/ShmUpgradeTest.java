@@ -1,0 +1,471 @@
+package io.vsocket.channel;
+
+import io.netty.bootstrap.Bootstrap;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.util.ReferenceCountUtil;
+import io.vsocket.handshake.Hello;
+import io.vsocket.handshake.HostIdentity;
+import io.vsocket.link.VSocketLink;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.util.EnumSet;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Two vsocket channels on one host at their default links: the client's connect completes as soon as
+ * TCP's does, bytes flow over tcp at once, and both sides move onto shm when the hello completes —
+ * each direction at the byte position its writer announced, nothing lost, doubled or reordered.
+ */
+@Timeout(120)
+class ShmUpgradeTest {
+    private static final int STREAM = 8 << 20;
+    private static VSocketEventLoopGroup group;
+
+    @BeforeAll
+    static void start() {
+        group = new VSocketEventLoopGroup(2);
+    }
+
+    @AfterAll
+    static void stop() throws InterruptedException {
+        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+    }
+
+    private static InetSocketAddress loopback() {
+        return new InetSocketAddress(InetAddress.getLoopbackAddress(), 0);
+    }
+
+    /**
+     * Both sides write 8 MiB of their own pattern from {@code channelActive}, so each stream begins on
+     * tcp and crosses the move: each side checks every byte of the other's, in order, and both end on shm.
+     */
+    @Test
+    void bothStreamsCrossTheMoveFromTcpOntoShmWhole() throws Exception {
+        CompletableFuture<String> serverGot = new CompletableFuture<>();
+        AtomicReference<VSocketSocketChannel> child = new AtomicReference<>();
+        Channel server = new ServerBootstrap().group(group).channel(VSocketServerSocketChannel.class)
+                .childHandler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        child.set((VSocketSocketChannel) ch);
+                        ch.pipeline().addLast(new PatternPeer(2, serverGot));
+                    }
+                }).bind(loopback()).sync().channel();
+        try {
+            CompletableFuture<String> clientGot = new CompletableFuture<>();
+            CompletableFuture<VSocketLink> atActive = new CompletableFuture<>();
+            PatternPeer clientPeer = new PatternPeer(1, clientGot) {
+                @Override
+                public void channelActive(ChannelHandlerContext ctx) {
+                    atActive.complete(((VSocketSocketChannel) ctx.channel()).link());
+                    super.channelActive(ctx);
+                }
+            };
+            VSocketSocketChannel client = (VSocketSocketChannel) new Bootstrap().group(group)
+                    .channel(VSocketSocketChannel.class).handler(clientPeer).connect(server.localAddress()).sync()
+                    .channel();
+            assertEquals(VSocketLink.TCP, atActive.get(10, TimeUnit.SECONDS), "active over tcp, before the hello completed");
+            assertEquals("whole", clientGot.get(60, TimeUnit.SECONDS), "the server's stream at the client");
+            assertEquals("whole", serverGot.get(60, TimeUnit.SECONDS), "the client's stream at the server");
+            assertEquals(VSocketLink.SHM, awaitShm(client), "the client moved onto shm");
+            assertEquals(VSocketLink.SHM, awaitShm(child.get()), "the server moved onto shm");
+            client.close().sync();
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    /**
+     * The server accepts 2 s after the connect (its accept loop busy, say): the client wrote at once,
+     * over tcp, and still ends on shm with its bytes echoed in order; so does the server's side.
+     */
+    @Test
+    void anOfferTwoSecondsLateStillMovesAClientThatAlreadyWroteOntoShm() throws Exception {
+        AtomicReference<VSocketSocketChannel> child = new AtomicReference<>();
+        Channel server = new ServerBootstrap().group(group).channel(VSocketServerSocketChannel.class)
+                .option(ChannelOption.AUTO_READ, false)
+                .childHandler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        child.set((VSocketSocketChannel) ch);
+                        ch.pipeline().addLast(new Echo());
+                    }
+                }).bind(loopback()).sync().channel();
+        try {
+            Collector collector = new Collector();
+            VSocketSocketChannel client = (VSocketSocketChannel) new Bootstrap().group(group)
+                    .channel(VSocketSocketChannel.class).handler(collector).connect(server.localAddress()).sync()
+                    .channel();
+            client.writeAndFlush(Unpooled.copiedBuffer("written before any offer|", StandardCharsets.US_ASCII))
+                    .sync();
+            Thread.sleep(2000);
+            server.read(); // accepts now: the offer goes 2 s after the connect
+            assertEquals("written before any offer|", collector.await(25));
+            assertEquals(VSocketLink.SHM, awaitShm(client), "the client took the late offer");
+            assertEquals(VSocketLink.SHM, awaitShm(child.get()));
+            client.writeAndFlush(Unpooled.copiedBuffer("and after", StandardCharsets.US_ASCII)).sync();
+            assertEquals("written before any offer|and after", collector.await(34));
+            client.close().sync();
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    /**
+     * The client shuts its output right after its request, before the move: that direction ends on
+     * tcp (the server reads the request and its end), the other still moves, and the reply arrives.
+     */
+    @Test
+    void anOutputShutOverTcpKeepsThatDirectionThereAndTheOtherStillMoves() throws Exception {
+        Channel server = new ServerBootstrap().group(group).channel(VSocketServerSocketChannel.class)
+                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .childHandler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        ch.pipeline().addLast(new ChannelInboundHandlerAdapter() {
+                            private final StringBuilder request = new StringBuilder();
+
+                            @Override
+                            public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                                request.append(((ByteBuf) msg).toString(StandardCharsets.US_ASCII));
+                                ReferenceCountUtil.release(msg);
+                            }
+
+                            @Override
+                            public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+                                if (evt instanceof ChannelInputShutdownEvent) {
+                                    // Late enough for the server to have moved its writes onto shm.
+                                    ctx.executor().schedule(() -> ctx.writeAndFlush(Unpooled.copiedBuffer(
+                                                    "reply to " + request, StandardCharsets.US_ASCII))
+                                            .addListener(ChannelFutureListener.CLOSE), 50, TimeUnit.MILLISECONDS);
+                                }
+                            }
+                        });
+                    }
+                }).bind(loopback()).sync().channel();
+        try {
+            Collector collector = new Collector();
+            VSocketSocketChannel client = (VSocketSocketChannel) new Bootstrap().group(group)
+                    .channel(VSocketSocketChannel.class).option(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                    .handler(collector).connect(server.localAddress()).sync().channel();
+            client.writeAndFlush(Unpooled.copiedBuffer("ping", StandardCharsets.US_ASCII)).sync();
+            client.shutdownOutput().sync();
+            assertEquals("reply to ping", collector.await(13));
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (!client.isInputShutdown() && System.nanoTime() < deadline) {
+                Thread.sleep(2);
+            }
+            assertTrue(client.isInputShutdown(), "the server's end reached the client");
+            client.close().sync();
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    /**
+     * The server shuts its output as soon as it is active (over tcp, before any move): the client
+     * half-closes once, sees that everything was read once, and no error on the way.
+     */
+    @Test
+    void aServerThatShutsItsOutputAtOnceHalfClosesTheClientOnce() throws Exception {
+        Channel server = new ServerBootstrap().group(group).channel(VSocketServerSocketChannel.class)
+                .childHandler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        ch.pipeline().addLast(new ChannelInboundHandlerAdapter() {
+                            @Override
+                            public void channelActive(ChannelHandlerContext ctx) {
+                                ((io.netty.channel.socket.DuplexChannel) ctx.channel()).shutdownOutput();
+                            }
+                        });
+                    }
+                }).bind(loopback()).sync().channel();
+        try {
+            java.util.concurrent.atomic.AtomicInteger shut = new java.util.concurrent.atomic.AtomicInteger();
+            java.util.concurrent.atomic.AtomicInteger allRead = new java.util.concurrent.atomic.AtomicInteger();
+            AtomicReference<Throwable> error = new AtomicReference<>();
+            VSocketSocketChannel client = (VSocketSocketChannel) new Bootstrap().group(group)
+                    .channel(VSocketSocketChannel.class).option(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                    .handler(new ChannelInboundHandlerAdapter() {
+                        @Override
+                        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+                            if (evt == ChannelInputShutdownEvent.INSTANCE) {
+                                shut.incrementAndGet();
+                            } else if (evt == io.netty.channel.socket.ChannelInputShutdownReadComplete.INSTANCE) {
+                                allRead.incrementAndGet();
+                                ctx.executor().schedule(() -> ctx.close(), 100, TimeUnit.MILLISECONDS);
+                            }
+                        }
+
+                        @Override
+                        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+                            error.compareAndSet(null, cause);
+                            ctx.close();
+                        }
+                    }).connect(server.localAddress()).sync().channel();
+            assertTrue(client.closeFuture().await(10, TimeUnit.SECONDS));
+            assertNull(error.get());
+            assertEquals(1, shut.get());
+            assertEquals(1, allRead.get());
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    /**
+     * A server whose offer names a rendezvous nobody listens on (a vsocket server that cannot take
+     * shared memory): the client stays on tcp and both streams go on there.
+     */
+    @Test
+    void aServerThatNeverTakesTheMemoryLeavesTheConnectionOnTcp() throws Exception {
+        ByteBuf encoded = Unpooled.buffer();
+        Hello.encode(new Hello.ServerHello(new byte[Hello.TOKEN_LENGTH], EnumSet.of(VSocketLink.SHM, VSocketLink.TCP),
+                65536, HostIdentity.local(), "vsocket-test-nobody-" + System.nanoTime()), encoded);
+        byte[] offer = new byte[encoded.readableBytes()];
+        encoded.readBytes(offer);
+        encoded.release();
+        try (ServerSocket plain = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
+            CompletableFuture<Socket> accepted = CompletableFuture.supplyAsync(() -> {
+                try {
+                    Socket s = plain.accept();
+                    s.getOutputStream().write(offer);
+                    s.getOutputStream().write("hello from the server|".getBytes(StandardCharsets.US_ASCII));
+                    return s;
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            Collector collector = new Collector();
+            VSocketSocketChannel client = (VSocketSocketChannel) new Bootstrap().group(group)
+                    .channel(VSocketSocketChannel.class).handler(collector)
+                    .connect(plain.getLocalSocketAddress()).sync().channel();
+            client.writeAndFlush(Unpooled.copiedBuffer("ping", StandardCharsets.US_ASCII)).sync();
+            Socket s = accepted.get(10, TimeUnit.SECONDS);
+            InputStream in = s.getInputStream();
+            assertEquals("ping", new String(in.readNBytes(4), StandardCharsets.US_ASCII));
+            assertEquals("hello from the server|", collector.await(22), "the offer is not the application's");
+            Thread.sleep(200);
+            client.writeAndFlush(Unpooled.copiedBuffer("pong", StandardCharsets.US_ASCII)).sync();
+            assertEquals("pong", new String(in.readNBytes(4), StandardCharsets.US_ASCII), "still over tcp");
+            assertEquals(VSocketLink.TCP, client.link());
+            client.close().sync();
+            ByteArrayOutputStream rest = new ByteArrayOutputStream();
+            in.transferTo(rest);
+            assertEquals(0, rest.size(), "nothing else reached the server");
+            s.close();
+        }
+    }
+
+    /**
+     * A hostile same-host client (plain sockets, its own shared memory) sends 8 bytes over tcp and then
+     * announces that its stream left tcp after 3: the server's channel closes with a protocol error
+     * that says so, instead of taking ring bytes for the ones it already had.
+     */
+    @Test
+    void aClientThatAnnouncesATcpEndBeforeBytesItSentIsCutOffWithAReason() throws Exception {
+        CompletableFuture<Throwable> serverError = new CompletableFuture<>();
+        java.util.concurrent.atomic.AtomicInteger received = new java.util.concurrent.atomic.AtomicInteger();
+        Channel server = new ServerBootstrap().group(group).channel(VSocketServerSocketChannel.class)
+                .childHandler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        ch.pipeline().addLast(new ChannelInboundHandlerAdapter() {
+                            @Override
+                            public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                                received.addAndGet(((ByteBuf) msg).readableBytes());
+                                ReferenceCountUtil.release(msg);
+                            }
+
+                            @Override
+                            public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+                                serverError.complete(cause);
+                            }
+
+                            @Override
+                            public void channelInactive(ChannelHandlerContext ctx) {
+                                serverError.complete(null);
+                            }
+                        });
+                    }
+                }).bind(loopback()).sync().channel();
+        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), ((InetSocketAddress) server.localAddress()).getPort())) {
+            s.sendUrgentData(Hello.UPGRADE_MARKER);
+            s.getOutputStream().write("12345678".getBytes(StandardCharsets.US_ASCII));
+            InputStream in = s.getInputStream();
+            byte[] header = in.readNBytes(Hello.HEADER);
+            byte[] body = in.readNBytes(((header[10] & 0xff) << 8) | (header[11] & 0xff));
+            Hello.ServerHello offer = (Hello.ServerHello) Hello.decode(Unpooled.wrappedBuffer(header, body));
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (received.get() < 8 && System.nanoTime() < deadline) {
+                Thread.sleep(2);
+            }
+            assertEquals(8, received.get(), "the server read the client's bytes over tcp");
+            io.vsocket.link.shm.ShmLink.Offer memory = io.vsocket.link.shm.ShmLink.offer(65536, offer.ringSize());
+            try {
+                memory.link().announceTcpEnd(3); // a lie: 8 went over tcp
+                try (io.vsocket.unix.UnixSocket r = io.vsocket.unix.UnixSocket.connect(offer.rendezvous())) {
+                    r.send(offer.token(), memory.descriptors());
+                }
+                memory.memFd().close();
+                while (!memory.link().peerAttached() && System.nanoTime() < deadline) {
+                    Thread.sleep(2);
+                }
+                assertTrue(memory.link().peerAttached(), "the server attached the memory");
+                ByteBuf ring = Unpooled.copiedBuffer("ring", StandardCharsets.US_ASCII);
+                memory.link().write(ring, 0, 4);
+                memory.link().publish();
+                memory.link().signalPeer();
+                ring.release();
+                Throwable error = serverError.get(10, TimeUnit.SECONDS);
+                assertTrue(error instanceof io.vsocket.stream.RingProtocolException, "the server's error: " + error);
+                assertTrue(error.getMessage().contains("left tcp after 3 bytes, but 8 came over tcp"), error.getMessage());
+                assertEquals(8, received.get(), "no ring byte taken for the ones over tcp");
+            } finally {
+                memory.link().close();
+            }
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    /** Waits up to 10 s for the channel's link to be shm; the link it has then. */
+    static VSocketLink awaitShm(VSocketSocketChannel ch) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (ch.link() != VSocketLink.SHM && System.nanoTime() < deadline) {
+            Thread.sleep(2);
+        }
+        return ch.link();
+    }
+
+    /** Writes its own pattern from channelActive and checks the peer's, byte by byte. */
+    private static class PatternPeer extends ChannelInboundHandlerAdapter {
+        private final long seed;
+        private final CompletableFuture<String> result;
+        private long sent;
+        private long received;
+
+        PatternPeer(long seed, CompletableFuture<String> result) {
+            this.seed = seed;
+            this.result = result;
+        }
+
+        static byte at(long seed, long i) {
+            long x = (i + 1) * 0x9E3779B97F4A7C15L ^ seed;
+            return (byte) (x ^ x >>> 29);
+        }
+
+        @Override
+        public void channelActive(ChannelHandlerContext ctx) {
+            writeMore(ctx);
+        }
+
+        @Override
+        public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+            writeMore(ctx);
+        }
+
+        private void writeMore(ChannelHandlerContext ctx) {
+            while (sent < STREAM && ctx.channel().isWritable()) {
+                int n = (int) Math.min(7919, STREAM - sent); // odd sizes: the move lands inside writes
+                ByteBuf b = ctx.alloc().buffer(n);
+                for (int i = 0; i < n; i++) {
+                    b.writeByte(at(seed, sent + i));
+                }
+                sent += n;
+                ctx.writeAndFlush(b);
+            }
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            ByteBuf b = (ByteBuf) msg;
+            try {
+                long peerSeed = 3 - seed;
+                while (b.isReadable()) {
+                    byte got = b.readByte();
+                    if (got != at(peerSeed, received)) {
+                        result.complete("byte " + received + " differs");
+                        ctx.close();
+                        return;
+                    }
+                    received++;
+                }
+                if (received == STREAM) {
+                    result.complete("whole");
+                }
+            } finally {
+                b.release();
+            }
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            result.complete("failed: " + cause);
+            ctx.close();
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            result.complete("closed after " + received + " bytes");
+        }
+    }
+
+    private static final class Echo extends ChannelInboundHandlerAdapter {
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            ctx.writeAndFlush(msg);
+        }
+    }
+
+    /** Collects what a client reads as text. */
+    private static final class Collector extends ChannelInboundHandlerAdapter {
+        private final StringBuffer text = new StringBuffer();
+        private volatile Throwable failure;
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            text.append(((ByteBuf) msg).toString(StandardCharsets.US_ASCII));
+            ReferenceCountUtil.release(msg);
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            failure = cause;
+        }
+
+        /** Waits up to 10 s for {@code length} characters; what came. */
+        String await(int length) throws InterruptedException {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (text.length() < length && System.nanoTime() < deadline && failure == null) {
+                Thread.sleep(2);
+            }
+            assertNull(failure);
+            return text.toString();
+        }
+    }
+}
