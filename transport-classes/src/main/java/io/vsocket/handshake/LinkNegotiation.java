@@ -25,7 +25,6 @@ import io.vsocket.link.shm.ShmRendezvous;
 import io.vsocket.loop.VSocketIoOps;
 import io.vsocket.unix.FileDescriptors;
 import io.vsocket.unix.NativeSocket;
-import io.vsocket.unix.UnixSocket;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -106,7 +105,7 @@ public final class LinkNegotiation {
     private ShmRendezvous rendezvous;
     private int[] descriptors;
     private Hello.ClientHello chosen;
-    private ShmLink.Offer shmOffer;
+    private ShmLink shmOffer;
     private RdmaLink rdmaOffer;
     /** A server's connected link, until the client's first message on it arrives. */
     private RdmaLink rdmaPending;
@@ -615,6 +614,20 @@ public final class LinkNegotiation {
 
     /** Sets up shared memory and sends it to the server's rendezvous; null on success, else why not. */
     private String offerShm(Hello.ServerHello hello) {
+        String why = shmRefused(hello);
+        if (why != null) {
+            return why;
+        }
+        try {
+            shmOffer = ShmRendezvous.handOver(hello.rendezvous(), token, config.getRingSize(), hello.ringSize());
+        } catch (IOException e) {
+            return e.getMessage();
+        }
+        return null;
+    }
+
+    /** Why this side cannot take the shm an offer makes possible (another host, a bad ring size), or null. */
+    static String shmRefused(Hello.ServerHello hello) {
         String local = HostIdentity.local();
         if (local.isEmpty() || !local.equals(hello.hostId())) {
             return "the server is on another host, network namespace or user";
@@ -623,26 +636,6 @@ public final class LinkNegotiation {
                 || Integer.bitCount(hello.ringSize()) != 1) {
             return "the server asked for a ring of " + hello.ringSize() + " bytes";
         }
-        ShmLink.Offer offer;
-        try {
-            offer = ShmLink.offer(config.getRingSize(), hello.ringSize());
-        } catch (IOException | RuntimeException e) {
-            return "cannot create shared memory: " + e.getMessage();
-        }
-        try (UnixSocket rendezvous = UnixSocket.connect(hello.rendezvous())) {
-            rendezvous.send(token, offer.descriptors());
-        } catch (IOException | RuntimeException e) {
-            offer.link().close();
-            return "cannot reach the server's rendezvous: " + e.getMessage();
-        } finally {
-            // Sent (or not): the server holds its own copy, and the mapping keeps the memory alive here.
-            try {
-                offer.memFd().close();
-            } catch (IOException e) {
-                logger.debug("closing the memfd after sending it", e);
-            }
-        }
-        shmOffer = offer;
         return null;
     }
 
@@ -685,14 +678,14 @@ public final class LinkNegotiation {
             if (in.isReadable()) {
                 throw new HelloException("the server sent " + in.readableBytes() + " bytes after making shm ready");
             }
-            ShmLink link = shmOffer.link();
+            ShmLink link = shmOffer;
             shmOffer = null;
             finish(new ShmConnectionLink(channel, socket, config, link));
             return;
         }
         logOnce("the server could not set the chosen link up: " + ready.reason());
         if (shmOffer != null) {
-            shmOffer.link().close();
+            shmOffer.close();
             shmOffer = null;
         }
         if (rdmaOffer != null) {
@@ -909,7 +902,7 @@ public final class LinkNegotiation {
         }
         dropShmHandover();
         if (shmOffer != null) {
-            shmOffer.link().close();
+            shmOffer.close();
             shmOffer = null;
         }
         if (rdmaOffer != null) {
@@ -935,7 +928,7 @@ public final class LinkNegotiation {
         }
     }
 
-    private static void closeQuietly(int[] fds) {
+    static void closeQuietly(int[] fds) {
         for (int fd : fds) {
             FileDescriptors.closeQuietly(fd);
         }

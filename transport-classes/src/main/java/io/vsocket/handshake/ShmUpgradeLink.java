@@ -20,9 +20,7 @@ import io.vsocket.link.shm.ShmRendezvous;
 import io.vsocket.loop.VSocketIoEvent;
 import io.vsocket.loop.VSocketIoOps;
 import io.vsocket.stream.RingProtocolException;
-import io.vsocket.unix.FileDescriptors;
 import io.vsocket.unix.NativeSocket;
-import io.vsocket.unix.UnixSocket;
 
 import java.io.IOException;
 import java.util.concurrent.RejectedExecutionException;
@@ -85,6 +83,17 @@ public final class ShmUpgradeLink implements ConnectionLink {
     private boolean readsOnRing;
     /** This side's output was shut while it wrote over tcp: that direction stays there. */
     private boolean outputShutOnTcp;
+    /**
+     * The peer's stream ended over tcp (it never moved): this side's writes stay there too, where a
+     * peer that dies later still answers them with a reset, as a plain TCP peer would.
+     */
+    private boolean peerEndedOnTcp;
+    /**
+     * The ring's read interest is held back while tcp owes bytes the ring must wait for (the tail
+     * before the peer's tcp end, or the end of a stream that never moved): tcp's readiness brings
+     * those, and the ring, which has something, would otherwise call for a read on every poll.
+     */
+    private boolean ringWaits;
     private boolean readInterest;
     private boolean started;
     private boolean closed;
@@ -154,8 +163,11 @@ public final class ShmUpgradeLink implements ConnectionLink {
     public void start(boolean reading) {
         started = true;
         readInterest = reading;
-        // A client reads the offer off the server's first bytes whether the application reads or not.
-        tcp.start(reading || offerBytes != null);
+        tcp.start(reading);
+        if (offerBytes != null) {
+            // A client reads the offer off the server's first bytes whether the application reads or not.
+            host.watch(VSocketIoOps.IN | VSocketIoOps.RDHUP);
+        }
         if (reading) {
             readHeldLater();
         }
@@ -240,11 +252,12 @@ public final class ShmUpgradeLink implements ConnectionLink {
                 return n;
             }
             if (n == 0) {
-                return 0;
+                return ringWhileOnTcp();
             }
             // The end of the tcp stream: the peer's end, unless it moved onto the ring before it.
             lookAtPeer();
             if (peerTcpEnd < 0) {
+                peerEndedOnTcp = true;
                 return NativeSocket.EOF;
             }
         }
@@ -258,12 +271,49 @@ public final class ShmUpgradeLink implements ConnectionLink {
                 throw new RingProtocolException("the peer's tcp stream ended after " + tcpRead
                         + " bytes, but it said it moved onto shm after " + peerTcpEnd);
             }
+            holdRingBack(); // the tail comes over tcp, whose readiness brings it
             return 0;
         }
         readsOnRing = true;
         // The socket is the control connection now: its end (or a dead peer) is the ring link's to see.
         host.watch(VSocketIoOps.IN | VSocketIoOps.RDHUP);
+        if (ringWaits) {
+            ringWaits = false;
+            ring.readInterest(readInterest);
+        }
         return ring.read(buf);
+    }
+
+    /**
+     * Nothing over tcp, and the peer has not said it moved: what the ring has must wait. Ring bytes
+     * before the announcement break the protocol (an honest writer announces before its first); the
+     * ring's end without one is a peer that closed while still on tcp, whose end tcp brings.
+     */
+    private int ringWhileOnTcp() throws RingProtocolException {
+        if (shm == null) {
+            return 0;
+        }
+        boolean ringBytes = shm.readable() > 0;
+        if (!ringBytes && !shm.peerOutputDone()) {
+            return 0;
+        }
+        lookAtPeer();
+        if (peerTcpEnd >= 0) {
+            holdRingBack(); // it moved just now: the next read takes tcp's tail, then the ring
+            return 0;
+        }
+        if (ringBytes) {
+            throw new RingProtocolException("the peer wrote into the ring before saying where its stream left tcp");
+        }
+        holdRingBack();
+        return 0;
+    }
+
+    private void holdRingBack() {
+        if (!ringWaits && ring != null) {
+            ringWaits = true;
+            ring.readInterest(false);
+        }
     }
 
     /** Learns where the peer's stream leaves tcp, if it said (and the client moves its own writes, if it may). */
@@ -291,7 +341,7 @@ public final class ShmUpgradeLink implements ConnectionLink {
             logger.debug("{}: the server attached the shared memory: moving onto shm", host);
         }
         kind = VSocketLink.SHM;
-        if (!writesOnRing && !outputShutOnTcp) {
+        if (!writesOnRing && !outputShutOnTcp && !peerEndedOnTcp) {
             moveWrites();
         }
     }
@@ -376,15 +426,7 @@ public final class ShmUpgradeLink implements ConnectionLink {
         if (!offer.links().contains(VSocketLink.SHM)) {
             return "the server offers " + offer.links();
         }
-        String local = HostIdentity.local();
-        if (local.isEmpty() || !local.equals(offer.hostId())) {
-            return "the server is on another host, network namespace or user";
-        }
-        if (offer.ringSize() < LinkSettings.MIN_RING_SIZE || offer.ringSize() > LinkSettings.MAX_RING_SIZE
-                || Integer.bitCount(offer.ringSize()) != 1) {
-            return "the server asked for a ring of " + offer.ringSize() + " bytes";
-        }
-        return null;
+        return LinkNegotiation.shmRefused(offer);
     }
 
     /** Client: makes the shared memory, sends it to the server's rendezvous and watches the ring. */
@@ -392,27 +434,12 @@ public final class ShmUpgradeLink implements ConnectionLink {
         if (closed) {
             return;
         }
-        ShmLink.Offer offer;
         try {
-            offer = ShmLink.offer(config.getRingSize(), serverRing);
-        } catch (IOException | RuntimeException e) {
-            logger.debug("{}: cannot create shared memory ({}): staying on tcp", host, e.getMessage());
+            shm = ShmRendezvous.handOver(rendezvousName, token, config.getRingSize(), serverRing);
+        } catch (IOException e) {
+            logger.debug("{}: {}: staying on tcp", host, e.getMessage());
             return;
         }
-        try (UnixSocket r = UnixSocket.connect(rendezvousName)) {
-            r.send(token, offer.descriptors());
-        } catch (IOException | RuntimeException e) {
-            offer.link().close();
-            logger.debug("{}: cannot reach the server's rendezvous ({}): staying on tcp", host, e.getMessage());
-            return;
-        } finally {
-            try {
-                offer.memFd().close();
-            } catch (IOException e) {
-                logger.debug("closing the memfd after sending it", e);
-            }
-        }
-        shm = offer.link();
         startRing();
         ring.onDoorbell(this::lookAtServer);
         lookAtServer();
@@ -423,14 +450,14 @@ public final class ShmUpgradeLink implements ConnectionLink {
         try {
             host.eventLoop().execute(() -> attach(fds));
         } catch (RejectedExecutionException e) {
-            closeQuietly(fds);
+            LinkNegotiation.closeQuietly(fds);
         }
     }
 
     /** Server: maps the client's memory, starts the ring link and moves this side's writes onto it. */
     private void attach(int[] fds) {
         if (closed || shm != null || !started) {
-            closeQuietly(fds);
+            LinkNegotiation.closeQuietly(fds);
             return;
         }
         try {
@@ -445,7 +472,7 @@ public final class ShmUpgradeLink implements ConnectionLink {
         }
         startRing();
         kind = VSocketLink.SHM;
-        if (!outputShutOnTcp) {
+        if (!outputShutOnTcp && !peerEndedOnTcp) {
             moveWrites();
         }
         // After the tcp end: a client that sees the one reads the other.
@@ -456,6 +483,7 @@ public final class ShmUpgradeLink implements ConnectionLink {
     /** The ring link under the channel, with the channel's read interest; tcp keeps reading until it is done. */
     private void startRing() {
         ring = new ShmConnectionLink(host, socket, config, shm);
+        ring.failWaitingWritesOnPeerClose();
         ring.start(readInterest);
         if (!readInterest) {
             host.unwatch(VSocketIoOps.IN); // (the ring link watches the control connection; tcp still carries bytes)
@@ -489,7 +517,7 @@ public final class ShmUpgradeLink implements ConnectionLink {
     @Override
     public void readInterest(boolean wanted) {
         readInterest = wanted;
-        if (ring != null) {
+        if (ring != null && !ringWaits) {
             ring.readInterest(wanted);
         }
         if (!readsOnRing) {
@@ -578,12 +606,6 @@ public final class ShmUpgradeLink implements ConnectionLink {
             shm.close();
         }
         tcp.close();
-    }
-
-    private static void closeQuietly(int[] fds) {
-        for (int fd : fds) {
-            FileDescriptors.closeQuietly(fd);
-        }
     }
 
     @Override

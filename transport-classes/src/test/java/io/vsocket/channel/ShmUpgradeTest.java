@@ -137,6 +137,35 @@ class ShmUpgradeTest {
     }
 
     /**
+     * A client that does not read (auto-read off) still takes the offer off the server's stream and
+     * moves onto shm; the echo of what it wrote before the move waits for its read, whole.
+     */
+    @Test
+    void aClientThatDoesNotReadStillMovesAndItsBytesWaitForItsRead() throws Exception {
+        Channel server = new ServerBootstrap().group(group).channel(VSocketServerSocketChannel.class)
+                .childHandler(new Echo()).bind(loopback()).sync().channel();
+        try {
+            Collector collector = new Collector();
+            VSocketSocketChannel client = (VSocketSocketChannel) new Bootstrap().group(group)
+                    .channel(VSocketSocketChannel.class).option(ChannelOption.AUTO_READ, false).handler(collector)
+                    .connect(server.localAddress()).sync().channel();
+            client.writeAndFlush(Unpooled.copiedBuffer("before|", StandardCharsets.US_ASCII)).sync();
+            assertEquals(VSocketLink.SHM, awaitShm(client), "moved without reading");
+            client.writeAndFlush(Unpooled.copiedBuffer("after", StandardCharsets.US_ASCII)).sync();
+            Thread.sleep(100);
+            assertEquals("", collector.text.toString(), "nothing read before read()");
+            for (int i = 0; i < 20 && collector.text.length() < 12; i++) {
+                client.read();
+                Thread.sleep(20);
+            }
+            assertEquals("before|after", collector.await(12));
+            client.close().sync();
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    /**
      * The client shuts its output right after its request, before the move: that direction ends on
      * tcp (the server reads the request and its end), the other still moves, and the reply arrives.
      */

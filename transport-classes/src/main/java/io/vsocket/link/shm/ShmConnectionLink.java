@@ -57,6 +57,8 @@ public final class ShmConnectionLink extends RingConnectionLink {
     private IoRegistration doorbellRegistration;
     private Future<?> idleRelease;
     private int writesSinceIdleCheck;
+    /** See {@link #failWaitingWritesOnPeerClose()}. */
+    private boolean failWaitingWritesOnPeerClose;
     /** Runs when the peer rings the doorbell (before the link polls): see {@link #onDoorbell}. */
     private Runnable doorbellWatcher;
 
@@ -119,6 +121,20 @@ public final class ShmConnectionLink extends RingConnectionLink {
     @Override
     protected boolean peerLeft() {
         return shm.peerClosed();
+    }
+
+    /**
+     * Whether a write waiting for credit fails as soon as the peer has closed, rather than when its
+     * control connection ends: set for a connection that began on tcp, whose control connection's end
+     * may already have been read as the end of the peer's stream there.
+     */
+    public void failWaitingWritesOnPeerClose() {
+        failWaitingWritesOnPeerClose = true;
+    }
+
+    @Override
+    protected boolean peerReset() {
+        return failWaitingWritesOnPeerClose && shm.peerClosed();
     }
 
     @Override

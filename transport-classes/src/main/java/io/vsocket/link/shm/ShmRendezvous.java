@@ -87,6 +87,30 @@ public final class ShmRendezvous implements VSocketIoHandle {
     }
 
     /** The abstract socket name clients connect to (without the leading NUL). */
+    /**
+     * The client's half of an shm set-up: makes the shared memory for these rings and sends it, with
+     * {@code token}, to the rendezvous called {@code name}; returns the link this side keeps. Throws
+     * saying which step failed (nothing is left open then).
+     */
+    public static ShmLink handOver(String name, byte[] token, int clientRing, int serverRing) throws IOException {
+        ShmLink.Offer offer;
+        try {
+            offer = ShmLink.offer(clientRing, serverRing);
+        } catch (IOException | RuntimeException e) {
+            throw new IOException("cannot create shared memory: " + e.getMessage(), e);
+        }
+        try (UnixSocket rendezvous = UnixSocket.connect(name)) {
+            rendezvous.send(token, offer.descriptors());
+        } catch (IOException | RuntimeException e) {
+            offer.link().close();
+            throw new IOException("cannot reach the server's rendezvous: " + e.getMessage(), e);
+        } finally {
+            // Sent (or not): the server holds its own copy, and the mapping keeps the memory alive here.
+            Resources.closeQuietly(offer.memFd());
+        }
+        return offer.link();
+    }
+
     public String name() {
         return name;
     }
