@@ -369,11 +369,18 @@ public final class LinkNegotiation {
         if (allowed.contains(VSocketLink.TCP)) {
             links.add(VSocketLink.TCP);
         }
-        // The link waits for the memory before the offer goes: the client may answer at once.
+        Hello.ServerHello offer = new Hello.ServerHello(offerToken, links, config.getRingSize(), hostId,
+                shm ? rendezvous.name() : "");
+        // The link waits for the memory before the offer goes, and sends the offer before its first bytes.
         ShmUpgradeLink upgrade = shm ? ShmUpgradeLink.server(channel, socket, config, rendezvous, offerToken) : null;
         try {
-            write(out -> Hello.encode(new Hello.ServerHello(offerToken, links, config.getRingSize(), hostId,
-                    shm ? rendezvous.name() : ""), out));
+            if (upgrade != null) {
+                ByteBuf encoded = Unpooled.buffer(Hello.HEADER + Hello.MAX_BODY);
+                Hello.encode(offer, encoded);
+                upgrade.offerFirst(encoded);
+            } else {
+                write(out -> Hello.encode(offer, out));
+            }
             // One read past the mark: it takes the urgent byte off the stream (left there, it would turn
             // this side's close into a reset), with the client's first bytes if they came with it.
             readSome();
@@ -837,16 +844,21 @@ public final class LinkNegotiation {
         ByteBuf out = Unpooled.buffer(Hello.HEADER + Hello.MAX_BODY);
         try {
             encoder.encode(out);
-            MemorySegment scratch = Scratch.segment();
-            MemorySegment.copy(out.array(), out.arrayOffset() + out.readerIndex(), scratch,
-                    java.lang.foreign.ValueLayout.JAVA_BYTE, 0, out.readableBytes());
-            long n = socket.write(scratch.address(), out.readableBytes());
-            if (n != out.readableBytes()) {
-                throw new VSocketLinkException("could not send the vsocket hello: " + n + " of " + out.readableBytes()
-                        + " bytes went out");
-            }
+            send(socket, out);
         } finally {
             out.release();
+        }
+    }
+
+    /** Writes an encoded hello (a heap buffer) to the socket, whole, or throws. */
+    static void send(NativeSocket socket, ByteBuf out) throws IOException {
+        MemorySegment scratch = Scratch.segment();
+        MemorySegment.copy(out.array(), out.arrayOffset() + out.readerIndex(), scratch,
+                java.lang.foreign.ValueLayout.JAVA_BYTE, 0, out.readableBytes());
+        long n = socket.write(scratch.address(), out.readableBytes());
+        if (n != out.readableBytes()) {
+            throw new VSocketLinkException("could not send the vsocket hello: " + n + " of " + out.readableBytes()
+                    + " bytes went out");
         }
     }
 

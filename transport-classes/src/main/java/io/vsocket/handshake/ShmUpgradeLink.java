@@ -5,6 +5,7 @@ import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelOutboundBuffer;
 import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.GlobalEventExecutor;
 import io.netty.util.internal.logging.InternalLogger;
 import io.netty.util.internal.logging.InternalLoggerFactory;
 import io.vsocket.link.ConnectionLink;
@@ -62,6 +63,13 @@ public final class ShmUpgradeLink implements ConnectionLink {
      */
     public static final boolean ENABLED = Boolean.parseBoolean(System.getProperty("io.vsocket.shmUpgrade", "true"));
 
+    /**
+     * How long a client goes on over tcp after the offer before it makes the shared memory: a
+     * connection that ends sooner (one request, say) never pays for memory it would hardly use, and
+     * the set-up's system calls (some 300 µs of both sides' CPU) stay out of its way.
+     */
+    static final long SET_UP_DELAY_MICROS = Long.getLong("io.vsocket.shmUpgradeDelayMicros", 1000L);
+
     private final LinkHost host;
     private final NativeSocket socket;
     private final LinkSettings config;
@@ -105,6 +113,9 @@ public final class ShmUpgradeLink implements ConnectionLink {
     // Server: where the client's memory comes, and how long a server that does not allow tcp waits for it.
     private final ShmRendezvous rendezvous;
     private Future<?> patience;
+    /** Server: the offer not sent yet (see {@link #offerFirst}). */
+    private ByteBuf offerOut;
+    private Future<?> offerTimer;
 
     private ShmUpgradeLink(LinkHost host, NativeSocket socket, LinkSettings config, boolean client,
                            ShmRendezvous rendezvous, byte[] token) {
@@ -149,6 +160,33 @@ public final class ShmUpgradeLink implements ConnectionLink {
         return link;
     }
 
+    /**
+     * Server: the offer, sent just before this side's first bytes (or its end), or after
+     * {@link #SET_UP_DELAY_MICROS} if none come: the client then learns of it with the answer it
+     * waits for, not in a wake-up of its own before it.
+     */
+    void offerFirst(ByteBuf encoded) {
+        offerOut = encoded;
+    }
+
+    /** Server: sends the offer now, if it has not gone yet. */
+    private void sendOffer() throws IOException {
+        ByteBuf o = offerOut;
+        if (o == null) {
+            return;
+        }
+        offerOut = null;
+        if (offerTimer != null) {
+            offerTimer.cancel(false);
+            offerTimer = null;
+        }
+        try {
+            LinkNegotiation.send(socket, o);
+        } finally {
+            o.release();
+        }
+    }
+
     /** Server: the client's first bytes, read off the socket with its marker: the application's first. */
     void hold(ByteBuf first) {
         held = first;
@@ -171,6 +209,18 @@ public final class ShmUpgradeLink implements ConnectionLink {
         if (reading) {
             readHeldLater();
         }
+        if (offerOut != null) {
+            offerTimer = host.eventLoop().schedule(() -> {
+                offerTimer = null;
+                if (!closed) {
+                    try {
+                        sendOffer();
+                    } catch (IOException e) {
+                        host.failed(e);
+                    }
+                }
+            }, SET_UP_DELAY_MICROS, TimeUnit.MICROSECONDS);
+        }
         if (!client && !config.getLinks().contains(VSocketLink.TCP)) {
             long millis = 10L * config.getHelloTimeoutMillis();
             patience = host.eventLoop().schedule(() -> {
@@ -186,6 +236,7 @@ public final class ShmUpgradeLink implements ConnectionLink {
 
     @Override
     public void write(ChannelOutboundBuffer in) throws Exception {
+        sendOffer();
         if (!writesOnRing && client && shm != null && !outputShutOnTcp && !closed) {
             lookAtServer();
         }
@@ -207,6 +258,7 @@ public final class ShmUpgradeLink implements ConnectionLink {
 
     @Override
     public void shutdownOutput() throws IOException {
+        sendOffer();
         if (writesOnRing) {
             ring.shutdownOutput();
         } else {
@@ -414,9 +466,8 @@ public final class ShmUpgradeLink implements ConnectionLink {
         token = offer.token();
         serverRing = offer.ringSize();
         rendezvousName = offer.rendezvous();
-        // After this read: the bytes that came with the offer reach the application first.
         try {
-            host.eventLoop().execute(this::setUpShm);
+            host.eventLoop().schedule(this::setUpShm, SET_UP_DELAY_MICROS, TimeUnit.MICROSECONDS);
         } catch (RejectedExecutionException e) {
             logger.debug("{}: the loop is shutting down: staying on tcp", host);
         }
@@ -429,43 +480,79 @@ public final class ShmUpgradeLink implements ConnectionLink {
         return LinkNegotiation.shmRefused(offer);
     }
 
-    /** Client: makes the shared memory, sends it to the server's rendezvous and watches the ring. */
+    /** Client: the connection lived past the delay: the memory is made off the loop. */
     private void setUpShm() {
         if (closed) {
             return;
         }
+        // Off the loop: the memory's system calls (some 100 µs) would hold up the loop's other work.
         try {
-            shm = ShmRendezvous.handOver(rendezvousName, token, config.getRingSize(), serverRing);
+            GlobalEventExecutor.INSTANCE.execute(this::makeShm);
+        } catch (RejectedExecutionException e) {
+            logger.debug("{}: cannot make the shared memory now: staying on tcp", host);
+        }
+    }
+
+    /** Client, off the loop: makes the shared memory and sends it to the server's rendezvous. */
+    private void makeShm() {
+        ShmLink made;
+        try {
+            made = ShmRendezvous.handOver(rendezvousName, token, config.getRingSize(), serverRing);
         } catch (IOException e) {
             logger.debug("{}: {}: staying on tcp", host, e.getMessage());
             return;
         }
+        try {
+            host.eventLoop().execute(() -> shmMade(made));
+        } catch (RejectedExecutionException e) {
+            made.close();
+        }
+    }
+
+    /** Client, on the loop: watches the ring, and moves once the server says it attached. */
+    private void shmMade(ShmLink made) {
+        if (closed) {
+            made.close();
+            return;
+        }
+        shm = made;
         startRing();
         ring.onDoorbell(this::lookAtServer);
         lookAtServer();
     }
 
-    /** Server: on the rendezvous's loop; the descriptors go to this connection's loop. */
+    /** Server: on the rendezvous's loop; the memory is mapped off the loops, then handed to this connection's. */
     private void descriptorsSent(int[] fds) {
         try {
-            host.eventLoop().execute(() -> attach(fds));
+            GlobalEventExecutor.INSTANCE.execute(() -> mapShm(fds));
         } catch (RejectedExecutionException e) {
             LinkNegotiation.closeQuietly(fds);
         }
     }
 
-    /** Server: maps the client's memory, starts the ring link and moves this side's writes onto it. */
-    private void attach(int[] fds) {
-        if (closed || shm != null || !started) {
-            LinkNegotiation.closeQuietly(fds);
-            return;
-        }
+    /** Server, off the loop: maps the client's memory (its system calls would hold up the loop's other work). */
+    private void mapShm(int[] fds) {
+        ShmLink mapped;
         try {
-            shm = ShmLink.attach(fds[0], fds[1], fds[2], 0, config.getRingSize());
+            mapped = ShmLink.attach(fds[0], fds[1], fds[2], 0, config.getRingSize());
         } catch (IOException | RuntimeException e) {
             logger.info("{}: cannot map the client's shared memory ({}): staying on tcp", host, e.getMessage());
             return;
         }
+        try {
+            host.eventLoop().execute(() -> attach(mapped));
+        } catch (RejectedExecutionException e) {
+            mapped.close();
+        }
+    }
+
+    /** Server, on the loop: starts the ring link, moves this side's writes onto it and tells the client. */
+    private void attach(ShmLink mapped) {
+        if (closed || shm != null || !started) {
+            mapped.close();
+            return;
+        }
+        shm = mapped;
         if (patience != null) {
             patience.cancel(false);
             patience = null;
@@ -595,6 +682,14 @@ public final class ShmUpgradeLink implements ConnectionLink {
         if (offerBytes != null) {
             offerBytes.release();
             offerBytes = null;
+        }
+        if (offerTimer != null) {
+            offerTimer.cancel(false);
+            offerTimer = null;
+        }
+        if (offerOut != null) {
+            offerOut.release();
+            offerOut = null;
         }
         if (held != null) {
             held.release();
