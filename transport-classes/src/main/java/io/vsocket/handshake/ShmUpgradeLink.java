@@ -77,6 +77,8 @@ public final class ShmUpgradeLink implements ConnectionLink {
     private final TcpConnectionLink tcp;
     /** Client: the server's first bytes, read while looking for its offer at their front; null once done. */
     private ByteBuf offerBytes;
+    /** Client: the timer that says so when an offer stops midway. */
+    private Future<?> offerStallTimer;
     /** Client: the server's bytes that came behind its offer (or were no offer): the application's first. */
     private ByteBuf held;
     private ShmLink shm;
@@ -431,6 +433,9 @@ public final class ShmUpgradeLink implements ConnectionLink {
         if (message == null) {
             if (n < 0) {
                 offerDone(null, "closed in the middle of its offer");
+            } else if (offerStallTimer == null) {
+                offerStallTimer = host.eventLoop().schedule(this::offerStalled, config.getHelloTimeoutMillis(),
+                        TimeUnit.MILLISECONDS);
             }
             return 0; // the rest of the offer comes before any byte of the server's own
         }
@@ -444,7 +449,25 @@ public final class ShmUpgradeLink implements ConnectionLink {
         return 0;
     }
 
+    /**
+     * Client: part of an offer, and nothing more within the hello timeout (a hung or broken vsocket
+     * server): said once. The connection is on tcp already; what the server sends after the offer's
+     * rest, should it come, is the application's.
+     */
+    private void offerStalled() {
+        offerStallTimer = null;
+        if (offerBytes != null && offerBytes.isReadable() && !closed) {
+            logger.info("{}: the server's vsocket offer stopped after {} bytes and nothing more came within {} ms: "
+                    + "going on over tcp (the offer's rest is taken off the stream should it come)", host,
+                    offerBytes.readableBytes(), config.getHelloTimeoutMillis());
+        }
+    }
+
     private void offerDone(Hello.ServerHello offer, String plain) {
+        if (offerStallTimer != null) {
+            offerStallTimer.cancel(false);
+            offerStallTimer = null;
+        }
         ByteBuf rest = offerBytes;
         offerBytes = null;
         if (rest.isReadable()) {
@@ -682,6 +705,10 @@ public final class ShmUpgradeLink implements ConnectionLink {
         if (offerBytes != null) {
             offerBytes.release();
             offerBytes = null;
+        }
+        if (offerStallTimer != null) {
+            offerStallTimer.cancel(false);
+            offerStallTimer = null;
         }
         if (offerTimer != null) {
             offerTimer.cancel(false);

@@ -156,6 +156,7 @@ class ChurnTest {
             // Closed rdma links of the warm-up may linger (each with its timer) until their end is through.
             awaitTimers(group, timersAtStart, SETTLE_MILLIS);
             Snapshot before = ProcessResources.awaitStable();
+            List<String> sharedBefore = ProcessResources.sharedMappingLines();
             Map<String, Integer> deviceBefore = awaitStable(device);
             Set<String> descriptorsBefore = ProcessResources.descriptorTargets();
             int timersBefore = ProcessResources.scheduledTasks(group);
@@ -187,7 +188,8 @@ class ChurnTest {
             assertEquals(before.memfdDescriptors(), after.memfdDescriptors(), "memfd descriptors: " + before + " -> " + after);
             assertEquals(before.memfdMappings(), after.memfdMappings(), () -> "memfd mappings: " + before + " -> " + after
                     + "\n" + ProcessResources.memfdLines());
-            assertEquals(before.sharedMappings(), after.sharedMappings(), "shared mappings: " + before + " -> " + after);
+            assertEquals(before.sharedMappings(), after.sharedMappings(), () -> "shared mappings: " + before + " -> "
+                    + after + "; " + ProcessResources.mappingChanges(sharedBefore, ProcessResources.sharedMappingLines()));
             assertEquals(deviceBefore, deviceAfter, "verbs objects after " + cycles + " cycles");
             assertTrue(timersAfter <= timersBefore, "timers pending on the loops: " + timersBefore + " -> " + timersAfter
                     + " " + timersLeft);

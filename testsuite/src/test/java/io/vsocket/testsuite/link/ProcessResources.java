@@ -109,6 +109,25 @@ final class ProcessResources {
         }
     }
 
+    /** The shared-mapping lines of {@code /proc/self/maps} (to say which one came or went, in failure messages). */
+    static List<String> sharedMappingLines() {
+        try (Stream<String> maps = Files.lines(Path.of("/proc/self/maps"))) {
+            return maps.filter(line -> {
+                int perms = line.indexOf(' ') + 1;
+                return perms > 0 && perms + 3 < line.length() && line.charAt(perms + 3) == 's';
+            }).toList();
+        } catch (IOException e) {
+            return List.of(e.toString());
+        }
+    }
+
+    /** The lines of {@code after} not in {@code before}, and those gone, for a failure message. */
+    static String mappingChanges(List<String> before, List<String> after) {
+        List<String> came = after.stream().filter(l -> !before.contains(l)).toList();
+        List<String> went = before.stream().filter(l -> !after.contains(l)).toList();
+        return "came: " + came + "; went: " + went;
+    }
+
     /** Waits until two snapshots 100 ms apart agree (closes still in flight have landed), at most 5 s. */
     static Snapshot awaitStable() throws Exception {
         Snapshot last = Snapshot.take();
