@@ -571,19 +571,21 @@ class RdmaChannelTest {
     private static final int IDLE_CONNECTIONS = 40;
 
     /**
-     * Five thousand rdma connections at once on one two-loop group (ten thousand queue pairs, the
-     * server's and the clients', some five thousand per loop: more than one completion queue serves,
+     * Two thousand rdma connections at once on one two-loop group (four thousand queue pairs, the
+     * server's and the clients', some two thousand per loop: more than one completion queue serves,
      * so each loop makes further queues as its links arrive), each echoing a message; the memory
      * they pin is what their rings need and no more; after they close and the group shuts down, the
      * device's queue pairs, memory regions, completion queues and this process's descriptors are
-     * back where they were.
+     * back where they were. Five thousand with {@code -Dvsocket.softroce.connections=5000} (84 s in the
+     * VM, and over three minutes in an hour when the build machine ran three times slower; the CI
+     * suite keeps to two thousand so that its VM run stays well inside its time).
      */
     @Test
-    void fiveThousandConnectionsOnOneGroupLeaveNothingBehind() throws Exception {
+    void thousandsOfConnectionsOnOneGroupLeaveNothingBehind() throws Exception {
         DeviceBaseline before = DeviceBaseline.take();
         List<String> fdsBefore = openDescriptors();
         EventLoopGroup own = new VSocketEventLoopGroup(2);
-        int connections = Integer.getInteger("vsocket.softroce.connections", 5000);
+        int connections = Integer.getInteger("vsocket.softroce.connections", 2000);
         long pinnedBefore = pinnedBytes();
         long t0 = System.nanoTime();
         try {
@@ -669,17 +671,21 @@ class RdmaChannelTest {
     }
 
     /**
-     * A group shut down while two thousand of its rdma connections are open (an application that
+     * A group shut down while five hundred of its rdma connections are open (an application that
      * stops without closing its connections first): the shutdown completes promptly, and every
-     * queue pair, region and completion queue goes with it (6.6 s for 2,000 in the VM). Not 5,000:
-     * there the emulated device, looping 10,000 queue pairs' last messages back inside a two-CPU
-     * emulated guest, holds a CPU in its softirq for over 20 s at a time (kernel soft-lockup and RCU
-     * stall reports from rxe_requester/rxe_responder) and the guest stops making progress.
+     * queue pair, region and completion queue goes with it. Five hundred, not more, in the CI suite:
+     * 2,000 shut down in 5.0-6.6 s in the VM (property {@code vsocket.softroce.openConnections}), but
+     * in an hour when the build machine ran three times slower the same 2,000 took over 120 s twice
+     * and once stopped the guest (a CI run killed by the VM's timeout), as 5,000 always do: the
+     * emulated device, looping thousands of queue pairs' last messages back inside a two-CPU emulated
+     * guest, holds a CPU in its softirq for over 20 s at a time (kernel soft-lockup and RCU stall
+     * reports from rxe_requester/rxe_responder) and the guest stops making progress. The bound is the
+     * emulator's: run alone in that slow hour, the same 2,000 shut down in 102 ms.
      */
     @Test
     void aGroupShutDownWithItsConnectionsOpenFreesThemPromptly() throws Exception {
         DeviceBaseline before = DeviceBaseline.take();
-        int connections = Integer.getInteger("vsocket.softroce.openConnections", 2000);
+        int connections = Integer.getInteger("vsocket.softroce.openConnections", 500);
         EventLoopGroup own = new VSocketEventLoopGroup(2);
         long shutdownMillis;
         try {
@@ -692,7 +698,7 @@ class RdmaChannelTest {
                 Channel client = Peers.vsocketClient(own, List.of(VSocketLink.RDMA), collector)
                         .option(VSocketChannelOption.RING_SIZE, 4096).connect(server.localAddress()).sync().channel();
                 client.writeAndFlush(Unpooled.buffer(8).writeLong(i));
-                if (i % 500 == 499) {
+                if (i % 250 == 249) {
                     collector.done.get(60, TimeUnit.SECONDS);
                     System.err.println("PROGRESS open " + (i + 1));
                 }

@@ -10,7 +10,10 @@ import io.vsocket.verbs.VerbsException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 import static io.vsocket.ffm.ibverbs.Ibverbs.IBV_GID_TYPE_ROCE_V2;
@@ -87,6 +90,36 @@ final class SoftRoce {
     static long openFileDescriptors() throws IOException {
         try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
             return fds.count();
+        }
+    }
+
+    /** What each open descriptor of this process refers to ({@code /proc/self/fd}'s link targets). */
+    static List<String> descriptorTargets() throws IOException {
+        try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
+            return fds.map(fd -> {
+                try {
+                    return Files.readSymbolicLink(fd).toString();
+                } catch (IOException e) {
+                    return null; // the listing's own descriptor, or one closed meanwhile
+                }
+            }).filter(Objects::nonNull).sorted().toList();
+        }
+    }
+
+    /**
+     * The descriptors open now that were not open in {@code before} (by target, counted), once that
+     * is nothing or 10 s have passed. Descriptors other threads closed meanwhile (an earlier test's
+     * connections finishing their close) do not count against the test: only what it left open does.
+     */
+    static List<String> descriptorsOpenedSince(List<String> before) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (true) {
+            List<String> extra = new ArrayList<>(descriptorTargets());
+            before.forEach(extra::remove);
+            if (extra.isEmpty() || System.nanoTime() > deadline) {
+                return extra;
+            }
+            Thread.sleep(100);
         }
     }
 }
