@@ -26,6 +26,8 @@ import io.vsocket.unix.NativeSocket;
 import java.io.IOException;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import java.util.function.Supplier;
 
 /**
  * A connection between two vsocket channels on one host that is usable as soon as its TCP connection
@@ -118,6 +120,8 @@ public final class ShmUpgradeLink implements ConnectionLink {
     /** Server: the offer not sent yet (see {@link #offerFirst}). */
     private ByteBuf offerOut;
     private Future<?> offerTimer;
+    /** Client: the set-up that makes the shared memory, once the offer came. */
+    private Future<?> setUpTimer;
 
     private ShmUpgradeLink(LinkHost host, NativeSocket socket, LinkSettings config, boolean client,
                            ShmRendezvous rendezvous, byte[] token) {
@@ -178,10 +182,7 @@ public final class ShmUpgradeLink implements ConnectionLink {
             return;
         }
         offerOut = null;
-        if (offerTimer != null) {
-            offerTimer.cancel(false);
-            offerTimer = null;
-        }
+        offerTimer = cancel(offerTimer);
         try {
             LinkNegotiation.send(socket, o);
         } finally {
@@ -464,10 +465,7 @@ public final class ShmUpgradeLink implements ConnectionLink {
     }
 
     private void offerDone(Hello.ServerHello offer, String plain) {
-        if (offerStallTimer != null) {
-            offerStallTimer.cancel(false);
-            offerStallTimer = null;
-        }
+        offerStallTimer = cancel(offerStallTimer);
         ByteBuf rest = offerBytes;
         offerBytes = null;
         if (rest.isReadable()) {
@@ -490,7 +488,7 @@ public final class ShmUpgradeLink implements ConnectionLink {
         serverRing = offer.ringSize();
         rendezvousName = offer.rendezvous();
         try {
-            host.eventLoop().schedule(this::setUpShm, SET_UP_DELAY_MICROS, TimeUnit.MICROSECONDS);
+            setUpTimer = host.eventLoop().schedule(this::setUpShm, SET_UP_DELAY_MICROS, TimeUnit.MICROSECONDS);
         } catch (RejectedExecutionException e) {
             logger.debug("{}: the loop is shutting down: staying on tcp", host);
         }
@@ -505,30 +503,47 @@ public final class ShmUpgradeLink implements ConnectionLink {
 
     /** Client: the connection lived past the delay: the memory is made off the loop. */
     private void setUpShm() {
+        setUpTimer = null;
         if (closed) {
             return;
         }
-        // Off the loop: the memory's system calls (some 100 µs) would hold up the loop's other work.
-        try {
-            GlobalEventExecutor.INSTANCE.execute(this::makeShm);
-        } catch (RejectedExecutionException e) {
+        if (!offTheLoop(this::makeShm, this::shmMade)) {
             logger.debug("{}: cannot make the shared memory now: staying on tcp", host);
         }
     }
 
-    /** Client, off the loop: makes the shared memory and sends it to the server's rendezvous. */
-    private void makeShm() {
-        ShmLink made;
+    /** Client, off the loop: makes the shared memory and sends it to the server's rendezvous; null if it cannot. */
+    private ShmLink makeShm() {
         try {
-            made = ShmRendezvous.handOver(rendezvousName, token, config.getRingSize(), serverRing);
+            return ShmRendezvous.handOver(rendezvousName, token, config.getRingSize(), serverRing);
         } catch (IOException e) {
             logger.debug("{}: {}: staying on tcp", host, e.getMessage());
-            return;
+            return null;
         }
+    }
+
+    /**
+     * Runs {@code work} on Netty's global executor, then hands what it made to {@code done} on this
+     * connection's loop (closed instead if the loop no longer takes tasks). Shared memory's system
+     * calls (some 100-300 µs a set-up) would otherwise hold up the loop's other connections. False if
+     * the global executor refused the work.
+     */
+    private boolean offTheLoop(Supplier<ShmLink> work, Consumer<ShmLink> done) {
         try {
-            host.eventLoop().execute(() -> shmMade(made));
+            GlobalEventExecutor.INSTANCE.execute(() -> {
+                ShmLink made = work.get();
+                if (made == null) {
+                    return;
+                }
+                try {
+                    host.eventLoop().execute(() -> done.accept(made));
+                } catch (RejectedExecutionException e) {
+                    made.close();
+                }
+            });
+            return true;
         } catch (RejectedExecutionException e) {
-            made.close();
+            return false;
         }
     }
 
@@ -546,26 +561,18 @@ public final class ShmUpgradeLink implements ConnectionLink {
 
     /** Server: on the rendezvous's loop; the memory is mapped off the loops, then handed to this connection's. */
     private void descriptorsSent(int[] fds) {
-        try {
-            GlobalEventExecutor.INSTANCE.execute(() -> mapShm(fds));
-        } catch (RejectedExecutionException e) {
+        if (!offTheLoop(() -> mapShm(fds), this::attach)) {
             LinkNegotiation.closeQuietly(fds);
         }
     }
 
-    /** Server, off the loop: maps the client's memory (its system calls would hold up the loop's other work). */
-    private void mapShm(int[] fds) {
-        ShmLink mapped;
+    /** Server, off the loop: maps the client's memory; null if it cannot. */
+    private ShmLink mapShm(int[] fds) {
         try {
-            mapped = ShmLink.attach(fds[0], fds[1], fds[2], 0, config.getRingSize());
+            return ShmLink.attach(fds[0], fds[1], fds[2], 0, config.getRingSize());
         } catch (IOException | RuntimeException e) {
             logger.info("{}: cannot map the client's shared memory ({}): staying on tcp", host, e.getMessage());
-            return;
-        }
-        try {
-            host.eventLoop().execute(() -> attach(mapped));
-        } catch (RejectedExecutionException e) {
-            mapped.close();
+            return null;
         }
     }
 
@@ -576,10 +583,7 @@ public final class ShmUpgradeLink implements ConnectionLink {
             return;
         }
         shm = mapped;
-        if (patience != null) {
-            patience.cancel(false);
-            patience = null;
-        }
+        patience = cancel(patience);
         startRing();
         kind = VSocketLink.SHM;
         if (!outputShutOnTcp && !peerEndedOnTcp) {
@@ -695,24 +699,16 @@ public final class ShmUpgradeLink implements ConnectionLink {
             return;
         }
         closed = true;
-        if (patience != null) {
-            patience.cancel(false);
-            patience = null;
-        }
+        patience = cancel(patience);
+        offerStallTimer = cancel(offerStallTimer);
+        offerTimer = cancel(offerTimer);
+        setUpTimer = cancel(setUpTimer);
         if (rendezvous != null) {
             rendezvous.forget(token);
         }
         if (offerBytes != null) {
             offerBytes.release();
             offerBytes = null;
-        }
-        if (offerStallTimer != null) {
-            offerStallTimer.cancel(false);
-            offerStallTimer = null;
-        }
-        if (offerTimer != null) {
-            offerTimer.cancel(false);
-            offerTimer = null;
         }
         if (offerOut != null) {
             offerOut.release();
@@ -728,6 +724,14 @@ public final class ShmUpgradeLink implements ConnectionLink {
             shm.close();
         }
         tcp.close();
+    }
+
+    /** Cancels a timer if there is one; null, for the field that held it. */
+    private static Future<?> cancel(Future<?> timer) {
+        if (timer != null) {
+            timer.cancel(false);
+        }
+        return null;
     }
 
     @Override

@@ -25,13 +25,15 @@ import java.nio.channels.FileChannel;
  * <ul>
  * <li>the region's file and count ({@link #hasDirectFileAccess()}): open whenever Netty is on the
  *     class path (the unnamed module); with Netty on the module path, add
- *     {@code --add-opens io.netty.transport/io.netty.channel=ALL-UNNAMED}. With them the ring links
+ *     {@code --add-opens io.netty.transport/io.netty.channel=io.vsocket.transport} (vsocket on the
+ *     module path too) or {@code =ALL-UNNAMED} (vsocket on the class path). With them the ring links
  *     (shm, rdma) read the file straight into ring memory; without them every link goes through the
  *     region's own {@code transferTo}, whose JDK implementation bounces the bytes through a heap
  *     array for a target that is not a JDK channel — correct, but one copy more, and on the heap.</li>
  * <li>the file's descriptor ({@link #hasSendfile()}): it lies in {@code java.base}'s
  *     {@code sun.nio.ch.FileChannelImpl}, open only with
- *     {@code --add-opens java.base/sun.nio.ch=ALL-UNNAMED}. With it the tcp link sends a
+ *     {@code --add-opens java.base/sun.nio.ch=ALL-UNNAMED} ({@code =io.vsocket.transport} on the module
+ *     path). With it the tcp link sends a
  *     {@code DefaultFileRegion} with {@code sendfile(2)}, as epoll does; without it the tcp link
  *     reads the file into a pooled direct buffer and writes that (two copies, both to and from
  *     native memory, none on the heap).</li>
@@ -92,14 +94,20 @@ public final class VSocketFileRegions {
         if (fileCause != null) {
             logger.info("DefaultFileRegion's fields are out of reach ({}): vsocket channels send such regions through "
                     + "their transferTo, which copies through the heap; with Netty on the module path, add "
-                    + "--add-opens io.netty.transport/io.netty.channel=ALL-UNNAMED", fileCause.toString());
+                    + "--add-opens io.netty.transport/io.netty.channel={}", fileCause.toString(), reader());
         } else if (fdCause != null) {
             logger.debug("no sendfile(2) for DefaultFileRegion on the tcp link ({}); add "
-                    + "--add-opens java.base/sun.nio.ch=ALL-UNNAMED for it", fdCause.toString());
+                    + "--add-opens java.base/sun.nio.ch={} for it", fdCause.toString(), reader());
         }
     }
 
     private VSocketFileRegions() {
+    }
+
+    /** Who an {@code --add-opens} must name: this module, or every unnamed one when vsocket is on the class path. */
+    private static String reader() {
+        String module = VSocketFileRegions.class.getModule().getName();
+        return module != null ? module : "ALL-UNNAMED";
     }
 
     /** Whether a {@code DefaultFileRegion}'s file is reachable, so its bytes need not pass through {@code transferTo}. */

@@ -6,22 +6,30 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.channel.socket.ChannelInputShutdownReadComplete;
+import io.netty.channel.socket.DuplexChannel;
 import io.netty.util.ReferenceCountUtil;
 import io.vsocket.handshake.Hello;
 import io.vsocket.handshake.HostIdentity;
 import io.vsocket.link.VSocketLink;
+import io.vsocket.link.shm.ShmLink;
+import io.vsocket.stream.RingProtocolException;
+import io.vsocket.unix.UnixSocket;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
 import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -30,7 +38,10 @@ import java.nio.charset.StandardCharsets;
 import java.util.EnumSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -68,14 +79,8 @@ class ShmUpgradeTest {
     void bothStreamsCrossTheMoveFromTcpOntoShmWhole() throws Exception {
         CompletableFuture<String> serverGot = new CompletableFuture<>();
         AtomicReference<VSocketSocketChannel> child = new AtomicReference<>();
-        Channel server = new ServerBootstrap().group(group).channel(VSocketServerSocketChannel.class)
-                .childHandler(new ChannelInitializer<Channel>() {
-                    @Override
-                    protected void initChannel(Channel ch) {
-                        child.set((VSocketSocketChannel) ch);
-                        ch.pipeline().addLast(new PatternPeer(2, serverGot));
-                    }
-                }).bind(loopback()).sync().channel();
+        Channel server = server()
+                .childHandler(capturing(child, () -> new PatternPeer(2, serverGot))).bind(loopback()).sync().channel();
         try {
             CompletableFuture<String> clientGot = new CompletableFuture<>();
             CompletableFuture<VSocketLink> atActive = new CompletableFuture<>();
@@ -86,10 +91,10 @@ class ShmUpgradeTest {
                     super.channelActive(ctx);
                 }
             };
-            VSocketSocketChannel client = (VSocketSocketChannel) new Bootstrap().group(group)
-                    .channel(VSocketSocketChannel.class).handler(clientPeer).connect(server.localAddress()).sync()
-                    .channel();
-            assertEquals(VSocketLink.TCP, atActive.get(10, TimeUnit.SECONDS), "active over tcp, before the hello completed");
+            VSocketSocketChannel client = (VSocketSocketChannel) client().handler(clientPeer)
+                    .connect(server.localAddress()).sync().channel();
+            assertEquals(VSocketLink.TCP, atActive.get(10, TimeUnit.SECONDS),
+                    "active over tcp, before the hello completed");
             assertEquals("whole", clientGot.get(60, TimeUnit.SECONDS), "the server's stream at the client");
             assertEquals("whole", serverGot.get(60, TimeUnit.SECONDS), "the client's stream at the server");
             assertEquals(VSocketLink.SHM, awaitShm(client), "the client moved onto shm");
@@ -107,20 +112,13 @@ class ShmUpgradeTest {
     @Test
     void anOfferTwoSecondsLateStillMovesAClientThatAlreadyWroteOntoShm() throws Exception {
         AtomicReference<VSocketSocketChannel> child = new AtomicReference<>();
-        Channel server = new ServerBootstrap().group(group).channel(VSocketServerSocketChannel.class)
+        Channel server = server()
                 .option(ChannelOption.AUTO_READ, false)
-                .childHandler(new ChannelInitializer<Channel>() {
-                    @Override
-                    protected void initChannel(Channel ch) {
-                        child.set((VSocketSocketChannel) ch);
-                        ch.pipeline().addLast(new Echo());
-                    }
-                }).bind(loopback()).sync().channel();
+                .childHandler(capturing(child, () -> new Echo())).bind(loopback()).sync().channel();
         try {
             Collector collector = new Collector();
-            VSocketSocketChannel client = (VSocketSocketChannel) new Bootstrap().group(group)
-                    .channel(VSocketSocketChannel.class).handler(collector).connect(server.localAddress()).sync()
-                    .channel();
+            VSocketSocketChannel client = (VSocketSocketChannel) client().handler(collector)
+                    .connect(server.localAddress()).sync().channel();
             client.writeAndFlush(Unpooled.copiedBuffer("written before any offer|", StandardCharsets.US_ASCII))
                     .sync();
             Thread.sleep(2000);
@@ -142,12 +140,12 @@ class ShmUpgradeTest {
      */
     @Test
     void aClientThatDoesNotReadStillMovesAndItsBytesWaitForItsRead() throws Exception {
-        Channel server = new ServerBootstrap().group(group).channel(VSocketServerSocketChannel.class)
+        Channel server = server()
                 .childHandler(new Echo()).bind(loopback()).sync().channel();
         try {
             Collector collector = new Collector();
-            VSocketSocketChannel client = (VSocketSocketChannel) new Bootstrap().group(group)
-                    .channel(VSocketSocketChannel.class).option(ChannelOption.AUTO_READ, false).handler(collector)
+            VSocketSocketChannel client = (VSocketSocketChannel) client().option(ChannelOption.AUTO_READ, false)
+                    .handler(collector)
                     .connect(server.localAddress()).sync().channel();
             client.writeAndFlush(Unpooled.copiedBuffer("before|", StandardCharsets.US_ASCII)).sync();
             assertEquals(VSocketLink.SHM, awaitShm(client), "moved without reading");
@@ -171,7 +169,7 @@ class ShmUpgradeTest {
      */
     @Test
     void anOutputShutOverTcpKeepsThatDirectionThereAndTheOtherStillMoves() throws Exception {
-        Channel server = new ServerBootstrap().group(group).channel(VSocketServerSocketChannel.class)
+        Channel server = server()
                 .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
@@ -199,17 +197,12 @@ class ShmUpgradeTest {
                 }).bind(loopback()).sync().channel();
         try {
             Collector collector = new Collector();
-            VSocketSocketChannel client = (VSocketSocketChannel) new Bootstrap().group(group)
-                    .channel(VSocketSocketChannel.class).option(ChannelOption.ALLOW_HALF_CLOSURE, true)
+            VSocketSocketChannel client = (VSocketSocketChannel) client().option(ChannelOption.ALLOW_HALF_CLOSURE, true)
                     .handler(collector).connect(server.localAddress()).sync().channel();
             client.writeAndFlush(Unpooled.copiedBuffer("ping", StandardCharsets.US_ASCII)).sync();
             client.shutdownOutput().sync();
             assertEquals("reply to ping", collector.await(13));
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            while (!client.isInputShutdown() && System.nanoTime() < deadline) {
-                Thread.sleep(2);
-            }
-            assertTrue(client.isInputShutdown(), "the server's end reached the client");
+            assertTrue(await(client::isInputShutdown), "the server's end reached the client");
             client.close().sync();
         } finally {
             server.close().sync();
@@ -222,30 +215,29 @@ class ShmUpgradeTest {
      */
     @Test
     void aServerThatShutsItsOutputAtOnceHalfClosesTheClientOnce() throws Exception {
-        Channel server = new ServerBootstrap().group(group).channel(VSocketServerSocketChannel.class)
+        Channel server = server()
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
                         ch.pipeline().addLast(new ChannelInboundHandlerAdapter() {
                             @Override
                             public void channelActive(ChannelHandlerContext ctx) {
-                                ((io.netty.channel.socket.DuplexChannel) ctx.channel()).shutdownOutput();
+                                ((DuplexChannel) ctx.channel()).shutdownOutput();
                             }
                         });
                     }
                 }).bind(loopback()).sync().channel();
         try {
-            java.util.concurrent.atomic.AtomicInteger shut = new java.util.concurrent.atomic.AtomicInteger();
-            java.util.concurrent.atomic.AtomicInteger allRead = new java.util.concurrent.atomic.AtomicInteger();
+            AtomicInteger shut = new AtomicInteger();
+            AtomicInteger allRead = new AtomicInteger();
             AtomicReference<Throwable> error = new AtomicReference<>();
-            VSocketSocketChannel client = (VSocketSocketChannel) new Bootstrap().group(group)
-                    .channel(VSocketSocketChannel.class).option(ChannelOption.ALLOW_HALF_CLOSURE, true)
+            VSocketSocketChannel client = (VSocketSocketChannel) client().option(ChannelOption.ALLOW_HALF_CLOSURE, true)
                     .handler(new ChannelInboundHandlerAdapter() {
                         @Override
                         public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
                             if (evt == ChannelInputShutdownEvent.INSTANCE) {
                                 shut.incrementAndGet();
-                            } else if (evt == io.netty.channel.socket.ChannelInputShutdownReadComplete.INSTANCE) {
+                            } else if (evt == ChannelInputShutdownReadComplete.INSTANCE) {
                                 allRead.incrementAndGet();
                                 ctx.executor().schedule(() -> ctx.close(), 100, TimeUnit.MILLISECONDS);
                             }
@@ -285,13 +277,12 @@ class ShmUpgradeTest {
                     s.getOutputStream().write(offer);
                     s.getOutputStream().write("hello from the server|".getBytes(StandardCharsets.US_ASCII));
                     return s;
-                } catch (java.io.IOException e) {
-                    throw new java.io.UncheckedIOException(e);
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
                 }
             });
             Collector collector = new Collector();
-            VSocketSocketChannel client = (VSocketSocketChannel) new Bootstrap().group(group)
-                    .channel(VSocketSocketChannel.class).handler(collector)
+            VSocketSocketChannel client = (VSocketSocketChannel) client().handler(collector)
                     .connect(plain.getLocalSocketAddress()).sync().channel();
             client.writeAndFlush(Unpooled.copiedBuffer("ping", StandardCharsets.US_ASCII)).sync();
             Socket s = accepted.get(10, TimeUnit.SECONDS);
@@ -318,8 +309,8 @@ class ShmUpgradeTest {
     @Test
     void aClientThatAnnouncesATcpEndBeforeBytesItSentIsCutOffWithAReason() throws Exception {
         CompletableFuture<Throwable> serverError = new CompletableFuture<>();
-        java.util.concurrent.atomic.AtomicInteger received = new java.util.concurrent.atomic.AtomicInteger();
-        Channel server = new ServerBootstrap().group(group).channel(VSocketServerSocketChannel.class)
+        AtomicInteger received = new AtomicInteger();
+        Channel server = server()
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
@@ -349,29 +340,22 @@ class ShmUpgradeTest {
             byte[] header = in.readNBytes(Hello.HEADER);
             byte[] body = in.readNBytes(((header[10] & 0xff) << 8) | (header[11] & 0xff));
             Hello.ServerHello offer = (Hello.ServerHello) Hello.decode(Unpooled.wrappedBuffer(header, body));
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            while (received.get() < 8 && System.nanoTime() < deadline) {
-                Thread.sleep(2);
-            }
-            assertEquals(8, received.get(), "the server read the client's bytes over tcp");
-            io.vsocket.link.shm.ShmLink.Offer memory = io.vsocket.link.shm.ShmLink.offer(65536, offer.ringSize());
+            assertTrue(await(() -> received.get() == 8), "the server read the client's bytes over tcp: " + received);
+            ShmLink.Offer memory = ShmLink.offer(65536, offer.ringSize());
             try {
                 memory.link().announceTcpEnd(3); // a lie: 8 went over tcp
-                try (io.vsocket.unix.UnixSocket r = io.vsocket.unix.UnixSocket.connect(offer.rendezvous())) {
+                try (UnixSocket r = UnixSocket.connect(offer.rendezvous())) {
                     r.send(offer.token(), memory.descriptors());
                 }
                 memory.memFd().close();
-                while (!memory.link().peerAttached() && System.nanoTime() < deadline) {
-                    Thread.sleep(2);
-                }
-                assertTrue(memory.link().peerAttached(), "the server attached the memory");
+                assertTrue(await(memory.link()::peerAttached), "the server attached the memory");
                 ByteBuf ring = Unpooled.copiedBuffer("ring", StandardCharsets.US_ASCII);
                 memory.link().write(ring, 0, 4);
                 memory.link().publish();
                 memory.link().signalPeer();
                 ring.release();
                 Throwable error = serverError.get(10, TimeUnit.SECONDS);
-                assertTrue(error instanceof io.vsocket.stream.RingProtocolException, "the server's error: " + error);
+                assertTrue(error instanceof RingProtocolException, "the server's error: " + error);
                 assertTrue(error.getMessage().contains("left tcp after 3 bytes, but 8 came over tcp"), error.getMessage());
                 assertEquals(8, received.get(), "no ring byte taken for the ones over tcp");
             } finally {
@@ -384,11 +368,42 @@ class ShmUpgradeTest {
 
     /** Waits up to 10 s for the channel's link to be shm; the link it has then. */
     static VSocketLink awaitShm(VSocketSocketChannel ch) throws InterruptedException {
+        await(() -> ch.link() == VSocketLink.SHM);
+        return ch.link();
+    }
+
+    /** Waits up to 10 s for {@code condition}; whether it held. */
+    private static boolean await(BooleanSupplier condition) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (ch.link() != VSocketLink.SHM && System.nanoTime() < deadline) {
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                return false;
+            }
             Thread.sleep(2);
         }
-        return ch.link();
+        return true;
+    }
+
+    /** A vsocket server at its default links, on the test's group. */
+    private static ServerBootstrap server() {
+        return new ServerBootstrap().group(group).channel(VSocketServerSocketChannel.class);
+    }
+
+    /** A vsocket client at its default links, on the test's group. */
+    private static Bootstrap client() {
+        return new Bootstrap().group(group).channel(VSocketSocketChannel.class);
+    }
+
+    /** Gives each accepted channel a new {@code handler} and keeps the channel (a test accepts one). */
+    private static ChannelInitializer<Channel> capturing(AtomicReference<VSocketSocketChannel> child,
+                                                        Supplier<ChannelHandler> handler) {
+        return new ChannelInitializer<>() {
+            @Override
+            protected void initChannel(Channel ch) {
+                child.set((VSocketSocketChannel) ch);
+                ch.pipeline().addLast(handler.get());
+            }
+        };
     }
 
     /** Writes its own pattern from channelActive and checks the peer's, byte by byte. */
