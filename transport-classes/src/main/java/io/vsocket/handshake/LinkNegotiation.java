@@ -413,6 +413,8 @@ public final class LinkNegotiation {
         if (!ShmUpgradeLink.suits(config, socket.localAddress(), host.remoteAddress())) {
             return null;
         }
+        // At once, not with the first bytes: a server that closes before any byte of the client's
+        // comes would answer a later marker with a reset (Netty's SocketRstTest).
         socket.sendUrgent(Hello.UPGRADE_MARKER);
         return ShmUpgradeLink.client(host, socket, config);
     }

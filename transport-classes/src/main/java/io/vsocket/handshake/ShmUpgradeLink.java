@@ -175,19 +175,23 @@ public final class ShmUpgradeLink implements ConnectionLink {
         offerOut = encoded;
     }
 
-    /** Server: sends the offer now, if it has not gone yet. */
-    private void sendOffer() throws IOException {
+    /**
+     * Server: hands the offer to the tcp link, which sends it ahead of this side's next bytes (in the
+     * same {@code writev}, so the client wakes once for both); if it has not gone yet.
+     */
+    private void offerAhead() {
         ByteBuf o = offerOut;
-        if (o == null) {
-            return;
+        if (o != null) {
+            offerOut = null;
+            offerTimer = cancel(offerTimer);
+            tcp.sendAhead(o);
         }
-        offerOut = null;
-        offerTimer = cancel(offerTimer);
-        try {
-            LinkNegotiation.send(socket, o);
-        } finally {
-            o.release();
-        }
+    }
+
+    /** Server: sends the offer now, alone, if it has not gone yet. */
+    private void sendOffer() throws IOException {
+        offerAhead();
+        tcp.flushAhead(); // a part the socket did not take goes ahead of the next write
     }
 
     /** Server: the client's first bytes, read off the socket with its marker: the application's first. */
@@ -209,6 +213,7 @@ public final class ShmUpgradeLink implements ConnectionLink {
             // A client reads the offer off the server's first bytes whether the application reads or not.
             host.watch(VSocketIoOps.IN | VSocketIoOps.RDHUP);
         }
+
         if (reading) {
             readHeldLater();
         }
@@ -239,7 +244,11 @@ public final class ShmUpgradeLink implements ConnectionLink {
 
     @Override
     public void write(ChannelOutboundBuffer in) throws Exception {
-        sendOffer();
+        if (writesOnRing) {
+            sendOffer();
+        } else {
+            offerAhead();
+        }
         if (!writesOnRing && client && shm != null && !outputShutOnTcp && !closed) {
             lookAtServer();
         }

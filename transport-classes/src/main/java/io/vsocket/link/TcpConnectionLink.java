@@ -25,6 +25,8 @@ public final class TcpConnectionLink implements ConnectionLink {
     private boolean inputShutdown;
     /** Bytes of the stream written to the socket so far (where a stream leaves tcp for a ring, see ShmUpgradeLink). */
     private long bytesWritten;
+    /** Bytes that go out ahead of the stream's next ones, not part of it (see {@link #sendAhead}); null if none. */
+    private ByteBuf ahead;
 
     public TcpConnectionLink(LinkHost host, NativeSocket socket, LinkSettings config) {
         this.host = host;
@@ -44,8 +46,68 @@ public final class TcpConnectionLink implements ConnectionLink {
         }
     }
 
+    /**
+     * Makes {@code bytes} (direct memory, taken over) go out ahead of the stream's next bytes, in the
+     * same {@code writev}: a message of the link's own (the server's shm offer) that its peer takes off
+     * the front of the stream, sent without a system call and a TCP segment of its own. Not counted in
+     * {@link #bytesWritten()}.
+     */
+    public void sendAhead(ByteBuf bytes) {
+        if (ahead != null) {
+            bytes.release();
+            throw new IllegalStateException("bytes are already waiting to go ahead of the stream");
+        }
+        if (BufferAddress.of(bytes, bytes.readerIndex(), bytes.readableBytes()) == 0) {
+            ByteBuf direct = Unpooled.directBuffer(bytes.readableBytes()).writeBytes(bytes);
+            bytes.release();
+            bytes = direct;
+        }
+        ahead = bytes;
+    }
+
+    /** Sends what waits to go ahead of the stream, alone; false if the socket took only part of it (the rest waits). */
+    public boolean flushAhead() throws IOException {
+        if (ahead == null) {
+            return true;
+        }
+        IovArray iov = IovArray.get();
+        iov.add(ahead);
+        return aheadWritten(socket.writev(iov.segment(), iov.count()), null);
+    }
+
+    /** Writes the bytes ahead with the outbound buffer's first buffers behind them; true once all the bytes ahead went. */
+    private boolean writeAhead(ChannelOutboundBuffer in) throws Exception {
+        IovArray iov = IovArray.get();
+        iov.add(ahead);
+        if (in.current() instanceof ByteBuf) {
+            in.forEachFlushedMessage(iov);
+        }
+        return aheadWritten(socket.writev(iov.segment(), iov.count()), in);
+    }
+
+    /** {@code written} bytes went: the bytes ahead first, then the stream's from {@code in}. */
+    private boolean aheadWritten(long written, ChannelOutboundBuffer in) {
+        int aheadBytes = ahead.readableBytes();
+        if (written < aheadBytes) {
+            ahead.skipBytes((int) Math.max(written, 0));
+            host.watch(VSocketIoOps.OUT);
+            return false;
+        }
+        ahead.release();
+        ahead = null;
+        long stream = written - aheadBytes;
+        if (stream > 0) {
+            bytesWritten += stream;
+            in.removeBytes(stream);
+        }
+        return true;
+    }
+
     @Override
     public void write(ChannelOutboundBuffer in) throws Exception {
+        if (ahead != null && !writeAhead(in)) {
+            return;
+        }
         int spin = config.getWriteSpinCount();
         while (spin > 0) {
             Object msg = in.current();
@@ -184,12 +246,19 @@ public final class TcpConnectionLink implements ConnectionLink {
 
     @Override
     public void shutdownOutput() throws IOException {
+        if (!flushAhead()) {
+            throw new IOException("could not send the " + ahead.readableBytes() + " bytes due ahead of the stream's end");
+        }
         socket.shutdown(false, true);
     }
 
     @Override
     public void close() {
         // The socket is the link: the channel closes it (with SO_LINGER as set).
+        if (ahead != null) {
+            ahead.release();
+            ahead = null;
+        }
         if (regionWriter != null) {
             regionWriter.close();
         }
