@@ -69,10 +69,12 @@ public final class ibv_device_attr {
     }
 
     public static final long fw_ver$OFFSET = LAYOUT.byteOffset(groupElement("fw_ver"));
+    /** The {@code fw_ver} member's layout, selected once (a view per call would select it again). */
+    public static final MemoryLayout fw_ver$LAYOUT = LAYOUT.select(groupElement("fw_ver"));
 
     /** A view of the {@code fw_ver} member. */
     public static MemorySegment fw_ver(MemorySegment struct) {
-        return struct.asSlice(fw_ver$OFFSET, LAYOUT.select(groupElement("fw_ver")));
+        return struct.asSlice(fw_ver$OFFSET, fw_ver$LAYOUT);
     }
 
     public static final long node_guid$OFFSET = LAYOUT.byteOffset(groupElement("node_guid"));

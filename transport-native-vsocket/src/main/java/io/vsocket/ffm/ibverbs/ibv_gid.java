@@ -30,10 +30,12 @@ public final class ibv_gid {
     }
 
     public static final long raw$OFFSET = LAYOUT.byteOffset(groupElement("raw"));
+    /** The {@code raw} member's layout, selected once (a view per call would select it again). */
+    public static final MemoryLayout raw$LAYOUT = LAYOUT.select(groupElement("raw"));
 
     /** A view of the {@code raw} member. */
     public static MemorySegment raw(MemorySegment struct) {
-        return struct.asSlice(raw$OFFSET, LAYOUT.select(groupElement("raw")));
+        return struct.asSlice(raw$OFFSET, raw$LAYOUT);
     }
 
     public static final long global_subnet_prefix$OFFSET = LAYOUT.byteOffset(groupElement("global"), groupElement("subnet_prefix"));

@@ -64,10 +64,12 @@ public final class sockaddr_in6 {
     }
 
     public static final long sin6_addr$OFFSET = LAYOUT.byteOffset(groupElement("sin6_addr"));
+    /** The {@code sin6_addr} member's layout, selected once (a view per call would select it again). */
+    public static final MemoryLayout sin6_addr$LAYOUT = LAYOUT.select(groupElement("sin6_addr"));
 
     /** A view of the {@code sin6_addr} member. */
     public static MemorySegment sin6_addr(MemorySegment struct) {
-        return struct.asSlice(sin6_addr$OFFSET, LAYOUT.select(groupElement("sin6_addr")));
+        return struct.asSlice(sin6_addr$OFFSET, sin6_addr$LAYOUT);
     }
 
     public static final long sin6_scope_id$OFFSET = LAYOUT.byteOffset(groupElement("sin6_scope_id"));

@@ -46,9 +46,11 @@ public final class sockaddr_un {
     }
 
     public static final long sun_path$OFFSET = LAYOUT.byteOffset(groupElement("sun_path"));
+    /** The {@code sun_path} member's layout, selected once (a view per call would select it again). */
+    public static final MemoryLayout sun_path$LAYOUT = LAYOUT.select(groupElement("sun_path"));
 
     /** A view of the {@code sun_path} member. */
     public static MemorySegment sun_path(MemorySegment struct) {
-        return struct.asSlice(sun_path$OFFSET, LAYOUT.select(groupElement("sun_path")));
+        return struct.asSlice(sun_path$OFFSET, sun_path$LAYOUT);
     }
 }
