@@ -50,6 +50,20 @@ public final class NativeSocket implements AutoCloseable {
     private static final ThreadLocal<DatagramAddresses> DATAGRAM_ADDRESSES =
             ThreadLocal.withInitial(DatagramAddresses::new);
 
+    /**
+     * The address, length and option value a connect, a socket name or an option passes by pointer,
+     * one set per thread (the calls never nest): a confined arena per call costs an allocation and its
+     * release on every connection's set-up.
+     */
+    private static final ThreadLocal<CallScratch> CALL_SCRATCH = ThreadLocal.withInitial(CallScratch::new);
+
+    /** A thread's memory for {@link #CALL_SCRATCH}. */
+    private static final class CallScratch {
+        final MemorySegment address = Arena.ofAuto().allocate(sockaddr_in6.LAYOUT);
+        final MemorySegment length = Arena.ofAuto().allocate(JAVA_INT);
+        final MemorySegment value = Arena.ofAuto().allocate(JAVA_INT);
+    }
+
     private final int fd;
     private volatile boolean open = true;
     private boolean inputShutdown;
@@ -135,19 +149,17 @@ public final class NativeSocket implements AutoCloseable {
      * in progress (wait for writability, then call {@link #finishConnect()}).
      */
     public boolean connect(InetSocketAddress remote) throws IOException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment sa = sockaddr_in6.allocate(arena);
-            SocketAddresses.write(sa, remote);
-            MemorySegment errno = Downcalls.threadErrnoState();
-            if (LibC.connect(errno, fd, sa, (int) sockaddr_in6.sizeof()) == 0) {
-                return true;
-            }
-            int e = Downcalls.errno(errno);
-            if (e == LibC.EINPROGRESS) {
-                return false;
-            }
-            throw connectException(remote, e);
+        MemorySegment sa = CALL_SCRATCH.get().address;
+        SocketAddresses.write(sa, remote);
+        MemorySegment errno = Downcalls.threadErrnoState();
+        if (LibC.connect(errno, fd, sa, (int) sockaddr_in6.sizeof()) == 0) {
+            return true;
         }
+        int e = Downcalls.errno(errno);
+        if (e == LibC.EINPROGRESS) {
+            return false;
+        }
+        throw connectException(remote, e);
     }
 
     /**
@@ -468,41 +480,37 @@ public final class NativeSocket implements AutoCloseable {
     }
 
     private InetSocketAddress name(boolean local) throws NativeIoException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment sa = sockaddr_in6.allocate(arena);
-            MemorySegment len = arena.allocate(JAVA_INT);
-            len.set(JAVA_INT, 0, (int) sockaddr_in6.sizeof());
-            MemorySegment errno = Downcalls.threadErrnoState();
-            int rc = local ? LibC.getsockname(errno, fd, sa, len) : LibC.getpeername(errno, fd, sa, len);
-            if (rc != 0) {
-                throw new NativeIoException(local ? "getsockname" : "getpeername", Downcalls.errno(errno));
-            }
-            return SocketAddresses.read(sa);
+        CallScratch scratch = CALL_SCRATCH.get();
+        MemorySegment sa = scratch.address;
+        MemorySegment len = scratch.length;
+        len.set(JAVA_INT, 0, (int) sockaddr_in6.sizeof());
+        MemorySegment errno = Downcalls.threadErrnoState();
+        int rc = local ? LibC.getsockname(errno, fd, sa, len) : LibC.getpeername(errno, fd, sa, len);
+        if (rc != 0) {
+            throw new NativeIoException(local ? "getsockname" : "getpeername", Downcalls.errno(errno));
         }
+        return SocketAddresses.read(sa);
     }
 
     public void setIntOption(int level, int name, int value, String what) throws NativeIoException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment v = arena.allocate(JAVA_INT);
-            v.set(JAVA_INT, 0, value);
-            MemorySegment errno = Downcalls.threadErrnoState();
-            if (LibC.setsockopt(errno, fd, level, name, v, 4) != 0) {
-                throw new NativeIoException("setsockopt(" + what + ")", Downcalls.errno(errno));
-            }
+        MemorySegment v = CALL_SCRATCH.get().value;
+        v.set(JAVA_INT, 0, value);
+        MemorySegment errno = Downcalls.threadErrnoState();
+        if (LibC.setsockopt(errno, fd, level, name, v, 4) != 0) {
+            throw new NativeIoException("setsockopt(" + what + ")", Downcalls.errno(errno));
         }
     }
 
     public int getIntOption(int level, int name, String what) throws NativeIoException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment v = arena.allocate(JAVA_INT);
-            MemorySegment len = arena.allocate(JAVA_INT);
-            len.set(JAVA_INT, 0, 4);
-            MemorySegment errno = Downcalls.threadErrnoState();
-            if (LibC.getsockopt(errno, fd, level, name, v, len) != 0) {
-                throw new NativeIoException("getsockopt(" + what + ")", Downcalls.errno(errno));
-            }
-            return v.get(JAVA_INT, 0);
+        CallScratch scratch = CALL_SCRATCH.get();
+        MemorySegment v = scratch.value;
+        MemorySegment len = scratch.length;
+        len.set(JAVA_INT, 0, 4);
+        MemorySegment errno = Downcalls.threadErrnoState();
+        if (LibC.getsockopt(errno, fd, level, name, v, len) != 0) {
+            throw new NativeIoException("getsockopt(" + what + ")", Downcalls.errno(errno));
         }
+        return v.get(JAVA_INT, 0);
     }
 
     /** {@code SO_LINGER}: seconds, or -1 when off. */
