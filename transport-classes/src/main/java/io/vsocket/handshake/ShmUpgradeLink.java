@@ -188,10 +188,16 @@ public final class ShmUpgradeLink implements ConnectionLink {
         }
     }
 
-    /** Server: sends the offer now, alone, if it has not gone yet. */
+    /**
+     * Server: sends the offer now, alone, if it has not gone yet. The socket takes a connection's first
+     * hundred bytes whole; if it did not, nothing would send the rest before this side's end (or ever,
+     * with nothing more to write): the connection fails instead, as the hello's other sends do.
+     */
     private void sendOffer() throws IOException {
         offerAhead();
-        tcp.flushAhead(); // a part the socket did not take goes ahead of the next write
+        if (!tcp.flushAhead()) {
+            throw new VSocketLinkException("could not send the vsocket offer: the socket took only part of it");
+        }
     }
 
     /** Server: the client's first bytes, read off the socket with its marker: the application's first. */

@@ -42,6 +42,8 @@ class TcpConnectionLinkTest {
     private final Host host = new Host();
     private final EmbeddedChannel outboundOwner = new EmbeddedChannel();
     private final Arena arena = Arena.ofConfined();
+    /** Only for its config (the link's settings); never registered, closed after the test. */
+    private final VSocketSocketChannel settingsOwner = new VSocketSocketChannel();
 
     @BeforeEach
     void connect() throws Exception {
@@ -64,6 +66,7 @@ class TcpConnectionLinkTest {
     @AfterEach
     void close() throws Exception {
         outboundOwner.finishAndReleaseAll();
+        settingsOwner.unsafe().closeForcibly();
         reader.close();
         writer.close();
         server.close();
@@ -72,7 +75,7 @@ class TcpConnectionLinkTest {
 
     @Test
     void bytesAheadLeaveInFrontOfTheStreamsNextAndAreNotCountedAsTheStreams() throws Exception {
-        TcpConnectionLink link = new TcpConnectionLink(host, writer, new VSocketSocketChannel().config());
+        TcpConnectionLink link = new TcpConnectionLink(host, writer, settingsOwner.config());
         link.sendAhead(Unpooled.copiedBuffer(pattern('o', 100))); // a heap buffer: copied to direct memory
         ChannelOutboundBuffer out = outbound(pattern('s', 300));
         link.write(out);
@@ -92,7 +95,7 @@ class TcpConnectionLinkTest {
         for (long n; (n = writer.write(filler.address(), 4096)) > 0; ) {
             filled += n;
         }
-        TcpConnectionLink link = new TcpConnectionLink(host, writer, new VSocketSocketChannel().config());
+        TcpConnectionLink link = new TcpConnectionLink(host, writer, settingsOwner.config());
         byte[] ahead = pattern('o', 48 << 10);
         byte[] stream = pattern('s', 48 << 10);
         link.sendAhead(Unpooled.wrappedBuffer(ahead));

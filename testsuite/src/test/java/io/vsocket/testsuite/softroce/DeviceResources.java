@@ -1,5 +1,8 @@
 package io.vsocket.testsuite.softroce;
 
+import io.vsocket.verbs.QueuePair;
+import io.vsocket.verbs.VerbsResource;
+
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.TreeMap;
@@ -33,6 +36,30 @@ public final class DeviceResources {
     }
 
     /** The counts once they equal {@code expected}, or after 10 s (releases the kernel finishes late). */
+    /**
+     * The counts once nothing of an earlier test is still going away, for a baseline: no queue pair
+     * left in this process (a closed rdma link lingers with its queue pair and regions until its last
+     * request completes, at most 10 s: one full run counted a queue pair and two regions fewer after a
+     * test than before it), then two looks half a second apart agreeing (a region the device let go of
+     * late). At most 15 s; the counts as they are then.
+     */
+    public static Map<String, Integer> quiet() throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
+        while (VerbsResource.openCount(QueuePair.class) > 0 && System.nanoTime() < deadline) {
+            Thread.sleep(100);
+        }
+        Map<String, Integer> counts = now();
+        while (System.nanoTime() < deadline) {
+            Thread.sleep(500);
+            Map<String, Integer> again = now();
+            if (again.equals(counts)) {
+                break;
+            }
+            counts = again;
+        }
+        return counts;
+    }
+
     public static Map<String, Integer> settled(Map<String, Integer> expected) throws Exception {
         Map<String, Integer> now = now();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);

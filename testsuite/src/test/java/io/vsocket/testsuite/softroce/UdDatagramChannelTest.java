@@ -416,7 +416,7 @@ class UdDatagramChannelTest {
         DatagramChannel w3 = bind(sink);
         DatagramChannel w4 = bind(sink);
         resolve(w1, w2, sink);
-        Map<String, Integer> before = DeviceResources.now();
+        Map<String, Integer> before = DeviceResources.quiet();
         for (int round = 0; round < 5; round++) {
             BlockingQueue<DatagramPacket> atA = new LinkedBlockingQueue<>();
             BlockingQueue<DatagramPacket> atB = new LinkedBlockingQueue<>();

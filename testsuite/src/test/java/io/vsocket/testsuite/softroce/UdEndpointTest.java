@@ -386,7 +386,7 @@ class UdEndpointTest {
     void closingGivesBackEverything() throws Exception {
         try (RdmaContext context = RdmaLinkTest.open()) {
             exchange(context, false); // what the verbs library keeps once used is not a leak: use it first
-            Map<String, Integer> before = DeviceResources.now();
+            Map<String, Integer> before = DeviceResources.quiet();
             List<String> fds = SoftRoce.descriptorTargets();
             exchange(context, true);
             Map<String, Integer> after = DeviceResources.settled(before);
@@ -441,7 +441,7 @@ class UdEndpointTest {
         try (RdmaContext warm = RdmaLinkTest.open()) {
             exchange(warm, false);
         }
-        Map<String, Integer> before = DeviceResources.now();
+        Map<String, Integer> before = DeviceResources.quiet();
         RdmaContext context = RdmaLinkTest.open();
         UdEndpoint a = UdEndpoint.open(context);
         UdEndpoint b = UdEndpoint.open(context);
