@@ -41,7 +41,8 @@ public final class DeviceResources {
      * left in this process (a closed rdma link lingers with its queue pair and regions until its last
      * request completes, at most 10 s: one full run counted a queue pair and two regions fewer after a
      * test than before it), then two looks half a second apart agreeing (a region the device let go of
-     * late). At most 15 s; the counts as they are then.
+     * late). At most 15 s; the counts as they are then. For a test that holds no queue pair of its
+     * own when it takes the baseline (else it waits the whole 15 s).
      */
     public static Map<String, Integer> quiet() throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
