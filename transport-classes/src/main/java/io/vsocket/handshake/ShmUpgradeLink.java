@@ -219,7 +219,6 @@ public final class ShmUpgradeLink implements ConnectionLink {
             // A client reads the offer off the server's first bytes whether the application reads or not.
             host.watch(VSocketIoOps.IN | VSocketIoOps.RDHUP);
         }
-
         if (reading) {
             readHeldLater();
         }

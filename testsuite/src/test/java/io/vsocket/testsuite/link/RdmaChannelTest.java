@@ -21,6 +21,7 @@ import io.vsocket.channel.VSocketSocketChannel;
 import io.vsocket.link.VSocketLink;
 import io.vsocket.link.rdma.RdmaContext;
 import io.vsocket.testsuite.softroce.DeviceResources;
+import io.vsocket.testsuite.softroce.SoftRoce;
 import io.vsocket.verbs.MemoryRegion;
 import io.vsocket.verbs.MemoryWindow;
 import io.vsocket.verbs.VerbsResource;
@@ -583,7 +584,7 @@ class RdmaChannelTest {
     @Test
     void thousandsOfConnectionsOnOneGroupLeaveNothingBehind() throws Exception {
         DeviceBaseline before = DeviceBaseline.take();
-        List<String> fdsBefore = openDescriptors();
+        List<String> fdsBefore = SoftRoce.descriptorTargets();
         EventLoopGroup own = new VSocketEventLoopGroup(2);
         int connections = Integer.getInteger("vsocket.softroce.connections", 2000);
         long pinnedBefore = pinnedBytes();
@@ -667,7 +668,7 @@ class RdmaChannelTest {
             System.err.println("PROGRESS shut down in " + (System.nanoTime() - t1) / 1_000_000 + " ms");
         }
         before.assertRestored();
-        assertEquals(fdsBefore, openDescriptors(), "open descriptors after shutdown");
+        assertEquals(fdsBefore, SoftRoce.descriptorTargets(), "open descriptors after shutdown");
     }
 
     /**
@@ -721,20 +722,10 @@ class RdmaChannelTest {
             // Links that other tests closed linger until their end of output is acknowledged, at most
             // 10 s (VSocketLinks.RDMA_LINGER_MILLIS): the baseline is taken once they are all gone.
             Thread.sleep(10_500);
-            // And until two looks half a second apart agree: releases still under way (a staging ring
-            // between its region's release and its memory's, a region the kernel lets go of late) would
-            // leave the baseline off by what they have not done yet.
-            Map<String, Integer> counts = connectionCounts();
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            while (System.nanoTime() < deadline) {
-                Thread.sleep(500);
-                Map<String, Integer> again = connectionCounts();
-                if (again.equals(counts)) {
-                    break;
-                }
-                counts = again;
-            }
-            return new DeviceBaseline(counts);
+            // And until two looks agree: a staging ring between its region's release and its memory's,
+            // a region the kernel lets go of late.
+            return new DeviceBaseline(DeviceResources.untilTwoLooksAgree(DeviceBaseline::connectionCounts,
+                    System.nanoTime() + TimeUnit.SECONDS.toNanos(10)));
         }
 
         /**
@@ -793,18 +784,5 @@ class RdmaChannelTest {
     /** Pinned memory other than the registered buffer pool's chunks: the links' rings. */
     private static long pinnedOutsideThePool() throws IOException {
         return pinnedBytes() - (long) RegisteredMemory.shared().chunkCount() * RegisteredMemory.CHUNK_SIZE;
-    }
-
-    /** This process's open descriptors, each as what it refers to. */
-    private static List<String> openDescriptors() throws IOException {
-        try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
-            return fds.map(fd -> {
-                try {
-                    return Files.readSymbolicLink(fd).toString();
-                } catch (IOException e) {
-                    return "gone"; // the descriptor of the listing itself
-                }
-            }).filter(target -> !target.equals("gone")).sorted().toList();
-        }
     }
 }

@@ -6,6 +6,7 @@ import io.vsocket.verbs.VerbsResource;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -35,7 +36,6 @@ public final class DeviceResources {
         return counts;
     }
 
-    /** The counts once they equal {@code expected}, or after 10 s (releases the kernel finishes late). */
     /**
      * The counts once nothing of an earlier test is still going away, for a baseline: no queue pair
      * left in this process (a closed rdma link lingers with its queue pair and regions until its last
@@ -49,10 +49,20 @@ public final class DeviceResources {
         while (VerbsResource.openCount(QueuePair.class) > 0 && System.nanoTime() < deadline) {
             Thread.sleep(100);
         }
-        Map<String, Integer> counts = now();
+        return untilTwoLooksAgree(DeviceResources::now, deadline);
+    }
+
+    /**
+     * What {@code look} gives once two looks half a second apart agree (releases still under way
+     * would leave a baseline off by what they have not done yet), or its last look at {@code deadline}
+     * ({@link System#nanoTime()}).
+     */
+    public static Map<String, Integer> untilTwoLooksAgree(Callable<Map<String, Integer>> look, long deadline)
+            throws Exception {
+        Map<String, Integer> counts = look.call();
         while (System.nanoTime() < deadline) {
             Thread.sleep(500);
-            Map<String, Integer> again = now();
+            Map<String, Integer> again = look.call();
             if (again.equals(counts)) {
                 break;
             }
@@ -61,6 +71,7 @@ public final class DeviceResources {
         return counts;
     }
 
+    /** The counts once they equal {@code expected}, or after 10 s (releases the kernel finishes late). */
     public static Map<String, Integer> settled(Map<String, Integer> expected) throws Exception {
         Map<String, Integer> now = now();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);

@@ -28,7 +28,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * Inside the VM ({@code -Dvsocket.softroce.required=true}) a missing device fails the tests;
  * elsewhere they are skipped.
  */
-final class SoftRoce {
+public final class SoftRoce {
     static final String DEVICE = System.getProperty("vsocket.softroce.device", "rxe0");
     static final int PORT = 1;
     /** TCG emulation is slow: generous, but bounded, so nothing can hang. */
@@ -94,7 +94,7 @@ final class SoftRoce {
     }
 
     /** What each open descriptor of this process refers to ({@code /proc/self/fd}'s link targets). */
-    static List<String> descriptorTargets() throws IOException {
+    public static List<String> descriptorTargets() throws IOException {
         try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
             return fds.map(fd -> {
                 try {
