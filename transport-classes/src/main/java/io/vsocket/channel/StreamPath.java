@@ -71,7 +71,7 @@ final class StreamPath implements NegotiationHost {
     void startServer() {
         if (negotiation == null && link == null) {
             negotiation = new LinkNegotiation(this, socket, config);
-            negotiation.startServer(channel.parent().shmRendezvous(config.getLinks()));
+            negotiation.startServer(channel.parent().linkListeners());
             negotiationInterestChanged();
         }
     }

@@ -4,14 +4,9 @@ import io.netty.channel.ChannelMetadata;
 import io.netty.channel.ChannelOutboundBuffer;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.ChannelPromise;
-import io.netty.channel.IoEventLoop;
 import io.netty.channel.RecvByteBufAllocator;
 import io.netty.channel.socket.ServerSocketChannel;
-import io.netty.util.internal.logging.InternalLogger;
-import io.netty.util.internal.logging.InternalLoggerFactory;
-import io.vsocket.handshake.HostIdentity;
-import io.vsocket.link.VSocketLink;
-import io.vsocket.link.shm.ShmRendezvous;
+import io.vsocket.handshake.LinkListeners;
 import io.vsocket.loop.VSocketIoOps;
 import io.vsocket.unix.NativeSocket;
 
@@ -19,19 +14,17 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
-import java.util.List;
 
 /**
  * The server side of a vsocket stream: a TCP listener on an {@link InetSocketAddress} whose accepted
  * connections become {@link VSocketSocketChannel}s. Swap it in for {@code NioServerSocketChannel}.
  */
 public final class VSocketServerSocketChannel extends AbstractVSocketChannel implements ServerSocketChannel {
-    private static final InternalLogger logger = InternalLoggerFactory.getInstance(VSocketServerSocketChannel.class);
     private static final ChannelMetadata METADATA = new ChannelMetadata(false, 16);
 
     private final VSocketServerSocketChannelConfig config;
-    private ShmRendezvous rendezvous;
-    private boolean rendezvousFailed;
+    /** What the links keep across this server's connections (shm's rendezvous), opened on first use. */
+    private final LinkListeners listeners = new LinkListeners(this);
 
     public VSocketServerSocketChannel() {
         super(null, newSocket(), false);
@@ -69,34 +62,13 @@ public final class VSocketServerSocketChannel extends AbstractVSocketChannel imp
         active = true;
     }
 
-    /**
-     * The listener where this server's shm connections get their descriptors, opened on first use;
-     * null when shm is not allowed or cannot work here (then connections are offered the rest).
-     */
-    synchronized ShmRendezvous shmRendezvous(List<VSocketLink> childLinks) {
-        if (rendezvous != null || rendezvousFailed || !childLinks.contains(VSocketLink.SHM) || !isOpen()
-                || HostIdentity.local().isEmpty()) {
-            return rendezvous;
-        }
-        try {
-            rendezvous = ShmRendezvous.open((IoEventLoop) eventLoop());
-        } catch (IOException | RuntimeException e) {
-            rendezvousFailed = true;
-            logger.info("{}: no shm rendezvous, its connections will not use shm: {}", this, e.toString());
-        }
-        return rendezvous;
+    LinkListeners linkListeners() {
+        return listeners;
     }
 
     @Override
     protected void doClose() throws Exception {
-        synchronized (this) {
-            if (rendezvous != null) {
-                ShmRendezvous r = rendezvous;
-                rendezvous = null;
-                rendezvousFailed = true;
-                r.close();
-            }
-        }
+        listeners.close();
         super.doClose();
     }
 

@@ -1,27 +1,30 @@
 package io.vsocket.handshake;
 
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufUtil;
+import io.netty.buffer.Unpooled;
+import io.vsocket.link.HelloPart;
+import io.vsocket.link.LinkHello;
 import io.vsocket.link.VSocketLink;
-import io.vsocket.link.rdma.RdmaEndpoint;
 import io.vsocket.link.shm.ShmRendezvous;
-import io.vsocket.verbs.Gid;
-import io.vsocket.verbs.Mtu;
 
 import java.nio.charset.StandardCharsets;
-import java.util.EnumSet;
+import java.util.Collections;
+import java.util.EnumMap;
+import java.util.Map;
 import java.util.Set;
 
 /**
  * The hello messages that vsocket peers exchange on a new TCP connection before any application
  * byte, and their wire format. Every message is a 12-byte header (the 8-byte {@link #MAGIC},
- * version, type, big-endian body length) and a body of at most {@link #MAX_BODY} bytes.
+ * version, type, big-endian body length) and a body of at most {@link #MAX_BODY} bytes. Each link
+ * adds its own part to the messages as opaque bytes, which its {@link LinkHello} writes and reads.
  *
  * <pre>
- * server hello  token[16] links:u8 ringSize:u32 hostId:str rendezvous:str   (offers)
- * client hello  token[16] link:u8 ringSize:u32 [endpoint if link = rdma]     (the choice)
- * link ready    link:u8 reason:str [endpoint if link = rdma]                 (server: what the choice became)
- * str = u8 length + UTF-8
- * endpoint = gid[16] gidIndex:u8 qpn:u32 psn:u32 ringAddress:u64 rkey:u32 ringSize:u32 mtu:u16
+ * server hello  token[16] ringSize:u32 count:u8 (link:u8 part)*   (offers: one part per link, tcp's empty)
+ * client hello  token[16] link:u8 ringSize:u32 part                (the choice)
+ * link ready    link:u8 reason:str part                            (server: what the choice became)
+ * part = u16 length + the link's bytes;  str = u8 length + UTF-8
  * </pre>
  */
 public final class Hello {
@@ -30,7 +33,8 @@ public final class Hello {
 
     /** Starts every message; chosen to be unlikely as the first bytes of any plain protocol. */
     static final byte[] MAGIC = {0x00, 'v', 'S', 'K', (byte) 0xD7, 0x1E, 0x5A, (byte) 0xA5};
-    public static final int VERSION = 1;
+    /** 2: each link's part as its own bytes (1 had the shm and rdma fields in the messages themselves). */
+    public static final int VERSION = 2;
     public static final int HEADER = 12;
     public static final int MAX_BODY = 1024;
     /** The out-of-band byte a vsocket client sends first: invisible in-band to a plain server. */
@@ -42,6 +46,7 @@ public final class Hello {
     public static final byte UPGRADE_MARKER = 'u';
     /** The per-connection token: also what the shm rendezvous expects with a client's descriptors. */
     public static final int TOKEN_LENGTH = ShmRendezvous.TOKEN_LENGTH;
+    static final byte[] NO_PART = new byte[0];
 
     static final int SERVER_HELLO = 1;
     static final int CLIENT_HELLO = 2;
@@ -51,22 +56,39 @@ public final class Hello {
     public sealed interface Message permits ServerHello, ClientHello, LinkReady {
     }
 
-    /** The server's offer: which links it takes and what the client needs to set them up. */
-    public record ServerHello(byte[] token, Set<VSocketLink> links, int ringSize, String hostId, String rendezvous)
-            implements Message {
-    }
+    /** The server's offer: which links it takes, each with its part (what the client needs to set it up). */
+    public record ServerHello(byte[] token, int ringSize, Map<VSocketLink, byte[]> parts) implements Message {
+        public ServerHello {
+            parts = Collections.unmodifiableMap(parts.isEmpty() ? new EnumMap<>(VSocketLink.class) : new EnumMap<>(parts));
+        }
 
-    /** The client's choice among the server's offer. */
-    public record ClientHello(byte[] token, VSocketLink link, int ringSize, RdmaEndpoint rdma) implements Message {
-        public ClientHello(byte[] token, VSocketLink link, int ringSize) {
-            this(token, link, ringSize, null);
+        public Set<VSocketLink> links() {
+            return parts.keySet();
         }
     }
 
-    /** What the client's choice became on the server: the link itself, or tcp and why. */
-    public record LinkReady(VSocketLink link, String reason, RdmaEndpoint rdma) implements Message {
+    /** The client's choice among the server's offer, with the chosen link's part. */
+    public record ClientHello(byte[] token, VSocketLink link, int ringSize, byte[] part) implements Message {
+        public ClientHello(byte[] token, VSocketLink link, int ringSize) {
+            this(token, link, ringSize, NO_PART);
+        }
+    }
+
+    /** What the client's choice became on the server: the link itself (with its part), or tcp and why. */
+    public record LinkReady(VSocketLink link, String reason, byte[] part) implements Message {
         public LinkReady(VSocketLink link, String reason) {
-            this(link, reason, null);
+            this(link, reason, NO_PART);
+        }
+    }
+
+    /** What {@code writer} writes, as a part's bytes. */
+    static byte[] part(LinkHello.PartWriter writer) {
+        ByteBuf out = Unpooled.buffer(64);
+        try {
+            writer.write(out);
+            return ByteBufUtil.getBytes(out);
+        } finally {
+            out.release();
         }
     }
 
@@ -112,19 +134,26 @@ public final class Hello {
         Message message;
         try {
             message = switch (type) {
-                case SERVER_HELLO -> new ServerHello(token(body), linkSet(body.readUnsignedByte()), body.readInt(),
-                        string(body), string(body));
-                case CLIENT_HELLO -> {
+                case SERVER_HELLO -> {
                     byte[] token = token(body);
-                    VSocketLink link = link(body.readUnsignedByte());
                     int ringSize = body.readInt();
-                    yield new ClientHello(token, link, ringSize, link == VSocketLink.RDMA ? endpoint(body) : null);
+                    int count = body.readUnsignedByte();
+                    EnumMap<VSocketLink, byte[]> parts = new EnumMap<>(VSocketLink.class);
+                    int previous = -1;
+                    for (int i = 0; i < count; i++) {
+                        VSocketLink link = link(body.readUnsignedByte());
+                        if (link.ordinal() <= previous) {
+                            // One order only, so that a hello has one encoding.
+                            throw new HelloException("vsocket hello offers " + link + " twice or out of order");
+                        }
+                        previous = link.ordinal();
+                        parts.put(link, part(body));
+                    }
+                    yield new ServerHello(token, ringSize, parts);
                 }
-                case LINK_READY -> {
-                    VSocketLink link = link(body.readUnsignedByte());
-                    String reason = string(body);
-                    yield new LinkReady(link, reason, link == VSocketLink.RDMA ? endpoint(body) : null);
-                }
+                case CLIENT_HELLO -> new ClientHello(token(body), link(body.readUnsignedByte()), body.readInt(),
+                        part(body));
+                case LINK_READY -> new LinkReady(link(body.readUnsignedByte()), string(body), part(body));
                 default -> throw new HelloException("unknown vsocket hello type " + type);
             };
         } catch (IndexOutOfBoundsException e) {
@@ -141,10 +170,12 @@ public final class Hello {
     public static void encode(ServerHello hello, ByteBuf out) {
         int lengthAt = header(out, SERVER_HELLO);
         out.writeBytes(hello.token());
-        out.writeByte(mask(hello.links()));
         out.writeInt(hello.ringSize());
-        string(out, hello.hostId());
-        string(out, hello.rendezvous());
+        out.writeByte(hello.parts().size());
+        for (Map.Entry<VSocketLink, byte[]> part : hello.parts().entrySet()) {
+            out.writeByte(part.getKey().ordinal());
+            part(out, part.getValue());
+        }
         out.setShort(lengthAt, out.writerIndex() - lengthAt - 2);
     }
 
@@ -153,47 +184,30 @@ public final class Hello {
         out.writeBytes(hello.token());
         out.writeByte(hello.link().ordinal());
         out.writeInt(hello.ringSize());
-        if (hello.link() == VSocketLink.RDMA) {
-            endpoint(out, hello.rdma());
-        }
+        part(out, hello.part());
         out.setShort(lengthAt, out.writerIndex() - lengthAt - 2);
     }
 
     public static void encode(LinkReady ready, ByteBuf out) {
         int lengthAt = header(out, LINK_READY);
         out.writeByte(ready.link().ordinal());
-        string(out, ready.reason());
-        if (ready.link() == VSocketLink.RDMA) {
-            endpoint(out, ready.rdma());
-        }
+        HelloPart.writeString(out, ready.reason());
+        part(out, ready.part());
         out.setShort(lengthAt, out.writerIndex() - lengthAt - 2);
     }
 
-    private static void endpoint(ByteBuf out, RdmaEndpoint endpoint) {
-        if (endpoint == null) {
-            throw new IllegalArgumentException("an rdma hello needs the sender's rdma endpoint");
+    private static void part(ByteBuf out, byte[] part) {
+        if (part.length > MAX_BODY) {
+            throw new IllegalArgumentException("a link's part of the hello is " + part.length + " bytes");
         }
-        out.writeBytes(endpoint.gid().toByteArray());
-        out.writeByte(endpoint.gidIndex());
-        out.writeInt(endpoint.qpNumber());
-        out.writeInt(endpoint.psn());
-        out.writeLong(endpoint.ringAddress());
-        out.writeInt(endpoint.rkey());
-        out.writeInt(endpoint.ringSize());
-        out.writeShort(endpoint.mtu());
+        out.writeShort(part.length);
+        out.writeBytes(part);
     }
 
-    private static RdmaEndpoint endpoint(ByteBuf body) throws HelloException {
-        byte[] gid = new byte[Gid.BYTES];
-        body.readBytes(gid);
-        RdmaEndpoint endpoint = new RdmaEndpoint(Gid.of(gid), body.readUnsignedByte(), body.readInt(), body.readInt(),
-                body.readLong(), body.readInt(), body.readInt(), body.readUnsignedShort());
-        try {
-            Mtu.ofBytes(endpoint.mtu());
-        } catch (IllegalArgumentException e) {
-            throw new HelloException("rdma endpoint in the vsocket hello has an impossible MTU: " + endpoint.mtu());
-        }
-        return endpoint;
+    private static byte[] part(ByteBuf body) {
+        byte[] part = new byte[body.readUnsignedShort()];
+        body.readBytes(part);
+        return part;
     }
 
     private static int header(ByteBuf out, int type) {
@@ -211,41 +225,11 @@ public final class Hello {
         return token;
     }
 
-    private static int mask(Set<VSocketLink> links) {
-        int mask = 0;
-        for (VSocketLink link : links) {
-            mask |= 1 << link.ordinal();
-        }
-        return mask;
-    }
-
-    private static Set<VSocketLink> linkSet(int mask) throws HelloException {
-        if (mask >>> VSocketLink.values().length != 0) {
-            throw new HelloException("vsocket hello offers unknown links: mask 0x" + Integer.toHexString(mask));
-        }
-        EnumSet<VSocketLink> links = EnumSet.noneOf(VSocketLink.class);
-        for (VSocketLink link : VSocketLink.values()) {
-            if ((mask & 1 << link.ordinal()) != 0) {
-                links.add(link);
-            }
-        }
-        return links;
-    }
-
     private static VSocketLink link(int code) throws HelloException {
         if (code >= VSocketLink.values().length) {
             throw new HelloException("vsocket hello names unknown link " + code);
         }
         return VSocketLink.values()[code];
-    }
-
-    private static void string(ByteBuf out, String value) {
-        byte[] bytes = value.getBytes(StandardCharsets.UTF_8);
-        if (bytes.length > 255) {
-            throw new IllegalArgumentException("hello string longer than 255 bytes: " + value);
-        }
-        out.writeByte(bytes.length);
-        out.writeBytes(bytes);
     }
 
     private static String string(ByteBuf body) {

@@ -6,34 +6,28 @@ import io.netty.util.concurrent.Future;
 import io.netty.util.internal.logging.InternalLogger;
 import io.netty.util.internal.logging.InternalLoggerFactory;
 import io.vsocket.link.ConnectionLink;
+import io.vsocket.link.LinkHello;
 import io.vsocket.link.LinkSettings;
-import io.vsocket.link.Resources;
-import io.vsocket.link.RingConnectionLink;
 import io.vsocket.link.Scratch;
 import io.vsocket.link.TcpConnectionLink;
 import io.vsocket.link.VSocketLink;
 import io.vsocket.link.VSocketLinkException;
-import io.vsocket.link.rdma.RdmaConnectionLink;
-import io.vsocket.link.rdma.RdmaContext;
-import io.vsocket.link.rdma.RdmaEndpoint;
-import io.vsocket.link.rdma.RdmaLink;
-import io.vsocket.link.rdma.RdmaLoop;
-import io.vsocket.link.rdma.RdmaPort;
-import io.vsocket.link.shm.ShmConnectionLink;
-import io.vsocket.link.shm.ShmLink;
+import io.vsocket.link.shm.ShmHello;
 import io.vsocket.link.shm.ShmRendezvous;
 import io.vsocket.loop.VSocketIoOps;
-import io.vsocket.unix.FileDescriptors;
 import io.vsocket.unix.NativeSocket;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.net.ProtocolException;
 import java.security.SecureRandom;
 import java.util.Arrays;
+import java.util.EnumMap;
 import java.util.EnumSet;
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -51,22 +45,20 @@ import java.util.concurrent.TimeUnit;
  * <pre>
  * client                         server
  *   urgent 'v'  ------------->
- *               <-------------   server hello: token, links offered, ring size, host id, rendezvous
+ *               <-------------   server hello: token, ring size, each link offered with its part
  *   (shm: memfd + doorbells over the rendezvous socket, with the token)
- *   client hello: token, link ->                    (rdma: with the client's queue pair and ring)
- *               <-------------   link ready: the link, or tcp and why   (shm and rdma only;
- *                                rdma: with the server's queue pair and ring)
+ *   client hello: token, link, its part ->          (rdma's part: the client's queue pair and ring)
+ *               <-------------   link ready: the link and its part, or tcp and why   (not for tcp;
+ *                                rdma's part: the server's queue pair and ring)
  * </pre>
+ *
+ * Each link's part of it is the link's own ({@link LinkHello}, listed in {@link LinkHellos}): this
+ * class drives the messages, the timers and the fall-backs, and knows no link but tcp.
  *
  * A side that stopped waiting (a client for the offer, a server for the choice) goes on in tcp and
  * watches its peer's first bytes for the late hello ({@link #watchLateHello}): a client that has
  * sent nothing yet answers a late offer and the link is made as usual under its active channel
  * ({@link #upgrade()}); any other late hello is dropped, a late choice answered with "tcp".
- *
- * For rdma each side picks the device port whose RoCE address is the TCP connection's local
- * address. The server's queue pair is connected before it answers, the client's once it reads the
- * answer; the client then sends the first message over the link, and the server writes nothing
- * before that arrives (see {@link RdmaLink}).
  *
  * Event-loop thread only; one per connection, dropped once the link is known.
  */
@@ -77,9 +69,9 @@ public final class LinkNegotiation {
     private static volatile boolean loggedFallback;
 
     private enum Step {
-        AWAIT_MARKER, AWAIT_SERVER_HELLO, AWAIT_CLIENT_HELLO, AWAIT_DESCRIPTORS, AWAIT_LINK_READY,
-        /** A server whose rdma queue pair is connected, waiting for the client's first message on it. */
-        AWAIT_RDMA_PEER,
+        AWAIT_MARKER, AWAIT_SERVER_HELLO, AWAIT_CLIENT_HELLO, AWAIT_LINK_READY,
+        /** A server setting the chosen link up: waiting for the client's side of it (shm's memory, rdma's first message). */
+        AWAIT_ACCEPTANCE,
         /** A client that gave up waiting: on tcp, but a late server hello may still lead the stream. */
         WATCH_LATE_HELLO,
         /** A server that stopped waiting for the choice: on tcp, but a late choice may still lead the stream. */
@@ -101,14 +93,19 @@ public final class LinkNegotiation {
     private Step step;
     private Future<?> timeout;
     private byte[] token;
+    /** Server: the server channel's listeners (the upgrade path's shm rendezvous among them). */
+    private LinkListeners listeners;
+    /** Server: the links offered (tcp's included). */
     private Set<VSocketLink> offered;
-    private ShmRendezvous rendezvous;
-    private int[] descriptors;
-    private Hello.ClientHello chosen;
-    private ShmLink shmOffer;
-    private RdmaLink rdmaOffer;
-    /** A server's connected link, until the client's first message on it arrives. */
-    private RdmaLink rdmaPending;
+    /** Server: each link's offer until the client chose (the chosen one then moves to {@link #accepting}). */
+    private final Map<VSocketLink, LinkHello.Offer> offers = new EnumMap<>(VSocketLink.class);
+    /** Server: the chosen link's offer while it is set up. */
+    private LinkHello.Offer accepting;
+    /** Client: its choice until the server makes it ready. */
+    private LinkHello.Choice choice;
+    /** The link chosen (tcp included), once known. */
+    private VSocketLink chosenLink;
+    private final Acceptance acceptance = new Acceptance();
     /** A late offer this client answers (see {@link #watchLateHello}), until the switch is done. */
     private Hello.ServerHello lateOffer;
     /** This client answered a late offer from an active tcp channel: it falls back if the server moved on. */
@@ -147,8 +144,9 @@ public final class LinkNegotiation {
         }
     }
 
-    public void startServer(ShmRendezvous rendezvous) {
-        this.rendezvous = rendezvous;
+    /** {@code listeners}: the server channel's, null when it has none (then only tcp is offered). */
+    public void startServer(LinkListeners listeners) {
+        this.listeners = listeners;
         step = Step.AWAIT_MARKER;
         armTimeout();
         ready();
@@ -159,8 +157,7 @@ public final class LinkNegotiation {
             timeout.cancel(false);
         }
         Step armedFor = step;
-        boolean patient = step == Step.AWAIT_CLIENT_HELLO || step == Step.AWAIT_DESCRIPTORS
-                || step == Step.AWAIT_RDMA_PEER;
+        boolean patient = step == Step.AWAIT_CLIENT_HELLO || step == Step.AWAIT_ACCEPTANCE;
         // A client waits for the answer to a late choice (the only time AWAIT_LINK_READY has a timer)
         // as long as lateAnswerMillis says.
         long millis = step == Step.AWAIT_LINK_READY ? lateAnswerMillis()
@@ -187,10 +184,8 @@ public final class LinkNegotiation {
             case AWAIT_CLIENT_HELLO -> stopWaitingForChoice();
             case AWAIT_LINK_READY -> fail(new VSocketLinkException("the server did not answer this client's choice of "
                     + "a link (made on its late offer) within " + lateAnswerMillis() + " ms"));
-            case AWAIT_DESCRIPTORS -> shmFailed("the client's shared memory did not arrive within "
-                    + SERVER_PATIENCE * config.getHelloTimeoutMillis() + " ms");
-            case AWAIT_RDMA_PEER -> fail(new VSocketLinkException("the client's rdma queue pair sent nothing within "
-                    + SERVER_PATIENCE * config.getHelloTimeoutMillis() + " ms of being made ready"));
+            case AWAIT_ACCEPTANCE -> accepting.timedOut((long) SERVER_PATIENCE * config.getHelloTimeoutMillis(),
+                    acceptance);
             default -> {
             }
         }
@@ -282,7 +277,7 @@ public final class LinkNegotiation {
             in.writeBytes(scratch.asSlice(0, n).asByteBuffer());
         }
         if (in.readableBytes() > Hello.HEADER + Hello.MAX_BODY
-                && (step == Step.AWAIT_DESCRIPTORS || step == Step.AWAIT_LINK_READY && !late)) {
+                && (step == Step.AWAIT_ACCEPTANCE || step == Step.AWAIT_LINK_READY && !late)) {
             throw new HelloException("the peer sent more than a hello before its link was ready");
         }
         return n;
@@ -318,32 +313,32 @@ public final class LinkNegotiation {
     private void sendServerHello() throws IOException {
         token = new byte[Hello.TOKEN_LENGTH];
         RANDOM.nextBytes(token);
-        EnumSet<VSocketLink> links = EnumSet.noneOf(VSocketLink.class);
         List<VSocketLink> allowed = config.getLinks();
-        String hostId = HostIdentity.local();
-        if (allowed.contains(VSocketLink.SHM) && rendezvous != null && !hostId.isEmpty()) {
-            links.add(VSocketLink.SHM);
-            rendezvous.expect(token, this::descriptorsSent);
-        }
-        // Looked up first: where no device serves the address (most hosts), the context's "why not"
-        // would cost every accepted connection an exception (some 20 µs of its hello).
-        if (allowed.contains(VSocketLink.RDMA) && RdmaPort.of(socket.localAddress().getAddress()).isPresent()) {
-            try {
-                rdmaContext();
-                links.add(VSocketLink.RDMA);
-            } catch (IOException e) {
-                logger.debug("{}: no rdma offered: {}", channel, e.getMessage());
+        LinkHello.HelloConnection connection = connection();
+        EnumMap<VSocketLink, byte[]> parts = new EnumMap<>(VSocketLink.class);
+        for (LinkHello hello : LinkHellos.all()) {
+            if (!allowed.contains(hello.link())) {
+                continue;
+            }
+            LinkHello.Offer offer = hello.offer(connection, listeners == null ? null : listeners.listener(hello));
+            if (offer != null) {
+                offers.put(hello.link(), offer);
+                parts.put(hello.link(), Hello.part(offer::writeOffer));
             }
         }
         if (allowed.contains(VSocketLink.TCP)) {
-            links.add(VSocketLink.TCP);
+            parts.put(VSocketLink.TCP, Hello.NO_PART);
         }
-        offered = links;
-        write(out -> Hello.encode(new Hello.ServerHello(token, links, config.getRingSize(), hostId,
-                rendezvous == null ? "" : rendezvous.name()), out));
+        offered = EnumSet.noneOf(VSocketLink.class);
+        offered.addAll(parts.keySet());
+        write(out -> Hello.encode(new Hello.ServerHello(token, config.getRingSize(), parts), out));
         step = Step.AWAIT_CLIENT_HELLO;
         channel.negotiationInterestChanged();
         armTimeout();
+    }
+
+    private LinkHello.HelloConnection connection() {
+        return new LinkHello.HelloConnection(channel, socket, config, token);
     }
 
     /**
@@ -353,8 +348,9 @@ public final class LinkNegotiation {
      */
     private void upgradingServer() throws IOException {
         List<VSocketLink> allowed = config.getLinks();
-        String hostId = HostIdentity.local();
-        boolean shm = allowed.contains(VSocketLink.SHM) && rendezvous != null && !hostId.isEmpty();
+        ShmRendezvous rendezvous = allowed.contains(VSocketLink.SHM) && listeners != null
+                && listeners.listener(ShmHello.INSTANCE) instanceof ShmRendezvous r ? r : null;
+        boolean shm = rendezvous != null;
         if (!shm && !allowed.contains(VSocketLink.TCP)) {
             fail(new VSocketLinkException("the client " + channel.remoteAddress() + " went on over tcp at once, to "
                     + "move onto shm later, but this side allows neither: " + allowed));
@@ -362,15 +358,14 @@ public final class LinkNegotiation {
         }
         byte[] offerToken = new byte[Hello.TOKEN_LENGTH];
         RANDOM.nextBytes(offerToken);
-        EnumSet<VSocketLink> links = EnumSet.noneOf(VSocketLink.class);
+        EnumMap<VSocketLink, byte[]> parts = new EnumMap<>(VSocketLink.class);
         if (shm) {
-            links.add(VSocketLink.SHM);
+            parts.put(VSocketLink.SHM, Hello.part(ShmHello.OfferPart.of(rendezvous)::write));
         }
         if (allowed.contains(VSocketLink.TCP)) {
-            links.add(VSocketLink.TCP);
+            parts.put(VSocketLink.TCP, Hello.NO_PART);
         }
-        Hello.ServerHello offer = new Hello.ServerHello(offerToken, links, config.getRingSize(), hostId,
-                shm ? rendezvous.name() : "");
+        Hello.ServerHello offer = new Hello.ServerHello(offerToken, config.getRingSize(), parts);
         // The link waits for the memory before the offer goes, and sends the offer before its first bytes.
         ShmUpgradeLink upgrade = shm ? ShmUpgradeLink.server(channel, socket, config, rendezvous, offerToken) : null;
         try {
@@ -419,26 +414,6 @@ public final class LinkNegotiation {
         return ShmUpgradeLink.client(host, socket, config);
     }
 
-    /** On the rendezvous's loop: hand the descriptors over to this connection's loop. */
-    private void descriptorsSent(int[] fds) {
-        try {
-            channel.eventLoop().execute(() -> descriptorsArrived(fds));
-        } catch (RejectedExecutionException e) {
-            closeQuietly(fds);
-        }
-    }
-
-    private void descriptorsArrived(int[] fds) {
-        if (step != Step.AWAIT_CLIENT_HELLO && step != Step.AWAIT_DESCRIPTORS || descriptors != null) {
-            closeQuietly(fds);
-            return;
-        }
-        descriptors = fds;
-        if (step == Step.AWAIT_DESCRIPTORS) {
-            attachShm();
-        }
-    }
-
     private void clientChose(Hello.ClientHello hello) throws IOException {
         if (!Arrays.equals(hello.token(), token)) {
             throw new HelloException("the client's hello carries a token this server did not issue");
@@ -447,7 +422,7 @@ public final class LinkNegotiation {
             throw new HelloException("the client chose " + hello.link() + ", which this server did not offer "
                     + offered);
         }
-        chosen = hello;
+        chosenLink = hello.link();
         if (hello.link() == VSocketLink.TCP) {
             finish(new TcpConnectionLink(channel, socket, config));
             return;
@@ -456,89 +431,47 @@ public final class LinkNegotiation {
         if (in.isReadable()) {
             throw new HelloException("the client sent " + in.readableBytes() + " bytes after choosing " + hello.link());
         }
-        if (hello.link() == VSocketLink.RDMA) {
-            acceptRdma(hello.rdma());
-            return;
+        accepting = offers.remove(hello.link());
+        closeOffers();
+        step = Step.AWAIT_ACCEPTANCE;
+        try {
+            accepting.accept(hello.ringSize(), Unpooled.wrappedBuffer(hello.part()), acceptance);
+        } catch (ProtocolException e) {
+            throw new HelloException("the client's choice of " + name(hello.link()) + " is broken: " + e.getMessage());
         }
-        if (descriptors != null) {
-            attachShm();
-        } else {
-            step = Step.AWAIT_DESCRIPTORS;
+        if (step == Step.AWAIT_ACCEPTANCE) {
             armTimeout();
         }
     }
 
-    private void attachShm() {
-        int[] fds = descriptors;
-        descriptors = null;
-        ShmLink link;
-        try {
-            link = ShmLink.attach(fds[0], fds[1], fds[2], chosen.ringSize(), config.getRingSize());
-        } catch (IOException | RuntimeException e) {
-            shmFailed("cannot map the client's shared memory: " + e.getMessage());
-            return;
+    /** Where the chosen link's offer reports how its set-up went; nothing once the hello is over. */
+    private final class Acceptance implements LinkHello.Acceptance {
+        @Override
+        public void sendReady(LinkHello.PartWriter part) throws IOException {
+            write(out -> Hello.encode(new Hello.LinkReady(chosenLink, "", Hello.part(part)), out));
         }
-        try {
-            write(out -> Hello.encode(new Hello.LinkReady(VSocketLink.SHM, ""), out));
-        } catch (IOException | RuntimeException e) {
-            link.close();
-            fail(e);
-            return;
-        }
-        finish(new ShmConnectionLink(channel, socket, config, link));
-    }
 
-    /** The rdma context of this connection's loop for its local address; throws saying why there is none. */
-    private RdmaContext rdmaContext() throws IOException {
-        return RdmaLoop.context(channel.ioHandler(), socket.localAddress().getAddress());
-    }
+        @Override
+        public void established(ConnectionLink link) {
+            if (step != Step.AWAIT_ACCEPTANCE) {
+                link.close();
+                return;
+            }
+            accepting = null; // the link is the channel's now
+            finish(link);
+        }
 
-    /** The client chose rdma: connect a queue pair to its endpoint and answer with this side's. */
-    private void acceptRdma(RdmaEndpoint client) {
-        RdmaLink link = null;
-        try {
-            LinkSettings.validateRingSize(client.ringSize());
-            link = rdmaContext().newLink(config.getRingSize());
-            link.connect(client, false);
-        } catch (IOException | RuntimeException e) {
-            Resources.closeQuietly(link);
-            linkFailed("rdma: " + e.getMessage());
-            return;
+        @Override
+        public void refused(String reason) {
+            if (step == Step.AWAIT_ACCEPTANCE) {
+                linkFailed(name(chosenLink) + ": " + reason);
+            }
         }
-        RdmaEndpoint local = link.local();
-        try {
-            write(out -> Hello.encode(new Hello.LinkReady(VSocketLink.RDMA, "", local), out));
-        } catch (IOException | RuntimeException e) {
-            link.close();
-            fail(e);
-            return;
-        }
-        // Active only once the client's queue pair receives (its first message says so): a handler
-        // may write in channelActive and even block the loop there until the client has the bytes.
-        rdmaPending = link;
-        step = Step.AWAIT_RDMA_PEER;
-        armTimeout();
-        link.listener(this::rdmaPeerActivity);
-    }
 
-    /** Completions for the server's link while it waits for the client's first message. */
-    private void rdmaPeerActivity() {
-        RdmaLink link = rdmaPending;
-        if (link == null || step != Step.AWAIT_RDMA_PEER) {
-            return;
+        @Override
+        public void failed(Throwable cause) {
+            fail(cause);
         }
-        if (link.failure() != null) {
-            fail(new VSocketLinkException("the rdma link failed before the client's first message: "
-                    + link.failure().getMessage(), link.failure()));
-        } else if (link.peerReady()) {
-            rdmaPending = null;
-            link.listener(null);
-            finish(new RdmaConnectionLink(channel, socket, config, link));
-        }
-    }
-
-    private void shmFailed(String reason) {
-        linkFailed("shm: " + reason);
     }
 
     /** The chosen link's set-up failed on this side: tell the client and carry on over tcp. */
@@ -567,7 +500,7 @@ public final class LinkNegotiation {
             return;
         }
         logger.debug("{}: the client {}: plain tcp, watching for a late choice", channel, what);
-        dropShmHandover();
+        closeOffers();
         step = Step.WATCH_LATE_CHOICE;
         channel.linkEstablishedWatchingLateHello(this);
     }
@@ -578,129 +511,62 @@ public final class LinkNegotiation {
         token = hello.token();
         StringBuilder refused = new StringBuilder();
         for (VSocketLink link : config.getLinks()) {
-            if (!hello.links().contains(link)) {
+            byte[] part = hello.parts().get(link);
+            if (part == null) {
                 continue;
             }
-            switch (link) {
-                case SHM -> {
-                    String reason = offerShm(hello);
-                    if (reason == null) {
-                        write(out -> Hello.encode(new Hello.ClientHello(token, VSocketLink.SHM, config.getRingSize()), out));
-                        // No timer of its own: the server speaks vsocket and will answer; the connect
-                        // timeout bounds the wait.
-                        step = Step.AWAIT_LINK_READY;
-                        if (timeout != null) {
-                            timeout.cancel(false);
-                        }
-                        return;
-                    }
-                    refused.append("; shm: ").append(reason);
-                }
-                case RDMA -> {
-                    String reason = offerRdma(hello);
-                    if (reason == null) {
-                        RdmaEndpoint local = rdmaOffer.local();
-                        write(out -> Hello.encode(new Hello.ClientHello(token, VSocketLink.RDMA, config.getRingSize(),
-                                local), out));
-                        step = Step.AWAIT_LINK_READY;
-                        if (timeout != null) {
-                            timeout.cancel(false);
-                        }
-                        return;
-                    }
-                    refused.append("; rdma: ").append(reason);
-                }
-                case TCP -> {
-                    write(out -> Hello.encode(new Hello.ClientHello(token, VSocketLink.TCP, config.getRingSize()), out));
-                    finish(new TcpConnectionLink(channel, socket, config));
-                    return;
-                }
+            if (link == VSocketLink.TCP) {
+                chosenLink = link;
+                write(out -> Hello.encode(new Hello.ClientHello(token, VSocketLink.TCP, config.getRingSize()), out));
+                finish(new TcpConnectionLink(channel, socket, config));
+                return;
             }
+            try {
+                choice = LinkHellos.of(link).choose(connection(), hello.ringSize(), Unpooled.wrappedBuffer(part));
+            } catch (ProtocolException e) {
+                throw new HelloException("the server's offer of " + name(link) + " is broken: " + e.getMessage());
+            } catch (IOException | RuntimeException e) {
+                refused.append("; ").append(name(link)).append(": ").append(e.getMessage());
+                continue;
+            }
+            chosenLink = link;
+            LinkHello.Choice chosen = choice;
+            write(out -> Hello.encode(new Hello.ClientHello(token, link, config.getRingSize(),
+                    Hello.part(chosen::writeChoice)), out));
+            // No timer of its own: the server speaks vsocket and will answer; the connect timeout
+            // bounds the wait.
+            step = Step.AWAIT_LINK_READY;
+            if (timeout != null) {
+                timeout.cancel(false);
+            }
+            return;
         }
         throw new VSocketLinkException("no common link with " + channel.remoteAddress() + ": this side allows "
                 + config.getLinks() + ", the server offers " + hello.links() + refused);
     }
 
-    /** Sets up shared memory and sends it to the server's rendezvous; null on success, else why not. */
-    private String offerShm(Hello.ServerHello hello) {
-        String why = shmRefused(hello);
-        if (why != null) {
-            return why;
-        }
-        try {
-            shmOffer = ShmRendezvous.handOver(hello.rendezvous(), token, config.getRingSize(), hello.ringSize());
-        } catch (IOException e) {
-            return e.getMessage();
-        }
-        return null;
-    }
-
-    /** Why this side cannot take the shm an offer makes possible (another host, a bad ring size), or null. */
-    static String shmRefused(Hello.ServerHello hello) {
-        String local = HostIdentity.local();
-        if (local.isEmpty() || !local.equals(hello.hostId())) {
-            return "the server is on another host, network namespace or user";
-        }
-        if (hello.ringSize() < LinkSettings.MIN_RING_SIZE || hello.ringSize() > LinkSettings.MAX_RING_SIZE
-                || Integer.bitCount(hello.ringSize()) != 1) {
-            return "the server asked for a ring of " + hello.ringSize() + " bytes";
-        }
-        return null;
-    }
-
-    /** Sets up this side's queue pair and ring; null on success, else why not. */
-    private String offerRdma(Hello.ServerHello hello) {
-        try {
-            rdmaOffer = rdmaContext().newLink(config.getRingSize());
-            return null;
-        } catch (IOException | RuntimeException e) {
-            return e.getMessage();
-        }
-    }
-
     private void linkReady(Hello.LinkReady ready) throws IOException {
-        if (ready.link() == VSocketLink.RDMA) {
-            if (rdmaOffer == null) {
-                throw new HelloException("the server made rdma ready, which this side did not choose");
+        if (ready.link() != VSocketLink.TCP) {
+            if (choice == null || ready.link() != chosenLink) {
+                throw new HelloException("the server made " + name(ready.link()) + " ready, which this side did not "
+                        + "choose");
             }
             if (in.isReadable()) {
-                throw new HelloException("the server sent " + in.readableBytes() + " bytes after making rdma ready");
+                throw new HelloException("the server sent " + in.readableBytes() + " bytes after making "
+                        + name(ready.link()) + " ready");
             }
-            LinkSettings.validateRingSize(ready.rdma().ringSize());
-            RdmaLink link = rdmaOffer;
-            rdmaOffer = null;
+            ConnectionLink link;
             try {
-                // The server's queue pair is ready: this one may write at once, and says so first.
-                link.connect(ready.rdma(), true);
-            } catch (IOException | RuntimeException e) {
-                link.close();
-                throw new VSocketLinkException("cannot connect the rdma queue pair the server made ready: "
-                        + e.getMessage(), e);
+                link = choice.ready(Unpooled.wrappedBuffer(ready.part()));
+            } catch (ProtocolException e) {
+                throw new HelloException("the server's " + name(ready.link()) + " ready is broken: " + e.getMessage());
             }
-            finish(new RdmaConnectionLink(channel, socket, config, link));
-            return;
-        }
-        if (ready.link() == VSocketLink.SHM) {
-            if (shmOffer == null) {
-                throw new HelloException("the server made shm ready, which this side did not choose");
-            }
-            if (in.isReadable()) {
-                throw new HelloException("the server sent " + in.readableBytes() + " bytes after making shm ready");
-            }
-            ShmLink link = shmOffer;
-            shmOffer = null;
-            finish(new ShmConnectionLink(channel, socket, config, link));
+            choice = null; // the link is the channel's now
+            finish(link);
             return;
         }
         logOnce("the server could not set the chosen link up: " + ready.reason());
-        if (shmOffer != null) {
-            shmOffer.close();
-            shmOffer = null;
-        }
-        if (rdmaOffer != null) {
-            rdmaOffer.close();
-            rdmaOffer = null;
-        }
+        closeChoice();
         if (!config.getLinks().contains(VSocketLink.TCP)) {
             throw new VSocketLinkException("the server could not set the chosen link up (" + ready.reason()
                     + ") and tcp is not among the allowed links " + config.getLinks());
@@ -816,7 +682,7 @@ public final class LinkNegotiation {
     /** What came after the late offer, or null; the watch is over. */
     public ByteBuf takeLeftover() {
         step = Step.DONE;
-        dropShmHandover();
+        closeOffers();
         if (in.isReadable()) {
             return in;
         }
@@ -914,38 +780,31 @@ public final class LinkNegotiation {
         if (timeout != null) {
             timeout.cancel(false);
         }
-        dropShmHandover();
-        if (shmOffer != null) {
-            shmOffer.close();
-            shmOffer = null;
+        closeOffers();
+        if (accepting != null) {
+            accepting.close();
+            accepting = null;
         }
-        if (rdmaOffer != null) {
-            rdmaOffer.close();
-            rdmaOffer = null;
+        closeChoice();
+    }
+
+    /** A server's offers that will not be taken: each gives back what it holds (shm: the rendezvous forgets the token). */
+    private void closeOffers() {
+        for (LinkHello.Offer offer : offers.values()) {
+            offer.close();
         }
-        if (rdmaPending != null) {
-            // The client's side is connected and may already be active: it gets an end of stream
-            // (or a reset, for an abortive close), as over TCP, not silence.
-            RdmaConnectionLink.end(rdmaPending, RingConnectionLink.closeIsAbortive(socket), channel.eventLoop());
-            rdmaPending = null;
+        offers.clear();
+    }
+
+    private void closeChoice() {
+        if (choice != null) {
+            choice.close();
+            choice = null;
         }
     }
 
-    /** A server's side of a shm set-up that will not happen: the rendezvous forgets it, descriptors that came are closed. */
-    private void dropShmHandover() {
-        if (rendezvous != null && token != null) {
-            rendezvous.forget(token);
-        }
-        if (descriptors != null) {
-            closeQuietly(descriptors);
-            descriptors = null;
-        }
-    }
-
-    static void closeQuietly(int[] fds) {
-        for (int fd : fds) {
-            FileDescriptors.closeQuietly(fd);
-        }
+    private static String name(VSocketLink link) {
+        return link.name().toLowerCase(Locale.ROOT);
     }
 
     private void logOnce(String reason) {

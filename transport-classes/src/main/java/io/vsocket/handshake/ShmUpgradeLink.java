@@ -16,6 +16,7 @@ import io.vsocket.link.TcpConnectionLink;
 import io.vsocket.link.VSocketLink;
 import io.vsocket.link.VSocketLinkException;
 import io.vsocket.link.shm.ShmConnectionLink;
+import io.vsocket.link.shm.ShmHello;
 import io.vsocket.link.shm.ShmLink;
 import io.vsocket.link.shm.ShmRendezvous;
 import io.vsocket.loop.VSocketIoEvent;
@@ -24,6 +25,7 @@ import io.vsocket.stream.RingProtocolException;
 import io.vsocket.unix.NativeSocket;
 
 import java.io.IOException;
+import java.net.ProtocolException;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
@@ -493,26 +495,31 @@ public final class ShmUpgradeLink implements ConnectionLink {
             }
             return;
         }
-        String why = whyNotShm(offer);
+        byte[] part = offer.parts().get(VSocketLink.SHM);
+        if (part == null) {
+            logger.debug("{}: staying on tcp: the server offers {}", host, offer.links());
+            return;
+        }
+        ShmHello.OfferPart shm;
+        try {
+            shm = ShmHello.OfferPart.read(Unpooled.wrappedBuffer(part));
+        } catch (ProtocolException e) {
+            logger.info("{}: the server's shm offer is broken ({}): staying on tcp", host, e.getMessage());
+            return;
+        }
+        String why = ShmHello.refused(shm, offer.ringSize());
         if (why != null) {
             logger.debug("{}: staying on tcp: {}", host, why);
             return;
         }
         token = offer.token();
         serverRing = offer.ringSize();
-        rendezvousName = offer.rendezvous();
+        rendezvousName = shm.rendezvous();
         try {
             setUpTimer = host.eventLoop().schedule(this::setUpShm, SET_UP_DELAY_MICROS, TimeUnit.MICROSECONDS);
         } catch (RejectedExecutionException e) {
             logger.debug("{}: the loop is shutting down: staying on tcp", host);
         }
-    }
-
-    private static String whyNotShm(Hello.ServerHello offer) {
-        if (!offer.links().contains(VSocketLink.SHM)) {
-            return "the server offers " + offer.links();
-        }
-        return LinkNegotiation.shmRefused(offer);
     }
 
     /** Client: the connection lived past the delay: the memory is made off the loop. */
@@ -576,7 +583,7 @@ public final class ShmUpgradeLink implements ConnectionLink {
     /** Server: on the rendezvous's loop; the memory is mapped off the loops, then handed to this connection's. */
     private void descriptorsSent(int[] fds) {
         if (!offTheLoop(() -> mapShm(fds), this::attach)) {
-            LinkNegotiation.closeQuietly(fds);
+            ShmHello.closeQuietly(fds);
         }
     }
 

@@ -7,7 +7,7 @@ import io.netty.buffer.Unpooled;
 import io.vsocket.ffm.ibverbs.ibv_ah_attr;
 import io.vsocket.handshake.Hello;
 import io.vsocket.handshake.HelloException;
-import io.vsocket.handshake.LinkNegotiation;
+import io.vsocket.link.HelloPart;
 import io.vsocket.link.LinkSettings;
 import io.vsocket.link.VSocketLink;
 import io.vsocket.link.rdma.RdmaEndpoint;
@@ -18,6 +18,7 @@ import io.vsocket.verbs.Mtu;
 import org.junit.jupiter.api.Timeout;
 
 import java.lang.foreign.Arena;
+import java.net.ProtocolException;
 import java.util.Arrays;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -26,10 +27,11 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The rdma endpoint a peer announces in its hello (its ring's address, key and size, queue pair,
- * GID, MTU), with any values in a well-framed hello: decoded faithfully or refused with a
- * {@link HelloException} exactly when the format says, then checked as {@link LinkNegotiation}
- * checks it before the device sees it ({@link LinkSettings#validateRingSize}, an
+ * The rdma endpoint a peer announces as rdma's part of its hello (its ring's address, key and size,
+ * queue pair, GID, MTU), with any values in a well-framed hello: the hello carries the part as it
+ * came, and the link reads it faithfully or refuses it with a {@link java.net.ProtocolException}
+ * (which fails the hello) exactly when the format says, then checks it as {@code RdmaHello} does
+ * before the device sees it ({@link LinkSettings#validateRingSize}, an
  * {@link IllegalArgumentException} that fails the link). What passes must be usable by everything
  * {@code RdmaLink#connect} computes from it short of the device.
  */
@@ -57,7 +59,7 @@ class RdmaEndpointFuzzTest {
         int extra = data.consumeInt(-1, 1);
         byte[] fields = data.consumeBytes(ENDPOINT + Math.min(extra, 0));
         byte[] trailing = data.consumeBytes(Math.max(extra, 0));
-        body.writeBytes(fields).writeBytes(trailing);
+        body.writeShort(fields.length + trailing.length).writeBytes(fields).writeBytes(trailing);
         ByteBuf in = Unpooled.buffer();
         Hello.encode(new Hello.LinkReady(VSocketLink.TCP, ""), in); // for the magic and the version
         in.writerIndex(HELLO_MAGIC_AND_VERSION).writeByte(linkReady ? 3 : 2).writeShort(body.readableBytes())
@@ -70,11 +72,19 @@ class RdmaEndpointFuzzTest {
         try {
             message = Hello.decode(in);
         } catch (HelloException e) {
-            assertFalse(wellFormed, "a well-formed rdma hello was refused: " + e.getMessage());
+            throw new AssertionError("a well-framed hello was refused for its rdma part: " + e.getMessage(), e);
+        }
+        ByteBuf part = Unpooled.wrappedBuffer(linkReady ? ((Hello.LinkReady) message).part()
+                : ((Hello.ClientHello) message).part());
+        RdmaEndpoint peer;
+        try {
+            peer = RdmaEndpoint.read(part);
+            HelloPart.requireEnd(part, "the rdma part");
+        } catch (ProtocolException e) {
+            assertFalse(wellFormed, "a well-formed rdma part was refused: " + e.getMessage());
             return;
         }
-        assertTrue(wellFormed, "a malformed rdma hello was taken");
-        RdmaEndpoint peer = linkReady ? ((Hello.LinkReady) message).rdma() : ((Hello.ClientHello) message).rdma();
+        assertTrue(wellFormed, "a malformed rdma part was taken");
         assertArrayEquals(Arrays.copyOf(fields, 16), peer.gid().toByteArray());
         assertEquals(endpoint.getUnsignedByte(16), peer.gidIndex());
         assertEquals(endpoint.getInt(17), peer.qpNumber());

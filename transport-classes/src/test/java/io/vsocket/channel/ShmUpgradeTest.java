@@ -16,8 +16,9 @@ import io.netty.channel.socket.ChannelInputShutdownReadComplete;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.util.ReferenceCountUtil;
 import io.vsocket.handshake.Hello;
-import io.vsocket.handshake.HostIdentity;
 import io.vsocket.link.VSocketLink;
+import io.vsocket.link.shm.HostIdentity;
+import io.vsocket.link.shm.ShmHello;
 import io.vsocket.link.shm.ShmLink;
 import io.vsocket.stream.RingProtocolException;
 import io.vsocket.unix.UnixSocket;
@@ -35,7 +36,7 @@ import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
-import java.util.EnumSet;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -265,8 +266,9 @@ class ShmUpgradeTest {
     @Test
     void aServerThatNeverTakesTheMemoryLeavesTheConnectionOnTcp() throws Exception {
         ByteBuf encoded = Unpooled.buffer();
-        Hello.encode(new Hello.ServerHello(new byte[Hello.TOKEN_LENGTH], EnumSet.of(VSocketLink.SHM, VSocketLink.TCP),
-                65536, HostIdentity.local(), "vsocket-test-nobody-" + System.nanoTime()), encoded);
+        Hello.encode(new Hello.ServerHello(new byte[Hello.TOKEN_LENGTH], 65536, Map.of(VSocketLink.SHM,
+                shmOffer(HostIdentity.local(), "vsocket-test-nobody-" + System.nanoTime()), VSocketLink.TCP,
+                new byte[0])), encoded);
         byte[] offer = new byte[encoded.readableBytes()];
         encoded.readBytes(offer);
         encoded.release();
@@ -344,7 +346,9 @@ class ShmUpgradeTest {
             ShmLink.Offer memory = ShmLink.offer(65536, offer.ringSize());
             try {
                 memory.link().announceTcpEnd(3); // a lie: 8 went over tcp
-                try (UnixSocket r = UnixSocket.connect(offer.rendezvous())) {
+                String rendezvous = ShmHello.OfferPart.read(Unpooled.wrappedBuffer(offer.parts().get(VSocketLink.SHM)))
+                        .rendezvous();
+                try (UnixSocket r = UnixSocket.connect(rendezvous)) {
                     r.send(offer.token(), memory.descriptors());
                 }
                 memory.memFd().close();
@@ -511,5 +515,14 @@ class ShmUpgradeTest {
             assertNull(failure);
             return text.toString();
         }
+    }
+
+    private static byte[] shmOffer(String hostId, String rendezvous) {
+        ByteBuf part = Unpooled.buffer();
+        new ShmHello.OfferPart(hostId, rendezvous).write(part);
+        byte[] bytes = new byte[part.readableBytes()];
+        part.readBytes(bytes);
+        part.release();
+        return bytes;
     }
 }

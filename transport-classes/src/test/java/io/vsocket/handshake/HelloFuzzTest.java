@@ -101,7 +101,7 @@ class HelloFuzzTest {
 
     private static boolean replaced(Hello.Message message) {
         return switch (message) {
-            case Hello.ServerHello m -> m.hostId().indexOf('\ufffd') >= 0 || m.rendezvous().indexOf('\ufffd') >= 0;
+            case Hello.ServerHello m -> false; // each link's part is bytes, read by the link
             case Hello.ClientHello m -> false;
             case Hello.LinkReady m -> m.reason().indexOf('\ufffd') >= 0;
         };

@@ -2,18 +2,21 @@ package io.vsocket.handshake;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
+import io.vsocket.link.HelloPart;
 import io.vsocket.link.VSocketLink;
 import io.vsocket.link.rdma.RdmaEndpoint;
+import io.vsocket.link.shm.ShmHello;
 import io.vsocket.verbs.Gid;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
+import java.net.ProtocolException;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
-import java.util.EnumSet;
+import java.util.EnumMap;
 import java.util.List;
-import java.util.Set;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -38,12 +41,24 @@ class HelloTest {
     }
 
     private static Hello.ServerHello serverHello() {
-        return new Hello.ServerHello(token(1), EnumSet.of(VSocketLink.SHM, VSocketLink.TCP), 1 << 20,
-                "host-\u00e9\u4e2d-7f3a", "@vsocket/rendezvous/42");
+        return new Hello.ServerHello(token(1), 1 << 20, Map.of(VSocketLink.SHM,
+                shmPart("host-\u00e9\u4e2d-7f3a", "@vsocket/rendezvous/42"), VSocketLink.TCP, Hello.NO_PART));
+    }
+
+    private static byte[] shmPart(String hostId, String rendezvous) {
+        return Hello.part(new ShmHello.OfferPart(hostId, rendezvous)::write);
     }
 
     private static Hello.ClientHello clientHello() {
-        return new Hello.ClientHello(token(2), VSocketLink.RDMA, 65536, endpoint(5));
+        return new Hello.ClientHello(token(2), VSocketLink.RDMA, 65536, Hello.part(endpoint(5)::write));
+    }
+
+    private static Map<VSocketLink, byte[]> offers(VSocketLink... links) {
+        Map<VSocketLink, byte[]> parts = new EnumMap<>(VSocketLink.class);
+        for (VSocketLink link : links) {
+            parts.put(link, link == VSocketLink.TCP ? Hello.NO_PART : token(link.ordinal()));
+        }
+        return parts;
     }
 
     /** An rdma endpoint with every field at a value that a wrong width or order would change. */
@@ -84,33 +99,35 @@ class HelloTest {
                 assertArrayEquals(e.token(), a.token(), "token");
                 assertEquals(e.links(), a.links(), "links");
                 assertEquals(e.ringSize(), a.ringSize(), "ringSize");
-                assertEquals(e.hostId(), a.hostId(), "hostId");
-                assertEquals(e.rendezvous(), a.rendezvous(), "rendezvous");
+                for (VSocketLink link : e.links()) {
+                    assertArrayEquals(e.parts().get(link), a.parts().get(link), link + "'s part");
+                }
             }
             case Hello.ClientHello e -> {
                 Hello.ClientHello a = (Hello.ClientHello) actual;
                 assertArrayEquals(e.token(), a.token(), "token");
                 assertEquals(e.link(), a.link(), "link");
                 assertEquals(e.ringSize(), a.ringSize(), "ringSize");
-                assertEquals(e.rdma(), a.rdma(), "rdma endpoint");
+                assertArrayEquals(e.part(), a.part(), "part");
             }
             case Hello.LinkReady e -> {
                 Hello.LinkReady a = (Hello.LinkReady) actual;
                 assertEquals(e.link(), a.link(), "link");
                 assertEquals(e.reason(), a.reason(), "reason");
-                assertEquals(e.rdma(), a.rdma(), "rdma endpoint");
+                assertArrayEquals(e.part(), a.part(), "part");
             }
         }
     }
 
     private static List<Hello.Message> samples() {
         return List.of(serverHello(), clientHello(), linkReady(),
-                new Hello.ServerHello(new byte[Hello.TOKEN_LENGTH], EnumSet.noneOf(VSocketLink.class), 0, "", ""),
-                new Hello.ServerHello(token(9), EnumSet.allOf(VSocketLink.class), -1, "h".repeat(255), "r".repeat(255)),
+                new Hello.ServerHello(new byte[Hello.TOKEN_LENGTH], 0, Map.of()),
+                new Hello.ServerHello(token(9), -1, Map.of(VSocketLink.SHM, shmPart("h".repeat(255), "r".repeat(255)),
+                        VSocketLink.RDMA, new byte[300], VSocketLink.TCP, Hello.NO_PART)),
                 new Hello.ClientHello(token(3), VSocketLink.SHM, Integer.MAX_VALUE),
                 new Hello.ClientHello(token(4), VSocketLink.TCP, 0),
                 new Hello.LinkReady(VSocketLink.SHM, ""),
-                new Hello.LinkReady(VSocketLink.RDMA, "x".repeat(255), endpoint(7)));
+                new Hello.LinkReady(VSocketLink.RDMA, "x".repeat(255), Hello.part(endpoint(7)::write)));
     }
 
     @Test
@@ -147,12 +164,15 @@ class HelloTest {
         assertArrayEquals(Hello.MAGIC, Arrays.copyOf(bytes(buf), 8));
         assertEquals(Hello.VERSION, buf.getUnsignedByte(VERSION_AT));
         assertEquals(Hello.CLIENT_HELLO, buf.getUnsignedByte(TYPE_AT));
-        // token[16] link:u8 ringSize:u32, then for rdma the endpoint:
+        // token[16] link:u8 ringSize:u32 partLength:u16, then rdma's part, the endpoint:
         // gid[16] gidIndex:u8 qpn:u32 psn:u32 ringAddress:u64 rkey:u32 ringSize:u32 mtu:u16
-        assertEquals(Hello.TOKEN_LENGTH + 1 + 4 + 16 + 1 + 4 + 4 + 8 + 4 + 4 + 2, buf.getUnsignedShort(LENGTH_AT));
+        int endpointBytes = 16 + 1 + 4 + 4 + 8 + 4 + 4 + 2;
+        assertEquals(endpointBytes, RdmaEndpoint.BYTES);
+        assertEquals(Hello.TOKEN_LENGTH + 1 + 4 + 2 + endpointBytes, buf.getUnsignedShort(LENGTH_AT));
         assertEquals(VSocketLink.RDMA.ordinal(), buf.getUnsignedByte(Hello.HEADER + Hello.TOKEN_LENGTH));
         assertEquals(65536, buf.getInt(Hello.HEADER + Hello.TOKEN_LENGTH + 1), "ringSize is big-endian");
-        int endpoint = Hello.HEADER + Hello.TOKEN_LENGTH + 1 + 4;
+        assertEquals(endpointBytes, buf.getUnsignedShort(Hello.HEADER + Hello.TOKEN_LENGTH + 1 + 4), "the part's length");
+        int endpoint = Hello.HEADER + Hello.TOKEN_LENGTH + 1 + 4 + 2;
         RdmaEndpoint expected = endpoint(5);
         byte[] gid = new byte[16];
         buf.getBytes(endpoint, gid);
@@ -167,18 +187,41 @@ class HelloTest {
     }
 
     @Test
-    void anEndpointWithAnImpossibleMtuIsRefused() {
+    void aLinksPartIsOpaqueToTheHelloAndReadByTheLink() throws Exception {
         ByteBuf buf = encoded(clientHello());
         int mtuAt = buf.writerIndex() - 2;
         buf.setShort(mtuAt, 1500);
-        HelloException e = assertThrows(HelloException.class, () -> Hello.decode(buf));
+        Hello.ClientHello decoded = assertInstanceOf(Hello.ClientHello.class, Hello.decode(buf));
+        ProtocolException e = assertThrows(ProtocolException.class,
+                () -> RdmaEndpoint.read(Unpooled.wrappedBuffer(decoded.part())));
         assertTrue(e.getMessage().contains("MTU"), e.getMessage());
+        assertEquals(endpoint(5), RdmaEndpoint.read(Unpooled.wrappedBuffer(clientHello().part())));
     }
 
     @Test
-    void anRdmaChoiceWithoutItsEndpointCannotBeEncoded() {
+    void eachLinksPartReadsBackWhatItWroteAndRefusesLessOrMore() throws Exception {
+        ShmHello.OfferPart shm = new ShmHello.OfferPart("host-\u00e9", "@vsocket/r");
+        byte[] shmBytes = Hello.part(shm::write);
+        assertEquals(shm, ShmHello.OfferPart.read(Unpooled.wrappedBuffer(shmBytes)));
+        byte[] rdmaBytes = Hello.part(endpoint(3)::write);
+        assertEquals(RdmaEndpoint.BYTES, rdmaBytes.length);
+        for (int n = 0; n < shmBytes.length; n++) {
+            ByteBuf cut = Unpooled.wrappedBuffer(shmBytes, 0, n);
+            assertThrows(ProtocolException.class, () -> ShmHello.OfferPart.read(cut), "shm part cut at " + n);
+        }
+        for (int n = 0; n < rdmaBytes.length; n++) {
+            ByteBuf cut = Unpooled.wrappedBuffer(rdmaBytes, 0, n);
+            assertThrows(ProtocolException.class, () -> RdmaEndpoint.read(cut), "rdma part cut at " + n);
+        }
+        ByteBuf longer = Unpooled.buffer().writeBytes(shmBytes).writeByte(0);
+        ProtocolException stray = assertThrows(ProtocolException.class, () -> ShmHello.OfferPart.read(longer));
+        assertTrue(stray.getMessage().contains("1 stray bytes"), stray.getMessage());
+    }
+
+    @Test
+    void aPartLargerThanABodyCannotBeEncoded() {
         assertThrows(IllegalArgumentException.class, () -> Hello.encode(new Hello.ClientHello(token(1),
-                VSocketLink.RDMA, 4096), Unpooled.buffer()));
+                VSocketLink.RDMA, 4096, new byte[Hello.MAX_BODY + 1]), Unpooled.buffer()));
     }
 
     @Test
@@ -291,8 +334,8 @@ class HelloTest {
     @Test
     void wrongVersion() {
         ByteBuf buf = encoded(clientHello());
-        buf.setByte(VERSION_AT, 2);
-        assertMalformed(buf, "version 2");
+        buf.setByte(VERSION_AT, 1); // the format before each link's part was its own
+        assertMalformed(buf, "version 1");
         buf.setByte(VERSION_AT, 0);
         assertMalformed(buf, "version 0");
     }
@@ -347,16 +390,23 @@ class HelloTest {
     }
 
     @Test
-    void unknownLinkBitsInTheMask() {
-        int unknownBit = 1 << VSocketLink.values().length;
+    void offersOfUnknownLinksTwiceOrOutOfOrder() {
+        int tcpAt = Hello.HEADER + Hello.TOKEN_LENGTH + 4 + 1 + 1 + 2 + serverHello().parts().get(VSocketLink.SHM).length;
         ByteBuf buf = encoded(serverHello());
-        int maskAt = Hello.HEADER + Hello.TOKEN_LENGTH;
-        buf.setByte(maskAt, buf.getUnsignedByte(maskAt) | unknownBit);
-        assertMalformed(buf, "unknown links", Integer.toHexString(buf.getUnsignedByte(maskAt)));
+        assertEquals(VSocketLink.TCP.ordinal(), buf.getUnsignedByte(tcpAt), "the second offer's link");
+        buf.setByte(tcpAt, VSocketLink.values().length);
+        assertMalformed(buf, "unknown link " + VSocketLink.values().length);
 
-        ByteBuf top = encoded(serverHello());
-        top.setByte(maskAt, 0x80);
-        assertMalformed(top, "0x80");
+        ByteBuf twice = encoded(serverHello());
+        twice.setByte(tcpAt, VSocketLink.SHM.ordinal());
+        assertMalformed(twice, "SHM twice or out of order");
+
+        ByteBuf reversed = Unpooled.buffer();
+        reversed.writeBytes(Hello.MAGIC).writeByte(Hello.VERSION).writeByte(Hello.SERVER_HELLO).writeShort(0);
+        reversed.writeBytes(token(1)).writeInt(4096).writeByte(2);
+        reversed.writeByte(VSocketLink.TCP.ordinal()).writeShort(0).writeByte(VSocketLink.SHM.ordinal()).writeShort(0);
+        reversed.setShort(LENGTH_AT, reversed.readableBytes() - Hello.HEADER);
+        assertMalformed(reversed, "SHM twice or out of order");
     }
 
     /** Claims a shorter body than the fields need; the bytes after the claimed body are all there. */
@@ -430,23 +480,24 @@ class HelloTest {
         String tooLong = "\u00e9".repeat(128); // 256 UTF-8 bytes
         ByteBuf out = Unpooled.buffer();
         assertThrows(IllegalArgumentException.class, () -> Hello.encode(new Hello.LinkReady(VSocketLink.TCP, tooLong), out));
-        assertThrows(IllegalArgumentException.class, () -> Hello.encode(
-                new Hello.ServerHello(token(1), Set.of(VSocketLink.SHM), 4096, "h", tooLong), Unpooled.buffer()));
+        assertThrows(IllegalArgumentException.class, () -> HelloPart.writeString(Unpooled.buffer(), tooLong));
     }
 
     @Test
-    void decodedLinkSetIsExactlyTheMask() throws Exception {
+    void decodedOffersAreExactlyTheLinksListed() throws Exception {
         for (int mask = 0; mask < 1 << VSocketLink.values().length; mask++) {
-            EnumSet<VSocketLink> links = EnumSet.noneOf(VSocketLink.class);
+            List<VSocketLink> listed = new java.util.ArrayList<>();
             for (VSocketLink link : VSocketLink.values()) {
                 if ((mask & 1 << link.ordinal()) != 0) {
-                    links.add(link);
+                    listed.add(link);
                 }
             }
-            ByteBuf buf = encoded(new Hello.ServerHello(token(mask), links, 8192, "h", "r"));
-            assertEquals(mask, buf.getUnsignedByte(Hello.HEADER + Hello.TOKEN_LENGTH));
+            Hello.ServerHello hello = new Hello.ServerHello(token(mask), 8192, offers(listed.toArray(VSocketLink[]::new)));
+            ByteBuf buf = encoded(hello);
+            assertEquals(listed.size(), buf.getUnsignedByte(Hello.HEADER + Hello.TOKEN_LENGTH + 4), "count");
             Hello.ServerHello decoded = assertInstanceOf(Hello.ServerHello.class, Hello.decode(buf));
-            assertEquals(links, decoded.links());
+            assertEquals(List.copyOf(listed), List.copyOf(decoded.links()));
+            assertSameMessage(hello, decoded);
         }
     }
 }

@@ -405,8 +405,12 @@ class LinkSelectionTest {
     @Test
     void aServerThatStopsInTheMiddleOfItsOfferCostsTheClientOneHelloTimeout() throws Exception {
         ByteBuf encoded = Unpooled.buffer();
+        ByteBuf shmPart = Unpooled.buffer();
+        new io.vsocket.link.shm.ShmHello.OfferPart("host", "rendezvous").write(shmPart);
         io.vsocket.handshake.Hello.encode(new io.vsocket.handshake.Hello.ServerHello(new byte[io.vsocket.handshake.Hello.TOKEN_LENGTH],
-                java.util.EnumSet.of(VSocketLink.SHM, VSocketLink.TCP), 65536, "host", "rendezvous"), encoded);
+                65536, java.util.Map.of(VSocketLink.SHM, io.netty.buffer.ByteBufUtil.getBytes(shmPart), VSocketLink.TCP,
+                        new byte[0])), encoded);
+        shmPart.release();
         byte[] offer = new byte[encoded.readableBytes()];
         encoded.readBytes(offer);
         encoded.release();

@@ -5,6 +5,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.EventLoopGroup;
 import io.vsocket.channel.VSocketEventLoopGroup;
+import io.vsocket.handshake.Hello;
 import io.vsocket.handshake.HelloException;
 import io.vsocket.link.VSocketLink;
 import org.junit.jupiter.api.AfterAll;
@@ -138,9 +139,9 @@ class MalformedHelloTest {
         try (Socket socket = connectAndReadOffer(token)) {
             token[0] ^= 1;
             OutputStream out = socket.getOutputStream();
-            byte[] hello = new byte[12 + 16 + 1 + 4];
-            System.arraycopy(new byte[] {0x00, 'v', 'S', 'K', (byte) 0xD7, 0x1E, 0x5A, (byte) 0xA5, 1, 2, 0, 21}, 0,
-                    hello, 0, 12);
+            byte[] hello = new byte[12 + 16 + 1 + 4 + 2]; // token, link, ring size, an empty part
+            System.arraycopy(new byte[] {0x00, 'v', 'S', 'K', (byte) 0xD7, 0x1E, 0x5A, (byte) 0xA5,
+                    (byte) Hello.VERSION, 2, 0, 23}, 0, hello, 0, 12);
             System.arraycopy(token, 0, hello, 12, 16);
             hello[28] = (byte) VSocketLink.TCP.ordinal();
             hello[31] = 0x10; // ring size 4096

@@ -6,6 +6,7 @@ import io.netty.channel.IoRegistration;
 import io.netty.util.concurrent.Future;
 import io.netty.util.internal.logging.InternalLogger;
 import io.netty.util.internal.logging.InternalLoggerFactory;
+import io.vsocket.link.LinkHello;
 import io.vsocket.link.Resources;
 import io.vsocket.loop.VSocketIoHandle;
 import io.vsocket.loop.VSocketIoOps;
@@ -29,7 +30,7 @@ import java.util.function.Consumer;
  * process of the same user (SO_PEERCRED) and only for a token a connection of this server is
  * waiting for; anything else is closed unread.
  */
-public final class ShmRendezvous implements VSocketIoHandle {
+public final class ShmRendezvous implements VSocketIoHandle, LinkHello.Listener {
     private static final InternalLogger logger = InternalLoggerFactory.getInstance(ShmRendezvous.class);
     private static final SecureRandom RANDOM = new SecureRandom();
     private static final int DESCRIPTORS = 3;
@@ -86,7 +87,6 @@ public final class ShmRendezvous implements VSocketIoHandle {
         return rendezvous;
     }
 
-    /** The abstract socket name clients connect to (without the leading NUL). */
     /**
      * The client's half of an shm set-up: makes the shared memory for these rings and sends it, with
      * {@code token}, to the rendezvous called {@code name}; returns the link this side keeps. Throws
@@ -111,6 +111,7 @@ public final class ShmRendezvous implements VSocketIoHandle {
         return offer.link();
     }
 
+    /** The abstract socket name clients connect to (without the leading NUL). */
     public String name() {
         return name;
     }

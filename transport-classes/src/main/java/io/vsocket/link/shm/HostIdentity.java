@@ -1,4 +1,4 @@
-package io.vsocket.handshake;
+package io.vsocket.link.shm;
 
 import java.io.IOException;
 import java.nio.file.Files;

@@ -1,0 +1,65 @@
+package io.vsocket.handshake;
+
+import io.netty.channel.Channel;
+import io.netty.channel.IoEventLoop;
+import io.netty.util.internal.logging.InternalLogger;
+import io.netty.util.internal.logging.InternalLoggerFactory;
+import io.vsocket.link.LinkHello;
+import io.vsocket.link.VSocketLink;
+
+import java.io.IOException;
+import java.util.EnumMap;
+import java.util.EnumSet;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * What a server channel keeps for each link across its connections ({@link LinkHello#openListener},
+ * shm's rendezvous): each opened on the first connection that allows its link, once (a link whose
+ * listener could not be opened is not offered again), and all closed with the server channel. Any
+ * thread: the server channel's children may live on other loops.
+ */
+public final class LinkListeners {
+    private static final InternalLogger logger = InternalLoggerFactory.getInstance(LinkListeners.class);
+
+    private final Channel server;
+    private final Map<VSocketLink, LinkHello.Listener> open = new EnumMap<>(VSocketLink.class);
+    private final Set<VSocketLink> tried = EnumSet.noneOf(VSocketLink.class);
+    private boolean closed;
+
+    /** For the server channel {@code server}, whose loop watches the listeners. */
+    public LinkListeners(Channel server) {
+        this.server = server;
+    }
+
+    /** {@code hello}'s listener, opened now if this is its first use; null where it has none. */
+    synchronized LinkHello.Listener listener(LinkHello hello) {
+        VSocketLink link = hello.link();
+        if (closed || !tried.add(link)) {
+            return open.get(link);
+        }
+        if (!server.isOpen()) {
+            tried.remove(link);
+            return null;
+        }
+        try {
+            LinkHello.Listener listener = hello.openListener((IoEventLoop) server.eventLoop());
+            if (listener != null) {
+                open.put(link, listener);
+            }
+            return listener;
+        } catch (IOException | RuntimeException e) {
+            logger.info("{}: no {} listener, its connections will not use {}: {}", server, link, link, e.toString());
+            return null;
+        }
+    }
+
+    /** Closes every listener; none opens after. */
+    public synchronized void close() {
+        closed = true;
+        for (LinkHello.Listener listener : open.values()) {
+            listener.close();
+        }
+        open.clear();
+    }
+}
