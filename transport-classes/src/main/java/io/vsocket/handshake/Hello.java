@@ -147,13 +147,21 @@ public final class Hello {
                             throw new HelloException("vsocket hello offers " + link + " twice or out of order");
                         }
                         previous = link.ordinal();
-                        parts.put(link, part(body));
+                        parts.put(link, part(body, link));
                     }
                     yield new ServerHello(token, ringSize, parts);
                 }
-                case CLIENT_HELLO -> new ClientHello(token(body), link(body.readUnsignedByte()), body.readInt(),
-                        part(body));
-                case LINK_READY -> new LinkReady(link(body.readUnsignedByte()), string(body), part(body));
+                case CLIENT_HELLO -> {
+                    byte[] token = token(body);
+                    VSocketLink link = link(body.readUnsignedByte());
+                    int ringSize = body.readInt();
+                    yield new ClientHello(token, link, ringSize, part(body, link));
+                }
+                case LINK_READY -> {
+                    VSocketLink link = link(body.readUnsignedByte());
+                    String reason = string(body);
+                    yield new LinkReady(link, reason, part(body, link));
+                }
                 default -> throw new HelloException("unknown vsocket hello type " + type);
             };
         } catch (IndexOutOfBoundsException e) {
@@ -176,7 +184,7 @@ public final class Hello {
             out.writeByte(part.getKey().ordinal());
             part(out, part.getValue());
         }
-        out.setShort(lengthAt, out.writerIndex() - lengthAt - 2);
+        bodyLength(out, lengthAt);
     }
 
     public static void encode(ClientHello hello, ByteBuf out) {
@@ -185,7 +193,7 @@ public final class Hello {
         out.writeByte(hello.link().ordinal());
         out.writeInt(hello.ringSize());
         part(out, hello.part());
-        out.setShort(lengthAt, out.writerIndex() - lengthAt - 2);
+        bodyLength(out, lengthAt);
     }
 
     public static void encode(LinkReady ready, ByteBuf out) {
@@ -193,7 +201,7 @@ public final class Hello {
         out.writeByte(ready.link().ordinal());
         HelloPart.writeString(out, ready.reason());
         part(out, ready.part());
-        out.setShort(lengthAt, out.writerIndex() - lengthAt - 2);
+        bodyLength(out, lengthAt);
     }
 
     private static void part(ByteBuf out, byte[] part) {
@@ -204,10 +212,27 @@ public final class Hello {
         out.writeBytes(part);
     }
 
-    private static byte[] part(ByteBuf body) {
-        byte[] part = new byte[body.readUnsignedShort()];
+    /** {@code link}'s part; tcp has none (bytes there are a broken hello, as stray bytes are). */
+    private static byte[] part(ByteBuf body, VSocketLink link) throws HelloException {
+        int length = body.readUnsignedShort();
+        if (length > body.readableBytes()) {
+            throw new IndexOutOfBoundsException(); // truncated: said by decode, before any allocation
+        }
+        if (link == VSocketLink.TCP && length != 0) {
+            throw new HelloException("vsocket hello gives tcp a part of " + length + " bytes: tcp has none");
+        }
+        byte[] part = new byte[length];
         body.readBytes(part);
         return part;
+    }
+
+    /** Writes the body's length into the header at {@code lengthAt}; refuses a body over {@link #MAX_BODY}. */
+    private static void bodyLength(ByteBuf out, int lengthAt) {
+        int length = out.writerIndex() - lengthAt - 2;
+        if (length > MAX_BODY) {
+            throw new IllegalArgumentException("a vsocket hello body of " + length + " bytes exceeds " + MAX_BODY);
+        }
+        out.setShort(lengthAt, length);
     }
 
     private static int header(ByteBuf out, int type) {

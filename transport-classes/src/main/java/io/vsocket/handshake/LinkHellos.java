@@ -10,8 +10,9 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Every link's part of the hello, in the order a server lists its offers: the one place a new
- * link is made known to the hello (tcp needs no part: it is the connection itself).
+ * Every link's part of the hello: the one place a new link is made known to the hello (tcp needs
+ * no part: it is the connection itself). The order is only that of a server's {@code offer} calls;
+ * the offer lists links in the enum's order, and the client picks by its own preference.
  */
 public final class LinkHellos {
     private LinkHellos() {

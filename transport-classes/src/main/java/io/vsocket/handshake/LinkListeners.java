@@ -49,7 +49,8 @@ public final class LinkListeners {
             }
             return listener;
         } catch (IOException | RuntimeException e) {
-            logger.info("{}: no {} listener, its connections will not use {}: {}", server, link, link, e.toString());
+            String name = link.name().toLowerCase(java.util.Locale.ROOT);
+            logger.info("{}: no {} listener, its connections will not use {}: {}", server, name, name, e.toString());
             return null;
         }
     }

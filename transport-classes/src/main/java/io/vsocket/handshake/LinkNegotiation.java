@@ -6,6 +6,7 @@ import io.netty.util.concurrent.Future;
 import io.netty.util.internal.logging.InternalLogger;
 import io.netty.util.internal.logging.InternalLoggerFactory;
 import io.vsocket.link.ConnectionLink;
+import io.vsocket.link.HelloPartException;
 import io.vsocket.link.LinkHello;
 import io.vsocket.link.LinkSettings;
 import io.vsocket.link.Scratch;
@@ -19,7 +20,6 @@ import io.vsocket.unix.NativeSocket;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
-import java.net.ProtocolException;
 import java.security.SecureRandom;
 import java.util.Arrays;
 import java.util.EnumMap;
@@ -53,7 +53,8 @@ import java.util.concurrent.TimeUnit;
  * </pre>
  *
  * Each link's part of it is the link's own ({@link LinkHello}, listed in {@link LinkHellos}): this
- * class drives the messages, the timers and the fall-backs, and knows no link but tcp.
+ * class drives the messages, the timers and the fall-backs, and knows no link but tcp — save the
+ * same-host upgrade ({@link #upgradingServer}), which is shm's own path through the hello.
  *
  * A side that stopped waiting (a client for the offer, a server for the choice) goes on in tcp and
  * watches its peer's first bytes for the late hello ({@link #watchLateHello}): a client that has
@@ -105,7 +106,7 @@ public final class LinkNegotiation {
     private LinkHello.Choice choice;
     /** The link chosen (tcp included), once known. */
     private VSocketLink chosenLink;
-    private final Acceptance acceptance = new Acceptance();
+    private final AcceptOutcome acceptOutcome = new AcceptOutcome();
     /** A late offer this client answers (see {@link #watchLateHello}), until the switch is done. */
     private Hello.ServerHello lateOffer;
     /** This client answered a late offer from an active tcp channel: it falls back if the server moved on. */
@@ -184,8 +185,16 @@ public final class LinkNegotiation {
             case AWAIT_CLIENT_HELLO -> stopWaitingForChoice();
             case AWAIT_LINK_READY -> fail(new VSocketLinkException("the server did not answer this client's choice of "
                     + "a link (made on its late offer) within " + lateAnswerMillis() + " ms"));
-            case AWAIT_ACCEPTANCE -> accepting.timedOut((long) SERVER_PATIENCE * config.getHelloTimeoutMillis(),
-                    acceptance);
+            case AWAIT_ACCEPTANCE -> {
+                String why;
+                try {
+                    why = accepting.timedOut((long) SERVER_PATIENCE * config.getHelloTimeoutMillis());
+                } catch (IOException | RuntimeException e) {
+                    fail(e);
+                    return;
+                }
+                linkFailed(name(chosenLink) + ": " + why);
+            }
             default -> {
             }
         }
@@ -435,8 +444,8 @@ public final class LinkNegotiation {
         closeOffers();
         step = Step.AWAIT_ACCEPTANCE;
         try {
-            accepting.accept(hello.ringSize(), Unpooled.wrappedBuffer(hello.part()), acceptance);
-        } catch (ProtocolException e) {
+            accepting.accept(hello.ringSize(), Unpooled.wrappedBuffer(hello.part()), acceptOutcome);
+        } catch (HelloPartException e) {
             throw new HelloException("the client's choice of " + name(hello.link()) + " is broken: " + e.getMessage());
         }
         if (step == Step.AWAIT_ACCEPTANCE) {
@@ -445,7 +454,7 @@ public final class LinkNegotiation {
     }
 
     /** Where the chosen link's offer reports how its set-up went; nothing once the hello is over. */
-    private final class Acceptance implements LinkHello.Acceptance {
+    private final class AcceptOutcome implements LinkHello.Outcome {
         @Override
         public void sendReady(LinkHello.PartWriter part) throws IOException {
             write(out -> Hello.encode(new Hello.LinkReady(chosenLink, "", Hello.part(part)), out));
@@ -523,7 +532,7 @@ public final class LinkNegotiation {
             }
             try {
                 choice = LinkHellos.of(link).choose(connection(), hello.ringSize(), Unpooled.wrappedBuffer(part));
-            } catch (ProtocolException e) {
+            } catch (HelloPartException e) {
                 throw new HelloException("the server's offer of " + name(link) + " is broken: " + e.getMessage());
             } catch (IOException | RuntimeException e) {
                 refused.append("; ").append(name(link)).append(": ").append(e.getMessage());
@@ -558,7 +567,7 @@ public final class LinkNegotiation {
             ConnectionLink link;
             try {
                 link = choice.ready(Unpooled.wrappedBuffer(ready.part()));
-            } catch (ProtocolException e) {
+            } catch (HelloPartException e) {
                 throw new HelloException("the server's " + name(ready.link()) + " ready is broken: " + e.getMessage());
             }
             choice = null; // the link is the channel's now
@@ -625,10 +634,10 @@ public final class LinkNegotiation {
             lateOffer = offer;
             return WATCH_UPGRADE;
         }
-        if (step == Step.WATCH_LATE_CHOICE && message instanceof Hello.ClientHello choice
-                && Arrays.equals(choice.token(), token) && choice.link() != VSocketLink.TCP && !sentSince) {
+        if (step == Step.WATCH_LATE_CHOICE && message instanceof Hello.ClientHello lateChoice
+                && Arrays.equals(lateChoice.token(), token) && lateChoice.link() != VSocketLink.TCP && !sentSince) {
             // (A choice of tcp waits for no answer, as in a timely hello.)
-            logger.debug("{}: a late choice of {}: answered with tcp", channel, choice.link());
+            logger.debug("{}: a late choice of {}: answered with tcp", channel, lateChoice.link());
             write(out -> Hello.encode(new Hello.LinkReady(VSocketLink.TCP,
                     "the choice came after this server stopped waiting for it"), out));
         } else {

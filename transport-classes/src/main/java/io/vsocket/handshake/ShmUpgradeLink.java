@@ -9,6 +9,7 @@ import io.netty.util.concurrent.GlobalEventExecutor;
 import io.netty.util.internal.logging.InternalLogger;
 import io.netty.util.internal.logging.InternalLoggerFactory;
 import io.vsocket.link.ConnectionLink;
+import io.vsocket.link.HelloPartException;
 import io.vsocket.link.LinkHost;
 import io.vsocket.link.LinkSettings;
 import io.vsocket.link.Scratch;
@@ -22,10 +23,10 @@ import io.vsocket.link.shm.ShmRendezvous;
 import io.vsocket.loop.VSocketIoEvent;
 import io.vsocket.loop.VSocketIoOps;
 import io.vsocket.stream.RingProtocolException;
+import io.vsocket.unix.FileDescriptors;
 import io.vsocket.unix.NativeSocket;
 
 import java.io.IOException;
-import java.net.ProtocolException;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
@@ -503,11 +504,11 @@ public final class ShmUpgradeLink implements ConnectionLink {
         ShmHello.OfferPart shm;
         try {
             shm = ShmHello.OfferPart.read(Unpooled.wrappedBuffer(part));
-        } catch (ProtocolException e) {
+        } catch (HelloPartException e) {
             logger.info("{}: the server's shm offer is broken ({}): staying on tcp", host, e.getMessage());
             return;
         }
-        String why = ShmHello.refused(shm, offer.ringSize());
+        String why = ShmHello.whyNot(shm, offer.ringSize());
         if (why != null) {
             logger.debug("{}: staying on tcp: {}", host, why);
             return;
@@ -583,7 +584,7 @@ public final class ShmUpgradeLink implements ConnectionLink {
     /** Server: on the rendezvous's loop; the memory is mapped off the loops, then handed to this connection's. */
     private void descriptorsSent(int[] fds) {
         if (!offTheLoop(() -> mapShm(fds), this::attach)) {
-            ShmHello.closeQuietly(fds);
+            FileDescriptors.closeQuietly(fds);
         }
     }
 

@@ -2,10 +2,12 @@ package io.vsocket.link;
 
 import io.netty.buffer.ByteBuf;
 
-import java.net.ProtocolException;
 import java.nio.charset.StandardCharsets;
 
-/** Reading and writing the fields of a link's part of the hello ({@link LinkHello}); a part that ends early is a {@link ProtocolException}. */
+/**
+ * Reading and writing the fields of a link's part of the hello ({@link LinkHello}); a part that ends
+ * early is a {@link HelloPartException}. For the link packages, not for applications.
+ */
 public final class HelloPart {
     private HelloPart() {
     }
@@ -20,7 +22,7 @@ public final class HelloPart {
         out.writeBytes(bytes);
     }
 
-    public static String readString(ByteBuf part, String what) throws ProtocolException {
+    public static String readString(ByteBuf part, String what) throws HelloPartException {
         require(part, 1, what);
         int length = part.readUnsignedByte();
         require(part, length, what);
@@ -28,17 +30,17 @@ public final class HelloPart {
     }
 
     /** Throws unless {@code part} holds at least {@code bytes} more for {@code what}. */
-    public static void require(ByteBuf part, int bytes, String what) throws ProtocolException {
+    public static void require(ByteBuf part, int bytes, String what) throws HelloPartException {
         if (part.readableBytes() < bytes) {
-            throw new ProtocolException(what + " ends early: " + part.readableBytes() + " bytes left, " + bytes
+            throw new HelloPartException(what + " ends early: " + part.readableBytes() + " bytes left, " + bytes
                     + " needed");
         }
     }
 
     /** Throws when anything is left in {@code part} after {@code what}. */
-    public static void requireEnd(ByteBuf part, String what) throws ProtocolException {
+    public static void requireEnd(ByteBuf part, String what) throws HelloPartException {
         if (part.isReadable()) {
-            throw new ProtocolException(what + " has " + part.readableBytes() + " stray bytes");
+            throw new HelloPartException(what + " has " + part.readableBytes() + " stray bytes");
         }
     }
 }

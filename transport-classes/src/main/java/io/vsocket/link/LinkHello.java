@@ -5,17 +5,17 @@ import io.netty.channel.IoEventLoop;
 import io.vsocket.unix.NativeSocket;
 
 import java.io.IOException;
-import java.net.ProtocolException;
 
 /**
- * One link's part of the hello, kept in the link's own package: what a server offers on a
+ * One link's part of the hello, kept in the link's own package (public for the link packages and
+ * the hello, not for applications): what a server offers on a
  * connection and how it accepts the client's choice, how a client takes an offer, and the bytes
  * each of these adds to the hello. The hello itself ({@code io.vsocket.handshake}) carries each
  * link's part as opaque bytes and drives these objects without knowing any link; tcp, the
  * connection itself, needs no part. Every method runs on the connection's event loop unless it
  * says otherwise.
  *
- * <p>A part that cannot be read throws {@link ProtocolException}: the peer sent a broken hello, and
+ * <p>A part that cannot be read throws {@link HelloPartException}: the peer sent a broken hello, and
  * the connection fails saying so. Any other failure to set a link up says why as its message, and
  * the hello goes on without that link (the next the client allows, or tcp).
  */
@@ -42,7 +42,7 @@ public interface LinkHello {
 
     /**
      * Client: takes the server's part of its offer ({@code serverRingSize} is the ring the server
-     * asks for) and sets up this side's end. Throws {@link ProtocolException} for a part that cannot
+     * asks for) and sets up this side's end. Throws {@link HelloPartException} for a part that cannot
      * be read, any other {@link IOException} (its message says why) when this side cannot take it.
      */
     Choice choose(HelloConnection connection, int serverRingSize, ByteBuf offerPart) throws IOException;
@@ -66,20 +66,21 @@ public interface LinkHello {
          * The client chose this link ({@code clientRingSize}, its part of the choice): sets it up,
          * the outcome going to {@code outcome}, now or later on this loop.
          */
-        void accept(int clientRingSize, ByteBuf choicePart, Acceptance outcome) throws IOException;
+        void accept(int clientRingSize, ByteBuf choicePart, Outcome outcome) throws IOException;
 
         /**
-         * The client's side of an accepted link did not arrive within {@code millis}: tells
-         * {@code outcome} whether the connection goes on over tcp or fails.
+         * The client's side of an accepted link did not arrive within {@code millis}: returns why,
+         * and the connection goes on over tcp (the client hears that), or throws, and it fails (a
+         * client that may already use the link cannot be moved back).
          */
-        void timedOut(long millis, Acceptance outcome);
+        String timedOut(long millis) throws IOException;
 
         /** Gives back what the offer holds (the link it made included, unless it was established). Idempotent. */
         void close();
     }
 
-    /** Where a server's {@link Offer#accept} reports to. */
-    interface Acceptance {
+    /** Where a server's {@link Offer#accept} reports how the set-up went. */
+    interface Outcome {
         /** Sends the link-ready message, this link's part of it written by {@code part}. */
         void sendReady(PartWriter part) throws IOException;
 
@@ -100,7 +101,7 @@ public interface LinkHello {
 
         /**
          * The server made the link ready ({@code readyPart}, its part of that message): the link the
-         * connection goes on over. Throws {@link ProtocolException} for a part that cannot be read.
+         * connection goes on over. Throws {@link HelloPartException} for a part that cannot be read.
          */
         ConnectionLink ready(ByteBuf readyPart) throws IOException;
 

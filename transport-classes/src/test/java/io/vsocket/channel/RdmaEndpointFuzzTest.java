@@ -8,6 +8,7 @@ import io.vsocket.ffm.ibverbs.ibv_ah_attr;
 import io.vsocket.handshake.Hello;
 import io.vsocket.handshake.HelloException;
 import io.vsocket.link.HelloPart;
+import io.vsocket.link.HelloPartException;
 import io.vsocket.link.LinkSettings;
 import io.vsocket.link.VSocketLink;
 import io.vsocket.link.rdma.RdmaEndpoint;
@@ -18,7 +19,6 @@ import io.vsocket.verbs.Mtu;
 import org.junit.jupiter.api.Timeout;
 
 import java.lang.foreign.Arena;
-import java.net.ProtocolException;
 import java.util.Arrays;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -29,7 +29,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The rdma endpoint a peer announces as rdma's part of its hello (its ring's address, key and size,
  * queue pair, GID, MTU), with any values in a well-framed hello: the hello carries the part as it
- * came, and the link reads it faithfully or refuses it with a {@link java.net.ProtocolException}
+ * came, and the link reads it faithfully or refuses it with a {@link HelloPartException}
  * (which fails the hello) exactly when the format says, then checks it as {@code RdmaHello} does
  * before the device sees it ({@link LinkSettings#validateRingSize}, an
  * {@link IllegalArgumentException} that fails the link). What passes must be usable by everything
@@ -80,7 +80,7 @@ class RdmaEndpointFuzzTest {
         try {
             peer = RdmaEndpoint.read(part);
             HelloPart.requireEnd(part, "the rdma part");
-        } catch (ProtocolException e) {
+        } catch (HelloPartException e) {
             assertFalse(wellFormed, "a well-formed rdma part was refused: " + e.getMessage());
             return;
         }

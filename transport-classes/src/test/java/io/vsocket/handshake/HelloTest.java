@@ -3,6 +3,7 @@ package io.vsocket.handshake;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.vsocket.link.HelloPart;
+import io.vsocket.link.HelloPartException;
 import io.vsocket.link.VSocketLink;
 import io.vsocket.link.rdma.RdmaEndpoint;
 import io.vsocket.link.shm.ShmHello;
@@ -11,7 +12,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-import java.net.ProtocolException;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.EnumMap;
@@ -192,7 +192,7 @@ class HelloTest {
         int mtuAt = buf.writerIndex() - 2;
         buf.setShort(mtuAt, 1500);
         Hello.ClientHello decoded = assertInstanceOf(Hello.ClientHello.class, Hello.decode(buf));
-        ProtocolException e = assertThrows(ProtocolException.class,
+        HelloPartException e = assertThrows(HelloPartException.class,
                 () -> RdmaEndpoint.read(Unpooled.wrappedBuffer(decoded.part())));
         assertTrue(e.getMessage().contains("MTU"), e.getMessage());
         assertEquals(endpoint(5), RdmaEndpoint.read(Unpooled.wrappedBuffer(clientHello().part())));
@@ -207,15 +207,41 @@ class HelloTest {
         assertEquals(RdmaEndpoint.BYTES, rdmaBytes.length);
         for (int n = 0; n < shmBytes.length; n++) {
             ByteBuf cut = Unpooled.wrappedBuffer(shmBytes, 0, n);
-            assertThrows(ProtocolException.class, () -> ShmHello.OfferPart.read(cut), "shm part cut at " + n);
+            assertThrows(HelloPartException.class, () -> ShmHello.OfferPart.read(cut), "shm part cut at " + n);
         }
         for (int n = 0; n < rdmaBytes.length; n++) {
             ByteBuf cut = Unpooled.wrappedBuffer(rdmaBytes, 0, n);
-            assertThrows(ProtocolException.class, () -> RdmaEndpoint.read(cut), "rdma part cut at " + n);
+            assertThrows(HelloPartException.class, () -> RdmaEndpoint.read(cut), "rdma part cut at " + n);
         }
         ByteBuf longer = Unpooled.buffer().writeBytes(shmBytes).writeByte(0);
-        ProtocolException stray = assertThrows(ProtocolException.class, () -> ShmHello.OfferPart.read(longer));
+        HelloPartException stray = assertThrows(HelloPartException.class, () -> ShmHello.OfferPart.read(longer));
         assertTrue(stray.getMessage().contains("1 stray bytes"), stray.getMessage());
+    }
+
+    @Test
+    void tcpHasNoPart() {
+        ByteBuf ready = Unpooled.buffer();
+        ready.writeBytes(Hello.MAGIC).writeByte(Hello.VERSION).writeByte(Hello.LINK_READY).writeShort(0);
+        ready.writeByte(VSocketLink.TCP.ordinal()).writeByte(0).writeShort(2).writeShort(0x4142);
+        ready.setShort(LENGTH_AT, ready.readableBytes() - Hello.HEADER);
+        assertMalformed(ready, "tcp a part of 2 bytes");
+    }
+
+    @Test
+    void aPartLongerThanWhatIsLeftOfTheBodyIsTruncated() {
+        ByteBuf buf = encoded(clientHello());
+        int partLengthAt = Hello.HEADER + Hello.TOKEN_LENGTH + 1 + 4;
+        buf.setShort(partLengthAt, 0xFFFF);
+        assertMalformed(buf, "truncated");
+    }
+
+    @Test
+    void aBodyOverMaxBodyCannotBeEncoded() {
+        Map<VSocketLink, byte[]> parts = Map.of(VSocketLink.SHM, new byte[Hello.MAX_BODY / 2],
+                VSocketLink.RDMA, new byte[Hello.MAX_BODY / 2]);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Hello.encode(new Hello.ServerHello(token(1), 4096, parts), Unpooled.buffer()));
+        assertTrue(e.getMessage().contains("exceeds " + Hello.MAX_BODY), e.getMessage());
     }
 
     @Test

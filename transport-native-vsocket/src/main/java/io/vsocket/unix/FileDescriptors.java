@@ -24,6 +24,13 @@ public final class FileDescriptors {
         }
     }
 
+    /** Closes each of {@code fds} as {@link #closeQuietly(int)} does (descriptors that came for a set-up that will not happen). */
+    public static void closeQuietly(int[] fds) {
+        for (int fd : fds) {
+            closeQuietly(fd);
+        }
+    }
+
     /**
      * Closes {@code fd}, an owner's own descriptor, throwing {@link NativeIoException} naming
      * {@code what} if {@code close(2)} reports an error (the descriptor is released all the same).

@@ -2,10 +2,9 @@ package io.vsocket.link.rdma;
 
 import io.netty.buffer.ByteBuf;
 import io.vsocket.link.HelloPart;
+import io.vsocket.link.HelloPartException;
 import io.vsocket.verbs.Gid;
 import io.vsocket.verbs.Mtu;
-
-import java.net.ProtocolException;
 
 /**
  * What a peer needs to reach one side of an rdma link: its RoCE GID and GID index, its RC queue
@@ -34,7 +33,7 @@ public record RdmaEndpoint(Gid gid, int gidIndex, int qpNumber, int psn, long ri
     }
 
     /** Reads one endpoint off {@code in}; throws for too few bytes or an MTU no port has. */
-    public static RdmaEndpoint read(ByteBuf in) throws ProtocolException {
+    public static RdmaEndpoint read(ByteBuf in) throws HelloPartException {
         HelloPart.require(in, BYTES, "an rdma endpoint");
         byte[] gid = new byte[Gid.BYTES];
         in.readBytes(gid);
@@ -43,7 +42,7 @@ public record RdmaEndpoint(Gid gid, int gidIndex, int qpNumber, int psn, long ri
         try {
             Mtu.ofBytes(endpoint.mtu());
         } catch (IllegalArgumentException e) {
-            throw new ProtocolException("the rdma endpoint has an impossible MTU: " + endpoint.mtu());
+            throw new HelloPartException("the rdma endpoint has an impossible MTU: " + endpoint.mtu());
         }
         return endpoint;
     }

@@ -77,7 +77,7 @@ public final class RdmaHello implements LinkHello {
     private static final class ServerOffer implements Offer {
         private final HelloConnection connection;
         private RdmaLink pending;
-        private Acceptance outcome;
+        private Outcome outcome;
 
         ServerOffer(HelloConnection connection) {
             this.connection = connection;
@@ -88,7 +88,7 @@ public final class RdmaHello implements LinkHello {
         }
 
         @Override
-        public void accept(int clientRingSize, ByteBuf choicePart, Acceptance outcome) throws IOException {
+        public void accept(int clientRingSize, ByteBuf choicePart, Outcome outcome) throws IOException {
             RdmaEndpoint client = RdmaEndpoint.read(choicePart);
             HelloPart.requireEnd(choicePart, "the client's choice of rdma");
             RdmaLink link = null;
@@ -132,9 +132,9 @@ public final class RdmaHello implements LinkHello {
         }
 
         @Override
-        public void timedOut(long millis, Acceptance outcome) {
-            outcome.failed(new VSocketLinkException("the client's rdma queue pair sent nothing within " + millis
-                    + " ms of being made ready"));
+        public String timedOut(long millis) throws VSocketLinkException {
+            throw new VSocketLinkException("the client's rdma queue pair sent nothing within " + millis
+                    + " ms of being made ready");
         }
 
         @Override

@@ -4,13 +4,13 @@ import io.netty.buffer.ByteBuf;
 import io.netty.channel.IoEventLoop;
 import io.vsocket.link.ConnectionLink;
 import io.vsocket.link.HelloPart;
+import io.vsocket.link.HelloPartException;
 import io.vsocket.link.LinkHello;
 import io.vsocket.link.LinkSettings;
 import io.vsocket.link.VSocketLink;
 import io.vsocket.unix.FileDescriptors;
 
 import java.io.IOException;
-import java.net.ProtocolException;
 import java.util.concurrent.RejectedExecutionException;
 
 /**
@@ -53,7 +53,7 @@ public final class ShmHello implements LinkHello {
     @Override
     public Choice choose(HelloConnection connection, int serverRingSize, ByteBuf offerPart) throws IOException {
         OfferPart offer = OfferPart.read(offerPart);
-        String why = refused(offer, serverRingSize);
+        String why = whyNot(offer, serverRingSize);
         if (why != null) {
             throw new IOException(why);
         }
@@ -73,7 +73,7 @@ public final class ShmHello implements LinkHello {
             HelloPart.writeString(out, rendezvous);
         }
 
-        public static OfferPart read(ByteBuf part) throws ProtocolException {
+        public static OfferPart read(ByteBuf part) throws HelloPartException {
             OfferPart offer = new OfferPart(HelloPart.readString(part, "the shm offer's host id"),
                     HelloPart.readString(part, "the shm offer's rendezvous"));
             HelloPart.requireEnd(part, "the shm offer");
@@ -82,7 +82,7 @@ public final class ShmHello implements LinkHello {
     }
 
     /** Why this side cannot take the shm {@code offer} makes possible (another host, a bad ring size), or null. */
-    public static String refused(OfferPart offer, int serverRingSize) {
+    public static String whyNot(OfferPart offer, int serverRingSize) {
         String local = HostIdentity.local();
         if (local.isEmpty() || !local.equals(offer.hostId())) {
             return "the server is on another host, network namespace or user";
@@ -102,7 +102,7 @@ public final class ShmHello implements LinkHello {
         /** The client's memfd and doorbells, once they came and until they are mapped (or given back). */
         private int[] descriptors;
         /** Set once the client chose shm. */
-        private Acceptance outcome;
+        private Outcome outcome;
         private int clientRingSize;
         private boolean closed;
 
@@ -124,13 +124,13 @@ public final class ShmHello implements LinkHello {
             try {
                 connection.host().eventLoop().execute(() -> descriptorsArrived(fds));
             } catch (RejectedExecutionException e) {
-                closeQuietly(fds);
+                FileDescriptors.closeQuietly(fds);
             }
         }
 
         private void descriptorsArrived(int[] fds) {
             if (closed || descriptors != null) {
-                closeQuietly(fds);
+                FileDescriptors.closeQuietly(fds);
                 return;
             }
             descriptors = fds;
@@ -140,7 +140,7 @@ public final class ShmHello implements LinkHello {
         }
 
         @Override
-        public void accept(int clientRingSize, ByteBuf choicePart, Acceptance outcome) throws IOException {
+        public void accept(int clientRingSize, ByteBuf choicePart, Outcome outcome) throws IOException {
             HelloPart.requireEnd(choicePart, "the client's choice of shm");
             this.clientRingSize = clientRingSize;
             this.outcome = outcome;
@@ -174,8 +174,8 @@ public final class ShmHello implements LinkHello {
         }
 
         @Override
-        public void timedOut(long millis, Acceptance outcome) {
-            outcome.refused("the client's shared memory did not arrive within " + millis + " ms");
+        public String timedOut(long millis) {
+            return "the client's shared memory did not arrive within " + millis + " ms";
         }
 
         @Override
@@ -183,7 +183,7 @@ public final class ShmHello implements LinkHello {
             closed = true;
             rendezvous.forget(connection.token());
             if (descriptors != null) {
-                closeQuietly(descriptors);
+                FileDescriptors.closeQuietly(descriptors);
                 descriptors = null;
             }
         }
@@ -217,13 +217,6 @@ public final class ShmHello implements LinkHello {
                 link.close();
                 link = null;
             }
-        }
-    }
-
-    /** Closes descriptors that arrived for a set-up that will not happen. */
-    public static void closeQuietly(int[] fds) {
-        for (int fd : fds) {
-            FileDescriptors.closeQuietly(fd);
         }
     }
 }
