@@ -50,6 +50,7 @@ import java.util.function.Supplier;
 public final class ConnectComparison {
     private static final int MESSAGE = 64;
     private static final int ROUNDS = 3;
+    private static final int WARM_UP = 5000;
     private static final InetAddress ADDRESS = InetAddress.getLoopbackAddress();
 
     record Transport(String name, Supplier<EventLoopGroup> groups, Class<? extends ServerChannel> server,
@@ -71,7 +72,11 @@ public final class ConnectComparison {
         List<String> only = args.length > 1 ? List.of(args[1].split(",")) : List.of();
         List<Transport> selected = transports().stream().filter(t -> only.isEmpty() || only.contains(t.name())).toList();
         for (Transport t : selected) {
-            measure(t, Math.max(200, connections / 5)); // the JIT, the pools, the descriptor tables warmed for every one
+            // The JIT, the pools, the descriptor tables warmed for every one. Thousands, not hundreds: a
+            // transport whose connect runs more code (vsocket's hello and same-host upgrade) is compiled
+            // later, and a short warm-up measured its interpreter (p50 1.3-1.5x epoll's after 400
+            // connections, 1.1x after 18,000, the same hour).
+            measure(t, Math.max(WARM_UP, connections));
         }
         List<List<double[]>> rounds = new ArrayList<>();
         for (Transport ignored : selected) {
