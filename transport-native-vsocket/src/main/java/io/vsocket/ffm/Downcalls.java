@@ -35,7 +35,24 @@ public final class Downcalls {
                                         FunctionDescriptor descriptor, Linker.Option... options) {
         MemorySegment symbol = lookup.find(name).orElseThrow(() -> new UnsatisfiedLinkError(
                 "symbol " + name + " not found in " + library));
-        return LINKER.downcallHandle(symbol, descriptor, options);
+        try {
+            return LINKER.downcallHandle(symbol, descriptor, options);
+        } catch (IllegalCallerException e) {
+            throw nativeAccessRefused(e);
+        }
+    }
+
+    /**
+     * The JVM refused these bindings native access ({@code --illegal-native-access=deny}, the default
+     * of JDKs to come): the same refusal, saying which flag lets vsocket work — the first thing a user
+     * sees, usually as the cause of the first vsocket class's failed initialisation.
+     */
+    public static IllegalCallerException nativeAccessRefused(IllegalCallerException refusal) {
+        Module module = Downcalls.class.getModule();
+        String name = module.isNamed() ? module.getName() : "ALL-UNNAMED";
+        return new IllegalCallerException("vsocket calls the C library through the FFM API, and this JVM refuses "
+                + "it native access: start the JVM with --enable-native-access=" + name + " (" + refusal.getMessage()
+                + ")", refusal);
     }
 
     /** Like {@link #downcall}, with {@code errno} captured into a leading state segment. */

@@ -70,6 +70,8 @@ public final class Verbs {
                         + "(load a driver, e.g. 'modprobe rdma_rxe' and 'rdma link add rxe0 type rxe netdev eth0')");
             }
             return null;
+        } catch (IllegalCallerException e) {
+            return Downcalls.nativeAccessRefused(e);
         } catch (Throwable t) {
             return t;
         }

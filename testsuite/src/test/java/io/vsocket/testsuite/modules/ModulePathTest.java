@@ -115,6 +115,42 @@ class ModulePathTest {
         }
     }
 
+    /**
+     * A JVM that refuses native access ({@code --illegal-native-access=deny}, the default of JDKs to
+     * come) fails at the first vsocket loop with the flag that lets vsocket work, for the module path
+     * and for the class path, instead of the JDK's bare refusal.
+     */
+    @Test
+    void withoutNativeAccessTheFailureNamesTheFlagToAdd() throws Exception {
+        assumeTrue(Runtime.version().feature() >= 24, "--illegal-native-access came with JDK 24");
+        String java = ProcessHandle.current().info().command().orElse("java");
+        List<Path> all = new ArrayList<>(modulePath);
+        all.addAll(classPath);
+        Map<List<String>, String> runs = Map.of(
+                List.of(java, "--illegal-native-access=deny", "--module-path", join(modulePath), "--add-modules",
+                        "io.vsocket.transport", "-cp", join(classPath), ModulePathApp.class.getName()),
+                "--enable-native-access=io.vsocket.ffm",
+                List.of(java, "--illegal-native-access=deny", "-cp", join(all), ModulePathApp.class.getName()),
+                "--enable-native-access=ALL-UNNAMED");
+        for (Map.Entry<List<String>, String> run : runs.entrySet()) {
+            Path output = Files.createTempFile("native-access", ".txt");
+            try {
+                Process process = new ProcessBuilder(run.getKey()).redirectErrorStream(true)
+                        .redirectOutput(output.toFile()).start();
+                boolean ended = process.waitFor(60, TimeUnit.SECONDS);
+                if (!ended) {
+                    process.destroyForcibly();
+                }
+                String text = Files.readString(output, StandardCharsets.UTF_8);
+                assertTrue(ended, "the application ended:\n" + text);
+                assertTrue(process.exitValue() != 0, "it cannot run without native access:\n" + text);
+                assertTrue(text.contains("start the JVM with " + run.getValue()), "the failure names the flag:\n" + text);
+            } finally {
+                Files.deleteIfExists(output);
+            }
+        }
+    }
+
     private static Map<String, ModuleDescriptor> descriptors() {
         Map<String, ModuleDescriptor> all = new HashMap<>();
         try {
