@@ -4,6 +4,11 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
+import io.vsocket.link.HelloPart;
+import io.vsocket.link.HelloPartException;
+import io.vsocket.link.VSocketLink;
+import io.vsocket.link.rdma.RdmaEndpoint;
+import io.vsocket.link.shm.ShmHello;
 import org.junit.jupiter.api.Timeout;
 
 import java.util.Arrays;
@@ -58,6 +63,7 @@ class HelloFuzzTest {
             return;
         }
         assertEquals(Hello.HEADER + length, in.readerIndex(), "a hello consumed other than its own bytes");
+        readEachPart(message);
         byte[] consumed = Arrays.copyOf(sent, in.readerIndex());
         for (int prefix : new int[] {Hello.HEADER - 1, Hello.HEADER, consumed.length - 1}) {
             if (prefix >= 0 && prefix < consumed.length) {
@@ -79,6 +85,44 @@ class HelloFuzzTest {
             assertArrayEquals(consumed, again, "decode and encode disagree");
         }
         assertArrayEquals(again, encoded(decodeOrFail(Unpooled.wrappedBuffer(again))), "not a fixpoint");
+    }
+
+    /**
+     * Each link reads its own part of a hello: whatever the bytes, it takes them or throws
+     * {@link HelloPartException} (which fails the hello, saying why), never anything else.
+     */
+    private static void readEachPart(Hello.Message message) {
+        switch (message) {
+            case Hello.ServerHello m -> m.parts().forEach((link, part) -> readPart(link, part, true));
+            case Hello.ClientHello m -> readPart(m.link(), m.part(), false);
+            case Hello.LinkReady m -> readPart(m.link(), m.part(), false);
+        }
+    }
+
+    private static void readPart(VSocketLink link, byte[] part, boolean offer) {
+        ByteBuf bytes = Unpooled.wrappedBuffer(part);
+        try {
+            switch (link) {
+                case SHM -> {
+                    if (offer) {
+                        ShmHello.OfferPart.read(bytes);
+                    } else {
+                        HelloPart.requireEnd(bytes, "shm's choice or ready");
+                    }
+                }
+                case RDMA -> {
+                    if (offer) {
+                        HelloPart.requireEnd(bytes, "rdma's offer");
+                    } else {
+                        RdmaEndpoint.read(bytes);
+                        HelloPart.requireEnd(bytes, "an rdma endpoint");
+                    }
+                }
+                case TCP -> assertEquals(0, part.length, "tcp has no part");
+            }
+        } catch (HelloPartException e) {
+            assertTrue(e.getMessage() != null && !e.getMessage().isEmpty(), "a refused part says why");
+        }
     }
 
     private static Hello.Message decodeOrFail(ByteBuf in) {
