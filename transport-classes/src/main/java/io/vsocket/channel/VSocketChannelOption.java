@@ -73,6 +73,26 @@ public final class VSocketChannelOption<T> extends ChannelOption<T> {
      */
     public static final ChannelOption<Boolean> DATAGRAM_SHM = valueOf(VSocketChannelOption.class, "VSOCKET_DATAGRAM_SHM");
 
+    /**
+     * Seconds a connection's TCP socket stays idle before keep-alive probes start ({@code TCP_KEEPIDLE};
+     * with {@link ChannelOption#SO_KEEPALIVE}), as Netty's epoll channel takes it. On every link the TCP
+     * connection is there: the data's on tcp, the control connection's on shm and rdma, whose loss
+     * ends the connection or moves it off a failed rdma path.
+     */
+    public static final ChannelOption<Integer> TCP_KEEPIDLE = valueOf(VSocketChannelOption.class, "TCP_KEEPIDLE");
+
+    /** Seconds between keep-alive probes ({@code TCP_KEEPINTVL}). */
+    public static final ChannelOption<Integer> TCP_KEEPINTVL = valueOf(VSocketChannelOption.class, "TCP_KEEPINTVL");
+
+    /** Keep-alive probes unanswered before the connection is dropped ({@code TCP_KEEPCNT}). */
+    public static final ChannelOption<Integer> TCP_KEEPCNT = valueOf(VSocketChannelOption.class, "TCP_KEEPCNT");
+
+    /**
+     * Milliseconds sent data may stay unacknowledged before the TCP connection is dropped
+     * ({@code TCP_USER_TIMEOUT}, RFC 5482; 0: the system's default).
+     */
+    public static final ChannelOption<Integer> TCP_USER_TIMEOUT = valueOf(VSocketChannelOption.class, "TCP_USER_TIMEOUT");
+
     @SuppressWarnings({"unused", "deprecation"})
     private VSocketChannelOption() {
         super(null);

@@ -50,7 +50,9 @@ public final class VSocketSocketChannelConfig extends DefaultChannelConfig imple
     public Map<ChannelOption<?>, Object> getOptions() {
         return getOptions(super.getOptions(), SO_RCVBUF, SO_SNDBUF, TCP_NODELAY, SO_KEEPALIVE, SO_REUSEADDR,
                 SO_LINGER, IP_TOS, ALLOW_HALF_CLOSURE, VSocketChannelOption.LINKS, VSocketChannelOption.RING_SIZE,
-                VSocketChannelOption.HELLO_TIMEOUT_MILLIS, VSocketChannelOption.RECEIVE_IN_PLACE);
+                VSocketChannelOption.HELLO_TIMEOUT_MILLIS, VSocketChannelOption.RECEIVE_IN_PLACE,
+                VSocketChannelOption.TCP_KEEPIDLE, VSocketChannelOption.TCP_KEEPINTVL, VSocketChannelOption.TCP_KEEPCNT,
+                VSocketChannelOption.TCP_USER_TIMEOUT);
     }
 
     @SuppressWarnings("unchecked")
@@ -92,6 +94,10 @@ public final class VSocketSocketChannelConfig extends DefaultChannelConfig imple
         if (option == VSocketChannelOption.RECEIVE_IN_PLACE) {
             return (T) Boolean.valueOf(isReceiveInPlace());
         }
+        int tcp = tcpOption(option);
+        if (tcp >= 0) {
+            return (T) Integer.valueOf(get(LibC.IPPROTO_TCP, tcp, option.name()));
+        }
         return super.getOption(option);
     }
 
@@ -124,10 +130,29 @@ public final class VSocketSocketChannelConfig extends DefaultChannelConfig imple
             setHelloTimeoutMillis((Integer) value);
         } else if (option == VSocketChannelOption.RECEIVE_IN_PLACE) {
             setReceiveInPlace((Boolean) value);
+        } else if (tcpOption(option) >= 0) {
+            set(LibC.IPPROTO_TCP, tcpOption(option), (Integer) value, option.name());
         } else {
             return super.setOption(option, value);
         }
         return true;
+    }
+
+    /** The {@code IPPROTO_TCP} option number behind {@code option}, or -1 if it is none of these. */
+    private static int tcpOption(ChannelOption<?> option) {
+        if (option == VSocketChannelOption.TCP_KEEPIDLE) {
+            return LibC.TCP_KEEPIDLE;
+        }
+        if (option == VSocketChannelOption.TCP_KEEPINTVL) {
+            return LibC.TCP_KEEPINTVL;
+        }
+        if (option == VSocketChannelOption.TCP_KEEPCNT) {
+            return LibC.TCP_KEEPCNT;
+        }
+        if (option == VSocketChannelOption.TCP_USER_TIMEOUT) {
+            return LibC.TCP_USER_TIMEOUT;
+        }
+        return -1;
     }
 
     private int get(int level, int name, String what) {

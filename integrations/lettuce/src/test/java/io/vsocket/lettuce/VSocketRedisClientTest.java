@@ -1,9 +1,11 @@
 package io.vsocket.lettuce;
 
+import io.lettuce.core.ClientOptions;
 import io.lettuce.core.LettuceFutures;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisFuture;
 import io.lettuce.core.RedisURI;
+import io.lettuce.core.SocketOptions;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.api.async.RedisAsyncCommands;
 import io.lettuce.core.api.sync.RedisCommands;
@@ -14,6 +16,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import io.vsocket.buffer.RegisteredAllocator;
+import io.vsocket.channel.VSocketChannelOption;
 import io.vsocket.channel.VSocketLinks;
 import io.vsocket.channel.VSocketSocketChannel;
 import io.vsocket.link.VSocketLink;
@@ -100,6 +103,48 @@ class VSocketRedisClientTest {
             assertSame(expected, channel.config().getAllocator());
             assertTrue(expected instanceof RegisteredAllocator || expected == ByteBufAllocator.DEFAULT);
         }
+    }
+
+    /**
+     * Lettuce's extended keep-alive (on by default) reaches the connection's TCP socket: it names the
+     * options by NIO's constants here (epoll's or io_uring's where those are on the class path), which
+     * the client turns into vsocket's own instead of leaving the channel to warn of each as unknown.
+     */
+    @Test
+    void lettucesKeepAliveSettingsReachTheTcpSocket() {
+        VSocketRedisClient own = VSocketRedisClient.create(resources, redis.uri());
+        own.setOptions(ClientOptions.builder().socketOptions(SocketOptions.builder()
+                .keepAlive(SocketOptions.KeepAliveOptions.builder().enable().idle(Duration.ofSeconds(42))
+                        .interval(Duration.ofSeconds(7)).count(4).build())
+                .build()).build());
+        int before = channels.size();
+        try (StatefulRedisConnection<String, String> connection = own.connect()) {
+            assertEquals("PONG", connection.sync().ping());
+            List<Channel> opened = List.copyOf(channels).subList(before, channels.size());
+            VSocketSocketChannel channel = assertInstanceOf(VSocketSocketChannel.class, opened.get(0));
+            assertEquals(Boolean.TRUE, channel.config().getOption(ChannelOption.SO_KEEPALIVE));
+            assertEquals(42, channel.config().getOption(VSocketChannelOption.TCP_KEEPIDLE));
+            assertEquals(7, channel.config().getOption(VSocketChannelOption.TCP_KEEPINTVL));
+            assertEquals(4, channel.config().getOption(VSocketChannelOption.TCP_KEEPCNT));
+        } finally {
+            own.shutdown(Duration.ZERO, TIMEOUT);
+        }
+    }
+
+    @Test
+    void epollsAndIoUringsTcpOptionsBecomeVSocketsAndOthersStay() {
+        for (String transport : List.of("io.netty.channel.epoll.EpollChannelOption", "io.netty.channel.uring.IoUringChannelOption")) {
+            assertSame(VSocketChannelOption.TCP_KEEPIDLE,
+                    VSocketRedisClient.asVSocketOption(ChannelOption.valueOf(transport + "#TCP_KEEPIDLE")));
+            assertSame(VSocketChannelOption.TCP_KEEPINTVL,
+                    VSocketRedisClient.asVSocketOption(ChannelOption.valueOf(transport + "#TCP_KEEPINTVL")));
+            assertSame(VSocketChannelOption.TCP_KEEPCNT,
+                    VSocketRedisClient.asVSocketOption(ChannelOption.valueOf(transport + "#TCP_KEEPCNT")));
+            assertSame(VSocketChannelOption.TCP_USER_TIMEOUT,
+                    VSocketRedisClient.asVSocketOption(ChannelOption.valueOf(transport + "#TCP_USER_TIMEOUT")));
+        }
+        assertSame(ChannelOption.TCP_NODELAY, VSocketRedisClient.asVSocketOption(ChannelOption.TCP_NODELAY));
+        assertSame(VSocketChannelOption.LINKS, VSocketRedisClient.asVSocketOption(VSocketChannelOption.LINKS));
     }
 
     @Test

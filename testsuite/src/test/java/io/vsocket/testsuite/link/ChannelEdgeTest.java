@@ -3,10 +3,14 @@ package io.vsocket.testsuite.link;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.CompositeByteBuf;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelConfig;
+import io.netty.channel.ChannelException;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.EventLoopGroup;
+import io.vsocket.channel.VSocketChannelOption;
 import io.vsocket.channel.VSocketEventLoopGroup;
+import io.vsocket.channel.VSocketSocketChannel;
 import io.vsocket.ffm.Downcalls;
 import io.vsocket.ffm.libc.LibC;
 import io.vsocket.link.Resources;
@@ -15,6 +19,7 @@ import io.vsocket.unix.FileDescriptors;
 import io.vsocket.unix.NativeSocket;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -27,6 +32,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.zip.CRC32;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -267,6 +273,35 @@ class ChannelEdgeTest {
             server.close().sync();
         } finally {
             own.shutdownGracefully(0, 5, TimeUnit.SECONDS).sync();
+        }
+    }
+
+    /**
+     * The TCP keep-alive and user-timeout options Netty's epoll channel has: set on the socket, read back
+     * from it, listed among the channel's options; a value the kernel refuses fails naming the option.
+     */
+    @Test
+    void tcpKeepAliveAndUserTimeoutOptionsReachTheSocket() {
+        VSocketSocketChannel channel = new VSocketSocketChannel();
+        try {
+            ChannelConfig config = channel.config();
+            assertTrue(config.setOption(VSocketChannelOption.TCP_KEEPIDLE, 42));
+            assertTrue(config.setOption(VSocketChannelOption.TCP_KEEPINTVL, 7));
+            assertTrue(config.setOption(VSocketChannelOption.TCP_KEEPCNT, 4));
+            assertTrue(config.setOption(VSocketChannelOption.TCP_USER_TIMEOUT, 12_000));
+            assertEquals(42, config.getOption(VSocketChannelOption.TCP_KEEPIDLE));
+            assertEquals(7, config.getOption(VSocketChannelOption.TCP_KEEPINTVL));
+            assertEquals(4, config.getOption(VSocketChannelOption.TCP_KEEPCNT));
+            assertEquals(12_000, config.getOption(VSocketChannelOption.TCP_USER_TIMEOUT));
+            assertEquals(42, config.getOptions().get(VSocketChannelOption.TCP_KEEPIDLE));
+            ChannelException refused = assertThrows(
+                    ChannelException.class,
+                    () -> config.setOption(VSocketChannelOption.TCP_KEEPIDLE, -1));
+            assertTrue(String.valueOf(refused.getMessage()).contains("TCP_KEEPIDLE")
+                    || String.valueOf(refused.getCause()).contains("TCP_KEEPIDLE"), String.valueOf(refused));
+            assertEquals(42, config.getOption(VSocketChannelOption.TCP_KEEPIDLE), "unchanged");
+        } finally {
+            channel.unsafe().closeForcibly();
         }
     }
 }
