@@ -122,48 +122,6 @@ class TcpConnectionLinkTest {
         assertEquals(stream.length, link.bytesWritten(), "only the stream's bytes counted");
     }
 
-    /**
-     * The urgent byte of {@code sendUrgentFirst} goes just before the stream's first bytes (a peer
-     * reading urgent data inline sees it first), is not counted as the stream's, and goes once; a
-     * {@code flushUrgent} with nothing written sends it alone.
-     */
-    @Test
-    void theUrgentByteGoesJustBeforeTheFirstBytesOrAloneWhenFlushed() throws Exception {
-        try (java.net.ServerSocket plain = new java.net.ServerSocket(0, 2, InetAddress.getLoopbackAddress())) {
-            for (boolean withBytes : new boolean[] {true, false}) {
-                NativeSocket client = NativeSocket.newStreamSocket();
-                try {
-                    InetSocketAddress address = (InetSocketAddress) plain.getLocalSocketAddress();
-                    boolean connected = client.connect(address);
-                    try (java.net.Socket accepted = plain.accept()) {
-                        if (!connected) {
-                            assertTrue(client.finishConnect(address));
-                        }
-                        accepted.setOOBInline(true);
-                        accepted.setSoTimeout(10_000);
-                        TcpConnectionLink link = new TcpConnectionLink(host, client, settingsOwner.config());
-                        link.sendUrgentFirst((byte) 'u');
-                        if (withBytes) {
-                            link.write(outbound(pattern('s', 300)));
-                            link.write(outbound(pattern('t', 5)));
-                            assertEquals(305, link.bytesWritten(), "the urgent byte is not the stream's");
-                            byte[] got = accepted.getInputStream().readNBytes(306);
-                            assertArrayEquals(concat(new byte[] {'u'}, concat(pattern('s', 300), pattern('t', 5))), got,
-                                    "the urgent byte first, once, then the stream");
-                        } else {
-                            link.flushUrgent();
-                            link.flushUrgent(); // once only
-                            client.shutdown(false, true);
-                            assertArrayEquals(new byte[] {'u'}, accepted.getInputStream().readAllBytes());
-                        }
-                    }
-                } finally {
-                    client.close();
-                }
-            }
-        }
-    }
-
     private ChannelOutboundBuffer outbound(byte[] bytes) {
         ChannelOutboundBuffer out = outboundOwner.unsafe().outboundBuffer();
         ByteBuf direct = Unpooled.directBuffer(bytes.length).writeBytes(bytes);
