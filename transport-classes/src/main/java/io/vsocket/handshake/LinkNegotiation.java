@@ -424,10 +424,9 @@ public final class LinkNegotiation {
         if (!ShmUpgradeLink.suits(config, socket.localAddress(), host.remoteAddress())) {
             return null;
         }
-        // Just before the first bytes if the application writes them as its channel becomes active (the
-        // server, woken by the marker, finds them there instead of going back to sleep in between), else
-        // alone right after that: never later, for a server that closes before any byte of the client's
+        // At once, not with the first bytes: a server that closes before any byte of the client's
         // comes would answer a later marker with a reset (Netty's SocketRstTest).
+        socket.sendUrgent(Hello.UPGRADE_MARKER);
         return ShmUpgradeLink.client(host, socket, config);
     }
 

@@ -137,7 +137,6 @@ public final class ShmUpgradeLink implements ConnectionLink {
         this.token = token;
         if (client) {
             offerBytes = Unpooled.buffer(Hello.HEADER + 128);
-            tcp.sendUrgentFirst(Hello.UPGRADE_MARKER); // see LinkNegotiation.upgradingClient
         }
     }
 
@@ -155,18 +154,6 @@ public final class ShmUpgradeLink implements ConnectionLink {
             return false;
         }
         return remote.getAddress().isLoopbackAddress() || remote.getAddress().equals(local.getAddress());
-    }
-
-    /** Client: the marker alone, if the application wrote nothing as its channel became active. */
-    private void flushMarker() {
-        if (closed) {
-            return;
-        }
-        try {
-            tcp.flushUrgent();
-        } catch (IOException e) {
-            host.failed(e);
-        }
     }
 
     /** The client's side: its channel goes on over tcp now, and reads the offer off the server's first bytes. */
@@ -234,14 +221,6 @@ public final class ShmUpgradeLink implements ConnectionLink {
         if (offerBytes != null) {
             // A client reads the offer off the server's first bytes whether the application reads or not.
             host.watch(VSocketIoOps.IN | VSocketIoOps.RDHUP);
-        }
-        if (client) {
-            // Runs after the task that makes the channel active, whose handlers may write first.
-            try {
-                host.eventLoop().execute(this::flushMarker);
-            } catch (RejectedExecutionException e) {
-                flushMarker();
-            }
         }
         if (reading) {
             readHeldLater();

@@ -27,8 +27,6 @@ public final class TcpConnectionLink implements ConnectionLink {
     private long bytesWritten;
     /** Bytes that go out ahead of the stream's next ones, not part of it (see {@link #sendAhead}); null if none. */
     private ByteBuf ahead;
-    /** An urgent byte that goes just before the stream's first bytes (see {@link #sendUrgentFirst}); -1 if none. */
-    private int urgentFirst = -1;
 
     public TcpConnectionLink(LinkHost host, NativeSocket socket, LinkSettings config) {
         this.host = host;
@@ -65,25 +63,6 @@ public final class TcpConnectionLink implements ConnectionLink {
             bytes = direct;
         }
         ahead = bytes;
-    }
-
-    /**
-     * Makes {@code value} go as TCP urgent data (alone, out of band) just before the stream's first
-     * bytes or its end, whichever comes first, or when {@link #flushUrgent()} says. Sent back to back
-     * with the first bytes, it reaches a peer that its own arrival woke up, not one that went back to
-     * sleep in between.
-     */
-    public void sendUrgentFirst(byte value) {
-        urgentFirst = value & 0xff;
-    }
-
-    /** Sends the urgent byte of {@link #sendUrgentFirst}, if it has not gone. */
-    public void flushUrgent() throws IOException {
-        if (urgentFirst >= 0) {
-            byte value = (byte) urgentFirst;
-            urgentFirst = -1;
-            socket.sendUrgent(value);
-        }
     }
 
     /** Sends what waits to go ahead of the stream, alone; false if the socket took only part of it (the rest waits). */
@@ -126,7 +105,6 @@ public final class TcpConnectionLink implements ConnectionLink {
 
     @Override
     public void write(ChannelOutboundBuffer in) throws Exception {
-        flushUrgent();
         if (ahead != null && !writeAhead(in)) {
             return;
         }
@@ -268,7 +246,6 @@ public final class TcpConnectionLink implements ConnectionLink {
 
     @Override
     public void shutdownOutput() throws IOException {
-        flushUrgent();
         if (!flushAhead()) {
             throw new IOException("could not send the " + ahead.readableBytes() + " bytes due ahead of the stream's end");
         }
