@@ -52,6 +52,8 @@ public final class NativeLibraryLoader {
             tmp = Files.createTempFile(name + "-", ".so");
             Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
             return SymbolLookup.libraryLookup(tmp, Arena.global());
+        } catch (IllegalCallerException e) {
+            throw Downcalls.nativeAccessRefused(e);
         } catch (IOException | IllegalArgumentException e) {
             UnsatisfiedLinkError error = new UnsatisfiedLinkError("could not load " + resource + ": " + e.getMessage());
             error.initCause(e);
