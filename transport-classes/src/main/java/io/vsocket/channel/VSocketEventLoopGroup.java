@@ -1,6 +1,7 @@
 package io.vsocket.channel;
 
 import io.netty.channel.EventLoopGroup;
+import io.netty.channel.IoHandlerFactory;
 import io.netty.channel.IoEventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.vsocket.loop.VSocketIoHandle;
@@ -38,6 +39,21 @@ public class VSocketEventLoopGroup extends MultiThreadIoEventLoopGroup {
 
     public VSocketEventLoopGroup(int nThreads, ThreadFactory threadFactory, Duration spin) {
         super(nThreads, threadFactory, VSocketIoHandler.newFactory(spin));
+    }
+
+    /**
+     * The factory of vsocket's event loops, for Netty 4.2's own idiom
+     * ({@code new MultiThreadIoEventLoopGroup(VSocketEventLoopGroup.ioHandlerFactory())}, as with
+     * {@code EpollIoHandler.newFactory()}); the loops are the same as this group's, default spin. Here
+     * because the loop's package is not exported on the module path.
+     */
+    public static IoHandlerFactory ioHandlerFactory() {
+        return VSocketIoHandler.newFactory();
+    }
+
+    /** As {@link #ioHandlerFactory()}, with the spin fixed as {@link #VSocketEventLoopGroup(int, Duration)} fixes it. */
+    public static IoHandlerFactory ioHandlerFactory(Duration spin) {
+        return VSocketIoHandler.newFactory(spin);
     }
 
     /**

@@ -9,6 +9,7 @@ import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.vsocket.channel.VSocketEventLoopGroup;
 import io.vsocket.channel.VSocketServerSocketChannel;
 import io.vsocket.channel.VSocketSocketChannel;
@@ -46,13 +47,16 @@ public final class ModulePathApp {
         }
         MethodHandles.lookup().accessClass(VSocketSocketChannel.class); // an exported one is in reach
         System.out.println("fileRegionAccess=" + VSocketFileRegions.hasDirectFileAccess());
-        EventLoopGroup group = new VSocketEventLoopGroup(2);
+        EventLoopGroup group = new VSocketEventLoopGroup(1);
+        // The client on Netty 4.2's own idiom, with the factory the module exports.
+        EventLoopGroup clientGroup = new MultiThreadIoEventLoopGroup(1, VSocketEventLoopGroup.ioHandlerFactory());
+        System.out.println("factoryGroup=" + VSocketEventLoopGroup.runsVSocket(clientGroup));
         try {
             Channel server = new ServerBootstrap().group(group).channel(VSocketServerSocketChannel.class)
                     .childHandler(new Echo()).bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))
                     .sync().channel();
             CompletableFuture<String> echoed = new CompletableFuture<>();
-            VSocketSocketChannel client = (VSocketSocketChannel) new Bootstrap().group(group)
+            VSocketSocketChannel client = (VSocketSocketChannel) new Bootstrap().group(clientGroup)
                     .channel(VSocketSocketChannel.class).handler(new ChannelInboundHandlerAdapter() {
                         @Override
                         public void channelRead(ChannelHandlerContext ctx, Object msg) {
@@ -70,6 +74,7 @@ public final class ModulePathApp {
             client.close().sync();
             server.close().sync();
         } finally {
+            clientGroup.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
             group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
         }
     }

@@ -108,6 +108,8 @@ class ModulePathTest {
                     + text);
             assertEquals("true", said.get("fileRegionAccess"), "the opened io.netty.channel reaches the transport:\n"
                     + text);
+            assertEquals("true", said.get("factoryGroup"), "a MultiThreadIoEventLoopGroup of the exported factory:\n"
+                    + text);
             assertEquals("over the module path", said.get("echoed"), text);
             assertEquals("SHM", said.get("link"), "the connection moved onto shm:\n" + text);
         } finally {
