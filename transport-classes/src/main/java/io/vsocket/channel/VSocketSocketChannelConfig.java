@@ -130,10 +130,12 @@ public final class VSocketSocketChannelConfig extends DefaultChannelConfig imple
             setHelloTimeoutMillis((Integer) value);
         } else if (option == VSocketChannelOption.RECEIVE_IN_PLACE) {
             setReceiveInPlace((Boolean) value);
-        } else if (tcpOption(option) >= 0) {
-            set(LibC.IPPROTO_TCP, tcpOption(option), (Integer) value, option.name());
         } else {
-            return super.setOption(option, value);
+            int tcp = tcpOption(option);
+            if (tcp < 0) {
+                return super.setOption(option, value);
+            }
+            set(LibC.IPPROTO_TCP, tcp, (Integer) value, option.name());
         }
         return true;
     }

@@ -59,7 +59,9 @@ public final class Hello {
     /** The server's offer: which links it takes, each with its part (what the client needs to set it up). */
     public record ServerHello(byte[] token, int ringSize, Map<VSocketLink, byte[]> parts) implements Message {
         public ServerHello {
-            parts = Collections.unmodifiableMap(parts.isEmpty() ? new EnumMap<>(VSocketLink.class) : new EnumMap<>(parts));
+            EnumMap<VSocketLink, byte[]> copy = new EnumMap<>(VSocketLink.class);
+            copy.putAll(parts); // (EnumMap's copy constructor refuses an empty map of another kind)
+            parts = Collections.unmodifiableMap(copy);
         }
 
         public Set<VSocketLink> links() {

@@ -10,6 +10,7 @@ import io.vsocket.link.VSocketLink;
 import java.io.IOException;
 import java.util.EnumMap;
 import java.util.EnumSet;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 
@@ -49,7 +50,7 @@ public final class LinkListeners {
             }
             return listener;
         } catch (IOException | RuntimeException e) {
-            String name = link.name().toLowerCase(java.util.Locale.ROOT);
+            String name = link.name().toLowerCase(Locale.ROOT);
             logger.info("{}: no {} listener, its connections will not use {}: {}", server, name, name, e.toString());
             return null;
         }

@@ -525,6 +525,7 @@ public final class LinkNegotiation {
 
     private void choose(Hello.ServerHello hello) throws IOException {
         token = hello.token();
+        LinkHello.HelloConnection connection = connection();
         StringBuilder refused = new StringBuilder();
         for (VSocketLink link : config.getLinks()) {
             byte[] part = hello.parts().get(link);
@@ -538,7 +539,7 @@ public final class LinkNegotiation {
                 return;
             }
             try {
-                choice = LinkHellos.of(link).choose(connection(), hello.ringSize(), Unpooled.wrappedBuffer(part));
+                choice = LinkHellos.of(link).choose(connection, hello.ringSize(), Unpooled.wrappedBuffer(part));
             } catch (HelloPartException e) {
                 throw new HelloException("the server's offer of " + name(link) + " is broken: " + e.getMessage());
             } catch (IOException | RuntimeException e) {

@@ -24,9 +24,14 @@ public interface LinkSettings extends ChannelConfig {
     /** Whether received bytes may be handed over as they lie in the link's memory. */
     boolean isReceiveInPlace();
 
+    /** Whether {@code size} can be a ring's: a power of two from {@link #MIN_RING_SIZE} to {@link #MAX_RING_SIZE}. */
+    static boolean isRingSize(long size) {
+        return size >= MIN_RING_SIZE && size <= MAX_RING_SIZE && Long.bitCount(size) == 1;
+    }
+
     /** Checks a ring size (this side's, or one a peer announced): a power of two within the bounds. */
     static int validateRingSize(int size) {
-        if (size < MIN_RING_SIZE || size > MAX_RING_SIZE || Integer.bitCount(size) != 1) {
+        if (!isRingSize(size)) {
             throw new IllegalArgumentException("ring size must be a power of two from " + MIN_RING_SIZE + " to "
                     + MAX_RING_SIZE + ": " + size);
         }

@@ -3,6 +3,7 @@ package io.vsocket.channel;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
@@ -520,9 +521,6 @@ class ShmUpgradeTest {
     private static byte[] shmOffer(String hostId, String rendezvous) {
         ByteBuf part = Unpooled.buffer();
         new ShmHello.OfferPart(hostId, rendezvous).write(part);
-        byte[] bytes = new byte[part.readableBytes()];
-        part.readBytes(bytes);
-        part.release();
-        return bytes;
+        return ByteBufUtil.getBytes(part);
     }
 }

@@ -87,8 +87,7 @@ public final class ShmHello implements LinkHello {
         if (local.isEmpty() || !local.equals(offer.hostId())) {
             return "the server is on another host, network namespace or user";
         }
-        if (serverRingSize < LinkSettings.MIN_RING_SIZE || serverRingSize > LinkSettings.MAX_RING_SIZE
-                || Integer.bitCount(serverRingSize) != 1) {
+        if (!LinkSettings.isRingSize(serverRingSize)) {
             return "the server asked for a ring of " + serverRingSize + " bytes";
         }
         return null;

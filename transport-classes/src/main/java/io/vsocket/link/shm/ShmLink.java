@@ -227,7 +227,7 @@ public final class ShmLink implements StreamLink {
             long size = memFd.currentSize();
             if (clientRing == 0) {
                 long rest = size - HEADER_SIZE - serverRing;
-                if (rest < LinkSettings.MIN_RING_SIZE || rest > LinkSettings.MAX_RING_SIZE || Long.bitCount(rest) != 1) {
+                if (!LinkSettings.isRingSize(rest)) {
                     throw new RingProtocolException("the peer's shared memory has " + size + " bytes: no ring size "
                             + "fits beside this side's ring of " + serverRing);
                 }
