@@ -2,6 +2,7 @@ package io.vsocket.channel;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelOutboundBuffer;
 import io.netty.channel.ChannelPromise;
 import io.netty.channel.EventLoop;
@@ -23,11 +24,13 @@ import java.util.List;
 
 /**
  * What carries a {@link VSocketSocketChannel}'s bytes, and what makes it: the hello while it is under
- * way, the link it picked, the bytes the hello took off the socket that are the application's, and a
+ * way, the link it picked, the bytes the hello took off the socket that are the application's, a
  * tcp channel's watch for a late offer (with the writes, the output shut-downs and the input shut-down
- * held while that offer's link is made). The channel keeps Netty's semantics (connect, active, the
- * pipeline, half-closure) and asks this which link reads, writes and shuts down; the hello and the
- * links see the channel through this ({@link NegotiationHost}). Loop thread only, but {@link #link()}.
+ * held while that offer's link is made), and its watch for a late hello behind the peer's urgent mark
+ * in the middle of the stream (reads stopping at the mark, writes held while a marked choice waits).
+ * The channel keeps Netty's semantics (connect, active, the pipeline, half-closure) and asks this
+ * which link reads, writes and shuts down; the hello and the links see the channel through this
+ * ({@link NegotiationHost}). Loop thread only, but {@link #link()}.
  */
 final class StreamPath implements NegotiationHost {
     private final VSocketSocketChannel channel;
@@ -43,6 +46,11 @@ final class StreamPath implements NegotiationHost {
     private LinkNegotiation lateHello;
     /** Bytes (or the end of output) went out over tcp while a late hello was watched for: too late to take one. */
     private boolean sentWhileWatching;
+    /**
+     * A tcp channel whose peer's late hello will come behind an urgent mark in the middle of its stream:
+     * the tcp link reads up to the mark, then this hello takes the socket (see {@link LinkNegotiation}).
+     */
+    private LinkNegotiation markWatch;
     /** Output shut-downs asked for while a late offer's link is being made: done once the held writes went. */
     private final List<ChannelPromise> heldOutputShutdowns = new ArrayList<>(0);
     /** An input shut-down asked for while a late offer's link is being made: done once the link is there. */
@@ -77,9 +85,10 @@ final class StreamPath implements NegotiationHost {
     }
 
     /**
-     * The client's side, once its TCP connection is up: the hello, or tcp at once when tcp is the only
-     * link allowed (then this side never speaks vsocket, and the peer sees a plain client), or tcp at
-     * once moving onto shm later when the server is on this host.
+     * The client's side, once its TCP connection is up: tcp at once when tcp is the only link allowed
+     * (then this side never speaks vsocket, and the peer sees a plain client), or tcp at once moving
+     * onto shm later when the server is on this host, or tcp at once moving onto the offer's link when
+     * it comes (any client that allows tcp), or else the hello before the connect completes.
      */
     void startClient() throws IOException {
         List<VSocketLink> allowed = config.getLinks();
@@ -94,6 +103,11 @@ final class StreamPath implements NegotiationHost {
             return;
         }
         negotiation = new LinkNegotiation(this, socket, config);
+        if (LinkNegotiation.startsOnTcp(config)) {
+            // Usable over tcp now; the offer, whenever it comes, moves it (behind a mark if it wrote).
+            negotiation.startClientOnTcp();
+            return;
+        }
         negotiation.startClient();
         negotiationInterestChanged();
     }
@@ -110,17 +124,37 @@ final class StreamPath implements NegotiationHost {
     /** The hello picked the link: move the data path onto it. */
     @Override
     public void linkEstablished(ConnectionLink established, ByteBuf leftover) {
+        establish(established, leftover, null);
+    }
+
+    @Override
+    public void linkEstablishedWatchingMark(LinkNegotiation watch, ByteBuf leftover) {
+        TcpConnectionLink tcp = new TcpConnectionLink(this, socket, config);
+        tcp.stopAtMark(true); // before the first read: the client's late choice lies behind its mark
+        establish(tcp, leftover, watch);
+    }
+
+    /** Moves the data path onto {@code established}; {@code watch}: the peer's late hello to come behind its mark. */
+    private void establish(ConnectionLink established, ByteBuf leftover, LinkNegotiation watch) {
         negotiation = null;
+        markWatch = watch;
         ConnectionLink before = link;
         if (before != null && before != established) {
             before.close(); // the tcp link a late offer's link replaces (the socket stays: it is the channel's)
         }
         link = established;
-        pendingInbound = leftover;
+        if (leftover != null) {
+            // (Bytes still held from before come first; none are, in the paths known.)
+            pendingInbound = pendingInbound == null ? leftover : Unpooled.wrappedBuffer(pendingInbound, leftover);
+        }
         channel.clearFlag(VSocketIoOps.PRI);
         boolean reading = wantsRead();
         if (!channel.isOpen()) {
             established.close();
+            if (watch != null) {
+                watch.abort();
+                markWatch = null;
+            }
             if (pendingInbound != null) {
                 pendingInbound.release(); // the channel's close went before it: nothing will read it
                 pendingInbound = null;
@@ -199,6 +233,8 @@ final class StreamPath implements NegotiationHost {
         ConnectionLink c = link;
         if (negotiation != null) {
             negotiation.ready();
+        } else if (markWatch != null && !flushMarked()) {
+            return true; // the marked hello waits for writability (and the channel's writes behind it)
         } else if (c != null) {
             c.socketReady(event);
         } else {
@@ -209,7 +245,7 @@ final class StreamPath implements NegotiationHost {
 
     /** Holds an output shut-down while a late offer's link is made (Netty would fail the held writes). */
     boolean holdOutputShutdown(ChannelPromise promise) {
-        if (negotiation != null && channel.active) {
+        if ((negotiation != null || markWatch != null && markWatch.holdsWrites()) && channel.active) {
             heldOutputShutdowns.add(promise);
             return true;
         }
@@ -239,10 +275,49 @@ final class StreamPath implements NegotiationHost {
             // outbound buffer for the link.
             return;
         }
+        if (markWatch != null) {
+            if (!flushMarked()) {
+                return; // behind a marked hello still going out (the hello watches writability for it)
+            }
+            if (markWatch != null && markWatch.holdsWrites()) {
+                // A client's marked choice awaits its answer: nothing goes till then, so no wake-ups for writability.
+                channel.clearFlag(VSocketIoOps.OUT);
+                return;
+            }
+        }
         if (lateHello != null && !in.isEmpty()) {
             sentWhileWatching = true;
         }
         c.write(in);
+    }
+
+    /**
+     * Sends what is left of the watch's marked hello; true once nothing is (the watch dropped if that
+     * was its end: the channel's held writes then go over tcp from a task).
+     */
+    private boolean flushMarked() {
+        LinkNegotiation watch = markWatch;
+        try {
+            if (!watch.flushMarked()) {
+                return false;
+            }
+        } catch (IOException | RuntimeException e) {
+            failed(e);
+            return false;
+        }
+        if (watch.isDone() && markWatch == watch) {
+            endMarkWatch();
+        }
+        return true;
+    }
+
+    /** The peer's late hello will not come behind a mark after all: plain reads and writes again. */
+    private void endMarkWatch() {
+        markWatch = null;
+        if (link instanceof TcpConnectionLink tcp) {
+            tcp.stopAtMark(false);
+        }
+        flushLater(); // writes held behind the watch
     }
 
     void stopReading() {
@@ -305,7 +380,8 @@ final class StreamPath implements NegotiationHost {
             return 0; // a late offer's link is being made: the hello reads the socket
         }
         if (lateHello != null) {
-            int state = lateHello.watchLateHello(sentWhileWatching);
+            boolean wrote = link instanceof TcpConnectionLink tcp && tcp.bytesWritten() > 0;
+            int state = lateHello.watchLateHello(sentWhileWatching, wrote);
             if (state == LinkNegotiation.WATCHING) {
                 return 0;
             }
@@ -313,10 +389,14 @@ final class StreamPath implements NegotiationHost {
                 takeLateOffer();
                 return 0;
             }
-            pendingInbound = lateHello.takeLeftover();
-            lateHello = null;
-            if (state == LinkNegotiation.WATCH_EOF) {
-                return NativeSocket.EOF;
+            if (state == LinkNegotiation.WATCH_MARK) {
+                watchMark();
+            } else {
+                pendingInbound = lateHello.takeLeftover();
+                lateHello = null;
+                if (state == LinkNegotiation.WATCH_EOF) {
+                    return NativeSocket.EOF;
+                }
             }
         }
         if (pendingInbound != null) {
@@ -330,7 +410,61 @@ final class StreamPath implements NegotiationHost {
             return n;
         }
         ConnectionLink c = link;
-        return c != null ? c.read(buf) : 0;
+        if (c == null) {
+            return 0;
+        }
+        int n = c.read(buf);
+        if (markWatch != null && c instanceof TcpConnectionLink tcp) {
+            if (tcp.reachedMark()) {
+                handOverAtMark(tcp);
+                return 0;
+            }
+            if (n == NativeSocket.EOF) {
+                // The peer's stream ended before its mark: no late hello comes; a client's marked choice
+                // stays unanswered, and its held writes go over tcp.
+                markWatch.peerEnded();
+                endMarkWatch();
+            }
+        }
+        return n;
+    }
+
+    /**
+     * The late hello will come behind the peer's urgent mark: what the watch read so far is the
+     * application's, the tcp link reads up to the mark, and a client answers the offer behind its own.
+     */
+    private void watchMark() {
+        LinkNegotiation watch = lateHello;
+        lateHello = null;
+        ByteBuf before = watch.takeBytesBeforeMark();
+        if (before != null) {
+            pendingInbound = pendingInbound == null ? before : Unpooled.wrappedBuffer(pendingInbound, before);
+        }
+        markWatch = watch;
+        ((TcpConnectionLink) link).stopAtMark(true);
+        if (!watch.answerMarked() && markWatch == watch) {
+            endMarkWatch(); // answered with tcp (or the channel failed): nothing behind a mark to wait for
+        }
+    }
+
+    /**
+     * The tcp link's reads reached the peer's mark: the hello takes the socket, the channel's writes
+     * waiting (they go over the link it makes, or over tcp again). Processed on the next readiness, not
+     * inside this read: finishing the hello here would re-enter the channel's read loop.
+     */
+    private void handOverAtMark(TcpConnectionLink tcp) {
+        LinkNegotiation watch = markWatch;
+        if (!watch.markReached()) {
+            tcp.stopAtMark(true); // the urgent byte has not come yet: read up to the mark again
+            return;
+        }
+        markWatch = null;
+        tcp.stopAtMark(false);
+        if (watch.isDone()) {
+            return; // failed at the mark (the channel is closing)
+        }
+        negotiation = watch;
+        negotiationInterestChanged(); // level-triggered: the bytes behind the mark wake the hello
     }
 
     /** The channel closes: the hello, what it held, and the link go with it. */
@@ -346,6 +480,10 @@ final class StreamPath implements NegotiationHost {
         if (lateHello != null) {
             lateHello.abort();
             lateHello = null;
+        }
+        if (markWatch != null) {
+            markWatch.abort();
+            markWatch = null;
         }
         for (ChannelPromise p : heldOutputShutdowns) {
             p.tryFailure(new ClosedChannelException());

@@ -33,8 +33,12 @@ public final class Hello {
 
     /** Starts every message; chosen to be unlikely as the first bytes of any plain protocol. */
     static final byte[] MAGIC = {0x00, 'v', 'S', 'K', (byte) 0xD7, 0x1E, 0x5A, (byte) 0xA5};
-    /** 2: each link's part as its own bytes (1 had the shm and rdma fields in the messages themselves). */
-    public static final int VERSION = 2;
+    /**
+     * 3: a late choice and its answer may come in the middle of the stream, behind {@link #LATE_MARKER}
+     * (2 peers would read them as the application's bytes); 2: each link's part as its own bytes (1 had
+     * the shm and rdma fields in the messages themselves).
+     */
+    public static final int VERSION = 3;
     public static final int HEADER = 12;
     public static final int MAX_BODY = 1024;
     /** The out-of-band byte a vsocket client sends first: invisible in-band to a plain server. */
@@ -44,6 +48,12 @@ public final class Hello {
      * when the hello completes ({@link ShmUpgradeLink}).
      */
     public static final byte UPGRADE_MARKER = 'u';
+    /**
+     * The urgent byte that marks where a late hello begins in the middle of a stream: a client's choice
+     * made after it had sent bytes over tcp, and the server's answer behind its own bytes
+     * ({@link LinkNegotiation}).
+     */
+    public static final byte LATE_MARKER = 'l';
     /** The per-connection token: also what the shm rendezvous expects with a client's descriptors. */
     public static final int TOKEN_LENGTH = ShmRendezvous.TOKEN_LENGTH;
     static final byte[] NO_PART = new byte[0];

@@ -60,7 +60,14 @@ import java.util.concurrent.TimeUnit;
  * A side that stopped waiting (a client for the offer, a server for the choice) goes on in tcp and
  * watches its peer's first bytes for the late hello ({@link #watchLateHello}): a client that has
  * sent nothing yet answers a late offer and the link is made as usual under its active channel
- * ({@link #upgrade()}); any other late hello is dropped, a late choice answered with "tcp".
+ * ({@link #upgrade()}); a late choice is answered with "tcp". A client that has already sent bytes
+ * over tcp answers a late offer of a link other than tcp in the middle of its stream: one urgent
+ * byte ({@link Hello#LATE_MARKER}) and its choice right behind it, holding its writes from there.
+ * The server, having seen the client's bytes where a choice belonged, reads its stream only up to
+ * that mark ({@link NativeSocket#readBeforeMark}), takes the choice behind it, and answers the same
+ * way — its own mark behind the bytes it sent, the link-ready behind that — holding its writes from
+ * the mark; each side then reads the other's tcp bytes up to the mark and the new link's after it,
+ * so nothing is lost or reordered. A side whose peer ended its stream before answering stays on tcp.
  *
  * Event-loop thread only; one per connection, dropped once the link is known.
  */
@@ -78,6 +85,10 @@ public final class LinkNegotiation {
         WATCH_LATE_HELLO,
         /** A server that stopped waiting for the choice: on tcp, but a late choice may still lead the stream. */
         WATCH_LATE_CHOICE,
+        /** A server on tcp whose client sent bytes where the choice belonged: its choice comes behind an urgent mark. */
+        WATCH_MARK,
+        /** The hello's outcome is known, but its marked message is still going out (the socket was full). */
+        FLUSH_MARK,
         DONE
     }
 
@@ -91,7 +102,7 @@ public final class LinkNegotiation {
     private final NegotiationHost channel;
     private final NativeSocket socket;
     private final LinkSettings config;
-    private final ByteBuf in = Unpooled.buffer(256);
+    private ByteBuf in = Unpooled.buffer(256);
     private Step step;
     private Future<?> timeout;
     private byte[] token;
@@ -112,6 +123,17 @@ public final class LinkNegotiation {
     private Hello.ServerHello lateOffer;
     /** This client answered a late offer from an active tcp channel: it falls back if the server moved on. */
     private boolean late;
+    /**
+     * This hello's answers go in the middle of the stream, each behind an urgent mark (a client that had
+     * sent bytes over tcp when the offer came, and its server).
+     */
+    private boolean marked;
+    /** A marked message still going out (the socket was full): the bytes not yet written. */
+    private ByteBuf markedOut;
+    /** Whether {@link #markedOut}'s urgent byte went out already. */
+    private boolean markSent;
+    /** In {@link Step#FLUSH_MARK}: the link the channel goes on with once the marked message went (null: the one it has). */
+    private ConnectionLink afterFlush;
 
     /** {@link #watchLateHello}: nothing decided yet. */
     public static final int WATCHING = 0;
@@ -124,6 +146,12 @@ public final class LinkNegotiation {
      * channel gives the socket back to this hello ({@link #upgrade()}), which makes the link as usual.
      */
     public static final int WATCH_UPGRADE = 2;
+    /**
+     * {@link #watchLateHello}: the peer's answer will come behind an urgent mark in the middle of the
+     * stream (a client has answered the late offer so; a server sees the client's bytes first): the
+     * channel takes {@link #takeBytesBeforeMark()} as the application's and reads up to the mark.
+     */
+    public static final int WATCH_MARK = 3;
 
     public LinkNegotiation(NegotiationHost channel, NativeSocket socket, LinkSettings config) {
         this.channel = channel;
@@ -133,8 +161,32 @@ public final class LinkNegotiation {
 
     /** The epoll interest while the hello is under way. */
     public int interest() {
-        int flags = VSocketIoOps.IN | VSocketIoOps.RDHUP;
+        int flags = VSocketIoOps.IN | VSocketIoOps.RDHUP | (markedOut != null ? VSocketIoOps.OUT : 0);
         return step == Step.AWAIT_MARKER ? flags | VSocketIoOps.PRI : flags;
+    }
+
+    /**
+     * Whether a client that allows tcp goes on over it at once and makes its hello an upgrade (the
+     * default; {@code -Dio.vsocket.linkUpgrade=false} makes it wait for the hello, as a client that
+     * does not allow tcp always does): its connect completes as TCP's does, its first bytes go over
+     * tcp, and the offer, whenever it comes, moves the connection — taken as a timely one while the
+     * client has sent nothing, else behind an urgent mark in the middle of the stream.
+     */
+    public static final boolean UPGRADE = Boolean.parseBoolean(System.getProperty("io.vsocket.linkUpgrade", "false"));
+
+    /** Whether a client with these links goes on over tcp at once ({@link #startClientOnTcp}). */
+    public static boolean startsOnTcp(LinkSettings config) {
+        return UPGRADE && config.getLinks().contains(VSocketLink.TCP);
+    }
+
+    /**
+     * The client's side, going on over tcp at once ({@link #UPGRADE}): its marker goes, and its channel
+     * is active on tcp now, watching the server's first bytes for the offer.
+     */
+    public void startClientOnTcp() throws IOException {
+        socket.sendUrgent(Hello.CLIENT_MARKER);
+        step = Step.WATCH_LATE_HELLO;
+        channel.linkEstablishedWatchingLateHello(this);
     }
 
     public void startClient() throws IOException {
@@ -159,7 +211,7 @@ public final class LinkNegotiation {
             timeout.cancel(false);
         }
         Step armedFor = step;
-        boolean patient = step == Step.AWAIT_CLIENT_HELLO || step == Step.AWAIT_ACCEPTANCE;
+        boolean patient = step == Step.AWAIT_CLIENT_HELLO || step == Step.AWAIT_ACCEPTANCE || step == Step.WATCH_MARK;
         // A client waits for the answer to a late choice (the only time AWAIT_LINK_READY has a timer)
         // as long as lateAnswerMillis says.
         long millis = step == Step.AWAIT_LINK_READY ? lateAnswerMillis()
@@ -183,7 +235,16 @@ public final class LinkNegotiation {
                             + " bytes and nothing more came within " + config.getHelloTimeoutMillis() + " ms"));
                 }
             }
-            case AWAIT_CLIENT_HELLO -> stopWaitingForChoice();
+            case AWAIT_CLIENT_HELLO -> {
+                if (marked) {
+                    fail(new VSocketLinkException("the client's late choice behind its urgent mark stopped after "
+                            + in.readableBytes() + " bytes"));
+                } else {
+                    stopWaitingForChoice();
+                }
+            }
+            // The offers go (a choice that still comes is answered with tcp); the watch for the mark stays.
+            case WATCH_MARK -> closeOffers();
             case AWAIT_LINK_READY -> fail(new VSocketLinkException("the server did not answer this client's choice of "
                     + "a link (made on its late offer) within " + lateAnswerMillis() + " ms"));
             case AWAIT_ACCEPTANCE -> {
@@ -204,6 +265,10 @@ public final class LinkNegotiation {
     /** The socket is readable (or urgent data arrived). */
     public void ready() {
         try {
+            flushMarked();
+            if (step == Step.FLUSH_MARK || step == Step.DONE) {
+                return;
+            }
             if (step == Step.AWAIT_MARKER) {
                 int urgent = socket.readUrgent();
                 if (urgent == Hello.CLIENT_MARKER) {
@@ -225,7 +290,15 @@ public final class LinkNegotiation {
                 return;
             }
             int n = readSome();
+            if (n == NativeSocket.AT_MARK) {
+                // The client's own bytes, which began like a hello, and its late choice behind them.
+                watchMarkedChoice();
+                return;
+            }
             while (step != Step.DONE && in.isReadable()) {
+                if (marked && !Hello.startsLikeHello(in)) {
+                    throw new HelloException("the peer's bytes behind its urgent mark are not a vsocket hello");
+                }
                 if (step == Step.AWAIT_SERVER_HELLO && !Hello.startsLikeHello(in)) {
                     plainPeer("answered with its own bytes");
                     return;
@@ -237,8 +310,9 @@ public final class LinkNegotiation {
                     return;
                 }
                 if (step == Step.AWAIT_CLIENT_HELLO && !Hello.startsLikeHello(in)) {
-                    // The client gave up waiting for the offer and went on in plain tcp.
-                    plainPeer("sent its own bytes instead of a choice");
+                    // The client gave up waiting for the offer and went on in plain tcp: it answers the
+                    // offer behind an urgent mark once it reads it.
+                    watchMarkedChoice();
                     return;
                 }
                 Hello.Message message;
@@ -282,7 +356,15 @@ public final class LinkNegotiation {
 
     private int readSome() throws IOException {
         MemorySegment scratch = Scratch.segment();
-        int n = socket.read(scratch.address(), Scratch.SIZE);
+        // A server holding the start of what may be a choice: the client's own bytes may have begun like
+        // one, and its marked choice follow them, which a plain read starting at the mark would run into.
+        boolean markMayFollow = in.isReadable() && (step == Step.AWAIT_CLIENT_HELLO && !marked
+                || step == Step.WATCH_LATE_CHOICE) && offersOtherThanTcp();
+        int n = markMayFollow ? socket.readBeforeMark(scratch.address(), Scratch.SIZE)
+                : socket.read(scratch.address(), Scratch.SIZE);
+        if (n == NativeSocket.AT_MARK) {
+            return n;
+        }
         if (n > 0) {
             in.writeBytes(scratch.asSlice(0, n).asByteBuffer());
         }
@@ -443,9 +525,21 @@ public final class LinkNegotiation {
             finish(new TcpConnectionLink(channel, socket, config));
             return;
         }
+        if (marked && socket.isOutputShutdown()) {
+            // Nothing can answer it: this side's stream ended before the mark, and the client, seeing that
+            // end where the answer belonged, goes on over tcp too (what follows the choice is its bytes).
+            logger.debug("{}: a late choice of {} after this side's output ended: tcp", channel, name(hello.link()));
+            finish(new TcpConnectionLink(channel, socket, config));
+            return;
+        }
         LinkSettings.validateRingSize(hello.ringSize());
         if (in.isReadable()) {
             throw new HelloException("the client sent " + in.readableBytes() + " bytes after choosing " + hello.link());
+        }
+        if (!offers.containsKey(hello.link())) {
+            // A marked choice after this server's patience, which closed the offers.
+            linkFailed(name(hello.link()) + ": the choice came after this server stopped waiting for it");
+            return;
         }
         accepting = offers.remove(hello.link());
         closeOffers();
@@ -535,7 +629,13 @@ public final class LinkNegotiation {
             if (link == VSocketLink.TCP) {
                 chosenLink = link;
                 write(out -> Hello.encode(new Hello.ClientHello(token, VSocketLink.TCP, config.getRingSize()), out));
-                finish(new TcpConnectionLink(channel, socket, config));
+                if (marked) {
+                    in.release();
+                    in = Unpooled.EMPTY_BUFFER;
+                    endOnceFlushed(null); // the channel stays on its tcp link (see answerMarked)
+                } else {
+                    finish(new TcpConnectionLink(channel, socket, config));
+                }
                 return;
             }
             try {
@@ -621,11 +721,31 @@ public final class LinkNegotiation {
      * {@link #WATCHING}, {@link #WATCH_DONE}, {@link #WATCH_EOF} or {@link #WATCH_UPGRADE}.
      */
     public int watchLateHello(boolean sentSince) throws IOException {
+        return watchLateHello(sentSince, sentSince);
+    }
+
+    /**
+     * As {@link #watchLateHello(boolean)}, telling bytes sent ({@code wrote}: then a client answers a late
+     * offer of another link than tcp behind an urgent mark, {@link #WATCH_MARK}) from a stream that
+     * merely ended ({@code sentSince} without {@code wrote}: the offer is dropped).
+     */
+    public int watchLateHello(boolean sentSince, boolean wrote) throws IOException {
         int n = readSome();
+        if (n == NativeSocket.AT_MARK) {
+            // A server that stopped waiting, holding the client's first bytes (they began like a hello):
+            // the client's late choice lies behind them.
+            step = Step.WATCH_MARK;
+            return WATCH_MARK;
+        }
         if (!in.isReadable()) {
             return n < 0 ? WATCH_EOF : WATCHING;
         }
         if (!Hello.startsLikeHello(in)) {
+            if (step == Step.WATCH_LATE_CHOICE && offersOtherThanTcp()) {
+                // The client's own bytes: once it reads the offer, its choice comes behind an urgent mark.
+                step = Step.WATCH_MARK;
+                return WATCH_MARK;
+            }
             return WATCH_DONE;
         }
         Hello.Message message;
@@ -641,6 +761,13 @@ public final class LinkNegotiation {
                 && !sentSince && n >= 0) {
             lateOffer = offer;
             return WATCH_UPGRADE;
+        }
+        if (step == Step.WATCH_LATE_HELLO && message instanceof Hello.ServerHello offer && wrote && n >= 0
+                && !socket.isOutputShutdown() && offer.links().stream().anyMatch(l -> l != VSocketLink.TCP)) {
+            // Bytes went out over tcp before the offer came: the server saw them where a choice belonged and
+            // waits for this side's answer behind an urgent mark. What follows the offer is the server's own.
+            lateOffer = offer;
+            return WATCH_MARK;
         }
         if (step == Step.WATCH_LATE_CHOICE && message instanceof Hello.ClientHello lateChoice
                 && Arrays.equals(lateChoice.token(), token) && lateChoice.link() != VSocketLink.TCP && !sentSince) {
@@ -696,6 +823,184 @@ public final class LinkNegotiation {
         }
     }
 
+    /**
+     * A server whose client sent bytes where its choice belonged: the channel goes on over tcp with
+     * those bytes, reading up to the client's mark (the client answers the offer behind one when it
+     * reads it); tcp at once if nothing but tcp was offered.
+     */
+    private void watchMarkedChoice() {
+        if (!offersOtherThanTcp()) {
+            plainPeer("sent its own bytes instead of a choice");
+            return;
+        }
+        logger.debug("{}: the client went on over tcp before the offer came: tcp, its choice to come behind a mark",
+                channel);
+        step = Step.WATCH_MARK;
+        armTimeout(); // the server's patience, after which its offers go
+        channel.linkEstablishedWatchingMark(this, takeBytesBeforeMark());
+    }
+
+    private boolean offersOtherThanTcp() {
+        return offered != null && offered.stream().anyMatch(l -> l != VSocketLink.TCP);
+    }
+
+    /** After {@link #WATCH_MARK}: the bytes read so far, which are the application's (null if none); the watch goes on. */
+    public ByteBuf takeBytesBeforeMark() {
+        ByteBuf bytes = in.isReadable() ? in : null;
+        if (bytes == null) {
+            in.release();
+        }
+        in = Unpooled.buffer(256);
+        return bytes;
+    }
+
+    /**
+     * After {@link #WATCH_MARK} on a client: answers the late offer in the middle of the stream, an
+     * urgent mark and the choice behind it, and holds the channel's writes ({@link #holdsWrites()}) until
+     * the server's marked answer; true while that answer is awaited (or the choice is still going out),
+     * false once the hello is over (a choice of tcp that went: the channel goes on as it was, or a broken
+     * offer, which failed the channel). On a server, nothing to answer: true.
+     */
+    public boolean answerMarked() {
+        if (step == Step.WATCH_MARK) {
+            return true;
+        }
+        Hello.ServerHello offer = lateOffer;
+        lateOffer = null;
+        marked = true;
+        step = Step.AWAIT_SERVER_HELLO;
+        try {
+            choose(offer);
+        } catch (IOException | RuntimeException e) {
+            fail(e);
+            return false;
+        }
+        if (step == Step.AWAIT_LINK_READY) {
+            // No timer until the mark: the server answers when its reads reach this side's mark, which
+            // waits for its application to read (as this side's bytes before it do).
+            if (timeout != null) {
+                timeout.cancel(false);
+            }
+            logger.debug("{}: answered a late offer behind an urgent mark", channel);
+        }
+        return step != Step.DONE; // (a choice of tcp still going out: FLUSH_MARK)
+    }
+
+    /**
+     * While the channel watches for the peer's mark: whether its writes wait (a client that chose, for the
+     * answer; any side whose marked message is still going out, behind it).
+     */
+    public boolean holdsWrites() {
+        return step == Step.AWAIT_LINK_READY || markedOut != null;
+    }
+
+    /**
+     * The channel's reads reached the peer's urgent mark: the late hello behind it is this hello's to
+     * read (the channel gives it the socket, its writes waiting). False if the urgent byte itself has not
+     * come yet (the channel keeps reading up to the mark). A mark of another kind fails the hello.
+     */
+    public boolean markReached() {
+        try {
+            int urgent = socket.readUrgent();
+            if (urgent == NativeSocket.URGENT_NOT_YET) {
+                return false;
+            }
+            if (urgent != Hello.LATE_MARKER) {
+                throw new HelloException(urgent == NativeSocket.URGENT_NONE
+                        ? "the peer's stream ended at an urgent mark whose byte never came"
+                        : "the peer sent urgent byte " + urgent + " in the middle of its stream, not vsocket's mark "
+                        + "of a late hello");
+            }
+        } catch (IOException | RuntimeException e) {
+            fail(e);
+            return true;
+        }
+        marked = true;
+        if (step == Step.WATCH_MARK) {
+            step = Step.AWAIT_CLIENT_HELLO;
+        }
+        armTimeout(); // the answer comes right behind the mark
+        return true;
+    }
+
+    /**
+     * The peer's stream ended before its mark: a client's choice goes unanswered (the server's output
+     * ended first, and it answers none), a server's watch ends; the channel goes on over tcp.
+     */
+    public void peerEnded() {
+        if (step == Step.AWAIT_LINK_READY) {
+            logOnce("the server's stream ended before it answered this client's late choice of " + name(chosenLink));
+        }
+        if (step != Step.DONE) {
+            in.release();
+            end();
+        }
+    }
+
+    /** The hello is over (the channel drops its watch). */
+    public boolean isDone() {
+        return step == Step.DONE;
+    }
+
+    /**
+     * Sends what is left of a marked message (its urgent byte, then its bytes); true once all went.
+     * While some is left the channel watches for writability, and its own writes wait behind it.
+     */
+    public boolean flushMarked() throws IOException {
+        if (markedOut == null) {
+            return true;
+        }
+        if (!markSent) {
+            if (!socket.trySendUrgent(Hello.LATE_MARKER)) {
+                channel.watch(VSocketIoOps.OUT);
+                return false;
+            }
+            markSent = true;
+        }
+        MemorySegment scratch = Scratch.segment();
+        while (markedOut.isReadable()) {
+            int length = Math.min(markedOut.readableBytes(), Scratch.SIZE);
+            MemorySegment.copy(markedOut.array(), markedOut.arrayOffset() + markedOut.readerIndex(), scratch,
+                    java.lang.foreign.ValueLayout.JAVA_BYTE, 0, length);
+            long n = socket.write(scratch.address(), length);
+            if (n <= 0) {
+                channel.watch(VSocketIoOps.OUT);
+                return false;
+            }
+            markedOut.skipBytes((int) n);
+        }
+        markedOut.release();
+        markedOut = null;
+        channel.unwatch(VSocketIoOps.OUT); // the channel's writes wait for the link: nothing else to write now
+        if (step == Step.FLUSH_MARK) {
+            ConnectionLink link = afterFlush;
+            afterFlush = null;
+            if (link != null) {
+                finish(link);
+            } else {
+                end();
+            }
+        }
+        return true;
+    }
+
+    /** The hello is over, once its marked message went; {@code link}: what the channel goes on with (null: its own). */
+    private void endOnceFlushed(ConnectionLink link) {
+        if (markedOut == null) {
+            if (link != null) {
+                finish(link);
+            } else {
+                end();
+            }
+            return;
+        }
+        afterFlush = link;
+        step = Step.FLUSH_MARK;
+        if (timeout != null) {
+            timeout.cancel(false);
+        }
+    }
+
     /** What came after the late offer, or null; the watch is over. */
     public ByteBuf takeLeftover() {
         step = Step.DONE;
@@ -724,8 +1029,22 @@ public final class LinkNegotiation {
         void encode(ByteBuf out);
     }
 
-    /** Hellos are small and the socket new, so one non-blocking write always takes all of it. */
+    /**
+     * Hellos are small and the socket new, so one non-blocking write always takes all of it — but a
+     * marked one, which follows the application's bytes and may find the socket full: what is left of it
+     * waits for writability ({@link #flushMarked()}).
+     */
     private void write(Encoder encoder) throws IOException {
+        if (marked) {
+            if (markedOut != null) {
+                throw new IllegalStateException("a marked hello is still going out");
+            }
+            markedOut = Unpooled.buffer(Hello.HEADER + Hello.MAX_BODY);
+            encoder.encode(markedOut);
+            markSent = false;
+            flushMarked();
+            return;
+        }
         ByteBuf out = Unpooled.buffer(Hello.HEADER + Hello.MAX_BODY);
         try {
             encoder.encode(out);
@@ -748,6 +1067,10 @@ public final class LinkNegotiation {
     }
 
     private void finish(ConnectionLink link) {
+        if (markedOut != null) {
+            endOnceFlushed(link); // the link-ready (or tcp) behind the mark first: see flushMarked
+            return;
+        }
         ByteBuf leftover = in.isReadable() ? in : null;
         if (leftover == null) {
             in.release();
@@ -794,6 +1117,14 @@ public final class LinkNegotiation {
 
     private void end() {
         step = Step.DONE;
+        if (markedOut != null) {
+            markedOut.release(); // (a hello that fails or is aborted leaves no stream to put it in)
+            markedOut = null;
+        }
+        if (afterFlush != null) {
+            afterFlush.close();
+            afterFlush = null;
+        }
         if (timeout != null) {
             timeout.cancel(false);
         }

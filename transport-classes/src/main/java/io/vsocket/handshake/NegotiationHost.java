@@ -14,6 +14,14 @@ public interface NegotiationHost extends LinkHost {
     /** The client gave up on the hello and goes on over tcp, {@code watch} dropping a late offer. */
     void linkEstablishedWatchingLateHello(LinkNegotiation watch);
 
+    /**
+     * A server whose client went on over tcp before the offer came: the channel goes on over tcp with
+     * {@code leftover} (the client's first bytes) as the application's, reading only up to the client's
+     * urgent mark, behind which {@code watch} takes the client's late choice
+     * ({@link LinkNegotiation#markReached()}).
+     */
+    void linkEstablishedWatchingMark(LinkNegotiation watch, ByteBuf leftover);
+
     /** The hello failed: the connection cannot go on. */
     void negotiationFailed(Throwable cause);
 

@@ -27,6 +27,9 @@ public final class TcpConnectionLink implements ConnectionLink {
     private long bytesWritten;
     /** Bytes that go out ahead of the stream's next ones, not part of it (see {@link #sendAhead}); null if none. */
     private ByteBuf ahead;
+    /** Reads stop at the peer's urgent mark, behind which a late hello lies (see {@link #stopAtMark}). */
+    private boolean stopAtMark;
+    private boolean reachedMark;
 
     public TcpConnectionLink(LinkHost host, NativeSocket socket, LinkSettings config) {
         this.host = host;
@@ -185,6 +188,35 @@ public final class TcpConnectionLink implements ConnectionLink {
         return w;
     }
 
+    /**
+     * From now on ({@code true}) reads stop at the peer's urgent mark: what lies behind it is a late
+     * hello, not the stream's ({@link io.vsocket.unix.NativeSocket#readBeforeMark}, three system calls a
+     * read, for as long as the mark is awaited). A read that finds the mark returns 0 and
+     * {@link #reachedMark()} says so.
+     */
+    public void stopAtMark(boolean on) {
+        stopAtMark = on;
+        reachedMark = false;
+    }
+
+    /** Whether a read found the peer's urgent mark (reads stopping there, {@link #stopAtMark}). */
+    public boolean reachedMark() {
+        return reachedMark;
+    }
+
+    /** Reads from the socket: up to the peer's mark if {@link #stopAtMark} asks for it. */
+    private int readSocket(long address, int length) throws IOException {
+        if (!stopAtMark) {
+            return socket.read(address, length);
+        }
+        int n = socket.readBeforeMark(address, length);
+        if (n == NativeSocket.AT_MARK) {
+            reachedMark = true;
+            return 0;
+        }
+        return n;
+    }
+
     /** The bytes of the stream this link has written to the socket. */
     public long bytesWritten() {
         return bytesWritten;
@@ -201,7 +233,7 @@ public final class TcpConnectionLink implements ConnectionLink {
         int index = buf.writerIndex();
         long address = BufferAddress.of(buf, index, writable);
         if (address != 0) {
-            return socket.read(address, writable);
+            return readSocket(address, writable);
         }
         // A heap or composite buffer: read through a direct scratch and copy.
         ByteBuf scratch = ByteBufUtil.threadLocalDirectBuffer();
@@ -210,7 +242,7 @@ public final class TcpConnectionLink implements ConnectionLink {
         }
         try {
             scratch.ensureWritable(writable);
-            int n = socket.read(BufferAddress.of(scratch, 0, writable), writable);
+            int n = readSocket(BufferAddress.of(scratch, 0, writable), writable);
             if (n > 0) {
                 buf.setBytes(index, scratch, 0, n);
             }

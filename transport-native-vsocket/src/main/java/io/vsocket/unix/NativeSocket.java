@@ -32,6 +32,8 @@ public final class NativeSocket implements AutoCloseable {
     public static final int URGENT_NONE = -1;
     /** Returned by {@link #readUrgent} when an urgent byte is announced but has not arrived yet ({@code EAGAIN}). */
     public static final int URGENT_NOT_YET = -2;
+    /** {@link #readBeforeMark}: the in-band reads have reached the peer's urgent mark. */
+    public static final int AT_MARK = -2;
 
     /**
      * {@code sendfile}'s in-out offset, one per thread (a loop writes one channel at a time): a
@@ -362,6 +364,13 @@ public final class NativeSocket implements AutoCloseable {
      * (including {@code EAGAIN} on a full send buffer).
      */
     public void sendUrgent(byte value) throws IOException {
+        if (!trySendUrgent(value)) {
+            throw new NativeIoException("send(MSG_OOB)", LibC.EAGAIN);
+        }
+    }
+
+    /** As {@link #sendUrgent}, but false instead of an exception when the send buffer is full ({@code EAGAIN}). */
+    public boolean trySendUrgent(byte value) throws IOException {
         refuseIfClosed("send(MSG_OOB)");
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment buf = arena.allocate(1);
@@ -373,13 +382,43 @@ public final class NativeSocket implements AutoCloseable {
                 n = LibC.send(errno, fd, buf, 1, LibC.MSG_OOB | LibC.MSG_NOSIGNAL);
                 e = n >= 0 ? 0 : Downcalls.errno(errno);
             } while (e == LibC.EINTR);
+            if (n < 0 && e == LibC.EAGAIN) {
+                return false;
+            }
             if (n < 0) {
                 throw new NativeIoException("send(MSG_OOB)", e);
             }
             if (n == 0) {
                 throw new IOException("send(MSG_OOB) sent nothing");
             }
+            return true;
         }
+    }
+
+    /**
+     * Reads as {@link #read} does, but never past the peer's urgent mark: {@link #AT_MARK} once the
+     * in-band reads have reached it (the urgent byte and what follows it are left for the caller).
+     * Race-free where a plain read is not: a read that starts at a mark whose urgent pointer arrives
+     * just before it would skip the byte and return what follows, so this peeks, asks {@link #atMark},
+     * and reads only the bytes it peeked (they lie before any mark). Three system calls a read: for a
+     * reader that expects a mark, not for the data path.
+     */
+    public int readBeforeMark(long address, int length) throws IOException {
+        int n = peek(address, length);
+        if (n == EOF) {
+            return EOF;
+        }
+        if (atMark()) {
+            return AT_MARK;
+        }
+        if (n == 0) {
+            return 0;
+        }
+        int read = read(address, n);
+        if (read != n) {
+            throw new IOException("a read of " + n + " peeked bytes returned " + read);
+        }
+        return n;
     }
 
     /**
@@ -438,6 +477,23 @@ public final class NativeSocket implements AutoCloseable {
             }
             throw new NativeIoException("recv(MSG_OOB)", e);
         }
+    }
+
+    /**
+     * True when the next in-band byte is where the peer's pending urgent byte was sent ({@code
+     * sockatmark}): the urgent pointer has arrived (the byte itself perhaps not yet) and the in-band
+     * reads have reached it. An in-band read never passes the mark once it read anything, but a read
+     * that starts at it skips the urgent byte and goes on with what follows: a reader that must know
+     * where the mark lies {@link #peek}s, asks this, and reads only what it peeked when false.
+     */
+    public boolean atMark() throws NativeIoException {
+        refuseIfClosed("sockatmark");
+        MemorySegment errno = Downcalls.threadErrnoState();
+        int r = LibC.sockatmark(errno, fd);
+        if (r < 0) {
+            throw new NativeIoException("sockatmark", Downcalls.errno(errno));
+        }
+        return r == 1;
     }
 
     private static long wouldBlockOrThrow(String call, int errno) throws NativeIoException {

@@ -10,6 +10,7 @@ import java.nio.charset.StandardCharsets;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** TCP urgent data over loopback: one byte out of band, not in the stream. */
@@ -77,6 +78,39 @@ class NativeSocketUrgentTest {
                 assertEquals("1234", readInBand(peer, arena, 4));
                 MemorySegment in = arena.allocate(8);
                 assertEquals(0, peer.read(in.address(), 8), "nothing else in band");
+            }
+        }
+    }
+
+    /**
+     * The mark in the middle of a stream: a peek and a read stop before it, {@link NativeSocket#atMark}
+     * says when the reads have reached it, and a read that starts there skips the urgent byte and goes
+     * on with what follows (why a reader that must find the mark peeks first).
+     */
+    @Test
+    void readsStopAtTheMarkAndAtMarkFindsIt() throws Exception {
+        try (Arena arena = Arena.ofConfined();
+             NativeSocket server = NativeSocket.newStreamSocket();
+             NativeSocket client = NativeSocket.newStreamSocket()) {
+            server.bind(LOOPBACK);
+            server.listen(4);
+            InetSocketAddress bound = server.localAddress();
+            try (NativeSocket peer = NativeSocketTest.connectAndAccept(server, client, bound)) {
+                assertFalse(peer.atMark(), "no urgent byte yet");
+                write(client, arena, "before");
+                client.sendUrgent((byte) 'l');
+                write(client, arena, "after");
+                assertEquals('l', awaitUrgent(peer));
+                Thread.sleep(50); // loopback: "after" is queued by now too
+                MemorySegment in = arena.allocate(64);
+                assertEquals(6, peer.peek(in.address(), 64), "a peek stops before the mark");
+                assertFalse(peer.atMark(), "bytes before the mark are unread");
+                assertEquals(6, peer.read(in.address(), 64), "so does a read");
+                assertEquals("before", new String(in.asSlice(0, 6).toArray(JAVA_BYTE), StandardCharsets.US_ASCII));
+                assertTrue(peer.atMark(), "the reads reached the mark");
+                assertEquals(5, peer.read(in.address(), 64), "a read at the mark goes past it");
+                assertEquals("after", new String(in.asSlice(0, 5).toArray(JAVA_BYTE), StandardCharsets.US_ASCII));
+                assertFalse(peer.atMark());
             }
         }
     }

@@ -129,6 +129,41 @@ class CrossHostTest {
     }
 
     /**
+     * A server too slow to accept (host 1's server on {@code PORT + 3} accepts every 2 s): the client
+     * gives up waiting for the offer after 200 ms, goes on over tcp and sends the first half of a stream
+     * there; the offer comes later, behind nothing of the server's, and the client answers it behind an
+     * urgent mark in the middle of its stream. The connection ends on rdma between the two hosts, the
+     * second half crosses it, and the echo of the whole stream comes back intact.
+     */
+    @Test
+    @Order(2)
+    void aLateOfferStillMovesAClientThatWroteOntoRdma() throws Exception {
+        int half = 256 << 10;
+        Peers.Collector collector = new Peers.Collector(2L * half);
+        Channel client = connect(PORT + 3, collector, 200, List.of(VSocketLink.RDMA, VSocketLink.TCP));
+        long t0 = System.nanoTime();
+        java.util.SplittableRandom random = new java.util.SplittableRandom(7);
+        Peers.sendStream(client, 7, half, () -> random.nextInt(1, 65537)); // at once, over tcp if the offer is late
+        VSocketLink first = Peers.linkOf(client);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (Peers.linkOf(client) != VSocketLink.RDMA && System.nanoTime() < deadline) {
+            Thread.sleep(5);
+        }
+        assertEquals(VSocketLink.RDMA, Peers.linkOf(client), "the connection moved onto rdma after the late offer");
+        long moved = System.nanoTime() - t0;
+        io.netty.buffer.ByteBuf rest = client.alloc().directBuffer(half);
+        for (int i = 0; i < half; i++) {
+            rest.writeByte(Peers.streamByte(7, half + i));
+        }
+        client.writeAndFlush(rest);
+        assertEquals(Peers.streamCrc(7, 2L * half), collector.done.get(120, TimeUnit.SECONDS),
+                "what came back is what was sent, before and after the move");
+        System.out.printf("TWOHOST late offer: the client began on %s and was on rdma %.2f s after its first bytes%n",
+                first, moved / 1e9);
+        client.close().sync();
+    }
+
+    /**
      * Starts a thread sending {@link #BYTES_PER_CONNECTION} of stream {@code seed} on {@code client} in
      * pieces of 1 to 64 KiB (so the rings wrap at many offsets); {@code failure} gets what went wrong.
      */
@@ -152,7 +187,7 @@ class CrossHostTest {
      * over tcp and to the end of the stream. The path is restored afterwards.
      */
     @Test
-    @Order(2)
+    @Order(3)
     void aCutRoCEPathMovesTheStreamToTcpWithNothingLost() throws Exception {
         // nftables' first use loads its kernel modules, which in the emulated guest takes seconds of
         // both CPUs (the first cut's nft took 1.4-3.8 s against 0.5-0.6 for the later ones): done
@@ -274,7 +309,7 @@ class CrossHostTest {
      * added again a new connection runs on rdma.
      */
     @Test
-    @Order(3)
+    @Order(4)
     void aDeviceRemovedOnThisHostMovesTheStreamToTcpWithNothingLost() throws Exception {
         Echo echo = Echo.quarterThrough(300, "the removal");
         long removal = System.nanoTime();
@@ -323,7 +358,7 @@ class CrossHostTest {
     }
 
     @Test
-    @Order(4)
+    @Order(5)
     void aServerKilledMidStreamOnTheOtherHostClosesTheChannelWithAnError() throws Exception {
         Peers.Collector collector = new Peers.Collector(Long.MAX_VALUE);
         // The devices are open on both sides by now: Peers' 5 s, which is also how long this side waits

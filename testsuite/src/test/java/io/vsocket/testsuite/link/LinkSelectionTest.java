@@ -232,9 +232,9 @@ class LinkSelectionTest {
      * at the default links on the server's host goes on over tcp at once and moves onto shm when the
      * late offer comes, whether it wrote first (echo) or not (greeting). A client that waits for the
      * hello (rdma preferred) goes on in plain tcp after its timeout: in a client-first exchange it has
-     * written by the time the late offer comes, so it drops the offer and both stay on tcp; in a
-     * server-first one it has sent nothing, so it takes the offer and both move to shm, the greeting
-     * with them.
+     * written by the time the late offer comes, so it answers the offer behind an urgent mark in the
+     * middle of its stream and both move to shm; in a server-first one it has sent nothing, so it takes
+     * the offer as a timely one and both move to shm, the greeting with them.
      */
     @Test
     void aLateOfferFromASlowServerStillMovesAClientThatAlreadyWrote() throws Exception {
@@ -247,8 +247,8 @@ class LinkSelectionTest {
     }
 
     @Test
-    void aLateOfferFromASlowServerIsDroppedByAWaitingClientThatAlreadyWrote() throws Exception {
-        slowServer(false, GATED, VSocketLink.TCP);
+    void aLateOfferFromASlowServerStillMovesAWaitingClientThatAlreadyWrote() throws Exception {
+        slowServer(false, GATED, VSocketLink.SHM);
     }
 
     @Test
@@ -278,6 +278,142 @@ class LinkSelectionTest {
         } finally {
             server.close().sync();
         }
+    }
+
+    /**
+     * A client that waits for the hello gave up, went on over tcp and streams into the connection
+     * while the server is still too slow to accept; the server, once it accepts, streams back on its
+     * own. The offer then comes behind bytes already sent both ways: the client answers it behind an
+     * urgent mark in the middle of its stream, the server behind its own, and both move onto shm with
+     * every byte of both streams delivered once and in order (checksums), whatever was in flight.
+     */
+    @Test
+    void aLateOfferMovesAStreamBusyBothWaysWithNothingLostOrReordered() throws Exception {
+        long length = 8L << 20;
+        CompletableFuture<Peers.Collector> fromClient = new CompletableFuture<>();
+        CompletableFuture<Channel> child = new CompletableFuture<>();
+        java.util.concurrent.atomic.AtomicReference<Throwable> serverSendFailure = new java.util.concurrent.atomic.AtomicReference<>();
+        Channel server = Peers.vsocketServer(group, DEFAULT, new io.netty.channel.ChannelInitializer<Channel>() {
+            @Override
+            protected void initChannel(Channel ch) {
+                Peers.Collector collector = new Peers.Collector(length);
+                fromClient.complete(collector);
+                child.complete(ch);
+                ch.pipeline().addLast(collector, new ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void channelActive(ChannelHandlerContext ctx) {
+                        Thread sender = new Thread(() -> {
+                            try {
+                                Peers.sendStream(ctx.channel(), 2, length, pieces(2));
+                            } catch (Throwable t) {
+                                serverSendFailure.set(t);
+                            }
+                        }, "server-stream");
+                        sender.start();
+                        ctx.fireChannelActive();
+                    }
+                });
+            }
+        }).option(ChannelOption.AUTO_READ, false).bind(loopback()).sync().channel();
+        try {
+            Peers.Collector fromServer = new Peers.Collector(length);
+            Channel client = Peers.vsocketClient(group, GATED, fromServer)
+                    .option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 50).connect(server.localAddress()).sync()
+                    .channel();
+            assertEquals(VSocketLink.TCP, Peers.linkOf(client), "the client went on in tcp");
+            java.util.concurrent.atomic.AtomicReference<Throwable> clientSendFailure = new java.util.concurrent.atomic.AtomicReference<>();
+            Thread sender = new Thread(() -> {
+                try {
+                    Peers.sendStream(client, 1, length, pieces(1));
+                } catch (Throwable t) {
+                    clientSendFailure.set(t);
+                }
+            }, "client-stream");
+            sender.start();
+            Thread.sleep(300); // the client's bytes fill the socket before the server has even accepted
+            server.read(); // accept now: the offer comes behind what the client sent
+            assertEquals(Peers.streamCrc(1, length), fromClient.get(10, TimeUnit.SECONDS).done.get(60, TimeUnit.SECONDS),
+                    "the client's stream as the server received it");
+            assertEquals(Peers.streamCrc(2, length), fromServer.done.get(60, TimeUnit.SECONDS),
+                    "the server's stream as the client received it");
+            sender.join(10_000);
+            assertEquals(null, clientSendFailure.get());
+            assertEquals(null, serverSendFailure.get());
+            assertEquals(VSocketLink.SHM, Peers.awaitLink(client, VSocketLink.SHM), "the client moved onto shm");
+            assertEquals(VSocketLink.SHM, Peers.awaitLink(child.get(), VSocketLink.SHM), "the server moved onto shm");
+            client.close().sync();
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    /** Piece sizes from 1 byte to 64 KiB, so that the marks fall in the middle of pieces and between them. */
+    private static java.util.function.IntSupplier pieces(long seed) {
+        java.util.Random random = new java.util.Random(seed);
+        return () -> random.nextInt(4) == 0 ? 1 + random.nextInt(64) : 1 + random.nextInt(64 << 10);
+    }
+
+    /**
+     * The server's output ends before its reads reach the client's marked choice (it greets and shuts
+     * its output at once, and reads only later): it cannot answer, so it takes the choice off the stream
+     * and goes on over tcp; the client, seeing the end of the server's stream where the answer belonged,
+     * lets its held writes go over tcp. Every byte arrives, nothing of the hello in either stream.
+     */
+    @Test
+    void aServerWhoseOutputEndedBeforeTheMarkLeavesBothOnTcp() throws Exception {
+        CompletableFuture<Channel> child = new CompletableFuture<>();
+        int first = 1000;
+        int second = 200 << 10; // more than a read of the hello takes: the choice and these bytes come together
+        Peers.Collector fromClient = new Peers.Collector(first + second);
+        Channel server = Peers.vsocketServer(group, DEFAULT, new io.netty.channel.ChannelInitializer<Channel>() {
+            @Override
+            protected void initChannel(Channel ch) {
+                child.complete(ch);
+                ch.pipeline().addLast(fromClient, new ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void channelActive(ChannelHandlerContext ctx) {
+                        ctx.writeAndFlush(Unpooled.copiedBuffer("bye", StandardCharsets.US_ASCII))
+                                .addListener(f -> ((io.netty.channel.socket.SocketChannel) ctx.channel()).shutdownOutput());
+                        ctx.fireChannelActive();
+                    }
+                });
+            }
+        }).option(ChannelOption.AUTO_READ, false).childOption(ChannelOption.AUTO_READ, false)
+                .bind(loopback()).sync().channel();
+        try {
+            Peers.Collector fromServer = new Peers.Collector(3);
+            Channel client = Peers.vsocketClient(group, GATED, fromServer)
+                    .option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 50).option(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                    .connect(server.localAddress()).sync().channel();
+            assertEquals(VSocketLink.TCP, Peers.linkOf(client));
+            client.writeAndFlush(streamPart(client, 5, 0, first)).sync();
+            Thread.sleep(200);
+            server.read(); // accept: the offer, then "bye" and the end of the server's stream
+            assertEquals("bye", textOf(fromServer));
+            Thread.sleep(300); // the client answered the offer behind its mark, then saw the end
+            client.writeAndFlush(streamPart(client, 5, first, second)).sync();
+            child.get(10, TimeUnit.SECONDS).config().setAutoRead(true); // the server reads only now
+            assertEquals(Peers.streamCrc(5, first + second), fromClient.done.get(10, TimeUnit.SECONDS),
+                    "the client's bytes before and after its unanswered choice, and nothing of the choice");
+            assertEquals(VSocketLink.TCP, Peers.linkOf(client));
+            assertEquals(VSocketLink.TCP, Peers.linkOf(child.get()));
+            client.close().sync();
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    private static ByteBuf streamPart(Channel channel, long seed, long from, int length) {
+        ByteBuf buf = channel.alloc().directBuffer(length);
+        for (int i = 0; i < length; i++) {
+            buf.writeByte(Peers.streamByte(seed, from + i));
+        }
+        return buf;
+    }
+
+    private static String textOf(Peers.Collector collector) throws Exception {
+        collector.done.get(10, TimeUnit.SECONDS);
+        return collector.text();
     }
 
     /**

@@ -155,6 +155,61 @@ class RdmaChannelTest {
         }
     }
 
+    /**
+     * The same late offer to a client that has already written (a client-first protocol): the client's
+     * first half of a stream goes over tcp before the server even accepts, the client then answers the
+     * offer behind an urgent mark in the middle of its stream and the server behind its echo of that
+     * half, the second half goes over rdma, and the echo comes back whole and in order on rdma at both ends.
+     */
+    @Test
+    void anOfferTwoSecondsLateStillMovesAClientThatWroteOntoRdma() throws Exception {
+        List<VSocketLink> links = List.of(VSocketLink.RDMA, VSocketLink.TCP);
+        CompletableFuture<Channel> child = new CompletableFuture<>();
+        Channel server = Peers.vsocketServer(group, links, new ChannelInboundHandlerAdapter() {
+            @Override
+            public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                child.complete(ctx.channel());
+                ctx.writeAndFlush(msg);
+            }
+
+            @Override
+            public boolean isSharable() {
+                return true;
+            }
+        }).option(io.netty.channel.ChannelOption.AUTO_READ, false)
+                .childOption(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 5000) // as above
+                .bind(new InetSocketAddress(ADDRESS, 0)).sync().channel();
+        try {
+            int half = 64 << 10;
+            Peers.Collector collector = new Peers.Collector(2L * half);
+            Channel client = Peers.vsocketClient(group, links, collector).option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 200)
+                    .connect(server.localAddress()).sync().channel();
+            assertEquals(VSocketLink.TCP, Peers.linkOf(client), "no offer within the client's hello timeout");
+            client.writeAndFlush(streamPart(client, 11, 0, half)).sync(); // over tcp, before the server accepts
+            Thread.sleep(2000);
+            server.read();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (Peers.linkOf(client) != VSocketLink.RDMA && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            assertEquals(VSocketLink.RDMA, Peers.linkOf(client), "the client took the late offer behind its mark");
+            client.writeAndFlush(streamPart(client, 11, half, half));
+            assertEquals(Peers.streamCrc(11, 2L * half), collector.done.get(30, TimeUnit.SECONDS));
+            assertEquals(VSocketLink.RDMA, Peers.linkOf(child.get(10, TimeUnit.SECONDS)));
+            client.close().sync();
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    private static io.netty.buffer.ByteBuf streamPart(Channel channel, long seed, long from, int length) {
+        io.netty.buffer.ByteBuf buf = channel.alloc().directBuffer(length);
+        for (int i = 0; i < length; i++) {
+            buf.writeByte(Peers.streamByte(seed, from + i));
+        }
+        return buf;
+    }
+
     @Test
     void anAddressWithoutAnRdmaDeviceFallsBackOrFailsWhenPinned() throws Exception {
         Channel server = Peers.vsocketServer(group, List.of(VSocketLink.RDMA, VSocketLink.TCP), Peers.Echo.INSTANCE)

@@ -210,6 +210,8 @@ public final class LibC {
             "getpeername", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
     private static final MethodHandle SHUTDOWN = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
             "shutdown", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle SOCKATMARK = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+            "sockatmark", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle WRITEV = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
             "writev", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle SEND = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
@@ -396,6 +398,15 @@ public final class LibC {
     public static int shutdown(MemorySegment errno, int fd, int how) {
         try {
             return (int) SHUTDOWN.invokeExact(errno, fd, how);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    /** {@code int sockatmark(int fd)}: 1 when the next in-band byte is where the pending urgent byte was sent. */
+    public static int sockatmark(MemorySegment errno, int fd) {
+        try {
+            return (int) SOCKATMARK.invokeExact(errno, fd);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }
