@@ -172,7 +172,7 @@ public final class LinkNegotiation {
      * tcp, and the offer, whenever it comes, moves the connection — taken as a timely one while the
      * client has sent nothing, else behind an urgent mark in the middle of the stream.
      */
-    public static final boolean UPGRADE = Boolean.parseBoolean(System.getProperty("io.vsocket.linkUpgrade", "false"));
+    public static final boolean UPGRADE = Boolean.parseBoolean(System.getProperty("io.vsocket.linkUpgrade", "true"));
 
     /** Whether a client with these links goes on over tcp at once ({@link #startClientOnTcp}). */
     public static boolean startsOnTcp(LinkSettings config) {
@@ -245,6 +245,14 @@ public final class LinkNegotiation {
             }
             // The offers go (a choice that still comes is answered with tcp); the watch for the mark stays.
             case WATCH_MARK -> closeOffers();
+            case WATCH_LATE_HELLO -> {
+                if (in.isReadable()) {
+                    // A client on tcp already (it went on at once, or gave up): it keeps watching, and says why.
+                    logOnce("the server's vsocket offer stopped after " + in.readableBytes() + " bytes and nothing "
+                            + "more came within " + config.getHelloTimeoutMillis() + " ms (the rest is dropped if it "
+                            + "comes later)");
+                }
+            }
             case AWAIT_LINK_READY -> fail(new VSocketLinkException("the server did not answer this client's choice of "
                     + "a link (made on its late offer) within " + lateAnswerMillis() + " ms"));
             case AWAIT_ACCEPTANCE -> {
@@ -755,6 +763,9 @@ public final class LinkNegotiation {
             return WATCH_DONE; // the peer's own bytes after all, however unlikely
         }
         if (message == null) {
+            if (step == Step.WATCH_LATE_HELLO && (timeout == null || timeout.isDone())) {
+                armTimeout(); // part of an offer: a log line if the rest does not come (see timedOut)
+            }
             return n < 0 ? WATCH_DONE : WATCHING;
         }
         if (step == Step.WATCH_LATE_HELLO && message instanceof Hello.ServerHello offer && !in.isReadable()

@@ -129,22 +129,27 @@ class CrossHostTest {
     }
 
     /**
-     * A server too slow to accept (host 1's server on {@code PORT + 3} accepts every 2 s): the client
-     * gives up waiting for the offer after 200 ms, goes on over tcp and sends the first half of a stream
-     * there; the offer comes later, behind nothing of the server's, and the client answers it behind an
-     * urgent mark in the middle of its stream. The connection ends on rdma between the two hosts, the
+     * A server too slow to take a connection up (host 1's on {@code PORT + 3} does so 2 s after accepting
+     * it): the client, usable over tcp at once, sends the first half of a stream there; the offer comes
+     * later, behind nothing of the server's, and the client answers it behind an urgent mark in the middle
+     * of its stream. The connection ends on rdma between the two hosts, the
      * second half crosses it, and the echo of the whole stream comes back intact.
      */
     @Test
     @Order(2)
     void aLateOfferStillMovesAClientThatWroteOntoRdma() throws Exception {
         int half = 256 << 10;
+        // Made before the connect, so that the bytes go at once, well before the server accepts.
+        io.netty.buffer.ByteBuf firstHalf = io.netty.buffer.Unpooled.directBuffer(half);
+        for (int i = 0; i < half; i++) {
+            firstHalf.writeByte(Peers.streamByte(7, i));
+        }
         Peers.Collector collector = new Peers.Collector(2L * half);
         Channel client = connect(PORT + 3, collector, 200, List.of(VSocketLink.RDMA, VSocketLink.TCP));
         long t0 = System.nanoTime();
-        java.util.SplittableRandom random = new java.util.SplittableRandom(7);
-        Peers.sendStream(client, 7, half, () -> random.nextInt(1, 65537)); // at once, over tcp if the offer is late
         VSocketLink first = Peers.linkOf(client);
+        assertEquals(VSocketLink.TCP, first, "usable over tcp at once, before any offer");
+        client.writeAndFlush(firstHalf); // over tcp: the server (host 1's log) goes on over tcp, then moves
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (Peers.linkOf(client) != VSocketLink.RDMA && System.nanoTime() < deadline) {
             Thread.sleep(5);
@@ -158,7 +163,7 @@ class CrossHostTest {
         client.writeAndFlush(rest);
         assertEquals(Peers.streamCrc(7, 2L * half), collector.done.get(120, TimeUnit.SECONDS),
                 "what came back is what was sent, before and after the move");
-        System.out.printf("TWOHOST late offer: the client began on %s and was on rdma %.2f s after its first bytes%n",
+        System.out.printf("TWOHOST late offer: the client began on %s and was on rdma %.2f s after its connect%n",
                 first, moved / 1e9);
         client.close().sync();
     }
@@ -237,7 +242,8 @@ class CrossHostTest {
             this.seed = seed;
             this.fault = fault;
             client = connect(PORT + 2, collector, 5000, List.of(VSocketLink.RDMA, VSocketLink.TCP));
-            assertEquals(VSocketLink.RDMA, Peers.linkOf(client), "the link before " + fault);
+            // Usable over tcp at once, on rdma once the hello completes (the client has sent nothing yet).
+            assertEquals(VSocketLink.RDMA, Peers.awaitLink(client, VSocketLink.RDMA), "the link before " + fault);
             sender = sender(client, seed, sendFailure);
             while (collector.received() < BYTES_PER_CONNECTION / 4 && System.nanoTime() < deadline) {
                 Thread.sleep(1);

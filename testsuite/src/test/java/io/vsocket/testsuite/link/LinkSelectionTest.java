@@ -43,8 +43,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class LinkSelectionTest {
     private static final List<VSocketLink> DEFAULT = List.of(VSocketLink.SHM, VSocketLink.RDMA, VSocketLink.TCP);
     /**
-     * Links whose client waits for the hello before its connect completes even on one host (rdma is
-     * preferred to shm, so the connection does not begin on tcp): for the hello's gate and late-offer cases.
+     * Links that keep a client on one host off the same-host upgrade (rdma is preferred to shm), so that
+     * it takes the general path a client between hosts takes: usable over tcp at once, moved by the
+     * offer when it comes (as a timely one while it has sent nothing, else behind an urgent mark).
      */
     private static final List<VSocketLink> GATED = List.of(VSocketLink.RDMA, VSocketLink.SHM, VSocketLink.TCP);
     private static EventLoopGroup group;
@@ -281,6 +282,32 @@ class LinkSelectionTest {
     }
 
     /**
+     * A client that allows tcp does not wait for the hello (unless {@code -Dio.vsocket.linkUpgrade=false}):
+     * its connect completes as TCP's does, it writes at once, and the offer that comes a round trip later
+     * moves both sides onto the best common link behind an urgent mark in each stream, the echo of
+     * everything it sent coming back whole — a client-first protocol on a healthy server, the usual case.
+     */
+    @Test
+    void aClientThatAllowsTcpIsUsableAtOnceAndMovesWhenTheOfferComes() throws Exception {
+        long length = 1L << 20;
+        LinkRecorder recorder = new LinkRecorder();
+        Channel server = Peers.vsocketServer(group, DEFAULT, recorder).bind(loopback()).sync().channel(); // (it echoes)
+        try {
+            Peers.Collector echoed = new Peers.Collector(length);
+            Channel client = Peers.vsocketClient(group, GATED, echoed).connect(server.localAddress()).sync().channel();
+            assertEquals(VSocketLink.TCP, Peers.linkOf(client), "the connect completed without waiting for the hello");
+            java.util.SplittableRandom random = new java.util.SplittableRandom(9);
+            Peers.sendStream(client, 9, length, () -> random.nextInt(1, 16385));
+            assertEquals(Peers.streamCrc(9, length), echoed.done.get(30, TimeUnit.SECONDS));
+            assertEquals(VSocketLink.SHM, Peers.awaitLink(client, VSocketLink.SHM));
+            assertEquals(VSocketLink.SHM, Peers.awaitLink(recorder.child.get(10, TimeUnit.SECONDS), VSocketLink.SHM));
+            client.close().sync();
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    /**
      * A client that waits for the hello gave up, went on over tcp and streams into the connection
      * while the server is still too slow to accept; the server, once it accepts, streams back on its
      * own. The offer then comes behind bytes already sent both ways: the client answers it behind an
@@ -292,6 +319,7 @@ class LinkSelectionTest {
         long length = 8L << 20;
         CompletableFuture<Peers.Collector> fromClient = new CompletableFuture<>();
         CompletableFuture<Channel> child = new CompletableFuture<>();
+        CompletableFuture<VSocketLink> activeOn = new CompletableFuture<>();
         java.util.concurrent.atomic.AtomicReference<Throwable> serverSendFailure = new java.util.concurrent.atomic.AtomicReference<>();
         Channel server = Peers.vsocketServer(group, DEFAULT, new io.netty.channel.ChannelInitializer<Channel>() {
             @Override
@@ -302,6 +330,7 @@ class LinkSelectionTest {
                 ch.pipeline().addLast(collector, new ChannelInboundHandlerAdapter() {
                     @Override
                     public void channelActive(ChannelHandlerContext ctx) {
+                        activeOn.complete(Peers.linkOf(ctx.channel()));
                         Thread sender = new Thread(() -> {
                             try {
                                 Peers.sendStream(ctx.channel(), 2, length, pieces(2));
@@ -341,6 +370,8 @@ class LinkSelectionTest {
             assertEquals(null, serverSendFailure.get());
             assertEquals(VSocketLink.SHM, Peers.awaitLink(client, VSocketLink.SHM), "the client moved onto shm");
             assertEquals(VSocketLink.SHM, Peers.awaitLink(child.get(), VSocketLink.SHM), "the server moved onto shm");
+            assertEquals(VSocketLink.TCP, activeOn.get(), "the server went on over tcp first: the client's bytes came "
+                    + "where its choice belonged, and the choice came behind its mark");
             client.close().sync();
         } finally {
             server.close().sync();

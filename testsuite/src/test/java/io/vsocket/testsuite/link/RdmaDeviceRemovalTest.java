@@ -45,7 +45,7 @@ class RdmaDeviceRemovalTest {
                     .option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 5000)
                     .connect(server.localAddress()).sync().channel();
             Channel serverChild = accepted.get(30, TimeUnit.SECONDS);
-            assertEquals(VSocketLink.RDMA, Peers.linkOf(client));
+            assertEquals(VSocketLink.RDMA, Peers.awaitLink(client, VSocketLink.RDMA));
 
             Thread clientWriter = RdmaFailoverTest.writer(client, 1, "client");
             Thread serverWriter = RdmaFailoverTest.writer(serverChild, 2, "server");
@@ -87,7 +87,7 @@ class RdmaDeviceRemovalTest {
                     Channel again = Peers.vsocketClient(group, List.of(VSocketLink.RDMA, VSocketLink.TCP), echo)
                             .option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 5000)
                             .connect(echoServer.localAddress()).sync().channel();
-                    link = Peers.linkOf(again);
+                    link = Peers.awaitLink(again, VSocketLink.RDMA); // usable over tcp at once, rdma when the hello completes
                     again.writeAndFlush(io.netty.buffer.Unpooled.buffer(8).writeLong(42));
                     echo.done.get(30, TimeUnit.SECONDS);
                     assertEquals(8, echo.received(), "the echo came back");

@@ -77,7 +77,7 @@ class RdmaFailoverTest {
                     .option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 5000)
                     .connect(server.localAddress()).sync().channel();
             Channel serverChild = accepted.get(30, TimeUnit.SECONDS);
-            assertEquals(VSocketLink.RDMA, Peers.linkOf(client));
+            assertEquals(VSocketLink.RDMA, Peers.awaitLink(client, VSocketLink.RDMA));
             assertEquals(VSocketLink.RDMA, Peers.linkOf(serverChild));
 
             Thread clientWriter = writer(client, 1, "client");
