@@ -174,16 +174,7 @@ final class StreamPath implements NegotiationHost {
                 }
             }
             channel.streamUnsafe().flushNow();
-            if (!heldOutputShutdowns.isEmpty()) {
-                ChannelPromise[] held = heldOutputShutdowns.toArray(new ChannelPromise[0]);
-                heldOutputShutdowns.clear();
-                // After the flush task: the held writes go first.
-                channel.eventLoop().execute(() -> {
-                    for (ChannelPromise p : held) {
-                        channel.shutdownOutputNow(p);
-                    }
-                });
-            }
+            releaseHeldOutputShutdowns();
         }
         if (hasHeldInbound() && reading && channel.isOpen()) {
             readReady();
@@ -223,6 +214,13 @@ final class StreamPath implements NegotiationHost {
     }
 
     @Override
+    public void heldInboundReady() {
+        if (wantsRead() && channel.isOpen()) {
+            readReady();
+        }
+    }
+
+    @Override
     public void negotiationFailed(Throwable cause) {
         negotiation = null;
         channel.negotiationFailed(cause);
@@ -233,9 +231,12 @@ final class StreamPath implements NegotiationHost {
         ConnectionLink c = link;
         if (negotiation != null) {
             negotiation.ready();
-        } else if (markWatch != null && !flushMarked()) {
-            return true; // the marked hello waits for writability (and the channel's writes behind it)
         } else if (c != null) {
+            if (markWatch != null) {
+                // What is left of the marked hello goes when it can; reading goes on meanwhile (a peer that
+                // stops reading while it cannot write would otherwise wait for this side for ever).
+                flushMarked();
+            }
             c.socketReady(event);
         } else {
             return false;
@@ -254,6 +255,16 @@ final class StreamPath implements NegotiationHost {
 
     /** Input is shut: what that means for the bytes still coming is the link's business. */
     void shutdownInput() throws IOException {
+        if (markWatch != null && markWatch.discardUntilMark()) {
+            // The peer's mark is still awaited: the hello reads on (dropping what the application no longer
+            // wants) up to it and takes what lies behind; the input is shut on the link it ends with.
+            negotiation = markWatch;
+            markWatch = null;
+            if (link instanceof TcpConnectionLink tcp) {
+                tcp.stopAtMark(false);
+            }
+            negotiationInterestChanged();
+        }
         if (negotiation != null) {
             inputShutdownPending = true; // a late offer's link is being made: see linkEstablished
         } else {
@@ -318,6 +329,20 @@ final class StreamPath implements NegotiationHost {
             tcp.stopAtMark(false);
         }
         flushLater(); // writes held behind the watch
+        releaseHeldOutputShutdowns();
+    }
+
+    /** Output shut-downs held while writes waited: done now, after the flush task (the held writes go first). */
+    private void releaseHeldOutputShutdowns() {
+        if (!heldOutputShutdowns.isEmpty()) {
+            ChannelPromise[] held = heldOutputShutdowns.toArray(new ChannelPromise[0]);
+            heldOutputShutdowns.clear();
+            channel.eventLoop().execute(() -> {
+                for (ChannelPromise p : held) {
+                    channel.shutdownOutputNow(p);
+                }
+            });
+        }
     }
 
     void stopReading() {
@@ -341,7 +366,7 @@ final class StreamPath implements NegotiationHost {
             // The hello reads for itself; reading for the application starts once the link is known.
             return;
         }
-        if (pendingInbound != null && !inboundTaskPending) {
+        if ((pendingInbound != null || lateHello != null && lateHello.watchGivenUp()) && !inboundTaskPending) {
             // Bytes already taken off the socket: epoll will not report them, so read them from a task
             // (one at a time, and only if a read is still wanted when it runs). Not for a late-hello
             // watch alone: what it holds is at most the start of a hello, which only more bytes from the
@@ -350,7 +375,7 @@ final class StreamPath implements NegotiationHost {
             inboundTaskPending = true;
             channel.eventLoop().execute(() -> {
                 inboundTaskPending = false;
-                if (pendingInbound != null && channel.isOpen() && wantsRead()) {
+                if ((pendingInbound != null || lateHello != null) && channel.isOpen() && wantsRead()) {
                     readReady();
                 }
             });
@@ -422,8 +447,11 @@ final class StreamPath implements NegotiationHost {
             if (n == NativeSocket.EOF) {
                 // The peer's stream ended before its mark: no late hello comes; a client's marked choice
                 // stays unanswered, and its held writes go over tcp.
-                markWatch.peerEnded();
-                endMarkWatch();
+                LinkNegotiation watch = markWatch;
+                watch.peerEnded();
+                if (watch.isDone() && markWatch == watch) {
+                    endMarkWatch(); // (else its half-sent choice still goes first: see flushMarked)
+                }
             }
         }
         return n;

@@ -134,6 +134,12 @@ public final class LinkNegotiation {
     private boolean markSent;
     /** In {@link Step#FLUSH_MARK}: the link the channel goes on with once the marked message went (null: the one it has). */
     private ConnectionLink afterFlush;
+    /** A server's marked link-ready went out: its acceptance waits without a timer (see AcceptOutcome.sendReady). */
+    private boolean readySentMarked;
+    /** A client's watch for a late offer gave up on bytes that only began like one (see timedOut): they are the stream's. */
+    private boolean watchGivenUp;
+    /** The channel's input was shut while the peer's mark was awaited: this hello reads up to it (see discardUntilMark). */
+    private boolean discardBeforeMark;
 
     /** {@link #watchLateHello}: nothing decided yet. */
     public static final int WATCHING = 0;
@@ -246,11 +252,16 @@ public final class LinkNegotiation {
             // The offers go (a choice that still comes is answered with tcp); the watch for the mark stays.
             case WATCH_MARK -> closeOffers();
             case WATCH_LATE_HELLO -> {
-                if (in.isReadable()) {
+                if (in.isReadable() && in.readableBytes() < Hello.MAGIC.length) {
+                    // Not even the magic whole after a hello timeout: a vsocket server sends its offer in one
+                    // write, so these are a plain server's first bytes, waiting for this side: they go up.
+                    watchGivenUp = true;
+                    channel.heldInboundReady();
+                } else if (in.isReadable()) {
                     // A client on tcp already (it went on at once, or gave up): it keeps watching, and says why.
                     logOnce("the server's vsocket offer stopped after " + in.readableBytes() + " bytes and nothing "
-                            + "more came within " + config.getHelloTimeoutMillis() + " ms (the rest is dropped if it "
-                            + "comes later)");
+                            + "more came within " + config.getHelloTimeoutMillis() + " ms (still watched for: the "
+                            + "offer is taken if its rest comes)");
                 }
             }
             case AWAIT_LINK_READY -> fail(new VSocketLinkException("the server did not answer this client's choice of "
@@ -275,6 +286,9 @@ public final class LinkNegotiation {
         try {
             flushMarked();
             if (step == Step.FLUSH_MARK || step == Step.DONE) {
+                return;
+            }
+            if (discardBeforeMark && !discardToMark()) {
                 return;
             }
             if (step == Step.AWAIT_MARKER) {
@@ -377,7 +391,7 @@ public final class LinkNegotiation {
             in.writeBytes(scratch.asSlice(0, n).asByteBuffer());
         }
         if (in.readableBytes() > Hello.HEADER + Hello.MAX_BODY
-                && (step == Step.AWAIT_ACCEPTANCE || step == Step.AWAIT_LINK_READY && !late)) {
+                && (step == Step.AWAIT_ACCEPTANCE || step == Step.AWAIT_LINK_READY && !late && !marked)) {
             throw new HelloException("the peer sent more than a hello before its link was ready");
         }
         return n;
@@ -557,7 +571,7 @@ public final class LinkNegotiation {
         } catch (HelloPartException e) {
             throw new HelloException("the client's choice of " + name(hello.link()) + " is broken: " + e.getMessage());
         }
-        if (step == Step.AWAIT_ACCEPTANCE) {
+        if (step == Step.AWAIT_ACCEPTANCE && !readySentMarked) {
             armTimeout();
         }
     }
@@ -567,6 +581,15 @@ public final class LinkNegotiation {
         @Override
         public void sendReady(LinkHello.PartWriter part) throws IOException {
             write(out -> Hello.encode(new Hello.LinkReady(chosenLink, "", Hello.part(part)), out));
+            if (marked) {
+                // Behind this side's bytes before its mark: the client reads it only once its application
+                // read those, so how long the client's side of the link takes is its reader's business (a
+                // close ends the wait). No timer (rdma's would fail the connection).
+                readySentMarked = true;
+                if (timeout != null) {
+                    timeout.cancel(false);
+                }
+            }
         }
 
         @Override
@@ -738,6 +761,9 @@ public final class LinkNegotiation {
      * merely ended ({@code sentSince} without {@code wrote}: the offer is dropped).
      */
     public int watchLateHello(boolean sentSince, boolean wrote) throws IOException {
+        if (watchGivenUp) {
+            return WATCH_DONE; // the bytes that only began like an offer are the stream's (takeLeftover)
+        }
         int n = readSome();
         if (n == NativeSocket.AT_MARK) {
             // A server that stopped waiting, holding the client's first bytes (they began like a hello):
@@ -760,7 +786,12 @@ public final class LinkNegotiation {
         try {
             message = Hello.decode(in);
         } catch (HelloException e) {
-            return WATCH_DONE; // the peer's own bytes after all, however unlikely
+            if (in.readableBytes() >= Hello.MAGIC.length) {
+                // The whole magic: a vsocket hello this side cannot read (another version), not the peer's
+                // own bytes, which the application must not get.
+                throw e;
+            }
+            return WATCH_DONE; // the peer's own bytes after all
         }
         if (message == null) {
             if (step == Step.WATCH_LATE_HELLO && (timeout == null || timeout.isDone())) {
@@ -786,6 +817,13 @@ public final class LinkNegotiation {
             logger.debug("{}: a late choice of {}: answered with tcp", channel, lateChoice.link());
             write(out -> Hello.encode(new Hello.LinkReady(VSocketLink.TCP,
                     "the choice came after this server stopped waiting for it"), out));
+        } else if (step == Step.WATCH_LATE_HELLO && message instanceof Hello.ServerHello offer && !wrote && n >= 0
+                && !socket.isOutputShutdown() && offer.links().stream().anyMatch(l -> l != VSocketLink.TCP)) {
+            // The server went on in tcp (its bytes follow the offer): a choice of tcp, at the start of this
+            // side's stream, so that it does not watch for a mark that would never come.
+            logger.debug("{}: a late offer the server already went past: answered with tcp", channel);
+            token = offer.token();
+            write(out -> Hello.encode(new Hello.ClientHello(token, VSocketLink.TCP, config.getRingSize()), out));
         } else {
             logger.debug("{}: dropped a late vsocket {}", channel, message.getClass().getSimpleName());
         }
@@ -840,8 +878,8 @@ public final class LinkNegotiation {
      * reads it); tcp at once if nothing but tcp was offered.
      */
     private void watchMarkedChoice() {
-        if (!offersOtherThanTcp()) {
-            plainPeer("sent its own bytes instead of a choice");
+        if (!offersOtherThanTcp() || !config.getLinks().contains(VSocketLink.TCP)) {
+            plainPeer("sent its own bytes instead of a choice"); // (fails where tcp is not allowed)
             return;
         }
         logger.debug("{}: the client went on over tcp before the offer came: tcp, its choice to come behind a mark",
@@ -942,9 +980,64 @@ public final class LinkNegotiation {
         if (step == Step.AWAIT_LINK_READY) {
             logOnce("the server's stream ended before it answered this client's late choice of " + name(chosenLink));
         }
+        if (markedOut != null && markSent && step != Step.DONE) {
+            // Its urgent byte went: the rest of the choice must follow it before any byte of the stream.
+            closeChoice();
+            in.release();
+            in = Unpooled.EMPTY_BUFFER;
+            endOnceFlushed(null);
+            return;
+        }
         if (step != Step.DONE) {
             in.release();
             end();
+        }
+    }
+
+    /** Whether this client's watch for a late offer let go of what it held (see {@link NegotiationHost#heldInboundReady}). */
+    public boolean watchGivenUp() {
+        return watchGivenUp;
+    }
+
+    /**
+     * The channel's input is shut while the peer's mark is still awaited: this hello takes the socket and
+     * reads on up to the mark, dropping what comes before it (the application wants no more), then takes
+     * the late hello behind it as usual; true if so (false when no mark is awaited).
+     */
+    public boolean discardUntilMark() {
+        if (step != Step.AWAIT_LINK_READY && step != Step.WATCH_MARK) {
+            return false;
+        }
+        discardBeforeMark = true;
+        return true;
+    }
+
+    /** {@link #discardUntilMark}: reads up to the mark, dropping the bytes; true once past it (the hello goes on). */
+    private boolean discardToMark() throws IOException {
+        MemorySegment scratch = Scratch.segment();
+        while (true) {
+            int n = socket.readBeforeMark(scratch.address(), Scratch.SIZE);
+            if (n == NativeSocket.AT_MARK) {
+                if (!markReached()) {
+                    return false; // its urgent byte is still on the way
+                }
+                discardBeforeMark = false;
+                return step != Step.DONE;
+            }
+            if (n == NativeSocket.EOF) {
+                // The peer's stream ended before its mark: no late hello; tcp (the input is shut on it).
+                if (step == Step.AWAIT_LINK_READY) {
+                    logOnce("the server's stream ended before it answered this client's late choice of "
+                            + name(chosenLink));
+                }
+                closeChoice();
+                discardBeforeMark = false;
+                finish(new TcpConnectionLink(channel, socket, config));
+                return false;
+            }
+            if (n == 0) {
+                return false;
+            }
         }
     }
 

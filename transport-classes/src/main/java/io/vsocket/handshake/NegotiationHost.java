@@ -22,6 +22,12 @@ public interface NegotiationHost extends LinkHost {
      */
     void linkEstablishedWatchingMark(LinkNegotiation watch, ByteBuf leftover);
 
+    /**
+     * The late-hello watch let go of bytes it held ({@link LinkNegotiation#watchLateHello}): the channel
+     * reads them when its application wants a read (the socket will not report them again).
+     */
+    void heldInboundReady();
+
     /** The hello failed: the connection cannot go on. */
     void negotiationFailed(Throwable cause);
 

@@ -434,6 +434,95 @@ class LinkSelectionTest {
         }
     }
 
+    /**
+     * The client reads the late offer only after the server's patience closed its offers, while the server
+     * streams 4 MiB at it (written at once on its side, so some of it waits behind the server's mark): the
+     * server answers the marked choice with "tcp" behind its mark and its held bytes go right behind that
+     * answer; both stay on tcp and both streams arrive whole.
+     */
+    @Test
+    void aMarkedChoiceAfterTheServersPatienceIsAnsweredWithTcpAndBothStreamsStayWhole() throws Exception {
+        long length = 4L << 20;
+        CompletableFuture<Channel> child = new CompletableFuture<>();
+        CompletableFuture<Peers.Collector> fromClient = new CompletableFuture<>();
+        Channel server = Peers.vsocketServer(group, DEFAULT, new io.netty.channel.ChannelInitializer<Channel>() {
+            @Override
+            protected void initChannel(Channel ch) {
+                Peers.Collector collector = new Peers.Collector(1000);
+                fromClient.complete(collector);
+                child.complete(ch);
+                ch.pipeline().addLast(collector, new ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void channelActive(ChannelHandlerContext ctx) {
+                        new Thread(() -> {
+                            try {
+                                Peers.sendStream(ctx.channel(), 4, length, pieces(4));
+                            } catch (InterruptedException e) {
+                                Thread.currentThread().interrupt();
+                            }
+                        }, "server-stream").start();
+                        ctx.fireChannelActive();
+                    }
+                });
+            }
+        }).childOption(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 20) // offers kept 200 ms without a choice
+                .bind(loopback()).sync().channel();
+        try {
+            Peers.Collector fromServer = new Peers.Collector(length);
+            Channel client = Peers.vsocketClient(group, GATED, fromServer).option(ChannelOption.AUTO_READ, false)
+                    .connect(server.localAddress()).sync().channel();
+            client.writeAndFlush(streamPart(client, 5, 0, 1000)).sync(); // the server goes on over tcp
+            assertEquals(Peers.streamCrc(5, 1000), fromClient.get(10, TimeUnit.SECONDS).done.get(10, TimeUnit.SECONDS));
+            Thread.sleep(600); // the server's offers are gone
+            client.config().setAutoRead(true); // the offer is read only now, and answered behind a mark
+            assertEquals(Peers.streamCrc(4, length), fromServer.done.get(60, TimeUnit.SECONDS),
+                    "the server's stream, with its answer in the middle of it taken out");
+            assertEquals(VSocketLink.TCP, Peers.linkOf(client));
+            assertEquals(VSocketLink.TCP, Peers.linkOf(child.get()));
+            client.close().sync();
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    /**
+     * The server shuts its input before its reads reach the client's mark: it still reads up to the mark
+     * (dropping what the application no longer wants), answers the choice behind it, and both move onto
+     * shm; the client's writes, held for the answer, complete.
+     */
+    @Test
+    void aServerThatShutItsInputBeforeTheMarkStillAnswersIt() throws Exception {
+        CompletableFuture<Channel> child = new CompletableFuture<>();
+        Channel server = Peers.vsocketServer(group, DEFAULT, new io.netty.channel.ChannelInitializer<Channel>() {
+            @Override
+            protected void initChannel(Channel ch) {
+                child.complete(ch);
+                ch.pipeline().addLast(new ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void channelActive(ChannelHandlerContext ctx) {
+                        ((io.netty.channel.socket.SocketChannel) ctx.channel()).shutdownInput();
+                        ctx.fireChannelActive();
+                    }
+                });
+            }
+        }).option(ChannelOption.AUTO_READ, false).childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .bind(loopback()).sync().channel();
+        try {
+            Channel client = Peers.vsocketClient(group, GATED, new Peers.Collector(0))
+                    .connect(server.localAddress()).sync().channel();
+            client.writeAndFlush(streamPart(client, 6, 0, 1000)).sync(); // before the server even accepted
+            Thread.sleep(200);
+            server.read(); // accept: the offer, the client's bytes, the server's input shut
+            assertEquals(VSocketLink.SHM, Peers.awaitLink(client, VSocketLink.SHM), "the client moved");
+            assertTrue(client.writeAndFlush(streamPart(client, 6, 1000, 1000)).await(10, TimeUnit.SECONDS),
+                    "a write after the answer completes");
+            assertEquals(VSocketLink.SHM, Peers.awaitLink(child.get(10, TimeUnit.SECONDS), VSocketLink.SHM));
+            client.close().sync();
+        } finally {
+            server.close().sync();
+        }
+    }
+
     private static ByteBuf streamPart(Channel channel, long seed, long from, int length) {
         ByteBuf buf = channel.alloc().directBuffer(length);
         for (int i = 0; i < length; i++) {
