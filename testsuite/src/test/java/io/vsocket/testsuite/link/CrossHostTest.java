@@ -169,6 +169,46 @@ class CrossHostTest {
     }
 
     /**
+     * From {@code connect()} to the echo of 64 bytes written as soon as the connect completed, between
+     * the two hosts, one connection at a time against host 1's server that allows rdma and tcp: a client
+     * that allows tcp (usable at once, its first bytes over tcp, on rdma a moment later) against one
+     * pinned to rdma (it waits for the hello and both queue pairs before its connect completes). Each
+     * connection's echo must come back whole, and the first kind must end on rdma; the times are reported
+     * (TWOHOST lines), not asserted.
+     */
+    @Test
+    @Order(3)
+    void connectToTheFirstEchoedByteWithAndWithoutTheWait() throws Exception {
+        int rounds = 10;
+        long[] upgrade = new long[rounds];
+        long[] gated = new long[rounds];
+        for (int i = 0; i < rounds; i++) {
+            upgrade[i] = connectToFirstByte(List.of(VSocketLink.RDMA, VSocketLink.TCP), true);
+            gated[i] = connectToFirstByte(List.of(VSocketLink.RDMA), false);
+        }
+        java.util.Arrays.sort(upgrade);
+        java.util.Arrays.sort(gated);
+        System.out.printf("TWOHOST connect to the first echoed byte, %d connections each, p50 / max: usable at once "
+                + "(rdma,tcp) %.2f / %.2f ms; waiting for the hello (rdma only) %.2f / %.2f ms%n", rounds,
+                upgrade[rounds / 2] / 1e6, upgrade[rounds - 1] / 1e6, gated[rounds / 2] / 1e6, gated[rounds - 1] / 1e6);
+    }
+
+    private static long connectToFirstByte(List<VSocketLink> links, boolean moves) throws Exception {
+        Peers.Collector echo = new Peers.Collector(64);
+        long t0 = System.nanoTime();
+        Channel client = Peers.vsocketClient(group, links, echo).option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 5000)
+                .connect(new InetSocketAddress(PEER, PORT + 2)).sync().channel();
+        client.writeAndFlush(client.alloc().directBuffer(64).writeZero(64));
+        echo.done.get(30, TimeUnit.SECONDS);
+        long nanos = System.nanoTime() - t0;
+        if (moves) {
+            assertEquals(VSocketLink.RDMA, Peers.awaitLink(client, VSocketLink.RDMA), "the connection moved onto rdma");
+        }
+        client.close().sync();
+        return nanos;
+    }
+
+    /**
      * Starts a thread sending {@link #BYTES_PER_CONNECTION} of stream {@code seed} on {@code client} in
      * pieces of 1 to 64 KiB (so the rings wrap at many offsets); {@code failure} gets what went wrong.
      */
@@ -192,7 +232,7 @@ class CrossHostTest {
      * over tcp and to the end of the stream. The path is restored afterwards.
      */
     @Test
-    @Order(3)
+    @Order(4)
     void aCutRoCEPathMovesTheStreamToTcpWithNothingLost() throws Exception {
         // nftables' first use loads its kernel modules, which in the emulated guest takes seconds of
         // both CPUs (the first cut's nft took 1.4-3.8 s against 0.5-0.6 for the later ones): done
@@ -315,7 +355,7 @@ class CrossHostTest {
      * added again a new connection runs on rdma.
      */
     @Test
-    @Order(4)
+    @Order(5)
     void aDeviceRemovedOnThisHostMovesTheStreamToTcpWithNothingLost() throws Exception {
         Echo echo = Echo.quarterThrough(300, "the removal");
         long removal = System.nanoTime();
@@ -364,7 +404,7 @@ class CrossHostTest {
     }
 
     @Test
-    @Order(5)
+    @Order(6)
     void aServerKilledMidStreamOnTheOtherHostClosesTheChannelWithAnError() throws Exception {
         Peers.Collector collector = new Peers.Collector(Long.MAX_VALUE);
         // The devices are open on both sides by now: Peers' 5 s, which is also how long this side waits

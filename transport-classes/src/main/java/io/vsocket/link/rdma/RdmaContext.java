@@ -188,7 +188,7 @@ public final class RdmaContext implements AutoCloseable {
     }
 
     /**
-     * Runs the watch over the links' requests ({@link RdmaLink#watch}) every eighth of
+     * Runs the watch over the links' requests ({@link RdmaLink#watch}) every sixteenth of
      * {@link #STALL_MILLIS} while this context has links and their loop is known: one timer for the
      * loop, not one per link.
      */
@@ -198,8 +198,9 @@ public final class RdmaContext implements AutoCloseable {
             return;
         }
         try {
-            // Twice per probe time: a quiet link probes its peer between a quarter and three eighths of the stall time.
-            watch = loop.schedule(this::watchTick, Math.max(STALL_MILLIS / (2 * RdmaLink.PROBE_FRACTION), 1),
+            // Four times per probe time: a quiet link probes its peer between a quarter and five sixteenths of
+            // the stall time (at twice, up to three eighths: the tick alone cost a fail-over up to 250 ms).
+            watch = loop.schedule(this::watchTick, Math.max(STALL_MILLIS / (4 * RdmaLink.PROBE_FRACTION), 1),
                     TimeUnit.MILLISECONDS);
         } catch (RejectedExecutionException e) {
             // the loop is shutting down, and its links with it

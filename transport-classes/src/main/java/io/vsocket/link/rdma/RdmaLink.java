@@ -488,7 +488,7 @@ public final class RdmaLink extends QpCompletions implements StreamLink {
     }
 
     /**
-     * The loop's watch, every eighth of the stall time: a link whose signalled request has been out
+     * The loop's watch, every sixteenth of the stall time: a link whose signalled request has been out
      * for longer than {@code stallNanos} without a completion has lost its path though the device
      * never said so (RC's retries end in a failed completion on real devices, after about half a
      * second; SoftRoCE does not always report them), and fails, so its channel goes on over tcp or
