@@ -856,14 +856,8 @@ public final class LinkNegotiation {
      * went on in tcp before the answer came, so does this client.
      */
     public void upgrade() {
-        Hello.ServerHello offer = lateOffer;
-        lateOffer = null;
         late = true;
-        step = Step.AWAIT_SERVER_HELLO;
-        try {
-            choose(offer);
-        } catch (IOException | RuntimeException e) {
-            fail(e);
+        if (!chooseLateOffer()) {
             return;
         }
         if (step == Step.AWAIT_LINK_READY) {
@@ -914,14 +908,8 @@ public final class LinkNegotiation {
         if (step == Step.WATCH_MARK) {
             return true;
         }
-        Hello.ServerHello offer = lateOffer;
-        lateOffer = null;
         marked = true;
-        step = Step.AWAIT_SERVER_HELLO;
-        try {
-            choose(offer);
-        } catch (IOException | RuntimeException e) {
-            fail(e);
+        if (!chooseLateOffer()) {
             return false;
         }
         if (step == Step.AWAIT_LINK_READY) {
@@ -1079,11 +1067,7 @@ public final class LinkNegotiation {
         if (step == Step.FLUSH_MARK) {
             ConnectionLink link = afterFlush;
             afterFlush = null;
-            if (link != null) {
-                finish(link);
-            } else {
-                end();
-            }
+            endOnceFlushed(link);
         }
         return true;
     }
@@ -1102,6 +1086,20 @@ public final class LinkNegotiation {
         step = Step.FLUSH_MARK;
         if (timeout != null) {
             timeout.cancel(false);
+        }
+    }
+
+    /** Answers the late offer the watch kept, as {@link #late} or {@link #marked} say; false if that failed the hello. */
+    private boolean chooseLateOffer() {
+        Hello.ServerHello offer = lateOffer;
+        lateOffer = null;
+        step = Step.AWAIT_SERVER_HELLO;
+        try {
+            choose(offer);
+            return true;
+        } catch (IOException | RuntimeException e) {
+            fail(e);
+            return false;
         }
     }
 

@@ -156,11 +156,7 @@ class CrossHostTest {
         }
         assertEquals(VSocketLink.RDMA, Peers.linkOf(client), "the connection moved onto rdma after the late offer");
         long moved = System.nanoTime() - t0;
-        io.netty.buffer.ByteBuf rest = client.alloc().directBuffer(half);
-        for (int i = 0; i < half; i++) {
-            rest.writeByte(Peers.streamByte(7, half + i));
-        }
-        client.writeAndFlush(rest);
+        client.writeAndFlush(Peers.streamPart(client, 7, half, half));
         assertEquals(Peers.streamCrc(7, 2L * half), collector.done.get(120, TimeUnit.SECONDS),
                 "what came back is what was sent, before and after the move");
         System.out.printf("TWOHOST late offer: the client began on %s and was on rdma %.2f s after its connect%n",

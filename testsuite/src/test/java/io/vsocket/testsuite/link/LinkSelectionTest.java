@@ -417,12 +417,12 @@ class LinkSelectionTest {
                     .option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 50).option(ChannelOption.ALLOW_HALF_CLOSURE, true)
                     .connect(server.localAddress()).sync().channel();
             assertEquals(VSocketLink.TCP, Peers.linkOf(client));
-            client.writeAndFlush(streamPart(client, 5, 0, first)).sync();
+            client.writeAndFlush(Peers.streamPart(client, 5, 0, first)).sync();
             Thread.sleep(200);
             server.read(); // accept: the offer, then "bye" and the end of the server's stream
             assertEquals("bye", textOf(fromServer));
             Thread.sleep(300); // the client answered the offer behind its mark, then saw the end
-            client.writeAndFlush(streamPart(client, 5, first, second)).sync();
+            client.writeAndFlush(Peers.streamPart(client, 5, first, second)).sync();
             child.get(10, TimeUnit.SECONDS).config().setAutoRead(true); // the server reads only now
             assertEquals(Peers.streamCrc(5, first + second), fromClient.done.get(10, TimeUnit.SECONDS),
                     "the client's bytes before and after its unanswered choice, and nothing of the choice");
@@ -471,7 +471,7 @@ class LinkSelectionTest {
             Peers.Collector fromServer = new Peers.Collector(length);
             Channel client = Peers.vsocketClient(group, GATED, fromServer).option(ChannelOption.AUTO_READ, false)
                     .connect(server.localAddress()).sync().channel();
-            client.writeAndFlush(streamPart(client, 5, 0, 1000)).sync(); // the server goes on over tcp
+            client.writeAndFlush(Peers.streamPart(client, 5, 0, 1000)).sync(); // the server goes on over tcp
             assertEquals(Peers.streamCrc(5, 1000), fromClient.get(10, TimeUnit.SECONDS).done.get(10, TimeUnit.SECONDS));
             Thread.sleep(600); // the server's offers are gone
             client.config().setAutoRead(true); // the offer is read only now, and answered behind a mark
@@ -510,25 +510,17 @@ class LinkSelectionTest {
         try {
             Channel client = Peers.vsocketClient(group, GATED, new Peers.Collector(0))
                     .connect(server.localAddress()).sync().channel();
-            client.writeAndFlush(streamPart(client, 6, 0, 1000)).sync(); // before the server even accepted
+            client.writeAndFlush(Peers.streamPart(client, 6, 0, 1000)).sync(); // before the server even accepted
             Thread.sleep(200);
             server.read(); // accept: the offer, the client's bytes, the server's input shut
             assertEquals(VSocketLink.SHM, Peers.awaitLink(client, VSocketLink.SHM), "the client moved");
-            assertTrue(client.writeAndFlush(streamPart(client, 6, 1000, 1000)).await(10, TimeUnit.SECONDS),
+            assertTrue(client.writeAndFlush(Peers.streamPart(client, 6, 1000, 1000)).await(10, TimeUnit.SECONDS),
                     "a write after the answer completes");
             assertEquals(VSocketLink.SHM, Peers.awaitLink(child.get(10, TimeUnit.SECONDS), VSocketLink.SHM));
             client.close().sync();
         } finally {
             server.close().sync();
         }
-    }
-
-    private static ByteBuf streamPart(Channel channel, long seed, long from, int length) {
-        ByteBuf buf = channel.alloc().directBuffer(length);
-        for (int i = 0; i < length; i++) {
-            buf.writeByte(Peers.streamByte(seed, from + i));
-        }
-        return buf;
     }
 
     private static String textOf(Peers.Collector collector) throws Exception {

@@ -154,6 +154,15 @@ final class Peers {
         }
     }
 
+    /** Bytes {@code [from, from + length)} of stream {@code seed}, in a direct buffer of {@code channel}'s allocator. */
+    static ByteBuf streamPart(Channel channel, long seed, long from, int length) {
+        ByteBuf buf = channel.alloc().directBuffer(length);
+        for (int i = 0; i < length; i++) {
+            buf.writeByte(streamByte(seed, from + i));
+        }
+        return buf;
+    }
+
     static VSocketLink linkOf(Channel channel) {
         return ((VSocketSocketChannel) channel).link();
     }

@@ -185,7 +185,7 @@ class RdmaChannelTest {
             Channel client = Peers.vsocketClient(group, links, collector).option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 200)
                     .connect(server.localAddress()).sync().channel();
             assertEquals(VSocketLink.TCP, Peers.linkOf(client), "no offer within the client's hello timeout");
-            client.writeAndFlush(streamPart(client, 11, 0, half)).sync(); // over tcp, before the server accepts
+            client.writeAndFlush(Peers.streamPart(client, 11, 0, half)).sync(); // over tcp, before the server accepts
             Thread.sleep(2000);
             server.read();
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
@@ -193,21 +193,13 @@ class RdmaChannelTest {
                 Thread.sleep(5);
             }
             assertEquals(VSocketLink.RDMA, Peers.linkOf(client), "the client took the late offer behind its mark");
-            client.writeAndFlush(streamPart(client, 11, half, half));
+            client.writeAndFlush(Peers.streamPart(client, 11, half, half));
             assertEquals(Peers.streamCrc(11, 2L * half), collector.done.get(30, TimeUnit.SECONDS));
             assertEquals(VSocketLink.RDMA, Peers.linkOf(child.get(10, TimeUnit.SECONDS)));
             client.close().sync();
         } finally {
             server.close().sync();
         }
-    }
-
-    private static io.netty.buffer.ByteBuf streamPart(Channel channel, long seed, long from, int length) {
-        io.netty.buffer.ByteBuf buf = channel.alloc().directBuffer(length);
-        for (int i = 0; i < length; i++) {
-            buf.writeByte(Peers.streamByte(seed, from + i));
-        }
-        return buf;
     }
 
     @Test
