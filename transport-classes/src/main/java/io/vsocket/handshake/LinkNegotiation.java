@@ -805,7 +805,7 @@ public final class LinkNegotiation {
             return WATCH_UPGRADE;
         }
         if (step == Step.WATCH_LATE_HELLO && message instanceof Hello.ServerHello offer && wrote && n >= 0
-                && !socket.isOutputShutdown() && offer.links().stream().anyMatch(l -> l != VSocketLink.TCP)) {
+                && !socket.isOutputShutdown() && otherThanTcp(offer.links())) {
             // Bytes went out over tcp before the offer came: the server saw them where a choice belonged and
             // waits for this side's answer behind an urgent mark. What follows the offer is the server's own.
             lateOffer = offer;
@@ -818,7 +818,7 @@ public final class LinkNegotiation {
             write(out -> Hello.encode(new Hello.LinkReady(VSocketLink.TCP,
                     "the choice came after this server stopped waiting for it"), out));
         } else if (step == Step.WATCH_LATE_HELLO && message instanceof Hello.ServerHello offer && !wrote && n >= 0
-                && !socket.isOutputShutdown() && offer.links().stream().anyMatch(l -> l != VSocketLink.TCP)) {
+                && !socket.isOutputShutdown() && otherThanTcp(offer.links())) {
             // The server went on in tcp (its bytes follow the offer): a choice of tcp, at the start of this
             // side's stream, so that it does not watch for a mark that would never come.
             logger.debug("{}: a late offer the server already went past: answered with tcp", channel);
@@ -884,7 +884,12 @@ public final class LinkNegotiation {
     }
 
     private boolean offersOtherThanTcp() {
-        return offered != null && offered.stream().anyMatch(l -> l != VSocketLink.TCP);
+        return offered != null && otherThanTcp(offered);
+    }
+
+    /** Whether {@code links} hold one that is not tcp: an offer that a late hello can move the connection to. */
+    private static boolean otherThanTcp(Set<VSocketLink> links) {
+        return links.stream().anyMatch(l -> l != VSocketLink.TCP);
     }
 
     /** After {@link #WATCH_MARK}: the bytes read so far, which are the application's (null if none); the watch goes on. */
@@ -966,7 +971,7 @@ public final class LinkNegotiation {
      */
     public void peerEnded() {
         if (step == Step.AWAIT_LINK_READY) {
-            logOnce("the server's stream ended before it answered this client's late choice of " + name(chosenLink));
+            logUnansweredChoice();
         }
         if (markedOut != null && markSent && step != Step.DONE) {
             // Its urgent byte went: the rest of the choice must follow it before any byte of the stream.
@@ -1015,8 +1020,7 @@ public final class LinkNegotiation {
             if (n == NativeSocket.EOF) {
                 // The peer's stream ended before its mark: no late hello; tcp (the input is shut on it).
                 if (step == Step.AWAIT_LINK_READY) {
-                    logOnce("the server's stream ended before it answered this client's late choice of "
-                            + name(chosenLink));
+                    logUnansweredChoice();
                 }
                 closeChoice();
                 discardBeforeMark = false;
@@ -1027,6 +1031,10 @@ public final class LinkNegotiation {
                 return false;
             }
         }
+    }
+
+    private void logUnansweredChoice() {
+        logOnce("the server's stream ended before it answered this client's late choice of " + name(chosenLink));
     }
 
     /** The hello is over (the channel drops its watch). */
