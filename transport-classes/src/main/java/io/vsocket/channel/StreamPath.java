@@ -143,10 +143,7 @@ final class StreamPath implements NegotiationHost {
             before.close(); // the tcp link a late offer's link replaces (the socket stays: it is the channel's)
         }
         link = established;
-        if (leftover != null) {
-            // (Bytes still held from before come first; none are, in the paths known.)
-            pendingInbound = pendingInbound == null ? leftover : Unpooled.wrappedBuffer(pendingInbound, leftover);
-        }
+        holdInbound(leftover); // (bytes still held from before come first; none are, in the paths known)
         channel.clearFlag(VSocketIoOps.PRI);
         boolean reading = wantsRead();
         if (!channel.isOpen()) {
@@ -322,6 +319,13 @@ final class StreamPath implements NegotiationHost {
         return true;
     }
 
+    /** Keeps {@code bytes} (taken over; null: none) for the application, behind what is held already. */
+    private void holdInbound(ByteBuf bytes) {
+        if (bytes != null) {
+            pendingInbound = pendingInbound == null ? bytes : Unpooled.wrappedBuffer(pendingInbound, bytes);
+        }
+    }
+
     /** The peer's late hello will not come behind a mark after all: plain reads and writes again. */
     private void endMarkWatch() {
         markWatch = null;
@@ -465,9 +469,7 @@ final class StreamPath implements NegotiationHost {
         LinkNegotiation watch = lateHello;
         lateHello = null;
         ByteBuf before = watch.takeBytesBeforeMark();
-        if (before != null) {
-            pendingInbound = pendingInbound == null ? before : Unpooled.wrappedBuffer(pendingInbound, before);
-        }
+        holdInbound(before);
         markWatch = watch;
         ((TcpConnectionLink) link).stopAtMark(true);
         if (!watch.answerMarked() && markWatch == watch) {
