@@ -576,7 +576,7 @@ final class ShmDatagramPath implements VSocketLoopPoller {
                 r.submit(VSocketIoOps.of(VSocketIoOps.IN | VSocketIoOps.RDHUP));
             } else {
                 doorbell = r;
-                r.submit(VSocketIoOps.of(VSocketIoOps.IN));
+                r.submit(VSocketIoOps.of(VSocketIoOps.IN | VSocketIoOps.EDGE));
             }
         }
 
@@ -637,8 +637,7 @@ final class ShmDatagramPath implements VSocketLoopPoller {
                 if (isLifeline) {
                     lifelineReady();
                 } else {
-                    link.link().drainDoorbell();
-                    pollNow();
+                    pollNow(); // the doorbell is edge-triggered: nothing to read back
                 }
             }
 

@@ -76,6 +76,9 @@ public final class VSocketIoHandler implements IoHandler {
     private final Map<Class<?>, AutoCloseable> services = new HashMap<>();
     private long nextId = WAKEUP + 1;
     private int busyTurns;
+    /** The last non-blocking pass looked at the epoll set too (see {@link #pollOnce}). */
+    private boolean epollLooked;
+    private long epollWaits;
 
     private VSocketIoHandler(ThreadAwareExecutor executor, SpinWindow spin) {
         this.executor = executor;
@@ -85,7 +88,7 @@ public final class VSocketIoHandler implements IoHandler {
         try {
             e = Epoll.create(MAX_EVENTS);
             w = EventFd.create();
-            e.add(w.fd(), VSocketIoOps.IN, WAKEUP);
+            e.add(w.fd(), VSocketIoOps.IN | VSocketIoOps.EDGE, WAKEUP);
         } catch (NativeIoException ex) {
             if (w != null) {
                 w.close();
@@ -197,7 +200,7 @@ public final class VSocketIoHandler implements IoHandler {
     @Override
     public int run(IoHandlerContext context) {
         try {
-            int handled = pollOnce();
+            int handled = pollOnce(context);
             if (handled > 0 || !context.canBlock()) {
                 return handled;
             }
@@ -215,7 +218,7 @@ public final class VSocketIoHandler implements IoHandler {
                     if (++turns % SPIN_EPOLL_EVERY == 0) {
                         // The descriptors too (a hello, a tcp link, an accept): a spin as long as the
                         // busy-polling one must not leave them unseen until it ends.
-                        handled += processReady(epoll.wait(0));
+                        handled += processReady(epollWait(0));
                     }
                     if (handled > 0 || !context.canBlock()) {
                         // Handling I/O may have queued tasks of the loop's own: only a task pending
@@ -267,13 +270,36 @@ public final class VSocketIoHandler implements IoHandler {
      * microsecond per round trip the system call would be a good part of it. Descriptors still get
      * their turn, and the loop never blocks without looking.
      */
-    private int pollOnce() throws NativeIoException {
+    private int pollOnce(IoHandlerContext context) throws NativeIoException {
         int handled = pollPollers();
         if (handled > 0 && ++busyTurns < EPOLL_EVERY) {
             return handled;
         }
         busyTurns = 0;
-        return handled + processReady(epoll.wait(0));
+        if (handled == 0 && context.canBlock() && !spinsNext()) {
+            // The loop is about to block without a spin: the blocking epoll_wait looks at the set as
+            // well (it returns at once if anything is ready), so a look now would be a system call for
+            // nothing on every wake-up — as Netty's epoll loop, which looks first only when tasks wait.
+            epollLooked = false;
+            return 0;
+        }
+        epollLooked = true;
+        return handled + processReady(epollWait(0));
+    }
+
+    private int epollWait(int timeoutMillis) throws NativeIoException {
+        epollWaits++;
+        return epoll.wait(timeoutMillis);
+    }
+
+    /** How many {@code epoll_wait} calls this loop has made (for tests of its system-call economy). Loop thread. */
+    long epollWaits() {
+        return epollWaits;
+    }
+
+    /** Whether the next idle period would spin (a trial that starts with it aside). */
+    private boolean spinsNext() {
+        return !pollers.isEmpty() && spin.nanos() > 0;
     }
 
     private int pollPollers() {
@@ -304,7 +330,7 @@ public final class VSocketIoHandler implements IoHandler {
                 }
                 return 0;
             }
-            ready = epoll.wait(timeoutMillis(context));
+            ready = epollWait(timeoutMillis(context));
         } finally {
             awake.set(true);
         }
@@ -317,7 +343,15 @@ public final class VSocketIoHandler implements IoHandler {
         // signalled late): never I/O that a spin could have caught. A loop without pollers never
         // spins, so it has nothing to learn.
         if (!pollers.isEmpty()) {
-            spin.wokenByWork(System.nanoTime() - idleSince, takeTaskMark() | wakeupAmong(ready));
+            long gap = System.nanoTime() - idleSince;
+            boolean fromAnotherThread = takeTaskMark() | wakeupAmong(ready);
+            if (epollLooked || gap >= SpinWindow.MIN_SPIN_NANOS) {
+                spin.wokenByWork(gap, fromAnotherThread);
+            } else if (fromAnotherThread) {
+                // Not looked at before blocking, and back at once: what was ready may have been so
+                // before the loop went idle, which says nothing about a spin; a task still does.
+                spin.taskFromAnotherThread();
+            }
         }
         return processReady(ready);
     }
@@ -347,8 +381,7 @@ public final class VSocketIoHandler implements IoHandler {
         for (int i = 0; i < ready; i++) {
             long id = epoll.readyData(i);
             if (id == WAKEUP) {
-                wakeupFd.drain();
-                continue;
+                continue; // edge-triggered: nothing to read back
             }
             Registration registration = registrations.get(id);
             if (registration != null && registration.isValid()) {

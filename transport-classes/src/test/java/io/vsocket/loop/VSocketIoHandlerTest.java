@@ -17,6 +17,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -43,7 +44,15 @@ class VSocketIoHandlerTest {
         final CountDownLatch closed = new CountDownLatch(1);
         final CountDownLatch unregistered = new CountDownLatch(1);
 
+        /** Whether {@link #handle} reads the counter back (a level-triggered registration must). */
+        final boolean drains;
+
         EventFdHandle() throws Exception {
+            this(true);
+        }
+
+        EventFdHandle(boolean drains) throws Exception {
+            this.drains = drains;
             eventFd = EventFd.create();
         }
 
@@ -57,7 +66,9 @@ class VSocketIoHandlerTest {
             VSocketIoEvent e = (VSocketIoEvent) ioEvent;
             // Drain first: a test that signals again as soon as it sees the event must not have its
             // new signal drained with the old one.
-            eventFd.drain();
+            if (drains) {
+                eventFd.drain();
+            }
             events.add(e.flags());
         }
 
@@ -83,6 +94,65 @@ class VSocketIoHandlerTest {
         CountDownLatch ran = new CountDownLatch(1);
         loop.execute(ran::countDown);
         assertTrue(ran.await(5, TimeUnit.SECONDS), "the task never ran: the wakeup was lost");
+    }
+
+    @Test
+    void aLoopThatNeverReadsItsWakeupIsWokenByEveryTaskFromAnotherThread() throws Exception {
+        // The wakeup eventfd is edge-triggered and never read back: each task's signal must still be
+        // an event of its own, the thousandth as the first.
+        group = new VSocketEventLoopGroup(1, Duration.ZERO);
+        IoEventLoop loop = (IoEventLoop) group.next();
+        loop.submit(() -> { }).sync();
+        for (int i = 0; i < 1000; i++) {
+            CountDownLatch ran = new CountDownLatch(1);
+            if (i % 100 == 0) {
+                Thread.sleep(20); // asleep in epoll_wait, not between two turns
+            }
+            loop.execute(ran::countDown);
+            assertTrue(ran.await(5, TimeUnit.SECONDS), "task " + i + " never ran: the wakeup was lost");
+        }
+    }
+
+    /**
+     * A loop that blocks without spinning (its spin dropped for tasks from other threads, as under
+     * gRPC's executors) makes one {@code epoll_wait} per wake-up, as Netty's epoll loop does: the
+     * blocking wait is its look at the descriptors, with no non-blocking look before it.
+     */
+    @Test
+    void aLoopWokenByTasksFromAnotherThreadMakesOneEpollWaitPerWakeUp() throws Exception {
+        group = new VSocketEventLoopGroup(1); // the default, adaptive policy
+        IoEventLoop loop = (IoEventLoop) group.next();
+        VSocketIoHandler handler = loop.register(new EventFdHandle()).sync().getNow().attachment();
+        loop.submit(() -> handler.addPoller(idlePoller())).sync();
+        loop.submit(() -> { }).sync();
+        assertEquals(0, handler.spinNanos(), "a task from another thread stops the spin");
+        int tasks = 500;
+        long before = loop.submit(handler::epollWaits).get();
+        for (int i = 0; i < tasks; i++) {
+            LockSupport.parkNanos(300_000); // the loop is asleep in epoll_wait when the task comes
+            loop.submit(() -> { }).get(5, TimeUnit.SECONDS);
+        }
+        long waits = loop.submit(handler::epollWaits).get() - before;
+        // One blocking wait per task (with a look first, two); timers or a stray wake-up may add a few.
+        assertTrue(waits >= tasks / 2 && waits <= tasks + tasks / 10, waits + " epoll_waits for " + tasks + " wake-ups");
+    }
+
+    @Test
+    void anEdgeTriggeredEventFdIsReportedOncePerSignalThoughNobodyReadsIt() throws Exception {
+        group = new VSocketEventLoopGroup(1, Duration.ZERO);
+        IoEventLoop loop = (IoEventLoop) group.next();
+        EventFdHandle handle = new EventFdHandle(false);
+        IoRegistration registration = loop.register(handle).sync().getNow();
+        loop.submit(() -> registration.submit(VSocketIoOps.of(VSocketIoOps.IN | VSocketIoOps.EDGE))).sync();
+        for (int i = 0; i < 200; i++) {
+            handle.eventFd.signal();
+            assertNotNull(handle.events.poll(5, TimeUnit.SECONDS), "signal " + i + " was not reported");
+        }
+        assertNull(handle.events.poll(100, TimeUnit.MILLISECONDS), "reported with no new signal");
+        assertEquals(200, handle.eventFd.drain(), "the loop read the counter");
+        registration.cancel();
+        assertTrue(handle.unregistered.await(5, TimeUnit.SECONDS));
+        handle.close();
     }
 
     @Test

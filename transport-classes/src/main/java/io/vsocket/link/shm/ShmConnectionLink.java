@@ -86,7 +86,7 @@ public final class ShmConnectionLink extends RingConnectionLink {
                     return;
                 }
                 try {
-                    r.submit(VSocketIoOps.of(VSocketIoOps.IN));
+                    r.submit(VSocketIoOps.of(VSocketIoOps.IN | VSocketIoOps.EDGE));
                 } catch (RuntimeException e) {
                     r.cancel();
                     host.failed(new IOException("cannot watch the shm link's doorbell", e));
@@ -320,7 +320,7 @@ public final class ShmConnectionLink extends RingConnectionLink {
         @Override
         public void handle(IoRegistration registration, IoEvent event) {
             if (!closed) {
-                shm.drainDoorbell();
+                // Edge-triggered: each ring is an event, and the counter is never read back.
                 Runnable watcher = doorbellWatcher;
                 if (watcher != null) {
                     watcher.run();

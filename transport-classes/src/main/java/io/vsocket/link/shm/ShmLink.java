@@ -263,10 +263,6 @@ public final class ShmLink implements StreamLink {
         return doorbell.fd();
     }
 
-    public void drainDoorbell() {
-        doorbell.drain();
-    }
-
     /** Bytes this side may still write into the peer's ring. */
     @Override
     public int credit() throws RingProtocolException {
