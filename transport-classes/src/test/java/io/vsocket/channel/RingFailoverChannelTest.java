@@ -21,6 +21,8 @@ import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
@@ -281,6 +283,8 @@ class RingFailoverChannelTest {
 
         /** While set, bytes read from either end wait before they are passed on. */
         private volatile boolean paused;
+        /** Ends whose socket failed a write (reset): a read of theirs that then ends passes on a reset. */
+        private final Set<Socket> resetSeen = ConcurrentHashMap.newKeySet();
 
         /**
          * Passes what {@code from}'s peer sends on to {@code to}'s, its end as an end and a reset as a
@@ -303,7 +307,15 @@ class RingFailoverChannelTest {
                             return;
                         }
                         if (n < 0) {
-                            to.shutdownOutput();
+                            // A reset reported to the pump writing the other way (its write took the
+                            // socket's error) leaves this read an end: pass on what it really was.
+                            Thread.sleep(20);
+                            if (resetSeen.contains(from)) {
+                                to.setSoLinger(true, 0);
+                                to.close();
+                            } else {
+                                to.shutdownOutput();
+                            }
                             return;
                         }
                         while (paused) {
@@ -311,8 +323,12 @@ class RingFailoverChannelTest {
                         }
                         out.write(buf, 0, n);
                     }
-                } catch (IOException | InterruptedException e) {
-                    // the other end is gone: the pump the other way passes that on
+                } catch (IOException e) {
+                    // The other end is gone: the pump the other way passes that on (told here, since
+                    // this write may have taken the reset its read would have seen).
+                    resetSeen.add(to);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
                 }
             }, "wire");
             t.setDaemon(true);
