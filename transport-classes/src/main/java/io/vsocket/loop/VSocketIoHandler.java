@@ -211,6 +211,16 @@ public final class VSocketIoHandler implements IoHandler {
                     // Every core is taken: a spin would only delay a woken thread queued behind it.
                     window = 0;
                 }
+                if (window > 0 && !epollLooked) {
+                    // A spin nobody expected (a trial began with this period): look at the set first,
+                    // as pollOnce would have, so that what was ready already is not taken for I/O the
+                    // spin caught, nor left until the spin's first look.
+                    epollLooked = true;
+                    handled = processReady(epollWait(0));
+                    if (handled > 0 || !context.canBlock()) {
+                        return handled;
+                    }
+                }
                 long deadline = idleSince + window;
                 int turns = 0;
                 while (System.nanoTime() - deadline < 0) {
@@ -231,7 +241,11 @@ public final class VSocketIoHandler implements IoHandler {
                 for (int i = 0; i < pollers.size(); i++) {
                     if (pollers.get(i).armAndCheck()) {
                         spin.caught(takeTaskMark());
-                        return pollPollers();
+                        int polled = pollPollers();
+                        // A poller that says it has work may find none when polled (a link whose peer
+                        // left, waiting for its socket's hang-up): without this look, such a loop would
+                        // go round here for ever and never see a descriptor again.
+                        return epollLooked ? polled : polled + processReady(epollWait(0));
                     }
                 }
             }

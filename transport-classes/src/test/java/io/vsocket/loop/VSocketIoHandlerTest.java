@@ -16,6 +16,7 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
@@ -135,6 +136,47 @@ class VSocketIoHandlerTest {
         long waits = loop.submit(handler::epollWaits).get() - before;
         // One blocking wait per task (with a look first, two); timers or a stray wake-up may add a few.
         assertTrue(waits >= tasks / 2 && waits <= tasks + tasks / 10, waits + " epoll_waits for " + tasks + " wake-ups");
+    }
+
+    /**
+     * A poller that says it has work when armed but finds none when polled (a datagram link whose peer
+     * closed, waiting for its socket's hang-up) keeps the loop from blocking; the loop must still look at
+     * its descriptors on each such turn, or it would spin for ever without seeing the hang-up that ends it.
+     */
+    @Test
+    void aPollerThatClaimsWorkItNeverHasStillLetsDescriptorsBeSeen() throws Exception {
+        group = new VSocketEventLoopGroup(1, Duration.ZERO);
+        IoEventLoop loop = (IoEventLoop) group.next();
+        EventFdHandle handle = new EventFdHandle();
+        IoRegistration registration = loop.register(handle).sync().getNow();
+        VSocketIoHandler handler = registration.attachment();
+        AtomicBoolean claims = new AtomicBoolean(true);
+        AtomicInteger polls = new AtomicInteger();
+        loop.submit(() -> {
+            handler.addPoller(new VSocketLoopPoller() {
+                @Override
+                public int poll() {
+                    polls.incrementAndGet();
+                    return 0;
+                }
+
+                @Override
+                public boolean armAndCheck() {
+                    return claims.get();
+                }
+            });
+            registration.submit(VSocketIoOps.READ);
+        }).sync();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (polls.get() < 1000 && System.nanoTime() < deadline) {
+            Thread.sleep(1);
+        }
+        assertTrue(polls.get() >= 1000, "the loop goes round on the poller's claim");
+        handle.eventFd.signal(); // readiness only: no task, no wakeup
+        Integer flags = handle.events.poll(5, TimeUnit.SECONDS);
+        claims.set(false);
+        assertNotNull(flags, "a ready descriptor went unseen while a poller kept the loop from blocking");
+        handle.close();
     }
 
     @Test
