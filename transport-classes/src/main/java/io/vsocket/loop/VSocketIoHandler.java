@@ -215,8 +215,7 @@ public final class VSocketIoHandler implements IoHandler {
                     // A spin nobody expected (a trial began with this period): look at the set first,
                     // as pollOnce would have, so that what was ready already is not taken for I/O the
                     // spin caught, nor left until the spin's first look.
-                    epollLooked = true;
-                    handled = processReady(epollWait(0));
+                    handled = look();
                     if (handled > 0 || !context.canBlock()) {
                         return handled;
                     }
@@ -245,7 +244,7 @@ public final class VSocketIoHandler implements IoHandler {
                         // A poller that says it has work may find none when polled (a link whose peer
                         // left, waiting for its socket's hang-up): without this look, such a loop would
                         // go round here for ever and never see a descriptor again.
-                        return epollLooked ? polled : polled + processReady(epollWait(0));
+                        return epollLooked ? polled : polled + look();
                     }
                 }
             }
@@ -282,7 +281,7 @@ public final class VSocketIoHandler implements IoHandler {
      * finding work (a busy shm stream, a ping-pong) the epoll set is looked at only every
      * {@link #EPOLL_EVERY} turns: {@code epoll_wait} is a system call, a poller a few loads, and at a
      * microsecond per round trip the system call would be a good part of it. Descriptors still get
-     * their turn, and the loop never blocks without looking.
+     * their turn; a loop about to block without a spin leaves the look to its blocking wait.
      */
     private int pollOnce(IoHandlerContext context) throws NativeIoException {
         int handled = pollPollers();
@@ -297,8 +296,13 @@ public final class VSocketIoHandler implements IoHandler {
             epollLooked = false;
             return 0;
         }
+        return handled + look();
+    }
+
+    /** A non-blocking look at the epoll set, handling what is ready. */
+    private int look() throws NativeIoException {
         epollLooked = true;
-        return handled + processReady(epollWait(0));
+        return processReady(epollWait(0));
     }
 
     private int epollWait(int timeoutMillis) throws NativeIoException {

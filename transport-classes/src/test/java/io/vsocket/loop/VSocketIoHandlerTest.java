@@ -145,12 +145,23 @@ class VSocketIoHandlerTest {
      */
     @Test
     void aPollerThatClaimsWorkItNeverHasStillLetsDescriptorsBeSeen() throws Exception {
-        group = new VSocketEventLoopGroup(1, Duration.ZERO);
+        assertNotNull(signalWhileGoingRound(Duration.ZERO, true, "the loop goes round on the poller's claim"),
+                "a ready descriptor went unseen while a poller kept the loop from blocking");
+    }
+
+    /**
+     * On a one-loop group with {@code spin}, an eventfd registered for reading and a poller that counts
+     * its polls (finding nothing) and answers every arming with {@code claims}: once the loop has gone
+     * round a thousand polls, signals the eventfd from this thread (readiness only: no task, no wakeup)
+     * and returns the flags reported within 5 s, or null.
+     */
+    private Integer signalWhileGoingRound(Duration spin, boolean claims, String goingRound) throws Exception {
+        group = new VSocketEventLoopGroup(1, spin);
         IoEventLoop loop = (IoEventLoop) group.next();
         EventFdHandle handle = new EventFdHandle();
         IoRegistration registration = loop.register(handle).sync().getNow();
         VSocketIoHandler handler = registration.attachment();
-        AtomicBoolean claims = new AtomicBoolean(true);
+        AtomicBoolean claiming = new AtomicBoolean(claims);
         AtomicInteger polls = new AtomicInteger();
         loop.submit(() -> {
             handler.addPoller(new VSocketLoopPoller() {
@@ -162,7 +173,7 @@ class VSocketIoHandlerTest {
 
                 @Override
                 public boolean armAndCheck() {
-                    return claims.get();
+                    return claiming.get();
                 }
             });
             registration.submit(VSocketIoOps.READ);
@@ -171,12 +182,12 @@ class VSocketIoHandlerTest {
         while (polls.get() < 1000 && System.nanoTime() < deadline) {
             Thread.sleep(1);
         }
-        assertTrue(polls.get() >= 1000, "the loop goes round on the poller's claim");
-        handle.eventFd.signal(); // readiness only: no task, no wakeup
+        assertTrue(polls.get() >= 1000, goingRound);
+        handle.eventFd.signal();
         Integer flags = handle.events.poll(5, TimeUnit.SECONDS);
-        claims.set(false);
-        assertNotNull(flags, "a ready descriptor went unseen while a poller kept the loop from blocking");
+        claiming.set(false); // the loop may block again
         handle.close();
+        return flags;
     }
 
     @Test
@@ -291,35 +302,8 @@ class VSocketIoHandlerTest {
      */
     @Test
     void aSpinningLoopStillReportsReadyDescriptors() throws Exception {
-        group = new VSocketEventLoopGroup(1, Duration.ofMinutes(10));
-        IoEventLoop loop = (IoEventLoop) group.next();
-        EventFdHandle handle = new EventFdHandle();
-        IoRegistration registration = loop.register(handle).sync().getNow();
-        VSocketIoHandler handler = registration.attachment();
-        AtomicInteger polls = new AtomicInteger();
-        loop.submit(() -> {
-            handler.addPoller(new VSocketLoopPoller() {
-                @Override
-                public int poll() {
-                    polls.incrementAndGet();
-                    return 0;
-                }
-
-                @Override
-                public boolean armAndCheck() {
-                    return false;
-                }
-            });
-            registration.submit(VSocketIoOps.READ);
-        }).sync();
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-        while (polls.get() < 1000 && System.nanoTime() < deadline) {
-            Thread.sleep(1);
-        }
-        assertTrue(polls.get() >= 1000, "the loop is spinning over its poller");
-        handle.eventFd.signal(); // from this thread: no task, no wakeup of the loop, only readiness
-        assertNotNull(handle.events.poll(5, TimeUnit.SECONDS), "a ready descriptor went unseen while the loop spun");
-        handle.close();
+        assertNotNull(signalWhileGoingRound(Duration.ofMinutes(10), false, "the loop is spinning over its poller"),
+                "a ready descriptor went unseen while the loop spun");
     }
 
     /** A poller that never has work: it makes the loop spin (a loop without pollers blocks at once). */
