@@ -3,6 +3,7 @@ package io.vsocket.testsuite.link;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelOption;
 import io.netty.channel.ChannelProgressiveFuture;
 import io.netty.channel.ChannelProgressiveFutureListener;
 import io.netty.channel.ChannelProgressivePromise;
@@ -194,10 +195,15 @@ class FileRegionTest {
         }
     }
 
-    /** An echo server whose receive ring is small: a client's regions fill it, and wrap it, many times over. */
+    /**
+     * An echo server whose receive ring is small: a client's regions fill it, and wrap it, many times over.
+     * On the tcp link the socket buffers are the ring: left to loopback's autotuning (MiBs), one
+     * {@code sendfile} could carry the whole region while the reader drains on the other core.
+     */
     private static Channel smallRingServer(VSocketLink link) throws InterruptedException {
         return Peers.vsocketServer(group, List.of(link), Peers.Echo.INSTANCE)
                 .childOption(VSocketChannelOption.RING_SIZE, RING)
+                .option(ChannelOption.SO_RCVBUF, RING)
                 .bind(loopback()).sync().channel();
     }
 
@@ -205,6 +211,7 @@ class FileRegionTest {
             throws InterruptedException {
         return Peers.vsocketClient(group, List.of(link), collector)
                 .option(VSocketChannelOption.RING_SIZE, RING)
+                .option(ChannelOption.SO_SNDBUF, RING)
                 .connect(server.localAddress()).sync().channel();
     }
 
