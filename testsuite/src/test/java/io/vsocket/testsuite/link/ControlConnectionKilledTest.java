@@ -1,0 +1,91 @@
+package io.vsocket.testsuite.link;
+
+import io.netty.channel.Channel;
+import io.netty.channel.EventLoopGroup;
+import io.vsocket.channel.VSocketEventLoopGroup;
+import io.vsocket.link.VSocketLink;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * A connection whose bytes run over shm while its TCP connection is killed under it (as an
+ * administrator's {@code ss -K}, a firewall's reset or a dying network namespace would): the TCP
+ * connection is what the application connected and what the rest of the system sees, so both ends
+ * learn of its end as they would on epoll — the channel closes with the socket's error (the killing
+ * side {@code ECONNABORTED}, its peer the reset) — though the shared memory could have gone on.
+ */
+class ControlConnectionKilledTest {
+    private static EventLoopGroup group;
+
+    @BeforeAll
+    static void startGroup() {
+        group = new VSocketEventLoopGroup(2);
+    }
+
+    @AfterAll
+    static void stopGroup() throws InterruptedException {
+        group.shutdownGracefully(0, 5, TimeUnit.SECONDS).sync();
+    }
+
+    @Test
+    void bothEndsOfABusyShmConnectionCloseWithTheSocketsErrorWhenItsTcpConnectionIsKilled() throws Exception {
+        Peers.Collector serverSide = new Peers.Collector(Long.MAX_VALUE);
+        Channel server = Peers.vsocketServer(group, List.of(VSocketLink.SHM, VSocketLink.TCP), serverSide)
+                .bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+        Peers.Collector clientSide = new Peers.Collector(Long.MAX_VALUE);
+        Channel client = Peers.vsocketClient(group, List.of(VSocketLink.SHM, VSocketLink.TCP), clientSide)
+                .connect(server.localAddress()).sync().channel();
+        try {
+            assertEquals(VSocketLink.SHM, Peers.awaitLink(client, VSocketLink.SHM));
+            AtomicReference<Throwable> writeFailure = new AtomicReference<>();
+            Thread flood = Peers.floodWhileActive(client, writeFailure);
+            long before = 0;
+            for (int i = 0; i < 500 && (before = serverSide.received()) < 1024 * 1024; i++) {
+                Thread.sleep(2);
+            }
+            int port = ((InetSocketAddress) server.localAddress()).getPort();
+            String killed = kill(port);
+            assumeTrue(killed.contains(":" + port), "ss -K killed nothing (the kernel lacks SOCK_DESTROY?): " + killed);
+
+            clientSide.inactive.get(5, TimeUnit.SECONDS);
+            serverSide.inactive.get(5, TimeUnit.SECONDS);
+            IOException clientError = assertInstanceOf(IOException.class, clientSide.error.get(1, TimeUnit.SECONDS));
+            IOException serverError = assertInstanceOf(IOException.class, serverSide.error.get(1, TimeUnit.SECONDS));
+            assertContains(clientError, "connection abort");
+            assertContains(serverError, "reset by peer");
+            flood.join(5000);
+            assertInstanceOf(IOException.class, writeFailure.get(), "writes after the end fail");
+        } finally {
+            client.close().sync();
+            server.close().sync();
+        }
+    }
+
+    /** Kills the client's side of the connection to {@code port} with {@code ss -K}; what ss listed. */
+    private static String kill(int port) throws IOException, InterruptedException {
+        Process ss = new ProcessBuilder("ss", "-K", "-t", "dst", "127.0.0.1", "dport", "=", ":" + port)
+                .redirectErrorStream(true).start();
+        String out = new String(ss.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        ss.waitFor(10, TimeUnit.SECONDS);
+        return out;
+    }
+
+    private static void assertContains(Throwable t, String text) {
+        String message = String.valueOf(t.getMessage()).toLowerCase(java.util.Locale.ROOT);
+        if (!message.contains(text)) {
+            throw new AssertionError("expected \"" + text + "\" in " + t, t);
+        }
+    }
+}
