@@ -74,6 +74,10 @@ import java.util.concurrent.TimeUnit;
  *   <li>{@code redis-get}, {@code redis-set}: Lettuce's synchronous GET or SET of a 64 B value, one
  *       at a time from a plain thread, against the example Redis-protocol server (examples' {@code RedisServer}, Netty's
  *       codec-redis) on the same transport; on epoll, Lettuce's own epoll transport.
+ *   <li>{@code redis-stock-get}, {@code redis-stock-set}: the same against a stock {@code redis-server}
+ *       (started on a free loopback port for the measurement): a plain TCP peer, so vsocket's client
+ *       runs on its tcp link — the case of every application whose server is not vsocket. The CPU
+ *       figure is the client's alone.
  * </ul>
  *
  * <p>Usage: {@code AppComparison [seconds per measurement] [scenario,...] [transport,...] [rounds]};
@@ -207,6 +211,8 @@ public final class AppComparison {
             case "http-get" -> httpGet(t, seconds);
             case "redis-get" -> redis(t, seconds, false);
             case "redis-set" -> redis(t, seconds, true);
+            case "redis-stock-get" -> stockRedis(t, seconds, false);
+            case "redis-stock-set" -> stockRedis(t, seconds, true);
             default -> throw new IllegalArgumentException("unknown scenario " + scenario);
         };
     }
@@ -391,11 +397,48 @@ public final class AppComparison {
 
     /** Lettuce's synchronous GET (or SET, {@code set}) of a 64 B value, one at a time. */
     static Result redis(Transport t, double seconds, boolean set) throws Exception {
-        boolean vsocket = t instanceof VSocket;
         EventLoopGroup serverGroup = t.newGroup();
         RedisServer server = RedisServer.start(serverGroup, t.serverChannel(), new InetSocketAddress("127.0.0.1", 0));
+        try {
+            return lettuce(t, seconds, set, server.address().getPort(), set ? "redis-set" : "redis-get");
+        } finally {
+            server.close();
+            serverGroup.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+        }
+    }
+
+    /** As {@link #redis}, against a stock {@code redis-server} of the measurement's own. */
+    static Result stockRedis(Transport t, double seconds, boolean set) throws Exception {
+        int port;
+        try (java.net.ServerSocket probe = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            port = probe.getLocalPort();
+        }
+        Process redis = new ProcessBuilder(List.of("redis-server", "--port", Integer.toString(port), "--bind",
+                "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"))
+                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        try {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (true) {
+                try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
+                    break;
+                } catch (IOException notYet) {
+                    if (!redis.isAlive() || System.nanoTime() > deadline) {
+                        throw new IllegalStateException("redis-server did not start on port " + port, notYet);
+                    }
+                    Thread.sleep(20);
+                }
+            }
+            return lettuce(t, seconds, set, port, set ? "redis-stock-set" : "redis-stock-get");
+        } finally {
+            redis.destroy();
+            redis.waitFor(10, TimeUnit.SECONDS);
+        }
+    }
+
+    private static Result lettuce(Transport t, double seconds, boolean set, int port, String scenario) throws Exception {
+        boolean vsocket = t instanceof VSocket;
         ClientResources resources = vsocket ? VSocketLettuce.clientResources() : DefaultClientResources.create();
-        RedisURI uri = RedisURI.create("redis://127.0.0.1:" + server.address().getPort());
+        RedisURI uri = RedisURI.create("redis://127.0.0.1:" + port);
         RedisClient client = vsocket ? VSocketRedisClient.create(resources, uri) : RedisClient.create(resources, uri);
         try (StatefulRedisConnection<String, byte[]> connection = client.connect(
                 RedisCodec.of(StringCodec.UTF8, ByteArrayCodec.INSTANCE))) {
@@ -415,12 +458,10 @@ public final class AppComparison {
                     meter.record(start, redis.get("key").length);
                 }
             }
-            return meter.result(set ? "redis-set" : "redis-get", t.name());
+            return meter.result(scenario, t.name());
         } finally {
             client.shutdown(Duration.ZERO, Duration.ofSeconds(5));
             resources.shutdown(0, 5, TimeUnit.SECONDS).get();
-            server.close();
-            serverGroup.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
         }
     }
 
