@@ -1,7 +1,6 @@
 package io.vsocket.channel;
 
 import io.netty.buffer.ByteBuf;
-import io.netty.buffer.Unpooled;
 import io.netty.channel.AddressedEnvelope;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelMetadata;
@@ -195,8 +194,11 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
         if (before != null && after.getPort() != before.getPort()) {
             // Linux lets go of a port the application did not name (bound as port 0, or by the
             // connect) when a datagram socket disconnects; keep it, as NIO does, so that peers
-            // still reach the channel where they did.
-            socket.bind(before);
+            // still reach the channel where they did. On the address the kernel has now, not the
+            // connected one: a disconnect also lets go of the source address the connect's route
+            // picked unless the application bound one, so a channel bound to the wildcard (or
+            // never bound) is the wildcard's again, reached on every address, IPv4 and IPv6.
+            socket.bind(new InetSocketAddress(after.getAddress(), before.getPort()));
             after = socket.localAddress();
         }
         local = after;
@@ -444,12 +446,14 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
     }
 
     /**
-     * What a cancelled write leaves in the outbound buffer (and an empty plain buffer, which NIO
-     * sends nothing for either): removed without a send. {@code forEachFlushedMessage} skips
-     * cancelled writes, so a batch never holds one, and removing a batch's datagrams skips them.
+     * A datagram without a byte — what a cancelled write leaves in the outbound buffer, and any empty
+     * buffer or packet the application writes, which Netty's NIO and epoll datagram channels complete
+     * without sending either: removed without a send. {@code forEachFlushedMessage} skips cancelled
+     * writes, and a batch ends before any other empty one, so a batch never holds one; removing a
+     * batch's datagrams skips them.
      */
     private static boolean isNothing(Object msg) {
-        return msg == Unpooled.EMPTY_BUFFER;
+        return content(msg).readableBytes() == 0;
     }
 
     /** Removes {@code sent} datagrams from the head, and the nothings among them. */
@@ -653,7 +657,11 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                 if (localAddress != null) {
                     doBind(localAddress);
                 }
-                socket.connect(to);
+                try {
+                    socket.connect(to);
+                } catch (NativeIoException e) {
+                    throw translate(e);
+                }
                 refusedForNextWrite = null; // said of a peer it no longer sends to
                 remote = to;
                 local = socket.localAddress();

@@ -41,8 +41,11 @@ import java.nio.channels.NotYetConnectedException;
  * <p>Every connection starts as TCP. A {@link LinkNegotiation hello} on that connection picks the
  * link for the bytes — shm, rdma or tcp, each a {@link ConnectionLink} — which the channel's
  * {@link StreamPath} holds; the channel itself keeps Netty's semantics. A client's connect completes
- * once the link is known, and a server's accepted channel becomes active then too (as an SMC
- * socket's connect and accept complete after its CLC handshake).
+ * once the link is known, or at once over tcp where the link is an upgrade to come. A server's
+ * accepted channel is active from its registration, as an accepted epoll channel is (handlers that
+ * write in {@code handlerAdded} and those that wait for {@code channelActive} then write in the
+ * order they do on epoll: an HTTP/2 server's preface before its connection window update); its
+ * writes wait for the link, and its reads start once the link is known.
  *
  * <p>It writes {@link ByteBuf}s and {@link FileRegion}s, mixed in any order, on every link, as
  * Netty's epoll channel does; how a region's bytes travel on each link is the link's ({@code FileRegionWriter})
@@ -65,9 +68,9 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         this.path = new StreamPath(this, socket, config);
     }
 
-    /** An accepted connection: active once the hello has picked its link. */
+    /** An accepted connection: active at once (its hello starts once it is registered). */
     VSocketSocketChannel(VSocketServerSocketChannel parent, NativeSocket socket) throws IOException {
-        super(parent, socket, false);
+        super(parent, socket, true);
         this.config = new VSocketSocketChannelConfig(this, socket);
         this.path = new StreamPath(this, socket, config);
         this.local = socket.localAddress();
@@ -83,8 +86,9 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     }
 
     /**
-     * The link that carries this stream's bytes: known from {@code channelActive} on (a client's
-     * connect and a server's accepted channel both complete after the hello); null before.
+     * The link that carries this stream's bytes, or null while the hello has not picked one yet: a
+     * client's from {@code channelActive} on; an accepted channel's once its hello is done (it is
+     * active before, as on epoll: its first read brings bytes of the link).
      */
     public VSocketLink link() {
         ConnectionLink c = path.link();
@@ -117,24 +121,6 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     public long bytesReceivedInPlace() {
         ConnectionLink c = path.link();
         return c != null ? c.bytesReceivedInPlace() : 0;
-    }
-
-    /**
-     * Netty drops a {@code read()} made while a channel is not active; an accepted vsocket channel
-     * is not active until its hello is done (unlike an accepted TCP channel, active at once), so a
-     * read asked for before that is remembered here and made once the link is known.
-     */
-    @Override
-    public VSocketSocketChannel read() {
-        if (parent() != null && !active) {
-            eventLoop().execute(() -> {
-                if (!active && isOpen()) {
-                    streamUnsafe().readPending = true;
-                }
-            });
-        }
-        super.read();
-        return this;
     }
 
     @Override
@@ -290,25 +276,17 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     }
 
     /**
-     * The path has its link, started: the pending connect completes, or an accepted channel becomes
-     * active. True when neither was due: a client already active took a late offer.
+     * The path has its link, started: the pending connect completes. True when none was pending: the
+     * channel was active already — an accepted channel (what it wrote, shut or asked to read meanwhile
+     * waited for the link), or a client that took a late offer.
      */
     boolean pathEstablished() {
         ChannelPromise promise = connect.take();
         if (promise != null) {
             streamUnsafe().fulfillConnect(promise);
-        } else if (!active) {
-            // An accepted channel becomes active now, with its link known (the pipeline then reads
-            // if auto-read is on).
-            active = true;
-            pipeline().fireChannelActive();
-            if (isOpen()) {
-                streamUnsafe().flushNow(); // what was written before the link was known
-            }
-        } else {
-            return true;
+            return false;
         }
-        return false;
+        return true;
     }
 
     void negotiationFailed(Throwable cause) {

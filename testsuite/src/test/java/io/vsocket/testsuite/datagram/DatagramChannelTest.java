@@ -28,6 +28,7 @@ import java.net.SocketException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -256,6 +257,76 @@ class DatagramChannelTest {
         } finally {
             stranger.close().sync();
             peer.close().sync();
+            rx.close().sync();
+        }
+    }
+
+    /**
+     * A channel bound to the wildcard (or never bound) that connects and disconnects is the wildcard's
+     * again, on the same port, as NIO's: Linux lets go of the port and the connected route's source
+     * address at the disconnect, and the channel must not keep the latter (it would hear only on
+     * 127.0.0.1, and could not connect over IPv6 next).
+     */
+    @Test
+    void aWildcardChannelThatDisconnectsIsTheWildcardsAgainOnItsPort() throws Exception {
+        for (boolean bound : new boolean[] {true, false}) {
+            BlockingQueue<DatagramPacket> received = new LinkedBlockingQueue<>();
+            Bootstrap b = new Bootstrap().group(group).channel(VSocketDatagramChannel.class)
+                    .handler(new SimpleChannelInboundHandler<DatagramPacket>(false) {
+                        @Override
+                        protected void channelRead0(ChannelHandlerContext ctx, DatagramPacket msg) {
+                            received.add(msg);
+                        }
+                    });
+            DatagramChannel peer = sender();
+            DatagramChannel ch = (DatagramChannel) (bound ? b.bind(0).sync().channel()
+                    : b.connect(peer.localAddress()).sync().channel());
+            try {
+                if (bound) {
+                    ch.connect(peer.localAddress()).sync();
+                }
+                int port = ch.localAddress().getPort();
+                ch.disconnect().sync();
+                InetSocketAddress after = ch.localAddress();
+                assertTrue(after.getAddress().isAnyLocalAddress(), "bound=" + bound + ": " + after);
+                assertEquals(port, after.getPort(), "bound=" + bound + ": the port stays");
+                peer.writeAndFlush(new DatagramPacket(Unpooled.copiedBuffer("v4", StandardCharsets.US_ASCII),
+                        new InetSocketAddress(LOCALHOST, port))).sync();
+                DatagramPacket v4 = received.poll(5, TimeUnit.SECONDS);
+                assertNotNull(v4, "bound=" + bound + ": heard on 127.0.0.1");
+                assertEquals("v4", text(v4));
+                // And it may connect over IPv6 next (dual-stack), where NIO can.
+                ch.connect(new InetSocketAddress(InetAddress.getByName("::1"), peer.localAddress().getPort())).sync();
+                assertTrue(ch.isConnected());
+            } finally {
+                ch.close().sync();
+                peer.close().sync();
+            }
+        }
+    }
+
+    /** An empty datagram is completed without a send, as Netty's NIO and epoll channels do, whatever its buffer. */
+    @Test
+    void anEmptyDatagramIsNotSentWhateverItsBuffer() throws Exception {
+        BlockingQueue<DatagramPacket> received = new LinkedBlockingQueue<>();
+        DatagramChannel rx = receiver(received, new Bootstrap());
+        DatagramChannel tx = sender();
+        try {
+            InetSocketAddress to = rx.localAddress();
+            ByteBuf offset = Unpooled.directBuffer(8).writeLong(7);
+            offset.skipBytes(8);
+            List<ByteBuf> empties = List.of(Unpooled.directBuffer(16), Unpooled.buffer(16), offset,
+                    Unpooled.compositeBuffer(), Unpooled.EMPTY_BUFFER);
+            for (ByteBuf empty : empties) {
+                assertTrue(tx.writeAndFlush(new DatagramPacket(empty, to)).sync().isSuccess());
+            }
+            tx.writeAndFlush(new DatagramPacket(Unpooled.copiedBuffer("after", StandardCharsets.US_ASCII), to)).sync();
+            DatagramPacket first = received.poll(5, TimeUnit.SECONDS);
+            assertNotNull(first);
+            assertEquals("after", text(first), "no empty datagram went before it");
+            assertNull(received.poll(200, TimeUnit.MILLISECONDS));
+        } finally {
+            tx.close().sync();
             rx.close().sync();
         }
     }

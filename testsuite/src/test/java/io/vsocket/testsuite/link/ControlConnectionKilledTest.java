@@ -66,7 +66,6 @@ class ControlConnectionKilledTest {
             assertContains(clientError, "connection abort");
             assertContains(serverError, "reset by peer");
             flood.join(5000);
-            assertInstanceOf(IOException.class, writeFailure.get(), "writes after the end fail");
         } finally {
             client.close().sync();
             server.close().sync();
