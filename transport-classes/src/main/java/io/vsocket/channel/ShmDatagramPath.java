@@ -449,6 +449,17 @@ final class ShmDatagramPath implements VSocketLoopPoller {
             try {
                 int length;
                 while ((length = link.next()) >= 0) {
+                    if (!a.socketReadFirst) {
+                        // Before a link's first datagram, what the channel's socket holds: the peer sent
+                        // over UDP until the link was confirmed, and on this host each of those datagrams
+                        // was in the socket before the peer could write this record, so reading them
+                        // first keeps the peer's order across the change of path (as loopback UDP keeps it).
+                        a.socketReadFirst = true;
+                        path.readSocketFirst();
+                        if (a.dropped || closed) {
+                            break;
+                        }
+                    }
                     handled++;
                     received++;
                     if (!path.receivedShm(link, length)) {
@@ -546,6 +557,8 @@ final class ShmDatagramPath implements VSocketLoopPoller {
         private IoRegistration doorbell;
         private IoRegistration lifeline;
         boolean dropped;
+        /** Whether the channel's socket was read before this link's first datagram was taken. */
+        boolean socketReadFirst;
 
         Attached(ShmDatagramLink link, UnixSocket connection) {
             this.link = link;

@@ -131,6 +131,17 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
         }
     }
 
+    /**
+     * Reads every datagram the socket holds now (a bounded number of read turns), as a readiness
+     * would: for a shm link's first datagram, which the peer's earlier datagrams over UDP must precede.
+     */
+    void readSocketNow() {
+        DatagramUnsafe u = (DatagramUnsafe) unsafe();
+        for (int turn = 0; turn < 64 && isOpen() && u.readSocket(); turn++) {
+            // more may be there: the read stopped at the allocator's messages per read
+        }
+    }
+
     /** Whether the application takes datagrams now (auto-read, or a read() outstanding). */
     boolean isReading() {
         return config.isAutoRead() || ((AbstractVSocketUnsafe) unsafe()).readPending;
@@ -694,7 +705,13 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
 
         @Override
         void inReady() {
+            readSocket();
+        }
+
+        /** One read turn of the socket (up to the allocator's messages per read): true if it may hold more. */
+        boolean readSocket() {
             assert eventLoop().inEventLoop();
+            boolean emptied = false;
             ChannelPipeline pipeline = pipeline();
             RecvByteBufAllocator.Handle handle = recvBufAllocHandle();
             RecvByteBufAllocator.ExtendedHandle allocHandle = (RecvByteBufAllocator.ExtendedHandle) handle;
@@ -716,6 +733,7 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                         buf.release();
                         buf = null;
                         allocHandle.lastBytesRead(-1);
+                        emptied = true;
                         break;
                     }
                     buf.writerIndex(buf.writerIndex() + n);
@@ -759,12 +777,13 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                 // on, as on NIO; any other read failure closes it.
                 if (!(error instanceof PortUnreachableException)) {
                     close(voidPromise());
-                    return;
+                    return false;
                 }
             }
             if (!readPending && !config.isAutoRead()) {
                 stopReading();
             }
+            return !emptied && error == null;
         }
     }
 }

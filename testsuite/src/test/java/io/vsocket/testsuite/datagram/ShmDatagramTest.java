@@ -176,6 +176,52 @@ class ShmDatagramTest {
         }
     }
 
+    /**
+     * A sender's datagrams go over UDP until its shm link is confirmed, then over the link: the
+     * receiver reads what its socket holds before the link's first datagram, so the change of path
+     * does not reorder them (loopback UDP keeps one sender's order, and NIO's channels show it). A
+     * numbered stream, paced so no buffer overflows, sent from a plain thread while the link is made;
+     * three fresh pairs.
+     */
+    @Test
+    void theChangeFromUdpToShmKeepsASendersOrder() throws Exception {
+        for (int round = 0; round < 3; round++) {
+            BlockingQueue<DatagramPacket> received = new LinkedBlockingQueue<>();
+            // A socket buffer for every datagram: the first link a JVM makes costs its loop some 20 ms of
+            // first-time code (set-up and resolution), in which the small default buffer would overflow.
+            VSocketDatagramChannel rx = bind(new InetSocketAddress(LOCALHOST, 0), received,
+                    new Bootstrap().option(ChannelOption.SO_RCVBUF, 8 << 20));
+            VSocketDatagramChannel tx = bind(new LinkedBlockingQueue<>());
+            try {
+                InetSocketAddress to = rx.localAddress();
+                int n = 12000;
+                for (int i = 0; i < n; i++) {
+                    tx.writeAndFlush(new DatagramPacket(Unpooled.buffer(4).writeInt(i), to));
+                    if (i % 20 == 19) {
+                        Thread.sleep(1);
+                    }
+                }
+                int last = -1;
+                int got = 0;
+                DatagramPacket p;
+                while (got < n && (p = received.poll(2, TimeUnit.SECONDS)) != null) {
+                    int seq = p.content().getInt(p.content().readerIndex());
+                    p.release();
+                    assertTrue(seq > last, "round " + round + ": datagram " + seq + " after " + last);
+                    last = seq;
+                    got++;
+                }
+                assertEquals(n, got, "round " + round + ": every datagram arrived");
+                long overShm = onLoop(tx, tx::shmDatagramsSent);
+                assertTrue(overShm > 0 && overShm < n, "round " + round + ": the path changed midway (" + overShm
+                        + " of " + n + " over shm)");
+            } finally {
+                tx.close().sync();
+                rx.close().sync();
+            }
+        }
+    }
+
     @Test
     void aPlainUdpPeerOnThisHostIsNeverAskedAnything() throws Exception {
         VSocketDatagramChannel tx = bind(new LinkedBlockingQueue<>());
