@@ -76,8 +76,7 @@ abstract class AbstractVSocketChannel extends AbstractChannel {
             if (f.isSuccess()) {
                 registration = (IoRegistration) f.getNow();
                 submitFlags();
-                promise.setSuccess();
-                registered();
+                registered(promise);
             } else {
                 promise.setFailure(f.cause());
             }
@@ -93,8 +92,14 @@ abstract class AbstractVSocketChannel extends AbstractChannel {
         }
     }
 
-    /** Called on the loop once the channel is registered and its promise completed. */
-    void registered() {
+    /**
+     * Called on the loop once the channel's descriptor is registered: completes {@code promise}, which
+     * runs the pipeline's {@code handlerAdded}, {@code channelRegistered} and, if active,
+     * {@code channelActive}. A channel may complete it later (an accepted stream channel: once its
+     * hello has picked the link).
+     */
+    void registered(ChannelPromise promise) {
+        promise.setSuccess();
     }
 
     /** The loop's handler, once registered. */

@@ -160,8 +160,7 @@ final class StreamPath implements NegotiationHost {
         }
         established.start(reading);
         if (channel.pathEstablished() && channel.isOpen()) {
-            // Active before its link (an accepted channel, or a client that took a late offer): what it
-            // wrote, or shut, while the link was being made.
+            // A client that took a late offer: what it wrote, or shut, while the link was being made.
             if (inputShutdownPending) {
                 inputShutdownPending = false;
                 try {
@@ -173,10 +172,6 @@ final class StreamPath implements NegotiationHost {
             }
             channel.streamUnsafe().flushNow();
             releaseHeldOutputShutdowns();
-            if (wantsRead() && channel.isOpen()) {
-                // Its read, asked for while the hello ran, reaches the link now (no channelActive to come).
-                channel.doBeginRead();
-            }
         }
         if (hasHeldInbound() && reading && channel.isOpen()) {
             readReady();
@@ -246,10 +241,7 @@ final class StreamPath implements NegotiationHost {
         return true;
     }
 
-    /**
-     * Holds an output shut-down while an active channel's link is made — an accepted channel's hello, a
-     * late offer's link — (Netty would fail the held writes).
-     */
+    /** Holds an output shut-down while a late offer's link is made (Netty would fail the held writes). */
     boolean holdOutputShutdown(ChannelPromise promise) {
         if ((negotiation != null || markWatch != null && markWatch.holdsWrites()) && channel.active) {
             heldOutputShutdowns.add(promise);

@@ -31,6 +31,7 @@ import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.nio.channels.AlreadyConnectedException;
+import java.nio.channels.ClosedChannelException;
 import java.nio.channels.ConnectionPendingException;
 import java.nio.channels.NotYetConnectedException;
 
@@ -42,10 +43,12 @@ import java.nio.channels.NotYetConnectedException;
  * link for the bytes — shm, rdma or tcp, each a {@link ConnectionLink} — which the channel's
  * {@link StreamPath} holds; the channel itself keeps Netty's semantics. A client's connect completes
  * once the link is known, or at once over tcp where the link is an upgrade to come. A server's
- * accepted channel is active from its registration, as an accepted epoll channel is (handlers that
- * write in {@code handlerAdded} and those that wait for {@code channelActive} then write in the
- * order they do on epoll: an HTTP/2 server's preface before its connection window update); its
- * writes wait for the link, and its reads start once the link is known.
+ * accepted channel runs its hello as soon as its descriptor is registered with its loop, and its
+ * registration completes — the pipeline's {@code handlerAdded}, {@code channelRegistered},
+ * {@code channelActive} — once the link is known, as an SMC socket's accept completes after its CLC
+ * handshake: the pipeline then meets an active channel, as on epoll (a handler that writes in
+ * {@code handlerAdded} if the channel is active, and another that writes there regardless, write in
+ * epoll's order: an HTTP/2 server's preface before its connection window update).
  *
  * <p>It writes {@link ByteBuf}s and {@link FileRegion}s, mixed in any order, on every link, as
  * Netty's epoll channel does; how a region's bytes travel on each link is the link's ({@code FileRegionWriter})
@@ -58,6 +61,8 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     /** The hello and the link it picks. */
     private final StreamPath path;
     private final PendingConnect connect = new PendingConnect();
+    /** An accepted channel's registration, held while its hello runs (see {@link #registered}). */
+    private ChannelPromise pendingRegistration;
     private boolean inputClosedSeenErrorOnRead;
     private boolean inputShutdown;
     private boolean outputShutdown;
@@ -68,9 +73,9 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         this.path = new StreamPath(this, socket, config);
     }
 
-    /** An accepted connection: active at once (its hello starts once it is registered). */
+    /** An accepted connection: active, and registered with the pipeline, once the hello has picked its link. */
     VSocketSocketChannel(VSocketServerSocketChannel parent, NativeSocket socket) throws IOException {
-        super(parent, socket, true);
+        super(parent, socket, false);
         this.config = new VSocketSocketChannelConfig(this, socket);
         this.path = new StreamPath(this, socket, config);
         this.local = socket.localAddress();
@@ -86,9 +91,9 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     }
 
     /**
-     * The link that carries this stream's bytes, or null while the hello has not picked one yet: a
-     * client's from {@code channelActive} on; an accepted channel's once its hello is done (it is
-     * active before, as on epoll: its first read brings bytes of the link).
+     * The link that carries this stream's bytes: known from {@code channelActive} on (a client's
+     * connect and a server's accepted channel both complete after the hello — or at once over tcp for
+     * a client whose link is an upgrade to come); null before.
      */
     public VSocketLink link() {
         ConnectionLink c = path.link();
@@ -262,11 +267,27 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         return connected;
     }
 
-    /** An accepted channel starts its side of the hello as soon as it is registered. */
+    /**
+     * An accepted channel starts its side of the hello as soon as its descriptor is registered, and
+     * completes its registration (the pipeline's first events) once the link is known or the hello
+     * failed; a client completes it at once.
+     */
     @Override
-    void registered() {
-        if (parent() != null && isOpen()) {
+    void registered(ChannelPromise promise) {
+        if (parent() != null && isOpen() && path.link() == null) {
+            pendingRegistration = promise;
             path.startServer();
+        } else {
+            promise.setSuccess();
+        }
+    }
+
+    /** Completes a registration the hello held (see {@link #registered}); the pipeline's events run now. */
+    private void completeRegistration() {
+        ChannelPromise promise = pendingRegistration;
+        if (promise != null) {
+            pendingRegistration = null;
+            promise.setSuccess();
         }
     }
 
@@ -276,17 +297,29 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     }
 
     /**
-     * The path has its link, started: the pending connect completes. True when none was pending: the
-     * channel was active already — an accepted channel (what it wrote, shut or asked to read meanwhile
-     * waited for the link), or a client that took a late offer.
+     * The path has its link, started: the pending connect completes, or an accepted channel becomes
+     * active and completes its registration (its pipeline is initialised, registered and active now),
+     * or a channel neither connecting nor accepted (one a test joins to a link by hand) becomes
+     * active. True when none was due: a client already active took a late offer.
      */
     boolean pathEstablished() {
         ChannelPromise promise = connect.take();
         if (promise != null) {
             streamUnsafe().fulfillConnect(promise);
-            return false;
+        } else if (!active) {
+            active = true;
+            if (pendingRegistration != null) {
+                completeRegistration(); // handlerAdded, channelRegistered, channelActive (and its read)
+            } else {
+                pipeline().fireChannelActive();
+            }
+            if (isOpen()) {
+                streamUnsafe().flushNow(); // what was written before the link was known
+            }
+        } else {
+            return true;
         }
-        return true;
+        return false;
     }
 
     void negotiationFailed(Throwable cause) {
@@ -294,6 +327,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         if (promise != null) {
             promise.tryFailure(cause);
         } else {
+            completeRegistration(); // the pipeline, initialised but never active, learns why it closes
             pipeline().fireExceptionCaught(cause);
         }
         unsafe().close(unsafe().voidPromise());
@@ -311,6 +345,13 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
 
     @Override
     protected void doClose() throws Exception {
+        ChannelPromise registration = pendingRegistration;
+        if (registration != null) {
+            // Closed during its hello (its loop shutting down): the pipeline never saw it, and its
+            // registration fails once this close is over (failing it closes the channel again).
+            pendingRegistration = null;
+            eventLoop().execute(() -> registration.tryFailure(new ClosedChannelException()));
+        }
         try {
             path.close();
             connect.close();
