@@ -173,7 +173,9 @@ final class StreamPath implements NegotiationHost {
             channel.streamUnsafe().flushNow();
             releaseHeldOutputShutdowns();
         }
-        if (hasHeldInbound() && reading && channel.isOpen()) {
+        // (Read wanted again: an accepted channel's pipeline was initialised just now, and may have
+        // turned auto-read off.)
+        if (hasHeldInbound() && wantsRead() && channel.isOpen()) {
             readReady();
         }
     }

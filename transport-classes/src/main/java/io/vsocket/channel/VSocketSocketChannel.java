@@ -346,17 +346,19 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     @Override
     protected void doClose() throws Exception {
         ChannelPromise registration = pendingRegistration;
-        if (registration != null) {
-            // Closed during its hello (its loop shutting down): the pipeline never saw it, and its
-            // registration fails once this close is over (failing it closes the channel again).
-            pendingRegistration = null;
-            eventLoop().execute(() -> registration.tryFailure(new ClosedChannelException()));
-        }
+        pendingRegistration = null;
         try {
             path.close();
             connect.close();
         } finally {
             super.doClose();
+            if (registration != null) {
+                // Closed during its hello (its loop shutting down, a group closing it): the pipeline never
+                // saw it. Netty's close does not deregister a channel it never saw registered, so the loop's
+                // registration goes here; then the registration fails (its listeners close it again: a no-op).
+                doDeregister();
+                registration.tryFailure(new ClosedChannelException());
+            }
         }
     }
 

@@ -37,13 +37,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * An accepted channel is active from its registration, as an accepted epoll channel is, though its
- * hello has not picked the link yet: handlers that write in {@code handlerAdded} and those that wait
- * for {@code channelActive} then write in the order they do on epoll. Netty's HTTP/2 server with a
- * larger initial window is such a pipeline (its connection window update is written in
- * {@code handlerAdded}, its preface — SETTINGS — there too when the channel is active, else in
- * {@code channelActive}): with the channel inactive until the hello, the update went first and every
- * client refused the connection ("First received frame was not SETTINGS").
+ * An accepted channel's pipeline meets an active channel, as an accepted epoll channel's does: its
+ * registration (handlerAdded, channelRegistered, channelActive) completes once the hello has picked
+ * the link. Handlers that write in {@code handlerAdded} and those that wait for {@code channelActive}
+ * then write in the order they do on epoll. Netty's HTTP/2 server with a larger initial window is such
+ * a pipeline (its connection window update is written in {@code handlerAdded}, its preface — SETTINGS —
+ * there too when the channel is active, else in {@code channelActive}): with the pipeline initialised
+ * on an inactive channel, the update went first and every client refused the connection ("First
+ * received frame was not SETTINGS").
  */
 class AcceptedChannelTest {
     private static EventLoopGroup group;
