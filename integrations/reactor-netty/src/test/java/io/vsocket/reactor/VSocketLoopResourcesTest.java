@@ -254,6 +254,41 @@ class VSocketLoopResourcesTest {
     private interface OtherChannel extends io.netty.channel.Channel {
     }
 
+    /**
+     * h2c with a larger HTTP/2 initial window on the server (a usual tuning for throughput): Netty's
+     * codec writes its connection window update as its handler is added, and its SETTINGS there too only
+     * if the channel is active — an accepted channel whose pipeline met it inactive sent the update first,
+     * and the client refused the connection. Large bodies both ways on it.
+     */
+    @Test
+    void anH2cServerWithALargerInitialWindowServesLargeBodies() {
+        DisposableServer tuned = HttpServer.create().host("127.0.0.1").port(0)
+                .protocol(HttpProtocol.H2C)
+                .http2Settings(s -> s.initialWindowSize(1 << 20))
+                .runOn(loops)
+                .route(routes -> routes
+                        .get("/hello", (req, res) -> res.sendString(Mono.just("hello vsocket")))
+                        .post("/crc", (req, res) -> res.sendString(req.receive().aggregate().asByteArray()
+                                .map(bytes -> Long.toString(crc(bytes))))))
+                .bindNow(TIMEOUT);
+        ConnectionProvider pool = ConnectionProvider.create("h2c-window", 1);
+        try {
+            InetSocketAddress address = (InetSocketAddress) tuned.address();
+            HttpClient client = HttpClient.create(pool).runOn(loops).protocol(HttpProtocol.H2C)
+                    .host(address.getHostString()).port(address.getPort());
+            assertEquals("hello vsocket", client.get().uri("/hello").responseContent().aggregate().asString()
+                    .block(TIMEOUT));
+            byte[] upload = new byte[4 * 1024 * 1024 + 11];
+            new Random(11).nextBytes(upload);
+            assertEquals(Long.toString(crc(upload)), client.post().uri("/crc")
+                    .send(Mono.fromSupplier(() -> Unpooled.wrappedBuffer(upload)))
+                    .responseContent().aggregate().asString().block(TIMEOUT));
+        } finally {
+            pool.disposeLater().block(TIMEOUT);
+            tuned.disposeNow(TIMEOUT);
+        }
+    }
+
     @Test
     void udpServerAndClientRunOnVSocketDatagramChannels() {
         Set<Class<?>> types = ConcurrentHashMap.newKeySet();

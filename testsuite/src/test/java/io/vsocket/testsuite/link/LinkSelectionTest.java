@@ -294,8 +294,22 @@ class LinkSelectionTest {
         Channel server = Peers.vsocketServer(group, DEFAULT, recorder).bind(loopback()).sync().channel(); // (it echoes)
         try {
             Peers.Collector echoed = new Peers.Collector(length);
-            Channel client = Peers.vsocketClient(group, GATED, echoed).connect(server.localAddress()).sync().channel();
-            assertEquals(VSocketLink.TCP, Peers.linkOf(client), "the connect completed without waiting for the hello");
+            CompletableFuture<VSocketLink> atActive = new CompletableFuture<>();
+            Channel client = Peers.vsocketClient(group, GATED, new io.netty.channel.ChannelInitializer<Channel>() {
+                @Override
+                protected void initChannel(Channel ch) {
+                    ch.pipeline().addLast(new ChannelInboundHandlerAdapter() {
+                        @Override
+                        public void channelActive(ChannelHandlerContext ctx) {
+                            // Read on the loop as the connect completes: by the time the test's thread
+                            // looks, the offer may have come and moved the connection already.
+                            atActive.complete(Peers.linkOf(ctx.channel()));
+                            ctx.fireChannelActive();
+                        }
+                    }, echoed);
+                }
+            }).connect(server.localAddress()).sync().channel();
+            assertEquals(VSocketLink.TCP, atActive.get(10, TimeUnit.SECONDS), "the connect completed without waiting for the hello");
             java.util.SplittableRandom random = new java.util.SplittableRandom(9);
             Peers.sendStream(client, 9, length, () -> random.nextInt(1, 16385));
             assertEquals(Peers.streamCrc(9, length), echoed.done.get(30, TimeUnit.SECONDS));
