@@ -31,6 +31,7 @@ import io.lettuce.core.codec.StringCodec;
 import io.lettuce.core.resource.ClientResources;
 import io.lettuce.core.resource.DefaultClientResources;
 import io.vsocket.examples.redis.RedisServer;
+import io.vsocket.lettuce.RedisServerProcess;
 import io.vsocket.lettuce.VSocketLettuce;
 import io.vsocket.lettuce.VSocketRedisClient;
 import io.vsocket.reactor.VSocketLoopResources;
@@ -409,29 +410,8 @@ public final class AppComparison {
 
     /** As {@link #redis}, against a stock {@code redis-server} of the measurement's own. */
     static Result stockRedis(Transport t, double seconds, boolean set) throws Exception {
-        int port;
-        try (java.net.ServerSocket probe = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-            port = probe.getLocalPort();
-        }
-        Process redis = new ProcessBuilder(List.of("redis-server", "--port", Integer.toString(port), "--bind",
-                "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"))
-                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-        try {
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            while (true) {
-                try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
-                    break;
-                } catch (IOException notYet) {
-                    if (!redis.isAlive() || System.nanoTime() > deadline) {
-                        throw new IllegalStateException("redis-server did not start on port " + port, notYet);
-                    }
-                    Thread.sleep(20);
-                }
-            }
-            return lettuce(t, seconds, set, port, set ? "redis-stock-set" : "redis-stock-get");
-        } finally {
-            redis.destroy();
-            redis.waitFor(10, TimeUnit.SECONDS);
+        try (RedisServerProcess redis = RedisServerProcess.start()) {
+            return lettuce(t, seconds, set, redis.port(), set ? "redis-stock-set" : "redis-stock-get");
         }
     }
 

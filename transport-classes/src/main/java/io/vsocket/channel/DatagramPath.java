@@ -355,11 +355,6 @@ final class DatagramPath implements UdEndpoint.Listener, PeerResolver.UdpSender,
      * A datagram of {@code length} bytes waits in {@code link}: read into a packet from the link's
      * peer and handed over (true), or false (the caller skips it) when the channel takes none.
      */
-    /** Reads what the channel's UDP socket holds now, ahead of a datagram that came after it another way. */
-    void readSocketFirst() {
-        channel.readSocketNow();
-    }
-
     boolean receivedShm(ShmDatagramLink link, int length) throws RingProtocolException {
         InetSocketAddress sender = link.peer();
         if (!channel.isOpen() || channel.isConnected() && !sender.equals(channel.remoteAddress())) {

@@ -455,7 +455,7 @@ final class ShmDatagramPath implements VSocketLoopPoller {
                         // was in the socket before the peer could write this record, so reading them
                         // first keeps the peer's order across the change of path (as loopback UDP keeps it).
                         a.socketReadFirst = true;
-                        path.readSocketFirst();
+                        channel.readSocketNow();
                         if (a.dropped || closed) {
                             break;
                         }

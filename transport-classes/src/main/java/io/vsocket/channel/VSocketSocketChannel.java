@@ -499,8 +499,9 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         @Override
         protected void flush0() {
             if (path.link() == null && parent() != null && isOpen()) {
-                // An accepted channel whose hello is not done yet (a handler may write from another
-                // thread as soon as it is initialised): the writes wait for the link, not fail.
+                // An accepted channel whose hello is not done yet (its pipeline is not initialised till
+                // then, but a handler of the server channel that took it may write): the writes wait
+                // for the link, not fail.
                 return;
             }
             // While waiting for writability the loop will flush on EPOLLOUT; writing now would only spin.

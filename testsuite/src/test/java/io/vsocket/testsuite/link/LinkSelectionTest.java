@@ -776,9 +776,10 @@ class LinkSelectionTest {
     }
 
     /**
-     * A server-side handler may write as soon as its channel is initialised, from another thread,
-     * before the hello has picked the link (the channel is not active yet): the bytes wait for the
-     * link instead of failing (here a plain client: the server waits its hello timeout for it).
+     * A server-side handler may write as soon as its channel is initialised, from another thread, to a
+     * plain client that sends nothing (the server waits its hello timeout for it): the bytes reach it.
+     * (The pipeline is initialised once the hello has picked the link, so these writes no longer race
+     * the hello; writes that do — from a handler of the server channel — wait for the link in flush0.)
      */
     @Test
     void writesBeforeTheHelloIsDoneWaitForTheLink() throws Exception {
