@@ -7,6 +7,8 @@ import io.netty.channel.EventLoop;
 import io.netty.channel.IoEvent;
 import io.netty.channel.IoEventLoop;
 import io.netty.channel.IoRegistration;
+import io.netty.util.internal.logging.InternalLogger;
+import io.netty.util.internal.logging.InternalLoggerFactory;
 import io.vsocket.loop.VSocketIoEvent;
 import io.vsocket.loop.VSocketIoHandle;
 import io.vsocket.loop.VSocketIoHandler;
@@ -22,8 +24,18 @@ import java.net.SocketAddress;
  * {@link #flags} (level-triggered: a flag is set only while the channel wants that readiness).
  */
 abstract class AbstractVSocketChannel extends AbstractChannel {
+    private static final InternalLogger logger = InternalLoggerFactory.getInstance(AbstractVSocketChannel.class);
+
     final NativeSocket socket;
     private IoRegistration registration;
+    /**
+     * After a {@code deregister()}: the loop what the channel runs there (its link, its datagram
+     * paths) stayed on, because it could not leave it; the channel may be registered again only
+     * there. Null when it may go anywhere.
+     */
+    private EventLoop pinnedTo;
+    /** What the channel runs on its loop left it at the last {@code deregister()}, to resume under the next one. */
+    private boolean leftLoop;
     private int flags;
     volatile boolean active;
     volatile InetSocketAddress local;
@@ -67,7 +79,16 @@ abstract class AbstractVSocketChannel extends AbstractChannel {
 
     @Override
     protected boolean isCompatible(EventLoop loop) {
-        return loop instanceof IoEventLoop && ((IoEventLoop) loop).isCompatible(AbstractVSocketUnsafe.class);
+        if (!(loop instanceof IoEventLoop io) || !io.isCompatible(AbstractVSocketUnsafe.class)) {
+            return false;
+        }
+        if (pinnedTo != null && loop != pinnedTo) {
+            // Netty's register() fails with "incompatible event loop type" here: say what it means.
+            logger.warn("{} cannot move to {}: {}; it may be registered again on {} only", this, loop,
+                    whyPinned(), pinnedTo);
+            return false;
+        }
+        return true;
     }
 
     @Override
@@ -75,7 +96,12 @@ abstract class AbstractVSocketChannel extends AbstractChannel {
         ((IoEventLoop) eventLoop()).register((AbstractVSocketUnsafe) unsafe()).addListener(f -> {
             if (f.isSuccess()) {
                 registration = (IoRegistration) f.getNow();
+                pinnedTo = null;
                 submitFlags();
+                if (leftLoop) {
+                    leftLoop = false;
+                    loopJoined();
+                }
                 registered(promise);
             } else {
                 promise.setFailure(f.cause());
@@ -89,7 +115,31 @@ abstract class AbstractVSocketChannel extends AbstractChannel {
         if (r != null) {
             registration = null;
             r.cancel();
+            if (isOpen()) {
+                // deregister() of an open channel, as Netty allows, to register it with another loop.
+                leftLoop = leaveLoop();
+                pinnedTo = leftLoop ? null : eventLoop();
+            }
         }
+    }
+
+    /**
+     * The open channel leaves its loop ({@code deregister()}): true when what it runs there besides
+     * its descriptor (a link's pollers, timers, watched descriptors) let go and goes on under the
+     * loop it is registered with next ({@link #loopJoined()}); false when it stays on this loop, which
+     * is then the only one the channel may be registered with again ({@link #whyPinned()} says why).
+     */
+    boolean leaveLoop() {
+        return true;
+    }
+
+    /** Registered again after {@link #leaveLoop()} let go: what the channel runs on a loop resumes on this one. */
+    void loopJoined() {
+    }
+
+    /** Why {@link #leaveLoop()} could not let go, for the error of a registration with another loop. */
+    String whyPinned() {
+        return "what it runs on its loop cannot leave it";
     }
 
     /**

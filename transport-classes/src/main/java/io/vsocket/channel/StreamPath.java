@@ -62,7 +62,7 @@ final class StreamPath implements NegotiationHost {
         this.channel = channel;
         this.socket = socket;
         this.config = config;
-        this.flushTask = () -> channel.streamUnsafe().flushNow();
+        this.flushTask = this::flushFromTask;
     }
 
     /** The link, once the hello picked it (null before). Any thread. */
@@ -395,12 +395,12 @@ final class StreamPath implements NegotiationHost {
      * The next unread bytes as they lie in the link's memory (no copy), when the link lends them
      * (the shm link, as the option allows); else null. Never while hello leftovers come first.
      */
-    ByteBuf lend(ByteBufAllocator allocator) throws IOException {
+    ByteBuf lend(ByteBufAllocator allocator, int max) throws IOException {
         ConnectionLink c = link;
         if (c == null || negotiation != null || lateHello != null || pendingInbound != null) {
             return null;
         }
-        return c.lend(allocator);
+        return c.lend(allocator, max);
     }
 
     /** Reads into {@code buf} at its writer index without moving it: the count, 0, or EOF. */
@@ -499,6 +499,39 @@ final class StreamPath implements NegotiationHost {
         negotiationInterestChanged(); // level-triggered: the bytes behind the mark wake the hello
     }
 
+    /**
+     * The channel leaves its loop: true when nothing of the connection stays on it — no hello, no
+     * watch for a late one, no task of its own queued, and a link that let go of its loop (see
+     * {@link ConnectionLink#leaveLoop()}); a channel never connected has nothing there.
+     */
+    boolean leaveLoop() {
+        if (negotiation != null || lateHello != null || markWatch != null || inboundTaskPending) {
+            return false;
+        }
+        ConnectionLink c = link;
+        return c == null || c.leaveLoop();
+    }
+
+    /** Registered again after {@link #leaveLoop()}: the link goes on under the channel's loop now. */
+    void loopJoined() {
+        ConnectionLink c = link;
+        if (c != null) {
+            c.loopJoined();
+        }
+    }
+
+    /** Why {@link #leaveLoop()} (or the channel, {@code connecting}) kept the connection on its loop. */
+    String whyPinned(boolean connecting) {
+        if (connecting || negotiation != null || lateHello != null || markWatch != null) {
+            return "its connect or its hello is under way there";
+        }
+        ConnectionLink c = link;
+        return c != null && c.kind() == VSocketLink.RDMA
+                ? "its rdma link's queue pair completes on that loop's completion queue"
+                : "its " + (c == null ? "connection" : c.kind().toString().toLowerCase(java.util.Locale.ROOT))
+                        + " link is moving between links or has work queued there";
+    }
+
     /** The channel closes: the hello, what it held, and the link go with it. */
     void close() {
         if (negotiation != null) {
@@ -567,6 +600,15 @@ final class StreamPath implements NegotiationHost {
     @Override
     public void flushLater() {
         channel.eventLoop().execute(flushTask);
+    }
+
+    private void flushFromTask() {
+        EventLoop loop = channel.eventLoop();
+        if (loop.inEventLoop()) {
+            channel.streamUnsafe().flushNow();
+        } else {
+            loop.execute(flushTask); // queued before the channel moved to another loop: it flushes there
+        }
     }
 
     @Override

@@ -26,7 +26,10 @@ public final class VSocketChannelOption<T> extends ChannelOption<T> {
 
     /**
      * How long the hello may take, in milliseconds: a server waits this long for a client's first
-     * bytes before treating it as plain TCP, a client this long for the server's hello. Default
+     * bytes before treating it as plain TCP, a client that allows tcp this long for the server's
+     * hello. A client whose links leave tcp out cannot go on without the hello: it waits for the
+     * offer as long as its {@code CONNECT_TIMEOUT_MILLIS} (an offer late under load is still taken),
+     * and once part of an offer came, this long for the rest. Default
      * {@link VSocketLinks#DEFAULT_HELLO_TIMEOUT_MILLIS}.
      */
     public static final ChannelOption<Integer> HELLO_TIMEOUT_MILLIS =

@@ -273,6 +273,16 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
     }
 
     @Override
+    boolean leaveLoop() {
+        return paths == null;
+    }
+
+    @Override
+    String whyPinned() {
+        return "its datagram paths (the shm rendezvous and links, UD) run on that loop";
+    }
+
+    @Override
     protected void doClose() throws Exception {
         cancelResolutionTimer();
         connected = false;

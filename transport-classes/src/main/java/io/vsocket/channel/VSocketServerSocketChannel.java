@@ -67,6 +67,16 @@ public final class VSocketServerSocketChannel extends AbstractVSocketChannel imp
     }
 
     @Override
+    boolean leaveLoop() {
+        return !listeners.anyOpen();
+    }
+
+    @Override
+    String whyPinned() {
+        return "its links' listeners (shm's rendezvous) are watched by that loop";
+    }
+
+    @Override
     protected void doClose() throws Exception {
         listeners.close();
         super.doClose();

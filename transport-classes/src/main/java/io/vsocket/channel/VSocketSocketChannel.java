@@ -363,6 +363,21 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     }
 
     @Override
+    boolean leaveLoop() {
+        return !connect.isPending() && pendingRegistration == null && path.leaveLoop();
+    }
+
+    @Override
+    void loopJoined() {
+        path.loopJoined();
+    }
+
+    @Override
+    String whyPinned() {
+        return path.whyPinned(connect.isPending() || pendingRegistration != null);
+    }
+
+    @Override
     void stopReading() {
         path.stopReading();
     }
@@ -541,7 +556,8 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             boolean eof = false;
             try {
                 do {
-                    buf = path.lend(allocator);
+                    // No larger than the buffer the receive allocator would give (none under 4 KiB), as on epoll.
+                    buf = path.lend(allocator, allocHandle.guess());
                     if (buf != null) {
                         allocHandle.attemptedBytesRead(buf.readableBytes());
                         allocHandle.lastBytesRead(buf.readableBytes());

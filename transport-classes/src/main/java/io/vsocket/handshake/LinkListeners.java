@@ -56,6 +56,11 @@ public final class LinkListeners {
         }
     }
 
+    /** Whether a listener is open (on the server channel's loop, which it cannot leave). */
+    public synchronized boolean anyOpen() {
+        return !open.isEmpty();
+    }
+
     /** Closes every listener; none opens after. */
     public synchronized void close() {
         closed = true;

@@ -290,8 +290,8 @@ public final class ShmUpgradeLink implements ConnectionLink {
     // ---- reads ----
 
     @Override
-    public ByteBuf lend(ByteBufAllocator allocator) throws IOException {
-        return readsOnRing ? ring.lend(allocator) : null;
+    public ByteBuf lend(ByteBufAllocator allocator, int max) throws IOException {
+        return readsOnRing ? ring.lend(allocator, max) : null;
     }
 
     @Override
@@ -346,6 +346,25 @@ public final class ShmUpgradeLink implements ConnectionLink {
             holdRingBack(); // the tail comes over tcp, whose readiness brings it
             return 0;
         }
+        readsMoved();
+        return ring.read(buf);
+    }
+
+    /**
+     * Whether this side's reads are on the ring, moving them there if every byte the peer sent over tcp
+     * has been read (the read that finds that moves them too, and a channel leaving its loop asks).
+     */
+    private boolean readsMoved() throws RingProtocolException {
+        if (readsOnRing) {
+            return true;
+        }
+        if (offerBytes != null || held != null || shm == null) {
+            return false;
+        }
+        lookAtPeer();
+        if (peerTcpEnd < 0 || tcpRead < peerTcpEnd) {
+            return false;
+        }
         readsOnRing = true;
         // The socket is the control connection now: its end (or a dead peer) is the ring link's to see.
         host.watch(VSocketIoOps.IN | VSocketIoOps.RDHUP);
@@ -353,7 +372,7 @@ public final class ShmUpgradeLink implements ConnectionLink {
             ringWaits = false;
             ring.readInterest(readInterest);
         }
-        return ring.read(buf);
+        return true;
     }
 
     /**
@@ -703,6 +722,36 @@ public final class ShmUpgradeLink implements ConnectionLink {
             ring.shutdownInput();
         }
         // Not the socket's input: once the peer moves, it is the control connection, which must report its end.
+    }
+
+    /**
+     * Only once the move is over: both directions on the ring, or (a client) the offer read and no
+     * move to come. Till then its timers, the set-up off the loop and the server's rendezvous hand
+     * their results to this loop.
+     */
+    @Override
+    public boolean leaveLoop() {
+        if (closed || patience != null || offerStallTimer != null || offerTimer != null || setUpTimer != null
+                || offerBytes != null || offerOut != null || held != null) {
+            return false;
+        }
+        if (ring != null) {
+            try {
+                return writesOnRing && readsMoved() && ring.leaveLoop();
+            } catch (RingProtocolException e) {
+                return false; // the next read finds it
+            }
+        }
+        return client && shm == null && token == null && !ringWaits && tcp.leaveLoop();
+    }
+
+    @Override
+    public void loopJoined() {
+        if (ring != null) {
+            ring.loopJoined();
+        } else {
+            tcp.loopJoined();
+        }
     }
 
     @Override

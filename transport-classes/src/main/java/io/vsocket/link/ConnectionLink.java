@@ -37,8 +37,9 @@ public interface ConnectionLink {
     /**
      * The next received bytes as they lie in the link's own memory, handed over without a copy, or
      * null when this link does not lend (or not this time): the channel then {@link #read reads}.
+     * At most {@code max} bytes: the size the channel's receive allocator would give a read.
      */
-    default ByteBuf lend(ByteBufAllocator allocator) throws IOException {
+    default ByteBuf lend(ByteBufAllocator allocator, int max) throws IOException {
         return null;
     }
 
@@ -70,6 +71,22 @@ public interface ConnectionLink {
      * closes. A link never started (its channel closed while the hello finished) just lets go.
      */
     void close();
+
+    /**
+     * The channel leaves its loop ({@code deregister()}, to be registered with another): true when the
+     * link let go of what it had there — pollers, watched descriptors, timers — and goes on under the
+     * loop the channel is registered with next ({@link #loopJoined()}); false when it stays on this
+     * loop (it has work of its own queued there, or cannot move at all), which is then the only one
+     * the channel may be registered with again. The tcp link has nothing there but the channel's
+     * socket, which the channel moves itself.
+     */
+    default boolean leaveLoop() {
+        return true;
+    }
+
+    /** The channel is registered again after the link {@linkplain #leaveLoop() left} its loop: it goes on under the channel's loop now. */
+    default void loopJoined() {
+    }
 
     /** The link this connection left for tcp when that link's path failed, or null (a metric). */
     default VSocketLink failedOverFrom() {

@@ -298,6 +298,11 @@ public abstract class RingConnectionLink implements ConnectionLink {
         }
     }
 
+    /** Whether the link has nothing of its own on its loop but what a subclass puts there: no task queued, no fail-over under way. */
+    protected final boolean idleOnLoop() {
+        return started && !closed && !taskPending && failover == null;
+    }
+
     /** Runs {@link #ready()} from a task (once, however often asked before it runs). */
     protected final void readyLater() {
         if (!taskPending) {

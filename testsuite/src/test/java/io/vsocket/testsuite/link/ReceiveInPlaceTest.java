@@ -1,10 +1,14 @@
 package io.vsocket.testsuite.link;
 
 import io.netty.buffer.ByteBuf;
+import io.netty.channel.AdaptiveRecvByteBufAllocator;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
+import io.netty.channel.FixedRecvByteBufAllocator;
+import io.netty.channel.RecvByteBufAllocator;
 import io.vsocket.channel.VSocketChannelOption;
 import io.vsocket.channel.VSocketEventLoopGroup;
 import io.vsocket.channel.VSocketSocketChannel;
@@ -25,6 +29,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -107,6 +113,43 @@ class ReceiveInPlaceTest {
     private static void send(Channel channel, long seed, long length, int maxWrite) throws InterruptedException {
         SplittableRandom random = new SplittableRandom(seed);
         Peers.sendStream(channel, seed, length, () -> random.nextInt(1, maxWrite + 1));
+    }
+
+    /** Reads no larger than the channel's receive allocator gives, lent or copied, as on epoll. */
+    @Test
+    void theReceiveAllocatorBoundsWhatIsLent() throws Exception {
+        for (RecvByteBufAllocator allocator : List.of(new FixedRecvByteBufAllocator(1024),
+                new AdaptiveRecvByteBufAllocator(64, 2048, 16 * 1024), new FixedRecvByteBufAllocator(8 * 1024))) {
+            long length = 16L * RING;
+            int max = allocator instanceof FixedRecvByteBufAllocator f ? f.newHandle().guess() : 16 * 1024;
+            AtomicInteger largest = new AtomicInteger();
+            CompletableFuture<Long> inPlace = new CompletableFuture<>();
+            AtomicLong received = new AtomicLong();
+            Channel server = Peers.vsocketServer(group, List.of(VSocketLink.SHM), new ChannelInboundHandlerAdapter() {
+                        @Override
+                        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                            ByteBuf buf = (ByteBuf) msg;
+                            largest.accumulateAndGet(buf.readableBytes(), Math::max);
+                            if (received.addAndGet(buf.readableBytes()) >= length) {
+                                inPlace.complete(((VSocketSocketChannel) ctx.channel()).bytesReceivedInPlace());
+                            }
+                            buf.release();
+                        }
+                    }).childOption(VSocketChannelOption.RING_SIZE, RING)
+                    .childOption(ChannelOption.RCVBUF_ALLOCATOR, allocator)
+                    .bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+            Channel client = client(server);
+            send(client, 5, length, 32 * 1024);
+            long lent = inPlace.get(60, TimeUnit.SECONDS);
+            assertTrue(largest.get() <= max, allocator + ": a read of " + largest.get() + " bytes, above " + max);
+            if (max >= 4096) {
+                assertTrue(lent > 0, allocator + ": nothing lent");
+            } else {
+                assertEquals(0, lent, allocator + ": lent below the 4 KiB a loan needs");
+            }
+            client.close().sync();
+            server.close().sync();
+        }
     }
 
     @Test
@@ -205,7 +248,11 @@ class ReceiveInPlaceTest {
     void aBufferHeldPastTheCloseStaysReadableAndItsReleaseUnmaps() throws Exception {
         long before = settledMemfdMappings();
         Hoarder hoarder = new Hoarder(Long.MAX_VALUE);
-        Channel server = server(hoarder, true);
+        // Reads of up to 64 KiB from the first (the default allocator's first guess is 2 KiB).
+        Channel server = Peers.vsocketServer(group, List.of(VSocketLink.SHM), hoarder)
+                .childOption(VSocketChannelOption.RING_SIZE, RING)
+                .childOption(ChannelOption.RCVBUF_ALLOCATOR, new FixedRecvByteBufAllocator(64 * 1024))
+                .bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
         Channel client = client(server);
         ByteBuf one = client.alloc().directBuffer(16 * 1024);
         for (int i = 0; i < 16 * 1024; i++) {

@@ -30,6 +30,12 @@ public final class RdmaConnectionLink extends RingConnectionLink {
         this.rdma = rdma;
     }
 
+    /** Never: the queue pair completes on its loop's completion queue, which only that loop polls. */
+    @Override
+    public boolean leaveLoop() {
+        return false;
+    }
+
     @Override
     protected VSocketLink ringKind() {
         return VSocketLink.RDMA;

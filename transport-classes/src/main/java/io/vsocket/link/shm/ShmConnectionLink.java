@@ -55,6 +55,8 @@ public final class ShmConnectionLink extends RingConnectionLink {
     /** The loop's handler the poller was added to; null until started. */
     private VSocketIoHandler handler;
     private IoRegistration doorbellRegistration;
+    /** The doorbell's handle on the current loop. */
+    private Doorbell doorbell;
     private Future<?> idleRelease;
     private int writesSinceIdleCheck;
     /** See {@link #failWaitingWritesOnPeerClose()}. */
@@ -75,13 +77,19 @@ public final class ShmConnectionLink extends RingConnectionLink {
     @Override
     public void start(boolean reading) {
         super.start(reading);
+        onLoop();
+    }
+
+    /** Lends, polls and watches its doorbell on the channel's loop. */
+    private void onLoop() {
         shm.lendOn(host.eventLoop());
         handler = host.ioHandler();
         joinTurns();
-        ((IoEventLoop) host.eventLoop()).register(new Doorbell(shm.doorbellFd())).addListener(f -> {
+        Doorbell doorbell = new Doorbell(shm.doorbellFd());
+        ((IoEventLoop) host.eventLoop()).register(doorbell).addListener(f -> {
             if (f.isSuccess()) {
                 IoRegistration r = (IoRegistration) f.getNow();
-                if (closed) {
+                if (closed || doorbell.stale) {
                     r.cancel();
                     return;
                 }
@@ -94,10 +102,41 @@ public final class ShmConnectionLink extends RingConnectionLink {
                 }
                 // Only now may the link leave the loop's turns: its doorbell would wake it.
                 doorbellRegistration = r;
-            } else {
+            } else if (!doorbell.stale) {
                 host.failed(f.cause());
             }
         });
+        this.doorbell = doorbell;
+    }
+
+    /**
+     * Leaves the loop once its doorbell is watched (its registration's listener runs on this loop
+     * till then) and it has no task queued here: out of the turns, the doorbell's registration
+     * cancelled, the idle release's timer too; loans released meanwhile wait for the next loop.
+     */
+    @Override
+    public boolean leaveLoop() {
+        if (!idleOnLoop() || handler == null || doorbellRegistration == null) {
+            return false;
+        }
+        cancelIdleRelease();
+        if (inTurns) {
+            inTurns = false;
+            handler.removePoller(poller);
+        }
+        doorbell.stale = true;
+        doorbellRegistration.cancel();
+        doorbellRegistration = null;
+        handler = null;
+        shm.lendOn(null);
+        return true;
+    }
+
+    @Override
+    public void loopJoined() {
+        if (!closed && handler == null) {
+            onLoop(); // among the new loop's turns at once: what came meanwhile is read there
+        }
     }
 
     /**
@@ -109,8 +148,8 @@ public final class ShmConnectionLink extends RingConnectionLink {
     }
 
     @Override
-    public ByteBuf lend(ByteBufAllocator allocator) throws IOException {
-        return config.isReceiveInPlace() ? shm.lend(allocator) : null;
+    public ByteBuf lend(ByteBufAllocator allocator, int max) throws IOException {
+        return config.isReceiveInPlace() ? shm.lend(allocator, max) : null;
     }
 
     @Override
@@ -307,6 +346,8 @@ public final class ShmConnectionLink extends RingConnectionLink {
     /** The doorbell: the peer rings it when this loop sleeps and it wrote or returned credit. */
     private final class Doorbell implements VSocketIoHandle {
         private final int fd;
+        /** The link left the loop this handle was registered with. */
+        boolean stale;
 
         Doorbell(int fd) {
             this.fd = fd;
@@ -319,7 +360,7 @@ public final class ShmConnectionLink extends RingConnectionLink {
 
         @Override
         public void handle(IoRegistration registration, IoEvent event) {
-            if (!closed) {
+            if (!closed && !stale) {
                 // Edge-triggered: each ring is an event, and the counter is never read back.
                 Runnable watcher = doorbellWatcher;
                 if (watcher != null) {

@@ -124,7 +124,8 @@ public final class ShmLink implements StreamLink {
     private final long rxHoles;
     private final LoanLedger ledger;
     private final LoanLedger.HoleSink holeSink = this::publishHole;
-    private EventExecutor loop;
+    /** The loop that lends and takes returns; null while the link is off every loop (its channel moving). */
+    private volatile EventExecutor loop;
     private long bytesLent;
     /** Loans not yet released, anywhere, plus {@link #LINK_CLOSED} once closed: whoever brings it to just the flag unmaps. */
     private final AtomicInteger outstanding = new AtomicInteger();
@@ -461,10 +462,15 @@ public final class ShmLink implements StreamLink {
 
     /**
      * Lets the event loop's thread lend stretches of the receive ring ({@link #lend}); returns that
-     * come on other threads are handed to {@code loop}.
+     * come on other threads are handed to {@code loop}. Null while the link is off every loop (its
+     * channel moving to another): returns wait in a queue, and the next loop takes them (called on
+     * that loop's thread).
      */
     public void lendOn(EventExecutor loop) {
         this.loop = loop;
+        if (loop != null) {
+            drainReturns();
+        }
     }
 
     /**
@@ -473,12 +479,17 @@ public final class ShmLink implements StreamLink {
      * them with {@link #read}). The stretch comes back when the buffer is released.
      */
     public ByteBuf lend(ByteBufAllocator alloc) throws RingProtocolException {
-        if (loop == null || closed || readable() < LEND_MIN) {
+        return lend(alloc, Integer.MAX_VALUE);
+    }
+
+    /** As {@link #lend(ByteBufAllocator)}, of {@code max} bytes at most (none when that is under {@link #LEND_MIN}). */
+    public ByteBuf lend(ByteBufAllocator alloc, int max) throws RingProtocolException {
+        if (loop == null || closed || max < LEND_MIN || readable() < LEND_MIN) {
             return null;
         }
         // A quarter ring at most, as reads copy: credit then comes back a quarter at a time, as each
         // loan is released, while the writer refills.
-        int n = ledger.lendable(Math.min(dataRun(), creditQuantum));
+        int n = ledger.lendable(Math.min(Math.min(dataRun(), creditQuantum), max));
         if (n < LEND_MIN) {
             return null;
         }
@@ -523,18 +534,14 @@ public final class ShmLink implements StreamLink {
     /** A loan's stretch came back (released, moved out, or collected), on whichever thread. */
     private void loanReturned(long id) {
         try {
-            if (loop.inEventLoop()) {
+            EventExecutor l = loop;
+            if (l != null && l.inEventLoop()) {
                 retire(id);
             } else {
                 returnedElsewhere.offer(id);
-                if (drainScheduled.compareAndSet(false, true)) {
-                    try {
-                        loop.execute(drainReturns);
-                    } catch (RejectedExecutionException e) {
-                        // The loop is gone, and the link with it: nothing is left to account for.
-                        drainScheduled.set(false);
-                    }
-                }
+                // Read again after the offer: a loop taking the link meanwhile either sees it in the
+                // queue (lendOn drains) or is seen here.
+                scheduleDrain(loop);
             }
         } finally {
             if (outstanding.decrementAndGet() == LINK_CLOSED) {
@@ -543,8 +550,24 @@ public final class ShmLink implements StreamLink {
         }
     }
 
+    private void scheduleDrain(EventExecutor l) {
+        if (l != null && drainScheduled.compareAndSet(false, true)) {
+            try {
+                l.execute(drainReturns);
+            } catch (RejectedExecutionException e) {
+                // The loop is gone, and the link with it: nothing is left to account for.
+                drainScheduled.set(false);
+            }
+        }
+    }
+
     private void drainReturns() {
         drainScheduled.set(false);
+        EventExecutor l = loop;
+        if (l == null || !l.inEventLoop()) {
+            scheduleDrain(l); // the link left this loop since: its next one takes them
+            return;
+        }
         Long id;
         while ((id = returnedElsewhere.poll()) != null) {
             retire(id);
