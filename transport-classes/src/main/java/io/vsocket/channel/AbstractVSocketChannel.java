@@ -29,13 +29,16 @@ abstract class AbstractVSocketChannel extends AbstractChannel {
     final NativeSocket socket;
     private IoRegistration registration;
     /**
-     * After a {@code deregister()}: the loop what the channel runs there (its link, its datagram
-     * paths) stayed on, because it could not leave it; the channel may be registered again only
-     * there. Null when it may go anywhere.
+     * The handler of the loop the channel was last registered with: kept through a
+     * {@code deregister()}, as what cannot leave that loop goes on there (see {@link #pinnedTo}).
+     */
+    private VSocketIoHandler handler;
+    /**
+     * After a {@code deregister()} that {@link #leaveLoop()} refused: the loop the channel's link
+     * (or set-up under way) stayed on, the only one it may be registered with again. Null when it
+     * may go anywhere.
      */
     private EventLoop pinnedTo;
-    /** What the channel runs on its loop left it at the last {@code deregister()}, to resume under the next one. */
-    private boolean leftLoop;
     private int flags;
     volatile boolean active;
     volatile InetSocketAddress local;
@@ -96,10 +99,11 @@ abstract class AbstractVSocketChannel extends AbstractChannel {
         ((IoEventLoop) eventLoop()).register((AbstractVSocketUnsafe) unsafe()).addListener(f -> {
             if (f.isSuccess()) {
                 registration = (IoRegistration) f.getNow();
+                boolean again = handler != null;
+                handler = registration.attachment();
                 pinnedTo = null;
                 submitFlags();
-                if (leftLoop) {
-                    leftLoop = false;
+                if (again) {
                     loopJoined();
                 }
                 registered(promise);
@@ -117,8 +121,7 @@ abstract class AbstractVSocketChannel extends AbstractChannel {
             r.cancel();
             if (isOpen()) {
                 // deregister() of an open channel, as Netty allows, to register it with another loop.
-                leftLoop = leaveLoop();
-                pinnedTo = leftLoop ? null : eventLoop();
+                pinnedTo = leaveLoop() ? null : eventLoop();
             }
         }
     }
@@ -133,7 +136,10 @@ abstract class AbstractVSocketChannel extends AbstractChannel {
         return true;
     }
 
-    /** Registered again after {@link #leaveLoop()} let go: what the channel runs on a loop resumes on this one. */
+    /**
+     * Registered again after a {@code deregister()}: what {@link #leaveLoop()} let go resumes on this
+     * loop (also called back on the loop it was pinned to, where nothing left).
+     */
     void loopJoined() {
     }
 
@@ -152,9 +158,9 @@ abstract class AbstractVSocketChannel extends AbstractChannel {
         promise.setSuccess();
     }
 
-    /** The loop's handler, once registered. */
+    /** The handler of the loop the channel is (or, deregistered, was last) registered with. */
     final VSocketIoHandler ioHandler() {
-        return registration.attachment();
+        return handler;
     }
 
     final boolean isFlagSet(int flag) {

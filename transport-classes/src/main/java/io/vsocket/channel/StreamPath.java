@@ -343,7 +343,7 @@ final class StreamPath implements NegotiationHost {
         if (!heldOutputShutdowns.isEmpty()) {
             ChannelPromise[] held = heldOutputShutdowns.toArray(new ChannelPromise[0]);
             heldOutputShutdowns.clear();
-            channel.eventLoop().execute(() -> {
+            onChannelLoop(() -> {
                 for (ChannelPromise p : held) {
                     channel.shutdownOutputNow(p);
                 }
@@ -609,6 +609,17 @@ final class StreamPath implements NegotiationHost {
         } else {
             loop.execute(flushTask); // queued before the channel moved to another loop: it flushes there
         }
+    }
+
+    /** Runs {@code task} from a task on the channel's loop, the one it moved to if it moved meanwhile. */
+    private void onChannelLoop(Runnable task) {
+        channel.eventLoop().execute(() -> {
+            if (channel.eventLoop().inEventLoop()) {
+                task.run();
+            } else {
+                onChannelLoop(task);
+            }
+        });
     }
 
     @Override

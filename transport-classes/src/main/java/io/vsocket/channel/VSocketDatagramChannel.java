@@ -272,14 +272,16 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
         }
     }
 
+    /** Its carriers stayed with the loop it left ({@link #doDeregister}): they open again on this one. */
     @Override
-    boolean leaveLoop() {
-        return paths == null;
-    }
-
-    @Override
-    String whyPinned() {
-        return "its datagram paths (the shm rendezvous and links, UD) run on that loop";
+    void loopJoined() {
+        if (local != null) {
+            eventLoop().execute(() -> {
+                if (isOpen()) {
+                    openUd(); // once registered (the registration completes after this)
+                }
+            });
+        }
     }
 
     @Override

@@ -539,6 +539,7 @@ public final class ShmUpgradeLink implements ConnectionLink {
             setUpTimer = host.eventLoop().schedule(this::setUpShm, SET_UP_DELAY_MICROS, TimeUnit.MICROSECONDS);
         } catch (RejectedExecutionException e) {
             logger.debug("{}: the loop is shutting down: staying on tcp", host);
+            token = null;
         }
     }
 
@@ -550,6 +551,7 @@ public final class ShmUpgradeLink implements ConnectionLink {
         }
         if (!offTheLoop(this::makeShm, this::shmMade)) {
             logger.debug("{}: cannot make the shared memory now: staying on tcp", host);
+            token = null; // no move to come
         }
     }
 
@@ -565,21 +567,20 @@ public final class ShmUpgradeLink implements ConnectionLink {
 
     /**
      * Runs {@code work} on Netty's global executor, then hands what it made to {@code done} on this
-     * connection's loop (closed instead if the loop no longer takes tasks). Shared memory's system
-     * calls (some 100-300 µs a set-up) would otherwise hold up the loop's other connections. False if
-     * the global executor refused the work.
+     * connection's loop (closed instead if the loop no longer takes tasks), null if it made nothing.
+     * Shared memory's system calls (some 100-300 µs a set-up) would otherwise hold up the loop's other
+     * connections. False if the global executor refused the work.
      */
     private boolean offTheLoop(Supplier<ShmLink> work, Consumer<ShmLink> done) {
         try {
             GlobalEventExecutor.INSTANCE.execute(() -> {
                 ShmLink made = work.get();
-                if (made == null) {
-                    return;
-                }
                 try {
                     host.eventLoop().execute(() -> done.accept(made));
                 } catch (RejectedExecutionException e) {
-                    made.close();
+                    if (made != null) {
+                        made.close();
+                    }
                 }
             });
             return true;
@@ -590,6 +591,10 @@ public final class ShmUpgradeLink implements ConnectionLink {
 
     /** Client, on the loop: watches the ring, and moves once the server says it attached. */
     private void shmMade(ShmLink made) {
+        if (made == null) {
+            token = null; // staying on tcp (makeShm said why): no move to come
+            return;
+        }
         if (closed) {
             made.close();
             return;
@@ -619,6 +624,9 @@ public final class ShmUpgradeLink implements ConnectionLink {
 
     /** Server, on the loop: starts the ring link, moves this side's writes onto it and tells the client. */
     private void attach(ShmLink mapped) {
+        if (mapped == null) {
+            return; // staying on tcp (mapShm said why)
+        }
         if (closed || shm != null || !started) {
             mapped.close();
             return;
@@ -727,7 +735,7 @@ public final class ShmUpgradeLink implements ConnectionLink {
     /**
      * Only once the move is over: both directions on the ring, or (a client) the offer read and no
      * move to come. Till then its timers, the set-up off the loop and the server's rendezvous hand
-     * their results to this loop.
+     * their results to this loop; a server whose client never moves stays with it.
      */
     @Override
     public boolean leaveLoop() {

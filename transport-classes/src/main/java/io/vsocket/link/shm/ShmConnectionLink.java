@@ -206,7 +206,8 @@ public final class ShmConnectionLink extends RingConnectionLink {
      * link parked for may no longer be what it waits for). Its idle release runs on the period again.
      */
     private void backInTurns() {
-        if (inTurns || closed || handler == null) {
+        // (Not from the loop it left, on a task queued before its channel moved: the next loop's turns are that loop's.)
+        if (inTurns || closed || handler == null || !host.eventLoop().inEventLoop()) {
             return;
         }
         joinTurns();
