@@ -556,8 +556,9 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             boolean eof = false;
             try {
                 do {
-                    // No larger than the buffer the receive allocator would give (none under 4 KiB), as on epoll.
-                    buf = path.lend(allocator, allocHandle.guess());
+                    // No larger than the buffer an allocator the application set would give (none under
+                    // 4 KiB), as on epoll; the default one's shrinking guess does not bound loans.
+                    buf = path.lend(allocator, config.isRecvAllocatorSet() ? allocHandle.guess() : Integer.MAX_VALUE);
                     if (buf != null) {
                         allocHandle.attemptedBytesRead(buf.readableBytes());
                         allocHandle.lastBytesRead(buf.readableBytes());

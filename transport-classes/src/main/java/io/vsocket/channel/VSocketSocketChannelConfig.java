@@ -34,6 +34,7 @@ import static io.netty.channel.ChannelOption.TCP_NODELAY;
 public final class VSocketSocketChannelConfig extends DefaultChannelConfig implements SocketChannelConfig, LinkSettings {
     private final NativeSocket socket;
     private volatile boolean allowHalfClosure;
+    private volatile boolean recvAllocatorSet;
     private volatile List<VSocketLink> links = VSocketLinks.defaults();
     private volatile int ringSize = VSocketLinks.DEFAULT_RING_SIZE;
     private volatile int helloTimeoutMillis = VSocketLinks.DEFAULT_HELLO_TIMEOUT_MILLIS;
@@ -42,6 +43,7 @@ public final class VSocketSocketChannelConfig extends DefaultChannelConfig imple
     VSocketSocketChannelConfig(VSocketSocketChannel channel, NativeSocket socket) {
         super(channel);
         this.socket = socket;
+        recvAllocatorSet = false; // (Netty's constructor set its default through the setter)
         setAllocator(VSocketLinks.defaultAllocator());
         setTcpNoDelay(true);
     }
@@ -343,7 +345,18 @@ public final class VSocketSocketChannelConfig extends DefaultChannelConfig imple
     @Override
     public VSocketSocketChannelConfig setRecvByteBufAllocator(RecvByteBufAllocator allocator) {
         super.setRecvByteBufAllocator(allocator);
+        recvAllocatorSet = true;
         return this;
+    }
+
+    /**
+     * Whether the application set {@code RCVBUF_ALLOCATOR}: then its guess bounds the shm link's loans
+     * as it bounds every read on epoll. Netty's default adaptive allocator does not: its guess falls
+     * after a few small reads, and loans cut to it cost the ring's reading throughput (about a sixth in
+     * same-minute pairs) for a bound nobody asked for.
+     */
+    boolean isRecvAllocatorSet() {
+        return recvAllocatorSet;
     }
 
     @Override

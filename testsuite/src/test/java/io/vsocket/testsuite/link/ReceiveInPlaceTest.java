@@ -115,7 +115,10 @@ class ReceiveInPlaceTest {
         Peers.sendStream(channel, seed, length, () -> random.nextInt(1, maxWrite + 1));
     }
 
-    /** Reads no larger than the channel's receive allocator gives, lent or copied, as on epoll. */
+    /**
+     * Reads no larger than a receive allocator the application set gives, lent or copied, as on epoll
+     * (Netty's default one, whose guess shrinks after small reads, does not bound the loans).
+     */
     @Test
     void theReceiveAllocatorBoundsWhatIsLent() throws Exception {
         for (RecvByteBufAllocator allocator : List.of(new FixedRecvByteBufAllocator(1024),
