@@ -528,8 +528,7 @@ final class StreamPath implements NegotiationHost {
         ConnectionLink c = link;
         return c != null && c.kind() == VSocketLink.RDMA
                 ? "its rdma link's queue pair completes on that loop's completion queue"
-                : "its " + (c == null ? "connection" : c.kind().toString().toLowerCase(java.util.Locale.ROOT))
-                        + " link is moving between links or has work queued there";
+                : "its link is moving onto another or has work queued there";
     }
 
     /** The channel closes: the hello, what it held, and the link go with it. */
@@ -603,23 +602,34 @@ final class StreamPath implements NegotiationHost {
     }
 
     private void flushFromTask() {
-        EventLoop loop = channel.eventLoop();
-        if (loop.inEventLoop()) {
+        if (!followedChannel(flushTask)) {
             channel.streamUnsafe().flushNow();
-        } else {
-            loop.execute(flushTask); // queued before the channel moved to another loop: it flushes there
         }
     }
 
     /** Runs {@code task} from a task on the channel's loop, the one it moved to if it moved meanwhile. */
     private void onChannelLoop(Runnable task) {
-        channel.eventLoop().execute(() -> {
-            if (channel.eventLoop().inEventLoop()) {
-                task.run();
-            } else {
-                onChannelLoop(task);
+        channel.eventLoop().execute(new Runnable() {
+            @Override
+            public void run() {
+                if (!followedChannel(this)) {
+                    task.run();
+                }
             }
         });
+    }
+
+    /**
+     * A task queued before the channel moved to another loop, running on the loop it left: queued
+     * again on the channel's loop now (true); false on the channel's loop, where it runs.
+     */
+    private boolean followedChannel(Runnable task) {
+        EventLoop loop = channel.eventLoop();
+        if (loop.inEventLoop()) {
+            return false;
+        }
+        loop.execute(task);
+        return true;
     }
 
     @Override
