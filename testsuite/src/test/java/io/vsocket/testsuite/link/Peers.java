@@ -193,4 +193,16 @@ final class Peers {
         }
         return crc.getValue();
     }
+
+    /** Every thread's stack: a stall says where each thread was (the loops, the writers). */
+    static String threadDump() {
+        StringBuilder out = new StringBuilder();
+        Thread.getAllStackTraces().forEach((t, stack) -> {
+            out.append(t).append(' ').append(t.getState()).append('\n');
+            for (StackTraceElement e : stack) {
+                out.append("    at ").append(e).append('\n');
+            }
+        });
+        return out.toString();
+    }
 }

@@ -49,13 +49,20 @@ class RdmaDeviceRemovalTest {
 
             Thread clientWriter = RdmaFailoverTest.writer(client, 1, "client");
             Thread serverWriter = RdmaFailoverTest.writer(serverChild, 2, "server");
-            RdmaFailoverTest.awaitReceived(fromClient, BYTES / 4);
-            RdmaFailoverTest.awaitReceived(fromServer, BYTES / 4);
+            java.util.function.Supplier<String> state = () -> "received " + fromClient.received() + " / "
+                    + fromServer.received() + "; " + RdmaFailoverTest.state(client) + "; " + RdmaFailoverTest.state(serverChild)
+                    + "\n" + Peers.threadDump();
+            RdmaFailoverTest.awaitReceived(fromClient, BYTES / 4, state);
+            RdmaFailoverTest.awaitReceived(fromServer, BYTES / 4, state);
             String netdev = netdevOf("rxe0");
             long t0 = System.nanoTime();
             Process delete = new ProcessBuilder("rdma", "link", "delete", "rxe0").redirectErrorStream(true).start();
-            assertEquals(Peers.streamCrc(1, BYTES), fromClient.done.get(60, TimeUnit.SECONDS), "the client's stream");
-            assertEquals(Peers.streamCrc(2, BYTES), fromServer.done.get(60, TimeUnit.SECONDS), "the server's stream");
+            try {
+                assertEquals(Peers.streamCrc(1, BYTES), fromClient.done.get(60, TimeUnit.SECONDS), "the client's stream");
+                assertEquals(Peers.streamCrc(2, BYTES), fromServer.done.get(60, TimeUnit.SECONDS), "the server's stream");
+            } catch (java.util.concurrent.TimeoutException e) {
+                throw new AssertionError("streams not whole 60 s after the device's removal began: " + state.get(), e);
+            }
             long whole = System.nanoTime() - t0;
             clientWriter.join(30_000);
             serverWriter.join(30_000);
@@ -103,9 +110,14 @@ class RdmaDeviceRemovalTest {
             }
         } finally {
             server.close().sync();
-            group.shutdownGracefully(0, 5, TimeUnit.SECONDS).await(60, TimeUnit.SECONDS);
+            long t = System.nanoTime();
+            if (!group.shutdownGracefully(0, 5, TimeUnit.SECONDS).await(60, TimeUnit.SECONDS)) {
+                System.err.println("the group did not shut down within 60 s:\n" + Peers.threadDump());
+            }
+            System.err.printf("PROGRESS device removal: the group shut down in %d ms%n", (System.nanoTime() - t) / 1_000_000);
         }
     }
+
 
     /** The network device {@code rdmaDevice} runs over, from {@code rdma link show}. */
     private static String netdevOf(String rdmaDevice) throws Exception {

@@ -83,8 +83,10 @@ class RdmaFailoverTest {
             Thread clientWriter = writer(client, 1, "client");
             Thread serverWriter = writer(serverChild, 2, "server");
             // Both directions busy: a quarter of each stream through, then the fault.
-            awaitReceived(fromClient, BYTES / 4);
-            awaitReceived(fromServer, BYTES / 4);
+            java.util.function.Supplier<String> stalled = () -> "received " + fromClient.received() + " / "
+                    + fromServer.received() + "; " + state(client) + "; " + state(serverChild) + "\n" + Peers.threadDump();
+            awaitReceived(fromClient, BYTES / 4, stalled);
+            awaitReceived(fromServer, BYTES / 4, stalled);
             Channel victim = broken == Broken.CLIENT ? client : serverChild;
             long faultNanos = System.nanoTime();
             victim.eventLoop().submit(() -> {
@@ -191,7 +193,7 @@ class RdmaFailoverTest {
                 .bind(new InetSocketAddress(RdmaChannelTest.ADDRESS, 0)).sync().channel();
     }
 
-    private static String state(Channel ch) {
+    static String state(Channel ch) {
         String link;
         try {
             Object ring = field(field(field(ch, "path"), "link"), "ring");
@@ -222,10 +224,19 @@ class RdmaFailoverTest {
         return t;
     }
 
-    static void awaitReceived(Peers.Collector collector, long bytes) throws InterruptedException {
+    /**
+     * Waits until {@code collector} received {@code bytes}; a stream stalled before the fault fails
+     * here, with {@code state}, rather than as a fault that broke it.
+     */
+    static void awaitReceived(Peers.Collector collector, long bytes, java.util.function.Supplier<String> state)
+            throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (collector.received() < bytes && System.nanoTime() < deadline && !collector.done.isDone()) {
             Thread.sleep(1);
+        }
+        if (collector.received() < bytes && !collector.done.isDone()) {
+            throw new AssertionError("no fault yet, but only " + collector.received() + " of " + bytes
+                    + " bytes came in 60 s: " + state.get());
         }
     }
 
