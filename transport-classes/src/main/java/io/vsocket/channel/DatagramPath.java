@@ -345,9 +345,11 @@ final class DatagramPath implements UdEndpoint.Listener, PeerResolver.UdpSender,
             // A connected UDP socket hears only its peer (the kernel filters); so does its UD side.
             return;
         }
-        int length = Math.min(datagram.length(), channel.receiveBufferGuess());
+        int guess = channel.receiveBufferGuess();
+        int length = Math.min(datagram.length(), guess);
         ByteBuf buf = channel.config().getAllocator().directBuffer(length);
         datagram.readPayload(buf, length);
+        channel.readOutsideSocket(guess, length);
         hand(new DatagramPacket(buf, channel.localAddress(), sender));
     }
 
@@ -360,7 +362,8 @@ final class DatagramPath implements UdEndpoint.Listener, PeerResolver.UdpSender,
         if (!channel.isOpen() || channel.isConnected() && !sender.equals(channel.remoteAddress())) {
             return false;
         }
-        int kept = Math.min(length, channel.receiveBufferGuess());
+        int guess = channel.receiveBufferGuess();
+        int kept = Math.min(length, guess);
         ByteBuf buf = channel.config().getAllocator().directBuffer(kept);
         try {
             link.readPayload(buf, kept);
@@ -368,6 +371,7 @@ final class DatagramPath implements UdEndpoint.Listener, PeerResolver.UdpSender,
             buf.release();
             throw e;
         }
+        channel.readOutsideSocket(guess, kept);
         hand(new DatagramPacket(buf, channel.localAddress(), sender));
         return true;
     }

@@ -241,11 +241,43 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
     }
 
     /**
+     * The peer as the kernel connected to it, named as the application asked: a wildcard address
+     * ({@code 0.0.0.0}, {@code ::}) means this host, and the kernel's address is what its datagrams
+     * come from (over shm and UD as over UDP, where the kernel filters by it), as epoll reports it.
+     */
+    private InetSocketAddress peerAddress(InetSocketAddress asked) {
+        try {
+            InetSocketAddress peer = socket.remoteAddress();
+            if (peer == null || peer.getAddress().equals(asked.getAddress())) {
+                return asked;
+            }
+            return new InetSocketAddress(InetAddress.getByAddress(asked.getHostString(), peer.getAddress().getAddress()),
+                    peer.getPort());
+        } catch (IOException e) {
+            return asked;
+        }
+    }
+
+    /**
      * The buffer the channel's receive allocator would read the next datagram into: a longer
      * datagram is cut to it, over UD and shm as the kernel cuts one over UDP.
      */
     int receiveBufferGuess() {
         return unsafe().recvBufAllocHandle().guess();
+    }
+
+    /**
+     * A datagram came over UD or shm into a buffer of {@code guessed} bytes, {@code read} of them
+     * kept: the receive allocator learns of it as of a socket read of one datagram, so an adaptive
+     * one grows after a datagram filled (or was cut to) its guess, as it does over UDP.
+     */
+    void readOutsideSocket(int guessed, int read) {
+        RecvByteBufAllocator.Handle handle = unsafe().recvBufAllocHandle();
+        handle.reset(config);
+        handle.attemptedBytesRead(guessed);
+        handle.lastBytesRead(read);
+        handle.incMessagesRead(1);
+        handle.readComplete();
     }
 
     /** A datagram was handed to the application: it is no longer owed one. */
@@ -686,7 +718,7 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                     throw translate(e);
                 }
                 refusedForNextWrite = null; // said of a peer it no longer sends to
-                remote = to;
+                remote = peerAddress(to);
                 local = socket.localAddress();
                 connected = true;
                 active = true;
