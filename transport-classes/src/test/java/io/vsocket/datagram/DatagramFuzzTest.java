@@ -107,9 +107,11 @@ class DatagramFuzzTest {
                         content.writerIndex(Math.max(offset, content.writerIndex() + data.consumeInt(-1, 1)));
                     }
                     int length = content.readableBytes();
+                    // (A "gone" message — an endpoint that closed — is the resolver's too.)
                     boolean resolution = length == PeerResolver.LENGTH && content.getLong(offset) == PeerResolver.MAGIC
                             && (content.getByte(offset + 8) == PeerResolver.REQUEST
-                            || content.getByte(offset + 8) == PeerResolver.REPLY);
+                            || content.getByte(offset + 8) == PeerResolver.REPLY
+                            || content.getByte(offset + 8) == PeerResolver.GONE);
                     request = resolution && content.getByte(offset + 8) == PeerResolver.REQUEST;
                     assertEquals(resolution, resolver.onUdpDatagram(peer, content, now), "taken or left to the application");
                     assertEquals(offset, content.readerIndex(), "the datagram's indexes moved");
