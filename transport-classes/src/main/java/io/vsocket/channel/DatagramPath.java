@@ -345,11 +345,10 @@ final class DatagramPath implements UdEndpoint.Listener, PeerResolver.UdpSender,
             // A connected UDP socket hears only its peer (the kernel filters); so does its UD side.
             return;
         }
-        int guess = channel.receiveBufferGuess();
-        int length = Math.min(datagram.length(), guess);
+        int length = Math.min(datagram.length(), channel.receiveBufferGuess());
         ByteBuf buf = channel.config().getAllocator().directBuffer(length);
         datagram.readPayload(buf, length);
-        channel.readOutsideSocket(guess, length);
+        channel.readOutsideSocket(length);
         hand(new DatagramPacket(buf, channel.localAddress(), sender));
     }
 
@@ -362,8 +361,7 @@ final class DatagramPath implements UdEndpoint.Listener, PeerResolver.UdpSender,
         if (!channel.isOpen() || channel.isConnected() && !sender.equals(channel.remoteAddress())) {
             return false;
         }
-        int guess = channel.receiveBufferGuess();
-        int kept = Math.min(length, guess);
+        int kept = Math.min(length, channel.receiveBufferGuess());
         ByteBuf buf = channel.config().getAllocator().directBuffer(kept);
         try {
             link.readPayload(buf, kept);
@@ -371,7 +369,7 @@ final class DatagramPath implements UdEndpoint.Listener, PeerResolver.UdpSender,
             buf.release();
             throw e;
         }
-        channel.readOutsideSocket(guess, kept);
+        channel.readOutsideSocket(kept);
         hand(new DatagramPacket(buf, channel.localAddress(), sender));
         return true;
     }

@@ -267,14 +267,14 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
     }
 
     /**
-     * A datagram came over UD or shm into a buffer of {@code guessed} bytes, {@code read} of them
-     * kept: the receive allocator learns of it as of a socket read of one datagram, so an adaptive
-     * one grows after a datagram filled (or was cut to) its guess, as it does over UDP.
+     * A datagram came over UD or shm, {@code read} bytes of it kept (at most {@link #receiveBufferGuess()}):
+     * the receive allocator learns of it as of a socket read of one datagram into a buffer of its
+     * guess, so an adaptive one grows after a datagram filled (or was cut to) it, as over UDP.
      */
-    void readOutsideSocket(int guessed, int read) {
+    void readOutsideSocket(int read) {
         RecvByteBufAllocator.Handle handle = unsafe().recvBufAllocHandle();
         handle.reset(config);
-        handle.attemptedBytesRead(guessed);
+        handle.attemptedBytesRead(handle.guess());
         handle.lastBytesRead(read);
         handle.incMessagesRead(1);
         handle.readComplete();

@@ -21,7 +21,6 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
@@ -428,8 +427,7 @@ class CrossHostTest {
                 Thread.sleep(20);
             }
         } catch (TimeoutException e) {
-            Thread.getAllStackTraces().forEach((t, stack) -> System.err.println(t + "\n  "
-                    + String.join("\n  ", Stream.of(stack).map(String::valueOf).toList())));
+            System.err.println(Peers.threadDump());
             throw new AssertionError("still open 120 s after connecting, " + collector.received()
                     + " bytes echoed", e);
         }

@@ -47,7 +47,6 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.stream.Stream;
 import java.util.zip.CRC32;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -513,8 +512,7 @@ class RdmaChannelTest {
             try {
                 collector.inactive.get(30, TimeUnit.SECONDS);
             } catch (TimeoutException e) {
-                Thread.getAllStackTraces().forEach((t, stack) -> System.err.println(t + "\n  "
-                        + String.join("\n  ", Stream.of(stack).map(String::valueOf).toList())));
+                System.err.println(Peers.threadDump());
                 throw e;
             }
             writer.join(10_000);
