@@ -35,6 +35,12 @@ public abstract class RingConnectionLink implements ConnectionLink {
     protected boolean peerEndSeen;
     /** The control connection ended: the peer closed (cleanly, or it would have been cut off). */
     private boolean peerClosed;
+    /**
+     * The control connection failed (an error reading or answering on it: a reset, or the socket
+     * killed under the channel): the link then ends abortively, so the peer sees the connection cut
+     * as it would over TCP, never a clean end of stream that only looks complete.
+     */
+    private boolean controlFailed;
     private boolean taskPending;
     /** Started by its channel: a link the channel never started (it closed during the hello) has no end to send. */
     private boolean started;
@@ -333,6 +339,7 @@ public abstract class RingConnectionLink implements ConnectionLink {
                 // No further than the message under way: what follows a fail-over message is the stream, over tcp.
                 n = socket.read(Scratch.address(), ControlMessage.SIZE - control.readableBytes());
             } catch (IOException e) {
+                controlFailed = true;
                 host.failed(e);
                 return;
             }
@@ -349,6 +356,7 @@ public abstract class RingConnectionLink implements ConnectionLink {
                     return;
                 }
             } catch (IOException e) {
+                controlFailed = true;
                 host.failed(e);
                 return;
             }
@@ -490,7 +498,9 @@ public abstract class RingConnectionLink implements ConnectionLink {
             regionWriter.close();
         }
         if (started) {
-            end(closeIsAbortive(socket));
+            // A failed control connection or ring ends the link as a reset: the peer must not read
+            // a clean end of stream where this side's bytes were cut off.
+            end(controlFailed || ring.failure() != null || closeIsAbortive(socket));
         } else {
             ring.close();
         }

@@ -74,6 +74,58 @@ class ControlConnectionKilledTest {
         }
     }
 
+    /**
+     * The same with the server's loop held busy while the client's socket is killed and its channel
+     * closes: when the server's loop comes back, the ring and the reset wait for it together, and
+     * whichever it looks at first, the server must not read the ring's end as a clean end of stream —
+     * the client's bytes were cut off, and the killed socket ends its link as a reset.
+     */
+    @Test
+    void theServerOfAKilledConnectionSeesAResetEvenWhenItLooksAtTheRingFirst() throws Exception {
+        EventLoopGroup serverGroup = new VSocketEventLoopGroup(1);
+        try {
+            Peers.Collector serverSide = new Peers.Collector(Long.MAX_VALUE);
+            Channel server = Peers.vsocketServer(serverGroup, List.of(VSocketLink.SHM, VSocketLink.TCP), serverSide)
+                    .bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+            Peers.Collector clientSide = new Peers.Collector(Long.MAX_VALUE);
+            Channel client = Peers.vsocketClient(group, List.of(VSocketLink.SHM, VSocketLink.TCP), clientSide)
+                    .connect(server.localAddress()).sync().channel();
+            try {
+                assertEquals(VSocketLink.SHM, Peers.awaitLink(client, VSocketLink.SHM));
+                client.writeAndFlush(io.netty.buffer.Unpooled.wrappedBuffer(new byte[4096])).sync();
+                for (int i = 0; i < 500 && serverSide.received() < 4096; i++) {
+                    Thread.sleep(2);
+                }
+                assertEquals(4096, serverSide.received(), "the server read the client's first bytes");
+                java.util.concurrent.CountDownLatch held = new java.util.concurrent.CountDownLatch(1);
+                java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+                serverGroup.next().execute(() -> {
+                    held.countDown();
+                    try {
+                        release.await(10, TimeUnit.SECONDS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                });
+                held.await(5, TimeUnit.SECONDS);
+                int port = ((InetSocketAddress) server.localAddress()).getPort();
+                String killed = kill(port);
+                assumeTrue(killed.contains(":" + port), "ss -K killed nothing (the kernel lacks SOCK_DESTROY?): " + killed);
+                clientSide.inactive.get(5, TimeUnit.SECONDS);
+                release.countDown();
+
+                serverSide.inactive.get(5, TimeUnit.SECONDS);
+                Throwable serverError = serverSide.error.get(1, TimeUnit.SECONDS);
+                assertInstanceOf(IOException.class, serverError, "the server's end came with an error, not a clean end of stream");
+            } finally {
+                client.close().sync();
+                server.close().sync();
+            }
+        } finally {
+            serverGroup.shutdownGracefully(0, 5, TimeUnit.SECONDS).sync();
+        }
+    }
+
     /** Kills the client's side of the connection to {@code port} with {@code ss -K}; what ss listed. */
     private static String kill(int port) throws IOException, InterruptedException {
         Process ss = new ProcessBuilder("ss", "-K", "-t", "dst", "127.0.0.1", "dport", "=", ":" + port)
