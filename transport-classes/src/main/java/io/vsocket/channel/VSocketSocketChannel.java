@@ -1,20 +1,14 @@
 package io.vsocket.channel;
 
 import io.netty.buffer.ByteBuf;
-import io.netty.buffer.ByteBufAllocator;
-import io.netty.channel.ChannelConfig;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelMetadata;
 import io.netty.channel.ChannelOutboundBuffer;
-import io.netty.channel.ChannelPipeline;
 import io.netty.channel.ChannelPromise;
 import io.netty.channel.FileRegion;
 import io.netty.channel.IoEvent;
 import io.netty.channel.IoRegistration;
-import io.netty.channel.RecvByteBufAllocator;
-import io.netty.channel.socket.ChannelInputShutdownEvent;
-import io.netty.channel.socket.ChannelInputShutdownReadComplete;
 import io.netty.channel.socket.SocketChannel;
 import io.vsocket.handshake.LinkNegotiation;
 import io.vsocket.handshake.NegotiationHost;
@@ -63,7 +57,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     private final PendingConnect connect = new PendingConnect();
     /** An accepted channel's registration, held while its hello runs (see {@link #registered}). */
     private ChannelPromise pendingRegistration;
-    private boolean inputClosedSeenErrorOnRead;
+    private final StreamReader reader;
     private boolean inputShutdown;
     private boolean outputShutdown;
 
@@ -71,6 +65,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         super(null, newSocket(), false);
         this.config = new VSocketSocketChannelConfig(this, socket);
         this.path = new StreamPath(this, socket, config);
+        this.reader = new StreamReader(this, config, path);
     }
 
     /** An accepted connection: active, and registered with the pipeline, once the hello has picked its link. */
@@ -78,6 +73,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         super(parent, socket, false);
         this.config = new VSocketSocketChannelConfig(this, socket);
         this.path = new StreamPath(this, socket, config);
+        this.reader = new StreamReader(this, config, path);
         this.local = socket.localAddress();
         this.remote = socket.remoteAddress();
     }
@@ -225,7 +221,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         });
     }
 
-    private void shutdownInputState() throws IOException {
+    void shutdownInputState() throws IOException {
         path.shutdownInput();
         inputShutdown = true;
     }
@@ -386,7 +382,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     protected void doBeginRead() {
         streamUnsafe().readPending = true;
         // Before the end; or half-closed, for the one more read that reports all was read.
-        path.beginRead(!inputShutdown || !inputClosedSeenErrorOnRead && config.isAllowHalfClosure());
+        path.beginRead(reader.mayRead());
     }
 
     @Override
@@ -543,96 +539,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
 
         @Override
         void inReady() {
-            ChannelConfig cfg = config();
-            if (inputShutdown && (inputClosedSeenErrorOnRead || !config.isAllowHalfClosure())) {
-                stopReading();
-                return;
-            }
-            ChannelPipeline pipeline = pipeline();
-            ByteBufAllocator allocator = cfg.getAllocator();
-            RecvByteBufAllocator.Handle allocHandle = recvBufAllocHandle();
-            allocHandle.reset(cfg);
-            ByteBuf buf = null;
-            boolean eof = false;
-            try {
-                do {
-                    // No larger than the buffer an allocator the application set would give (none under
-                    // 4 KiB), as on epoll; the default one's shrinking guess does not bound loans.
-                    buf = path.lend(allocator, config.isRecvAllocatorSet() ? allocHandle.guess() : Integer.MAX_VALUE);
-                    if (buf != null) {
-                        allocHandle.attemptedBytesRead(buf.readableBytes());
-                        allocHandle.lastBytesRead(buf.readableBytes());
-                    } else {
-                        buf = allocHandle.allocate(allocator);
-                        allocHandle.attemptedBytesRead(buf.writableBytes());
-                        int n = path.read(buf);
-                        allocHandle.lastBytesRead(n);
-                        if (n <= 0) {
-                            buf.release();
-                            buf = null;
-                            eof = n < 0;
-                            if (eof) {
-                                readPending = false;
-                            }
-                            break;
-                        }
-                        buf.writerIndex(buf.writerIndex() + n);
-                    }
-                    allocHandle.incMessagesRead(1);
-                    readPending = false;
-                    pipeline.fireChannelRead(buf);
-                    buf = null;
-                    // A handler may have closed the channel: its descriptor's number may be another
-                    // socket's by now (another loop's accept), and a read through it would take that
-                    // connection's bytes.
-                } while (isOpen() && allocHandle.continueReading());
-                allocHandle.readComplete();
-                pipeline.fireChannelReadComplete();
-                if (eof) {
-                    inputEnded();
-                }
-            } catch (Throwable t) {
-                if (buf != null) {
-                    if (buf.isReadable()) {
-                        readPending = false;
-                        pipeline.fireChannelRead(buf);
-                    } else {
-                        buf.release();
-                    }
-                }
-                allocHandle.readComplete();
-                pipeline.fireChannelReadComplete();
-                pipeline.fireExceptionCaught(t);
-                if (t instanceof IOException) {
-                    close(voidPromise());
-                }
-            } finally {
-                if (!readPending && !cfg.isAutoRead()) {
-                    stopReading();
-                }
-            }
-        }
-
-        /** The peer closed its side: half-close or close, as {@code ALLOW_HALF_CLOSURE} says. */
-        private void inputEnded() {
-            if (!inputShutdown) {
-                if (config.isAllowHalfClosure()) {
-                    try {
-                        shutdownInputState();
-                    } catch (IOException e) {
-                        pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
-                        close(voidPromise());
-                        return;
-                    }
-                    pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
-                } else {
-                    close(voidPromise());
-                }
-            } else if (!inputClosedSeenErrorOnRead) {
-                inputClosedSeenErrorOnRead = true;
-                stopReading();
-                pipeline().fireUserEventTriggered(ChannelInputShutdownReadComplete.INSTANCE);
-            }
+            reader.read(this);
         }
     }
 }

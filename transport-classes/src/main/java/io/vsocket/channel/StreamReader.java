@@ -1,0 +1,130 @@
+package io.vsocket.channel;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.channel.ChannelPipeline;
+import io.netty.channel.RecvByteBufAllocator;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.channel.socket.ChannelInputShutdownReadComplete;
+
+import java.io.IOException;
+
+/**
+ * A stream channel's read, as Netty's epoll stream channel reads: each round lends the link's bytes
+ * where they lie or reads into a buffer the receive allocator gives, hands it to the pipeline, and
+ * goes on while the allocator asks for more; the end of the peer's stream half-closes the input or
+ * closes the channel, as {@code ALLOW_HALF_CLOSURE} says, and one more read then reports that all
+ * was read. One per channel, on its event loop; the bytes come from the channel's {@link StreamPath}.
+ */
+final class StreamReader {
+    private final VSocketSocketChannel channel;
+    private final VSocketSocketChannelConfig config;
+    private final StreamPath path;
+    /** A half-closed channel was told that all was read ({@link ChannelInputShutdownReadComplete}): nothing is left. */
+    private boolean endReported;
+
+    StreamReader(VSocketSocketChannel channel, VSocketSocketChannelConfig config, StreamPath path) {
+        this.channel = channel;
+        this.config = config;
+        this.path = path;
+    }
+
+    /** Whether a read may still find something: before the end, or half-closed until the end is reported. */
+    boolean mayRead() {
+        return !channel.inputShut() || !endReported && config.isAllowHalfClosure();
+    }
+
+    /** Reads what the link has, as far as the receive allocator goes. */
+    void read(VSocketSocketChannel.VSocketUnsafe unsafe) {
+        if (!mayRead()) {
+            channel.stopReading();
+            return;
+        }
+        ChannelPipeline pipeline = channel.pipeline();
+        ByteBufAllocator allocator = config.getAllocator();
+        RecvByteBufAllocator.Handle allocHandle = unsafe.recvBufAllocHandle();
+        allocHandle.reset(config);
+        ByteBuf buf = null;
+        boolean eof = false;
+        try {
+            do {
+                // No larger than the buffer an allocator the application set would give (none under
+                // 4 KiB), as on epoll; the default one's shrinking guess does not bound loans.
+                buf = path.lend(allocator, config.isRecvAllocatorSet() ? allocHandle.guess() : Integer.MAX_VALUE);
+                if (buf != null) {
+                    allocHandle.attemptedBytesRead(buf.readableBytes());
+                    allocHandle.lastBytesRead(buf.readableBytes());
+                } else {
+                    buf = allocHandle.allocate(allocator);
+                    allocHandle.attemptedBytesRead(buf.writableBytes());
+                    int n = path.read(buf);
+                    allocHandle.lastBytesRead(n);
+                    if (n <= 0) {
+                        buf.release();
+                        buf = null;
+                        eof = n < 0;
+                        if (eof) {
+                            unsafe.readPending = false;
+                        }
+                        break;
+                    }
+                    buf.writerIndex(buf.writerIndex() + n);
+                }
+                allocHandle.incMessagesRead(1);
+                unsafe.readPending = false;
+                pipeline.fireChannelRead(buf);
+                buf = null;
+                // A handler may have closed the channel: its descriptor's number may be another
+                // socket's by now (another loop's accept), and a read through it would take that
+                // connection's bytes.
+            } while (channel.isOpen() && allocHandle.continueReading());
+            allocHandle.readComplete();
+            pipeline.fireChannelReadComplete();
+            if (eof) {
+                inputEnded(unsafe);
+            }
+        } catch (Throwable t) {
+            if (buf != null) {
+                if (buf.isReadable()) {
+                    unsafe.readPending = false;
+                    pipeline.fireChannelRead(buf);
+                } else {
+                    buf.release();
+                }
+            }
+            allocHandle.readComplete();
+            pipeline.fireChannelReadComplete();
+            pipeline.fireExceptionCaught(t);
+            if (t instanceof IOException) {
+                unsafe.close(unsafe.voidPromise());
+            }
+        } finally {
+            if (!unsafe.readPending && !config.isAutoRead()) {
+                channel.stopReading();
+            }
+        }
+    }
+
+    /** The peer closed its side: half-close or close, as {@code ALLOW_HALF_CLOSURE} says. */
+    private void inputEnded(VSocketSocketChannel.VSocketUnsafe unsafe) {
+        ChannelPipeline pipeline = channel.pipeline();
+        if (!channel.inputShut()) {
+            if (config.isAllowHalfClosure()) {
+                try {
+                    channel.shutdownInputState();
+                } catch (IOException e) {
+                    pipeline.fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
+                    unsafe.close(unsafe.voidPromise());
+                    return;
+                }
+                pipeline.fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
+            } else {
+                unsafe.close(unsafe.voidPromise());
+            }
+        } else if (!endReported) {
+            endReported = true;
+            channel.stopReading();
+            pipeline.fireUserEventTriggered(ChannelInputShutdownReadComplete.INSTANCE);
+        }
+    }
+}
