@@ -17,6 +17,7 @@ import io.vsocket.link.rdma.RdmaContext;
 import io.vsocket.link.rdma.RdmaLoop;
 import io.vsocket.loop.VSocketIoHandler;
 import io.vsocket.stream.RingProtocolException;
+import io.vsocket.ffm.libc.LibC;
 import io.vsocket.unix.NativeIoException;
 import io.vsocket.unix.NativeSocket;
 
@@ -43,10 +44,15 @@ final class DatagramPath implements UdEndpoint.Listener, PeerResolver.UdpSender,
     /** How often forgotten peers and expired tokens are swept. */
     private static final long EXPIRE_EVERY_SECONDS = 5;
     /**
-     * UD datagrams kept, in bytes, while the application does not read (auto-read off): the socket
-     * buffer a UDP datagram would wait in. More are dropped, as the kernel drops them.
+     * Datagrams kept, in bytes, while the application does not read (auto-read off), at the least:
+     * the socket buffer a UDP datagram would wait in. A larger {@code SO_RCVBUF} raises it to what
+     * the kernel reports for it (twice the size asked, as the kernel books a buffer's overhead), so
+     * an application that enlarges its buffer to ride out a burst keeps the burst here too. More are
+     * dropped, as the kernel drops them.
      */
     static final int BACKLOG_BYTES = 256 * 1024;
+    /** A held datagram whose buffer is larger than its bytes by more than this is copied into one its size. */
+    private static final int COMPACT_SLACK = 512;
 
     private final VSocketDatagramChannel channel;
     private final NativeSocket socket;
@@ -58,6 +64,8 @@ final class DatagramPath implements UdEndpoint.Listener, PeerResolver.UdpSender,
     /** Resolution messages to send at the next {@link #flush()}. */
     private final ArrayDeque<DatagramPacket> outbox = new ArrayDeque<>();
     private int backlogBytes;
+    /** The backlog's bound, read from the socket when a spell of holding begins (see {@link #BACKLOG_BYTES}). */
+    private int backlogLimit = BACKLOG_BYTES;
     private boolean delivered;
     private ScheduledFuture<?> expiry;
 
@@ -239,8 +247,14 @@ final class DatagramPath implements UdEndpoint.Listener, PeerResolver.UdpSender,
 
     /** {@link PeerResolver.ShmSide}: a same-host requester was offered shm. */
     @Override
-    public void expect(InetSocketAddress requester, long token, long nonce) {
-        shm.expect(requester, token, nonce);
+    public void expect(InetSocketAddress requester, long token, long nonce, int ringShift) {
+        shm.expect(requester, token, nonce, ringShift);
+    }
+
+    /** {@link PeerResolver.ShmSide}: this side's shm receive rings hold what its receive buffer would. */
+    @Override
+    public int receiveRingShift() {
+        return ShmDatagramPath.ringShift(reportedReceiveBuffer());
     }
 
     @Override
@@ -251,7 +265,7 @@ final class DatagramPath implements UdEndpoint.Listener, PeerResolver.UdpSender,
     /** {@link PeerResolver.ShmSide}: a peer offered shm; its link is set up now, to carry the next datagram. */
     @Override
     public void offered(PeerRoute peer) {
-        if (!shm.hasLinkTo(peer.address()) && !shm.connect(peer.address(), peer)) {
+        if (!shm.hasLinkTo(peer.address()) && !shm.connect(peer.address(), peer, receiveRingShift())) {
             resolver.shmGone(peer.address(), System.nanoTime(), true);
         }
     }
@@ -392,13 +406,50 @@ final class DatagramPath implements UdEndpoint.Listener, PeerResolver.UdpSender,
      * small ones in large buffers hold more memory than the backlog's bound.
      */
     void hold(DatagramPacket packet) {
+        if (backlog.isEmpty()) {
+            backlogLimit = receiveBufferBytes();
+        }
+        packet = compact(packet);
         int bytes = backlogCost(packet);
-        if (backlogBytes + bytes <= BACKLOG_BYTES) {
+        if (backlogBytes + bytes <= backlogLimit) {
             backlog.add(packet);
             backlogBytes += bytes;
         } else {
             packet.release();
         }
+    }
+
+    /** The backlog's bound now: {@link #BACKLOG_BYTES}, or the socket's receive buffer where that is larger. */
+    private int receiveBufferBytes() {
+        return Math.max(BACKLOG_BYTES, reportedReceiveBuffer());
+    }
+
+    /** {@code SO_RCVBUF} as the kernel reports it (twice what was asked), or 0 where it cannot be read. */
+    private int reportedReceiveBuffer() {
+        try {
+            return socket.getIntOption(LibC.SOL_SOCKET, LibC.SO_RCVBUF, "SO_RCVBUF");
+        } catch (IOException e) {
+            return 0;
+        }
+    }
+
+    /**
+     * A datagram to hold, in a buffer of its own size where the one it was read into is much larger
+     * (a 2 KiB read buffer for 100 bytes): a held datagram costs what it holds, so a burst of small
+     * ones fills the backlog by their bytes, as the kernel's buffer fills by theirs, not by the
+     * read buffers' size. A copy, on the path of an application that is not reading anyway.
+     */
+    private DatagramPacket compact(DatagramPacket packet) {
+        ByteBuf content = packet.content();
+        int readable = content.readableBytes();
+        if (content.capacity() - readable <= COMPACT_SLACK) {
+            return packet;
+        }
+        ByteBuf copy = channel.alloc().buffer(readable);
+        copy.writeBytes(content, content.readerIndex(), readable);
+        DatagramPacket kept = packet.replace(copy);
+        packet.release();
+        return kept;
     }
 
     private static int backlogCost(DatagramPacket packet) {

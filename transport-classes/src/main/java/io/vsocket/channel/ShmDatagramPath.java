@@ -62,8 +62,14 @@ import java.util.concurrent.TimeUnit;
  */
 final class ShmDatagramPath implements VSocketLoopPoller {
     private static final InternalLogger logger = InternalLoggerFactory.getInstance(ShmDatagramPath.class);
-    /** Each direction's ring: room for a few of the largest datagrams; pages are touched only as used. */
-    static final int RING_SIZE = 256 * 1024;
+    /**
+     * Each direction's ring at the least: room for a few of the largest datagrams, and for as many
+     * small ones as the kernel's default receive buffer holds; pages are touched only as used. The
+     * ring a side reads from follows its {@code SO_RCVBUF} where that is larger ({@link #ringShift}):
+     * each side asks for its own, the receiver in its reply to the resolution, the sender when it
+     * makes the link.
+     */
+    static final int RING_SIZE = PeerResolver.SHM_RING_UNIT;
     /**
      * How long a look for a peer's rendezvous holds: a look is three system calls beside a datagram
      * to a plain UDP peer, and a vsocket channel that binds the port later (or a plain program that
@@ -91,6 +97,20 @@ final class ShmDatagramPath implements VSocketLoopPoller {
     private final ArrayList<Attached> links = new ArrayList<>();
     /** Peers looked for, with the rendezvous name found (or {@link #NOT_FOUND}) and when to look again. */
     private final Object2ObjectHashMap<InetSocketAddress, Look> looks = new Object2ObjectHashMap<>();
+    /**
+     * The receive ring, as a shift of {@link #RING_SIZE}, for a receive buffer the kernel reports as
+     * {@code reported} bytes (twice what the application asked): the smallest power of two that holds
+     * what was asked, from {@link #RING_SIZE} to 32 MiB.
+     */
+    static int ringShift(int reported) {
+        long asked = reported / 2;
+        int shift = 0;
+        while (shift < PeerResolver.MAX_SHM_RING_SHIFT && ((long) RING_SIZE << shift) < asked) {
+            shift++;
+        }
+        return shift;
+    }
+
     /** The set-up each requester offered shm may present (its latest request's nonce), and until when. */
     private final Object2ObjectHashMap<InetSocketAddress, Expected> expected = new Object2ObjectHashMap<>();
     private boolean polling;
@@ -106,7 +126,7 @@ final class ShmDatagramPath implements VSocketLoopPoller {
     }
 
     /** What a requester offered shm presents at the rendezvous, the token that confirms its link, and until when. */
-    private record Expected(byte[] key, long token, long until) {
+    private record Expected(byte[] key, long token, int ring, long until) {
     }
 
     private ShmDatagramPath(VSocketDatagramChannel channel, VSocketIoHandler loop, ShmRendezvous rendezvous) {
@@ -273,14 +293,15 @@ final class ShmDatagramPath implements VSocketLoopPoller {
      * link's lifeline. False (the caller forgets the offer) when that fails. The link carries
      * datagrams once the peer confirms it.
      */
-    boolean connect(InetSocketAddress to, PeerRoute peer) {
+    boolean connect(InetSocketAddress to, PeerRoute peer, int ownRingShift) {
         Look look = looks.get(to);
         if (look == null || look.name() == NOT_FOUND) {
             return false;
         }
         ShmLink.Offer offer;
         try {
-            offer = ShmLink.offer(RING_SIZE, RING_SIZE);
+            // The offering side is the link's client: its ring first, then the one the peer asked for.
+            offer = ShmLink.offer(RING_SIZE << ownRingShift, peer.shmRing());
         } catch (IOException | RuntimeException e) {
             logger.debug("{}: no shared memory for datagrams to {}: {}", channel, to, e.getMessage());
             return false;
@@ -330,7 +351,7 @@ final class ShmDatagramPath implements VSocketLoopPoller {
      * request's {@code nonce}, and is confirmed with {@code token}. One set-up per requester waits
      * (its latest), as long as the token lives.
      */
-    void expect(InetSocketAddress requester, long token, long nonce) {
+    void expect(InetSocketAddress requester, long token, long nonce, int ringShift) {
         long now = System.nanoTime();
         Expected before = expected.get(requester);
         if (before != null) {
@@ -339,7 +360,7 @@ final class ShmDatagramPath implements VSocketLoopPoller {
             sweepExpected(now);
         }
         byte[] key = key(nonce);
-        expected.put(requester, new Expected(key, token, now + EXPECT_NANOS));
+        expected.put(requester, new Expected(key, token, RING_SIZE << ringShift, now + EXPECT_NANOS));
         rendezvous.expectKeepingConnection(key, (fds, connection) -> attach(requester, key, fds, connection));
     }
 
@@ -361,7 +382,11 @@ final class ShmDatagramPath implements VSocketLoopPoller {
         }
         ShmLink shm;
         try {
-            shm = ShmLink.attach(fds[0], fds[1], fds[2], RING_SIZE, RING_SIZE);
+            // This side's ring is the size its offer asked for; the requester's own, whatever power of
+            // two it made (within the rings' bounds), is what the memory holds beside it. (A set-up
+            // nobody expects any more is mapped only to be closed below: attach owns the descriptors.)
+            int ring = e != null && e.key() == key ? e.ring() : RING_SIZE;
+            shm = ShmLink.attach(fds[0], fds[1], fds[2], 0, ring);
         } catch (IOException | RuntimeException ex) {
             logger.debug("{}: refused the shm link of {}: {}", channel, requester, ex.getMessage());
             Resources.closeQuietly(connection);

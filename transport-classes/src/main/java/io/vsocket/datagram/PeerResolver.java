@@ -47,7 +47,11 @@ import java.util.random.RandomGenerator;
  *         45  Q_Key           4
  *         49  max payload     4
  *         53  flags           1  bit 0 (SHM): the responder waits at its rendezvous for the
- *                              requester's shared memory, presented with this token and nonce
+ *                              requester's shared memory, presented with this token and nonce;
+ *                              bits 1-3, with SHM only: the size of the ring the responder reads
+ *                              the requester's datagrams from, 256 KiB shifted left by them (its
+ *                              receive buffer: an application that enlarges SO_RCVBUF to ride out
+ *                              a burst gets a ring that holds it); other bits zero
  * GONE     0  magic           8  ASCII "VSOCKUD1"
  *          8  type            1  3: the sender's UD endpoint closed ({@link #goodbye})
  *          9  zero            8
@@ -108,6 +112,12 @@ public final class PeerResolver {
     static final int LENGTH = 54;
     /** The flags bit that asks for (request) or offers (reply) the shm path. */
     static final int SHM = 1;
+    /** The reply's flags bits that size the responder's shm receive ring (see the wire format). */
+    static final int SHM_RING_BITS = 0x0e;
+    /** The smallest shm receive ring a reply can ask for, and the unit of its size's shift. */
+    public static final int SHM_RING_UNIT = 256 * 1024;
+    /** The largest shift a reply's ring bits can say (32 MiB). */
+    public static final int MAX_SHM_RING_SHIFT = 7;
     private static final int REQUEST_FLAGS_AT = 45;
     private static final int REPLY_FLAGS_AT = 53;
     private static final int TYPE_AT = 8;
@@ -169,10 +179,19 @@ public final class PeerResolver {
         void offered(PeerRoute peer);
 
         /**
-         * A reply offering shm goes to {@code requester}: wait at the rendezvous for its shared
-         * memory, presented with {@code token} and the request's {@code nonce}.
+         * The ring this side reads a new link's datagrams from, as a shift of {@link #SHM_RING_UNIT}
+         * from 0 to {@link #MAX_SHM_RING_SHIFT}: what its next shm offer asks the requester to make.
          */
-        void expect(InetSocketAddress requester, long token, long nonce);
+        default int receiveRingShift() {
+            return 0;
+        }
+
+        /**
+         * A reply offering shm goes to {@code requester}: wait at the rendezvous for its shared
+         * memory, presented with {@code token} and the request's {@code nonce}, its ring for this
+         * side {@code SHM_RING_UNIT << ringShift} bytes.
+         */
+        void expect(InetSocketAddress requester, long token, long nonce, int ringShift);
     }
 
     /**
@@ -455,10 +474,11 @@ public final class PeerResolver {
         message.clear();
         message.writeLong(MAGIC).writeByte(REPLY).writeLong(nonce).writeLong(in.token);
         writeLocalEndpoint();
-        message.writeByte(offerShm ? SHM : 0);
+        int ringShift = offerShm ? Math.max(0, Math.min(MAX_SHM_RING_SHIFT, shm.receiveRingShift())) : 0;
+        message.writeByte(offerShm ? SHM | ringShift << 1 : 0);
         repliesSent++;
         if (offerShm) {
-            shm.expect(from, in.token, nonce);
+            shm.expect(from, in.token, nonce, ringShift);
         }
         sender.send(from, message);
     }
@@ -489,7 +509,8 @@ public final class PeerResolver {
         boolean hasEndpoint = !none(gidHigh, gidLow, qpNumber, qkey, maxPayload);
         boolean shmOffered = (flags & SHM) != 0;
         if (token == 0 || hasEndpoint && impossible(gidHigh, gidLow, qpNumber, qkey, maxPayload)
-                || (flags & ~SHM) != 0 || shmOffered && !p.askedShm || !shmOffered && (!hasEndpoint || local == null)) {
+                || (flags & ~(SHM | SHM_RING_BITS)) != 0 || !shmOffered && (flags & SHM_RING_BITS) != 0
+                || shmOffered && !p.askedShm || !shmOffered && (!hasEndpoint || local == null)) {
             rejected++; // the request stays out: a genuine reply may still come
             return;
         }
@@ -508,6 +529,7 @@ public final class PeerResolver {
         }
         p.shm = shmOffered;
         p.shmNonce = p.nonce;
+        p.shmRingShift = (flags & SHM_RING_BITS) >> 1;
         p.token = token;
         p.resolvedAt = now;
         p.pending = false;

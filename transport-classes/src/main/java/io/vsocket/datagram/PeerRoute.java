@@ -17,6 +17,8 @@ public final class PeerRoute {
     /** The peer offered shm in its last reply, to the request with {@link #shmNonce}. */
     boolean shm;
     long shmNonce;
+    /** The size of the peer's receive ring it asked for with its shm offer, as a shift of {@link PeerResolver#SHM_RING_UNIT}. */
+    int shmRingShift;
     /** The caller asks for shm ({@code routeTo}'s last call); the request out asked for it. */
     boolean askShm;
     boolean askedShm;
@@ -60,6 +62,14 @@ public final class PeerRoute {
     /** The nonce of the request the shm offer answered: the set-up presents it with the {@link #token()}. */
     public long shmNonce() {
         return shmNonce;
+    }
+
+    /**
+     * The size of the ring the peer reads this side's datagrams from, as it asked in its shm offer
+     * (its receive buffer's size, at least {@link PeerResolver#SHM_RING_UNIT}).
+     */
+    public int shmRing() {
+        return PeerResolver.SHM_RING_UNIT << shmRingShift;
     }
 
     boolean isResolved() {

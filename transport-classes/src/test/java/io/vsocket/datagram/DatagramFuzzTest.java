@@ -58,7 +58,12 @@ class DatagramFuzzTest {
                         0, 0, 0, 1}), 0x11, 0x1234, 4000);
         List<long[]> expected = new ArrayList<>(); // token, nonce, as the shm side was told
         boolean offersShm = data.consumeBoolean(); // requesters on this host, or elsewhere
-        PeerResolver.ShmSide shm = data.consumeBoolean() ? null : new PeerResolver.ShmSide() {
+        boolean noShmSide = data.consumeBoolean();
+        long seed = data.consumeLong();
+        // What this side's receive buffer asks for (the resolver clamps it to 0..7); taken from the
+        // seed so that the inputs kept from before it existed decode as they did.
+        int ringShift = (int) Math.floorMod(seed, 11L) - 1;
+        PeerResolver.ShmSide shm = noShmSide ? null : new PeerResolver.ShmSide() {
             @Override
             public boolean offersTo(InetSocketAddress requester) {
                 return offersShm;
@@ -70,13 +75,18 @@ class DatagramFuzzTest {
             }
 
             @Override
-            public void expect(InetSocketAddress requester, long token, long nonce) {
-                expected.add(new long[] {token, nonce});
+            public int receiveRingShift() {
+                return ringShift;
+            }
+
+            @Override
+            public void expect(InetSocketAddress requester, long token, long nonce, int shift) {
+                expected.add(new long[] {token, nonce, shift});
             }
         };
         List<Object[]> sent = new ArrayList<>(); // recipient, bytes
         PeerResolver resolver = new PeerResolver(local, shm, (to, message) -> sent.add(
-                new Object[] {to, ByteBufUtil.getBytes(message)}), new SplittableRandom(data.consumeLong()), CONFIG);
+                new Object[] {to, ByteBufUtil.getBytes(message)}), new SplittableRandom(seed), CONFIG);
         Map<InetSocketAddress, Long> nonces = new HashMap<>(); // the latest request to each peer
         Map<InetSocketAddress, Long> repliedAt = new HashMap<>();
         List<Granted> granted = new ArrayList<>();
@@ -103,7 +113,7 @@ class DatagramFuzzTest {
                         }
                         content.writeBytes(data.consumeBytes(16)).writeInt(data.consumeInt(0, 1 << 25))
                                 .writeInt(data.consumeInt()).writeInt(data.consumeInt(-1, 70_000))
-                                .writeByte(data.consumeInt(0, 2)).writeZero(request ? 8 : 0);
+                                .writeByte(data.consumeInt(0, 17)).writeZero(request ? 8 : 0);
                         content.writerIndex(Math.max(offset, content.writerIndex() + data.consumeInt(-1, 1)));
                     }
                     int length = content.readableBytes();
@@ -128,6 +138,9 @@ class DatagramFuzzTest {
                         for (int i = expectedBefore; i < expected.size(); i++) {
                             assertEquals(r.getLong(17), expected.get(i)[0], "the shm side expects another token");
                             assertEquals(r.getLong(9), expected.get(i)[1], "the shm side expects another nonce");
+                            long shift = Math.max(0, Math.min(PeerResolver.MAX_SHM_RING_SHIFT, ringShift));
+                            assertEquals(shift, expected.get(i)[2], "the shm side expects another ring");
+                            assertEquals(PeerResolver.SHM | shift << 1, r.getByte(53), "the reply asks for another ring");
                         }
                     }
                     assertTrue(expected.size() == expectedBefore || reply != null, "shm expected without a reply");

@@ -613,6 +613,9 @@ class PeerResolverTest {
     /** The peers a shm side heard offer shm. */
     private final ArrayDeque<PeerRoute> offered = new ArrayDeque<>();
 
+    /** What a shm side says its receive buffer asks for (see {@link PeerResolver.ShmSide#receiveRingShift}). */
+    private int ringShift;
+
     private PeerResolver.ShmSide shmSide() {
         return new PeerResolver.ShmSide() {
             @Override
@@ -621,8 +624,13 @@ class PeerResolverTest {
             }
 
             @Override
-            public void expect(InetSocketAddress requester, long token, long nonce) {
-                expected.add(new Object[] {requester, token, nonce});
+            public int receiveRingShift() {
+                return ringShift;
+            }
+
+            @Override
+            public void expect(InetSocketAddress requester, long token, long nonce, int shift) {
+                expected.add(new Object[] {requester, token, nonce, shift});
             }
 
             @Override
@@ -711,7 +719,7 @@ class PeerResolverTest {
         PeerResolver shmA = host(A, null, null, PeerResolver.Config.DEFAULT);
         assertNull(shmA.routeTo(B, now, true));
         long nonce = nonceOf(takeOne());
-        assertTrue(shmA.onUdpDatagram(B, shmReply(nonce, 5, PeerResolver.SHM | 4), now));
+        assertTrue(shmA.onUdpDatagram(B, shmReply(nonce, 5, PeerResolver.SHM | 0x10), now));
         assertTrue(shmA.onUdpDatagram(B, shmReply(nonce, 5, 0), now), "offers nothing");
         assertTrue(shmA.onUdpDatagram(B, shmReply(nonce, 0, PeerResolver.SHM), now), "token 0");
         assertEquals(3, shmA.rejected());
@@ -723,6 +731,52 @@ class PeerResolverTest {
         long other = nonceOf(takeOne());
         assertTrue(a.onUdpDatagram(C, shmReply(other, 5, PeerResolver.SHM), now));
         assertEquals(1, a.rejected());
+    }
+
+    @Test
+    void theShmOfferCarriesTheSizeOfTheRingTheResponderReadsFrom() {
+        PeerResolver shmA = host(A, null, shmSide(), PeerResolver.Config.DEFAULT);
+        host(B, null, shmSide(), PeerResolver.Config.DEFAULT);
+        ringShift = 4; // a receive buffer of 4 MiB
+        shmA.routeTo(B, now, true);
+        assertEquals(2, deliverAll());
+        PeerRoute peer = offered.poll();
+        assertNotNull(peer);
+        assertEquals(4 << 20, peer.shmRing(), "the ring the requester makes for the responder");
+        assertEquals(4, (int) (Integer) expected.poll()[3], "the responder expects that ring");
+        // Beyond 32 MiB the offer asks for 32 MiB; below the unit, for the unit.
+        ringShift = 12;
+        assertEquals(PeerResolver.SHM | PeerResolver.MAX_SHM_RING_SHIFT << 1, replyFlagsTo(B, 7001));
+        ringShift = -3;
+        assertEquals(PeerResolver.SHM, replyFlagsTo(B, 7002));
+    }
+
+    @Test
+    void ringBitsWithoutAShmOfferAreRejected() {
+        assertNull(a.routeTo(B, now));
+        long nonce = nonceOf(takeOne());
+        ByteBuf ringOnly = reply(nonce, 5, localB.gid(), localB.qpNumber(), localB.qkey(), localB.maxPayload());
+        ringOnly.setByte(53, 2);
+        assertTrue(a.onUdpDatagram(B, ringOnly, now));
+        assertEquals(1, a.rejected(), "a ring asked for without shm offered");
+        assertNull(a.routeTo(B, now));
+        assertTrue(a.onUdpDatagram(B, reply(nonce, 5, localB.gid(), localB.qpNumber(), localB.qkey(),
+                localB.maxPayload()), now), "the genuine one");
+        assertNotNull(a.routeTo(B, now));
+    }
+
+    /** The flags of the reply {@code responder} sends to the shm request of a new requester at {@code port}. */
+    private int replyFlagsTo(InetSocketAddress responder, int port) {
+        PeerResolver requester = host(address("10.0.0.9", port), null, null, PeerResolver.Config.DEFAULT);
+        wire.clear();
+        requester.routeTo(responder, now, true);
+        Object[] request = wire.poll();
+        assertNotNull(request, "a request went out");
+        deliver(request);
+        Object[] reply = wire.poll();
+        assertNotNull(reply, "a reply came back");
+        byte[] bytes = (byte[]) reply[2];
+        return bytes[53] & 0xff;
     }
 
     @Test
