@@ -256,7 +256,10 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         if (localAddress != null) {
             doBind(localAddress);
         }
-        boolean connected = socket.connect(remoteAddress);
+        // On this host the handshake is done by the time connect returns: go on at once rather than
+        // a turn of the loop later, so the hello's marker and the first bytes reach the server before
+        // its loop wakes to accept (one wake-up of the server's, not two).
+        boolean connected = socket.connect(remoteAddress) || socket.isEstablished();
         if (!connected) {
             setFlag(VSocketIoOps.OUT);
         }

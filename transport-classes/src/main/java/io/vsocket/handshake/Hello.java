@@ -119,6 +119,20 @@ public final class Hello {
     }
 
     /**
+     * How many more bytes the message at the front of {@code in} needs (0: complete), as far as its
+     * header says: what a reader takes to read that message and nothing behind it. Its body's length
+     * is bounded by {@link #MAX_BODY} whatever the header says.
+     */
+    static int bytesMissing(ByteBuf in) {
+        int readable = in.readableBytes();
+        if (readable < HEADER) {
+            return HEADER - readable;
+        }
+        int length = Math.min(in.getUnsignedShort(in.readerIndex() + 10), MAX_BODY);
+        return Math.max(0, HEADER + length - readable);
+    }
+
+    /**
      * Decodes one message from the front of {@code in}, consuming it; null while incomplete (nothing
      * consumed). Throws when the bytes cannot be a hello.
      */

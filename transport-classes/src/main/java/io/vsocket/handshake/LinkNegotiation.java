@@ -10,6 +10,7 @@ import io.vsocket.link.ConnectionLink;
 import io.vsocket.link.HelloPartException;
 import io.vsocket.link.LinkHello;
 import io.vsocket.link.LinkSettings;
+import io.vsocket.link.RingConnectionLink;
 import io.vsocket.link.Scratch;
 import io.vsocket.link.TcpConnectionLink;
 import io.vsocket.link.VSocketLink;
@@ -1202,6 +1203,13 @@ public final class LinkNegotiation {
     public void abort() {
         if (step == Step.AWAIT_MARKER) {
             skipMarker();
+        }
+        if (step == Step.WATCH_LATE_HELLO && !watchGivenUp && socket.isOpen()
+                && !RingConnectionLink.closeIsAbortive(socket)
+                && OfferDrain.start(socket, in, (long) SERVER_PATIENCE * config.getHelloTimeoutMillis())) {
+            // A client closing before the server's late offer came, or before it read it: the offer
+            // must not find the socket closed (see OfferDrain), which now owns what came of it.
+            in = Unpooled.EMPTY_BUFFER;
         }
         if (step != Step.DONE) {
             in.release();

@@ -12,6 +12,7 @@ import io.vsocket.link.ConnectionLink;
 import io.vsocket.link.HelloPartException;
 import io.vsocket.link.LinkHost;
 import io.vsocket.link.LinkSettings;
+import io.vsocket.link.RingConnectionLink;
 import io.vsocket.link.Scratch;
 import io.vsocket.link.TcpConnectionLink;
 import io.vsocket.link.VSocketLink;
@@ -786,8 +787,14 @@ public final class ShmUpgradeLink implements ConnectionLink {
             rendezvous.forget(token);
         }
         if (offerBytes != null) {
-            offerBytes.release();
+            // The offer may still come (or lie unread): keep the connection for it, so that it does
+            // not reset the connection under the bytes this side still has to send.
+            ByteBuf soFar = offerBytes;
             offerBytes = null;
+            if (!socket.isOpen() || RingConnectionLink.closeIsAbortive(socket)
+                    || !OfferDrain.start(socket, soFar, 10L * config.getHelloTimeoutMillis())) {
+                soFar.release();
+            }
         }
         if (offerOut != null) {
             offerOut.release();

@@ -41,6 +41,12 @@ public abstract class RingConnectionLink implements ConnectionLink {
      * as it would over TCP, never a clean end of stream that only looks complete.
      */
     private boolean controlFailed;
+    /**
+     * The peer died (its control connection ended before its end of output) while bytes it had
+     * published were still unread: the reads take them first, as a socket's reads take what a dead
+     * peer sent, and meet this error once the ring is empty.
+     */
+    private IOException peerGone;
     private boolean taskPending;
     /** Started by its channel: a link the channel never started (it closed during the hello) has no end to send. */
     private boolean started;
@@ -214,6 +220,9 @@ public abstract class RingConnectionLink implements ConnectionLink {
             // Credit goes back as the bytes are copied out.
             return ring.read(buf, buf.writerIndex(), buf.writableBytes());
         }
+        if (peerGone != null) {
+            throw peerGone;
+        }
         return ended ? NativeSocket.EOF : 0;
     }
 
@@ -293,7 +302,7 @@ public abstract class RingConnectionLink implements ConnectionLink {
             }
             if (host.isInputShutdown() && !readInterest) {
                 ring.discard();
-            } else if (readInterest && (ring.readable() > 0 || ring.peerOutputDone())) {
+            } else if (readInterest && (ring.readable() > 0 || ring.peerOutputDone() || peerGone != null)) {
                 host.readReady();
                 work++;
             }
@@ -438,9 +447,34 @@ public abstract class RingConnectionLink implements ConnectionLink {
         return failure;
     }
 
+    /**
+     * The peer's process died, or it dropped the connection, without ending its stream: the channel
+     * fails with an error that says so — once the application has read what the peer had published
+     * (a dead peer's bytes are delivered, as a socket delivers what a dead peer sent), at once where
+     * nothing is left to read or the application no longer reads. Writes fail now: nothing takes them.
+     */
     protected final void peerDied() {
-        host.failed(new IOException("the peer's end of the " + kind().name().toLowerCase()
-                + " link closed without ending its stream: its process died or it dropped the connection"));
+        IOException died = new IOException("the peer's end of the " + kind().name().toLowerCase()
+                + " link closed without ending its stream: its process died or it dropped the connection");
+        int unread;
+        try {
+            unread = ring.readable();
+        } catch (IOException e) {
+            died.addSuppressed(e);
+            unread = 0; // what it left is no stream to read
+        }
+        if (unread == 0 || host.isInputShutdown()) {
+            host.failed(died);
+            return;
+        }
+        peerGone = died;
+        if (waitingForCredit) {
+            waitingForCredit = false;
+            host.flushReady();
+        }
+        if (readInterest) {
+            host.readReady();
+        }
     }
 
     /**

@@ -108,6 +108,15 @@ public final class NativeSocket implements AutoCloseable {
         return fd;
     }
 
+    /**
+     * A second owner of this socket (a duplicate descriptor of the same connection): the connection
+     * ends only when both are closed, so one owner's close is not the kernel's.
+     */
+    public NativeSocket duplicate() throws NativeIoException {
+        refuseIfClosed("fcntl(F_DUPFD_CLOEXEC)");
+        return new NativeSocket(FileDescriptors.duplicate(fd));
+    }
+
     public boolean isOpen() {
         return open;
     }
@@ -279,6 +288,20 @@ public final class NativeSocket implements AutoCloseable {
                 throw new NativeIoException("setsockopt(" + what + ")", Downcalls.errno(errno));
             }
         }
+    }
+
+    /**
+     * Whether a connection {@link #connect} left in progress is established already, without waiting
+     * for writability: on loopback the kernel completes the handshake before {@code connect} returns
+     * (it processes the peer's answer when the call releases the socket), and a stream socket has a
+     * peer name only once established ({@code getpeername} fails while the SYN is out). False while
+     * in progress, and on an error (which writability then reports).
+     */
+    public boolean isEstablished() {
+        CallScratch scratch = CALL_SCRATCH.get();
+        MemorySegment len = scratch.length;
+        len.set(JAVA_INT, 0, (int) sockaddr_in6.sizeof());
+        return LibC.getpeername(Downcalls.threadErrnoState(), fd, scratch.address, len) == 0;
     }
 
     /** Completes a connection that {@link #connect} left in progress; true when it is established. */

@@ -5,6 +5,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.EventLoopGroup;
 import io.vsocket.channel.VSocketEventLoopGroup;
 import io.vsocket.link.VSocketLink;
+import io.vsocket.link.shm.ShmLink;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -92,6 +93,44 @@ class TwoProcessTest {
                 IOException io = assertInstanceOf(IOException.class, cause);
                 assertTrue(io.getMessage().contains("died"), io.getMessage());
             }
+        } finally {
+            server.process().destroyForcibly();
+            server.process().waitFor(20, TimeUnit.SECONDS);
+        }
+    }
+
+    /**
+     * What a peer had published into the ring before it was killed is the application's, as a socket
+     * delivers what a dead peer had sent: a reader that was not reading when the peer died reads all
+     * of it, then learns of the death. (It was dropped when the control connection's end came.)
+     */
+    @Test
+    void whatADeadPeerHadSentIsReadBeforeItsDeathIsReported() throws Exception {
+        EchoServerProcess.Started server = EchoServerProcess.start("shm");
+        try {
+            Peers.Collector collector = new Peers.Collector(Long.MAX_VALUE);
+            Channel client = Peers.vsocketClient(group, List.of(VSocketLink.SHM), collector)
+                    .option(io.netty.channel.ChannelOption.AUTO_READ, false)
+                    .connect(new InetSocketAddress("127.0.0.1", server.port())).sync().channel();
+            assertEquals(VSocketLink.SHM, Peers.linkOf(client));
+            int size = 48 * 1024;
+            client.writeAndFlush(io.netty.buffer.Unpooled.wrappedBuffer(new byte[size])).sync();
+            // The echo lies in this side's ring, unread.
+            ShmLink link = ShmInternals.link(client);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (client.eventLoop().submit(link::readable).get() < size && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            assertEquals(size, (int) client.eventLoop().submit(link::readable).get(), "the echo came back");
+            server.process().destroyForcibly();
+            server.process().waitFor(20, TimeUnit.SECONDS);
+            Thread.sleep(300); // the control connection's end reaches the client's loop
+            assertTrue(client.isOpen(), "the channel waits for its application to read what the peer sent");
+            client.config().setAutoRead(true);
+            collector.inactive.get(20, TimeUnit.SECONDS);
+            assertEquals(size, collector.received(), "the dead peer's bytes read before its death is reported");
+            IOException io = assertInstanceOf(IOException.class, collector.error.get(1, TimeUnit.SECONDS));
+            assertTrue(io.getMessage().contains("died"), io.getMessage());
         } finally {
             server.process().destroyForcibly();
             server.process().waitFor(20, TimeUnit.SECONDS);
