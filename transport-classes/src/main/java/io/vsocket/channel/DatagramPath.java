@@ -473,7 +473,7 @@ final class DatagramPath implements UdEndpoint.Listener, PeerResolver.UdpSender,
 
     /**
      * The application reads again: hands it what waited, while it keeps reading (a {@code read()}
-     * with auto-read off takes one), at most {@link #DRAIN_AT_ONCE} per turn.
+     * with auto-read off takes one), at most the receive allocator's messages per read each turn.
      */
     void drainBacklog() {
         if (backlog.isEmpty() || !channel.isOpen()) {
@@ -481,7 +481,8 @@ final class DatagramPath implements UdEndpoint.Listener, PeerResolver.UdpSender,
         }
         ChannelPipeline pipeline = channel.pipeline();
         int handed = 0;
-        while (channel.isReading() && !backlog.isEmpty() && handed < DRAIN_AT_ONCE) {
+        int budget = channel.maxMessagesPerRead();
+        while (channel.isReading() && !backlog.isEmpty() && handed < budget) {
             DatagramPacket packet = backlog.poll();
             backlogBytes -= backlogCost(packet);
             channel.delivered();
@@ -496,8 +497,6 @@ final class DatagramPath implements UdEndpoint.Listener, PeerResolver.UdpSender,
         }
     }
 
-    /** Datagrams handed over from the backlog per turn, as a read hands over at most 16 by default. */
-    private static final int DRAIN_AT_ONCE = 16;
 
     /** Releases the endpoint and what waits; idempotent. */
     void close() {

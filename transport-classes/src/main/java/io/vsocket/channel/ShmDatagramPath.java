@@ -115,6 +115,8 @@ final class ShmDatagramPath implements VSocketLoopPoller {
     private final Object2ObjectHashMap<InetSocketAddress, Expected> expected = new Object2ObjectHashMap<>();
     private boolean polling;
     private boolean closed;
+    /** Which link the next poll starts at (see {@link #poll}). */
+    private int rotation;
     private long sent;
     private long received;
     private long dropped;
@@ -461,10 +463,17 @@ final class ShmDatagramPath implements VSocketLoopPoller {
     @Override
     public int poll() {
         int handled = 0;
-        for (int i = links.size() - 1; i >= 0; i--) {
+        // A turn hands the pipeline at most the allocator's messages per read, as a socket read turn
+        // does; what is left waits in the rings for the next turn (which the loop does not block
+        // before: armAndCheck sees it). The turns start at each link in turn, so none is starved.
+        int budget = channel.maxMessagesPerRead();
+        int count = links.size();
+        int first = count == 0 ? 0 : Math.floorMod(rotation++, count);
+        for (int k = 0; k < count && handled < budget; k++) {
             if (closed) {
                 break; // a handler closed the channel
             }
+            int i = count - 1 - Math.floorMod(first + k, count);
             if (i >= links.size()) {
                 continue;
             }
@@ -473,7 +482,7 @@ final class ShmDatagramPath implements VSocketLoopPoller {
             link.link().unpark();
             try {
                 int length;
-                while ((length = link.next()) >= 0) {
+                while (handled < budget && (length = link.next()) >= 0) {
                     if (!a.socketReadFirst) {
                         // Before a link's first datagram, what the channel's socket holds: the peer sent
                         // over UDP until the link was confirmed, and on this host each of those datagrams

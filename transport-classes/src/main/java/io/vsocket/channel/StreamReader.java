@@ -95,8 +95,11 @@ final class StreamReader {
             allocHandle.readComplete();
             pipeline.fireChannelReadComplete();
             pipeline.fireExceptionCaught(t);
-            if (t instanceof IOException) {
-                unsafe.close(unsafe.voidPromise());
+            if (t instanceof IOException || t instanceof OutOfMemoryError) {
+                // As epoll and NIO end a read that failed: the input ends as an end of stream would —
+                // half-closed where the application allows it (a reset still reaches it as a
+                // ChannelInputShutdownEvent), closed where not.
+                inputEnded(unsafe);
             }
         } finally {
             if (!unsafe.readPending && !config.isAutoRead()) {
@@ -105,7 +108,7 @@ final class StreamReader {
         }
     }
 
-    /** The peer closed its side: half-close or close, as {@code ALLOW_HALF_CLOSURE} says. */
+    /** The peer closed its side, or the read failed: half-close or close, as {@code ALLOW_HALF_CLOSURE} says. */
     private void inputEnded(VSocketSocketChannel.VSocketUnsafe unsafe) {
         ChannelPipeline pipeline = channel.pipeline();
         if (!channel.inputShut()) {

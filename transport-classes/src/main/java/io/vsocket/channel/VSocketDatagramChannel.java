@@ -8,6 +8,7 @@ import io.netty.channel.ChannelOutboundBuffer;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.ChannelPromise;
 import io.netty.channel.DefaultAddressedEnvelope;
+import io.netty.channel.MaxMessagesRecvByteBufAllocator;
 import io.netty.channel.RecvByteBufAllocator;
 import io.netty.channel.socket.DatagramChannel;
 import io.netty.channel.socket.DatagramPacket;
@@ -264,6 +265,15 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
      */
     int receiveBufferGuess() {
         return unsafe().recvBufAllocHandle().guess();
+    }
+
+    /**
+     * How many datagrams one read turn hands the pipeline before its read-complete, as the receive
+     * allocator says: NIO's and epoll's read loops stop there, and so does a turn over shm or UD.
+     */
+    int maxMessagesPerRead() {
+        RecvByteBufAllocator allocator = config.getRecvByteBufAllocator();
+        return allocator instanceof MaxMessagesRecvByteBufAllocator m ? Math.max(1, m.maxMessagesPerRead()) : 16;
     }
 
     /**
@@ -762,6 +772,11 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
             allocHandle.reset(config);
             Throwable error = null;
             ByteBuf buf = null;
+            // Datagrams this turn handed the application, and those that went elsewhere (a resolution
+            // message, or one held while the application does not read): a turn whose datagrams all
+            // went elsewhere is none of the application's, and ends without a read-complete.
+            int delivered = 0;
+            int elsewhere = 0;
             try {
                 do {
                     buf = allocHandle.allocate(config.getAllocator());
@@ -788,6 +803,7 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                         // A vsocket peer's resolution message: never the application's.
                         buf.release();
                         buf = null;
+                        elsewhere++;
                         resumeAfterResolution();
                         continue;
                     }
@@ -797,9 +813,11 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                         // A channel with a UD endpoint reads its socket even while the application does
                         // not (resolution must go on): the application's datagrams wait for it.
                         paths.hold(packet);
+                        elsewhere++;
                         continue;
                     }
                     readPending = false;
+                    delivered++;
                     pipeline.fireChannelRead(packet);
                 } while (isOpen() && allocHandle.continueReading(UncheckedBooleanSupplier.TRUE_SUPPLIER));
             } catch (Throwable t) {
@@ -809,7 +827,9 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                 error = t instanceof NativeIoException e ? translate(e) : t;
             }
             allocHandle.readComplete();
-            pipeline.fireChannelReadComplete();
+            if (delivered > 0 || elsewhere == 0) {
+                pipeline.fireChannelReadComplete();
+            }
             if (error instanceof PortUnreachableException refused && !isReading()) {
                 // Read only for resolution: the application would have learnt it at its next send.
                 refusedForNextWrite = refused;

@@ -589,6 +589,122 @@ class ShmDatagramTest {
         }
     }
 
+    /**
+     * A channel not reading still reads its socket (resolution goes on), holding the application's
+     * datagrams: that turn is none of the application's, so its handlers see no read-complete (one
+     * that calls {@code read()} there, a common back-pressure pattern, would be pulled into reading).
+     */
+    @Test
+    void datagramsHeldWhileTheApplicationDoesNotReadFireNoReadComplete() throws Exception {
+        java.util.concurrent.atomic.AtomicInteger reads = new java.util.concurrent.atomic.AtomicInteger();
+        java.util.concurrent.atomic.AtomicInteger completes = new java.util.concurrent.atomic.AtomicInteger();
+        VSocketDatagramChannel rx = (VSocketDatagramChannel) new Bootstrap().group(group)
+                .channel(VSocketDatagramChannel.class).option(ChannelOption.AUTO_READ, false)
+                .handler(new io.netty.channel.ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                        reads.incrementAndGet();
+                        io.netty.util.ReferenceCountUtil.release(msg);
+                    }
+
+                    @Override
+                    public void channelReadComplete(ChannelHandlerContext ctx) {
+                        completes.incrementAndGet();
+                    }
+                }).bind(new InetSocketAddress(LOCALHOST, 0)).sync().channel();
+        try (java.net.DatagramSocket plain = new java.net.DatagramSocket(0, LOCALHOST)) {
+            for (int i = 0; i < 20; i++) {
+                plain.send(new java.net.DatagramPacket(new byte[32], 32, rx.localAddress()));
+            }
+            Thread.sleep(300);
+            assertEquals(0, reads.get(), "delivered without a read()");
+            assertEquals(0, completes.get(), "read-completes for turns that delivered nothing");
+            rx.read();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            while (completes.get() == 0 && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            Thread.sleep(100); // (room for a stray one)
+            assertTrue(reads.get() >= 1, "a read() delivers");
+            assertEquals(1, completes.get(), "one read-complete for the read()'s batch");
+        } finally {
+            rx.close().sync();
+        }
+    }
+
+    /**
+     * A turn over shm hands the pipeline at most the allocator's messages per read before its
+     * read-complete, as a socket read turn does (NIO and epoll: 25 batches of 4 for 100 datagrams), so
+     * a handler that flushes in {@code channelReadComplete} answers in batches, and one channel does
+     * not hold its loop for a whole ring of datagrams.
+     */
+    @Test
+    void aTurnOverShmHandsAtMostTheAllocatorsMessagesPerRead() throws Exception {
+        java.util.List<Integer> batches = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+        java.util.concurrent.atomic.AtomicInteger inBatch = new java.util.concurrent.atomic.AtomicInteger();
+        java.util.concurrent.atomic.AtomicInteger total = new java.util.concurrent.atomic.AtomicInteger();
+        io.netty.channel.EventLoop rxLoop = group.next();
+        io.netty.channel.EventLoop txLoop = group.next();
+        assertTrue(rxLoop != txLoop, "two loops");
+        VSocketDatagramChannel rx = (VSocketDatagramChannel) new Bootstrap().group(rxLoop)
+                .channel(VSocketDatagramChannel.class)
+                .option(ChannelOption.RCVBUF_ALLOCATOR, new io.netty.channel.FixedRecvByteBufAllocator(2048).maxMessagesPerRead(4))
+                .handler(new io.netty.channel.ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                        inBatch.incrementAndGet();
+                        total.incrementAndGet();
+                        io.netty.util.ReferenceCountUtil.release(msg);
+                    }
+
+                    @Override
+                    public void channelReadComplete(ChannelHandlerContext ctx) {
+                        batches.add(inBatch.getAndSet(0));
+                    }
+                }).bind(new InetSocketAddress(LOCALHOST, 0)).sync().channel();
+        VSocketDatagramChannel tx = (VSocketDatagramChannel) new Bootstrap().group(txLoop)
+                .channel(VSocketDatagramChannel.class).handler(new io.netty.channel.ChannelInboundHandlerAdapter())
+                .bind(new InetSocketAddress(LOCALHOST, 0)).sync().channel();
+        try {
+            tx.writeAndFlush(packet("on", rx.localAddress())).sync(); // over UDP while the link is set up
+            Thread.sleep(200);
+            tx.writeAndFlush(packet("shm", rx.localAddress())).sync();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            while (total.get() < 2 && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            assertEquals(1L, (long) onLoop(tx, tx::shmDatagramsSent), "the second datagram went over shm");
+            // Written while the receiver's loop is held, so that all 100 wait in the ring at once.
+            java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+            rx.eventLoop().execute(() -> {
+                try {
+                    release.await(5, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            batches.clear();
+            onLoop(tx, () -> {
+                for (int i = 0; i < 100; i++) {
+                    tx.write(packet("d" + i, rx.localAddress()));
+                }
+                tx.flush();
+                return null;
+            });
+            release.countDown();
+            deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            while (total.get() < 102 && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            assertEquals(102, total.get(), "datagrams delivered");
+            assertTrue(batches.stream().allMatch(n -> n <= 4), "batches of at most 4: " + batches);
+            assertTrue(batches.size() >= 25, "batches: " + batches);
+        } finally {
+            tx.close().sync();
+            rx.close().sync();
+        }
+    }
+
     @Test
     void turnedOffNothingGoesOverShm() throws Exception {
         BlockingQueue<DatagramPacket> received = new LinkedBlockingQueue<>();

@@ -1,0 +1,120 @@
+package io.vsocket.testsuite.link;
+
+import io.netty.bootstrap.Bootstrap;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.vsocket.channel.VSocketChannelOption;
+import io.vsocket.channel.VSocketEventLoopGroup;
+import io.vsocket.channel.VSocketServerSocketChannel;
+import io.vsocket.channel.VSocketSocketChannel;
+import io.vsocket.link.VSocketLink;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A read that fails (the peer reset the connection) ends the input as NIO's and epoll's read loops
+ * end it: with {@code ALLOW_HALF_CLOSURE} the application sees the error and then a
+ * {@link ChannelInputShutdownEvent}, and its channel stays open for its own output (which the
+ * application closes when it likes); without, the channel closes. It used to close at once either
+ * way, so a handler that ends its side on the input-shutdown event never ran (a fault probe).
+ */
+@Timeout(60)
+class HalfClosureResetTest {
+    private static EventLoopGroup group;
+
+    @BeforeAll
+    static void start() {
+        group = new VSocketEventLoopGroup(2);
+    }
+
+    @AfterAll
+    static void stop() throws InterruptedException {
+        group.shutdownGracefully(0, 5, TimeUnit.SECONDS).sync();
+    }
+
+    @Test
+    void aResetReadByAHalfClosingClientShutsItsInputAndLeavesItOpen() throws Exception {
+        BlockingQueue<Object> events = events(true);
+        assertInstanceOf(IOException.class, events.poll(5, TimeUnit.SECONDS), "first the reset");
+        assertEquals(ChannelInputShutdownEvent.INSTANCE, events.poll(5, TimeUnit.SECONDS), "then the input's end");
+        // (epoll then reports that all was read, as here; the channel stays open for its output.)
+        Object next;
+        while ((next = events.poll(300, TimeUnit.MILLISECONDS)) != null) {
+            assertEquals(io.netty.channel.socket.ChannelInputShutdownReadComplete.INSTANCE, next, "and the channel stays open");
+        }
+    }
+
+    @Test
+    void aResetReadByAClientThatDoesNotHalfCloseClosesIt() throws Exception {
+        BlockingQueue<Object> events = events(false);
+        assertInstanceOf(IOException.class, events.poll(5, TimeUnit.SECONDS), "first the reset");
+        assertEquals("inactive", events.poll(5, TimeUnit.SECONDS), "then the close");
+    }
+
+    /**
+     * A tcp connection whose client shuts its output and whose server answers by closing abortively
+     * ({@code SO_LINGER} 0): what the client's pipeline saw, in order ("inactive" for its close).
+     */
+    private static BlockingQueue<Object> events(boolean halfClosure) throws Exception {
+        BlockingQueue<Object> events = new LinkedBlockingQueue<>();
+        Channel server = new ServerBootstrap().group(group).channel(VSocketServerSocketChannel.class)
+                .childOption(VSocketChannelOption.LINKS, List.of(VSocketLink.TCP))
+                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .childHandler(new ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+                        if (evt == ChannelInputShutdownEvent.INSTANCE) {
+                            ctx.channel().config().setOption(ChannelOption.SO_LINGER, 0);
+                            ctx.close();
+                        }
+                    }
+                }).bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+        Channel client = new Bootstrap().group(group).channel(VSocketSocketChannel.class)
+                .option(VSocketChannelOption.LINKS, List.of(VSocketLink.TCP))
+                .option(ChannelOption.ALLOW_HALF_CLOSURE, halfClosure)
+                .handler(new ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+                        events.add(cause);
+                    }
+
+                    @Override
+                    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+                        if (!(evt instanceof io.netty.channel.socket.ChannelOutputShutdownEvent)) {
+                            events.add(evt); // (its own output's end is not what is looked at)
+                        }
+                    }
+
+                    @Override
+                    public void channelInactive(ChannelHandlerContext ctx) {
+                        events.add("inactive");
+                    }
+                }).connect(server.localAddress()).sync().channel();
+        try {
+            ((VSocketSocketChannel) client).shutdownOutput().sync();
+            return events;
+        } finally {
+            server.close();
+            assertTrue(client.eventLoop() != null);
+            client.eventLoop().schedule(() -> client.close(), 2, TimeUnit.SECONDS);
+        }
+    }
+}
