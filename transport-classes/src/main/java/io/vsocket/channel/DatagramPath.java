@@ -445,7 +445,12 @@ final class DatagramPath implements UdEndpoint.Listener, PeerResolver.UdpSender,
         if (content.capacity() - readable <= COMPACT_SLACK) {
             return packet;
         }
-        ByteBuf copy = channel.alloc().buffer(readable);
+        ByteBuf copy;
+        try {
+            copy = channel.alloc().buffer(readable);
+        } catch (RuntimeException | OutOfMemoryError e) {
+            return packet; // kept as it came: the bound still counts its whole buffer
+        }
         copy.writeBytes(content, content.readerIndex(), readable);
         DatagramPacket kept = packet.replace(copy);
         packet.release();

@@ -5,10 +5,11 @@ import io.netty.util.concurrent.GlobalEventExecutor;
 import io.netty.util.internal.logging.InternalLogger;
 import io.netty.util.internal.logging.InternalLoggerFactory;
 import io.vsocket.link.Resources;
-import io.vsocket.link.Scratch;
 import io.vsocket.unix.NativeSocket;
 
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -31,6 +32,11 @@ final class OfferDrain implements Runnable {
     private final NativeSocket socket;
     /** The offer's bytes read so far (owned). */
     private final ByteBuf offer;
+    /**
+     * Where a read lands: the drain's own (freed with it), not a thread's scratch, since the global
+     * executor's thread comes and goes and a thread's scratch memory is never freed.
+     */
+    private final MemorySegment landing = Arena.ofAuto().allocate(Hello.HEADER + Hello.MAX_BODY);
     private final long deadline;
 
     private OfferDrain(NativeSocket socket, ByteBuf offer, long patienceNanos) {
@@ -90,17 +96,17 @@ final class OfferDrain implements Runnable {
                 if (missing == 0) {
                     return true;
                 }
-                int n = socket.read(Scratch.address(), Math.min(missing, Scratch.SIZE));
+                int n = socket.read(landing.address(), (int) Math.min(missing, landing.byteSize()));
                 if (n == 0) {
                     return false;
                 }
                 if (n < 0) {
                     return true;
                 }
-                offer.writeBytes(Scratch.segment().asSlice(0, n).asByteBuffer());
+                offer.writeBytes(landing.asSlice(0, n).asByteBuffer());
             }
-        } catch (IOException e) {
-            return true; // reset, or gone: nothing left to keep
+        } catch (IOException | RuntimeException e) {
+            return true; // reset, or gone: nothing left to keep (and whatever failed, the descriptor goes)
         }
     }
 

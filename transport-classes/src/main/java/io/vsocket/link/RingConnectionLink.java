@@ -47,6 +47,10 @@ public abstract class RingConnectionLink implements ConnectionLink {
      * peer sent, and meet this error once the ring is empty.
      */
     private IOException peerGone;
+    /** The peer's death was reported by a read; the next read meets the end of stream. */
+    private boolean goneReported;
+    /** That end was read. */
+    private boolean goneEndRead;
     private boolean taskPending;
     /** Started by its channel: a link the channel never started (it closed during the hello) has no end to send. */
     private boolean started;
@@ -140,6 +144,11 @@ public abstract class RingConnectionLink implements ConnectionLink {
             }
             throw linkFailure();
         }
+        if (peerGone != null) {
+            // The dead peer's bytes are still to be read, and a failed write would close the channel
+            // before they are: the writes wait, and fail with the channel once the reads report the death.
+            return;
+        }
         if (peerClosed || peerLeft()) {
             throw new IOException("Connection reset by peer: the " + kind().name().toLowerCase() + " link's peer has "
                     + "closed, " + in.size() + " buffers cannot be sent");
@@ -221,7 +230,14 @@ public abstract class RingConnectionLink implements ConnectionLink {
             return ring.read(buf, buf.writerIndex(), buf.writableBytes());
         }
         if (peerGone != null) {
-            throw peerGone;
+            IOException died = peerGone;
+            peerGone = null;
+            goneReported = true;
+            throw died;
+        }
+        if (goneReported) {
+            goneEndRead = true;
+            return NativeSocket.EOF; // (after the error, as a socket's read after its reset: a half-closed channel's last read)
         }
         return ended ? NativeSocket.EOF : 0;
     }
@@ -277,7 +293,12 @@ public abstract class RingConnectionLink implements ConnectionLink {
                 throw linkFailure();
             }
             if (ring.takeProbeWanted()) {
-                probe();
+                try {
+                    probe();
+                } catch (IOException e) {
+                    controlFailed = true;
+                    throw e;
+                }
             }
             int work = 0;
             if (waitingForCredit && (ring.credit() > 0 || peerReset())) {
@@ -302,7 +323,8 @@ public abstract class RingConnectionLink implements ConnectionLink {
             }
             if (host.isInputShutdown() && !readInterest) {
                 ring.discard();
-            } else if (readInterest && (ring.readable() > 0 || ring.peerOutputDone() || peerGone != null)) {
+            } else if (readInterest && (ring.readable() > 0 || ring.peerOutputDone() || peerGone != null
+                    || goneReported && !goneEndRead)) {
                 host.readReady();
                 work++;
             }
@@ -468,10 +490,7 @@ public abstract class RingConnectionLink implements ConnectionLink {
             return;
         }
         peerGone = died;
-        if (waitingForCredit) {
-            waitingForCredit = false;
-            host.flushReady();
-        }
+        waitingForCredit = false; // (the writes wait for the report: see write)
         if (readInterest) {
             host.readReady();
         }

@@ -17,6 +17,7 @@ import java.util.concurrent.atomic.AtomicReference;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
@@ -107,7 +108,7 @@ class ControlConnectionKilledTest {
                         Thread.currentThread().interrupt();
                     }
                 });
-                held.await(5, TimeUnit.SECONDS);
+                assertTrue(held.await(5, TimeUnit.SECONDS), "the server's loop is held");
                 int port = ((InetSocketAddress) server.localAddress()).getPort();
                 String killed = kill(port);
                 assumeTrue(killed.contains(":" + port), "ss -K killed nothing (the kernel lacks SOCK_DESTROY?): " + killed);

@@ -22,8 +22,23 @@ public final class EchoServerProcess {
     public static void main(String[] args) throws Exception {
         EventLoopGroup group = new VSocketEventLoopGroup(1);
         try {
+            // A third argument "silent": instead of echoing, the server writes 1 MiB and never reads.
+            boolean silent = args.length > 2 && args[2].equals("silent");
+            io.netty.channel.ChannelHandler handler = !silent ? Peers.Echo.INSTANCE
+                    : new io.netty.channel.ChannelInboundHandlerAdapter() {
+                        @Override
+                        public void channelActive(io.netty.channel.ChannelHandlerContext ctx) {
+                            ctx.channel().config().setAutoRead(false);
+                            ctx.writeAndFlush(io.netty.buffer.Unpooled.wrappedBuffer(new byte[1 << 20]));
+                        }
+
+                        @Override
+                        public boolean isSharable() {
+                            return true;
+                        }
+                    };
             Channel server = Peers.vsocketServer(group, VSocketLinks.parse(args.length > 0 ? args[0] : "shm,tcp"),
-                    Peers.Echo.INSTANCE).childOption(io.vsocket.channel.VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 5000)
+                    handler).childOption(io.vsocket.channel.VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 5000)
                     .bind(new InetSocketAddress(args.length > 1 ? args[1] : "127.0.0.1", 0)).sync().channel();
             System.out.println("PORT " + ((InetSocketAddress) server.localAddress()).getPort());
             System.out.flush();
@@ -45,11 +60,16 @@ public final class EchoServerProcess {
 
     /** Starts one bound to {@code address}; returns the process and its port. */
     static Started start(String links, String address) throws IOException {
+        return start(links, address, "echo");
+    }
+
+    /** Starts one bound to {@code address} that echoes, or ({@code "silent"}) writes 1 MiB and never reads. */
+    static Started start(String links, String address, String mode) throws IOException {
         String java = ProcessHandle.current().info().command().orElse("java");
         ProcessBuilder builder = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED",
                 "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
                 "-cp", System.getProperty("vsocket.test.classpath", System.getProperty("java.class.path")),
-                EchoServerProcess.class.getName(), links, address)
+                EchoServerProcess.class.getName(), links, address, mode)
                 .redirectError(ProcessBuilder.Redirect.INHERIT);
         Process process = builder.start();
         BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream()));

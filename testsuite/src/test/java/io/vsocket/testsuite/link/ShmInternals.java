@@ -30,6 +30,13 @@ final class ShmInternals {
         return (ShmLink) read(ShmConnectionLink.class, "shm", link);
     }
 
+    /** Whether the channel's ring link saw its control connection end (its peer closed or died). */
+    static boolean peerClosed(Channel channel) {
+        Object path = read(VSocketSocketChannel.class, "path", channel);
+        Object link = read(path.getClass(), "link", path);
+        return link instanceof RingConnectionLink && (boolean) read(RingConnectionLink.class, "peerClosed", link);
+    }
+
     /** The whole shared mapping: the 4 KiB control page, then the client-to-server ring, then the other. */
     static MemorySegment memory(ShmLink link) {
         return (MemorySegment) read(ShmLink.class, "memory", link);

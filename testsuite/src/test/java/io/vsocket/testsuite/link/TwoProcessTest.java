@@ -104,6 +104,57 @@ class TwoProcessTest {
      * delivers what a dead peer had sent: a reader that was not reading when the peer died reads all
      * of it, then learns of the death. (It was dropped when the control connection's end came.)
      */
+    /**
+     * The same while this side's writes wait for credit the dead peer will never return (it stopped
+     * reading once its own writes to this side, which does not read, filled the ring): the writes
+     * wait on and fail with the channel; they must not close it before the ring's bytes are read.
+     */
+    @Test
+    void whatADeadPeerHadSentIsReadEvenWithWritesWaitingForCredit() throws Exception {
+        EchoServerProcess.Started server = EchoServerProcess.start("shm", "127.0.0.1", "silent");
+        try {
+            Peers.Collector collector = new Peers.Collector(Long.MAX_VALUE);
+            Channel client = Peers.vsocketClient(group, List.of(VSocketLink.SHM), collector)
+                    .option(io.netty.channel.ChannelOption.AUTO_READ, false)
+                    .connect(new InetSocketAddress("127.0.0.1", server.port())).sync().channel();
+            assertEquals(VSocketLink.SHM, Peers.linkOf(client));
+            // Far more than the ring to the peer holds, which it never reads: the rest waits for credit;
+            // and the peer's 1 MiB fills this side's ring, unread.
+            io.netty.channel.ChannelFuture writes = client.writeAndFlush(io.netty.buffer.Unpooled.wrappedBuffer(new byte[16 << 20]));
+            ShmLink link = ShmInternals.link(client);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            int unread = 0;
+            int before = -1;
+            while (System.nanoTime() < deadline) {
+                unread = client.eventLoop().submit(link::readable).get();
+                if (unread > 0 && unread == before) {
+                    break; // the peer's bytes stopped: this side's ring holds what it could send
+                }
+                before = unread;
+                Thread.sleep(200);
+            }
+            assertTrue(unread > 0, "the peer's bytes are in this side's ring");
+            assertTrue(!writes.isDone(), "this side's writes wait for credit");
+            server.process().destroyForcibly();
+            server.process().waitFor(20, TimeUnit.SECONDS);
+            deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (!ShmInternals.peerClosed(client) && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            assertTrue(ShmInternals.peerClosed(client), "the client's link saw its control connection end");
+            assertTrue(client.isOpen(), "the channel waits for its application to read what the peer sent");
+            client.config().setAutoRead(true);
+            collector.inactive.get(20, TimeUnit.SECONDS);
+            assertEquals(unread, collector.received(), "the dead peer's bytes read before its death is reported");
+            assertTrue(writes.await(5, TimeUnit.SECONDS) && !writes.isSuccess(), "the waiting writes failed with the channel");
+            IOException io = assertInstanceOf(IOException.class, collector.error.get(1, TimeUnit.SECONDS));
+            assertTrue(io.getMessage().contains("died"), io.getMessage());
+        } finally {
+            server.process().destroyForcibly();
+            server.process().waitFor(20, TimeUnit.SECONDS);
+        }
+    }
+
     @Test
     void whatADeadPeerHadSentIsReadBeforeItsDeathIsReported() throws Exception {
         EchoServerProcess.Started server = EchoServerProcess.start("shm");
@@ -124,7 +175,13 @@ class TwoProcessTest {
             assertEquals(size, (int) client.eventLoop().submit(link::readable).get(), "the echo came back");
             server.process().destroyForcibly();
             server.process().waitFor(20, TimeUnit.SECONDS);
-            Thread.sleep(300); // the control connection's end reaches the client's loop
+            // The control connection's end reaches the client's loop (the link says so)...
+            deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (!ShmInternals.peerClosed(client) && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            assertTrue(ShmInternals.peerClosed(client), "the client's link saw its control connection end");
+            // ...and the channel waits for its application to read what the peer sent.
             assertTrue(client.isOpen(), "the channel waits for its application to read what the peer sent");
             client.config().setAutoRead(true);
             collector.inactive.get(20, TimeUnit.SECONDS);
