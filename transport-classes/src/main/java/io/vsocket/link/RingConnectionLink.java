@@ -43,8 +43,9 @@ public abstract class RingConnectionLink implements ConnectionLink {
     private boolean controlFailed;
     /**
      * The peer died (its control connection ended before its end of output) while bytes it had
-     * published were still unread: the reads take them first, as a socket's reads take what a dead
-     * peer sent, and meet this error once the ring is empty.
+     * published were still unread, or the control connection failed while the application reads:
+     * the reads take what the ring holds first, as a socket's reads take what a peer sent before it
+     * died or reset, and meet this error once the ring is empty.
      */
     private IOException peerGone;
     /** The peer's death was reported by a read; the next read meets the end of stream. */
@@ -370,8 +371,7 @@ public abstract class RingConnectionLink implements ConnectionLink {
                 // No further than the message under way: what follows a fail-over message is the stream, over tcp.
                 n = socket.read(Scratch.address(), ControlMessage.SIZE - control.readableBytes());
             } catch (IOException e) {
-                controlFailed = true;
-                host.failed(e);
+                controlBroke(e);
                 return;
             }
             if (n == 0) {
@@ -423,6 +423,25 @@ public abstract class RingConnectionLink implements ConnectionLink {
             ring.probeAnswered(); // (an answer to an earlier probe says nothing of the latest quiet spell)
         }
         return true;
+    }
+
+    /**
+     * The control connection failed (the peer reset it, or it was killed here): reported as a socket's
+     * read reports a reset, where the application reads — after what the peer had published is read,
+     * and through the read loop, so that an application that allows half-closure sees its input end
+     * as on epoll — and at once where it does not read.
+     */
+    private void controlBroke(IOException e) {
+        controlFailed = true;
+        host.unwatch(VSocketIoOps.IN | VSocketIoOps.RDHUP);
+        peerClosed = true;
+        if (!readInterest || host.isInputShutdown()) {
+            host.failed(e);
+            return;
+        }
+        peerGone = e;
+        waitingForCredit = false; // (the writes wait for the report: see write)
+        host.readReady();
     }
 
     /** The control connection ended: the peer closed, or its process died. */

@@ -51,9 +51,10 @@ class HalfClosureResetTest {
         group.shutdownGracefully(0, 5, TimeUnit.SECONDS).sync();
     }
 
-    @Test
-    void aResetReadByAHalfClosingClientShutsItsInputAndLeavesItOpen() throws Exception {
-        Connection c = connect(true);
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(value = VSocketLink.class, names = {"TCP", "SHM"})
+    void aResetReadByAHalfClosingClientShutsItsInputAndLeavesItOpen(VSocketLink link) throws Exception {
+        Connection c = connect(link, true);
         assertInstanceOf(IOException.class, c.events.poll(5, TimeUnit.SECONDS), "first the reset");
         assertEquals(ChannelInputShutdownEvent.INSTANCE, c.events.poll(5, TimeUnit.SECONDS), "then the input's end");
         // As epoll: then that all was read; the channel stays open for its output.
@@ -64,24 +65,25 @@ class HalfClosureResetTest {
         assertEquals("inactive", c.events.poll(5, TimeUnit.SECONDS), "closed by its application");
     }
 
-    @Test
-    void aResetReadByAClientThatDoesNotHalfCloseClosesIt() throws Exception {
-        Connection c = connect(false);
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(value = VSocketLink.class, names = {"TCP", "SHM"})
+    void aResetReadByAClientThatDoesNotHalfCloseClosesIt(VSocketLink link) throws Exception {
+        Connection c = connect(link, false);
         assertInstanceOf(IOException.class, c.events.poll(5, TimeUnit.SECONDS), "first the reset");
         assertEquals("inactive", c.events.poll(5, TimeUnit.SECONDS), "then the close");
     }
 
     /**
-     * A tcp connection whose client shuts its output and whose server answers by closing abortively
+     * A connection on {@code link} whose client shuts its output and whose server answers by closing abortively
      * ({@code SO_LINGER} 0): what the client's pipeline saw, in order ("inactive" for its close).
      */
     private record Connection(Channel client, BlockingQueue<Object> events) {
     }
 
-    private static Connection connect(boolean halfClosure) throws Exception {
+    private static Connection connect(VSocketLink link, boolean halfClosure) throws Exception {
         BlockingQueue<Object> events = new LinkedBlockingQueue<>();
         Channel server = new ServerBootstrap().group(group).channel(VSocketServerSocketChannel.class)
-                .childOption(VSocketChannelOption.LINKS, List.of(VSocketLink.TCP))
+                .childOption(VSocketChannelOption.LINKS, List.of(link))
                 .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .childHandler(new ChannelInboundHandlerAdapter() {
                     @Override
@@ -93,7 +95,7 @@ class HalfClosureResetTest {
                     }
                 }).bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
         Channel client = new Bootstrap().group(group).channel(VSocketSocketChannel.class)
-                .option(VSocketChannelOption.LINKS, List.of(VSocketLink.TCP))
+                .option(VSocketChannelOption.LINKS, List.of(link))
                 .option(ChannelOption.ALLOW_HALF_CLOSURE, halfClosure)
                 .handler(new ChannelInboundHandlerAdapter() {
                     @Override
