@@ -135,20 +135,8 @@ class TwoProcessTest {
             }
             assertTrue(unread > 0, "the peer's bytes are in this side's ring");
             assertTrue(!writes.isDone(), "this side's writes wait for credit");
-            server.process().destroyForcibly();
-            server.process().waitFor(20, TimeUnit.SECONDS);
-            deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-            while (!ShmInternals.peerClosed(client) && System.nanoTime() < deadline) {
-                Thread.sleep(10);
-            }
-            assertTrue(ShmInternals.peerClosed(client), "the client's link saw its control connection end");
-            assertTrue(client.isOpen(), "the channel waits for its application to read what the peer sent");
-            client.config().setAutoRead(true);
-            collector.inactive.get(20, TimeUnit.SECONDS);
-            assertEquals(unread, collector.received(), "the dead peer's bytes read before its death is reported");
+            killThenReadAll(server, client, collector, unread);
             assertTrue(writes.await(5, TimeUnit.SECONDS) && !writes.isSuccess(), "the waiting writes failed with the channel");
-            IOException io = assertInstanceOf(IOException.class, collector.error.get(1, TimeUnit.SECONDS));
-            assertTrue(io.getMessage().contains("died"), io.getMessage());
         } finally {
             server.process().destroyForcibly();
             server.process().waitFor(20, TimeUnit.SECONDS);
@@ -173,24 +161,32 @@ class TwoProcessTest {
                 Thread.sleep(10);
             }
             assertEquals(size, (int) client.eventLoop().submit(link::readable).get(), "the echo came back");
-            server.process().destroyForcibly();
-            server.process().waitFor(20, TimeUnit.SECONDS);
-            // The control connection's end reaches the client's loop (the link says so)...
-            deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-            while (!ShmInternals.peerClosed(client) && System.nanoTime() < deadline) {
-                Thread.sleep(10);
-            }
-            assertTrue(ShmInternals.peerClosed(client), "the client's link saw its control connection end");
-            // ...and the channel waits for its application to read what the peer sent.
-            assertTrue(client.isOpen(), "the channel waits for its application to read what the peer sent");
-            client.config().setAutoRead(true);
-            collector.inactive.get(20, TimeUnit.SECONDS);
-            assertEquals(size, collector.received(), "the dead peer's bytes read before its death is reported");
-            IOException io = assertInstanceOf(IOException.class, collector.error.get(1, TimeUnit.SECONDS));
-            assertTrue(io.getMessage().contains("died"), io.getMessage());
+            killThenReadAll(server, client, collector, size);
         } finally {
             server.process().destroyForcibly();
             server.process().waitFor(20, TimeUnit.SECONDS);
         }
+    }
+
+    /**
+     * Kills the server's process; once the client's link saw its control connection end, the channel
+     * must still be open (its application has not read what the peer sent), and reading then takes
+     * all {@code unread} bytes before the death is reported.
+     */
+    private static void killThenReadAll(EchoServerProcess.Started server, Channel client, Peers.Collector collector,
+            int unread) throws Exception {
+        server.process().destroyForcibly();
+        server.process().waitFor(20, TimeUnit.SECONDS);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (!ShmInternals.peerClosed(client) && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+        assertTrue(ShmInternals.peerClosed(client), "the client's link saw its control connection end");
+        assertTrue(client.isOpen(), "the channel waits for its application to read what the peer sent");
+        client.config().setAutoRead(true);
+        collector.inactive.get(20, TimeUnit.SECONDS);
+        assertEquals(unread, collector.received(), "the dead peer's bytes read before its death is reported");
+        IOException io = assertInstanceOf(IOException.class, collector.error.get(1, TimeUnit.SECONDS));
+        assertTrue(io.getMessage().contains("died"), io.getMessage());
     }
 }
