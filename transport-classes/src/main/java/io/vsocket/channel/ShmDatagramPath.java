@@ -97,20 +97,6 @@ final class ShmDatagramPath implements VSocketLoopPoller {
     private final ArrayList<Attached> links = new ArrayList<>();
     /** Peers looked for, with the rendezvous name found (or {@link #NOT_FOUND}) and when to look again. */
     private final Object2ObjectHashMap<InetSocketAddress, Look> looks = new Object2ObjectHashMap<>();
-    /**
-     * The receive ring, as a shift of {@link #RING_SIZE}, for a receive buffer the kernel reports as
-     * {@code reported} bytes (twice what the application asked): the smallest power of two that holds
-     * what was asked, from {@link #RING_SIZE} to 32 MiB.
-     */
-    static int ringShift(int reported) {
-        long asked = reported / 2;
-        int shift = 0;
-        while (shift < PeerResolver.MAX_SHM_RING_SHIFT && ((long) RING_SIZE << shift) < asked) {
-            shift++;
-        }
-        return shift;
-    }
-
     /** The set-up each requester offered shm may present (its latest request's nonce), and until when. */
     private final Object2ObjectHashMap<InetSocketAddress, Expected> expected = new Object2ObjectHashMap<>();
     private boolean polling;
@@ -152,6 +138,20 @@ final class ShmDatagramPath implements VSocketLoopPoller {
     /** The path that hands this side's datagrams to the channel and resolves its peers. */
     void path(DatagramPath path) {
         this.path = path;
+    }
+
+    /**
+     * The receive ring, as a shift of {@link #RING_SIZE}, for a receive buffer the kernel reports as
+     * {@code reported} bytes (twice what the application asked): the smallest power of two that holds
+     * what was asked, from {@link #RING_SIZE} to 32 MiB.
+     */
+    static int ringShift(int reported) {
+        long asked = reported / 2;
+        int shift = 0;
+        while (shift < PeerResolver.MAX_SHM_RING_SHIFT && ((long) RING_SIZE << shift) < asked) {
+            shift++;
+        }
+        return shift;
     }
 
     /** The rendezvous name of a channel bound at {@code address}:{@code port}. */

@@ -10,7 +10,6 @@ import io.vsocket.link.ConnectionLink;
 import io.vsocket.link.HelloPartException;
 import io.vsocket.link.LinkHello;
 import io.vsocket.link.LinkSettings;
-import io.vsocket.link.RingConnectionLink;
 import io.vsocket.link.Scratch;
 import io.vsocket.link.TcpConnectionLink;
 import io.vsocket.link.VSocketLink;
@@ -98,7 +97,7 @@ public final class LinkNegotiation {
      * waits for the offer, so that a client which gave up (and drops the late offer) is the only
      * case in which the server falls back on its own.
      */
-    private static final int SERVER_PATIENCE = 10;
+    static final int SERVER_PATIENCE = 10;
 
     private final NegotiationHost channel;
     private final NativeSocket socket;
@@ -1204,9 +1203,7 @@ public final class LinkNegotiation {
         if (step == Step.AWAIT_MARKER) {
             skipMarker();
         }
-        if (step == Step.WATCH_LATE_HELLO && !watchGivenUp && socket.isOpen()
-                && !RingConnectionLink.closeIsAbortive(socket)
-                && OfferDrain.start(socket, in, (long) SERVER_PATIENCE * config.getHelloTimeoutMillis())) {
+        if (step == Step.WATCH_LATE_HELLO && !watchGivenUp && OfferDrain.start(socket, in, config.getHelloTimeoutMillis())) {
             // A client closing before the server's late offer came, or before it read it: the offer
             // must not find the socket closed (see OfferDrain), which now owns what came of it.
             in = Unpooled.EMPTY_BUFFER;

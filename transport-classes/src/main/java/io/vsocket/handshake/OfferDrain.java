@@ -5,6 +5,7 @@ import io.netty.util.concurrent.GlobalEventExecutor;
 import io.netty.util.internal.logging.InternalLogger;
 import io.netty.util.internal.logging.InternalLoggerFactory;
 import io.vsocket.link.Resources;
+import io.vsocket.link.RingConnectionLink;
 import io.vsocket.unix.NativeSocket;
 
 import java.io.IOException;
@@ -47,10 +48,15 @@ final class OfferDrain implements Runnable {
 
     /**
      * Shuts the output of {@code socket} (whose channel is closing it) and keeps the connection until
-     * the offer, of which {@code offerSoFar} came already (taken over), is read; false (nothing taken,
-     * the caller closes as usual) when the socket cannot be kept.
+     * the offer, of which {@code offerSoFar} came already (taken over), is read, for at most as many
+     * hello timeouts as a server waits for a client's choice ({@link LinkNegotiation#SERVER_PATIENCE});
+     * false (nothing taken, the caller closes as usual) when the socket is closed already, its close
+     * is to be abortive ({@code SO_LINGER} 0: a reset was asked for), or it cannot be kept.
      */
-    static boolean start(NativeSocket socket, ByteBuf offerSoFar, long patienceMillis) {
+    static boolean start(NativeSocket socket, ByteBuf offerSoFar, long helloTimeoutMillis) {
+        if (!socket.isOpen() || RingConnectionLink.closeIsAbortive(socket)) {
+            return false;
+        }
         NativeSocket kept;
         try {
             socket.shutdown(false, true);
@@ -59,7 +65,8 @@ final class OfferDrain implements Runnable {
             logger.debug("cannot keep {} for the server's offer: {}", socket, e.getMessage());
             return false;
         }
-        OfferDrain drain = new OfferDrain(kept, offerSoFar, TimeUnit.MILLISECONDS.toNanos(patienceMillis));
+        long patience = TimeUnit.MILLISECONDS.toNanos(LinkNegotiation.SERVER_PATIENCE * helloTimeoutMillis);
+        OfferDrain drain = new OfferDrain(kept, offerSoFar, patience);
         if (drain.readOffer()) {
             drain.close();
             return true;

@@ -12,7 +12,6 @@ import io.vsocket.link.ConnectionLink;
 import io.vsocket.link.HelloPartException;
 import io.vsocket.link.LinkHost;
 import io.vsocket.link.LinkSettings;
-import io.vsocket.link.RingConnectionLink;
 import io.vsocket.link.Scratch;
 import io.vsocket.link.TcpConnectionLink;
 import io.vsocket.link.VSocketLink;
@@ -791,8 +790,7 @@ public final class ShmUpgradeLink implements ConnectionLink {
             // not reset the connection under the bytes this side still has to send.
             ByteBuf soFar = offerBytes;
             offerBytes = null;
-            if (!socket.isOpen() || RingConnectionLink.closeIsAbortive(socket)
-                    || !OfferDrain.start(socket, soFar, 10L * config.getHelloTimeoutMillis())) {
+            if (!OfferDrain.start(socket, soFar, config.getHelloTimeoutMillis())) {
                 soFar.release();
             }
         }

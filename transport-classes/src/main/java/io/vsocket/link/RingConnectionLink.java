@@ -435,13 +435,23 @@ public abstract class RingConnectionLink implements ConnectionLink {
         controlFailed = true;
         host.unwatch(VSocketIoOps.IN | VSocketIoOps.RDHUP);
         peerClosed = true;
-        if (!readInterest || host.isInputShutdown()) {
+        failAfterTheRing(e, !readInterest);
+    }
+
+    /**
+     * Fails the channel with {@code e} through its reads, once they have taken what the ring holds
+     * (see {@link #peerGone}); at once when {@code now}, or when the application shut its input.
+     */
+    private void failAfterTheRing(IOException e, boolean now) {
+        if (now || host.isInputShutdown()) {
             host.failed(e);
             return;
         }
         peerGone = e;
         waitingForCredit = false; // (the writes wait for the report: see write)
-        host.readReady();
+        if (readInterest) {
+            host.readReady();
+        }
     }
 
     /** The control connection ended: the peer closed, or its process died. */
@@ -504,15 +514,7 @@ public abstract class RingConnectionLink implements ConnectionLink {
             died.addSuppressed(e);
             unread = 0; // what it left is no stream to read
         }
-        if (unread == 0 || host.isInputShutdown()) {
-            host.failed(died);
-            return;
-        }
-        peerGone = died;
-        waitingForCredit = false; // (the writes wait for the report: see write)
-        if (readInterest) {
-            host.readReady();
-        }
+        failAfterTheRing(died, unread == 0);
     }
 
     /**

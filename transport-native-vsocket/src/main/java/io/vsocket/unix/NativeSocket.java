@@ -298,10 +298,7 @@ public final class NativeSocket implements AutoCloseable {
      * in progress, and on an error (which writability then reports).
      */
     public boolean isEstablished() {
-        CallScratch scratch = CALL_SCRATCH.get();
-        MemorySegment len = scratch.length;
-        len.set(JAVA_INT, 0, (int) sockaddr_in6.sizeof());
-        return LibC.getpeername(Downcalls.threadErrnoState(), fd, scratch.address, len) == 0;
+        return callName(false, CALL_SCRATCH.get(), Downcalls.threadErrnoState()) == 0;
     }
 
     /** Completes a connection that {@link #connect} left in progress; true when it is established. */
@@ -560,15 +557,19 @@ public final class NativeSocket implements AutoCloseable {
 
     private InetSocketAddress name(boolean local) throws NativeIoException {
         CallScratch scratch = CALL_SCRATCH.get();
+        MemorySegment errno = Downcalls.threadErrnoState();
+        if (callName(local, scratch, errno) != 0) {
+            throw new NativeIoException(local ? "getsockname" : "getpeername", Downcalls.errno(errno));
+        }
+        return SocketAddresses.read(scratch.address);
+    }
+
+    /** {@code getsockname} or {@code getpeername} into {@code scratch}'s address: the call's result. */
+    private int callName(boolean local, CallScratch scratch, MemorySegment errno) {
         MemorySegment sa = scratch.address;
         MemorySegment len = scratch.length;
         len.set(JAVA_INT, 0, (int) sockaddr_in6.sizeof());
-        MemorySegment errno = Downcalls.threadErrnoState();
-        int rc = local ? LibC.getsockname(errno, fd, sa, len) : LibC.getpeername(errno, fd, sa, len);
-        if (rc != 0) {
-            throw new NativeIoException(local ? "getsockname" : "getpeername", Downcalls.errno(errno));
-        }
-        return SocketAddresses.read(sa);
+        return local ? LibC.getsockname(errno, fd, sa, len) : LibC.getpeername(errno, fd, sa, len);
     }
 
     public void setIntOption(int level, int name, int value, String what) throws NativeIoException {
