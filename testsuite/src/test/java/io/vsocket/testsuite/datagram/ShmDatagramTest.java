@@ -526,12 +526,7 @@ class ShmDatagramTest {
                 }).bind(new InetSocketAddress(LOCALHOST, 0)).sync().channel();
         VSocketDatagramChannel tx = bind(new LinkedBlockingQueue<>());
         try {
-            tx.writeAndFlush(packet("on", rx.localAddress())).sync(); // over UDP while the link is set up
-            assertEquals("on", text(first.poll(5, TimeUnit.SECONDS)));
-            Thread.sleep(200);
-            tx.writeAndFlush(packet("shm", rx.localAddress())).sync();
-            assertEquals("shm", text(first.poll(5, TimeUnit.SECONDS)));
-            assertEquals(1L, (long) onLoop(tx, tx::shmDatagramsSent), "the second datagram went over shm");
+            linkOverShm(tx, rx, first);
             byte[] payload = new byte[200];
             tx.eventLoop().submit(() -> {
                 for (int i = 0; i < count; i++) {
@@ -561,18 +556,27 @@ class ShmDatagramTest {
         }
     }
 
+    /**
+     * Gets {@code tx}'s datagrams to {@code rx} onto shm: the first goes over UDP while the link is set
+     * up, the second over the link ({@code received}: what {@code rx}'s handler gets).
+     */
+    private static void linkOverShm(VSocketDatagramChannel tx, VSocketDatagramChannel rx,
+            BlockingQueue<DatagramPacket> received) throws Exception {
+        tx.writeAndFlush(packet("on", rx.localAddress())).sync();
+        assertEquals("on", text(received.poll(5, TimeUnit.SECONDS)));
+        Thread.sleep(200);
+        tx.writeAndFlush(packet("shm", rx.localAddress())).sync();
+        assertEquals("shm", text(received.poll(5, TimeUnit.SECONDS)));
+        assertEquals(1L, (long) onLoop(tx, tx::shmDatagramsSent), "the second datagram went over shm");
+    }
+
     /** Sends {@code count} datagrams of 200 bytes over shm to a channel not reading; how many it then reads. */
     private static int burstWhileNotReading(Bootstrap options, int count) throws Exception {
         BlockingQueue<DatagramPacket> received = new LinkedBlockingQueue<>();
         VSocketDatagramChannel rx = bind(new InetSocketAddress(LOCALHOST, 0), received, options);
         VSocketDatagramChannel tx = bind(new LinkedBlockingQueue<>());
         try {
-            tx.writeAndFlush(packet("on", rx.localAddress())).sync(); // over UDP while the link is set up
-            assertEquals("on", text(received.poll(5, TimeUnit.SECONDS)));
-            Thread.sleep(200);
-            tx.writeAndFlush(packet("shm", rx.localAddress())).sync();
-            assertEquals("shm", text(received.poll(5, TimeUnit.SECONDS)));
-            assertEquals(1L, (long) onLoop(tx, tx::shmDatagramsSent), "the second datagram went over shm");
+            linkOverShm(tx, rx, received);
             rx.eventLoop().submit(() -> rx.config().setAutoRead(false)).sync();
             byte[] payload = new byte[200];
             for (int i = 0; i < count; i += 50) {

@@ -43,13 +43,10 @@ class ControlConnectionKilledTest {
     @Test
     void bothEndsOfABusyShmConnectionCloseWithTheSocketsErrorWhenItsTcpConnectionIsKilled() throws Exception {
         Peers.Collector serverSide = new Peers.Collector(Long.MAX_VALUE);
-        Channel server = Peers.vsocketServer(group, List.of(VSocketLink.SHM, VSocketLink.TCP), serverSide)
-                .bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
         Peers.Collector clientSide = new Peers.Collector(Long.MAX_VALUE);
-        Channel client = Peers.vsocketClient(group, List.of(VSocketLink.SHM, VSocketLink.TCP), clientSide)
-                .connect(server.localAddress()).sync().channel();
+        Channel server = listen(group, serverSide);
+        Channel client = connectOverShm(server, clientSide);
         try {
-            assertEquals(VSocketLink.SHM, Peers.awaitLink(client, VSocketLink.SHM));
             AtomicReference<Throwable> writeFailure = new AtomicReference<>();
             Thread flood = Peers.floodWhileActive(client, writeFailure);
             long before = 0;
@@ -86,13 +83,10 @@ class ControlConnectionKilledTest {
         EventLoopGroup serverGroup = new VSocketEventLoopGroup(1);
         try {
             Peers.Collector serverSide = new Peers.Collector(Long.MAX_VALUE);
-            Channel server = Peers.vsocketServer(serverGroup, List.of(VSocketLink.SHM, VSocketLink.TCP), serverSide)
-                    .bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
             Peers.Collector clientSide = new Peers.Collector(Long.MAX_VALUE);
-            Channel client = Peers.vsocketClient(group, List.of(VSocketLink.SHM, VSocketLink.TCP), clientSide)
-                    .connect(server.localAddress()).sync().channel();
+            Channel server = listen(serverGroup, serverSide);
+            Channel client = connectOverShm(server, clientSide);
             try {
-                assertEquals(VSocketLink.SHM, Peers.awaitLink(client, VSocketLink.SHM));
                 client.writeAndFlush(io.netty.buffer.Unpooled.wrappedBuffer(new byte[4096])).sync();
                 for (int i = 0; i < 500 && serverSide.received() < 4096; i++) {
                     Thread.sleep(2);
@@ -125,6 +119,20 @@ class ControlConnectionKilledTest {
         } finally {
             serverGroup.shutdownGracefully(0, 5, TimeUnit.SECONDS).sync();
         }
+    }
+
+    /** A server on {@code serverGroup} taking shm and tcp, its connections' bytes to {@code serverSide}. */
+    private static Channel listen(EventLoopGroup serverGroup, Peers.Collector serverSide) throws InterruptedException {
+        return Peers.vsocketServer(serverGroup, List.of(VSocketLink.SHM, VSocketLink.TCP), serverSide)
+                .bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+    }
+
+    /** A client of {@code server} on the test's group, once its connection moved onto shm. */
+    private static Channel connectOverShm(Channel server, Peers.Collector clientSide) throws InterruptedException {
+        Channel client = Peers.vsocketClient(group, List.of(VSocketLink.SHM, VSocketLink.TCP), clientSide)
+                .connect(server.localAddress()).sync().channel();
+        assertEquals(VSocketLink.SHM, Peers.awaitLink(client, VSocketLink.SHM));
+        return client;
     }
 
     /** Kills the client's side of the connection to {@code port} with {@code ss -K}; what ss listed. */

@@ -114,10 +114,7 @@ class TwoProcessTest {
         EchoServerProcess.Started server = EchoServerProcess.start("shm", "127.0.0.1", "silent");
         try {
             Peers.Collector collector = new Peers.Collector(Long.MAX_VALUE);
-            Channel client = Peers.vsocketClient(group, List.of(VSocketLink.SHM), collector)
-                    .option(io.netty.channel.ChannelOption.AUTO_READ, false)
-                    .connect(new InetSocketAddress("127.0.0.1", server.port())).sync().channel();
-            assertEquals(VSocketLink.SHM, Peers.linkOf(client));
+            Channel client = connectNotReading(server, collector);
             // Far more than the ring to the peer holds, which it never reads: the rest waits for credit;
             // and the peer's 1 MiB fills this side's ring, unread.
             io.netty.channel.ChannelFuture writes = client.writeAndFlush(io.netty.buffer.Unpooled.wrappedBuffer(new byte[16 << 20]));
@@ -148,10 +145,7 @@ class TwoProcessTest {
         EchoServerProcess.Started server = EchoServerProcess.start("shm");
         try {
             Peers.Collector collector = new Peers.Collector(Long.MAX_VALUE);
-            Channel client = Peers.vsocketClient(group, List.of(VSocketLink.SHM), collector)
-                    .option(io.netty.channel.ChannelOption.AUTO_READ, false)
-                    .connect(new InetSocketAddress("127.0.0.1", server.port())).sync().channel();
-            assertEquals(VSocketLink.SHM, Peers.linkOf(client));
+            Channel client = connectNotReading(server, collector);
             int size = 48 * 1024;
             client.writeAndFlush(io.netty.buffer.Unpooled.wrappedBuffer(new byte[size])).sync();
             // The echo lies in this side's ring, unread.
@@ -166,6 +160,15 @@ class TwoProcessTest {
             server.process().destroyForcibly();
             server.process().waitFor(20, TimeUnit.SECONDS);
         }
+    }
+
+    /** A client of {@code server} over shm that does not read (auto-read off) until the test says. */
+    private static Channel connectNotReading(EchoServerProcess.Started server, Peers.Collector collector) throws Exception {
+        Channel client = Peers.vsocketClient(group, List.of(VSocketLink.SHM), collector)
+                .option(io.netty.channel.ChannelOption.AUTO_READ, false)
+                .connect(new InetSocketAddress("127.0.0.1", server.port())).sync().channel();
+        assertEquals(VSocketLink.SHM, Peers.linkOf(client));
+        return client;
     }
 
     /**
