@@ -67,6 +67,12 @@ final class DatagramPath implements UdEndpoint.Listener, PeerResolver.UdpSender,
     /** The backlog's bound, read from the socket when a spell of holding begins (see {@link #BACKLOG_BYTES}). */
     private int backlogLimit = BACKLOG_BYTES;
     private boolean delivered;
+    /**
+     * Datagrams handed since the last read-complete: a UD completion batch can hold more than the
+     * receive allocator's messages per read, and a socket's read loop stops there, so the batch is
+     * handed in rounds of that many, each with its read-complete.
+     */
+    private int handedSinceComplete;
     private ScheduledFuture<?> expiry;
 
     private DatagramPath(VSocketDatagramChannel channel, NativeSocket socket, UdEndpoint endpoint, ShmDatagramPath shm) {
@@ -394,6 +400,9 @@ final class DatagramPath implements UdEndpoint.Listener, PeerResolver.UdpSender,
             delivered = true;
             channel.delivered();
             channel.pipeline().fireChannelRead(packet);
+            if (++handedSinceComplete >= channel.maxMessagesPerRead()) {
+                afterDatagrams();
+            }
         } else {
             hold(packet);
         }
@@ -470,6 +479,7 @@ final class DatagramPath implements UdEndpoint.Listener, PeerResolver.UdpSender,
 
     @Override
     public void afterDatagrams() {
+        handedSinceComplete = 0;
         if (delivered) {
             delivered = false;
             channel.pipeline().fireChannelReadComplete();

@@ -139,7 +139,7 @@ public abstract class RingConnectionLink implements ConnectionLink {
             return;
         }
         beforeWrite();
-        if (ring.failure() != null) {
+        if (ring.failure() != null && !readsDeadPeersBytes()) {
             if (failOver(ring.failure())) {
                 return; // the writes wait for the switch
             }
@@ -291,7 +291,9 @@ public abstract class RingConnectionLink implements ConnectionLink {
                 if (failOver(ring.failure())) {
                     return 1;
                 }
-                throw linkFailure();
+                if (!readsDeadPeersBytes()) {
+                    throw linkFailure();
+                }
             }
             if (ring.takeProbeWanted()) {
                 try {
@@ -478,6 +480,27 @@ public abstract class RingConnectionLink implements ConnectionLink {
         }
     }
 
+    /**
+     * Whether the reads still take what a dead peer had published (see {@link #peerGone}) although
+     * the ring's path failed since: on rdma, its queue pair died with it, so the credit those reads
+     * return fails, but the bytes lie in this side's memory, whole (a completion said so for each).
+     * A peer that broke the protocol gets nothing of the sort.
+     */
+    private boolean readsDeadPeersBytes() throws IOException {
+        if (ring.failure() instanceof RingProtocolException) {
+            return false;
+        }
+        if (peerGone == null && !goneReported && peerClosed && !controlFailed && !ring.peerOutputDone()
+                && !host.isInputShutdown() && ring.readable() > 0) {
+            // The control connection had ended without the peer's end of output, and its death waited
+            // for a grace period (the end travels on the ring's own path, and may come late): the path
+            // failing since says the peer died. Its bytes are read first, as after peerDied.
+            peerGone = linkFailure();
+            waitingForCredit = false;
+        }
+        return peerGone != null;
+    }
+
     /** Whether the peer's end of output has come (the peer closed cleanly, or half-closed). */
     protected final boolean peerOutputDone() {
         return ring.peerOutputDone();
@@ -505,6 +528,9 @@ public abstract class RingConnectionLink implements ConnectionLink {
      * nothing is left to read or the application no longer reads. Writes fail now: nothing takes them.
      */
     protected final void peerDied() {
+        if (peerGone != null || goneReported) {
+            return; // already told (the path failed first), or being told through the reads
+        }
         IOException died = new IOException("the peer's end of the " + kind().name().toLowerCase()
                 + " link closed without ending its stream: its process died or it dropped the connection");
         int unread;

@@ -52,6 +52,7 @@ import java.util.zip.CRC32;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -485,6 +486,66 @@ class RdmaChannelTest {
             client.close().sync();
         } finally {
             server.close().sync();
+        }
+    }
+
+    /**
+     * What a dead rdma peer had published is the application's, as over shm and as a socket delivers
+     * what a dead peer sent, even once the rdma path failed under the reads: its queue pair died with
+     * it, so the credit the first read returns never completes and the link fails (the stall or the
+     * retry limit), yet the bytes lie in this side's ring, whole. The reads take them all, then the
+     * death is reported. (The link's failure closed the channel at once, the rest unread.)
+     */
+    @Test
+    void whatADeadRdmaPeerHadSentIsReadAlthoughThePathFailedSince() throws Exception {
+        EchoServerProcess.Started server = EchoServerProcess.start("rdma", ADDRESS);
+        try {
+            Peers.Collector collector = new Peers.Collector(Long.MAX_VALUE);
+            Channel client = Peers.vsocketClient(group, List.of(VSocketLink.RDMA), collector)
+                    .option(ChannelOption.AUTO_READ, false)
+                    // A 64 KiB ring returns credit every 16 KiB read; the one read() below takes more.
+                    .option(VSocketChannelOption.RING_SIZE, 64 << 10)
+                    .option(ChannelOption.RCVBUF_ALLOCATOR, new io.netty.channel.FixedRecvByteBufAllocator(20 << 10))
+                    .connect(new InetSocketAddress(ADDRESS, server.port())).sync().channel();
+            assertEquals(VSocketLink.RDMA, Peers.linkOf(client));
+            int size = 48 << 10;
+            client.writeAndFlush(Unpooled.wrappedBuffer(new byte[size])).sync();
+            io.vsocket.stream.StreamLink ring = ShmInternals.ring(client);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (client.eventLoop().submit(ring::readable).get() < size && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            assertEquals(size, (int) client.eventLoop().submit(ring::readable).get(), "the echo came back, unread");
+            server.process().destroyForcibly();
+            server.process().waitFor(30, TimeUnit.SECONDS);
+            deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (!ShmInternals.peerClosed(client) && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            assertTrue(ShmInternals.peerClosed(client), "the client's link saw its control connection end");
+            assertTrue(client.isOpen(), "the channel waits for its application to read what the peer sent");
+            client.read(); // (32 KiB in the runs so far): the credit for them goes to the dead queue pair
+            deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+            while (client.eventLoop().submit(ring::failure).get() == null && System.nanoTime() < deadline) {
+                Thread.sleep(50);
+            }
+            assertNotNull(client.eventLoop().submit(ring::failure).get(), "the credit to the dead peer failed the path");
+            if (!client.isOpen()) {
+                Throwable why = collector.error.getNow(null);
+                if (why != null) {
+                    why.printStackTrace();
+                }
+                org.junit.jupiter.api.Assertions.fail("the rest of the dead peer's bytes are still to be read; "
+                        + collector.received() + " read, the channel closed with " + why);
+            }
+            client.config().setAutoRead(true);
+            collector.inactive.get(30, TimeUnit.SECONDS);
+            assertEquals(size, collector.received(), "every byte the dead peer had sent, read before its death is reported");
+            IOException io = assertInstanceOf(IOException.class, collector.error.get(1, TimeUnit.SECONDS));
+            assertTrue(io.getMessage().contains("died"), io.getMessage());
+        } finally {
+            server.process().destroyForcibly();
+            server.process().waitFor(20, TimeUnit.SECONDS);
         }
     }
 

@@ -37,6 +37,14 @@ final class ShmInternals {
         return link instanceof RingConnectionLink && (boolean) read(RingConnectionLink.class, "peerClosed", link);
     }
 
+    /** The channel's ring link's ring (shm or rdma), null where its link is tcp. Read it on the channel's loop. */
+    static io.vsocket.stream.StreamLink ring(Channel channel) {
+        Object path = read(VSocketSocketChannel.class, "path", channel);
+        Object link = read(path.getClass(), "link", path);
+        return link instanceof RingConnectionLink ? (io.vsocket.stream.StreamLink) read(RingConnectionLink.class, "ring", link)
+                : null;
+    }
+
     /** The whole shared mapping: the 4 KiB control page, then the client-to-server ring, then the other. */
     static MemorySegment memory(ShmLink link) {
         return (MemorySegment) read(ShmLink.class, "memory", link);

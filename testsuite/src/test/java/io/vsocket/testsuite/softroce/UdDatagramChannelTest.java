@@ -338,6 +338,75 @@ class UdDatagramChannelTest {
         }
     }
 
+    /**
+     * A completion batch over UD is handed to the pipeline at most the allocator's messages per read
+     * before each read-complete, as a socket's read loop hands them (NIO and epoll: batches of 4 for
+     * 60 datagrams), so a handler that flushes in {@code channelReadComplete} answers in batches.
+     * (60: fewer than the endpoint's send slots, so that none of them goes over UDP.)
+     */
+    @Test
+    void aCompletionBatchOverUdIsHandedAtMostTheAllocatorsMessagesPerRead() throws Exception {
+        java.util.List<Integer> batches = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+        java.util.concurrent.atomic.AtomicInteger inBatch = new java.util.concurrent.atomic.AtomicInteger();
+        BlockingQueue<DatagramPacket> atB = new LinkedBlockingQueue<>();
+        io.netty.channel.EventLoop bLoop = group.next();
+        io.netty.channel.EventLoop aLoop = group.next();
+        assertTrue(aLoop != bLoop, "two loops");
+        DatagramChannel a = (DatagramChannel) new Bootstrap().group(aLoop).channel(VSocketDatagramChannel.class)
+                .option(VSocketChannelOption.DATAGRAM_SHM, false)
+                .handler(new io.netty.channel.ChannelInboundHandlerAdapter())
+                .bind(new InetSocketAddress(ADDRESS, 0)).sync().channel();
+        DatagramChannel b = (DatagramChannel) new Bootstrap().group(bLoop).channel(VSocketDatagramChannel.class)
+                .option(VSocketChannelOption.DATAGRAM_SHM, false) // one host: shm would carry them, UD is under test
+                .option(ChannelOption.RCVBUF_ALLOCATOR, new FixedRecvByteBufAllocator(2048).maxMessagesPerRead(4))
+                .handler(new SimpleChannelInboundHandler<DatagramPacket>(false) {
+                    @Override
+                    protected void channelRead0(ChannelHandlerContext ctx, DatagramPacket msg) {
+                        inBatch.incrementAndGet();
+                        atB.add(msg);
+                    }
+
+                    @Override
+                    public void channelReadComplete(ChannelHandlerContext ctx) {
+                        batches.add(inBatch.getAndSet(0));
+                    }
+                }).bind(new InetSocketAddress(ADDRESS, 0)).sync().channel();
+        try {
+            resolve(a, b, atB);
+            long receivedBefore = udReceived(b);
+            // Sent while b's loop is held, so that all 60 wait in b's completion queue at once.
+            java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+            b.eventLoop().execute(() -> {
+                try {
+                    release.await(10, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            batches.clear();
+            onLoop(a, () -> {
+                for (int i = 0; i < 60; i++) {
+                    a.write(packet("d" + i, b.localAddress()));
+                }
+                a.flush();
+                return null;
+            });
+            Thread.sleep(500); // (the emulated device delivers them meanwhile)
+            release.countDown();
+            for (int i = 0; i < 60; i++) {
+                DatagramPacket got = atB.poll(10, TimeUnit.SECONDS);
+                assertNotNull(got, "d" + i);
+                assertEquals("d" + i, text(got));
+            }
+            assertEquals(receivedBefore + 60, udReceived(b), "all 60 came over UD");
+            assertTrue(batches.stream().allMatch(n -> n <= 4), "batches of at most 4: " + batches);
+            assertTrue(batches.size() >= 15, "batches: " + batches);
+        } finally {
+            a.close().sync();
+            b.close().sync();
+        }
+    }
+
     @Test
     void aChannelThatDoesNotReadStillAnswersResolutionAndKeepsItsDatagramsForTheRead() throws Exception {
         BlockingQueue<DatagramPacket> atB = new LinkedBlockingQueue<>();
