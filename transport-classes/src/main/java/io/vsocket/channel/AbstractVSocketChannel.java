@@ -127,6 +127,19 @@ abstract class AbstractVSocketChannel extends AbstractChannel {
     }
 
     /**
+     * Out of the loop's epoll set before a close that runs off the loop ({@code prepareToClose}): the
+     * later deregistration finds nothing to do.
+     */
+    void leaveEpollSet() {
+        IoRegistration r = registration;
+        if (r != null) {
+            registration = null;
+            flags = 0;
+            r.cancel();
+        }
+    }
+
+    /**
      * The open channel leaves its loop ({@code deregister()}): true when what it runs there besides
      * its descriptor (a link's pollers, timers, watched descriptors) let go and goes on under the
      * loop it is registered with next ({@link #loopJoined()}); false when it stays on this loop, which

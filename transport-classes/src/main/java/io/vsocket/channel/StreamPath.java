@@ -55,6 +55,8 @@ final class StreamPath implements NegotiationHost {
     private final List<ChannelPromise> heldOutputShutdowns = new ArrayList<>(0);
     /** An input shut-down asked for while a late offer's link is being made: done once the link is there. */
     private boolean inputShutdownPending;
+    /** The traffic class the client's socket had before its SYN was marked; -1: not marked. */
+    private int synMarkedFrom = -1;
     private boolean inboundTaskPending;
     private final Runnable flushTask;
 
@@ -84,6 +86,11 @@ final class StreamPath implements NegotiationHost {
         }
     }
 
+    /** Before the client's connect: its SYN may carry the hello's mark ({@link LinkNegotiation#markSyn}). */
+    void beforeConnect(InetSocketAddress remote) {
+        synMarkedFrom = LinkNegotiation.markSyn(socket, config, remote);
+    }
+
     /**
      * The client's side, once its TCP connection is up: tcp at once when tcp is the only link allowed
      * (then this side never speaks vsocket, and the peer sees a plain client), or tcp at once moving
@@ -96,7 +103,7 @@ final class StreamPath implements NegotiationHost {
             linkEstablished(new TcpConnectionLink(this, socket, config), null);
             return;
         }
-        ConnectionLink upgrading = LinkNegotiation.upgradingClient(this, socket, config);
+        ConnectionLink upgrading = LinkNegotiation.upgradingClient(this, socket, config, synMarkedFrom);
         if (upgrading != null) {
             // On this host: usable over tcp now, onto shm when the hello completes.
             linkEstablished(upgrading, null);

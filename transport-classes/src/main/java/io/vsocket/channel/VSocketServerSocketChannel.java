@@ -57,6 +57,7 @@ public final class VSocketServerSocketChannel extends AbstractVSocketChannel imp
     @Override
     protected void doBind(SocketAddress localAddress) throws Exception {
         socket.bind((InetSocketAddress) localAddress);
+        listeners.saveSyns(socket);
         socket.listen(config.getBacklog());
         local = socket.localAddress();
         active = true;

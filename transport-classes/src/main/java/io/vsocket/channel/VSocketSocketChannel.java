@@ -10,6 +10,7 @@ import io.netty.channel.FileRegion;
 import io.netty.channel.IoEvent;
 import io.netty.channel.IoRegistration;
 import io.netty.channel.socket.SocketChannel;
+import io.netty.util.concurrent.GlobalEventExecutor;
 import io.vsocket.handshake.LinkNegotiation;
 import io.vsocket.handshake.NegotiationHost;
 import io.vsocket.link.ConnectionLink;
@@ -28,6 +29,7 @@ import java.nio.channels.AlreadyConnectedException;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.ConnectionPendingException;
 import java.nio.channels.NotYetConnectedException;
+import java.util.concurrent.Executor;
 
 /**
  * A vsocket stream: Netty's {@link SocketChannel} (with {@link io.netty.channel.socket.DuplexChannel}
@@ -60,6 +62,8 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     private final StreamReader reader;
     private boolean inputShutdown;
     private boolean outputShutdown;
+    /** {@link #closeLinks} ran. */
+    private boolean linksClosed;
 
     public VSocketSocketChannel() {
         super(null, newSocket(), false);
@@ -257,8 +261,9 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             doBind(localAddress);
         }
         // On this host the handshake is done by the time connect returns: go on at once rather than
-        // a turn of the loop later, so the hello's marker and the first bytes reach the server before
-        // its loop wakes to accept (one wake-up of the server's, not two).
+        // a turn of the loop later, so the first bytes (and the hello's marker, where the SYN carried
+        // none) reach the server before its loop wakes to accept (one wake-up of the server's, not two).
+        path.beforeConnect(remoteAddress);
         boolean connected = socket.connect(remoteAddress) || socket.isEstablished();
         if (!connected) {
             setFlag(VSocketIoOps.OUT);
@@ -337,6 +342,15 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         return (VSocketUnsafe) unsafe();
     }
 
+    /** The path (its hello, its link) and a pending connect: on the loop, once (see {@link VSocketUnsafe#prepareToClose}). */
+    private void closeLinks() {
+        if (!linksClosed) {
+            linksClosed = true;
+            path.close();
+            connect.close();
+        }
+    }
+
     @Override
     protected void doDisconnect() throws Exception {
         doClose();
@@ -347,8 +361,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         ChannelPromise registration = pendingRegistration;
         pendingRegistration = null;
         try {
-            path.close();
-            connect.close();
+            closeLinks();
         } finally {
             super.doClose();
             if (registration != null) {
@@ -414,6 +427,28 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     }
 
     final class VSocketUnsafe extends AbstractVSocketUnsafe {
+
+        /**
+         * As epoll's: a close that {@code SO_LINGER} may hold (bytes still unsent to a peer that does
+         * not read) runs off the loop, which it would otherwise block for up to the linger time. What
+         * belongs to the loop — the links, their pollers and timers, the descriptor's place in the
+         * epoll set — is let go here, on the loop; only the socket's close(2) runs elsewhere, and the
+         * close completes when it returns. A channel whose registration waits for its hello closes
+         * on the loop as before.
+         */
+        @Override
+        protected Executor prepareToClose() {
+            try {
+                if (isOpen() && pendingRegistration == null && config.getSoLinger() > 0) {
+                    closeLinks();
+                    leaveEpollSet();
+                    return GlobalEventExecutor.INSTANCE;
+                }
+            } catch (Throwable ignore) {
+                // The option could not be read (the socket is going): close as usual, on the loop.
+            }
+            return null;
+        }
 
         @Override
         public void connect(SocketAddress remoteAddress, SocketAddress localAddress, ChannelPromise promise) {

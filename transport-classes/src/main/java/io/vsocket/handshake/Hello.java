@@ -49,6 +49,21 @@ public final class Hello {
      */
     public static final byte UPGRADE_MARKER = 'u';
     /**
+     * What a loopback client that goes on over tcp at once and moves onto shm carries in its SYN
+     * instead of {@link #UPGRADE_MARKER}: this traffic class (DSCP 59, of RFC 2474's pool for local and
+     * experimental use; the ECN bits aside), which a vsocket server reads from the SYN its listener
+     * saved. Nothing of it is in the stream, so a plain server that closes without reading never
+     * meets an unread byte there (which made its close a reset), and the server learns of the client
+     * at accept, one segment and one system call on each side sooner. The client sets it for the
+     * handshake only and then restores its own.
+     */
+    public static final int SYN_MARK = 59 << 2;
+
+    /** Whether a saved SYN's traffic class ({@code -1}: none saved) is {@link #SYN_MARK}, ECN bits aside. */
+    static boolean isSynMark(int trafficClass) {
+        return trafficClass >= 0 && (trafficClass & 0xfc) == SYN_MARK;
+    }
+    /**
      * The urgent byte that marks where a late hello begins in the middle of a stream: a client's choice
      * made after it had sent bytes over tcp, and the server's answer behind its own bytes
      * ({@link LinkNegotiation}).

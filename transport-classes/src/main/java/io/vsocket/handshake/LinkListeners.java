@@ -27,6 +27,8 @@ public final class LinkListeners {
     private final Map<VSocketLink, LinkHello.Listener> open = new EnumMap<>(VSocketLink.class);
     private final Set<VSocketLink> tried = EnumSet.noneOf(VSocketLink.class);
     private boolean closed;
+    /** The server's socket saves each SYN (see {@link #saveSyns}). */
+    private volatile boolean savesSyns;
 
     /** For the server channel {@code server}, whose loop watches the listeners. */
     public LinkListeners(Channel server) {
@@ -54,6 +56,30 @@ public final class LinkListeners {
             logger.info("{}: no {} listener, its connections will not use {}: {}", server, name, name, e.toString());
             return null;
         }
+    }
+
+    /**
+     * Has the server's socket, before it listens, save the SYN of each connection ({@code
+     * TCP_SAVE_SYN}), where loopback clients may mark theirs ({@link Hello#SYN_MARK}): their
+     * connections' hellos read it at accept. Where the kernel refuses, they send the urgent marker
+     * they always could, and the hello waits for it.
+     */
+    public void saveSyns(io.vsocket.unix.NativeSocket socket) {
+        if (!ShmUpgradeLink.ENABLED || !LinkNegotiation.SYN_MARKS) {
+            return;
+        }
+        try {
+            socket.setIntOption(io.vsocket.ffm.libc.LibC.IPPROTO_TCP, io.vsocket.ffm.libc.LibC.TCP_SAVE_SYN, 1,
+                    "TCP_SAVE_SYN");
+            savesSyns = true;
+        } catch (IOException e) {
+            logger.debug("{}: SYNs not saved, loopback clients' marks go unseen: {}", server, e.getMessage());
+        }
+    }
+
+    /** Whether the server's socket saves each SYN ({@link #saveSyns}). */
+    boolean savesSyns() {
+        return savesSyns;
     }
 
     /** Whether a listener is open (on the server channel's loop, which it cannot leave). */

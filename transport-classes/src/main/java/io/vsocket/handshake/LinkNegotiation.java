@@ -17,6 +17,7 @@ import io.vsocket.link.VSocketLinkException;
 import io.vsocket.link.shm.ShmHello;
 import io.vsocket.link.shm.ShmRendezvous;
 import io.vsocket.loop.VSocketIoOps;
+import io.vsocket.ffm.libc.LibC;
 import io.vsocket.unix.NativeSocket;
 
 import java.io.IOException;
@@ -130,6 +131,8 @@ public final class LinkNegotiation {
     private boolean marked;
     /** A marked message still going out (the socket was full): the bytes not yet written. */
     private ByteBuf markedOut;
+    /** This accepted connection's SYN carried {@link Hello#SYN_MARK} (see {@link #markedSyn}). */
+    private boolean synMarked;
     /** Whether {@link #markedOut}'s urgent byte went out already. */
     private boolean markSent;
     /** In {@link Step#FLUSH_MARK}: the link the channel goes on with once the marked message went (null: the one it has). */
@@ -208,8 +211,29 @@ public final class LinkNegotiation {
     public void startServer(LinkListeners listeners) {
         this.listeners = listeners;
         step = Step.AWAIT_MARKER;
-        armTimeout();
+        synMarked = listeners != null && listeners.savesSyns() && markedSyn();
+        if (!synMarked) {
+            armTimeout();
+        }
         ready();
+    }
+
+    /**
+     * Whether this accepted connection's SYN carried {@link Hello#SYN_MARK}: only a loopback peer's
+     * counts (a SYN from elsewhere may have had its class set on the way). Reading it lets the kernel
+     * free the saved headers.
+     */
+    private boolean markedSyn() {
+        java.net.InetSocketAddress remote = channel.remoteAddress();
+        if (remote == null || remote.getAddress() == null || !remote.getAddress().isLoopbackAddress()) {
+            return false;
+        }
+        try {
+            return Hello.isSynMark(socket.savedSynTrafficClass());
+        } catch (IOException e) {
+            logger.debug("{}: the saved SYN could not be read: {}", channel, e.getMessage());
+            return false;
+        }
     }
 
     private void armTimeout() {
@@ -292,6 +316,10 @@ public final class LinkNegotiation {
                 return;
             }
             if (step == Step.AWAIT_MARKER) {
+                if (synMarked) {
+                    upgradingServer();
+                    return;
+                }
                 int urgent = socket.readUrgent();
                 if (urgent == Hello.CLIENT_MARKER) {
                     sendServerHello();
@@ -520,19 +548,85 @@ public final class LinkNegotiation {
 
     /**
      * The link of a client that suits {@link ShmUpgradeLink} (on the server's host, shm and tcp
-     * allowed): its marker is sent, and its channel goes on over tcp at once; null for any other
-     * client, whose connect waits for the hello.
+     * allowed): its marker is sent unless its SYN carried it ({@code synMarkedFrom}, from {@link
+     * #markSyn}, whose traffic class is restored now), and its channel goes on over tcp at once; null
+     * for any other client, whose connect waits for the hello.
      */
-    public static ConnectionLink upgradingClient(NegotiationHost host, NativeSocket socket, LinkSettings config)
-            throws IOException {
+    public static ConnectionLink upgradingClient(NegotiationHost host, NativeSocket socket, LinkSettings config,
+            int synMarkedFrom) throws IOException {
+        if (synMarkedFrom >= 0) {
+            // The handshake is done: the client's own class from here on.
+            restoreTrafficClass(socket, synMarkedFrom);
+        }
         if (!ShmUpgradeLink.suits(config, socket.localAddress(), host.remoteAddress())) {
             return null;
         }
-        // At once, not with the first bytes: a server that closes before any byte of the client's
-        // comes would answer a later marker with a reset (Netty's SocketRstTest).
-        socket.sendUrgent(Hello.UPGRADE_MARKER);
+        if (synMarkedFrom < 0) {
+            // At once, not with the first bytes: a server that closes before any byte of the client's
+            // comes would answer a later marker with a reset (Netty's SocketRstTest).
+            socket.sendUrgent(Hello.UPGRADE_MARKER);
+        }
         return ShmUpgradeLink.client(host, socket, config);
     }
+
+    /**
+     * Before the connect of a client that will go on over tcp at once and move onto shm (its server on
+     * loopback, {@link ShmUpgradeLink#suits}): its SYN is to carry {@link Hello#SYN_MARK} instead of an
+     * urgent marker after it. Returns what {@link #upgradingClient} restores once connected (the
+     * socket's own class, and which form was marked), or -1 where the SYN goes unmarked (the marker
+     * goes then, as before).
+     */
+    public static int markSyn(NativeSocket socket, LinkSettings config, java.net.InetSocketAddress remote) {
+        if (!SYN_MARKS || remote == null || remote.getAddress() == null || !remote.getAddress().isLoopbackAddress()
+                || !ShmUpgradeLink.linksSuit(config)) {
+            return -1;
+        }
+        boolean v4 = remote.getAddress() instanceof java.net.Inet4Address;
+        try {
+            int own = trafficClass(socket, v4);
+            setTrafficClass(socket, v4, Hello.SYN_MARK);
+            return v4 ? own : own | MARKED_OVER_IPV6;
+        } catch (IOException e) {
+            logger.debug("the SYN to {} goes unmarked (its urgent marker follows the connect): {}", remote, e.getMessage());
+            return -1;
+        }
+    }
+
+    /** In {@link #markSyn}'s answer beside the class: the SYN went to an IPv6 peer (its traffic class was marked). */
+    private static final int MARKED_OVER_IPV6 = 1 << 8;
+
+    private static void restoreTrafficClass(NativeSocket socket, int markedFrom) {
+        int own = markedFrom & 0xff;
+        try {
+            setTrafficClass(socket, (markedFrom & MARKED_OVER_IPV6) == 0, own);
+        } catch (IOException e) {
+            logger.debug("the traffic class {} could not be restored after the marked SYN: {}", own, e.getMessage());
+        }
+    }
+
+    /**
+     * The form that the packets to the peer carry (the socket is dual-stack): IPv4's TOS for an IPv4
+     * (v4-mapped) peer ({@code v4}), else IPv6's traffic class. Only that one is marked and restored; the other
+     * keeps the value the application gave both through the channel's option.
+     */
+    private static int trafficClass(NativeSocket socket, boolean v4) throws IOException {
+        return v4 ? socket.getIntOption(LibC.IPPROTO_IP, LibC.IP_TOS, "IP_TOS")
+                : socket.getIntOption(LibC.IPPROTO_IPV6, LibC.IPV6_TCLASS, "IPV6_TCLASS");
+    }
+
+    private static void setTrafficClass(NativeSocket socket, boolean v4, int trafficClass) throws IOException {
+        if (v4) {
+            socket.setIntOption(LibC.IPPROTO_IP, LibC.IP_TOS, trafficClass, "IP_TOS");
+        } else {
+            socket.setIntOption(LibC.IPPROTO_IPV6, LibC.IPV6_TCLASS, trafficClass, "IPV6_TCLASS");
+        }
+    }
+
+    /**
+     * Whether loopback clients that go on over tcp at once mark their SYN ({@link Hello#SYN_MARK}) rather
+     * than send an urgent marker ({@code -Dio.vsocket.synMark=false}: the marker, as before 2026-12-05).
+     */
+    static final boolean SYN_MARKS = Boolean.parseBoolean(System.getProperty("io.vsocket.synMark", "true"));
 
     private void clientChose(Hello.ClientHello hello) throws IOException {
         if (!Arrays.equals(hello.token(), token)) {

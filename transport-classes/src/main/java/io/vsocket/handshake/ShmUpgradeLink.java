@@ -146,14 +146,18 @@ public final class ShmUpgradeLink implements ConnectionLink {
      * address), shm and tcp are allowed, and shm is preferred to rdma.
      */
     static boolean suits(LinkSettings config, java.net.InetSocketAddress local, java.net.InetSocketAddress remote) {
-        java.util.List<VSocketLink> links = config.getLinks();
-        int shmAt = links.indexOf(VSocketLink.SHM);
-        int rdmaAt = links.indexOf(VSocketLink.RDMA);
-        if (!ENABLED || shmAt < 0 || !links.contains(VSocketLink.TCP) || rdmaAt >= 0 && rdmaAt < shmAt
-                || local == null || remote == null) {
+        if (!linksSuit(config) || local == null || remote == null) {
             return false;
         }
         return remote.getAddress().isLoopbackAddress() || remote.getAddress().equals(local.getAddress());
+    }
+
+    /** Whether the links allow this upgrade: shm and tcp, and rdma (if at all) after shm. */
+    static boolean linksSuit(LinkSettings config) {
+        java.util.List<VSocketLink> links = config.getLinks();
+        int shmAt = links.indexOf(VSocketLink.SHM);
+        int rdmaAt = links.indexOf(VSocketLink.RDMA);
+        return ENABLED && shmAt >= 0 && links.contains(VSocketLink.TCP) && (rdmaAt < 0 || rdmaAt > shmAt);
     }
 
     /** The client's side: its channel goes on over tcp now, and reads the offer off the server's first bytes. */

@@ -514,7 +514,7 @@ public abstract class RingConnectionLink implements ConnectionLink {
     private IOException linkFailure() {
         IOException failure = ring.failure();
         if (peerClosed && !ring.peerOutputDone() && !(failure instanceof RingProtocolException)) {
-            return new IOException("the peer's end of the " + kind().name().toLowerCase() + " link closed without "
+            return new IOException(PEER_DIED + "the peer's end of the " + kind().name().toLowerCase() + " link closed without "
                     + "ending its stream: its process died or it dropped the connection (and then: "
                     + failure.getMessage() + ")", failure);
         }
@@ -531,7 +531,7 @@ public abstract class RingConnectionLink implements ConnectionLink {
         if (peerGone != null || goneReported) {
             return; // already told (the path failed first), or being told through the reads
         }
-        IOException died = new IOException("the peer's end of the " + kind().name().toLowerCase()
+        IOException died = new IOException(PEER_DIED + "the peer's end of the " + kind().name().toLowerCase()
                 + " link closed without ending its stream: its process died or it dropped the connection");
         int unread;
         try {
@@ -599,10 +599,31 @@ public abstract class RingConnectionLink implements ConnectionLink {
         }
         if (started) {
             // A failed control connection or ring ends the link as a reset: the peer must not read
-            // a clean end of stream where this side's bytes were cut off.
-            end(controlFailed || ring.failure() != null || closeIsAbortive(socket));
+            // a clean end of stream where this side's bytes were cut off. So does a close that leaves
+            // the peer's bytes unread, as a socket's does.
+            end(controlFailed || ring.failure() != null || closeIsAbortive(socket) || unreadInput());
         } else {
             ring.close();
+        }
+    }
+
+    /**
+     * How a dead peer's error begins: as the reset a socket reads where a peer's process died with
+     * bytes unread, so that what classifies resets by their message (Reactor Netty's premature close
+     * and its retry, as a probe found: it took the bare message for another error) takes it for one.
+     */
+    private static final String PEER_DIED = "Connection reset by peer: ";
+
+    /**
+     * Whether this side leaves bytes of the peer's unread in its ring: a socket closed with bytes
+     * unread in its receive queue resets the connection, and so does the link, so that the peer knows
+     * its last bytes were not taken (a probe: the peer saw a clean end where epoll's saw the reset).
+     */
+    private boolean unreadInput() {
+        try {
+            return ring.readable() > 0;
+        } catch (IOException e) {
+            return false;
         }
     }
 

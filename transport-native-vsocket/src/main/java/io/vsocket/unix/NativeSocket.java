@@ -64,7 +64,11 @@ public final class NativeSocket implements AutoCloseable {
         final MemorySegment address = Arena.ofAuto().allocate(sockaddr_in6.LAYOUT);
         final MemorySegment length = Arena.ofAuto().allocate(JAVA_INT);
         final MemorySegment value = Arena.ofAuto().allocate(JAVA_INT);
+        /** A saved SYN's headers: IPv4's or IPv6's, then TCP's with its options (at most 60 + 60 bytes). */
+        final MemorySegment syn = Arena.ofAuto().allocate(SAVED_SYN_MAX);
     }
+
+    private static final int SAVED_SYN_MAX = 256;
 
     private final int fd;
     private volatile boolean open = true;
@@ -591,6 +595,34 @@ public final class NativeSocket implements AutoCloseable {
             throw new NativeIoException("getsockopt(" + what + ")", Downcalls.errno(errno));
         }
         return v.get(JAVA_INT, 0);
+    }
+
+    /**
+     * The traffic class (IPv4's TOS byte, or IPv6's traffic class) of the SYN that opened this
+     * accepted connection, as its listener saved it ({@code TCP_SAVE_SYN}); -1 when none was saved.
+     * The kernel lets go of the saved headers once read ({@code TCP_SAVED_SYN}), so this answers once.
+     */
+    public int savedSynTrafficClass() throws NativeIoException {
+        refuseIfClosed("getsockopt(TCP_SAVED_SYN)");
+        CallScratch scratch = CALL_SCRATCH.get();
+        MemorySegment syn = scratch.syn;
+        MemorySegment len = scratch.length;
+        len.set(JAVA_INT, 0, SAVED_SYN_MAX);
+        MemorySegment errno = Downcalls.threadErrnoState();
+        if (LibC.getsockopt(errno, fd, LibC.IPPROTO_TCP, LibC.TCP_SAVED_SYN, syn, len) != 0) {
+            throw new NativeIoException("getsockopt(TCP_SAVED_SYN)", Downcalls.errno(errno));
+        }
+        int n = len.get(JAVA_INT, 0);
+        if (n < 2) {
+            return -1;
+        }
+        int first = Byte.toUnsignedInt(syn.get(JAVA_BYTE, 0));
+        int second = Byte.toUnsignedInt(syn.get(JAVA_BYTE, 1));
+        return switch (first >>> 4) {
+            case 4 -> second; // IPv4: the TOS byte follows version and header length
+            case 6 -> (first & 0x0f) << 4 | second >>> 4; // IPv6: the class straddles the first two bytes
+            default -> -1;
+        };
     }
 
     /** {@code SO_LINGER}: seconds, or -1 when off. */

@@ -84,6 +84,8 @@ public final class LibC {
     public static final int TCP_KEEPINTVL = 5;
     public static final int TCP_KEEPCNT = 6;
     public static final int TCP_USER_TIMEOUT = 18;
+    public static final int TCP_SAVE_SYN = 27;
+    public static final int TCP_SAVED_SYN = 28;
     public static final int SHUT_RD = 0;
     public static final int SHUT_WR = 1;
     public static final int SHUT_RDWR = 2;

@@ -1,0 +1,104 @@
+package io.vsocket.testsuite.link;
+
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.vsocket.channel.VSocketEventLoopGroup;
+import io.vsocket.link.VSocketLink;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A side that closes with its peer's bytes unread resets the connection, as a socket closed with
+ * bytes in its receive queue does: the peer learns that its last bytes were not taken ("Connection
+ * reset by peer") instead of reading a clean end — Lettuce and Reactor Netty tell the two apart (a
+ * probe: on shm the peer saw a clean end, 5 of 5, where epoll's saw the reset). A side that read
+ * everything still closes cleanly.
+ */
+class UnreadCloseTest {
+    private static EventLoopGroup serverGroup;
+    private static EventLoopGroup clientGroup;
+
+    @BeforeAll
+    static void start() {
+        serverGroup = new VSocketEventLoopGroup(1);
+        clientGroup = new VSocketEventLoopGroup(1);
+    }
+
+    @AfterAll
+    static void stop() throws InterruptedException {
+        clientGroup.shutdownGracefully(0, 5, TimeUnit.SECONDS).sync();
+        serverGroup.shutdownGracefully(0, 5, TimeUnit.SECONDS).sync();
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = VSocketLink.class, names = {"TCP", "SHM"})
+    void aCloseWithThePeersBytesUnreadResetsTheConnection(VSocketLink link) throws Exception {
+        IOException error = closeAfter(link, false);
+        assertInstanceOf(IOException.class, error, "the peer saw a clean end where the close left its bytes unread");
+        assertTrue(error.getMessage().contains("Connection reset by peer"), error.getMessage());
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = VSocketLink.class, names = {"TCP", "SHM"})
+    void aCloseAfterReadingEverythingEndsCleanly(VSocketLink link) throws Exception {
+        assertEquals(null, closeAfter(link, true), "the peer saw an error where the close read everything");
+    }
+
+    /**
+     * The client sends 64 KiB to a server that does not read them (or reads them all, {@code read}),
+     * which then closes: what the client's pipeline saw before its channel went inactive, or null.
+     */
+    private static IOException closeAfter(VSocketLink link, boolean read) throws Exception {
+        CompletableFuture<Channel> accepted = new CompletableFuture<>();
+        Peers.Collector atServer = new Peers.Collector(64 << 10);
+        Channel server = Peers.vsocketServer(serverGroup, List.of(link), new ChannelInitializer<Channel>() {
+            @Override
+            protected void initChannel(Channel ch) {
+                ch.pipeline().addLast(atServer);
+                accepted.complete(ch);
+            }
+        }).childOption(ChannelOption.AUTO_READ, read).bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+        try {
+            CompletableFuture<Throwable> seen = new CompletableFuture<>();
+            Channel client = Peers.vsocketClient(clientGroup, List.of(link), new io.netty.channel.ChannelInboundHandlerAdapter() {
+                @Override
+                public void exceptionCaught(io.netty.channel.ChannelHandlerContext ctx, Throwable cause) {
+                    seen.complete(cause);
+                }
+
+                @Override
+                public void channelInactive(io.netty.channel.ChannelHandlerContext ctx) {
+                    seen.complete(null);
+                }
+            }).connect(server.localAddress()).sync().channel();
+            assertEquals(link, Peers.awaitLink(client, link));
+            Channel peer = accepted.get(10, TimeUnit.SECONDS);
+            client.writeAndFlush(Unpooled.wrappedBuffer(new byte[64 << 10])).sync();
+            if (read) {
+                atServer.done.get(10, TimeUnit.SECONDS);
+            } else {
+                Thread.sleep(200); // (the bytes reach the server's ring or socket)
+            }
+            peer.close().sync();
+            Throwable cause = seen.get(10, TimeUnit.SECONDS);
+            return cause == null ? null : assertInstanceOf(IOException.class, cause);
+        } finally {
+            server.close().sync();
+        }
+    }
+}
