@@ -599,6 +599,11 @@ final class StreamPath implements NegotiationHost {
     }
 
     @Override
+    public void hangUpReady() {
+        channel.streamUnsafe().readToEnd();
+    }
+
+    @Override
     public void flushReady() {
         channel.streamUnsafe().flushNow();
     }

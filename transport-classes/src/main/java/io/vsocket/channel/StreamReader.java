@@ -34,8 +34,12 @@ final class StreamReader {
         return !channel.inputShut() || !endReported && config.isAllowHalfClosure();
     }
 
-    /** Reads what the link has, as far as the receive allocator goes. */
-    void read(VSocketSocketChannel.VSocketUnsafe unsafe) {
+    /**
+     * Reads what the link has, as far as the receive allocator goes; {@code toEnd}: on to the end of
+     * stream whatever it says (the peer's end came: epoll's read on a hang-up goes on to the end,
+     * auto-read or not, so an application that does not read still learns its peer closed).
+     */
+    void read(VSocketSocketChannel.VSocketUnsafe unsafe, boolean toEnd) {
         if (!mayRead()) {
             channel.stopReading();
             return;
@@ -77,7 +81,7 @@ final class StreamReader {
                 // A handler may have closed the channel: its descriptor's number may be another
                 // socket's by now (another loop's accept), and a read through it would take that
                 // connection's bytes.
-            } while (channel.isOpen() && allocHandle.continueReading());
+            } while (channel.isOpen() && (toEnd || allocHandle.continueReading()));
             allocHandle.readComplete();
             pipeline.fireChannelReadComplete();
             if (eof) {

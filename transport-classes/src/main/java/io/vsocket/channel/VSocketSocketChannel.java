@@ -567,7 +567,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         @Override
         void hangUpReady() {
             if (isActive()) {
-                inReady();
+                readToEnd();
                 if (isOpen() && inputShutdown) {
                     inReady();
                 }
@@ -577,7 +577,12 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
 
         @Override
         void inReady() {
-            reader.read(this);
+            reader.read(this, false);
+        }
+
+        /** Reads on to the end of stream, auto-read or not: the peer's end came (epoll's hang-up read). */
+        void readToEnd() {
+            reader.read(this, true);
         }
     }
 }

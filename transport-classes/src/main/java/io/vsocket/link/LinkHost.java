@@ -25,6 +25,12 @@ public interface LinkHost {
     /** Received bytes, or the end of the peer's stream, are there to read: runs the channel's read loop. */
     void readReady();
 
+    /**
+     * The peer's end of output came: runs the channel's read loop on to the end of stream, whether
+     * the application reads or not (auto-read off), as epoll's read on a hang-up does.
+     */
+    void hangUpReady();
+
     /** The link can take more: writes what the outbound buffer holds now. */
     void flushReady();
 

@@ -318,7 +318,7 @@ public abstract class RingConnectionLink implements ConnectionLink {
                 // a read already met the end (it was reading when the end came), the first call
                 // here is that second report.
                 peerEndSeen = true;
-                host.readReady();
+                host.hangUpReady();
                 if (host.isOpen() && host.isInputShutdown() && !closed) {
                     host.readReady();
                 }

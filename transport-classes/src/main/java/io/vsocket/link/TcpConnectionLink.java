@@ -47,6 +47,9 @@ public final class TcpConnectionLink implements ConnectionLink {
         if (!reading) {
             host.unwatch(VSocketIoOps.IN);
         }
+        // The peer's end is watched whether the application reads or not: epoll's hang-up read takes
+        // what is left and the end, auto-read or not (see VSocketSocketChannel's hangUpReady).
+        host.watch(VSocketIoOps.RDHUP);
     }
 
     /**

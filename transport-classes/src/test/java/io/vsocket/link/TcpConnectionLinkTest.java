@@ -186,6 +186,10 @@ class TcpConnectionLinkTest {
         }
 
         @Override
+        public void hangUpReady() {
+        }
+
+        @Override
         public void flushReady() {
         }
 
