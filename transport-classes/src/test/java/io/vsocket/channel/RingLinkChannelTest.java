@@ -142,21 +142,33 @@ class RingLinkChannelTest {
         p.close();
     }
 
+    /**
+     * b closes with a's bytes unread in its ring, which resets the connection (as a socket's close with
+     * bytes in its receive queue does): a, waiting for credit, still reads b's last bytes, and then
+     * learns of the reset (here from its control connection, as a real link's peer does when the
+     * closing side's socket goes with SO_LINGER 0).
+     */
     @Test
-    void aWriterWaitingForCreditStillReadsThePeersLastBytesWhenThePeerClosesCleanly() throws Exception {
+    void aWriterWaitingForCreditStillReadsThePeersLastBytesBeforeThePeersReset() throws Exception {
         Pair p = Pair.open(4096, false);
         p.b.channel.config().setAutoRead(false); // b takes nothing: a's writes wait for credit
         p.b.channel.eventLoop().submit(() -> { }).sync();
         p.a.write(pattern(64 * 1024, 4));
         await(p.a.link::waitsForCredit, "a to wait for credit");
         byte[] last = pattern(1000, 8);
-        // b's last bytes and its clean close in one go: a meets them both while it waits for credit.
+        // b's last bytes and its close in one go: a meets them both while it waits for credit.
         p.b.channel.eventLoop().submit(() -> {
             p.b.channel.writeAndFlush(Unpooled.wrappedBuffer(last));
             p.b.channel.close();
         }).sync();
-        await(() -> !p.a.channel.isOpen(), "a to close after b's end");
-        assertArrayEquals(last, p.a.received.toByteArray(), "the peer's last bytes, read before the writes fail");
+        assertFalse(p.b.link.ring.out.outputDone, "b's close was a reset, not an end of output");
+        p.a.control.setSoLinger(true, 0);
+        p.a.control.close();
+        await(() -> !p.a.channel.isOpen(), "a to close after b's reset");
+        assertArrayEquals(last, p.a.received.toByteArray(), "the peer's last bytes, read before the reset is reported");
+        List<Throwable> errors = p.a.exceptions();
+        assertEquals(1, errors.size(), errors::toString);
+        assertTrue(errors.get(0).getMessage().contains("reset"), errors.get(0)::getMessage);
         p.close();
     }
 
