@@ -91,6 +91,14 @@ final class StreamPath implements NegotiationHost {
         synMarkedFrom = LinkNegotiation.markSyn(socket, config, remote);
     }
 
+    /** The connect failed on an open channel: the socket's own traffic class back, for a later connect. */
+    void connectFailed() {
+        if (synMarkedFrom >= 0) {
+            LinkNegotiation.unmarkSyn(socket, synMarkedFrom);
+            synMarkedFrom = -1;
+        }
+    }
+
     /**
      * The client's side, once its TCP connection is up: tcp at once when tcp is the only link allowed
      * (then this side never speaks vsocket, and the peer sees a plain client), or tcp at once moving

@@ -81,7 +81,7 @@ final class StreamReader {
                 // A handler may have closed the channel: its descriptor's number may be another
                 // socket's by now (another loop's accept), and a read through it would take that
                 // connection's bytes.
-            } while (channel.isOpen() && (toEnd || allocHandle.continueReading()));
+            } while (channel.isOpen() && (toEnd ? !inputShutWithoutHalfClosure() : allocHandle.continueReading()));
             allocHandle.readComplete();
             pipeline.fireChannelReadComplete();
             if (eof) {
@@ -110,6 +110,11 @@ final class StreamReader {
                 channel.stopReading();
             }
         }
+    }
+
+    /** A handler shut the input during a read to the end, and half-closure is off: epoll's read stops there too. */
+    private boolean inputShutWithoutHalfClosure() {
+        return channel.inputShut() && !config.isAllowHalfClosure();
     }
 
     /** The peer closed its side, or the read failed: half-close or close, as {@code ALLOW_HALF_CLOSURE} says. */

@@ -1,6 +1,7 @@
 package io.vsocket.channel;
 
 import io.netty.buffer.ByteBuf;
+import io.netty.channel.ChannelException;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelMetadata;
@@ -345,9 +346,12 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     /** The path (its hello, its link) and a pending connect: on the loop, once (see {@link VSocketUnsafe#prepareToClose}). */
     private void closeLinks() {
         if (!linksClosed) {
-            linksClosed = true;
-            path.close();
-            connect.close();
+            try {
+                path.close();
+            } finally {
+                connect.close();
+            }
+            linksClosed = true; // (not when a close threw: the close on the loop tries again, and reports it)
         }
     }
 
@@ -429,25 +433,30 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     final class VSocketUnsafe extends AbstractVSocketUnsafe {
 
         /**
-         * As epoll's: a close that {@code SO_LINGER} may hold (bytes still unsent to a peer that does
-         * not read) runs off the loop, which it would otherwise block for up to the linger time. What
-         * belongs to the loop — the links, their pollers and timers, the descriptor's place in the
-         * epoll set — is let go here, on the loop; only the socket's close(2) runs elsewhere, and the
-         * close completes when it returns. A channel whose registration waits for its hello closes
-         * on the loop as before.
+         * As epoll's: a close that {@code SO_LINGER} may hold (bytes unsent to a peer that does not
+         * read) runs off the loop, which it would block for the linger time. The links, their timers
+         * and the descriptor's place in the epoll set are let go here, on the loop; only the socket's
+         * close(2) runs elsewhere, and the close completes when it returns.
          */
         @Override
         protected Executor prepareToClose() {
+            boolean lingers;
             try {
-                if (isOpen() && pendingRegistration == null && config.getSoLinger() > 0) {
-                    closeLinks();
-                    leaveEpollSet();
-                    return GlobalEventExecutor.INSTANCE;
-                }
-            } catch (Throwable ignore) {
-                // The option could not be read (the socket is going): close as usual, on the loop.
+                lingers = isOpen() && isRegistered() && pendingRegistration == null && !eventLoop().isShuttingDown()
+                        && config.getSoLinger() > 0;
+            } catch (ChannelException e) {
+                return null; // the option could not be read (the socket is going): close as usual, on the loop
             }
-            return null;
+            if (!lingers) {
+                return null;
+            }
+            try {
+                closeLinks();
+            } catch (RuntimeException e) {
+                return null; // closed on the loop then, where the close reports what failed
+            }
+            leaveEpollSet();
+            return GlobalEventExecutor.INSTANCE;
         }
 
         @Override
@@ -472,6 +481,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                 }
                 connect.bound(eventLoop(), config.getConnectTimeoutMillis(), () -> close(voidPromise()));
             } catch (Throwable t) {
+                path.connectFailed();
                 promise.tryFailure(annotateConnectException(t, remoteAddress));
                 closeIfClosed();
             }

@@ -54,8 +54,9 @@ public final class Hello {
      * experimental use; the ECN bits aside), which a vsocket server reads from the SYN its listener
      * saved. Nothing of it is in the stream, so a plain server that closes without reading never
      * meets an unread byte there (which made its close a reset), and the server learns of the client
-     * at accept, one segment and one system call on each side sooner. The client sets it for the
-     * handshake only and then restores its own.
+     * at accept, without a segment of its own. The client sets it for the handshake only and then
+     * restores its own. A plain loopback client whose traffic class is this one is taken for a vsocket
+     * client: the class is reserved on a host that runs vsocket servers.
      */
     public static final int SYN_MARK = 59 << 2;
 

@@ -65,9 +65,8 @@ public final class LinkListeners {
      * they always could, and the hello waits for it.
      */
     public void saveSyns(io.vsocket.unix.NativeSocket socket) {
-        if (!ShmUpgradeLink.ENABLED || !LinkNegotiation.SYN_MARKS) {
-            return;
-        }
+        // Whatever this side's own flags say (they govern what its clients send): a client's mark
+        // must be seen, or it waits as a plain client would.
         try {
             socket.setIntOption(io.vsocket.ffm.libc.LibC.IPPROTO_TCP, io.vsocket.ffm.libc.LibC.TCP_SAVE_SYN, 1,
                     "TCP_SAVE_SYN");

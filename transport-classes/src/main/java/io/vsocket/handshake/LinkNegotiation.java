@@ -211,23 +211,32 @@ public final class LinkNegotiation {
     public void startServer(LinkListeners listeners) {
         this.listeners = listeners;
         step = Step.AWAIT_MARKER;
-        synMarked = listeners != null && listeners.savesSyns() && markedSyn();
+        boolean marked = listeners != null && listeners.savesSyns() && markedSyn();
+        if (marked && !isLoopback(channel.remoteAddress())) {
+            // A SYN marked as only a client on this host marks it, from another address: a connection
+            // forwarded to this side (a container's published port), whose client sends no urgent
+            // marker, or a class set on the way. Neither can share memory with this side: plain tcp,
+            // at once (a server-first protocol must not wait the hello timeout for a marker).
+            plainPeer("marked its SYN from " + channel.remoteAddress() + ", not from loopback (a forwarded connection)");
+            return;
+        }
+        synMarked = marked;
         if (!synMarked) {
             armTimeout();
         }
         ready();
     }
 
+    private static boolean isLoopback(java.net.InetSocketAddress address) {
+        return address != null && address.getAddress() != null && address.getAddress().isLoopbackAddress();
+    }
+
     /**
-     * Whether this accepted connection's SYN carried {@link Hello#SYN_MARK}: only a loopback peer's
-     * counts (a SYN from elsewhere may have had its class set on the way). Reading it lets the kernel
-     * free the saved headers.
+     * Whether this accepted connection's SYN carried {@link Hello#SYN_MARK}. Read for every connection:
+     * reading lets the kernel free the saved headers, which it would otherwise keep as long as the
+     * connection lives.
      */
     private boolean markedSyn() {
-        java.net.InetSocketAddress remote = channel.remoteAddress();
-        if (remote == null || remote.getAddress() == null || !remote.getAddress().isLoopbackAddress()) {
-            return false;
-        }
         try {
             return Hello.isSynMark(socket.savedSynTrafficClass());
         } catch (IOException e) {
@@ -556,7 +565,7 @@ public final class LinkNegotiation {
             int synMarkedFrom) throws IOException {
         if (synMarkedFrom >= 0) {
             // The handshake is done: the client's own class from here on.
-            restoreTrafficClass(socket, synMarkedFrom);
+            unmarkSyn(socket, synMarkedFrom);
         }
         if (!ShmUpgradeLink.suits(config, socket.localAddress(), host.remoteAddress())) {
             return null;
@@ -577,8 +586,7 @@ public final class LinkNegotiation {
      * goes then, as before).
      */
     public static int markSyn(NativeSocket socket, LinkSettings config, java.net.InetSocketAddress remote) {
-        if (!SYN_MARKS || remote == null || remote.getAddress() == null || !remote.getAddress().isLoopbackAddress()
-                || !ShmUpgradeLink.linksSuit(config)) {
+        if (!SYN_MARKS || !isLoopback(remote) || !ShmUpgradeLink.linksSuit(config)) {
             return -1;
         }
         boolean v4 = remote.getAddress() instanceof java.net.Inet4Address;
@@ -595,7 +603,8 @@ public final class LinkNegotiation {
     /** In {@link #markSyn}'s answer beside the class: the SYN went to an IPv6 peer (its traffic class was marked). */
     private static final int MARKED_OVER_IPV6 = 1 << 8;
 
-    private static void restoreTrafficClass(NativeSocket socket, int markedFrom) {
+    /** Restores the class {@link #markSyn} found ({@code markedFrom}, its answer): after the connect, or its failure. */
+    public static void unmarkSyn(NativeSocket socket, int markedFrom) {
         int own = markedFrom & 0xff;
         try {
             setTrafficClass(socket, (markedFrom & MARKED_OVER_IPV6) == 0, own);

@@ -159,6 +159,63 @@ class PlainServerCloseTest {
     }
 
     /**
+     * A SYN marked as only a loopback client marks it, from another address (a connection forwarded to a
+     * container's published port, or a class set on the way): its client sends no urgent marker, so the
+     * server serves it as a plain client at once — a server-first greeting goes out without waiting for
+     * the hello timeout (30 s here), and nothing of an offer precedes it.
+     */
+    @Test
+    void aMarkedSynFromAnotherAddressIsServedAsAPlainClientsAtOnce() throws Exception {
+        java.net.InetAddress other = null;
+        for (java.net.NetworkInterface nif : java.util.Collections.list(java.net.NetworkInterface.getNetworkInterfaces())) {
+            for (java.net.InetAddress a : java.util.Collections.list(nif.getInetAddresses())) {
+                if (a instanceof java.net.Inet4Address && !a.isLoopbackAddress() && !a.isLinkLocalAddress() && nif.isUp()) {
+                    other = a;
+                }
+            }
+        }
+        org.junit.jupiter.api.Assumptions.assumeTrue(other != null, "this host has an IPv4 address besides loopback");
+        Channel server = Peers.vsocketServer(group, List.of(VSocketLink.SHM, VSocketLink.TCP), new ChannelInboundHandlerAdapter() {
+            @Override
+            public void channelActive(ChannelHandlerContext ctx) {
+                ctx.writeAndFlush(Unpooled.copiedBuffer("220 ready\r\n", StandardCharsets.US_ASCII));
+            }
+
+            @Override
+            public boolean isSharable() {
+                return true;
+            }
+        }).childOption(io.vsocket.channel.VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 30_000)
+                .bind(new InetSocketAddress("0.0.0.0", 0)).sync().channel();
+        NativeSocket client = NativeSocket.newStreamSocket();
+        try (Arena arena = Arena.ofConfined()) {
+            client.setIntOption(io.vsocket.ffm.libc.LibC.IPPROTO_IP, io.vsocket.ffm.libc.LibC.IP_TOS, 59 << 2, "IP_TOS");
+            InetSocketAddress to = new InetSocketAddress(other, ((InetSocketAddress) server.localAddress()).getPort());
+            if (!client.connect(to)) {
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+                while (!client.isEstablished() && System.nanoTime() < deadline) {
+                    Thread.sleep(1);
+                }
+            }
+            MemorySegment buf = arena.allocate(64);
+            StringBuilder got = new StringBuilder();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (got.length() < 11 && System.nanoTime() < deadline) {
+                int n = client.read(buf.address(), 64);
+                if (n > 0) {
+                    got.append(new String(buf.asSlice(0, n).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE), StandardCharsets.US_ASCII));
+                } else {
+                    Thread.sleep(5);
+                }
+            }
+            assertEquals("220 ready\r\n", got.toString(), "the greeting, at once and alone");
+        } finally {
+            client.close();
+            server.close().sync();
+        }
+    }
+
+    /**
      * The SYN's mark is the handshake's only: once connected, the client's socket has the traffic class
      * its application set (or none), and its connection to a vsocket server still moves onto shm.
      */
