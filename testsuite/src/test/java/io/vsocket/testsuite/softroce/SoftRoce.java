@@ -111,7 +111,7 @@ public final class SoftRoce {
      * is nothing or 10 s have passed. Descriptors other threads closed meanwhile (an earlier test's
      * connections finishing their close) do not count against the test: only what it left open does.
      */
-    static List<String> descriptorsOpenedSince(List<String> before) throws Exception {
+    public static List<String> descriptorsOpenedSince(List<String> before) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
         while (true) {
             List<String> extra = new ArrayList<>(descriptorTargets());
