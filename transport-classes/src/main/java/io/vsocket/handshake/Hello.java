@@ -64,6 +64,7 @@ public final class Hello {
     static boolean isSynMark(int trafficClass) {
         return trafficClass >= 0 && (trafficClass & 0xfc) == SYN_MARK;
     }
+
     /**
      * The urgent byte that marks where a late hello begins in the middle of a stream: a client's choice
      * made after it had sent bytes over tcp, and the server's answer behind its own bytes

@@ -61,8 +61,9 @@ public final class LinkListeners {
     /**
      * Has the server's socket, before it listens, save the SYN of each connection ({@code
      * TCP_SAVE_SYN}), where loopback clients may mark theirs ({@link Hello#SYN_MARK}): their
-     * connections' hellos read it at accept. Where the kernel refuses, they send the urgent marker
-     * they always could, and the hello waits for it.
+     * connections' hellos read it at accept. Where the kernel refuses, a marked client (which sends no
+     * urgent marker) looks plain to this server: it stays on tcp, and a server-first protocol waits
+     * the hello timeout for it.
      */
     public void saveSyns(io.vsocket.unix.NativeSocket socket) {
         // Whatever this side's own flags say (they govern what its clients send): a client's mark

@@ -6,6 +6,7 @@ import io.netty.buffer.Unpooled;
 import io.netty.util.concurrent.Future;
 import io.netty.util.internal.logging.InternalLogger;
 import io.netty.util.internal.logging.InternalLoggerFactory;
+import io.vsocket.ffm.libc.LibC;
 import io.vsocket.link.ConnectionLink;
 import io.vsocket.link.HelloPartException;
 import io.vsocket.link.LinkHello;
@@ -17,7 +18,6 @@ import io.vsocket.link.VSocketLinkException;
 import io.vsocket.link.shm.ShmHello;
 import io.vsocket.link.shm.ShmRendezvous;
 import io.vsocket.loop.VSocketIoOps;
-import io.vsocket.ffm.libc.LibC;
 import io.vsocket.unix.NativeSocket;
 
 import java.io.IOException;
