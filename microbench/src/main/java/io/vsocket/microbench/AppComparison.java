@@ -84,7 +84,8 @@ import java.util.concurrent.TimeUnit;
  * <p>Usage: {@code AppComparison [seconds per measurement] [scenario,...] [transport,...] [rounds]};
  * transports are {@code vsocket} (default settings) and {@code epoll}, and {@code vsocket-spin0}
  * (blocks at once) where asked for. Each transport is measured {@code rounds} times (default 3), in
- * a rotating order, and the medians are reported.
+ * a rotating order, each round in a JVM of its own that warms the scenario up first (see {@link #FORK}),
+ * and the medians are reported.
  */
 public final class AppComparison {
     private static final byte[] PAYLOAD = new byte[64];
@@ -164,19 +165,28 @@ public final class AppComparison {
             all.put("epoll", new NettyEpoll("epoll"));
         }
         List<Transport> transports = names.stream().map(all::get).filter(t -> t != null).toList();
+        if (scenarios.size() == 1 && names.size() == 1 && rounds == 0) {
+            // A child JVM's round (see FORK): measured once, its figures printed for the parent.
+            Result r = run(scenarios.get(0), transports.get(0), seconds);
+            System.out.printf(Locale.ROOT, "%s %d %f %f %f %f%n", RESULT, r.requests(), r.p50Micros(), r.p99Micros(),
+                    r.requestsPerSecond(), r.cpuSecondsPer10k());
+            return;
+        }
         List<Result> results = new ArrayList<>();
         for (String scenario : scenarios) {
-            // Warm every transport up once (the JIT compiles the framework's code), then measure in
-            // rounds, each starting with the next transport: the first one measured after a switch
-            // pays for what the previous one left (compilations, garbage) — a 25% swing in CPU here.
-            for (Transport t : transports) {
-                run(scenario, t, Math.min(2, seconds));
+            if (!FORK) {
+                // Warm every transport up once (the JIT compiles the framework's code), then measure in
+                // rounds, each starting with the next transport: the first one measured after a switch
+                // pays for what the previous one left (compilations, garbage) — a 25% swing in CPU here.
+                for (Transport t : transports) {
+                    run(scenario, t, Math.min(2, seconds));
+                }
             }
             Map<String, List<Result>> byTransport = new LinkedHashMap<>();
             for (int round = 0; round < rounds; round++) {
                 for (int i = 0; i < transports.size(); i++) {
                     Transport t = transports.get((i + round) % transports.size());
-                    Result r = run(scenario, t, seconds);
+                    Result r = FORK ? fork(scenario, t.name(), seconds) : run(scenario, t, seconds);
                     byTransport.computeIfAbsent(t.name(), k -> new ArrayList<>()).add(r);
                     System.err.printf(Locale.ROOT, "  %s %s round %d: p50 %.1f us, cpu %.3f s/10k%n", scenario, t.name(),
                             round + 1, r.p50Micros(), r.cpuSecondsPer10k());
@@ -188,6 +198,54 @@ public final class AppComparison {
         }
         System.out.printf(Locale.ROOT, "medians of %d rounds of %.1f s%n", rounds, seconds);
         print(results);
+    }
+
+    /**
+     * Each round of each transport in a JVM of its own (the default; {@code -Dio.vsocket.bench.fork=false}:
+     * all in this one, as before 2026-12-05), which warms the scenario's client and server for
+     * {@link #WARM_NANOS} before it measures them, on the same groups and connections: an application runs
+     * one transport, and in one JVM the transports share the frameworks' and Netty's code, each one's
+     * classes widening the type profiles the other's paths are compiled with.
+     */
+    private static final boolean FORK = Boolean.parseBoolean(System.getProperty("io.vsocket.bench.fork", "true"));
+    /**
+     * How long a round warms up before it measures ({@code -Dio.vsocket.bench.warmSeconds}; in one JVM,
+     * 200 requests). 10 s in a fresh JVM: after 3 s the JIT still worked through almost all of the 3 s
+     * measured (gRPC unary, HTTP GET; 2026-12-05), after 6 s 0.1-0.7 s of it; its time counts in the CPU.
+     */
+    private static final long WARM_NANOS = FORK
+            ? (long) (Double.parseDouble(System.getProperty("io.vsocket.bench.warmSeconds", "10")) * 1e9) : 0;
+    private static final String RESULT = "round-result";
+
+    /** One round of {@code scenario} on {@code transport} in a child JVM with this one's options. */
+    private static Result fork(String scenario, String transport, double seconds) throws Exception {
+        List<String> command = new ArrayList<>();
+        command.add(ProcessHandle.current().info().command().orElse("java"));
+        command.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
+        command.addAll(List.of("-cp", System.getProperty("java.class.path"), AppComparison.class.getName(),
+                Double.toString(seconds), scenario, transport, "0"));
+        Process child = new ProcessBuilder(command).redirectErrorStream(true).start();
+        Result result = null;
+        try (java.io.BufferedReader out = new java.io.BufferedReader(
+                new java.io.InputStreamReader(child.getInputStream(), java.nio.charset.StandardCharsets.UTF_8))) {
+            for (String line = out.readLine(); line != null; line = out.readLine()) {
+                if (line.startsWith(RESULT + " ")) {
+                    String[] f = line.split(" ");
+                    result = new Result(scenario, transport, Long.parseLong(f[1]), Double.parseDouble(f[2]),
+                            Double.parseDouble(f[3]), Double.parseDouble(f[4]), Double.parseDouble(f[5]));
+                } else if (line.startsWith("  ")) {
+                    System.err.println(line); // the child's own report
+                } else if (!line.isBlank() && !line.startsWith("SLF4J")) {
+                    System.err.println("  " + scenario + " " + transport + ": " + line);
+                }
+            }
+        }
+        int status = child.waitFor();
+        if (status != 0 || result == null) {
+            throw new IllegalStateException("the " + scenario + " round on " + transport + " ended with status " + status
+                    + (result == null ? " and no result" : ""));
+        }
+        return result;
     }
 
     /** Each figure's median over the rounds (requests: their sum). */
@@ -306,7 +364,7 @@ public final class AppComparison {
 
     static Result grpcUnary(Transport t, double seconds) throws Exception {
         try (Grpc grpc = Grpc.start(t)) {
-            for (int i = 0; i < 200; i++) { // the connection and its first streams
+            for (long i = 0, warmEnd = System.nanoTime() + WARM_NANOS; i < 200 || System.nanoTime() < warmEnd; i++) {
                 ClientCalls.blockingUnaryCall(grpc.channel(), UNARY, CallOptions.DEFAULT, PAYLOAD);
             }
             Meter meter = new Meter();
@@ -324,7 +382,7 @@ public final class AppComparison {
         try (Grpc grpc = Grpc.start(t, direct)) {
             Meter meter = new Meter();
             CompletableFuture<Void> done = new CompletableFuture<>();
-            long warmEnd = System.nanoTime() + 500_000_000L;
+            long warmEnd = System.nanoTime() + Math.max(500_000_000L, WARM_NANOS);
             long end = warmEnd + (long) (seconds * 1e9);
             @SuppressWarnings("unchecked")
             StreamObserver<byte[]>[] requests = new StreamObserver[1];
@@ -376,7 +434,7 @@ public final class AppComparison {
                 .bindNow();
         try {
             HttpClient client = HttpClient.create(pool).runOn(loops).host("127.0.0.1").port(server.port());
-            for (int i = 0; i < 200; i++) {
+            for (long i = 0, warmEnd = System.nanoTime() + WARM_NANOS; i < 200 || System.nanoTime() < warmEnd; i++) {
                 client.get().uri("/").responseContent().aggregate().asByteArray().block();
             }
             Meter meter = new Meter();
@@ -424,7 +482,7 @@ public final class AppComparison {
                 RedisCodec.of(StringCodec.UTF8, ByteArrayCodec.INSTANCE))) {
             RedisCommands<String, byte[]> redis = connection.sync();
             redis.set("key", PAYLOAD);
-            for (int i = 0; i < 200; i++) {
+            for (long i = 0, warmEnd = System.nanoTime() + WARM_NANOS; i < 200 || System.nanoTime() < warmEnd; i++) {
                 redis.get("key");
             }
             Meter meter = new Meter();
@@ -452,8 +510,10 @@ public final class AppComparison {
         private final Histogram histogram = new Histogram(TimeUnit.SECONDS.toNanos(10), 3);
         private final com.sun.management.OperatingSystemMXBean os =
                 (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+        private final java.lang.management.CompilationMXBean jit = ManagementFactory.getCompilationMXBean();
         private long startNanos;
         private long startCpu;
+        private long startJitMillis;
 
         Meter() {
             restart();
@@ -463,6 +523,7 @@ public final class AppComparison {
             histogram.reset();
             startNanos = System.nanoTime();
             startCpu = os.getProcessCpuTime();
+            startJitMillis = jit.getTotalCompilationTime();
         }
 
         void record(long sentNanos, int replyLength) {
@@ -476,6 +537,9 @@ public final class AppComparison {
             double elapsed = (System.nanoTime() - startNanos) / 1e9;
             double cpu = (os.getProcessCpuTime() - startCpu) / 1e9;
             long n = histogram.getTotalCount();
+            // Whether the JIT had settled: its time counts in the CPU figure.
+            System.err.printf(Locale.ROOT, "  %s %s: the JIT worked %d ms of the %.1f s measured%n", scenario, transport,
+                    jit.getTotalCompilationTime() - startJitMillis, elapsed);
             return new Result(scenario, transport, n, histogram.getValueAtPercentile(50) / 1000.0,
                     histogram.getValueAtPercentile(99) / 1000.0, n / elapsed, cpu / n * 10_000);
         }

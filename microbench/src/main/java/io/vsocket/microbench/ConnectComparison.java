@@ -43,14 +43,39 @@ import java.util.function.Supplier;
  * hello skipped: the client speaks plain TCP), and Netty's epoll and NIO, in the same run. Client and
  * server each have their own loop (as two processes would), in this JVM. Every transport is measured
  * in three rounds, in a rotating order, and the medians are reported with vsocket's ratios against
- * epoll.
+ * epoll, beside the process's CPU time a connection (both sides' loops, the connecting thread, the
+ * JIT and the GC: all of it on this machine's two cores).
  *
  * <p>Usage: {@code ConnectComparison [connections per round] [transport,...]}.
  */
 public final class ConnectComparison {
     private static final int MESSAGE = 64;
     private static final int ROUNDS = 3;
-    private static final int WARM_UP = 5000;
+    /**
+     * Each round of each transport in a JVM of its own (the default; {@code -Dio.vsocket.bench.fork=false}:
+     * all in this one), warmed by {@link #WARM_UP} connections of that transport alone, as an application
+     * runs one transport: in one JVM, the transports share Netty's code, and each one's classes widen
+     * the type profiles the others' connect paths are compiled with.
+     */
+    private static final boolean FORK = Boolean.parseBoolean(System.getProperty("io.vsocket.bench.fork", "true"));
+    private static final String ONE = "--one";
+    private static final String RESULT = "round-result";
+
+    /**
+     * Connections that warm each transport before its measured round ({@code -Dio.vsocket.bench.warmUp};
+     * at least a round's). 40,000, past the JIT's second tier for code that runs once a connection: a
+     * method reaches C2 after some 15,000 calls, and a round measured just after 20,000 connections
+     * met vsocket's connect path being recompiled (the JIT busy 420-500 ms in a round of 2,000, against
+     * 190-260 for epoll; p50 1.1x the warm-up's own). Alone in its JVM (2026-12-05), vsocket's JIT worked
+     * 1.5 s over the 10,000 connections after the first 10,000, 0.15-0.4 s over the next ones and 0.07 s
+     * after 120,000; with 5,000 in one JVM, vsocket's first round was 1.5x its third's.
+     */
+    private static final int WARM_UP = Integer.getInteger("io.vsocket.bench.warmUp", FORK ? 40_000 : 5000);
+    /** The whole process's CPU (both loops, the thread that connects, the JIT and the GC) over a round. */
+    private static final com.sun.management.OperatingSystemMXBean OS =
+            (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+    /** The compiler's time over a round: whether the JIT had settled (see {@link #WARM_UP}). */
+    private static final java.lang.management.CompilationMXBean JIT = java.lang.management.ManagementFactory.getCompilationMXBean();
     private static final InetAddress ADDRESS = InetAddress.getLoopbackAddress();
 
     record Transport(String name, Supplier<EventLoopGroup> groups, Class<? extends ServerChannel> server,
@@ -68,15 +93,21 @@ public final class ConnectComparison {
     }
 
     public static void main(String[] args) throws Exception {
+        if (args.length > 0 && args[0].equals(ONE)) {
+            measureOne(args[1], Integer.parseInt(args[2]));
+            return;
+        }
         int connections = args.length > 0 ? Integer.parseInt(args[0]) : 2000;
         List<String> only = args.length > 1 ? List.of(args[1].split(",")) : List.of();
         List<Transport> selected = transports().stream().filter(t -> only.isEmpty() || only.contains(t.name())).toList();
-        for (Transport t : selected) {
-            // The JIT, the pools, the descriptor tables warmed for every one. Thousands, not hundreds: a
-            // transport whose connect runs more code (vsocket's hello and same-host upgrade) is compiled
-            // later, and a short warm-up measured its interpreter (p50 1.3-1.5x epoll's after 400
-            // connections, 1.1x after 18,000, the same hour).
-            measure(t, Math.max(WARM_UP, connections));
+        if (!FORK) {
+            for (Transport t : selected) {
+                // The JIT, the pools, the descriptor tables warmed for every one. Thousands, not hundreds:
+                // a transport whose connect runs more code (vsocket's hello and same-host upgrade) is
+                // compiled later, and a short warm-up measured its interpreter (p50 1.3-1.5x epoll's after
+                // 400 connections, 1.1x after 18,000, the same hour).
+                measure(t, Math.max(WARM_UP, connections));
+            }
         }
         List<List<double[]>> rounds = new ArrayList<>();
         for (Transport ignored : selected) {
@@ -85,13 +116,15 @@ public final class ConnectComparison {
         for (int round = 0; round < ROUNDS; round++) {
             for (int k = 0; k < selected.size(); k++) {
                 int i = (k + round) % selected.size(); // rotating order: no transport always runs first
-                rounds.get(i).add(measure(selected.get(i), connections));
+                Transport t = selected.get(i);
+                rounds.get(i).add(FORK ? fork(t.name(), connections) : measure(t, connections));
             }
         }
         System.out.println();
         System.out.printf(Locale.ROOT, "connect to first echoed byte, %d B, %d connections per round, medians of %d rounds%n",
                 MESSAGE, connections, ROUNDS);
-        System.out.printf(Locale.ROOT, "%-14s %10s %10s %10s %10s%n", "transport", "p50 µs", "p99 µs", "p50/epoll", "p99/epoll");
+        System.out.printf(Locale.ROOT, "%-14s %10s %10s %10s %10s %10s %10s%n", "transport", "p50 µs", "p99 µs",
+                "p50/epoll", "p99/epoll", "CPU µs", "CPU/epoll");
         double[] epoll = null;
         for (int i = 0; i < selected.size(); i++) {
             if (selected.get(i).name().equals("epoll")) {
@@ -104,16 +137,58 @@ public final class ConnectComparison {
             for (double[] r : rounds.get(i)) {
                 perRound.append(String.format(Locale.ROOT, " %.0f/%.0f", r[0], r[1]));
             }
-            System.out.printf(Locale.ROOT, "%-14s %10.1f %10.1f %10s %10s   rounds p50/p99:%s%n", selected.get(i).name(),
-                    m[0], m[1], epoll == null ? "-" : String.format(Locale.ROOT, "%.2f", m[0] / epoll[0]),
-                    epoll == null ? "-" : String.format(Locale.ROOT, "%.2f", m[1] / epoll[1]), perRound);
+            System.out.printf(Locale.ROOT, "%-14s %10.1f %10.1f %10s %10s %10.1f %10s   rounds p50/p99:%s%n",
+                    selected.get(i).name(), m[0], m[1], ratio(m[0], epoll, 0), ratio(m[1], epoll, 1), m[2],
+                    ratio(m[2], epoll, 2), perRound);
         }
+    }
+
+    /** A child JVM's: warms {@code transport}, measures one round, and prints its figures for the parent. */
+    private static void measureOne(String transport, int connections) throws Exception {
+        Transport t = transports().stream().filter(x -> x.name().equals(transport)).findFirst().orElseThrow();
+        double[] r = measure(t, Math.max(WARM_UP, connections), connections)[1];
+        System.out.printf(Locale.ROOT, "%s %f %f %f%n", RESULT, r[0], r[1], r[2]);
+    }
+
+    /** One round of {@code transport} in a child JVM with this one's options. */
+    private static double[] fork(String transport, int connections) throws Exception {
+        List<String> command = new ArrayList<>();
+        command.add(ProcessHandle.current().info().command().orElse("java"));
+        command.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
+        command.addAll(List.of("-cp", System.getProperty("java.class.path"), ConnectComparison.class.getName(), ONE,
+                transport, Integer.toString(connections)));
+        Process child = new ProcessBuilder(command).redirectErrorStream(true).start();
+        double[] result = null;
+        try (java.io.BufferedReader out = new java.io.BufferedReader(
+                new java.io.InputStreamReader(child.getInputStream(), java.nio.charset.StandardCharsets.UTF_8))) {
+            for (String line = out.readLine(); line != null; line = out.readLine()) {
+                if (line.startsWith(RESULT + " ")) {
+                    String[] f = line.split(" ");
+                    result = new double[] {Double.parseDouble(f[1]), Double.parseDouble(f[2]), Double.parseDouble(f[3])};
+                } else if (line.contains(" connections: ")) {
+                    System.out.println(line); // the measured round's line (and the warm-up's)
+                } else if (!line.isBlank()) {
+                    System.err.println(transport + ": " + line);
+                }
+            }
+        }
+        int status = child.waitFor();
+        if (status != 0 || result == null) {
+            throw new IllegalStateException("the " + transport + " round's JVM ended with status " + status
+                    + (result == null ? " and no result" : ""));
+        }
+        return result;
+    }
+
+    private static String ratio(double value, double[] epoll, int at) {
+        return epoll == null ? "-" : String.format(Locale.ROOT, "%.2f", value / epoll[at]);
     }
 
     private static double[] medians(List<double[]> rounds) {
         double[] p50 = rounds.stream().mapToDouble(r -> r[0]).sorted().toArray();
         double[] p99 = rounds.stream().mapToDouble(r -> r[1]).sorted().toArray();
-        return new double[] {p50[p50.length / 2], p99[p99.length / 2]};
+        double[] cpu = rounds.stream().mapToDouble(r -> r[2]).sorted().toArray();
+        return new double[] {p50[p50.length / 2], p99[p99.length / 2], cpu[cpu.length / 2]};
     }
 
     static List<Transport> transports() {
@@ -133,35 +208,59 @@ public final class ConnectComparison {
 
     /** {p50, p99} in microseconds of {@code connections} connects, one after the other. */
     static double[] measure(Transport t, int connections) throws Exception {
+        return measure(t, new int[] {connections})[0];
+    }
+
+    /**
+     * {p50, p99, CPU} of each round of {@code rounds[i]} connects, one after the other, all on one pair
+     * of groups and one server (as an application keeps its own: new groups for a round made the JIT
+     * recompile for their threads in it, a few hundred milliseconds of every transport's round).
+     */
+    static double[][] measure(Transport t, int... rounds) throws Exception {
         EventLoopGroup serverGroup = t.groups().get();
         EventLoopGroup clientGroup = t.groups().get();
-        Histogram histogram = new Histogram(TimeUnit.SECONDS.toNanos(10), 3);
-        String linkSeen = null;
+        double[][] results = new double[rounds.length][];
         try {
             Channel server = t.serverBootstrap(serverGroup).childHandler(new Echo())
                     .bind(new InetSocketAddress(ADDRESS, 0)).sync().channel();
-            for (int i = 0; i < connections; i++) {
-                CompletableFuture<Long> echoed = new CompletableFuture<>();
-                long start = System.nanoTime();
-                Channel client = t.bootstrap(clientGroup).handler(new FirstEcho(echoed))
-                        .connect(server.localAddress()).sync().channel();
-                long end = echoed.get(10, TimeUnit.SECONDS);
-                histogram.recordValue(end - start);
-                if (client instanceof VSocketSocketChannel v) {
-                    linkSeen = String.valueOf(v.link());
-                }
-                client.close().sync();
+            for (int r = 0; r < rounds.length; r++) {
+                results[r] = round(t, clientGroup, server, rounds[r]);
             }
             server.close().sync();
         } finally {
             clientGroup.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
             serverGroup.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
         }
+        return results;
+    }
+
+    private static double[] round(Transport t, EventLoopGroup clientGroup, Channel server, int connections)
+            throws Exception {
+        Histogram histogram = new Histogram(TimeUnit.SECONDS.toNanos(10), 3);
+        String linkSeen = null;
+        long startCpu = OS.getProcessCpuTime();
+        long jitMillis = JIT.getTotalCompilationTime();
+        for (int i = 0; i < connections; i++) {
+            CompletableFuture<Long> echoed = new CompletableFuture<>();
+            long start = System.nanoTime();
+            Channel client = t.bootstrap(clientGroup).handler(new FirstEcho(echoed))
+                    .connect(server.localAddress()).sync().channel();
+            long end = echoed.get(10, TimeUnit.SECONDS);
+            histogram.recordValue(end - start);
+            if (client instanceof VSocketSocketChannel v) {
+                linkSeen = String.valueOf(v.link());
+            }
+            client.close().sync();
+        }
+        long cpuNanos = OS.getProcessCpuTime() - startCpu;
+        jitMillis = JIT.getTotalCompilationTime() - jitMillis;
         double p50 = histogram.getValueAtPercentile(50) / 1000.0;
         double p99 = histogram.getValueAtPercentile(99) / 1000.0;
-        System.out.printf(Locale.ROOT, "%-14s %6d connections: p50 %8.1f µs, p99 %8.1f µs%s%n", t.name(), connections,
-                p50, p99, linkSeen == null ? "" : " (link " + linkSeen + ")");
-        return new double[] {p50, p99};
+        double cpu = cpuNanos / 1000.0 / connections;
+        System.out.printf(Locale.ROOT, "%-14s %6d connections: p50 %8.1f µs, p99 %8.1f µs, CPU %6.1f µs a connection, "
+                + "JIT %5d ms%s%n", t.name(), connections, p50, p99, cpu, jitMillis,
+                linkSeen == null ? "" : " (link " + linkSeen + ")");
+        return new double[] {p50, p99, cpu};
     }
 
     /** Writes 64 bytes as soon as the channel is active, and completes with the time the last echoed byte came. */

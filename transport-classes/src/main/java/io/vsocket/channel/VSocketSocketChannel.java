@@ -265,7 +265,8 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         // a turn of the loop later, so the first bytes (and the hello's marker, where the SYN carried
         // none) reach the server before its loop wakes to accept (one wake-up of the server's, not two).
         path.beforeConnect(remoteAddress);
-        boolean connected = socket.connect(remoteAddress) || socket.isEstablished();
+        // The peer's address, if established, is tcpConnected's (no second getpeername).
+        boolean connected = socket.connect(remoteAddress) || (remote = socket.peerIfEstablished()) != null;
         if (!connected) {
             setFlag(VSocketIoOps.OUT);
         }
@@ -490,7 +491,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         /** The TCP connection is up: the hello starts (see {@link StreamPath#startClient()}). */
         private void tcpConnected() throws IOException {
             local = socket.localAddress();
-            remote = socket.remoteAddress();
+            remote = remote != null ? remote : socket.remoteAddress();
             path.startClient();
         }
 

@@ -533,9 +533,12 @@ public final class LinkNegotiation {
             } else {
                 write(out -> Hello.encode(offer, out));
             }
-            // One read past the mark: it takes the urgent byte off the stream (left there, it would turn
-            // this side's close into a reset), with the client's first bytes if they came with it.
-            readSome();
+            if (!synMarked) {
+                // One read past the mark: it takes the urgent byte off the stream (left there, it would
+                // turn this side's close into a reset), with the client's first bytes if they came with
+                // it. A SYN that carried the mark left nothing in the stream: the link reads it all.
+                readSome();
+            }
         } catch (IOException | RuntimeException e) {
             if (upgrade != null) {
                 upgrade.close();

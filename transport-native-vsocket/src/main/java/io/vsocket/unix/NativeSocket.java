@@ -302,7 +302,13 @@ public final class NativeSocket implements AutoCloseable {
      * in progress, and on an error (which writability then reports).
      */
     public boolean isEstablished() {
-        return callName(false, CALL_SCRATCH.get(), Downcalls.threadErrnoState()) == 0;
+        return peerIfEstablished() != null;
+    }
+
+    /** {@link #isEstablished}'s answer as the peer's address (one call for both), or null. */
+    public InetSocketAddress peerIfEstablished() {
+        CallScratch scratch = CALL_SCRATCH.get();
+        return callName(false, scratch, Downcalls.threadErrnoState()) == 0 ? SocketAddresses.read(scratch.address) : null;
     }
 
     /** Completes a connection that {@link #connect} left in progress; true when it is established. */
