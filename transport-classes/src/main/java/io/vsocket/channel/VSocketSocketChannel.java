@@ -193,6 +193,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             shutdownInputState();
             stopReading();
             promise.setSuccess();
+            eventLoop().execute(reader::inputShutHere);
         } catch (Throwable t) {
             promise.setFailure(t);
         }
@@ -261,11 +262,10 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         if (localAddress != null) {
             doBind(localAddress);
         }
-        // On this host the handshake is done by the time connect returns: go on at once rather than
-        // a turn of the loop later, so the first bytes (and the hello's marker, where the SYN carried
-        // none) reach the server before its loop wakes to accept (one wake-up of the server's, not two).
+        // On this host the handshake is done when connect returns: go on at once, not a turn later, so the
+        // first bytes (and the marker, where the SYN carried none) reach the server before its loop wakes
+        // to accept; the peer's address, if established, is tcpConnected's (no second getpeername).
         path.beforeConnect(remoteAddress);
-        // The peer's address, if established, is tcpConnected's (no second getpeername).
         boolean connected = socket.connect(remoteAddress) || (remote = socket.peerIfEstablished()) != null;
         if (!connected) {
             setFlag(VSocketIoOps.OUT);

@@ -330,6 +330,11 @@ public abstract class RingConnectionLink implements ConnectionLink {
                     || goneReported && !goneEndRead)) {
                 host.readReady();
                 work++;
+            } else if (peerGone != null) {
+                // A dead peer (its path failed since: readsDeadPeersBytes) and an application that
+                // does not read: the hang-up read, as in failAfterTheRing.
+                host.hangUpReady();
+                work++;
             }
             return work;
         } catch (IOException e) {
@@ -429,20 +434,22 @@ public abstract class RingConnectionLink implements ConnectionLink {
 
     /**
      * The control connection failed (the peer reset it, or it was killed here): reported as a socket's
-     * read reports a reset, where the application reads — after what the peer had published is read,
-     * and through the read loop, so that an application that allows half-closure sees its input end
-     * as on epoll — and at once where it does not read.
+     * read reports a reset — after what the peer had published is read, and through the read loop, so
+     * that an application that allows half-closure sees its input end as on epoll.
      */
     private void controlBroke(IOException e) {
         controlFailed = true;
         host.unwatch(VSocketIoOps.IN | VSocketIoOps.RDHUP);
         peerClosed = true;
-        failAfterTheRing(e, !readInterest);
+        failAfterTheRing(e, false);
     }
 
     /**
      * Fails the channel with {@code e} through its reads, once they have taken what the ring holds
-     * (see {@link #peerGone}); at once when {@code now}, or when the application shut its input.
+     * (see {@link #peerGone}); at once when {@code now}, or when the application shut its input. An
+     * application that does not read gets it all now, as from epoll's hang-up read, which takes what a
+     * dead or resetting peer had sent and then its end, auto-read or not (else a channel whose peer
+     * died would wait for a read that may never come).
      */
     private void failAfterTheRing(IOException e, boolean now) {
         if (now || host.isInputShutdown()) {
@@ -453,6 +460,8 @@ public abstract class RingConnectionLink implements ConnectionLink {
         waitingForCredit = false; // (the writes wait for the report: see write)
         if (readInterest) {
             host.readReady();
+        } else {
+            host.hangUpReady();
         }
     }
 

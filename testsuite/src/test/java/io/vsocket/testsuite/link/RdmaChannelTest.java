@@ -52,7 +52,6 @@ import java.util.zip.CRC32;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -491,10 +490,11 @@ class RdmaChannelTest {
 
     /**
      * What a dead rdma peer had published is the application's, as over shm and as a socket delivers
-     * what a dead peer sent, even once the rdma path failed under the reads: its queue pair died with
-     * it, so the credit the first read returns never completes and the link fails (the stall or the
-     * retry limit), yet the bytes lie in this side's ring, whole. The reads take them all, then the
-     * death is reported. (The link's failure closed the channel at once, the rest unread.)
+     * what a dead peer sent, although the rdma path fails under the reads: its queue pair died with
+     * it, so the credit the reads return never completes and the link fails (the stall or the retry
+     * limit), yet the bytes lie in this side's ring, whole. An application that does not read (auto-read
+     * off) gets them all, then the death, as epoll's hang-up read gives them. (The link's failure once
+     * closed the channel with the rest unread; then the channel waited for a read of the application's.)
      */
     @Test
     void whatADeadRdmaPeerHadSentIsReadAlthoughThePathFailedSince() throws Exception {
@@ -503,7 +503,7 @@ class RdmaChannelTest {
             Peers.Collector collector = new Peers.Collector(Long.MAX_VALUE);
             Channel client = Peers.vsocketClient(group, List.of(VSocketLink.RDMA), collector)
                     .option(ChannelOption.AUTO_READ, false)
-                    // A 64 KiB ring returns credit every 16 KiB read; the one read() below takes more.
+                    // A 64 KiB ring returns credit every 16 KiB read: the reads below return some to the dead queue pair.
                     .option(VSocketChannelOption.RING_SIZE, 64 << 10)
                     .option(ChannelOption.RCVBUF_ALLOCATOR, new io.netty.channel.FixedRecvByteBufAllocator(20 << 10))
                     .connect(new InetSocketAddress(ADDRESS, server.port())).sync().channel();
@@ -516,33 +516,14 @@ class RdmaChannelTest {
                 Thread.sleep(10);
             }
             assertEquals(size, (int) client.eventLoop().submit(ring::readable).get(), "the echo came back, unread");
+            assertEquals(0, collector.received(), "nothing read before the kill (auto-read is off)");
             server.process().destroyForcibly();
             server.process().waitFor(30, TimeUnit.SECONDS);
-            deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            while (!ShmInternals.peerClosed(client) && System.nanoTime() < deadline) {
-                Thread.sleep(10);
-            }
-            assertTrue(ShmInternals.peerClosed(client), "the client's link saw its control connection end");
-            assertTrue(client.isOpen(), "the channel waits for its application to read what the peer sent");
-            client.read(); // (32 KiB in the runs so far): the credit for them goes to the dead queue pair
-            deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-            while (client.eventLoop().submit(ring::failure).get() == null && System.nanoTime() < deadline) {
-                Thread.sleep(50);
-            }
-            assertNotNull(client.eventLoop().submit(ring::failure).get(), "the credit to the dead peer failed the path");
-            if (!client.isOpen()) {
-                Throwable why = collector.error.getNow(null);
-                if (why != null) {
-                    why.printStackTrace();
-                }
-                org.junit.jupiter.api.Assertions.fail("the rest of the dead peer's bytes are still to be read; "
-                        + collector.received() + " read, the channel closed with " + why);
-            }
-            client.config().setAutoRead(true);
-            collector.inactive.get(30, TimeUnit.SECONDS);
+            collector.inactive.get(120, TimeUnit.SECONDS);
             assertEquals(size, collector.received(), "every byte the dead peer had sent, read before its death is reported");
             IOException io = assertInstanceOf(IOException.class, collector.error.get(1, TimeUnit.SECONDS));
-            assertTrue(io.getMessage().contains("died"), io.getMessage());
+            assertTrue(io.getMessage().contains("died") || io.getMessage().contains("failed"), io.getMessage());
+            assertTrue(!client.config().isAutoRead(), "auto-read stayed off");
         } finally {
             server.process().destroyForcibly();
             server.process().waitFor(20, TimeUnit.SECONDS);

@@ -30,13 +30,6 @@ final class ShmInternals {
         return (ShmLink) read(ShmConnectionLink.class, "shm", link);
     }
 
-    /** Whether the channel's ring link saw its control connection end (its peer closed or died). */
-    static boolean peerClosed(Channel channel) {
-        Object path = read(VSocketSocketChannel.class, "path", channel);
-        Object link = read(path.getClass(), "link", path);
-        return link instanceof RingConnectionLink && (boolean) read(RingConnectionLink.class, "peerClosed", link);
-    }
-
     /** The channel's ring link's ring (shm or rdma), null where its link is tcp. Read it on the channel's loop. */
     static io.vsocket.stream.StreamLink ring(Channel channel) {
         Object path = read(VSocketSocketChannel.class, "path", channel);
