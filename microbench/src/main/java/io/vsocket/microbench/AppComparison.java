@@ -153,25 +153,24 @@ public final class AppComparison {
     }
 
     public static void main(String[] args) throws Exception {
+        if (args.length > 0 && args[0].equals(ONE)) {
+            // A round in a JVM of its own (see FORK): measured once, its figures printed for the parent.
+            Transport t = transports().get(args[3]);
+            if (t == null) {
+                throw new IllegalArgumentException("unknown or unavailable transport " + args[3]);
+            }
+            Result r = run(args[2], t, Double.parseDouble(args[1]));
+            System.out.printf(Locale.ROOT, "%s %d %f %f %f %f%n", RoundJvm.RESULT, r.requests(), r.p50Micros(),
+                    r.p99Micros(), r.requestsPerSecond(), r.cpuSecondsPer10k());
+            return;
+        }
         double seconds = args.length > 0 ? Double.parseDouble(args[0]) : 3;
         List<String> scenarios = args.length > 1 ? List.of(args[1].split(","))
                 : List.of("grpc-unary", "grpc-pingpong", "grpc-pp-direct", "http-get", "redis-get", "redis-set");
         List<String> names = args.length > 2 ? List.of(args[2].split(",")) : List.of("vsocket", "epoll");
         int rounds = args.length > 3 ? Integer.parseInt(args[3]) : 3;
-        Map<String, Transport> all = new LinkedHashMap<>();
-        all.put("vsocket", new VSocket("vsocket", null));
-        all.put("vsocket-spin0", new VSocket("vsocket-spin0", Duration.ZERO));
-        if (Epoll.isAvailable()) {
-            all.put("epoll", new NettyEpoll("epoll"));
-        }
+        Map<String, Transport> all = transports();
         List<Transport> transports = names.stream().map(all::get).filter(t -> t != null).toList();
-        if (scenarios.size() == 1 && names.size() == 1 && rounds == 0) {
-            // A child JVM's round (see FORK): measured once, its figures printed for the parent.
-            Result r = run(scenarios.get(0), transports.get(0), seconds);
-            System.out.printf(Locale.ROOT, "%s %d %f %f %f %f%n", RESULT, r.requests(), r.p50Micros(), r.p99Micros(),
-                    r.requestsPerSecond(), r.cpuSecondsPer10k());
-            return;
-        }
         List<Result> results = new ArrayList<>();
         for (String scenario : scenarios) {
             if (!FORK) {
@@ -215,37 +214,30 @@ public final class AppComparison {
      */
     private static final long WARM_NANOS = FORK
             ? (long) (Double.parseDouble(System.getProperty("io.vsocket.bench.warmSeconds", "10")) * 1e9) : 0;
-    private static final String RESULT = "round-result";
+    private static final String ONE = "--one";
 
-    /** One round of {@code scenario} on {@code transport} in a child JVM with this one's options. */
+    /** One round of {@code scenario} on {@code transport} in a JVM of its own (see {@link RoundJvm}). */
     private static Result fork(String scenario, String transport, double seconds) throws Exception {
-        List<String> command = new ArrayList<>();
-        command.add(ProcessHandle.current().info().command().orElse("java"));
-        command.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
-        command.addAll(List.of("-cp", System.getProperty("java.class.path"), AppComparison.class.getName(),
-                Double.toString(seconds), scenario, transport, "0"));
-        Process child = new ProcessBuilder(command).redirectErrorStream(true).start();
-        Result result = null;
-        try (java.io.BufferedReader out = new java.io.BufferedReader(
-                new java.io.InputStreamReader(child.getInputStream(), java.nio.charset.StandardCharsets.UTF_8))) {
-            for (String line = out.readLine(); line != null; line = out.readLine()) {
-                if (line.startsWith(RESULT + " ")) {
-                    String[] f = line.split(" ");
-                    result = new Result(scenario, transport, Long.parseLong(f[1]), Double.parseDouble(f[2]),
-                            Double.parseDouble(f[3]), Double.parseDouble(f[4]), Double.parseDouble(f[5]));
-                } else if (line.startsWith("  ")) {
-                    System.err.println(line); // the child's own report
-                } else if (!line.isBlank() && !line.startsWith("SLF4J")) {
-                    System.err.println("  " + scenario + " " + transport + ": " + line);
-                }
+        String[] f = RoundJvm.run(AppComparison.class, List.of(ONE, Double.toString(seconds), scenario, transport), line -> {
+            if (line.startsWith("  ")) {
+                System.err.println(line); // the child's own report
+            } else if (!line.isBlank() && !line.startsWith("SLF4J")) {
+                System.err.println("  " + scenario + " " + transport + ": " + line);
             }
+        });
+        return new Result(scenario, transport, Long.parseLong(f[0]), Double.parseDouble(f[1]), Double.parseDouble(f[2]),
+                Double.parseDouble(f[3]), Double.parseDouble(f[4]));
+    }
+
+    /** The transports by name: vsocket at its defaults, vsocket blocking at once, and epoll where it is available. */
+    private static Map<String, Transport> transports() {
+        Map<String, Transport> all = new LinkedHashMap<>();
+        all.put("vsocket", new VSocket("vsocket", null));
+        all.put("vsocket-spin0", new VSocket("vsocket-spin0", Duration.ZERO));
+        if (Epoll.isAvailable()) {
+            all.put("epoll", new NettyEpoll("epoll"));
         }
-        int status = child.waitFor();
-        if (status != 0 || result == null) {
-            throw new IllegalStateException("the " + scenario + " round on " + transport + " ended with status " + status
-                    + (result == null ? " and no result" : ""));
-        }
-        return result;
+        return all;
     }
 
     /** Each figure's median over the rounds (requests: their sum). */

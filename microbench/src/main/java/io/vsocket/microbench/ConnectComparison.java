@@ -59,7 +59,6 @@ public final class ConnectComparison {
      */
     private static final boolean FORK = Boolean.parseBoolean(System.getProperty("io.vsocket.bench.fork", "true"));
     private static final String ONE = "--one";
-    private static final String RESULT = "round-result";
 
     /**
      * Connections that warm each transport before its measured round ({@code -Dio.vsocket.bench.warmUp};
@@ -147,37 +146,19 @@ public final class ConnectComparison {
     private static void measureOne(String transport, int connections) throws Exception {
         Transport t = transports().stream().filter(x -> x.name().equals(transport)).findFirst().orElseThrow();
         double[] r = measure(t, Math.max(WARM_UP, connections), connections)[1];
-        System.out.printf(Locale.ROOT, "%s %f %f %f%n", RESULT, r[0], r[1], r[2]);
+        System.out.printf(Locale.ROOT, "%s %f %f %f%n", RoundJvm.RESULT, r[0], r[1], r[2]);
     }
 
-    /** One round of {@code transport} in a child JVM with this one's options. */
+    /** One round of {@code transport} in a JVM of its own (see {@link RoundJvm}). */
     private static double[] fork(String transport, int connections) throws Exception {
-        List<String> command = new ArrayList<>();
-        command.add(ProcessHandle.current().info().command().orElse("java"));
-        command.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
-        command.addAll(List.of("-cp", System.getProperty("java.class.path"), ConnectComparison.class.getName(), ONE,
-                transport, Integer.toString(connections)));
-        Process child = new ProcessBuilder(command).redirectErrorStream(true).start();
-        double[] result = null;
-        try (java.io.BufferedReader out = new java.io.BufferedReader(
-                new java.io.InputStreamReader(child.getInputStream(), java.nio.charset.StandardCharsets.UTF_8))) {
-            for (String line = out.readLine(); line != null; line = out.readLine()) {
-                if (line.startsWith(RESULT + " ")) {
-                    String[] f = line.split(" ");
-                    result = new double[] {Double.parseDouble(f[1]), Double.parseDouble(f[2]), Double.parseDouble(f[3])};
-                } else if (line.contains(" connections: ")) {
-                    System.out.println(line); // the measured round's line (and the warm-up's)
-                } else if (!line.isBlank()) {
-                    System.err.println(transport + ": " + line);
-                }
+        String[] f = RoundJvm.run(ConnectComparison.class, List.of(ONE, transport, Integer.toString(connections)), line -> {
+            if (line.contains(" connections: ")) {
+                System.out.println(line); // the measured round's line (and the warm-up's)
+            } else if (!line.isBlank() && !line.startsWith("SLF4J")) {
+                System.err.println(transport + ": " + line);
             }
-        }
-        int status = child.waitFor();
-        if (status != 0 || result == null) {
-            throw new IllegalStateException("the " + transport + " round's JVM ended with status " + status
-                    + (result == null ? " and no result" : ""));
-        }
-        return result;
+        });
+        return new double[] {Double.parseDouble(f[0]), Double.parseDouble(f[1]), Double.parseDouble(f[2])};
     }
 
     private static String ratio(double value, double[] epoll, int at) {

@@ -126,6 +126,8 @@ final class StreamReader {
         if (channel.isOpen() && channel.inputShut() && !endReported && config.isAllowHalfClosure()) {
             endReported = true;
             channel.stopReading();
+            // As epoll's read that meets the shut input's end: its read-complete, then the event.
+            channel.pipeline().fireChannelReadComplete();
             channel.pipeline().fireUserEventTriggered(ChannelInputShutdownReadComplete.INSTANCE);
         }
     }

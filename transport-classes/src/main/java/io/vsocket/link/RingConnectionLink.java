@@ -325,6 +325,10 @@ public abstract class RingConnectionLink implements ConnectionLink {
                 return work + 1;
             }
             if (host.isInputShutdown() && !readInterest) {
+                if (peerGone != null) {
+                    reportGoneNow(); // the application shut its input (without half-closure) first
+                    return work + 1;
+                }
                 ring.discard();
             } else if (readInterest && (ring.readable() > 0 || ring.peerOutputDone() || peerGone != null
                     || goneReported && !goneEndRead)) {
@@ -333,7 +337,7 @@ public abstract class RingConnectionLink implements ConnectionLink {
             } else if (peerGone != null) {
                 // A dead peer (its path failed since: readsDeadPeersBytes) and an application that
                 // does not read: the hang-up read, as in failAfterTheRing.
-                host.hangUpReady();
+                hangUpRead();
                 work++;
             }
             return work;
@@ -461,8 +465,34 @@ public abstract class RingConnectionLink implements ConnectionLink {
         if (readInterest) {
             host.readReady();
         } else {
-            host.hangUpReady();
+            hangUpRead();
         }
+    }
+
+    /**
+     * The hang-up read of a dead or resetting peer (see {@link #failAfterTheRing}); then, where the
+     * input is half-closed, the read that reports all was read, as after the peer's end (see ready()).
+     * A handler that shut the input, without half-closure, in the middle of it stopped the read short
+     * of the error: the channel fails with it now (it would wait for ever, its writes held for it).
+     */
+    private void hangUpRead() {
+        host.hangUpReady();
+        if (closed || !host.isOpen() || !host.isInputShutdown()) {
+            return;
+        }
+        if (peerGone != null) {
+            reportGoneNow();
+        } else {
+            host.readReady();
+        }
+    }
+
+    /** The dead or resetting peer's error, at once: the application shut its input before the reads reached it. */
+    private void reportGoneNow() {
+        IOException e = peerGone;
+        peerGone = null;
+        goneReported = true;
+        host.failed(e);
     }
 
     /** The control connection ended: the peer closed, or its process died. */

@@ -54,23 +54,80 @@ class HalfClosureResetTest {
     @org.junit.jupiter.params.ParameterizedTest
     @org.junit.jupiter.params.provider.EnumSource(value = VSocketLink.class, names = {"TCP", "SHM"})
     void aResetReadByAHalfClosingClientShutsItsInputAndLeavesItOpen(VSocketLink link) throws Exception {
-        Connection c = connect(link, true);
-        assertInstanceOf(IOException.class, c.events.poll(5, TimeUnit.SECONDS), "first the reset");
-        assertEquals(ChannelInputShutdownEvent.INSTANCE, c.events.poll(5, TimeUnit.SECONDS), "then the input's end");
-        // As epoll: then that all was read; the channel stays open for its output.
-        assertEquals(io.netty.channel.socket.ChannelInputShutdownReadComplete.INSTANCE, c.events.poll(5, TimeUnit.SECONDS));
-        assertNull(c.events.poll(300, TimeUnit.MILLISECONDS), "nothing more (no close)");
-        assertTrue(c.client.isOpen(), "the channel stays open");
-        c.client.close().sync();
-        assertEquals("inactive", c.events.poll(5, TimeUnit.SECONDS), "closed by its application");
+        // Auto-read off too: epoll's hang-up read reports the reset whether the application reads or not
+        // (over shm the events after the error were missing there).
+        for (boolean autoRead : new boolean[] {true, false}) {
+            Connection c = connect(link, true, autoRead);
+            assertInstanceOf(IOException.class, c.events.poll(5, TimeUnit.SECONDS), "first the reset");
+            assertEquals(ChannelInputShutdownEvent.INSTANCE, c.events.poll(5, TimeUnit.SECONDS), "then the input's end");
+            // As epoll: then that all was read; the channel stays open for its output.
+            assertEquals(io.netty.channel.socket.ChannelInputShutdownReadComplete.INSTANCE, c.events.poll(5, TimeUnit.SECONDS),
+                    "auto-read " + autoRead);
+            assertNull(c.events.poll(300, TimeUnit.MILLISECONDS), "nothing more (no close)");
+            assertTrue(c.client.isOpen(), "the channel stays open");
+            c.client.close().sync();
+            assertEquals("inactive", c.events.poll(5, TimeUnit.SECONDS), "closed by its application");
+        }
     }
 
     @org.junit.jupiter.params.ParameterizedTest
     @org.junit.jupiter.params.provider.EnumSource(value = VSocketLink.class, names = {"TCP", "SHM"})
     void aResetReadByAClientThatDoesNotHalfCloseClosesIt(VSocketLink link) throws Exception {
-        Connection c = connect(link, false);
-        assertInstanceOf(IOException.class, c.events.poll(5, TimeUnit.SECONDS), "first the reset");
-        assertEquals("inactive", c.events.poll(5, TimeUnit.SECONDS), "then the close");
+        for (boolean autoRead : new boolean[] {true, false}) {
+            Connection c = connect(link, false, autoRead);
+            assertInstanceOf(IOException.class, c.events.poll(5, TimeUnit.SECONDS), "first the reset");
+            assertEquals("inactive", c.events.poll(5, TimeUnit.SECONDS), "then the close, auto-read " + autoRead);
+        }
+    }
+
+    /**
+     * A client that does not read, whose peer sent bytes and then reset the connection, and whose
+     * handler shuts the input (without half-closure) as the first bytes come: its channel does not wait
+     * for ever — a write fails and the channel closes (over shm the writes waited for the reset's report,
+     * which the shut input's read never reached).
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(value = VSocketLink.class, names = {"TCP", "SHM"})
+    void aHandlerThatShutsTheInputInTheResetsReadStillEndsTheChannel(VSocketLink link) throws Exception {
+        Channel server = new ServerBootstrap().group(group).channel(VSocketServerSocketChannel.class)
+                .childOption(VSocketChannelOption.LINKS, List.of(link))
+                .childHandler(new ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void channelActive(ChannelHandlerContext ctx) {
+                        ctx.writeAndFlush(io.netty.buffer.Unpooled.wrappedBuffer(new byte[4096])).addListener(f ->
+                                ctx.executor().schedule(() -> {
+                                    ctx.channel().config().setOption(ChannelOption.SO_LINGER, 0);
+                                    ctx.close();
+                                }, 200, TimeUnit.MILLISECONDS));
+                    }
+                }).bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+        try {
+            BlockingQueue<Object> events = new LinkedBlockingQueue<>();
+            Channel client = new Bootstrap().group(group).channel(VSocketSocketChannel.class)
+                    .option(VSocketChannelOption.LINKS, List.of(link))
+                    .option(ChannelOption.AUTO_READ, false)
+                    .handler(new ChannelInboundHandlerAdapter() {
+                        @Override
+                        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                            events.add(((io.netty.buffer.ByteBuf) msg).readableBytes());
+                            io.netty.util.ReferenceCountUtil.release(msg);
+                            ((io.netty.channel.socket.DuplexChannel) ctx.channel()).shutdownInput();
+                        }
+
+                        @Override
+                        public void channelInactive(ChannelHandlerContext ctx) {
+                            events.add("inactive");
+                        }
+                    }).connect(server.localAddress()).sync().channel();
+            assertTrue(events.poll(5, TimeUnit.SECONDS) instanceof Integer, "the peer's bytes read before the reset");
+            Thread.sleep(500); // the reset has come
+            io.netty.channel.ChannelFuture write = client.writeAndFlush(io.netty.buffer.Unpooled.wrappedBuffer(new byte[100]));
+            assertTrue(write.await(5, TimeUnit.SECONDS), "the write completes");
+            assertTrue(!write.isSuccess(), "and fails: the peer reset the connection");
+            assertTrue(client.closeFuture().await(5, TimeUnit.SECONDS), "the channel closes");
+        } finally {
+            server.close().sync();
+        }
     }
 
     /**
@@ -80,7 +137,7 @@ class HalfClosureResetTest {
     private record Connection(Channel client, BlockingQueue<Object> events) {
     }
 
-    private static Connection connect(VSocketLink link, boolean halfClosure) throws Exception {
+    private static Connection connect(VSocketLink link, boolean halfClosure, boolean autoRead) throws Exception {
         BlockingQueue<Object> events = new LinkedBlockingQueue<>();
         Channel server = new ServerBootstrap().group(group).channel(VSocketServerSocketChannel.class)
                 .childOption(VSocketChannelOption.LINKS, List.of(link))
@@ -97,6 +154,7 @@ class HalfClosureResetTest {
         Channel client = new Bootstrap().group(group).channel(VSocketSocketChannel.class)
                 .option(VSocketChannelOption.LINKS, List.of(link))
                 .option(ChannelOption.ALLOW_HALF_CLOSURE, halfClosure)
+                .option(ChannelOption.AUTO_READ, autoRead)
                 .handler(new ChannelInboundHandlerAdapter() {
                     @Override
                     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {

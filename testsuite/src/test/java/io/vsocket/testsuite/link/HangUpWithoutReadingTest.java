@@ -117,7 +117,6 @@ class HangUpWithoutReadingTest {
                     }).option(ChannelOption.ALLOW_HALF_CLOSURE, halfClosure).option(ChannelOption.AUTO_READ, autoRead)
                             .connect(server.localAddress()).sync().channel();
                     try {
-                        Thread.sleep(50); // past the move onto shm
                         assertEquals(link, Peers.linkOf(client));
                         ((DuplexChannel) client).shutdownInput().sync();
                         // A turn of the loop later: what it fires comes before this task.
