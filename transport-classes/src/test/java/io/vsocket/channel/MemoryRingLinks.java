@@ -254,6 +254,23 @@ final class MemoryRingLinks {
             return waitingForCredit;
         }
 
+        /**
+         * The peer's death waits for a grace after its control connection ended without its end of
+         * output (as rdma's: the end travels apart), which never runs out here: a test fails the ring's
+         * path meanwhile (its queue pair died with it). Set before the control connection ends.
+         */
+        volatile boolean deathWaitsForGrace;
+        /** The control connection ended before the peer's end of output (and the death waits, if it does). */
+        volatile boolean controlEndedFirst;
+
+        @Override
+        protected void controlEndedFirst() {
+            controlEndedFirst = true;
+            if (!deathWaitsForGrace) {
+                super.controlEndedFirst();
+            }
+        }
+
         @Override
         protected boolean peerLeft() {
             return ring.in.closed;

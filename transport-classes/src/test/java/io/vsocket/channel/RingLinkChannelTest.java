@@ -125,6 +125,55 @@ class RingLinkChannelTest {
         p.close();
     }
 
+    /**
+     * A dead peer reaches a channel that does not read (auto-read off): what it had published, then its
+     * death, through the hang-up read, as epoll's hang-up read gives them (the channel waited for its
+     * application's read before).
+     */
+    @Test
+    void aDeadPeerReachesAChannelThatDoesNotRead() throws Exception {
+        Pair p = Pair.open(4096, false);
+        p.b.channel.config().setAutoRead(false);
+        p.b.channel.eventLoop().submit(() -> { }).sync();
+        byte[] ab = pattern(1000, 9);
+        p.a.write(ab);
+        await(() -> unread(p.b) == ab.length, "the bytes in b's ring");
+        p.b.control.close(); // a's process dies
+        await(() -> !p.b.channel.isOpen(), "b to close when its peer died, without a read of its application's");
+        assertArrayEquals(ab, p.b.received.toByteArray(), "what the dead peer had sent, first");
+        List<Throwable> errors = p.b.exceptions();
+        assertEquals(1, errors.size(), errors::toString);
+        assertTrue(errors.get(0).getMessage().contains("its process died"), errors.get(0)::getMessage);
+        p.close();
+    }
+
+    /**
+     * The same where the death waits for a grace (rdma's) and the ring's path fails meanwhile (the dead
+     * peer's queue pair): the bytes lie whole in this side's ring, and the hang-up read takes them before
+     * the failure is reported, the application not reading.
+     */
+    @Test
+    void aDeadPeersBytesAreReadWhenThePathFailsBeforeItsDeathIsKnown() throws Exception {
+        Pair p = Pair.open(4096, false);
+        p.b.link.deathWaitsForGrace = true;
+        p.b.channel.config().setAutoRead(false);
+        p.b.channel.eventLoop().submit(() -> { }).sync();
+        byte[] ab = pattern(1000, 10);
+        p.a.write(ab);
+        await(() -> unread(p.b) == ab.length, "the bytes in b's ring");
+        p.b.control.close(); // a's process dies
+        await(() -> p.b.link.controlEndedFirst, "b to see its control connection end");
+        assertTrue(p.b.channel.isOpen(), "the death waits for its grace");
+        p.b.channel.eventLoop().submit(() -> p.b.link.ring.failure = new IOException("the path failed (test)")).sync();
+        await(() -> !p.b.channel.isOpen(), "b to close once it read what the dead peer had sent");
+        assertArrayEquals(ab, p.b.received.toByteArray(), "what the dead peer had sent, first");
+        List<Throwable> errors = p.b.exceptions();
+        assertEquals(1, errors.size(), errors::toString);
+        assertTrue(errors.get(0).getMessage().contains("its process died"), errors.get(0)::getMessage);
+        assertTrue(errors.get(0).getMessage().contains("the path failed (test)"), errors.get(0)::getMessage);
+        p.close();
+    }
+
     @Test
     void writesWaitingForCreditFailWhenThePeerGoes() throws Exception {
         Pair p = Pair.open(4096, false);
@@ -197,6 +246,15 @@ class RingLinkChannelTest {
         await(() -> p.b.received.size() == ab.length, "read() to read");
         assertArrayEquals(ab, p.b.received.toByteArray());
         p.close();
+    }
+
+    /** What the end's ring holds unread, asked on its loop. */
+    private static int unread(End end) {
+        try {
+            return end.channel.eventLoop().submit(end.link.ring::readable).get();
+        } catch (InterruptedException | java.util.concurrent.ExecutionException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     private static byte[] pattern(int length, int seed) {
