@@ -84,7 +84,7 @@ import java.util.concurrent.TimeUnit;
  * <p>Usage: {@code AppComparison [seconds per measurement] [scenario,...] [transport,...] [rounds]};
  * transports are {@code vsocket} (default settings) and {@code epoll}, and {@code vsocket-spin0}
  * (blocks at once) where asked for. Each transport is measured {@code rounds} times (default 3), in
- * a rotating order, each round in a JVM of its own that warms the scenario up first (see {@link #FORK}),
+ * a rotating order, each round in a JVM of its own that warms the scenario up first (see {@link RoundJvm#FORK}),
  * and the medians are reported.
  */
 public final class AppComparison {
@@ -153,8 +153,8 @@ public final class AppComparison {
     }
 
     public static void main(String[] args) throws Exception {
-        if (args.length > 0 && args[0].equals(ONE)) {
-            // A round in a JVM of its own (see FORK): measured once, its figures printed for the parent.
+        if (args.length > 0 && args[0].equals(RoundJvm.ONE)) {
+            // A round in a JVM of its own (see RoundJvm): measured once, its figures printed for the parent.
             Transport t = transports().get(args[3]);
             if (t == null) {
                 throw new IllegalArgumentException("unknown or unavailable transport " + args[3]);
@@ -173,7 +173,7 @@ public final class AppComparison {
         List<Transport> transports = names.stream().map(all::get).filter(t -> t != null).toList();
         List<Result> results = new ArrayList<>();
         for (String scenario : scenarios) {
-            if (!FORK) {
+            if (!RoundJvm.FORK) {
                 // Warm every transport up once (the JIT compiles the framework's code), then measure in
                 // rounds, each starting with the next transport: the first one measured after a switch
                 // pays for what the previous one left (compilations, garbage) — a 25% swing in CPU here.
@@ -185,7 +185,7 @@ public final class AppComparison {
             for (int round = 0; round < rounds; round++) {
                 for (int i = 0; i < transports.size(); i++) {
                     Transport t = transports.get((i + round) % transports.size());
-                    Result r = FORK ? fork(scenario, t.name(), seconds) : run(scenario, t, seconds);
+                    Result r = RoundJvm.FORK ? fork(scenario, t.name(), seconds) : run(scenario, t, seconds);
                     byTransport.computeIfAbsent(t.name(), k -> new ArrayList<>()).add(r);
                     System.err.printf(Locale.ROOT, "  %s %s round %d: p50 %.1f us, cpu %.3f s/10k%n", scenario, t.name(),
                             round + 1, r.p50Micros(), r.cpuSecondsPer10k());
@@ -200,25 +200,24 @@ public final class AppComparison {
     }
 
     /**
-     * Each round of each transport in a JVM of its own (the default; {@code -Dio.vsocket.bench.fork=false}:
-     * all in this one, as before 2026-12-05), which warms the scenario's client and server for
-     * {@link #WARM_NANOS} before it measures them, on the same groups and connections: an application runs
-     * one transport, and in one JVM the transports share the frameworks' and Netty's code, each one's
-     * classes widening the type profiles the other's paths are compiled with.
-     */
-    private static final boolean FORK = Boolean.parseBoolean(System.getProperty("io.vsocket.bench.fork", "true"));
-    /**
      * How long a round warms up before it measures ({@code -Dio.vsocket.bench.warmSeconds}; in one JVM,
      * 200 requests). 10 s in a fresh JVM: after 3 s the JIT still worked through almost all of the 3 s
      * measured (gRPC unary, HTTP GET; 2026-12-05), after 6 s 0.1-0.7 s of it; its time counts in the CPU.
      */
-    private static final long WARM_NANOS = FORK
+    private static final long WARM_NANOS = RoundJvm.FORK
             ? (long) (Double.parseDouble(System.getProperty("io.vsocket.bench.warmSeconds", "10")) * 1e9) : 0;
-    private static final String ONE = "--one";
+
+    /** Warms a scenario with {@code request}, one at a time: 200 of them at least, for {@link #WARM_NANOS} at least. */
+    private static void warmUp(Runnable request) {
+        long warmEnd = System.nanoTime() + WARM_NANOS;
+        for (int i = 0; i < 200 || System.nanoTime() < warmEnd; i++) {
+            request.run();
+        }
+    }
 
     /** One round of {@code scenario} on {@code transport} in a JVM of its own (see {@link RoundJvm}). */
     private static Result fork(String scenario, String transport, double seconds) throws Exception {
-        String[] f = RoundJvm.run(AppComparison.class, List.of(ONE, Double.toString(seconds), scenario, transport), line -> {
+        String[] f = RoundJvm.run(AppComparison.class, List.of(RoundJvm.ONE, Double.toString(seconds), scenario, transport), line -> {
             if (line.startsWith("  ")) {
                 System.err.println(line); // the child's own report
             } else if (!line.isBlank() && !line.startsWith("SLF4J")) {
@@ -356,9 +355,7 @@ public final class AppComparison {
 
     static Result grpcUnary(Transport t, double seconds) throws Exception {
         try (Grpc grpc = Grpc.start(t)) {
-            for (long i = 0, warmEnd = System.nanoTime() + WARM_NANOS; i < 200 || System.nanoTime() < warmEnd; i++) {
-                ClientCalls.blockingUnaryCall(grpc.channel(), UNARY, CallOptions.DEFAULT, PAYLOAD);
-            }
+            warmUp(() -> ClientCalls.blockingUnaryCall(grpc.channel(), UNARY, CallOptions.DEFAULT, PAYLOAD));
             Meter meter = new Meter();
             long end = System.nanoTime() + (long) (seconds * 1e9);
             while (System.nanoTime() < end) {
@@ -426,9 +423,7 @@ public final class AppComparison {
                 .bindNow();
         try {
             HttpClient client = HttpClient.create(pool).runOn(loops).host("127.0.0.1").port(server.port());
-            for (long i = 0, warmEnd = System.nanoTime() + WARM_NANOS; i < 200 || System.nanoTime() < warmEnd; i++) {
-                client.get().uri("/").responseContent().aggregate().asByteArray().block();
-            }
+            warmUp(() -> client.get().uri("/").responseContent().aggregate().asByteArray().block());
             Meter meter = new Meter();
             long end = System.nanoTime() + (long) (seconds * 1e9);
             while (System.nanoTime() < end) {
@@ -474,9 +469,7 @@ public final class AppComparison {
                 RedisCodec.of(StringCodec.UTF8, ByteArrayCodec.INSTANCE))) {
             RedisCommands<String, byte[]> redis = connection.sync();
             redis.set("key", PAYLOAD);
-            for (long i = 0, warmEnd = System.nanoTime() + WARM_NANOS; i < 200 || System.nanoTime() < warmEnd; i++) {
-                redis.get("key");
-            }
+            warmUp(() -> redis.get("key"));
             Meter meter = new Meter();
             long end = System.nanoTime() + (long) (seconds * 1e9);
             while (System.nanoTime() < end) {

@@ -52,15 +52,6 @@ public final class ConnectComparison {
     private static final int MESSAGE = 64;
     private static final int ROUNDS = 3;
     /**
-     * Each round of each transport in a JVM of its own (the default; {@code -Dio.vsocket.bench.fork=false}:
-     * all in this one), warmed by {@link #WARM_UP} connections of that transport alone, as an application
-     * runs one transport: in one JVM, the transports share Netty's code, and each one's classes widen
-     * the type profiles the others' connect paths are compiled with.
-     */
-    private static final boolean FORK = Boolean.parseBoolean(System.getProperty("io.vsocket.bench.fork", "true"));
-    private static final String ONE = "--one";
-
-    /**
      * Connections that warm each transport before its measured round ({@code -Dio.vsocket.bench.warmUp};
      * at least a round's). 40,000, past the JIT's second tier for code that runs once a connection: a
      * method reaches C2 after some 15,000 calls, and a round measured just after 20,000 connections
@@ -69,7 +60,7 @@ public final class ConnectComparison {
      * 1.5 s over the 10,000 connections after the first 10,000, 0.15-0.4 s over the next ones and 0.07 s
      * after 120,000; with 5,000 in one JVM, vsocket's first round was 1.5x its third's.
      */
-    private static final int WARM_UP = Integer.getInteger("io.vsocket.bench.warmUp", FORK ? 40_000 : 5000);
+    private static final int WARM_UP = Integer.getInteger("io.vsocket.bench.warmUp", RoundJvm.FORK ? 40_000 : 5000);
     /** The whole process's CPU (both loops, the thread that connects, the JIT and the GC) over a round. */
     private static final com.sun.management.OperatingSystemMXBean OS =
             (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
@@ -92,14 +83,14 @@ public final class ConnectComparison {
     }
 
     public static void main(String[] args) throws Exception {
-        if (args.length > 0 && args[0].equals(ONE)) {
+        if (args.length > 0 && args[0].equals(RoundJvm.ONE)) {
             measureOne(args[1], Integer.parseInt(args[2]));
             return;
         }
         int connections = args.length > 0 ? Integer.parseInt(args[0]) : 2000;
         List<String> only = args.length > 1 ? List.of(args[1].split(",")) : List.of();
         List<Transport> selected = transports().stream().filter(t -> only.isEmpty() || only.contains(t.name())).toList();
-        if (!FORK) {
+        if (!RoundJvm.FORK) {
             for (Transport t : selected) {
                 // The JIT, the pools, the descriptor tables warmed for every one. Thousands, not hundreds:
                 // a transport whose connect runs more code (vsocket's hello and same-host upgrade) is
@@ -116,7 +107,7 @@ public final class ConnectComparison {
             for (int k = 0; k < selected.size(); k++) {
                 int i = (k + round) % selected.size(); // rotating order: no transport always runs first
                 Transport t = selected.get(i);
-                rounds.get(i).add(FORK ? fork(t.name(), connections) : measure(t, connections));
+                rounds.get(i).add(RoundJvm.FORK ? fork(t.name(), connections) : measure(t, connections));
             }
         }
         System.out.println();
@@ -151,7 +142,7 @@ public final class ConnectComparison {
 
     /** One round of {@code transport} in a JVM of its own (see {@link RoundJvm}). */
     private static double[] fork(String transport, int connections) throws Exception {
-        String[] f = RoundJvm.run(ConnectComparison.class, List.of(ONE, transport, Integer.toString(connections)), line -> {
+        String[] f = RoundJvm.run(ConnectComparison.class, List.of(RoundJvm.ONE, transport, Integer.toString(connections)), line -> {
             if (line.contains(" connections: ")) {
                 System.out.println(line); // the measured round's line (and the warm-up's)
             } else if (!line.isBlank() && !line.startsWith("SLF4J")) {
@@ -187,7 +178,7 @@ public final class ConnectComparison {
         return list;
     }
 
-    /** {p50, p99} in microseconds of {@code connections} connects, one after the other. */
+    /** {p50, p99, CPU} in microseconds of {@code connections} connects, one after the other. */
     static double[] measure(Transport t, int connections) throws Exception {
         return measure(t, new int[] {connections})[0];
     }

@@ -21,6 +21,13 @@ import java.util.function.Consumer;
  * child alone (say, a profiler agent for one round).
  */
 final class RoundJvm {
+    /**
+     * Whether each round runs in a JVM of its own (the default; {@code -Dio.vsocket.bench.fork=false}: all
+     * in the one that compares, as before 2026-12-05), warmed on what it then measures.
+     */
+    static final boolean FORK = Boolean.parseBoolean(System.getProperty("io.vsocket.bench.fork", "true"));
+    /** The argument that makes a comparison's {@code main} run one round, as a child. */
+    static final String ONE = "--one";
     /** Prefixes the child's figures with, on a line of their own. */
     static final String RESULT = "round-result";
 

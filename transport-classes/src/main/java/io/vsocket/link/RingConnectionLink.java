@@ -231,10 +231,7 @@ public abstract class RingConnectionLink implements ConnectionLink {
             return ring.read(buf, buf.writerIndex(), buf.writableBytes());
         }
         if (peerGone != null) {
-            IOException died = peerGone;
-            peerGone = null;
-            goneReported = true;
-            throw died;
+            throw takeGone();
         }
         if (goneReported) {
             goneEndRead = true;
@@ -489,10 +486,15 @@ public abstract class RingConnectionLink implements ConnectionLink {
 
     /** The dead or resetting peer's error, at once: the application shut its input before the reads reached it. */
     private void reportGoneNow() {
-        IOException e = peerGone;
+        host.failed(takeGone());
+    }
+
+    /** The dead or resetting peer's error, taken to be reported (once: the reads after it meet the end). */
+    private IOException takeGone() {
+        IOException gone = peerGone;
         peerGone = null;
         goneReported = true;
-        host.failed(e);
+        return gone;
     }
 
     /** The control connection ended: the peer closed, or its process died. */
