@@ -30,6 +30,11 @@ package io.vsocket.loop;
  *       how two loops that ping-pong find each other again: while both block, each sees the other's
  *       wake-up in every gap, and on a machine where a wake-up takes longer than the cap neither
  *       would ever grow; a trial on each side that overlaps the other's ends that.
+ *   <li>beside the window, a loop waits for the task that answers what it read ({@link HandBack}):
+ *       after a turn that I/O alone woke, with no other thread's task since, it spins — yielding its
+ *       core, when the window is zero — as long as such answers have been coming back within the cap.
+ *       That is the work that crosses threads; blocking there made the answer wake the loop, and a
+ *       wake-up is the dearest part of such a round trip.
  * </ul>
  * A fixed window ({@link #fixed}) never adapts: busy polling, or blocking at once, as an explicit
  * choice.
@@ -50,6 +55,8 @@ final class SpinWindow {
      * spin before the peer, answered promptly now, starts spinning too.
      */
     static final int MISSES_TO_HALVE = 4;
+    /** {@code -Dio.vsocket.handBack=false}: no wait for other threads' tasks ({@link HandBack}), the policy before it. */
+    static final boolean HAND_BACK = !"false".equals(System.getProperty("io.vsocket.handBack"));
 
     private final long capNanos;
     private final boolean adaptive;
@@ -65,11 +72,22 @@ final class SpinWindow {
     private int periodsWithoutTasks;
     /** Counts idle periods, wrapping: a trial may start when its low bits are zero. */
     private int trialClock;
+    /** The wait for another thread's task after a turn that I/O alone woke and no task followed. */
+    private final HandBack handBack;
+    /** This idle period's spin without the wait for a task. */
+    private long periodWindow;
+    /** The last idle period ended with I/O, not another thread's task. */
+    private boolean lastWokenByIo;
+    /** This idle period waits for another thread's task (see {@link #startIdle(boolean)}). */
+    private boolean waiting;
+    /** This idle period spins only for that wait: it yields its core as it spins. */
+    private boolean yields;
 
     private SpinWindow(long capNanos, boolean adaptive) {
         this.capNanos = capNanos;
         this.adaptive = adaptive;
         this.windowNanos = capNanos;
+        this.handBack = new HandBack(capNanos);
     }
 
     /** Always {@code nanos}: zero blocks at once, a long one busy-polls. */
@@ -92,17 +110,46 @@ final class SpinWindow {
         return trialLeft > 0 ? capNanos : windowNanos;
     }
 
+    /** How long a loop waits for another thread's task after handing it work (see {@link HandBack}). */
+    long handBackNanos() {
+        return handBack.nanos();
+    }
+
+    /**
+     * Whether the spin of this idle period is a wait for another thread's task alone: then the loop
+     * yields its core now and then as it spins, so that the very thread it waits for — woken by this
+     * loop, and often queued on its core — runs. Loop-to-loop spins do not: a yield costs a system
+     * call, and hands the core to whatever else is runnable.
+     */
+    boolean yields() {
+        return yields;
+    }
+
     /** The window learned so far, trials aside. */
     long learnedNanos() {
         return windowNanos;
     }
 
-    /** The loop goes idle: how long to spin before blocking. */
+    /** The loop goes idle after a turn that is not known to have handed work to another thread. */
     long startIdle() {
+        return startIdle(false);
+    }
+
+    /**
+     * The loop goes idle: how long to spin before blocking. {@code quietSinceWoken}: no task of
+     * another thread came since the loop last woke (or its spin caught work). When that waking work
+     * was I/O, the turn may have handed what it read to a thread outside the loops (gRPC's executor,
+     * a caller blocked on a future), which answers with a task: such a period also waits for the
+     * task, as long as {@link HandBack} has learned that one comes.
+     */
+    long startIdle(boolean quietSinceWoken) {
         inTrial = false;
+        waiting = false;
+        yields = false;
         if (!adaptive) {
             return windowNanos;
         }
+        waiting = HAND_BACK && quietSinceWoken && lastWokenByIo;
         if (periodsWithoutTasks < TRIAL_EVERY) {
             periodsWithoutTasks++;
         }
@@ -115,7 +162,13 @@ final class SpinWindow {
             trialLeft = TRIAL_LENGTH - 1;
             inTrial = true;
         }
-        return inTrial ? capNanos : windowNanos;
+        long nanos = inTrial ? capNanos : windowNanos;
+        periodWindow = nanos;
+        if (waiting && handBack.nanos() > nanos) {
+            yields = nanos == 0;
+            return handBack.nanos();
+        }
+        return nanos;
     }
 
     /**
@@ -127,9 +180,11 @@ final class SpinWindow {
             return;
         }
         if (fromAnotherThread) {
-            taskFromAnotherThread();
+            taskEndedIdle(0);
             return;
         }
+        handBackMissed();
+        lastWokenByIo = true;
         misses = 0;
         if (inTrial) {
             // A trial caught I/O: the peer answers while this loop spins. Spin fully again.
@@ -148,8 +203,12 @@ final class SpinWindow {
             return;
         }
         if (fromAnotherThread) {
-            taskFromAnotherThread();
-        } else if (gapNanos <= capNanos) {
+            taskEndedIdle(gapNanos);
+            return;
+        }
+        handBackMissed();
+        lastWokenByIo = true;
+        if (gapNanos <= capNanos) {
             misses = 0;
             // Where other threads' tasks came lately, stay put (see the class comment); else spin
             // fully at once: the peer answers within a spin.
@@ -162,8 +221,47 @@ final class SpinWindow {
         }
     }
 
+    private void handBackMissed() {
+        if (waiting) {
+            waiting = false;
+            handBack.miss();
+        }
+    }
+
+    /**
+     * Whether this idle period spins longer than its loop-to-loop window to wait for another thread's
+     * task: a wait the loop may give up ({@link #waitGivenUp}).
+     */
+    boolean waitsBeyondWindow() {
+        return waiting && handBack.nanos() > periodWindow;
+    }
+
+    /**
+     * The period's wait for a task ends early: another loop spins without yielding (see
+     * {@link SpinningLoops}). That tells nothing of how soon a task would have come; the period's
+     * spin is the loop-to-loop window from now on: returned.
+     */
+    long waitGivenUp() {
+        waiting = false;
+        yields = false;
+        return periodWindow;
+    }
+
+    /**
+     * A task another thread submitted ended the idle period {@code gapNanos} after it began (caught
+     * by the spin, waking the loop, or seen just before it blocked).
+     */
+    void taskEndedIdle(long gapNanos) {
+        if (waiting) {
+            waiting = false;
+            handBack.taskAfter(gapNanos);
+        }
+        taskFromAnotherThread();
+    }
+
     /** A task submitted by another thread came while the loop was idle (or since it last was). */
     void taskFromAnotherThread() {
+        lastWokenByIo = false;
         windowNanos = 0;
         trialLeft = 0;
         inTrial = false;

@@ -3,6 +3,7 @@ package io.vsocket.loop;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The adaptive idle policy's rules, one outcome at a time. */
@@ -141,5 +142,105 @@ class SpinWindowTest {
         }
         assertEquals(CAP, w.nanos());
         assertEquals(0, SpinWindow.fixed(0).startIdle());
+    }
+    /**
+     * A loop woken by I/O, which hands what it read to another thread that answers with a task (gRPC's
+     * executor, a caller blocked on a future): once an answer came within the cap, the period after such
+     * a turn waits the cap for it, yielding as it spins (its regular spin being zero for the tasks).
+     */
+    @Test
+    void aLoopThatHandsWorkOverWaitsForTheAnswer() {
+        SpinWindow w = SpinWindow.adaptive(CAP);
+        w.startIdle();
+        w.wokenByWork(10 * CAP, true); // the first call: a task from another thread
+        w.startIdle(true);
+        w.wokenByWork(10 * CAP, false); // the request, read and handed over
+        assertEquals(0, w.startIdle(true), "nothing learned yet: blocks");
+        w.wokenByWork(CAP / 4, true); // the answer, soon after
+        assertEquals(CAP, w.handBackNanos());
+        assertEquals(0, w.startIdle(true), "after running the answer: no wait (the next request is I/O)");
+        assertFalse(w.yields());
+        w.wokenByWork(10 * CAP, false);
+        for (int i = 0; i < 100; i++) {
+            assertEquals(CAP, w.startIdle(true), "request " + i);
+            assertTrue(w.yields(), "a wait for a task alone yields");
+            w.caught(true); // the answer, caught by the wait
+            w.startIdle(true);
+            w.wokenByWork(10 * CAP, false); // the next request
+        }
+        assertEquals(CAP, w.handBackNanos());
+        assertEquals(0, w.learnedNanos(), "the tasks keep the loop-to-loop spin at zero");
+    }
+
+    /** The wait is only for a turn that I/O alone woke: a task since, and the period does not wait. */
+    @Test
+    void aTurnThatAnotherThreadsTaskWokeDoesNotWait() {
+        SpinWindow w = handingOver();
+        w.startIdle(true);
+        w.wokenByWork(10 * CAP, false);
+        assertEquals(0, w.startIdle(false), "a task came since the loop woke");
+        w.wokenByWork(10 * CAP, true);
+        assertEquals(0, w.startIdle(true), "woken by a task");
+        assertEquals(0, w.startIdle(), "the plain startIdle knows of no hand-over");
+    }
+
+    /**
+     * Where no answer comes after the reads (a server that answers from its handler, or another
+     * thread's tasks that do not follow reads), every {@link SpinWindow#MISSES_TO_HALVE}th miss in a
+     * row halves the wait down to zero; an answer within the cap restores it.
+     */
+    @Test
+    void aWaitThatCatchesNoAnswerFadesAndAnAnswerRestoresIt() {
+        SpinWindow w = handingOver();
+        long expected = CAP;
+        int misses = 0;
+        while (expected > 0) {
+            assertEquals(expected, w.startIdle(true));
+            w.wokenByWork(10 * CAP, false); // I/O, not an answer
+            if (++misses % SpinWindow.MISSES_TO_HALVE == 0) {
+                expected = expected / 2 < SpinWindow.MIN_SPIN_NANOS ? 0 : expected / 2;
+            }
+            assertEquals(expected, w.handBackNanos(), "miss " + misses);
+        }
+        assertEquals(0, w.startIdle(true));
+        w.wokenByWork(2 * CAP, true); // an answer later than the cap: no wait would have caught it
+        assertEquals(0, w.handBackNanos());
+        w.startIdle(true);
+        w.wokenByWork(10 * CAP, false);
+        w.startIdle(true);
+        w.wokenByWork(CAP, true);
+        assertEquals(CAP, w.handBackNanos(), "an answer within the cap");
+    }
+
+    /** A loop-to-loop spin in the same period does not yield; a fixed spin never waits for answers. */
+    @Test
+    void onlyAWaitForAnAnswerAloneYields() {
+        SpinWindow w = SpinWindow.adaptive(CAP);
+        w.startIdle();
+        w.wokenByWork(1_000, false);
+        assertEquals(CAP, w.startIdle(true), "the loop-to-loop spin, at the cap from the start");
+        assertFalse(w.yields());
+        SpinWindow fixed = SpinWindow.fixed(0);
+        for (int i = 0; i < 10; i++) {
+            fixed.startIdle(true);
+            fixed.wokenByWork(1_000, false);
+            fixed.startIdle(true);
+            fixed.wokenByWork(1_000, true);
+        }
+        assertEquals(0, fixed.startIdle(true));
+        assertEquals(0, fixed.handBackNanos());
+    }
+
+    /** A window that has learned to wait the cap for answers, the last period woken by I/O. */
+    private static SpinWindow handingOver() {
+        SpinWindow w = SpinWindow.adaptive(CAP);
+        w.startIdle();
+        w.wokenByWork(10 * CAP, false);
+        w.startIdle(true);
+        w.wokenByWork(CAP / 2, true);
+        w.startIdle(true);
+        w.wokenByWork(10 * CAP, false);
+        assertEquals(CAP, w.handBackNanos());
+        return w;
     }
 }

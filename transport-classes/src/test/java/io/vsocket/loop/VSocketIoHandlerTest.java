@@ -375,6 +375,43 @@ class VSocketIoHandlerTest {
         assertEquals(TimeUnit.MILLISECONDS.toNanos(1), fixedHandler.spinNanos());
     }
 
+    /**
+     * A loop that hands what it reads to another thread, which answers with a task (gRPC's executor
+     * writing a response, a caller blocked on a future writing its next request), learns to wait for
+     * the answer after such reads; when answers stop coming, it stops waiting.
+     */
+    @Test
+    void aLoopThatHandsItsReadsToAnotherThreadLearnsToWaitForTheAnswer() throws Exception {
+        long cap = TimeUnit.MILLISECONDS.toNanos(5);
+        MultiThreadIoEventLoopGroup adaptive = new MultiThreadIoEventLoopGroup(1,
+                VSocketIoHandler.newFactory(() -> SpinWindow.adaptive(cap)));
+        try {
+            IoEventLoop loop = (IoEventLoop) adaptive.next();
+            EventFdHandle handle = new EventFdHandle();
+            IoRegistration registration = loop.register(handle).sync().getNow();
+            VSocketIoHandler handler = registration.attachment();
+            loop.submit(() -> {
+                handler.addPoller(idlePoller());
+                registration.submit(VSocketIoOps.READ);
+            }).sync();
+            assertEquals(0, handler.handBackNanos(), "nothing learned yet");
+            for (int i = 0; i < 20; i++) {
+                handle.eventFd.signal();                                  // a request comes in,
+                assertNotNull(handle.events.poll(5, TimeUnit.SECONDS));   // the loop hands it over,
+                loop.submit(() -> { }).get(5, TimeUnit.SECONDS);          // and the answer goes back
+            }
+            assertEquals(cap, handler.handBackNanos(), "answers came back: the loop waits for them");
+            for (int i = 0; i < 100; i++) {
+                handle.eventFd.signal();
+                assertNotNull(handle.events.poll(5, TimeUnit.SECONDS));  // read, and no answer
+            }
+            assertEquals(0, handler.handBackNanos(), "no answers: the wait faded");
+            handle.close();
+        } finally {
+            adaptive.shutdownGracefully(0, 5, TimeUnit.SECONDS).sync();
+        }
+    }
+
     /** Readiness a millisecond after the loop went idle (well within the cap): no task, no wakeup call. */
     private static void ioSoon(EventFdHandle handle) throws Exception {
         Thread.sleep(1);
