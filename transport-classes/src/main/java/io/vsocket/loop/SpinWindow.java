@@ -176,11 +176,16 @@ final class SpinWindow {
      * {@code fromAnotherThread}: a task another thread submitted was among it.
      */
     void caught(boolean fromAnotherThread) {
+        caught(fromAnotherThread, 0);
+    }
+
+    /** As {@link #caught(boolean)}, {@code gapNanos} after the loop went idle. */
+    void caught(boolean fromAnotherThread, long gapNanos) {
         if (!adaptive) {
             return;
         }
         if (fromAnotherThread) {
-            taskEndedIdle(0);
+            taskEndedIdle(gapNanos);
             return;
         }
         handBackMissed();
@@ -218,6 +223,34 @@ final class SpinWindow {
         } else if (++misses % MISSES_TO_HALVE == 0) {
             long half = windowNanos / 2;
             windowNanos = half < MIN_SPIN_NANOS ? 0 : half;
+        }
+    }
+
+    /**
+     * A timer fell due and ended the idle period: nothing learned (as before), and the turn it starts
+     * hands nothing over, so the next idle period does not wait for an answer.
+     */
+    void wokenByTimer() {
+        waiting = false;
+        lastWokenByIo = false;
+    }
+
+    /**
+     * I/O ended the idle period at once (ready as the loop went to block, which says nothing about
+     * a spin): the turn it starts is one that I/O woke; a wait for an answer missed.
+     */
+    void wokenByIoAtOnce() {
+        if (!adaptive) {
+            return;
+        }
+        handBackMissed();
+        lastWokenByIo = true;
+    }
+
+    /** The spin ran its whole length: a wait for an answer that spun (beyond the window) missed it. */
+    void spinRanOut() {
+        if (waiting && handBack.nanos() > periodWindow) {
+            handBackMissed();
         }
     }
 
@@ -261,6 +294,9 @@ final class SpinWindow {
 
     /** A task submitted by another thread came while the loop was idle (or since it last was). */
     void taskFromAnotherThread() {
+        if (!adaptive) {
+            return; // a fixed spin is an explicit choice (this once zeroed it, when a task raced the block)
+        }
         lastWokenByIo = false;
         windowNanos = 0;
         trialLeft = 0;

@@ -76,6 +76,8 @@ public final class VSocketIoHandler implements IoHandler {
      * its idle period ends, so a task that came while the loop was busy counts as well.
      */
     private volatile boolean taskFromAnotherThread;
+    /** Tasks of other threads that found the loop blocked and wrote its eventfd (see {@link #wakeupSignals}). */
+    private volatile long wakeupSignals;
     private final Long2ObjectHashMap<Registration> registrations = new Long2ObjectHashMap<>();
     private final List<VSocketLoopPoller> pollers = new ArrayList<>();
     /** Pollers taken out during the current pass ({@link #removePoller}): gone at its end. */
@@ -155,6 +157,11 @@ public final class VSocketIoHandler implements IoHandler {
         return spin.nanos();
     }
 
+    /** How many times another thread's task had to wake the blocked loop (for tests); any thread may ask. */
+    long wakeupSignals() {
+        return wakeupSignals;
+    }
+
     /** How long the loop waits for another thread's answer after reads it handed over; any thread may ask. */
     long handBackNanos() {
         return spin.handBackNanos();
@@ -222,17 +229,23 @@ public final class VSocketIoHandler implements IoHandler {
             }
             long idleSince = System.nanoTime();
             if (!pollers.isEmpty()) {
-                long window = spin.startIdle(!taskFromAnotherThread);
+                // A task another thread submitted while the loop was busy: the turn was not I/O's alone.
+                boolean quiet = !takeTaskMark();
+                if (!quiet) {
+                    spin.taskFromAnotherThread();
+                }
+                long window = spin.startIdle(quiet);
                 if (window > 0 && spin.isAdaptive() && !freeCores.spare(idleSince)) {
                     // Every core is taken: a spin would only delay a woken thread queued behind it.
                     window = 0;
                 }
                 if (window > 0 && !epollLooked) {
-                    // A spin nobody expected (a trial began with this period): look at the set first,
+                    // A spin nobody expected (a trial began with this period, or a wait for an answer): look at the set first,
                     // as pollOnce would have, so that what was ready already is not taken for I/O the
                     // spin caught, nor left until the spin's first look.
                     handled = look();
                     if (handled > 0 || !context.canBlock()) {
+                        endedAtOnce(context, handled, idleSince);
                         return handled;
                     }
                 }
@@ -242,7 +255,7 @@ public final class VSocketIoHandler implements IoHandler {
                 }
                 for (int i = 0; i < pollers.size(); i++) {
                     if (pollers.get(i).armAndCheck()) {
-                        spin.caught(takeTaskMark());
+                        spin.caught(takeTaskMark(), System.nanoTime() - idleSince);
                         int polled = pollPollers();
                         // A poller that says it has work may find none when polled (a link whose peer
                         // left, waiting for its socket's hang-up): without this look, such a loop would
@@ -271,11 +284,11 @@ public final class VSocketIoHandler implements IoHandler {
         boolean yields = spin.yields();
         boolean mayGiveUp = spin.waitsBeyondWindow();
         if (mayGiveUp && SpinningLoops.othersSpin(spinning)) {
-            deadline = idleSince + spin.waitGivenUp();
+            deadline = idleSince + Math.min(window, spin.waitGivenUp());
             yields = false;
             mayGiveUp = false;
         }
-        spinning.spinning = !yields && window > 0;
+        spinning.spinning = !yields && deadline - idleSince > 0;
         try {
             int turns = 0;
             while (System.nanoTime() - deadline < 0) {
@@ -287,17 +300,22 @@ public final class VSocketIoHandler implements IoHandler {
                 }
                 if (handled > 0 || !context.canBlock()) {
                     // Handling I/O may have queued tasks of the loop's own: only a task pending
-                    // with nothing handled must be another thread's.
-                    spin.caught(takeTaskMark() | (handled == 0 && taskPending(context)));
+                    // with nothing handled must be another thread's; with neither, a timer is due.
+                    boolean task = takeTaskMark() | (handled == 0 && taskPending(context));
+                    if (handled == 0 && !task) {
+                        spin.wokenByTimer();
+                    } else {
+                        spin.caught(task, System.nanoTime() - idleSince);
+                    }
                     return handled;
                 }
                 if (mayGiveUp && (turns & (GIVE_UP_CHECK_EVERY - 1)) == 0 && SpinningLoops.othersSpin(spinning)) {
                     // A core is taken by a loop that does not yield, where the thread this waits
                     // for may be queued: leave it this one.
-                    deadline = idleSince + spin.waitGivenUp();
+                    deadline = idleSince + Math.min(window, spin.waitGivenUp());
                     yields = false;
                     mayGiveUp = false;
-                    spinning.spinning = true;
+                    spinning.spinning = deadline - idleSince > 0;
                     continue;
                 }
                 if (yields && (turns & (YIELD_EVERY - 1)) == 0) {
@@ -307,9 +325,24 @@ public final class VSocketIoHandler implements IoHandler {
                     Thread.onSpinWait();
                 }
             }
+            spin.spinRanOut();
             return -1;
         } finally {
             spinning.spinning = false;
+        }
+    }
+
+    /**
+     * The idle period ended at its first look, before any spin: nothing to learn about a spin, but a
+     * wait for an answer learns whether the answer or other work came first.
+     */
+    private void endedAtOnce(IoHandlerContext context, int handled, long idleSince) {
+        if (takeTaskMark() | (handled == 0 && taskPending(context))) {
+            spin.taskEndedIdle(System.nanoTime() - idleSince);
+        } else if (handled > 0) {
+            spin.wokenByIoAtOnce();
+        } else {
+            spin.wokenByTimer();
         }
     }
 
@@ -371,7 +404,7 @@ public final class VSocketIoHandler implements IoHandler {
         return epollWaits;
     }
 
-    /** Whether the next idle period would spin (a trial that starts with it aside). */
+    /** Whether the next idle period would spin (a trial that starts with it, or a wait for an answer, aside). */
     private boolean spinsNext() {
         return !pollers.isEmpty() && spin.nanos() > 0;
     }
@@ -401,6 +434,8 @@ public final class VSocketIoHandler implements IoHandler {
             if (!context.canBlock()) {
                 if (takeTaskMark() | taskPending(context)) {
                     spin.taskEndedIdle(System.nanoTime() - idleSince);
+                } else {
+                    spin.wokenByTimer();
                 }
                 return 0;
             }
@@ -410,6 +445,7 @@ public final class VSocketIoHandler implements IoHandler {
         }
         if (ready == 0) {
             // A timer was due: that says nothing about how soon work comes.
+            spin.wokenByTimer();
             return 0;
         }
         // Learn before handling (a handler may look at the window). The wakeup eventfd is written
@@ -425,6 +461,8 @@ public final class VSocketIoHandler implements IoHandler {
                 // Not looked at before blocking, and back at once: what was ready may have been so
                 // before the loop went idle, which says nothing about a spin; a task still does.
                 spin.taskEndedIdle(gap);
+            } else {
+                spin.wokenByIoAtOnce();
             }
         }
         return processReady(ready);
@@ -474,6 +512,7 @@ public final class VSocketIoHandler implements IoHandler {
                 taskFromAnotherThread = true;
             }
             if (awake.compareAndSet(false, true)) {
+                wakeupSignals++; // one winner per blocking wait: the compareAndSet orders them
                 wakeupFd.signal();
             }
         }

@@ -231,6 +231,36 @@ class SpinWindowTest {
         assertEquals(0, fixed.handBackNanos());
     }
 
+    /** A timer's turn hands nothing over: no wait after it, and nothing learned from it. */
+    @Test
+    void aTimerEndsTheWaitWithoutALesson() {
+        SpinWindow w = handingOver();
+        assertEquals(CAP, w.startIdle(true));
+        w.wokenByTimer();
+        assertEquals(CAP, w.handBackNanos(), "no miss");
+        assertEquals(0, w.startIdle(true), "the timer's turn is not one that I/O woke");
+        w.wokenByIoAtOnce();
+        assertEquals(CAP, w.startIdle(true), "I/O ready at once woke this turn");
+    }
+
+    /** A wait that spins its whole length without the answer is a miss, and a later answer teaches nothing. */
+    @Test
+    void aWaitThatRunsOutMisses() {
+        SpinWindow w = handingOver();
+        for (int i = 0; i < SpinWindow.MISSES_TO_HALVE; i++) {
+            assertEquals(CAP, w.startIdle(true));
+            w.spinRanOut();
+            w.wokenByWork(2 * CAP, true); // the answer, after the cap
+            w.startIdle(true);
+            w.wokenByWork(10 * CAP, false);
+        }
+        assertEquals(CAP / 2, w.handBackNanos());
+        assertEquals(CAP / 2, w.startIdle(true));
+        w.spinRanOut();
+        w.wokenByWork(CAP * 3 / 4, true); // within the cap, but after the wait: not a hit
+        assertEquals(CAP / 2, w.handBackNanos());
+    }
+
     /** A window that has learned to wait the cap for answers, the last period woken by I/O. */
     private static SpinWindow handingOver() {
         SpinWindow w = SpinWindow.adaptive(CAP);
