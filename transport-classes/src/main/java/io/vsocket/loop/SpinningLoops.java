@@ -4,8 +4,9 @@ import java.util.Arrays;
 
 /**
  * The loops of this process that spin without yielding right now (a loop-to-loop spin, or a fixed
- * one): a loop that would wait for another thread's answer ({@link HandBack}) asks first, and blocks
- * instead when one does.
+ * one): a loop that would wait for another thread's answer ({@link HandBack}) asks before and now and
+ * then during the wait, and gives the wait up when one does (it then blocks, or spins only its own
+ * loop-to-loop window). Other processes' loops are not seen here; {@link FreeCores} sees their load.
  *
  * <p>Why: a waiting loop keeps its core from looking idle, so the thread it woke (a caller blocked
  * on a future, whose answer it waits for) is put on a core that is busy — and where that core's loop
