@@ -49,8 +49,7 @@ final class HandBack {
     /** The wait ended with something other than another thread's task within the cap. */
     void miss() {
         if (windowNanos > 0 && ++misses % SpinWindow.MISSES_TO_HALVE == 0) {
-            long half = windowNanos / 2;
-            windowNanos = half < SpinWindow.MIN_SPIN_NANOS ? 0 : half;
+            windowNanos = SpinWindow.halved(windowNanos);
         }
     }
 

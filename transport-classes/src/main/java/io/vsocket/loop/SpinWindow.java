@@ -80,8 +80,6 @@ final class SpinWindow {
     private boolean lastWokenByIo;
     /** This idle period waits for another thread's task (see {@link #startIdle(boolean)}). */
     private boolean waiting;
-    /** This idle period spins only for that wait: it yields its core as it spins. */
-    private boolean yields;
 
     private SpinWindow(long capNanos, boolean adaptive) {
         this.capNanos = capNanos;
@@ -122,7 +120,7 @@ final class SpinWindow {
      * call, and hands the core to whatever else is runnable.
      */
     boolean yields() {
-        return yields;
+        return waitsBeyondWindow() && periodWindow == 0;
     }
 
     /** The window learned so far, trials aside. */
@@ -145,7 +143,6 @@ final class SpinWindow {
     long startIdle(boolean quietSinceWoken) {
         inTrial = false;
         waiting = false;
-        yields = false;
         if (!adaptive) {
             return windowNanos;
         }
@@ -164,11 +161,7 @@ final class SpinWindow {
         }
         long nanos = inTrial ? capNanos : windowNanos;
         periodWindow = nanos;
-        if (waiting && handBack.nanos() > nanos) {
-            yields = nanos == 0;
-            return handBack.nanos();
-        }
-        return nanos;
+        return waiting ? Math.max(nanos, handBack.nanos()) : nanos;
     }
 
     /**
@@ -221,8 +214,7 @@ final class SpinWindow {
                 windowNanos = capNanos;
             }
         } else if (++misses % MISSES_TO_HALVE == 0) {
-            long half = windowNanos / 2;
-            windowNanos = half < MIN_SPIN_NANOS ? 0 : half;
+            windowNanos = halved(windowNanos);
         }
     }
 
@@ -249,7 +241,7 @@ final class SpinWindow {
 
     /** The spin ran its whole length: a wait for an answer that spun (beyond the window) missed it. */
     void spinRanOut() {
-        if (waiting && handBack.nanos() > periodWindow) {
+        if (waitsBeyondWindow()) {
             handBackMissed();
         }
     }
@@ -276,7 +268,6 @@ final class SpinWindow {
      */
     long waitGivenUp() {
         waiting = false;
-        yields = false;
         return periodWindow;
     }
 
@@ -290,6 +281,12 @@ final class SpinWindow {
             handBack.taskAfter(gapNanos);
         }
         taskFromAnotherThread();
+    }
+
+    /** Half a window, or zero below {@link #MIN_SPIN_NANOS}: what a run of misses leaves (the window's and {@link HandBack}'s). */
+    static long halved(long nanos) {
+        long half = nanos / 2;
+        return half < MIN_SPIN_NANOS ? 0 : half;
     }
 
     /** A task submitted by another thread came while the loop was idle (or since it last was). */

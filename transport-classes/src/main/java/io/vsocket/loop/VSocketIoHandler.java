@@ -245,7 +245,7 @@ public final class VSocketIoHandler implements IoHandler {
                     // spin caught, nor left until the spin's first look.
                     handled = look();
                     if (handled > 0 || !context.canBlock()) {
-                        endedAtOnce(context, handled, idleSince);
+                        idleEndedUncaught(context, handled, idleSince);
                         return handled;
                     }
                 }
@@ -283,15 +283,19 @@ public final class VSocketIoHandler implements IoHandler {
         long deadline = idleSince + window;
         boolean yields = spin.yields();
         boolean mayGiveUp = spin.waitsBeyondWindow();
-        if (mayGiveUp && SpinningLoops.othersSpin(spinning)) {
-            deadline = idleSince + Math.min(window, spin.waitGivenUp());
-            yields = false;
-            mayGiveUp = false;
-        }
-        spinning.spinning = !yields && deadline - idleSince > 0;
+        spinning.spinning = !yields && window > 0;
         try {
             int turns = 0;
             while (System.nanoTime() - deadline < 0) {
+                if (mayGiveUp && (turns & (GIVE_UP_CHECK_EVERY - 1)) == 0 && SpinningLoops.othersSpin(spinning)) {
+                    // A core is taken by a loop that does not yield, where the thread this waits
+                    // for may be queued: leave it this one.
+                    deadline = idleSince + Math.min(window, spin.waitGivenUp());
+                    yields = false;
+                    mayGiveUp = false;
+                    spinning.spinning = deadline - idleSince > 0;
+                    continue;
+                }
                 int handled = pollPollers();
                 if (++turns % SPIN_EPOLL_EVERY == 0) {
                     // The descriptors too (a hello, a tcp link, an accept): a spin as long as the
@@ -301,22 +305,13 @@ public final class VSocketIoHandler implements IoHandler {
                 if (handled > 0 || !context.canBlock()) {
                     // Handling I/O may have queued tasks of the loop's own: only a task pending
                     // with nothing handled must be another thread's; with neither, a timer is due.
-                    boolean task = takeTaskMark() | (handled == 0 && taskPending(context));
+                    boolean task = anotherThreadsTask(context, handled);
                     if (handled == 0 && !task) {
                         spin.wokenByTimer();
                     } else {
                         spin.caught(task, System.nanoTime() - idleSince);
                     }
                     return handled;
-                }
-                if (mayGiveUp && (turns & (GIVE_UP_CHECK_EVERY - 1)) == 0 && SpinningLoops.othersSpin(spinning)) {
-                    // A core is taken by a loop that does not yield, where the thread this waits
-                    // for may be queued: leave it this one.
-                    deadline = idleSince + Math.min(window, spin.waitGivenUp());
-                    yields = false;
-                    mayGiveUp = false;
-                    spinning.spinning = deadline - idleSince > 0;
-                    continue;
                 }
                 if (yields && (turns & (YIELD_EVERY - 1)) == 0) {
                     // Waiting for another thread's task: that thread may be queued on this core.
@@ -333,17 +328,27 @@ public final class VSocketIoHandler implements IoHandler {
     }
 
     /**
-     * The idle period ended at its first look, before any spin: nothing to learn about a spin, but a
-     * wait for an answer learns whether the answer or other work came first.
+     * The idle period ended with nothing a spin caught: at its first look, before any spin, or as the
+     * loop went to block. Nothing to learn about a spin, but a wait for an answer learns whether the
+     * answer or other work came first.
      */
-    private void endedAtOnce(IoHandlerContext context, int handled, long idleSince) {
-        if (takeTaskMark() | (handled == 0 && taskPending(context))) {
+    private void idleEndedUncaught(IoHandlerContext context, int handled, long idleSince) {
+        if (anotherThreadsTask(context, handled)) {
             spin.taskEndedIdle(System.nanoTime() - idleSince);
         } else if (handled > 0) {
             spin.wokenByIoAtOnce();
         } else {
             spin.wokenByTimer();
         }
+    }
+
+    /**
+     * Whether what ended an idle period, with {@code handled} I/O handled, includes another thread's
+     * task: the mark, or a task pending with nothing handled (handling I/O may have queued tasks of
+     * the loop's own). Clears the mark.
+     */
+    private boolean anotherThreadsTask(IoHandlerContext context, int handled) {
+        return takeTaskMark() | (handled == 0 && taskPending(context));
     }
 
     /** Whether another thread submitted a task since the last time this was asked; clears the mark. */
@@ -432,11 +437,7 @@ public final class VSocketIoHandler implements IoHandler {
         try {
             // A task that arrived before awake went false did not signal: look again before blocking.
             if (!context.canBlock()) {
-                if (takeTaskMark() | taskPending(context)) {
-                    spin.taskEndedIdle(System.nanoTime() - idleSince);
-                } else {
-                    spin.wokenByTimer();
-                }
+                idleEndedUncaught(context, 0, idleSince);
                 return 0;
             }
             ready = epollWait(timeoutMillis(context));

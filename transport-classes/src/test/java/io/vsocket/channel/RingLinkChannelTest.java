@@ -119,9 +119,8 @@ class RingLinkChannelTest {
         // a's process dies: the kernel closes its control connection; no end of output was written.
         p.b.control.close();
         await(() -> !p.b.channel.isOpen(), "b to close when its peer died");
-        List<Throwable> errors = p.b.exceptions();
-        assertEquals(1, errors.size(), errors::toString);
-        assertTrue(errors.get(0).getMessage().contains("its process died"), errors.get(0)::getMessage);
+        String error = onlyError(p.b);
+        assertTrue(error.contains("its process died"), error);
         p.close();
     }
 
@@ -133,17 +132,15 @@ class RingLinkChannelTest {
     @Test
     void aDeadPeerReachesAChannelThatDoesNotRead() throws Exception {
         Pair p = Pair.open(4096, false);
-        p.b.channel.config().setAutoRead(false);
-        p.b.channel.eventLoop().submit(() -> { }).sync();
+        stopReading(p.b);
         byte[] ab = pattern(1000, 9);
         p.a.write(ab);
         await(() -> unread(p.b) == ab.length, "the bytes in b's ring");
         p.b.control.close(); // a's process dies
         await(() -> !p.b.channel.isOpen(), "b to close when its peer died, without a read of its application's");
         assertArrayEquals(ab, p.b.received.toByteArray(), "what the dead peer had sent, first");
-        List<Throwable> errors = p.b.exceptions();
-        assertEquals(1, errors.size(), errors::toString);
-        assertTrue(errors.get(0).getMessage().contains("its process died"), errors.get(0)::getMessage);
+        String error = onlyError(p.b);
+        assertTrue(error.contains("its process died"), error);
         p.close();
     }
 
@@ -156,8 +153,7 @@ class RingLinkChannelTest {
     void aDeadPeersBytesAreReadWhenThePathFailsBeforeItsDeathIsKnown() throws Exception {
         Pair p = Pair.open(4096, false);
         p.b.link.deathWaitsForGrace = true;
-        p.b.channel.config().setAutoRead(false);
-        p.b.channel.eventLoop().submit(() -> { }).sync();
+        stopReading(p.b);
         byte[] ab = pattern(1000, 10);
         p.a.write(ab);
         await(() -> unread(p.b) == ab.length, "the bytes in b's ring");
@@ -167,18 +163,16 @@ class RingLinkChannelTest {
         p.b.channel.eventLoop().submit(() -> p.b.link.ring.failure = new IOException("the path failed (test)")).sync();
         await(() -> !p.b.channel.isOpen(), "b to close once it read what the dead peer had sent");
         assertArrayEquals(ab, p.b.received.toByteArray(), "what the dead peer had sent, first");
-        List<Throwable> errors = p.b.exceptions();
-        assertEquals(1, errors.size(), errors::toString);
-        assertTrue(errors.get(0).getMessage().contains("its process died"), errors.get(0)::getMessage);
-        assertTrue(errors.get(0).getMessage().contains("the path failed (test)"), errors.get(0)::getMessage);
+        String error = onlyError(p.b);
+        assertTrue(error.contains("its process died"), error);
+        assertTrue(error.contains("the path failed (test)"), error);
         p.close();
     }
 
     @Test
     void writesWaitingForCreditFailWhenThePeerGoes() throws Exception {
         Pair p = Pair.open(4096, false);
-        p.b.channel.config().setAutoRead(false); // b takes nothing: a's writes wait for credit
-        p.b.channel.eventLoop().submit(() -> { }).sync();
+        stopReading(p.b); // b takes nothing: a's writes wait for credit
         var write = p.a.channel.writeAndFlush(Unpooled.wrappedBuffer(pattern(64 * 1024, 4)));
         await(p.a.link::waitsForCredit, "a to wait for credit");
         assertFalse(write.isDone(), "the write waits while the ring is full");
@@ -200,8 +194,7 @@ class RingLinkChannelTest {
     @Test
     void aWriterWaitingForCreditStillReadsThePeersLastBytesBeforeThePeersReset() throws Exception {
         Pair p = Pair.open(4096, false);
-        p.b.channel.config().setAutoRead(false); // b takes nothing: a's writes wait for credit
-        p.b.channel.eventLoop().submit(() -> { }).sync();
+        stopReading(p.b); // b takes nothing: a's writes wait for credit
         p.a.write(pattern(64 * 1024, 4));
         await(p.a.link::waitsForCredit, "a to wait for credit");
         byte[] last = pattern(1000, 8);
@@ -215,9 +208,8 @@ class RingLinkChannelTest {
         p.a.control.close();
         await(() -> !p.a.channel.isOpen(), "a to close after b's reset");
         assertArrayEquals(last, p.a.received.toByteArray(), "the peer's last bytes, read before the reset is reported");
-        List<Throwable> errors = p.a.exceptions();
-        assertEquals(1, errors.size(), errors::toString);
-        assertTrue(errors.get(0).getMessage().contains("reset"), errors.get(0)::getMessage);
+        String error = onlyError(p.a);
+        assertTrue(error.contains("reset"), error);
         p.close();
     }
 
@@ -226,17 +218,14 @@ class RingLinkChannelTest {
         Pair p = Pair.open(4096, false);
         p.a.channel.eventLoop().submit(() -> p.a.link.ring.failure = new IOException("the ring broke (test)")).sync();
         await(() -> !p.a.channel.isOpen(), "a to close when its link failed");
-        List<Throwable> errors = p.a.exceptions();
-        assertEquals(1, errors.size(), errors::toString);
-        assertEquals("the ring broke (test)", errors.get(0).getMessage());
+        assertEquals("the ring broke (test)", onlyError(p.a));
         p.close();
     }
 
     @Test
     void withAutoReadOffBytesWaitForRead() throws Exception {
         Pair p = Pair.open(4096, false);
-        p.b.channel.config().setAutoRead(false);
-        p.b.channel.eventLoop().submit(() -> { }).sync();
+        stopReading(p.b);
         byte[] ab = pattern(1000, 6);
         p.a.write(ab);
         await(() -> p.b.link.ring.readable() == ab.length, "the bytes to reach b's ring");
@@ -279,6 +268,19 @@ class RingLinkChannelTest {
             }
             Thread.sleep(2);
         }
+    }
+
+    /** Stops an end's reads (auto-read off), on its loop before anything comes. */
+    private static void stopReading(End end) throws InterruptedException {
+        end.channel.config().setAutoRead(false);
+        end.channel.eventLoop().submit(() -> { }).sync();
+    }
+
+    /** The one error an end's pipeline saw, its message. */
+    private static String onlyError(End end) {
+        List<Throwable> errors = end.exceptions();
+        assertEquals(1, errors.size(), errors::toString);
+        return errors.get(0).getMessage();
     }
 
     /** Two channels joined by an in-memory ring pair. */

@@ -332,17 +332,10 @@ class VSocketIoHandlerTest {
     @Test
     void anAdaptiveLoopDropsItsSpinForTasksFromOtherThreadsAndRegainsItForIo() throws Exception {
         long cap = TimeUnit.MILLISECONDS.toNanos(50);
-        MultiThreadIoEventLoopGroup adaptive = new MultiThreadIoEventLoopGroup(1,
-                VSocketIoHandler.newFactory(() -> SpinWindow.adaptive(cap)));
-        try {
-            IoEventLoop loop = (IoEventLoop) adaptive.next();
-            EventFdHandle handle = new EventFdHandle();
-            IoRegistration registration = loop.register(handle).sync().getNow();
-            VSocketIoHandler handler = registration.attachment();
-            loop.submit(() -> {
-                handler.addPoller(idlePoller());
-                registration.submit(VSocketIoOps.READ);
-            }).sync();
+        try (AdaptiveLoop adaptive = AdaptiveLoop.open(cap)) {
+            IoEventLoop loop = adaptive.loop;
+            EventFdHandle handle = adaptive.handle;
+            VSocketIoHandler handler = adaptive.handler;
             Thread.sleep(10);
             loop.submit(() -> { }).sync(); // a task from this thread, while the loop spins
             // Read from this thread, never by a task: a task from this thread is what the loop reacts to.
@@ -359,9 +352,6 @@ class VSocketIoHandlerTest {
             Thread.sleep(10);
             loop.submit(() -> { }).sync();
             assertEquals(0, handler.spinNanos(), "a task from another thread stops it again");
-            handle.close();
-        } finally {
-            adaptive.shutdownGracefully(0, 5, TimeUnit.SECONDS).sync();
         }
 
         group = new VSocketEventLoopGroup(1, Duration.ofMillis(1));
@@ -384,17 +374,10 @@ class VSocketIoHandlerTest {
     @Test
     void aLoopThatHandsItsReadsToAnotherThreadWaitsForTheAnswer() throws Exception {
         long cap = TimeUnit.MILLISECONDS.toNanos(20);
-        MultiThreadIoEventLoopGroup adaptive = new MultiThreadIoEventLoopGroup(1,
-                VSocketIoHandler.newFactory(() -> SpinWindow.adaptive(cap)));
-        EventFdHandle handle = new EventFdHandle();
-        try {
-            IoEventLoop loop = (IoEventLoop) adaptive.next();
-            IoRegistration registration = loop.register(handle).sync().getNow();
-            VSocketIoHandler handler = registration.attachment();
-            loop.submit(() -> {
-                handler.addPoller(idlePoller());
-                registration.submit(VSocketIoOps.READ);
-            }).sync();
+        try (AdaptiveLoop adaptive = AdaptiveLoop.open(cap)) {
+            IoEventLoop loop = adaptive.loop;
+            EventFdHandle handle = adaptive.handle;
+            VSocketIoHandler handler = adaptive.handler;
             assertEquals(0, handler.handBackNanos(), "nothing learned yet");
             int rounds = 40;
             long signalsBefore = 0;
@@ -419,9 +402,33 @@ class VSocketIoHandlerTest {
             // Each read's wait misses (the next read comes first): some 60 in a row bring it to zero,
             // so the last few, which may still be counted as this looks, do not matter.
             assertEquals(0, handler.handBackNanos(), "no answers: the wait faded");
-        } finally {
+        }
+    }
+
+    /**
+     * A one-loop group whose window adapts up to {@code cap}, with an eventfd handle registered for
+     * reads and a poller that never has work (so that the loop may spin).
+     */
+    private record AdaptiveLoop(MultiThreadIoEventLoopGroup group, IoEventLoop loop, EventFdHandle handle,
+                                VSocketIoHandler handler) implements AutoCloseable {
+        static AdaptiveLoop open(long cap) throws Exception {
+            MultiThreadIoEventLoopGroup group = new MultiThreadIoEventLoopGroup(1,
+                    VSocketIoHandler.newFactory(() -> SpinWindow.adaptive(cap)));
+            IoEventLoop loop = (IoEventLoop) group.next();
+            EventFdHandle handle = new EventFdHandle();
+            IoRegistration registration = loop.register(handle).sync().getNow();
+            VSocketIoHandler handler = registration.attachment();
+            loop.submit(() -> {
+                handler.addPoller(idlePoller());
+                registration.submit(VSocketIoOps.READ);
+            }).sync();
+            return new AdaptiveLoop(group, loop, handle, handler);
+        }
+
+        @Override
+        public void close() throws Exception {
             handle.close();
-            adaptive.shutdownGracefully(0, 5, TimeUnit.SECONDS).sync();
+            group.shutdownGracefully(0, 5, TimeUnit.SECONDS).sync();
         }
     }
 
