@@ -37,9 +37,21 @@ final class FreeCores {
     private static final FileChannel LOADAVG = IGNORED ? null : open();
 
     private final ByteBuffer buffer = ByteBuffer.allocate(128);
+    /** The host's {@code /proc/loadavg} (shared by every loop), or a test's file; null: always spare. */
+    private final FileChannel loadavg;
     private long sampledAt;
     private boolean spare = true;
     private boolean sampledOnce;
+
+    /** The host's count (or, where it cannot be read, always a core to spare). */
+    FreeCores() {
+        this(LOADAVG);
+    }
+
+    /** A count read from {@code loadavg} instead of the host's (tests); the caller closes it. */
+    FreeCores(FileChannel loadavg) {
+        this.loadavg = loadavg;
+    }
 
     private static FileChannel open() {
         try {
@@ -54,7 +66,7 @@ final class FreeCores {
      * be told), as of a sample at most {@link #SAMPLE_NANOS} old.
      */
     boolean spare(long now) {
-        if (LOADAVG == null) {
+        if (loadavg == null) {
             return true;
         }
         if (!sampledOnce || now - sampledAt >= SAMPLE_NANOS) {
@@ -69,9 +81,12 @@ final class FreeCores {
 
     /** Runnable threads now, or -1 when the file cannot be read or parsed. */
     int runnable() {
+        if (loadavg == null) {
+            return -1;
+        }
         buffer.clear();
         try {
-            if (LOADAVG.read(buffer, 0) <= 0) {
+            if (loadavg.read(buffer, 0) <= 0) {
                 return -1;
             }
         } catch (IOException e) {
