@@ -1,10 +1,11 @@
 package io.vsocket.loop;
 
+import org.agrona.CloseHelper;
+
 import java.io.IOException;
+import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -17,10 +18,10 @@ import java.util.concurrent.TimeUnit;
  * run only when the spin ends: measured here with other processes busy, a shm round trip took as long
  * as the spin (59 µs against NIO's 8), where blocking at once would have let the woken thread run.
  * With more runnable threads than cores (and {@link #SLACK}) a spin can only delay someone, so the
- * adaptive policy does not spin then; a fixed spin (an explicit choice) is left alone. One per loop (its read buffer);
- * the file is shared and read with positional reads, which any thread may do.
+ * adaptive policy does not spin then; a fixed spin (an explicit choice) is left alone. One per loop,
+ * owned by its handler (its file handle and read buffer), closed when the loop ends.
  */
-final class FreeCores {
+final class FreeCores implements AutoCloseable {
     /** How long a sample holds: contention that lasts less than this is not worth a look. */
     static final long SAMPLE_NANOS = TimeUnit.MILLISECONDS.toNanos(2);
     private static final int CORES = Runtime.getRuntime().availableProcessors();
@@ -34,30 +35,38 @@ final class FreeCores {
     private static final int SLACK = Math.max(0, Integer.getInteger("io.vsocket.freeCoresSlack", 1));
     /** {@code -Dio.vsocket.spinWhenCoresBusy=true}: spin as if a core were always spare (the policy before this rule). */
     private static final boolean IGNORED = Boolean.getBoolean("io.vsocket.spinWhenCoresBusy");
-    private static final FileChannel LOADAVG = IGNORED ? null : open();
+    private static final Path LOADAVG = Path.of("/proc/loadavg");
 
-    private final ByteBuffer buffer = ByteBuffer.allocate(128);
-    /** The host's {@code /proc/loadavg} (shared by every loop), or a test's file; null: always spare. */
-    private final FileChannel loadavg;
+    private final byte[] line = new byte[128];
+    private final ByteBuffer lineBuffer = ByteBuffer.wrap(line);
+    /**
+     * This loop's own handle on the file, or null: always spare. Not a {@code FileChannel}: a read
+     * on an interrupted thread closes a channel for good (and a shared one for every loop), so the
+     * rule would go silently off; a {@code RandomAccessFile}'s read ignores interrupts.
+     */
+    private final RandomAccessFile loadavg;
     private long sampledAt;
     private boolean spare = true;
     private boolean sampledOnce;
 
-    /** The host's count (or, where it cannot be read, always a core to spare). */
+    /**
+     * The host's count; where it cannot be read (not Linux, or hidden), or with {@code
+     * -Dio.vsocket.spinWhenCoresBusy=true}, always a core to spare.
+     */
     FreeCores() {
-        this(LOADAVG);
+        this(IGNORED ? null : LOADAVG);
     }
 
-    /** A count read from {@code loadavg} instead of the host's (tests); the caller closes it. */
-    FreeCores(FileChannel loadavg) {
-        this.loadavg = loadavg;
+    /** The count in {@code file} (a test's stand-in for the host's), or always spare for null. */
+    FreeCores(Path file) {
+        this.loadavg = file == null ? null : open(file);
     }
 
-    private static FileChannel open() {
+    private static RandomAccessFile open(Path file) {
         try {
-            return FileChannel.open(Path.of("/proc/loadavg"), StandardOpenOption.READ);
+            return new RandomAccessFile(file.toFile(), "r");
         } catch (IOException | UnsupportedOperationException | SecurityException e) {
-            return null; // no such file (not Linux, or hidden): always a core to spare, as before
+            return null;
         }
     }
 
@@ -84,15 +93,19 @@ final class FreeCores {
         if (loadavg == null) {
             return -1;
         }
-        buffer.clear();
         try {
-            if (loadavg.read(buffer, 0) <= 0) {
-                return -1;
-            }
+            loadavg.seek(0);
+            int length = loadavg.read(line);
+            return length <= 0 ? -1 : parse(lineBuffer, length);
         } catch (IOException e) {
             return -1;
         }
-        return parse(buffer, buffer.position());
+    }
+
+    /** Lets the file go (the loop's end). */
+    @Override
+    public void close() {
+        CloseHelper.quietClose(loadavg);
     }
 
     /** The runnable count of a {@code /proc/loadavg} line ("0.52 0.58 0.59 3/467 12345"), or -1. */

@@ -34,7 +34,8 @@ package io.vsocket.loop;
  *       after a turn that I/O alone woke, with no other thread's task since, it spins — yielding its
  *       core, when the window is zero — as long as such answers have been coming back within the cap.
  *       That is the work that crosses threads; blocking there made the answer wake the loop, and a
- *       wake-up is the dearest part of such a round trip.
+ *       wake-up is the dearest part of such a round trip. With every core taken ({@link FreeCores})
+ *       it blocks instead, and learns from the wake-up as from a wait.
  * </ul>
  * A fixed window ({@link #fixed}) never adapts: busy polling, or blocking at once, as an explicit
  * choice.

@@ -109,6 +109,7 @@ public final class VSocketIoHandler implements IoHandler {
             if (e != null) {
                 e.close();
             }
+            freeCores.close();
             throw new UncheckedIOException("cannot create the vsocket event loop", ex);
         }
         this.epoll = e;
@@ -145,7 +146,7 @@ public final class VSocketIoHandler implements IoHandler {
         return newFactory(spin, FreeCores::new);
     }
 
-    /** Handlers with the given idle policy that tell free cores by {@code cores} (tests). */
+    /** Handlers with the given idle policy that tell free cores by {@code cores} (tests); each handler closes its own. */
     static IoHandlerFactory newFactory(java.util.function.Supplier<SpinWindow> spin,
                                        java.util.function.Supplier<FreeCores> cores) {
         return executor -> new VSocketIoHandler(executor, spin.get(), cores.get());
@@ -575,6 +576,7 @@ public final class VSocketIoHandler implements IoHandler {
         }
         services.clear();
         spinning.close();
+        freeCores.close();
         try {
             wakeupFd.close();
         } finally {

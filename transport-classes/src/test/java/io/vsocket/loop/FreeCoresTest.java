@@ -1,11 +1,15 @@
 package io.vsocket.loop;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The runnable-thread count the adaptive spin reads, parsed from {@code /proc/loadavg}'s format and read live. */
@@ -46,5 +50,36 @@ class FreeCoresTest {
         for (int i = 0; i < 100; i++) {
             assertEquals(first, cores.spare(now + FreeCores.SAMPLE_NANOS - 1));
         }
+    }
+
+    /**
+     * A loop whose thread was interrupted (by its application, say) keeps reading the count: a
+     * {@code FileChannel}, as this once was, closes itself for good on a read with the interrupt set,
+     * and from then on every loop sharing it took each core for spare.
+     */
+    @Test
+    void aReadOnAnInterruptedThreadStillCounts(@TempDir Path dir) throws Exception {
+        Path file = Files.writeString(dir.resolve("loadavg"), "9.00 9.00 9.00 4096/5000 42\n");
+        try (FreeCores cores = new FreeCores(file)) {
+            Thread.currentThread().interrupt();
+            try {
+                assertEquals(4096, cores.runnable());
+            } finally {
+                assertTrue(Thread.interrupted(), "the interrupt is left as it was");
+            }
+            assertEquals(4096, cores.runnable());
+            assertFalse(cores.spare(0), "4096 runnable threads leave no core to spare");
+        }
+    }
+
+    @Test
+    void aFileThatCannotBeReadLeavesEveryCoreSpare(@TempDir Path dir) {
+        try (FreeCores cores = new FreeCores(dir.resolve("missing"))) {
+            assertEquals(-1, cores.runnable());
+            assertTrue(cores.spare(0));
+        }
+        FreeCores closed = new FreeCores(dir.resolve("missing"));
+        closed.close();
+        closed.close(); // idempotent
     }
 }

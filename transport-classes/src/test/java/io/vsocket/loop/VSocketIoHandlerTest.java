@@ -12,7 +12,6 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -380,9 +379,8 @@ class VSocketIoHandlerTest {
     void aLoopThatHandsItsReadsToAnotherThreadWaitsForTheAnswer(@TempDir Path dir) throws Exception {
         long cap = TimeUnit.MILLISECONDS.toNanos(20);
         // Cores to spare, whatever else runs on the host meanwhile (see the next test).
-        try (FileChannel loadavg = loadavg(dir, 1);
-             AdaptiveLoop adaptive = AdaptiveLoop.open(cap, () -> new FreeCores(loadavg))) {
-            IoEventLoop loop = adaptive.loop;
+        Path loadavg = loadavg(dir, 1);
+        try (AdaptiveLoop adaptive = AdaptiveLoop.open(cap, () -> new FreeCores(loadavg))) {
             EventFdHandle handle = adaptive.handle;
             VSocketIoHandler handler = adaptive.handler;
             assertEquals(0, handler.handBackNanos(), "nothing learned yet");
@@ -393,10 +391,7 @@ class VSocketIoHandlerTest {
                     assertEquals(cap, handler.handBackNanos(), "answers came back: the loop waits for them");
                     signalsBefore = handler.wakeupSignals();
                 }
-                handle.eventFd.signal();                                 // a request comes in,
-                assertNotNull(handle.events.poll(5, TimeUnit.SECONDS));  // the loop hands it over,
-                LockSupport.parkNanos(200_000);                          // which takes a moment,
-                loop.submit(() -> { }).get(5, TimeUnit.SECONDS);         // and the answer goes back
+                readAndAnswer(adaptive);
             }
             long signals = handler.wakeupSignals() - signalsBefore;
             // Without the wait every answer wakes the loop; a stall now and then (a slow machine)
@@ -415,40 +410,53 @@ class VSocketIoHandlerTest {
     /**
      * With every core taken (by the host's count) a loop does not wait for an answer, as it does not
      * spin: it blocks, and each answer wakes it. It still learns from those wake-ups that answers
-     * come within the cap, and waits again once a core is free. (A wait skipped for want of a core
+     * come within the cap, so once a core is free it waits at once. (A wait skipped for want of a core
      * once counted as one that ran out, a miss: on two cores, mostly busy under gRPC, the waits faded.)
      */
     @Test
     void aLoopWithNoCoreToSpareBlocksButStillLearnsThatAnswersComeBack(@TempDir Path dir) throws Exception {
         long cap = TimeUnit.MILLISECONDS.toNanos(20);
-        try (FileChannel loadavg = loadavg(dir, 99_999);
-             AdaptiveLoop adaptive = AdaptiveLoop.open(cap, () -> new FreeCores(loadavg))) {
-            IoEventLoop loop = adaptive.loop;
-            EventFdHandle handle = adaptive.handle;
-            VSocketIoHandler handler = adaptive.handler;
+        Path loadavg = loadavg(dir, 99_999);
+        try (AdaptiveLoop adaptive = AdaptiveLoop.open(cap, () -> new FreeCores(loadavg))) {
             int rounds = 40;
-            long signalsBefore = handler.wakeupSignals();
+            long signalsBefore = adaptive.handler.wakeupSignals();
             for (int i = 0; i < rounds; i++) {
-                handle.eventFd.signal();
-                assertNotNull(handle.events.poll(5, TimeUnit.SECONDS));
-                LockSupport.parkNanos(200_000);
-                loop.submit(() -> { }).get(5, TimeUnit.SECONDS);
-                // (Not yet after the first: the setup's task may still mark the loop as answered.)
+                readAndAnswer(adaptive);
+                // Not yet after the first: the setup's own task may mark the loop late, so that the
+                // first read's wake-up passes for a task and no wait follows it.
                 if (i > 0) {
-                    assertEquals(cap, handler.handBackNanos(), "answer " + i + " came within the cap");
+                    assertEquals(cap, adaptive.handler.handBackNanos(), "answer " + i + " came within the cap");
                 }
             }
-            long signals = handler.wakeupSignals() - signalsBefore;
+            long signals = adaptive.handler.wakeupSignals() - signalsBefore;
             // The loop blocked after each read, so the answers woke it (one that came while the loop
             // was still busy with the read, on a stalled machine, did not have to).
             assertTrue(signals > rounds / 2, "only " + signals + " of " + rounds + " answers woke the loop");
+
+            loadavg(dir, 1); // a core is free again: once the loop samples that, it waits
+            Thread.sleep(TimeUnit.NANOSECONDS.toMillis(FreeCores.SAMPLE_NANOS) + 1);
+            readAndAnswer(adaptive); // the first idle period may still use the old sample
+            signalsBefore = adaptive.handler.wakeupSignals();
+            for (int i = 0; i < rounds; i++) {
+                readAndAnswer(adaptive);
+            }
+            signals = adaptive.handler.wakeupSignals() - signalsBefore;
+            assertTrue(signals < rounds / 2, signals + " of " + rounds + " answers had to wake the loop");
         }
     }
 
-    /** A {@code /proc/loadavg} of {@code runnable} runnable threads, for {@link FreeCores} to read. */
-    private static FileChannel loadavg(Path dir, int runnable) throws Exception {
-        Path file = Files.writeString(dir.resolve("loadavg"), "1.00 1.00 1.00 " + runnable + "/100000 4242\n");
-        return FileChannel.open(file);
+    /** A request comes in, the loop hands it over, which takes a moment, and the answer goes back. */
+    private static void readAndAnswer(AdaptiveLoop adaptive) throws Exception {
+        adaptive.handle.eventFd.signal();
+        assertNotNull(adaptive.handle.events.poll(5, TimeUnit.SECONDS));
+        LockSupport.parkNanos(200_000);
+        adaptive.loop.submit(() -> { }).get(5, TimeUnit.SECONDS);
+    }
+
+    /** Writes a {@code /proc/loadavg} of {@code runnable} runnable threads for {@link FreeCores} to read. */
+    private static Path loadavg(Path dir, int runnable) throws Exception {
+        // Padded to one length: the loop reads the file from the start each time, while this rewrites it.
+        return Files.writeString(dir.resolve("loadavg"), String.format("1.00 1.00 1.00 %06d/100000 4242%n", runnable));
     }
 
     /**
