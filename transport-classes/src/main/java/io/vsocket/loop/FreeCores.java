@@ -37,8 +37,7 @@ final class FreeCores implements AutoCloseable {
     private static final boolean IGNORED = Boolean.getBoolean("io.vsocket.spinWhenCoresBusy");
     private static final Path LOADAVG = Path.of("/proc/loadavg");
 
-    private final byte[] line = new byte[128];
-    private final ByteBuffer lineBuffer = ByteBuffer.wrap(line);
+    private final ByteBuffer line = ByteBuffer.allocate(128);
     /**
      * This loop's own handle on the file, or null: always spare. Not a {@code FileChannel}: a read
      * on an interrupted thread closes a channel for good (and a shared one for every loop), so the
@@ -95,8 +94,8 @@ final class FreeCores implements AutoCloseable {
         }
         try {
             loadavg.seek(0);
-            int length = loadavg.read(line);
-            return length <= 0 ? -1 : parse(lineBuffer, length);
+            int length = loadavg.read(line.array());
+            return length <= 0 ? -1 : parse(line, length);
         } catch (IOException e) {
             return -1;
         }

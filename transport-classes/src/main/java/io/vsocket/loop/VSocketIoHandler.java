@@ -250,17 +250,17 @@ public final class VSocketIoHandler implements IoHandler {
                     // what wakes it as a loop that had no spin does: a skipped wait missed nothing.
                     window = 0;
                 }
-                if (window > 0 && !epollLooked) {
-                    // A spin nobody expected (a trial began with this period, or a wait for an answer): look at the set first,
-                    // as pollOnce would have, so that what was ready already is not taken for I/O the
-                    // spin caught, nor left until the spin's first look.
-                    handled = look();
-                    if (handled > 0 || !context.canBlock()) {
-                        idleEndedUncaught(context, handled, idleSince);
-                        return handled;
-                    }
-                }
                 if (window > 0) {
+                    if (!epollLooked) {
+                        // A spin nobody expected (a trial began with this period, or a wait for an
+                        // answer): look at the set first, as pollOnce would have, so that what was ready
+                        // already is not taken for I/O the spin caught, nor left until its first look.
+                        handled = look();
+                        if (handled > 0 || !context.canBlock()) {
+                            idleEndedUncaught(context, handled, idleSince);
+                            return handled;
+                        }
+                    }
                     handled = spinFor(context, idleSince, window);
                     if (handled >= 0) {
                         return handled;

@@ -455,8 +455,7 @@ class VSocketIoHandlerTest {
 
     /** Writes a {@code /proc/loadavg} of {@code runnable} runnable threads for {@link FreeCores} to read. */
     private static Path loadavg(Path dir, int runnable) throws Exception {
-        // Padded to one length: the loop reads the file from the start each time, while this rewrites it.
-        return Files.writeString(dir.resolve("loadavg"), String.format("1.00 1.00 1.00 %06d/100000 4242%n", runnable));
+        return Files.writeString(dir.resolve("loadavg"), "1.00 1.00 1.00 " + runnable + "/100000 4242\n");
     }
 
     /**
