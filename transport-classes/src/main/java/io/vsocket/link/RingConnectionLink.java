@@ -8,6 +8,8 @@ import io.vsocket.loop.VSocketIoEvent;
 import io.vsocket.loop.VSocketIoOps;
 import io.vsocket.stream.RingProtocolException;
 import io.vsocket.stream.StreamLink;
+import io.netty.util.internal.logging.InternalLogger;
+import io.netty.util.internal.logging.InternalLoggerFactory;
 import io.vsocket.unix.NativeSocket;
 
 import java.io.IOException;
@@ -21,6 +23,7 @@ import java.io.IOException;
  * doorbell, or the loop's completion queue) and how it ends.
  */
 public abstract class RingConnectionLink implements ConnectionLink {
+    private static final InternalLogger logger = InternalLoggerFactory.getInstance(RingConnectionLink.class);
     protected final LinkHost host;
     protected final NativeSocket socket;
     protected final LinkSettings config;
@@ -642,7 +645,11 @@ public abstract class RingConnectionLink implements ConnectionLink {
             // A failed control connection or ring ends the link as a reset: the peer must not read
             // a clean end of stream where this side's bytes were cut off. So does a close that leaves
             // the peer's bytes unread, as a socket's does.
-            end(controlFailed || ring.failure() != null || closeIsAbortive(socket) || unreadInput());
+            boolean unread = unreadInput();
+            if (unread && !controlFailed) {
+                resetControl();
+            }
+            end(controlFailed || ring.failure() != null || closeIsAbortive(socket) || unread);
         } else {
             ring.close();
         }
@@ -665,6 +672,22 @@ public abstract class RingConnectionLink implements ConnectionLink {
             return ring.readable() > 0;
         } catch (IOException e) {
             return false;
+        }
+    }
+
+    /**
+     * Makes the channel's coming close of the control connection a reset ({@code SO_LINGER} 0), as a
+     * socket's close with bytes unread in its receive queue is: the peer's control connection then
+     * reads the kernel's reset, so its error says the connection was reset, not that a process died
+     * (what a bare end of the control connection without the ring's end mark says).
+     */
+    private void resetControl() {
+        try {
+            if (socket.isOpen() && socket.getLinger() != 0) {
+                socket.setLinger(0);
+            }
+        } catch (IOException e) {
+            logger.debug("{}: could not make the close abortive", this, e);
         }
     }
 

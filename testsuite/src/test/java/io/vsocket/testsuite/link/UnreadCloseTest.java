@@ -19,6 +19,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -51,6 +52,8 @@ class UnreadCloseTest {
         IOException error = closeAfter(link, false);
         assertInstanceOf(IOException.class, error, "the peer saw a clean end where the close left its bytes unread");
         assertTrue(error.getMessage().contains("Connection reset by peer"), error.getMessage());
+        // A deliberate reset is no death: the error must not send its reader looking for a crashed process.
+        assertFalse(error.getMessage().contains("died"), error.getMessage());
     }
 
     @ParameterizedTest
