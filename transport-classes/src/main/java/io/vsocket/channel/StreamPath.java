@@ -72,6 +72,15 @@ final class StreamPath implements NegotiationHost {
         return link;
     }
 
+    /**
+     * Whether a close should wait for the link to take the flushed writes first (see {@link
+     * ConnectionLink#takesWritesBeforeClose()}): a ring link alone, with no hello or watch under way.
+     */
+    boolean takesWritesBeforeClose() {
+        ConnectionLink c = link;
+        return c != null && negotiation == null && markWatch == null && lateHello == null && c.takesWritesBeforeClose();
+    }
+
     /** The hello is under way: it reads the socket for itself, and writes wait for the link. */
     boolean negotiating() {
         return negotiation != null;

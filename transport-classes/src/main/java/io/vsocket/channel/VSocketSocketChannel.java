@@ -31,6 +31,7 @@ import java.nio.channels.ClosedChannelException;
 import java.nio.channels.ConnectionPendingException;
 import java.nio.channels.NotYetConnectedException;
 import java.util.concurrent.Executor;
+import java.util.concurrent.TimeUnit;
 
 /**
  * A vsocket stream: Netty's {@link SocketChannel} (with {@link io.netty.channel.socket.DuplexChannel}
@@ -53,6 +54,8 @@ import java.util.concurrent.Executor;
  */
 public final class VSocketSocketChannel extends AbstractVSocketChannel implements SocketChannel {
     private static final ChannelMetadata METADATA = new ChannelMetadata(false, 16);
+    /** A close that lets the ring take the flushed writes gives up after the peer took nothing for this long. */
+    static final long CLOSE_DRAIN_STALL_MILLIS = Long.getLong("io.vsocket.closeDrainStallMillis", 1000L);
 
     private final VSocketSocketChannelConfig config;
     /** The hello and the link it picks. */
@@ -401,13 +404,21 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
 
     @Override
     protected void doBeginRead() {
+        if (streamUnsafe().closing()) {
+            return; // closed by the application, its last writes going into the ring: nothing more is read
+        }
         streamUnsafe().readPending = true;
         // Before the end; or half-closed, for the one more read that reports all was read.
         path.beginRead(reader.mayRead());
     }
 
     @Override
-    protected Object filterOutboundMessage(Object msg) {
+    protected Object filterOutboundMessage(Object msg) throws ClosedChannelException {
+        if (streamUnsafe().closing()) {
+            // Closed by the application, its last writes going into the ring: nothing new goes, as
+            // after a close on epoll (Netty fails the write and releases the message).
+            throw new ClosedChannelException();
+        }
         if (msg instanceof ByteBuf buf) {
             // One writev takes at most IOV_MAX pieces: a direct composite of more is copied whole.
             int parts = buf.nioBufferCount();
@@ -432,6 +443,116 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     }
 
     final class VSocketUnsafe extends AbstractVSocketUnsafe {
+        /**
+         * A close waiting for the ring to take the flushed writes (see {@link #close(ChannelPromise)}):
+         * its promise, or null.
+         */
+        private ChannelPromise closeAfterWrites;
+        /** The flushed writes left, and the first one's progress, at the last look of the drain's watch. */
+        private int drainWrites;
+        private long drainProgress;
+
+        /**
+         * A close with flushed writes the ring could not take yet, over a ring link whose peer is there,
+         * first lets the ring take them, as a socket's close leaves its send buffer to the kernel: the
+         * peer reads them, then the end. (Without it, an application that writes a large response and
+         * closes at once, not waiting for the write, cut its peer off after the ring's 256 KiB with a
+         * clean end, where epoll's kernel took several MiB on.) Meanwhile the channel reads nothing and
+         * takes no new writes; the close completes once the writes are in the ring, or the link fails,
+         * or the peer takes nothing for {@link #CLOSE_DRAIN_STALL_MILLIS} — then the rest is dropped and
+         * the link ends with a reset, so the peer cannot take the cut-off stream for a whole one. However
+         * much is flushed (epoll's kernel takes some MiB; what a peer reads at all is better delivered
+         * than dropped); not with {@code SO_LINGER} set (0 asks for a reset, more for epoll's lingering
+         * close), nor while the loop shuts down.
+         */
+        @Override
+        public void close(ChannelPromise promise) {
+            if (closeAfterWrites != null) {
+                // Closed again meanwhile (the application, the loop's end, a link that failed): now, the
+                // rest dropped (a reset tells the peer); the first close's promise completes with it.
+                ChannelOutboundBuffer out = outboundBuffer();
+                if (out != null && out.size() > 0) {
+                    abortiveClose();
+                }
+                super.close(promise);
+                return;
+            }
+            if (takesWritesBeforeClose() && promise.setUncancellable()) {
+                closeAfterWrites = promise;
+                drainWrites = outboundBuffer().size();
+                drainProgress = outboundBuffer().currentProgress();
+                path.stopReading();
+                // However the channel ends meanwhile (a write that failed closes it through Netty's own
+                // path), the close's promise completes with it.
+                closeFuture().addListener(f -> {
+                    if (closeAfterWrites == promise) {
+                        closeAfterWrites = null;
+                        promise.trySuccess();
+                    }
+                });
+                eventLoop().schedule(this::watchCloseDrain, CLOSE_DRAIN_STALL_MILLIS, TimeUnit.MILLISECONDS);
+                return;
+            }
+            super.close(promise);
+        }
+
+        private boolean takesWritesBeforeClose() {
+            ChannelOutboundBuffer out = outboundBuffer();
+            if (out == null || out.size() == 0 || !isActive() || !isRegistered() || eventLoop().isShuttingDown() || !path.takesWritesBeforeClose()) {
+                return false;
+            }
+            try {
+                return config.getSoLinger() < 0;
+            } catch (ChannelException e) {
+                return false;
+            }
+        }
+
+        /** A close waits for the ring to take the flushed writes: the channel reads and takes no more. */
+        boolean closing() {
+            return closeAfterWrites != null;
+        }
+
+        /** The drain's watch: the close goes ahead once the peer took nothing since the last look. */
+        private void watchCloseDrain() {
+            ChannelPromise promise = closeAfterWrites;
+            if (promise == null) {
+                return;
+            }
+            ChannelOutboundBuffer out = outboundBuffer();
+            int writes = out == null ? 0 : out.size();
+            long progress = writes == 0 ? 0 : out.currentProgress();
+            if (writes > 0 && isOpen() && (writes < drainWrites || writes == drainWrites && progress > drainProgress)) {
+                drainWrites = writes;
+                drainProgress = progress;
+                eventLoop().schedule(this::watchCloseDrain, CLOSE_DRAIN_STALL_MILLIS, TimeUnit.MILLISECONDS);
+                return;
+            }
+            if (writes > 0) {
+                // Bytes the application wrote are dropped: a reset tells the peer, as over TCP.
+                abortiveClose();
+            }
+            closeAfterWrites = null;
+            super.close(promise);
+        }
+
+        /** The drain is done once the outbound buffer holds no flushed writes: the close goes ahead. */
+        private void closeIfDrained() {
+            ChannelPromise promise = closeAfterWrites;
+            ChannelOutboundBuffer out = outboundBuffer();
+            if (promise != null && (out == null || out.size() == 0)) {
+                closeAfterWrites = null;
+                super.close(promise);
+            }
+        }
+
+        private void abortiveClose() {
+            try {
+                socket.setLinger(0);
+            } catch (IOException e) {
+                // The socket is going anyway: the peer then reads an end where the rest was dropped.
+            }
+        }
 
         /**
          * As epoll's: a close that {@code SO_LINGER} may hold (bytes unsent to a peer that does not
@@ -554,6 +675,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         /** Writes what the outbound buffer holds now (unless waiting for writability, see flush0). */
         void flushNow() {
             super.flush0();
+            closeIfDrained();
         }
 
         @Override
@@ -567,6 +689,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             // While waiting for writability the loop will flush on EPOLLOUT; writing now would only spin.
             if (!isFlagSet(VSocketIoOps.OUT)) {
                 super.flush0();
+                closeIfDrained();
             }
         }
 
@@ -577,7 +700,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
          */
         @Override
         void hangUpReady() {
-            if (isActive()) {
+            if (isActive() && !closing()) {
                 readToEnd();
                 if (isOpen() && inputShutdown) {
                     inReady();
@@ -588,12 +711,16 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
 
         @Override
         void inReady() {
-            reader.read(this, false);
+            if (!closing()) { // (closed by the application: nothing more reaches it)
+                reader.read(this, false);
+            }
         }
 
         /** Reads on to the end of stream, auto-read or not: the peer's end came (epoll's hang-up read). */
         void readToEnd() {
-            reader.read(this, true);
+            if (!closing()) {
+                reader.read(this, true);
+            }
         }
     }
 }

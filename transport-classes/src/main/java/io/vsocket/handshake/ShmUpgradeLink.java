@@ -281,6 +281,12 @@ public final class ShmUpgradeLink implements ConnectionLink {
     }
 
     @Override
+    public boolean takesWritesBeforeClose() {
+        // On tcp the kernel's send buffer takes what a close leaves; on the ring, the ring link says.
+        return writesOnRing && ring.takesWritesBeforeClose();
+    }
+
+    @Override
     public void shutdownOutput() throws IOException {
         sendOffer();
         if (writesOnRing) {

@@ -59,6 +59,16 @@ public interface ConnectionLink {
      */
     void socketReady(VSocketIoEvent event);
 
+    /**
+     * Whether a close should first let the link take what is flushed and still waits in the outbound
+     * buffer: a socket's close leaves its send buffer to the kernel, which delivers it after the close
+     * (several MiB on loopback), where a ring link's close would drop all the ring could not take yet.
+     * True for a ring link whose peer is there; a tcp link has the kernel's buffer and closes at once.
+     */
+    default boolean takesWritesBeforeClose() {
+        return false;
+    }
+
     /** This side reads no more: what still comes is dropped (a ring keeps returning credit). */
     void shutdownInput() throws IOException;
 

@@ -500,6 +500,12 @@ public abstract class RingConnectionLink implements ConnectionLink {
         return gone;
     }
 
+    @Override
+    public boolean takesWritesBeforeClose() {
+        return started && !closed && failover == null && !peerClosed && peerGone == null && !goneReported
+                && !outputShut && ring.failure() == null && !peerLeft();
+    }
+
     /** The control connection ended: the peer closed, or its process died. */
     private void controlEnded() {
         host.unwatch(VSocketIoOps.IN | VSocketIoOps.RDHUP);

@@ -1,0 +1,205 @@
+package io.vsocket.testsuite.link;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.util.ReferenceCountUtil;
+import io.vsocket.channel.VSocketEventLoopGroup;
+import io.vsocket.link.VSocketLink;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.channels.ClosedChannelException;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * An application that writes more than the ring holds and closes at once, not waiting for the write
+ * (an HTTP server answering {@code Connection: close}, written carelessly): a socket's close leaves
+ * its send buffer to the kernel, which delivers it after the close (epoll's peer got 4 of 4 MiB in a
+ * probe, and 6 of 16), where the shm link's close used to drop all the 256 KiB ring could not take yet
+ * and end the stream cleanly (the peer got 256 KiB of 1, 4 and 16 MiB, and took it for the whole).
+ * Now the close first lets the ring take the flushed writes, and the peer reads every byte, then the
+ * end. Against a peer that does not read, the close gives up once the peer took nothing for a second:
+ * the rest is dropped and the peer reads what reached it, then a reset — never a clean end of a stream
+ * cut short. (On shm here, on rdma in the VM; on tcp what goes after a close is the kernel's.)
+ */
+class WriteThenCloseTest {
+    private static final int SIZE = 3 << 20;
+    private static final long SEED = 7;
+    static EventLoopGroup serverGroup;
+    static EventLoopGroup clientGroup;
+
+    @BeforeAll
+    static void start() {
+        serverGroup = new VSocketEventLoopGroup(1);
+        clientGroup = new VSocketEventLoopGroup(1);
+    }
+
+    @AfterAll
+    static void stop() throws InterruptedException {
+        clientGroup.shutdownGracefully(0, 5, TimeUnit.SECONDS).sync();
+        serverGroup.shutdownGracefully(0, 5, TimeUnit.SECONDS).sync();
+    }
+
+    @Test
+    void whatWasFlushedBeforeTheCloseReachesTheReadingPeerWhole() throws Exception {
+        Closer closer = new Closer();
+        Channel server = server(closer);
+        try {
+            Peers.Collector collector = new Peers.Collector(SIZE);
+            Channel client = Peers.vsocketClient(clientGroup, List.of(link()), collector)
+                    .connect(server.localAddress()).sync().channel();
+            assertEquals(link(), Peers.awaitLink(client, link()));
+            client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {1}));
+            assertEquals(Peers.streamCrc(SEED, SIZE), collector.done.get(20, TimeUnit.SECONDS), "the bytes the peer read");
+            collector.inactive.get(10, TimeUnit.SECONDS);
+            assertNull(collector.error.getNow(null), "a clean end after every byte");
+            assertTrue(closer.write.get(10, TimeUnit.SECONDS).isSuccess(), "the write went whole: " + closer.write.get().cause());
+            assertTrue(closer.close.get(10, TimeUnit.SECONDS).isSuccess(), "the close completed");
+            ChannelFuture late = closer.writeAfterClose.get(10, TimeUnit.SECONDS);
+            assertInstanceOf(ClosedChannelException.class, late.cause(), "a write after the close must fail");
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    @Test
+    void aPeerThatTakesNothingGetsTheRestDroppedAndAReset() throws Exception {
+        Closer closer = new Closer();
+        Channel server = server(closer);
+        try {
+            CompletableFuture<Throwable> seen = new CompletableFuture<>();
+            long[] received = new long[1];
+            Channel client = Peers.vsocketClient(clientGroup, List.of(link()), new ChannelInboundHandlerAdapter() {
+                @Override
+                public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                    received[0] += ((ByteBuf) msg).readableBytes();
+                    ReferenceCountUtil.release(msg);
+                }
+
+                @Override
+                public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+                    seen.complete(cause);
+                }
+
+                @Override
+                public void channelInactive(ChannelHandlerContext ctx) {
+                    seen.complete(null);
+                }
+            }).option(ChannelOption.AUTO_READ, false).connect(server.localAddress()).sync().channel();
+            assertEquals(link(), Peers.awaitLink(client, link()));
+            client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {1}));
+            // The peer reads nothing: the close gives up after a second without progress.
+            ChannelFuture closed = closer.close.get(20, TimeUnit.SECONDS);
+            assertTrue(closed.isSuccess(), "the close completed");
+            assertInstanceOf(ClosedChannelException.class, closer.write.get(10, TimeUnit.SECONDS).cause(),
+                    "the write the close cut short fails");
+            client.config().setAutoRead(true);
+            Throwable error = seen.get(10, TimeUnit.SECONDS);
+            assertInstanceOf(IOException.class, error, "a clean end after " + received[0] + " of " + SIZE + " bytes");
+            assertTrue(error.getMessage().contains("reset"), error.getMessage());
+            assertTrue(received[0] > 0 && received[0] < SIZE, "part of the stream, then the reset: " + received[0]);
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    @Test
+    void aSecondCloseDuringTheWaitClosesAtOnceWithAReset() throws Exception {
+        Closer closer = new Closer();
+        Channel server = server(closer);
+        try {
+            CompletableFuture<Throwable> seen = new CompletableFuture<>();
+            Channel client = Peers.vsocketClient(clientGroup, List.of(link()), new ChannelInboundHandlerAdapter() {
+                @Override
+                public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                    ReferenceCountUtil.release(msg);
+                }
+
+                @Override
+                public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+                    seen.complete(cause);
+                }
+
+                @Override
+                public void channelInactive(ChannelHandlerContext ctx) {
+                    seen.complete(null);
+                }
+            }).option(ChannelOption.AUTO_READ, false).connect(server.localAddress()).sync().channel();
+            assertEquals(link(), Peers.awaitLink(client, link()));
+            client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {1}));
+            Channel child = closer.channel.get(10, TimeUnit.SECONDS);
+            // The first close waits for the peer, who reads nothing; the application closes again.
+            ChannelFuture second = child.eventLoop().submit(() -> child.close()).get(10, TimeUnit.SECONDS);
+            assertTrue(second.await(10, TimeUnit.SECONDS) && second.isSuccess(), "the second close completed");
+            ChannelFuture first = closer.close.get(10, TimeUnit.SECONDS);
+            assertTrue(first.isSuccess(), "the first close completed with it");
+            client.config().setAutoRead(true);
+            Throwable error = seen.get(10, TimeUnit.SECONDS);
+            assertInstanceOf(IOException.class, error, "a clean end where the rest was dropped");
+            assertTrue(error.getMessage().contains("reset"), error.getMessage());
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    /** A server whose child writes {@link #SIZE} bytes of the stream and closes at once when a byte comes. */
+    /** The link under test (the rdma variant runs in the SoftRoCE VM: {@link RdmaWriteThenCloseTest}). */
+    VSocketLink link() {
+        return VSocketLink.SHM;
+    }
+
+    String address() {
+        return "127.0.0.1";
+    }
+
+    private Channel server(Closer closer) throws InterruptedException {
+        return Peers.vsocketServer(serverGroup, List.of(link()), new ChannelInitializer<Channel>() {
+            @Override
+            protected void initChannel(Channel ch) {
+                ch.pipeline().addLast(closer);
+            }
+        }).bind(new InetSocketAddress(address(), 0)).sync().channel();
+    }
+
+    /** Writes the stream and closes without waiting for the write; then writes once more. */
+    private static final class Closer extends ChannelInboundHandlerAdapter {
+        final CompletableFuture<ChannelFuture> write = new CompletableFuture<>();
+        final CompletableFuture<ChannelFuture> close = new CompletableFuture<>();
+        final CompletableFuture<ChannelFuture> writeAfterClose = new CompletableFuture<>();
+        final CompletableFuture<Channel> channel = new CompletableFuture<>();
+
+        @Override
+        public boolean isSharable() {
+            return true;
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            ReferenceCountUtil.release(msg);
+            ChannelFuture w = ctx.writeAndFlush(Peers.streamPart(ctx.channel(), SEED, 0, SIZE));
+            ChannelFuture c = ctx.close();
+            ChannelFuture late = ctx.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {2}));
+            w.addListener(f -> write.complete(w));
+            c.addListener(f -> close.complete(c));
+            late.addListener(f -> writeAfterClose.complete(late));
+            channel.complete(ctx.channel());
+        }
+    }
+}
