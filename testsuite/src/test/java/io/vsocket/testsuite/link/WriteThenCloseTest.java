@@ -84,37 +84,16 @@ class WriteThenCloseTest {
         Closer closer = new Closer();
         Channel server = server(closer);
         try {
-            CompletableFuture<Throwable> seen = new CompletableFuture<>();
-            long[] received = new long[1];
-            Channel client = Peers.vsocketClient(clientGroup, List.of(link()), new ChannelInboundHandlerAdapter() {
-                @Override
-                public void channelRead(ChannelHandlerContext ctx, Object msg) {
-                    received[0] += ((ByteBuf) msg).readableBytes();
-                    ReferenceCountUtil.release(msg);
-                }
-
-                @Override
-                public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-                    seen.complete(cause);
-                }
-
-                @Override
-                public void channelInactive(ChannelHandlerContext ctx) {
-                    seen.complete(null);
-                }
-            }).option(ChannelOption.AUTO_READ, false).connect(server.localAddress()).sync().channel();
-            assertEquals(link(), Peers.awaitLink(client, link()));
+            Watcher watcher = new Watcher();
+            Channel client = nonReadingClient(server, watcher);
             client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {1}));
             // The peer reads nothing: the close gives up after a second without progress.
             ChannelFuture closed = closer.close.get(20, TimeUnit.SECONDS);
             assertTrue(closed.isSuccess(), "the close completed");
             assertInstanceOf(ClosedChannelException.class, closer.write.get(10, TimeUnit.SECONDS).cause(),
                     "the write the close cut short fails");
-            client.config().setAutoRead(true);
-            Throwable error = seen.get(10, TimeUnit.SECONDS);
-            assertInstanceOf(IOException.class, error, "a clean end after " + received[0] + " of " + SIZE + " bytes");
-            assertTrue(error.getMessage().contains("reset"), error.getMessage());
-            assertTrue(received[0] > 0 && received[0] < SIZE, "part of the stream, then the reset: " + received[0]);
+            readsPartThenAReset(client, watcher);
+            assertTrue(watcher.received > 0 && watcher.received < SIZE, "part of the stream, then the reset: " + watcher.received);
         } finally {
             server.close().sync();
         }
@@ -125,24 +104,8 @@ class WriteThenCloseTest {
         Closer closer = new Closer();
         Channel server = server(closer);
         try {
-            CompletableFuture<Throwable> seen = new CompletableFuture<>();
-            Channel client = Peers.vsocketClient(clientGroup, List.of(link()), new ChannelInboundHandlerAdapter() {
-                @Override
-                public void channelRead(ChannelHandlerContext ctx, Object msg) {
-                    ReferenceCountUtil.release(msg);
-                }
-
-                @Override
-                public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-                    seen.complete(cause);
-                }
-
-                @Override
-                public void channelInactive(ChannelHandlerContext ctx) {
-                    seen.complete(null);
-                }
-            }).option(ChannelOption.AUTO_READ, false).connect(server.localAddress()).sync().channel();
-            assertEquals(link(), Peers.awaitLink(client, link()));
+            Watcher watcher = new Watcher();
+            Channel client = nonReadingClient(server, watcher);
             client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {1}));
             Channel child = closer.channel.get(10, TimeUnit.SECONDS);
             // The first close waits for the peer, who reads nothing; the application closes again.
@@ -150,16 +113,50 @@ class WriteThenCloseTest {
             assertTrue(second.await(10, TimeUnit.SECONDS) && second.isSuccess(), "the second close completed");
             ChannelFuture first = closer.close.get(10, TimeUnit.SECONDS);
             assertTrue(first.isSuccess(), "the first close completed with it");
-            client.config().setAutoRead(true);
-            Throwable error = seen.get(10, TimeUnit.SECONDS);
-            assertInstanceOf(IOException.class, error, "a clean end where the rest was dropped");
-            assertTrue(error.getMessage().contains("reset"), error.getMessage());
+            readsPartThenAReset(client, watcher);
         } finally {
             server.close().sync();
         }
     }
 
-    /** A server whose child writes {@link #SIZE} bytes of the stream and closes at once when a byte comes. */
+    /** A client on the link under test that reads nothing (auto-read off) until told, its link known. */
+    private Channel nonReadingClient(Channel server, Watcher watcher) throws InterruptedException {
+        Channel client = Peers.vsocketClient(clientGroup, List.of(link()), watcher)
+                .option(ChannelOption.AUTO_READ, false).connect(server.localAddress()).sync().channel();
+        assertEquals(link(), Peers.awaitLink(client, link()));
+        return client;
+    }
+
+    /** The client, reading now, gets what reached it and then a reset, never a clean end. */
+    private static void readsPartThenAReset(Channel client, Watcher watcher) throws Exception {
+        client.config().setAutoRead(true);
+        Throwable error = watcher.seen.get(10, TimeUnit.SECONDS);
+        assertInstanceOf(IOException.class, error, "a clean end after " + watcher.received + " of " + SIZE + " bytes");
+        assertTrue(error.getMessage().contains("reset"), error.getMessage());
+    }
+
+    /** Counts what the client reads, and how its channel ended: the error, or null for a clean end. */
+    private static final class Watcher extends ChannelInboundHandlerAdapter {
+        final CompletableFuture<Throwable> seen = new CompletableFuture<>();
+        volatile long received;
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            received += ((ByteBuf) msg).readableBytes();
+            ReferenceCountUtil.release(msg);
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            seen.complete(cause);
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            seen.complete(null);
+        }
+    }
+
     /** The link under test (the rdma variant runs in the SoftRoCE VM: {@link RdmaWriteThenCloseTest}). */
     VSocketLink link() {
         return VSocketLink.SHM;
@@ -169,6 +166,7 @@ class WriteThenCloseTest {
         return "127.0.0.1";
     }
 
+    /** A server whose child writes {@link #SIZE} bytes of the stream and closes at once when a byte comes. */
     private Channel server(Closer closer) throws InterruptedException {
         return Peers.vsocketServer(serverGroup, List.of(link()), new ChannelInitializer<Channel>() {
             @Override
