@@ -10,6 +10,7 @@ import io.netty.channel.ChannelPromise;
 import io.netty.channel.FileRegion;
 import io.netty.channel.IoEvent;
 import io.netty.channel.IoRegistration;
+import io.netty.channel.socket.ChannelOutputShutdownException;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import io.vsocket.handshake.LinkNegotiation;
@@ -30,6 +31,8 @@ import java.nio.channels.AlreadyConnectedException;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.ConnectionPendingException;
 import java.nio.channels.NotYetConnectedException;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 
@@ -174,7 +177,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     }
 
     void shutdownOutputNow(ChannelPromise promise) {
-        if (!path.holdOutputShutdown(promise)) {
+        if (!path.holdOutputShutdown(promise) && !streamUnsafe().holdShutdownForWrites(promise)) {
             ((AbstractUnsafe) unsafe()).shutdownOutput(promise);
         }
     }
@@ -368,6 +371,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     protected void doClose() throws Exception {
         ChannelPromise registration = pendingRegistration;
         pendingRegistration = null;
+        streamUnsafe().failHeldShutdowns();
         try {
             closeLinks();
         } finally {
@@ -413,11 +417,16 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     }
 
     @Override
-    protected Object filterOutboundMessage(Object msg) throws ClosedChannelException {
+    protected Object filterOutboundMessage(Object msg) throws IOException {
         if (streamUnsafe().closing()) {
             // Closed by the application, its last writes going into the ring: nothing new goes, as
             // after a close on epoll (Netty fails the write and releases the message).
             throw new ClosedChannelException();
+        }
+        if (streamUnsafe().outputShutdownHeld()) {
+            // The application shut the output: nothing new goes after it (as on epoll), though the
+            // shut-down itself waits for the ring to take what was flushed before it.
+            throw new ChannelOutputShutdownException("Channel output shutdown");
         }
         if (msg instanceof ByteBuf buf) {
             // One writev takes at most IOV_MAX pieces: a direct composite of more is copied whole.
@@ -448,6 +457,11 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
          * its promise, or null.
          */
         private ChannelPromise closeAfterWrites;
+        /**
+         * Output shut-downs waiting for the ring to take the writes flushed before them (see {@link
+         * #holdShutdownForWrites}), or null.
+         */
+        private List<ChannelPromise> shutdownsAfterWrites;
         /** The flushed writes left, and the first one's progress, at the last look of the drain's watch. */
         private int drainWrites;
         private long drainProgress;
@@ -497,14 +511,55 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         }
 
         private boolean takesWritesBeforeClose() {
-            ChannelOutboundBuffer out = outboundBuffer();
-            if (out == null || out.size() == 0 || !isActive() || !isRegistered() || eventLoop().isShuttingDown() || !path.takesWritesBeforeClose()) {
+            if (!takesWritesBefore()) {
                 return false;
             }
             try {
                 return config.getSoLinger() < 0;
             } catch (ChannelException e) {
                 return false;
+            }
+        }
+
+        /**
+         * An output shut-down with flushed writes the ring could not take yet, over a ring link whose peer
+         * is there, waits for them, as a socket's {@code shutdown(SHUT_WR)} queues its end behind what the
+         * kernel holds: the peer reads every byte, then the end. (Without it, {@code writeAndFlush(1 MiB)}
+         * and {@code shutdownOutput()} gave the shm peer 256 KiB and a clean end, where epoll's got all of
+         * it.) Meanwhile new writes fail as after the shut-down; it waits as long as the peer reads nothing,
+         * as the kernel's end does; a close fails it (its own wait lets the writes go first).
+         */
+        boolean holdShutdownForWrites(ChannelPromise promise) {
+            if (shutdownsAfterWrites == null && !takesWritesBefore()) {
+                return false;
+            }
+            if (shutdownsAfterWrites == null) {
+                shutdownsAfterWrites = new ArrayList<>(1);
+            }
+            shutdownsAfterWrites.add(promise);
+            return true;
+        }
+
+        /** Flushed writes wait for a ring link whose peer is there (see {@link ConnectionLink#takesWritesBeforeClose()}). */
+        private boolean takesWritesBefore() {
+            ChannelOutboundBuffer out = outboundBuffer();
+            return out != null && out.size() > 0 && isActive() && isRegistered() && !eventLoop().isShuttingDown()
+                    && !outputShutdown && path.takesWritesBeforeClose();
+        }
+
+        /** An output shut-down waits for the ring to take the writes flushed before it. */
+        boolean outputShutdownHeld() {
+            return shutdownsAfterWrites != null;
+        }
+
+        /** The held shut-downs fail with the channel (a close that did not wait for the writes). */
+        void failHeldShutdowns() {
+            List<ChannelPromise> held = shutdownsAfterWrites;
+            shutdownsAfterWrites = null;
+            if (held != null) {
+                for (ChannelPromise p : held) {
+                    p.tryFailure(new ClosedChannelException());
+                }
             }
         }
 
@@ -536,11 +591,27 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             super.close(promise);
         }
 
-        /** The drain is done once the outbound buffer holds no flushed writes: the close goes ahead. */
-        private void closeIfDrained() {
-            ChannelPromise promise = closeAfterWrites;
+        /**
+         * After a flush: once the outbound buffer holds no flushed writes, the shut-downs and the close
+         * that waited for them go ahead, in that order.
+         */
+        private void afterFlush() {
+            if (shutdownsAfterWrites == null && closeAfterWrites == null) {
+                return;
+            }
             ChannelOutboundBuffer out = outboundBuffer();
-            if (promise != null && (out == null || out.size() == 0)) {
+            if (out != null && out.size() > 0) {
+                return;
+            }
+            List<ChannelPromise> held = shutdownsAfterWrites;
+            shutdownsAfterWrites = null;
+            if (held != null) {
+                for (ChannelPromise p : held) {
+                    shutdownOutput(p);
+                }
+            }
+            ChannelPromise promise = closeAfterWrites;
+            if (promise != null) {
                 closeAfterWrites = null;
                 super.close(promise);
             }
@@ -675,7 +746,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         /** Writes what the outbound buffer holds now (unless waiting for writability, see flush0). */
         void flushNow() {
             super.flush0();
-            closeIfDrained();
+            afterFlush();
         }
 
         @Override
@@ -689,7 +760,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             // While waiting for writability the loop will flush on EPOLLOUT; writing now would only spin.
             if (!isFlagSet(VSocketIoOps.OUT)) {
                 super.flush0();
-                closeIfDrained();
+                afterFlush();
             }
         }
 

@@ -9,6 +9,8 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
+import io.netty.channel.socket.ChannelOutputShutdownException;
+import io.netty.channel.socket.DuplexChannel;
 import io.netty.util.ReferenceCountUtil;
 import io.vsocket.channel.VSocketEventLoopGroup;
 import io.vsocket.link.VSocketLink;
@@ -37,7 +39,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Now the close first lets the ring take the flushed writes, and the peer reads every byte, then the
  * end. Against a peer that does not read, the close gives up once the peer took nothing for a second:
  * the rest is dropped and the peer reads what reached it, then a reset — never a clean end of a stream
- * cut short. (On shm here, on rdma in the VM; on tcp what goes after a close is the kernel's.)
+ * cut short. An output shut-down right after such a write waits for it the same way (the peer reads
+ * every byte, then its end), as the kernel queues a socket's end behind what it holds. (On shm here,
+ * on rdma in the VM; on tcp what goes after a close is the kernel's.)
  */
 class WriteThenCloseTest {
     private static final int SIZE = 3 << 20;
@@ -74,6 +78,29 @@ class WriteThenCloseTest {
             assertTrue(closer.close.get(10, TimeUnit.SECONDS).isSuccess(), "the close completed");
             ChannelFuture late = closer.writeAfterClose.get(10, TimeUnit.SECONDS);
             assertInstanceOf(ClosedChannelException.class, late.cause(), "a write after the close must fail");
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    @Test
+    void whatWasFlushedBeforeAnOutputShutdownReachesThePeerBeforeItsEnd() throws Exception {
+        Closer shutter = new Closer(true);
+        Channel server = server(shutter);
+        try {
+            Peers.Collector collector = new Peers.Collector(SIZE);
+            Channel client = Peers.vsocketClient(clientGroup, List.of(link()), collector)
+                    .connect(server.localAddress()).sync().channel();
+            assertEquals(link(), Peers.awaitLink(client, link()));
+            client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {1}));
+            assertEquals(Peers.streamCrc(SEED, SIZE), collector.done.get(20, TimeUnit.SECONDS), "the bytes the peer read");
+            // The peer's end of stream (no half-closure here) closes the client.
+            collector.inactive.get(10, TimeUnit.SECONDS);
+            assertNull(collector.error.getNow(null), "a clean end after every byte");
+            assertTrue(shutter.write.get(10, TimeUnit.SECONDS).isSuccess(), "the write went whole: " + shutter.write.get().cause());
+            assertTrue(shutter.close.get(10, TimeUnit.SECONDS).isSuccess(), "the output shut-down completed");
+            assertInstanceOf(ChannelOutputShutdownException.class, shutter.writeAfterClose.get(10, TimeUnit.SECONDS).cause(),
+                    "a write after the shut-down must fail");
         } finally {
             server.close().sync();
         }
@@ -176,12 +203,21 @@ class WriteThenCloseTest {
         }).bind(new InetSocketAddress(address(), 0)).sync().channel();
     }
 
-    /** Writes the stream and closes without waiting for the write; then writes once more. */
+    /** Writes the stream and closes (or shuts its output) without waiting for the write; then writes once more. */
     private static final class Closer extends ChannelInboundHandlerAdapter {
+        private final boolean shutOutput;
         final CompletableFuture<ChannelFuture> write = new CompletableFuture<>();
         final CompletableFuture<ChannelFuture> close = new CompletableFuture<>();
         final CompletableFuture<ChannelFuture> writeAfterClose = new CompletableFuture<>();
         final CompletableFuture<Channel> channel = new CompletableFuture<>();
+
+        Closer() {
+            this(false);
+        }
+
+        Closer(boolean shutOutput) {
+            this.shutOutput = shutOutput;
+        }
 
         @Override
         public boolean isSharable() {
@@ -192,7 +228,7 @@ class WriteThenCloseTest {
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
             ReferenceCountUtil.release(msg);
             ChannelFuture w = ctx.writeAndFlush(Peers.streamPart(ctx.channel(), SEED, 0, SIZE));
-            ChannelFuture c = ctx.close();
+            ChannelFuture c = shutOutput ? ((DuplexChannel) ctx.channel()).shutdownOutput() : ctx.close();
             ChannelFuture late = ctx.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {2}));
             w.addListener(f -> write.complete(w));
             c.addListener(f -> close.complete(c));
