@@ -549,6 +549,9 @@ final class StreamPath implements NegotiationHost {
         if (connecting || negotiation != null || lateHello != null || markWatch != null) {
             return "its connect or its hello is under way there";
         }
+        if (channel.streamUnsafe().closing()) {
+            return "it is closing, its last writes going into its ring from there";
+        }
         ConnectionLink c = link;
         return c != null && c.kind() == VSocketLink.RDMA
                 ? "its rdma link's queue pair completes on that loop's completion queue"
@@ -669,7 +672,7 @@ final class StreamPath implements NegotiationHost {
     @Override
     public void failed(Throwable cause) {
         channel.pipeline().fireExceptionCaught(cause);
-        channel.unsafe().close(channel.unsafe().voidPromise());
+        channel.streamUnsafe().closeNow(); // (a close waiting for the ring too: the link can take nothing more)
     }
 
     @Override
@@ -679,7 +682,9 @@ final class StreamPath implements NegotiationHost {
 
     @Override
     public boolean isInputShutdown() {
-        return channel.inputShut();
+        // A close waiting for the ring reads no more either: a dead or resetting peer's error fails the
+        // channel at once then, not through reads that will never come (the link would poll for them).
+        return channel.inputShut() || channel.streamUnsafe().closing();
     }
 
     @Override

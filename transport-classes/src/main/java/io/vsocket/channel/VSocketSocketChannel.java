@@ -372,6 +372,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         ChannelPromise registration = pendingRegistration;
         pendingRegistration = null;
         streamUnsafe().failHeldShutdowns();
+        streamUnsafe().closedUnderWait();
         try {
             closeLinks();
         } finally {
@@ -388,7 +389,8 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
 
     @Override
     boolean leaveLoop() {
-        return !connect.isPending() && pendingRegistration == null && path.leaveLoop();
+        // (A close that waits for the ring stays on its loop: its watch runs there.)
+        return !connect.isPending() && pendingRegistration == null && !streamUnsafe().closing() && path.leaveLoop();
     }
 
     @Override
@@ -462,8 +464,8 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
          * #holdShutdownForWrites}), or null.
          */
         private List<ChannelPromise> shutdownsAfterWrites;
-        /** The flushed writes left, and the first one's progress, at the last look of the drain's watch. */
-        private int drainWrites;
+        /** The bytes still pending, and the first write's progress, at the last look of the drain's watch. */
+        private long drainPending;
         private long drainProgress;
 
         /**
@@ -477,23 +479,21 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
          * the link ends with a reset, so the peer cannot take the cut-off stream for a whole one. However
          * much is flushed (epoll's kernel takes some MiB; what a peer reads at all is better delivered
          * than dropped); not with {@code SO_LINGER} set (0 asks for a reset, more for epoll's lingering
-         * close), nor while the loop shuts down.
+         * close), nor while the loop shuts down. A second close from the pipeline joins this one; the
+         * link's failure or the loop's end closes at once ({@link #closeNow()}).
          */
         @Override
         public void close(ChannelPromise promise) {
             if (closeAfterWrites != null) {
-                // Closed again meanwhile (the application, the loop's end, a link that failed): now, the
-                // rest dropped (a reset tells the peer); the first close's promise completes with it.
-                ChannelOutboundBuffer out = outboundBuffer();
-                if (out != null && out.size() > 0) {
-                    abortiveClose();
-                }
-                super.close(promise);
+                // Closed again meanwhile from the pipeline (a handler's close beside a group's, a listener
+                // that closes on a failed write): the same close, as on epoll, where both are over at once
+                // and the kernel still delivers.
+                closeFuture().addListener(f -> promise.trySuccess());
                 return;
             }
             if (takesWritesBeforeClose() && promise.setUncancellable()) {
                 closeAfterWrites = promise;
-                drainWrites = outboundBuffer().size();
+                drainPending = outboundBuffer().totalPendingWriteBytes();
                 drainProgress = outboundBuffer().currentProgress();
                 path.stopReading();
                 // However the channel ends meanwhile (a write that failed closes it through Netty's own
@@ -508,6 +508,34 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                 return;
             }
             super.close(promise);
+        }
+
+        /**
+         * Closes now, a close that waits for the ring or not: the link failed, or the loop ends. What the
+         * ring could not take yet is dropped, and the link ends with a reset so the peer knows.
+         */
+        void closeNow() {
+            if (closeAfterWrites != null) {
+                ChannelOutboundBuffer out = outboundBuffer();
+                if (out != null && out.size() > 0) {
+                    abortiveClose();
+                }
+            }
+            super.close(voidPromise());
+        }
+
+        @Override
+        public void close() {
+            closeNow(); // the loop's end (VSocketIoHandle)
+        }
+
+        /** The channel closed under a close that waited (the loop ended without closing it through Netty): done. */
+        void closedUnderWait() {
+            ChannelPromise promise = closeAfterWrites;
+            closeAfterWrites = null;
+            if (promise != null) {
+                promise.trySuccess();
+            }
         }
 
         private boolean takesWritesBeforeClose() {
@@ -576,9 +604,12 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             }
             ChannelOutboundBuffer out = outboundBuffer();
             int writes = out == null ? 0 : out.size();
+            // Progress: a write done (fewer bytes pending: no new ones can come, see filterOutboundMessage),
+            // or more of the first written.
+            long pending = writes == 0 ? 0 : out.totalPendingWriteBytes();
             long progress = writes == 0 ? 0 : out.currentProgress();
-            if (writes > 0 && isOpen() && (writes < drainWrites || writes == drainWrites && progress > drainProgress)) {
-                drainWrites = writes;
+            if (writes > 0 && isOpen() && (pending < drainPending || pending == drainPending && progress > drainProgress)) {
+                drainPending = pending;
                 drainProgress = progress;
                 eventLoop().schedule(this::watchCloseDrain, CLOSE_DRAIN_STALL_MILLIS, TimeUnit.MILLISECONDS);
                 return;
@@ -740,6 +771,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                 finishConnect();
             } else if (!outputShutdown || outboundBuffer() != null) {
                 super.flush0();
+                afterFlush();
             }
         }
 

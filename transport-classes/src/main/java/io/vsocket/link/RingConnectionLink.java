@@ -502,7 +502,7 @@ public abstract class RingConnectionLink implements ConnectionLink {
 
     @Override
     public boolean takesWritesBeforeClose() {
-        return started && !closed && failover == null && !peerClosed && peerGone == null && !goneReported
+        return started && !closed && failover == null && !peerClosed && !controlFailed && peerGone == null && !goneReported
                 && !outputShut && ring.failure() == null && !peerLeft();
     }
 
