@@ -17,4 +17,9 @@ class RdmaWriteThenCloseTest extends WriteThenCloseTest {
     String address() {
         return RdmaChannelTest.ADDRESS;
     }
+
+    @Override
+    int helloTimeoutMillis() {
+        return 20_000; // a cold JVM's first rdma hello in the VM took over 2 s
+    }
 }

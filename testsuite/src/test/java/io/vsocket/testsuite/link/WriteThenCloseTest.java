@@ -12,7 +12,9 @@ import io.netty.channel.EventLoopGroup;
 import io.netty.channel.socket.ChannelOutputShutdownException;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.util.ReferenceCountUtil;
+import io.vsocket.channel.VSocketChannelOption;
 import io.vsocket.channel.VSocketEventLoopGroup;
+import io.vsocket.channel.VSocketLinks;
 import io.vsocket.link.VSocketLink;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -69,6 +71,7 @@ class WriteThenCloseTest {
         try {
             Peers.Collector collector = new Peers.Collector(SIZE);
             Channel client = Peers.vsocketClient(clientGroup, List.of(link()), collector)
+                    .option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, helloTimeoutMillis())
                     .connect(server.localAddress()).sync().channel();
             assertEquals(link(), Peers.awaitLink(client, link()));
             client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {1}));
@@ -91,6 +94,7 @@ class WriteThenCloseTest {
         try {
             Peers.Collector collector = new Peers.Collector(SIZE);
             Channel client = Peers.vsocketClient(clientGroup, List.of(link()), collector)
+                    .option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, helloTimeoutMillis())
                     .connect(server.localAddress()).sync().channel();
             assertEquals(link(), Peers.awaitLink(client, link()));
             client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {1}));
@@ -134,6 +138,7 @@ class WriteThenCloseTest {
         try {
             Peers.Collector collector = new Peers.Collector(SIZE);
             Channel client = Peers.vsocketClient(clientGroup, List.of(link()), collector)
+                    .option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, helloTimeoutMillis())
                     .option(ChannelOption.AUTO_READ, false).connect(server.localAddress()).sync().channel();
             assertEquals(link(), Peers.awaitLink(client, link()));
             client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {1}));
@@ -176,6 +181,7 @@ class WriteThenCloseTest {
     /** A client on the link under test that reads nothing (auto-read off) until told, its link known. */
     private Channel nonReadingClient(Channel server, Watcher watcher) throws InterruptedException {
         Channel client = Peers.vsocketClient(clientGroup, List.of(link()), watcher)
+                .option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, helloTimeoutMillis())
                 .option(ChannelOption.AUTO_READ, false).connect(server.localAddress()).sync().channel();
         assertEquals(link(), Peers.awaitLink(client, link()));
         return client;
@@ -220,6 +226,11 @@ class WriteThenCloseTest {
         return "127.0.0.1";
     }
 
+    /** The hello's patience: the default here; longer in the VM, whose JVM is some 17x slower. */
+    int helloTimeoutMillis() {
+        return VSocketLinks.DEFAULT_HELLO_TIMEOUT_MILLIS;
+    }
+
     /** A server whose child writes {@link #SIZE} bytes of the stream and closes at once when a byte comes. */
     private Channel server(Closer closer) throws InterruptedException {
         return Peers.vsocketServer(serverGroup, List.of(link()), new ChannelInitializer<Channel>() {
@@ -227,7 +238,8 @@ class WriteThenCloseTest {
             protected void initChannel(Channel ch) {
                 ch.pipeline().addLast(closer);
             }
-        }).bind(new InetSocketAddress(address(), 0)).sync().channel();
+        }).childOption(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, helloTimeoutMillis())
+                .bind(new InetSocketAddress(address(), 0)).sync().channel();
     }
 
     /** Writes the stream and closes (or shuts its output) without waiting for the write; then writes once more. */
