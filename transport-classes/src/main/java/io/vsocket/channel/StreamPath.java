@@ -671,7 +671,10 @@ final class StreamPath implements NegotiationHost {
 
     @Override
     public void failed(Throwable cause) {
-        channel.pipeline().fireExceptionCaught(cause);
+        if (!channel.streamUnsafe().closing()) {
+            // (An application that closed hears nothing more, as from epoll's closed socket.)
+            channel.pipeline().fireExceptionCaught(cause);
+        }
         channel.streamUnsafe().closeNow(); // (a close waiting for the ring too: the link can take nothing more)
     }
 
@@ -682,9 +685,12 @@ final class StreamPath implements NegotiationHost {
 
     @Override
     public boolean isInputShutdown() {
-        // A close waiting for the ring reads no more either: a dead or resetting peer's error fails the
-        // channel at once then, not through reads that will never come (the link would poll for them).
-        return channel.inputShut() || channel.streamUnsafe().closing();
+        return channel.inputShut();
+    }
+
+    @Override
+    public boolean isClosing() {
+        return channel.streamUnsafe().closing();
     }
 
     @Override

@@ -81,10 +81,13 @@ final class StreamReader {
                 // A handler may have closed the channel: its descriptor's number may be another
                 // socket's by now (another loop's accept), and a read through it would take that
                 // connection's bytes.
-            } while (channel.isOpen() && (toEnd ? !inputShutWithoutHalfClosure() : allocHandle.continueReading()));
+                // So may a close that waits for its ring to take the last writes: the channel stays open
+                // meanwhile, but nothing more reaches the application.
+            } while (channel.isOpen() && !unsafe.closing()
+                    && (toEnd ? !inputShutWithoutHalfClosure() : allocHandle.continueReading()));
             allocHandle.readComplete();
             pipeline.fireChannelReadComplete();
-            if (eof) {
+            if (eof && !unsafe.closing()) {
                 inputEnded(unsafe);
             }
         } catch (Throwable t) {

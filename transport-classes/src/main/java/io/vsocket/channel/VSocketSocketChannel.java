@@ -371,12 +371,12 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     protected void doClose() throws Exception {
         ChannelPromise registration = pendingRegistration;
         pendingRegistration = null;
-        streamUnsafe().failHeldShutdowns();
-        streamUnsafe().closedUnderWait();
         try {
             closeLinks();
         } finally {
             super.doClose();
+            // (After the socket's close: a listener of these sees the channel closed.)
+            streamUnsafe().failHeldShutdowns();
             if (registration != null) {
                 // Closed during its hello (its loop shutting down, a group closing it): the pipeline never
                 // saw it. Netty's close does not deregister a channel it never saw registered, so the loop's
@@ -428,7 +428,9 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         if (streamUnsafe().outputShutdownHeld()) {
             // The application shut the output: nothing new goes after it (as on epoll), though the
             // shut-down itself waits for the ring to take what was flushed before it.
-            throw new ChannelOutputShutdownException("Channel output shutdown");
+            ClosedChannelException closed = new ClosedChannelException();
+            closed.initCause(new ChannelOutputShutdownException("Channel output shutdown"));
+            throw closed;
         }
         if (msg instanceof ByteBuf buf) {
             // One writev takes at most IOV_MAX pieces: a direct composite of more is copied whole.
@@ -515,11 +517,9 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
          * ring could not take yet is dropped, and the link ends with a reset so the peer knows.
          */
         void closeNow() {
-            if (closeAfterWrites != null) {
-                ChannelOutboundBuffer out = outboundBuffer();
-                if (out != null && out.size() > 0) {
-                    abortiveClose();
-                }
+            ChannelOutboundBuffer out = outboundBuffer();
+            if (out != null && out.size() > 0 && path.takesWritesBeforeClose()) {
+                abortiveClose(); // (writes a live ring link could not take yet are dropped: the peer must know)
             }
             super.close(voidPromise());
         }
@@ -529,8 +529,17 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             closeNow(); // the loop's end (VSocketIoHandle)
         }
 
+        @Override
+        public void closeAfterLoopEnded() throws Exception {
+            try {
+                super.closeAfterLoopEnded();
+            } finally {
+                closedUnderWait();
+            }
+        }
+
         /** The channel closed under a close that waited (the loop ended without closing it through Netty): done. */
-        void closedUnderWait() {
+        private void closedUnderWait() {
             ChannelPromise promise = closeAfterWrites;
             closeAfterWrites = null;
             if (promise != null) {
@@ -558,7 +567,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
          * as the kernel's end does; a close fails it (its own wait lets the writes go first).
          */
         boolean holdShutdownForWrites(ChannelPromise promise) {
-            if (shutdownsAfterWrites == null && !takesWritesBefore()) {
+            if (shutdownsAfterWrites == null && !takesWritesBefore() || !promise.setUncancellable()) {
                 return false;
             }
             if (shutdownsAfterWrites == null) {
@@ -638,7 +647,11 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             shutdownsAfterWrites = null;
             if (held != null) {
                 for (ChannelPromise p : held) {
-                    shutdownOutput(p);
+                    if (outputShutdown) {
+                        p.trySuccess(); // shut already (a failed write shut it, with AUTO_CLOSE off)
+                    } else {
+                        shutdownOutput(p);
+                    }
                 }
             }
             ChannelPromise promise = closeAfterWrites;

@@ -47,4 +47,13 @@ public interface LinkHost {
 
     /** The application shut this channel's input down (or the end of stream did, with half-closure). */
     boolean isInputShutdown();
+
+    /**
+     * The application closed the channel and its close waits for the link to take the last writes:
+     * nothing more is read for it, so a dead or resetting peer's error fails the channel at once (not
+     * through reads that will never come), while the peer's bytes stay unread (the end is then a reset).
+     */
+    default boolean isClosing() {
+        return false;
+    }
 }

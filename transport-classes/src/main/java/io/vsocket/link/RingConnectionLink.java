@@ -456,7 +456,7 @@ public abstract class RingConnectionLink implements ConnectionLink {
      * died would wait for a read that may never come).
      */
     private void failAfterTheRing(IOException e, boolean now) {
-        if (now || host.isInputShutdown()) {
+        if (now || host.isInputShutdown() || host.isClosing()) {
             host.failed(e);
             return;
         }
