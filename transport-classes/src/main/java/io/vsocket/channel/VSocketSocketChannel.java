@@ -345,6 +345,13 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         unsafe().close(unsafe().voidPromise());
     }
 
+    /** The link's own account of itself (tests and diagnostics: where a stalled stream stands). */
+    String linkState() {
+        ConnectionLink c = path.link();
+        ChannelOutboundBuffer out = unsafe().outboundBuffer();
+        return c + ", writable " + isWritable() + ", " + (out == null ? 0 : out.totalPendingWriteBytes()) + " bytes pending";
+    }
+
     /** The unsafe, for the path: the read loop, the flush and the socket's readiness as the channel handles them. */
     VSocketUnsafe streamUnsafe() {
         return (VSocketUnsafe) unsafe();

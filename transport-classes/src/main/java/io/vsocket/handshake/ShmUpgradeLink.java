@@ -324,6 +324,7 @@ public final class ShmUpgradeLink implements ConnectionLink {
                 held.release();
                 held = null;
             }
+            movedIfTcpDone();
             return n;
         }
         lookAtPeer();
@@ -334,7 +335,13 @@ public final class ShmUpgradeLink implements ConnectionLink {
                 return n;
             }
             if (n == 0) {
-                return ringWhileOnTcp();
+                int fromRing = ringWhileOnTcp();
+                if (peerTcpEnd < 0) {
+                    return fromRing;
+                }
+                // The peer said just now that it moved: on to its tail over tcp, or to the ring if tcp owes
+                // nothing — a read that held the ring back and returned here would be the last: tcp has no
+                // more to report, and the ring, held back, would not call (both streams stalled so, once).
             }
             // The end of the tcp stream: the peer's end, unless it moved onto the ring before it.
             lookAtPeer();
@@ -347,6 +354,7 @@ public final class ShmUpgradeLink implements ConnectionLink {
             int n = tcp.read(buf, (int) Math.min(Integer.MAX_VALUE, peerTcpEnd - tcpRead));
             if (n > 0) {
                 tcpRead += n;
+                movedIfTcpDone();
                 return n;
             }
             if (n < 0) {
@@ -358,6 +366,17 @@ public final class ShmUpgradeLink implements ConnectionLink {
         }
         readsMoved();
         return ring.read(buf);
+    }
+
+    /**
+     * The read that took the last byte the peer sent over tcp moves the reads onto the ring at once:
+     * the read loop may stop after it (its buffer not filled), and nothing would call again — tcp has no
+     * more to report, and the ring's interest is held back while tcp owes bytes.
+     */
+    private void movedIfTcpDone() throws RingProtocolException {
+        if (peerTcpEnd >= 0 && tcpRead >= peerTcpEnd) {
+            readsMoved();
+        }
     }
 
     /**
@@ -830,6 +849,9 @@ public final class ShmUpgradeLink implements ConnectionLink {
 
     @Override
     public String toString() {
-        return "ShmUpgradeLink(" + kind + ", " + host + ")";
+        // Where the move stands (a stalled stream's first question): each direction's side, and tcp's tail.
+        return "ShmUpgradeLink(" + kind + ", writes on " + (writesOnRing ? "ring" : "tcp") + ", reads on "
+                + (readsOnRing ? "ring" : "tcp") + ", tcp read " + tcpRead + " of " + (peerTcpEnd < 0 ? "?" : peerTcpEnd)
+                + (ringWaits ? ", ring held back" : "") + ", " + host + ")";
     }
 }
