@@ -8,6 +8,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
+import io.netty.channel.DefaultFileRegion;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.socket.ChannelOutputShutdownException;
 import io.netty.channel.socket.DuplexChannel;
@@ -19,10 +20,13 @@ import io.vsocket.link.VSocketLink;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.channels.ClosedChannelException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -82,6 +86,33 @@ class WriteThenCloseTest {
             assertTrue(closer.close.get(10, TimeUnit.SECONDS).isSuccess(), "the close completed");
             ChannelFuture late = closer.writeAfterClose.get(10, TimeUnit.SECONDS);
             assertInstanceOf(ClosedChannelException.class, late.cause(), "a write after the close must fail");
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    @Test
+    void aFileRegionFlushedBeforeTheCloseReachesTheReadingPeerWhole(@TempDir Path dir) throws Exception {
+        // The region goes into the ring from the file (FileRegionWriter), not from a buffer.
+        Path file = dir.resolve("stream");
+        byte[] bytes = new byte[SIZE];
+        for (int i = 0; i < SIZE; i++) {
+            bytes[i] = Peers.streamByte(SEED, i);
+        }
+        Files.write(file, bytes);
+        Closer closer = new Closer(false, file);
+        Channel server = server(closer);
+        try {
+            Peers.Collector collector = new Peers.Collector(SIZE);
+            Channel client = Peers.vsocketClient(clientGroup, List.of(link()), collector)
+                    .option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, helloTimeoutMillis())
+                    .connect(server.localAddress()).sync().channel();
+            assertEquals(link(), Peers.awaitLink(client, link()));
+            client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {1}));
+            assertEquals(Peers.streamCrc(SEED, SIZE), collector.done.get(20, TimeUnit.SECONDS), "the bytes the peer read");
+            collector.inactive.get(10, TimeUnit.SECONDS);
+            assertNull(collector.error.getNow(null), "a clean end after every byte");
+            assertTrue(closer.write.get(10, TimeUnit.SECONDS).isSuccess(), "the region went whole: " + closer.write.get().cause());
         } finally {
             server.close().sync();
         }
@@ -281,12 +312,20 @@ class WriteThenCloseTest {
         final CompletableFuture<ChannelFuture> writeAfterClose = new CompletableFuture<>();
         final CompletableFuture<Channel> channel = new CompletableFuture<>();
 
+        /** The stream as a file to write as a region, or null: a buffer. */
+        private final Path file;
+
         Closer() {
             this(false);
         }
 
         Closer(boolean shutOutput) {
+            this(shutOutput, null);
+        }
+
+        Closer(boolean shutOutput, Path file) {
             this.shutOutput = shutOutput;
+            this.file = file;
         }
 
         @Override
@@ -297,7 +336,8 @@ class WriteThenCloseTest {
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
             ReferenceCountUtil.release(msg);
-            ChannelFuture w = ctx.writeAndFlush(Peers.streamPart(ctx.channel(), SEED, 0, SIZE));
+            ChannelFuture w = ctx.writeAndFlush(file == null ? Peers.streamPart(ctx.channel(), SEED, 0, SIZE)
+                    : new DefaultFileRegion(file.toFile(), 0, SIZE));
             ChannelFuture c = shutOutput ? ((DuplexChannel) ctx.channel()).shutdownOutput() : ctx.close();
             ChannelFuture late = ctx.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {2}));
             w.addListener(f -> write.complete(w));
