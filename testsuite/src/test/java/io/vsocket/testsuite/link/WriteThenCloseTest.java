@@ -73,15 +73,7 @@ class WriteThenCloseTest {
         Closer closer = new Closer();
         Channel server = server(closer);
         try {
-            Peers.Collector collector = new Peers.Collector(SIZE);
-            Channel client = Peers.vsocketClient(clientGroup, List.of(link()), collector)
-                    .option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, helloTimeoutMillis())
-                    .connect(server.localAddress()).sync().channel();
-            assertEquals(link(), Peers.awaitLink(client, link()));
-            client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {1}));
-            assertEquals(Peers.streamCrc(SEED, SIZE), collector.done.get(20, TimeUnit.SECONDS), "the bytes the peer read");
-            collector.inactive.get(10, TimeUnit.SECONDS);
-            assertNull(collector.error.getNow(null), "a clean end after every byte");
+            readsTheWholeStreamThenACleanEnd(server);
             assertTrue(closer.write.get(10, TimeUnit.SECONDS).isSuccess(), "the write went whole: " + closer.write.get().cause());
             assertTrue(closer.close.get(10, TimeUnit.SECONDS).isSuccess(), "the close completed");
             ChannelFuture late = closer.writeAfterClose.get(10, TimeUnit.SECONDS);
@@ -103,15 +95,7 @@ class WriteThenCloseTest {
         Closer closer = new Closer(false, file);
         Channel server = server(closer);
         try {
-            Peers.Collector collector = new Peers.Collector(SIZE);
-            Channel client = Peers.vsocketClient(clientGroup, List.of(link()), collector)
-                    .option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, helloTimeoutMillis())
-                    .connect(server.localAddress()).sync().channel();
-            assertEquals(link(), Peers.awaitLink(client, link()));
-            client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {1}));
-            assertEquals(Peers.streamCrc(SEED, SIZE), collector.done.get(20, TimeUnit.SECONDS), "the bytes the peer read");
-            collector.inactive.get(10, TimeUnit.SECONDS);
-            assertNull(collector.error.getNow(null), "a clean end after every byte");
+            readsTheWholeStreamThenACleanEnd(server);
             assertTrue(closer.write.get(10, TimeUnit.SECONDS).isSuccess(), "the region went whole: " + closer.write.get().cause());
         } finally {
             server.close().sync();
@@ -123,16 +107,7 @@ class WriteThenCloseTest {
         Closer shutter = new Closer(true);
         Channel server = server(shutter);
         try {
-            Peers.Collector collector = new Peers.Collector(SIZE);
-            Channel client = Peers.vsocketClient(clientGroup, List.of(link()), collector)
-                    .option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, helloTimeoutMillis())
-                    .connect(server.localAddress()).sync().channel();
-            assertEquals(link(), Peers.awaitLink(client, link()));
-            client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {1}));
-            assertEquals(Peers.streamCrc(SEED, SIZE), collector.done.get(20, TimeUnit.SECONDS), "the bytes the peer read");
-            // The peer's end of stream (no half-closure here) closes the client.
-            collector.inactive.get(10, TimeUnit.SECONDS);
-            assertNull(collector.error.getNow(null), "a clean end after every byte");
+            readsTheWholeStreamThenACleanEnd(server);
             assertTrue(shutter.write.get(10, TimeUnit.SECONDS).isSuccess(), "the write went whole: " + shutter.write.get().cause());
             assertTrue(shutter.close.get(10, TimeUnit.SECONDS).isSuccess(), "the output shut-down completed");
             // As epoll fails a write after the shut-down: a ClosedChannelException (saying why).
@@ -247,6 +222,22 @@ class WriteThenCloseTest {
                 .option(ChannelOption.AUTO_READ, false).connect(server.localAddress()).sync().channel();
         assertEquals(link(), Peers.awaitLink(client, link()));
         return client;
+    }
+
+    /**
+     * A client that reads as the bytes come asks the server for its stream (one byte), and reads all of
+     * it, then a clean end of stream (which, without half-closure, closes it).
+     */
+    private void readsTheWholeStreamThenACleanEnd(Channel server) throws Exception {
+        Peers.Collector collector = new Peers.Collector(SIZE);
+        Channel client = Peers.vsocketClient(clientGroup, List.of(link()), collector)
+                .option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, helloTimeoutMillis())
+                .connect(server.localAddress()).sync().channel();
+        assertEquals(link(), Peers.awaitLink(client, link()));
+        client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {1}));
+        assertEquals(Peers.streamCrc(SEED, SIZE), collector.done.get(20, TimeUnit.SECONDS), "the bytes the peer read");
+        collector.inactive.get(10, TimeUnit.SECONDS);
+        assertNull(collector.error.getNow(null), "a clean end after every byte");
     }
 
     /** The client, reading now, gets what reached it and then a reset, never a clean end. */
