@@ -40,6 +40,9 @@ final class StreamReader {
      * auto-read or not, so an application that does not read still learns its peer closed).
      */
     void read(VSocketSocketChannel.VSocketUnsafe unsafe, boolean toEnd) {
+        if (unsafe.closing()) {
+            return; // closed by the application, its last writes going into the ring: nothing more reaches it
+        }
         if (!mayRead()) {
             channel.stopReading();
             return;

@@ -17,6 +17,7 @@ import io.vsocket.handshake.LinkNegotiation;
 import io.vsocket.handshake.NegotiationHost;
 import io.vsocket.link.ConnectionLink;
 import io.vsocket.link.IovArray;
+import io.vsocket.link.RingConnectionLink;
 import io.vsocket.link.VSocketFileRegions;
 import io.vsocket.link.VSocketLink;
 import io.vsocket.loop.VSocketIoEvent;
@@ -507,12 +508,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                 path.stopReading();
                 // However the channel ends meanwhile (a write that failed closes it through Netty's own
                 // path), the close's promise completes with it.
-                closeFuture().addListener(f -> {
-                    if (closeAfterWrites == promise) {
-                        closeAfterWrites = null;
-                        promise.trySuccess();
-                    }
-                });
+                closeFuture().addListener(f -> closeWaitEnded());
                 eventLoop().schedule(this::watchCloseDrain, CLOSE_DRAIN_STALL_MILLIS, TimeUnit.MILLISECONDS);
                 return;
             }
@@ -526,7 +522,8 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         void closeNow() {
             ChannelOutboundBuffer out = outboundBuffer();
             if (out != null && out.size() > 0 && path.takesWritesBeforeClose()) {
-                abortiveClose(); // (writes a live ring link could not take yet are dropped: the peer must know)
+                // (Writes a live ring link could not take yet are dropped: the peer must know.)
+                RingConnectionLink.makeCloseAbortive(socket, VSocketSocketChannel.this);
             }
             super.close(voidPromise());
         }
@@ -541,12 +538,15 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             try {
                 super.closeAfterLoopEnded();
             } finally {
-                closedUnderWait();
+                closeWaitEnded();
             }
         }
 
-        /** The channel closed under a close that waited (the loop ended without closing it through Netty): done. */
-        private void closedUnderWait() {
+        /**
+         * The channel closed under a close that waited (a failed write closed it through Netty's own path,
+         * or the loop ended without Netty's close): that close is done too.
+         */
+        private void closeWaitEnded() {
             ChannelPromise promise = closeAfterWrites;
             closeAfterWrites = null;
             if (promise != null) {
@@ -632,7 +632,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             }
             if (writes > 0) {
                 // Bytes the application wrote are dropped: a reset tells the peer, as over TCP.
-                abortiveClose();
+                RingConnectionLink.makeCloseAbortive(socket, VSocketSocketChannel.this);
             }
             closeAfterWrites = null;
             super.close(promise);
@@ -665,14 +665,6 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             if (promise != null) {
                 closeAfterWrites = null;
                 super.close(promise);
-            }
-        }
-
-        private void abortiveClose() {
-            try {
-                socket.setLinger(0);
-            } catch (IOException e) {
-                // The socket is going anyway: the peer then reads an end where the rest was dropped.
             }
         }
 
@@ -823,7 +815,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
          */
         @Override
         void hangUpReady() {
-            if (isActive() && !closing()) {
+            if (isActive()) {
                 readToEnd();
                 if (isOpen() && inputShutdown) {
                     inReady();
@@ -834,16 +826,12 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
 
         @Override
         void inReady() {
-            if (!closing()) { // (closed by the application: nothing more reaches it)
-                reader.read(this, false);
-            }
+            reader.read(this, false);
         }
 
         /** Reads on to the end of stream, auto-read or not: the peer's end came (epoll's hang-up read). */
         void readToEnd() {
-            if (!closing()) {
-                reader.read(this, true);
-            }
+            reader.read(this, true);
         }
     }
 }

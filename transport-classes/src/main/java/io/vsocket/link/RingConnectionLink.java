@@ -653,7 +653,10 @@ public abstract class RingConnectionLink implements ConnectionLink {
             // the peer's bytes unread, as a socket's does.
             boolean unread = unreadInput();
             if (unread && !controlFailed) {
-                resetControl();
+                // The control connection closes with a reset too, as a socket's close with bytes unread in
+                // its receive queue does: the peer reads the kernel's reset, not a bare end of the control
+                // connection without the ring's end mark (which says its process died).
+                makeCloseAbortive(socket, this);
             }
             end(controlFailed || ring.failure() != null || closeIsAbortive(socket) || unread);
         } else {
@@ -682,18 +685,17 @@ public abstract class RingConnectionLink implements ConnectionLink {
     }
 
     /**
-     * Makes the channel's coming close of the control connection a reset ({@code SO_LINGER} 0), as a
-     * socket's close with bytes unread in its receive queue is: the peer's control connection then
-     * reads the kernel's reset, so its error says the connection was reset, not that a process died
-     * (what a bare end of the control connection without the ring's end mark says).
+     * Makes the coming close of {@code socket} a reset ({@code SO_LINGER} 0): bytes were dropped, and the
+     * peer must not take the end of the connection for the end of the stream. {@code owner} names the
+     * channel in the debug line if the socket refuses (it is going anyway).
      */
-    private void resetControl() {
+    public static void makeCloseAbortive(NativeSocket socket, Object owner) {
         try {
             if (socket.isOpen() && socket.getLinger() != 0) {
                 socket.setLinger(0);
             }
         } catch (IOException e) {
-            logger.debug("{}: could not make the close abortive", this, e);
+            logger.debug("{}: could not make the close abortive", owner, e);
         }
     }
 

@@ -301,11 +301,7 @@ final class RingFailover {
         if (!complete) {
             // Bytes the application wrote could not all be handed over: the peer must not take the
             // end of the connection for the end of the stream. A reset tells it, as over TCP.
-            try {
-                socket.setLinger(0);
-            } catch (IOException e) {
-                logger.debug("{}: could not make the close abortive", host, e);
-            }
+            RingConnectionLink.makeCloseAbortive(socket, host);
             logger.warn("{}: closed during the fail-over to tcp, before every byte was handed over: the peer gets a reset",
                     host);
         }
