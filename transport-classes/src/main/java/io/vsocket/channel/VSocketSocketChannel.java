@@ -32,8 +32,6 @@ import java.nio.channels.AlreadyConnectedException;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.ConnectionPendingException;
 import java.nio.channels.NotYetConnectedException;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 
@@ -158,12 +156,12 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
 
     @Override
     public boolean isOutputShutdown() {
-        return outputShutdown || !isOpen();
+        return outputShutdown || streamUnsafe().outputShutdownHeld() || !isOpen();
     }
 
     @Override
     public boolean isShutdown() {
-        return inputShutdown && outputShutdown || !isOpen();
+        return inputShutdown && isOutputShutdown() || !isOpen();
     }
 
     @Override
@@ -383,8 +381,6 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             closeLinks();
         } finally {
             super.doClose();
-            // (After the socket's close: a listener of these sees the channel closed.)
-            streamUnsafe().failHeldShutdowns();
             if (registration != null) {
                 // Closed during its hello (its loop shutting down, a group closing it): the pipeline never
                 // saw it. Netty's close does not deregister a channel it never saw registered, so the loop's
@@ -469,11 +465,8 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
          * its promise, or null.
          */
         private ChannelPromise closeAfterWrites;
-        /**
-         * Output shut-downs waiting for the ring to take the writes flushed before them (see {@link
-         * #holdShutdownForWrites}), or null.
-         */
-        private List<ChannelPromise> shutdownsAfterWrites;
+        /** An output shut-down waits for the ring to take the writes flushed before it (see {@link #holdShutdownForWrites}). */
+        private boolean shutdownAfterWrites;
         /** The bytes still pending, and the first write's progress, at the last look of the drain's watch. */
         private long drainPending;
         private long drainProgress;
@@ -570,17 +563,24 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
          * is there, waits for them, as a socket's {@code shutdown(SHUT_WR)} queues its end behind what the
          * kernel holds: the peer reads every byte, then the end. (Without it, {@code writeAndFlush(1 MiB)}
          * and {@code shutdownOutput()} gave the shm peer 256 KiB and a clean end, where epoll's got all of
-         * it.) Meanwhile new writes fail as after the shut-down; it waits as long as the peer reads nothing,
-         * as the kernel's end does; a close fails it (its own wait lets the writes go first).
+         * it.) As there, the shut-down is done for the application at once: its promise succeeds, the
+         * output counts as shut and new writes fail; the end waits behind the writes as long as the peer
+         * reads nothing, as the kernel's does (an application that waited for the shut-down while its peer
+         * did not read waited for good before). A close meanwhile waits for the writes as its own.
          */
         boolean holdShutdownForWrites(ChannelPromise promise) {
-            if (shutdownsAfterWrites == null && !takesWritesBefore() || !promise.setUncancellable()) {
+            if (shutdownAfterWrites) {
+                // Shut already: as a second shut-down on epoll, where the outbound buffer is gone.
+                promise.setFailure(new ClosedChannelException());
+                return true;
+            }
+            if (!takesWritesBefore()) {
                 return false;
             }
-            if (shutdownsAfterWrites == null) {
-                shutdownsAfterWrites = new ArrayList<>(1);
+            if (promise.setUncancellable()) {
+                shutdownAfterWrites = true;
+                promise.setSuccess();
             }
-            shutdownsAfterWrites.add(promise);
             return true;
         }
 
@@ -593,18 +593,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
 
         /** An output shut-down waits for the ring to take the writes flushed before it. */
         boolean outputShutdownHeld() {
-            return shutdownsAfterWrites != null;
-        }
-
-        /** The held shut-downs fail with the channel (a close that did not wait for the writes). */
-        void failHeldShutdowns() {
-            List<ChannelPromise> held = shutdownsAfterWrites;
-            shutdownsAfterWrites = null;
-            if (held != null) {
-                for (ChannelPromise p : held) {
-                    p.tryFailure(new ClosedChannelException());
-                }
-            }
+            return shutdownAfterWrites;
         }
 
         /** A close waits for the ring to take the flushed writes: the channel reads and takes no more. */
@@ -639,26 +628,23 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         }
 
         /**
-         * After a flush: once the outbound buffer holds no flushed writes, the shut-downs and the close
+         * After a flush: once the outbound buffer holds no flushed writes, the shut-down and the close
          * that waited for them go ahead, in that order.
          */
         private void afterFlush() {
-            if (shutdownsAfterWrites == null && closeAfterWrites == null) {
+            if (!shutdownAfterWrites && closeAfterWrites == null) {
                 return;
             }
             ChannelOutboundBuffer out = outboundBuffer();
             if (out != null && out.size() > 0) {
                 return;
             }
-            List<ChannelPromise> held = shutdownsAfterWrites;
-            shutdownsAfterWrites = null;
-            if (held != null) {
-                for (ChannelPromise p : held) {
-                    if (outputShutdown) {
-                        p.trySuccess(); // shut already (a failed write shut it, with AUTO_CLOSE off)
-                    } else {
-                        shutdownOutput(p);
-                    }
+            if (shutdownAfterWrites) {
+                shutdownAfterWrites = false;
+                if (!outputShutdown) { // (else a failed write shut it already, with AUTO_CLOSE off)
+                    // Its promise succeeded when the application asked; a failure now goes to the pipeline
+                    // (the channel's void promise fires exceptionCaught, the unsafe's would not).
+                    shutdownOutput(VSocketSocketChannel.this.voidPromise());
                 }
             }
             ChannelPromise promise = closeAfterWrites;

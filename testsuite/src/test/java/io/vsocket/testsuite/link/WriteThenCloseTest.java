@@ -32,6 +32,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -45,8 +46,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Now the close first lets the ring take the flushed writes, and the peer reads every byte, then the
  * end. Against a peer that does not read, the close gives up once the peer took nothing for a second:
  * the rest is dropped and the peer reads what reached it, then a reset — never a clean end of a stream
- * cut short. An output shut-down right after such a write waits for it the same way (the peer reads
- * every byte, then its end), as the kernel queues a socket's end behind what it holds. A second close
+ * cut short. An output shut-down right after such a write is done at once for the application while
+ * its end waits behind the write (the peer reads every byte, then the end), as the kernel queues a
+ * socket's end behind what it holds. A second close
  * meanwhile joins the first; a peer that closes meanwhile ends the wait. (On shm here, on rdma in the
  * VM; on tcp what goes after a close is the kernel's.)
  */
@@ -114,6 +116,39 @@ class WriteThenCloseTest {
             Throwable late = shutter.writeAfterClose.get(10, TimeUnit.SECONDS).cause();
             assertInstanceOf(ClosedChannelException.class, late, "a write after the shut-down must fail");
             assertInstanceOf(ChannelOutputShutdownException.class, late.getCause());
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    @Test
+    void anOutputShutdownIsDoneAtOnceWhileItsEndWaitsForThePeerToRead() throws Exception {
+        // As shutdown(SHUT_WR) on a socket: done for the application at once, its end queued behind what
+        // the kernel holds. (The shut-down's promise waited for the peer to read before: an application
+        // that waited for it while its peer did not read waited for good.)
+        Closer shutter = new Closer(true);
+        Channel server = server(shutter);
+        try {
+            Peers.Collector collector = new Peers.Collector(SIZE);
+            Channel client = Peers.vsocketClient(clientGroup, List.of(link()), collector)
+                    .option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, helloTimeoutMillis())
+                    .option(ChannelOption.AUTO_READ, false).connect(server.localAddress()).sync().channel();
+            assertEquals(link(), Peers.awaitLink(client, link()));
+            client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {1}));
+            Channel child = shutter.channel.get(10, TimeUnit.SECONDS);
+            assertTrue(shutter.close.get(10, TimeUnit.SECONDS).isSuccess(), "the shut-down is done while the peer reads nothing");
+            assertTrue(child.eventLoop().submit(((DuplexChannel) child)::isOutputShutdown).get(10, TimeUnit.SECONDS),
+                    "the output counts as shut");
+            Throwable late = shutter.writeAfterClose.get(10, TimeUnit.SECONDS).cause();
+            assertInstanceOf(ClosedChannelException.class, late, "a write after the shut-down must fail");
+            assertInstanceOf(ChannelOutputShutdownException.class, late.getCause());
+            assertFalse(shutter.write.isDone(), "the write waits for the peer, nothing dropped");
+            assertTrue(child.isActive(), "the channel stays open, its input too");
+            client.config().setAutoRead(true);
+            assertEquals(Peers.streamCrc(SEED, SIZE), collector.done.get(20, TimeUnit.SECONDS), "the bytes the peer read");
+            collector.inactive.get(10, TimeUnit.SECONDS);
+            assertNull(collector.error.getNow(null), "a clean end after every byte");
+            assertTrue(shutter.write.get(10, TimeUnit.SECONDS).isSuccess(), "the write went whole: " + shutter.write.get().cause());
         } finally {
             server.close().sync();
         }
