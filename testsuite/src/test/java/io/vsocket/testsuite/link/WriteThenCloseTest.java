@@ -4,6 +4,7 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
@@ -130,10 +131,7 @@ class WriteThenCloseTest {
         Channel server = server(shutter);
         try {
             Peers.Collector collector = new Peers.Collector(SIZE);
-            Channel client = Peers.vsocketClient(clientGroup, List.of(link()), collector)
-                    .option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, helloTimeoutMillis())
-                    .option(ChannelOption.AUTO_READ, false).connect(server.localAddress()).sync().channel();
-            assertEquals(link(), Peers.awaitLink(client, link()));
+            Channel client = nonReadingClient(server, collector);
             client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {1}));
             Channel child = shutter.channel.get(10, TimeUnit.SECONDS);
             assertTrue(shutter.close.get(10, TimeUnit.SECONDS).isSuccess(), "the shut-down is done while the peer reads nothing");
@@ -180,10 +178,7 @@ class WriteThenCloseTest {
         Channel server = server(closer);
         try {
             Peers.Collector collector = new Peers.Collector(SIZE);
-            Channel client = Peers.vsocketClient(clientGroup, List.of(link()), collector)
-                    .option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, helloTimeoutMillis())
-                    .option(ChannelOption.AUTO_READ, false).connect(server.localAddress()).sync().channel();
-            assertEquals(link(), Peers.awaitLink(client, link()));
+            Channel client = nonReadingClient(server, collector);
             client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {1}));
             Channel child = closer.channel.get(10, TimeUnit.SECONDS);
             // The first close waits for the peer, who has read nothing yet; the application closes again
@@ -251,8 +246,8 @@ class WriteThenCloseTest {
     }
 
     /** A client on the link under test that reads nothing (auto-read off) until told, its link known. */
-    private Channel nonReadingClient(Channel server, Watcher watcher) throws InterruptedException {
-        Channel client = Peers.vsocketClient(clientGroup, List.of(link()), watcher)
+    private Channel nonReadingClient(Channel server, ChannelHandler handler) throws InterruptedException {
+        Channel client = Peers.vsocketClient(clientGroup, List.of(link()), handler)
                 .option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, helloTimeoutMillis())
                 .option(ChannelOption.AUTO_READ, false).connect(server.localAddress()).sync().channel();
         assertEquals(link(), Peers.awaitLink(client, link()));
