@@ -469,6 +469,7 @@ final class ShmDatagramPath implements VSocketLoopPoller {
         int budget = channel.maxMessagesPerRead();
         int count = links.size();
         int first = count == 0 ? 0 : Math.floorMod(rotation++, count);
+        boolean socketTurnTaken = false;
         for (int k = 0; k < count && handled < budget; k++) {
             if (closed) {
                 break; // a handler closed the channel
@@ -488,8 +489,17 @@ final class ShmDatagramPath implements VSocketLoopPoller {
                         // over UDP until the link was confirmed, and on this host each of those datagrams
                         // was in the socket before the peer could write this record, so reading them
                         // first keeps the peer's order across the change of path (as loopback UDP keeps it).
-                        a.socketReadFirst = true;
-                        channel.readSocketNow();
+                        // One read turn of the socket a poll (as its readiness would get) till it is read
+                        // past them; the link's datagrams wait meanwhile. (All at once, capped at 64 turns,
+                        // before: a receiver behind by more than that got them out of order.)
+                        if (socketTurnTaken) {
+                            break; // the next poll's turn
+                        }
+                        socketTurnTaken = true;
+                        if (!readSocketBefore(a)) {
+                            handled++; // (the turn read some: the loop goes on polling, as for a datagram)
+                            break;
+                        }
                         if (a.dropped || closed) {
                             break;
                         }
@@ -512,6 +522,23 @@ final class ShmDatagramPath implements VSocketLoopPoller {
             path.afterDatagrams();
         }
         return handled;
+    }
+
+    /**
+     * One read turn of the channel's socket before {@code a}'s first datagram: true once the socket is
+     * read past what it held when that datagram came — read dry, or as much read as its queue can hold
+     * (so a socket that other senders keep busy does not hold the link back for good).
+     */
+    private boolean readSocketBefore(Attached a) {
+        if (a.socketBacklog < 0) {
+            a.socketBacklog = channel.socketQueueBound();
+        }
+        long read = channel.readSocketTurn();
+        if (read >= 0 && (a.socketBacklog -= read) > 0 && !closed && !a.dropped) {
+            return false;
+        }
+        a.socketReadFirst = true;
+        return true;
     }
 
     private void pollNow() {
@@ -593,6 +620,11 @@ final class ShmDatagramPath implements VSocketLoopPoller {
         boolean dropped;
         /** Whether the channel's socket was read before this link's first datagram was taken. */
         boolean socketReadFirst;
+        /**
+         * What the socket may still hold from before this link's first datagram, as the kernel counts
+         * (see {@link #readSocketBefore}); -1 until that datagram came.
+         */
+        long socketBacklog = -1;
 
         Attached(ShmDatagramLink link, UnixSocket connection) {
             this.link = link;

@@ -133,14 +133,30 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
     }
 
     /**
-     * Reads every datagram the socket holds now (a bounded number of read turns), as a readiness
-     * would: for a shm link's first datagram, which the peer's earlier datagrams over UDP must precede.
+     * The least the kernel counts of a datagram against the socket's receive buffer: its buffer's
+     * bookkeeping (an {@code sk_buff} and its shared info, over 500 bytes) beside the payload. Less is
+     * taken here, so a count of what was read errs towards reading more.
      */
-    void readSocketNow() {
+    static final int DATAGRAM_CHARGE_MIN = 256;
+
+    /**
+     * What the socket's receive queue can hold at most, as the kernel counts it: its limit (the
+     * doubled value {@code SO_RCVBUF} reads back) and the one datagram it lets over the limit.
+     */
+    long socketQueueBound() {
+        return (long) config.getReceiveBufferSize() + 65536 + DATAGRAM_CHARGE_MIN;
+    }
+
+    /**
+     * One read turn of the socket (up to the allocator's messages per read), as a readiness would:
+     * for a shm link's first datagram, which the peer's earlier datagrams over UDP must precede (see
+     * {@link ShmDatagramPath}). What the turn read, each datagram charged at least {@link
+     * #DATAGRAM_CHARGE_MIN}; -1 once the socket had nothing left (or the turn failed: a refused port
+     * the socket reported, or the channel closing).
+     */
+    long readSocketTurn() {
         DatagramUnsafe u = (DatagramUnsafe) unsafe();
-        for (int turn = 0; turn < 64 && isOpen() && u.readSocket(); turn++) {
-            // more may be there: the read stopped at the allocator's messages per read
-        }
+        return u.readSocket() ? u.turnCharge : -1;
     }
 
     /** Whether the application takes datagrams now (auto-read, or a read() outstanding). */
@@ -708,6 +724,9 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
     }
 
     private final class DatagramUnsafe extends AbstractVSocketUnsafe {
+        /** What the last read turn read (see {@link #readSocketTurn}). */
+        long turnCharge;
+
         @Override
         public void connect(SocketAddress remoteAddress, SocketAddress localAddress, ChannelPromise promise) {
             if (!promise.setUncancellable() || !ensureOpen(promise)) {
@@ -777,6 +796,7 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
             // went elsewhere is none of the application's, and ends without a read-complete.
             int delivered = 0;
             int elsewhere = 0;
+            turnCharge = 0;
             try {
                 do {
                     buf = allocHandle.allocate(config.getAllocator());
@@ -796,6 +816,7 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                         break;
                     }
                     buf.writerIndex(buf.writerIndex() + n);
+                    turnCharge += Math.max(n, DATAGRAM_CHARGE_MIN);
                     allocHandle.lastBytesRead(n);
                     allocHandle.incMessagesRead(1);
                     InetSocketAddress from = sender();

@@ -28,8 +28,12 @@ import java.util.HashSet;
 import java.util.Set;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -219,6 +223,77 @@ class ShmDatagramTest {
                 tx.close().sync();
                 rx.close().sync();
             }
+        }
+    }
+
+    /**
+     * The same for a receiver far behind (a handler that takes its time, one datagram a read turn as
+     * with Netty's {@code FixedRecvByteBufAllocator}): its socket holds hundreds of the sender's
+     * datagrams when the link's first one comes, and they still go first. (The socket was read at
+     * most 64 turns then, so the rest came after the link's, out of order: 29–64 of them in probes.)
+     */
+    @Test
+    void aReceiverFarBehindStillGetsASendersOrderAcrossTheChangeFromUdpToShm() throws Exception {
+        // The process's first link costs its loops some first-time code (hundreds of milliseconds in a
+        // cold JVM), in which this sender would be done before its link is: one made first.
+        BlockingQueue<DatagramPacket> warm = new LinkedBlockingQueue<>();
+        VSocketDatagramChannel warmRx = bind(warm);
+        VSocketDatagramChannel warmTx = bind(new LinkedBlockingQueue<>());
+        try {
+            linkOverShm(warmTx, warmRx, warm);
+        } finally {
+            warmTx.close().sync();
+            warmRx.close().sync();
+        }
+        EventLoopGroup slow = new VSocketEventLoopGroup(1);
+        BlockingQueue<DatagramPacket> received = new LinkedBlockingQueue<>();
+        VSocketDatagramChannel rx = (VSocketDatagramChannel) new Bootstrap().group(slow)
+                .channel(VSocketDatagramChannel.class)
+                .option(ChannelOption.SO_RCVBUF, 8 << 20)
+                .option(ChannelOption.RCVBUF_ALLOCATOR, new FixedRecvByteBufAllocator(2048))
+                .handler(new SimpleChannelInboundHandler<DatagramPacket>(false) {
+                    @Override
+                    protected void channelRead0(ChannelHandlerContext ctx, DatagramPacket msg) {
+                        LockSupport.parkNanos(400_000); // the application's work
+                        received.add(msg);
+                    }
+                }).bind(new InetSocketAddress(LOCALHOST, 0)).sync().channel();
+        VSocketDatagramChannel tx = bind(new LinkedBlockingQueue<>());
+        try {
+            InetSocketAddress to = rx.localAddress();
+            int n = 3000;
+            // 20 a millisecond, written on the sender's loop (a thread that writes as fast as the loop
+            // sends keeps Netty's loop in its tasks, its socket unread, for up to a second).
+            AtomicInteger next = new AtomicInteger();
+            CountDownLatch sent = new CountDownLatch(1);
+            ScheduledFuture<?> sender = tx.eventLoop().scheduleAtFixedRate(() -> {
+                for (int k = 0; k < 20 && next.get() < n; k++) {
+                    tx.write(new DatagramPacket(Unpooled.buffer(4).writeInt(next.getAndIncrement()), to));
+                }
+                tx.flush();
+                if (next.get() == n) {
+                    sent.countDown();
+                }
+            }, 0, 1, TimeUnit.MILLISECONDS);
+            assertTrue(sent.await(20, TimeUnit.SECONDS), "sent");
+            sender.cancel(false);
+            int last = -1;
+            int got = 0;
+            DatagramPacket p;
+            while (got < n && (p = received.poll(5, TimeUnit.SECONDS)) != null) {
+                int seq = p.content().getInt(p.content().readerIndex());
+                p.release();
+                assertTrue(seq > last, "datagram " + seq + " after " + last);
+                last = seq;
+                got++;
+            }
+            assertEquals(n, got, "every datagram arrived");
+            long overShm = onLoop(tx, tx::shmDatagramsSent);
+            assertTrue(overShm > 0 && overShm < n, "the path changed midway (" + overShm + " of " + n + " over shm)");
+        } finally {
+            tx.close().sync();
+            rx.close().sync();
+            slow.shutdownGracefully(0, 5, TimeUnit.SECONDS).sync();
         }
     }
 
