@@ -847,6 +847,14 @@ public final class LinkNegotiation {
             timeout.cancel(false);
         }
         channel.linkEstablishedWatchingLateHello(this);
+        if (in.isReadable() && in.readableBytes() < Hello.MAGIC.length) {
+            // Not even the magic whole after a hello timeout, as in the watch's own timeout (timedOut): a
+            // plain server's first bytes (a greeting that begins with a zero byte), which may wait for this
+            // side's answer: they go up now. (They were held till more came: a client that waited for the
+            // greeting before it wrote waited for good.)
+            watchGivenUp = true;
+            channel.heldInboundReady();
+        }
     }
 
     /**
