@@ -12,6 +12,7 @@ import io.vsocket.link.ConnectionLink;
 import io.vsocket.link.HelloPartException;
 import io.vsocket.link.LinkHost;
 import io.vsocket.link.LinkSettings;
+import io.vsocket.link.RingConnectionLink;
 import io.vsocket.link.Scratch;
 import io.vsocket.link.TcpConnectionLink;
 import io.vsocket.link.VSocketLink;
@@ -733,6 +734,27 @@ public final class ShmUpgradeLink implements ConnectionLink {
         }
     }
 
+    /**
+     * Whether bytes of the peer's stream that came over tcp lie unread: held off the socket, or (with the
+     * ring made, reads still on tcp) in the socket before the peer's tcp end, or before it was announced.
+     */
+    private boolean peersBytesUnreadBeforeTheRing() {
+        if (held != null && held.isReadable()) {
+            return true;
+        }
+        if (ring == null || readsOnRing) {
+            return false; // (without the ring, the socket's own close resets where bytes lie unread)
+        }
+        if (peerTcpEnd >= 0) {
+            return tcpRead < peerTcpEnd;
+        }
+        try {
+            return socket.isOpen() && socket.peek(Scratch.address(), 1) > 0;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
     /** Bytes already off the socket, which epoll will not report: read from a task. */
     private void readHeldLater() {
         if (held != null) {
@@ -825,6 +847,13 @@ public final class ShmUpgradeLink implements ConnectionLink {
         setUpTimer = cancel(setUpTimer);
         if (rendezvous != null) {
             rendezvous.forget(token);
+        }
+        if (peersBytesUnreadBeforeTheRing()) {
+            // As a socket's close with bytes unread in its receive queue: a reset, so the peer knows its last
+            // bytes were not taken. The ring's own close sees only the ring's bytes, and its clean end mark,
+            // read first, hid the kernel's reset of the socket (a probe: bytes sent before the move, unread,
+            // then a close: a clean end, where epoll's peer read "Connection reset by peer").
+            RingConnectionLink.makeCloseAbortive(socket, host);
         }
         if (offerBytes != null) {
             // The offer may still come (or lie unread): keep the connection for it, so that it does
