@@ -151,12 +151,13 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
      * One read turn of the socket (up to the allocator's messages per read), as a readiness would:
      * for a shm link's first datagram, which the peer's earlier datagrams over UDP must precede (see
      * {@link ShmDatagramPath}). What the turn read, each datagram charged at least {@link
-     * #DATAGRAM_CHARGE_MIN}; -1 once the socket had nothing left (or the turn failed: a refused port
-     * the socket reported, or the channel closing).
+     * #DATAGRAM_CHARGE_MIN}; -1 once the socket had nothing left (or the channel closed). A turn that a
+     * refused port the socket reported cut short did not empty it: the next turn reads on.
      */
     long readSocketTurn() {
         DatagramUnsafe u = (DatagramUnsafe) unsafe();
-        return u.readSocket() ? u.turnCharge : -1;
+        u.readSocket();
+        return u.turnEmptied || !isOpen() ? -1 : u.turnCharge;
     }
 
     /** Whether the application takes datagrams now (auto-read, or a read() outstanding). */
@@ -724,8 +725,9 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
     }
 
     private final class DatagramUnsafe extends AbstractVSocketUnsafe {
-        /** What the last read turn read (see {@link #readSocketTurn}). */
+        /** What the last read turn read (see {@link #readSocketTurn}), and whether it found the socket empty. */
         long turnCharge;
+        boolean turnEmptied;
 
         @Override
         public void connect(SocketAddress remoteAddress, SocketAddress localAddress, ChannelPromise promise) {
@@ -797,6 +799,7 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
             int delivered = 0;
             int elsewhere = 0;
             turnCharge = 0;
+            turnEmptied = false;
             try {
                 do {
                     buf = allocHandle.allocate(config.getAllocator());
@@ -813,6 +816,7 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                         buf = null;
                         allocHandle.lastBytesRead(-1);
                         emptied = true;
+                        turnEmptied = true;
                         break;
                     }
                     buf.writerIndex(buf.writerIndex() + n);

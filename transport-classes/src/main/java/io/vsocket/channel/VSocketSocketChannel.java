@@ -465,8 +465,13 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
          * its promise, or null.
          */
         private ChannelPromise closeAfterWrites;
-        /** An output shut-down waits for the ring to take the writes flushed before it (see {@link #holdShutdownForWrites}). */
-        private boolean shutdownAfterWrites;
+        /**
+         * The application shut the output while flushed writes waited for the ring (see {@link
+         * #holdShutdownForWrites}): for it the output is shut from then on; and whether the end still
+         * waits behind those writes.
+         */
+        private boolean shutdownRequested;
+        private boolean shutdownPending;
         /** The bytes still pending, and the first write's progress, at the last look of the drain's watch. */
         private long drainPending;
         private long drainProgress;
@@ -569,16 +574,17 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
          * did not read waited for good before). A close meanwhile waits for the writes as its own.
          */
         boolean holdShutdownForWrites(ChannelPromise promise) {
-            if (shutdownAfterWrites) {
+            if (shutdownRequested) {
                 // Shut already: as a second shut-down on epoll, where the outbound buffer is gone.
-                promise.setFailure(new ClosedChannelException());
+                promise.tryFailure(new ClosedChannelException());
                 return true;
             }
             if (!takesWritesBefore()) {
                 return false;
             }
             if (promise.setUncancellable()) {
-                shutdownAfterWrites = true;
+                shutdownRequested = true;
+                shutdownPending = true;
                 promise.setSuccess();
             }
             return true;
@@ -593,7 +599,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
 
         /** An output shut-down waits for the ring to take the writes flushed before it. */
         boolean outputShutdownHeld() {
-            return shutdownAfterWrites;
+            return shutdownRequested;
         }
 
         /** A close waits for the ring to take the flushed writes: the channel reads and takes no more. */
@@ -632,16 +638,18 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
          * that waited for them go ahead, in that order.
          */
         private void afterFlush() {
-            if (!shutdownAfterWrites && closeAfterWrites == null) {
+            if (!shutdownPending && closeAfterWrites == null) {
                 return;
             }
             ChannelOutboundBuffer out = outboundBuffer();
             if (out != null && out.size() > 0) {
                 return;
             }
-            if (shutdownAfterWrites) {
-                shutdownAfterWrites = false;
-                if (!outputShutdown) { // (else a failed write shut it already, with AUTO_CLOSE off)
+            if (shutdownPending) {
+                shutdownPending = false;
+                // Not where the channel closed meanwhile (a failed write closed it: nothing to shut, and
+                // nothing to report), nor where a failed write shut the output already (AUTO_CLOSE off).
+                if (isOpen() && out != null && !outputShutdown) {
                     // Its promise succeeded when the application asked; a failure now goes to the pipeline
                     // (the channel's void promise fires exceptionCaught, the unsafe's would not).
                     shutdownOutput(VSocketSocketChannel.this.voidPromise());

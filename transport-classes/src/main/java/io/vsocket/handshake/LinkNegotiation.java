@@ -848,12 +848,11 @@ public final class LinkNegotiation {
         }
         channel.linkEstablishedWatchingLateHello(this);
         if (in.isReadable() && in.readableBytes() < Hello.MAGIC.length) {
-            // Not even the magic whole after a hello timeout, as in the watch's own timeout (timedOut): a
-            // plain server's first bytes (a greeting that begins with a zero byte), which may wait for this
-            // side's answer: they go up now. (They were held till more came: a client that waited for the
-            // greeting before it wrote waited for good.)
-            watchGivenUp = true;
-            channel.heldInboundReady();
+            // Part of the magic, which may have come just now: the watch's own timeout (timedOut) hands it
+            // up if nothing more comes — a plain server's greeting that begins with a zero byte, waiting
+            // for this side's answer. (Nothing armed it here before: such bytes were held till more came,
+            // and a client that waited for the greeting before it wrote waited for good.)
+            armTimeout();
         }
     }
 

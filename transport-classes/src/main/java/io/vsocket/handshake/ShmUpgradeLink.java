@@ -745,6 +745,11 @@ public final class ShmUpgradeLink implements ConnectionLink {
         if (ring == null || readsOnRing) {
             return false; // (without the ring, the socket's own close resets where bytes lie unread)
         }
+        try {
+            lookAtPeer(); // (its tcp end may be announced and not yet seen: what lies behind it is control)
+        } catch (RingProtocolException e) {
+            return true; // a peer that contradicts itself: no clean end for it
+        }
         if (peerTcpEnd >= 0) {
             return tcpRead < peerTcpEnd;
         }

@@ -11,8 +11,10 @@ import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.DefaultFileRegion;
 import io.netty.channel.EventLoopGroup;
+import io.netty.channel.FileRegion;
 import io.netty.channel.socket.ChannelOutputShutdownException;
 import io.netty.channel.socket.DuplexChannel;
+import io.netty.util.AbstractReferenceCounted;
 import io.netty.util.ReferenceCountUtil;
 import io.vsocket.channel.VSocketChannelOption;
 import io.vsocket.channel.VSocketEventLoopGroup;
@@ -26,10 +28,12 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.channels.ClosedChannelException;
+import java.nio.channels.WritableByteChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -149,6 +153,104 @@ class WriteThenCloseTest {
             assertTrue(shutter.write.get(10, TimeUnit.SECONDS).isSuccess(), "the write went whole: " + shutter.write.get().cause());
         } finally {
             server.close().sync();
+        }
+    }
+
+    @Test
+    void aWriteThatFailsBehindAHeldShutdownClosesWithoutASpuriousError() throws Exception {
+        // Behind the held shut-down's writes, a region whose transfer fails: Netty's write error closes the
+        // channel, and the end that waited has nothing left to shut — no ClosedChannelException into the
+        // pipeline, as on epoll, where the failed write fails its promise and nothing more (the end used to
+        // try its shut-down on the closed channel, and its void promise fired the failure).
+        List<Throwable> errors = new CopyOnWriteArrayList<>();
+        CompletableFuture<ChannelFuture> region = new CompletableFuture<>();
+        CompletableFuture<ChannelFuture> shut = new CompletableFuture<>();
+        CompletableFuture<Channel> child = new CompletableFuture<>();
+        ChannelInboundHandlerAdapter writer = new ChannelInboundHandlerAdapter() {
+            @Override
+            public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                ReferenceCountUtil.release(msg);
+                ctx.write(Peers.streamPart(ctx.channel(), SEED, 0, SIZE));
+                region.complete(ctx.writeAndFlush(new FailingRegion()));
+                shut.complete(((DuplexChannel) ctx.channel()).shutdownOutput());
+                child.complete(ctx.channel());
+            }
+
+            @Override
+            public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+                errors.add(cause);
+            }
+        };
+        Channel server = server(writer);
+        try {
+            Channel client = nonReadingClient(server, new Watcher());
+            client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {1}));
+            assertTrue(shut.get(10, TimeUnit.SECONDS).await(10, TimeUnit.SECONDS), "the shut-down is done");
+            client.config().setAutoRead(true);
+            ChannelFuture failed = region.get(10, TimeUnit.SECONDS);
+            assertTrue(failed.await(10, TimeUnit.SECONDS) && failed.cause() instanceof IOException, "the region fails: " + failed.cause());
+            assertTrue(child.get().closeFuture().await(10, TimeUnit.SECONDS), "the write error closed the channel");
+            Thread.sleep(100); // (anything the close's own turn fired)
+            for (Throwable t : errors) {
+                assertFalse(t instanceof ClosedChannelException, "a spurious " + t);
+            }
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    /** A region whose transfer fails at once. */
+    private static final class FailingRegion extends AbstractReferenceCounted implements FileRegion {
+        @Override
+        public long position() {
+            return 0;
+        }
+
+        @Override
+        @Deprecated
+        public long transfered() {
+            return 0;
+        }
+
+        @Override
+        public long transferred() {
+            return 0;
+        }
+
+        @Override
+        public long count() {
+            return 16;
+        }
+
+        @Override
+        public long transferTo(WritableByteChannel target, long position) throws IOException {
+            throw new IOException("the region failed");
+        }
+
+        @Override
+        public FileRegion retain() {
+            super.retain();
+            return this;
+        }
+
+        @Override
+        public FileRegion retain(int increment) {
+            super.retain(increment);
+            return this;
+        }
+
+        @Override
+        public FileRegion touch() {
+            return this;
+        }
+
+        @Override
+        public FileRegion touch(Object hint) {
+            return this;
+        }
+
+        @Override
+        protected void deallocate() {
         }
     }
 
@@ -315,7 +417,7 @@ class WriteThenCloseTest {
     }
 
     /** A server whose child writes {@link #SIZE} bytes of the stream and closes at once when a byte comes. */
-    private Channel server(Closer closer) throws InterruptedException {
+    private Channel server(ChannelHandler closer) throws InterruptedException {
         return Peers.vsocketServer(serverGroup, List.of(link()), new ChannelInitializer<Channel>() {
             @Override
             protected void initChannel(Channel ch) {
