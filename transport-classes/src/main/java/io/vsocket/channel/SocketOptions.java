@@ -5,6 +5,8 @@ import io.vsocket.ffm.libc.LibC;
 import io.vsocket.unix.NativeIoException;
 import io.vsocket.unix.NativeSocket;
 
+import java.nio.channels.ClosedChannelException;
+
 /**
  * The integer socket options the channel configs read and write, failing as Netty's configs do
  * (a {@link ChannelException}), and the options both kinds of socket share.
@@ -17,7 +19,7 @@ final class SocketOptions {
         try {
             return socket.getIntOption(level, name, what);
         } catch (NativeIoException e) {
-            throw new ChannelException(e);
+            throw failure(socket, e);
         }
     }
 
@@ -25,8 +27,22 @@ final class SocketOptions {
         try {
             socket.setIntOption(level, name, value, what);
         } catch (NativeIoException e) {
-            throw new ChannelException(e);
+            throw failure(socket, e);
         }
+    }
+
+    /**
+     * What an option call that failed throws: on a closed channel, as epoll's configs do, a {@link
+     * ChannelException} caused by a {@link ClosedChannelException} (not the system call's "Bad file
+     * descriptor", which says less).
+     */
+    static ChannelException failure(NativeSocket socket, NativeIoException e) {
+        if (!socket.isOpen()) {
+            ClosedChannelException closed = new ClosedChannelException();
+            closed.initCause(e);
+            return new ChannelException(closed);
+        }
+        return new ChannelException(e);
     }
 
     static int trafficClass(NativeSocket socket) {

@@ -79,7 +79,7 @@ public final class VSocketServerSocketChannelConfig extends DefaultChannelConfig
         try {
             return channel.socket.getIntOption(LibC.SOL_SOCKET, LibC.SO_REUSEADDR, "SO_REUSEADDR") != 0;
         } catch (NativeIoException e) {
-            throw new ChannelException(e);
+            throw SocketOptions.failure(channel.socket, e);
         }
     }
 
@@ -88,7 +88,7 @@ public final class VSocketServerSocketChannelConfig extends DefaultChannelConfig
         try {
             channel.socket.setIntOption(LibC.SOL_SOCKET, LibC.SO_REUSEADDR, reuseAddress ? 1 : 0, "SO_REUSEADDR");
         } catch (NativeIoException e) {
-            throw new ChannelException(e);
+            throw SocketOptions.failure(channel.socket, e);
         }
         return this;
     }
@@ -98,7 +98,7 @@ public final class VSocketServerSocketChannelConfig extends DefaultChannelConfig
         try {
             return channel.socket.getIntOption(LibC.SOL_SOCKET, LibC.SO_RCVBUF, "SO_RCVBUF");
         } catch (NativeIoException e) {
-            throw new ChannelException(e);
+            throw SocketOptions.failure(channel.socket, e);
         }
     }
 
@@ -107,7 +107,7 @@ public final class VSocketServerSocketChannelConfig extends DefaultChannelConfig
         try {
             channel.socket.setIntOption(LibC.SOL_SOCKET, LibC.SO_RCVBUF, receiveBufferSize, "SO_RCVBUF");
         } catch (NativeIoException e) {
-            throw new ChannelException(e);
+            throw SocketOptions.failure(channel.socket, e);
         }
         return this;
     }

@@ -26,8 +26,10 @@ import io.vsocket.unix.NativeSocket;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
+import java.net.UnknownHostException;
 import java.nio.channels.AlreadyConnectedException;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.ConnectionPendingException;
@@ -260,6 +262,27 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     protected void doBind(SocketAddress localAddress) throws Exception {
         socket.bind((InetSocketAddress) localAddress);
         local = socket.localAddress();
+    }
+
+    /**
+     * The peer's address as the kernel gives it, under the host name the application connected to, as
+     * epoll's {@code remoteAddress()} keeps it ({@code localhost/127.0.0.1:6379}): a Host header, an SNI
+     * name or a log line taken from it names what was asked for. The address alone where a literal was asked.
+     */
+    static InetSocketAddress namedAsAsked(InetSocketAddress asked, InetSocketAddress peer) {
+        if (asked == null || peer == null || asked.isUnresolved() || asked.getAddress() == null) {
+            return peer;
+        }
+        String name = asked.getHostString();
+        InetAddress ip = peer.getAddress();
+        if (name.equals(ip.getHostAddress()) || !asked.getAddress().equals(ip)) {
+            return peer;
+        }
+        try {
+            return new InetSocketAddress(InetAddress.getByAddress(name, ip.getAddress()), peer.getPort());
+        } catch (UnknownHostException e) {
+            return peer; // (not for an address of a valid length)
+        }
     }
 
     /** Starts the connection: true when it completed at once. */
@@ -720,7 +743,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         /** The TCP connection is up: the hello starts (see {@link StreamPath#startClient()}). */
         private void tcpConnected() throws IOException {
             local = socket.localAddress();
-            remote = remote != null ? remote : socket.remoteAddress();
+            remote = namedAsAsked(connect.remote(), remote != null ? remote : socket.remoteAddress());
             path.startClient();
         }
 

@@ -227,7 +227,7 @@ public final class VSocketSocketChannelConfig extends DefaultChannelConfig imple
         try {
             return socket.getLinger();
         } catch (NativeIoException e) {
-            throw new ChannelException(e);
+            throw SocketOptions.failure(socket, e);
         }
     }
 
@@ -236,7 +236,7 @@ public final class VSocketSocketChannelConfig extends DefaultChannelConfig imple
         try {
             socket.setLinger(soLinger);
         } catch (NativeIoException e) {
-            throw new ChannelException(e);
+            throw SocketOptions.failure(socket, e);
         }
         return this;
     }

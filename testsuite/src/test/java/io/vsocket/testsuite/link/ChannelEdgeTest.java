@@ -25,13 +25,16 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 import java.lang.foreign.Arena;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.nio.channels.ClosedChannelException;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.zip.CRC32;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -51,6 +54,40 @@ class ChannelEdgeTest {
     @AfterAll
     static void stop() {
         group.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly();
+    }
+
+    /**
+     * A client that connected to a host name keeps it in its remote address, as epoll's does
+     * ({@code localhost/127.0.0.1:port}, where vsocket gave {@code /127.0.0.1:port}): code that takes a
+     * Host header, an SNI name or a log line from it names what was asked for. And its options, once it
+     * is closed, fail as epoll's do: a {@code ChannelException} caused by a {@code ClosedChannelException}
+     * (vsocket's said "Bad file descriptor").
+     */
+    @ParameterizedTest
+    @EnumSource(value = VSocketLink.class, names = {"SHM", "TCP"})
+    void aClientKeepsTheHostNameItConnectedToAndItsClosedOptionsSaySo(VSocketLink link) throws Exception {
+        InetAddress localhost = InetAddress.getByName("localhost");
+        Channel server = Peers.vsocketServer(group, List.of(link), Peers.Echo.INSTANCE)
+                .bind(new InetSocketAddress(localhost, 0)).sync().channel();
+        try {
+            int port = ((InetSocketAddress) server.localAddress()).getPort();
+            Channel byName = Peers.vsocketClient(group, List.of(link), new ChannelInboundHandlerAdapter())
+                    .connect(new InetSocketAddress("localhost", port)).sync().channel();
+            InetSocketAddress remote = (InetSocketAddress) byName.remoteAddress();
+            assertEquals("localhost", remote.getHostString(), remote.toString());
+            assertEquals(localhost, remote.getAddress());
+            assertEquals(port, remote.getPort());
+            byName.close().sync();
+            ChannelException e = assertThrows(ChannelException.class,
+                    () -> byName.config().getOption(io.netty.channel.ChannelOption.SO_KEEPALIVE));
+            assertInstanceOf(ClosedChannelException.class, e.getCause(), String.valueOf(e.getCause()));
+            Channel byAddress = Peers.vsocketClient(group, List.of(link), new ChannelInboundHandlerAdapter())
+                    .connect(new InetSocketAddress(localhost.getHostAddress(), port)).sync().channel();
+            assertEquals(localhost.getHostAddress(), ((InetSocketAddress) byAddress.remoteAddress()).getHostString());
+            byAddress.close().sync();
+        } finally {
+            server.close().sync();
+        }
     }
 
     /**
