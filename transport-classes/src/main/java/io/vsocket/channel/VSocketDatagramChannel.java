@@ -137,7 +137,7 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
      * bookkeeping (an {@code sk_buff} and its shared info, over 500 bytes) beside the payload. Less is
      * taken here, so a count of what was read errs towards reading more.
      */
-    static final int DATAGRAM_CHARGE_MIN = 256;
+    private static final int DATAGRAM_CHARGE_MIN = 256;
 
     /**
      * What the socket's receive queue can hold at most, as the kernel counts it: its limit (the

@@ -1,7 +1,6 @@
 package io.vsocket.channel;
 
 import io.netty.buffer.ByteBufAllocator;
-import io.netty.channel.ChannelException;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.DefaultChannelConfig;
 import io.netty.channel.MessageSizeEstimator;
@@ -10,7 +9,6 @@ import io.netty.channel.WriteBufferWaterMark;
 import io.netty.channel.socket.ServerSocketChannelConfig;
 import io.netty.util.NetUtil;
 import io.vsocket.ffm.libc.LibC;
-import io.vsocket.unix.NativeIoException;
 
 import java.util.Map;
 
@@ -76,39 +74,23 @@ public final class VSocketServerSocketChannelConfig extends DefaultChannelConfig
 
     @Override
     public boolean isReuseAddress() {
-        try {
-            return channel.socket.getIntOption(LibC.SOL_SOCKET, LibC.SO_REUSEADDR, "SO_REUSEADDR") != 0;
-        } catch (NativeIoException e) {
-            throw SocketOptions.failure(channel.socket, e);
-        }
+        return SocketOptions.get(channel.socket, LibC.SOL_SOCKET, LibC.SO_REUSEADDR, "SO_REUSEADDR") != 0;
     }
 
     @Override
     public VSocketServerSocketChannelConfig setReuseAddress(boolean reuseAddress) {
-        try {
-            channel.socket.setIntOption(LibC.SOL_SOCKET, LibC.SO_REUSEADDR, reuseAddress ? 1 : 0, "SO_REUSEADDR");
-        } catch (NativeIoException e) {
-            throw SocketOptions.failure(channel.socket, e);
-        }
+        SocketOptions.set(channel.socket, LibC.SOL_SOCKET, LibC.SO_REUSEADDR, reuseAddress ? 1 : 0, "SO_REUSEADDR");
         return this;
     }
 
     @Override
     public int getReceiveBufferSize() {
-        try {
-            return channel.socket.getIntOption(LibC.SOL_SOCKET, LibC.SO_RCVBUF, "SO_RCVBUF");
-        } catch (NativeIoException e) {
-            throw SocketOptions.failure(channel.socket, e);
-        }
+        return SocketOptions.get(channel.socket, LibC.SOL_SOCKET, LibC.SO_RCVBUF, "SO_RCVBUF");
     }
 
     @Override
     public VSocketServerSocketChannelConfig setReceiveBufferSize(int receiveBufferSize) {
-        try {
-            channel.socket.setIntOption(LibC.SOL_SOCKET, LibC.SO_RCVBUF, receiveBufferSize, "SO_RCVBUF");
-        } catch (NativeIoException e) {
-            throw SocketOptions.failure(channel.socket, e);
-        }
+        SocketOptions.set(channel.socket, LibC.SOL_SOCKET, LibC.SO_RCVBUF, receiveBufferSize, "SO_RCVBUF");
         return this;
     }
 

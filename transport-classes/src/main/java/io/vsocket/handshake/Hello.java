@@ -136,6 +136,16 @@ public final class Hello {
     }
 
     /**
+     * True when {@code in} holds some of the magic and not all of it: first bytes that began like a hello
+     * and stopped. Once they stop for a hello timeout they are no hello — a vsocket side writes its hello
+     * whole, in one write — but a plain peer's own bytes that merely begin as the magic does (a greeting
+     * that starts with a zero byte), which may wait for this side's answer: the application's.
+     */
+    static boolean partOfTheMagicOnly(ByteBuf in) {
+        return in.isReadable() && in.readableBytes() < MAGIC.length;
+    }
+
+    /**
      * How many more bytes the message at the front of {@code in} needs (0: complete), as far as its
      * header says: what a reader takes to read that message and nothing behind it. Its body's length
      * is bounded by {@link #MAX_BODY} whatever the header says.

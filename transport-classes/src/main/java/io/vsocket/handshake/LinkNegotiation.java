@@ -285,9 +285,9 @@ public final class LinkNegotiation {
             // The offers go (a choice that still comes is answered with tcp); the watch for the mark stays.
             case WATCH_MARK -> closeOffers();
             case WATCH_LATE_HELLO -> {
-                if (in.isReadable() && in.readableBytes() < Hello.MAGIC.length) {
-                    // Not even the magic whole after a hello timeout: a vsocket server sends its offer in one
-                    // write, so these are a plain server's first bytes, waiting for this side: they go up.
+                if (Hello.partOfTheMagicOnly(in)) {
+                    // Not even the magic whole after a hello timeout: a plain server's first bytes, waiting
+                    // for this side: they go up.
                     watchGivenUp = true;
                     channel.heldInboundReady();
                 } else if (in.isReadable()) {
@@ -847,7 +847,7 @@ public final class LinkNegotiation {
             timeout.cancel(false);
         }
         channel.linkEstablishedWatchingLateHello(this);
-        if (in.isReadable() && in.readableBytes() < Hello.MAGIC.length) {
+        if (Hello.partOfTheMagicOnly(in)) {
             // Part of the magic, which may have come just now: the watch's own timeout (timedOut) hands it
             // up if nothing more comes — a plain server's greeting that begins with a zero byte, waiting
             // for this side's answer. (Nothing armed it here before: such bytes were held till more came,

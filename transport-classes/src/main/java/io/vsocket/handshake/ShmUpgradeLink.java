@@ -517,25 +517,24 @@ public final class ShmUpgradeLink implements ConnectionLink {
     }
 
     /**
-     * Client: part of an offer, and nothing more within the hello timeout. Less than the magic: a
-     * vsocket server writes its offer whole, in one write (one segment on one host), so these are a
-     * plain server's first bytes that merely begin as the magic does (a greeting that starts with a
-     * zero byte) and may wait for this side's answer: the application's, now. (They were held till
-     * more came, and a client that waits for the greeting before it writes waited for good.) The
+     * Client: part of an offer, and nothing more within the hello timeout. Less than the magic is a plain
+     * server's greeting ({@link Hello#partOfTheMagicOnly}): the application's, now (such bytes were held
+     * till more came, and a client that waits for the greeting before it writes waited for good). The
      * whole magic and more (a hung or broken vsocket server): said once; the connection is on tcp
      * already, and what the server sends after the offer's rest, should it come, is the application's.
      */
     private void offerStalled() {
         offerStallTimer = null;
-        if (offerBytes != null && offerBytes.isReadable() && !closed && offerBytes.readableBytes() < Hello.MAGIC.length) {
+        if (offerBytes == null || !offerBytes.isReadable() || closed) {
+            return;
+        }
+        if (Hello.partOfTheMagicOnly(offerBytes)) {
             offerDone(null, "sent " + offerBytes.readableBytes() + " bytes that only began like an offer: a plain server");
             if (!readInterest) {
                 tcp.readInterest(false); // (kept for the offer till now)
             }
             readHeldLater();
-            return;
-        }
-        if (offerBytes != null && offerBytes.isReadable() && !closed) {
+        } else {
             logger.info("{}: the server's vsocket offer stopped after {} bytes and nothing more came within {} ms: "
                     + "going on over tcp (the offer's rest is taken off the stream should it come)", host,
                     offerBytes.readableBytes(), config.getHelloTimeoutMillis());
