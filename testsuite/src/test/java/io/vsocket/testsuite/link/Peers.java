@@ -8,6 +8,7 @@ import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.EventLoopGroup;
+import io.netty.util.ReferenceCountUtil;
 import io.vsocket.channel.VSocketChannelOption;
 import io.vsocket.channel.VSocketServerSocketChannel;
 import io.vsocket.channel.VSocketSocketChannel;
@@ -55,6 +56,28 @@ final class Peers {
     }
 
     /** Collects bytes until {@code expected} arrived, checksumming them; completes with the CRC. */
+    /** Counts what a channel reads, and how it ended: the error, or null for a clean end. */
+    static class Watcher extends ChannelInboundHandlerAdapter {
+        final CompletableFuture<Throwable> seen = new CompletableFuture<>();
+        volatile long received;
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            received += ((ByteBuf) msg).readableBytes();
+            ReferenceCountUtil.release(msg);
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            seen.complete(cause);
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            seen.complete(null);
+        }
+    }
+
     static final class Collector extends ChannelInboundHandlerAdapter {
         final CompletableFuture<Long> done = new CompletableFuture<>();
         final CompletableFuture<Throwable> error = new CompletableFuture<>();

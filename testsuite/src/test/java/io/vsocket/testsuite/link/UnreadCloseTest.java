@@ -4,8 +4,6 @@ import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
@@ -15,7 +13,6 @@ import io.vsocket.channel.VSocketSocketChannel;
 import io.vsocket.link.VSocketLink;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -80,87 +77,60 @@ class UnreadCloseTest {
     @ParameterizedTest
     @ValueSource(booleans = {false, true})
     void aCloseWithBytesUnreadFromBeforeTheMoveOntoShmResetsTheConnection(boolean read) throws Exception {
-        CompletableFuture<Channel> accepted = new CompletableFuture<>();
-        Peers.Collector atServer = new Peers.Collector(16 << 10);
-        Channel server = new ServerBootstrap().group(serverGroup).channel(VSocketServerSocketChannel.class)
-                .childHandler(new ChannelInitializer<Channel>() {
-                    @Override
-                    protected void initChannel(Channel ch) {
-                        ch.pipeline().addLast(atServer);
-                        accepted.complete(ch);
-                    }
-                }).childOption(ChannelOption.AUTO_READ, read).bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
-        try {
-            CompletableFuture<Throwable> seen = new CompletableFuture<>();
-            Channel client = new Bootstrap().group(clientGroup).channel(VSocketSocketChannel.class)
-                    .handler(new EndWatcher(seen)).connect(server.localAddress()).sync().channel();
-            client.writeAndFlush(Unpooled.wrappedBuffer(new byte[16 << 10])).sync();
-            assertEquals(VSocketLink.SHM, Peers.awaitLink(client, VSocketLink.SHM), "the connection moved");
-            Channel peer = accepted.get(10, TimeUnit.SECONDS);
-            if (read) {
-                atServer.done.get(10, TimeUnit.SECONDS);
-            }
-            peer.close().sync();
-            Throwable error = seen.get(10, TimeUnit.SECONDS);
-            if (read) {
-                // The server read every byte: a clean end, as a socket's close with nothing unread.
-                assertNull(error, "a reset where the close read everything");
-                return;
-            }
-            assertInstanceOf(IOException.class, error, "the peer saw a clean end where the close left its bytes unread");
-            assertTrue(error.getMessage().contains("Connection reset by peer"), error.getMessage());
-        } finally {
-            server.close().sync();
+        IOException error = closeAfter(null, read);
+        if (read) {
+            // The server read every byte: a clean end, as a socket's close with nothing unread.
+            assertNull(error, "a reset where the close read everything");
+            return;
         }
-    }
-
-    /** What a client's pipeline saw before its channel went inactive: the error, or null for a clean end. */
-    private static final class EndWatcher extends ChannelInboundHandlerAdapter {
-        private final CompletableFuture<Throwable> seen;
-
-        EndWatcher(CompletableFuture<Throwable> seen) {
-            this.seen = seen;
-        }
-
-        @Override
-        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-            seen.complete(cause);
-        }
-
-        @Override
-        public void channelInactive(ChannelHandlerContext ctx) {
-            seen.complete(null);
-        }
+        assertInstanceOf(IOException.class, error, "the peer saw a clean end where the close left its bytes unread");
+        assertTrue(error.getMessage().contains("Connection reset by peer"), error.getMessage());
     }
 
     /**
      * The client sends 64 KiB to a server that does not read them (or reads them all, {@code read}),
-     * which then closes: what the client's pipeline saw before its channel went inactive, or null.
+     * which then closes: what the client's pipeline saw before its channel went inactive, or null. Over
+     * {@code link} once the connection is on it; or, {@code link} null, at the default links on one host,
+     * the bytes sent at once (over tcp, before the move onto shm).
      */
     private static IOException closeAfter(VSocketLink link, boolean read) throws Exception {
         CompletableFuture<Channel> accepted = new CompletableFuture<>();
         Peers.Collector atServer = new Peers.Collector(64 << 10);
-        Channel server = Peers.vsocketServer(serverGroup, List.of(link), new ChannelInitializer<Channel>() {
+        ChannelInitializer<Channel> init = new ChannelInitializer<>() {
             @Override
             protected void initChannel(Channel ch) {
                 ch.pipeline().addLast(atServer);
                 accepted.complete(ch);
             }
-        }).childOption(ChannelOption.AUTO_READ, read).bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+        };
+        ServerBootstrap serverBootstrap = link == null
+                ? new ServerBootstrap().group(serverGroup).channel(VSocketServerSocketChannel.class).childHandler(init)
+                : Peers.vsocketServer(serverGroup, List.of(link), init);
+        Channel server = serverBootstrap.childOption(ChannelOption.AUTO_READ, read)
+                .bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
         try {
-            CompletableFuture<Throwable> seen = new CompletableFuture<>();
-            Channel client = Peers.vsocketClient(clientGroup, List.of(link), new EndWatcher(seen))
-                    .connect(server.localAddress()).sync().channel();
-            assertEquals(link, Peers.awaitLink(client, link));
+            Peers.Watcher watcher = new Peers.Watcher();
+            Bootstrap clientBootstrap = link == null
+                    ? new Bootstrap().group(clientGroup).channel(VSocketSocketChannel.class).handler(watcher)
+                    : Peers.vsocketClient(clientGroup, List.of(link), watcher);
+            Channel client = clientBootstrap.connect(server.localAddress()).sync().channel();
+            if (link == null) {
+                client.writeAndFlush(Unpooled.wrappedBuffer(new byte[64 << 10])).sync();
+                assertEquals(VSocketLink.SHM, Peers.awaitLink(client, VSocketLink.SHM), "the connection moved");
+            } else {
+                assertEquals(link, Peers.awaitLink(client, link));
+            }
             Channel peer = accepted.get(10, TimeUnit.SECONDS);
-            client.writeAndFlush(Unpooled.wrappedBuffer(new byte[64 << 10])).sync();
+            if (link != null) {
+                client.writeAndFlush(Unpooled.wrappedBuffer(new byte[64 << 10])).sync();
+            }
             if (read) {
                 atServer.done.get(10, TimeUnit.SECONDS);
-            } else {
+            } else if (link != null) {
                 Thread.sleep(200); // (the bytes reach the server's ring or socket)
             }
             peer.close().sync();
-            Throwable cause = seen.get(10, TimeUnit.SECONDS);
+            Throwable cause = watcher.seen.get(10, TimeUnit.SECONDS);
             return cause == null ? null : assertInstanceOf(IOException.class, cause);
         } finally {
             server.close().sync();

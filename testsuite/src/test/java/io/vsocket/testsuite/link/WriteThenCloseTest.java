@@ -1,6 +1,5 @@
 package io.vsocket.testsuite.link;
 
-import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -183,7 +182,7 @@ class WriteThenCloseTest {
         };
         Channel server = server(writer);
         try {
-            Channel client = nonReadingClient(server, new Watcher());
+            Channel client = nonReadingClient(server, new Peers.Watcher());
             client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {1}));
             assertTrue(shut.get(10, TimeUnit.SECONDS).await(10, TimeUnit.SECONDS), "the shut-down is done");
             client.config().setAutoRead(true);
@@ -259,7 +258,7 @@ class WriteThenCloseTest {
         Closer closer = new Closer();
         Channel server = server(closer);
         try {
-            Watcher watcher = new Watcher();
+            Peers.Watcher watcher = new Peers.Watcher();
             Channel client = nonReadingClient(server, watcher);
             client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {1}));
             // The peer reads nothing: the close gives up after a second without progress.
@@ -303,7 +302,7 @@ class WriteThenCloseTest {
         Closer closer = new Closer();
         Channel server = server(closer);
         try {
-            Watcher watcher = new Watcher();
+            Peers.Watcher watcher = new Peers.Watcher();
             Channel client = nonReadingClient(server, watcher);
             client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {1}));
             Channel child = closer.channel.get(10, TimeUnit.SECONDS);
@@ -326,7 +325,7 @@ class WriteThenCloseTest {
             // The client reads, and sends more as the answer comes (a pipelined request): the closing
             // server reads no more of it, so its close is a reset, as a socket's with bytes unread —
             // after every byte it had written.
-            Watcher watcher = new Watcher() {
+            Peers.Watcher watcher = new Peers.Watcher() {
                 @Override
                 public void channelRead(ChannelHandlerContext ctx, Object msg) {
                     if (received == 0) {
@@ -373,33 +372,11 @@ class WriteThenCloseTest {
     }
 
     /** The client, reading now, gets what reached it and then a reset, never a clean end. */
-    private static void readsPartThenAReset(Channel client, Watcher watcher) throws Exception {
+    private static void readsPartThenAReset(Channel client, Peers.Watcher watcher) throws Exception {
         client.config().setAutoRead(true);
         Throwable error = watcher.seen.get(10, TimeUnit.SECONDS);
         assertInstanceOf(IOException.class, error, "a clean end after " + watcher.received + " of " + SIZE + " bytes");
         assertTrue(error.getMessage().contains("reset"), error.getMessage());
-    }
-
-    /** Counts what the client reads, and how its channel ended: the error, or null for a clean end. */
-    private static class Watcher extends ChannelInboundHandlerAdapter {
-        final CompletableFuture<Throwable> seen = new CompletableFuture<>();
-        volatile long received;
-
-        @Override
-        public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            received += ((ByteBuf) msg).readableBytes();
-            ReferenceCountUtil.release(msg);
-        }
-
-        @Override
-        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-            seen.complete(cause);
-        }
-
-        @Override
-        public void channelInactive(ChannelHandlerContext ctx) {
-            seen.complete(null);
-        }
     }
 
     /** The link under test (the rdma variant runs in the SoftRoCE VM: {@link RdmaWriteThenCloseTest}). */
