@@ -58,8 +58,17 @@ import java.util.concurrent.TimeUnit;
  */
 public final class VSocketSocketChannel extends AbstractVSocketChannel implements SocketChannel {
     private static final ChannelMetadata METADATA = new ChannelMetadata(false, 16);
-    /** A close that lets the ring take the flushed writes gives up after the peer took nothing for this long. */
-    static final long CLOSE_DRAIN_STALL_MILLIS = Long.getLong("io.vsocket.closeDrainStallMillis", 1000L);
+    /**
+     * A close that lets the ring take the flushed writes gives up after the peer took nothing for this long
+     * ({@code -Dio.vsocket.closeDrainStallMillis}). Long enough for a reader that pauses — auto-read off for
+     * backpressure, a stopped process, a long collection — to get every byte, as from epoll, whose kernel
+     * holds what its buffers took (some MiB) however long the reader waits, and keeps a closed connection
+     * whose peer's window stays shut about a minute; short enough that a close to a peer that never reads
+     * is over within seconds. (At one second, a reader paused for two got the ring's 256 KiB and a reset
+     * where epoll's got 3.8 MiB and a clean end.) A dead peer ends the wait at once, through its control
+     * connection.
+     */
+    static final long CLOSE_DRAIN_STALL_MILLIS = Long.getLong("io.vsocket.closeDrainStallMillis", 10_000L);
 
     private final VSocketSocketChannelConfig config;
     /** The hello and the link it picks. */
