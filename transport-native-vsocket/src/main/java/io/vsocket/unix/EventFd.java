@@ -3,14 +3,17 @@ package io.vsocket.unix;
 import io.vsocket.ffm.Downcalls;
 import io.vsocket.ffm.libc.LibC;
 
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
 
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * A non-blocking eventfd: the event loop's wakeup and the shm link's doorbell. Any thread may
- * {@link #signal()}; the owning thread {@link #drain()}s it.
+ * A non-blocking eventfd: the event loop's wakeup, which any thread may {@link #signal()}, and the shm
+ * link's doorbells, shared with the peer's process, which are only ever {@link #ring() rung}.
  */
 public final class EventFd implements AutoCloseable {
     private final int fd;
@@ -21,6 +24,8 @@ public final class EventFd implements AutoCloseable {
      */
     private final Arena arena = Arena.ofAuto();
     private final MemorySegment signalValue;
+    /** Zero: what {@link #ring()} adds. */
+    private final MemorySegment ringValue;
     private final MemorySegment drainValue;
     private final MemorySegment errno;
     /** Shared by every signalling thread: they race on it, harmlessly, since nobody reads it. */
@@ -31,15 +36,29 @@ public final class EventFd implements AutoCloseable {
         this.fd = fd;
         this.signalValue = arena.allocate(JAVA_LONG);
         this.signalValue.set(JAVA_LONG, 0, 1L);
+        this.ringValue = arena.allocate(JAVA_LONG); // zeroed
         this.drainValue = arena.allocate(JAVA_LONG);
         this.errno = Downcalls.newErrnoState(arena);
         this.signalErrno = Downcalls.newErrnoState(arena);
     }
 
+    /** A private eventfd (the loop's wakeup): its counter starts at 0, and {@link #signal()} wakes its watcher. */
     public static EventFd create() throws NativeIoException {
+        return create(0);
+    }
+
+    /**
+     * A doorbell to share with another process: its counter starts at 1, so that {@link #ring()} — which
+     * adds nothing — makes it readable to an edge-triggered epoll, and a peer never needs to add to it.
+     */
+    public static EventFd createDoorbell() throws NativeIoException {
+        return create(1);
+    }
+
+    private static EventFd create(int initial) throws NativeIoException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment errno = Downcalls.newErrnoState(arena);
-            int fd = LibC.eventfd(errno, 0, LibC.EFD_CLOEXEC | LibC.EFD_NONBLOCK);
+            int fd = LibC.eventfd(errno, initial, LibC.EFD_CLOEXEC | LibC.EFD_NONBLOCK);
             if (fd < 0) {
                 throw new NativeIoException("eventfd", Downcalls.errno(errno));
             }
@@ -48,10 +67,17 @@ public final class EventFd implements AutoCloseable {
     }
 
     /**
-     * Takes ownership of an eventfd received from another process (the shm link's doorbells). The
-     * descriptor must be an eventfd; it is made non-blocking here, whatever the sender set.
+     * Takes ownership of an eventfd received from another process (the shm link's doorbells): refused
+     * (and closed) when the descriptor is no eventfd — a pipe or a socket would block a {@link #ring()} once
+     * full, whatever its flags said when it came. It is made non-blocking here, whatever the sender set;
+     * but the sender shares that flag and may clear it again, which is why a peer's doorbell is only ever
+     * {@linkplain #ring() rung}.
      */
     public static EventFd adopt(int fd) throws NativeIoException {
+        if (!isEventFd(fd)) {
+            FileDescriptors.closeQuietly(fd);
+            throw new NativeIoException("a received doorbell that is no eventfd", LibC.EINVAL);
+        }
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment errno = Downcalls.newErrnoState(arena);
             int flags = LibC.fcntl(errno, fd, LibC.F_GETFL, 0);
@@ -77,6 +103,31 @@ public final class EventFd implements AutoCloseable {
                 // Adding 1 can only fail if the counter would pass 2^64 - 2, which never happens here.
                 LibC.write(signalErrno, fd, signalValue, 8);
             }
+        }
+    }
+
+    /**
+     * Wakes whoever watches the descriptor without adding to its counter: a write of zero, which the
+     * kernel completes at once whatever the counter and the file's flags — a write of one blocks once the
+     * counter is full on a descriptor that is not non-blocking, and another process that shares this
+     * eventfd can make both so (a hostile peer froze a loop in that write, for good). The watcher sees it
+     * only while the counter is above zero: a {@linkplain #createDoorbell() doorbell}'s starts at one, and
+     * nobody reads it back. Safe from any thread.
+     */
+    public void ring() {
+        synchronized (this) {
+            if (!closed) {
+                LibC.write(signalErrno, fd, ringValue, 8);
+            }
+        }
+    }
+
+    /** Whether {@code fd} is an eventfd (as its link in {@code /proc/self/fd} says). */
+    static boolean isEventFd(int fd) {
+        try {
+            return "anon_inode:[eventfd]".equals(Files.readSymbolicLink(Path.of("/proc/self/fd/" + fd)).toString());
+        } catch (IOException | RuntimeException e) {
+            return false;
         }
     }
 

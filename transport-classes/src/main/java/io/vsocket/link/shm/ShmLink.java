@@ -181,8 +181,8 @@ public final class ShmLink implements StreamLink {
             memFd = MemFd.create("vsocket-shm", regionSize(clientRing, serverRing));
             memFd.sealSize();
             region = memFd.map();
-            clientBell = EventFd.create();
-            serverBell = EventFd.create();
+            clientBell = EventFd.createDoorbell();
+            serverBell = EventFd.createDoorbell();
             ShmLink link = new ShmLink(true, region, clientBell, serverBell, clientRing, serverRing);
             return new Offer(link, memFd);
         } catch (NativeIoException | RuntimeException e) {
@@ -629,7 +629,7 @@ public final class ShmLink implements StreamLink {
 
     private void ringIfParked(int flag) {
         if ((int) INT.getVolatile(memory, (long) flag) != 0 && INT.compareAndSet(memory, (long) flag, 1, 0)) {
-            peerDoorbell.signal();
+            peerDoorbell.ring();
         }
     }
 
@@ -764,7 +764,7 @@ public final class ShmLink implements StreamLink {
     public void signalPeer() {
         VarHandle.fullFence();
         if (!closed) {
-            peerDoorbell.signal();
+            peerDoorbell.ring();
         }
     }
 

@@ -1,0 +1,166 @@
+package io.vsocket.testsuite.link;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.EventLoopGroup;
+import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.ScheduledFuture;
+import io.vsocket.channel.VSocketEventLoopGroup;
+import io.vsocket.ffm.Downcalls;
+import io.vsocket.ffm.libc.LibC;
+import io.vsocket.link.VSocketLink;
+import io.vsocket.link.shm.ShmLink;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.net.InetSocketAddress;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A same-host peer shares its doorbell eventfd with this side — its flags and its counter too. One that
+ * made it blocking and filled its counter froze the server's loop for good in the write of the ring that
+ * told it of new bytes (helper-47's probe: every other connection of that loop stopped, accepts too);
+ * now a ring adds nothing and never blocks, and the loop serves its other connections as before.
+ */
+class HostileDoorbellTest {
+    private static EventLoopGroup serverGroup;
+    private static EventLoopGroup clientGroup;
+
+    @BeforeAll
+    static void start() {
+        serverGroup = new VSocketEventLoopGroup(1); // one loop: the hostile client's server side shares it with the others
+        clientGroup = new VSocketEventLoopGroup(1);
+    }
+
+    @AfterAll
+    static void stop() throws InterruptedException {
+        // Bounded: a loop frozen in a ring (the failure this test is for) never ends.
+        clientGroup.shutdownGracefully(0, 5, TimeUnit.SECONDS).await(10, TimeUnit.SECONDS);
+        assertTrue(serverGroup.shutdownGracefully(0, 5, TimeUnit.SECONDS).await(10, TimeUnit.SECONDS), "the server's loop ended");
+    }
+
+    @Test
+    void aPeerThatJamsItsOwnDoorbellDoesNotFreezeTheLoopThatRingsIt() throws Exception {
+        AtomicInteger ticks = new AtomicInteger();
+        // The server writes a byte to each client every 20 ms, and echoes what it reads.
+        Channel server = Peers.vsocketServer(serverGroup, List.of(VSocketLink.SHM), new ChannelInboundHandlerAdapter() {
+            private ScheduledFuture<?> ticker;
+
+            @Override
+            public void channelActive(ChannelHandlerContext ctx) {
+                ticker = ctx.executor().scheduleAtFixedRate(() -> {
+                    ticks.incrementAndGet();
+                    ctx.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {'t'}));
+                }, 20, 20, TimeUnit.MILLISECONDS);
+                ctx.fireChannelActive();
+            }
+
+            @Override
+            public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                ctx.writeAndFlush(msg);
+            }
+
+            @Override
+            public void channelInactive(ChannelHandlerContext ctx) {
+                ticker.cancel(false);
+            }
+
+            @Override
+            public boolean isSharable() {
+                return true;
+            }
+        }).bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+        Channel hostile = null;
+        Channel victim = null;
+        try {
+            hostile = Peers.vsocketClient(clientGroup, List.of(VSocketLink.SHM), new ChannelInboundHandlerAdapter() {
+                @Override
+                public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                    ReferenceCountUtil.release(msg);
+                }
+            }).connect(server.localAddress()).sync().channel();
+            assertEquals(VSocketLink.SHM, Peers.awaitLink(hostile, VSocketLink.SHM));
+            Channel h = hostile;
+            ShmLink hostileLink = hostile.eventLoop().submit(() -> ShmInternals.link(h)).get(10, TimeUnit.SECONDS);
+            assertNotNull(hostileLink, "the hostile client's shm link");
+            jam(hostileLink.doorbellFd());
+            // The server rings the jammed doorbell each time it writes to the idle client.
+            int before = ticks.get();
+            Thread.sleep(200);
+            assertTrue(ticks.get() > before + 3, "the server's loop still runs its timers");
+
+            EchoCheck echo = new EchoCheck();
+            victim = Peers.vsocketClient(clientGroup, List.of(VSocketLink.SHM), echo)
+                    .connect(server.localAddress()).sync().channel();
+            assertEquals(VSocketLink.SHM, Peers.awaitLink(victim, VSocketLink.SHM));
+            for (int i = 0; i < 20; i++) {
+                echo.expect('a' + i % 26);
+                victim.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {(byte) ('a' + i % 26)}));
+                assertTrue(echo.seen.get(10, TimeUnit.SECONDS), "echo " + i + " over a loop that rings a jammed doorbell");
+                Thread.sleep(10);
+            }
+        } finally {
+            for (Channel c : new Channel[] {hostile, victim, server}) {
+                if (c != null) {
+                    c.close().await(10, TimeUnit.SECONDS);
+                }
+            }
+        }
+    }
+
+    /**
+     * What the hostile peer does with its copy of its own doorbell: fills the counter (read first, so
+     * the write fits whatever was there) and makes the description blocking — a write of one by
+     * whoever rings it would then block for good.
+     */
+    private static void jam(int fd) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment errno = Downcalls.newErrnoState(arena);
+            MemorySegment value = arena.allocate(JAVA_LONG);
+            LibC.read(errno, fd, value, 8); // (EAGAIN when it was zero)
+            value.set(JAVA_LONG, 0, 0xfffffffffffffffeL);
+            assertEquals(8, LibC.write(errno, fd, value, 8), "the counter filled");
+            int flags = LibC.fcntl(errno, fd, LibC.F_GETFL, 0);
+            assertEquals(0, LibC.fcntl(errno, fd, LibC.F_SETFL, flags & ~LibC.O_NONBLOCK), "made blocking");
+        }
+    }
+
+    /** Tells when the byte it expects comes back among the server's ticks. */
+    private static final class EchoCheck extends ChannelInboundHandlerAdapter {
+        private volatile int expected;
+        volatile CompletableFuture<Boolean> seen = new CompletableFuture<>();
+
+        void expect(int b) {
+            expected = b;
+            seen = new CompletableFuture<>();
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            ByteBuf buf = (ByteBuf) msg;
+            try {
+                for (int i = buf.readerIndex(); i < buf.writerIndex(); i++) {
+                    if (buf.getByte(i) == expected) {
+                        seen.complete(true);
+                    }
+                }
+            } finally {
+                buf.release();
+            }
+        }
+    }
+}
