@@ -96,7 +96,12 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         this.path = new StreamPath(this, socket, config);
         this.reader = new StreamReader(this, config, path);
         this.local = socket.localAddress();
-        this.remote = socket.remoteAddress();
+        // As accept(2) gave it, as epoll's does: getpeername(2) fails on a connection the peer reset while
+        // it waited to be accepted, and the failure went to the server's pipeline, whose acceptor then
+        // stopped accepting for a second (helper-47's probe: 20 such connections held off an echo 20 s).
+        // Accepted, such a channel meets the reset on its first read, as on epoll.
+        InetSocketAddress peer = socket.acceptedFrom();
+        this.remote = peer != null ? peer : socket.remoteAddress();
     }
 
     private static NativeSocket newSocket() {

@@ -75,6 +75,9 @@ public final class NativeSocket implements AutoCloseable {
     private boolean inputShutdown;
     private boolean outputShutdown;
 
+    /** The peer's address as accept(2) gave it (see {@link #accept()}); null for a socket not accepted. */
+    private InetSocketAddress acceptedFrom;
+
     private NativeSocket(int fd) {
         this.fd = fd;
     }
@@ -143,12 +146,17 @@ public final class NativeSocket implements AutoCloseable {
         }
     }
 
-    /** Accepts one pending connection as a non-blocking socket, or returns null when none is pending. */
+    /**
+     * Accepts one pending connection as a non-blocking socket, or returns null when none is pending. The
+     * peer's address comes with it ({@link #acceptedFrom()}), as accept(2) gives it: a connection the
+     * peer reset while it waited in the queue is still accepted, and getpeername(2) on it then fails.
+     */
     public NativeSocket accept() throws NativeIoException {
         refuseIfClosed("accept4");
+        CallScratch scratch = CALL_SCRATCH.get();
+        scratch.length.set(JAVA_INT, 0, (int) sockaddr_in6.sizeof());
         MemorySegment errno = Downcalls.threadErrnoState();
-        int child = LibC.accept4(errno, fd, MemorySegment.NULL, MemorySegment.NULL,
-                LibC.SOCK_NONBLOCK | LibC.SOCK_CLOEXEC);
+        int child = LibC.accept4(errno, fd, scratch.address, scratch.length, LibC.SOCK_NONBLOCK | LibC.SOCK_CLOEXEC);
         if (child < 0) {
             int e = Downcalls.errno(errno);
             if (e == LibC.EAGAIN || e == LibC.EINTR) {
@@ -156,7 +164,14 @@ public final class NativeSocket implements AutoCloseable {
             }
             throw new NativeIoException("accept4", e);
         }
-        return new NativeSocket(child);
+        NativeSocket accepted = new NativeSocket(child);
+        accepted.acceptedFrom = SocketAddresses.read(scratch.address);
+        return accepted;
+    }
+
+    /** The peer's address as {@link #accept()} gave it; null for a socket not accepted. */
+    public InetSocketAddress acceptedFrom() {
+        return acceptedFrom;
     }
 
     /**
