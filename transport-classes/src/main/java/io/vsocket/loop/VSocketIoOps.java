@@ -17,8 +17,9 @@ public final class VSocketIoOps implements IoOps {
     public static final int PRI = LibC.EPOLLPRI;
     /**
      * Edge-triggered, for eventfds: every write to an eventfd is an event of its own (the kernel wakes
-     * its waiters on each), so a handle that asks for {@code IN | EDGE} never has to read the counter
-     * back to zero — one system call fewer per wake-up, as Netty's epoll loop does with its own.
+     * its waiters on each, seen while the counter is above zero), so a handle that asks for
+     * {@code IN | EDGE} never has to read the counter back to zero — one system call fewer per wake-up,
+     * as Netty's epoll loop does with its own.
      */
     public static final int EDGE = LibC.EPOLLET;
 

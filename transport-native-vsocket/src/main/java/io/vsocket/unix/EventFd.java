@@ -18,7 +18,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 public final class EventFd implements AutoCloseable {
     private final int fd;
     /**
-     * Automatic, never closed by hand: a thread may be inside {@link #signal()} with these segments
+     * Automatic, never closed by hand: a thread may be inside {@link #signal()} or {@link #ring()} with these segments
      * when the owner closes the eventfd (a wakeup racing a shutdown); freeing them then would fail
      * the close, and with it the cleanup that follows.
      */
@@ -107,12 +107,15 @@ public final class EventFd implements AutoCloseable {
     }
 
     /**
-     * Wakes whoever watches the descriptor without adding to its counter: a write of zero, which the
-     * kernel completes at once whatever the counter and the file's flags — a write of one blocks once the
-     * counter is full on a descriptor that is not non-blocking, and another process that shares this
-     * eventfd can make both so (a hostile peer froze a loop in that write, for good). The watcher sees it
-     * only while the counter is above zero: a {@linkplain #createDoorbell() doorbell}'s starts at one, and
-     * nobody reads it back. Safe from any thread.
+     * Wakes whoever watches the descriptor without adding to its counter: a write of zero. A write of one
+     * blocks once the counter is full on a descriptor that is not non-blocking, and another process that
+     * shares this eventfd can make both so with writes of its own (a hostile peer froze a loop in that
+     * write, for good); a write of zero completes at once against any count a write can leave. (Not
+     * against the very top, which only the kernel's own signal reaches — a peer's kernel AIO completion
+     * aimed at the eventfd: a per-call non-blocking doorbell, a socket pair written with
+     * {@code MSG_DONTWAIT}, would close that too.) The watcher sees a ring only while the counter is above
+     * zero: a {@linkplain #createDoorbell() doorbell}'s starts at one, and nobody reads it back. Safe from
+     * any thread.
      */
     public void ring() {
         synchronized (this) {
@@ -131,7 +134,10 @@ public final class EventFd implements AutoCloseable {
         }
     }
 
-    /** Reads and resets the counter; returns it (0 when it was not signalled). Owner thread only. */
+    /**
+     * Reads and resets the counter; returns it (0 when it was not signalled). Owner thread only; never on a
+     * doorbell, whose {@linkplain #ring() rings} wake its watcher only while the counter is above zero.
+     */
     public long drain() {
         if (closed) {
             return 0;

@@ -122,7 +122,6 @@ class AcceptedChannelTest {
         }
     }
 
-    /** Answers every request with "answered". */
     /**
      * Connections their peers reset while they waited to be accepted are accepted as on epoll, where the
      * address comes with accept(2): the channel meets the reset on its first read. (The child's
@@ -154,20 +153,25 @@ class AcceptedChannelTest {
             InetSocketAddress address = (InetSocketAddress) server.localAddress();
             // Hold the server's loop while five peers connect and reset, so that they wait in the queue.
             CountDownLatch held = new CountDownLatch(1);
+            CountDownLatch reset = new CountDownLatch(1);
             server.eventLoop().execute(() -> {
                 held.countDown();
                 try {
-                    Thread.sleep(300);
+                    reset.await(10, TimeUnit.SECONDS);
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                 }
             });
             assertTrue(held.await(10, TimeUnit.SECONDS));
-            for (int i = 0; i < 5; i++) {
-                try (Socket reset = new Socket()) {
-                    reset.setSoLinger(true, 0);
-                    reset.connect(address);
+            try {
+                for (int i = 0; i < 5; i++) {
+                    try (Socket s = new Socket()) {
+                        s.setSoLinger(true, 0);
+                        s.connect(address);
+                    }
                 }
+            } finally {
+                reset.countDown();
             }
             CompletableFuture<Boolean> echoed = new CompletableFuture<>();
             Channel client = Peers.vsocketClient(group, links, new ChannelInboundHandlerAdapter() {
@@ -179,7 +183,7 @@ class AcceptedChannelTest {
             }).connect(address).sync().channel();
             try {
                 client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {42}));
-                assertTrue(echoed.get(4, TimeUnit.SECONDS), "the echo behind the reset connections");
+                assertTrue(echoed.get(20, TimeUnit.SECONDS), "the echo behind the reset connections");
                 assertEquals(0, serverErrors.get(), "errors in the server's pipeline (epoll's has none)");
             } finally {
                 client.close().sync();
@@ -189,6 +193,7 @@ class AcceptedChannelTest {
         }
     }
 
+    /** Answers every request with "answered". */
     @ChannelHandler.Sharable
     private static final class Answer extends ChannelInboundHandlerAdapter {
         @Override

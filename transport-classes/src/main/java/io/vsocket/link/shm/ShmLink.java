@@ -205,13 +205,18 @@ public final class ShmLink implements StreamLink {
         MappedRegion region = null;
         try {
             // Each adopt closes its descriptor when it fails; the ones not reached yet are closed below.
+            // (Each handed over before its adopt: one that fails has closed it, and a second close here
+            // could hit a descriptor another thread was just given that number — a set-up runs off the loop.)
             try {
-                memFd = MemFd.adopt(memFdFd);
+                int fd = memFdFd;
                 memFdFd = -1;
-                clientBell = EventFd.adopt(clientBellFd);
+                memFd = MemFd.adopt(fd);
+                fd = clientBellFd;
                 clientBellFd = -1;
-                serverBell = EventFd.adopt(serverBellFd);
+                clientBell = EventFd.adopt(fd);
+                fd = serverBellFd;
                 serverBellFd = -1;
+                serverBell = EventFd.adopt(fd);
             } finally {
                 if (clientBellFd >= 0) {
                     FileDescriptors.closeQuietly(clientBellFd);
