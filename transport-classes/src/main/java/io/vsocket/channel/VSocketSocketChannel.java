@@ -89,7 +89,10 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         this.reader = new StreamReader(this, config, path);
     }
 
-    /** An accepted connection: active, and registered with the pipeline, once the hello has picked its link. */
+    /**
+     * An accepted connection ({@code socket} from {@link NativeSocket#accept()}): active, and registered with
+     * the pipeline, once the hello has picked its link.
+     */
     VSocketSocketChannel(VSocketServerSocketChannel parent, NativeSocket socket) throws IOException {
         super(parent, socket, false);
         this.config = new VSocketSocketChannelConfig(this, socket);
@@ -100,8 +103,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         // it waited to be accepted, and the failure went to the server's pipeline, whose acceptor then
         // stopped accepting for a second (helper-47's probe: 20 such connections held off an echo 20 s).
         // Accepted, such a channel meets the reset on its first read, as on epoll.
-        InetSocketAddress peer = socket.acceptedFrom();
-        this.remote = peer != null ? peer : socket.remoteAddress();
+        this.remote = socket.acceptedFrom();
     }
 
     private static NativeSocket newSocket() {

@@ -96,14 +96,8 @@ public final class EventFd implements AutoCloseable {
 
     /** Adds 1 to the counter, making the descriptor readable. Safe from any thread. */
     public void signal() {
-        // Under the lock, and never after close: once closed, the descriptor's number may belong to
-        // another file, which must not get these eight bytes. Signals are rare (a sleeping loop).
-        synchronized (this) {
-            if (!closed) {
-                // Adding 1 can only fail if the counter would pass 2^64 - 2, which never happens here.
-                LibC.write(signalErrno, fd, signalValue, 8);
-            }
-        }
+        // Adding 1 can only fail if the counter would pass 2^64 - 2, which never happens here (a private eventfd).
+        add(signalValue);
     }
 
     /**
@@ -118,9 +112,16 @@ public final class EventFd implements AutoCloseable {
      * any thread.
      */
     public void ring() {
+        add(ringValue);
+    }
+
+    /** Writes {@code value}'s eight bytes: adds them to the counter. */
+    private void add(MemorySegment value) {
+        // Under the lock, and never after close: once closed, the descriptor's number may belong to
+        // another file, which must not get these eight bytes. Writes are rare (a sleeping loop or peer).
         synchronized (this) {
             if (!closed) {
-                LibC.write(signalErrno, fd, ringValue, 8);
+                LibC.write(signalErrno, fd, value, 8);
             }
         }
     }

@@ -5,6 +5,7 @@ import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
 import io.netty.channel.EventLoopGroup;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
@@ -57,31 +58,10 @@ class HostileDoorbellTest {
     void aPeerThatJamsItsOwnDoorbellDoesNotFreezeTheLoopThatRingsIt() throws Exception {
         AtomicInteger ticks = new AtomicInteger();
         // The server writes a byte to each client every 20 ms, and echoes what it reads.
-        Channel server = Peers.vsocketServer(serverGroup, List.of(VSocketLink.SHM), new ChannelInboundHandlerAdapter() {
-            private ScheduledFuture<?> ticker;
-
+        Channel server = Peers.vsocketServer(serverGroup, List.of(VSocketLink.SHM), new ChannelInitializer<Channel>() {
             @Override
-            public void channelActive(ChannelHandlerContext ctx) {
-                ticker = ctx.executor().scheduleAtFixedRate(() -> {
-                    ticks.incrementAndGet();
-                    ctx.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {'t'}));
-                }, 20, 20, TimeUnit.MILLISECONDS);
-                ctx.fireChannelActive();
-            }
-
-            @Override
-            public void channelRead(ChannelHandlerContext ctx, Object msg) {
-                ctx.writeAndFlush(msg);
-            }
-
-            @Override
-            public void channelInactive(ChannelHandlerContext ctx) {
-                ticker.cancel(false);
-            }
-
-            @Override
-            public boolean isSharable() {
-                return true;
+            protected void initChannel(Channel ch) {
+                ch.pipeline().addLast(new Ticker(ticks), Peers.Echo.INSTANCE);
             }
         }).bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
         Channel hostile = null;
@@ -136,6 +116,33 @@ class HostileDoorbellTest {
             assertEquals(8, LibC.write(errno, fd, value, 8), "the counter filled");
             int flags = LibC.fcntl(errno, fd, LibC.F_GETFL, 0);
             assertEquals(0, LibC.fcntl(errno, fd, LibC.F_SETFL, flags & ~LibC.O_NONBLOCK), "made blocking");
+        }
+    }
+
+    /** Writes a byte every 20 ms while its channel is active, counting them. One per channel. */
+    private static final class Ticker extends ChannelInboundHandlerAdapter {
+        private final AtomicInteger ticks;
+        private ScheduledFuture<?> ticker;
+
+        Ticker(AtomicInteger ticks) {
+            this.ticks = ticks;
+        }
+
+        @Override
+        public void channelActive(ChannelHandlerContext ctx) {
+            ticker = ctx.executor().scheduleAtFixedRate(() -> {
+                ticks.incrementAndGet();
+                ctx.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {'t'}));
+            }, 20, 20, TimeUnit.MILLISECONDS);
+            ctx.fireChannelActive();
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            if (ticker != null) {
+                ticker.cancel(false);
+            }
+            ctx.fireChannelInactive();
         }
     }
 

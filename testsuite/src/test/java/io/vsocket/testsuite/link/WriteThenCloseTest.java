@@ -134,8 +134,7 @@ class WriteThenCloseTest {
         Channel server = server(shutter);
         try {
             Peers.Collector collector = new Peers.Collector(SIZE);
-            Channel client = nonReadingClient(server, collector);
-            client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {1}));
+            Channel client = askingClient(server, collector);
             Channel child = shutter.channel.get(10, TimeUnit.SECONDS);
             assertTrue(shutter.close.get(10, TimeUnit.SECONDS).isSuccess(), "the shut-down is done while the peer reads nothing");
             assertTrue(child.eventLoop().submit(((DuplexChannel) child)::isOutputShutdown).get(10, TimeUnit.SECONDS),
@@ -180,8 +179,7 @@ class WriteThenCloseTest {
         };
         Channel server = server(writer);
         try {
-            Channel client = nonReadingClient(server, new Peers.Watcher());
-            client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {1}));
+            Channel client = askingClient(server, new Peers.Watcher());
             assertTrue(shut.get(10, TimeUnit.SECONDS).await(10, TimeUnit.SECONDS), "the shut-down is done");
             client.config().setAutoRead(true);
             ChannelFuture failed = region.get(10, TimeUnit.SECONDS);
@@ -257,8 +255,7 @@ class WriteThenCloseTest {
         Channel server = server(closer);
         try {
             Peers.Watcher watcher = new Peers.Watcher();
-            Channel client = nonReadingClient(server, watcher);
-            client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {1}));
+            Channel client = askingClient(server, watcher);
             // The peer reads nothing: the close gives up after ten seconds without progress.
             ChannelFuture closed = closer.close.get(40, TimeUnit.SECONDS);
             assertTrue(closed.isSuccess(), "the close completed");
@@ -280,8 +277,7 @@ class WriteThenCloseTest {
         Channel server = server(closer);
         try {
             Peers.Collector collector = new Peers.Collector(SIZE);
-            Channel client = nonReadingClient(server, collector);
-            client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {1}));
+            Channel client = askingClient(server, collector);
             closer.channel.get(10, TimeUnit.SECONDS);
             Thread.sleep(2_500);
             client.config().setAutoRead(true);
@@ -298,8 +294,7 @@ class WriteThenCloseTest {
         Channel server = server(closer);
         try {
             Peers.Collector collector = new Peers.Collector(SIZE);
-            Channel client = nonReadingClient(server, collector);
-            client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {1}));
+            Channel client = askingClient(server, collector);
             Channel child = closer.channel.get(10, TimeUnit.SECONDS);
             // The first close waits for the peer, who has read nothing yet; the application closes again
             // (a group's close beside a handler's, a listener closing on a failed write): the same close,
@@ -320,8 +315,7 @@ class WriteThenCloseTest {
         Channel server = server(closer);
         try {
             Peers.Watcher watcher = new Peers.Watcher();
-            Channel client = nonReadingClient(server, watcher);
-            client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {1}));
+            Channel client = askingClient(server, watcher);
             Channel child = closer.channel.get(10, TimeUnit.SECONDS);
             // The client goes away with the server's bytes unread (a reset): nothing can take the rest now.
             client.close().sync();
@@ -361,6 +355,13 @@ class WriteThenCloseTest {
         } finally {
             server.close().sync();
         }
+    }
+
+    /** A {@link #nonReadingClient} that has asked the server for its stream (one byte). */
+    private Channel askingClient(Channel server, ChannelHandler handler) throws InterruptedException {
+        Channel client = nonReadingClient(server, handler);
+        client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {1}));
+        return client;
     }
 
     /** A client on the link under test that reads nothing (auto-read off) until told, its link known. */
