@@ -322,7 +322,7 @@ final class ShmDatagramPath implements VSocketLoopPoller {
             looks.remove(to);
             return false;
         } finally {
-            Resources.closeQuietly(offer.memFd());
+            offer.close(); // sent (or not): the peer holds its own copies
         }
         ShmDatagramLink link = ShmDatagramLink.offered(offer.link(), to, peer.token());
         add(link, connection);
@@ -388,7 +388,7 @@ final class ShmDatagramPath implements VSocketLoopPoller {
             // two it made (within the rings' bounds), is what the memory holds beside it. (A set-up
             // nobody expects any more is mapped only to be closed below: attach owns the descriptors.)
             int ring = e != null && e.key() == key ? e.ring() : RING_SIZE;
-            shm = ShmLink.attach(fds[0], fds[1], fds[2], 0, ring);
+            shm = ShmLink.attach(fds[0], fds[1], 0, ring);
         } catch (IOException | RuntimeException ex) {
             logger.debug("{}: refused the shm link of {}: {}", channel, requester, ex.getMessage());
             Resources.closeQuietly(connection);
@@ -716,7 +716,8 @@ final class ShmDatagramPath implements VSocketLoopPoller {
                 if (isLifeline) {
                     lifelineReady();
                 } else {
-                    pollNow(); // the doorbell is edge-triggered: nothing to read back
+                    link.link().answerDoorbell();
+                    pollNow();
                 }
             }
 

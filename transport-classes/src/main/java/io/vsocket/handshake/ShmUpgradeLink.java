@@ -45,7 +45,7 @@ import java.util.function.Supplier;
  * client                                           server
  *   urgent 'u', then its bytes over tcp  ------->    active; offer, then its bytes over tcp
  *   reads the offer off the front of the stream;
- *   memfd + doorbells to the rendezvous  ------->    maps them, starts its ring link,
+ *   memfd + doorbell to the rendezvous   ------->    maps them, starts its ring link,
  *                                                    tcpEnd(server) = bytes it wrote over tcp,
  *                                                    attached = 1, rings the client; writes in the ring
  *   sees attached: tcpEnd(client) = bytes it
@@ -656,7 +656,7 @@ public final class ShmUpgradeLink implements ConnectionLink {
     /** Server, off the loop: maps the client's memory; null if it cannot. */
     private ShmLink mapShm(int[] fds) {
         try {
-            return ShmLink.attach(fds[0], fds[1], fds[2], 0, config.getRingSize());
+            return ShmLink.attach(fds[0], fds[1], 0, config.getRingSize());
         } catch (IOException | RuntimeException e) {
             logger.info("{}: cannot map the client's shared memory ({}): staying on tcp", host, e.getMessage());
             return null;

@@ -212,10 +212,9 @@ class DatagramFuzzTest {
         int[] fds = offer.descriptors();
         ShmLink peer;
         try {
-            peer = ShmLink.attach(FileDescriptors.duplicate(fds[0]), FileDescriptors.duplicate(fds[1]),
-                    FileDescriptors.duplicate(fds[2]), RING, RING);
+            peer = ShmLink.attach(FileDescriptors.duplicate(fds[0]), FileDescriptors.duplicate(fds[1]), RING, RING);
         } finally {
-            offer.memFd().close();
+            offer.close();
         }
         ShmDatagramLink link = ShmDatagramLink.offered(offer.link(), PEERS[0], TOKEN);
         ByteArrayOutputStream stream = new ByteArrayOutputStream(); // every byte the peer published

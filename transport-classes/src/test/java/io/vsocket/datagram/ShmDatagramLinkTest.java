@@ -47,10 +47,9 @@ class ShmDatagramLinkTest {
         ShmLink.Offer offer = ShmLink.offer(RING, RING);
         int[] fds = offer.descriptors();
         int memFd = FileDescriptors.duplicate(fds[0]);
-        int clientBell = FileDescriptors.duplicate(fds[1]);
-        int serverBell = FileDescriptors.duplicate(fds[2]);
-        offer.memFd().close();
-        ShmLink attached = ShmLink.attach(memFd, clientBell, serverBell, RING, RING);
+        int bell = FileDescriptors.duplicate(fds[1]);
+        offer.close();
+        ShmLink attached = ShmLink.attach(memFd, bell, RING, RING);
         ShmDatagramLink offered = ShmDatagramLink.offered(offer.link(), B, TOKEN);
         toClose.add(offered);
         toClose.add(attached::close);

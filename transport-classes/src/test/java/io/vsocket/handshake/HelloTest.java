@@ -360,6 +360,8 @@ class HelloTest {
     @Test
     void wrongVersion() {
         ByteBuf buf = encoded(clientHello());
+        buf.setByte(VERSION_AT, 4); // a peer that sends eventfds as doorbells, which its peer can make a ring block on
+        assertMalformed(buf, "version 4");
         buf.setByte(VERSION_AT, 3); // a peer whose shm doorbells a ring of zero would not wake
         assertMalformed(buf, "version 3");
         buf.setByte(VERSION_AT, 2); // a peer that would read a late hello behind a mark as the application's bytes

@@ -23,51 +23,63 @@ import java.lang.foreign.MemorySegment;
 import java.net.InetSocketAddress;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * A same-host peer shares its doorbell eventfd with this side — its flags and its counter too. One that
- * made it blocking and filled its counter froze the server's loop for good in the write of the ring that
- * told it of new bytes (helper-47's probe: every other connection of that loop stopped, accepts too);
- * now a ring adds nothing and never blocks, and the loop serves its other connections as before.
+ * A same-host peer holds the other end of its shm link's doorbell, and — having made the pair — can
+ * keep this side's end too: its flags, its buffer. When the doorbell was an eventfd, a peer that made
+ * it blocking and filled its counter froze the server's loop for good in the write of the ring that
+ * told it of new bytes (helper-47's probe: every other connection of that loop stopped, accepts too;
+ * helper-49's went past any write with a kernel AIO completion). Now the doorbell is a socket pair and
+ * a ring a send that never waits: a peer that stops reading its end, fills it and makes the server's
+ * end blocking costs itself its rings and nobody else anything.
  */
 class HostileDoorbellTest {
+    private static final int TO_CLIENT_RECEIVER_PARKED = 256 + 128; // ShmLink's layout: the client's receive side
+
     private static EventLoopGroup serverGroup;
     private static EventLoopGroup clientGroup;
+    private static EventLoopGroup hostileGroup;
 
     @BeforeAll
     static void start() {
         serverGroup = new VSocketEventLoopGroup(1); // one loop: the hostile client's server side shares it with the others
         clientGroup = new VSocketEventLoopGroup(1);
+        hostileGroup = new VSocketEventLoopGroup(1); // its loop stops, as a peer that never reads its end
     }
 
     @AfterAll
     static void stop() throws InterruptedException {
         // Bounded: a loop frozen in a ring (the failure this test is for) never ends.
+        hostileGroup.shutdownGracefully(0, 5, TimeUnit.SECONDS).await(10, TimeUnit.SECONDS);
         clientGroup.shutdownGracefully(0, 5, TimeUnit.SECONDS).await(10, TimeUnit.SECONDS);
         assertTrue(serverGroup.shutdownGracefully(0, 5, TimeUnit.SECONDS).await(10, TimeUnit.SECONDS), "the server's loop ended");
     }
 
     @Test
-    void aPeerThatJamsItsOwnDoorbellDoesNotFreezeTheLoopThatRingsIt() throws Exception {
+    void aPeerThatJamsTheDoorbellDoesNotFreezeTheLoopThatRingsIt() throws Exception {
         AtomicInteger ticks = new AtomicInteger();
+        CompletableFuture<Channel> firstChild = new CompletableFuture<>();
         // The server writes a byte to each client every 20 ms, and echoes what it reads.
         Channel server = Peers.vsocketServer(serverGroup, List.of(VSocketLink.SHM), new ChannelInitializer<Channel>() {
             @Override
             protected void initChannel(Channel ch) {
+                firstChild.complete(ch);
                 ch.pipeline().addLast(new Ticker(ticks), Peers.Echo.INSTANCE);
             }
         }).bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
         Channel hostile = null;
         Channel victim = null;
+        CountDownLatch release = new CountDownLatch(1);
         try {
-            hostile = Peers.vsocketClient(clientGroup, List.of(VSocketLink.SHM), new ChannelInboundHandlerAdapter() {
+            hostile = Peers.vsocketClient(hostileGroup, List.of(VSocketLink.SHM), new ChannelInboundHandlerAdapter() {
                 @Override
                 public void channelRead(ChannelHandlerContext ctx, Object msg) {
                     ReferenceCountUtil.release(msg);
@@ -77,8 +89,24 @@ class HostileDoorbellTest {
             Channel h = hostile;
             ShmLink hostileLink = hostile.eventLoop().submit(() -> ShmInternals.link(h)).get(10, TimeUnit.SECONDS);
             assertNotNull(hostileLink, "the hostile client's shm link");
-            jam(hostileLink.doorbellFd());
-            // The server rings the jammed doorbell each time it writes to the idle client.
+            Channel child = firstChild.get(10, TimeUnit.SECONDS);
+            ShmLink serverLink = child.eventLoop().submit(() -> ShmInternals.link(child)).get(10, TimeUnit.SECONDS);
+            assertNotNull(serverLink, "the server's side of the hostile client's link");
+            // The hostile process stops reading its end (its loop stops), fills it through the server's
+            // end, which it keeps a copy of, makes that end blocking, and asks to be rung.
+            CountDownLatch jammed = new CountDownLatch(1);
+            hostile.eventLoop().execute(() -> {
+                jam(serverLink.doorbellFd());
+                ShmInternals.memory(hostileLink).set(JAVA_INT, TO_CLIENT_RECEIVER_PARKED, 1);
+                jammed.countDown();
+                try {
+                    release.await(30, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            assertTrue(jammed.await(10, TimeUnit.SECONDS), "jammed");
+            // The server rings the jammed doorbell the next time it writes to the hostile client.
             int before = ticks.get();
             Thread.sleep(200);
             assertTrue(ticks.get() > before + 3, "the server's loop still runs its timers");
@@ -94,6 +122,7 @@ class HostileDoorbellTest {
                 Thread.sleep(10);
             }
         } finally {
+            release.countDown();
             for (Channel c : new Channel[] {hostile, victim, server}) {
                 if (c != null) {
                     c.close().await(10, TimeUnit.SECONDS);
@@ -103,17 +132,19 @@ class HostileDoorbellTest {
     }
 
     /**
-     * What the hostile peer does with its copy of its own doorbell: fills the counter (read first, so
-     * the write fits whatever was there) and makes the description blocking — a write of one by
-     * whoever rings it would then block for good.
+     * Fills the socket behind {@code fd} (sends until it takes no more) and makes its description
+     * blocking: a send of one byte by whoever rings it would then wait for good.
      */
     private static void jam(int fd) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment errno = Downcalls.newErrnoState(arena);
-            MemorySegment value = arena.allocate(JAVA_LONG);
-            LibC.read(errno, fd, value, 8); // (EAGAIN when it was zero)
-            value.set(JAVA_LONG, 0, 0xfffffffffffffffeL);
-            assertEquals(8, LibC.write(errno, fd, value, 8), "the counter filled");
+            MemorySegment chunk = arena.allocate(4096);
+            long sent = 0;
+            long n;
+            while ((n = LibC.send(errno, fd, chunk, chunk.byteSize(), LibC.MSG_DONTWAIT)) > 0) {
+                sent += n;
+            }
+            assertEquals(LibC.EAGAIN, Downcalls.errno(errno), "filled after " + sent + " bytes");
             int flags = LibC.fcntl(errno, fd, LibC.F_GETFL, 0);
             assertEquals(0, LibC.fcntl(errno, fd, LibC.F_SETFL, flags & ~LibC.O_NONBLOCK), "made blocking");
         }

@@ -50,7 +50,7 @@ final class ShmInternals {
 
     /** Rings the doorbell of {@code link}'s peer, as the link does when it publishes to a parked peer. */
     static void ringPeer(ShmLink link) {
-        ((io.vsocket.unix.EventFd) read(ShmLink.class, "peerDoorbell", link)).ring();
+        link.signalPeer();
     }
 
     private static Object read(Class<?> type, String name, Object target) {

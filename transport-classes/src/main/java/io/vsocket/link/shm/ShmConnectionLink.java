@@ -25,7 +25,7 @@ import java.util.concurrent.TimeUnit;
 /**
  * The shm link under a channel: a ring in memory shared with the peer's process on this host. The
  * loop polls it while it spins ({@link VSocketLoopPoller}) and parks it before it blocks; the peer
- * rings its doorbell (an eventfd the loop watches) only while it is parked. Lends received bytes
+ * rings its doorbell (a socket the loop watches) only while it is parked. Lends received bytes
  * as they lie in the ring when the channel option {@code RECEIVE_IN_PLACE} allows, and gives its
  * ring's pages back to the kernel after an idle period without writes.
  */
@@ -362,7 +362,8 @@ public final class ShmConnectionLink extends RingConnectionLink {
         @Override
         public void handle(IoRegistration registration, IoEvent event) {
             if (!closed && !stale) {
-                // Edge-triggered: each ring is an event, and the counter is never read back.
+                // Edge-triggered: each ring is an event, read back or not (now and then, so they never fill it).
+                shm.answerDoorbell();
                 Runnable watcher = doorbellWatcher;
                 if (watcher != null) {
                     watcher.run();

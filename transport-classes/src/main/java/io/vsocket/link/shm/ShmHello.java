@@ -98,7 +98,7 @@ public final class ShmHello implements LinkHello {
         private final HelloConnection connection;
         private final ShmRendezvous rendezvous;
         private final String hostId;
-        /** The client's memfd and doorbells, once they came and until they are mapped (or given back). */
+        /** The client's memfd and the doorbell's end, once they came and until they are mapped (or given back). */
         private int[] descriptors;
         /** Set once the client chose shm. */
         private Outcome outcome;
@@ -153,7 +153,7 @@ public final class ShmHello implements LinkHello {
             descriptors = null;
             ShmLink link;
             try {
-                link = ShmLink.attach(fds[0], fds[1], fds[2], clientRingSize, connection.settings().getRingSize());
+                link = ShmLink.attach(fds[0], fds[1], clientRingSize, connection.settings().getRingSize());
             } catch (IOException | RuntimeException e) {
                 outcome.refused("cannot map the client's shared memory: " + e.getMessage());
                 return;

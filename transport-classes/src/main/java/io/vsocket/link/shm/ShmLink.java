@@ -11,7 +11,7 @@ import io.vsocket.stream.RingProtocolException;
 import io.vsocket.stream.RingSource;
 import io.vsocket.stream.StreamLink;
 import io.vsocket.stream.SendCursor;
-import io.vsocket.unix.EventFd;
+import io.vsocket.unix.Doorbell;
 import io.vsocket.unix.FileDescriptors;
 import io.vsocket.unix.MappedRegion;
 import io.vsocket.unix.MemFd;
@@ -30,8 +30,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The shm link of one connection: two receive rings and their cursors in one memfd mapped by both
- * processes, and a doorbell eventfd per side. Nothing else is shared: not the pool, not the event
- * loop's state.
+ * processes, and a {@link Doorbell} between them (a socket pair, one end each). Nothing else is
+ * shared: not the pool, not the event loop's state.
  *
  * <pre>
  * page 0, per direction (client-to-server at 0, server-to-client at 256), one cache line each:
@@ -89,8 +89,8 @@ public final class ShmLink implements StreamLink {
 
     private final MappedRegion region;
     private final MemorySegment memory;
-    private final EventFd doorbell;
-    private final EventFd peerDoorbell;
+    /** This side's end of the doorbell: rung, it wakes the peer; readable, the peer rang. */
+    private final Doorbell doorbell;
     private final int tx;
     private final int rx;
     private final int outputDone;
@@ -135,12 +135,10 @@ public final class ShmLink implements StreamLink {
     private final AtomicBoolean drainScheduled = new AtomicBoolean();
     private final Runnable drainReturns = this::drainReturns;
 
-    private ShmLink(boolean client, MappedRegion region, EventFd doorbell, EventFd peerDoorbell,
-                    int clientRing, int serverRing) {
+    private ShmLink(boolean client, MappedRegion region, Doorbell doorbell, int clientRing, int serverRing) {
         this.region = region;
         this.memory = region.segment();
         this.doorbell = doorbell;
-        this.peerDoorbell = peerDoorbell;
         int toServer = 0;
         int toClient = DIRECTION_STRIDE;
         this.tx = client ? toServer : toClient;
@@ -175,54 +173,48 @@ public final class ShmLink implements StreamLink {
     public static Offer offer(int clientRing, int serverRing) throws NativeIoException {
         MemFd memFd = null;
         MappedRegion region = null;
-        EventFd clientBell = null;
-        EventFd serverBell = null;
+        Doorbell.Pair bell = null;
         try {
             memFd = MemFd.create("vsocket-shm", regionSize(clientRing, serverRing));
             memFd.sealSize();
             region = memFd.map();
-            clientBell = EventFd.createDoorbell();
-            serverBell = EventFd.createDoorbell();
-            ShmLink link = new ShmLink(true, region, clientBell, serverBell, clientRing, serverRing);
-            return new Offer(link, memFd);
+            bell = Doorbell.pair();
+            ShmLink link = new ShmLink(true, region, bell.kept(), clientRing, serverRing);
+            return new Offer(link, memFd, bell.given());
         } catch (NativeIoException | RuntimeException e) {
-            Resources.closeQuietly(serverBell, clientBell, region, memFd);
+            if (bell != null) {
+                Resources.closeQuietly(bell.kept(), bell.given());
+            }
+            Resources.closeQuietly(region, memFd);
             throw e;
         }
     }
 
     /**
-     * The server's half: maps the memfd the client sent and adopts both doorbells. Takes ownership
-     * of the three descriptors in every case; the memfd is closed once mapped. A {@code clientRing}
+     * The server's half: maps the memfd the client sent and adopts its end of the doorbell. Takes
+     * ownership of both descriptors in every case; the memfd is closed once mapped. A {@code clientRing}
      * of 0 means the client did not say: its ring is what the memory holds beyond the server's ring
      * (it must still be a ring size).
      */
-    public static ShmLink attach(int memFdFd, int clientBellFd, int serverBellFd, int clientRing, int serverRing)
+    public static ShmLink attach(int memFdFd, int doorbellFd, int clientRing, int serverRing)
             throws NativeIoException, RingProtocolException {
         MemFd memFd = null;
-        EventFd clientBell = null;
-        EventFd serverBell = null;
+        Doorbell doorbell = null;
         MappedRegion region = null;
         try {
-            // Each adopt closes its descriptor when it fails; the ones not reached yet are closed below.
+            // Each adopt closes its descriptor when it fails; the doorbell, if not reached, is closed below.
             // (Each handed over before its adopt: one that fails has closed it, and a second close here
             // could hit a descriptor another thread was just given that number — a set-up runs off the loop.)
             try {
                 int fd = memFdFd;
                 memFdFd = -1;
                 memFd = MemFd.adopt(fd);
-                fd = clientBellFd;
-                clientBellFd = -1;
-                clientBell = EventFd.adopt(fd);
-                fd = serverBellFd;
-                serverBellFd = -1;
-                serverBell = EventFd.adopt(fd);
+                fd = doorbellFd;
+                doorbellFd = -1;
+                doorbell = Doorbell.adopt(fd);
             } finally {
-                if (clientBellFd >= 0) {
-                    FileDescriptors.closeQuietly(clientBellFd);
-                }
-                if (serverBellFd >= 0) {
-                    FileDescriptors.closeQuietly(serverBellFd);
+                if (doorbellFd >= 0) {
+                    FileDescriptors.closeQuietly(doorbellFd);
                 }
             }
             // Seals first, then the size: read before the seals, a size could change in between (and a
@@ -245,9 +237,9 @@ public final class ShmLink implements StreamLink {
                         + expected);
             }
             region = memFd.map();
-            return new ShmLink(false, region, serverBell, clientBell, clientRing, serverRing);
+            return new ShmLink(false, region, doorbell, clientRing, serverRing);
         } catch (NativeIoException | RingProtocolException | RuntimeException e) {
-            Resources.closeQuietly(region, clientBell, serverBell);
+            Resources.closeQuietly(region, doorbell);
             throw e;
         } finally {
             if (memFd != null) {
@@ -256,17 +248,34 @@ public final class ShmLink implements StreamLink {
         }
     }
 
-    /** What the client sends: the link it keeps, and the memfd to pass (closed once sent). */
-    public record Offer(ShmLink link, MemFd memFd) {
+    /**
+     * What the client sends: the link it keeps, and what it passes to the server — the memfd and the
+     * server's end of the doorbell — which it {@linkplain #close() closes} once sent (or not).
+     */
+    public record Offer(ShmLink link, MemFd memFd, Doorbell peerDoorbell) implements AutoCloseable {
         /** The descriptors for SCM_RIGHTS, in the order {@link #attach} takes them. */
         public int[] descriptors() {
-            return new int[] {memFd.fd(), link.doorbell.fd(), link.peerDoorbell.fd()};
+            return new int[] {memFd.fd(), peerDoorbell.fd()};
+        }
+
+        /**
+         * Closes this side's copies of what it passes (not the link): once sent, the server holds its own,
+         * and the mapping keeps the memory alive here.
+         */
+        @Override
+        public void close() {
+            Resources.closeQuietly(memFd, peerDoorbell);
         }
     }
 
-    /** The descriptor that becomes readable when the peer rings this side. */
+    /** The descriptor that becomes readable when the peer rings this side (edge-triggered: see {@link #answerDoorbell()}). */
     public int doorbellFd() {
         return doorbell.fd();
+    }
+
+    /** On each wake-up by the doorbell: now and then reads the peer's rings back ({@link Doorbell#answer()}). */
+    public void answerDoorbell() {
+        doorbell.answer();
     }
 
     /** Bytes this side may still write into the peer's ring. */
@@ -634,7 +643,7 @@ public final class ShmLink implements StreamLink {
 
     private void ringIfParked(int flag) {
         if ((int) INT.getVolatile(memory, (long) flag) != 0 && INT.compareAndSet(memory, (long) flag, 1, 0)) {
-            peerDoorbell.ring();
+            doorbell.ring();
         }
     }
 
@@ -769,7 +778,7 @@ public final class ShmLink implements StreamLink {
     public void signalPeer() {
         VarHandle.fullFence();
         if (!closed) {
-            peerDoorbell.ring();
+            doorbell.ring();
         }
     }
 
@@ -782,7 +791,7 @@ public final class ShmLink implements StreamLink {
     }
 
     /**
-     * Closes the doorbells, and unmaps the rings once no loan is out: a buffer lent to the pipeline
+     * Closes its end of the doorbell, and unmaps the rings once no loan is out: a buffer lent to the pipeline
      * stays readable after the channel closes, until it is released.
      */
     @Override
@@ -791,7 +800,7 @@ public final class ShmLink implements StreamLink {
             return;
         }
         closed = true;
-        Resources.closeQuietly(doorbell, peerDoorbell);
+        Resources.closeQuietly(doorbell);
         if (outstanding.getAndAdd(LINK_CLOSED) == 0) {
             unmap();
         }

@@ -26,14 +26,15 @@ import java.util.function.Consumer;
  * Where a server's shm connections receive their descriptors: a Unix-domain listener in the
  * abstract namespace (so only processes in the same network namespace can reach it), watched by the
  * server channel's event loop. A client connects, sends the connection's hello token with the memfd
- * and both doorbells (SCM_RIGHTS) in one message, and goes. The message is accepted only from a
+ * and the server's end of the doorbell (SCM_RIGHTS) in one message, and goes. The message is accepted only from a
  * process of the same user (SO_PEERCRED) and only for a token a connection of this server is
  * waiting for; anything else is closed unread.
  */
 public final class ShmRendezvous implements VSocketIoHandle, LinkHello.Listener {
     private static final InternalLogger logger = InternalLoggerFactory.getInstance(ShmRendezvous.class);
     private static final SecureRandom RANDOM = new SecureRandom();
-    private static final int DESCRIPTORS = 3;
+    /** The memfd and the doorbell's end (an older client's three, with two eventfds, are refused). */
+    private static final int DESCRIPTORS = 2;
     /** The length of the token each arrival carries (a connection's hello token, a datagram peer's). */
     public static final int TOKEN_LENGTH = 16;
     /** A connection that has not sent its message by then is dropped. */
@@ -105,8 +106,7 @@ public final class ShmRendezvous implements VSocketIoHandle, LinkHello.Listener 
             offer.link().close();
             throw new IOException("cannot reach the server's rendezvous: " + e.getMessage(), e);
         } finally {
-            // Sent (or not): the server holds its own copy, and the mapping keeps the memory alive here.
-            Resources.closeQuietly(offer.memFd());
+            offer.close(); // sent (or not): the server holds its own copies
         }
         return offer.link();
     }
@@ -117,8 +117,8 @@ public final class ShmRendezvous implements VSocketIoHandle, LinkHello.Listener 
     }
 
     /**
-     * Waits for the descriptors sent with {@code token}: {@code onArrival} gets the memfd and the two
-     * doorbells, in {@link ShmLink#attach} order, on this rendezvous's loop, and owns them from then.
+     * Waits for the descriptors sent with {@code token}: {@code onArrival} gets the memfd and the
+     * doorbell's end, in {@link ShmLink#attach} order, on this rendezvous's loop, and owns them from then.
      */
     public void expect(byte[] token, Consumer<int[]> onArrival) {
         waiting.put(HexFormat.of().formatHex(token), new Waiter((fds, connection) -> onArrival.accept(fds), false));

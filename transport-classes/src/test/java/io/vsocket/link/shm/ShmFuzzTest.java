@@ -183,10 +183,10 @@ class ShmFuzzTest {
         ShmLink client = offer.link();
         ShmLink server;
         try {
-            server = ShmLink.attach(FileDescriptors.duplicate(fds[0]), FileDescriptors.duplicate(fds[1]),
-                    FileDescriptors.duplicate(fds[2]), CLIENT_RING, serverRing);
+            server = ShmLink.attach(FileDescriptors.duplicate(fds[0]), FileDescriptors.duplicate(fds[1]), CLIENT_RING,
+                    serverRing);
         } finally {
-            offer.memFd().close();
+            offer.close();
         }
         server.lendOn(ImmediateEventExecutor.INSTANCE);
         ShmLink[] sides = {client, server};

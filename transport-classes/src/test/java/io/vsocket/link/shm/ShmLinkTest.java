@@ -6,6 +6,7 @@ import io.vsocket.ffm.libc.LibC;
 import io.vsocket.stream.RingProtocolException;
 import io.vsocket.stream.RingSource;
 import io.vsocket.unix.Epoll;
+import io.vsocket.unix.Doorbell;
 import io.vsocket.unix.EventFd;
 import io.vsocket.unix.FileDescriptors;
 import io.vsocket.unix.MappedRegion;
@@ -79,7 +80,7 @@ class ShmLinkTest {
     private static Pair connect(int clientRing, int serverRing, boolean spy) throws Exception {
         ShmLink.Offer offer = ShmLink.offer(clientRing, serverRing);
         int[] fds = offer.descriptors();
-        assertEquals(3, fds.length);
+        assertEquals(2, fds.length, "the memfd and the server's end of the doorbell");
         MappedRegion spyRegion = null;
         if (spy) {
             try (MemFd mine = MemFd.adopt(FileDescriptors.duplicate(fds[0]))) {
@@ -87,10 +88,9 @@ class ShmLinkTest {
             }
         }
         int memFd = FileDescriptors.duplicate(fds[0]);
-        int clientBell = FileDescriptors.duplicate(fds[1]);
-        int serverBell = FileDescriptors.duplicate(fds[2]);
-        offer.memFd().close(); // as the client does once it has sent the descriptors
-        ShmLink server = ShmLink.attach(memFd, clientBell, serverBell, clientRing, serverRing);
+        int bell = FileDescriptors.duplicate(fds[1]);
+        offer.close(); // as the client does once it has sent the descriptors
+        ShmLink server = ShmLink.attach(memFd, bell, clientRing, serverRing);
         return new Pair(offer.link(), server, spyRegion);
     }
 
@@ -109,17 +109,17 @@ class ShmLinkTest {
         Epoll epoll = Epoll.create(1);
         toClose.add(epoll);
         epoll.add(link.doorbellFd(), LibC.EPOLLIN | LibC.EPOLLET, 7);
-        // A doorbell starts readable (its counter at one; rings add nothing): that first edge is no ring.
-        assertEquals(1, epoll.wait(0), "a doorbell starts readable");
+        assertEquals(0, epoll.wait(0), "a doorbell starts quiet");
         bells.put(link, epoll);
     }
 
     /**
      * Whether {@code link}'s doorbell rang since the last look (a ring wakes an edge-triggered watcher
-     * each time; rings between two looks count once).
+     * each time; rings between two looks count once). Answers it, as the loop does.
      */
     private boolean rung(ShmLink link) throws NativeIoException {
         int n = bells.get(link).wait(0);
+        link.answerDoorbell();
         return n == 1 && (bells.get(link).readyEvents(0) & LibC.EPOLLIN) != 0;
     }
 
@@ -526,10 +526,11 @@ class ShmLinkTest {
 
     // ---- attach: what it refuses -----------------------------------------------------------------
 
-    /** Fresh, owned-by-nobody descriptors for two eventfds. */
-    private static int[] bellFds() throws NativeIoException {
-        try (EventFd a = EventFd.create(); EventFd b = EventFd.create()) {
-            return new int[] {FileDescriptors.duplicate(a.fd()), FileDescriptors.duplicate(b.fd())};
+    /** A fresh, owned-by-nobody descriptor for a doorbell's end. */
+    private static int bellFd() throws NativeIoException {
+        Doorbell.Pair pair = Doorbell.pair();
+        try (Doorbell kept = pair.kept(); Doorbell given = pair.given()) {
+            return FileDescriptors.duplicate(given.fd());
         }
     }
 
@@ -546,70 +547,72 @@ class ShmLinkTest {
     void attachRejectsAMemFdOfTheWrongSize() throws Exception {
         long before = openDescriptors();
         for (long size : new long[] {ShmLink.regionSize(RING, RING) - 1, ShmLink.regionSize(RING, RING) + 4096, 4096}) {
-            int[] bells = bellFds();
+            int bell = bellFd();
             int memFd = memFdFd(size, true);
             RingProtocolException e = assertThrows(RingProtocolException.class,
-                    () -> ShmLink.attach(memFd, bells[0], bells[1], RING, RING));
+                    () -> ShmLink.attach(memFd, bell, RING, RING));
             assertTrue(e.getMessage().contains(String.valueOf(size))
                     && e.getMessage().contains(String.valueOf(ShmLink.regionSize(RING, RING))), e.getMessage());
         }
-        assertEquals(before, openDescriptors(), "attach closed all three descriptors it was given");
+        assertEquals(before, openDescriptors(), "attach closed both descriptors it was given");
     }
 
     @Test
     void attachRejectsAnUnsealedMemFd() throws Exception {
         long before = openDescriptors();
-        int[] bells = bellFds();
+        int bell = bellFd();
         int memFd = memFdFd(ShmLink.regionSize(RING, RING), false);
         RingProtocolException e = assertThrows(RingProtocolException.class,
-                () -> ShmLink.attach(memFd, bells[0], bells[1], RING, RING));
+                () -> ShmLink.attach(memFd, bell, RING, RING));
         assertTrue(e.getMessage().contains("sealed"), e.getMessage());
-        assertEquals(before, openDescriptors(), "attach closed all three descriptors it was given");
+        assertEquals(before, openDescriptors(), "attach closed both descriptors it was given");
     }
 
     @Test
     void attachRejectsRingsThatAreNotPowersOfTwo() throws Exception {
         long before = openDescriptors();
-        int[] bells = bellFds();
+        int bell = bellFd();
         int memFd = memFdFd(ShmLink.regionSize(3000, RING), true);
-        assertThrows(IllegalArgumentException.class, () -> ShmLink.attach(memFd, bells[0], bells[1], 3000, RING));
+        assertThrows(IllegalArgumentException.class, () -> ShmLink.attach(memFd, bell, 3000, RING));
         assertEquals(before, openDescriptors());
     }
 
     /**
-     * attach "takes ownership of the three descriptors in every case". A peer that sends a socket
-     * (anything lseek refuses) where the memfd belongs makes MemFd.adopt throw before the doorbells
-     * are adopted, and the two doorbell descriptors are never closed.
+     * attach "takes ownership of both descriptors in every case". A peer that sends a socket
+     * (anything lseek refuses) where the memfd belongs makes MemFd.adopt throw before the doorbell
+     * is adopted, and the doorbell's descriptor must still be closed.
      */
     @Test
-    void attachClosesTheDoorbellsWhenTheMemFdIsNotAFile() throws Exception {
+    void attachClosesTheDoorbellWhenTheMemFdIsNotAFile() throws Exception {
         long before = openDescriptors();
-        int[] bells = bellFds();
+        int bell = bellFd();
         int notAFile;
         try (NativeSocket socket = NativeSocket.newStreamSocket()) {
             notAFile = FileDescriptors.duplicate(socket.fd());
         }
-        assertThrows(IOException.class, () -> ShmLink.attach(notAFile, bells[0], bells[1], RING, RING));
-        assertEquals(before, openDescriptors(), "attach must close all three descriptors it was given");
+        assertThrows(IOException.class, () -> ShmLink.attach(notAFile, bell, RING, RING));
+        assertEquals(before, openDescriptors(), "attach must close both descriptors it was given");
     }
 
     /**
-     * A doorbell must be an eventfd: a pipe or a socket would block the ring's write once full, whatever
-     * its flags said when it came (the peer shares them), and freeze the loop that rings it.
+     * A doorbell must be a Unix stream socket: an eventfd (what a hello-4 peer sends) is a file the peer
+     * shares whole, flags and counter, and can make a ring block on; a TCP socket would carry rings off
+     * the host.
      */
     @Test
-    void attachRejectsADoorbellThatIsNoEventFd() throws Exception {
+    void attachRejectsADoorbellThatIsNoUnixStreamSocket() throws Exception {
         long before = openDescriptors();
-        int[] bells = bellFds();
-        FileDescriptors.closeQuietly(bells[1]);
-        int notABell;
-        try (NativeSocket socket = NativeSocket.newStreamSocket()) {
-            notABell = FileDescriptors.duplicate(socket.fd());
+        int[] notABell = new int[2];
+        try (NativeSocket socket = NativeSocket.newStreamSocket(); EventFd eventFd = EventFd.create()) {
+            notABell[0] = FileDescriptors.duplicate(socket.fd());
+            notABell[1] = FileDescriptors.duplicate(eventFd.fd());
         }
-        int memFd = memFdFd(ShmLink.regionSize(RING, RING), true);
-        IOException e = assertThrows(IOException.class, () -> ShmLink.attach(memFd, bells[0], notABell, RING, RING));
-        assertTrue(e.getMessage().contains("no eventfd"), e.getMessage());
-        assertEquals(before, openDescriptors(), "attach closed all three descriptors it was given");
+        for (int fd : notABell) {
+            int memFd = memFdFd(ShmLink.regionSize(RING, RING), true);
+            IOException e = assertThrows(IOException.class, () -> ShmLink.attach(memFd, fd, RING, RING));
+            assertTrue(e.getMessage().contains("no Unix stream socket"), e.getMessage());
+        }
+        assertEquals(before, openDescriptors(), "attach closed both descriptors it was given");
     }
 
     // ---- descriptors ---------------------------------------------------------------------------

@@ -51,7 +51,9 @@ public final class LibC {
     public static final int SOCK_CLOEXEC = 02000000;
     public static final int SOL_SOCKET = 1;
     public static final int SO_REUSEADDR = 2;
+    public static final int SO_TYPE = 3;
     public static final int SO_ERROR = 4;
+    public static final int SO_DOMAIN = 39;
     public static final int SO_SNDBUF = 7;
     public static final int SO_RCVBUF = 8;
     public static final int SO_KEEPALIVE = 9;
@@ -194,6 +196,8 @@ public final class LibC {
             "fcntl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), Linker.Option.firstVariadicArg(2));
     private static final MethodHandle SOCKET = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
             "socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle SOCKETPAIR = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+            "socketpair", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
     private static final MethodHandle BIND = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
             "bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle LISTEN = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
@@ -319,6 +323,15 @@ public final class LibC {
     public static int socket(MemorySegment errno, int domain, int type, int protocol) {
         try {
             return (int) SOCKET.invokeExact(errno, domain, type, protocol);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    /** {@code int socketpair(int domain, int type, int protocol, int sv[2])}. */
+    public static int socketpair(MemorySegment errno, int domain, int type, int protocol, MemorySegment fds) {
+        try {
+            return (int) SOCKETPAIR.invokeExact(errno, domain, type, protocol, fds);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }

@@ -1,0 +1,155 @@
+package io.vsocket.unix;
+
+import io.vsocket.ffm.Downcalls;
+import io.vsocket.ffm.libc.LibC;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+
+/**
+ * One end of the doorbell between the two processes of an shm link: a connected pair of Unix stream
+ * sockets, one end in each process. {@link #ring()} sends a byte to the other end, which wakes that
+ * end's edge-triggered watcher (each byte that arrives is an event of its own, read or not); the
+ * watcher {@link #answer()}s each wake-up, which reads the rings back now and then.
+ *
+ * <p>Why a socket pair and not an eventfd, which is lighter: whatever the peer's process does, a ring
+ * must return at once. An eventfd shared with the peer is one file, its counter and its
+ * {@code O_NONBLOCK} flag the peer's to set too, and a write to it blocks once the counter is full on a
+ * description the peer made blocking — a loop that rang it froze for good. A ring that adds zero
+ * survives a counter filled by writes, but not one the kernel itself fills to the very top (the
+ * completion of the peer's kernel AIO aimed at the eventfd), and no per-call non-blocking write exists
+ * for an eventfd. Here each end is its own file, and every send says {@code MSG_DONTWAIT}, which no flag
+ * of the peer's can undo: a peer that stops reading its end only makes rings to it fail with
+ * {@code EAGAIN}, which loses nothing (its end is readable already), and one that closed it makes them
+ * fail with {@code EPIPE} (no signal: {@code MSG_NOSIGNAL}).
+ */
+public final class Doorbell implements AutoCloseable {
+    /** Bytes read back per {@code recv}: a well-behaved peer rings a few times per wake-up at most. */
+    private static final int DRAIN_CHUNK = 256;
+    /**
+     * {@code recv}s per {@link #drain()} at most: a peer that floods its end costs the loop no more per
+     * wake-up than one that rings (each byte that arrives wakes the watcher again anyway).
+     */
+    private static final int DRAIN_ROUNDS = 8;
+    /**
+     * Wake-ups {@link #answer() answered} per read-back. An end holds 278 one-byte rings before the
+     * other end's sends fail (Linux 6.1, the default send buffer); a well-behaved peer rings at most
+     * a few times per wake-up (once per flag this side set before it slept); and a read-back is a
+     * system call the wake-up does not otherwise pay.
+     */
+    static final int ANSWERS_PER_DRAIN = 16;
+
+    private final int fd;
+    /**
+     * Automatic, never closed by hand: a thread may be inside {@link #ring()} with these segments when
+     * the owner closes the doorbell; freeing them then would fail the close.
+     */
+    private final Arena arena = Arena.ofAuto();
+    private final MemorySegment ringByte;
+    private final MemorySegment drainBuffer;
+    private final MemorySegment errno;
+    private final MemorySegment ringErrno;
+    private volatile boolean closed;
+    /** Wake-ups answered since the last read-back (owner thread). */
+    private int unanswered;
+
+    private Doorbell(int fd) {
+        this.fd = fd;
+        this.ringByte = arena.allocate(1);
+        this.drainBuffer = arena.allocate(DRAIN_CHUNK);
+        this.errno = Downcalls.newErrnoState(arena);
+        this.ringErrno = Downcalls.newErrnoState(arena);
+    }
+
+    /** The two ends of a new doorbell: one to keep, one to hand to the peer (and close once sent). */
+    public record Pair(Doorbell kept, Doorbell given) {
+    }
+
+    /** A new doorbell: both ends close-on-exec and non-blocking. */
+    public static Pair pair() throws NativeIoException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment errno = Downcalls.newErrnoState(arena);
+            MemorySegment fds = arena.allocate(JAVA_INT, 2);
+            if (LibC.socketpair(errno, LibC.AF_UNIX, LibC.SOCK_STREAM | LibC.SOCK_CLOEXEC | LibC.SOCK_NONBLOCK, 0,
+                    fds) != 0) {
+                throw new NativeIoException("socketpair(AF_UNIX, SOCK_STREAM) for a doorbell", Downcalls.errno(errno));
+            }
+            return new Pair(new Doorbell(fds.getAtIndex(JAVA_INT, 0)), new Doorbell(fds.getAtIndex(JAVA_INT, 1)));
+        }
+    }
+
+    /**
+     * Takes ownership of a doorbell's end received from the peer's process: refused (and closed) when it
+     * is no Unix stream socket — an eventfd (what a peer of an older version sends), a pipe or a file
+     * could block a ring or take its bytes somewhere else. Its flags are left as they came: rings and
+     * drains never block, whatever they say.
+     */
+    public static Doorbell adopt(int fd) throws NativeIoException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment errno = Downcalls.newErrnoState(arena);
+            MemorySegment value = arena.allocate(JAVA_INT);
+            MemorySegment length = arena.allocate(JAVA_INT);
+            int[] wanted = {LibC.SO_DOMAIN, LibC.AF_UNIX, LibC.SO_TYPE, LibC.SOCK_STREAM};
+            for (int i = 0; i < wanted.length; i += 2) {
+                length.set(JAVA_INT, 0, Integer.BYTES);
+                if (LibC.getsockopt(errno, fd, LibC.SOL_SOCKET, wanted[i], value, length) != 0
+                        || value.get(JAVA_INT, 0) != wanted[i + 1]) {
+                    FileDescriptors.closeQuietly(fd);
+                    throw new NativeIoException("a received doorbell that is no Unix stream socket", LibC.EINVAL);
+                }
+            }
+        }
+        return new Doorbell(fd);
+    }
+
+    public int fd() {
+        return fd;
+    }
+
+    /**
+     * Wakes whoever watches the other end: one byte, sent without ever blocking. A ring that cannot be
+     * sent needs no retry: the other end still holds unread rings (its watcher was woken by them), or it
+     * is closed. Safe from any thread.
+     */
+    public void ring() {
+        // Under the lock, and never after close: once closed, the number may belong to another file.
+        synchronized (this) {
+            if (!closed) {
+                long n;
+                do {
+                    n = LibC.send(ringErrno, fd, ringByte, 1, LibC.MSG_DONTWAIT | LibC.MSG_NOSIGNAL);
+                } while (n < 0 && Downcalls.errno(ringErrno) == LibC.EINTR);
+            }
+        }
+    }
+
+    /**
+     * Called on each wake-up by this end: reads the rings back every {@link #ANSWERS_PER_DRAIN}th time,
+     * so that they never fill the socket and turn the peer's next ring away. Owner thread only.
+     */
+    public void answer() {
+        if (++unanswered >= ANSWERS_PER_DRAIN) {
+            unanswered = 0;
+            drain();
+        }
+    }
+
+    /** Reads back the rings that arrived (a bounded share of a flood), without blocking. Owner thread only. */
+    public void drain() {
+        for (int i = 0; i < DRAIN_ROUNDS && !closed; i++) {
+            if (LibC.recv(errno, fd, drainBuffer, DRAIN_CHUNK, LibC.MSG_DONTWAIT) < DRAIN_CHUNK) {
+                return; // all of them (or none: EAGAIN; or the other end closed)
+            }
+        }
+    }
+
+    @Override
+    public synchronized void close() {
+        if (!closed) {
+            closed = true;
+            LibC.close(errno, fd);
+        }
+    }
+}

@@ -1,0 +1,214 @@
+package io.vsocket.unix;
+
+import io.vsocket.ffm.Downcalls;
+import io.vsocket.ffm.libc.LibC;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.time.Duration;
+
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The shm link's doorbell, one end in each process. Whatever the peer does with the end it holds — or
+ * with both, when it made the pair — a ring must return at once: an eventfd shared with the peer let it
+ * freeze the loop that rang (a full counter on a description it made blocking; helper-47's and
+ * helper-49's probes).
+ */
+class DoorbellTest {
+    @Test
+    void aRingWakesTheOtherEndsEdgeTriggeredWatcherEachTimeBothWays() throws Exception {
+        Doorbell.Pair pair = Doorbell.pair();
+        try (Doorbell kept = pair.kept(); Doorbell given = pair.given(); Epoll epoll = Epoll.create(4)) {
+            epoll.add(kept.fd(), LibC.EPOLLIN | LibC.EPOLLET, 1);
+            epoll.add(given.fd(), LibC.EPOLLIN | LibC.EPOLLET, 2);
+            assertEquals(0, epoll.wait(0), "a new doorbell is quiet");
+            for (int i = 0; i < 3; i++) {
+                kept.ring();
+                assertEquals(1, epoll.wait(0), "ring " + i + " wakes the other end's watcher");
+                assertEquals(2, epoll.readyData(0), "the other end's, not the ringer's");
+                assertEquals(0, epoll.wait(0), "and only once");
+                given.drain();
+                given.ring();
+                assertEquals(1, epoll.wait(0), "the other way too");
+                assertEquals(1, epoll.readyData(0));
+                kept.drain();
+            }
+            assertEquals(-1, recvOne(kept), "drained: nothing left to read");
+        }
+    }
+
+    @Test
+    void aRingNeverBlocksWhateverThePeerDidToEitherEnd() throws Exception {
+        Doorbell.Pair pair = Doorbell.pair();
+        Doorbell kept = pair.kept();
+        boolean rang = false;
+        try (Doorbell given = pair.given(); Epoll epoll = Epoll.create(4)) {
+            epoll.add(given.fd(), LibC.EPOLLIN | LibC.EPOLLET, 2);
+            // What a peer that made the pair can do: never read its end, fill it, make both ends blocking.
+            int filled = fill(kept);
+            assertTrue(filled > 0, "the peer's end took " + filled + " bytes before it was full");
+            makeBlocking(kept.fd());
+            makeBlocking(given.fd());
+            epoll.wait(0);
+            // A send of one byte that could wait would wait here for good; a ring returns.
+            assertTimeoutPreemptively(Duration.ofSeconds(10), kept::ring, "the ring blocked");
+            assertTimeoutPreemptively(Duration.ofSeconds(10), kept::ring, "the second ring blocked");
+            rang = true;
+            // The rings lost nothing: the peer's end is readable; once it reads, rings reach it again.
+            assertEquals(filled, readAll(given), "the rings were turned away (the end was readable already)");
+            epoll.wait(0);
+            kept.ring();
+            assertEquals(1, epoll.wait(0), "a ring after the peer read its end wakes it");
+        } finally {
+            if (rang) {
+                kept.close(); // (a ring stuck in send(2) holds the lock close takes: the test fails instead of hanging)
+            }
+        }
+    }
+
+    @Test
+    void drainTakesEveryRingAndRingsAreTakenAgainAfterIt() throws Exception {
+        Doorbell.Pair pair = Doorbell.pair();
+        try (Doorbell kept = pair.kept(); Doorbell given = pair.given(); Epoll epoll = Epoll.create(4)) {
+            epoll.add(given.fd(), LibC.EPOLLIN | LibC.EPOLLET, 2);
+            for (int round = 0; round < 50; round++) {
+                for (int i = 0; i < 20; i++) {
+                    kept.ring(); // many rings between two wake-ups: the watcher was slow
+                }
+                assertEquals(1, epoll.wait(0), "round " + round + ": the rings woke the watcher");
+                given.drain();
+                assertEquals(-1, recvOne(given), "round " + round + ": the drain took every ring");
+            }
+            // A peer that fills its end with more than one drain takes: each drain takes a bounded share,
+            // and each further byte that comes wakes the watcher for the next.
+            int filled = fill(given);
+            kept.drain();
+            assertTrue(recvOne(kept) >= 0 || filled <= 2048, "a flood is drained a bounded share at a time");
+        }
+    }
+
+    @Test
+    void answeringEachWakeUpKeepsEveryRingComing() throws Exception {
+        Doorbell.Pair pair = Doorbell.pair();
+        try (Doorbell kept = pair.kept(); Doorbell given = pair.given(); Epoll epoll = Epoll.create(4)) {
+            epoll.add(given.fd(), LibC.EPOLLIN | LibC.EPOLLET, 2);
+            // Three rings per wake-up (more than a peer rings per sleep of this side): without the read-backs
+            // the end would hold no more after about 90 wake-ups, and the next ring would wake nobody.
+            for (int i = 0; i < 3_000; i++) {
+                kept.ring();
+                kept.ring();
+                kept.ring();
+                assertEquals(1, epoll.wait(0), "wake-up " + i);
+                given.answer();
+            }
+        }
+    }
+
+    @Test
+    void ringsToAClosedEndReturn() throws Exception {
+        Doorbell.Pair pair = Doorbell.pair();
+        pair.given().close(); // the peer's process ended
+        try (Doorbell kept = pair.kept()) {
+            assertTimeoutPreemptively(Duration.ofSeconds(10), () -> {
+                kept.ring(); // EPIPE, and no SIGPIPE
+                kept.ring();
+                kept.drain(); // end of stream
+            });
+        }
+    }
+
+    @Test
+    void adoptRefusesWhatIsNoUnixStreamSocket() throws Exception {
+        // An eventfd (what a peer of hello version 4 sent), a memfd, a datagram socket: each is closed, with an error.
+        EventFd eventFd = EventFd.create();
+        int fromEventFd = FileDescriptors.duplicate(eventFd.fd());
+        eventFd.close();
+        MemFd memFd = MemFd.create("vsocket-test", 4096);
+        int fromMemFd = FileDescriptors.duplicate(memFd.fd());
+        memFd.close();
+        int[] datagrams = socketPair(LibC.SOCK_DGRAM);
+        FileDescriptors.closeQuietly(datagrams[1]);
+        for (int fd : new int[] {fromEventFd, fromMemFd, datagrams[0]}) {
+            NativeIoException e = assertThrows(NativeIoException.class, () -> Doorbell.adopt(fd));
+            assertTrue(e.getMessage().contains("no Unix stream socket"), e.getMessage());
+            assertEquals(-1, fcntlGetFd(fd), "the refused descriptor " + fd + " is closed");
+        }
+
+        Doorbell.Pair pair = Doorbell.pair();
+        try (Doorbell kept = pair.kept(); Doorbell adopted = Doorbell.adopt(FileDescriptors.duplicate(pair.given().fd()));
+             Epoll epoll = Epoll.create(4)) {
+            pair.given().close(); // sent: the adopted copy is the peer's end now
+            epoll.add(adopted.fd(), LibC.EPOLLIN | LibC.EPOLLET, 2);
+            kept.ring();
+            assertEquals(1, epoll.wait(0), "the adopted end is rung");
+        }
+    }
+
+    /** Sends from {@code end} until the other end's socket takes no more; returns the bytes it took. */
+    private static int fill(Doorbell end) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment errno = Downcalls.newErrnoState(arena);
+            MemorySegment chunk = arena.allocate(4096);
+            int total = 0;
+            long n;
+            while ((n = LibC.send(errno, end.fd(), chunk, chunk.byteSize(), LibC.MSG_DONTWAIT)) > 0) {
+                total += (int) n;
+            }
+            assertEquals(LibC.EAGAIN, Downcalls.errno(errno), "full");
+            return total;
+        }
+    }
+
+    /** Reads {@code end} without waiting until it is empty; returns the bytes read. */
+    private static int readAll(Doorbell end) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment errno = Downcalls.newErrnoState(arena);
+            MemorySegment chunk = arena.allocate(4096);
+            int total = 0;
+            long n;
+            while ((n = LibC.recv(errno, end.fd(), chunk, chunk.byteSize(), LibC.MSG_DONTWAIT)) > 0) {
+                total += (int) n;
+            }
+            return total;
+        }
+    }
+
+    /** One byte read from {@code end} without waiting: the byte, or -1 when there was none. */
+    private static int recvOne(Doorbell end) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment errno = Downcalls.newErrnoState(arena);
+            MemorySegment b = arena.allocate(1);
+            return LibC.recv(errno, end.fd(), b, 1, LibC.MSG_DONTWAIT) == 1 ? b.get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0) & 0xff : -1;
+        }
+    }
+
+    private static void makeBlocking(int fd) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment errno = Downcalls.newErrnoState(arena);
+            int flags = LibC.fcntl(errno, fd, LibC.F_GETFL, 0);
+            assertTrue(flags >= 0);
+            assertEquals(0, LibC.fcntl(errno, fd, LibC.F_SETFL, flags & ~LibC.O_NONBLOCK));
+        }
+    }
+
+    private static int fcntlGetFd(int fd) {
+        try (Arena arena = Arena.ofConfined()) {
+            return LibC.fcntl(Downcalls.newErrnoState(arena), fd, LibC.F_GETFD, 0);
+        }
+    }
+
+    private static int[] socketPair(int type) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment errno = Downcalls.newErrnoState(arena);
+            MemorySegment fds = arena.allocate(JAVA_INT, 2);
+            assertEquals(0, LibC.socketpair(errno, LibC.AF_UNIX, type | LibC.SOCK_CLOEXEC, 0, fds));
+            return new int[] {fds.getAtIndex(JAVA_INT, 0), fds.getAtIndex(JAVA_INT, 1)};
+        }
+    }
+}
