@@ -49,8 +49,9 @@ import java.util.concurrent.atomic.AtomicReference;
  * the loops' CPU over a second with only the idle connections (the active one closed).
  *
  * <p>A point whose connections do not fit the process's descriptor limit runs with as many as fit,
- * and the table says how many ran: a vsocket connection with both ends here takes 6 descriptors
- * (each side its TCP socket and two doorbell eventfds), an epoll or NIO one 2.
+ * and the table says how many ran: a vsocket connection with both ends here takes 4 descriptors
+ * (each side its TCP socket and its end of the doorbell; 6 with the eventfd doorbells before
+ * 2026-12-05), an epoll or NIO one 2.
  *
  * <p>Usage: {@code IdleComparison [round trips] [idle counts] [transport,...]}, defaults
  * {@code 20000 0,1,100,1000,10000 vsocket,epoll,nio}.
@@ -95,7 +96,7 @@ public final class IdleComparison {
         for (String name : names) {
             switch (name) {
                 case "vsocket" -> transports.add(new Transport(name, null, VSocketServerSocketChannel.class,
-                        VSocketSocketChannel.class, 6));
+                        VSocketSocketChannel.class, 4));
                 case "epoll" -> {
                     if (Epoll.isAvailable()) {
                         transports.add(new Transport(name, EpollIoHandler.newFactory(), EpollServerSocketChannel.class,

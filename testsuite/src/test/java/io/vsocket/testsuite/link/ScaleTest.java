@@ -45,18 +45,19 @@ import static org.junit.jupiter.api.Assertions.fail;
  * with every connection idle.
  *
  * <p><b>How many.</b> The issue asks for 10,000 ({@code -Dvsocket.scale.connections=N} changes it).
- * A connection costs 6 descriptors with both ends in one process (each side: its TCP socket and the
- * two doorbell eventfds; the memfd is closed once mapped), so 10,000 need about 60,000 descriptors.
+ * A connection costs 4 descriptors with both ends in one process (each side: its TCP socket and its
+ * end of the doorbell; the memfd is closed once mapped; 6 until 2026-12-05, when each side held two
+ * doorbell eventfds), so 10,000 need about 40,000 descriptors.
  * The test raises the process's limit to what it needs ({@code setrlimit}); where the hard limit
  * cannot be raised (it takes {@code CAP_SYS_RESOURCE}, which a container may withhold even from root),
  * it runs as many as the limit allows, and says so on standard output. On the build machines the
  * hard limit is 20,000 and cannot be raised from inside (even root gets {@code EPERM}), so it runs
- * about 3,200: 10,000 do not fit in one process there, and not in two either (the server's side
- * alone would need 30,000). Running all 10,000 needs a process started with a hard limit of at least
- * 61,000 (e.g. {@code prlimit --nofile=65536:65536 ./mvnw ...} by a user allowed to raise it).
+ * about 4,900: 10,000 do not fit in one process there, and not in two either (the server's side
+ * alone would need 20,000). Running all 10,000 needs a process started with a hard limit of at least
+ * 41,000 (e.g. {@code prlimit --nofile=65536:65536 ./mvnw ...} by a user allowed to raise it).
  *
- * <p><b>Measured here</b> (3,246-3,271 connections, 6,500 channels, 2026-12-02), per connection,
- * both ends: 6 descriptors; 2 mappings, both of the memfd (one per side, 516 KiB of address space
+ * <p><b>Measured here</b> (3,246-3,271 connections, 6,500 channels, 2026-12-02, with the eventfd
+ * doorbells), per connection, both ends: 6 descriptors (4 since); 2 mappings, both of the memfd (one per side, 516 KiB of address space
  * each); shared memory (Pss_Shmem) 4 KiB open (the control page), 12 KiB once each has echoed (a page
  * of each ring written), 4 KiB again once idle (each side punches its ring's pages out a second after
  * its last write); Java heap 8.4-8.7 KiB (two channels, their pipelines and links). The whole

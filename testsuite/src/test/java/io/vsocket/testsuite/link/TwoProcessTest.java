@@ -23,7 +23,7 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The shm link between two processes (not two threads): the memfd and doorbells really cross a
+ * The shm link between two processes (not two threads): the memfd and the doorbell's end really cross a
  * process boundary; and a peer process killed mid-stream leaves the survivor's channel closed with
  * an error that says so, without a hang.
  */
