@@ -152,29 +152,26 @@ class DoorbellTest {
 
     /** Sends from {@code end} until the other end's socket takes no more; returns the bytes it took. */
     private static int fill(Doorbell end) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment errno = Downcalls.newErrnoState(arena);
-            MemorySegment chunk = arena.allocate(4096);
-            int total = 0;
-            long n;
-            while ((n = LibC.send(errno, end.fd(), chunk, chunk.byteSize(), LibC.MSG_DONTWAIT)) > 0) {
-                total += (int) n;
-            }
-            assertEquals(LibC.EAGAIN, Downcalls.errno(errno), "full");
-            return total;
-        }
+        return pump(end, true);
     }
 
     /** Reads {@code end} without waiting until it is empty; returns the bytes read. */
     private static int readAll(Doorbell end) {
+        return pump(end, false);
+    }
+
+    /** Sends or receives 4 KiB at a time, never waiting, until the call is turned away; the bytes moved. */
+    private static int pump(Doorbell end, boolean send) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment errno = Downcalls.newErrnoState(arena);
             MemorySegment chunk = arena.allocate(4096);
             int total = 0;
             long n;
-            while ((n = LibC.recv(errno, end.fd(), chunk, chunk.byteSize(), LibC.MSG_DONTWAIT)) > 0) {
+            while ((n = send ? LibC.send(errno, end.fd(), chunk, chunk.byteSize(), LibC.MSG_DONTWAIT)
+                    : LibC.recv(errno, end.fd(), chunk, chunk.byteSize(), LibC.MSG_DONTWAIT)) > 0) {
                 total += (int) n;
             }
+            assertEquals(LibC.EAGAIN, Downcalls.errno(errno), send ? "full" : "empty");
             return total;
         }
     }
