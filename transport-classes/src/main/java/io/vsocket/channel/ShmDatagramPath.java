@@ -45,7 +45,7 @@ import java.util.concurrent.TimeUnit;
  * sender that finds that name for a datagram's recipient on this host (and the listener is of its
  * own user) asks the recipient over UDP, as for UD ({@link io.vsocket.datagram.PeerResolver});
  * the recipient offers shm only to a requester on this host. The sender presents the request's
- * nonce at the rendezvous with the link's memfd and doorbells, and the recipient confirms the link
+ * nonce at the rendezvous with the link's memfd and doorbell end, and the recipient confirms the link
  * in its first record with the token it handed out in the reply: so the link is tied to the
  * sender's UDP address as the recipient's kernel reported it (the one its application sees), and
  * the sender takes the link only from the process that owns the recipient's UDP port (a process of
@@ -290,7 +290,7 @@ final class ShmDatagramPath implements VSocketLoopPoller {
     }
 
     /**
-     * Sets up a link to {@code to}, which offered shm in its reply: creates the rings and doorbells
+     * Sets up a link to {@code to}, which offered shm in its reply: creates the rings and doorbell
      * and hands them to its rendezvous with the request's nonce, keeping the connection as the
      * link's lifeline. False (the caller forgets the offer) when that fails. The link carries
      * datagrams once the peer confirms it.
@@ -669,10 +669,12 @@ final class ShmDatagramPath implements VSocketLoopPoller {
                 // gone either way
             }
             // An end, or bytes a peer never sends: what the peer wrote before it went is still
-            // read, then the link goes.
+            // read, then the link goes. A link this side offered that the peer never confirmed was
+            // refused (a rendezvous of another version takes no such set-up): asked again only after a
+            // backoff, not on the next datagram.
             poll();
             if (!dropped && !closed) {
-                ShmDatagramPath.this.drop(link, false);
+                ShmDatagramPath.this.drop(link, link.isOffered() && !link.confirmed());
             }
         }
 
@@ -716,8 +718,13 @@ final class ShmDatagramPath implements VSocketLoopPoller {
                 if (isLifeline) {
                     lifelineReady();
                 } else {
-                    link.link().answerDoorbell();
-                    pollNow();
+                    if (link.link().answerDoorbell()) {
+                        pollNow();
+                    } else {
+                        logger.debug("{}: the shm link to {} passed descriptors through its doorbell: dropped", channel,
+                                link.peer());
+                        ShmDatagramPath.this.drop(link, true);
+                    }
                 }
             }
 

@@ -24,7 +24,7 @@ import io.vsocket.link.shm.ShmRendezvous;
 import io.vsocket.loop.VSocketIoEvent;
 import io.vsocket.loop.VSocketIoOps;
 import io.vsocket.stream.RingProtocolException;
-import io.vsocket.unix.FileDescriptors;
+import io.vsocket.unix.PeerDescriptors;
 import io.vsocket.unix.NativeSocket;
 
 import java.io.IOException;
@@ -469,8 +469,10 @@ public final class ShmUpgradeLink implements ConnectionLink {
 
     /**
      * Client: reads the server's first bytes until its offer is off their front, or they are no offer
-     * (a plain server's own bytes, or a broken offer: the connection stays on tcp, the bytes are the
-     * application's). Returns 0, or EOF when the stream ended before any byte.
+     * (a plain server's own bytes, or the magic followed by no possible header: the connection stays on
+     * tcp, the bytes are the application's). An offer this side cannot take (another hello version's, or
+     * a broken one) comes off the stream whole, and the connection stays on tcp. Returns 0, or EOF when
+     * the stream ended before any byte.
      */
     private int lookForOffer() throws IOException {
         int n = socket.read(Scratch.address(), Scratch.SIZE);
@@ -492,19 +494,27 @@ public final class ShmUpgradeLink implements ConnectionLink {
         try {
             message = Hello.decode(offerBytes);
         } catch (HelloException e) {
+            if (offerBytes.readableBytes() >= Hello.HEADER
+                    && offerBytes.getUnsignedShort(offerBytes.readerIndex() + Hello.HEADER - 2) <= Hello.MAX_BODY) {
+                // A whole header: a vsocket message this side cannot read (another version's offer). Off the
+                // stream with it, once whole: the server's own bytes come behind it.
+                int missing = Hello.bytesMissing(offerBytes);
+                if (missing > 0) {
+                    return waitForTheOffersRest(n);
+                }
+                offerBytes.skipBytes(Hello.HEADER + offerBytes.getUnsignedShort(offerBytes.readerIndex() + Hello.HEADER - 2));
+                logger.info("{}: the server's offer is one this side cannot take ({}): staying on tcp", host,
+                        e.getMessage());
+                offerDone(null, null);
+                return 0;
+            }
             logger.info("{}: the server's first bytes began like a vsocket offer but are none ({}): staying on tcp, "
                     + "the bytes go to the application", host, e.getMessage());
             offerDone(null, null);
             return 0;
         }
         if (message == null) {
-            if (n < 0) {
-                offerDone(null, "closed in the middle of its offer");
-            } else if (offerStallTimer == null) {
-                offerStallTimer = host.eventLoop().schedule(this::offerStalled, config.getHelloTimeoutMillis(),
-                        TimeUnit.MILLISECONDS);
-            }
-            return 0; // the rest of the offer comes before any byte of the server's own
+            return waitForTheOffersRest(n);
         }
         if (!(message instanceof Hello.ServerHello offer)) {
             logger.info("{}: the server sent a vsocket {} where its offer belongs: staying on tcp", host,
@@ -513,6 +523,17 @@ public final class ShmUpgradeLink implements ConnectionLink {
             return 0;
         }
         offerDone(offer, null);
+        return 0;
+    }
+
+    /** Client: part of an offer came ({@code n}: what the last read returned); the rest comes before any byte of the server's own. */
+    private int waitForTheOffersRest(int n) {
+        if (n < 0) {
+            offerDone(null, "closed in the middle of its offer");
+        } else if (offerStallTimer == null) {
+            offerStallTimer = host.eventLoop().schedule(this::offerStalled, config.getHelloTimeoutMillis(),
+                    TimeUnit.MILLISECONDS);
+        }
         return 0;
     }
 
@@ -649,7 +670,7 @@ public final class ShmUpgradeLink implements ConnectionLink {
     /** Server: on the rendezvous's loop; the memory is mapped off the loops, then handed to this connection's. */
     private void descriptorsSent(int[] fds) {
         if (!offTheLoop(() -> mapShm(fds), this::attach)) {
-            FileDescriptors.closeQuietly(fds);
+            PeerDescriptors.close(fds);
         }
     }
 

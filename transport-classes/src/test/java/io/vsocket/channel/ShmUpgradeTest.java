@@ -310,6 +310,28 @@ class ShmUpgradeTest {
         byte[] offer = new byte[encoded.readableBytes()];
         encoded.readBytes(offer);
         encoded.release();
+        staysOnTcpWithoutTheOffer(offer);
+    }
+
+    /**
+     * A server of another hello version (4: doorbells as eventfds): its offer comes off the stream
+     * whole, unread, and the client stays on tcp — the server's own bytes behind it are the
+     * application's, the offer is not.
+     */
+    @Test
+    void anOfferOfAnotherVersionComesOffTheStreamAndTheConnectionStaysOnTcp() throws Exception {
+        ByteBuf encoded = Unpooled.buffer();
+        Hello.encode(new Hello.ServerHello(new byte[Hello.TOKEN_LENGTH], 65536, Map.of(VSocketLink.SHM,
+                shmOffer(HostIdentity.local(), "vsocket-test-nobody-" + System.nanoTime()), VSocketLink.TCP,
+                new byte[0])), encoded);
+        encoded.setByte(8, Hello.VERSION - 1);
+        byte[] offer = new byte[encoded.readableBytes()];
+        encoded.readBytes(offer);
+        encoded.release();
+        staysOnTcpWithoutTheOffer(offer);
+    }
+
+    private void staysOnTcpWithoutTheOffer(byte[] offer) throws Exception {
         try (ServerSocket plain = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
             CompletableFuture<Socket> accepted = CompletableFuture.supplyAsync(() -> {
                 try {

@@ -34,12 +34,15 @@ public final class Doorbell implements AutoCloseable {
      */
     private static final int DRAIN_ROUNDS = 8;
     /**
-     * Wake-ups {@link #answer() answered} per read-back. An end holds 278 one-byte rings before the
-     * other end's sends fail (Linux 6.1, the default send buffer); a well-behaved peer rings at most
-     * a few times per wake-up (once per flag this side set before it slept); and a read-back is a
-     * system call the wake-up does not otherwise pay.
+     * Wake-ups {@link #answer() answered} per read-back. The other end's default send buffer holds 278
+     * one-byte rings before its sends fail (Linux 6.1 and 6.18), and a ring it loses that way would wake
+     * nobody: the watcher is edge-triggered, and what it left unread was reported already. A
+     * well-behaved peer rings at most about four times per wake-up (once per flag this side set before
+     * it slept, and a link has two; a set-up's signal), so 16 at most between read-backs: room to spare
+     * for a send buffer a twelfth of the default. A read-back is a system call the wake-up does not
+     * otherwise pay.
      */
-    static final int ANSWERS_PER_DRAIN = 16;
+    static final int ANSWERS_PER_DRAIN = 4;
 
     private final int fd;
     /**
@@ -48,7 +51,8 @@ public final class Doorbell implements AutoCloseable {
      */
     private final Arena arena = Arena.ofAuto();
     private final MemorySegment ringByte;
-    private final MemorySegment drainBuffer;
+    /** A {@code recvmsg} into a {@link #DRAIN_CHUNK} buffer, with room for any descriptors the peer passes. */
+    private final MemorySegment drainMessage;
     private final MemorySegment errno;
     private final MemorySegment ringErrno;
     private volatile boolean closed;
@@ -58,7 +62,7 @@ public final class Doorbell implements AutoCloseable {
     private Doorbell(int fd) {
         this.fd = fd;
         this.ringByte = arena.allocate(1);
-        this.drainBuffer = arena.allocate(DRAIN_CHUNK);
+        this.drainMessage = UnixSocket.receiveMessage(arena, arena.allocate(DRAIN_CHUNK));
         this.errno = Downcalls.newErrnoState(arena);
         this.ringErrno = Downcalls.newErrnoState(arena);
     }
@@ -83,8 +87,11 @@ public final class Doorbell implements AutoCloseable {
     /**
      * Takes ownership of a doorbell's end received from the peer's process: refused (and closed) when it
      * is no Unix stream socket — an eventfd (what a peer of an older version sends), a pipe or a file
-     * could block a ring or take its bytes somewhere else. Its flags are left as they came: rings and
-     * drains never block, whatever they say.
+     * could block a ring or take its bytes somewhere else. Its flags are left as they came: they cannot
+     * make a ring or a drain wait. (A peer that kept a copy of this end could still hold a drain up in
+     * the kernel's lock on the socket's reads, by reading it itself into memory whose page fault never
+     * ends — a file on a FUSE mount it serves: beyond what this side can prevent without an end of its
+     * own making.)
      */
     public static Doorbell adopt(int fd) throws NativeIoException {
         try (Arena arena = Arena.ofConfined()) {
@@ -96,7 +103,7 @@ public final class Doorbell implements AutoCloseable {
                 length.set(JAVA_INT, 0, Integer.BYTES);
                 if (LibC.getsockopt(errno, fd, LibC.SOL_SOCKET, wanted[i], value, length) != 0
                         || value.get(JAVA_INT, 0) != wanted[i + 1]) {
-                    FileDescriptors.closeQuietly(fd);
+                    PeerDescriptors.close(fd);
                     throw new NativeIoException("a received doorbell that is no Unix stream socket", LibC.EINVAL);
                 }
             }
@@ -110,8 +117,8 @@ public final class Doorbell implements AutoCloseable {
 
     /**
      * Wakes whoever watches the other end: one byte, sent without ever blocking. A ring that cannot be
-     * sent needs no retry: the other end still holds unread rings (its watcher was woken by them), or it
-     * is closed. Safe from any thread.
+     * sent is dropped: the other end holds so many unread rings that its owner is not reading them back
+     * (a well-behaved one does, {@link #ANSWERS_PER_DRAIN}), or it is closed. Safe from any thread.
      */
     public void ring() {
         // Under the lock, and never after close: once closed, the number may belong to another file.
@@ -127,26 +134,62 @@ public final class Doorbell implements AutoCloseable {
 
     /**
      * Called on each wake-up by this end: reads the rings back every {@link #ANSWERS_PER_DRAIN}th time,
-     * so that they never fill the socket and turn the peer's next ring away. Owner thread only.
+     * so that they never fill the socket and turn the peer's next ring away. False when the peer passed
+     * descriptors through the doorbell, which no well-behaved peer does (they are
+     * {@linkplain PeerDescriptors closed} off this thread). Owner thread only.
      */
-    public void answer() {
+    public boolean answer() {
         if (++unanswered >= ANSWERS_PER_DRAIN) {
             unanswered = 0;
-            drain();
+            return drain();
         }
+        return true;
     }
 
-    /** Reads back the rings that arrived (a bounded share of a flood), without blocking. Owner thread only. */
-    public void drain() {
+    /**
+     * Reads back the rings that arrived (a bounded share of a flood), without blocking; false when
+     * descriptors came with them (see {@link #answer()}). Owner thread only.
+     */
+    public synchronized boolean drain() {
+        boolean clean = true;
         for (int i = 0; i < DRAIN_ROUNDS && !closed; i++) {
-            if (LibC.recv(errno, fd, drainBuffer, DRAIN_CHUNK, LibC.MSG_DONTWAIT) < DRAIN_CHUNK) {
-                return; // all of them (or none: EAGAIN; or the other end closed)
+            long n = LibC.recvmsg(errno, fd, drainMessage, LibC.MSG_DONTWAIT | LibC.MSG_CMSG_CLOEXEC);
+            if (n >= 0) {
+                // Taken, never left to the kernel: it would close them on this thread (see PeerDescriptors).
+                // (And the message's room for them is set again for the next call.)
+                int[] passed = UnixSocket.receivedFds(drainMessage);
+                if (passed.length > 0) {
+                    PeerDescriptors.close(passed);
+                    clean = false;
+                }
+            }
+            if (n < DRAIN_CHUNK) {
+                break; // all of them (or none: EAGAIN; or the other end closed)
             }
         }
+        return clean;
     }
 
+    /**
+     * Closes this end, the one this process reads, first reading out anything the peer left in it
+     * (descriptors it passed would otherwise be released by the close, on this thread: see {@link
+     * UnixSocket#close()}).
+     */
     @Override
     public synchronized void close() {
+        if (!closed) {
+            closed = true;
+            UnixSocket.emptyBeforeClose(fd);
+            LibC.close(errno, fd);
+        }
+    }
+
+    /**
+     * Closes this process's copy of the end it {@linkplain Pair#given() gave} the peer, once sent (or
+     * not): without {@link #close()}'s shut-down, which is the socket's and would end the peer's
+     * reading too; and with nothing of the peer's to read out, since only this side's own end sends to it.
+     */
+    public synchronized void closeGiven() {
         if (!closed) {
             closed = true;
             LibC.close(errno, fd);

@@ -67,7 +67,7 @@ public final class MemFd implements AutoCloseable {
         long size = LibC.lseek(errno, fd, 0, LibC.SEEK_END);
         if (size < 0) {
             int e = Downcalls.errno(errno);
-            FileDescriptors.closeQuietly(fd);
+            PeerDescriptors.close(fd); // a peer's file, whatever it is: its close may wait
             throw new NativeIoException("lseek(" + fd + ", 0, SEEK_END)", e);
         }
         return new MemFd(fd, size);

@@ -33,6 +33,12 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 public final class UnixSocket implements AutoCloseable {
     /** {@code sizeof(sun_path) - 1}: the leading NUL takes one byte. */
     public static final int MAX_NAME_BYTES = sockaddr_un.SUN_PATH_SIZE - 1;
+    /**
+     * The most descriptors one message can carry ({@code SCM_MAX_FD}). Every receive makes room for
+     * them all: the kernel closes those that do not fit on the receiving thread, where a peer's file can
+     * hold the close (see {@link PeerDescriptors}).
+     */
+    static final int MAX_PASSED = 253;
 
     private final int fd;
     /** The abstract name as {@code ss} prints it, with {@code @} for the leading NUL; for messages. */
@@ -184,6 +190,11 @@ public final class UnixSocket implements AutoCloseable {
      */
     public void send(byte[] data, int... fds) throws IOException {
         ensureOpen();
+        send(fd, address, data, fds);
+    }
+
+    /** {@link #send(byte[], int...)} on a raw socket {@code fd} ({@code what} names it in errors). */
+    static void send(int fd, String what, byte[] data, int... fds) throws IOException {
         if (data.length == 0) {
             throw new IllegalArgumentException("nothing to send: a stream socket needs at least one byte"
                     + (fds.length > 0 ? " to carry descriptors" : ""));
@@ -214,11 +225,11 @@ public final class UnixSocket implements AutoCloseable {
                 e = n >= 0 ? 0 : Downcalls.errno(errno);
             } while (e == LibC.EINTR);
             if (n < 0) {
-                throw new NativeIoException("sendmsg(" + address + ", " + data.length + " bytes, "
+                throw new NativeIoException("sendmsg(" + what + ", " + data.length + " bytes, "
                         + fds.length + " fds)", e);
             }
             if (n != data.length) {
-                throw new IOException("sendmsg(" + address + ") sent only " + n + " of " + data.length + " bytes");
+                throw new IOException("sendmsg(" + what + ") sent only " + n + " of " + data.length + " bytes");
             }
         }
     }
@@ -227,9 +238,9 @@ public final class UnixSocket implements AutoCloseable {
      * One non-blocking {@code recvmsg} of up to {@code maxBytes} bytes and {@code maxFds} descriptors
      * ({@code MSG_CMSG_CLOEXEC}, so they arrive close-on-exec). Returns null when nothing is pending,
      * a {@link Received#isEndOfStream() end of stream} when the peer has closed. If the peer sent more
-     * descriptors than fit ({@code MSG_CTRUNC}; also what the kernel reports when this process is out
-     * of descriptors), every descriptor that did arrive is closed and an {@link IOException} is thrown:
-     * the rest are lost, so the connection should be dropped.
+     * descriptors than {@code maxFds}, or the kernel could not pass them all ({@code MSG_CTRUNC}: this
+     * process is out of descriptors), every descriptor that did arrive is {@linkplain PeerDescriptors
+     * closed} and an {@link IOException} is thrown: the connection should be dropped.
      */
     public Received receive(int maxBytes, int maxFds) throws IOException {
         ensureOpen();
@@ -238,18 +249,7 @@ public final class UnixSocket implements AutoCloseable {
         }
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment buf = arena.allocate(maxBytes);
-            MemorySegment iov = iovec.allocate(arena);
-            iovec.iov_base(iov, buf);
-            iovec.iov_len(iov, maxBytes);
-            MemorySegment msg = msghdr.allocate(arena);
-            msghdr.msg_iov(msg, iov);
-            msghdr.msg_iovlen(msg, 1);
-            MemorySegment control = MemorySegment.NULL;
-            if (maxFds > 0) {
-                control = arena.allocate(LibC.CMSG_SPACE((long) maxFds * Integer.BYTES), cmsghdr.LAYOUT.byteAlignment());
-                msghdr.msg_control(msg, control);
-                msghdr.msg_controllen(msg, control.byteSize());
-            }
+            MemorySegment msg = receiveMessage(arena, buf);
             MemorySegment errno = Downcalls.threadErrnoState();
             long n;
             int e;
@@ -263,17 +263,42 @@ public final class UnixSocket implements AutoCloseable {
                 }
                 throw new NativeIoException("recvmsg(" + address + ")", e);
             }
-            int[] fds = maxFds > 0 ? receivedFds(control, msghdr.msg_controllen(msg)) : new int[0];
-            if ((msghdr.msg_flags(msg) & LibC.MSG_CTRUNC) != 0) {
-                for (int received : fds) {
-                    FileDescriptors.closeQuietly(received);
-                }
-                throw new IOException("recvmsg(" + address + "): control data truncated (MSG_CTRUNC): the peer sent"
-                        + " more than " + maxFds + " descriptors, or this process is out of descriptors; closed the "
-                        + fds.length + " that arrived");
+            int[] fds = receivedFds(msg);
+            if ((msghdr.msg_flags(msg) & LibC.MSG_CTRUNC) != 0 || fds.length > maxFds) {
+                PeerDescriptors.close(fds);
+                throw new IOException("recvmsg(" + address + "): " + ((msghdr.msg_flags(msg) & LibC.MSG_CTRUNC) != 0
+                        ? "control data truncated (MSG_CTRUNC): this process is out of descriptors" : "the peer sent "
+                        + fds.length + " descriptors, more than " + maxFds) + "; closed the " + fds.length + " that arrived");
             }
             return new Received(buf.asSlice(0, n).toArray(JAVA_BYTE), fds);
         }
+    }
+
+    /**
+     * A {@code msghdr} for one {@code recvmsg} into {@code buf}, with room for {@link #MAX_PASSED}
+     * descriptors. Its {@code msg_controllen} must be set again before each further call.
+     */
+    static MemorySegment receiveMessage(Arena arena, MemorySegment buf) {
+        MemorySegment iov = iovec.allocate(arena);
+        iovec.iov_base(iov, buf);
+        iovec.iov_len(iov, buf.byteSize());
+        MemorySegment msg = msghdr.allocate(arena);
+        msghdr.msg_iov(msg, iov);
+        msghdr.msg_iovlen(msg, 1);
+        MemorySegment control = arena.allocate(LibC.CMSG_SPACE((long) MAX_PASSED * Integer.BYTES),
+                cmsghdr.LAYOUT.byteAlignment());
+        msghdr.msg_control(msg, control);
+        msghdr.msg_controllen(msg, control.byteSize());
+        return msg;
+    }
+
+    /** The descriptors a {@code recvmsg} into {@code msg} (from {@link #receiveMessage}) passed; then makes it ready for the next. */
+    static int[] receivedFds(MemorySegment msg) {
+        MemorySegment control = msghdr.msg_control(msg).reinterpret(LibC.CMSG_SPACE((long) MAX_PASSED * Integer.BYTES));
+        long length = msghdr.msg_controllen(msg);
+        int[] fds = length == 0 ? new int[0] : receivedFds(control, length);
+        msghdr.msg_controllen(msg, control.byteSize());
+        return fds;
     }
 
     /** The descriptors of every {@code SCM_RIGHTS} message in the first {@code length} bytes of {@code control}. */
@@ -315,7 +340,13 @@ public final class UnixSocket implements AutoCloseable {
         }
     }
 
-    /** Closes the descriptor once; later calls do nothing. */
+    /**
+     * Closes the descriptor once; later calls do nothing. Descriptors a peer queued to this socket and
+     * nobody read would be released by the close, on this thread, where a peer's file can hold it
+     * ({@link PeerDescriptors}): so the socket first stops taking more ({@code shutdown(SHUT_RD)}), and
+     * what it holds is read out and those descriptors closed as a peer's are. A listener first takes its
+     * pending connections, for the same reason.
+     */
     @Override
     public void close() throws NativeIoException {
         synchronized (this) {
@@ -324,7 +355,26 @@ public final class UnixSocket implements AutoCloseable {
             }
             open = false;
         }
+        emptyBeforeClose(fd);
         FileDescriptors.close(fd, address);
+    }
+
+    /** Leaves nothing a peer passed in {@code fd}'s queues (see {@link #close()}). */
+    static void emptyBeforeClose(int fd) {
+        MemorySegment errno = Downcalls.threadErrnoState();
+        int child;
+        while ((child = LibC.accept4(errno, fd, MemorySegment.NULL, MemorySegment.NULL,
+                LibC.SOCK_NONBLOCK | LibC.SOCK_CLOEXEC)) >= 0) {
+            emptyBeforeClose(child);
+            FileDescriptors.closeQuietly(child);
+        }
+        LibC.shutdown(errno, fd, LibC.SHUT_RD);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment msg = receiveMessage(arena, arena.allocate(4096));
+            while (LibC.recvmsg(errno, fd, msg, LibC.MSG_CMSG_CLOEXEC | LibC.MSG_DONTWAIT) > 0) {
+                PeerDescriptors.close(receivedFds(msg));
+            }
+        }
     }
 
     private void closeQuietly() {

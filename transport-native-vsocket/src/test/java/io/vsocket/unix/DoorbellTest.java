@@ -10,6 +10,7 @@ import java.time.Duration;
 
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -111,9 +112,39 @@ class DoorbellTest {
     }
 
     @Test
+    void descriptorsPassedThroughTheDoorbellAreTakenAndClosedOffTheDrainingThread() throws Exception {
+        Doorbell.Pair pair = Doorbell.pair();
+        try (Doorbell kept = pair.kept(); Doorbell given = pair.given(); LingeringTcp lingering = LingeringTcp.open()) {
+            // A hostile peer passes a socket whose last close waits a minute, and lets go of its own copy: left
+            // to the kernel, the drain's recv would release it, and wait, on the loop that drains.
+            int fd = lingering.detach();
+            UnixSocket.send(kept.fd(), "the peer's end", new byte[] {1}, fd);
+            FileDescriptors.closeQuietly(fd);
+            boolean clean = assertTimeoutPreemptively(Duration.ofSeconds(10), given::drain,
+                    "the drain waited on the peer's lingering socket");
+            assertFalse(clean, "the drain tells that the peer passed a descriptor");
+            kept.ring();
+            assertTrue(given.drain(), "rings alone again");
+        }
+    }
+
+    @Test
+    void closingAnEndThatHoldsAPassedDescriptorReturns() throws Exception {
+        Doorbell.Pair pair = Doorbell.pair();
+        Doorbell given = pair.given();
+        try (Doorbell kept = pair.kept(); LingeringTcp lingering = LingeringTcp.open()) {
+            int fd = lingering.detach();
+            UnixSocket.send(kept.fd(), "the peer's end", new byte[] {1}, fd);
+            FileDescriptors.closeQuietly(fd);
+            // Never drained: the close itself would release the queued socket on this thread.
+            assertTimeoutPreemptively(Duration.ofSeconds(10), given::close, "the close waited on the peer's lingering socket");
+        }
+    }
+
+    @Test
     void ringsToAClosedEndReturn() throws Exception {
         Doorbell.Pair pair = Doorbell.pair();
-        pair.given().close(); // the peer's process ended
+        pair.given().closeGiven(); // the peer's process ended
         try (Doorbell kept = pair.kept()) {
             assertTimeoutPreemptively(Duration.ofSeconds(10), () -> {
                 kept.ring(); // EPIPE, and no SIGPIPE
@@ -137,13 +168,14 @@ class DoorbellTest {
         for (int fd : new int[] {fromEventFd, fromMemFd, datagrams[0]}) {
             NativeIoException e = assertThrows(NativeIoException.class, () -> Doorbell.adopt(fd));
             assertTrue(e.getMessage().contains("no Unix stream socket"), e.getMessage());
+            assertTrue(PeerDescriptors.settle(5000), "closed off this thread (a socket's close could wait)");
             assertEquals(-1, fcntlGetFd(fd), "the refused descriptor " + fd + " is closed");
         }
 
         Doorbell.Pair pair = Doorbell.pair();
         try (Doorbell kept = pair.kept(); Doorbell adopted = Doorbell.adopt(FileDescriptors.duplicate(pair.given().fd()));
              Epoll epoll = Epoll.create(4)) {
-            pair.given().close(); // sent: the adopted copy is the peer's end now
+            pair.given().closeGiven(); // sent: the adopted copy is the peer's end now
             epoll.add(adopted.fd(), LibC.EPOLLIN | LibC.EPOLLET, 2);
             kept.ring();
             assertEquals(1, epoll.wait(0), "the adopted end is rung");

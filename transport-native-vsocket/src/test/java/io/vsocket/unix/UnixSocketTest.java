@@ -10,6 +10,7 @@ import java.lang.foreign.MemorySegment;
 import java.net.ConnectException;
 import java.nio.channels.ClosedChannelException;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.UUID;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
@@ -20,6 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Abstract-namespace unix sockets: connect/accept, bytes with descriptors, credentials, errors. */
@@ -142,7 +144,48 @@ class UnixSocketTest {
                 }
             }
             assertNotNull(e);
-            assertTrue(e.getMessage().contains("MSG_CTRUNC") && e.getMessage().contains("@" + name), e.getMessage());
+            assertTrue(e.getMessage().contains("the peer sent 3 descriptors, more than 1") && e.getMessage().contains("@" + name),
+                    e.getMessage());
+        }
+    }
+
+    /**
+     * A peer's descriptors are never released on the thread that receives or closes: the kernel runs a
+     * file's last close there, and a TCP socket set to linger with bytes nobody reads holds it a minute.
+     */
+    @Test
+    void aPeersLingeringSocketHoldsUpNeitherAReceiveThatRefusesItNorAClose() throws Exception {
+        String name = randomName();
+        try (UnixSocket server = UnixSocket.listen(name, 4); LingeringTcp lingering = LingeringTcp.open();
+             LingeringTcp another = LingeringTcp.open()) {
+            UnixSocket client = UnixSocket.connect(name);
+            UnixSocket refusing = acceptOne(server);
+            int fd = lingering.detach();
+            client.send(new byte[] {1}, fd, fd); // two where one is asked for
+            client.send(new byte[] {2}, fd); // and one left unread
+            FileDescriptors.closeQuietly(fd);
+            client.close();
+            IOException e = assertTimeoutPreemptively(Duration.ofSeconds(10), () -> {
+                for (int i = 0; i < 2000; i++) {
+                    try {
+                        refusing.receive(1, 1);
+                    } catch (IOException refused) {
+                        return refused;
+                    }
+                    Thread.sleep(1);
+                }
+                return null;
+            }, "the receive waited on the peer's lingering socket");
+            assertNotNull(e, "two descriptors where one was asked for are refused");
+            assertTimeoutPreemptively(Duration.ofSeconds(10), refusing::close, "the close waited on the queued socket");
+
+            // A listener's pending connection, its message unread, when the listener closes.
+            UnixSocket late = UnixSocket.connect(name);
+            int again = another.detach();
+            late.send(new byte[] {3}, again);
+            FileDescriptors.closeQuietly(again);
+            late.close();
+            assertTimeoutPreemptively(Duration.ofSeconds(10), server::close, "the listener's close waited");
         }
     }
 

@@ -40,6 +40,12 @@ final class ProcessResources {
         }
 
         static Snapshot take() throws IOException {
+            try {
+                // A peer's descriptors this process refused may still be closing on their own thread: counted after.
+                io.vsocket.unix.PeerDescriptors.settle(5000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
             long fds;
             long memfdFds = 0;
             try (Stream<Path> list = Files.list(Path.of("/proc/self/fd"))) {

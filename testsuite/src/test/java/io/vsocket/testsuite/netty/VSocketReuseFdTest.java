@@ -13,7 +13,7 @@ import java.util.List;
 /**
  * Netty's {@link AbstractSocketReuseFdTest} on vsocket: 100 connections opened at once, each
  * exchanging a payload and closing, so descriptors (the TCP sockets, and on shm the memfds and
- * eventfds of each link) are closed and handed out again by the kernel while other connections
+ * doorbell ends of each link) are closed and handed out again by the kernel while other connections
  * are still using theirs. Netty runs it on epoll's domain sockets; here it runs over TCP addresses.
  */
 class VSocketReuseFdTest extends AbstractSocketReuseFdTest {

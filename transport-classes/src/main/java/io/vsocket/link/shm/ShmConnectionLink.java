@@ -39,7 +39,7 @@ public final class ShmConnectionLink extends RingConnectionLink {
      * After this long without work a link leaves its loop's turns: it parks, and its doorbell (or its
      * channel writing, or wanting to read) brings it back. A loop's turn then costs in proportion to
      * the links with work, not to every link it holds; the peer of a parked link pays a doorbell
-     * (an eventfd write) on its next message, which a link busier than this never does.
+     * (a one-byte send) on its next message, which a link busier than this never does.
      */
     static final long PARK_AFTER_NANOS =
             TimeUnit.MICROSECONDS.toNanos(Long.getLong("io.vsocket.shmParkAfterMicros", 1000L));
@@ -363,7 +363,10 @@ public final class ShmConnectionLink extends RingConnectionLink {
         public void handle(IoRegistration registration, IoEvent event) {
             if (!closed && !stale) {
                 // Edge-triggered: each ring is an event, read back or not (now and then, so they never fill it).
-                shm.answerDoorbell();
+                if (!shm.answerDoorbell()) {
+                    host.failed(new RingProtocolException("the peer passed descriptors through the shm link's doorbell"));
+                    return;
+                }
                 Runnable watcher = doorbellWatcher;
                 if (watcher != null) {
                     watcher.run();
@@ -375,7 +378,7 @@ public final class ShmConnectionLink extends RingConnectionLink {
 
         @Override
         public void close() {
-            // The link owns the eventfd; closing the link closes it.
+            // The link owns the doorbell; closing the link closes it.
         }
     }
 }

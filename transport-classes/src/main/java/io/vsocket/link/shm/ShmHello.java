@@ -8,7 +8,7 @@ import io.vsocket.link.HelloPartException;
 import io.vsocket.link.LinkHello;
 import io.vsocket.link.LinkSettings;
 import io.vsocket.link.VSocketLink;
-import io.vsocket.unix.FileDescriptors;
+import io.vsocket.unix.PeerDescriptors;
 
 import java.io.IOException;
 import java.util.concurrent.RejectedExecutionException;
@@ -123,13 +123,13 @@ public final class ShmHello implements LinkHello {
             try {
                 connection.host().eventLoop().execute(() -> descriptorsArrived(fds));
             } catch (RejectedExecutionException e) {
-                FileDescriptors.closeQuietly(fds);
+                PeerDescriptors.close(fds);
             }
         }
 
         private void descriptorsArrived(int[] fds) {
             if (closed || descriptors != null) {
-                FileDescriptors.closeQuietly(fds);
+                PeerDescriptors.close(fds);
                 return;
             }
             descriptors = fds;
@@ -182,7 +182,7 @@ public final class ShmHello implements LinkHello {
             closed = true;
             rendezvous.forget(connection.token());
             if (descriptors != null) {
-                FileDescriptors.closeQuietly(descriptors);
+                PeerDescriptors.close(descriptors);
                 descriptors = null;
             }
         }

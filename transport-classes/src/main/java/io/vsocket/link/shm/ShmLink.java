@@ -12,7 +12,7 @@ import io.vsocket.stream.RingSource;
 import io.vsocket.stream.StreamLink;
 import io.vsocket.stream.SendCursor;
 import io.vsocket.unix.Doorbell;
-import io.vsocket.unix.FileDescriptors;
+import io.vsocket.unix.PeerDescriptors;
 import io.vsocket.unix.MappedRegion;
 import io.vsocket.unix.MemFd;
 import io.vsocket.unix.NativeIoException;
@@ -183,7 +183,8 @@ public final class ShmLink implements StreamLink {
             return new Offer(link, memFd, bell.given());
         } catch (NativeIoException | RuntimeException e) {
             if (bell != null) {
-                Resources.closeQuietly(bell.kept(), bell.given());
+                bell.given().closeGiven();
+                bell.kept().close();
             }
             Resources.closeQuietly(region, memFd);
             throw e;
@@ -214,7 +215,7 @@ public final class ShmLink implements StreamLink {
                 doorbell = Doorbell.adopt(fd);
             } finally {
                 if (doorbellFd >= 0) {
-                    FileDescriptors.closeQuietly(doorbellFd);
+                    PeerDescriptors.close(doorbellFd);
                 }
             }
             // Seals first, then the size: read before the seals, a size could change in between (and a
@@ -264,7 +265,8 @@ public final class ShmLink implements StreamLink {
          */
         @Override
         public void close() {
-            Resources.closeQuietly(memFd, peerDoorbell);
+            Resources.closeQuietly(memFd);
+            peerDoorbell.closeGiven();
         }
     }
 
@@ -273,9 +275,12 @@ public final class ShmLink implements StreamLink {
         return doorbell.fd();
     }
 
-    /** On each wake-up by the doorbell: now and then reads the peer's rings back ({@link Doorbell#answer()}). */
-    public void answerDoorbell() {
-        doorbell.answer();
+    /**
+     * On each wake-up by the doorbell: now and then reads the peer's rings back ({@link Doorbell#answer()}).
+     * False when the peer passed descriptors through it: a peer no vsocket is, whose link should go.
+     */
+    public boolean answerDoorbell() {
+        return doorbell.answer();
     }
 
     /** Bytes this side may still write into the peer's ring. */

@@ -10,7 +10,7 @@ import io.vsocket.link.LinkHello;
 import io.vsocket.link.Resources;
 import io.vsocket.loop.VSocketIoHandle;
 import io.vsocket.loop.VSocketIoOps;
-import io.vsocket.unix.FileDescriptors;
+import io.vsocket.unix.PeerDescriptors;
 import io.vsocket.unix.UnixSocket;
 
 import java.io.IOException;
@@ -256,9 +256,7 @@ public final class ShmRendezvous implements VSocketIoHandle, LinkHello.Listener 
                 logger.debug("shm rendezvous {}: SO_PEERCRED failed", name, e);
             }
             if (waiter == null) {
-                for (int fd : fds) {
-                    FileDescriptors.closeQuietly(fd);
-                }
+                PeerDescriptors.close(fds);
                 return;
             }
             if (waiter.keepsConnection()) {
