@@ -193,8 +193,11 @@ public final class UnixSocket implements AutoCloseable {
         send(fd, address, data, fds);
     }
 
-    /** {@link #send(byte[], int...)} on a raw socket {@code fd} ({@code what} names it in errors). */
-    static void send(int fd, String what, byte[] data, int... fds) throws IOException {
+    /**
+     * {@link #send(byte[], int...)} on a raw connected Unix socket {@code fd} that no {@code UnixSocket}
+     * owns ({@code what} names it in errors).
+     */
+    public static void send(int fd, String what, byte[] data, int... fds) throws IOException {
         if (data.length == 0) {
             throw new IllegalArgumentException("nothing to send: a stream socket needs at least one byte"
                     + (fds.length > 0 ? " to carry descriptors" : ""));

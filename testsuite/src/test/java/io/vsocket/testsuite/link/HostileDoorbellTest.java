@@ -14,6 +14,8 @@ import io.vsocket.ffm.Downcalls;
 import io.vsocket.ffm.libc.LibC;
 import io.vsocket.link.VSocketLink;
 import io.vsocket.link.shm.ShmLink;
+import io.vsocket.unix.EventFd;
+import io.vsocket.unix.UnixSocket;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -123,6 +125,73 @@ class HostileDoorbellTest {
             }
         } finally {
             release.countDown();
+            for (Channel c : new Channel[] {hostile, victim, server}) {
+                if (c != null) {
+                    c.close().await(10, TimeUnit.SECONDS);
+                }
+            }
+        }
+    }
+
+    /**
+     * A socket pair carries descriptors too, which no vsocket peer passes through its doorbell; the
+     * kernel would release one that nobody takes on the loop that reads the doorbell back, and a
+     * peer's file can make that wait (DoorbellTest: a lingering TCP socket). The server's loop takes
+     * it, closes it off the loop, and drops the link with an error that says what happened.
+     */
+    @Test
+    void aPeerThatPassesDescriptorsThroughTheDoorbellLosesItsLinkSaySo() throws Exception {
+        CompletableFuture<Throwable> serverSaw = new CompletableFuture<>();
+        Channel server = Peers.vsocketServer(serverGroup, List.of(VSocketLink.SHM), new ChannelInitializer<Channel>() {
+            @Override
+            protected void initChannel(Channel ch) {
+                ch.pipeline().addLast(new ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+                        serverSaw.complete(cause);
+                        ctx.close();
+                    }
+                }, Peers.Echo.INSTANCE);
+            }
+        }).bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+        Channel hostile = null;
+        Channel victim = null;
+        try {
+            hostile = Peers.vsocketClient(hostileGroup, List.of(VSocketLink.SHM), new ChannelInboundHandlerAdapter() {
+                @Override
+                public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                    ReferenceCountUtil.release(msg);
+                }
+            }).connect(server.localAddress()).sync().channel();
+            assertEquals(VSocketLink.SHM, Peers.awaitLink(hostile, VSocketLink.SHM));
+            Channel h = hostile;
+            ShmLink hostileLink = hostile.eventLoop().submit(() -> ShmInternals.link(h)).get(10, TimeUnit.SECONDS);
+            assertNotNull(hostileLink, "the hostile client's shm link");
+            try (EventFd passed = EventFd.create()) {
+                hostile.eventLoop().submit(() -> {
+                    UnixSocket.send(hostileLink.doorbellFd(), "the hostile client's doorbell end", new byte[] {1},
+                            passed.fd());
+                    return null;
+                }).get(10, TimeUnit.SECONDS);
+            }
+            // Rings to wake the server's loop as often as it takes to read the doorbell back.
+            for (int i = 0; i < 40 && !serverSaw.isDone(); i++) {
+                hostile.eventLoop().submit(() -> ShmInternals.ringPeer(hostileLink)).get(10, TimeUnit.SECONDS);
+                Thread.sleep(20);
+            }
+            Throwable cause = serverSaw.get(10, TimeUnit.SECONDS);
+            assertTrue(String.valueOf(cause.getMessage()).contains("passed descriptors through the shm link's doorbell"),
+                    () -> "the server's channel says what the peer did: " + cause);
+            assertTrue(hostile.closeFuture().await(10, TimeUnit.SECONDS), "the hostile client's connection ends");
+
+            EchoCheck echo = new EchoCheck();
+            victim = Peers.vsocketClient(clientGroup, List.of(VSocketLink.SHM), echo)
+                    .connect(server.localAddress()).sync().channel();
+            assertEquals(VSocketLink.SHM, Peers.awaitLink(victim, VSocketLink.SHM));
+            echo.expect('z');
+            victim.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {'z'}));
+            assertTrue(echo.seen.get(10, TimeUnit.SECONDS), "the server's loop serves others");
+        } finally {
             for (Channel c : new Channel[] {hostile, victim, server}) {
                 if (c != null) {
                     c.close().await(10, TimeUnit.SECONDS);
