@@ -303,14 +303,7 @@ class ShmUpgradeTest {
      */
     @Test
     void aServerThatNeverTakesTheMemoryLeavesTheConnectionOnTcp() throws Exception {
-        ByteBuf encoded = Unpooled.buffer();
-        Hello.encode(new Hello.ServerHello(new byte[Hello.TOKEN_LENGTH], 65536, Map.of(VSocketLink.SHM,
-                shmOffer(HostIdentity.local(), "vsocket-test-nobody-" + System.nanoTime()), VSocketLink.TCP,
-                new byte[0])), encoded);
-        byte[] offer = new byte[encoded.readableBytes()];
-        encoded.readBytes(offer);
-        encoded.release();
-        staysOnTcpWithoutTheOffer(offer);
+        staysOnTcpWithoutTheOffer(offerNobodyTakes(Hello.VERSION));
     }
 
     /**
@@ -320,15 +313,19 @@ class ShmUpgradeTest {
      */
     @Test
     void anOfferOfAnotherVersionComesOffTheStreamAndTheConnectionStaysOnTcp() throws Exception {
+        staysOnTcpWithoutTheOffer(offerNobodyTakes(Hello.VERSION - 1));
+    }
+
+    /** A server's offer of shm at a rendezvous nobody listens on, in hello {@code version}. */
+    private static byte[] offerNobodyTakes(int version) {
         ByteBuf encoded = Unpooled.buffer();
         Hello.encode(new Hello.ServerHello(new byte[Hello.TOKEN_LENGTH], 65536, Map.of(VSocketLink.SHM,
                 shmOffer(HostIdentity.local(), "vsocket-test-nobody-" + System.nanoTime()), VSocketLink.TCP,
                 new byte[0])), encoded);
-        encoded.setByte(8, Hello.VERSION - 1);
-        byte[] offer = new byte[encoded.readableBytes()];
-        encoded.readBytes(offer);
+        encoded.setByte(8, version); // (the version's byte in the header)
+        byte[] offer = ByteBufUtil.getBytes(encoded);
         encoded.release();
-        staysOnTcpWithoutTheOffer(offer);
+        return offer;
     }
 
     private void staysOnTcpWithoutTheOffer(byte[] offer) throws Exception {

@@ -81,19 +81,9 @@ class HostileDoorbellTest {
         Channel victim = null;
         CountDownLatch release = new CountDownLatch(1);
         try {
-            hostile = Peers.vsocketClient(hostileGroup, List.of(VSocketLink.SHM), new ChannelInboundHandlerAdapter() {
-                @Override
-                public void channelRead(ChannelHandlerContext ctx, Object msg) {
-                    ReferenceCountUtil.release(msg);
-                }
-            }).connect(server.localAddress()).sync().channel();
-            assertEquals(VSocketLink.SHM, Peers.awaitLink(hostile, VSocketLink.SHM));
-            Channel h = hostile;
-            ShmLink hostileLink = hostile.eventLoop().submit(() -> ShmInternals.link(h)).get(10, TimeUnit.SECONDS);
-            assertNotNull(hostileLink, "the hostile client's shm link");
-            Channel child = firstChild.get(10, TimeUnit.SECONDS);
-            ShmLink serverLink = child.eventLoop().submit(() -> ShmInternals.link(child)).get(10, TimeUnit.SECONDS);
-            assertNotNull(serverLink, "the server's side of the hostile client's link");
+            hostile = hostileClient(server);
+            ShmLink hostileLink = shmLinkOf(hostile);
+            ShmLink serverLink = shmLinkOf(firstChild.get(10, TimeUnit.SECONDS));
             // The hostile process stops reading its end (its loop stops), fills it through the server's
             // end, which it keeps a copy of, makes that end blocking, and asks to be rung.
             CountDownLatch jammed = new CountDownLatch(1);
@@ -157,16 +147,8 @@ class HostileDoorbellTest {
         Channel hostile = null;
         Channel victim = null;
         try {
-            hostile = Peers.vsocketClient(hostileGroup, List.of(VSocketLink.SHM), new ChannelInboundHandlerAdapter() {
-                @Override
-                public void channelRead(ChannelHandlerContext ctx, Object msg) {
-                    ReferenceCountUtil.release(msg);
-                }
-            }).connect(server.localAddress()).sync().channel();
-            assertEquals(VSocketLink.SHM, Peers.awaitLink(hostile, VSocketLink.SHM));
-            Channel h = hostile;
-            ShmLink hostileLink = hostile.eventLoop().submit(() -> ShmInternals.link(h)).get(10, TimeUnit.SECONDS);
-            assertNotNull(hostileLink, "the hostile client's shm link");
+            hostile = hostileClient(server);
+            ShmLink hostileLink = shmLinkOf(hostile);
             try (EventFd passed = EventFd.create()) {
                 hostile.eventLoop().submit(() -> {
                     UnixSocket.send(hostileLink.doorbellFd(), "the hostile client's doorbell end", new byte[] {1},
@@ -198,6 +180,25 @@ class HostileDoorbellTest {
                 }
             }
         }
+    }
+
+    /** A client of the hostile group that drops what it reads, on shm. */
+    private static Channel hostileClient(Channel server) throws Exception {
+        Channel hostile = Peers.vsocketClient(hostileGroup, List.of(VSocketLink.SHM), new ChannelInboundHandlerAdapter() {
+            @Override
+            public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                ReferenceCountUtil.release(msg);
+            }
+        }).connect(server.localAddress()).sync().channel();
+        assertEquals(VSocketLink.SHM, Peers.awaitLink(hostile, VSocketLink.SHM));
+        return hostile;
+    }
+
+    /** {@code channel}'s shm link, read on its loop. */
+    private static ShmLink shmLinkOf(Channel channel) throws Exception {
+        ShmLink link = channel.eventLoop().submit(() -> ShmInternals.link(channel)).get(10, TimeUnit.SECONDS);
+        assertNotNull(link, "the shm link of " + channel);
+        return link;
     }
 
     /**
