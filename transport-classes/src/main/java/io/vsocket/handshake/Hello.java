@@ -35,8 +35,9 @@ public final class Hello {
     static final byte[] MAGIC = {0x00, 'v', 'S', 'K', (byte) 0xD7, 0x1E, 0x5A, (byte) 0xA5};
     /**
      * 5: the shm link's doorbell is a socket pair, of which the client sends the server one end (4 peers
-     * send two eventfds, which an eventfd's peer can make a ring block on); 4: the shm link's doorbells start at one and are rung by writes of zero (a 3 peer making the offer
-     * would start them at zero, and a 4 peer's rings would never wake it); 3: a late choice and its answer
+     * send two eventfds, which an eventfd's peer can make a ring block on); 4: the shm link's doorbells
+     * start at one and are rung by writes of zero (a 3 peer making the offer would start them at zero,
+     * and a 4 peer's rings would never wake it); 3: a late choice and its answer
      * may come in the middle of the stream, behind {@link #LATE_MARKER} (2 peers would read them as the
      * application's bytes); 2: each link's part as its own bytes (1 had the shm and rdma fields in the
      * messages themselves).
@@ -148,6 +149,11 @@ public final class Hello {
         return in.isReadable() && in.readableBytes() < MAGIC.length;
     }
 
+    /** The body length the header at the front of {@code in} declares (it must be there whole), unchecked. */
+    static int bodyLength(ByteBuf in) {
+        return in.getUnsignedShort(in.readerIndex() + HEADER - 2);
+    }
+
     /**
      * How many more bytes the message at the front of {@code in} needs (0: complete), as far as its
      * header says: what a reader takes to read that message and nothing behind it. Its body's length
@@ -158,7 +164,7 @@ public final class Hello {
         if (readable < HEADER) {
             return HEADER - readable;
         }
-        int length = Math.min(in.getUnsignedShort(in.readerIndex() + 10), MAX_BODY);
+        int length = Math.min(bodyLength(in), MAX_BODY);
         return Math.max(0, HEADER + length - readable);
     }
 
@@ -176,7 +182,7 @@ public final class Hello {
         int start = in.readerIndex();
         int version = in.getUnsignedByte(start + 8);
         int type = in.getUnsignedByte(start + 9);
-        int length = in.getUnsignedShort(start + 10);
+        int length = bodyLength(in);
         if (version != VERSION) {
             throw new HelloException("unsupported vsocket hello version " + version + " (this side speaks " + VERSION + ")");
         }

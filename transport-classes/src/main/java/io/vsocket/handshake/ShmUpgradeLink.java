@@ -494,15 +494,13 @@ public final class ShmUpgradeLink implements ConnectionLink {
         try {
             message = Hello.decode(offerBytes);
         } catch (HelloException e) {
-            if (offerBytes.readableBytes() >= Hello.HEADER
-                    && offerBytes.getUnsignedShort(offerBytes.readerIndex() + Hello.HEADER - 2) <= Hello.MAX_BODY) {
+            if (offerBytes.readableBytes() >= Hello.HEADER && Hello.bodyLength(offerBytes) <= Hello.MAX_BODY) {
                 // A whole header: a vsocket message this side cannot read (another version's offer). Off the
                 // stream with it, once whole: the server's own bytes come behind it.
-                int missing = Hello.bytesMissing(offerBytes);
-                if (missing > 0) {
+                if (Hello.bytesMissing(offerBytes) > 0) {
                     return waitForTheOffersRest(n);
                 }
-                offerBytes.skipBytes(Hello.HEADER + offerBytes.getUnsignedShort(offerBytes.readerIndex() + Hello.HEADER - 2));
+                offerBytes.skipBytes(Hello.HEADER + Hello.bodyLength(offerBytes));
                 logger.info("{}: the server's offer is one this side cannot take ({}): staying on tcp", host,
                         e.getMessage());
                 offerDone(null, null);

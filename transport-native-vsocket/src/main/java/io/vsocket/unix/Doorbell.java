@@ -21,9 +21,9 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  * survives a counter filled by writes, but not one the kernel itself fills to the very top (the
  * completion of the peer's kernel AIO aimed at the eventfd), and no per-call non-blocking write exists
  * for an eventfd. Here each end is its own file, and every send says {@code MSG_DONTWAIT}, which no flag
- * of the peer's can undo: a peer that stops reading its end only makes rings to it fail with
- * {@code EAGAIN}, which loses nothing (its end is readable already), and one that closed it makes them
- * fail with {@code EPIPE} (no signal: {@code MSG_NOSIGNAL}).
+ * of the peer's can undo: a peer that stops reading its end only has its own rings turned away
+ * ({@code EAGAIN}: the wake-ups it loses are its own), and one that closed it has them fail with
+ * {@code EPIPE} (no signal: {@code MSG_NOSIGNAL}).
  */
 public final class Doorbell implements AutoCloseable {
     /** Bytes read back per {@code recv}: a well-behaved peer rings a few times per wake-up at most. */
@@ -35,7 +35,7 @@ public final class Doorbell implements AutoCloseable {
     private static final int DRAIN_ROUNDS = 8;
     /**
      * Wake-ups {@link #answer() answered} per read-back. The other end's default send buffer holds 278
-     * one-byte rings before its sends fail (Linux 6.1 and 6.18), and a ring it loses that way would wake
+     * one-byte rings before its sends fail (measured on Linux 6.18), and a ring it loses that way would wake
      * nobody: the watcher is edge-triggered, and what it left unread was reported already. A
      * well-behaved peer rings at most about four times per wake-up (once per flag this side set before
      * it slept, and a link has two; a set-up's signal), so 16 at most between read-backs: room to spare

@@ -39,6 +39,8 @@ public final class UnixSocket implements AutoCloseable {
      * hold the close (see {@link PeerDescriptors}).
      */
     static final int MAX_PASSED = 253;
+    /** The control buffer every receive offers: room for {@link #MAX_PASSED} descriptors. */
+    private static final long CONTROL_SIZE = LibC.CMSG_SPACE((long) MAX_PASSED * Integer.BYTES);
 
     private final int fd;
     /** The abstract name as {@code ss} prints it, with {@code @} for the leading NUL; for messages. */
@@ -267,9 +269,10 @@ public final class UnixSocket implements AutoCloseable {
                 throw new NativeIoException("recvmsg(" + address + ")", e);
             }
             int[] fds = receivedFds(msg);
-            if ((msghdr.msg_flags(msg) & LibC.MSG_CTRUNC) != 0 || fds.length > maxFds) {
+            boolean truncated = (msghdr.msg_flags(msg) & LibC.MSG_CTRUNC) != 0;
+            if (truncated || fds.length > maxFds) {
                 PeerDescriptors.close(fds);
-                throw new IOException("recvmsg(" + address + "): " + ((msghdr.msg_flags(msg) & LibC.MSG_CTRUNC) != 0
+                throw new IOException("recvmsg(" + address + "): " + (truncated
                         ? "control data truncated (MSG_CTRUNC): this process is out of descriptors" : "the peer sent "
                         + fds.length + " descriptors, more than " + maxFds) + "; closed the " + fds.length + " that arrived");
             }
@@ -288,8 +291,7 @@ public final class UnixSocket implements AutoCloseable {
         MemorySegment msg = msghdr.allocate(arena);
         msghdr.msg_iov(msg, iov);
         msghdr.msg_iovlen(msg, 1);
-        MemorySegment control = arena.allocate(LibC.CMSG_SPACE((long) MAX_PASSED * Integer.BYTES),
-                cmsghdr.LAYOUT.byteAlignment());
+        MemorySegment control = arena.allocate(CONTROL_SIZE, cmsghdr.LAYOUT.byteAlignment());
         msghdr.msg_control(msg, control);
         msghdr.msg_controllen(msg, control.byteSize());
         return msg;
@@ -297,7 +299,7 @@ public final class UnixSocket implements AutoCloseable {
 
     /** The descriptors a {@code recvmsg} into {@code msg} (from {@link #receiveMessage}) passed; then makes it ready for the next. */
     static int[] receivedFds(MemorySegment msg) {
-        MemorySegment control = msghdr.msg_control(msg).reinterpret(LibC.CMSG_SPACE((long) MAX_PASSED * Integer.BYTES));
+        MemorySegment control = msghdr.msg_control(msg).reinterpret(CONTROL_SIZE);
         long length = msghdr.msg_controllen(msg);
         int[] fds = length == 0 ? new int[0] : receivedFds(control, length);
         msghdr.msg_controllen(msg, control.byteSize());
