@@ -14,11 +14,13 @@ import io.vsocket.handshake.Hello;
 import io.vsocket.link.Resources;
 import io.vsocket.link.shm.ShmLink;
 import io.vsocket.link.shm.ShmRendezvous;
+import io.vsocket.loop.VSocketIoEvent;
 import io.vsocket.loop.VSocketIoHandle;
 import io.vsocket.loop.VSocketIoHandler;
 import io.vsocket.loop.VSocketIoOps;
 import io.vsocket.loop.VSocketLoopPoller;
 import io.vsocket.stream.RingProtocolException;
+import io.vsocket.unix.Doorbell;
 import io.vsocket.unix.UnixSocket;
 import org.agrona.collections.Object2ObjectHashMap;
 
@@ -290,9 +292,9 @@ final class ShmDatagramPath implements VSocketLoopPoller {
     }
 
     /**
-     * Sets up a link to {@code to}, which offered shm in its reply: creates the rings and doorbell
-     * and hands them to its rendezvous with the request's nonce, keeping the connection as the
-     * link's lifeline. False (the caller forgets the offer) when that fails. The link carries
+     * Sets up a link to {@code to}, which offered shm in its reply: creates the rings and hands them
+     * to its rendezvous with the request's nonce, keeping the connection as the link's doorbell and
+     * lifeline. False (the caller forgets the offer) when that fails. The link carries
      * datagrams once the peer confirms it.
      */
     boolean connect(InetSocketAddress to, PeerRoute peer, int ownRingShift) {
@@ -309,23 +311,22 @@ final class ShmDatagramPath implements VSocketLoopPoller {
             return false;
         }
         UnixSocket connection = null;
-        try {
+        ShmLink shm;
+        try (offer) { // sent (or not): the peer holds its own copy of the memfd
             connection = UnixSocket.connect(look.name());
             if (connection.peerCredentials().uid() != UnixSocket.currentUid()) {
                 throw new IOException(look.name() + " belongs to another user");
             }
             connection.send(key(peer.shmNonce()), offer.descriptors());
+            shm = offer.link(Doorbell.adopt(connection.release()));
         } catch (IOException | RuntimeException e) {
             logger.debug("{}: cannot reach the shm rendezvous of {}: {}", channel, to, e.getMessage());
-            offer.link().close();
             Resources.closeQuietly(connection);
             looks.remove(to);
             return false;
-        } finally {
-            offer.close(); // sent (or not): the peer holds its own copies
         }
-        ShmDatagramLink link = ShmDatagramLink.offered(offer.link(), to, peer.token());
-        add(link, connection);
+        ShmDatagramLink link = ShmDatagramLink.offered(shm, to, peer.token());
+        add(link);
         // A rendezvous that did not expect the nonce (the peer restarted on the same port since it
         // answered) closes the connection, which drops the link; one that never confirms is let go.
         channel.eventLoop().schedule(() -> {
@@ -363,7 +364,7 @@ final class ShmDatagramPath implements VSocketLoopPoller {
         }
         byte[] key = key(nonce);
         expected.put(requester, new Expected(key, token, RING_SIZE << ringShift, now + EXPECT_NANOS));
-        rendezvous.expectKeepingConnection(key, (fds, connection) -> attach(requester, key, fds, connection));
+        rendezvous.expect(key, fds -> attach(requester, key, fds));
     }
 
     /** Forgets the set-ups that waited too long; the resolver's expiry sweep calls it every few seconds. */
@@ -377,7 +378,7 @@ final class ShmDatagramPath implements VSocketLoopPoller {
         }
     }
 
-    private void attach(InetSocketAddress requester, byte[] key, int[] fds, UnixSocket connection) {
+    private void attach(InetSocketAddress requester, byte[] key, int[] fds) {
         Expected e = expected.get(requester);
         if (e != null && e.key() == key) {
             expected.remove(requester);
@@ -391,13 +392,11 @@ final class ShmDatagramPath implements VSocketLoopPoller {
             shm = ShmLink.attach(fds[0], fds[1], 0, ring);
         } catch (IOException | RuntimeException ex) {
             logger.debug("{}: refused the shm link of {}: {}", channel, requester, ex.getMessage());
-            Resources.closeQuietly(connection);
             return;
         }
         if (closed || e == null || e.key() != key) {
             shm.markClosed();
             shm.close();
-            Resources.closeQuietly(connection);
             return;
         }
         ShmDatagramLink link = ShmDatagramLink.attached(shm, requester);
@@ -406,13 +405,12 @@ final class ShmDatagramPath implements VSocketLoopPoller {
         } catch (RingProtocolException | RuntimeException ex) {
             logger.debug("{}: cannot confirm the shm link of {}: {}", channel, requester, ex.getMessage());
             link.close();
-            Resources.closeQuietly(connection);
             return;
         }
         // A link of this requester's that is still here is an earlier one it gave up (it sets up one
         // at a time): the new one carries this side's datagrams to it.
         ShmDatagramLink earlier = sendVia.get(requester);
-        add(link, connection);
+        add(link);
         if (earlier != null && !earlier.isOffered()) {
             sendVia.put(requester, link);
         }
@@ -420,9 +418,9 @@ final class ShmDatagramPath implements VSocketLoopPoller {
         channel.eventLoop().execute(this::pollNow);
     }
 
-    private void add(ShmDatagramLink link, UnixSocket connection) {
+    private void add(ShmDatagramLink link) {
         sendVia.putIfAbsent(link.peer(), link);
-        Attached attached = new Attached(link, connection);
+        Attached attached = new Attached(link);
         links.add(attached);
         attached.watch((IoEventLoop) channel.eventLoop());
         if (!polling) {
@@ -608,15 +606,13 @@ final class ShmDatagramPath implements VSocketLoopPoller {
     }
 
     /**
-     * One link, with its doorbell and its lifeline (the set-up's Unix connection) watched on the
-     * loop: the peer rings the doorbell when it wrote and this side sleeps; the connection hangs up
-     * when the peer closes the link or its process ends.
+     * One link, its doorbell watched on the loop: the set-up's Unix connection, which the peer rings
+     * when it wrote and this side sleeps, and which hangs up when the peer closes the link or its
+     * process ends (its lifeline).
      */
-    private final class Attached {
+    private final class Attached implements VSocketIoHandle {
         final ShmDatagramLink link;
-        private final UnixSocket connection;
         private IoRegistration doorbell;
-        private IoRegistration lifeline;
         boolean dropped;
         /** Whether the channel's socket was read before this link's first datagram was taken. */
         boolean socketReadFirst;
@@ -626,18 +622,15 @@ final class ShmDatagramPath implements VSocketLoopPoller {
          */
         long socketBacklog = -1;
 
-        Attached(ShmDatagramLink link, UnixSocket connection) {
+        Attached(ShmDatagramLink link) {
             this.link = link;
-            this.connection = connection;
         }
 
         void watch(IoEventLoop eventLoop) {
-            int bell = link.link().doorbellFd();
-            eventLoop.register(new Handle(bell, false)).addListener(f -> registered(f, false));
-            eventLoop.register(new Handle(connection.fd(), true)).addListener(f -> registered(f, true));
+            eventLoop.register(this).addListener(this::registered);
         }
 
-        private void registered(io.netty.util.concurrent.Future<?> f, boolean isLifeline) {
+        private void registered(io.netty.util.concurrent.Future<?> f) {
             if (!f.isSuccess()) {
                 logger.debug("{}: cannot watch the shm link to {}", channel, link.peer(), f.cause());
                 if (!dropped) {
@@ -650,28 +643,36 @@ final class ShmDatagramPath implements VSocketLoopPoller {
                 r.cancel();
                 return;
             }
-            if (isLifeline) {
-                lifeline = r;
-                r.submit(VSocketIoOps.of(VSocketIoOps.IN | VSocketIoOps.RDHUP));
+            doorbell = r;
+            r.submit(VSocketIoOps.of(VSocketIoOps.IN | VSocketIoOps.RDHUP | VSocketIoOps.EDGE));
+        }
+
+        @Override
+        public int fd() {
+            return link.link().doorbellFd();
+        }
+
+        @Override
+        public void handle(IoRegistration registration, IoEvent event) {
+            if (dropped || closed) {
+                return;
+            }
+            if (event instanceof VSocketIoEvent e && e.isHangUp()) {
+                lifelineEnded();
+            } else if (link.link().answerDoorbell()) {
+                pollNow();
             } else {
-                doorbell = r;
-                r.submit(VSocketIoOps.of(VSocketIoOps.IN | VSocketIoOps.EDGE));
+                logger.debug("{}: the shm link to {} passed descriptors through its doorbell: dropped", channel,
+                        link.peer());
+                ShmDatagramPath.this.drop(link, true);
             }
         }
 
-        /** Its lifeline hung up (or carried bytes, which it never should): the peer is gone. */
-        void lifelineReady() {
-            try {
-                if (connection.receive(1, 0) == null) {
-                    return; // nothing after all
-                }
-            } catch (IOException e) {
-                // gone either way
-            }
-            // An end, or bytes a peer never sends: what the peer wrote before it went is still
-            // read, then the link goes. A link this side offered that the peer never confirmed was
-            // refused (a rendezvous of another version takes no such set-up): asked again only after a
-            // backoff, not on the next datagram.
+        /** The peer closed its end of the connection, or its process ended: the peer is gone. */
+        private void lifelineEnded() {
+            // What the peer wrote before it went is still read, then the link goes. A link this side
+            // offered that the peer never confirmed was refused (a rendezvous of another version takes
+            // no such set-up): asked again only after a backoff, not on the next datagram.
             poll();
             if (!dropped && !closed) {
                 ShmDatagramPath.this.drop(link, link.isOffered() && !link.confirmed());
@@ -687,51 +688,12 @@ final class ShmDatagramPath implements VSocketLoopPoller {
                 doorbell.cancel();
                 doorbell = null;
             }
-            if (lifeline != null) {
-                lifeline.cancel();
-                lifeline = null;
-            }
             link.close();
-            Resources.closeQuietly(connection);
         }
 
-        /** The loop's handle of one of the link's descriptors. */
-        private final class Handle implements VSocketIoHandle {
-            private final int fd;
-            private final boolean isLifeline;
-
-            Handle(int fd, boolean isLifeline) {
-                this.fd = fd;
-                this.isLifeline = isLifeline;
-            }
-
-            @Override
-            public int fd() {
-                return fd;
-            }
-
-            @Override
-            public void handle(IoRegistration registration, IoEvent event) {
-                if (dropped || closed) {
-                    return;
-                }
-                if (isLifeline) {
-                    lifelineReady();
-                } else {
-                    if (link.link().answerDoorbell()) {
-                        pollNow();
-                    } else {
-                        logger.debug("{}: the shm link to {} passed descriptors through its doorbell: dropped", channel,
-                                link.peer());
-                        ShmDatagramPath.this.drop(link, true);
-                    }
-                }
-            }
-
-            @Override
-            public void close() {
-                // Attached.drop() owns the link and the connection.
-            }
+        @Override
+        public void close() {
+            // drop() owns the link, and with it the connection.
         }
     }
 }

@@ -34,7 +34,9 @@ public final class Hello {
     /** Starts every message; chosen to be unlikely as the first bytes of any plain protocol. */
     static final byte[] MAGIC = {0x00, 'v', 'S', 'K', (byte) 0xD7, 0x1E, 0x5A, (byte) 0xA5};
     /**
-     * 5: the shm link's doorbell is a socket pair, of which the client sends the server one end (4 peers
+     * 6: the shm link's doorbell is the connection the client sent the memory on, so each side reads a
+     * socket only it holds (a 5 peer sends an end of a socket pair it made beside the memfd); 5: the shm
+     * link's doorbell is a socket pair, of which the client sends the server one end (4 peers
      * send two eventfds, which an eventfd's peer can make a ring block on); 4: the shm link's doorbells
      * start at one and are rung by writes of zero (a 3 peer making the offer would start them at zero,
      * and a 4 peer's rings would never wake it); 3: a late choice and its answer
@@ -42,7 +44,7 @@ public final class Hello {
      * application's bytes); 2: each link's part as its own bytes (1 had the shm and rdma fields in the
      * messages themselves).
      */
-    public static final int VERSION = 5;
+    public static final int VERSION = 6;
     public static final int HEADER = 12;
     public static final int MAX_BODY = 1024;
     /** The out-of-band byte a vsocket client sends first: invisible in-band to a plain server. */

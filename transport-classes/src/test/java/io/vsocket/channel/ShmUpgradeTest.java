@@ -22,6 +22,7 @@ import io.vsocket.link.shm.HostIdentity;
 import io.vsocket.link.shm.ShmHello;
 import io.vsocket.link.shm.ShmLink;
 import io.vsocket.stream.RingProtocolException;
+import io.vsocket.unix.Doorbell;
 import io.vsocket.unix.UnixSocket;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -46,6 +47,7 @@ import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -400,27 +402,71 @@ class ShmUpgradeTest {
             byte[] body = in.readNBytes(((header[10] & 0xff) << 8) | (header[11] & 0xff));
             Hello.ServerHello offer = (Hello.ServerHello) Hello.decode(Unpooled.wrappedBuffer(header, body));
             assertTrue(await(() -> received.get() == 8), "the server read the client's bytes over tcp: " + received);
-            ShmLink.Offer memory = ShmLink.offer(65536, offer.ringSize());
+            String rendezvous = ShmHello.OfferPart.read(Unpooled.wrappedBuffer(offer.parts().get(VSocketLink.SHM)))
+                    .rendezvous();
+            ShmLink link;
+            try (ShmLink.Offer memory = ShmLink.offer(65536, offer.ringSize())) {
+                link = memory.link(Doorbell.adopt(UnixSocket.connect(rendezvous).release()));
+                link.announceTcpEnd(3); // a lie: 8 went over tcp
+                UnixSocket.send(link.doorbellFd(), "the rendezvous", offer.token(), memory.descriptors());
+            }
             try {
-                memory.link().announceTcpEnd(3); // a lie: 8 went over tcp
-                String rendezvous = ShmHello.OfferPart.read(Unpooled.wrappedBuffer(offer.parts().get(VSocketLink.SHM)))
-                        .rendezvous();
-                try (UnixSocket r = UnixSocket.connect(rendezvous)) {
-                    r.send(offer.token(), memory.descriptors());
-                }
-                memory.memFd().close();
-                assertTrue(await(memory.link()::peerAttached), "the server attached the memory");
+                assertTrue(await(link::peerAttached), "the server attached the memory");
                 ByteBuf ring = Unpooled.copiedBuffer("ring", StandardCharsets.US_ASCII);
-                memory.link().write(ring, 0, 4);
-                memory.link().publish();
-                memory.link().signalPeer();
+                link.write(ring, 0, 4);
+                link.publish();
+                link.signalPeer();
                 ring.release();
                 Throwable error = serverError.get(10, TimeUnit.SECONDS);
                 assertTrue(error instanceof RingProtocolException, "the server's error: " + error);
                 assertTrue(error.getMessage().contains("left tcp after 3 bytes, but 8 came over tcp"), error.getMessage());
                 assertEquals(8, received.get(), "no ring byte taken for the ones over tcp");
             } finally {
-                memory.link().close();
+                link.close();
+            }
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    /**
+     * A same-host client that passes a doorbell of its own making beside the memory (hello 5's shape: the
+     * end of a socket pair it made, of which it could keep a copy and hold the server's reads of it up,
+     * see DoorbellTest) is refused: the rendezvous takes the memfd alone, the connection it came on being
+     * the doorbell, so the socket the server reads is always one it accepted itself. The connection stays
+     * on tcp.
+     */
+    @Test
+    void aClientThatPassesADoorbellOfItsOwnBesideTheMemoryIsRefused() throws Exception {
+        AtomicReference<VSocketSocketChannel> child = new AtomicReference<>();
+        Channel server = server().childHandler(capturing(child, Echo::new)).bind(loopback()).sync().channel();
+        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), ((InetSocketAddress) server.localAddress()).getPort())) {
+            s.setSoTimeout(10_000); // (a server that took the memory echoes over the ring, which nobody reads here)
+            s.sendUrgentData(Hello.UPGRADE_MARKER);
+            InputStream in = s.getInputStream();
+            byte[] header = in.readNBytes(Hello.HEADER);
+            byte[] body = in.readNBytes(((header[10] & 0xff) << 8) | (header[11] & 0xff));
+            Hello.ServerHello offer = (Hello.ServerHello) Hello.decode(Unpooled.wrappedBuffer(header, body));
+            String rendezvous = ShmHello.OfferPart.read(Unpooled.wrappedBuffer(offer.parts().get(VSocketLink.SHM)))
+                    .rendezvous();
+            Doorbell.Pair ownBell = Doorbell.pair();
+            try (ShmLink.Offer memory = ShmLink.offer(65536, offer.ringSize());
+                 ShmLink link = memory.link(ownBell.first());
+                 Doorbell passed = ownBell.second();
+                 UnixSocket r = UnixSocket.connect(rendezvous)) {
+                r.send(offer.token(), memory.memFd(), passed.fd());
+                assertTrue(await(() -> {
+                    try {
+                        UnixSocket.Received answer = r.receive(1, 0);
+                        return answer != null && answer.isEndOfStream();
+                    } catch (IOException e) {
+                        return true; // reset: closed as well
+                    }
+                }), "the rendezvous closed the connection");
+                s.getOutputStream().write("ping".getBytes(StandardCharsets.US_ASCII));
+                assertEquals("ping", new String(in.readNBytes(4), StandardCharsets.US_ASCII), "echoed over tcp");
+                assertFalse(link.peerAttached(), "the server attached memory that came with a doorbell of the client's");
+                assertEquals(VSocketLink.TCP, child.get().link());
             }
         } finally {
             server.close().sync();

@@ -5,6 +5,7 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
+import io.vsocket.link.shm.InProcessShm;
 import io.vsocket.link.shm.ShmLink;
 import io.vsocket.stream.RingProtocolException;
 import io.vsocket.unix.FileDescriptors;
@@ -208,15 +209,9 @@ class DatagramFuzzTest {
     @FuzzTest
     @Timeout(30) // a hang; generous, as the first input also loads and instruments all it touches
     void shmRecords(FuzzedDataProvider data) throws Exception {
-        ShmLink.Offer offer = ShmLink.offer(RING, RING);
-        int[] fds = offer.descriptors();
-        ShmLink peer;
-        try {
-            peer = ShmLink.attach(FileDescriptors.duplicate(fds[0]), FileDescriptors.duplicate(fds[1]), RING, RING);
-        } finally {
-            offer.close();
-        }
-        ShmDatagramLink link = ShmDatagramLink.offered(offer.link(), PEERS[0], TOKEN);
+        InProcessShm.Sides sides = InProcessShm.connect(RING, RING);
+        ShmLink peer = sides.server();
+        ShmDatagramLink link = ShmDatagramLink.offered(sides.client(), PEERS[0], TOKEN);
         ByteArrayOutputStream stream = new ByteArrayOutputStream(); // every byte the peer published
         int parsed = 0; // what the link has consumed of it, by the javadoc's reading
         int awaiting = -1;

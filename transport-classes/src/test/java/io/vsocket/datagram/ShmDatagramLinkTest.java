@@ -2,6 +2,7 @@ package io.vsocket.datagram;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
+import io.vsocket.link.shm.InProcessShm;
 import io.vsocket.link.shm.ShmLink;
 import io.vsocket.stream.RingProtocolException;
 import io.vsocket.unix.FileDescriptors;
@@ -44,13 +45,9 @@ class ShmDatagramLinkTest {
     }
 
     private Raw raw() throws Exception {
-        ShmLink.Offer offer = ShmLink.offer(RING, RING);
-        int[] fds = offer.descriptors();
-        int memFd = FileDescriptors.duplicate(fds[0]);
-        int bell = FileDescriptors.duplicate(fds[1]);
-        offer.close();
-        ShmLink attached = ShmLink.attach(memFd, bell, RING, RING);
-        ShmDatagramLink offered = ShmDatagramLink.offered(offer.link(), B, TOKEN);
+        InProcessShm.Sides sides = InProcessShm.connect(RING, RING);
+        ShmLink attached = sides.server();
+        ShmDatagramLink offered = ShmDatagramLink.offered(sides.client(), B, TOKEN);
         toClose.add(offered);
         toClose.add(attached::close);
         return new Raw(offered, attached);

@@ -9,21 +9,30 @@ import java.lang.foreign.MemorySegment;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 
 /**
- * One end of the doorbell between the two processes of an shm link: a connected pair of Unix stream
- * sockets, one end in each process. {@link #ring()} sends a byte to the other end, which wakes that
- * end's edge-triggered watcher (each byte that arrives is an event of its own, read or not); the
- * watcher {@link #answer()}s each wake-up, which reads the rings back now and then.
+ * One end of the doorbell between the two processes of an shm link: a connected Unix stream socket,
+ * the connection the client sent the link's memory on (its own connected socket on the client's side,
+ * the one the server accepted on the server's). {@link #ring()} sends a byte to the other end, which
+ * wakes that end's edge-triggered watcher (each byte that arrives is an event of its own, read or
+ * not); the watcher {@link #answer()}s each wake-up, which reads the rings back now and then.
  *
- * <p>Why a socket pair and not an eventfd, which is lighter: whatever the peer's process does, a ring
- * must return at once. An eventfd shared with the peer is one file, its counter and its
- * {@code O_NONBLOCK} flag the peer's to set too, and a write to it blocks once the counter is full on a
- * description the peer made blocking — a loop that rang it froze for good. A ring that adds zero
- * survives a counter filled by writes, but not one the kernel itself fills to the very top (the
- * completion of the peer's kernel AIO aimed at the eventfd), and no per-call non-blocking write exists
- * for an eventfd. Here each end is its own file, and every send says {@code MSG_DONTWAIT}, which no flag
- * of the peer's can undo: a peer that stops reading its end only has its own rings turned away
- * ({@code EAGAIN}: the wake-ups it loses are its own), and one that closed it has them fail with
- * {@code EPIPE} (no signal: {@code MSG_NOSIGNAL}).
+ * <p>Why a socket and not an eventfd, which is lighter: whatever the peer's process does, a ring must
+ * return at once. An eventfd shared with the peer is one file, its counter and its {@code O_NONBLOCK}
+ * flag the peer's to set too, and a write to it blocks once the counter is full on a description the
+ * peer made blocking — a loop that rang it froze for good. A ring that adds zero survives a counter
+ * filled by writes, but not one the kernel itself fills to the very top (the completion of the peer's
+ * kernel AIO aimed at the eventfd), and no per-call non-blocking write exists for an eventfd. Here each
+ * end is its own file, and every send says {@code MSG_DONTWAIT}, which no flag of the peer's can undo: a
+ * peer that stops reading its end only has its own rings turned away ({@code EAGAIN}: the wake-ups it
+ * loses are its own), and one that closed it has them fail with {@code EPIPE} (no signal:
+ * {@code MSG_NOSIGNAL}).
+ *
+ * <p>Why the set-up's connection and not a socket pair one side makes: each process reads only a
+ * socket no other process ever held. A read of a Unix socket takes that socket's lock for reading,
+ * even without waiting, and a process that holds the same socket could keep that lock taken — by
+ * reading into memory whose page fault it never lets finish (a {@code userfaultfd} range, a file on a
+ * FUSE mount it serves) — and so hold up the read-back, and the loop with it. The maker of a pair could
+ * keep a copy of the end it passed; no process gets a copy of a socket another one accepted or
+ * connected. A send takes no lock of the receiving end's reader.
  */
 public final class Doorbell implements AutoCloseable {
     /** Bytes read back per {@code recv}: a well-behaved peer rings a few times per wake-up at most. */
@@ -67,11 +76,11 @@ public final class Doorbell implements AutoCloseable {
         this.ringErrno = Downcalls.newErrnoState(arena);
     }
 
-    /** The two ends of a new doorbell: one to keep, one to hand to the peer (and close once sent). */
-    public record Pair(Doorbell kept, Doorbell given) {
+    /** Two connected ends in this process: both sides of a link here (tests, benchmarks). */
+    public record Pair(Doorbell first, Doorbell second) {
     }
 
-    /** A new doorbell: both ends close-on-exec and non-blocking. */
+    /** A new pair of connected ends, both close-on-exec and non-blocking. */
     public static Pair pair() throws NativeIoException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment errno = Downcalls.newErrnoState(arena);
@@ -85,13 +94,9 @@ public final class Doorbell implements AutoCloseable {
     }
 
     /**
-     * Takes ownership of a doorbell's end received from the peer's process: refused (and closed) when it
-     * is no Unix stream socket — an eventfd (what a peer of an older version sends), a pipe or a file
-     * could block a ring or take its bytes somewhere else. Its flags are left as they came: they cannot
-     * make a ring or a drain wait. (A peer that kept a copy of this end could still hold a drain up in
-     * the kernel's lock on the socket's reads, by reading it itself into memory whose page fault never
-     * ends — a file on a FUSE mount it serves: beyond what this side can prevent without an end of its
-     * own making.)
+     * Takes ownership of {@code fd} as a doorbell's end: refused (and closed, as a peer's descriptor) when
+     * it is no Unix stream socket — an eventfd, a pipe or a file could block a ring or take its bytes
+     * somewhere else. Its flags are left as they came: they cannot make a ring or a drain wait.
      */
     public static Doorbell adopt(int fd) throws NativeIoException {
         try (Arena arena = Arena.ofConfined()) {
@@ -171,7 +176,7 @@ public final class Doorbell implements AutoCloseable {
     }
 
     /**
-     * Closes this end, the one this process reads, first reading out anything the peer left in it
+     * Closes this end, which only this process holds, first reading out anything the peer left in it
      * (descriptors it passed would otherwise be released by the close, on this thread: see {@link
      * UnixSocket#close()}).
      */
@@ -180,18 +185,6 @@ public final class Doorbell implements AutoCloseable {
         if (!closed) {
             closed = true;
             UnixSocket.emptyBeforeClose(fd);
-            LibC.close(errno, fd);
-        }
-    }
-
-    /**
-     * Closes this process's copy of the end it {@linkplain Pair#given() gave} the peer, once sent (or
-     * not): without {@link #close()}'s shut-down, which is the socket's and would end the peer's
-     * reading too; and with nothing of the peer's to read out, since only this side's own end sends to it.
-     */
-    public synchronized void closeGiven() {
-        if (!closed) {
-            closed = true;
             LibC.close(errno, fd);
         }
     }

@@ -382,6 +382,18 @@ public final class UnixSocket implements AutoCloseable {
         }
     }
 
+    /**
+     * Gives up this object's ownership of its descriptor and returns it, open, for a new owner (a
+     * connection that becomes a {@link Doorbell}); this object is closed from then on.
+     */
+    public int release() throws ClosedChannelException {
+        synchronized (this) {
+            ensureOpen();
+            open = false;
+        }
+        return fd;
+    }
+
     private void closeQuietly() {
         try {
             close();

@@ -35,13 +35,14 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * A same-host peer holds the other end of its shm link's doorbell, and — having made the pair — can
- * keep this side's end too: its flags, its buffer. When the doorbell was an eventfd, a peer that made
- * it blocking and filled its counter froze the server's loop for good in the write of the ring that
- * told it of new bytes (helper-47's probe: every other connection of that loop stopped, accepts too;
- * helper-49's went past any write with a kernel AIO completion). Now the doorbell is a socket pair and
- * a ring a send that never waits: a peer that stops reading its end, fills it and makes the server's
- * end blocking costs itself its rings and nobody else anything.
+ * A same-host peer holds the other end of its shm link's doorbell: its flags, its buffer. When the
+ * doorbell was an eventfd, a peer that made it blocking and filled its counter froze the server's loop
+ * for good in the write of the ring that told it of new bytes (helper-47's probe: every other
+ * connection of that loop stopped, accepts too; helper-49's went past any write with a kernel AIO
+ * completion). Now the doorbell is the set-up's Unix connection and a ring a send that never waits: a
+ * peer that stops reading its end and fills it costs itself its rings and nobody else anything. The
+ * first test jams the server's end as well (full, and blocking), which a peer can no longer reach (it
+ * is the socket the server accepted) but could while the client made the doorbell as a pair.
  */
 class HostileDoorbellTest {
     private static final int TO_CLIENT_RECEIVER_PARKED = 256 + 128; // ShmLink's layout: the client's receive side
@@ -85,7 +86,8 @@ class HostileDoorbellTest {
             ShmLink hostileLink = shmLinkOf(hostile);
             ShmLink serverLink = shmLinkOf(firstChild.get(10, TimeUnit.SECONDS));
             // The hostile process stops reading its end (its loop stops), fills it through the server's
-            // end, which it keeps a copy of, makes that end blocking, and asks to be rung.
+            // end (beyond what a peer can do now: the server's end is the socket it accepted), makes that
+            // end blocking, and asks to be rung.
             CountDownLatch jammed = new CountDownLatch(1);
             hostile.eventLoop().execute(() -> {
                 jam(serverLink.doorbellFd());
@@ -124,7 +126,7 @@ class HostileDoorbellTest {
     }
 
     /**
-     * A socket pair carries descriptors too, which no vsocket peer passes through its doorbell; the
+     * A Unix connection carries descriptors too, which no vsocket peer passes through its doorbell; the
      * kernel would release one that nobody takes on the loop that reads the doorbell back, and a
      * peer's file can make that wait (DoorbellTest: a lingering TCP socket). The server's loop takes
      * it, closes it off the loop, and drops the link with an error that says what happened.

@@ -30,7 +30,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The shm link of one connection: two receive rings and their cursors in one memfd mapped by both
- * processes, and a {@link Doorbell} between them (a socket pair, one end each). Nothing else is
+ * processes, and a {@link Doorbell} between them (the Unix connection the memfd went on, one end
+ * each). Nothing else is
  * shared: not the pool, not the event loop's state.
  *
  * <pre>
@@ -169,55 +170,49 @@ public final class ShmLink implements StreamLink {
         return HEADER_SIZE + (long) clientRing + serverRing;
     }
 
-    /** The client's half of set-up: it makes every shared resource and sends them to the server. */
+    /**
+     * The client's half of set-up: makes and maps the shared memory for these rings, which it then sends
+     * to the server on a Unix connection that becomes the link's doorbell ({@link Offer#link}).
+     */
     public static Offer offer(int clientRing, int serverRing) throws NativeIoException {
         MemFd memFd = null;
-        MappedRegion region = null;
-        Doorbell.Pair bell = null;
         try {
             memFd = MemFd.create("vsocket-shm", regionSize(clientRing, serverRing));
             memFd.sealSize();
-            region = memFd.map();
-            bell = Doorbell.pair();
-            ShmLink link = new ShmLink(true, region, bell.kept(), clientRing, serverRing);
-            return new Offer(link, memFd, bell.given());
+            return new Offer(memFd, memFd.map(), clientRing, serverRing);
         } catch (NativeIoException | RuntimeException e) {
-            if (bell != null) {
-                bell.given().closeGiven();
-                bell.kept().close();
-            }
-            Resources.closeQuietly(region, memFd);
+            Resources.closeQuietly(memFd);
             throw e;
         }
     }
 
     /**
-     * The server's half: maps the memfd the client sent and adopts its end of the doorbell. Takes
-     * ownership of both descriptors in every case; the memfd is closed once mapped. A {@code clientRing}
-     * of 0 means the client did not say: its ring is what the memory holds beyond the server's ring
-     * (it must still be a ring size).
+     * The server's half: maps the memfd the client sent and takes the connection it came on as the
+     * doorbell ({@link Doorbell#adopt}). Takes ownership of both descriptors in every case; the memfd is
+     * closed once mapped. A {@code clientRing} of 0 means the client did not say: its ring is what the
+     * memory holds beyond the server's ring (it must still be a ring size).
      */
     public static ShmLink attach(int memFdFd, int doorbellFd, int clientRing, int serverRing)
             throws NativeIoException, RingProtocolException {
+        Doorbell doorbell;
+        try {
+            doorbell = Doorbell.adopt(doorbellFd); // (closes it when it refuses it)
+        } catch (NativeIoException e) {
+            PeerDescriptors.close(memFdFd);
+            throw e;
+        }
+        return attach(memFdFd, doorbell, clientRing, serverRing);
+    }
+
+    /** {@link #attach(int, int, int, int)} with a doorbell end already owned here (both sides of a link in one process). */
+    public static ShmLink attach(int memFdFd, Doorbell doorbell, int clientRing, int serverRing)
+            throws NativeIoException, RingProtocolException {
         MemFd memFd = null;
-        Doorbell doorbell = null;
         MappedRegion region = null;
         try {
-            // Each adopt closes its descriptor when it fails; the doorbell, if not reached, is closed below.
-            // (Each handed over before its adopt: one that fails has closed it, and a second close here
-            // could hit a descriptor another thread was just given that number — a set-up runs off the loop.)
-            try {
-                int fd = memFdFd;
-                memFdFd = -1;
-                memFd = MemFd.adopt(fd);
-                fd = doorbellFd;
-                doorbellFd = -1;
-                doorbell = Doorbell.adopt(fd);
-            } finally {
-                if (doorbellFd >= 0) {
-                    PeerDescriptors.close(doorbellFd);
-                }
-            }
+            // The adopt closes the descriptor when it fails (a second close here could hit a descriptor
+            // another thread was just given that number: a set-up runs off the loop).
+            memFd = MemFd.adopt(memFdFd);
             // Seals first, then the size: read before the seals, a size could change in between (and a
             // mapping past the file's end faults with SIGBUS on first touch).
             if (!memFd.isSizeSealed()) {
@@ -250,23 +245,55 @@ public final class ShmLink implements StreamLink {
     }
 
     /**
-     * What the client sends: the link it keeps, and what it passes to the server — the memfd and the
-     * server's end of the doorbell — which it {@linkplain #close() closes} once sent (or not).
+     * The client's shared memory, made and mapped, before it goes to the server: the memfd to send (this
+     * side's copy is {@linkplain #close() closed} once sent, or not), and the mapping, which becomes the
+     * client's link with the connection it went on ({@link #link}) or is unmapped by the close.
      */
-    public record Offer(ShmLink link, MemFd memFd, Doorbell peerDoorbell) implements AutoCloseable {
-        /** The descriptors for SCM_RIGHTS, in the order {@link #attach} takes them. */
+    public static final class Offer implements AutoCloseable {
+        private final MemFd memFd;
+        private final int clientRing;
+        private final int serverRing;
+        private MappedRegion region;
+
+        private Offer(MemFd memFd, MappedRegion region, int clientRing, int serverRing) {
+            this.memFd = memFd;
+            this.region = region;
+            this.clientRing = clientRing;
+            this.serverRing = serverRing;
+        }
+
+        /** The descriptors for SCM_RIGHTS: the memfd ({@link #attach}'s first argument). */
         public int[] descriptors() {
-            return new int[] {memFd.fd(), peerDoorbell.fd()};
+            return new int[] {memFd.fd()};
+        }
+
+        /** The memfd, for a test that maps a second side in this process. */
+        public int memFd() {
+            return memFd.fd();
         }
 
         /**
-         * Closes this side's copies of what it passes (not the link): once sent, the server holds its own,
-         * and the mapping keeps the memory alive here.
+         * The client's link over this memory, ringing the server through {@code doorbell} (its end of the
+         * connection the memory went on), which the link owns from now on. Once only.
+         */
+        public ShmLink link(Doorbell doorbell) {
+            if (region == null) {
+                doorbell.close();
+                throw new IllegalStateException("the offer's memory went to a link already, or was closed");
+            }
+            MappedRegion r = region;
+            region = null;
+            return new ShmLink(true, r, doorbell, clientRing, serverRing);
+        }
+
+        /**
+         * Closes this side's copy of the memfd (once sent, the server holds its own, and a link's mapping
+         * keeps the memory alive here), and the mapping if no link took it.
          */
         @Override
         public void close() {
-            Resources.closeQuietly(memFd);
-            peerDoorbell.closeGiven();
+            Resources.closeQuietly(memFd, region);
+            region = null;
         }
     }
 

@@ -10,31 +10,36 @@ import io.vsocket.link.LinkHello;
 import io.vsocket.link.Resources;
 import io.vsocket.loop.VSocketIoHandle;
 import io.vsocket.loop.VSocketIoOps;
+import io.vsocket.unix.Doorbell;
 import io.vsocket.unix.PeerDescriptors;
 import io.vsocket.unix.UnixSocket;
 
 import java.io.IOException;
+import java.nio.channels.ClosedChannelException;
 import java.security.SecureRandom;
 import java.util.HexFormat;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BiConsumer;
 import java.util.function.Consumer;
 
 /**
- * Where a server's shm connections receive their descriptors: a Unix-domain listener in the
- * abstract namespace (so only processes in the same network namespace can reach it), watched by the
- * server channel's event loop. A client connects, sends the connection's hello token with the memfd
- * and the server's end of the doorbell (SCM_RIGHTS) in one message, and goes. The message is accepted only from a
- * process of the same user (SO_PEERCRED) and only for a token a connection of this server is
- * waiting for; anything else is closed unread.
+ * Where a server's shm connections receive their memory: a Unix-domain listener in the abstract
+ * namespace (so only processes in the same network namespace can reach it), watched by the server
+ * channel's event loop. A client connects and sends the connection's hello token with the memfd
+ * (SCM_RIGHTS) in one message; the connection stays, as the link's doorbell (and its hang-up as the
+ * sign that the peer let the link go): a socket each side made itself, which no other process holds
+ * ({@link Doorbell}). The message is accepted only from a process of the same user (SO_PEERCRED) and
+ * only for a token a connection of this server is waiting for; anything else is closed unread.
  */
 public final class ShmRendezvous implements VSocketIoHandle, LinkHello.Listener {
     private static final InternalLogger logger = InternalLoggerFactory.getInstance(ShmRendezvous.class);
     private static final SecureRandom RANDOM = new SecureRandom();
-    /** The memfd and the doorbell's end (an older client's three, with two eventfds, are refused). */
-    private static final int DESCRIPTORS = 2;
+    /**
+     * The memfd: the doorbell is the connection itself (older clients' two or three, with a doorbell
+     * of their making, are refused).
+     */
+    private static final int DESCRIPTORS = 1;
     /** The length of the token each arrival carries (a connection's hello token, a datagram peer's). */
     public static final int TOKEN_LENGTH = 16;
     /** A connection that has not sent its message by then is dropped. */
@@ -44,7 +49,7 @@ public final class ShmRendezvous implements VSocketIoHandle, LinkHello.Listener 
     private final IoEventLoop loop;
     private final UnixSocket listener;
     private final String name;
-    private final Map<String, Waiter> waiting = new ConcurrentHashMap<>();
+    private final Map<String, Consumer<int[]>> waiting = new ConcurrentHashMap<>();
     private volatile IoRegistration registration;
     private volatile boolean closed;
     /** Accepted connections whose message has not been read yet (loop thread only). */
@@ -90,8 +95,8 @@ public final class ShmRendezvous implements VSocketIoHandle, LinkHello.Listener 
 
     /**
      * The client's half of an shm set-up: makes the shared memory for these rings and sends it, with
-     * {@code token}, to the rendezvous called {@code name}; returns the link this side keeps. Throws
-     * saying which step failed (nothing is left open then).
+     * {@code token}, to the rendezvous called {@code name}; returns the link this side keeps, whose
+     * doorbell is that connection. Throws saying which step failed (nothing is left open then).
      */
     public static ShmLink handOver(String name, byte[] token, int clientRing, int serverRing) throws IOException {
         ShmLink.Offer offer;
@@ -100,15 +105,15 @@ public final class ShmRendezvous implements VSocketIoHandle, LinkHello.Listener 
         } catch (IOException | RuntimeException e) {
             throw new IOException("cannot create shared memory: " + e.getMessage(), e);
         }
-        try (UnixSocket rendezvous = UnixSocket.connect(name)) {
+        UnixSocket rendezvous = null;
+        try (offer) { // sent (or not): the server holds its own copy of the memfd
+            rendezvous = UnixSocket.connect(name);
             rendezvous.send(token, offer.descriptors());
+            return offer.link(Doorbell.adopt(rendezvous.release()));
         } catch (IOException | RuntimeException e) {
-            offer.link().close();
+            Resources.closeQuietly(rendezvous);
             throw new IOException("cannot reach the server's rendezvous: " + e.getMessage(), e);
-        } finally {
-            offer.close(); // sent (or not): the server holds its own copies
         }
-        return offer.link();
     }
 
     /** The abstract socket name clients connect to (without the leading NUL). */
@@ -117,23 +122,12 @@ public final class ShmRendezvous implements VSocketIoHandle, LinkHello.Listener 
     }
 
     /**
-     * Waits for the descriptors sent with {@code token}: {@code onArrival} gets the memfd and the
-     * doorbell's end, in {@link ShmLink#attach} order, on this rendezvous's loop, and owns them from then.
+     * Waits for the memory sent with {@code token}: {@code onArrival} gets the memfd and the connection
+     * it came on (the link's doorbell), in {@link ShmLink#attach} order, on this rendezvous's loop, and
+     * owns both from then (off this loop's watch: the new owner registers the connection again).
      */
     public void expect(byte[] token, Consumer<int[]> onArrival) {
-        waiting.put(HexFormat.of().formatHex(token), new Waiter((fds, connection) -> onArrival.accept(fds), false));
-    }
-
-    /**
-     * As {@link #expect(byte[], Consumer)}, and {@code onArrival} also gets the connection the
-     * descriptors came on, off this loop's watch, and owns it: a link that lives as long as the
-     * connection learns of its peer's end (even a killed process's) by the connection's hang-up.
-     */
-    public void expectKeepingConnection(byte[] token, BiConsumer<int[], UnixSocket> onArrival) {
-        waiting.put(HexFormat.of().formatHex(token), new Waiter(onArrival, true));
-    }
-
-    private record Waiter(BiConsumer<int[], UnixSocket> onArrival, boolean keepsConnection) {
+        waiting.put(HexFormat.of().formatHex(token), onArrival);
     }
 
     public void forget(byte[] token) {
@@ -200,10 +194,13 @@ public final class ShmRendezvous implements VSocketIoHandle, LinkHello.Listener 
     /** One client's connection to the rendezvous, until its message has been read. */
     private final class Arrival implements VSocketIoHandle {
         private final UnixSocket socket;
+        /** The socket's descriptor, watched until the arrival ends (the socket may have let it go by then). */
+        private final int fd;
         private IoRegistration registration;
 
         Arrival(UnixSocket socket) {
             this.socket = socket;
+            this.fd = socket.fd();
         }
 
         void registered(IoRegistration r) {
@@ -216,7 +213,7 @@ public final class ShmRendezvous implements VSocketIoHandle, LinkHello.Listener 
 
         @Override
         public int fd() {
-            return socket.fd();
+            return fd;
         }
 
         @Override
@@ -241,7 +238,7 @@ public final class ShmRendezvous implements VSocketIoHandle, LinkHello.Listener 
 
         private void deliver(UnixSocket.Received message) {
             int[] fds = message.fds();
-            Waiter waiter = null;
+            Consumer<int[]> waiter = null;
             try {
                 int uid = socket.peerCredentials().uid();
                 if (uid != UnixSocket.currentUid()) {
@@ -259,18 +256,17 @@ public final class ShmRendezvous implements VSocketIoHandle, LinkHello.Listener 
                 PeerDescriptors.close(fds);
                 return;
             }
-            if (waiter.keepsConnection()) {
-                // Off this loop's watch first: the new owner registers the same descriptor.
-                handedOver = true;
-                close();
-                waiter.onArrival().accept(fds, socket);
-            } else {
-                waiter.onArrival().accept(fds, null);
+            int connection;
+            try {
+                connection = socket.release();
+            } catch (ClosedChannelException e) {
+                PeerDescriptors.close(fds); // (cannot be: only this arrival closes it, and it is here)
+                return;
             }
+            // Off this loop's watch first: the new owner registers the same descriptor.
+            close();
+            waiter.accept(new int[] {fds[0], connection});
         }
-
-        /** The connection went to the waiter with the descriptors: no longer this arrival's to close. */
-        private boolean handedOver;
 
         private boolean done;
         /** The timer that drops the connection if no message comes: cancelled once it has. */
@@ -291,9 +287,7 @@ public final class ShmRendezvous implements VSocketIoHandle, LinkHello.Listener 
                 registration = null;
                 r.cancel();
             }
-            if (!handedOver) {
-                Resources.closeQuietly(socket);
-            }
+            Resources.closeQuietly(socket); // (nothing, once released to a waiter)
         }
     }
 }

@@ -174,20 +174,15 @@ class ShmFuzzTest {
     @Timeout(30) // a hang; generous, as the first input also loads and instruments all it touches
     void link(FuzzedDataProvider data) throws Exception {
         int serverRing = 1 << data.consumeInt(12, 16);
-        ShmLink.Offer offer = ShmLink.offer(CLIENT_RING, serverRing);
-        int[] fds = offer.descriptors();
-        MappedRegion spy;
-        try (MemFd mine = MemFd.adopt(FileDescriptors.duplicate(fds[0]))) {
-            spy = mine.map();
-        }
-        ShmLink client = offer.link();
-        ShmLink server;
-        try {
-            server = ShmLink.attach(FileDescriptors.duplicate(fds[0]), FileDescriptors.duplicate(fds[1]), CLIENT_RING,
-                    serverRing);
-        } finally {
-            offer.close();
-        }
+        MappedRegion[] spied = new MappedRegion[1];
+        InProcessShm.Sides both = InProcessShm.connect(CLIENT_RING, serverRing, memFd -> {
+            try (MemFd mine = MemFd.adopt(FileDescriptors.duplicate(memFd))) {
+                spied[0] = mine.map();
+            }
+        });
+        MappedRegion spy = spied[0];
+        ShmLink client = both.client();
+        ShmLink server = both.server();
         server.lendOn(ImmediateEventExecutor.INSTANCE);
         ShmLink[] sides = {client, server};
         long[] sent = new long[2];

@@ -78,20 +78,15 @@ class ShmLinkTest {
     }
 
     private static Pair connect(int clientRing, int serverRing, boolean spy) throws Exception {
-        ShmLink.Offer offer = ShmLink.offer(clientRing, serverRing);
-        int[] fds = offer.descriptors();
-        assertEquals(2, fds.length, "the memfd and the server's end of the doorbell");
-        MappedRegion spyRegion = null;
-        if (spy) {
-            try (MemFd mine = MemFd.adopt(FileDescriptors.duplicate(fds[0]))) {
-                spyRegion = mine.map();
+        MappedRegion[] spyRegion = new MappedRegion[1];
+        InProcessShm.Sides sides = InProcessShm.connect(clientRing, serverRing, memFd -> {
+            if (spy) {
+                try (MemFd mine = MemFd.adopt(FileDescriptors.duplicate(memFd))) {
+                    spyRegion[0] = mine.map();
+                }
             }
-        }
-        int memFd = FileDescriptors.duplicate(fds[0]);
-        int bell = FileDescriptors.duplicate(fds[1]);
-        offer.close(); // as the client does once it has sent the descriptors
-        ShmLink server = ShmLink.attach(memFd, bell, clientRing, serverRing);
-        return new Pair(offer.link(), server, spyRegion);
+        });
+        return new Pair(sides.client(), sides.server(), spyRegion[0]);
     }
 
     /** An edge-triggered watch on each link's doorbell, as the loop's (made when the pair opens). */
@@ -529,8 +524,8 @@ class ShmLinkTest {
     /** A fresh, owned-by-nobody descriptor for a doorbell's end. */
     private static int bellFd() throws NativeIoException {
         Doorbell.Pair pair = Doorbell.pair();
-        try (Doorbell kept = pair.kept(); Doorbell given = pair.given()) {
-            return FileDescriptors.duplicate(given.fd());
+        try (Doorbell client = pair.first(); Doorbell server = pair.second()) {
+            return FileDescriptors.duplicate(server.fd());
         }
     }
 
