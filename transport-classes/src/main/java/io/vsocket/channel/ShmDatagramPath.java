@@ -47,15 +47,15 @@ import java.util.concurrent.TimeUnit;
  * sender that finds that name for a datagram's recipient on this host (and the listener is of its
  * own user) asks the recipient over UDP, as for UD ({@link io.vsocket.datagram.PeerResolver});
  * the recipient offers shm only to a requester on this host. The sender presents the request's
- * nonce at the rendezvous with the link's memfd and doorbell end, and the recipient confirms the link
+ * nonce at the rendezvous with the link's memfd, and the recipient confirms the link
  * in its first record with the token it handed out in the reply: so the link is tied to the
  * sender's UDP address as the recipient's kernel reported it (the one its application sees), and
  * the sender takes the link only from the process that owns the recipient's UDP port (a process of
  * the same user may have bound the name first). Nothing goes over a link before it is confirmed. A
  * peer without the name (NIO, a plain UDP program) is never asked anything.
  *
- * <p>The Unix connection of the set-up stays open as long as the link, on both sides: its hang-up
- * tells either side that the other closed the link or died (a killed process sets no flag in the
+ * <p>The Unix connection of the set-up stays open as long as the link, on both sides, as its doorbell:
+ * its hang-up tells either side that the other closed the link or died (a killed process sets no flag in the
  * shared page). One link carries both directions; where both sides set one up at once, each sends
  * on the first and reads from both. A peer that breaks the record format loses its link and
  * nothing else; one that publishes half a record holds only that link. Datagrams for a link whose

@@ -240,7 +240,7 @@ public final class ShmDatagramLink implements AutoCloseable {
         return !closed;
     }
 
-    /** Tells the peer this side is gone (its writes stop), and releases the rings and its doorbell end. */
+    /** Tells the peer this side is gone (its writes stop), and releases the rings and its doorbell (the set-up's connection). */
     @Override
     public void close() {
         if (closed) {

@@ -11,7 +11,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 /**
  * A non-blocking eventfd private to this process: the event loop's wakeup, which any thread may
  * {@link #signal()}. (Never shared with another process: see {@link Doorbell} for why the shm link's
- * doorbells are socket pairs.)
+ * doorbells are Unix sockets.)
  */
 public final class EventFd implements AutoCloseable {
     private final int fd;

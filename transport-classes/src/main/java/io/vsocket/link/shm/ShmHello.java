@@ -98,7 +98,7 @@ public final class ShmHello implements LinkHello {
         private final HelloConnection connection;
         private final ShmRendezvous rendezvous;
         private final String hostId;
-        /** The client's memfd and the doorbell's end, once they came and until they are mapped (or given back). */
+        /** The client's memfd and the connection it came on (the doorbell), once they came and until mapped (or closed). */
         private int[] descriptors;
         /** Set once the client chose shm. */
         private Outcome outcome;
