@@ -136,17 +136,26 @@ final class Peers {
 
     /**
      * Starts a thread that writes 4 KiB buffers to {@code channel}, as fast as writability lets it,
-     * until it closes; {@code firstFailure} gets the cause of the first write that failed.
+     * until it closes; {@code firstFailure} gets the cause of the first write that failed, before
+     * the channel's {@code channelInactive}: a write that fails closes the channel after failing its
+     * flushed writes, whose listeners run then, on the loop. Each listener is therefore added before
+     * its write is handed to the loop. (Added to the future {@code writeAndFlush} returns, it came too
+     * late where the loop failed that write first — this thread descheduled just after the call — and
+     * Netty then runs a listener added off the loop from a task of the loop's, after the channel had
+     * gone inactive: a test that looked once the channel was inactive and this thread had ended could
+     * find no failure yet, although the write had failed with the peer's death.)
      */
     static Thread floodWhileActive(Channel channel, java.util.concurrent.atomic.AtomicReference<Throwable> firstFailure) {
         Thread writer = new Thread(() -> {
             while (channel.isActive()) {
                 if (channel.isWritable()) {
-                    channel.writeAndFlush(channel.alloc().directBuffer(4096).writeZero(4096)).addListener(f -> {
+                    io.netty.channel.ChannelPromise promise = channel.newPromise();
+                    promise.addListener(f -> {
                         if (f.cause() != null) {
                             firstFailure.compareAndSet(null, f.cause());
                         }
                     });
+                    channel.writeAndFlush(channel.alloc().directBuffer(4096).writeZero(4096), promise);
                 } else {
                     Thread.onSpinWait();
                 }
