@@ -56,6 +56,11 @@ public abstract class RingConnectionLink implements ConnectionLink {
     /** That end was read. */
     private boolean goneEndRead;
     private boolean taskPending;
+    /**
+     * Writes wait: the control connection ended before the peer's end of output came, and the peer's
+     * close or death is not known yet (see {@link #write}).
+     */
+    private boolean writesHeld;
     /** Started by its channel: a link the channel never started (it closed during the hello) has no end to send. */
     private boolean started;
     protected boolean closed;
@@ -151,6 +156,15 @@ public abstract class RingConnectionLink implements ConnectionLink {
         if (peerGone != null) {
             // The dead peer's bytes are still to be read, and a failed write would close the channel
             // before they are: the writes wait, and fail with the channel once the reads report the death.
+            return;
+        }
+        if (peerClosed && !controlFailed && !ring.peerOutputDone()) {
+            // The control connection ended before the peer's end of output, and whether it closed or died
+            // waits for a grace (rdma: the end travels on the ring's own path, and may come after the
+            // connection's): a write that failed now would close the channel with the peer's last bytes
+            // unread, and call a clean end a reset. The writes wait for which it was: the end (then
+            // they fail as after any peer's close) or the death (then with it).
+            writesHeld = true;
             return;
         }
         if (peerClosed || peerLeft()) {
@@ -321,6 +335,12 @@ public abstract class RingConnectionLink implements ConnectionLink {
                 host.hangUpReady();
                 if (host.isOpen() && host.isInputShutdown() && !closed) {
                     host.readReady();
+                }
+                if (writesHeld && host.isOpen() && !closed) {
+                    // Held while the end was on its way (see write): nothing takes them now. Only after
+                    // the reads, which took the peer's last bytes (a failed write closes the channel).
+                    writesHeld = false;
+                    host.flushReady();
                 }
                 return work + 1;
             }

@@ -169,6 +169,36 @@ class RingLinkChannelTest {
         p.close();
     }
 
+    /**
+     * A peer that closed cleanly, whose control connection's end came before its end of output (rdma's
+     * end travels on the ring's own path: helper-51 saw the window), while this side wrote: the write
+     * waits for which it was, and the peer's last bytes and its end are read as after any clean close.
+     * A write that failed at once would close the channel with those bytes unread, and call the clean
+     * end a reset.
+     */
+    @Test
+    void aWriteWhileThePeersEndIsOnItsWayLosesNoneOfItsBytesAndIsNoError() throws Exception {
+        Pair p = Pair.open(4096, false);
+        p.b.link.deathWaitsForGrace = true;
+        stopReading(p.b);
+        byte[] ab = pattern(1000, 11);
+        p.a.write(ab);
+        await(() -> unread(p.b) == ab.length, "the bytes in b's ring");
+        p.b.control.close(); // a's control connection ends first
+        await(() -> p.b.link.controlEndedFirst, "b to see its control connection end");
+        var write = p.b.channel.writeAndFlush(Unpooled.wrappedBuffer(pattern(100, 12)));
+        p.b.channel.eventLoop().submit(() -> null).sync(); // (the write's turn has run)
+        assertTrue(p.b.channel.isOpen(), "a write while the peer's end may still come closed the channel: "
+                + p.b.exceptions());
+        p.a.channel.close().sync(); // a's end of output comes
+        await(() -> !p.b.channel.isOpen(), "b to close after a's end");
+        assertArrayEquals(ab, p.b.received.toByteArray(), "every byte a sent before its end");
+        assertEquals(List.of(), p.b.exceptions(), "a clean end is no error");
+        assertTrue(write.await(10, TimeUnit.SECONDS));
+        assertFalse(write.isSuccess(), "nothing took the write");
+        p.close();
+    }
+
     @Test
     void writesWaitingForCreditFailWhenThePeerGoes() throws Exception {
         Pair p = Pair.open(4096, false);
