@@ -57,8 +57,15 @@ public abstract class RingConnectionLink implements ConnectionLink {
     private boolean goneEndRead;
     private boolean taskPending;
     /**
-     * Writes wait: the control connection ended before the peer's end of output came, and the peer's
-     * close or death is not known yet (see {@link #write}).
+     * The control connection ended before the peer's end of output, and the peer's death waits for a
+     * grace in which that end may still come (rdma: see {@link #controlEndedFirst()}); cleared by the
+     * end, or by {@link #peerDied()}.
+     */
+    private boolean deathPending;
+    /**
+     * Writes wait (see {@link #write}): for the peer's end or death to be known, or for the reads to
+     * report a dead peer's error. Once either is known they are flushed again, and fail as after any
+     * peer's close, or with the channel.
      */
     private boolean writesHeld;
     /** Started by its channel: a link the channel never started (it closed during the hello) has no end to send. */
@@ -155,10 +162,11 @@ public abstract class RingConnectionLink implements ConnectionLink {
         }
         if (peerGone != null) {
             // The dead peer's bytes are still to be read, and a failed write would close the channel
-            // before they are: the writes wait, and fail with the channel once the reads report the death.
+            // before they are: the writes wait, and fail once the reads report the death (see takeGone).
+            writesHeld = true;
             return;
         }
-        if (peerClosed && !controlFailed && !ring.peerOutputDone()) {
+        if (deathPending && !goneReported && !peerLeft()) {
             // The control connection ended before the peer's end of output, and whether it closed or died
             // waits for a grace (rdma: the end travels on the ring's own path, and may come after the
             // connection's): a write that failed now would close the channel with the peer's last bytes
@@ -332,6 +340,7 @@ public abstract class RingConnectionLink implements ConnectionLink {
                 // a read already met the end (it was reading when the end came), the first call
                 // here is that second report.
                 peerEndSeen = true;
+                deathPending = false;
                 host.hangUpReady();
                 if (host.isOpen() && host.isInputShutdown() && !closed) {
                     host.readReady();
@@ -517,7 +526,20 @@ public abstract class RingConnectionLink implements ConnectionLink {
         IOException gone = peerGone;
         peerGone = null;
         goneReported = true;
+        flushHeldWrites();
         return gone;
+    }
+
+    /**
+     * Writes held for a peer's death or its report go on now, from a task (after the report has reached
+     * the pipeline): they fail as writes to a gone peer do, or with the channel if it closed meanwhile.
+     * A channel that allows half-closure stays open after the error, and they would wait for good.
+     */
+    private void flushHeldWrites() {
+        if (writesHeld) {
+            writesHeld = false;
+            host.flushLater();
+        }
     }
 
     @Override
@@ -531,6 +553,7 @@ public abstract class RingConnectionLink implements ConnectionLink {
         host.unwatch(VSocketIoOps.IN | VSocketIoOps.RDHUP);
         peerClosed = true;
         if (!ring.peerOutputDone()) {
+            deathPending = true;
             controlEndedFirst();
             return;
         }
@@ -598,8 +621,13 @@ public abstract class RingConnectionLink implements ConnectionLink {
      * nothing is left to read or the application no longer reads. Writes fail now: nothing takes them.
      */
     protected final void peerDied() {
-        if (peerGone != null || goneReported) {
-            return; // already told (the path failed first), or being told through the reads
+        deathPending = false;
+        if (peerGone != null) {
+            return; // being told through the reads (the path failed first): the held writes wait for it
+        }
+        if (goneReported) {
+            flushHeldWrites(); // already told
+            return;
         }
         IOException died = new IOException(PEER_DIED + "the peer's end of the " + kind().name().toLowerCase()
                 + " link closed without ending its stream: its process died or it dropped the connection");

@@ -199,6 +199,56 @@ class RingLinkChannelTest {
         p.close();
     }
 
+    /**
+     * A channel that allows half-closure meets its dead peer's error through its reads and stays open:
+     * a write after it fails, as a write to a gone peer does, instead of waiting for an end that never
+     * comes (helper-52's review of the writes held for the peer's end).
+     */
+    @Test
+    void aHalfClosedChannelsWriteAfterItsDeadPeersErrorFails() throws Exception {
+        Pair p = Pair.open(4096, true);
+        stopReading(p.b); // the dead peer's bytes are still unread: its error comes through the reads
+        byte[] ab = pattern(1000, 13);
+        p.a.write(ab);
+        await(() -> unread(p.b) == ab.length, "the bytes in b's ring");
+        p.b.control.close(); // a's process dies
+        await(() -> !p.b.errors.isEmpty(), "b to be told of the death");
+        assertArrayEquals(ab, p.b.received.toByteArray(), "what the dead peer had sent, first");
+        assertTrue(p.b.channel.isOpen(), () -> "half-closed, not closed: " + p.b.events + " " + p.b.errors);
+        var write = p.b.channel.writeAndFlush(Unpooled.wrappedBuffer(pattern(100, 14)));
+        assertTrue(write.await(10, TimeUnit.SECONDS), "the write waited for an end that never comes");
+        assertFalse(write.isSuccess(), "nothing took the write");
+        assertTrue(write.cause() instanceof IOException, String.valueOf(write.cause()));
+        p.close();
+    }
+
+    /**
+     * Writes held while the peer's end may still come (rdma's grace) go on once its death is known
+     * instead: here the ring's path fails during the grace (the dead peer's queue pair), its bytes are
+     * read, its error reported, and the held write fails rather than waiting for good.
+     */
+    @Test
+    void aWriteHeldDuringTheGraceFailsOnceThePeersDeathIsKnown() throws Exception {
+        Pair p = Pair.open(4096, true);
+        p.b.link.deathWaitsForGrace = true;
+        stopReading(p.b);
+        byte[] ab = pattern(1000, 15);
+        p.a.write(ab);
+        await(() -> unread(p.b) == ab.length, "the bytes in b's ring");
+        p.b.control.close(); // a's process dies
+        await(() -> p.b.link.controlEndedFirst, "b to see its control connection end");
+        var write = p.b.channel.writeAndFlush(Unpooled.wrappedBuffer(pattern(100, 16)));
+        p.b.channel.eventLoop().submit(() -> null).sync(); // (the write's turn has run)
+        assertFalse(write.isDone(), "held while a's end may still come");
+        p.b.channel.eventLoop().submit(() -> p.b.link.ring.failure = new IOException("the path failed (test)")).sync();
+        assertTrue(write.await(10, TimeUnit.SECONDS), "the held write waited for an end that never comes");
+        assertFalse(write.isSuccess(), "nothing took the write");
+        assertArrayEquals(ab, p.b.received.toByteArray(), "what the dead peer had sent, first");
+        String error = p.b.errors.get(0).getMessage();
+        assertTrue(error.contains("its process died"), error);
+        p.close();
+    }
+
     @Test
     void writesWaitingForCreditFailWhenThePeerGoes() throws Exception {
         Pair p = Pair.open(4096, false);
