@@ -151,14 +151,8 @@ class RingLinkChannelTest {
      */
     @Test
     void aDeadPeersBytesAreReadWhenThePathFailsBeforeItsDeathIsKnown() throws Exception {
-        Pair p = Pair.open(4096, false);
-        p.b.link.deathWaitsForGrace = true;
-        stopReading(p.b);
         byte[] ab = pattern(1000, 10);
-        p.a.write(ab);
-        await(() -> unread(p.b) == ab.length, "the bytes in b's ring");
-        p.b.control.close(); // a's process dies
-        await(() -> p.b.link.controlEndedFirst, "b to see its control connection end");
+        Pair p = controlEndedWithBytesUnread(ab, false);
         assertTrue(p.b.channel.isOpen(), "the death waits for its grace");
         p.b.channel.eventLoop().submit(() -> p.b.link.ring.failure = new IOException("the path failed (test)")).sync();
         await(() -> !p.b.channel.isOpen(), "b to close once it read what the dead peer had sent");
@@ -178,14 +172,8 @@ class RingLinkChannelTest {
      */
     @Test
     void aWriteWhileThePeersEndIsOnItsWayLosesNoneOfItsBytesAndIsNoError() throws Exception {
-        Pair p = Pair.open(4096, false);
-        p.b.link.deathWaitsForGrace = true;
-        stopReading(p.b);
         byte[] ab = pattern(1000, 11);
-        p.a.write(ab);
-        await(() -> unread(p.b) == ab.length, "the bytes in b's ring");
-        p.b.control.close(); // a's control connection ends first
-        await(() -> p.b.link.controlEndedFirst, "b to see its control connection end");
+        Pair p = controlEndedWithBytesUnread(ab, false);
         var write = p.b.channel.writeAndFlush(Unpooled.wrappedBuffer(pattern(100, 12)));
         p.b.channel.eventLoop().submit(() -> null).sync(); // (the write's turn has run)
         assertTrue(p.b.channel.isOpen(), "a write while the peer's end may still come closed the channel: "
@@ -229,14 +217,8 @@ class RingLinkChannelTest {
      */
     @Test
     void aWriteHeldDuringTheGraceFailsOnceThePeersDeathIsKnown() throws Exception {
-        Pair p = Pair.open(4096, true);
-        p.b.link.deathWaitsForGrace = true;
-        stopReading(p.b);
         byte[] ab = pattern(1000, 15);
-        p.a.write(ab);
-        await(() -> unread(p.b) == ab.length, "the bytes in b's ring");
-        p.b.control.close(); // a's process dies
-        await(() -> p.b.link.controlEndedFirst, "b to see its control connection end");
+        Pair p = controlEndedWithBytesUnread(ab, true);
         var write = p.b.channel.writeAndFlush(Unpooled.wrappedBuffer(pattern(100, 16)));
         p.b.channel.eventLoop().submit(() -> null).sync(); // (the write's turn has run)
         assertFalse(write.isDone(), "held while a's end may still come");
@@ -335,6 +317,22 @@ class RingLinkChannelTest {
     }
 
     /** Waits for a write to be in the ring (it needs the peer to read, for credit). */
+    /**
+     * a's {@code ab} in b's ring, unread (b does not read), and then b's control connection ends before
+     * a's end of output: a's process died, or its end is on its way. b's link waits out its grace (as
+     * rdma's), which never runs out here.
+     */
+    private static Pair controlEndedWithBytesUnread(byte[] ab, boolean halfClosure) throws Exception {
+        Pair p = Pair.open(4096, halfClosure);
+        p.b.link.deathWaitsForGrace = true;
+        stopReading(p.b);
+        p.a.write(ab);
+        await(() -> unread(p.b) == ab.length, "the bytes in b's ring");
+        p.b.control.close();
+        await(() -> p.b.link.controlEndedFirst, "b to see its control connection end");
+        return p;
+    }
+
     private static void written(io.netty.channel.ChannelFuture write) throws InterruptedException {
         assertTrue(write.await(20, TimeUnit.SECONDS), "timed out waiting for a write to go into the ring");
         assertTrue(write.isSuccess(), () -> "the write failed: " + write.cause());
