@@ -63,9 +63,9 @@ public abstract class RingConnectionLink implements ConnectionLink {
      */
     private boolean deathPending;
     /**
-     * Writes wait (see {@link #write}): for the peer's end or death to be known, or for the reads to
-     * report a dead peer's error. Once either is known they are flushed again, and fail as after any
-     * peer's close, or with the channel.
+     * Writes wait (see {@link #write}): for the peer's end or death to be known, for the reads to
+     * report a dead peer's error, or for the hang-up read of a peer that closed. Once that is done
+     * they are flushed again, and fail as after any peer's close, or with the channel.
      */
     private boolean writesHeld;
     /** Started by its channel: a link the channel never started (it closed during the hello) has no end to send. */
@@ -173,6 +173,16 @@ public abstract class RingConnectionLink implements ConnectionLink {
             // unread, and call a clean end a reset. The writes wait for which it was: the end (then
             // they fail as after any peer's close) or the death (then with it).
             writesHeld = true;
+            return;
+        }
+        if ((peerClosed || peerLeft()) && !peerEndSeen && ring.peerOutputDone()) {
+            // The peer closed after its end of output, and the hang-up read that takes its last bytes and
+            // the end (ready()) has not run yet: this write came first, from a handler or a task in the same
+            // turn. Failing it now would close the channel with those bytes unread, where epoll's write to a
+            // peer that closed is taken and its reads still get what the peer sent, then the end. The
+            // writes wait for that read, then fail as after any peer's close (or with the channel).
+            writesHeld = true;
+            readyLater();
             return;
         }
         if (peerClosed || peerLeft()) {

@@ -188,6 +188,34 @@ class RingLinkChannelTest {
     }
 
     /**
+     * The peer writes its last bytes and closes, and a write of this side comes in the same turn, before
+     * the hang-up read that takes them (a handler answering an earlier request, a task): as on epoll,
+     * whose write to a peer that closed is taken, the reads still get every byte and the clean end; the
+     * write fails after them. Failing it at once closed the channel with those bytes unread, and called
+     * the clean end a reset (helper-52's review).
+     */
+    @Test
+    void aWriteInTheTurnThePeerClosedLetsTheReadsTakeItsLastBytesFirst() throws Exception {
+        for (boolean halfClosure : new boolean[] {false, true}) {
+            Pair p = Pair.open(4096, halfClosure);
+            byte[] last = pattern(1000, 17);
+            var write = p.b.channel.eventLoop().submit(() -> {
+                // One loop serves both: nothing of b's runs between a's close and b's write.
+                p.a.channel.writeAndFlush(Unpooled.wrappedBuffer(last));
+                p.a.channel.close();
+                assertTrue(p.b.link.ring.in.closed && p.b.link.ring.in.outputDone, "a closed cleanly");
+                return p.b.channel.writeAndFlush(Unpooled.wrappedBuffer(pattern(100, 18)));
+            }).get();
+            await(() -> p.b.events.contains(halfClosure ? "inputShutdownReadComplete" : "inactive"), "b to see a's end");
+            assertArrayEquals(last, p.b.received.toByteArray(), "a's last bytes, read before the end");
+            assertTrue(write.await(10, TimeUnit.SECONDS), "the write waited for good");
+            assertFalse(write.isSuccess(), "nothing took the write");
+            assertEquals(List.of(), p.b.exceptions(), "a clean end is no error");
+            p.close();
+        }
+    }
+
+    /**
      * A channel that allows half-closure meets its dead peer's error through its reads and stays open:
      * a write after it fails, as a write to a gone peer does, instead of waiting for an end that never
      * comes (helper-52's review of the writes held for the peer's end).
