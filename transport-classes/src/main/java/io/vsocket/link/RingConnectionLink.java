@@ -68,6 +68,8 @@ public abstract class RingConnectionLink implements ConnectionLink {
      * they are flushed again, and fail as after any peer's close, or with the channel.
      */
     private boolean writesHeld;
+    /** The hang-up read of the peer's end runs (see {@link #ready()}): writes its handlers make wait for its end. */
+    private boolean inHangUpRead;
     /** Started by its channel: a link the channel never started (it closed during the hello) has no end to send. */
     private boolean started;
     protected boolean closed;
@@ -175,14 +177,17 @@ public abstract class RingConnectionLink implements ConnectionLink {
             writesHeld = true;
             return;
         }
-        if ((peerClosed || peerLeft()) && !peerEndSeen && ring.peerOutputDone()) {
+        if ((peerClosed || peerLeft()) && (!peerEndSeen || inHangUpRead) && ring.peerOutputDone()) {
             // The peer closed after its end of output, and the hang-up read that takes its last bytes and
-            // the end (ready()) has not run yet: this write came first, from a handler or a task in the same
-            // turn. Failing it now would close the channel with those bytes unread, where epoll's write to a
-            // peer that closed is taken and its reads still get what the peer sent, then the end. The
-            // writes wait for that read, then fail as after any peer's close (or with the channel).
+            // the end (ready()) has not run yet, or is running: this write came first, from a handler or a
+            // task in the same turn, or from a handler of that read. Failing it now would close the channel
+            // with those bytes unread (a failed write closes the channel, and its read loop stops), where
+            // epoll's write to a peer that closed is taken and its reads still get what the peer sent, then
+            // the end. The writes wait for that read, then fail as after any peer's close (or with the channel).
             writesHeld = true;
-            readyLater();
+            if (!inHangUpRead) {
+                readyLater();
+            }
             return;
         }
         if (peerClosed || peerLeft()) {
@@ -351,9 +356,14 @@ public abstract class RingConnectionLink implements ConnectionLink {
                 // here is that second report.
                 peerEndSeen = true;
                 deathPending = false;
-                host.hangUpReady();
-                if (host.isOpen() && host.isInputShutdown() && !closed) {
-                    host.readReady();
+                inHangUpRead = true;
+                try {
+                    host.hangUpReady();
+                    if (host.isOpen() && host.isInputShutdown() && !closed) {
+                        host.readReady();
+                    }
+                } finally {
+                    inHangUpRead = false;
                 }
                 if (writesHeld && host.isOpen() && !closed) {
                     // Held while the end was on its way (see write): nothing takes them now. Only after
