@@ -549,7 +549,11 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                 eventLoop().schedule(this::watchCloseDrain, CLOSE_DRAIN_STALL_MILLIS, TimeUnit.MILLISECONDS);
                 return;
             }
-            super.close(promise);
+            // A close that cannot wait (the loop shuts down: a process that closes its channels and then its
+            // group, without waiting for the close): what the ring could not take is dropped, and, without
+            // SO_LINGER set (an explicit choice), the peer must not read the cut stream as whole. Until
+            // 2026-12-06 such a close ended it cleanly (helper-53's probe: 4 of 8 runs).
+            close(promise, lingerUnset());
         }
 
         /**
@@ -557,12 +561,17 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
          * ring could not take yet is dropped, and the link ends with a reset so the peer knows.
          */
         void closeNow() {
+            close(voidPromise(), true);
+        }
+
+        /** Closes at once; {@code resetIfDropping}: a live ring link that could not take every flushed write yet ends with a reset. */
+        private void close(ChannelPromise promise, boolean resetIfDropping) {
             ChannelOutboundBuffer out = outboundBuffer();
-            if (out != null && out.size() > 0 && path.takesWritesBeforeClose()) {
+            if (resetIfDropping && out != null && out.size() > 0 && path.takesWritesBeforeClose()) {
                 // (Writes a live ring link could not take yet are dropped: the peer must know.)
                 RingConnectionLink.makeCloseAbortive(socket, VSocketSocketChannel.this);
             }
-            super.close(voidPromise());
+            super.close(promise);
         }
 
         @Override
@@ -592,9 +601,11 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         }
 
         private boolean takesWritesBeforeClose() {
-            if (!takesWritesBefore()) {
-                return false;
-            }
+            return takesWritesBefore() && lingerUnset();
+        }
+
+        /** {@code SO_LINGER} is not set (0 asks for a reset, more for epoll's lingering close). */
+        private boolean lingerUnset() {
             try {
                 return config.getSoLinger() < 0;
             } catch (ChannelException e) {

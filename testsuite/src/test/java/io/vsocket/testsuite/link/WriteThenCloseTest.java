@@ -268,6 +268,38 @@ class WriteThenCloseTest {
         }
     }
 
+    /**
+     * A close that cannot wait for the ring, since its loop shuts down (a process that closes its channels
+     * and then its group, without waiting for the closes): the rest is dropped, and the peer reads what
+     * reached it, then a reset. Such a close ended the stream cleanly before (helper-53's probe, 4 of 8
+     * runs, where the close ran after the group's shut-down had begun).
+     */
+    @Test
+    void aCloseAsTheLoopShutsDownCutsTheStreamWithAReset() throws Exception {
+        EventLoopGroup own = new VSocketEventLoopGroup(1);
+        CompletableFuture<ChannelFuture> closed = new CompletableFuture<>();
+        Channel server = Peers.vsocketServer(own, List.of(link()), new ChannelInboundHandlerAdapter() {
+            @Override
+            public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                ReferenceCountUtil.release(msg);
+                ctx.writeAndFlush(Peers.streamPart(ctx.channel(), SEED, 0, SIZE));
+                own.shutdownGracefully(0, 10, TimeUnit.SECONDS); // (from the loop: shutting down from now on)
+                ChannelFuture c = ctx.close();
+                c.addListener(f -> closed.complete(c));
+            }
+        }).childOption(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, helloTimeoutMillis())
+                .bind(new InetSocketAddress(address(), 0)).sync().channel();
+        try {
+            Peers.Watcher watcher = new Peers.Watcher();
+            Channel client = askingClient(server, watcher);
+            assertTrue(closed.get(20, TimeUnit.SECONDS).isSuccess(), "the close completed");
+            readsPartThenAReset(client, watcher);
+            assertTrue(watcher.received > 0 && watcher.received < SIZE, "part of the stream, then the reset: " + watcher.received);
+        } finally {
+            own.shutdownGracefully(0, 10, TimeUnit.SECONDS).sync();
+        }
+    }
+
     @Test
     void aReaderThatPausesForSecondsStillGetsEverythingThenACleanEnd() throws Exception {
         // A reader that stops for a while (auto-read off for backpressure, a stopped process) while its peer
