@@ -494,6 +494,18 @@ public abstract class RingConnectionLink implements ConnectionLink {
         controlFailed = true;
         host.unwatch(VSocketIoOps.IN | VSocketIoOps.RDHUP);
         peerClosed = true;
+        if (peerEndSeen && !inHangUpRead && host.isOpen() && host.isInputShutdown()) {
+            // The peer's end was read (the channel allows half-closure) and then it reset: its reads are
+            // over, and as on epoll, whose half-closed channel hears nothing more, nothing reports it. The
+            // writes fail from now on (peerClosed), as a write to a reset socket does; those that wait for
+            // credit that can never come, now.
+            logger.debug("{}: the peer reset the connection after its end of output", host, e);
+            if (waitingForCredit) {
+                waitingForCredit = false;
+                host.flushReady();
+            }
+            return;
+        }
         failAfterTheRing(e, false);
     }
 

@@ -241,6 +241,33 @@ class RingLinkChannelTest {
     }
 
     /**
+     * A peer that ended its output, and later resets (closes with {@code SO_LINGER} 0): a half-closed
+     * channel has read everything, and, as epoll's, hears nothing of the reset; its next write fails,
+     * and closes it. It used to fire the reset as an error and close at once (helper-53's probe, 10 of
+     * 10): a server still at work on its answer logged an error epoll's never sees.
+     */
+    @Test
+    void aResetAfterThePeersEndIsNoErrorForAHalfClosedChannelButItsWritesFail() throws Exception {
+        Pair p = Pair.open(4096, true);
+        byte[] ab = pattern(1000, 21);
+        written(p.a.write(ab));
+        p.a.channel.shutdownOutput().sync();
+        await(() -> p.b.events.contains("inputShutdownReadComplete"), "b to see a's end");
+        p.b.control.setSoLinger(true, 0);
+        p.b.control.close(); // a's process resets the connection
+        await(() -> !onLoop(p.b, p.b.link::takesWritesBeforeClose), "b to read the reset (its peer gone)");
+        p.b.channel.eventLoop().submit(() -> null).sync();
+        assertTrue(p.b.channel.isOpen(), () -> "closed by the reset: " + p.b.errors);
+        assertEquals(List.of(), p.b.exceptions(), "nothing to report after the end was read");
+        assertArrayEquals(ab, p.b.received.toByteArray());
+        var write = p.b.channel.writeAndFlush(Unpooled.wrappedBuffer(pattern(100, 22)));
+        assertTrue(write.await(10, TimeUnit.SECONDS), "the write waited for good");
+        assertFalse(write.isSuccess(), "nothing took the write");
+        await(() -> !p.b.channel.isOpen(), "b to close on its failed write");
+        p.close();
+    }
+
+    /**
      * A channel that allows half-closure meets its dead peer's error through its reads and stays open:
      * a write after it fails, as a write to a gone peer does, instead of waiting for an end that never
      * comes (helper-52's review of the writes held for the peer's end).
@@ -350,6 +377,15 @@ class RingLinkChannelTest {
         await(() -> p.b.received.size() == ab.length, "read() to read");
         assertArrayEquals(ab, p.b.received.toByteArray());
         p.close();
+    }
+
+    /** Asks on the end's loop. */
+    private static <T> T onLoop(End end, java.util.concurrent.Callable<T> question) {
+        try {
+            return end.channel.eventLoop().submit(question).get();
+        } catch (InterruptedException | java.util.concurrent.ExecutionException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     /** What the end's ring holds unread, asked on its loop. */
