@@ -207,10 +207,7 @@ class RingLinkChannelTest {
                 return p.b.channel.writeAndFlush(Unpooled.wrappedBuffer(pattern(100, 18)));
             }).get();
             await(() -> p.b.events.contains(halfClosure ? "inputShutdownReadComplete" : "inactive"), "b to see a's end");
-            assertArrayEquals(last, p.b.received.toByteArray(), "a's last bytes, read before the end");
-            assertTrue(write.await(10, TimeUnit.SECONDS), "the write waited for good");
-            assertFalse(write.isSuccess(), "nothing took the write");
-            assertEquals(List.of(), p.b.exceptions(), "a clean end is no error");
+            readEverythingCleanlyAndTookNoWrite(p.b, last, List.of(write));
             p.close();
         }
     }
@@ -229,14 +226,9 @@ class RingLinkChannelTest {
         p.b.replies = true;
         p.a.channel.close().sync();
         await(() -> p.b.events.contains("inactive"), "b to close after a's end");
-        assertArrayEquals(last, p.b.received.toByteArray(), "every byte a sent before its end");
         assertTrue(p.b.events.stream().filter("read"::equals).count() > 1, () -> "read a buffer at a time: " + p.b.events);
         assertFalse(p.b.replyWrites.isEmpty());
-        for (var reply : p.b.replyWrites) {
-            assertTrue(reply.await(10, TimeUnit.SECONDS), "a reply waited for good");
-            assertFalse(reply.isSuccess(), "nothing took a reply");
-        }
-        assertEquals(List.of(), p.b.exceptions(), "a clean end is no error");
+        readEverythingCleanlyAndTookNoWrite(p.b, last, p.b.replyWrites);
         p.close();
     }
 
@@ -377,6 +369,17 @@ class RingLinkChannelTest {
         await(() -> p.b.received.size() == ab.length, "read() to read");
         assertArrayEquals(ab, p.b.received.toByteArray());
         p.close();
+    }
+
+    /** The end read every byte of {@code sent} and a clean end, and nothing took {@code writes}. */
+    private static void readEverythingCleanlyAndTookNoWrite(End end, byte[] sent, List<io.netty.channel.ChannelFuture> writes)
+            throws InterruptedException {
+        assertArrayEquals(sent, end.received.toByteArray(), "every byte the peer sent before its end");
+        for (var write : writes) {
+            assertTrue(write.await(10, TimeUnit.SECONDS), "a write waited for good");
+            assertFalse(write.isSuccess(), "nothing took a write");
+        }
+        assertEquals(List.of(), end.exceptions(), "a clean end is no error");
     }
 
     /** Asks on the end's loop. */
