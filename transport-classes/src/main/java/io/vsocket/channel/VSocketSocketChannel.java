@@ -538,7 +538,10 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
                 closeFuture().addListener(f -> promise.trySuccess());
                 return;
             }
-            if (takesWritesBeforeClose() && promise.setUncancellable()) {
+            if (!promise.setUncancellable()) {
+                return; // cancelled: no close, as in Netty's own (nor a reset set up for one)
+            }
+            if (takesWritesBeforeClose()) {
                 closeAfterWrites = promise;
                 drainPending = outboundBuffer().totalPendingWriteBytes();
                 drainProgress = outboundBuffer().currentProgress();
@@ -553,7 +556,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             // group, without waiting for the close): what the ring could not take is dropped, and, without
             // SO_LINGER set (an explicit choice), the peer must not read the cut stream as whole. Until
             // 2026-12-06 such a close ended it cleanly (helper-53's probe: 4 of 8 runs).
-            close(promise, lingerUnset());
+            closeDroppingWrites(promise, false);
         }
 
         /**
@@ -561,13 +564,16 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
          * ring could not take yet is dropped, and the link ends with a reset so the peer knows.
          */
         void closeNow() {
-            close(voidPromise(), true);
+            closeDroppingWrites(voidPromise(), true);
         }
 
-        /** Closes at once; {@code resetIfDropping}: a live ring link that could not take every flushed write yet ends with a reset. */
-        private void close(ChannelPromise promise, boolean resetIfDropping) {
+        /**
+         * Closes at once: a live ring link that could not take every flushed write yet ends with a reset,
+         * unless {@code SO_LINGER} is set and not {@code evenWithLinger}.
+         */
+        private void closeDroppingWrites(ChannelPromise promise, boolean evenWithLinger) {
             ChannelOutboundBuffer out = outboundBuffer();
-            if (resetIfDropping && out != null && out.size() > 0 && path.takesWritesBeforeClose()) {
+            if (out != null && out.size() > 0 && path.takesWritesBeforeClose() && (evenWithLinger || lingerUnset())) {
                 // (Writes a live ring link could not take yet are dropped: the peer must know.)
                 RingConnectionLink.makeCloseAbortive(socket, VSocketSocketChannel.this);
             }

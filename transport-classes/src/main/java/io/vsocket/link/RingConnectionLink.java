@@ -494,12 +494,17 @@ public abstract class RingConnectionLink implements ConnectionLink {
         controlFailed = true;
         host.unwatch(VSocketIoOps.IN | VSocketIoOps.RDHUP);
         peerClosed = true;
-        if (peerEndSeen && !inHangUpRead && host.isOpen() && host.isInputShutdown()) {
-            // The peer's end was read (the channel allows half-closure) and then it reset: its reads are
-            // over, and as on epoll, whose half-closed channel hears nothing more, nothing reports it. The
-            // writes fail from now on (peerClosed), as a write to a reset socket does; those that wait for
-            // credit that can never come, now.
+        if (ring.peerOutputDone() && host.isOpen()) {
+            // The peer ended its output and then reset: as on epoll, where TCP keeps the end ahead of the
+            // reset and the reads meet the end (a half-closed channel then hears nothing more), nothing reports
+            // it. The reads take what is left and the end (ready()'s hang-up read, if it has not run yet); the
+            // writes fail from now on (peerClosed), as a write to a reset socket does — those that wait for
+            // credit that can never come, now. (On rdma the end travels apart from the reset and may come
+            // after it: then the reset is reported, as before.)
             logger.debug("{}: the peer reset the connection after its end of output", host, e);
+            if (!peerEndSeen) {
+                readyLater();
+            }
             if (waitingForCredit) {
                 waitingForCredit = false;
                 host.flushReady();

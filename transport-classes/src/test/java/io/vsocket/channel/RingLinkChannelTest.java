@@ -260,6 +260,35 @@ class RingLinkChannelTest {
     }
 
     /**
+     * The same reset read before the peer's end (already in the ring) was: TCP keeps a peer's end ahead of
+     * its reset, so epoll's reads meet the end, and nothing reports the reset. Here the control connection
+     * is read first (as when its event is handled before the ring's in a turn): the reads still take every
+     * byte and the end, with no error, half-closed or not (helper-54's review of the change above).
+     */
+    @Test
+    void aResetReadBeforeThePeersEndInTheRingIsNoErrorEither() throws Exception {
+        for (boolean halfClosure : new boolean[] {false, true}) {
+            Pair p = Pair.open(4096, halfClosure);
+            stopReading(p.b);
+            byte[] ab = pattern(1000, 23);
+            written(p.a.write(ab));
+            p.b.control.setSoLinger(true, 0);
+            p.b.channel.eventLoop().submit(() -> {
+                // One loop serves both: a's end goes into b's ring, then b reads its control connection's reset
+                // before its ring is looked at.
+                p.a.channel.shutdownOutput();
+                p.b.control.close();
+                Thread.sleep(50); // (the reset reaches b's socket)
+                p.b.link.socketReady(null);
+                return null;
+            }).get();
+            await(() -> p.b.events.contains(halfClosure ? "inputShutdownReadComplete" : "inactive"), "b to see a's end");
+            readEverythingCleanlyAndTookNoWrite(p.b, ab, List.of());
+            p.close();
+        }
+    }
+
+    /**
      * A channel that allows half-closure meets its dead peer's error through its reads and stays open:
      * a write after it fails, as a write to a gone peer does, instead of waiting for an end that never
      * comes (helper-52's review of the writes held for the peer's end).
