@@ -154,7 +154,7 @@ class RingLinkChannelTest {
         byte[] ab = pattern(1000, 10);
         Pair p = controlEndedWithBytesUnread(ab, false);
         assertTrue(p.b.channel.isOpen(), "the death waits for its grace");
-        p.b.channel.eventLoop().submit(() -> p.b.link.ring.failure = new IOException("the path failed (test)")).sync();
+        failTheRingsPath(p.b);
         await(() -> !p.b.channel.isOpen(), "b to close once it read what the dead peer had sent");
         assertArrayEquals(ab, p.b.received.toByteArray(), "what the dead peer had sent, first");
         String error = onlyError(p.b);
@@ -323,7 +323,7 @@ class RingLinkChannelTest {
         var write = p.b.channel.writeAndFlush(Unpooled.wrappedBuffer(pattern(100, 16)));
         p.b.channel.eventLoop().submit(() -> null).sync(); // (the write's turn has run)
         assertFalse(write.isDone(), "held while a's end may still come");
-        p.b.channel.eventLoop().submit(() -> p.b.link.ring.failure = new IOException("the path failed (test)")).sync();
+        failTheRingsPath(p.b);
         assertTrue(write.await(10, TimeUnit.SECONDS), "the held write waited for an end that never comes");
         assertFalse(write.isSuccess(), "nothing took the write");
         assertArrayEquals(ab, p.b.received.toByteArray(), "what the dead peer had sent, first");
@@ -422,11 +422,7 @@ class RingLinkChannelTest {
 
     /** What the end's ring holds unread, asked on its loop. */
     private static int unread(End end) {
-        try {
-            return end.channel.eventLoop().submit(end.link.ring::readable).get();
-        } catch (InterruptedException | java.util.concurrent.ExecutionException e) {
-            throw new IllegalStateException(e);
-        }
+        return onLoop(end, end.link.ring::readable);
     }
 
     private static byte[] pattern(int length, int seed) {
@@ -437,7 +433,11 @@ class RingLinkChannelTest {
         return bytes;
     }
 
-    /** Waits for a write to be in the ring (it needs the peer to read, for credit). */
+    /** The end's ring path fails, as the queue pair of a dead rdma peer makes it ("the path failed (test)"). */
+    private static void failTheRingsPath(End end) throws InterruptedException {
+        end.channel.eventLoop().submit(() -> end.link.ring.failure = new IOException("the path failed (test)")).sync();
+    }
+
     /**
      * a's {@code ab} in b's ring, unread (b does not read), and then b's control connection ends before
      * a's end of output: a's process died, or its end is on its way. b's link waits out its grace (as
@@ -454,6 +454,7 @@ class RingLinkChannelTest {
         return p;
     }
 
+    /** Waits for a write to be in the ring (it needs the peer to read, for credit). */
     private static void written(io.netty.channel.ChannelFuture write) throws InterruptedException {
         assertTrue(write.await(20, TimeUnit.SECONDS), "timed out waiting for a write to go into the ring");
         assertTrue(write.isSuccess(), () -> "the write failed: " + write.cause());
