@@ -177,20 +177,20 @@ public abstract class RingConnectionLink implements ConnectionLink {
             writesHeld = true;
             return;
         }
-        if ((peerClosed || peerLeft()) && (!peerEndSeen || inHangUpRead) && ring.peerOutputDone()) {
-            // The peer closed after its end of output, and the hang-up read that takes its last bytes and
-            // the end (ready()) has not run yet, or is running: this write came first, from a handler or a
-            // task in the same turn, or from a handler of that read. Failing it now would close the channel
-            // with those bytes unread (a failed write closes the channel, and its read loop stops), where
-            // epoll's write to a peer that closed is taken and its reads still get what the peer sent, then
-            // the end. The writes wait for that read, then fail as after any peer's close (or with the channel).
-            writesHeld = true;
-            if (!inHangUpRead) {
-                readyLater();
-            }
-            return;
-        }
         if (peerClosed || peerLeft()) {
+            if ((!peerEndSeen || inHangUpRead) && ring.peerOutputDone()) {
+                // The peer closed after its end of output, and the hang-up read that takes its last bytes and
+                // the end (ready()) has not run yet, or is running: this write came first, from a handler or a
+                // task in the same turn, or from a handler of that read. Failing it now would close the channel
+                // with those bytes unread (a failed write closes the channel, and its read loop stops), where
+                // epoll's write to a peer that closed is taken and its reads still get what the peer sent, then
+                // the end. The writes wait for that read, then fail as after any peer's close (or with the channel).
+                writesHeld = true;
+                if (!inHangUpRead) {
+                    readyLater();
+                }
+                return;
+            }
             throw new IOException("Connection reset by peer: the " + kind().name().toLowerCase() + " link's peer has "
                     + "closed, " + in.size() + " buffers cannot be sent");
         }
