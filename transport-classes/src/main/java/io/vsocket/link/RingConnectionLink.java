@@ -63,6 +63,13 @@ public abstract class RingConnectionLink implements ConnectionLink {
      */
     private boolean deathPending;
     /**
+     * The control connection's reset, read before the peer's end of output came on the link, and held
+     * while that end may still come (rdma: see {@link #controlResetFirst}): the end makes it no error,
+     * as on epoll, where TCP keeps a peer's end ahead of its reset; the peer's abort, the path's failure
+     * or the grace running out report it. Writes wait meanwhile ({@link #deathPending} is set with it).
+     */
+    private IOException resetHeld;
+    /**
      * Writes wait (see {@link #write}): for the peer's end or death to be known, for the reads to
      * report a dead peer's error, or for the hang-up read of a peer that closed. Once that is done
      * they are flushed again, and fail as after any peer's close, or with the channel.
@@ -138,6 +145,39 @@ public abstract class RingConnectionLink implements ConnectionLink {
         peerDied();
     }
 
+    /**
+     * The control connection was reset before the peer's end of output came on the link. On shm the
+     * peer's end goes into the ring before its socket is reset, so none is coming: the reset is
+     * reported, once the reads have taken what the ring holds. rdma's end travels on the queue pair,
+     * apart from the reset, and may come after it: it holds the reset ({@link #holdReset}) for a grace.
+     */
+    protected void controlResetFirst(IOException reset) {
+        failAfterTheRing(reset, false);
+    }
+
+    /**
+     * Holds {@code reset} (see {@link #resetHeld}) until the peer's end comes (then it is no error),
+     * its abort or the path's failure comes instead, or {@link #reportHeldReset()} is called.
+     */
+    protected final void holdReset(IOException reset) {
+        resetHeld = reset;
+        deathPending = true;
+    }
+
+    /** The grace for a held reset ran out without the peer's end: the reset is reported, after the ring's bytes. */
+    protected final void reportHeldReset() {
+        if (resetHeld != null && !closed && host.isOpen() && !ring.peerOutputDone()) {
+            failAfterTheRing(takeHeldReset(), false);
+        }
+    }
+
+    private IOException takeHeldReset() {
+        IOException reset = resetHeld;
+        resetHeld = null;
+        deathPending = false;
+        return reset;
+    }
+
     /** Lets go of the ring's link; {@code abortive}: {@code SO_LINGER} 0 asked for a reset. */
     protected abstract void end(boolean abortive);
 
@@ -156,7 +196,7 @@ public abstract class RingConnectionLink implements ConnectionLink {
             return;
         }
         beforeWrite();
-        if (ring.failure() != null && !readsDeadPeersBytes()) {
+        if (ring.failure() != null && resetHeld == null && !readsDeadPeersBytes()) {
             if (failOver(ring.failure())) {
                 return; // the writes wait for the switch
             }
@@ -324,11 +364,23 @@ public abstract class RingConnectionLink implements ConnectionLink {
             return 0;
         }
         try {
+            if (resetHeld != null && !ring.peerOutputDone() && (ring.failure() != null || peerReset())) {
+                // Instead of the peer's end, its abort came (it reset without ending its output), or the path's
+                // failure (it is gone): the held reset stands, reported once the reads have taken the ring's bytes.
+                failAfterTheRing(takeHeldReset(), false);
+                return 1;
+            }
             if (ring.failure() != null) {
                 if (failOver(ring.failure())) {
                     return 1;
                 }
                 if (!readsDeadPeersBytes()) {
+                    if (peerClosed && (peerEndSeen || goneReported)) {
+                        // The peer's end, or its error, was read already, and its control connection is gone: the
+                        // path's failure since (rdma: its queue pair went with it) is no news, and a second report
+                        // would reach a channel that stayed open for its output (half-closure). Its writes fail.
+                        return 0;
+                    }
                     throw linkFailure();
                 }
             }
@@ -356,6 +408,7 @@ public abstract class RingConnectionLink implements ConnectionLink {
                 // here is that second report.
                 peerEndSeen = true;
                 deathPending = false;
+                resetHeld = null; // the peer ended its output, then reset: no error (see controlBroke)
                 inHangUpRead = true;
                 try {
                     host.hangUpReady();
@@ -500,7 +553,7 @@ public abstract class RingConnectionLink implements ConnectionLink {
             // it. The reads take what is left and the end (ready()'s hang-up read, if it has not run yet); the
             // writes fail from now on (peerClosed), as a write to a reset socket does — those that wait for
             // credit that can never come, now. (On rdma the end travels apart from the reset and may come
-            // after it: then the reset is reported, as before.)
+            // after it: controlResetFirst.)
             logger.debug("{}: the peer reset the connection after its end of output", host, e);
             if (!peerEndSeen) {
                 readyLater();
@@ -511,7 +564,7 @@ public abstract class RingConnectionLink implements ConnectionLink {
             }
             return;
         }
-        failAfterTheRing(e, false);
+        controlResetFirst(e);
     }
 
     /**

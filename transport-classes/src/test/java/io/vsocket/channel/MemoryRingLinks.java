@@ -271,9 +271,45 @@ final class MemoryRingLinks {
             }
         }
 
+        /**
+         * A reset read before the peer's end of output is held for a grace (as rdma's: the end may be on its
+         * way), which runs out here only when a test says ({@link #graceRunsOut}). Set before the reset is read.
+         */
+        volatile boolean resetWaitsForGrace;
+        /** A reset was read before the peer's end, and held. */
+        volatile boolean resetHeld;
+        /** The peer's abort came on the link (as rdma's reset message): see {@link #peerAborts}. */
+        private boolean peerAborted;
+
+        @Override
+        protected void controlResetFirst(IOException reset) {
+            if (resetWaitsForGrace) {
+                resetHeld = true;
+                holdReset(reset);
+            } else {
+                super.controlResetFirst(reset);
+            }
+        }
+
+        /** On the loop: the held reset's grace ran out. */
+        void graceRunsOut() {
+            reportHeldReset();
+        }
+
+        /** On the loop: the peer's abort came on the link, which then looks at it. */
+        void peerAborts() {
+            peerAborted = true;
+            ready();
+        }
+
+        @Override
+        protected boolean peerReset() {
+            return peerAborted;
+        }
+
         @Override
         protected boolean peerLeft() {
-            return ring.in.closed;
+            return ring.in.closed || peerAborted;
         }
 
         @Override

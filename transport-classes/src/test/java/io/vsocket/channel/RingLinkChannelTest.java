@@ -289,6 +289,124 @@ class RingLinkChannelTest {
     }
 
     /**
+     * On rdma a peer's end travels on the queue pair and its reset on TCP, which can come first (a peer
+     * that shuts its output, then closes with {@code SO_LINGER} 0): the reset is held for a grace (here,
+     * as on rdma) and is no error once the end comes — the reads take every byte and the end, half-closed
+     * or not, as epoll's, where TCP keeps the end ahead of the reset — and a write made meanwhile waits,
+     * then fails. Such a reset was reported at once before, after the bytes (helper-54's review).
+     */
+    @Test
+    void aResetThatOvertookThePeersEndIsNoErrorOnceTheEndComes() throws Exception {
+        for (boolean halfClosure : new boolean[] {false, true}) {
+            Pair p = Pair.open(4096, halfClosure);
+            p.b.link.resetWaitsForGrace = true;
+            stopReading(p.b);
+            byte[] ab = pattern(1000, 24);
+            p.a.write(ab);
+            await(() -> unread(p.b) == ab.length, "the bytes in b's ring");
+            resetReadBeforeTheEnd(p);
+            var write = p.b.write(pattern(100, 25));
+            onLoop(p.b, () -> null);
+            assertTrue(p.b.channel.isOpen(), () -> "closed by the held reset: " + p.b.errors);
+            assertFalse(write.isDone(), "the write waits for the peer's end or its reset");
+            p.a.channel.shutdownOutput().sync(); // a's end comes on the link, after its reset
+            await(() -> p.b.events.contains(halfClosure ? "inputShutdownReadComplete" : "inactive"), "b to see a's end");
+            readEverythingCleanlyAndTookNoWrite(p.b, ab, List.of(write));
+            p.close();
+        }
+    }
+
+    /** A held reset whose peer's end never comes is reported once the grace runs out, after the bytes. */
+    @Test
+    void aHeldResetIsReportedAfterThePeersBytesWhenTheGraceRunsOut() throws Exception {
+        Pair p = heldResetWithBytesUnread(pattern(1000, 26));
+        onLoop(p.b, () -> {
+            p.b.link.graceRunsOut();
+            return null;
+        });
+        theHeldResetIsReportedAfter(p, pattern(1000, 26));
+    }
+
+    /** The peer's abort on the link (a reset without its end of output) reports a held reset at once. */
+    @Test
+    void aHeldResetIsReportedWhenThePeersAbortComes() throws Exception {
+        Pair p = heldResetWithBytesUnread(pattern(1000, 27));
+        onLoop(p.b, () -> {
+            p.b.link.peerAborts();
+            return null;
+        });
+        theHeldResetIsReportedAfter(p, pattern(1000, 27));
+    }
+
+    /** The ring's path failing (the peer's queue pair gone) reports a held reset, not the path's error. */
+    @Test
+    void aHeldResetIsReportedWhenThePathFails() throws Exception {
+        Pair p = heldResetWithBytesUnread(pattern(1000, 28));
+        failTheRingsPath(p.b);
+        theHeldResetIsReportedAfter(p, pattern(1000, 28));
+    }
+
+    /**
+     * After the peer's end and its reset (no error: above), the ring's path failing — on rdma, the reset
+     * peer's queue pair gone, as a credit return to it errs — reports nothing to the channel that stayed
+     * open for its output; its next write fails (helper-54's review: it fired a second, late error).
+     */
+    @Test
+    void aPathFailureAfterThePeersEndAndResetReportsNothing() throws Exception {
+        Pair p = Pair.open(4096, true);
+        byte[] ab = pattern(1000, 29);
+        written(p.a.write(ab));
+        p.a.channel.shutdownOutput().sync();
+        await(() -> p.b.events.contains("inputShutdownReadComplete"), "b to see a's end");
+        p.b.control.setSoLinger(true, 0);
+        p.b.control.close();
+        await(() -> !onLoop(p.b, p.b.link::takesWritesBeforeClose), "b to read the reset");
+        failTheRingsPath(p.b);
+        for (int i = 0; i < 20; i++) {
+            onLoop(p.b, () -> null); // turns in which the link looks at its failed path
+        }
+        assertTrue(p.b.channel.isOpen(), () -> "closed: " + p.b.errors);
+        assertEquals(List.of(), p.b.exceptions(), "nothing to report after the end was read");
+        var write = p.b.write(pattern(100, 30));
+        assertTrue(write.await(10, TimeUnit.SECONDS), "the write waited for good");
+        assertFalse(write.isSuccess(), "nothing took the write");
+        p.close();
+    }
+
+    /** b holds a reset read before a's end (a's bytes unread in b's ring), without half-closure. */
+    private static Pair heldResetWithBytesUnread(byte[] ab) throws Exception {
+        Pair p = Pair.open(4096, false);
+        p.b.link.resetWaitsForGrace = true;
+        stopReading(p.b);
+        p.a.write(ab);
+        await(() -> unread(p.b) == ab.length, "the bytes in b's ring");
+        resetReadBeforeTheEnd(p);
+        assertTrue(p.b.channel.isOpen(), () -> "closed by the held reset: " + p.b.errors);
+        return p;
+    }
+
+    /** b closes with the reset, after reading {@code ab}, not reading of its own accord. */
+    private static void theHeldResetIsReportedAfter(Pair p, byte[] ab) throws Exception {
+        await(() -> !p.b.channel.isOpen(), "b to close on the reset");
+        assertArrayEquals(ab, p.b.received.toByteArray(), "the peer's bytes, read before the reset is reported");
+        String error = onlyError(p.b);
+        assertTrue(error.contains("reset"), error);
+        p.close();
+    }
+
+    /** b reads its control connection's reset (a's process resetting it) before a's end is in its ring, and holds it. */
+    private static void resetReadBeforeTheEnd(Pair p) throws Exception {
+        p.b.control.setSoLinger(true, 0);
+        p.b.channel.eventLoop().submit(() -> {
+            p.b.control.close();
+            Thread.sleep(50); // (the reset reaches b's socket)
+            p.b.link.socketReady(null);
+            return null;
+        }).get();
+        assertTrue(p.b.link.resetHeld, "the reset held for a's end");
+    }
+
+    /**
      * A channel that allows half-closure meets its dead peer's error through its reads and stays open:
      * a write after it fails, as a write to a gone peer does, instead of waiting for an end that never
      * comes (helper-52's review of the writes held for the peer's end).
@@ -304,6 +422,13 @@ class RingLinkChannelTest {
         await(() -> !p.b.errors.isEmpty(), "b to be told of the death");
         assertArrayEquals(ab, p.b.received.toByteArray(), "what the dead peer had sent, first");
         assertTrue(p.b.channel.isOpen(), () -> "half-closed, not closed: " + p.b.events + " " + p.b.errors);
+        // The path failing since (rdma: the dead peer's queue pair, as a credit return to it errs) is no second error.
+        failTheRingsPath(p.b);
+        for (int i = 0; i < 20; i++) {
+            onLoop(p.b, () -> null);
+        }
+        assertEquals(1, p.b.exceptions().size(), () -> "reported again: " + p.b.errors);
+        assertTrue(p.b.channel.isOpen(), "still half-closed");
         var write = p.b.channel.writeAndFlush(Unpooled.wrappedBuffer(pattern(100, 14)));
         assertTrue(write.await(10, TimeUnit.SECONDS), "the write waited for an end that never comes");
         assertFalse(write.isSuccess(), "nothing took the write");

@@ -406,6 +406,75 @@ class WriteThenCloseTest {
     }
 
     /**
+     * A peer that ends its output and then resets (shuts its output, then closes with {@code SO_LINGER} 0,
+     * at once): on epoll the reads meet every byte and the end, and nothing reports the reset — TCP keeps
+     * the end ahead of it —, so a half-closed channel stays open, its writes failing, and one that does
+     * not half-close closes cleanly. On rdma the end travels on the queue pair and the reset on TCP, which
+     * may come first: it waits for the end instead of being reported (helper-54's review).
+     */
+    @Test
+    void aPeerThatEndsItsOutputThenResetsIsReadToItsEndWithoutAnError() throws Exception {
+        int size = 100 << 10; // (less than a ring: the end goes in right behind the bytes)
+        Channel server = Peers.vsocketServer(serverGroup, List.of(link()), new ChannelInboundHandlerAdapter() {
+            @Override
+            public boolean isSharable() {
+                return true; // (one connection for each half-closure setting)
+            }
+
+            @Override
+            public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                ReferenceCountUtil.release(msg);
+                ctx.writeAndFlush(Peers.streamPart(ctx.channel(), SEED, 0, size));
+                ((DuplexChannel) ctx.channel()).shutdownOutput().addListener(f -> {
+                    ctx.channel().config().setOption(ChannelOption.SO_LINGER, 0);
+                    ctx.close();
+                });
+            }
+        }).childOption(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, helloTimeoutMillis())
+                .bind(new InetSocketAddress(address(), 0)).sync().channel();
+        try {
+            for (boolean halfClosure : new boolean[] {false, true}) {
+                Peers.Collector collector = new Peers.Collector(size);
+                CompletableFuture<Object> inputShut = new CompletableFuture<>();
+                Channel client = Peers.vsocketClient(clientGroup, List.of(link()), new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        ch.pipeline().addLast(collector, new ChannelInboundHandlerAdapter() {
+                            @Override
+                            public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+                                if (evt instanceof io.netty.channel.socket.ChannelInputShutdownReadComplete) {
+                                    inputShut.complete(evt);
+                                }
+                            }
+                        });
+                    }
+                }).option(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, helloTimeoutMillis())
+                        .option(ChannelOption.ALLOW_HALF_CLOSURE, halfClosure)
+                        .connect(server.localAddress()).sync().channel();
+                assertEquals(link(), Peers.awaitLink(client, link()));
+                client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {1}));
+                assertEquals(Peers.streamCrc(SEED, size), collector.done.get(20, TimeUnit.SECONDS), "the bytes the peer sent");
+                if (halfClosure) {
+                    inputShut.get(20, TimeUnit.SECONDS);
+                    // Long enough for a reset that was going to be reported (it overtook the end) to be.
+                    Thread.sleep(500);
+                    assertNull(collector.error.getNow(null), "no error after the peer's end");
+                    assertTrue(client.isOpen(), "half-closed, open for its output");
+                    ChannelFuture write = client.writeAndFlush(Unpooled.wrappedBuffer(new byte[] {2}));
+                    assertTrue(write.await(20, TimeUnit.SECONDS), "the write waited for good");
+                    assertFalse(write.isSuccess(), "nothing took the write: the peer reset");
+                    client.close().sync();
+                } else {
+                    collector.inactive.get(20, TimeUnit.SECONDS);
+                    assertNull(collector.error.getNow(null), "a clean end after every byte: the reset came after the end");
+                }
+            }
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    /**
      * A client that reads as the bytes come asks the server for its stream (one byte), and reads all of
      * it, then a clean end of stream (which, without half-closure, closes it).
      */

@@ -95,6 +95,23 @@ public final class RdmaConnectionLink extends RingConnectionLink {
         }, config.getHelloTimeoutMillis(), TimeUnit.MILLISECONDS);
     }
 
+    /**
+     * A peer that ends its output and then resets (shuts its output, then closes with {@code SO_LINGER}
+     * 0) sends its end on the queue pair and its reset on TCP, which may come first: the reset is held
+     * for the same grace, and is no error if the end comes (as on epoll, where TCP keeps the end ahead
+     * of the reset). A peer that resets without its end sends its abort on the queue pair, which ends
+     * the wait at once, as does the path's failure (the peer is gone).
+     */
+    @Override
+    protected void controlResetFirst(IOException reset) {
+        if (!host.isOpen() || host.isClosing() || host.isInputShutdown()) {
+            super.controlResetFirst(reset); // nothing here waits for the peer's end
+            return;
+        }
+        holdReset(reset);
+        host.eventLoop().schedule(this::reportHeldReset, config.getHelloTimeoutMillis(), TimeUnit.MILLISECONDS);
+    }
+
     @Override
     protected void end(boolean abortive) {
         end(rdma, abortive, host.eventLoop());
