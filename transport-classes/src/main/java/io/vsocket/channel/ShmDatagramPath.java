@@ -183,7 +183,7 @@ final class ShmDatagramPath implements VSocketLoopPoller {
             return null;
         }
         if (link.peerClosed()) {
-            drop(link, false);
+            peerGone(link, false);
             return null;
         }
         if (!link.confirmed()) {
@@ -435,26 +435,59 @@ final class ShmDatagramPath implements VSocketLoopPoller {
      * its address then.
      */
     private void drop(ShmDatagramLink link, boolean failed) {
+        Attached a = attachedOf(link);
+        if (a == null || !a.peerGone) {
+            stopSendingOver(link, failed); // (done already for a link whose peer went)
+        }
+        if (a != null) {
+            links.remove(a);
+            a.drop();
+        }
+    }
+
+    /**
+     * The peer of {@code link} is gone (it closed the link, or its process ended): nothing more is sent
+     * over it, and what the peer wrote before it went is still read — every whole record, over as many
+     * turns as the channel's messages per read need — before the link goes ({@link #poll}). Dropping it
+     * after one turn lost the rest (a probe, 2026-12-06: a sender that closed right after its writes
+     * succeeded, 38 of 64 runs, where loopback UDP's receiver gets them all).
+     */
+    private void peerGone(ShmDatagramLink link, boolean failed) {
+        Attached a = attachedOf(link);
+        if (a == null) {
+            stopSendingOver(link, failed);
+            return;
+        }
+        if (!a.peerGone && !a.dropped) {
+            a.peerGone = true;
+            stopSendingOver(link, failed);
+        }
+    }
+
+    /** No datagram goes over {@code link} from now on; the resolver forgets the peer's offer (see {@link #drop}). */
+    private void stopSendingOver(ShmDatagramLink link, boolean failed) {
         looks.remove(link.peer());
         path.shmGone(link.peer(), failed);
-        for (int i = 0; i < links.size(); i++) {
-            Attached a = links.get(i);
-            if (a.link == link) {
-                links.remove(i);
-                a.drop();
-                break;
-            }
-        }
         if (sendVia.get(link.peer()) == link) {
             sendVia.remove(link.peer());
             // Another link from that peer, if any, takes over.
             for (int i = 0; i < links.size(); i++) {
-                if (links.get(i).link.peer().equals(link.peer())) {
-                    sendVia.put(link.peer(), links.get(i).link);
+                Attached other = links.get(i);
+                if (other.link != link && !other.peerGone && other.link.peer().equals(link.peer())) {
+                    sendVia.put(link.peer(), other.link);
                     break;
                 }
             }
         }
+    }
+
+    private Attached attachedOf(ShmDatagramLink link) {
+        for (int i = 0; i < links.size(); i++) {
+            if (links.get(i).link == link) {
+                return links.get(i);
+            }
+        }
+        return null;
     }
 
     /** Reads every link: each whole datagram to the channel ({@link DatagramPath#receivedShm}). */
@@ -480,8 +513,13 @@ final class ShmDatagramPath implements VSocketLoopPoller {
             ShmDatagramLink link = a.link;
             link.link().unpark();
             try {
-                int length;
-                while (handled < budget && (length = link.next()) >= 0) {
+                boolean drained = false;
+                while (handled < budget) {
+                    int length = link.next();
+                    if (length < 0) {
+                        drained = true; // (no whole record: a record half written waits, unless its writer is gone)
+                        break;
+                    }
                     if (!a.socketReadFirst) {
                         // Before a link's first datagram, what the channel's socket holds: the peer sent
                         // over UDP until the link was confirmed, and on this host each of those datagrams
@@ -510,6 +548,9 @@ final class ShmDatagramPath implements VSocketLoopPoller {
                     if (a.dropped || closed) {
                         break;
                     }
+                }
+                if (a.peerGone && !a.dropped && !closed && (drained || --a.turnsLeft <= 0)) {
+                    drop(link, false); // its peer's last datagrams read: the link goes
                 }
             } catch (RingProtocolException e) {
                 logger.debug("{}: the shm link from {} broke: {}", channel, link.peer(), e.getMessage());
@@ -553,7 +594,11 @@ final class ShmDatagramPath implements VSocketLoopPoller {
     @Override
     public boolean armAndCheck() {
         for (int i = 0; i < links.size(); i++) {
-            ShmDatagramLink link = links.get(i).link;
+            Attached a = links.get(i);
+            ShmDatagramLink link = a.link;
+            if (a.peerGone) {
+                return true; // the next poll reads what is left and drops the link
+            }
             try {
                 link.link().park(true, false, false);
                 if (link.next() >= 0 || link.peerClosed()) {
@@ -610,10 +655,20 @@ final class ShmDatagramPath implements VSocketLoopPoller {
      * when it wrote and this side sleeps, and which hangs up when the peer closes the link or its
      * process ends (its lifeline).
      */
+    /** See {@link Attached#turnsLeft}: 256 KiB of 64-byte datagrams, 16 a poll. */
+    private static final int GONE_TURNS = 4096;
+
     private final class Attached implements VSocketIoHandle {
         final ShmDatagramLink link;
         private IoRegistration doorbell;
         boolean dropped;
+        /** The peer is gone: nothing is sent over the link, which goes once its ring is read (see {@link #peerGone}). */
+        boolean peerGone;
+        /**
+         * Polls left to a link whose peer is gone: a ring's worth of datagrams takes far fewer, and a process
+         * that writes on after it hung up (a hostile one) keeps the link, and the loop awake, no longer.
+         */
+        int turnsLeft = GONE_TURNS;
         /** Whether the channel's socket was read before this link's first datagram was taken. */
         boolean socketReadFirst;
         /**
@@ -670,13 +725,11 @@ final class ShmDatagramPath implements VSocketLoopPoller {
 
         /** The peer closed its end of the connection, or its process ended: the peer is gone. */
         private void lifelineEnded() {
-            // What the peer wrote before it went is still read, then the link goes. A link this side
-            // offered that the peer never confirmed was refused (a rendezvous of another version takes
-            // no such set-up): asked again only after a backoff, not on the next datagram.
+            // What the peer wrote before it went is still read (see peerGone), then the link goes. A link this
+            // side offered that the peer never confirmed was refused (a rendezvous of another version takes no
+            // such set-up): asked again only after a backoff, not on the next datagram.
+            peerGone(link, link.isOffered() && !link.confirmed());
             poll();
-            if (!dropped && !closed) {
-                ShmDatagramPath.this.drop(link, link.isOffered() && !link.confirmed());
-            }
         }
 
         void drop() {
