@@ -10,6 +10,7 @@ import io.vsocket.ffm.libc.sockaddr_in6;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.net.BindException;
 import java.net.ConnectException;
 import java.net.Inet4Address;
 import java.net.InetAddress;
@@ -134,7 +135,15 @@ public final class NativeSocket implements AutoCloseable {
             SocketAddresses.write(sa, SocketAddresses.forBind(local));
             MemorySegment errno = Downcalls.threadErrnoState();
             if (LibC.bind(errno, fd, sa, (int) sockaddr_in6.sizeof()) != 0) {
-                throw new NativeIoException("bind(" + local + ")", Downcalls.errno(errno));
+                NativeIoException e = new NativeIoException("bind(" + local + ")", Downcalls.errno(errno));
+                if (e.errno() == LibC.EADDRINUSE || e.errno() == LibC.EADDRNOTAVAIL || e.errno() == LibC.EACCES) {
+                    // What NIO throws, and what applications catch to try another port (Spring Boot's "port in
+                    // use", a test's free-port loop); the errno stays on the cause.
+                    BindException bind = new BindException(e.getMessage());
+                    bind.initCause(e);
+                    throw bind;
+                }
+                throw e;
             }
         }
     }

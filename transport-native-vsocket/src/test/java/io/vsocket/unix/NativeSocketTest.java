@@ -100,6 +100,19 @@ class NativeSocketTest {
         }
     }
 
+    /** A port in use is a {@link java.net.BindException}, as NIO throws, with the errno on its cause. */
+    @Test
+    void bindingAPortInUseIsABindException() throws Exception {
+        try (NativeSocket first = NativeSocket.newStreamSocket(); NativeSocket second = NativeSocket.newStreamSocket()) {
+            first.bind(LOOPBACK);
+            first.listen(1);
+            java.net.BindException e = assertThrows(java.net.BindException.class, () -> second.bind(first.localAddress()));
+            assertTrue(e.getMessage().contains("Address already in use"), e.getMessage());
+            assertTrue(e.getCause() instanceof NativeIoException cause && cause.errno() == LibC.EADDRINUSE,
+                    String.valueOf(e.getCause()));
+        }
+    }
+
     /**
      * sendfile(2) from a file at an offset: the bytes arrive as they lie in the file, the file's own
      * offset does not matter, the end of the file gives EOF, and a full socket buffer gives 0 (would

@@ -57,6 +57,30 @@ class ChannelEdgeTest {
     }
 
     /**
+     * A server or datagram channel bound to a port in use fails with {@code java.net.BindException}, as
+     * NIO's do (epoll's with its own exception type): applications catch it to try another port, and
+     * frameworks turn it into their "port in use" (a probe found vsocket's datagram channel throwing its
+     * own {@code NativeIoException}, which no such catch matches).
+     */
+    @Test
+    void aPortInUseIsABindExceptionForServerAndDatagramChannels() throws Exception {
+        Channel server = Peers.vsocketServer(group, List.of(VSocketLink.TCP), Peers.Echo.INSTANCE)
+                .bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)).sync().channel();
+        try (java.net.DatagramSocket udp = new java.net.DatagramSocket(0, InetAddress.getLoopbackAddress())) {
+            var second = Peers.vsocketServer(group, List.of(VSocketLink.TCP), Peers.Echo.INSTANCE)
+                    .bind(server.localAddress()).await();
+            assertTrue(second.cause() instanceof java.net.BindException, String.valueOf(second.cause()));
+            var datagram = new io.netty.bootstrap.Bootstrap().group(group)
+                    .channel(io.vsocket.channel.VSocketDatagramChannel.class)
+                    .handler(new ChannelInboundHandlerAdapter()).bind(udp.getLocalSocketAddress()).await();
+            assertTrue(datagram.cause() instanceof java.net.BindException, String.valueOf(datagram.cause()));
+            assertTrue(datagram.cause().getMessage().contains("Address already in use"), datagram.cause().getMessage());
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    /**
      * A client that connected to a host name keeps it in its remote address, as epoll's does
      * ({@code localhost/127.0.0.1:port}, where vsocket gave {@code /127.0.0.1:port}): code that takes a
      * Host header, an SNI name or a log line from it names what was asked for. And its options, once it

@@ -175,6 +175,7 @@ public final class LibC {
     public static final int EALREADY = 114;
     public static final int EINPROGRESS = 115;
     public static final int EADDRINUSE = 98;
+    public static final int EADDRNOTAVAIL = 99;
     public static final int EMSGSIZE = 90;
     public static final int EHOSTUNREACH = 113;
 
