@@ -469,19 +469,8 @@ class ShmDatagramTest {
             VSocketDatagramChannel tx = bind(new LinkedBlockingQueue<>());
             try {
                 linkOverShm(tx, rx, received);
-                tx.eventLoop().submit(() -> {
-                    for (int i = 0; i < count; i++) {
-                        tx.write(numbered(i, rx.localAddress()));
-                    }
-                    tx.flush();
-                    tx.close();
-                }).sync();
-                tx.closeFuture().sync();
-                for (int i = 0; i < count; i++) {
-                    DatagramPacket p = received.poll(5, TimeUnit.SECONDS);
-                    assertNotNull(p, "run " + run + ": datagram " + i + " of " + count + " lost");
-                    assertEquals(i, number(p), "run " + run + ": in order");
-                }
+                writeThenClose(tx, rx, count);
+                receivedInOrder(received, count, "run " + run);
                 assertEquals((long) count + 1, (long) onLoop(rx, rx::shmDatagramsReceived), "all over shm");
                 waitForNoLinks(rx);
             } finally {
@@ -514,25 +503,35 @@ class ShmDatagramTest {
                 rx.writeAndFlush(packet("answer", txAddress));
                 return null;
             });
-            tx.eventLoop().submit(() -> {
-                for (int i = 0; i < count; i++) {
-                    tx.write(numbered(i, rx.localAddress()));
-                }
-                tx.flush();
-                tx.close();
-            }).sync();
-            tx.closeFuture().sync();
+            writeThenClose(tx, rx, count);
             txClosed.countDown();
             held.get(10, TimeUnit.SECONDS);
-            for (int i = 0; i < count; i++) {
-                DatagramPacket p = received.poll(5, TimeUnit.SECONDS);
-                assertNotNull(p, "datagram " + i + " of " + count + " lost");
-                assertEquals(i, number(p), "in order");
-            }
+            receivedInOrder(received, count, "after the answer");
             waitForNoLinks(rx);
         } finally {
             tx.close().sync();
             rx.close().sync();
+        }
+    }
+
+    /** {@code tx} writes {@code count} numbered datagrams to {@code rx} and closes, in one task on its loop. */
+    private static void writeThenClose(VSocketDatagramChannel tx, VSocketDatagramChannel rx, int count) throws Exception {
+        tx.eventLoop().submit(() -> {
+            for (int i = 0; i < count; i++) {
+                tx.write(numbered(i, rx.localAddress()));
+            }
+            tx.flush();
+            tx.close();
+        }).sync();
+        tx.closeFuture().sync();
+    }
+
+    /** The numbered datagrams 0 to {@code count} - 1 came, each once, in order. */
+    private static void receivedInOrder(BlockingQueue<DatagramPacket> received, int count, String what) throws Exception {
+        for (int i = 0; i < count; i++) {
+            DatagramPacket p = received.poll(5, TimeUnit.SECONDS);
+            assertNotNull(p, what + ": datagram " + i + " of " + count + " lost");
+            assertEquals(i, number(p), what + ": in order");
         }
     }
 
