@@ -839,6 +839,6 @@ public final class ShmLink implements StreamLink {
     }
 
     private void unmap() {
-        Resources.closeQuietly(region);
+        Unmapper.unmap(region); // (off the loop: a shared arena's close waits for every thread; see Unmapper)
     }
 }

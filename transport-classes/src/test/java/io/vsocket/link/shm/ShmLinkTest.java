@@ -660,6 +660,7 @@ class ShmLinkTest {
         p.client().markOutputDone();
         p.client().close();
         p.client().close();
+        assertTrue(Unmapper.settle(5000), "unmapped (off the closing thread)");
         assertThrows(IllegalStateException.class, () -> p.client().readable(), "no access to unmapped memory");
         assertTrue(p.server().peerOutputDone());
         assertEquals("last words", readString(p.server(), 100), "the server's own mapping outlives the client's");
@@ -1052,10 +1053,12 @@ class ShmLinkTest {
         ByteBuf loan = lendFrom(p, 0, 8192);
         assertEquals(before + 2, memfdMappings(), "each side maps the rings");
         p.close();
+        assertTrue(Unmapper.settle(5000), "the closed client's mapping unmapped (off the closing thread)");
         assertEquals(before + 1, memfdMappings(), "the lender's mapping stays while a loan is out");
         assertPattern(loan, 0, "a loan after its link closed");
         assertEquals(null, p.server().lend(io.netty.buffer.ByteBufAllocator.DEFAULT), "a closed link lends nothing");
         loan.release();
+        assertTrue(Unmapper.settle(5000));
         assertEquals(before, memfdMappings(), "the last release unmaps");
         assertEquals(0, p.server().loansOutstanding());
     }
