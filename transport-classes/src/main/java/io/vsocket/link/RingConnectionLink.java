@@ -202,6 +202,14 @@ public abstract class RingConnectionLink implements ConnectionLink {
             }
             throw linkFailure();
         }
+        if (resetHeld != null) {
+            // A reset held for the peer's end (see controlResetFirst): the write waits for which it was, as below for
+            // an early end; even if the peer's abort is known already (a poll here may have brought it before its
+            // listener ran), it waits for the reads to take the ring's bytes first (the look below reports it).
+            writesHeld = true;
+            readyLater();
+            return;
+        }
         if (peerGone != null) {
             // The dead peer's bytes are still to be read, and a failed write would close the channel
             // before they are: the writes wait, and fail once the reads report the death (see takeGone).
@@ -375,13 +383,17 @@ public abstract class RingConnectionLink implements ConnectionLink {
                     return 1;
                 }
                 if (!readsDeadPeersBytes()) {
-                    if (peerClosed && (peerEndSeen || goneReported)) {
-                        // The peer's end, or its error, was read already, and its control connection is gone: the
-                        // path's failure since (rdma: its queue pair went with it) is no news, and a second report
-                        // would reach a channel that stayed open for its output (half-closure). Its writes fail.
-                        return 0;
+                    if (!(peerClosed && (peerEndSeen || goneReported))) {
+                        throw linkFailure();
                     }
-                    throw linkFailure();
+                    // The peer's end, or its error, was read already, and its control connection is gone: the path's
+                    // failure since (rdma: its queue pair went with it) is no news, and a second report would reach a
+                    // channel that stayed open for its output (half-closure). Writes waiting for credit fail now; the
+                    // reads below still run (the read that reports the end after the error, say).
+                    if (waitingForCredit) {
+                        waitingForCredit = false;
+                        host.flushReady();
+                    }
                 }
             }
             if (ring.takeProbeWanted()) {
@@ -418,10 +430,12 @@ public abstract class RingConnectionLink implements ConnectionLink {
                 } finally {
                     inHangUpRead = false;
                 }
-                if (writesHeld && host.isOpen() && !closed) {
-                    // Held while the end was on its way (see write): nothing takes them now. Only after
-                    // the reads, which took the peer's last bytes (a failed write closes the channel).
+                if ((writesHeld || peerClosed && waitingForCredit) && host.isOpen() && !closed) {
+                    // Held while the end was on its way (see write), or waiting for credit from a peer whose control
+                    // connection is gone (its reset held, or its early end): nothing takes them now. Only after the
+                    // reads, which took the peer's last bytes (a failed write closes the channel).
                     writesHeld = false;
+                    waitingForCredit = false;
                     host.flushReady();
                 }
                 return work + 1;

@@ -316,6 +316,26 @@ class RingLinkChannelTest {
         }
     }
 
+    /**
+     * A write already waiting for credit when the reset is held (the peer took nothing more, shut its output, then
+     * reset): once the end comes it fails, rather than wait for credit that can never come (helper-57's review: the
+     * half-closed channel's write waited for good).
+     */
+    @Test
+    void aWriteWaitingForCreditFailsOnceTheEndOfAPeerThatResetComes() throws Exception {
+        Pair p = Pair.open(4096, true);
+        p.b.link.resetWaitsForGrace = true;
+        stopReading(p.a); // a takes nothing: b's write waits for credit
+        var write = p.b.write(pattern(64 * 1024, 31));
+        await(p.b.link::waitsForCredit, "b to wait for credit");
+        resetReadBeforeTheEnd(p);
+        p.a.channel.shutdownOutput().sync(); // a's end comes on the link, after its reset
+        await(() -> p.b.events.contains("inputShutdownReadComplete"), "b to see a's end");
+        assertTrue(write.await(10, TimeUnit.SECONDS), "the write waited for good");
+        assertFalse(write.isSuccess(), "nothing took the write");
+        p.close();
+    }
+
     /** A held reset whose peer's end never comes is reported once the grace runs out, after the bytes. */
     @Test
     void aHeldResetIsReportedAfterThePeersBytesWhenTheGraceRunsOut() throws Exception {

@@ -104,8 +104,9 @@ public final class RdmaConnectionLink extends RingConnectionLink {
      */
     @Override
     protected void controlResetFirst(IOException reset) {
-        if (!host.isOpen() || host.isClosing() || host.isInputShutdown()) {
-            super.controlResetFirst(reset); // nothing here waits for the peer's end
+        if (!host.isOpen() || host.isClosing() || host.isInputShutdown() || rdma.peerReset() || rdma.failure() != null) {
+            // Nothing here waits for the peer's end, or what came on the queue pair already says it was a reset.
+            super.controlResetFirst(reset);
             return;
         }
         holdReset(reset);

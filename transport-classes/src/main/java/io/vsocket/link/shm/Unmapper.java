@@ -63,6 +63,9 @@ public final class Unmapper {
             }
             try {
                 closeWhenFree(region);
+            } catch (RuntimeException | Error e) {
+                // The thread must live on, or every later mapping would stay: this one is logged and left.
+                logger.warn("could not unmap {}", region, e);
             } finally {
                 done.incrementAndGet();
             }
