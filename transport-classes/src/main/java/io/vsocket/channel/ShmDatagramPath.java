@@ -650,14 +650,14 @@ final class ShmDatagramPath implements VSocketLoopPoller {
         }
     }
 
+    /** See {@link Attached#turnsLeft}: 256 KiB of 64-byte datagrams, 16 a poll. */
+    private static final int GONE_TURNS = 4096;
+
     /**
      * One link, its doorbell watched on the loop: the set-up's Unix connection, which the peer rings
      * when it wrote and this side sleeps, and which hangs up when the peer closes the link or its
      * process ends (its lifeline).
      */
-    /** See {@link Attached#turnsLeft}: 256 KiB of 64-byte datagrams, 16 a poll. */
-    private static final int GONE_TURNS = 4096;
-
     private final class Attached implements VSocketIoHandle {
         final ShmDatagramLink link;
         private IoRegistration doorbell;

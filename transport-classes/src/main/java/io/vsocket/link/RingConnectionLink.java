@@ -196,19 +196,19 @@ public abstract class RingConnectionLink implements ConnectionLink {
             return;
         }
         beforeWrite();
-        if (ring.failure() != null && resetHeld == null && !readsDeadPeersBytes()) {
+        if (resetHeld != null) {
+            // A reset held for the peer's end (see controlResetFirst): the write waits for which it was, as below
+            // for an early end; even if the peer's abort, or the path's failure, is known already (a poll here may
+            // have brought it before its listener ran), it waits for the reads to take the ring's bytes first.
+            writesHeld = true;
+            readyLater();
+            return;
+        }
+        if (ring.failure() != null && !readsDeadPeersBytes()) {
             if (failOver(ring.failure())) {
                 return; // the writes wait for the switch
             }
             throw linkFailure();
-        }
-        if (resetHeld != null) {
-            // A reset held for the peer's end (see controlResetFirst): the write waits for which it was, as below for
-            // an early end; even if the peer's abort is known already (a poll here may have brought it before its
-            // listener ran), it waits for the reads to take the ring's bytes first (the look below reports it).
-            writesHeld = true;
-            readyLater();
-            return;
         }
         if (peerGone != null) {
             // The dead peer's bytes are still to be read, and a failed write would close the channel
