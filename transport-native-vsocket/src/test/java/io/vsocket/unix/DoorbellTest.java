@@ -199,6 +199,25 @@ class DoorbellTest {
     }
 
     @Test
+    void closingAnEndTakesEveryDescriptorPassedBetweenUnreadRings() throws Exception {
+        Doorbell.Pair pair = Doorbell.pair();
+        Doorbell theirs = pair.second();
+        try (Doorbell ours = pair.first(); LingeringTcp first = LingeringTcp.open(); LingeringTcp second = LingeringTcp.open()) {
+            for (LingeringTcp lingering : new LingeringTcp[] {first, second}) {
+                for (int i = 0; i < 100; i++) {
+                    ours.ring();
+                }
+                int fd = lingering.detach();
+                UnixSocket.send(ours.fd(), "the peer's end", new byte[] {1}, fd);
+                FileDescriptors.closeQuietly(fd);
+            }
+            // A read stops with the first descriptor, short of a full read: the close must read on to the
+            // second, or it would release that queued socket on this thread.
+            assertTimeoutPreemptively(Duration.ofSeconds(10), theirs::close, "the close waited on the peer's lingering socket");
+        }
+    }
+
+    @Test
     void ringsToAClosedEndReturn() throws Exception {
         Doorbell.Pair pair = Doorbell.pair();
         pair.second().close(); // the peer's process ended

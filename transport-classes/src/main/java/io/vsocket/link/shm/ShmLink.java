@@ -746,7 +746,7 @@ public final class ShmLink implements StreamLink {
         if (!closed) {
             INT.setRelease(memory, (long) outputDone, 1);
             VarHandle.fullFence();
-            ringIfParked(tx + RECEIVER_PARKED);
+            ringUnlessPeerClosed(tx + RECEIVER_PARKED);
         }
     }
 
@@ -758,7 +758,18 @@ public final class ShmLink implements StreamLink {
         if (!closed) {
             INT.setRelease(memory, (long) closedFlag, 1);
             VarHandle.fullFence();
-            ringIfParked(rx + SENDER_PARKED);
+            ringUnlessPeerClosed(rx + SENDER_PARKED);
+        }
+    }
+
+    /**
+     * A close's ring: none to a peer that closed first, which reads nothing more (its doorbell is shut or
+     * about to be; the ring would fail with {@code EPIPE}). The side that closes second saves a system
+     * call on its close path, which a peer's end waits through before the channel goes inactive.
+     */
+    private void ringUnlessPeerClosed(int flag) {
+        if (!peerClosed()) {
+            ringIfParked(flag);
         }
     }
 

@@ -365,6 +365,30 @@ class ShmLinkTest {
     }
 
     @Test
+    void aCloseRingsNoPeerThatClosedFirst() throws Exception {
+        Pair p = open(RING, RING, false);
+        // The server parked, waiting for bytes and for credit, then began its close: its closed flag is set,
+        // its doorbell not shut yet. The client's close marks its end and its own close: neither rings it.
+        assertFalse(p.server().park(true, false));
+        byte[] fill = new byte[RING];
+        assertEquals(RING, p.server().write(Unpooled.wrappedBuffer(fill), 0, RING));
+        p.server().publish();
+        assertFalse(p.server().park(true, true), "no credit: the server may block");
+        p.server().markClosed();
+        assertTrue(p.client().peerClosed());
+        p.client().markOutputDone();
+        p.client().markClosed();
+        assertFalse(rung(p.server()), "a peer that closed first reads nothing more: no ring");
+        assertTrue(p.server().peerOutputDone(), "the flags are set all the same");
+
+        // The same without the server's close: it is rung.
+        Pair q = open(RING, RING, false);
+        assertFalse(q.server().park(true, false));
+        q.client().markOutputDone();
+        assertTrue(rung(q.server()), "a parked peer that is still open is rung");
+    }
+
+    @Test
     void markOutputDoneAfterCloseDoesNothing() throws Exception {
         Pair p = open(RING, RING, false);
         p.client().close();
