@@ -6,6 +6,7 @@ import io.netty.util.internal.logging.InternalLoggerFactory;
 import io.vsocket.ffm.ibverbs.ibv_send_wr;
 import io.vsocket.ffm.ibverbs.ibv_sge;
 import io.vsocket.link.Resources;
+import io.vsocket.link.SharedArenaCloser;
 import io.vsocket.link.rdma.QpCompletions;
 import io.vsocket.link.rdma.RdmaContext;
 import io.vsocket.verbs.AddressHandle;
@@ -468,7 +469,7 @@ public final class UdEndpoint extends QpCompletions implements PeerResolver.Loca
         handles.clear();
         Resources.closeQuietly(sendRegion);
         if (!qp.isOpen() && !sendRegion.isOpen()) {
-            arena.close();
+            SharedArenaCloser.close(arena); // (off the loop: a shared arena's close waits for every thread)
         } else {
             // The device may still read the send slots: leaking them is safe, freeing them is not.
             logger.warn("{}: its queue pair or send memory could not be released; keeping the memory", this);

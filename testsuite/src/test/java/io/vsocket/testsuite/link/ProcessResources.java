@@ -43,8 +43,8 @@ final class ProcessResources {
             try {
                 // A peer's descriptors this process refused may still be closing on their own thread: counted after.
                 io.vsocket.unix.PeerDescriptors.settle(5000);
-                // And closed shm links' memory may still be unmapping on its own thread (see Unmapper).
-                io.vsocket.link.shm.Unmapper.settle(5000);
+                // And closed shm links' memory may still be unmapping on its own thread (see SharedArenaCloser).
+                io.vsocket.link.SharedArenaCloser.settle(5000);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }

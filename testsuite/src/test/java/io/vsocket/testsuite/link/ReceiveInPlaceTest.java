@@ -283,7 +283,7 @@ class ReceiveInPlaceTest {
             }
             b.release();
         }
-        assertTrue(io.vsocket.link.shm.Unmapper.settle(5000), "unmapped (off the releasing thread)");
+        assertTrue(io.vsocket.link.SharedArenaCloser.settle(5000), "unmapped (off the releasing thread)");
         assertEquals(before, memfdMappings(), "the last release unmaps");
     }
 

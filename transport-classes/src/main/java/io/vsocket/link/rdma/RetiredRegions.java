@@ -2,6 +2,7 @@ package io.vsocket.link.rdma;
 
 import io.netty.util.internal.logging.InternalLogger;
 import io.netty.util.internal.logging.InternalLoggerFactory;
+import io.vsocket.link.SharedArenaCloser;
 import io.vsocket.verbs.VerbsResource;
 import io.vsocket.verbs.VerbsException;
 
@@ -27,9 +28,9 @@ public final class RetiredRegions {
     private boolean warned;
 
     /**
-     * Closes {@code resources} in order and then frees {@code arena}; where the device refuses one,
-     * it and those after it (which depend on it: a window before its region) wait with the memory
-     * and are tried again.
+     * Closes {@code resources} in order and then hands {@code arena} over to be freed off the loop; where
+     * the device refuses one, it and those after it (which depend on it: a window before its region) wait
+     * with the memory and are tried again.
      */
     public void release(Arena arena, VerbsResource... resources) {
         Pending release = new Pending(arena, resources);
@@ -101,7 +102,9 @@ public final class RetiredRegions {
                     return false;
                 }
             }
-            arena.close();
+            // The memory last, and off the loop: the device has let go of it, and a shared arena's close is a
+            // handshake with every thread (see SharedArenaCloser).
+            SharedArenaCloser.close(arena);
             return true;
         }
 

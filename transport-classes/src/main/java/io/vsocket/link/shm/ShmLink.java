@@ -5,6 +5,7 @@ import io.netty.buffer.ByteBufAllocator;
 import io.netty.util.concurrent.EventExecutor;
 import io.vsocket.link.LinkSettings;
 import io.vsocket.link.Resources;
+import io.vsocket.link.SharedArenaCloser;
 import io.vsocket.stream.ReceiveCursor;
 import io.vsocket.stream.RingCopy;
 import io.vsocket.stream.RingProtocolException;
@@ -850,6 +851,6 @@ public final class ShmLink implements StreamLink {
     }
 
     private void unmap() {
-        Unmapper.unmap(region); // (off the loop: a shared arena's close waits for every thread; see Unmapper)
+        SharedArenaCloser.close(region); // (off the loop: a shared arena's close waits for every thread; see SharedArenaCloser)
     }
 }

@@ -3,6 +3,7 @@ package io.vsocket.link.shm;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.vsocket.ffm.libc.LibC;
+import io.vsocket.link.SharedArenaCloser;
 import io.vsocket.stream.RingProtocolException;
 import io.vsocket.stream.RingSource;
 import io.vsocket.unix.Epoll;
@@ -684,7 +685,7 @@ class ShmLinkTest {
         p.client().markOutputDone();
         p.client().close();
         p.client().close();
-        assertTrue(Unmapper.settle(5000), "unmapped (off the closing thread)");
+        assertTrue(SharedArenaCloser.settle(5000), "unmapped (off the closing thread)");
         assertThrows(IllegalStateException.class, () -> p.client().readable(), "no access to unmapped memory");
         assertTrue(p.server().peerOutputDone());
         assertEquals("last words", readString(p.server(), 100), "the server's own mapping outlives the client's");
@@ -1077,12 +1078,12 @@ class ShmLinkTest {
         ByteBuf loan = lendFrom(p, 0, 8192);
         assertEquals(before + 2, memfdMappings(), "each side maps the rings");
         p.close();
-        assertTrue(Unmapper.settle(5000), "the closed client's mapping unmapped (off the closing thread)");
+        assertTrue(SharedArenaCloser.settle(5000), "the closed client's mapping unmapped (off the closing thread)");
         assertEquals(before + 1, memfdMappings(), "the lender's mapping stays while a loan is out");
         assertPattern(loan, 0, "a loan after its link closed");
         assertEquals(null, p.server().lend(io.netty.buffer.ByteBufAllocator.DEFAULT), "a closed link lends nothing");
         loan.release();
-        assertTrue(Unmapper.settle(5000));
+        assertTrue(SharedArenaCloser.settle(5000));
         assertEquals(before, memfdMappings(), "the last release unmaps");
         assertEquals(0, p.server().loansOutstanding());
     }
