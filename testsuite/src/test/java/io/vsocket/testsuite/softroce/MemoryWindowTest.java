@@ -1,6 +1,7 @@
 package io.vsocket.testsuite.softroce;
 
 import io.vsocket.ffm.ibverbs.ibv_send_wr;
+import io.vsocket.link.SharedArenaCloser;
 import io.vsocket.link.rdma.RetiredRegions;
 import io.vsocket.verbs.MemoryRegion;
 import io.vsocket.verbs.MemoryWindow;
@@ -128,6 +129,8 @@ class MemoryWindowTest {
                 assertTrue(retired.retry(), "deregistered once the window is gone");
                 assertEquals(0, retired.waiting());
                 assertFalse(region.isOpen());
+                // The memory goes after the region, off the releasing thread (see SharedArenaCloser).
+                assertTrue(SharedArenaCloser.settle(5000), "its memory handed over is freed");
                 assertFalse(ring.scope().isAlive(), "and its memory freed");
             } finally {
                 window.close();
