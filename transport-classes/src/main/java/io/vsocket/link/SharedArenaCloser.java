@@ -3,6 +3,7 @@ package io.vsocket.link;
 import io.netty.util.internal.logging.InternalLogger;
 import io.netty.util.internal.logging.InternalLoggerFactory;
 
+import java.lang.foreign.Arena;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -120,6 +121,9 @@ public final class SharedArenaCloser {
                 memory.close();
                 return;
             } catch (IllegalStateException e) {
+                if (memory instanceof Arena arena && !arena.scope().isAlive()) {
+                    return; // closed already (an arena throws the same exception then): nothing to wait for
+                }
                 if (System.nanoTime() - deadline >= 0) {
                     logger.warn("{} stays: it is still in use after {} ms", memory, BUSY_RETRY_MILLIS, e);
                     return;

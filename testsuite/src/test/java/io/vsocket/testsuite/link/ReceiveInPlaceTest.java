@@ -231,13 +231,18 @@ class ReceiveInPlaceTest {
         }
     }
 
-    /** This process's vsocket mappings once no count has changed for a while (earlier tests' channels close late). */
+    /**
+     * This process's vsocket mappings once no count has changed for a while (earlier tests' channels close late)
+     * and what was closed is unmapped (the unmapping thread may sleep up to a second between looks).
+     */
     private static long settledMemfdMappings() throws Exception {
+        io.vsocket.link.SharedArenaCloser.settle(5000);
         long last = memfdMappings();
         long stableSince = System.nanoTime();
         long deadline = stableSince + TimeUnit.SECONDS.toNanos(10);
         while (System.nanoTime() - stableSince < TimeUnit.MILLISECONDS.toNanos(300) && System.nanoTime() < deadline) {
             Thread.sleep(20);
+            io.vsocket.link.SharedArenaCloser.settle(5000);
             long now = memfdMappings();
             if (now != last) {
                 last = now;
