@@ -188,11 +188,7 @@ public final class Doorbell implements AutoCloseable {
     public synchronized void close() {
         if (!closed) {
             closed = true;
-            LibC.shutdown(errno, fd, LibC.SHUT_RD);
-            // To the end: a read stops short of a message that carries descriptors, not only at the end.
-            while (LibC.recvmsg(errno, fd, drainMessage, LibC.MSG_DONTWAIT | LibC.MSG_CMSG_CLOEXEC) > 0) {
-                PeerDescriptors.close(UnixSocket.receivedFds(drainMessage));
-            }
+            UnixSocket.shutAndEmpty(errno, fd, drainMessage);
             LibC.close(errno, fd);
         }
     }

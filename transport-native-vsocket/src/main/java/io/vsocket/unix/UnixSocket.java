@@ -373,12 +373,20 @@ public final class UnixSocket implements AutoCloseable {
             emptyBeforeClose(child);
             FileDescriptors.closeQuietly(child);
         }
-        LibC.shutdown(errno, fd, LibC.SHUT_RD);
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment msg = receiveMessage(arena, arena.allocate(4096));
-            while (LibC.recvmsg(errno, fd, msg, LibC.MSG_CMSG_CLOEXEC | LibC.MSG_DONTWAIT) > 0) {
-                PeerDescriptors.close(receivedFds(msg));
-            }
+            shutAndEmpty(errno, fd, receiveMessage(arena, arena.allocate(4096)));
+        }
+    }
+
+    /**
+     * Shuts {@code fd} for reading, so that nothing more can come, and reads out what is queued into
+     * {@code msg} to the very end (a read stops short of a message that carries descriptors, not only at
+     * the end), closing any descriptors that came off this thread ({@link PeerDescriptors}).
+     */
+    static void shutAndEmpty(MemorySegment errno, int fd, MemorySegment msg) {
+        LibC.shutdown(errno, fd, LibC.SHUT_RD);
+        while (LibC.recvmsg(errno, fd, msg, LibC.MSG_CMSG_CLOEXEC | LibC.MSG_DONTWAIT) > 0) {
+            PeerDescriptors.close(receivedFds(msg));
         }
     }
 
