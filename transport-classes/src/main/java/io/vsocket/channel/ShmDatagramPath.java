@@ -131,7 +131,7 @@ final class ShmDatagramPath implements VSocketLoopPoller {
         try {
             return new ShmDatagramPath(channel, loop, ShmRendezvous.open((IoEventLoop) channel.eventLoop(), name));
         } catch (IOException | RuntimeException e) {
-            // Another socket on the same port (SO_REUSEPORT) took the name first.
+            // Another socket on the same port (both set SO_REUSEADDR) took the name first.
             logger.debug("{}: no shm datagrams to this channel: {} ({})", channel, name, e.getMessage());
             return null;
         }

@@ -96,6 +96,16 @@ public final class VSocketChannelOption<T> extends ChannelOption<T> {
      */
     public static final ChannelOption<Integer> TCP_USER_TIMEOUT = valueOf(VSocketChannelOption.class, "TCP_USER_TIMEOUT");
 
+    /**
+     * Whether the socket may share its port with other sockets that set it too ({@code SO_REUSEPORT}),
+     * the kernel spreading connections (a server channel) or datagrams (a datagram channel, by each
+     * sender's address) over them, as Netty's epoll channels take it ({@code EpollChannelOption.SO_REUSEPORT}
+     * is taken too). Set before bind. A datagram channel that shares its port stays on UDP: a shm or UD
+     * carrier would move a sender's datagrams away from the socket the kernel chose for them, where an
+     * application such as a QUIC server keeps that sender's state.
+     */
+    public static final ChannelOption<Boolean> SO_REUSEPORT = valueOf(VSocketChannelOption.class, "SO_REUSEPORT");
+
     @SuppressWarnings({"unused", "deprecation"})
     private VSocketChannelOption() {
         super(null);

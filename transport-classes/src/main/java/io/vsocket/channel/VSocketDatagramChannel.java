@@ -117,10 +117,16 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
     /**
      * Opens the UD endpoint (where the local address names an RDMA device's port) and the shm side
      * once the local address is known (bound, or connected: then the kernel has picked it); UDP
-     * only otherwise.
+     * only otherwise, and on a port shared with {@code SO_REUSEPORT}.
      */
     private void openUd() {
         if (paths.hasCarrier() || !config.isUd() && !config.isShm() || !isRegistered()) {
+            return;
+        }
+        if (config.isReusePort()) {
+            // The port is shared: the kernel picks the socket for each sender's datagrams, and the
+            // application may keep that sender's state there (a QUIC server does). A carrier would
+            // move them to whichever channel holds the port's shm name or UD endpoint.
             return;
         }
         DatagramPath path = DatagramPath.open(this, socket, ioHandler(), local, config.isUd(), config.isShm());

@@ -53,7 +53,7 @@ public final class VSocketDatagramChannelConfig extends DefaultChannelConfig imp
 
     @Override
     public Map<ChannelOption<?>, Object> getOptions() {
-        return getOptions(super.getOptions(), SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, SO_REUSEADDR,
+        return getOptions(super.getOptions(), SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, SO_REUSEADDR, VSocketChannelOption.SO_REUSEPORT,
                 IP_MULTICAST_LOOP_DISABLED, IP_MULTICAST_ADDR, IP_MULTICAST_IF, IP_MULTICAST_TTL, IP_TOS,
                 DATAGRAM_CHANNEL_ACTIVE_ON_REGISTRATION, VSocketChannelOption.DATAGRAM_UD,
                 VSocketChannelOption.DATAGRAM_UD_REQUIRED, VSocketChannelOption.DATAGRAM_SHM);
@@ -62,6 +62,7 @@ public final class VSocketDatagramChannelConfig extends DefaultChannelConfig imp
     @SuppressWarnings({"unchecked", "deprecation"})
     @Override
     public <T> T getOption(ChannelOption<T> option) {
+        option = OtherTransportOptions.own(option);
         if (option == SO_BROADCAST) {
             return (T) Boolean.valueOf(isBroadcast());
         }
@@ -73,6 +74,9 @@ public final class VSocketDatagramChannelConfig extends DefaultChannelConfig imp
         }
         if (option == SO_REUSEADDR) {
             return (T) Boolean.valueOf(isReuseAddress());
+        }
+        if (option == VSocketChannelOption.SO_REUSEPORT) {
+            return (T) Boolean.valueOf(isReusePort());
         }
         if (option == IP_MULTICAST_LOOP_DISABLED) {
             return (T) Boolean.valueOf(isLoopbackModeDisabled());
@@ -107,6 +111,7 @@ public final class VSocketDatagramChannelConfig extends DefaultChannelConfig imp
     @SuppressWarnings("deprecation")
     @Override
     public <T> boolean setOption(ChannelOption<T> option, T value) {
+        option = OtherTransportOptions.own(option);
         validate(option, value);
         if (option == SO_BROADCAST) {
             setBroadcast((Boolean) value);
@@ -116,6 +121,8 @@ public final class VSocketDatagramChannelConfig extends DefaultChannelConfig imp
             setSendBufferSize((Integer) value);
         } else if (option == SO_REUSEADDR) {
             setReuseAddress((Boolean) value);
+        } else if (option == VSocketChannelOption.SO_REUSEPORT) {
+            setReusePort((Boolean) value);
         } else if (option == IP_MULTICAST_LOOP_DISABLED) {
             setLoopbackModeDisabled((Boolean) value);
         } else if (option == IP_MULTICAST_ADDR) {
@@ -240,6 +247,20 @@ public final class VSocketDatagramChannelConfig extends DefaultChannelConfig imp
     @Override
     public VSocketDatagramChannelConfig setReuseAddress(boolean reuseAddress) {
         set(LibC.SOL_SOCKET, LibC.SO_REUSEADDR, reuseAddress ? 1 : 0, "SO_REUSEADDR");
+        return this;
+    }
+
+    /**
+     * Whether the socket may share its port with others that set this too ({@link VSocketChannelOption#SO_REUSEPORT});
+     * such a channel carries its datagrams over UDP only.
+     */
+    public boolean isReusePort() {
+        return get(LibC.SOL_SOCKET, LibC.SO_REUSEPORT, "SO_REUSEPORT") != 0;
+    }
+
+    /** Lets the socket share its port with others that set this too, the kernel spreading datagrams over them. Before bind. */
+    public VSocketDatagramChannelConfig setReusePort(boolean reusePort) {
+        set(LibC.SOL_SOCKET, LibC.SO_REUSEPORT, reusePort ? 1 : 0, "SO_REUSEPORT");
         return this;
     }
 

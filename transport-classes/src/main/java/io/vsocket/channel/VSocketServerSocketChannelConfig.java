@@ -25,12 +25,14 @@ public final class VSocketServerSocketChannelConfig extends DefaultChannelConfig
 
     @Override
     public Map<ChannelOption<?>, Object> getOptions() {
-        return getOptions(super.getOptions(), ChannelOption.SO_RCVBUF, ChannelOption.SO_REUSEADDR, ChannelOption.SO_BACKLOG);
+        return getOptions(super.getOptions(), ChannelOption.SO_RCVBUF, ChannelOption.SO_REUSEADDR, ChannelOption.SO_BACKLOG,
+                VSocketChannelOption.SO_REUSEPORT);
     }
 
     @SuppressWarnings("unchecked")
     @Override
     public <T> T getOption(ChannelOption<T> option) {
+        option = OtherTransportOptions.own(option);
         if (option == ChannelOption.SO_RCVBUF) {
             return (T) Integer.valueOf(getReceiveBufferSize());
         }
@@ -40,11 +42,15 @@ public final class VSocketServerSocketChannelConfig extends DefaultChannelConfig
         if (option == ChannelOption.SO_BACKLOG) {
             return (T) Integer.valueOf(getBacklog());
         }
+        if (option == VSocketChannelOption.SO_REUSEPORT) {
+            return (T) Boolean.valueOf(isReusePort());
+        }
         return super.getOption(option);
     }
 
     @Override
     public <T> boolean setOption(ChannelOption<T> option, T value) {
+        option = OtherTransportOptions.own(option);
         validate(option, value);
         if (option == ChannelOption.SO_RCVBUF) {
             setReceiveBufferSize((Integer) value);
@@ -52,6 +58,8 @@ public final class VSocketServerSocketChannelConfig extends DefaultChannelConfig
             setReuseAddress((Boolean) value);
         } else if (option == ChannelOption.SO_BACKLOG) {
             setBacklog((Integer) value);
+        } else if (option == VSocketChannelOption.SO_REUSEPORT) {
+            setReusePort((Boolean) value);
         } else {
             return super.setOption(option, value);
         }
@@ -80,6 +88,17 @@ public final class VSocketServerSocketChannelConfig extends DefaultChannelConfig
     @Override
     public VSocketServerSocketChannelConfig setReuseAddress(boolean reuseAddress) {
         SocketOptions.set(channel.socket, LibC.SOL_SOCKET, LibC.SO_REUSEADDR, reuseAddress ? 1 : 0, "SO_REUSEADDR");
+        return this;
+    }
+
+    /** Whether the listener may share its port with others that set this too ({@link VSocketChannelOption#SO_REUSEPORT}). */
+    public boolean isReusePort() {
+        return SocketOptions.get(channel.socket, LibC.SOL_SOCKET, LibC.SO_REUSEPORT, "SO_REUSEPORT") != 0;
+    }
+
+    /** Lets the listener share its port with others that set this too, the kernel spreading connections over them. Before bind. */
+    public VSocketServerSocketChannelConfig setReusePort(boolean reusePort) {
+        SocketOptions.set(channel.socket, LibC.SOL_SOCKET, LibC.SO_REUSEPORT, reusePort ? 1 : 0, "SO_REUSEPORT");
         return this;
     }
 

@@ -60,6 +60,7 @@ public final class VSocketSocketChannelConfig extends DefaultChannelConfig imple
     @SuppressWarnings("unchecked")
     @Override
     public <T> T getOption(ChannelOption<T> option) {
+        option = OtherTransportOptions.own(option);
         if (option == SO_RCVBUF) {
             return (T) Integer.valueOf(getReceiveBufferSize());
         }
@@ -105,6 +106,7 @@ public final class VSocketSocketChannelConfig extends DefaultChannelConfig imple
 
     @Override
     public <T> boolean setOption(ChannelOption<T> option, T value) {
+        option = OtherTransportOptions.own(option);
         validate(option, value);
         if (option == SO_RCVBUF) {
             setReceiveBufferSize((Integer) value);

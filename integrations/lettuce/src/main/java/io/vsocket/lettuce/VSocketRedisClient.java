@@ -42,9 +42,9 @@ import java.util.Objects;
  * resolver takes its place).
  *
  * <p>The TCP options Lettuce sets through epoll's, io_uring's or NIO's own option constants (its
- * {@code SocketOptions} extended keep-alive, on by default, and TCP user timeout) become vsocket's
- * ({@link VSocketChannelOption#TCP_KEEPIDLE} and the rest), which apply to the connection's TCP socket
- * as epoll applies them. Not possible on vsocket: Unix domain socket URIs ({@code redis-socket://}).
+ * {@code SocketOptions} extended keep-alive, on by default, and TCP user timeout) are taken by vsocket's
+ * channel as its own ({@link VSocketChannelOption#TCP_KEEPIDLE} and the rest), which apply to the
+ * connection's TCP socket as epoll applies them. Not possible on vsocket: Unix domain socket URIs ({@code redis-socket://}).
  * {@code RedisClusterClient} is not covered (it would need the same in a subclass of its own).
  */
 public class VSocketRedisClient extends RedisClient {
@@ -74,30 +74,6 @@ public class VSocketRedisClient extends RedisClient {
         connectionBuilder.bootstrap(onVSocket(connectionBuilder.bootstrap()));
     }
 
-    /**
-     * The TCP options Lettuce names by another transport's constants ({@code EpollChannelOption},
-     * {@code IoUringChannelOption}, or NIO's for {@code jdk.net.ExtendedSocketOptions}), keyed by name:
-     * vsocket's channel would warn of each as unknown on every connection and apply none.
-     */
-    private static final Map<String, ChannelOption<Integer>> TCP_OPTIONS = Map.ofEntries(
-            Map.entry("io.netty.channel.epoll.EpollChannelOption#TCP_KEEPIDLE", VSocketChannelOption.TCP_KEEPIDLE),
-            Map.entry("io.netty.channel.epoll.EpollChannelOption#TCP_KEEPINTVL", VSocketChannelOption.TCP_KEEPINTVL),
-            Map.entry("io.netty.channel.epoll.EpollChannelOption#TCP_KEEPCNT", VSocketChannelOption.TCP_KEEPCNT),
-            Map.entry("io.netty.channel.epoll.EpollChannelOption#TCP_USER_TIMEOUT", VSocketChannelOption.TCP_USER_TIMEOUT),
-            Map.entry("io.netty.channel.uring.IoUringChannelOption#TCP_KEEPIDLE", VSocketChannelOption.TCP_KEEPIDLE),
-            Map.entry("io.netty.channel.uring.IoUringChannelOption#TCP_KEEPINTVL", VSocketChannelOption.TCP_KEEPINTVL),
-            Map.entry("io.netty.channel.uring.IoUringChannelOption#TCP_KEEPCNT", VSocketChannelOption.TCP_KEEPCNT),
-            Map.entry("io.netty.channel.uring.IoUringChannelOption#TCP_USER_TIMEOUT", VSocketChannelOption.TCP_USER_TIMEOUT),
-            Map.entry("TCP_KEEPIDLE", VSocketChannelOption.TCP_KEEPIDLE),
-            Map.entry("TCP_KEEPINTERVAL", VSocketChannelOption.TCP_KEEPINTVL),
-            Map.entry("TCP_KEEPCOUNT", VSocketChannelOption.TCP_KEEPCNT));
-
-    /** {@code option}, or vsocket's own where Lettuce named a TCP option by another transport's constant. */
-    static ChannelOption<?> asVSocketOption(ChannelOption<?> option) {
-        ChannelOption<Integer> ours = TCP_OPTIONS.get(option.name());
-        return ours != null ? ours : option;
-    }
-
     /** A bootstrap like Lettuce's, with vsocket's channel class (see the class comment for what differs). */
     @SuppressWarnings("unchecked")
     static Bootstrap onVSocket(Bootstrap lettuces) {
@@ -110,7 +86,7 @@ public class VSocketRedisClient extends RedisClient {
         Bootstrap b = new Bootstrap().group(group).channel(VSocketSocketChannel.class);
         for (Map.Entry<ChannelOption<?>, Object> option : config.options().entrySet()) {
             if (option.getKey() != ChannelOption.ALLOCATOR) {
-                b.option((ChannelOption<Object>) asVSocketOption(option.getKey()), option.getValue());
+                b.option((ChannelOption<Object>) option.getKey(), option.getValue());
             }
         }
         for (Map.Entry<AttributeKey<?>, Object> attr : config.attrs().entrySet()) {

@@ -132,22 +132,6 @@ class VSocketRedisClientTest {
     }
 
     @Test
-    void epollsAndIoUringsTcpOptionsBecomeVSocketsAndOthersStay() {
-        for (String transport : List.of("io.netty.channel.epoll.EpollChannelOption", "io.netty.channel.uring.IoUringChannelOption")) {
-            assertSame(VSocketChannelOption.TCP_KEEPIDLE,
-                    VSocketRedisClient.asVSocketOption(ChannelOption.valueOf(transport + "#TCP_KEEPIDLE")));
-            assertSame(VSocketChannelOption.TCP_KEEPINTVL,
-                    VSocketRedisClient.asVSocketOption(ChannelOption.valueOf(transport + "#TCP_KEEPINTVL")));
-            assertSame(VSocketChannelOption.TCP_KEEPCNT,
-                    VSocketRedisClient.asVSocketOption(ChannelOption.valueOf(transport + "#TCP_KEEPCNT")));
-            assertSame(VSocketChannelOption.TCP_USER_TIMEOUT,
-                    VSocketRedisClient.asVSocketOption(ChannelOption.valueOf(transport + "#TCP_USER_TIMEOUT")));
-        }
-        assertSame(ChannelOption.TCP_NODELAY, VSocketRedisClient.asVSocketOption(ChannelOption.TCP_NODELAY));
-        assertSame(VSocketChannelOption.LINKS, VSocketRedisClient.asVSocketOption(VSocketChannelOption.LINKS));
-    }
-
-    @Test
     void pipelinedCommandsFlushedAtOnce() throws Exception {
         try (StatefulRedisConnection<String, String> connection = client.connect()) {
             RedisAsyncCommands<String, String> async = connection.async();

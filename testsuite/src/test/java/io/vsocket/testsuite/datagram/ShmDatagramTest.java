@@ -3,6 +3,7 @@ package io.vsocket.testsuite.datagram;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
@@ -25,6 +26,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.Callable;
@@ -968,6 +970,54 @@ class ShmDatagramTest {
             return fds.count();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
+        }
+    }
+
+    /**
+     * Datagram channels that share a port with {@code SO_REUSEPORT} (epoll's constant, as an application moved
+     * from epoll sets it) stay on UDP: the kernel picks the socket for each sender's datagrams, and an
+     * application such as a QUIC server keeps that sender's state there; a shm link would move them to
+     * whichever channel held the port's shm name. Without the option the second bind fails as before.
+     */
+    @Test
+    void channelsThatShareAPortWithSoReusePortStayOnUdpAndEachSenderKeepsItsSocket() throws Exception {
+        List<BlockingQueue<DatagramPacket>> received = List.of(new LinkedBlockingQueue<>(), new LinkedBlockingQueue<>());
+        VSocketDatagramChannel[] shared = new VSocketDatagramChannel[2];
+        VSocketDatagramChannel sender = bind(new LinkedBlockingQueue<>());
+        try {
+            InetSocketAddress at = new InetSocketAddress(LOCALHOST, 0);
+            for (int i = 0; i < 2; i++) {
+                shared[i] = bind(at, received.get(i), new Bootstrap().option(io.netty.channel.epoll.EpollChannelOption.SO_REUSEPORT, true));
+                at = shared[0].localAddress();
+                assertEquals(Boolean.TRUE, shared[i].config().getOption(io.netty.channel.epoll.EpollChannelOption.SO_REUSEPORT));
+                assertFalse(shared[i].hasShmRendezvous(), "a shared port takes no shm peers");
+            }
+            ChannelFuture unshared = new Bootstrap().group(group).channel(VSocketDatagramChannel.class)
+                    .handler(new io.netty.channel.ChannelInboundHandlerAdapter()).bind(at).await();
+            assertTrue(unshared.cause() instanceof java.net.BindException, String.valueOf(unshared.cause()));
+            for (int i = 0; i < 50; i++) {
+                sender.writeAndFlush(packet("s" + i, at)).sync();
+                Thread.sleep(2);
+            }
+            Thread.sleep(300);
+            int first = received.get(0).size();
+            int second = received.get(1).size();
+            assertEquals(50, first + second, "every datagram arrived once");
+            assertTrue(first == 0 || second == 0, "one sender's datagrams all reach one socket: " + first + " and " + second);
+            assertEquals(0L, (long) onLoop(sender, sender::shmDatagramsSent), "none over shm");
+            for (BlockingQueue<DatagramPacket> q : received) {
+                for (DatagramPacket p; (p = q.poll()) != null; ) {
+                    assertEquals(sender.localAddress(), p.sender());
+                    p.release();
+                }
+            }
+        } finally {
+            sender.close().sync();
+            for (VSocketDatagramChannel ch : shared) {
+                if (ch != null) {
+                    ch.close().sync();
+                }
+            }
         }
     }
 }

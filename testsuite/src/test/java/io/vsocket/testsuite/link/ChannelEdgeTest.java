@@ -365,4 +365,86 @@ class ChannelEdgeTest {
             channel.unsafe().closeForcibly();
         }
     }
+
+    /**
+     * An application moved from epoll or io_uring (or NIO with the JDK's extended options) keeps setting
+     * its options by their constants: vsocket's channel takes them as its own, where it warned of each as
+     * unknown and applied none. An option vsocket has no counterpart for stays unknown.
+     */
+    @Test
+    void epollsIoUringsAndNiosOptionConstantsAreTakenAsVSocketsOwn() {
+        VSocketSocketChannel channel = new VSocketSocketChannel();
+        try {
+            ChannelConfig config = channel.config();
+            assertTrue(config.setOption(io.netty.channel.epoll.EpollChannelOption.TCP_KEEPIDLE, 42));
+            assertTrue(config.setOption(io.netty.channel.uring.IoUringChannelOption.TCP_KEEPINTVL, 7));
+            assertTrue(config.setOption(io.netty.channel.socket.nio.NioChannelOption.of(jdk.net.ExtendedSocketOptions.TCP_KEEPCOUNT), 4));
+            assertTrue(config.setOption(io.netty.channel.epoll.EpollChannelOption.TCP_USER_TIMEOUT, 12_000));
+            assertEquals(42, config.getOption(VSocketChannelOption.TCP_KEEPIDLE));
+            assertEquals(7, config.getOption(VSocketChannelOption.TCP_KEEPINTVL));
+            assertEquals(4, config.getOption(VSocketChannelOption.TCP_KEEPCNT));
+            assertEquals(12_000, config.getOption(VSocketChannelOption.TCP_USER_TIMEOUT));
+            assertEquals(42, config.getOption(io.netty.channel.epoll.EpollChannelOption.TCP_KEEPIDLE), "read back by epoll's name");
+            assertEquals(false, config.setOption(io.netty.channel.epoll.EpollChannelOption.TCP_CORK, true));
+        } finally {
+            channel.unsafe().closeForcibly();
+        }
+    }
+
+    /**
+     * Server channels that set {@code SO_REUSEPORT} (by epoll's constant, as an application moved from epoll
+     * does) share one port, the kernel spreading the connections over them, and each serves its own over
+     * shm as usual; without it the second bind fails as before.
+     */
+    @Test
+    void serversThatSetSoReusePortShareAPortAndEachServesItsConnections() throws Exception {
+        java.util.concurrent.atomic.AtomicInteger[] accepted = {new java.util.concurrent.atomic.AtomicInteger(),
+                new java.util.concurrent.atomic.AtomicInteger()};
+        Channel[] servers = new Channel[2];
+        try {
+            InetSocketAddress at = new InetSocketAddress(InetAddress.getLoopbackAddress(), 0);
+            for (int i = 0; i < 2; i++) {
+                int which = i;
+                servers[i] = Peers.vsocketServer(group, List.of(VSocketLink.SHM), Peers.Echo.INSTANCE)
+                        .option(io.netty.channel.epoll.EpollChannelOption.SO_REUSEPORT, true)
+                        .childHandler(new io.netty.channel.ChannelInitializer<Channel>() {
+                            @Override
+                            protected void initChannel(Channel ch) {
+                                accepted[which].incrementAndGet();
+                                ch.pipeline().addLast(Peers.Echo.INSTANCE);
+                            }
+                        })
+                        .bind(at).sync().channel();
+                assertEquals(Boolean.TRUE, servers[i].config().getOption(VSocketChannelOption.SO_REUSEPORT));
+                at = (InetSocketAddress) servers[0].localAddress();
+            }
+            assertEquals(servers[0].localAddress(), servers[1].localAddress());
+            var plain = Peers.vsocketServer(group, List.of(VSocketLink.TCP), Peers.Echo.INSTANCE).bind(at).await();
+            assertTrue(plain.cause() instanceof java.net.BindException, "a listener without it still may not: " + plain.cause());
+            for (int i = 0; i < 40; i++) {
+                CompletableFuture<String> echoed = new CompletableFuture<>();
+                Channel client = Peers.vsocketClient(group, List.of(VSocketLink.SHM),
+                        new ChannelInboundHandlerAdapter() {
+                            @Override
+                            public void channelRead(io.netty.channel.ChannelHandlerContext ctx, Object msg) {
+                                echoed.complete(((ByteBuf) msg).toString(java.nio.charset.StandardCharsets.US_ASCII));
+                                ((ByteBuf) msg).release();
+                            }
+                        }).connect(at).sync().channel();
+                client.writeAndFlush(io.netty.buffer.Unpooled.copiedBuffer("c" + i, java.nio.charset.StandardCharsets.US_ASCII));
+                assertEquals("c" + i, echoed.get(10, TimeUnit.SECONDS));
+                assertEquals(VSocketLink.SHM, ((VSocketSocketChannel) client).link(), "each server offers its own shm");
+                client.close().sync();
+            }
+            assertEquals(40, accepted[0].get() + accepted[1].get());
+            assertTrue(accepted[0].get() > 0 && accepted[1].get() > 0,
+                    "the kernel spread 40 connections over both: " + accepted[0] + " and " + accepted[1]);
+        } finally {
+            for (Channel server : servers) {
+                if (server != null) {
+                    server.close().sync();
+                }
+            }
+        }
+    }
 }
