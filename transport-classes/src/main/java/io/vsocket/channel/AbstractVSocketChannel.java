@@ -286,9 +286,27 @@ abstract class AbstractVSocketChannel extends AbstractChannel {
             close(voidPromise());
         }
 
+        /**
+         * The loop ended without closing the channel (a shut-down with no quiet period that began after its
+         * last I/O turn: Netty then skips the handler's {@code prepareToDestroy}). Netty's own close, on
+         * the loop's thread still, so that the close future completes and writes still queued fail: with
+         * only its descriptors closed, an application waiting on {@code closeFuture()} waited for good.
+         * Netty cannot run {@code channelInactive} on the ended loop (it logs that it could not).
+         */
         @Override
         public void closeAfterLoopEnded() throws Exception {
-            doClose();
+            try {
+                if (isOpen()) {
+                    closeAsLoopEnded();
+                }
+            } finally {
+                doClose(); // (what Netty's close did not get to; closing twice is nothing)
+            }
+        }
+
+        /** Netty's close of a channel whose loop ended (see {@link #closeAfterLoopEnded()}). */
+        void closeAsLoopEnded() {
+            close(voidPromise());
         }
     }
 }

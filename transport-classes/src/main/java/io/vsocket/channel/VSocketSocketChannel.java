@@ -594,6 +594,14 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             }
         }
 
+        /** A close that waited for the ring is the one that ends now, dropping what the ring did not take (with a reset). */
+        @Override
+        void closeAsLoopEnded() {
+            ChannelPromise waiting = closeAfterWrites;
+            closeAfterWrites = null;
+            closeDroppingWrites(waiting != null ? waiting : voidPromise(), true);
+        }
+
         /**
          * The channel closed under a close that waited (a failed write closed it through Netty's own path,
          * or the loop ended without Netty's close): that close is done too.
