@@ -6,6 +6,8 @@ import io.vsocket.channel.VSocketEventLoopGroup;
 import io.vsocket.channel.VSocketLinks;
 
 import java.io.BufferedReader;
+import java.util.ArrayList;
+import java.util.List;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.net.InetSocketAddress;
@@ -22,9 +24,22 @@ public final class EchoServerProcess {
     public static void main(String[] args) throws Exception {
         EventLoopGroup group = new VSocketEventLoopGroup(1);
         try {
-            // A third argument "silent": instead of echoing, the server writes 1 MiB and never reads.
+            // A third argument "silent": instead of echoing, the server writes 1 MiB and never reads;
+            // "sink": it neither reads nor writes.
             boolean silent = args.length > 2 && args[2].equals("silent");
-            io.netty.channel.ChannelHandler handler = !silent ? Peers.Echo.INSTANCE
+            boolean sink = args.length > 2 && args[2].equals("sink");
+            io.netty.channel.ChannelHandler handler = sink ? new io.netty.channel.ChannelInboundHandlerAdapter() {
+                        @Override
+                        public void channelActive(io.netty.channel.ChannelHandlerContext ctx) {
+                            ctx.channel().config().setAutoRead(false);
+                        }
+
+                        @Override
+                        public boolean isSharable() {
+                            return true;
+                        }
+                    }
+                    : !silent ? Peers.Echo.INSTANCE
                     : new io.netty.channel.ChannelInboundHandlerAdapter() {
                         @Override
                         public void channelActive(io.netty.channel.ChannelHandlerContext ctx) {
@@ -63,14 +78,26 @@ public final class EchoServerProcess {
         return start(links, address, "echo");
     }
 
-    /** Starts one bound to {@code address} that echoes, or ({@code "silent"}) writes 1 MiB and never reads. */
+    /**
+     * Starts one bound to {@code address} that echoes, or ({@code "silent"}) writes 1 MiB and never reads, or
+     * ({@code "sink"}) neither reads nor writes.
+     */
     static Started start(String links, String address, String mode) throws IOException {
-        String java = ProcessHandle.current().info().command().orElse("java");
-        ProcessBuilder builder = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED",
+        return start(links, address, mode, 0);
+    }
+
+    /** As {@link #start(String, String, String)}, with at most {@code descriptors} open files (0: the parent's limit). */
+    static Started start(String links, String address, String mode, int descriptors) throws IOException {
+        String javaCommand = ProcessHandle.current().info().command().orElse("java");
+        List<String> command = new ArrayList<>();
+        if (descriptors > 0) {
+            command.addAll(List.of("prlimit", "--nofile=" + descriptors + ":" + descriptors));
+        }
+        command.addAll(List.of(javaCommand, "--enable-native-access=ALL-UNNAMED",
                 "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
                 "-cp", System.getProperty("vsocket.test.classpath", System.getProperty("java.class.path")),
-                EchoServerProcess.class.getName(), links, address, mode)
-                .redirectError(ProcessBuilder.Redirect.INHERIT);
+                EchoServerProcess.class.getName(), links, address, mode));
+        ProcessBuilder builder = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT);
         Process process = builder.start();
         BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream()));
         String line;

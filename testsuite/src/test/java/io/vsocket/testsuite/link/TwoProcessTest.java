@@ -166,6 +166,86 @@ class TwoProcessTest {
         }
     }
 
+    /**
+     * A close that waits for the ring to take its writes (the peer reads nothing) ends at once when the peer
+     * dies, at the default links too, where the connection began on tcp and moved onto shm: there the
+     * closing channel, which reads nothing more, never moved its reads onto the ring, so nothing heard the
+     * control connection's end, and the close waited until its wait gave up for want of progress (10 s;
+     * helper-60's probe). epoll's close returns at once.
+     */
+    @Test
+    void aCloseWaitingForAPeerThatDiesEndsAtOnceAtTheDefaultLinks() throws Exception {
+        EchoServerProcess.Started server = EchoServerProcess.start("shm,tcp", "127.0.0.1", "sink");
+        try {
+            Peers.Collector collector = new Peers.Collector(Long.MAX_VALUE);
+            Channel client = Peers.vsocketClient(group, List.of(VSocketLink.SHM, VSocketLink.TCP), collector)
+                    .connect(new InetSocketAddress("127.0.0.1", server.port())).sync().channel();
+            assertEquals(VSocketLink.SHM, Peers.awaitLink(client, VSocketLink.SHM));
+            io.netty.channel.ChannelFuture write = client.writeAndFlush(io.netty.buffer.Unpooled.wrappedBuffer(new byte[4 << 20]));
+            io.netty.channel.ChannelFuture close = client.close();
+            Thread.sleep(500);
+            assertTrue(!close.isDone() && client.isOpen(), "the close waits for the peer to read");
+            long killed = System.nanoTime();
+            server.process().destroyForcibly();
+            server.process().waitFor(20, TimeUnit.SECONDS);
+            assertTrue(client.closeFuture().await(20, TimeUnit.SECONDS), "closed");
+            long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - killed);
+            assertTrue(millis < 5_000, "the close ended " + millis + " ms after the peer died (its wait gives up after 10 s)");
+            assertTrue(close.await(5, TimeUnit.SECONDS) && close.isSuccess(), String.valueOf(close.cause()));
+            assertTrue(write.await(5, TimeUnit.SECONDS) && !write.isSuccess(), "the write the peer never took failed");
+        } finally {
+            server.process().destroyForcibly();
+            server.process().waitFor(20, TimeUnit.SECONDS);
+        }
+    }
+
+    /**
+     * A server at its descriptor limit, with clients still connecting, does not spin: an accept its shm
+     * rendezvous cannot make leaves the connection pending, and the level-triggered watch handed it back
+     * at once — the server's loop took 60-95% of a core for as long as the limit held (helper-61's probe;
+     * epoll's server sat idle). The rendezvous now stops watching for a while after a failed accept.
+     */
+    @Test
+    void aServerAtItsDescriptorLimitDoesNotSpin() throws Exception {
+        EchoServerProcess.Started server = EchoServerProcess.start("shm,tcp", "127.0.0.1", "echo", 150);
+        List<Channel> clients = new java.util.ArrayList<>();
+        try {
+            for (int i = 0; i < 100; i++) {
+                io.netty.channel.ChannelFuture f = Peers.vsocketClient(group, List.of(VSocketLink.SHM, VSocketLink.TCP),
+                        new io.netty.channel.ChannelInboundHandlerAdapter())
+                        .connect(new InetSocketAddress("127.0.0.1", server.port())).await();
+                if (f.isSuccess()) {
+                    clients.add(f.channel());
+                }
+            }
+            Thread.sleep(2_000);
+            java.nio.file.Path descriptors = java.nio.file.Path.of("/proc/" + server.process().pid() + "/fd");
+            long open;
+            try (var list = java.nio.file.Files.list(descriptors)) {
+                open = list.count();
+            }
+            assertTrue(open >= 140, "the server reached its limit of 150 descriptors: " + open);
+            long before = cpuTicks(server.process().pid());
+            Thread.sleep(3_000);
+            long used = cpuTicks(server.process().pid()) - before;
+            // (A tick is 10 ms: 300 would be a whole core for the 3 s; the spin took 180-290 of them.)
+            assertTrue(used < 60, "the server used " + used + " ticks of CPU in 3 s at its descriptor limit");
+        } finally {
+            for (Channel c : clients) {
+                c.close().await(5, TimeUnit.SECONDS);
+            }
+            server.process().destroyForcibly();
+            server.process().waitFor(20, TimeUnit.SECONDS);
+        }
+    }
+
+    /** User and system CPU ticks the process {@code pid} used so far. */
+    private static long cpuTicks(long pid) throws IOException {
+        String stat = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/" + pid + "/stat"));
+        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+        return Long.parseLong(f[11]) + Long.parseLong(f[12]);
+    }
+
     /** A client of {@code server} over shm that does not read (auto-read off) until the test says. */
     private static Channel connectNotReading(EchoServerProcess.Started server, Peers.Collector collector) throws Exception {
         Channel client = Peers.vsocketClient(group, List.of(VSocketLink.SHM), collector)

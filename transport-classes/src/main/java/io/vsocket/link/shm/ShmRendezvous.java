@@ -51,6 +51,8 @@ public final class ShmRendezvous implements VSocketIoHandle, LinkHello.Listener 
     private final String name;
     private final Map<String, Consumer<int[]>> waiting = new ConcurrentHashMap<>();
     private volatile IoRegistration registration;
+    /** How long a failed accept stops the watch (see {@link #handle}). */
+    static final long ACCEPT_PAUSE_MILLIS = 100;
     private volatile boolean closed;
     /** Accepted connections whose message has not been read yet (loop thread only). */
     private int arrivals;
@@ -146,7 +148,12 @@ public final class ShmRendezvous implements VSocketIoHandle, LinkHello.Listener 
             try {
                 connection = listener.accept();
             } catch (IOException e) {
-                logger.debug("shm rendezvous {}: accept failed", name, e);
+                // The connection stays pending (out of descriptors, most often), and the level-triggered
+                // watch would hand it back at once: the loop spun on it at a process's descriptor limit
+                // (a probe: 60-95% of a core for as long as the limit held; epoll's server sat idle).
+                // Stop watching for a while, as Netty's server bootstrap pauses its accepts.
+                logger.debug("shm rendezvous {}: accept failed, pausing accepts for {} ms", name, ACCEPT_PAUSE_MILLIS, e);
+                pauseAccepts(registration);
                 return;
             }
             if (connection == null) {
@@ -175,6 +182,16 @@ public final class ShmRendezvous implements VSocketIoHandle, LinkHello.Listener 
                 }
             });
         }
+    }
+
+    /** Stops watching the listener for {@link #ACCEPT_PAUSE_MILLIS}, then watches it again. Loop thread. */
+    private void pauseAccepts(IoRegistration r) {
+        r.submit(VSocketIoOps.NONE);
+        loop.schedule(() -> {
+            if (!closed && r.isValid()) {
+                r.submit(VSocketIoOps.of(VSocketIoOps.IN));
+            }
+        }, ACCEPT_PAUSE_MILLIS, TimeUnit.MILLISECONDS);
     }
 
     @Override
