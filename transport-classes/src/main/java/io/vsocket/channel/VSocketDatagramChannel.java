@@ -741,11 +741,13 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                 return;
             }
             boolean wasActive = isActive();
+            if (remoteAddress instanceof InetSocketAddress address && address.isUnresolved()) {
+                // Before the socket is touched, as epoll's: the channel stays as it was (bound, receiving).
+                promise.tryFailure(new UnresolvedAddressException());
+                return;
+            }
             try {
                 InetSocketAddress to = (InetSocketAddress) remoteAddress;
-                if (to.isUnresolved()) {
-                    throw new UnresolvedAddressException();
-                }
                 if (localAddress != null) {
                     doBind(localAddress);
                 }
@@ -765,7 +767,7 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                     pipeline().fireChannelActive();
                 }
             } catch (Throwable t) {
-                // As Netty's datagram channels do: a channel whose connect failed is closed.
+                // As Netty's datagram channels do: a channel whose connect failed (its socket's) is closed.
                 promise.tryFailure(t);
                 close(voidPromise());
             }
@@ -801,7 +803,8 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
             ByteBuf buf = null;
             // Datagrams this turn handed the application, and those that went elsewhere (a resolution
             // message, or one held while the application does not read): a turn whose datagrams all
-            // went elsewhere is none of the application's, and ends without a read-complete.
+            // went elsewhere, or that found none, is none of the application's, and ends without a
+            // read-complete.
             int delivered = 0;
             int elsewhere = 0;
             turnCharge = 0;
@@ -858,7 +861,9 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                 error = t instanceof NativeIoException e ? translate(e) : t;
             }
             allocHandle.readComplete();
-            if (delivered > 0 || elsewhere == 0) {
+            if (delivered > 0 || elsewhere == 0 && !(emptied && error == null)) {
+                // (A turn that found the socket empty at once — its datagram taken by an earlier read, as
+                // when a resolution message resumed the reads — read nothing for the application either.)
                 pipeline.fireChannelReadComplete();
             }
             if (error instanceof PortUnreachableException refused && !isReading()) {

@@ -803,7 +803,8 @@ public final class ShmUpgradeLink implements ConnectionLink {
             // moved — went unheard: a peer that died meanwhile was noticed only when the close's wait gave up
             // for want of progress (helper-60's probe: 10 s, epoll's close returned at once). Once the peer
             // has moved and tcp owes nothing, the reads move now, and the ring link hears the control
-            // connection (a dead peer ends the close at once); bytes still owed over tcp leave it as it was.
+            // connection (a dead peer ends the close at once).
+            // (Where tcp still owes bytes, the reads cannot move: the peer's death is heard on the doorbell.)
             boolean moved;
             try {
                 moved = host.isClosing() && (event.isReadable() || event.isHangUp()) && readsMoved();

@@ -12,8 +12,9 @@ public interface VSocketIoHandle extends IoHandle {
 
     /**
      * Releases the handle's resources when its loop has already stopped running tasks (a shutdown
-     * that skipped {@code prepareToDestroy}): nothing can be delivered to a pipeline any more, so a
-     * channel only closes its descriptor. Defaults to {@link #close()}.
+     * that skipped {@code prepareToDestroy}), on the loop's thread still: no task can run any more, but
+     * a channel still completes its close there (its close future and queued writes; Netty cannot run
+     * {@code channelInactive} and logs that). Defaults to {@link #close()}.
      */
     default void closeAfterLoopEnded() throws Exception {
         close();

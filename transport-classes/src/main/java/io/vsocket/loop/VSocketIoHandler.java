@@ -90,6 +90,8 @@ public final class VSocketIoHandler implements IoHandler {
     private int busyTurns;
     /** The last non-blocking pass looked at the epoll set too (see {@link #pollOnce}). */
     private boolean epollLooked;
+    /** The loop has ended and is being destroyed: nothing registers on it any more (loop thread). */
+    private boolean destroying;
     private long epollWaits;
 
     private VSocketIoHandler(ThreadAwareExecutor executor, SpinWindow spin, FreeCores freeCores) {
@@ -534,6 +536,11 @@ public final class VSocketIoHandler implements IoHandler {
 
     @Override
     public IoRegistration register(IoHandle handle) {
+        if (destroying) {
+            // A listener run by a channel's close in destroy() (below) that registers a channel here: the loop is
+            // gone; Netty fails the registration and closes that channel.
+            throw new IllegalStateException("the event loop has ended");
+        }
         VSocketIoHandle ioHandle = (VSocketIoHandle) handle;
         Registration registration = new Registration(nextId++, ioHandle);
         registrations.put(registration.id, registration);
@@ -561,14 +568,19 @@ public final class VSocketIoHandler implements IoHandler {
     @Override
     public void destroy() {
         // The loop may end without calling prepareToDestroy (a shutdown with no quiet period that
-        // starts between its last I/O turn and its shutdown check): release what is left here.
-        for (Registration registration : registrations.values().toArray(new Registration[0])) {
-            registrations.remove(registration.id);
-            try {
-                registration.handle.closeAfterLoopEnded();
-                registration.handle.unregistered();
-            } catch (Exception e) {
-                logger.debug("Exception closing {} after the loop ended", registration.handle, e);
+        // starts between its last I/O turn and its shutdown check): release what is left here. A channel's
+        // close runs the application's listeners here, on the loop's thread; none may register anything
+        // more on this loop (see register).
+        destroying = true;
+        while (!registrations.isEmpty()) {
+            for (Registration registration : registrations.values().toArray(new Registration[0])) {
+                registrations.remove(registration.id);
+                try {
+                    registration.handle.closeAfterLoopEnded();
+                    registration.handle.unregistered();
+                } catch (Exception e) {
+                    logger.debug("Exception closing {} after the loop ended", registration.handle, e);
+                }
             }
         }
         for (AutoCloseable service : services.values()) {

@@ -108,7 +108,7 @@ class VSocketRedisClientTest {
     /**
      * Lettuce's extended keep-alive (on by default) reaches the connection's TCP socket: it names the
      * options by NIO's constants here (epoll's or io_uring's where those are on the class path), which
-     * the client turns into vsocket's own instead of leaving the channel to warn of each as unknown.
+     * vsocket's channel takes as its own instead of warning of each as unknown.
      */
     @Test
     void lettucesKeepAliveSettingsReachTheTcpSocket() {

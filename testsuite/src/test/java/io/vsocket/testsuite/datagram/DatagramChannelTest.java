@@ -115,6 +115,31 @@ class DatagramChannelTest {
         }
     }
 
+    /**
+     * A connect to an unresolved address fails before the socket is touched, and the bound channel goes on
+     * as it was — open, active, receiving — as epoll's does (vsocket's closed it, and what was sent to it
+     * afterwards was lost: helper-59's probe).
+     */
+    @Test
+    void aConnectToAnUnresolvedAddressFailsAndLeavesTheChannelAsItWas() throws Exception {
+        BlockingQueue<DatagramPacket> received = new LinkedBlockingQueue<>();
+        DatagramChannel ch = receiver(received, new Bootstrap());
+        DatagramChannel from = sender();
+        try {
+            ChannelFuture connect = ch.connect(InetSocketAddress.createUnresolved("no-such-host.invalid", 9)).await();
+            assertInstanceOf(java.nio.channels.UnresolvedAddressException.class, connect.cause());
+            assertTrue(ch.isOpen() && ch.isActive() && !ch.isConnected(), "open, active, unconnected");
+            from.writeAndFlush(new DatagramPacket(Unpooled.copiedBuffer("still here", StandardCharsets.US_ASCII),
+                    (InetSocketAddress) ch.localAddress())).sync();
+            DatagramPacket p = received.poll(5, TimeUnit.SECONDS);
+            assertNotNull(p, "a datagram sent after the failed connect arrives");
+            assertEquals("still here", text(p));
+        } finally {
+            from.close().sync();
+            ch.close().sync();
+        }
+    }
+
     @Test
     void aDatagramLongerThanTheReceiveBufferIsCutAndWholeWithALargerOne() throws Exception {
         BlockingQueue<DatagramPacket> cut = new LinkedBlockingQueue<>();

@@ -6,8 +6,6 @@ import io.vsocket.channel.VSocketEventLoopGroup;
 import io.vsocket.channel.VSocketLinks;
 
 import java.io.BufferedReader;
-import java.util.ArrayList;
-import java.util.List;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.net.InetSocketAddress;
@@ -83,21 +81,12 @@ public final class EchoServerProcess {
      * ({@code "sink"}) neither reads nor writes.
      */
     static Started start(String links, String address, String mode) throws IOException {
-        return start(links, address, mode, 0);
-    }
-
-    /** As {@link #start(String, String, String)}, with at most {@code descriptors} open files (0: the parent's limit). */
-    static Started start(String links, String address, String mode, int descriptors) throws IOException {
-        String javaCommand = ProcessHandle.current().info().command().orElse("java");
-        List<String> command = new ArrayList<>();
-        if (descriptors > 0) {
-            command.addAll(List.of("prlimit", "--nofile=" + descriptors + ":" + descriptors));
-        }
-        command.addAll(List.of(javaCommand, "--enable-native-access=ALL-UNNAMED",
+        String java = ProcessHandle.current().info().command().orElse("java");
+        ProcessBuilder builder = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED",
                 "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
                 "-cp", System.getProperty("vsocket.test.classpath", System.getProperty("java.class.path")),
-                EchoServerProcess.class.getName(), links, address, mode));
-        ProcessBuilder builder = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT);
+                EchoServerProcess.class.getName(), links, address, mode)
+                .redirectError(ProcessBuilder.Redirect.INHERIT);
         Process process = builder.start();
         BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream()));
         String line;

@@ -12,6 +12,7 @@ import io.vsocket.link.LinkHost;
 import io.vsocket.link.LinkSettings;
 import io.vsocket.link.RingConnectionLink;
 import io.vsocket.link.VSocketLink;
+import io.vsocket.loop.VSocketIoEvent;
 import io.vsocket.loop.VSocketIoHandle;
 import io.vsocket.loop.VSocketIoHandler;
 import io.vsocket.loop.VSocketIoOps;
@@ -362,6 +363,14 @@ public final class ShmConnectionLink extends RingConnectionLink {
         @Override
         public void handle(IoRegistration registration, IoEvent event) {
             if (!closed && !stale) {
+                if (host.isClosing() && ((VSocketIoEvent) event).isHangUp()) {
+                    // The peer let go of the link — it closed or its process died — while this side's close waits
+                    // for it to read what is left: it never will. (While the connection's reads are still on tcp,
+                    // its socket's end cannot say so: the peer may only have shut its output there.)
+                    host.failed(new IOException("Connection reset by peer: its end of the shm link closed while this "
+                            + "side's close waited for it to read"));
+                    return;
+                }
                 // Edge-triggered: each ring is an event, read back or not (now and then, so they never fill it).
                 if (!shm.answerDoorbell()) {
                     host.failed(new RingProtocolException("the peer passed descriptors through the shm link's doorbell"));

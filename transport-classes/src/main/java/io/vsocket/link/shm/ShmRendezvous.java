@@ -53,6 +53,8 @@ public final class ShmRendezvous implements VSocketIoHandle, LinkHello.Listener 
     private volatile IoRegistration registration;
     /** How long a failed accept stops the watch (see {@link #handle}). */
     static final long ACCEPT_PAUSE_MILLIS = 100;
+    /** The watch's return after a failed accept, while it waits (set on the loop; a close may cancel it from elsewhere). */
+    private volatile Future<?> acceptsPaused;
     private volatile boolean closed;
     /** Accepted connections whose message has not been read yet (loop thread only). */
     private int arrivals;
@@ -187,7 +189,8 @@ public final class ShmRendezvous implements VSocketIoHandle, LinkHello.Listener 
     /** Stops watching the listener for {@link #ACCEPT_PAUSE_MILLIS}, then watches it again. Loop thread. */
     private void pauseAccepts(IoRegistration r) {
         r.submit(VSocketIoOps.NONE);
-        loop.schedule(() -> {
+        acceptsPaused = loop.schedule(() -> {
+            acceptsPaused = null;
             if (!closed && r.isValid()) {
                 r.submit(VSocketIoOps.of(VSocketIoOps.IN));
             }
@@ -203,6 +206,10 @@ public final class ShmRendezvous implements VSocketIoHandle, LinkHello.Listener 
         IoRegistration r = registration;
         if (r != null) {
             r.cancel();
+        }
+        Future<?> paused = acceptsPaused;
+        if (paused != null) {
+            paused.cancel(false);
         }
         Resources.closeQuietly(listener);
         waiting.clear();
