@@ -861,9 +861,10 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                 error = t instanceof NativeIoException e ? translate(e) : t;
             }
             allocHandle.readComplete();
-            if (delivered > 0 || elsewhere == 0 && !(emptied && error == null)) {
+            if (delivered > 0 || elsewhere == 0 && error != null) {
                 // (A turn that found the socket empty at once — its datagram taken by an earlier read, as
-                // when a resolution message resumed the reads — read nothing for the application either.)
+                // when a resolution message resumed the reads — read nothing for the application either;
+                // one that failed before any datagram still ends its read before the error.)
                 pipeline.fireChannelReadComplete();
             }
             if (error instanceof PortUnreachableException refused && !isReading()) {

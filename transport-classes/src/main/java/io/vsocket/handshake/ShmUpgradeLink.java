@@ -798,24 +798,8 @@ public final class ShmUpgradeLink implements ConnectionLink {
             return;
         }
         if (!readsOnRing) {
-            // A closing channel (its close waits for the ring to take its writes) reads nothing more, so no
-            // read would move its reads onto the ring, and the socket — the control connection once the peer
-            // moved — went unheard: a peer that died meanwhile was noticed only when the close's wait gave up
-            // for want of progress (helper-60's probe: 10 s, epoll's close returned at once). Once the peer
-            // has moved and tcp owes nothing, the reads move now, and the ring link hears the control
-            // connection (a dead peer ends the close at once).
-            // (Where tcp still owes bytes, the reads cannot move: the peer's death is heard on the doorbell.)
-            boolean moved;
-            try {
-                moved = host.isClosing() && (event.isReadable() || event.isHangUp()) && readsMoved();
-            } catch (RingProtocolException e) {
-                host.failed(e);
-                return;
-            }
-            if (!moved) {
-                tcp.socketReady(event); // the channel's own handling: reads, writability, hang-up
-                return;
-            }
+            tcp.socketReady(event); // the channel's own handling: reads, writability, hang-up
+            return;
         }
         if (!writesOnRing && event.isWritable()) {
             host.unwatch(VSocketIoOps.OUT);

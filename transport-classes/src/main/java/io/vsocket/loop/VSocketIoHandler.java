@@ -572,15 +572,13 @@ public final class VSocketIoHandler implements IoHandler {
         // close runs the application's listeners here, on the loop's thread; none may register anything
         // more on this loop (see register).
         destroying = true;
-        while (!registrations.isEmpty()) {
-            for (Registration registration : registrations.values().toArray(new Registration[0])) {
-                registrations.remove(registration.id);
-                try {
-                    registration.handle.closeAfterLoopEnded();
-                    registration.handle.unregistered();
-                } catch (Exception e) {
-                    logger.debug("Exception closing {} after the loop ended", registration.handle, e);
-                }
+        for (Registration registration : registrations.values().toArray(new Registration[0])) {
+            registrations.remove(registration.id);
+            try {
+                registration.handle.closeAfterLoopEnded();
+                registration.handle.unregistered();
+            } catch (Exception e) {
+                logger.debug("Exception closing {} after the loop ended", registration.handle, e);
             }
         }
         for (AutoCloseable service : services.values()) {

@@ -9,6 +9,7 @@ import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.net.InetSocketAddress;
+import java.util.concurrent.TimeUnit;
 
 /**
  * A vsocket echo server in a process of its own, for the two-process tests: binds the address of
@@ -100,6 +101,11 @@ public final class EchoServerProcess {
     }
 
     record Started(Process process, int port) {
+        /** Kills the process (SIGKILL) and waits for it to be gone. */
+        void kill() throws InterruptedException {
+            process.destroyForcibly();
+            process.waitFor(20, TimeUnit.SECONDS);
+        }
     }
 
 }

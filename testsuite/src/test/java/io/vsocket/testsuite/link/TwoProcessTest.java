@@ -97,8 +97,7 @@ class TwoProcessTest {
                 assertTrue(io.getMessage().startsWith("Connection reset by peer"), io.getMessage());
             }
         } finally {
-            server.process().destroyForcibly();
-            server.process().waitFor(20, TimeUnit.SECONDS);
+            server.kill();
         }
     }
 
@@ -133,8 +132,7 @@ class TwoProcessTest {
             killThenReadAll(server, client, collector, unread);
             assertTrue(writes.await(5, TimeUnit.SECONDS) && !writes.isSuccess(), "the waiting writes failed with the channel");
         } finally {
-            server.process().destroyForcibly();
-            server.process().waitFor(20, TimeUnit.SECONDS);
+            server.kill();
         }
     }
 
@@ -161,8 +159,7 @@ class TwoProcessTest {
             assertEquals(size, (int) client.eventLoop().submit(link::readable).get(), "the echo came back");
             killThenReadAll(server, client, collector, size);
         } finally {
-            server.process().destroyForcibly();
-            server.process().waitFor(20, TimeUnit.SECONDS);
+            server.kill();
         }
     }
 
@@ -190,16 +187,14 @@ class TwoProcessTest {
             Thread.sleep(500);
             assertTrue(!close.isDone() && client.isOpen(), "the close waits for the peer to read");
             long killed = System.nanoTime();
-            server.process().destroyForcibly();
-            server.process().waitFor(20, TimeUnit.SECONDS);
+            server.kill();
             assertTrue(client.closeFuture().await(20, TimeUnit.SECONDS), "closed");
             long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - killed);
             assertTrue(millis < 5_000, "the close ended " + millis + " ms after the peer died (its wait gives up after 10 s)");
             assertTrue(close.await(5, TimeUnit.SECONDS) && close.isSuccess(), String.valueOf(close.cause()));
             assertTrue(write.await(5, TimeUnit.SECONDS) && !write.isSuccess(), "the write the peer never took failed");
         } finally {
-            server.process().destroyForcibly();
-            server.process().waitFor(20, TimeUnit.SECONDS);
+            server.kill();
         }
     }
 
@@ -239,8 +234,7 @@ class TwoProcessTest {
             for (Channel c : clients) {
                 c.close().await(5, TimeUnit.SECONDS);
             }
-            server.process().destroyForcibly();
-            server.process().waitFor(20, TimeUnit.SECONDS);
+            server.kill();
         }
     }
 
@@ -273,8 +267,7 @@ class TwoProcessTest {
     private static void killThenReadAll(EchoServerProcess.Started server, Channel client, Peers.Collector collector,
             int unread) throws Exception {
         assertEquals(0, collector.received(), "nothing read before the kill (auto-read is off)");
-        server.process().destroyForcibly();
-        server.process().waitFor(20, TimeUnit.SECONDS);
+        server.kill();
         collector.inactive.get(20, TimeUnit.SECONDS);
         assertTrue(!client.config().isAutoRead(), "auto-read stayed off");
         assertEquals(unread, collector.received(), "the dead peer's bytes read before its death is reported");
