@@ -17,6 +17,9 @@
 #include <sys/mman.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <linux/inet_diag.h>
 #include "vsocket_glue.h"
 
 #define SIZE(s)        { #s, (int64_t)sizeof(struct s) },
@@ -367,6 +370,40 @@ static const struct vs_layout_entry probe[] = {
 	FIELD(ucred, pid)
 	FIELD(ucred, uid)
 	FIELD(ucred, gid)
+	SIZE(nlmsghdr)
+	FIELD(nlmsghdr, nlmsg_len)
+	FIELD(nlmsghdr, nlmsg_type)
+	FIELD(nlmsghdr, nlmsg_flags)
+	FIELD(nlmsghdr, nlmsg_seq)
+	FIELD(nlmsghdr, nlmsg_pid)
+	SIZE(nlmsgerr)
+	FIELD(nlmsgerr, error)
+	FIELD(nlmsgerr, msg)
+	SIZE(inet_diag_sockid)
+	FIELD(inet_diag_sockid, idiag_sport)
+	FIELD(inet_diag_sockid, idiag_dport)
+	FIELD(inet_diag_sockid, idiag_src)
+	FIELD(inet_diag_sockid, idiag_dst)
+	FIELD(inet_diag_sockid, idiag_if)
+	FIELD(inet_diag_sockid, idiag_cookie)
+	SIZE(inet_diag_req_v2)
+	FIELD(inet_diag_req_v2, sdiag_family)
+	FIELD(inet_diag_req_v2, sdiag_protocol)
+	FIELD(inet_diag_req_v2, idiag_ext)
+	FIELD(inet_diag_req_v2, pad)
+	FIELD(inet_diag_req_v2, idiag_states)
+	FIELD(inet_diag_req_v2, id)
+	SIZE(inet_diag_msg)
+	FIELD(inet_diag_msg, idiag_family)
+	FIELD(inet_diag_msg, idiag_state)
+	FIELD(inet_diag_msg, idiag_timer)
+	FIELD(inet_diag_msg, idiag_retrans)
+	FIELD(inet_diag_msg, id)
+	FIELD(inet_diag_msg, idiag_expires)
+	FIELD(inet_diag_msg, idiag_rqueue)
+	FIELD(inet_diag_msg, idiag_wqueue)
+	FIELD(inet_diag_msg, idiag_uid)
+	FIELD(inet_diag_msg, idiag_inode)
 	SIZE(sockaddr_un)
 	FIELD(sockaddr_un, sun_family)
 	FIELD(sockaddr_un, sun_path)
@@ -391,6 +428,8 @@ static const struct vs_layout_entry probe[] = {
 	CONST(EAGAIN) CONST(EINTR) CONST(EINVAL) CONST(EBUSY) CONST(ENOMEM) CONST(ENOSYS) CONST(ENODEV)
 	CONST(EBADF) CONST(EPERM) CONST(EACCES)
 
+	CONST(AF_NETLINK) CONST(NETLINK_SOCK_DIAG) CONST(SOCK_DIAG_BY_FAMILY) CONST(NLM_F_REQUEST)
+	CONST(NLMSG_ERROR) CONST(INET_DIAG_NOCOOKIE)
 	CONST(SOCK_SEQPACKET) CONST(MSG_OOB) CONST(MSG_PEEK) CONST(MSG_DONTWAIT) CONST(MSG_CTRUNC)
 	CONST(MSG_CMSG_CLOEXEC) CONST(SCM_RIGHTS) CONST(EPOLLPRI) CONST(ENOENT)
 	CONST(F_GETFD) CONST(FD_CLOEXEC) CONST(F_DUPFD_CLOEXEC)

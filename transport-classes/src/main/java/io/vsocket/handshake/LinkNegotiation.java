@@ -530,7 +530,8 @@ public final class LinkNegotiation {
                     throw e;
                 }
                 upgrade.offerFirst(encoded);
-            } else {
+            } else if (ShmUpgradeLink.clientHoldsItsEnd(socket)) {
+                // (Not to a client that closed and let go of its socket: see ShmUpgradeLink.sendOfferAlone.)
                 write(out -> Hello.encode(offer, out));
             }
             if (!synMarked) {

@@ -26,6 +26,7 @@ import io.vsocket.loop.VSocketIoOps;
 import io.vsocket.stream.RingProtocolException;
 import io.vsocket.unix.PeerDescriptors;
 import io.vsocket.unix.NativeSocket;
+import io.vsocket.unix.TcpPeerEnd;
 
 import java.io.IOException;
 import java.util.concurrent.RejectedExecutionException;
@@ -208,6 +209,39 @@ public final class ShmUpgradeLink implements ConnectionLink {
         }
     }
 
+    /**
+     * Server: the offer on its own, with none of the application's bytes behind it (its timer, or this
+     * side's end) — to a client whose socket a process still holds. A client that closed before the
+     * offer came, or whose process ended, leaves its socket to the kernel, which still delivers what the
+     * client wrote but answers any byte that reaches it with a reset, and the reset throws away what it
+     * had not delivered yet: a client that wrote more than this side's socket takes, closed and exited
+     * before this side got to it would lose the rest to a hello it never asked for (helper-60's probe:
+     * 128 KiB of 1 MiB read, then "Connection reset by peer"). Such a client gets no offer, and the
+     * connection stays on tcp, as it would end there anyway. (With the application's bytes behind it the
+     * offer goes as it is: those bytes would be answered with the same reset, as over epoll.)
+     */
+    private void sendOfferAlone() throws IOException {
+        if (offerOut != null && !clientHoldsItsEnd(socket)) {
+            logger.debug("{}: the client's end of the connection is closed (no process holds it): no offer to "
+                    + "move onto shm, which its kernel would answer with a reset", host);
+            offerOut.release();
+            offerOut = null;
+            offerTimer = cancel(offerTimer);
+            rendezvous.forget(token);
+            return;
+        }
+        sendOffer();
+    }
+
+    /**
+     * Whether a process still holds the client's end of {@code socket}'s connection (or the kernel cannot
+     * say, where this side goes on as before it could ask): false when its socket is released, or gone.
+     */
+    static boolean clientHoldsItsEnd(NativeSocket socket) {
+        TcpPeerEnd end = TcpPeerEnd.of(socket);
+        return end == TcpPeerEnd.HELD || end == TcpPeerEnd.UNKNOWN;
+    }
+
     /** Server: the client's first bytes, read off the socket with its marker: the application's first. */
     void hold(ByteBuf first) {
         held = first;
@@ -235,7 +269,7 @@ public final class ShmUpgradeLink implements ConnectionLink {
                 offerTimer = null;
                 if (!closed) {
                     try {
-                        sendOffer();
+                        sendOfferAlone();
                     } catch (IOException e) {
                         host.failed(e);
                     }
@@ -289,7 +323,7 @@ public final class ShmUpgradeLink implements ConnectionLink {
 
     @Override
     public void shutdownOutput() throws IOException {
-        sendOffer();
+        sendOfferAlone();
         if (writesOnRing) {
             ring.shutdownOutput();
         } else {

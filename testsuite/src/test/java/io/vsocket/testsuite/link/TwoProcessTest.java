@@ -238,6 +238,46 @@ class TwoProcessTest {
         }
     }
 
+    /**
+     * A client that writes, closes and exits before the server gets to its connection loses nothing: the
+     * server, stalled (its accepting loop busy) while the client's process came and went, reads every byte
+     * and then a clean end, as over epoll. The kernel holds what the dead client's socket had not sent yet
+     * and delivers it — unless the server sends anything to that socket, which the client's kernel answers
+     * with a reset that throws the rest away. The vsocket server's offer to move onto shm was such a send:
+     * the server read some 128 KiB of the 1 MiB, then "Connection reset by peer" (helper-60's probe). A
+     * server now sends its offer on its own only to a client whose socket a process still holds.
+     */
+    @Test
+    void aClientThatWritesClosesAndExitsBeforeTheServerAcceptsLosesNothing() throws Exception {
+        int length = 1 << 20;
+        EventLoopGroup boss = new VSocketEventLoopGroup(1);
+        try {
+            Peers.Collector collector = new Peers.Collector(length);
+            Channel server = new io.netty.bootstrap.ServerBootstrap().group(boss, group)
+                    .channel(io.vsocket.channel.VSocketServerSocketChannel.class)
+                    .childHandler(collector)
+                    .bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+            java.util.concurrent.CountDownLatch stalled = new java.util.concurrent.CountDownLatch(1);
+            server.eventLoop().execute(() -> {
+                try {
+                    stalled.await(60, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            String out = WriteAndExitProcess.run(((InetSocketAddress) server.localAddress()).getPort(), length);
+            assertTrue(out.contains("WROTE " + length), "the client wrote all and exited: " + out);
+            stalled.countDown();
+            assertEquals(Peers.streamCrc(WriteAndExitProcess.SEED, length), collector.done.get(20, TimeUnit.SECONDS),
+                    "every byte, in order");
+            collector.inactive.get(20, TimeUnit.SECONDS);
+            assertTrue(!collector.error.isDone(), "a clean end: " + collector.error.getNow(null));
+            server.close().sync();
+        } finally {
+            boss.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly();
+        }
+    }
+
     private static long openDescriptors(long pid) throws IOException {
         try (var list = java.nio.file.Files.list(java.nio.file.Path.of("/proc/" + pid + "/fd"))) {
             return list.count();

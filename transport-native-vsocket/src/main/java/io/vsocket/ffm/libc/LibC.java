@@ -98,6 +98,14 @@ public final class LibC {
     public static final int MSG_DONTWAIT = 0x40;
     public static final int MSG_CMSG_CLOEXEC = 0x40000000;
     public static final int SCM_RIGHTS = 1;
+    // NETLINK_SOCK_DIAG (<linux/netlink.h>, <linux/sock_diag.h>, <linux/inet_diag.h>): one TCP socket looked up by its addresses.
+    public static final int AF_NETLINK = 16;
+    public static final int NETLINK_SOCK_DIAG = 4;
+    public static final int SOCK_DIAG_BY_FAMILY = 20;
+    public static final int NLM_F_REQUEST = 1;
+    public static final int NLMSG_ERROR = 2;
+    /** {@code INET_DIAG_NOCOOKIE}: {@code ~0U}, "look the socket up by its addresses, not by a cookie". */
+    public static final int INET_DIAG_NOCOOKIE = -1;
 
     /*
      * Control-message arithmetic (the CMSG_* macros of <sys/socket.h>): payloads are padded to
