@@ -138,23 +138,29 @@ final class StreamReader {
         }
     }
 
-    /** The peer closed its side, or the read failed: half-close or close, as {@code ALLOW_HALF_CLOSURE} says. */
+    /**
+     * The peer closed its side, or the read failed: half-close or close, as {@code ALLOW_HALF_CLOSURE} says.
+     * A half-closed channel is told at once that all was read, too: the read that met the end (or the error)
+     * read everything there was, and epoll's fires both events back to back, with no read-complete between
+     * (a probe: vsocket's came a turn later, behind a read-complete that read nothing).
+     */
     private void inputEnded(VSocketSocketChannel.VSocketUnsafe unsafe) {
         ChannelPipeline pipeline = channel.pipeline();
         if (!channel.inputShut()) {
-            if (config.isAllowHalfClosure()) {
-                try {
-                    channel.shutdownInputState();
-                } catch (IOException e) {
-                    pipeline.fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
-                    unsafe.close(unsafe.voidPromise());
-                    return;
-                }
-                pipeline.fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
-            } else {
+            if (!config.isAllowHalfClosure()) {
                 unsafe.close(unsafe.voidPromise());
+                return;
             }
-        } else if (!endReported) {
+            try {
+                channel.shutdownInputState();
+            } catch (IOException e) {
+                pipeline.fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
+                unsafe.close(unsafe.voidPromise());
+                return;
+            }
+            pipeline.fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
+        }
+        if (!endReported) {
             endReported = true;
             channel.stopReading();
             pipeline.fireUserEventTriggered(ChannelInputShutdownReadComplete.INSTANCE);

@@ -755,7 +755,9 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
 
         @Override
         public void connect(SocketAddress remoteAddress, SocketAddress localAddress, ChannelPromise promise) {
-            if (!promise.setUncancellable() || !ensureOpen(promise)) {
+            // Left cancellable, as NIO's and epoll's: a non-blocking connect can be given up (the pending
+            // connect's listener closes the channel), where an uncancellable one ran to its timeout.
+            if (promise.isDone() || !ensureOpen(promise)) {
                 return;
             }
             try {

@@ -82,6 +82,12 @@ public abstract class RingConnectionLink implements ConnectionLink {
     protected boolean closed;
     /** This side's output was shut down (its end is in the ring, or on its way there). */
     private boolean outputShut;
+    /**
+     * The peer's bytes were dropped after the application shut its input (so the peer never waits for
+     * credit): unread all the same, so the close resets the connection, as a socket's close with bytes in
+     * its receive queue does (a probe: epoll's writer read the reset, vsocket's a clean end).
+     */
+    private boolean droppedAfterInputShut;
     /** The stream's hand-over to tcp, once the ring's path failed: null while the ring carries it. */
     private RingFailover failover;
     /** A control message read so far (see {@link ControlMessage}). */
@@ -444,6 +450,9 @@ public abstract class RingConnectionLink implements ConnectionLink {
                 if (peerGone != null) {
                     reportGoneNow(); // the application shut its input (without half-closure) first
                     return work + 1;
+                }
+                if (ring.readable() > 0) {
+                    droppedAfterInputShut = true;
                 }
                 ring.discard();
             } else if (readInterest && (ring.readable() > 0 || ring.peerOutputDone() || peerGone != null
@@ -830,7 +839,7 @@ public abstract class RingConnectionLink implements ConnectionLink {
      */
     private boolean unreadInput() {
         try {
-            return ring.readable() > 0;
+            return droppedAfterInputShut || ring.readable() > 0;
         } catch (IOException e) {
             return false;
         }

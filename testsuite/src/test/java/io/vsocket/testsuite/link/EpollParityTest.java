@@ -1,0 +1,200 @@
+package io.vsocket.testsuite.link;
+
+import io.netty.bootstrap.Bootstrap;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.channel.socket.ChannelInputShutdownReadComplete;
+import io.netty.channel.socket.DuplexChannel;
+import io.netty.util.ReferenceCountUtil;
+import io.vsocket.channel.VSocketChannelOption;
+import io.vsocket.channel.VSocketEventLoopGroup;
+import io.vsocket.channel.VSocketServerSocketChannel;
+import io.vsocket.channel.VSocketSocketChannel;
+import io.vsocket.link.VSocketLink;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * What an application sees where helper-63's probe put the same program on vsocket and on epoll and
+ * they differed (epoll's behaviour, as observed there, is what each test asks for).
+ */
+@Timeout(60)
+class EpollParityTest {
+    private static EventLoopGroup group;
+
+    @BeforeAll
+    static void start() {
+        group = new VSocketEventLoopGroup(2);
+    }
+
+    @AfterAll
+    static void stop() {
+        group.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly();
+    }
+
+    /**
+     * A connect still pending can be cancelled, and the channel closes, as NIO's and epoll's: vsocket's
+     * connect promise was uncancellable, so {@code cancel()} said false and the connect ran to its timeout.
+     * (A listener whose backlog is full drops the SYN, so the connect stays pending.)
+     */
+    @Test
+    void aPendingConnectCanBeCancelledAndTheChannelCloses() throws Exception {
+        try (java.nio.channels.ServerSocketChannel full = java.nio.channels.ServerSocketChannel.open()) {
+            full.bind(new InetSocketAddress("127.0.0.1", 0), 1);
+            List<java.nio.channels.SocketChannel> fills = new ArrayList<>();
+            try {
+                for (int i = 0; i < 4; i++) {
+                    java.nio.channels.SocketChannel fill = java.nio.channels.SocketChannel.open();
+                    fill.configureBlocking(false);
+                    fill.connect(full.getLocalAddress());
+                    fills.add(fill);
+                }
+                Thread.sleep(200);
+                ChannelFuture connect = new Bootstrap().group(group).channel(VSocketSocketChannel.class)
+                        .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 10_000)
+                        .handler(new ChannelInboundHandlerAdapter())
+                        .connect(full.getLocalAddress());
+                Thread.sleep(100);
+                assertTrue(!connect.isDone(), "the connect is pending (the SYN dropped): " + connect.cause());
+                assertTrue(connect.cancel(false), "cancel() takes");
+                assertTrue(connect.isCancelled());
+                assertTrue(connect.channel().closeFuture().await(5, TimeUnit.SECONDS), "the channel closes");
+            } finally {
+                for (java.nio.channels.SocketChannel fill : fills) {
+                    fill.close();
+                }
+            }
+        }
+    }
+
+    /**
+     * A half-closing channel whose peer ends its output is told both things at once: its input shut
+     * ({@link ChannelInputShutdownEvent}) and all read ({@link ChannelInputShutdownReadComplete}), with
+     * no read-complete between them — epoll's order. vsocket told the second a turn later, behind a
+     * read-complete that read nothing.
+     */
+    @ParameterizedTest
+    @EnumSource(value = VSocketLink.class, names = {"TCP", "SHM"})
+    void aPeersEndIsReportedAsInputShutThenAllReadWithNothingBetween(VSocketLink link) throws Exception {
+        BlockingQueue<Object> events = new LinkedBlockingQueue<>();
+        Channel server = new ServerBootstrap().group(group).channel(VSocketServerSocketChannel.class)
+                .childOption(VSocketChannelOption.LINKS, List.of(link))
+                .childHandler(new ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void channelActive(ChannelHandlerContext ctx) {
+                        ctx.writeAndFlush(Unpooled.wrappedBuffer(new byte[1000]))
+                                .addListener(f -> ((DuplexChannel) ctx.channel()).shutdownOutput());
+                    }
+                }).bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+        Channel client = null;
+        try {
+            client = new Bootstrap().group(group).channel(VSocketSocketChannel.class)
+                    .option(VSocketChannelOption.LINKS, List.of(link))
+                    .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                    .handler(new ChannelInboundHandlerAdapter() {
+                        @Override
+                        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                            events.add("read");
+                            ReferenceCountUtil.release(msg);
+                        }
+
+                        @Override
+                        public void channelReadComplete(ChannelHandlerContext ctx) {
+                            events.add("complete");
+                        }
+
+                        @Override
+                        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+                            events.add(evt);
+                        }
+                    }).connect(server.localAddress()).sync().channel();
+            Object e;
+            while ((e = events.poll(5, TimeUnit.SECONDS)) != ChannelInputShutdownEvent.INSTANCE) {
+                assertTrue(e != null && !(e instanceof ChannelInputShutdownReadComplete), "before the input's end: " + e);
+            }
+            assertEquals(ChannelInputShutdownReadComplete.INSTANCE, events.poll(5, TimeUnit.SECONDS), "next, at once");
+            assertNull(events.poll(300, TimeUnit.MILLISECONDS), "then nothing");
+        } finally {
+            if (client != null) {
+                client.close().sync();
+            }
+            server.close().sync();
+        }
+    }
+
+    /**
+     * A channel that shut its input and then closes with its peer's later bytes unread resets the
+     * connection, as a socket's close with bytes in its receive queue does: the writer learns they were
+     * not taken. Over shm those bytes are dropped as they come (the writer must not wait for credit), and
+     * the close then ended the connection cleanly.
+     */
+    @ParameterizedTest
+    @EnumSource(value = VSocketLink.class, names = {"TCP", "SHM"})
+    void aCloseAfterShuttingTheInputWithThePeersBytesUnreadResetsThePeer(VSocketLink link) throws Exception {
+        BlockingQueue<Object> writer = new LinkedBlockingQueue<>();
+        BlockingQueue<Channel> accepted = new LinkedBlockingQueue<>();
+        Channel server = new ServerBootstrap().group(group).channel(VSocketServerSocketChannel.class)
+                .childOption(VSocketChannelOption.LINKS, List.of(link))
+                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .childHandler(new ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void channelActive(ChannelHandlerContext ctx) {
+                        accepted.add(ctx.channel());
+                    }
+
+                    @Override
+                    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+                        writer.add(cause);
+                    }
+
+                    @Override
+                    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+                        if (evt == ChannelInputShutdownEvent.INSTANCE) {
+                            writer.add(evt);
+                        }
+                    }
+                }).bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+        try {
+            Channel client = new Bootstrap().group(group).channel(VSocketSocketChannel.class)
+                    .option(VSocketChannelOption.LINKS, List.of(link))
+                    .handler(new ChannelInboundHandlerAdapter())
+                    .connect(server.localAddress()).sync().channel();
+            Channel peer = accepted.poll(5, TimeUnit.SECONDS);
+            ((DuplexChannel) client).shutdownInput().sync();
+            ByteBuf bytes = Unpooled.wrappedBuffer(new byte[4096]);
+            peer.writeAndFlush(bytes).sync();
+            Thread.sleep(200); // they reached the client, which reads no more
+            client.close().sync();
+            Object first = writer.poll(5, TimeUnit.SECONDS);
+            IOException reset = assertInstanceOf(IOException.class, first, "the writer reads a reset, not an end: " + first);
+            assertTrue(reset.getMessage().contains("reset"), reset.getMessage());
+        } finally {
+            server.close().sync();
+        }
+    }
+}
