@@ -461,6 +461,33 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         path.beginRead(reader.mayRead());
     }
 
+    /**
+     * Not writable while a close or an output shut-down waits for the ring to take the last writes: the
+     * channel takes nothing new then (see {@link #filterOutboundMessage}), as epoll's after either, whose
+     * outbound buffer is gone. Said writable, a handler that writes for as long as it may (on
+     * {@code channelWritabilityChanged}) met a write that failed at once, again and again, and held the
+     * loop for good: the close's wait never ended (helper-64's probe).
+     */
+    @Override
+    public boolean isWritable() {
+        return !takesNoWrites() && super.isWritable();
+    }
+
+    @Override
+    public long bytesBeforeUnwritable() {
+        return takesNoWrites() ? 0 : super.bytesBeforeUnwritable();
+    }
+
+    @Override
+    public long bytesBeforeWritable() {
+        return takesNoWrites() ? Long.MAX_VALUE : super.bytesBeforeWritable();
+    }
+
+    private boolean takesNoWrites() {
+        VSocketUnsafe unsafe = streamUnsafe();
+        return unsafe.closing() || unsafe.outputShutdownHeld();
+    }
+
     @Override
     protected Object filterOutboundMessage(Object msg) throws IOException {
         if (streamUnsafe().closing()) {

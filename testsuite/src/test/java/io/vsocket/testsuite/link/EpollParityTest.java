@@ -93,6 +93,67 @@ class EpollParityTest {
     }
 
     /**
+     * A handler that writes for as long as the channel is writable (as it refills on
+     * {@code channelWritabilityChanged}) lets a close finish: while the close waits for the ring to take
+     * the flushed writes, the channel takes no new ones and now says so ({@code isWritable()} false, as
+     * epoll's after a close). It said writable, each write failed at once, and the handler's loop held
+     * the event loop for good: the close never completed (helper-64's probe, 4 of 4).
+     */
+    @Test
+    void aHandlerThatWritesWhileWritableLetsACloseThatWaitsForTheRingFinish() throws Exception {
+        BlockingQueue<Channel> accepted = new LinkedBlockingQueue<>();
+        Channel server = new ServerBootstrap().group(group).channel(VSocketServerSocketChannel.class)
+                .childOption(VSocketChannelOption.LINKS, List.of(VSocketLink.SHM))
+                .childOption(ChannelOption.AUTO_READ, false)
+                .childHandler(new ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void channelActive(ChannelHandlerContext ctx) {
+                        accepted.add(ctx.channel());
+                    }
+                }).bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+        try {
+            java.util.concurrent.atomic.AtomicLong failed = new java.util.concurrent.atomic.AtomicLong();
+            Channel client = new Bootstrap().group(group).channel(VSocketSocketChannel.class)
+                    .option(VSocketChannelOption.LINKS, List.of(VSocketLink.SHM))
+                    .handler(new ChannelInboundHandlerAdapter() {
+                        @Override
+                        public void channelActive(ChannelHandlerContext ctx) {
+                            fill(ctx.channel());
+                        }
+
+                        @Override
+                        public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+                            fill(ctx.channel());
+                        }
+
+                        private void fill(Channel ch) {
+                            while (ch.isWritable()) {
+                                ch.writeAndFlush(Unpooled.wrappedBuffer(new byte[16 * 1024])).addListener(f -> {
+                                    if (!f.isSuccess()) {
+                                        failed.incrementAndGet();
+                                    }
+                                });
+                            }
+                        }
+                    }).connect(server.localAddress()).sync().channel();
+            Channel peer = accepted.poll(5, TimeUnit.SECONDS);
+            Thread.sleep(200); // the ring is full, the rest waits in the outbound buffer
+            ChannelFuture close = client.eventLoop().submit(() -> {
+                ChannelFuture f = client.close();
+                assertTrue(f.isDone() || !client.isWritable(), "a channel whose close waits takes no writes");
+                assertEquals(0, client.bytesBeforeUnwritable());
+                return f;
+            }).get(5, TimeUnit.SECONDS);
+            peer.config().setAutoRead(true); // the peer reads again: the ring drains, the close goes ahead
+            assertTrue(close.await(20, TimeUnit.SECONDS), "the close completes");
+            assertTrue(close.isSuccess(), String.valueOf(close.cause()));
+            assertTrue(failed.get() < 1000, failed.get() + " writes failed: the handler spun");
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    /**
      * A half-closing channel whose peer ends its output is told both things at once: its input shut
      * ({@link ChannelInputShutdownEvent}) and all read ({@link ChannelInputShutdownReadComplete}), with
      * no read-complete between them — epoll's order. vsocket told the second a turn later, behind a
