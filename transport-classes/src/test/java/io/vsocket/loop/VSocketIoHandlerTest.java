@@ -420,14 +420,18 @@ class VSocketIoHandlerTest {
         try (AdaptiveLoop adaptive = AdaptiveLoop.open(cap, () -> new FreeCores(loadavg))) {
             int rounds = 40;
             long signalsBefore = adaptive.handler.wakeupSignals();
+            int learned = 0;
             for (int i = 0; i < rounds; i++) {
                 readAndAnswer(adaptive);
-                // Not yet after the first: the setup's own task may mark the loop late, so that the
-                // first read's wake-up passes for a task and no wait follows it.
-                if (i > 0) {
-                    assertEquals(cap, adaptive.handler.handBackNanos(), "answer " + i + " came within the cap");
+                if (adaptive.handler.handBackNanos() == cap) {
+                    learned++;
                 }
             }
+            // Not every round: the setup's own task may mark the loop late, so that the first read's wake-up
+            // passes for a task and no wait follows it, and a loaded machine (other JVMs on both cores) stalls a
+            // round now and then (seen twice: answer 1 at 0). Fading waits, the bug, leave almost none.
+            assertTrue(learned >= rounds * 3 / 4, "only " + learned + " of " + rounds + " answers kept the wait");
+            assertEquals(cap, adaptive.handler.handBackNanos(), "the answers came within the cap");
             long signals = adaptive.handler.wakeupSignals() - signalsBefore;
             // The loop blocked after each read, so the answers woke it (one that came while the loop
             // was still busy with the read, on a stalled machine, did not have to).
