@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <linux/netlink.h>
@@ -370,6 +371,9 @@ static const struct vs_layout_entry probe[] = {
 	FIELD(ucred, pid)
 	FIELD(ucred, uid)
 	FIELD(ucred, gid)
+	SIZE(rlimit)
+	FIELD(rlimit, rlim_cur)
+	FIELD(rlimit, rlim_max)
 	SIZE(nlmsghdr)
 	FIELD(nlmsghdr, nlmsg_len)
 	FIELD(nlmsghdr, nlmsg_type)
@@ -428,7 +432,7 @@ static const struct vs_layout_entry probe[] = {
 	CONST(EAGAIN) CONST(EINTR) CONST(EINVAL) CONST(EBUSY) CONST(ENOMEM) CONST(ENOSYS) CONST(ENODEV)
 	CONST(EBADF) CONST(EPERM) CONST(EACCES)
 
-	CONST(AF_NETLINK) CONST(NETLINK_SOCK_DIAG) CONST(SOCK_DIAG_BY_FAMILY) CONST(NLM_F_REQUEST)
+	CONST(RLIMIT_NOFILE) CONST(AF_NETLINK) CONST(NETLINK_SOCK_DIAG) CONST(SOCK_DIAG_BY_FAMILY) CONST(NLM_F_REQUEST)
 	CONST(NLMSG_ERROR) CONST(INET_DIAG_NOCOOKIE)
 	CONST(SOCK_SEQPACKET) CONST(MSG_OOB) CONST(MSG_PEEK) CONST(MSG_DONTWAIT) CONST(MSG_CTRUNC)
 	CONST(MSG_CMSG_CLOEXEC) CONST(SCM_RIGHTS) CONST(EPOLLPRI) CONST(ENOENT)

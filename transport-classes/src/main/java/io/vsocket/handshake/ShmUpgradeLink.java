@@ -24,6 +24,7 @@ import io.vsocket.link.shm.ShmRendezvous;
 import io.vsocket.loop.VSocketIoEvent;
 import io.vsocket.loop.VSocketIoOps;
 import io.vsocket.stream.RingProtocolException;
+import io.vsocket.unix.FileDescriptors;
 import io.vsocket.unix.PeerDescriptors;
 import io.vsocket.unix.NativeSocket;
 import io.vsocket.unix.TcpPeerEnd;
@@ -726,6 +727,14 @@ public final class ShmUpgradeLink implements ConnectionLink {
 
     /** Server: on the rendezvous's loop; the memory is mapped off the loops, then handed to this connection's. */
     private void descriptorsSent(int[] fds) {
+        if (FileDescriptors.pastHalfTheLimit(fds[1])) {
+            // The doorbell would be this connection's second descriptor: past half the limit, the rest are
+            // kept for accepts (helper-64's probe: at 300, the shm links' descriptors took those that 47 of 150
+            // connections needed, which epoll's server accepted). The connection stays on tcp.
+            logger.debug("{}: past half the process's descriptor limit: staying on tcp", host);
+            PeerDescriptors.close(fds);
+            return;
+        }
         if (!offTheLoop(() -> mapShm(fds), this::attach)) {
             PeerDescriptors.close(fds);
         }

@@ -55,6 +55,24 @@ public final class FileDescriptors {
         return copy;
     }
 
+    /**
+     * Whether a descriptor just made, numbered {@code fd}, shows the process past half its descriptor limit
+     * ({@code RLIMIT_NOFILE}'s soft limit): the kernel gives the lowest free number, so every number below
+     * {@code fd} is in use. Something that costs a descriptor of its own only to go faster (a shm link's
+     * doorbell, where the connection works over tcp without it) should not take one then: the descriptors
+     * left are for connections themselves. False when the limit cannot be read.
+     */
+    public static boolean pastHalfTheLimit(int fd) {
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            MemorySegment limit = io.vsocket.ffm.libc.rlimit.allocate(arena);
+            if (LibC.getrlimit(Downcalls.threadErrnoState(), LibC.RLIMIT_NOFILE, limit) != 0) {
+                return false;
+            }
+            long soft = io.vsocket.ffm.libc.rlimit.rlim_cur(limit);
+            return soft > 0 && fd >= soft / 2; // (RLIM_INFINITY reads as -1: no limit)
+        }
+    }
+
     /** Whether {@code fd} has {@code FD_CLOEXEC} set ({@code fcntl(F_GETFD)}). */
     public static boolean isCloseOnExec(int fd) throws NativeIoException {
         MemorySegment errno = Downcalls.threadErrnoState();

@@ -98,6 +98,7 @@ public final class LibC {
     public static final int MSG_DONTWAIT = 0x40;
     public static final int MSG_CMSG_CLOEXEC = 0x40000000;
     public static final int SCM_RIGHTS = 1;
+    public static final int RLIMIT_NOFILE = 7;
     // NETLINK_SOCK_DIAG (<linux/netlink.h>, <linux/sock_diag.h>, <linux/inet_diag.h>): one TCP socket looked up by its addresses.
     public static final int AF_NETLINK = 16;
     public static final int NETLINK_SOCK_DIAG = 4;
@@ -260,6 +261,8 @@ public final class LibC {
             "madvise", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
     private static final MethodHandle GETUID = Downcalls.downcall(LOOKUP, LIBRARY,
             "getuid", FunctionDescriptor.of(JAVA_INT));
+    private static final MethodHandle GETRLIMIT = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+            "getrlimit", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
     private static final MethodHandle STRERROR = Downcalls.downcall(LOOKUP, LIBRARY,
             "strerror", FunctionDescriptor.of(ADDRESS, JAVA_INT));
 
@@ -573,6 +576,15 @@ public final class LibC {
     public static int munmap(MemorySegment errno, MemorySegment addr, long len) {
         try {
             return (int) MUNMAP.invokeExact(errno, addr, len);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    /** {@code int getrlimit(int resource, struct rlimit *rlim)}. */
+    public static int getrlimit(MemorySegment errno, int resource, MemorySegment rlim) {
+        try {
+            return (int) GETRLIMIT.invokeExact(errno, resource, rlim);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }
