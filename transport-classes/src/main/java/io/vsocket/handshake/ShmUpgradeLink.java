@@ -84,6 +84,9 @@ public final class ShmUpgradeLink implements ConnectionLink {
      */
     static final int OFFER_POSTPONEMENTS = 100;
 
+    /** Whether a server said at INFO that it could not map a client's memory (see {@link #mapShm}). */
+    private static final java.util.concurrent.atomic.AtomicBoolean MAP_FAILURE_SAID = new java.util.concurrent.atomic.AtomicBoolean();
+
     private final LinkHost host;
     private final NativeSocket socket;
     private final LinkSettings config;
@@ -745,7 +748,14 @@ public final class ShmUpgradeLink implements ConnectionLink {
         try {
             return ShmLink.attach(fds[0], fds[1], 0, config.getRingSize());
         } catch (IOException | RuntimeException e) {
-            logger.info("{}: cannot map the client's shared memory ({}): staying on tcp", host, e.getMessage());
+            // Said once at INFO: under memory pressure every connection meets it (helper-64's probe: 909 lines
+            // for 909 connections, each of which goes on over tcp as it should).
+            if (MAP_FAILURE_SAID.compareAndSet(false, true)) {
+                logger.info("{}: cannot map the client's shared memory ({}): staying on tcp (said once; the rest at "
+                        + "DEBUG)", host, e.getMessage());
+            } else {
+                logger.debug("{}: cannot map the client's shared memory ({}): staying on tcp", host, e.getMessage());
+            }
             return null;
         }
     }
