@@ -257,14 +257,7 @@ class TwoProcessTest {
                     .channel(io.vsocket.channel.VSocketServerSocketChannel.class)
                     .childHandler(collector)
                     .bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
-            java.util.concurrent.CountDownLatch stalled = new java.util.concurrent.CountDownLatch(1);
-            server.eventLoop().execute(() -> {
-                try {
-                    stalled.await(60, TimeUnit.SECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            });
+            java.util.concurrent.CountDownLatch stalled = hold(server.eventLoop());
             String out = WriteAndExitProcess.run(((InetSocketAddress) server.localAddress()).getPort(), length);
             assertTrue(out.contains("WROTE " + length), "the client wrote all and exited: " + out);
             stalled.countDown();
@@ -311,14 +304,7 @@ class TwoProcessTest {
                             }
                         })
                         .bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
-                java.util.concurrent.CountDownLatch stalled = new java.util.concurrent.CountDownLatch(1);
-                server.eventLoop().execute(() -> {
-                    try {
-                        stalled.await(60, TimeUnit.SECONDS);
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                    }
-                });
+                java.util.concurrent.CountDownLatch stalled = hold(server.eventLoop());
                 Process client = WriteAndExitProcess.start(((InetSocketAddress) server.localAddress()).getPort(), length, "exit");
                 try {
                     java.io.BufferedReader out = new java.io.BufferedReader(new java.io.InputStreamReader(client.getInputStream()));
@@ -373,6 +359,19 @@ class TwoProcessTest {
             }
             server.kill();
         }
+    }
+
+    /** Holds {@code loop} busy (a server's accepting loop: connections wait in its backlog) until the latch is counted down. */
+    private static java.util.concurrent.CountDownLatch hold(io.netty.channel.EventLoop loop) {
+        java.util.concurrent.CountDownLatch held = new java.util.concurrent.CountDownLatch(1);
+        loop.execute(() -> {
+            try {
+                held.await(60, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        return held;
     }
 
     private static long openDescriptors(long pid) throws IOException {
