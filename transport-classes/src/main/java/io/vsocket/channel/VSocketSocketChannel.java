@@ -530,13 +530,13 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
          * A close waiting for the ring to take the flushed writes (see {@link #close(ChannelPromise)}):
          * its promise, or null.
          */
-        private ChannelPromise closeAfterWrites;
+        private volatile ChannelPromise closeAfterWrites; // (isWritable() reads it on any thread)
         /**
          * The application shut the output while flushed writes waited for the ring (see {@link
          * #holdShutdownForWrites}): for it the output is shut from then on; and whether the end still
          * waits behind those writes.
          */
-        private boolean shutdownRequested;
+        private volatile boolean shutdownRequested; // (isWritable() reads it on any thread)
         private boolean shutdownPending;
         /** The bytes still pending, and the first write's progress, at the last look of the drain's watch. */
         private long drainPending;

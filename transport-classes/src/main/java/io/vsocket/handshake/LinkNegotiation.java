@@ -18,6 +18,7 @@ import io.vsocket.link.VSocketLinkException;
 import io.vsocket.link.shm.ShmHello;
 import io.vsocket.link.shm.ShmRendezvous;
 import io.vsocket.loop.VSocketIoOps;
+import io.vsocket.unix.FileDescriptors;
 import io.vsocket.unix.NativeSocket;
 
 import java.io.IOException;
@@ -501,6 +502,12 @@ public final class LinkNegotiation {
         List<VSocketLink> allowed = config.getLinks();
         ShmRendezvous rendezvous = allowed.contains(VSocketLink.SHM) && listeners != null
                 && listeners.listener(ShmHello.INSTANCE) instanceof ShmRendezvous r ? r : null;
+        if (rendezvous != null && allowed.contains(VSocketLink.TCP) && FileDescriptors.pastHalfTheLimit(socket.fd())) {
+            // A shm link holds a second descriptor (its doorbell): past half the descriptor limit the rest are kept
+            // for accepts, and the offer leaves shm out, before the client makes memory for nothing (helper-64's
+            // probe: at a limit of 300 the shm links took what 47 of 150 connections needed).
+            rendezvous = null;
+        }
         boolean shm = rendezvous != null;
         if (!shm && !allowed.contains(VSocketLink.TCP)) {
             fail(new VSocketLinkException("the client " + channel.remoteAddress() + " went on over tcp at once, to "
@@ -530,8 +537,8 @@ public final class LinkNegotiation {
                     throw e;
                 }
                 upgrade.offerFirst(encoded);
-            } else if (ShmUpgradeLink.clientHoldsItsEnd(socket)) {
-                // (Not to a client that closed and let go of its socket: see ShmUpgradeLink.sendOfferAlone.)
+            } else if (ShmUpgradeLink.mayOfferAlone(socket)) {
+                // (Not where a byte of the client's would be at stake: see ShmUpgradeLink.sendOfferAlone.)
                 write(out -> Hello.encode(offer, out));
             }
             if (!synMarked) {

@@ -79,10 +79,10 @@ public final class ShmUpgradeLink implements ConnectionLink {
     static final long SET_UP_DELAY_MICROS = Long.getLong("io.vsocket.shmUpgradeDelayMicros", 1000L);
 
     /**
-     * How many times a server's offer, due on its own, waits for the client's bytes to stop coming in (each
-     * {@link #SET_UP_DELAY_MICROS}): a client that streams on for longer gets it then (a tenth of a second).
+     * The longest a server's offer, due on its own, waits between two looks at whether the client's kernel has
+     * delivered its bytes (the waits double from a millisecond; see {@link #offerTimerFired}).
      */
-    static final int OFFER_POSTPONEMENTS = 100;
+    static final long OFFER_RETRY_MAX_MICROS = 100_000;
 
     /** Whether a server said at INFO that it could not map a client's memory (see {@link #mapShm}). */
     private static final java.util.concurrent.atomic.AtomicBoolean MAP_FAILURE_SAID = new java.util.concurrent.atomic.AtomicBoolean();
@@ -135,8 +135,8 @@ public final class ShmUpgradeLink implements ConnectionLink {
     /** Server: the offer not sent yet (see {@link #offerFirst}). */
     private ByteBuf offerOut;
     private Future<?> offerTimer;
-    /** Server: how often the offer's timer found the client's bytes still coming (see {@link #offerTimerFired}). */
-    private int offerPostponed;
+    /** Server: the offer's next wait, while the client's kernel still has bytes to deliver (see {@link #offerTimerFired}). */
+    private long offerRetryMicros = Math.max(SET_UP_DELAY_MICROS, 1000);
     /** Client: the set-up that makes the shared memory, once the offer came. */
     private Future<?> setUpTimer;
 
@@ -223,19 +223,25 @@ public final class ShmUpgradeLink implements ConnectionLink {
 
     /**
      * Server: the offer on its own, with none of the application's bytes behind it (its timer, or this
-     * side's end) — to a client whose socket a process still holds. A client that closed before the
-     * offer came, or whose process ended, leaves its socket to the kernel, which still delivers what the
-     * client wrote but answers any byte that reaches it with a reset, and the reset throws away what it
-     * had not delivered yet: a client that wrote more than this side's socket takes, closed and exited
-     * before this side got to it would lose the rest to a hello it never asked for (helper-60's probe:
-     * 128 KiB of 1 MiB read, then "Connection reset by peer"). Such a client gets no offer, and the
-     * connection stays on tcp, as it would end there anyway. (With the application's bytes behind it the
-     * offer goes as it is: those bytes would be answered with the same reset, as over epoll.)
+     * side's end) — only where no byte of the client's is at stake. A client that closed before the offer
+     * came, or whose process ended, leaves its socket to the kernel, which still delivers what the client
+     * wrote but answers any byte that reaches it with a reset, and the reset throws away what it had not
+     * delivered yet: a client that wrote more than this side's socket takes, closed and exited before this
+     * side got to it would lose the rest to a hello it never asked for (helper-60's probe: 128 KiB of 1 MiB
+     * read, then "Connection reset by peer"). So would a client still there whose kernel still has bytes to
+     * deliver, should it exit before it reads the offer. Neither gets one, and the connection stays on tcp.
+     * (With the application's bytes behind it the offer goes as it is: those bytes would meet the same
+     * reset, as over epoll.)
      */
     private void sendOfferAlone() throws IOException {
-        if (offerOut != null && !clientHoldsItsEnd(socket)) {
-            logger.debug("{}: the client's end of the connection is closed (no process holds it): no offer to "
-                    + "move onto shm, which its kernel would answer with a reset", host);
+        sendOfferAlone(offerOut != null ? TcpPeerEnd.of(socket) : TcpPeerEnd.UNKNOWN);
+    }
+
+    /** {@link #sendOfferAlone()} where the client's end was just looked up. */
+    private void sendOfferAlone(TcpPeerEnd clientEnd) throws IOException {
+        if (offerOut != null && !mayOfferAlone(clientEnd)) {
+            logger.debug("{}: the client's end of the connection is closed, or its kernel still has bytes to deliver: "
+                    + "no offer to move onto shm, which could have it reset the connection", host);
             offerOut.release();
             offerOut = null;
             offerTimer = cancel(offerTimer);
@@ -246,38 +252,43 @@ public final class ShmUpgradeLink implements ConnectionLink {
     }
 
     /**
-     * Server: the offer's timer, this side having written nothing. While the client's bytes are still
-     * coming in (some wait unread on the socket), the offer waits another {@link #SET_UP_DELAY_MICROS}, up to
-     * {@link #OFFER_POSTPONEMENTS} times. A client that writes and then exits without closing leaves an offer
-     * that arrived while its last bytes were still on their way unread, and its kernel then resets the
-     * connection and throws away what it had not delivered yet (helper-65's probe: 13 of 15 such clients of
-     * a busy server lost bytes). Once the client's bytes have stopped, its kernel has delivered them; a
-     * client that has gone by then gets no offer at all ({@link #sendOfferAlone}).
+     * Whether a server may send {@code socket}'s client a hello with none of the application's bytes behind it:
+     * not when the client's socket is released (closed, or its process ended: the kernel's alone) or its
+     * kernel still has bytes to deliver. Where the kernel cannot say (no sock_diag here, or the client's
+     * socket is not found by this side's addresses: a NAT on the way), it may, as before it could ask.
+     */
+    static boolean mayOfferAlone(NativeSocket socket) {
+        return mayOfferAlone(TcpPeerEnd.of(socket));
+    }
+
+    private static boolean mayOfferAlone(TcpPeerEnd clientEnd) {
+        return clientEnd != TcpPeerEnd.RELEASED && clientEnd != TcpPeerEnd.SENDING;
+    }
+
+    /**
+     * Server: the offer's timer, this side having written nothing. While the client's kernel still has bytes of
+     * its to deliver, the offer waits (a millisecond, doubling up to {@link #OFFER_RETRY_MAX_MICROS}): a client
+     * that writes and then exits without closing leaves an offer that reached it in its last moments unread, and
+     * its kernel then resets the connection and throws away what it had not delivered yet (helper-65's probe: 13
+     * of 15 such clients of a busy server lost bytes). Once they are delivered, nothing of the client's is at
+     * stake; a client that has gone by then gets no offer at all.
      */
     private void offerTimerFired() {
         offerTimer = null;
         if (closed || offerOut == null) {
             return;
         }
+        TcpPeerEnd end = TcpPeerEnd.of(socket);
+        if (end == TcpPeerEnd.SENDING) {
+            offerTimer = host.eventLoop().schedule(this::offerTimerFired, offerRetryMicros, TimeUnit.MICROSECONDS);
+            offerRetryMicros = Math.min(2 * offerRetryMicros, OFFER_RETRY_MAX_MICROS);
+            return;
+        }
         try {
-            if (offerPostponed < OFFER_POSTPONEMENTS && socket.peek(Scratch.address(), 1) > 0) {
-                offerPostponed++;
-                offerTimer = host.eventLoop().schedule(this::offerTimerFired, SET_UP_DELAY_MICROS, TimeUnit.MICROSECONDS);
-                return;
-            }
-            sendOfferAlone();
+            sendOfferAlone(end);
         } catch (IOException e) {
             host.failed(e);
         }
-    }
-
-    /**
-     * Whether a process still holds the client's end of {@code socket}'s connection (or the kernel cannot
-     * say, where this side goes on as before it could ask): false when its socket is released, or gone.
-     */
-    static boolean clientHoldsItsEnd(NativeSocket socket) {
-        TcpPeerEnd end = TcpPeerEnd.of(socket);
-        return end == TcpPeerEnd.HELD || end == TcpPeerEnd.UNKNOWN;
     }
 
     /** Server: the client's first bytes, read off the socket with its marker: the application's first. */

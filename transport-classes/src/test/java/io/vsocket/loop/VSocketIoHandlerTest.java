@@ -431,7 +431,6 @@ class VSocketIoHandlerTest {
             // passes for a task and no wait follows it, and a loaded machine (other JVMs on both cores) stalls a
             // round now and then (seen twice: answer 1 at 0). Fading waits, the bug, leave almost none.
             assertTrue(learned >= rounds * 3 / 4, "only " + learned + " of " + rounds + " answers kept the wait");
-            assertEquals(cap, adaptive.handler.handBackNanos(), "the answers came within the cap");
             long signals = adaptive.handler.wakeupSignals() - signalsBefore;
             // The loop blocked after each read, so the answers woke it (one that came while the loop
             // was still busy with the read, on a stalled machine, did not have to).

@@ -22,8 +22,13 @@ import java.net.InetSocketAddress;
  * had not sent yet. One netlink socket per lookup (a few microseconds), closed before it returns.
  */
 public enum TcpPeerEnd {
-    /** A process holds the peer's socket: it can read what is sent to it. */
+    /** A process holds the peer's socket, and its kernel has delivered all it was given: it can read what is sent to it. */
     HELD,
+    /**
+     * A process holds the peer's socket, and its kernel still has bytes of the peer's to deliver (or to see
+     * acknowledged: {@code idiag_wqueue}): should the process end now with something unread, they would be lost.
+     */
+    SENDING,
     /**
      * The peer's socket is there but no process holds it (closed, or its process ended): the kernel
      * still delivers what it had, and answers anything sent to it with a reset.
@@ -51,11 +56,24 @@ public enum TcpPeerEnd {
         return lookUp(remote, local);
     }
 
+    /**
+     * Set once this host refused a netlink socket for the lookup (no sock_diag, or a policy says no): later lookups
+     * answer {@link #UNKNOWN} at once instead of asking again on every connection.
+     */
+    private static volatile boolean refused;
+
     /** The socket of this host connected from {@code peerLocal} to {@code peerRemote}: who holds it. */
     static TcpPeerEnd lookUp(InetSocketAddress peerLocal, InetSocketAddress peerRemote) {
+        if (refused) {
+            return UNKNOWN;
+        }
         MemorySegment errno = Downcalls.threadErrnoState();
         int fd = LibC.socket(errno, LibC.AF_NETLINK, LibC.SOCK_DGRAM | LibC.SOCK_CLOEXEC, LibC.NETLINK_SOCK_DIAG);
         if (fd < 0) {
+            int e = Downcalls.errno(errno);
+            if (e != LibC.EMFILE && e != LibC.ENFILE && e != LibC.ENOBUFS && e != LibC.ENOMEM) {
+                refused = true; // (running out of descriptors or memory passes; anything else stays)
+            }
             return UNKNOWN;
         }
         try (Arena arena = Arena.ofConfined()) {
@@ -102,7 +120,10 @@ public enum TcpPeerEnd {
             return nlmsgerr.error(body) == -LibC.ENOENT ? ABSENT : UNKNOWN;
         }
         if (type == LibC.SOCK_DIAG_BY_FAMILY && length >= nlmsghdr.sizeof() + inet_diag_msg.sizeof()) {
-            return inet_diag_msg.idiag_inode(body) == 0 ? RELEASED : HELD;
+            if (inet_diag_msg.idiag_inode(body) == 0) {
+                return RELEASED;
+            }
+            return inet_diag_msg.idiag_wqueue(body) != 0 ? SENDING : HELD;
         }
         return UNKNOWN;
     }

@@ -35,6 +35,40 @@ class TcpPeerEndTest {
         }
     }
 
+    /** A peer whose kernel still has bytes for this side (this side reads none) is sending; once all is read, held. */
+    @ParameterizedTest
+    @ValueSource(strings = {"127.0.0.1", "::1"})
+    void aPeerWithBytesStillToDeliverIsSendingUntilTheyAreRead(String loopback) throws Exception {
+        InetSocketAddress any = new InetSocketAddress(InetAddress.getByName(loopback), 0);
+        try (NativeSocket listener = NativeSocket.newStreamSocket();
+             java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            listener.bind(any);
+            listener.listen(4);
+            try (NativeSocket client = NativeSocket.newStreamSocket();
+                 NativeSocket accepted = NativeSocketTest.connectAndAccept(listener, client, listener.localAddress())) {
+                java.lang.foreign.MemorySegment buf = arena.allocate(64 * 1024);
+                long sent = 0;
+                while (true) { // until the client's socket takes no more: this side's window is full
+                    long n = client.write(buf.address(), (int) buf.byteSize());
+                    if (n <= 0) {
+                        break;
+                    }
+                    sent += n;
+                }
+                assertEquals(TcpPeerEnd.SENDING, TcpPeerEnd.of(accepted), "the client's kernel holds bytes of its");
+                long read = 0;
+                long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+                while (read < sent && System.nanoTime() < deadline) {
+                    int n = accepted.read(buf.address(), (int) buf.byteSize());
+                    read += Math.max(n, 0);
+                }
+                assertEquals(sent, read);
+                Thread.sleep(50); // (the last acknowledgement)
+                assertEquals(TcpPeerEnd.HELD, TcpPeerEnd.of(accepted), "all delivered");
+            }
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"127.0.0.1", "::1"})
     void addressesNoSocketHasAreAbsent(String loopback) throws Exception {

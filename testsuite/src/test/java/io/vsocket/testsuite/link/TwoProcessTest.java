@@ -326,13 +326,14 @@ class TwoProcessTest {
     }
 
     /**
-     * A server near its descriptor limit keeps what is left for accepts: a connection moves onto shm only while
-     * the process is below half its limit (a shm link holds a second descriptor, its doorbell, where tcp holds
-     * one), so it serves as many connections as epoll's would. It took shm links until the limit, and the
-     * connections after them were never accepted (helper-64's probe: 103 of 150 at a limit of 300, epoll's 150).
+     * A server near its descriptor limit keeps what is left for accepts: it offers shm only while the process is
+     * below half its limit (a shm link holds a second descriptor, its doorbell, where tcp holds one), and the
+     * connections past that go on over tcp. It took shm links until the limit, and the connections after them
+     * were never accepted (helper-64's probe: 103 of 150 at a limit of 300, epoll's 150). Here the server starts
+     * past half already, so every connection must be served over tcp, one descriptor each.
      */
     @Test
-    void aServerNearItsDescriptorLimitStillAcceptsAsManyConnectionsAsTcpWould() throws Exception {
+    void aServerPastHalfItsDescriptorLimitServesItsConnectionsOverTcp() throws Exception {
         EchoServerProcess.Started server = EchoServerProcess.start("shm,tcp", "127.0.0.1", "echo");
         List<Channel> clients = new java.util.ArrayList<>();
         try {
@@ -351,6 +352,7 @@ class TwoProcessTest {
                 java.util.zip.CRC32 crc = new java.util.zip.CRC32();
                 crc.update(i & 0xff);
                 assertEquals(crc.getValue(), echo.done.get(10, TimeUnit.SECONDS), "connection " + i + " served");
+                assertEquals(VSocketLink.TCP, Peers.linkOf(c), "connection " + i + " was offered no shm");
                 Thread.sleep(5); // (its move onto shm, where the server takes it)
             }
         } finally {
