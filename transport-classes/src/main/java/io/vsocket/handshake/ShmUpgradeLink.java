@@ -32,6 +32,7 @@ import io.vsocket.unix.TcpPeerEnd;
 import java.io.IOException;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
 
@@ -85,7 +86,7 @@ public final class ShmUpgradeLink implements ConnectionLink {
     static final long OFFER_RETRY_MAX_MICROS = 100_000;
 
     /** Whether a server said at INFO that it could not map a client's memory (see {@link #mapShm}). */
-    private static final java.util.concurrent.atomic.AtomicBoolean MAP_FAILURE_SAID = new java.util.concurrent.atomic.AtomicBoolean();
+    private static final AtomicBoolean MAP_FAILURE_SAID = new AtomicBoolean();
 
     private final LinkHost host;
     private final NativeSocket socket;

@@ -2,7 +2,9 @@ package io.vsocket.unix;
 
 import io.vsocket.ffm.Downcalls;
 import io.vsocket.ffm.libc.LibC;
+import io.vsocket.ffm.libc.rlimit;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -63,12 +65,12 @@ public final class FileDescriptors {
      * left are for connections themselves. False when the limit cannot be read.
      */
     public static boolean pastHalfTheLimit(int fd) {
-        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
-            MemorySegment limit = io.vsocket.ffm.libc.rlimit.allocate(arena);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment limit = rlimit.allocate(arena);
             if (LibC.getrlimit(Downcalls.threadErrnoState(), LibC.RLIMIT_NOFILE, limit) != 0) {
                 return false;
             }
-            long soft = io.vsocket.ffm.libc.rlimit.rlim_cur(limit);
+            long soft = rlimit.rlim_cur(limit);
             return soft > 0 && fd >= soft / 2; // (RLIM_INFINITY reads as -1: no limit)
         }
     }

@@ -212,9 +212,7 @@ class TwoProcessTest {
             // The limit: 40 above what the running server holds (its own descriptors depend on the class path).
             long pid = server.process().pid();
             long limit = openDescriptors(pid) + 40;
-            Process prlimit = new ProcessBuilder("prlimit", "--pid", Long.toString(pid), "--nofile=" + limit + ":" + limit)
-                    .inheritIO().start();
-            assertEquals(0, prlimit.waitFor(), "prlimit");
+            limitDescriptors(pid, limit);
             for (int i = 0; i < 60; i++) {
                 io.netty.channel.ChannelFuture f = Peers.vsocketClient(group, List.of(VSocketLink.SHM, VSocketLink.TCP),
                         new io.netty.channel.ChannelInboundHandlerAdapter())
@@ -340,9 +338,7 @@ class TwoProcessTest {
             long pid = server.process().pid();
             int connections = 80;
             long limit = openDescriptors(pid) + connections + 20;
-            Process prlimit = new ProcessBuilder("prlimit", "--pid", Long.toString(pid), "--nofile=" + limit + ":" + limit)
-                    .inheritIO().start();
-            assertEquals(0, prlimit.waitFor(), "prlimit");
+            limitDescriptors(pid, limit);
             for (int i = 0; i < connections; i++) {
                 Peers.Collector echo = new Peers.Collector(1);
                 Channel c = Peers.vsocketClient(group, List.of(VSocketLink.SHM, VSocketLink.TCP), echo)
@@ -374,6 +370,13 @@ class TwoProcessTest {
             }
         });
         return held;
+    }
+
+    /** Sets the running process {@code pid}'s descriptor limit, soft and hard, to {@code limit}. */
+    private static void limitDescriptors(long pid, long limit) throws IOException, InterruptedException {
+        Process prlimit = new ProcessBuilder("prlimit", "--pid", Long.toString(pid), "--nofile=" + limit + ":" + limit)
+                .inheritIO().start();
+        assertEquals(0, prlimit.waitFor(), "prlimit");
     }
 
     private static long openDescriptors(long pid) throws IOException {
