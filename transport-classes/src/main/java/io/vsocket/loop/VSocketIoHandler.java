@@ -6,6 +6,7 @@ import io.netty.channel.IoHandlerContext;
 import io.netty.channel.IoHandlerFactory;
 import io.netty.channel.IoOps;
 import io.netty.channel.IoRegistration;
+import io.netty.util.concurrent.SingleThreadEventExecutor;
 import io.netty.util.concurrent.ThreadAwareExecutor;
 import io.netty.util.internal.logging.InternalLogger;
 import io.netty.util.internal.logging.InternalLoggerFactory;
@@ -558,6 +559,24 @@ public final class VSocketIoHandler implements IoHandler {
         return registrations.size();
     }
 
+    /**
+     * Netty's loop calls {@link #prepareToDestroy()} only after an I/O turn that saw the shut-down begin; one
+     * that begins while the loop runs its tasks (with no quiet period: {@code shutdownGracefully(0, ...)},
+     * common in tests and short programs) ends the loop without it, and the channels left were closed in
+     * {@link #destroy()}, where Netty can no longer run a task: no {@code channelInactive}, and a warning with a
+     * stack trace per channel ("Can't invoke task later"). A shut-down hook runs while the loop still takes
+     * tasks, after the loop's last turn, so the channels close as Netty's close means them to. Epoll's loop
+     * has the same gap and leaves such channels open.
+     */
+    private final Runnable closeWhatIsLeftAtShutdown = this::prepareToDestroy;
+
+    @Override
+    public void initialize() {
+        if (executor instanceof SingleThreadEventExecutor loop) {
+            loop.addShutdownHook(closeWhatIsLeftAtShutdown); // a set: a loop that resumes adds it once
+        }
+    }
+
     @Override
     public void prepareToDestroy() {
         for (Registration registration : registrations.values().toArray(new Registration[0])) {
@@ -567,8 +586,8 @@ public final class VSocketIoHandler implements IoHandler {
 
     @Override
     public void destroy() {
-        // The loop may end without calling prepareToDestroy (a shutdown with no quiet period that
-        // starts between its last I/O turn and its shutdown check): release what is left here. A channel's
+        // The loop may end without calling prepareToDestroy (one that is not a SingleThreadEventExecutor runs no
+        // shut-down hook: see closeWhatIsLeftAtShutdown): release what is left here. A channel's
         // close runs the application's listeners here, on the loop's thread; none may register anything
         // more on this loop (see register).
         destroying = true;

@@ -18,8 +18,8 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 /**
  * Whether RDMA verbs can be used here, in the style of Netty's {@code Epoll}: {@link #isAvailable()},
  * {@link #unavailabilityCause()}, {@link #ensureAvailability()}. The check runs once: libibverbs
- * must load, the glue library must load and match this code's ABI, and at least one device must
- * exist. When any of these fails nothing else breaks: the cause says which, and the rest of
+ * must load, at least one device must exist, and the glue library must load and match this code's
+ * ABI. When any of these fails nothing else breaks: the cause says which, and the rest of
  * vsocket falls back to its other links.
  */
 public final class Verbs {
@@ -59,15 +59,17 @@ public final class Verbs {
                 return new UnsatisfiedLinkError(library + " could not be loaded (install rdma-core's libibverbs: "
                         + "Debian package libibverbs1 with ibverbs-providers): " + e.getMessage());
             }
-            int abi = Glue.vs_glue_abi_version();
-            if (abi != Glue.ABI_VERSION) {
-                return new UnsatisfiedLinkError("the vsocket glue library has ABI version " + abi
-                        + " but this code needs " + Glue.ABI_VERSION + " (mismatched vsocket jars)");
-            }
             List<String> devices = deviceNames();
             if (devices.isEmpty()) {
                 return new UnsupportedOperationException("no RDMA device: ibv_get_device_list found none "
                         + "(load a driver, e.g. 'modprobe rdma_rxe' and 'rdma link add rxe0 type rxe netdev eth0')");
+            }
+            // The glue serves the verbs alone: a machine without a device never loads it (its copy out of the
+            // jar and its downcalls were a tenth of a fresh JVM's first connection).
+            int abi = Glue.vs_glue_abi_version();
+            if (abi != Glue.ABI_VERSION) {
+                return new UnsatisfiedLinkError("the vsocket glue library has ABI version " + abi
+                        + " but this code needs " + Glue.ABI_VERSION + " (mismatched vsocket jars)");
             }
             return null;
         } catch (IllegalCallerException e) {
