@@ -4,10 +4,12 @@ import io.netty.channel.EventLoopGroup;
 import io.netty.channel.IoHandlerFactory;
 import io.netty.channel.IoEventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.util.concurrent.EventExecutorChooserFactory;
 import io.vsocket.loop.VSocketIoHandle;
 import io.vsocket.loop.VSocketIoHandler;
 
 import java.time.Duration;
+import java.util.concurrent.Executor;
 import java.util.concurrent.ThreadFactory;
 
 /**
@@ -29,8 +31,30 @@ public class VSocketEventLoopGroup extends MultiThreadIoEventLoopGroup {
         super(nThreads, VSocketIoHandler.newFactory());
     }
 
+    /** As many loops as Netty's default, on threads from {@code threadFactory}, default spin. */
+    public VSocketEventLoopGroup(ThreadFactory threadFactory) {
+        this(0, threadFactory);
+    }
+
     public VSocketEventLoopGroup(int nThreads, ThreadFactory threadFactory) {
         super(nThreads, threadFactory, VSocketIoHandler.newFactory());
+    }
+
+    /**
+     * Loops run by {@code executor} (one of its tasks per loop, for the loop's life), as NIO's and epoll's
+     * groups take one; default spin.
+     */
+    public VSocketEventLoopGroup(int nThreads, Executor executor) {
+        super(nThreads, executor, VSocketIoHandler.newFactory());
+    }
+
+    /** As {@link #VSocketEventLoopGroup(int, Executor)}, with Netty's choice of the loop for each new channel. */
+    public VSocketEventLoopGroup(int nThreads, Executor executor, EventExecutorChooserFactory chooserFactory) {
+        super(nThreads, executor, VSocketIoHandler.newFactory(), chooserFactory);
+    }
+
+    public VSocketEventLoopGroup(int nThreads, Executor executor, Duration spin) {
+        super(nThreads, executor, VSocketIoHandler.newFactory(spin));
     }
 
     public VSocketEventLoopGroup(int nThreads, Duration spin) {

@@ -14,6 +14,7 @@ import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.ChannelInputShutdownReadComplete;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.DefaultThreadFactory;
 import io.vsocket.channel.VSocketChannelOption;
 import io.vsocket.channel.VSocketEventLoopGroup;
 import io.vsocket.channel.VSocketServerSocketChannel;
@@ -28,11 +29,15 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
@@ -55,6 +60,47 @@ class EpollParityTest {
     @AfterAll
     static void stop() {
         group.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly();
+    }
+
+    /**
+     * The groups NIO and epoll users build from an {@code Executor} or a {@code ThreadFactory} alone build a
+     * vsocket group the same way (the swap is the class name): its loops run on the executor's threads
+     * and serve connections.
+     */
+    @Test
+    void aGroupBuiltFromAnExecutorOrAThreadFactoryAsNiosRunsItsLoopsThere() throws Exception {
+        AtomicInteger made = new AtomicInteger();
+        Executor executor = task -> {
+            Thread thread = new Thread(task, "app-executor-" + made.incrementAndGet());
+            thread.start();
+        };
+        EventLoopGroup onExecutor = new VSocketEventLoopGroup(2, executor);
+        EventLoopGroup onFactory = new VSocketEventLoopGroup(new DefaultThreadFactory("app-factory"));
+        try {
+            Channel server = Peers.vsocketServer(onExecutor, List.of(VSocketLink.SHM), Peers.Echo.INSTANCE)
+                    .bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+            BlockingQueue<String> echoed = new LinkedBlockingQueue<>();
+            Channel client = Peers.vsocketClient(onFactory, List.of(VSocketLink.SHM), new ChannelInboundHandlerAdapter() {
+                @Override
+                public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                    ByteBuf buf = (ByteBuf) msg;
+                    echoed.add(Thread.currentThread().getName() + ":" + buf.toString(StandardCharsets.US_ASCII));
+                    buf.release();
+                }
+            }).connect(server.localAddress()).sync().channel();
+            client.writeAndFlush(Unpooled.copiedBuffer("hi", StandardCharsets.US_ASCII));
+            String got = echoed.poll(10, TimeUnit.SECONDS);
+            assertTrue(got != null && got.startsWith("app-factory") && got.endsWith(":hi"), "echoed on the factory's thread: " + got);
+            CompletableFuture<String> serverThread = new CompletableFuture<>();
+            server.eventLoop().execute(() -> serverThread.complete(Thread.currentThread().getName()));
+            assertTrue(serverThread.get(10, TimeUnit.SECONDS).startsWith("app-executor-"), serverThread.get());
+            assertTrue(made.get() >= 1 && made.get() <= 2, "one executor task per loop that started: " + made.get());
+            client.close().sync();
+            server.close().sync();
+        } finally {
+            onFactory.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly();
+            onExecutor.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly();
+        }
     }
 
     /**
