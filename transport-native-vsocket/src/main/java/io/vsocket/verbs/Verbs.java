@@ -3,6 +3,7 @@ package io.vsocket.verbs;
 import io.vsocket.ffm.Downcalls;
 import io.vsocket.ffm.glue.Glue;
 import io.vsocket.ffm.ibverbs.Ibverbs;
+import io.vsocket.ffm.ibverbs.IbverbsDeviceList;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -64,8 +65,10 @@ public final class Verbs {
                 return new UnsupportedOperationException("no RDMA device: ibv_get_device_list found none "
                         + "(load a driver, e.g. 'modprobe rdma_rxe' and 'rdma link add rxe0 type rxe netdev eth0')");
             }
-            // The glue serves the verbs alone: a machine without a device never loads it (its copy out of the
-            // jar and its downcalls were a tenth of a fresh JVM's first connection).
+            // The library's other bindings and the glue serve the verbs alone: a machine without a device never
+            // links them (about 6 ms a downcall in a fresh JVM; with the glue's copy out of the jar, a fifth of
+            // the time its first connection took beyond epoll's).
+            Ibverbs.link();
             int abi = Glue.vs_glue_abi_version();
             if (abi != Glue.ABI_VERSION) {
                 return new UnsatisfiedLinkError("the vsocket glue library has ABI version " + abi
@@ -84,7 +87,7 @@ public final class Verbs {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment errno = Downcalls.newErrnoState(arena);
             MemorySegment count = arena.allocate(JAVA_INT);
-            MemorySegment list = Ibverbs.ibv_get_device_list(errno, count);
+            MemorySegment list = IbverbsDeviceList.ibv_get_device_list(errno, count);
             if (list.equals(MemorySegment.NULL)) {
                 int e = Downcalls.errno(errno);
                 // ENOSYS: the kernel has no uverbs support; that simply means no device here.
@@ -98,12 +101,12 @@ public final class Verbs {
                 MemorySegment devices = list.reinterpret(ADDRESS.byteSize() * n);
                 List<String> names = new ArrayList<>(n);
                 for (int i = 0; i < n; i++) {
-                    names.add(Ibverbs.ibv_get_device_name(devices.getAtIndex(ADDRESS, i))
+                    names.add(IbverbsDeviceList.ibv_get_device_name(devices.getAtIndex(ADDRESS, i))
                             .reinterpret(Long.MAX_VALUE).getString(0));
                 }
                 return List.copyOf(names);
             } finally {
-                Ibverbs.ibv_free_device_list(list);
+                IbverbsDeviceList.ibv_free_device_list(list);
             }
         }
     }
@@ -119,14 +122,14 @@ public final class Verbs {
             MemorySegment errno = Downcalls.newErrnoState(arena);
             MemorySegment count = arena.allocate(JAVA_INT);
             MemorySegment list = VerbsException.checkPointer("ibv_get_device_list",
-                    Ibverbs.ibv_get_device_list(errno, count), errno);
+                    IbverbsDeviceList.ibv_get_device_list(errno, count), errno);
             try {
                 int n = count.get(JAVA_INT, 0);
                 MemorySegment devices = list.reinterpret(ADDRESS.byteSize() * n);
                 List<String> seen = new ArrayList<>(n);
                 for (int i = 0; i < n; i++) {
                     MemorySegment device = devices.getAtIndex(ADDRESS, i);
-                    String deviceName = Ibverbs.ibv_get_device_name(device).reinterpret(Long.MAX_VALUE).getString(0);
+                    String deviceName = IbverbsDeviceList.ibv_get_device_name(device).reinterpret(Long.MAX_VALUE).getString(0);
                     if (deviceName.equals(name)) {
                         long guid = Long.reverseBytes(Ibverbs.ibv_get_device_guid(device));
                         MemorySegment context = VerbsException.checkPointer("ibv_open_device(" + name + ")",
@@ -138,7 +141,7 @@ public final class Verbs {
                 throw new IOException("no RDMA device named " + name + " (present: " + seen + ")");
             } finally {
                 // Contexts opened above stay valid after the list is freed.
-                Ibverbs.ibv_free_device_list(list);
+                IbverbsDeviceList.ibv_free_device_list(list);
             }
         }
     }

@@ -106,40 +106,13 @@ public final class Ibverbs {
     public static final int IBV_WC_GRH = 1;
     public static final int IBV_WC_WITH_IMM = 2;
 
-    private static final MethodHandle IBV_GET_DEVICE_LIST = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY, "ibv_get_device_list",
-            FunctionDescriptor.of(ADDRESS, ADDRESS));
-
-    /** {@code struct ibv_device **ibv_get_device_list(int *num_devices)}; NULL with errno on failure. */
-    public static MemorySegment ibv_get_device_list(MemorySegment errno, MemorySegment numDevices) {
-        try {
-            return (MemorySegment) IBV_GET_DEVICE_LIST.invokeExact(errno, numDevices);
-        } catch (Throwable t) {
-            throw Downcalls.rethrow(t);
-        }
-    }
-
-    private static final MethodHandle IBV_FREE_DEVICE_LIST = Downcalls.downcall(LOOKUP, LIBRARY, "ibv_free_device_list",
-            FunctionDescriptor.ofVoid(ADDRESS));
-
-    /** {@code void ibv_free_device_list(struct ibv_device **list)}. */
-    public static void ibv_free_device_list(MemorySegment list) {
-        try {
-            IBV_FREE_DEVICE_LIST.invokeExact(list);
-        } catch (Throwable t) {
-            throw Downcalls.rethrow(t);
-        }
-    }
-
-    private static final MethodHandle IBV_GET_DEVICE_NAME = Downcalls.downcall(LOOKUP, LIBRARY, "ibv_get_device_name",
-            FunctionDescriptor.of(ADDRESS, ADDRESS));
-
-    /** {@code const char *ibv_get_device_name(struct ibv_device *device)}. */
-    public static MemorySegment ibv_get_device_name(MemorySegment device) {
-        try {
-            return (MemorySegment) IBV_GET_DEVICE_NAME.invokeExact(device);
-        } catch (Throwable t) {
-            throw Downcalls.rethrow(t);
-        }
+    /**
+     * Links every binding of this class now (loading it does): {@code Verbs}' probe calls it once a device is
+     * found, so that a libibverbs without one of them is reported there, not at the call. A machine without a
+     * device never links these (see {@link IbverbsDeviceList}).
+     */
+    public static void link() {
+        // (the class's initialisation is the work)
     }
 
     private static final MethodHandle IBV_GET_DEVICE_GUID = Downcalls.downcall(LOOKUP, LIBRARY, "ibv_get_device_guid",

@@ -229,45 +229,72 @@ public final class LibC {
             "getpeername", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
     private static final MethodHandle SHUTDOWN = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
             "shutdown", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle SOCKATMARK = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "sockatmark", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle WRITEV = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
             "writev", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle SEND = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
             "send", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
     private static final MethodHandle RECV = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
             "recv", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
-    private static final MethodHandle SENDTO = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "sendto", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle RECVFROM = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "recvfrom", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS));
-    private static final MethodHandle SENDMMSG = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "sendmmsg", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
     private static final MethodHandle SENDMSG = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
             "sendmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle RECVMSG = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
             "recvmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
-    // off_t is 64 bits on x86_64 (glibc's sendfile there is sendfile64).
-    private static final MethodHandle SENDFILE = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "sendfile", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG));
     private static final MethodHandle MEMFD_CREATE = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
             "memfd_create", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle FTRUNCATE = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
             "ftruncate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG));
-    private static final MethodHandle LSEEK = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "lseek", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT));
     private static final MethodHandle MMAP = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
             "mmap", FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
     private static final MethodHandle MUNMAP = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
             "munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
-    private static final MethodHandle MADVISE = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "madvise", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
     private static final MethodHandle GETUID = Downcalls.downcall(LOOKUP, LIBRARY,
             "getuid", FunctionDescriptor.of(JAVA_INT));
     private static final MethodHandle GETRLIMIT = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
             "getrlimit", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
-    private static final MethodHandle STRERROR = Downcalls.downcall(LOOKUP, LIBRARY,
-            "strerror", FunctionDescriptor.of(ADDRESS, JAVA_INT));
+
+    // Calls a stream application may never make (datagrams, files, the urgent mark, errors' text, ...), each
+    // linked on its first use by a holder class of its own rather than with the rest as this class loads:
+    // a downcall's linking costs about 6 ms in a fresh JVM, most of the time its first connection takes
+    // beyond epoll's. The holder's field is as constant to the JIT as the others.
+    private static final class Sendto {
+        static final MethodHandle HANDLE = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+                "sendto", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+    }
+
+    private static final class Recvfrom {
+        static final MethodHandle HANDLE = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+                "recvfrom", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS));
+    }
+
+    private static final class Sendmmsg {
+        static final MethodHandle HANDLE = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+                "sendmmsg", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+    }
+
+    private static final class Sendfile { // off_t is 64 bits on x86_64 (glibc's sendfile there is sendfile64)
+        static final MethodHandle HANDLE = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+                "sendfile", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG));
+    }
+
+    private static final class Sockatmark {
+        static final MethodHandle HANDLE = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+                "sockatmark", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    }
+
+    private static final class Lseek {
+        static final MethodHandle HANDLE = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+                "lseek", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT));
+    }
+
+    private static final class Madvise {
+        static final MethodHandle HANDLE = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
+                "madvise", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+    }
+
+    private static final class Strerror {
+        static final MethodHandle HANDLE = Downcalls.downcall(LOOKUP, LIBRARY,
+                "strerror", FunctionDescriptor.of(ADDRESS, JAVA_INT));
+    }
 
     public static int epoll_create1(MemorySegment errno, int flags) {
         try {
@@ -436,7 +463,7 @@ public final class LibC {
     /** {@code int sockatmark(int fd)}: 1 when the next in-band byte is where the pending urgent byte was sent. */
     public static int sockatmark(MemorySegment errno, int fd) {
         try {
-            return (int) SOCKATMARK.invokeExact(errno, fd);
+            return (int) Sockatmark.HANDLE.invokeExact(errno, fd);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }
@@ -473,7 +500,7 @@ public final class LibC {
     public static long sendto(MemorySegment errno, int fd, MemorySegment buf, long len, int flags,
             MemorySegment addr, int addrLen) {
         try {
-            return (long) SENDTO.invokeExact(errno, fd, buf, len, flags, addr, addrLen);
+            return (long) Sendto.HANDLE.invokeExact(errno, fd, buf, len, flags, addr, addrLen);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }
@@ -482,7 +509,7 @@ public final class LibC {
     public static long recvfrom(MemorySegment errno, int fd, MemorySegment buf, long len, int flags,
             MemorySegment addr, MemorySegment addrLen) {
         try {
-            return (long) RECVFROM.invokeExact(errno, fd, buf, len, flags, addr, addrLen);
+            return (long) Recvfrom.HANDLE.invokeExact(errno, fd, buf, len, flags, addr, addrLen);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }
@@ -490,7 +517,7 @@ public final class LibC {
 
     public static int sendmmsg(MemorySegment errno, int fd, MemorySegment msgvec, int vlen, int flags) {
         try {
-            return (int) SENDMMSG.invokeExact(errno, fd, msgvec, vlen, flags);
+            return (int) Sendmmsg.HANDLE.invokeExact(errno, fd, msgvec, vlen, flags);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }
@@ -520,7 +547,7 @@ public final class LibC {
      */
     public static long sendfile(MemorySegment errno, int outFd, int inFd, MemorySegment offset, long count) {
         try {
-            return (long) SENDFILE.invokeExact(errno, outFd, inFd, offset, count);
+            return (long) Sendfile.HANDLE.invokeExact(errno, outFd, inFd, offset, count);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }
@@ -547,7 +574,7 @@ public final class LibC {
     /** {@code off_t lseek(int fd, off_t offset, int whence)}. */
     public static long lseek(MemorySegment errno, int fd, long offset, int whence) {
         try {
-            return (long) LSEEK.invokeExact(errno, fd, offset, whence);
+            return (long) Lseek.HANDLE.invokeExact(errno, fd, offset, whence);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }
@@ -569,7 +596,7 @@ public final class LibC {
     /** {@code int madvise(void *addr, size_t len, int advice)}. */
     public static int madvise(MemorySegment errno, MemorySegment addr, long len, int advice) {
         try {
-            return (int) MADVISE.invokeExact(errno, addr, len, advice);
+            return (int) Madvise.HANDLE.invokeExact(errno, addr, len, advice);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }
@@ -605,7 +632,7 @@ public final class LibC {
     /** The text of an errno value, as {@code strerror(3)} gives it. */
     public static String strerror(int errno) {
         try {
-            MemorySegment text = (MemorySegment) STRERROR.invokeExact(errno);
+            MemorySegment text = (MemorySegment) Strerror.HANDLE.invokeExact(errno);
             return text.reinterpret(Long.MAX_VALUE).getString(0);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
