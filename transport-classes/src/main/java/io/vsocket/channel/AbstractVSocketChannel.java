@@ -287,8 +287,9 @@ abstract class AbstractVSocketChannel extends AbstractChannel {
         }
 
         /**
-         * The loop ended without closing the channel (a shut-down with no quiet period that began after its
-         * last I/O turn: Netty then skips the handler's {@code prepareToDestroy}). Netty's own close, on
+         * The loop ended without closing the channel (a loop that runs no shut-down hooks, where a shut-down with
+         * no quiet period that begins after its last I/O turn skips the handler's {@code prepareToDestroy}; Netty's
+         * own loops run the handler's hook, which closes the channel first). Netty's own close, on
          * the loop's thread still, so that the close future completes and writes still queued fail: with
          * only its descriptors closed, an application waiting on {@code closeFuture()} waited for good.
          * Netty cannot run {@code channelInactive} on the ended loop (it logs that it could not).

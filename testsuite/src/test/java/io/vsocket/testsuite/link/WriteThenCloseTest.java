@@ -305,7 +305,8 @@ class WriteThenCloseTest {
     /**
      * A close waiting for the ring when its loop ends without closing its channels (a shut-down with no
      * quiet period that begins after the loop's last I/O turn, here from a task: Netty then skips the
-     * handler's {@code prepareToDestroy}): the channel's close future completes and the write the close
+     * handler's {@code prepareToDestroy}, and the handler's shut-down hook closes the channel): the channel's
+     * close future completes and the write the close
      * cut short fails, as Netty's close does, and the peer reads part of the stream, then a reset. Before,
      * only the descriptors went: the close's promise succeeded but the close future never completed and
      * the write's promise never did either (helper-60's probe: 1 close in 20-30, an application waiting

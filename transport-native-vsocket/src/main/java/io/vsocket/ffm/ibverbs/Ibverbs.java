@@ -29,7 +29,7 @@ public final class Ibverbs {
 
     /** The shared object this class binds, by its soname. */
     public static final String LIBRARY = "libibverbs.so.1";
-    private static final SymbolLookup LOOKUP = SymbolLookup.libraryLookup(LIBRARY, java.lang.foreign.Arena.global());
+    private static final SymbolLookup LOOKUP = IbverbsDeviceList.LOOKUP; // (the library, opened once)
 
     public static final int IBV_PORT_NOP = 0;
     public static final int IBV_PORT_DOWN = 1;

@@ -20,7 +20,8 @@ public final class IbverbsDeviceList {
     private IbverbsDeviceList() {
     }
 
-    private static final SymbolLookup LOOKUP = SymbolLookup.libraryLookup(Ibverbs.LIBRARY, Arena.global());
+    /** The library, opened here for {@link Ibverbs} too. */
+    static final SymbolLookup LOOKUP = SymbolLookup.libraryLookup(Ibverbs.LIBRARY, Arena.global());
 
     private static final MethodHandle IBV_GET_DEVICE_LIST = Downcalls.downcallCapturingErrno(LOOKUP, Ibverbs.LIBRARY, "ibv_get_device_list",
             FunctionDescriptor.of(ADDRESS, ADDRESS));
