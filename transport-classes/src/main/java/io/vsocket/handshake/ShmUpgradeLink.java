@@ -85,6 +85,17 @@ public final class ShmUpgradeLink implements ConnectionLink {
      */
     static final long OFFER_RETRY_MAX_MICROS = 100_000;
 
+    /**
+     * How long a peer's tcp end, with this side's bytes unread in the ring, waits for its doorbell to
+     * close before it counts as the peer's own end rather than its process's death (see
+     * {@link #tcpEndedBeforeTheMove}): the kernel closes a dead process's descriptors one after the other,
+     * microseconds apart unless it is preempted between them.
+     */
+    static final long DEATH_GRACE_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
+
+    /** How often the doorbell is looked at meanwhile. */
+    static final long DEATH_LOOK_MICROS = 1000;
+
     /** Whether a server said at INFO that it could not map a client's memory (see {@link #mapShm}). */
     private static final AtomicBoolean MAP_FAILURE_SAID = new AtomicBoolean();
 
@@ -140,6 +151,10 @@ public final class ShmUpgradeLink implements ConnectionLink {
     private long offerRetryMicros = Math.max(SET_UP_DELAY_MICROS, 1000);
     /** Client: the set-up that makes the shared memory, once the offer came. */
     private Future<?> setUpTimer;
+    /** When the peer's tcp end was read while its death was not yet told from its end (nanoTime), or 0. */
+    private long tcpEndedAt;
+    /** The next look at the doorbell meanwhile. */
+    private Future<?> deathTimer;
 
     private ShmUpgradeLink(LinkHost host, NativeSocket socket, LinkSettings config, boolean client,
                            ShmRendezvous rendezvous, byte[] token) {
@@ -422,8 +437,7 @@ public final class ShmUpgradeLink implements ConnectionLink {
             // The end of the tcp stream: the peer's end, unless it moved onto the ring before it.
             lookAtPeer();
             if (peerTcpEnd < 0) {
-                peerEndedOnTcp = true;
-                return NativeSocket.EOF;
+                return tcpEndedBeforeTheMove();
             }
         }
         if (tcpRead < peerTcpEnd) {
@@ -442,6 +456,58 @@ public final class ShmUpgradeLink implements ConnectionLink {
         }
         readsMoved();
         return ring.read(buf);
+    }
+
+    /**
+     * The peer's tcp stream ended before it moved: its end (EOF) — or the death of its process, which the
+     * kernel's end of its socket does not tell. A socket whose process dies with bytes unread resets the
+     * connection, but this side's bytes since it attached went into the ring, not into the peer's socket,
+     * so the kernel sends a plain end (helper-68's probe: a TLS client killed just after its connection
+     * moved read, on the server, as a clean end; epoll's read "Connection reset by peer"). So: with bytes
+     * of this side's unread in the ring, and the peer gone without closing the link (its end of the
+     * doorbell closed by the kernel, no close mark), the read fails as that reset would. The kernel closes
+     * the socket and the doorbell one after the other, so a doorbell still open is looked at again for
+     * {@link #DEATH_GRACE_NANOS} before the end counts as the peer's own (a live peer that shut its output
+     * over tcp, which keeps its doorbell): the read returns nothing meanwhile, and a timer reads again.
+     */
+    private int tcpEndedBeforeTheMove() throws IOException {
+        if (shm != null && !closed) {
+            int unread = shm.unreadByPeer();
+            if (unread > 0 && !shm.peerClosed()) {
+                if (shm.peerDropped()) {
+                    throw new IOException(RingConnectionLink.PEER_DIED + "the peer's process died (or it dropped the "
+                            + "connection) before its stream moved onto shm, leaving " + unread + " bytes of this "
+                            + "side's unread");
+                }
+                long now = System.nanoTime();
+                if (tcpEndedAt == 0) {
+                    tcpEndedAt = now | 1; // (never 0: 0 says not yet)
+                }
+                if (now - tcpEndedAt < DEATH_GRACE_NANOS) {
+                    awaitDeathOrNot();
+                    return 0;
+                }
+            }
+        }
+        if (tcpEndedAt != 0) {
+            tcpEndedAt = 0;
+            tcp.readInterest(readInterest); // (it waited with the socket unwatched)
+        }
+        peerEndedOnTcp = true;
+        return NativeSocket.EOF;
+    }
+
+    /** The socket, at its end, would report it on every poll: unwatched, and read again in a while. */
+    private void awaitDeathOrNot() {
+        host.unwatch(VSocketIoOps.IN | VSocketIoOps.RDHUP);
+        if (deathTimer == null) {
+            deathTimer = host.eventLoop().schedule(() -> {
+                deathTimer = null;
+                if (!closed) {
+                    tcp.readInterest(readInterest); // (the end is still there: the socket reports it at once)
+                }
+            }, DEATH_LOOK_MICROS, TimeUnit.MICROSECONDS);
+        }
     }
 
     /**
@@ -834,8 +900,9 @@ public final class ShmUpgradeLink implements ConnectionLink {
             ring.readInterest(wanted);
         }
         if (!readsOnRing) {
-            // (A client keeps reading for the offer.)
-            tcp.readInterest(wanted || offerBytes != null);
+            // (A client keeps reading for the offer; a socket at its end waiting to be told from a death waits
+            // for its timer.)
+            tcp.readInterest((wanted || offerBytes != null) && tcpEndedAt == 0);
         }
         if (wanted) {
             readHeldLater();
@@ -958,6 +1025,7 @@ public final class ShmUpgradeLink implements ConnectionLink {
         offerStallTimer = cancel(offerStallTimer);
         offerTimer = cancel(offerTimer);
         setUpTimer = cancel(setUpTimer);
+        deathTimer = cancel(deathTimer);
         if (rendezvous != null) {
             rendezvous.forget(token);
         }

@@ -830,7 +830,7 @@ public abstract class RingConnectionLink implements ConnectionLink {
      * bytes unread, so that what classifies resets by their message (Reactor Netty's premature close
      * and its retry, as a probe found: it took the bare message for another error) takes it for one.
      */
-    private static final String PEER_DIED = "Connection reset by peer: ";
+    public static final String PEER_DIED = "Connection reset by peer: ";
 
     /**
      * Whether this side leaves bytes of the peer's unread in its ring: a socket closed with bytes

@@ -430,6 +430,125 @@ class ShmUpgradeTest {
     }
 
     /**
+     * A same-host client whose process dies after the server attached its memory but before it moved its
+     * own writes (here: a client of plain sockets that drops the doorbell, then the socket, as the kernel
+     * does for a dead process, without the link's close mark), with the server's reply unread in the
+     * ring: the server's channel fails with the reset a socket's peer reads when a process dies with bytes
+     * unread, not a clean end (its kernel's end of the socket alone says nothing of the ring's bytes).
+     */
+    @Test
+    void aClientThatDiesBeforeItMovesWithTheServersBytesUnreadInTheRingResetsTheServer() throws Exception {
+        Throwable error = dropTheLinkBeforeMoving((link, socket) -> {
+            link.signalPeer(); // rings the server has not read back lie before the doorbell's end
+            link.signalPeer();
+            link.close(); // the doorbell first, then the socket: the order a dying process's may take
+            socket.close();
+        });
+        assertTrue(error instanceof IOException && error.getMessage().startsWith("Connection reset by peer: ")
+                && error.getMessage().contains("died"), "the server's error: " + error);
+    }
+
+    /**
+     * As above, the socket closed first and the doorbell 5 ms later (the kernel closes a dead process's
+     * descriptors one by one, and may be preempted between them): the server still reads the reset.
+     */
+    @Test
+    void aClientThatDiesBeforeItMovesResetsTheServerWhicheverOfItsDescriptorsClosesFirst() throws Exception {
+        Throwable error = dropTheLinkBeforeMoving((link, socket) -> {
+            socket.close();
+            Thread.sleep(5);
+            link.close();
+        });
+        assertTrue(error instanceof IOException && error.getMessage().startsWith("Connection reset by peer: "),
+                "the server's error: " + error);
+    }
+
+    /**
+     * A client that shuts its output over tcp at the same point, alive (its doorbell open), is no death:
+     * the server reads a clean end.
+     */
+    @Test
+    void aClientThatShutsItsOutputBeforeItMovesWithTheServersBytesUnreadEndsCleanly() throws Exception {
+        Throwable error = dropTheLinkBeforeMoving((link, socket) -> {
+            socket.shutdownOutput();
+            Thread.sleep(300); // alive past the server's wait for a doorbell to close
+            link.close();
+            socket.close();
+        });
+        assertNull(error, "the server read a clean end");
+    }
+
+    /** What a hostile same-host client does with its link and its socket once the server's reply lies in the ring. */
+    private interface Ending {
+        void end(ShmLink link, Socket socket) throws Exception;
+    }
+
+    /**
+     * A client of plain sockets moves the server onto its memory, sends a byte over tcp, which the server
+     * answers (into the ring: it attached), and then {@code ending}; the server's channel's error, or null
+     * when it went inactive without one.
+     */
+    private static Throwable dropTheLinkBeforeMoving(Ending ending) throws Exception {
+        CompletableFuture<Throwable> serverError = new CompletableFuture<>();
+        Channel server = server()
+                .childHandler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        ch.pipeline().addLast(new ChannelInboundHandlerAdapter() {
+                            @Override
+                            public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                                ReferenceCountUtil.release(msg);
+                                ctx.writeAndFlush(Unpooled.wrappedBuffer(new byte[1000]));
+                            }
+
+                            @Override
+                            public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+                                serverError.complete(cause);
+                                ctx.close();
+                            }
+
+                            @Override
+                            public void channelInactive(ChannelHandlerContext ctx) {
+                                serverError.complete(null);
+                            }
+                        });
+                    }
+                }).bind(loopback()).sync().channel();
+        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), ((InetSocketAddress) server.localAddress()).getPort())) {
+            s.sendUrgentData(Hello.UPGRADE_MARKER);
+            InputStream in = s.getInputStream();
+            byte[] header = in.readNBytes(Hello.HEADER);
+            byte[] body = in.readNBytes(((header[10] & 0xff) << 8) | (header[11] & 0xff));
+            Hello.ServerHello offer = (Hello.ServerHello) Hello.decode(Unpooled.wrappedBuffer(header, body));
+            String rendezvous = ShmHello.OfferPart.read(Unpooled.wrappedBuffer(offer.parts().get(VSocketLink.SHM)))
+                    .rendezvous();
+            ShmLink link;
+            try (ShmLink.Offer memory = ShmLink.offer(65536, offer.ringSize())) {
+                link = memory.link(Doorbell.adopt(UnixSocket.connect(rendezvous).release()));
+                UnixSocket.send(link.doorbellFd(), "the rendezvous", offer.token(), memory.descriptors());
+            }
+            try {
+                assertTrue(await(link::peerAttached), "the server attached the memory");
+                s.getOutputStream().write('?');
+                assertTrue(await(() -> {
+                    try {
+                        return link.readable() == 1000;
+                    } catch (RingProtocolException e) {
+                        throw new IllegalStateException(e);
+                    }
+                }), "the server's reply lies in the ring");
+                assertEquals(0, in.available(), "nothing of the server's unread in the socket");
+                ending.end(link, s);
+                return serverError.get(10, TimeUnit.SECONDS);
+            } finally {
+                link.close();
+            }
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    /**
      * A same-host client that passes a doorbell of its own making beside the memory (hello 5's shape: the
      * end of a socket pair it made, of which it could keep a copy and hold the server's reads of it up,
      * see DoorbellTest) is refused: the rendezvous takes the memfd alone, the connection it came on being

@@ -67,6 +67,8 @@ public final class Doorbell implements AutoCloseable {
     private volatile boolean closed;
     /** Wake-ups answered since the last read-back (owner thread). */
     private int unanswered;
+    /** A read-back found the other end closed (its owner closed it, or its process ended). */
+    private boolean otherEndClosed;
 
     private Doorbell(int fd) {
         this.fd = fd;
@@ -156,6 +158,26 @@ public final class Doorbell implements AutoCloseable {
      * descriptors came with them (see {@link #answer()}). Owner thread only.
      */
     public synchronized boolean drain() {
+        return readBack(false);
+    }
+
+    /**
+     * Whether the other end is closed — by its owner, or by the kernel when its process ended — which a
+     * read-back finds once the rings queued before it are read (a bounded share of a flood: a peer that
+     * floods its end is taken for open). False once this end is closed. Owner thread only.
+     */
+    public synchronized boolean otherEndClosed() {
+        if (!closed && !otherEndClosed) {
+            readBack(true);
+        }
+        return !closed && otherEndClosed;
+    }
+
+    /**
+     * {@link #drain()}; {@code toTheEnd}: on past a short read, until a read finds nothing (the rings read
+     * so far were all) or the end (a short read may also stop at a message that carries descriptors).
+     */
+    private boolean readBack(boolean toTheEnd) {
         boolean clean = true;
         for (int i = 0; i < DRAIN_ROUNDS && !closed; i++) {
             long n = LibC.recvmsg(errno, fd, drainMessage, LibC.MSG_DONTWAIT | LibC.MSG_CMSG_CLOEXEC);
@@ -168,8 +190,12 @@ public final class Doorbell implements AutoCloseable {
                     clean = false;
                 }
             }
-            if (n < DRAIN_CHUNK) {
-                break; // all of them (or none: EAGAIN; or the other end closed)
+            if (n == 0) {
+                otherEndClosed = true; // (0 bytes is the end: a stream socket carries no empty message)
+                break;
+            }
+            if (n < 0 || n < DRAIN_CHUNK && !toTheEnd) {
+                break; // all of them (or none: EAGAIN)
             }
         }
         return clean;

@@ -218,6 +218,26 @@ class DoorbellTest {
     }
 
     @Test
+    void theOtherEndsCloseIsSeenOnlyOnceItIsClosedRingsQueuedBeforeItOrNot() throws Exception {
+        Doorbell.Pair pair = Doorbell.pair();
+        Doorbell theirs = pair.second();
+        try (Doorbell ours = pair.first()) {
+            theirs.ring();
+            assertFalse(ours.otherEndClosed(), "open, a ring queued");
+            assertFalse(ours.otherEndClosed(), "open, nothing queued");
+            theirs.ring();
+            theirs.ring();
+            theirs.close(); // (as the kernel closes it when the peer's process ends) with two rings unread
+            assertTrue(ours.otherEndClosed(), "closed behind two unread rings");
+            assertTrue(ours.otherEndClosed(), "still closed");
+            ours.close();
+            assertFalse(ours.otherEndClosed(), "this end closed: nothing to say of the other");
+        } finally {
+            theirs.close();
+        }
+    }
+
+    @Test
     void ringsToAClosedEndReturn() throws Exception {
         Doorbell.Pair pair = Doorbell.pair();
         pair.second().close(); // the peer's process ended

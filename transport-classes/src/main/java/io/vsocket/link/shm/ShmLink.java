@@ -813,6 +813,20 @@ public final class ShmLink implements StreamLink {
         INT.setRelease(memory, (long) ATTACHED, 1);
     }
 
+    /**
+     * Whether the peer let go of the link without closing it ({@link #markClosed()}): its end of the
+     * doorbell is closed, which the kernel does when its process ends. A peer that closes says so first.
+     */
+    public boolean peerDropped() {
+        return !closed && !peerClosed() && doorbell.otherEndClosed();
+    }
+
+    /** Bytes this side wrote into the peer's ring that the peer has not taken yet. */
+    public int unreadByPeer() throws RingProtocolException {
+        sendCursor.consumed((long) LONG.getAcquire(memory, (long) tx + CONSUMER));
+        return sendCursor.capacity() - sendCursor.credit();
+    }
+
     /** Whether the server has said {@link #markAttached()}. */
     public boolean peerAttached() {
         return (int) INT.getAcquire(memory, (long) ATTACHED) != 0;
