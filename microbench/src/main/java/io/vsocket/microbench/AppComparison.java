@@ -200,17 +200,58 @@ public final class AppComparison {
     }
 
     /**
-     * How long a round warms up before it measures ({@code -Dio.vsocket.bench.warmSeconds}; in one JVM,
-     * 200 requests). 10 s in a fresh JVM: after 3 s the JIT still worked through almost all of the 3 s
+     * How long a round warms up at least before it measures ({@code -Dio.vsocket.bench.warmSeconds}; in one
+     * JVM, 200 requests). 10 s in a fresh JVM: after 3 s the JIT still worked through almost all of the 3 s
      * measured (gRPC unary, HTTP GET; 2026-12-05), after 6 s 0.1-0.7 s of it; its time counts in the CPU.
      */
     private static final long WARM_NANOS = RoundJvm.FORK
             ? (long) (Double.parseDouble(System.getProperty("io.vsocket.bench.warmSeconds", "10")) * 1e9) : 0;
 
-    /** Warms a scenario with {@code request}, one at a time: 200 of them at least, for {@link #WARM_NANOS} at least. */
+    /**
+     * How long a round warms up at most ({@code -Dio.vsocket.bench.warmMaxSeconds}): past {@link #WARM_NANOS}
+     * it goes on until the JIT settles ({@link WarmUp}). After 10 s the JIT still worked 3-7 s of the 10 s
+     * measured in a slow hour (gRPC unary, 2026-12-07), more on some rounds than on others: the rounds'
+     * CPU and latency differed by 2x with it.
+     */
+    private static final long WARM_MAX_NANOS = Math.max(WARM_NANOS, RoundJvm.FORK
+            ? (long) (Double.parseDouble(System.getProperty("io.vsocket.bench.warmMaxSeconds", "40")) * 1e9) : 0);
+
+    /**
+     * The end of a round's warm-up: {@link #WARM_NANOS} at least, then the first second in which the JIT
+     * worked less than {@link #QUIET_JIT_MILLIS} (its compiler threads take the cores the measured threads
+     * need, and their time would count in the CPU figure), {@link #WARM_MAX_NANOS} at most. The same rule on
+     * every transport. Any thread; {@link #over} from one thread at a time.
+     */
+    static final class WarmUp {
+        /** JIT milliseconds per second of warm-up under which the JIT counts as settled. */
+        static final long QUIET_JIT_MILLIS = 50;
+        private final java.lang.management.CompilationMXBean jit = ManagementFactory.getCompilationMXBean();
+        private final long started = System.nanoTime();
+        private long nextLook = started + WARM_NANOS;
+        private long lastJitMillis = -1;
+        private volatile boolean over;
+
+        /** Whether the warm-up is over at {@code now} (looks at the JIT once a second past the minimum). */
+        boolean over(long now) {
+            if (over || now < nextLook) {
+                return over;
+            }
+            long jitMillis = jit.getTotalCompilationTime();
+            if (lastJitMillis >= 0 && jitMillis - lastJitMillis < QUIET_JIT_MILLIS || now - started >= WARM_MAX_NANOS) {
+                over = true;
+                System.err.printf(Locale.ROOT, "  warmed up for %.1f s (the JIT worked %d ms in its last second)%n",
+                        (now - started) / 1e9, lastJitMillis < 0 ? -1 : jitMillis - lastJitMillis);
+            }
+            lastJitMillis = jitMillis;
+            nextLook = now + 1_000_000_000L;
+            return over;
+        }
+    }
+
+    /** Warms a scenario with {@code request}, one at a time: 200 of them at least, then as {@link WarmUp} says. */
     private static void warmUp(Runnable request) {
-        long warmEnd = System.nanoTime() + WARM_NANOS;
-        for (int i = 0; i < 200 || System.nanoTime() < warmEnd; i++) {
+        WarmUp warm = new WarmUp();
+        for (int i = 0; i < 200 || !warm.over(System.nanoTime()); i++) {
             request.run();
         }
     }
@@ -371,8 +412,9 @@ public final class AppComparison {
         try (Grpc grpc = Grpc.start(t, direct)) {
             Meter meter = new Meter();
             CompletableFuture<Void> done = new CompletableFuture<>();
-            long warmEnd = System.nanoTime() + Math.max(500_000_000L, WARM_NANOS);
-            long end = warmEnd + (long) (seconds * 1e9);
+            long warmStart = System.nanoTime();
+            WarmUp warm = new WarmUp();
+            long[] end = {Long.MAX_VALUE};
             @SuppressWarnings("unchecked")
             StreamObserver<byte[]>[] requests = new StreamObserver[1];
             long[] sent = new long[1];
@@ -384,11 +426,12 @@ public final class AppComparison {
                             long now = System.nanoTime();
                             if (measuring[0]) {
                                 meter.record(sent[0], value.length);
-                            } else if (now >= warmEnd) {
+                            } else if (now - warmStart >= 500_000_000L && warm.over(now)) {
                                 measuring[0] = true;
                                 meter.restart();
+                                end[0] = now + (long) (seconds * 1e9);
                             }
-                            if (now >= end) {
+                            if (now >= end[0]) {
                                 requests[0].onCompleted();
                                 return;
                             }
@@ -408,7 +451,7 @@ public final class AppComparison {
                     });
             sent[0] = System.nanoTime();
             requests[0].onNext(PAYLOAD);
-            done.get((long) seconds + 60, TimeUnit.SECONDS);
+            done.get((long) seconds + WARM_MAX_NANOS / 1_000_000_000L + 60, TimeUnit.SECONDS);
             return meter.result(direct ? "grpc-pp-direct" : "grpc-pingpong", t.name());
         }
     }

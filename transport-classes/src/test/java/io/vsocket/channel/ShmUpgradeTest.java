@@ -398,12 +398,9 @@ class ShmUpgradeTest {
             s.sendUrgentData(Hello.UPGRADE_MARKER);
             s.getOutputStream().write("12345678".getBytes(StandardCharsets.US_ASCII));
             InputStream in = s.getInputStream();
-            byte[] header = in.readNBytes(Hello.HEADER);
-            byte[] body = in.readNBytes(((header[10] & 0xff) << 8) | (header[11] & 0xff));
-            Hello.ServerHello offer = (Hello.ServerHello) Hello.decode(Unpooled.wrappedBuffer(header, body));
+            Hello.ServerHello offer = offerOf(in);
             assertTrue(await(() -> received.get() == 8), "the server read the client's bytes over tcp: " + received);
-            String rendezvous = ShmHello.OfferPart.read(Unpooled.wrappedBuffer(offer.parts().get(VSocketLink.SHM)))
-                    .rendezvous();
+            String rendezvous = rendezvousOf(offer);
             ShmLink link;
             try (ShmLink.Offer memory = ShmLink.offer(65536, offer.ringSize())) {
                 link = memory.link(Doorbell.adopt(UnixSocket.connect(rendezvous).release()));
@@ -517,11 +514,8 @@ class ShmUpgradeTest {
         try (Socket s = new Socket(InetAddress.getLoopbackAddress(), ((InetSocketAddress) server.localAddress()).getPort())) {
             s.sendUrgentData(Hello.UPGRADE_MARKER);
             InputStream in = s.getInputStream();
-            byte[] header = in.readNBytes(Hello.HEADER);
-            byte[] body = in.readNBytes(((header[10] & 0xff) << 8) | (header[11] & 0xff));
-            Hello.ServerHello offer = (Hello.ServerHello) Hello.decode(Unpooled.wrappedBuffer(header, body));
-            String rendezvous = ShmHello.OfferPart.read(Unpooled.wrappedBuffer(offer.parts().get(VSocketLink.SHM)))
-                    .rendezvous();
+            Hello.ServerHello offer = offerOf(in);
+            String rendezvous = rendezvousOf(offer);
             ShmLink link;
             try (ShmLink.Offer memory = ShmLink.offer(65536, offer.ringSize())) {
                 link = memory.link(Doorbell.adopt(UnixSocket.connect(rendezvous).release()));
@@ -563,11 +557,8 @@ class ShmUpgradeTest {
             s.setSoTimeout(10_000); // (a server that took the memory echoes over the ring, which nobody reads here)
             s.sendUrgentData(Hello.UPGRADE_MARKER);
             InputStream in = s.getInputStream();
-            byte[] header = in.readNBytes(Hello.HEADER);
-            byte[] body = in.readNBytes(((header[10] & 0xff) << 8) | (header[11] & 0xff));
-            Hello.ServerHello offer = (Hello.ServerHello) Hello.decode(Unpooled.wrappedBuffer(header, body));
-            String rendezvous = ShmHello.OfferPart.read(Unpooled.wrappedBuffer(offer.parts().get(VSocketLink.SHM)))
-                    .rendezvous();
+            Hello.ServerHello offer = offerOf(in);
+            String rendezvous = rendezvousOf(offer);
             Doorbell.Pair ownBell = Doorbell.pair();
             try (ShmLink.Offer memory = ShmLink.offer(65536, offer.ringSize());
                  ShmLink link = memory.link(ownBell.first());
@@ -590,6 +581,18 @@ class ShmUpgradeTest {
         } finally {
             server.close().sync();
         }
+    }
+
+    /** A hostile client's read of the server's offer off the front of its stream. */
+    private static Hello.ServerHello offerOf(InputStream in) throws IOException {
+        byte[] header = in.readNBytes(Hello.HEADER);
+        byte[] body = in.readNBytes(((header[10] & 0xff) << 8) | (header[11] & 0xff));
+        return (Hello.ServerHello) Hello.decode(Unpooled.wrappedBuffer(header, body));
+    }
+
+    /** The name of the rendezvous the offer's shm part gives. */
+    private static String rendezvousOf(Hello.ServerHello offer) throws IOException {
+        return ShmHello.OfferPart.read(Unpooled.wrappedBuffer(offer.parts().get(VSocketLink.SHM))).rendezvous();
     }
 
     /** Waits up to 10 s for the channel's link to be shm; the link it has then. */
