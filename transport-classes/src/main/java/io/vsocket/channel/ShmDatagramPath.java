@@ -78,6 +78,16 @@ final class ShmDatagramPath implements VSocketLoopPoller {
      * takes over a vsocket channel's port) is seen this long after.
      */
     static final long LOOK_AGAIN_NANOS = TimeUnit.SECONDS.toNanos(1);
+    /**
+     * How many datagrams a channel sends a peer over UDP within {@link #LOOK_AGAIN_NANOS} before it looks
+     * for the peer's rendezvous and asks it for shm ({@code -Dio.vsocket.datagramShmAfter}, at least 1): a
+     * set-up costs both sides some hundreds of microseconds (the look, the resolution's request and reply,
+     * a memfd made, sealed and mapped by both, the confirmation, and both closes), which a peer sent one
+     * datagram or two — a query and its answer, a client channel made per request — never earns back:
+     * such clients of one echo server cost 4x epoll's CPU each with a set-up apiece (2026-12-07), and
+     * as much as epoll's without one. Traffic that goes on earns it within its first datagrams.
+     */
+    static final int DATAGRAMS_BEFORE_SHM = Math.max(1, Integer.getInteger("io.vsocket.datagramShmAfter", 4));
     /** How long the rendezvous waits for a requester that was offered shm: as long as its token lives. */
     private static final long EXPECT_NANOS = PeerResolver.Config.DEFAULT.inboundLifetime();
     /** How long a link this side set up waits for the peer's confirmation before it is given up. */
@@ -111,8 +121,14 @@ final class ShmDatagramPath implements VSocketLoopPoller {
 
     private static final String NOT_FOUND = "";
 
-    /** A look for a peer's rendezvous: the name, or {@link #NOT_FOUND}, good until {@code until}. */
-    private record Look(String name, long until) {
+    /**
+     * A look for a peer's rendezvous: the name, or {@link #NOT_FOUND}, good until {@code until}; before
+     * it, the datagrams sent the peer since {@code until - LOOK_AGAIN_NANOS} (name null).
+     */
+    private static final class Look {
+        String name;
+        long until;
+        int sent;
     }
 
     /** What a requester offered shm presents at the rendezvous, the token that confirms its link, and until when. */
@@ -228,22 +244,45 @@ final class ShmDatagramPath implements VSocketLoopPoller {
 
     /**
      * Whether {@code to} is on this host and has a rendezvous (a vsocket channel of this user
-     * listens for it): then its resolution asks for shm. A look holds {@link #LOOK_AGAIN_NANOS}.
+     * listens for it): then its resolution asks for shm. Called for each datagram sent {@code to}
+     * without a link; the look comes with the {@link #DATAGRAMS_BEFORE_SHM}th of them within
+     * {@link #LOOK_AGAIN_NANOS}, and holds that long (a name found is looked for again at once then).
      */
     boolean hasRendezvous(InetSocketAddress to, long now) {
         Look look = looks.get(to);
-        if (look == null || now - look.until() >= 0) {
+        if (look == null) {
             if (looks.size() >= 4096) {
                 looks.clear();
             }
-            String name = lookFor(to);
-            look = new Look(name == null ? NOT_FOUND : name, now + LOOK_AGAIN_NANOS);
+            look = new Look();
+            look.until = now + LOOK_AGAIN_NANOS;
             looks.put(to, look);
+        } else if (now - look.until >= 0) {
+            look.until = now + LOOK_AGAIN_NANOS;
+            if (look.name != null && look.name != NOT_FOUND) {
+                look.name = lookFor(to); // found before (its resolution may be under way): again at once
+                return look.name != NOT_FOUND;
+            }
+            look.name = null; // counted anew: a peer that bound since earns its look as a new one does
+            look.sent = 0;
         }
-        return look.name() != NOT_FOUND;
+        if (look.name == null) {
+            if (++look.sent < DATAGRAMS_BEFORE_SHM) {
+                return false;
+            }
+            look.name = lookFor(to);
+            look.until = now + LOOK_AGAIN_NANOS;
+        }
+        return look.name != NOT_FOUND;
     }
 
+    /** The name {@code to}'s rendezvous listens on, or {@link #NOT_FOUND}. */
     private static String lookFor(InetSocketAddress to) {
+        String name = listenerOf(to);
+        return name == null ? NOT_FOUND : name;
+    }
+
+    private static String listenerOf(InetSocketAddress to) {
         InetAddress address = plain(to.getAddress());
         if (!isLocal(address)) {
             return null; // another host: nothing of it listens here (and nothing is asked)
@@ -299,7 +338,7 @@ final class ShmDatagramPath implements VSocketLoopPoller {
      */
     boolean connect(InetSocketAddress to, PeerRoute peer, int ownRingShift) {
         Look look = looks.get(to);
-        if (look == null || look.name() == NOT_FOUND) {
+        if (look == null || look.name == null || look.name == NOT_FOUND) {
             return false;
         }
         ShmLink.Offer offer;
@@ -313,9 +352,9 @@ final class ShmDatagramPath implements VSocketLoopPoller {
         UnixSocket connection = null;
         ShmLink shm;
         try (offer) { // sent (or not): the peer holds its own copy of the memfd
-            connection = UnixSocket.connect(look.name());
+            connection = UnixSocket.connect(look.name);
             if (connection.peerCredentials().uid() != UnixSocket.currentUid()) {
-                throw new IOException(look.name() + " belongs to another user");
+                throw new IOException(look.name + " belongs to another user");
             }
             connection.send(key(peer.shmNonce()), offer.descriptors());
             shm = offer.link(Doorbell.adopt(connection.release()));
