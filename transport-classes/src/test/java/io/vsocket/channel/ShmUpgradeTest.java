@@ -427,6 +427,46 @@ class ShmUpgradeTest {
     }
 
     /**
+     * A server that resets the connection before its first byte (here a plain one: no offer ever comes) is a
+     * read failure to a client still looking for the offer, met as epoll's client meets it: reported, and with
+     * {@code AUTO_CLOSE} off and half-closure allowed, the input shut and the channel left open. (It was
+     * failed and closed, helper-69's probe found.)
+     */
+    @Test
+    void aResetBeforeTheOfferIsAReadFailureThatHalfClosureKeepsOpen() throws Exception {
+        java.util.List<Object> events = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+        CompletableFuture<Void> inputShut = new CompletableFuture<>();
+        try (ServerSocket plain = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
+            Channel c = client().option(ChannelOption.AUTO_CLOSE, false).option(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                    .handler(new ChannelInboundHandlerAdapter() {
+                        @Override
+                        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+                            events.add(cause);
+                        }
+
+                        @Override
+                        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+                            events.add(evt);
+                            if (evt instanceof ChannelInputShutdownEvent) {
+                                inputShut.complete(null);
+                            }
+                        }
+                    }).connect(plain.getLocalSocketAddress()).sync().channel();
+            try {
+                try (Socket s = plain.accept()) {
+                    s.setSoLinger(true, 0);
+                }
+                inputShut.get(10, TimeUnit.SECONDS);
+                assertTrue(events.get(0) instanceof IOException
+                        && String.valueOf(((IOException) events.get(0)).getMessage()).contains("reset"), "events: " + events);
+                assertTrue(c.isOpen(), "open, as the application asked");
+            } finally {
+                c.close().sync();
+            }
+        }
+    }
+
+    /**
      * A same-host client whose process dies after the server attached its memory but before it moved its
      * own writes (here: a client of plain sockets that drops the doorbell, then the socket, as the kernel
      * does for a dead process, without the link's close mark), with the server's reply unread in the
