@@ -28,7 +28,15 @@ final class OtherTransportOptions {
             Map.entry(IO_URING + "TCP_KEEPIDLE", VSocketChannelOption.TCP_KEEPIDLE),
             Map.entry(IO_URING + "TCP_KEEPINTVL", VSocketChannelOption.TCP_KEEPINTVL),
             Map.entry(IO_URING + "TCP_KEEPCNT", VSocketChannelOption.TCP_KEEPCNT),
-            Map.entry(IO_URING + "TCP_USER_TIMEOUT", VSocketChannelOption.TCP_USER_TIMEOUT));
+            Map.entry(IO_URING + "TCP_USER_TIMEOUT", VSocketChannelOption.TCP_USER_TIMEOUT),
+            Map.entry(EPOLL + "TCP_QUICKACK", VSocketChannelOption.TCP_QUICKACK),
+            Map.entry(EPOLL + "TCP_CORK", VSocketChannelOption.TCP_CORK),
+            Map.entry(EPOLL + "TCP_NOTSENT_LOWAT", VSocketChannelOption.TCP_NOTSENT_LOWAT),
+            Map.entry(EPOLL + "TCP_DEFER_ACCEPT", VSocketChannelOption.TCP_DEFER_ACCEPT),
+            Map.entry(IO_URING + "TCP_QUICKACK", VSocketChannelOption.TCP_QUICKACK),
+            Map.entry(IO_URING + "TCP_CORK", VSocketChannelOption.TCP_CORK),
+            Map.entry(IO_URING + "TCP_NOTSENT_LOWAT", VSocketChannelOption.TCP_NOTSENT_LOWAT),
+            Map.entry(IO_URING + "TCP_DEFER_ACCEPT", VSocketChannelOption.TCP_DEFER_ACCEPT));
 
     /**
      * {@code NioChannelOption.of(...)}'s, named as the JDK's socket options are (a bare name, so only a

@@ -106,6 +106,34 @@ public final class VSocketChannelOption<T> extends ChannelOption<T> {
      */
     public static final ChannelOption<Boolean> SO_REUSEPORT = valueOf(VSocketChannelOption.class, "SO_REUSEPORT");
 
+    /**
+     * {@code TCP_QUICKACK} on a stream channel's TCP socket: acknowledge at once rather than delayed (the
+     * kernel may fall back to delayed acknowledgements later, as it does under epoll).
+     * {@code EpollChannelOption.TCP_QUICKACK} is taken too, as are the epoll options below.
+     */
+    public static final ChannelOption<Boolean> TCP_QUICKACK = valueOf(VSocketChannelOption.class, "TCP_QUICKACK");
+
+    /** {@code TCP_CORK} on a stream channel's TCP socket: partial segments held until uncorked (tcp only). */
+    public static final ChannelOption<Boolean> TCP_CORK = valueOf(VSocketChannelOption.class, "TCP_CORK");
+
+    /** {@code TCP_NOTSENT_LOWAT} on a stream channel's TCP socket: unsent bytes above which it is not writable (tcp only). */
+    public static final ChannelOption<Long> TCP_NOTSENT_LOWAT = valueOf(VSocketChannelOption.class, "TCP_NOTSENT_LOWAT");
+
+    /** {@code TCP_DEFER_ACCEPT} on a server channel's listener: seconds a connection may wait for its first byte before it is accepted. */
+    public static final ChannelOption<Integer> TCP_DEFER_ACCEPT = valueOf(VSocketChannelOption.class, "TCP_DEFER_ACCEPT");
+
+    /**
+     * {@code IP_FREEBIND} on a server channel's listener: bind an address this host does not have (yet). The
+     * option of that bare name, which {@code EpollChannelOption.IP_FREEBIND} is too.
+     */
+    public static final ChannelOption<Boolean> IP_FREEBIND = ChannelOption.valueOf("IP_FREEBIND");
+
+    /**
+     * {@code IP_TRANSPARENT} on a stream or server channel's socket (a transparent proxy; needs
+     * {@code CAP_NET_ADMIN}). The option of that bare name, which {@code EpollChannelOption.IP_TRANSPARENT} is too.
+     */
+    public static final ChannelOption<Boolean> IP_TRANSPARENT = ChannelOption.valueOf("IP_TRANSPARENT");
+
     @SuppressWarnings({"unused", "deprecation"})
     private VSocketChannelOption() {
         super(null);

@@ -25,8 +25,8 @@ public final class VSocketServerSocketChannelConfig extends DefaultChannelConfig
 
     @Override
     public Map<ChannelOption<?>, Object> getOptions() {
-        return getOptions(super.getOptions(), ChannelOption.SO_RCVBUF, ChannelOption.SO_REUSEADDR, ChannelOption.SO_BACKLOG,
-                VSocketChannelOption.SO_REUSEPORT);
+        return getOptions(getOptions(super.getOptions(), ChannelOption.SO_RCVBUF, ChannelOption.SO_REUSEADDR,
+                ChannelOption.SO_BACKLOG, VSocketChannelOption.SO_REUSEPORT), PassedSocketOption.options(true));
     }
 
     @SuppressWarnings("unchecked")
@@ -45,6 +45,10 @@ public final class VSocketServerSocketChannelConfig extends DefaultChannelConfig
         if (option == VSocketChannelOption.SO_REUSEPORT) {
             return (T) Boolean.valueOf(isReusePort());
         }
+        PassedSocketOption passed = PassedSocketOption.of(option, true);
+        if (passed != null) {
+            return (T) passed.get(channel.socket);
+        }
         return super.getOption(option);
     }
 
@@ -60,6 +64,8 @@ public final class VSocketServerSocketChannelConfig extends DefaultChannelConfig
             setBacklog((Integer) value);
         } else if (option == VSocketChannelOption.SO_REUSEPORT) {
             setReusePort((Boolean) value);
+        } else if (PassedSocketOption.of(option, true) != null) {
+            PassedSocketOption.of(option, true).set(channel.socket, value);
         } else {
             return super.setOption(option, value);
         }

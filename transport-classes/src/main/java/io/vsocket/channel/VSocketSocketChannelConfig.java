@@ -50,11 +50,11 @@ public final class VSocketSocketChannelConfig extends DefaultChannelConfig imple
 
     @Override
     public Map<ChannelOption<?>, Object> getOptions() {
-        return getOptions(super.getOptions(), SO_RCVBUF, SO_SNDBUF, TCP_NODELAY, SO_KEEPALIVE, SO_REUSEADDR,
+        return getOptions(getOptions(super.getOptions(), SO_RCVBUF, SO_SNDBUF, TCP_NODELAY, SO_KEEPALIVE, SO_REUSEADDR,
                 SO_LINGER, IP_TOS, ALLOW_HALF_CLOSURE, VSocketChannelOption.LINKS, VSocketChannelOption.RING_SIZE,
                 VSocketChannelOption.HELLO_TIMEOUT_MILLIS, VSocketChannelOption.RECEIVE_IN_PLACE,
                 VSocketChannelOption.TCP_KEEPIDLE, VSocketChannelOption.TCP_KEEPINTVL, VSocketChannelOption.TCP_KEEPCNT,
-                VSocketChannelOption.TCP_USER_TIMEOUT);
+                VSocketChannelOption.TCP_USER_TIMEOUT), PassedSocketOption.options(false));
     }
 
     @SuppressWarnings("unchecked")
@@ -101,6 +101,10 @@ public final class VSocketSocketChannelConfig extends DefaultChannelConfig imple
         if (tcp >= 0) {
             return (T) Integer.valueOf(get(LibC.IPPROTO_TCP, tcp, option.name()));
         }
+        PassedSocketOption passed = PassedSocketOption.of(option, false);
+        if (passed != null) {
+            return (T) passed.get(socket);
+        }
         return super.getOption(option);
     }
 
@@ -136,10 +140,14 @@ public final class VSocketSocketChannelConfig extends DefaultChannelConfig imple
             setReceiveInPlace((Boolean) value);
         } else {
             int tcp = tcpOption(option);
-            if (tcp < 0) {
+            PassedSocketOption passed = PassedSocketOption.of(option, false);
+            if (tcp >= 0) {
+                set(LibC.IPPROTO_TCP, tcp, (Integer) value, option.name());
+            } else if (passed != null) {
+                passed.set(socket, value);
+            } else {
                 return super.setOption(option, value);
             }
-            set(LibC.IPPROTO_TCP, tcp, (Integer) value, option.name());
         }
         return true;
     }

@@ -86,6 +86,13 @@ public final class LibC {
     public static final int TCP_KEEPINTVL = 5;
     public static final int TCP_KEEPCNT = 6;
     public static final int TCP_USER_TIMEOUT = 18;
+    public static final int TCP_CORK = 3;
+    public static final int TCP_DEFER_ACCEPT = 9;
+    public static final int TCP_QUICKACK = 12;
+    public static final int TCP_FASTOPEN = 23;
+    public static final int TCP_NOTSENT_LOWAT = 25;
+    public static final int IP_FREEBIND = 15;
+    public static final int IP_TRANSPARENT = 19;
     public static final int TCP_SAVE_SYN = 27;
     public static final int TCP_SAVED_SYN = 28;
     public static final int SHUT_RD = 0;
