@@ -915,9 +915,11 @@ public final class ShmUpgradeLink implements ConnectionLink {
             ring.readInterest(wanted);
         }
         if (!readsOnRing) {
-            // (A client keeps reading for the offer; a socket at its end waiting to be told from a death waits
-            // for its timer.)
-            tcp.readInterest((wanted || offerBytes != null) && tcpEndedAt == 0);
+            if (tcpEndedAt == 0) {
+                tcp.readInterest(wanted || offerBytes != null); // (a client keeps reading for the offer)
+            } else if (wanted) {
+                awaitDeathOrNot(); // a socket at its end, not yet told from a death: its timer reads again
+            }
         }
         if (wanted) {
             readHeldLater();

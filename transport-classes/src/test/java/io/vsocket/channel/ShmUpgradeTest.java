@@ -515,6 +515,23 @@ class ShmUpgradeTest {
         assertNull(error, "the server read a clean end");
     }
 
+    /**
+     * The same, the server's channel reading only when its application asks, well after the client's end: its
+     * reads still find the end (the socket, unwatched while the end waits to be told from a death, is read
+     * again on the application's request), and a dead client's reset.
+     */
+    @Test
+    void anApplicationThatReadsLateStillFindsTheEndOrTheDeathOfAClientBeforeItsMove() throws Exception {
+        // (Alive through the server's read, and the wait for its doorbell that read begins.)
+        assertNull(dropTheLinkBeforeMoving((link, socket) -> socket.shutdownOutput(), true), "the server read a clean end");
+        Throwable error = dropTheLinkBeforeMoving((link, socket) -> {
+            link.close();
+            socket.close();
+        }, true);
+        assertTrue(error instanceof IOException && error.getMessage().startsWith("Connection reset by peer: "),
+                "the server's error: " + error);
+    }
+
     /** What a hostile same-host client does with its link and its socket once the server's reply lies in the ring. */
     private interface Ending {
         void end(ShmLink link, Socket socket) throws Exception;
@@ -526,16 +543,29 @@ class ShmUpgradeTest {
      * when it went inactive without one.
      */
     private static Throwable dropTheLinkBeforeMoving(Ending ending) throws Exception {
+        return dropTheLinkBeforeMoving(ending, false);
+    }
+
+    /**
+     * As {@link #dropTheLinkBeforeMoving(Ending)}; {@code readLate}: the server's channel stops reading once it
+     * answered (auto-read off), and reads again only 300 ms after {@code ending}.
+     */
+    private static Throwable dropTheLinkBeforeMoving(Ending ending, boolean readLate) throws Exception {
         CompletableFuture<Throwable> serverError = new CompletableFuture<>();
+        AtomicReference<Channel> child = new AtomicReference<>();
         Channel server = server()
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
+                        child.set(ch);
                         ch.pipeline().addLast(new ChannelInboundHandlerAdapter() {
                             @Override
                             public void channelRead(ChannelHandlerContext ctx, Object msg) {
                                 ReferenceCountUtil.release(msg);
                                 ctx.writeAndFlush(Unpooled.wrappedBuffer(new byte[1000]));
+                                if (readLate) {
+                                    ctx.channel().config().setAutoRead(false);
+                                }
                             }
 
                             @Override
@@ -573,6 +603,10 @@ class ShmUpgradeTest {
                 }), "the server's reply lies in the ring");
                 assertEquals(0, in.available(), "nothing of the server's unread in the socket");
                 ending.end(link, s);
+                if (readLate) {
+                    Thread.sleep(300);
+                    child.get().read(); // (a hang-up may have been read already, as epoll reads one, auto-read or not)
+                }
                 return serverError.get(10, TimeUnit.SECONDS);
             } finally {
                 link.close();
