@@ -278,14 +278,9 @@ final class ShmDatagramPath implements VSocketLoopPoller {
 
     /** The name {@code to}'s rendezvous listens on, or {@link #NOT_FOUND}. */
     private static String lookFor(InetSocketAddress to) {
-        String name = listenerOf(to);
-        return name == null ? NOT_FOUND : name;
-    }
-
-    private static String listenerOf(InetSocketAddress to) {
         InetAddress address = plain(to.getAddress());
         if (!isLocal(address)) {
-            return null; // another host: nothing of it listens here (and nothing is asked)
+            return NOT_FOUND; // another host: nothing of it listens here (and nothing is asked)
         }
         String exact = nameOf(address, to.getPort());
         if (listening(exact)) {
@@ -293,7 +288,7 @@ final class ShmDatagramPath implements VSocketLoopPoller {
         }
         // A channel bound to the wildcard receives on every local address.
         String wildcard = "vsocket/udp/*:" + to.getPort();
-        return listening(wildcard) ? wildcard : null;
+        return listening(wildcard) ? wildcard : NOT_FOUND;
     }
 
     private static boolean listening(String name) {

@@ -56,6 +56,7 @@ public final class VSocketServerSocketChannelConfig extends DefaultChannelConfig
     public <T> boolean setOption(ChannelOption<T> option, T value) {
         option = OtherTransportOptions.own(option);
         validate(option, value);
+        PassedSocketOption passed = PassedSocketOption.of(option, true);
         if (option == ChannelOption.SO_RCVBUF) {
             setReceiveBufferSize((Integer) value);
         } else if (option == ChannelOption.SO_REUSEADDR) {
@@ -64,8 +65,8 @@ public final class VSocketServerSocketChannelConfig extends DefaultChannelConfig
             setBacklog((Integer) value);
         } else if (option == VSocketChannelOption.SO_REUSEPORT) {
             setReusePort((Boolean) value);
-        } else if (PassedSocketOption.of(option, true) != null) {
-            PassedSocketOption.of(option, true).set(channel.socket, value);
+        } else if (passed != null) {
+            passed.set(channel.socket, value);
         } else {
             return super.setOption(option, value);
         }

@@ -314,8 +314,13 @@ public final class ShmLink implements StreamLink {
     /** Bytes this side may still write into the peer's ring. */
     @Override
     public int credit() throws RingProtocolException {
-        sendCursor.consumed((long) LONG.getAcquire(memory, (long) tx + CONSUMER));
+        takeConsumed();
         return usableCredit();
+    }
+
+    /** Takes the peer's read cursor (checked by the send cursor). */
+    private void takeConsumed() throws RingProtocolException {
+        sendCursor.consumed((long) LONG.getAcquire(memory, (long) tx + CONSUMER));
     }
 
     /**
@@ -823,7 +828,7 @@ public final class ShmLink implements StreamLink {
 
     /** Bytes this side wrote into the peer's ring that the peer has not taken yet. */
     public int unreadByPeer() throws RingProtocolException {
-        sendCursor.consumed((long) LONG.getAcquire(memory, (long) tx + CONSUMER));
+        takeConsumed();
         return sendCursor.capacity() - sendCursor.credit();
     }
 
