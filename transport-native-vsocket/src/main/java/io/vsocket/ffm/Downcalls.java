@@ -3,9 +3,11 @@ package io.vsocket.ffm;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.StructLayout;
 import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
 
@@ -22,6 +24,21 @@ import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 public final class Downcalls {
     private static final Linker LINKER = Linker.nativeLinker();
     private static final Linker.Option CAPTURE_ERRNO = Linker.Option.captureCallState("errno");
+
+    /**
+     * The descriptors of word calls ({@link #wordCall}), by arity: every argument and the result a {@code long}. The
+     * JDK generates a stub class for each distinct descriptor it links — 7 to 12 ms in a fresh JVM, on this project's
+     * machines — and hands every later handle of an equal descriptor (and options) the same stub, in about 0.1 ms.
+     */
+    private static final FunctionDescriptor[] WORDS = new FunctionDescriptor[7];
+
+    static {
+        for (int arity = 0; arity < WORDS.length; arity++) {
+            MemoryLayout[] arguments = new MemoryLayout[arity];
+            java.util.Arrays.fill(arguments, ValueLayout.JAVA_LONG);
+            WORDS[arity] = FunctionDescriptor.of(ValueLayout.JAVA_LONG, arguments);
+        }
+    }
 
     /** The layout of the segment that receives the captured {@code errno}. */
     public static final StructLayout ERRNO_STATE_LAYOUT = Linker.Option.captureStateLayout();
@@ -61,6 +78,41 @@ public final class Downcalls {
         Linker.Option[] all = java.util.Arrays.copyOf(options, options.length + 1);
         all[options.length] = CAPTURE_ERRNO;
         return downcall(lookup, library, name, descriptor, all);
+    }
+
+    /**
+     * A handle for {@code name} linked as a <em>word call</em>: each of its {@code arity} arguments (at most 6) and its
+     * result a 64-bit integer — pointers as their addresses ({@link #address}), {@code int}s widened, an {@code int}
+     * result in the low half of the {@code long} (the caller casts it back) — with {@code errno} captured into a
+     * leading state segment when {@code captureErrno}.
+     *
+     * <p>Why: a fresh JVM links every distinct descriptor with a stub class of its own, and the calls a first
+     * connection makes had some twenty of them, most of its time beyond epoll's (the README's "A fresh JVM's
+     * first connection"); as word calls they share seven. Sound on the ABIs vsocket runs on (x86-64 System V,
+     * AArch64): the first six integer and pointer arguments travel in 64-bit registers whatever their C type, a
+     * callee reads an {@code int} parameter from the register's low half, and an {@code int} result is the low half
+     * of the result register. Not for variadic functions, floating-point values or structs passed by value.
+     */
+    public static MethodHandle wordCall(SymbolLookup lookup, String library, String name, int arity,
+                                        boolean captureErrno) {
+        return captureErrno ? downcallCapturingErrno(lookup, library, name, WORDS[arity])
+                : downcall(lookup, library, name, WORDS[arity]);
+    }
+
+    /**
+     * The address a word call ({@link #wordCall}) passes for {@code segment}, refused as the linker refuses an
+     * address argument: a heap segment, or one whose memory is freed (its arena closed). The caller keeps the
+     * segment reachable until the call returns ({@link java.lang.ref.Reference#reachabilityFence}), as the linker
+     * does for an address argument, so that an automatic arena's memory is not freed under the call.
+     */
+    public static long address(MemorySegment segment) {
+        if (!segment.isNative()) {
+            throw new IllegalArgumentException("a heap segment passed to a native call: " + segment);
+        }
+        if (!segment.scope().isAlive()) {
+            throw new IllegalStateException("Already closed: a segment whose memory was freed passed to a native call");
+        }
+        return segment.address();
     }
 
     /**

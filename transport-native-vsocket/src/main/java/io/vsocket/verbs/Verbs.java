@@ -66,7 +66,7 @@ public final class Verbs {
                         + "(load a driver, e.g. 'modprobe rdma_rxe' and 'rdma link add rxe0 type rxe netdev eth0')");
             }
             // The library's other bindings and the glue serve the verbs alone: a machine without a device never
-            // links them (about 6 ms a downcall in a fresh JVM, and the glue's copy out of the jar).
+            // links them (7-12 ms for each distinct descriptor in a fresh JVM, and the glue's copy out of the jar).
             Ibverbs.link();
             int abi = Glue.vs_glue_abi_version();
             if (abi != Glue.ABI_VERSION) {

@@ -7,8 +7,10 @@ import org.junit.jupiter.api.Test;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
+import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The libc bindings against the real kernel: eventfd wakes epoll, errno is captured. */
@@ -56,6 +58,44 @@ class LibCTest {
             assertEquals(-1, LibC.close(errno, -1));
             assertEquals(LibC.EBADF, Downcalls.errno(errno));
             assertEquals("Bad file descriptor", LibC.strerror(LibC.EBADF));
+        }
+    }
+
+    /**
+     * Every libc call is a word call (arguments and result as 64-bit integers, see Downcalls.wordCall): ints, sizes
+     * and pointers reach the C function as its prototype says, an int result comes back with its sign, and a segment
+     * the linker would refuse as an address argument is refused here too.
+     */
+    @Test
+    void wordCallsPassIntsSizesAndPointersAsTheirPrototypesSayAndRefuseWhatTheLinkerWould() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment errno = Downcalls.newErrnoState(arena);
+            MemorySegment pair = arena.allocate(JAVA_INT, 2);
+            assertEquals(0, LibC.socketpair(errno, LibC.AF_UNIX, LibC.SOCK_STREAM | LibC.SOCK_CLOEXEC, 0, pair));
+            int a = pair.getAtIndex(JAVA_INT, 0);
+            int b = pair.getAtIndex(JAVA_INT, 1);
+            try {
+                MemorySegment out = arena.allocateFrom("word calls");
+                assertEquals(out.byteSize(), LibC.write(errno, a, out, out.byteSize()));
+                MemorySegment in = arena.allocate(64);
+                assertEquals(out.byteSize(), LibC.recv(errno, b, in, in.byteSize(), LibC.MSG_DONTWAIT));
+                assertEquals("word calls", in.getString(0));
+                assertEquals(-1L, LibC.recv(errno, b, in, in.byteSize(), LibC.MSG_DONTWAIT));
+                assertEquals(LibC.EAGAIN, Downcalls.errno(errno));
+
+                assertThrows(IllegalArgumentException.class,
+                        () -> LibC.write(errno, a, MemorySegment.ofArray(new byte[8]), 8));
+                MemorySegment freed;
+                try (Arena gone = Arena.ofConfined()) {
+                    freed = gone.allocate(8);
+                }
+                assertThrows(IllegalStateException.class, () -> LibC.write(errno, a, freed, 8));
+            } finally {
+                assertEquals(0, LibC.close(errno, a));
+                assertEquals(0, LibC.close(errno, b));
+            }
+            assertEquals(-1, LibC.close(errno, Integer.MIN_VALUE));
+            assertEquals(LibC.EBADF, Downcalls.errno(errno));
         }
     }
 }

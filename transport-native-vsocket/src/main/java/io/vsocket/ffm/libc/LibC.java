@@ -7,8 +7,8 @@ import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
+import java.lang.ref.Reference;
 
-import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
@@ -198,162 +198,122 @@ public final class LibC {
     public static final int EMSGSIZE = 90;
     public static final int EHOSTUNREACH = 113;
 
-    private static final MethodHandle EPOLL_CREATE1 = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "epoll_create1", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-    private static final MethodHandle EPOLL_CTL = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "epoll_ctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
-    private static final MethodHandle EPOLL_WAIT = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "epoll_wait", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
-    private static final MethodHandle EVENTFD = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "eventfd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle READ = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
-    private static final MethodHandle WRITE = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
-    private static final MethodHandle CLOSE = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    // Every call but fcntl (variadic) is a word call (Downcalls.wordCall): arguments and result as 64-bit integers,
+    // so that the calls share seven stubs where their own descriptors needed some twenty, each 7-12 ms to make in a
+    // fresh JVM. Each wrapper below gives the C prototype, widens what it passes and narrows what it returns, and
+    // keeps each segment reachable through its call.
+    private static final MethodHandle EPOLL_CREATE1 = Downcalls.wordCall(LOOKUP, LIBRARY, "epoll_create1", 1, true);
+    private static final MethodHandle EPOLL_CTL = Downcalls.wordCall(LOOKUP, LIBRARY, "epoll_ctl", 4, true);
+    private static final MethodHandle EPOLL_WAIT = Downcalls.wordCall(LOOKUP, LIBRARY, "epoll_wait", 4, true);
+    private static final MethodHandle EVENTFD = Downcalls.wordCall(LOOKUP, LIBRARY, "eventfd", 2, true);
+    private static final MethodHandle READ = Downcalls.wordCall(LOOKUP, LIBRARY, "read", 3, true);
+    private static final MethodHandle WRITE = Downcalls.wordCall(LOOKUP, LIBRARY, "write", 3, true);
+    private static final MethodHandle CLOSE = Downcalls.wordCall(LOOKUP, LIBRARY, "close", 1, true);
     private static final MethodHandle FCNTL = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
             "fcntl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), Linker.Option.firstVariadicArg(2));
-    private static final MethodHandle SOCKET = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle SOCKETPAIR = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "socketpair", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
-    private static final MethodHandle BIND = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle LISTEN = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "listen", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle ACCEPT4 = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "accept4", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
-    private static final MethodHandle CONNECT = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "connect", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle GETSOCKOPT = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "getsockopt", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
-    private static final MethodHandle SETSOCKOPT = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "setsockopt", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle GETSOCKNAME = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "getsockname", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
-    private static final MethodHandle GETPEERNAME = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "getpeername", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
-    private static final MethodHandle SHUTDOWN = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "shutdown", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle WRITEV = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "writev", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle SEND = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "send", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
-    private static final MethodHandle RECV = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "recv", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
-    private static final MethodHandle SENDMSG = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "sendmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle RECVMSG = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "recvmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle MEMFD_CREATE = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "memfd_create", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle FTRUNCATE = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "ftruncate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG));
-    private static final MethodHandle MMAP = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "mmap", FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
-    private static final MethodHandle MUNMAP = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
-    private static final MethodHandle GETUID = Downcalls.downcall(LOOKUP, LIBRARY,
-            "getuid", FunctionDescriptor.of(JAVA_INT));
-    private static final MethodHandle GETRLIMIT = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-            "getrlimit", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
+    private static final MethodHandle SOCKET = Downcalls.wordCall(LOOKUP, LIBRARY, "socket", 3, true);
+    private static final MethodHandle SOCKETPAIR = Downcalls.wordCall(LOOKUP, LIBRARY, "socketpair", 4, true);
+    private static final MethodHandle BIND = Downcalls.wordCall(LOOKUP, LIBRARY, "bind", 3, true);
+    private static final MethodHandle LISTEN = Downcalls.wordCall(LOOKUP, LIBRARY, "listen", 2, true);
+    private static final MethodHandle ACCEPT4 = Downcalls.wordCall(LOOKUP, LIBRARY, "accept4", 4, true);
+    private static final MethodHandle CONNECT = Downcalls.wordCall(LOOKUP, LIBRARY, "connect", 3, true);
+    private static final MethodHandle GETSOCKOPT = Downcalls.wordCall(LOOKUP, LIBRARY, "getsockopt", 5, true);
+    private static final MethodHandle SETSOCKOPT = Downcalls.wordCall(LOOKUP, LIBRARY, "setsockopt", 5, true);
+    private static final MethodHandle GETSOCKNAME = Downcalls.wordCall(LOOKUP, LIBRARY, "getsockname", 3, true);
+    private static final MethodHandle GETPEERNAME = Downcalls.wordCall(LOOKUP, LIBRARY, "getpeername", 3, true);
+    private static final MethodHandle SHUTDOWN = Downcalls.wordCall(LOOKUP, LIBRARY, "shutdown", 2, true);
+    private static final MethodHandle WRITEV = Downcalls.wordCall(LOOKUP, LIBRARY, "writev", 3, true);
+    private static final MethodHandle SEND = Downcalls.wordCall(LOOKUP, LIBRARY, "send", 4, true);
+    private static final MethodHandle RECV = Downcalls.wordCall(LOOKUP, LIBRARY, "recv", 4, true);
+    private static final MethodHandle SENDMSG = Downcalls.wordCall(LOOKUP, LIBRARY, "sendmsg", 3, true);
+    private static final MethodHandle RECVMSG = Downcalls.wordCall(LOOKUP, LIBRARY, "recvmsg", 3, true);
+    private static final MethodHandle MEMFD_CREATE = Downcalls.wordCall(LOOKUP, LIBRARY, "memfd_create", 2, true);
+    private static final MethodHandle FTRUNCATE = Downcalls.wordCall(LOOKUP, LIBRARY, "ftruncate", 2, true);
+    private static final MethodHandle MMAP = Downcalls.wordCall(LOOKUP, LIBRARY, "mmap", 6, true);
+    private static final MethodHandle MUNMAP = Downcalls.wordCall(LOOKUP, LIBRARY, "munmap", 2, true);
+    private static final MethodHandle GETUID = Downcalls.wordCall(LOOKUP, LIBRARY, "getuid", 0, false);
+    private static final MethodHandle GETRLIMIT = Downcalls.wordCall(LOOKUP, LIBRARY, "getrlimit", 2, true);
+    private static final MethodHandle SENDTO = Downcalls.wordCall(LOOKUP, LIBRARY, "sendto", 6, true);
+    private static final MethodHandle RECVFROM = Downcalls.wordCall(LOOKUP, LIBRARY, "recvfrom", 6, true);
+    private static final MethodHandle SENDMMSG = Downcalls.wordCall(LOOKUP, LIBRARY, "sendmmsg", 4, true);
+    // off_t is 64 bits on x86_64 (glibc's sendfile there is sendfile64)
+    private static final MethodHandle SENDFILE = Downcalls.wordCall(LOOKUP, LIBRARY, "sendfile", 4, true);
+    private static final MethodHandle SOCKATMARK = Downcalls.wordCall(LOOKUP, LIBRARY, "sockatmark", 1, true);
+    private static final MethodHandle LSEEK = Downcalls.wordCall(LOOKUP, LIBRARY, "lseek", 3, true);
+    private static final MethodHandle MADVISE = Downcalls.wordCall(LOOKUP, LIBRARY, "madvise", 3, true);
 
-    // Calls a stream application may never make (datagrams, files, the urgent mark, errors' text, ...), each
-    // linked on its first use by a holder class of its own rather than with the rest as this class loads:
-    // a downcall's linking costs about 6 ms in a fresh JVM, most of the time its first connection takes
-    // beyond epoll's. The holder's field is as constant to the JIT as the others.
-    private static final class Sendto {
-        static final MethodHandle HANDLE = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-                "sendto", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
-    }
-
-    private static final class Recvfrom {
-        static final MethodHandle HANDLE = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-                "recvfrom", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS));
-    }
-
-    private static final class Sendmmsg {
-        static final MethodHandle HANDLE = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-                "sendmmsg", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
-    }
-
-    private static final class Sendfile { // off_t is 64 bits on x86_64 (glibc's sendfile there is sendfile64)
-        static final MethodHandle HANDLE = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-                "sendfile", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG));
-    }
-
-    private static final class Sockatmark {
-        static final MethodHandle HANDLE = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-                "sockatmark", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-    }
-
-    private static final class Lseek {
-        static final MethodHandle HANDLE = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-                "lseek", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT));
-    }
-
-    private static final class Madvise {
-        static final MethodHandle HANDLE = Downcalls.downcallCapturingErrno(LOOKUP, LIBRARY,
-                "madvise", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
-    }
-
+    // strerror alone is linked on its first use (by a holder class, as constant to the JIT as a field): it is the
+    // one call here without errno capture beside getuid, so its descriptor is the only one no other call shares.
     private static final class Strerror {
-        static final MethodHandle HANDLE = Downcalls.downcall(LOOKUP, LIBRARY,
-                "strerror", FunctionDescriptor.of(ADDRESS, JAVA_INT));
+        static final MethodHandle HANDLE = Downcalls.wordCall(LOOKUP, LIBRARY, "strerror", 1, false);
     }
 
+    /** {@code int epoll_create1(int flags)}. */
     public static int epoll_create1(MemorySegment errno, int flags) {
         try {
-            return (int) EPOLL_CREATE1.invokeExact(errno, flags);
+            return (int) (long) EPOLL_CREATE1.invokeExact(errno, (long) flags);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }
     }
 
+    /** {@code int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)}. */
     public static int epoll_ctl(MemorySegment errno, int epfd, int op, int fd, MemorySegment event) {
         try {
-            return (int) EPOLL_CTL.invokeExact(errno, epfd, op, fd, event);
+            return (int) (long) EPOLL_CTL.invokeExact(errno, (long) epfd, (long) op, (long) fd, Downcalls.address(event));
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
+        } finally {
+            Reference.reachabilityFence(event);
         }
     }
 
+    /** {@code int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)}. */
     public static int epoll_wait(MemorySegment errno, int epfd, MemorySegment events, int maxEvents, int timeoutMillis) {
         try {
-            return (int) EPOLL_WAIT.invokeExact(errno, epfd, events, maxEvents, timeoutMillis);
+            return (int) (long) EPOLL_WAIT.invokeExact(errno, (long) epfd, Downcalls.address(events), (long) maxEvents, (long) timeoutMillis);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
+        } finally {
+            Reference.reachabilityFence(events);
         }
     }
 
+    /** {@code int eventfd(unsigned int initval, int flags)}. */
     public static int eventfd(MemorySegment errno, int initval, int flags) {
         try {
-            return (int) EVENTFD.invokeExact(errno, initval, flags);
+            return (int) (long) EVENTFD.invokeExact(errno, (long) initval, (long) flags);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }
     }
 
+    /** {@code ssize_t read(int fd, void *buf, size_t count)}. */
     public static long read(MemorySegment errno, int fd, MemorySegment buf, long count) {
         try {
-            return (long) READ.invokeExact(errno, fd, buf, count);
+            return (long) READ.invokeExact(errno, (long) fd, Downcalls.address(buf), count);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
+        } finally {
+            Reference.reachabilityFence(buf);
         }
     }
 
+    /** {@code ssize_t write(int fd, const void *buf, size_t count)}. */
     public static long write(MemorySegment errno, int fd, MemorySegment buf, long count) {
         try {
-            return (long) WRITE.invokeExact(errno, fd, buf, count);
+            return (long) WRITE.invokeExact(errno, (long) fd, Downcalls.address(buf), count);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
+        } finally {
+            Reference.reachabilityFence(buf);
         }
     }
 
+    /** {@code int close(int fd)}. */
     public static int close(MemorySegment errno, int fd) {
         try {
-            return (int) CLOSE.invokeExact(errno, fd);
+            return (int) (long) CLOSE.invokeExact(errno, (long) fd);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }
@@ -371,7 +331,7 @@ public final class LibC {
     /** {@code int socket(int domain, int type, int protocol)}. */
     public static int socket(MemorySegment errno, int domain, int type, int protocol) {
         try {
-            return (int) SOCKET.invokeExact(errno, domain, type, protocol);
+            return (int) (long) SOCKET.invokeExact(errno, (long) domain, (long) type, (long) protocol);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }
@@ -380,25 +340,29 @@ public final class LibC {
     /** {@code int socketpair(int domain, int type, int protocol, int sv[2])}. */
     public static int socketpair(MemorySegment errno, int domain, int type, int protocol, MemorySegment fds) {
         try {
-            return (int) SOCKETPAIR.invokeExact(errno, domain, type, protocol, fds);
+            return (int) (long) SOCKETPAIR.invokeExact(errno, (long) domain, (long) type, (long) protocol, Downcalls.address(fds));
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
+        } finally {
+            Reference.reachabilityFence(fds);
         }
     }
 
     /** {@code int bind(int fd, const struct sockaddr *addr, socklen_t len)}. */
     public static int bind(MemorySegment errno, int fd, MemorySegment addr, int addrLen) {
         try {
-            return (int) BIND.invokeExact(errno, fd, addr, addrLen);
+            return (int) (long) BIND.invokeExact(errno, (long) fd, Downcalls.address(addr), (long) addrLen);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
+        } finally {
+            Reference.reachabilityFence(addr);
         }
     }
 
     /** {@code int listen(int fd, int backlog)}. */
     public static int listen(MemorySegment errno, int fd, int backlog) {
         try {
-            return (int) LISTEN.invokeExact(errno, fd, backlog);
+            return (int) (long) LISTEN.invokeExact(errno, (long) fd, (long) backlog);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }
@@ -407,61 +371,77 @@ public final class LibC {
     /** {@code int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)}. */
     public static int accept4(MemorySegment errno, int fd, MemorySegment addr, MemorySegment addrLen, int flags) {
         try {
-            return (int) ACCEPT4.invokeExact(errno, fd, addr, addrLen, flags);
+            return (int) (long) ACCEPT4.invokeExact(errno, (long) fd, Downcalls.address(addr), Downcalls.address(addrLen), (long) flags);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
+        } finally {
+            Reference.reachabilityFence(addr);
+            Reference.reachabilityFence(addrLen);
         }
     }
 
     /** {@code int connect(int fd, const struct sockaddr *addr, socklen_t len)}. */
     public static int connect(MemorySegment errno, int fd, MemorySegment addr, int addrLen) {
         try {
-            return (int) CONNECT.invokeExact(errno, fd, addr, addrLen);
+            return (int) (long) CONNECT.invokeExact(errno, (long) fd, Downcalls.address(addr), (long) addrLen);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
+        } finally {
+            Reference.reachabilityFence(addr);
         }
     }
 
     /** {@code int getsockopt(int fd, int level, int name, void *value, socklen_t *len)}. */
     public static int getsockopt(MemorySegment errno, int fd, int level, int name, MemorySegment value, MemorySegment valueLen) {
         try {
-            return (int) GETSOCKOPT.invokeExact(errno, fd, level, name, value, valueLen);
+            return (int) (long) GETSOCKOPT.invokeExact(errno, (long) fd, (long) level, (long) name, Downcalls.address(value), Downcalls.address(valueLen));
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
+        } finally {
+            Reference.reachabilityFence(value);
+            Reference.reachabilityFence(valueLen);
         }
     }
 
     /** {@code int setsockopt(int fd, int level, int name, const void *value, socklen_t len)}. */
     public static int setsockopt(MemorySegment errno, int fd, int level, int name, MemorySegment value, int valueLen) {
         try {
-            return (int) SETSOCKOPT.invokeExact(errno, fd, level, name, value, valueLen);
+            return (int) (long) SETSOCKOPT.invokeExact(errno, (long) fd, (long) level, (long) name, Downcalls.address(value), (long) valueLen);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
+        } finally {
+            Reference.reachabilityFence(value);
         }
     }
 
     /** {@code int getsockname(int fd, struct sockaddr *addr, socklen_t *len)}. */
     public static int getsockname(MemorySegment errno, int fd, MemorySegment addr, MemorySegment addrLen) {
         try {
-            return (int) GETSOCKNAME.invokeExact(errno, fd, addr, addrLen);
+            return (int) (long) GETSOCKNAME.invokeExact(errno, (long) fd, Downcalls.address(addr), Downcalls.address(addrLen));
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
+        } finally {
+            Reference.reachabilityFence(addr);
+            Reference.reachabilityFence(addrLen);
         }
     }
 
     /** {@code int getpeername(int fd, struct sockaddr *addr, socklen_t *len)}. */
     public static int getpeername(MemorySegment errno, int fd, MemorySegment addr, MemorySegment addrLen) {
         try {
-            return (int) GETPEERNAME.invokeExact(errno, fd, addr, addrLen);
+            return (int) (long) GETPEERNAME.invokeExact(errno, (long) fd, Downcalls.address(addr), Downcalls.address(addrLen));
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
+        } finally {
+            Reference.reachabilityFence(addr);
+            Reference.reachabilityFence(addrLen);
         }
     }
 
     /** {@code int shutdown(int fd, int how)}. */
     public static int shutdown(MemorySegment errno, int fd, int how) {
         try {
-            return (int) SHUTDOWN.invokeExact(errno, fd, how);
+            return (int) (long) SHUTDOWN.invokeExact(errno, (long) fd, (long) how);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }
@@ -470,7 +450,7 @@ public final class LibC {
     /** {@code int sockatmark(int fd)}: 1 when the next in-band byte is where the pending urgent byte was sent. */
     public static int sockatmark(MemorySegment errno, int fd) {
         try {
-            return (int) Sockatmark.HANDLE.invokeExact(errno, fd);
+            return (int) (long) SOCKATMARK.invokeExact(errno, (long) fd);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }
@@ -479,71 +459,93 @@ public final class LibC {
     /** {@code ssize_t writev(int fd, const struct iovec *iov, int count)}. */
     public static long writev(MemorySegment errno, int fd, MemorySegment iov, int iovCount) {
         try {
-            return (long) WRITEV.invokeExact(errno, fd, iov, iovCount);
+            return (long) WRITEV.invokeExact(errno, (long) fd, Downcalls.address(iov), (long) iovCount);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
+        } finally {
+            Reference.reachabilityFence(iov);
         }
     }
 
     /** {@code ssize_t send(int fd, const void *buf, size_t len, int flags)}. */
     public static long send(MemorySegment errno, int fd, MemorySegment buf, long len, int flags) {
         try {
-            return (long) SEND.invokeExact(errno, fd, buf, len, flags);
+            return (long) SEND.invokeExact(errno, (long) fd, Downcalls.address(buf), len, (long) flags);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
+        } finally {
+            Reference.reachabilityFence(buf);
         }
     }
 
     /** {@code ssize_t recv(int fd, void *buf, size_t len, int flags)}. */
     public static long recv(MemorySegment errno, int fd, MemorySegment buf, long len, int flags) {
         try {
-            return (long) RECV.invokeExact(errno, fd, buf, len, flags);
+            return (long) RECV.invokeExact(errno, (long) fd, Downcalls.address(buf), len, (long) flags);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
+        } finally {
+            Reference.reachabilityFence(buf);
+        }
+    }
+
+    /** {@code ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *addr, socklen_t addrlen)}. */
+    public static long sendto(MemorySegment errno, int fd, MemorySegment buf, long len, int flags,
+            MemorySegment addr, int addrLen) {
+        try {
+            return (long) SENDTO.invokeExact(errno, (long) fd, Downcalls.address(buf), len, (long) flags, Downcalls.address(addr), (long) addrLen);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        } finally {
+            Reference.reachabilityFence(buf);
+            Reference.reachabilityFence(addr);
+        }
+    }
+
+    /** {@code ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr, socklen_t *addrlen)}. */
+    public static long recvfrom(MemorySegment errno, int fd, MemorySegment buf, long len, int flags,
+            MemorySegment addr, MemorySegment addrLen) {
+        try {
+            return (long) RECVFROM.invokeExact(errno, (long) fd, Downcalls.address(buf), len, (long) flags, Downcalls.address(addr), Downcalls.address(addrLen));
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        } finally {
+            Reference.reachabilityFence(buf);
+            Reference.reachabilityFence(addr);
+            Reference.reachabilityFence(addrLen);
+        }
+    }
+
+    /** {@code int sendmmsg(int fd, struct mmsghdr *msgvec, unsigned int vlen, int flags)}. */
+    public static int sendmmsg(MemorySegment errno, int fd, MemorySegment msgvec, int vlen, int flags) {
+        try {
+            return (int) (long) SENDMMSG.invokeExact(errno, (long) fd, Downcalls.address(msgvec), (long) vlen, (long) flags);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        } finally {
+            Reference.reachabilityFence(msgvec);
         }
     }
 
     /** {@code ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)}. */
-    public static long sendto(MemorySegment errno, int fd, MemorySegment buf, long len, int flags,
-            MemorySegment addr, int addrLen) {
-        try {
-            return (long) Sendto.HANDLE.invokeExact(errno, fd, buf, len, flags, addr, addrLen);
-        } catch (Throwable t) {
-            throw Downcalls.rethrow(t);
-        }
-    }
-
-    public static long recvfrom(MemorySegment errno, int fd, MemorySegment buf, long len, int flags,
-            MemorySegment addr, MemorySegment addrLen) {
-        try {
-            return (long) Recvfrom.HANDLE.invokeExact(errno, fd, buf, len, flags, addr, addrLen);
-        } catch (Throwable t) {
-            throw Downcalls.rethrow(t);
-        }
-    }
-
-    public static int sendmmsg(MemorySegment errno, int fd, MemorySegment msgvec, int vlen, int flags) {
-        try {
-            return (int) Sendmmsg.HANDLE.invokeExact(errno, fd, msgvec, vlen, flags);
-        } catch (Throwable t) {
-            throw Downcalls.rethrow(t);
-        }
-    }
-
     public static long sendmsg(MemorySegment errno, int fd, MemorySegment msg, int flags) {
         try {
-            return (long) SENDMSG.invokeExact(errno, fd, msg, flags);
+            return (long) SENDMSG.invokeExact(errno, (long) fd, Downcalls.address(msg), (long) flags);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
+        } finally {
+            Reference.reachabilityFence(msg);
         }
     }
 
     /** {@code ssize_t recvmsg(int fd, struct msghdr *msg, int flags)}. */
     public static long recvmsg(MemorySegment errno, int fd, MemorySegment msg, int flags) {
         try {
-            return (long) RECVMSG.invokeExact(errno, fd, msg, flags);
+            return (long) RECVMSG.invokeExact(errno, (long) fd, Downcalls.address(msg), (long) flags);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
+        } finally {
+            Reference.reachabilityFence(msg);
         }
     }
 
@@ -554,25 +556,29 @@ public final class LibC {
      */
     public static long sendfile(MemorySegment errno, int outFd, int inFd, MemorySegment offset, long count) {
         try {
-            return (long) Sendfile.HANDLE.invokeExact(errno, outFd, inFd, offset, count);
+            return (long) SENDFILE.invokeExact(errno, (long) outFd, (long) inFd, Downcalls.address(offset), count);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
+        } finally {
+            Reference.reachabilityFence(offset);
         }
     }
 
     /** {@code int memfd_create(const char *name, unsigned int flags)}; {@code name} is a NUL-terminated string. */
     public static int memfd_create(MemorySegment errno, MemorySegment name, int flags) {
         try {
-            return (int) MEMFD_CREATE.invokeExact(errno, name, flags);
+            return (int) (long) MEMFD_CREATE.invokeExact(errno, Downcalls.address(name), (long) flags);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
+        } finally {
+            Reference.reachabilityFence(name);
         }
     }
 
     /** {@code int ftruncate(int fd, off_t length)}. */
     public static int ftruncate(MemorySegment errno, int fd, long length) {
         try {
-            return (int) FTRUNCATE.invokeExact(errno, fd, length);
+            return (int) (long) FTRUNCATE.invokeExact(errno, (long) fd, length);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }
@@ -581,7 +587,7 @@ public final class LibC {
     /** {@code off_t lseek(int fd, off_t offset, int whence)}. */
     public static long lseek(MemorySegment errno, int fd, long offset, int whence) {
         try {
-            return (long) Lseek.HANDLE.invokeExact(errno, fd, offset, whence);
+            return (long) LSEEK.invokeExact(errno, (long) fd, offset, (long) whence);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }
@@ -594,43 +600,51 @@ public final class LibC {
      */
     public static MemorySegment mmap(MemorySegment errno, MemorySegment addr, long len, int prot, int flags, int fd, long off) {
         try {
-            return (MemorySegment) MMAP.invokeExact(errno, addr, len, prot, flags, fd, off);
+            return MemorySegment.ofAddress((long) MMAP.invokeExact(errno, Downcalls.address(addr), len, (long) prot, (long) flags, (long) fd, off));
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
+        } finally {
+            Reference.reachabilityFence(addr);
         }
     }
 
     /** {@code int madvise(void *addr, size_t len, int advice)}. */
     public static int madvise(MemorySegment errno, MemorySegment addr, long len, int advice) {
         try {
-            return (int) Madvise.HANDLE.invokeExact(errno, addr, len, advice);
+            return (int) (long) MADVISE.invokeExact(errno, Downcalls.address(addr), len, (long) advice);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
+        } finally {
+            Reference.reachabilityFence(addr);
         }
     }
 
     /** {@code int munmap(void *addr, size_t len)}. */
     public static int munmap(MemorySegment errno, MemorySegment addr, long len) {
         try {
-            return (int) MUNMAP.invokeExact(errno, addr, len);
+            return (int) (long) MUNMAP.invokeExact(errno, Downcalls.address(addr), len);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
+        } finally {
+            Reference.reachabilityFence(addr);
         }
     }
 
     /** {@code int getrlimit(int resource, struct rlimit *rlim)}. */
     public static int getrlimit(MemorySegment errno, int resource, MemorySegment rlim) {
         try {
-            return (int) GETRLIMIT.invokeExact(errno, resource, rlim);
+            return (int) (long) GETRLIMIT.invokeExact(errno, (long) resource, Downcalls.address(rlim));
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
+        } finally {
+            Reference.reachabilityFence(rlim);
         }
     }
 
     /** {@code uid_t getuid(void)}; it cannot fail. */
     public static int getuid() {
         try {
-            return (int) GETUID.invokeExact();
+            return (int) (long) GETUID.invokeExact();
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }
@@ -639,8 +653,8 @@ public final class LibC {
     /** The text of an errno value, as {@code strerror(3)} gives it. */
     public static String strerror(int errno) {
         try {
-            MemorySegment text = (MemorySegment) Strerror.HANDLE.invokeExact(errno);
-            return text.reinterpret(Long.MAX_VALUE).getString(0);
+            long text = (long) Strerror.HANDLE.invokeExact((long) errno);
+            return MemorySegment.ofAddress(text).reinterpret(Long.MAX_VALUE).getString(0);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }
