@@ -100,6 +100,14 @@ public final class Downcalls {
     }
 
     /**
+     * A word call ({@link #wordCall}, without {@code errno}) linked as {@link #criticalDowncall critical}: for a short,
+     * non-blocking call on the hot path. Critical word calls share stubs among themselves, by arity.
+     */
+    public static MethodHandle criticalWordCall(SymbolLookup lookup, String library, String name, int arity) {
+        return criticalDowncall(lookup, library, name, WORDS[arity]);
+    }
+
+    /**
      * The address a word call ({@link #wordCall}) passes for {@code segment}, refused as the linker refuses an
      * address argument: a heap segment, or one whose memory is freed (its arena closed). The caller keeps the
      * segment reachable until the call returns ({@link java.lang.ref.Reference#reachabilityFence}), as the linker
