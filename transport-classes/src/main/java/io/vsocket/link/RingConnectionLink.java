@@ -216,8 +216,10 @@ public abstract class RingConnectionLink implements ConnectionLink {
             if (failOver(ring.failure())) {
                 return; // the writes wait for the switch
             }
-            if (dropEmptyAtHead(in)) {
-                return; // nothing to send: epoll writes nothing for an empty buffer, whatever became of its socket
+            // Nothing to send (epoll writes nothing for an empty buffer, whatever became of its socket), or a peer
+            // that closed cleanly before the path failed (rdma: its queue pair went with it): as after its close.
+            if (peerClosed ? takenAfterPeersClose(in) : dropEmptyAtHead(in)) {
+                return;
             }
             throw linkFailure();
         }
@@ -300,17 +302,31 @@ public abstract class RingConnectionLink implements ConnectionLink {
      * of 100 such servers closed on shm, 0–2 on epoll). Its next write with bytes fails, as there. True when
      * nothing is left to fail.
      */
-    private boolean takenAfterPeersClose(ChannelOutboundBuffer in) {
+    private boolean takenAfterPeersClose(ChannelOutboundBuffer in) throws IOException {
         if (!dropEmptyAtHead(in)) {
-            if (!peerEndSeen || controlFailed || tookWriteAfterPeersClose) {
+            // A reset, read or on its way, fails them all: the control connection's (controlFailed), an rdma peer's
+            // abort, or the one a peer that closed with this side's bytes unread sends (its kernel's, over TCP).
+            if (!peerEndSeen || controlFailed || peerReset() || peerLeftBytesUnread() || tookWriteAfterPeersClose) {
                 return false;
             }
             tookWriteAfterPeersClose = true;
-            while (in.current() != null) {
-                in.remove(); // its promise succeeds, its bytes go nowhere
+            Object msg;
+            while ((msg = in.current()) != null) {
+                // Its promise succeeds and its progress is reported, as the kernel's taking it would; its bytes go nowhere.
+                in.progress(msg instanceof ByteBuf buf ? buf.readableBytes()
+                        : ((FileRegion) msg).count() - ((FileRegion) msg).transferred());
+                in.remove();
             }
         }
         return true;
+    }
+
+    /**
+     * The peer closed with bytes of this side's unread in its ring: its close then ends the link as a reset (see
+     * the close path), which may not have been read yet. Links that cannot tell say false.
+     */
+    protected boolean peerLeftBytesUnread() throws IOException {
+        return false;
     }
 
     /** Completes the empty buffers and regions at the head; true when that was all there was. */

@@ -110,9 +110,9 @@ public final class SharedArenaCloser {
     }
 
     /**
-     * Closes {@code memory}; while another thread is inside a native call given a segment of it (the
-     * arena refuses to close then), tries again for a while, and leaves it in place after that rather
-     * than pull it from under the call.
+     * Closes {@code memory}; while another thread holds its arena (the arena refuses to close then: a native
+     * call linked with an address argument does, not vsocket's own, which pass addresses), tries again for a
+     * while, and leaves it in place after that rather than pull it from under the holder.
      */
     private static void closeWhenFree(AutoCloseable memory) {
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(BUSY_RETRY_MILLIS);

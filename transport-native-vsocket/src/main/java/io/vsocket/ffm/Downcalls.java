@@ -110,8 +110,11 @@ public final class Downcalls {
     /**
      * The address a word call ({@link #wordCall}) passes for {@code segment}, refused as the linker refuses an
      * address argument: a heap segment, or one whose memory is freed (its arena closed). The caller keeps the
-     * segment reachable until the call returns ({@link java.lang.ref.Reference#reachabilityFence}), as the linker
-     * does for an address argument, so that an automatic arena's memory is not freed under the call.
+     * segment reachable until the call returns ({@link java.lang.ref.Reference#reachabilityFence}), so that an
+     * automatic arena's memory is not freed under the call. Unlike an address argument, the call does not hold
+     * the segment's arena (nor check its owner thread): a shared arena closed by another thread during the call
+     * is not refused. vsocket's memory is closed only once no call can use it (a link's, after its loop let go:
+     * {@code SharedArenaCloser}); its data path passed bare addresses before too.
      */
     public static long address(MemorySegment segment) {
         if (!segment.isNative()) {

@@ -66,7 +66,9 @@ public final class MappedRegion implements AutoCloseable {
 
     /**
      * Unmaps the pages once; later calls do nothing. Throws {@link IllegalStateException}, leaving
-     * the mapping in place, if another thread is inside a native call that was given the segment.
+     * the mapping in place, if another thread holds the segment's arena (a native call linked with an
+     * address argument does; vsocket's own calls pass addresses and hold nothing, so its owner closes it
+     * only once no call can use it).
      */
     @Override
     public void close() throws NativeIoException {

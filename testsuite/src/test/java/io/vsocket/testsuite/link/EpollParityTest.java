@@ -363,4 +363,54 @@ class EpollParityTest {
             server.close().sync();
         }
     }
+
+    /**
+     * A peer that half-closed and then closes with this side's bytes unread resets the connection (a socket's
+     * close with bytes in its receive queue does), so a write right after it fails, as one to a reset socket
+     * does, although the reset may not have been read yet: over shm the peer's close mark is there before its
+     * control connection's reset is read, and the write in between was taken (the write above, after a clean
+     * close, is). Both ends on one loop, so that the write comes in the very turn of the peer's close.
+     */
+    @ParameterizedTest
+    @EnumSource(value = VSocketLink.class, names = {"TCP", "SHM"})
+    void aWriteToAPeerThatClosedWithThisSidesBytesUnreadFails(VSocketLink link) throws Exception {
+        EventLoopGroup one = new VSocketEventLoopGroup(1);
+        try {
+            BlockingQueue<Object> events = new LinkedBlockingQueue<>();
+            BlockingQueue<Channel> accepted = new LinkedBlockingQueue<>();
+            Channel server = new ServerBootstrap().group(one).channel(VSocketServerSocketChannel.class)
+                    .childOption(VSocketChannelOption.LINKS, List.of(link))
+                    .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                    .childHandler(new ChannelInboundHandlerAdapter() {
+                        @Override
+                        public void channelActive(ChannelHandlerContext ctx) {
+                            accepted.add(ctx.channel());
+                        }
+
+                        @Override
+                        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+                            events.add(evt);
+                        }
+                    }).bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+            Channel client = new Bootstrap().group(one).channel(VSocketSocketChannel.class)
+                    .option(VSocketChannelOption.LINKS, List.of(link))
+                    .option(ChannelOption.AUTO_READ, false)
+                    .handler(new ChannelInboundHandlerAdapter())
+                    .connect(server.localAddress()).sync().channel();
+            Channel peer = accepted.poll(5, TimeUnit.SECONDS);
+            peer.writeAndFlush(Unpooled.wrappedBuffer(new byte[4096])).sync(); // the client never reads them
+            ((DuplexChannel) client).shutdownOutput().sync();
+            assertEquals(ChannelInputShutdownEvent.INSTANCE, events.poll(5, TimeUnit.SECONDS));
+
+            ChannelFuture write = one.submit(() -> {
+                client.close();
+                return peer.writeAndFlush(Unpooled.copiedBuffer("reply", StandardCharsets.US_ASCII));
+            }).get();
+            assertTrue(write.await(5, TimeUnit.SECONDS));
+            assertInstanceOf(IOException.class, write.cause(), "the write after the reset fails");
+            server.close().sync();
+        } finally {
+            one.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly();
+        }
+    }
 }

@@ -159,6 +159,11 @@ public final class ShmConnectionLink extends RingConnectionLink {
     }
 
     @Override
+    protected boolean peerLeftBytesUnread() throws IOException {
+        return shm.unreadByPeer() > 0;
+    }
+
+    @Override
     protected boolean peerLeft() {
         return shm.peerClosed();
     }

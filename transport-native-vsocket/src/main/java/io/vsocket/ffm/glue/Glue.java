@@ -222,8 +222,8 @@ public final class Glue {
         }
     }
 
-    // The benchmark's two calls, linked on their first use (a holder class each): their descriptors are their own,
-    // and every JVM that finds a device loads this class.
+    // The benchmark's two calls, linked on their first use (a holder class each): every JVM that finds a device
+    // loads this class, and vs_noop's descriptor is its own.
     private static final class Noop {
         static final MethodHandle HANDLE = Downcalls.downcall(LOOKUP, LIBRARY, "vs_noop", FunctionDescriptor.ofVoid());
     }

@@ -242,8 +242,8 @@ public final class LibC {
     private static final MethodHandle LSEEK = Downcalls.wordCall(LOOKUP, LIBRARY, "lseek", 3, true);
     private static final MethodHandle MADVISE = Downcalls.wordCall(LOOKUP, LIBRARY, "madvise", 3, true);
 
-    // strerror alone is linked on its first use (by a holder class, as constant to the JIT as a field): it is the
-    // one call here without errno capture beside getuid, so its descriptor is the only one no other call shares.
+    // strerror is linked on its first use (by a holder class, as constant to the JIT as a field): only an error's
+    // text needs it.
     private static final class Strerror {
         static final MethodHandle HANDLE = Downcalls.wordCall(LOOKUP, LIBRARY, "strerror", 1, false);
     }
