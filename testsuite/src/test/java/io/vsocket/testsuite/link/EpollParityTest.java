@@ -265,27 +265,7 @@ class EpollParityTest {
     void aCloseAfterShuttingTheInputWithThePeersBytesUnreadResetsThePeer(VSocketLink link) throws Exception {
         BlockingQueue<Object> writer = new LinkedBlockingQueue<>();
         BlockingQueue<Channel> accepted = new LinkedBlockingQueue<>();
-        Channel server = new ServerBootstrap().group(group).channel(VSocketServerSocketChannel.class)
-                .childOption(VSocketChannelOption.LINKS, List.of(link))
-                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                .childHandler(new ChannelInboundHandlerAdapter() {
-                    @Override
-                    public void channelActive(ChannelHandlerContext ctx) {
-                        accepted.add(ctx.channel());
-                    }
-
-                    @Override
-                    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-                        writer.add(cause);
-                    }
-
-                    @Override
-                    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
-                        if (evt == ChannelInputShutdownEvent.INSTANCE) {
-                            writer.add(evt);
-                        }
-                    }
-                }).bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+        Channel server = halfClosingServer(group, link, accepted, writer);
         try {
             Channel client = new Bootstrap().group(group).channel(VSocketSocketChannel.class)
                     .option(VSocketChannelOption.LINKS, List.of(link))
@@ -318,25 +298,7 @@ class EpollParityTest {
     void writesToAPeerThatClosedSucceedOnceThenFailAsASocketsDo(VSocketLink link) throws Exception {
         BlockingQueue<Object> events = new LinkedBlockingQueue<>();
         BlockingQueue<Channel> accepted = new LinkedBlockingQueue<>();
-        Channel server = new ServerBootstrap().group(group).channel(VSocketServerSocketChannel.class)
-                .childOption(VSocketChannelOption.LINKS, List.of(link))
-                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                .childHandler(new ChannelInboundHandlerAdapter() {
-                    @Override
-                    public void channelActive(ChannelHandlerContext ctx) {
-                        accepted.add(ctx.channel());
-                    }
-
-                    @Override
-                    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
-                        events.add(evt);
-                    }
-
-                    @Override
-                    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-                        events.add(cause);
-                    }
-                }).bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+        Channel server = halfClosingServer(group, link, accepted, events);
         try {
             Channel client = new Bootstrap().group(group).channel(VSocketSocketChannel.class)
                     .option(VSocketChannelOption.LINKS, List.of(link))
@@ -378,20 +340,7 @@ class EpollParityTest {
         try {
             BlockingQueue<Object> events = new LinkedBlockingQueue<>();
             BlockingQueue<Channel> accepted = new LinkedBlockingQueue<>();
-            Channel server = new ServerBootstrap().group(one).channel(VSocketServerSocketChannel.class)
-                    .childOption(VSocketChannelOption.LINKS, List.of(link))
-                    .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                    .childHandler(new ChannelInboundHandlerAdapter() {
-                        @Override
-                        public void channelActive(ChannelHandlerContext ctx) {
-                            accepted.add(ctx.channel());
-                        }
-
-                        @Override
-                        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
-                            events.add(evt);
-                        }
-                    }).bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+            Channel server = halfClosingServer(one, link, accepted, events);
             Channel client = new Bootstrap().group(one).channel(VSocketSocketChannel.class)
                     .option(VSocketChannelOption.LINKS, List.of(link))
                     .option(ChannelOption.AUTO_READ, false)
@@ -412,5 +361,34 @@ class EpollParityTest {
         } finally {
             one.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly();
         }
+    }
+
+    /**
+     * A server on {@code loops} whose accepted channels (half-closure allowed) go to {@code accepted}, and their
+     * input's end ({@link ChannelInputShutdownEvent}) and errors to {@code events}.
+     */
+    private static Channel halfClosingServer(EventLoopGroup loops, VSocketLink link, BlockingQueue<Channel> accepted,
+                                             BlockingQueue<Object> events) throws InterruptedException {
+        return new ServerBootstrap().group(loops).channel(VSocketServerSocketChannel.class)
+                .childOption(VSocketChannelOption.LINKS, List.of(link))
+                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .childHandler(new ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void channelActive(ChannelHandlerContext ctx) {
+                        accepted.add(ctx.channel());
+                    }
+
+                    @Override
+                    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+                        events.add(cause);
+                    }
+
+                    @Override
+                    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+                        if (evt == ChannelInputShutdownEvent.INSTANCE) {
+                            events.add(evt);
+                        }
+                    }
+                }).bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
     }
 }
