@@ -267,9 +267,7 @@ class EpollParityTest {
         BlockingQueue<Channel> accepted = new LinkedBlockingQueue<>();
         Channel server = halfClosingServer(group, link, accepted, writer);
         try {
-            Channel client = new Bootstrap().group(group).channel(VSocketSocketChannel.class)
-                    .option(VSocketChannelOption.LINKS, List.of(link))
-                    .handler(new ChannelInboundHandlerAdapter())
+            Channel client = Peers.vsocketClient(group, List.of(link), new ChannelInboundHandlerAdapter())
                     .connect(server.localAddress()).sync().channel();
             Channel peer = accepted.poll(5, TimeUnit.SECONDS);
             ((DuplexChannel) client).shutdownInput().sync();
@@ -300,9 +298,7 @@ class EpollParityTest {
         BlockingQueue<Channel> accepted = new LinkedBlockingQueue<>();
         Channel server = halfClosingServer(group, link, accepted, events);
         try {
-            Channel client = new Bootstrap().group(group).channel(VSocketSocketChannel.class)
-                    .option(VSocketChannelOption.LINKS, List.of(link))
-                    .handler(new ChannelInboundHandlerAdapter())
+            Channel client = Peers.vsocketClient(group, List.of(link), new ChannelInboundHandlerAdapter())
                     .connect(server.localAddress()).sync().channel();
             Channel peer = accepted.poll(5, TimeUnit.SECONDS);
             ((DuplexChannel) client).shutdownOutput().sync();
@@ -341,10 +337,8 @@ class EpollParityTest {
             BlockingQueue<Object> events = new LinkedBlockingQueue<>();
             BlockingQueue<Channel> accepted = new LinkedBlockingQueue<>();
             Channel server = halfClosingServer(one, link, accepted, events);
-            Channel client = new Bootstrap().group(one).channel(VSocketSocketChannel.class)
-                    .option(VSocketChannelOption.LINKS, List.of(link))
+            Channel client = Peers.vsocketClient(one, List.of(link), new ChannelInboundHandlerAdapter())
                     .option(ChannelOption.AUTO_READ, false)
-                    .handler(new ChannelInboundHandlerAdapter())
                     .connect(server.localAddress()).sync().channel();
             Channel peer = accepted.poll(5, TimeUnit.SECONDS);
             peer.writeAndFlush(Unpooled.wrappedBuffer(new byte[4096])).sync(); // the client never reads them
@@ -369,26 +363,24 @@ class EpollParityTest {
      */
     private static Channel halfClosingServer(EventLoopGroup loops, VSocketLink link, BlockingQueue<Channel> accepted,
                                              BlockingQueue<Object> events) throws InterruptedException {
-        return new ServerBootstrap().group(loops).channel(VSocketServerSocketChannel.class)
-                .childOption(VSocketChannelOption.LINKS, List.of(link))
-                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                .childHandler(new ChannelInboundHandlerAdapter() {
-                    @Override
-                    public void channelActive(ChannelHandlerContext ctx) {
-                        accepted.add(ctx.channel());
-                    }
+        return Peers.vsocketServer(loops, List.of(link), new ChannelInboundHandlerAdapter() {
+                @Override
+                public void channelActive(ChannelHandlerContext ctx) {
+                    accepted.add(ctx.channel());
+                }
 
-                    @Override
-                    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-                        events.add(cause);
-                    }
+                @Override
+                public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+                    events.add(cause);
+                }
 
-                    @Override
-                    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
-                        if (evt == ChannelInputShutdownEvent.INSTANCE) {
-                            events.add(evt);
-                        }
+                @Override
+                public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+                    if (evt == ChannelInputShutdownEvent.INSTANCE) {
+                        events.add(evt);
                     }
-                }).bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+                }
+            }).childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
     }
 }
