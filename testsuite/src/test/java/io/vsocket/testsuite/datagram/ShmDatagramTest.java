@@ -463,10 +463,14 @@ class ShmDatagramTest {
             waitForNoLinks(tx);
             rx = bind(at, second, new Bootstrap());
             // The gone link's look went with it: the successor is looked for, and asked, as a new peer is.
+            // "lost" went within the second the look counts, so the look may come with the third "c", and
+            // the fourth go over shm when the set-up is done before it (CI, 2026-12-07: 3 where 2 was asserted).
             askForShm(tx, at, second, "c", 200);
+            long before = onLoop(tx, tx::shmDatagramsSent);
+            assertTrue(before <= 2L, "at most the last \"c\" over shm, was " + before);
             tx.writeAndFlush(packet("d", at)).sync();
             assertEquals("d", text(second.poll(5, TimeUnit.SECONDS)));
-            assertEquals(2L, (long) onLoop(tx, tx::shmDatagramsSent), "the successor over shm again");
+            assertEquals(before + 1, (long) onLoop(tx, tx::shmDatagramsSent), "the successor over shm again");
             assertNull(second.poll(200, TimeUnit.MILLISECONDS));
         } finally {
             tx.close().sync();
