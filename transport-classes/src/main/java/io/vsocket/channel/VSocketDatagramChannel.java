@@ -211,6 +211,15 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
         return shm != null ? shm.received() : 0;
     }
 
+    /**
+     * Whether a datagram written to {@code to} now goes over a shm link: the peer on this host confirmed
+     * one (read on the channel's loop; until then datagrams to it go over UD or UDP).
+     */
+    public boolean sendsOverShmTo(InetSocketAddress to) {
+        ShmDatagramPath shm = paths.shm();
+        return shm != null && shm.linkTo(to) != null;
+    }
+
     /** The shm links this channel has open (read on the channel's loop). */
     public int shmLinks() {
         ShmDatagramPath shm = paths.shm();
