@@ -216,6 +216,10 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
      * one (read on the channel's loop; until then datagrams to it go over UD or UDP).
      */
     public boolean sendsOverShmTo(InetSocketAddress to) {
+        if (!eventLoop().inEventLoop()) {
+            // (It reads the link's confirmation and a peer's close as a send does: the loop's state.)
+            throw new IllegalStateException("sendsOverShmTo is called on the channel's event loop");
+        }
         ShmDatagramPath shm = paths.shm();
         return shm != null && shm.linkTo(to) != null;
     }

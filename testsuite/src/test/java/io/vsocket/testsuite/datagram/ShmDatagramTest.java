@@ -43,6 +43,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -119,6 +120,7 @@ class ShmDatagramTest {
             // server's echoes too (it has no link to the client yet).
             askForShm(client, to, echoed, "first");
             awaitShmTo(server, client.localAddress()); // the echoes' way: the client's link, or one of the server's
+            assertThrows(IllegalStateException.class, () -> client.sendsOverShmTo(to), "asked off the loop");
             for (int i = 0; i < 200; i++) {
                 client.write(packet("d" + i, to));
                 if (i % 16 == 15) {
@@ -351,7 +353,7 @@ class ShmDatagramTest {
                 plain.receive(in);
                 assertEquals("p" + i, new String(in.getData(), 0, in.getLength(), StandardCharsets.US_ASCII));
             }
-            org.junit.jupiter.api.Assertions.assertThrows(java.net.SocketTimeoutException.class, () -> plain.receive(in),
+            assertThrows(java.net.SocketTimeoutException.class, () -> plain.receive(in),
                     "nothing but the application's datagrams");
             assertEquals(0L, (long) onLoop(tx, tx::shmDatagramsSent));
         } finally {
