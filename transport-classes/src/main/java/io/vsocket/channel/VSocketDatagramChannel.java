@@ -218,7 +218,7 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
     public boolean sendsOverShmTo(InetSocketAddress to) {
         if (!eventLoop().inEventLoop()) {
             // (It reads the link's confirmation and a peer's close as a send does: the loop's state.)
-            throw new IllegalStateException("sendsOverShmTo is called on the channel's event loop");
+            throw new IllegalStateException("sendsOverShmTo must be called on the channel's event loop");
         }
         ShmDatagramPath shm = paths.shm();
         return shm != null && shm.linkTo(to) != null;
