@@ -1,5 +1,8 @@
 package io.vsocket.microbench;
 
+import com.google.common.util.concurrent.Futures;
+import com.google.common.util.concurrent.ListenableFuture;
+import com.google.common.util.concurrent.MoreExecutors;
 import io.grpc.CallOptions;
 import io.grpc.ManagedChannel;
 import io.grpc.MethodDescriptor;
@@ -24,6 +27,7 @@ import io.vsocket.channel.VSocketSocketChannel;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisURI;
 import io.lettuce.core.api.StatefulRedisConnection;
+import io.lettuce.core.api.async.RedisAsyncCommands;
 import io.lettuce.core.api.sync.RedisCommands;
 import io.lettuce.core.codec.ByteArrayCodec;
 import io.lettuce.core.codec.RedisCodec;
@@ -55,7 +59,13 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Supplier;
 
 /**
  * The application benchmark: real frameworks at their default settings, on vsocket and on Netty's
@@ -75,6 +85,13 @@ import java.util.concurrent.TimeUnit;
  *   <li>{@code redis-get}, {@code redis-set}: Lettuce's synchronous GET or SET of a 64 B value, one
  *       at a time from a plain thread, against the example Redis-protocol server (examples' {@code RedisServer}, Netty's
  *       codec-redis) on the same transport; on epoll, Lettuce's own epoll transport.
+ *   <li>{@code grpc-unary-load}, {@code http-get-load}, {@code redis-get-load}: the same servers under load, as
+ *       throughput is measured — {@link #IN_FLIGHT} requests (32) in flight at all times, each started as one
+ *       ends, on the thread that ends it: gRPC's asynchronous unary calls on one channel; Reactor Netty GETs on a
+ *       pool of as many keep-alive connections (wrk's way); Lettuce's asynchronous GETs pipelined on its one
+ *       connection; {@code http-get-load-tcp}: the GETs from a client on Reactor Netty's own (epoll) loops, as
+ *       from any client that is not vsocket, so a vsocket server serves them on its tcp link. Where the one-at-a-time scenarios measure a request's latency with the machine mostly
+ *       idle, these keep both cores busy: requests per second and CPU per request are their figures.
  *   <li>{@code redis-stock-get}, {@code redis-stock-set}: the same against a stock {@code redis-server}
  *       (started on a free loopback port for the measurement): a plain TCP peer, so vsocket's client
  *       runs on its tcp link — the case of every application whose server is not vsocket. The CPU
@@ -302,6 +319,10 @@ public final class AppComparison {
             case "http-get" -> httpGet(t, seconds);
             case "redis-get" -> redis(t, seconds, false);
             case "redis-set" -> redis(t, seconds, true);
+            case "grpc-unary-load" -> grpcUnaryLoad(t, seconds);
+            case "http-get-load" -> httpGetLoad(t, seconds, false);
+            case "http-get-load-tcp" -> httpGetLoad(t, seconds, true);
+            case "redis-get-load" -> redisLoad(t, seconds);
             case "redis-stock-get" -> stockRedis(t, seconds, false);
             case "redis-stock-set" -> stockRedis(t, seconds, true);
             default -> throw new IllegalArgumentException("unknown scenario " + scenario);
@@ -408,6 +429,25 @@ public final class AppComparison {
         }
     }
 
+    /** {@link #IN_FLIGHT} unary calls on one channel at all times, each started as one ends (on gRPC's executor). */
+    static Result grpcUnaryLoad(Transport t, double seconds) throws Exception {
+        try (Grpc grpc = Grpc.start(t)) {
+            return closedLoop("grpc-unary-load", t, seconds, () -> {
+                ListenableFuture<byte[]> call = ClientCalls.futureUnaryCall(
+                        grpc.channel().newCall(UNARY, CallOptions.DEFAULT), PAYLOAD);
+                CompletableFuture<Integer> length = new CompletableFuture<>();
+                call.addListener(() -> {
+                    try {
+                        length.complete(Futures.getDone(call).length);
+                    } catch (ExecutionException | RuntimeException e) {
+                        length.completeExceptionally(e);
+                    }
+                }, MoreExecutors.directExecutor());
+                return length;
+            });
+        }
+    }
+
     static Result grpcPingPong(Transport t, double seconds, boolean direct) throws Exception {
         try (Grpc grpc = Grpc.start(t, direct)) {
             Meter meter = new Meter();
@@ -482,6 +522,32 @@ public final class AppComparison {
         }
     }
 
+    /**
+     * {@link #IN_FLIGHT} GETs at all times, each on a keep-alive connection of its own (as wrk's connections).
+     * {@code plainClient}: the client on Reactor Netty's own default loops (epoll) whatever the server's
+     * transport, as any client that is not vsocket — so a vsocket server serves it on its tcp link.
+     */
+    static Result httpGetLoad(Transport t, double seconds, boolean plainClient) throws Exception {
+        LoopResources loops = t.loopResources("bench-" + t.name());
+        LoopResources clientLoops = plainClient ? LoopResources.create("bench-client") : loops;
+        ConnectionProvider pool = ConnectionProvider.create("bench", IN_FLIGHT);
+        DisposableServer server = HttpServer.create().host("127.0.0.1").port(0).runOn(loops)
+                .route(r -> r.get("/", (req, res) -> res.sendByteArray(Mono.just(PAYLOAD))))
+                .bindNow();
+        try {
+            HttpClient client = HttpClient.create(pool).runOn(clientLoops).host("127.0.0.1").port(server.port());
+            return closedLoop(plainClient ? "http-get-load-tcp" : "http-get-load", t, seconds,
+                    () -> client.get().uri("/").responseContent().aggregate().asByteArray().map(b -> b.length).toFuture());
+        } finally {
+            server.disposeNow();
+            pool.disposeLater().block();
+            loops.disposeLater().block();
+            if (clientLoops != loops) {
+                clientLoops.disposeLater().block();
+            }
+        }
+    }
+
     // ---- Lettuce --------------------------------------------------------------------------------
 
     /** Lettuce's synchronous GET (or SET, {@code set}) of a 64 B value, one at a time. */
@@ -531,6 +597,93 @@ public final class AppComparison {
         }
     }
 
+    /** {@link #IN_FLIGHT} asynchronous GETs pipelined on Lettuce's one connection, each sent as one ends. */
+    static Result redisLoad(Transport t, double seconds) throws Exception {
+        EventLoopGroup serverGroup = t.newGroup();
+        RedisServer server = RedisServer.start(serverGroup, t.serverChannel(), new InetSocketAddress("127.0.0.1", 0));
+        boolean vsocket = t instanceof VSocket;
+        ClientResources resources = vsocket ? VSocketLettuce.clientResources() : DefaultClientResources.create();
+        RedisURI uri = RedisURI.create("redis://127.0.0.1:" + server.address().getPort());
+        RedisClient client = vsocket ? VSocketRedisClient.create(resources, uri) : RedisClient.create(resources, uri);
+        try (StatefulRedisConnection<String, byte[]> connection = client.connect(
+                RedisCodec.of(StringCodec.UTF8, ByteArrayCodec.INSTANCE))) {
+            RedisAsyncCommands<String, byte[]> redis = connection.async();
+            connection.sync().set("key", PAYLOAD);
+            return closedLoop("redis-get-load", t, seconds, () -> redis.get("key").thenApply(b -> b.length));
+        } finally {
+            client.shutdown(Duration.ZERO, Duration.ofSeconds(5));
+            resources.shutdown(0, 5, TimeUnit.SECONDS).get();
+            server.close();
+            serverGroup.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+        }
+    }
+
+    // ---- load: many requests in flight ----------------------------------------------------------
+
+    /** Requests in flight at once in the {@code -load} scenarios ({@code -Dio.vsocket.bench.inFlight}). */
+    static final int IN_FLIGHT = Integer.getInteger("io.vsocket.bench.inFlight", 32);
+
+    /**
+     * A closed loop of {@link #IN_FLIGHT} requests: each one's end (on whatever thread the framework completes
+     * it) records its latency and starts the next, as an asynchronous client under load does. Warms up as
+     * {@link WarmUp} says, measures {@code seconds} while the loop runs on, then lets every request finish.
+     * The figures: p50 and p99 of a request's time in flight, requests per second, CPU per 10,000.
+     */
+    private static Result closedLoop(String scenario, Transport t, double seconds,
+                                     Supplier<CompletionStage<Integer>> request) throws Exception {
+        Meter meter = new Meter();
+        AtomicBoolean stop = new AtomicBoolean();
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        AtomicInteger running = new AtomicInteger(IN_FLIGHT);
+        CompletableFuture<Void> drained = new CompletableFuture<>();
+        Runnable[] next = new Runnable[1];
+        next[0] = () -> {
+            if (stop.get()) {
+                if (running.decrementAndGet() == 0) {
+                    drained.complete(null);
+                }
+                return;
+            }
+            long start = System.nanoTime();
+            request.get().whenComplete((length, error) -> {
+                if (error == null) {
+                    try {
+                        synchronized (meter) {
+                            meter.record(start, length);
+                        }
+                    } catch (RuntimeException e) {
+                        error = e;
+                    }
+                }
+                if (error != null && failure.compareAndSet(null, error)) {
+                    stop.set(true);
+                }
+                next[0].run();
+            });
+        };
+        for (int i = 0; i < IN_FLIGHT; i++) {
+            next[0].run();
+        }
+        WarmUp warm = new WarmUp();
+        while (!warm.over(System.nanoTime()) && failure.get() == null) {
+            Thread.sleep(100);
+        }
+        synchronized (meter) {
+            meter.restart();
+        }
+        Thread.sleep((long) (seconds * 1000));
+        Result result;
+        synchronized (meter) {
+            result = meter.result(scenario, t.name());
+        }
+        stop.set(true);
+        drained.get(30, TimeUnit.SECONDS);
+        if (failure.get() != null) {
+            throw new IllegalStateException(scenario + " on " + t.name() + " failed", failure.get());
+        }
+        return result;
+    }
+
     // ---- measurement ----------------------------------------------------------------------------
 
     /** Latency histogram, request count and process CPU time since the start (or restart). */
@@ -574,15 +727,20 @@ public final class AppComparison {
     }
 
     static void print(List<Result> results) {
-        System.out.printf(Locale.ROOT, "%-14s %-14s %9s %10s %10s %10s %12s %10s %10s%n", "scenario", "transport",
-                "requests", "p50 us", "p99 us", "req/s", "cpu s/10k", "p50/epoll", "cpu/epoll");
+        System.out.printf(Locale.ROOT, "%-15s %-14s %9s %10s %10s %10s %12s %10s %10s %10s%n", "scenario", "transport",
+                "requests", "p50 us", "p99 us", "req/s", "cpu s/10k", "p50/epoll", "cpu/epoll", "req/epoll");
         for (Result r : results) {
             Result epoll = results.stream().filter(e -> e.scenario().equals(r.scenario()) && e.transport().equals("epoll"))
                     .findFirst().orElse(null);
-            System.out.printf(Locale.ROOT, "%-14s %-14s %9d %10.1f %10.1f %10.0f %12.3f %10s %10s%n", r.scenario(),
+            System.out.printf(Locale.ROOT, "%-15s %-14s %9d %10.1f %10.1f %10.0f %12.3f %10s %10s %10s%n", r.scenario(),
                     r.transport(), r.requests(), r.p50Micros(), r.p99Micros(), r.requestsPerSecond(), r.cpuSecondsPer10k(),
-                    epoll == null ? "" : String.format(Locale.ROOT, "%.2f", r.p50Micros() / epoll.p50Micros()),
-                    epoll == null ? "" : String.format(Locale.ROOT, "%.2f", r.cpuSecondsPer10k() / epoll.cpuSecondsPer10k()));
+                    ratio(epoll, r.p50Micros(), epoll == null ? 0 : epoll.p50Micros()),
+                    ratio(epoll, r.cpuSecondsPer10k(), epoll == null ? 0 : epoll.cpuSecondsPer10k()),
+                    ratio(epoll, r.requestsPerSecond(), epoll == null ? 0 : epoll.requestsPerSecond()));
         }
+    }
+
+    private static String ratio(Result epoll, double value, double epollValue) {
+        return epoll == null ? "" : String.format(Locale.ROOT, "%.2f", value / epollValue);
     }
 }
