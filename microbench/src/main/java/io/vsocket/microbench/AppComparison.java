@@ -645,7 +645,13 @@ public final class AppComparison {
                 return;
             }
             long start = System.nanoTime();
-            request.get().whenComplete((length, error) -> {
+            CompletionStage<Integer> reply;
+            try {
+                reply = request.get();
+            } catch (RuntimeException e) { // a request refused at once ends the loop as a failed one does
+                reply = CompletableFuture.failedFuture(e);
+            }
+            reply.whenComplete((length, error) -> {
                 if (error == null) {
                     try {
                         synchronized (meter) {
