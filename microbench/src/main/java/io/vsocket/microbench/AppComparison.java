@@ -66,6 +66,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Supplier;
+import java.util.function.ToDoubleFunction;
 
 /**
  * The application benchmark: real frameworks at their default settings, on vsocket and on Netty's
@@ -90,8 +91,9 @@ import java.util.function.Supplier;
  *       ends, on the thread that ends it: gRPC's asynchronous unary calls on one channel; Reactor Netty GETs on a
  *       pool of as many keep-alive connections (wrk's way); Lettuce's asynchronous GETs pipelined on its one
  *       connection; {@code http-get-load-tcp}: the GETs from a client on Reactor Netty's own (epoll) loops, as
- *       from any client that is not vsocket, so a vsocket server serves them on its tcp link. Where the one-at-a-time scenarios measure a request's latency with the machine mostly
- *       idle, these keep both cores busy: requests per second and CPU per request are their figures.
+ *       from any client that is not vsocket, so a vsocket server serves them on its tcp link. Where the
+ *       one-at-a-time scenarios measure a request's latency with the machine mostly idle, these keep both cores
+ *       busy: requests per second and CPU per request are their figures.
  *   <li>{@code redis-stock-get}, {@code redis-stock-set}: the same against a stock {@code redis-server}
  *       (started on a free loopback port for the measurement): a plain TCP peer, so vsocket's client
  *       runs on its tcp link — the case of every application whose server is not vsocket. The CPU
@@ -569,13 +571,32 @@ public final class AppComparison {
         }
     }
 
+    /**
+     * Lettuce's client on {@code t}: vsocket's through the integration's {@code VSocketRedisClient}, Netty's
+     * epoll through Lettuce's own choice of native transport. Its resources go with the client.
+     */
+    private record Lettuce(ClientResources resources, RedisClient client) implements AutoCloseable {
+        static Lettuce on(Transport t, int port) {
+            boolean vsocket = t instanceof VSocket;
+            ClientResources resources = vsocket ? VSocketLettuce.clientResources() : DefaultClientResources.create();
+            RedisURI uri = RedisURI.create("redis://127.0.0.1:" + port);
+            return new Lettuce(resources,
+                    vsocket ? VSocketRedisClient.create(resources, uri) : RedisClient.create(resources, uri));
+        }
+
+        StatefulRedisConnection<String, byte[]> connect() {
+            return client.connect(RedisCodec.of(StringCodec.UTF8, ByteArrayCodec.INSTANCE));
+        }
+
+        @Override
+        public void close() throws Exception {
+            client.shutdown(Duration.ZERO, Duration.ofSeconds(5));
+            resources.shutdown(0, 5, TimeUnit.SECONDS).get();
+        }
+    }
+
     private static Result lettuce(Transport t, double seconds, boolean set, int port, String scenario) throws Exception {
-        boolean vsocket = t instanceof VSocket;
-        ClientResources resources = vsocket ? VSocketLettuce.clientResources() : DefaultClientResources.create();
-        RedisURI uri = RedisURI.create("redis://127.0.0.1:" + port);
-        RedisClient client = vsocket ? VSocketRedisClient.create(resources, uri) : RedisClient.create(resources, uri);
-        try (StatefulRedisConnection<String, byte[]> connection = client.connect(
-                RedisCodec.of(StringCodec.UTF8, ByteArrayCodec.INSTANCE))) {
+        try (Lettuce lettuce = Lettuce.on(t, port); StatefulRedisConnection<String, byte[]> connection = lettuce.connect()) {
             RedisCommands<String, byte[]> redis = connection.sync();
             redis.set("key", PAYLOAD);
             warmUp(() -> redis.get("key"));
@@ -591,9 +612,6 @@ public final class AppComparison {
                 }
             }
             return meter.result(scenario, t.name());
-        } finally {
-            client.shutdown(Duration.ZERO, Duration.ofSeconds(5));
-            resources.shutdown(0, 5, TimeUnit.SECONDS).get();
         }
     }
 
@@ -601,18 +619,12 @@ public final class AppComparison {
     static Result redisLoad(Transport t, double seconds) throws Exception {
         EventLoopGroup serverGroup = t.newGroup();
         RedisServer server = RedisServer.start(serverGroup, t.serverChannel(), new InetSocketAddress("127.0.0.1", 0));
-        boolean vsocket = t instanceof VSocket;
-        ClientResources resources = vsocket ? VSocketLettuce.clientResources() : DefaultClientResources.create();
-        RedisURI uri = RedisURI.create("redis://127.0.0.1:" + server.address().getPort());
-        RedisClient client = vsocket ? VSocketRedisClient.create(resources, uri) : RedisClient.create(resources, uri);
-        try (StatefulRedisConnection<String, byte[]> connection = client.connect(
-                RedisCodec.of(StringCodec.UTF8, ByteArrayCodec.INSTANCE))) {
+        try (Lettuce lettuce = Lettuce.on(t, server.address().getPort());
+             StatefulRedisConnection<String, byte[]> connection = lettuce.connect()) {
             RedisAsyncCommands<String, byte[]> redis = connection.async();
             connection.sync().set("key", PAYLOAD);
             return closedLoop("redis-get-load", t, seconds, () -> redis.get("key").thenApply(b -> b.length));
         } finally {
-            client.shutdown(Duration.ZERO, Duration.ofSeconds(5));
-            resources.shutdown(0, 5, TimeUnit.SECONDS).get();
             server.close();
             serverGroup.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
         }
@@ -740,13 +752,13 @@ public final class AppComparison {
                     .findFirst().orElse(null);
             System.out.printf(Locale.ROOT, "%-15s %-14s %9d %10.1f %10.1f %10.0f %12.3f %10s %10s %10s%n", r.scenario(),
                     r.transport(), r.requests(), r.p50Micros(), r.p99Micros(), r.requestsPerSecond(), r.cpuSecondsPer10k(),
-                    ratio(epoll, r.p50Micros(), epoll == null ? 0 : epoll.p50Micros()),
-                    ratio(epoll, r.cpuSecondsPer10k(), epoll == null ? 0 : epoll.cpuSecondsPer10k()),
-                    ratio(epoll, r.requestsPerSecond(), epoll == null ? 0 : epoll.requestsPerSecond()));
+                    ratio(r, epoll, Result::p50Micros), ratio(r, epoll, Result::cpuSecondsPer10k),
+                    ratio(r, epoll, Result::requestsPerSecond));
         }
     }
 
-    private static String ratio(Result epoll, double value, double epollValue) {
-        return epoll == null ? "" : String.format(Locale.ROOT, "%.2f", value / epollValue);
+    /** {@code figure} of {@code r} against epoll's in the same run, or blank without an epoll result. */
+    private static String ratio(Result r, Result epoll, ToDoubleFunction<Result> figure) {
+        return epoll == null ? "" : String.format(Locale.ROOT, "%.2f", figure.applyAsDouble(r) / figure.applyAsDouble(epoll));
     }
 }
