@@ -500,47 +500,30 @@ public final class AppComparison {
 
     // ---- Reactor Netty HTTP ---------------------------------------------------------------------
 
-    static Result httpGet(Transport t, double seconds) throws Exception {
-        LoopResources loops = t.loopResources("bench-" + t.name());
-        ConnectionProvider pool = ConnectionProvider.create("bench", 1);
-        DisposableServer server = HttpServer.create().host("127.0.0.1").port(0).runOn(loops)
-                .route(r -> r.get("/", (req, res) -> res.sendByteArray(Mono.just(PAYLOAD))))
-                .bindNow();
-        try {
-            HttpClient client = HttpClient.create(pool).runOn(loops).host("127.0.0.1").port(server.port());
-            warmUp(() -> client.get().uri("/").responseContent().aggregate().asByteArray().block());
-            Meter meter = new Meter();
-            long end = System.nanoTime() + (long) (seconds * 1e9);
-            while (System.nanoTime() < end) {
-                long start = System.nanoTime();
-                byte[] body = client.get().uri("/").responseContent().aggregate().asByteArray().block();
-                meter.record(start, body.length);
-            }
-            return meter.result("http-get", t.name());
-        } finally {
-            server.disposeNow();
-            pool.disposeLater().block();
-            loops.disposeLater().block();
-        }
-    }
-
     /**
-     * {@link #IN_FLIGHT} GETs at all times, each on a keep-alive connection of its own (as wrk's connections).
-     * {@code plainClient}: the client on Reactor Netty's own default loops (epoll) whatever the server's
-     * transport, as any client that is not vsocket — so a vsocket server serves it on its tcp link.
+     * Reactor Netty's {@code HttpServer} answering GET / with the 64 B payload and an {@code HttpClient} with a pool of
+     * {@code connections}, both on {@code t}'s loops — or the client on Reactor Netty's own default loops (epoll)
+     * where {@code plainClient}, as any client that is not vsocket, so a vsocket server serves it on its tcp link.
      */
-    static Result httpGetLoad(Transport t, double seconds, boolean plainClient) throws Exception {
-        LoopResources loops = t.loopResources("bench-" + t.name());
-        LoopResources clientLoops = plainClient ? LoopResources.create("bench-client") : loops;
-        ConnectionProvider pool = ConnectionProvider.create("bench", IN_FLIGHT);
-        DisposableServer server = HttpServer.create().host("127.0.0.1").port(0).runOn(loops)
-                .route(r -> r.get("/", (req, res) -> res.sendByteArray(Mono.just(PAYLOAD))))
-                .bindNow();
-        try {
+    private record Http(LoopResources loops, LoopResources clientLoops, ConnectionProvider pool, DisposableServer server,
+                        HttpClient client) implements AutoCloseable {
+        static Http start(Transport t, int connections, boolean plainClient) {
+            LoopResources loops = t.loopResources("bench-" + t.name());
+            LoopResources clientLoops = plainClient ? LoopResources.create("bench-client") : loops;
+            ConnectionProvider pool = ConnectionProvider.create("bench", connections);
+            DisposableServer server = HttpServer.create().host("127.0.0.1").port(0).runOn(loops)
+                    .route(r -> r.get("/", (req, res) -> res.sendByteArray(Mono.just(PAYLOAD))))
+                    .bindNow();
             HttpClient client = HttpClient.create(pool).runOn(clientLoops).host("127.0.0.1").port(server.port());
-            return closedLoop(plainClient ? "http-get-load-tcp" : "http-get-load", t, seconds,
-                    () -> client.get().uri("/").responseContent().aggregate().asByteArray().map(b -> b.length).toFuture());
-        } finally {
+            return new Http(loops, clientLoops, pool, server, client);
+        }
+
+        Mono<byte[]> get() {
+            return client.get().uri("/").responseContent().aggregate().asByteArray();
+        }
+
+        @Override
+        public void close() {
             server.disposeNow();
             pool.disposeLater().block();
             loops.disposeLater().block();
@@ -550,17 +533,56 @@ public final class AppComparison {
         }
     }
 
+    static Result httpGet(Transport t, double seconds) throws Exception {
+        try (Http http = Http.start(t, 1, false)) {
+            warmUp(() -> http.get().block());
+            Meter meter = new Meter();
+            long end = System.nanoTime() + (long) (seconds * 1e9);
+            while (System.nanoTime() < end) {
+                long start = System.nanoTime();
+                byte[] body = http.get().block();
+                meter.record(start, body.length);
+            }
+            return meter.result("http-get", t.name());
+        }
+    }
+
+    /**
+     * {@link #IN_FLIGHT} GETs at all times, each on a keep-alive connection of its own (as wrk's connections);
+     * {@code plainClient} as {@link Http#start} says.
+     */
+    static Result httpGetLoad(Transport t, double seconds, boolean plainClient) throws Exception {
+        try (Http http = Http.start(t, IN_FLIGHT, plainClient)) {
+            return closedLoop(plainClient ? "http-get-load-tcp" : "http-get-load", t, seconds,
+                    () -> http.get().map(b -> b.length).toFuture());
+        }
+    }
+
     // ---- Lettuce --------------------------------------------------------------------------------
 
     /** Lettuce's synchronous GET (or SET, {@code set}) of a 64 B value, one at a time. */
     static Result redis(Transport t, double seconds, boolean set) throws Exception {
-        EventLoopGroup serverGroup = t.newGroup();
-        RedisServer server = RedisServer.start(serverGroup, t.serverChannel(), new InetSocketAddress("127.0.0.1", 0));
-        try {
-            return lettuce(t, seconds, set, server.address().getPort(), set ? "redis-set" : "redis-get");
-        } finally {
+        try (ExampleRedis server = ExampleRedis.start(t)) {
+            return lettuce(t, seconds, set, server.port(), set ? "redis-set" : "redis-get");
+        }
+    }
+
+    /** The examples' Redis-protocol server (Netty's codec-redis) on a group of {@code t}'s own. */
+    private record ExampleRedis(EventLoopGroup group, RedisServer server) implements AutoCloseable {
+        static ExampleRedis start(Transport t) throws Exception {
+            EventLoopGroup group = t.newGroup();
+            return new ExampleRedis(group,
+                    RedisServer.start(group, t.serverChannel(), new InetSocketAddress("127.0.0.1", 0)));
+        }
+
+        int port() {
+            return server.address().getPort();
+        }
+
+        @Override
+        public void close() throws Exception {
             server.close();
-            serverGroup.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+            group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
         }
     }
 
@@ -617,16 +639,11 @@ public final class AppComparison {
 
     /** {@link #IN_FLIGHT} asynchronous GETs pipelined on Lettuce's one connection, each sent as one ends. */
     static Result redisLoad(Transport t, double seconds) throws Exception {
-        EventLoopGroup serverGroup = t.newGroup();
-        RedisServer server = RedisServer.start(serverGroup, t.serverChannel(), new InetSocketAddress("127.0.0.1", 0));
-        try (Lettuce lettuce = Lettuce.on(t, server.address().getPort());
+        try (ExampleRedis server = ExampleRedis.start(t); Lettuce lettuce = Lettuce.on(t, server.port());
              StatefulRedisConnection<String, byte[]> connection = lettuce.connect()) {
             RedisAsyncCommands<String, byte[]> redis = connection.async();
             connection.sync().set("key", PAYLOAD);
             return closedLoop("redis-get-load", t, seconds, () -> redis.get("key").thenApply(b -> b.length));
-        } finally {
-            server.close();
-            serverGroup.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
         }
     }
 
