@@ -107,7 +107,11 @@ import java.util.function.ToDoubleFunction;
  * and the medians are reported.
  */
 public final class AppComparison {
-    private static final byte[] PAYLOAD = new byte[64];
+    /**
+     * Each request's and reply's payload: 64 B, or {@code -Dio.vsocket.bench.payloadBytes} (how the larger messages
+     * applications also send compare; the scenarios' descriptions say 64 B, their default).
+     */
+    private static final byte[] PAYLOAD = new byte[Integer.getInteger("io.vsocket.bench.payloadBytes", 64)];
 
     record Result(String scenario, String transport, long requests, double p50Micros, double p99Micros,
                   double requestsPerSecond, double cpuSecondsPer10k) {
