@@ -170,6 +170,57 @@ class ReceiveInPlaceTest {
         server.close().sync();
     }
 
+    /**
+     * A pipeline that keeps what it was lent (an aggregator) gets copies after its first loan, as an epoll
+     * read would give it, so that held loans do not shrink the ring under the writer; once it releases
+     * its buffers at once again, the link lends again after {@code COPIES_AFTER_A_KEPT_LOAN} (256) reads.
+     */
+    @Test
+    void aPipelineThatKeepsItsLoansGetsCopiesUntilItReleasesThemAtOnce() throws Exception {
+        long hoarded = 4L * RING;
+        long length = 1024L * RING; // past the 256 reads that copy, whatever their size (at most 64 KiB each)
+        CompletableFuture<long[]> done = new CompletableFuture<>();
+        ChannelInboundHandlerAdapter handler = new ChannelInboundHandlerAdapter() {
+            private final List<ByteBuf> held = new ArrayList<>();
+            private long at;
+            private long inPlaceWhileHoarding = -1;
+
+            @Override
+            public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                ByteBuf buf = (ByteBuf) msg;
+                for (int i = buf.readerIndex(); i < buf.writerIndex(); i++, at++) {
+                    if (buf.getByte(i) != Peers.streamByte(11, at)) {
+                        done.completeExceptionally(new AssertionError("byte " + at + " is wrong"));
+                    }
+                }
+                long inPlace = ((VSocketSocketChannel) ctx.channel()).bytesReceivedInPlace();
+                if (inPlaceWhileHoarding < 0) {
+                    held.add(buf);
+                    if (at >= hoarded) {
+                        inPlaceWhileHoarding = inPlace;
+                        held.forEach(ByteBuf::release);
+                        held.clear();
+                    }
+                } else {
+                    buf.release();
+                }
+                if (at == length) {
+                    done.complete(new long[] {inPlaceWhileHoarding, inPlace});
+                }
+            }
+        };
+        Channel server = server(handler, true);
+        Channel client = client(server);
+        send(client, 11, length, 32 * 1024);
+        long[] inPlace = done.get(60, TimeUnit.SECONDS);
+        assertTrue(inPlace[0] > 0 && inPlace[0] <= RING / 4,
+                "one loan while the pipeline kept them, then copies: " + inPlace[0] + " bytes lent of " + hoarded);
+        assertTrue(inPlace[1] - inPlace[0] > length / 2,
+                "lent again once the pipeline released at once: " + (inPlace[1] - inPlace[0]) + " of " + length);
+        client.close().sync();
+        server.close().sync();
+    }
+
     @Test
     void buffersReleasedOnOtherThreadsInAnyOrderKeepTheStreamIntact() throws Exception {
         long length = 64L * RING;
