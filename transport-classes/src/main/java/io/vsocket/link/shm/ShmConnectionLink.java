@@ -148,29 +148,37 @@ public final class ShmConnectionLink extends RingConnectionLink {
         this.doorbellWatcher = watcher;
     }
 
-    /** Reads that copy after the pipeline kept a loan past the next read (see {@link #lend}). */
+    /** Reads that copy after the pipeline kept its loans (see {@link #lend}). */
     static final int COPIES_AFTER_A_KEPT_LOAN = 256;
     /** Reads left to copy before one lends again; the loop's thread only. */
     private int copiesLeft;
+    /** A loan was out as the last read with bytes to read began; the loop's thread only. */
+    private boolean loanOutAtLastRead;
 
     /**
      * A loan of the ring's bytes, or null (the read copies) when receive in place is off or the
-     * pipeline has lately kept what it was lent. A loan pays where the pipeline is done with it at
-     * once (a sink, a decoder that consumes what it is given); one that keeps it (an aggregator of a
-     * large message — codec-redis's bulk strings, an HTTP body — a decoder's partial frame, a framework
-     * that hands buffers to another thread) pins ring space instead, which the writer steps over lap
-     * after lap, so a message longer than what is left waits for credit. So a loan still out when the
-     * next read comes makes the next {@link #COPIES_AFTER_A_KEPT_LOAN} reads copy, as an epoll read
-     * does, before one lends again to see. Measured with Lettuce's 256 KiB SETs against the example
-     * server: lending regardless, 1.2–1.3x epoll's p50 at 1.4–1.7x its CPU; copying every read, 0.9 at
-     * 0.9; no second loan while one is out, 0.99 at 1.44 (each message's first loan still held).
+     * pipeline keeps what it is lent. A loan pays where the pipeline is done with it soon: a sink, a
+     * decoder that consumes what it is given, or one that keeps a partial frame in it until the next
+     * read merges it away (Netty's cumulator). One that keeps its loans read after read (an aggregator
+     * of a large message — codec-redis's bulk strings, an HTTP body — a framework that hands buffers to
+     * another thread) pins ring space instead, which the writer steps over lap after lap, so a message
+     * longer than what is left waits for credit. So loans out as two reads in a row begin make the next
+     * {@link #COPIES_AFTER_A_KEPT_LOAN} reads copy, as an epoll read does, before one lends again to
+     * see. Measured with Lettuce's 256 KiB SETs against the example server: lending regardless,
+     * 1.2–1.3x epoll's p50 at 1.4–1.7x its CPU; copying every read, 0.9 at 0.9.
      */
     @Override
     public ByteBuf lend(ByteBufAllocator allocator, int max) throws IOException {
         if (!config.isReceiveInPlace()) {
             return null;
         }
-        if (shm.loansOutstanding() > 0) {
+        if (shm.readable() == 0) {
+            return null; // nothing to read (a read loop's last look): says nothing of what the pipeline keeps
+        }
+        boolean loanOut = shm.loansOutstanding() > 0;
+        boolean kept = loanOut && loanOutAtLastRead;
+        loanOutAtLastRead = loanOut;
+        if (kept) {
             copiesLeft = COPIES_AFTER_A_KEPT_LOAN;
             return null;
         }
