@@ -57,6 +57,19 @@ class ReceiveInPlaceTest {
         group.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly();
     }
 
+    /**
+     * The stream position of the first of {@code buf}'s readable bytes that is not stream {@code seed}'s,
+     * those bytes standing at stream position {@code from}; -1 when all are.
+     */
+    private static long wrongByte(ByteBuf buf, long seed, long from) {
+        for (int i = 0; i < buf.readableBytes(); i++) {
+            if (buf.getByte(buf.readerIndex() + i) != Peers.streamByte(seed, from + i)) {
+                return from + i;
+            }
+        }
+        return -1;
+    }
+
     /** Keeps every buffer until {@code expected} bytes came (an aggregator's way), then checks them all. */
     private static final class Hoarder extends ChannelInboundHandlerAdapter {
         final long expected;
@@ -78,12 +91,12 @@ class ReceiveInPlaceTest {
             if (received >= expected) {
                 long at = 0;
                 for (ByteBuf b : held) {
-                    for (int i = b.readerIndex(); i < b.writerIndex(); i++, at++) {
-                        if (b.getByte(i) != Peers.streamByte(5, at)) {
-                            done.completeExceptionally(new AssertionError("byte " + at + " is wrong"));
-                            return;
-                        }
+                    long wrong = wrongByte(b, 5, at);
+                    if (wrong >= 0) {
+                        done.completeExceptionally(new AssertionError("byte " + wrong + " is wrong"));
+                        return;
                     }
+                    at += b.readableBytes();
                     b.release();
                 }
                 held.clear();
@@ -190,11 +203,11 @@ class ReceiveInPlaceTest {
             @Override
             public void channelRead(ChannelHandlerContext ctx, Object msg) {
                 ByteBuf buf = (ByteBuf) msg;
-                for (int i = buf.readerIndex(); i < buf.writerIndex(); i++, at++) {
-                    if (buf.getByte(i) != Peers.streamByte(11, at)) {
-                        done.completeExceptionally(new AssertionError("byte " + at + " is wrong"));
-                    }
+                long wrong = wrongByte(buf, 11, at);
+                if (wrong >= 0) {
+                    done.completeExceptionally(new AssertionError("byte " + wrong + " is wrong"));
                 }
+                at += buf.readableBytes();
                 long inPlace = ((VSocketSocketChannel) ctx.channel()).bytesReceivedInPlace();
                 if (inPlaceWhileAggregating < 0) {
                     held.add(buf);
@@ -242,11 +255,11 @@ class ReceiveInPlaceTest {
             @Override
             public void channelRead(ChannelHandlerContext ctx, Object msg) {
                 ByteBuf buf = (ByteBuf) msg;
-                for (int i = buf.readerIndex(); i < buf.writerIndex(); i++, at++) {
-                    if (buf.getByte(i) != Peers.streamByte(13, at)) {
-                        done.completeExceptionally(new AssertionError("byte " + at + " is wrong"));
-                    }
+                long wrong = wrongByte(buf, 13, at);
+                if (wrong >= 0) {
+                    done.completeExceptionally(new AssertionError("byte " + wrong + " is wrong"));
                 }
+                at += buf.readableBytes();
                 buf.release();
                 if (at == length / frame * frame) {
                     done.complete(new long[] {at, ((VSocketSocketChannel) ctx.channel()).bytesReceivedInPlace()});
@@ -290,11 +303,10 @@ class ReceiveInPlaceTest {
                     int n = buf.readableBytes();
                     try {
                         TimeUnit.MICROSECONDS.sleep(delayMicros);
-                        for (int i = 0; i < n; i++) {
-                            if (buf.getByte(buf.readerIndex() + i) != Peers.streamByte(9, from + i)) {
-                                done.completeExceptionally(new AssertionError("byte " + (from + i) + " is wrong"));
-                                return;
-                            }
+                        long wrong = wrongByte(buf, 9, from);
+                        if (wrong >= 0) {
+                            done.completeExceptionally(new AssertionError("byte " + wrong + " is wrong"));
+                            return;
                         }
                     } catch (InterruptedException e) {
                         done.completeExceptionally(e);

@@ -35,6 +35,8 @@ public final class ShmConnectionLink extends RingConnectionLink {
 
     /** How long an shm connection writes nothing before it returns its ring pages to the kernel. */
     public static final long IDLE_RELEASE_MILLIS = Long.getLong("io.vsocket.shmIdleReleaseMillis", 1000L);
+    /** Reads that copy after the pipeline kept its loans (see {@link #lend}). */
+    static final int COPIES_AFTER_A_KEPT_LOAN = 256;
 
     /**
      * After this long without work a link leaves its loop's turns: it parks, and its doorbell (or its
@@ -64,6 +66,11 @@ public final class ShmConnectionLink extends RingConnectionLink {
     private boolean failWaitingWritesOnPeerClose;
     /** Runs when the peer rings the doorbell (before the link polls): see {@link #onDoorbell}. */
     private Runnable doorbellWatcher;
+
+    /** Reads left to copy before one lends again; the loop's thread only. */
+    private int copiesLeft;
+    /** A loan was out as the last read with bytes to read began; the loop's thread only. */
+    private boolean loanOutAtLastRead;
 
     public ShmConnectionLink(LinkHost host, NativeSocket socket, LinkSettings config, ShmLink shm) {
         super(host, socket, config, shm);
@@ -148,13 +155,6 @@ public final class ShmConnectionLink extends RingConnectionLink {
         this.doorbellWatcher = watcher;
     }
 
-    /** Reads that copy after the pipeline kept its loans (see {@link #lend}). */
-    static final int COPIES_AFTER_A_KEPT_LOAN = 256;
-    /** Reads left to copy before one lends again; the loop's thread only. */
-    private int copiesLeft;
-    /** A loan was out as the last read with bytes to read began; the loop's thread only. */
-    private boolean loanOutAtLastRead;
-
     /**
      * A loan of the ring's bytes, or null (the read copies) when receive in place is off or the
      * pipeline keeps what it is lent. A loan pays where the pipeline is done with it soon: a sink, a
@@ -172,10 +172,12 @@ public final class ShmConnectionLink extends RingConnectionLink {
         if (!config.isReceiveInPlace()) {
             return null;
         }
-        if (shm.readable() == 0) {
-            return null; // nothing to read (a read loop's last look): says nothing of what the pipeline keeps
-        }
         boolean loanOut = shm.loansOutstanding() > 0;
+        if ((loanOut || copiesLeft > 0) && shm.readable() == 0) {
+            // Nothing to read (a read loop's last look): says nothing of what the pipeline keeps. With no
+            // loan out and no copies owed, shm.lend looks at what is readable itself.
+            return null;
+        }
         boolean kept = loanOut && loanOutAtLastRead;
         loanOutAtLastRead = loanOut;
         if (kept) {
