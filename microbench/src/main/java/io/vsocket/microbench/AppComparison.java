@@ -102,7 +102,8 @@ import java.util.function.ToDoubleFunction;
  *
  * <p>Usage: {@code AppComparison [seconds per measurement] [scenario,...] [transport,...] [rounds]};
  * transports are {@code vsocket} (default settings) and {@code epoll}, and {@code vsocket-spin0}
- * (blocks at once) where asked for. Each transport is measured {@code rounds} times (default 3), in
+ * (blocks at once), {@code vsocket-ring256k} (the shm ring's default before 1 MiB) and {@code vsocket-norestart}
+ * (shm writers go round the whole ring) where asked for. Each transport is measured {@code rounds} times (default 3), in
  * a rotating order, each round in a JVM of its own that warms the scenario up first (see {@link RoundJvm#FORK}),
  * and the medians are reported.
  */
@@ -121,6 +122,11 @@ public final class AppComparison {
     interface Transport {
         String name();
 
+        /** Options for the JVM a round of this transport runs in (a setting read when the transport's classes load). */
+        default List<String> jvmOptions() {
+            return List.of();
+        }
+
         EventLoopGroup newGroup();
 
         Class<? extends ServerChannel> serverChannel();
@@ -130,7 +136,11 @@ public final class AppComparison {
         LoopResources loopResources(String prefix);
     }
 
-    record VSocket(String name, Duration spin) implements Transport {
+    record VSocket(String name, Duration spin, List<String> jvmOptions) implements Transport {
+        VSocket(String name, Duration spin) {
+            this(name, spin, List.of());
+        }
+
         @Override
         public EventLoopGroup newGroup() {
             return spin == null ? new VSocketEventLoopGroup() : new VSocketEventLoopGroup(0, spin);
@@ -194,6 +204,12 @@ public final class AppComparison {
         int rounds = args.length > 3 ? Integer.parseInt(args[3]) : 3;
         Map<String, Transport> all = transports();
         List<Transport> transports = names.stream().map(all::get).filter(t -> t != null).toList();
+        for (Transport t : transports) {
+            if (!RoundJvm.FORK && !t.jvmOptions().isEmpty()) {
+                throw new IllegalArgumentException(t.name() + " needs JVMs of its own (" + String.join(" ", t.jvmOptions())
+                        + "): run it without -Dio.vsocket.bench.fork=false");
+            }
+        }
         List<Result> results = new ArrayList<>();
         for (String scenario : scenarios) {
             if (!RoundJvm.FORK) {
@@ -208,7 +224,7 @@ public final class AppComparison {
             for (int round = 0; round < rounds; round++) {
                 for (int i = 0; i < transports.size(); i++) {
                     Transport t = transports.get((i + round) % transports.size());
-                    Result r = RoundJvm.FORK ? fork(scenario, t.name(), seconds) : run(scenario, t, seconds);
+                    Result r = RoundJvm.FORK ? fork(scenario, t, seconds) : run(scenario, t, seconds);
                     byTransport.computeIfAbsent(t.name(), k -> new ArrayList<>()).add(r);
                     System.err.printf(Locale.ROOT, "  %s %s round %d: p50 %.1f us, cpu %.3f s/10k%n", scenario, t.name(),
                             round + 1, r.p50Micros(), r.cpuSecondsPer10k());
@@ -280,8 +296,10 @@ public final class AppComparison {
     }
 
     /** One round of {@code scenario} on {@code transport} in a JVM of its own (see {@link RoundJvm}). */
-    private static Result fork(String scenario, String transport, double seconds) throws Exception {
-        String[] f = RoundJvm.run(AppComparison.class, List.of(RoundJvm.ONE, Double.toString(seconds), scenario, transport), line -> {
+    private static Result fork(String scenario, Transport t, double seconds) throws Exception {
+        String transport = t.name();
+        String[] f = RoundJvm.run(AppComparison.class, t.jvmOptions(),
+                List.of(RoundJvm.ONE, Double.toString(seconds), scenario, transport), line -> {
             if (line.startsWith("  ")) {
                 System.err.println(line); // the child's own report
             } else if (!line.isBlank() && !line.startsWith("SLF4J")) {
@@ -297,6 +315,10 @@ public final class AppComparison {
         Map<String, Transport> all = new LinkedHashMap<>();
         all.put("vsocket", new VSocket("vsocket", null));
         all.put("vsocket-spin0", new VSocket("vsocket-spin0", Duration.ZERO));
+        // The shm ring's default before 2026-12-07 (1 MiB since), to compare the two in one run.
+        all.put("vsocket-ring256k", new VSocket("vsocket-ring256k", null, List.of("-Dio.vsocket.ringSize=262144")));
+        // Shm writers that go round the whole ring, as before lap restarts (2026-12-07).
+        all.put("vsocket-norestart", new VSocket("vsocket-norestart", null, List.of("-Dio.vsocket.shmRestartLaps=false")));
         if (Epoll.isAvailable()) {
             all.put("epoll", new NettyEpoll("epoll"));
         }

@@ -40,6 +40,12 @@ final class RoundJvm {
      * failed or printed none.
      */
     static String[] run(Class<?> main, List<String> args, Consumer<String> lines) throws IOException, InterruptedException {
+        return run(main, List.of(), args, lines);
+    }
+
+    /** As {@link #run(Class, List, Consumer)}, with {@code options} added to the child's JVM options. */
+    static String[] run(Class<?> main, List<String> options, List<String> args, Consumer<String> lines)
+            throws IOException, InterruptedException {
         List<String> command = new ArrayList<>();
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         List<String> inherited = new ArrayList<>(ManagementFactory.getRuntimeMXBean().getInputArguments());
@@ -60,6 +66,7 @@ final class RoundJvm {
         if (!own.isEmpty()) {
             command.addAll(List.of(own.split("\\s+")));
         }
+        command.addAll(options);
         command.addAll(List.of("-cp", System.getProperty("java.class.path"), main.getName()));
         command.addAll(args);
         Process child = new ProcessBuilder(command).redirectErrorStream(true).start();

@@ -20,7 +20,9 @@ public final class VSocketChannelOption<T> extends ChannelOption<T> {
 
     /**
      * Bytes in this side's receive ring (a power of two, 4 KiB to 64 MiB): what the peer may send
-     * before this side reads. Default {@link VSocketLinks#DEFAULT_RING_SIZE}.
+     * before this side reads. Unset (or set to 0), each link's default: {@link
+     * VSocketLinks#DEFAULT_SHM_RING_SIZE} (1 MiB) on shm, {@link VSocketLinks#DEFAULT_RDMA_RING_SIZE}
+     * (256 KiB) on rdma, where the ring is pinned memory; reading the option then gives 0.
      */
     public static final ChannelOption<Integer> RING_SIZE = valueOf(VSocketChannelOption.class, "VSOCKET_RING_SIZE");
 

@@ -19,12 +19,24 @@ public final class VSocketLinks {
 
     /** The system property that sets every channel's default links. */
     public static final String LINKS_PROPERTY = "io.vsocket.links";
+    /** The system property that sets the ring size of every link (both defaults below). */
+    public static final String RING_SIZE_PROPERTY = "io.vsocket.ringSize";
     /**
-     * 256 KiB per receive ring: room for a 64 KiB write to stream without stalling on credit. It is
-     * address space more than memory: pages exist only once written, and a connection idle for
-     * {@link #IDLE_RELEASE_MILLIS} gives its ring pages back (see {@code ShmLink#releaseIdleRing}).
+     * 1 MiB per shm receive ring: a message of up to a quarter ring (256 KiB) crosses in one stretch,
+     * without waiting for credit (with 256 KiB rings, 256 KiB messages went a quarter ring at a time
+     * and waited for credit, slower than epoll: the README's "Larger messages"). It is address space
+     * more than memory: pages exist only once written, and a connection idle for {@link
+     * #IDLE_RELEASE_MILLIS} gives its ring pages back (see {@code ShmLink#releaseIdleRing}), so a busy
+     * connection holds up to 1 MiB per direction, as loopback TCP's buffers grow to some MiB for a
+     * connection that moves much. {@code -Dio.vsocket.ringSize} sets it.
      */
-    public static final int DEFAULT_RING_SIZE = Integer.getInteger("io.vsocket.ringSize", 256 * 1024);
+    public static final int DEFAULT_SHM_RING_SIZE = Integer.getInteger(RING_SIZE_PROPERTY, 1024 * 1024);
+    /**
+     * 256 KiB per rdma receive ring: room for a 64 KiB write to stream without stalling on credit.
+     * Smaller than shm's: an rdma ring is registered (pinned) memory for as long as the connection
+     * lives, written or not. {@code -Dio.vsocket.ringSize} sets it.
+     */
+    public static final int DEFAULT_RDMA_RING_SIZE = Integer.getInteger(RING_SIZE_PROPERTY, 256 * 1024);
     /** Default of {@link VSocketChannelOption#RECEIVE_IN_PLACE}. */
     public static final boolean DEFAULT_RECEIVE_IN_PLACE =
             Boolean.parseBoolean(System.getProperty("io.vsocket.receiveInPlace", "true"));
@@ -32,6 +44,14 @@ public final class VSocketLinks {
     public static final long IDLE_RELEASE_MILLIS = ShmConnectionLink.IDLE_RELEASE_MILLIS;
     public static final int MIN_RING_SIZE = LinkSettings.MIN_RING_SIZE;
     public static final int MAX_RING_SIZE = LinkSettings.MAX_RING_SIZE;
+    /**
+     * The default receive ring on {@code link}: {@link #DEFAULT_RDMA_RING_SIZE} on rdma, else {@link
+     * #DEFAULT_SHM_RING_SIZE} (tcp has no ring; the hello announces shm's).
+     */
+    public static int defaultRingSize(VSocketLink link) {
+        return link == VSocketLink.RDMA ? DEFAULT_RDMA_RING_SIZE : DEFAULT_SHM_RING_SIZE;
+    }
+
     public static final int DEFAULT_HELLO_TIMEOUT_MILLIS = Integer.getInteger("io.vsocket.helloTimeoutMillis", 200);
 
     /**

@@ -36,7 +36,8 @@ public final class VSocketSocketChannelConfig extends DefaultChannelConfig imple
     private volatile boolean allowHalfClosure;
     private volatile boolean recvAllocatorSet;
     private volatile List<VSocketLink> links = VSocketLinks.defaults();
-    private volatile int ringSize = VSocketLinks.DEFAULT_RING_SIZE;
+    /** Set by the application, or 0: each link's default. */
+    private volatile int ringSize;
     private volatile int helloTimeoutMillis = VSocketLinks.DEFAULT_HELLO_TIMEOUT_MILLIS;
     private volatile boolean receiveInPlace = VSocketLinks.DEFAULT_RECEIVE_IN_PLACE;
 
@@ -283,13 +284,23 @@ public final class VSocketSocketChannelConfig extends DefaultChannelConfig imple
         return this;
     }
 
-    /** Bytes in this side's receive ring ({@link VSocketChannelOption#RING_SIZE}). */
+    /**
+     * Bytes in this side's receive ring ({@link VSocketChannelOption#RING_SIZE}) as set, or 0 where
+     * each link takes its default ({@link #getRingSize(VSocketLink)}).
+     */
     public int getRingSize() {
         return ringSize;
     }
 
+    @Override
+    public int getRingSize(VSocketLink link) {
+        int set = ringSize;
+        return set != 0 ? set : VSocketLinks.defaultRingSize(link);
+    }
+
+    /** A ring size for every link, or 0 for each link's default. */
     public VSocketSocketChannelConfig setRingSize(int ringSize) {
-        this.ringSize = LinkSettings.validateRingSize(ringSize);
+        this.ringSize = ringSize == 0 ? 0 : LinkSettings.validateRingSize(ringSize);
         return this;
     }
 

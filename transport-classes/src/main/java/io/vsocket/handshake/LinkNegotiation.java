@@ -483,7 +483,7 @@ public final class LinkNegotiation {
         }
         offered = EnumSet.noneOf(VSocketLink.class);
         offered.addAll(parts.keySet());
-        write(out -> Hello.encode(new Hello.ServerHello(token, config.getRingSize(), parts), out));
+        write(out -> Hello.encode(new Hello.ServerHello(token, config.getRingSize(VSocketLink.SHM), parts), out));
         step = Step.AWAIT_CLIENT_HELLO;
         channel.negotiationInterestChanged();
         armTimeout();
@@ -523,7 +523,7 @@ public final class LinkNegotiation {
         if (allowed.contains(VSocketLink.TCP)) {
             parts.put(VSocketLink.TCP, Hello.NO_PART);
         }
-        Hello.ServerHello offer = new Hello.ServerHello(offerToken, config.getRingSize(), parts);
+        Hello.ServerHello offer = new Hello.ServerHello(offerToken, config.getRingSize(VSocketLink.SHM), parts);
         // The link waits for the memory before the offer goes, and sends the offer before its first bytes.
         ShmUpgradeLink upgrade = shm ? ShmUpgradeLink.server(channel, socket, config, rendezvous, offerToken) : null;
         try {
@@ -773,7 +773,7 @@ public final class LinkNegotiation {
             }
             if (link == VSocketLink.TCP) {
                 chosenLink = link;
-                write(out -> Hello.encode(new Hello.ClientHello(token, VSocketLink.TCP, config.getRingSize()), out));
+                write(out -> Hello.encode(new Hello.ClientHello(token, VSocketLink.TCP, config.getRingSize(VSocketLink.SHM)), out));
                 if (marked) {
                     in.release();
                     in = Unpooled.EMPTY_BUFFER;
@@ -793,7 +793,7 @@ public final class LinkNegotiation {
             }
             chosenLink = link;
             LinkHello.Choice chosen = choice;
-            write(out -> Hello.encode(new Hello.ClientHello(token, link, config.getRingSize(),
+            write(out -> Hello.encode(new Hello.ClientHello(token, link, config.getRingSize(VSocketLink.SHM),
                     Hello.part(chosen::writeChoice)), out));
             // No timer of its own: the server speaks vsocket and will answer; the connect timeout
             // bounds the wait.
@@ -944,7 +944,7 @@ public final class LinkNegotiation {
             // side's stream, so that it does not watch for a mark that would never come.
             logger.debug("{}: a late offer the server already went past: answered with tcp", channel);
             token = offer.token();
-            write(out -> Hello.encode(new Hello.ClientHello(token, VSocketLink.TCP, config.getRingSize()), out));
+            write(out -> Hello.encode(new Hello.ClientHello(token, VSocketLink.TCP, config.getRingSize(VSocketLink.SHM)), out));
         } else {
             logger.debug("{}: dropped a late vsocket {}", channel, message.getClass().getSimpleName());
         }

@@ -766,7 +766,7 @@ public final class ShmUpgradeLink implements ConnectionLink {
     /** Client, off the loop: makes the shared memory and sends it to the server's rendezvous; null if it cannot. */
     private ShmLink makeShm() {
         try {
-            return ShmRendezvous.handOver(rendezvousName, token, config.getRingSize(), serverRing);
+            return ShmRendezvous.handOver(rendezvousName, token, config.getRingSize(VSocketLink.SHM), serverRing);
         } catch (IOException e) {
             logger.debug("{}: {}: staying on tcp", host, e.getMessage());
             return null;
@@ -831,7 +831,7 @@ public final class ShmUpgradeLink implements ConnectionLink {
     /** Server, off the loop: maps the client's memory; null if it cannot. */
     private ShmLink mapShm(int[] fds) {
         try {
-            return ShmLink.attach(fds[0], fds[1], 0, config.getRingSize());
+            return ShmLink.attach(fds[0], fds[1], 0, config.getRingSize(VSocketLink.SHM));
         } catch (IOException | RuntimeException e) {
             // Said once at INFO: under memory pressure every connection meets it (helper-64's probe: 909 lines
             // for 909 connections, each of which goes on over tcp as it should).

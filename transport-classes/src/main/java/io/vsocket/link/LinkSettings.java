@@ -15,8 +15,11 @@ public interface LinkSettings extends ChannelConfig {
     /** The links this side allows, best first. */
     List<VSocketLink> getLinks();
 
-    /** The size of this side's receive ring, in bytes. */
-    int getRingSize();
+    /**
+     * The size of this side's receive ring on {@code link} (shm or rdma), in bytes: the ring size set
+     * for the channel, else that link's default.
+     */
+    int getRingSize(VSocketLink link);
 
     /** How long the hello waits for the peer's next message. */
     int getHelloTimeoutMillis();

@@ -44,6 +44,20 @@ public final class ReceiveCursor {
         consumed += bytes;
     }
 
+    /**
+     * The peer left the rest of this lap unwritten (see {@link SendCursor#restartLap()}): with every
+     * byte read, both cursors go to the ring's start one lap on. Returns that position.
+     */
+    public long restartLap() {
+        if (readable() != 0 || position() == 0) {
+            throw new IllegalStateException("a lap restarts only with every byte read, mid-lap: " + consumed + " read, "
+                    + produced + " written, ring of " + capacity);
+        }
+        consumed += capacity - position();
+        produced = consumed;
+        return consumed;
+    }
+
     /** The peer published its producer cursor. */
     public void produced(long peerProduced) throws RingProtocolException {
         if (peerProduced == produced) {

@@ -53,6 +53,23 @@ public final class SendCursor {
         produced += bytes;
     }
 
+    /**
+     * Leaves the rest of this lap unwritten and goes on at the ring's start, in an empty ring (every
+     * byte credited) whose cursor is mid-lap: the skipped stretch counts as read, so the whole ring is
+     * credit again. Only for a reader that skips such a stretch unread (the shm link's lap restart).
+     * Returns where the skipped stretch began.
+     */
+    public long restartLap() {
+        if (credit() != capacity || position() == 0) {
+            throw new IllegalStateException("a lap restarts only in an empty ring, mid-lap: " + produced + " written, "
+                    + consumed + " credited, ring of " + capacity);
+        }
+        long at = produced;
+        produced += contiguous();
+        consumed = produced;
+        return at;
+    }
+
     /** The peer returned credit up to {@code peerConsumed}; it can only move forward, never past what was sent. */
     public void consumed(long peerConsumed) throws RingProtocolException {
         if (peerConsumed == consumed) {

@@ -61,7 +61,7 @@ public final class RdmaHello implements LinkHello {
         HelloPart.requireEnd(offerPart, "the rdma offer");
         RdmaLink link;
         try {
-            link = context(connection).newLink(connection.settings().getRingSize());
+            link = context(connection).newLink(connection.settings().getRingSize(VSocketLink.RDMA));
         } catch (RuntimeException e) {
             throw new IOException(e.getMessage(), e);
         }
@@ -94,7 +94,7 @@ public final class RdmaHello implements LinkHello {
             RdmaLink link = null;
             try {
                 LinkSettings.validateRingSize(client.ringSize());
-                link = context(connection).newLink(connection.settings().getRingSize());
+                link = context(connection).newLink(connection.settings().getRingSize(VSocketLink.RDMA));
                 link.connect(client, false);
             } catch (IOException | RuntimeException e) {
                 Resources.closeQuietly(link);

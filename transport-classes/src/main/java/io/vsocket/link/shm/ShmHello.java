@@ -58,7 +58,7 @@ public final class ShmHello implements LinkHello {
             throw new IOException(why);
         }
         ShmLink link = ShmRendezvous.handOver(offer.rendezvous(), connection.token(),
-                connection.settings().getRingSize(), serverRingSize);
+                connection.settings().getRingSize(VSocketLink.SHM), serverRingSize);
         return new ClientChoice(connection, link);
     }
 
@@ -153,7 +153,7 @@ public final class ShmHello implements LinkHello {
             descriptors = null;
             ShmLink link;
             try {
-                link = ShmLink.attach(fds[0], fds[1], clientRingSize, connection.settings().getRingSize());
+                link = ShmLink.attach(fds[0], fds[1], clientRingSize, connection.settings().getRingSize(VSocketLink.SHM));
             } catch (IOException | RuntimeException e) {
                 outcome.refused("cannot map the client's shared memory: " + e.getMessage());
                 return;

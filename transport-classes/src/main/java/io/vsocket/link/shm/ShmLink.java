@@ -38,7 +38,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * <pre>
  * page 0, per direction (client-to-server at 0, server-to-client at 256), one cache line each:
  *   +0   producer        written by the sender (store-release), read by the receiver
+ *   +8   restartedAt     written by the sender before the producer: where it last left a lap (below)
  *   +64  consumer        written by the receiver: the credit it returns
+ *   +72  takesRestarts   1: the receiver skips a lap the sender left (set as its link is made)
  *   +128 receiverParked  the receiver is about to block: the sender rings its doorbell
  *   +192 senderParked    the sender is out of credit and about to block: the receiver rings
  * page 0 at 512 + 64 * side: outputDone, set by that side when it shuts its output or closes cleanly
@@ -61,6 +63,15 @@ import java.util.concurrent.atomic.AtomicInteger;
  * <p>The receiver may hand stretches of its ring to the pipeline as they lie ({@link #lend}); see
  * {@link LoanLedger} for how the writer is kept off them (holes) while they are held.
  *
+ * <p>A writer that finds the ring empty mid-lap (every byte read and credited, nothing lent, no hole
+ * ahead) goes on at the ring's start: it writes where it leaves the lap into {@code restartedAt},
+ * then the next bytes at the start of the next lap; a reader whose cursor stands at {@code
+ * restartedAt} when the producer moves skips to that lap's start unread (the writer counts the
+ * skipped stretch as credited already). So a connection whose messages are small keeps to the first
+ * pages of its ring however large the ring, which stays in the cache and leaves the rest of the memfd
+ * unwritten; only messages that need the room touch it. A reader that does not say {@code
+ * takesRestarts} (a vsocket before this) gets no restart.
+ *
  * <p>A peer can write anything into the shared page, so every cursor read from it is checked by
  * {@link SendCursor}/{@link ReceiveCursor}, and the memfd is sealed against shrinking: a peer can
  * corrupt its own stream but not crash this process. Event-loop thread only.
@@ -69,7 +80,14 @@ public final class ShmLink implements StreamLink {
     static final int HEADER_SIZE = 4096;
     private static final int DIRECTION_STRIDE = 256;
     private static final int PRODUCER = 0;
+    private static final int RESTARTED_AT = PRODUCER + 8;
     private static final int CONSUMER = 64;
+    private static final int TAKES_RESTARTS = CONSUMER + 8;
+    /**
+     * {@code -Dio.vsocket.shmRestartLaps=false}: this side does not take lap restarts in its rings
+     * (its peers' writers then go round the whole ring, as before them).
+     */
+    private static final boolean RESTART_LAPS = !"false".equals(System.getProperty("io.vsocket.shmRestartLaps"));
     private static final int RECEIVER_PARKED = 128;
     private static final int SENDER_PARKED = 192;
     private static final int OUTPUT_DONE = 512;
@@ -121,6 +139,11 @@ public final class ShmLink implements StreamLink {
     private long txHoleStart = Long.MAX_VALUE;
     private long txHoleEnd;
     private long txLastHoleEnd;
+    /** The peer said it takes lap restarts (asked until it has). */
+    private boolean peerTakesRestarts;
+    /** Where this side last left a lap of the peer's ring, or -1; and where that lap ended. */
+    private long restartedAt = -1;
+    private long restartEnd;
 
     // Receiver side: loans and the holes announced for them.
     private final long rxHoles;
@@ -164,6 +187,12 @@ public final class ShmLink implements StreamLink {
         this.txHoles = HOLES + 4L * tx;
         this.rxHoles = HOLES + 4L * rx;
         this.ledger = new LoanLedger(receiveCursor.capacity());
+        takeRestarts(RESTART_LAPS);
+    }
+
+    /** Says whether this side skips a lap its peer leaves in this side's ring (tests take it back, as an older reader). */
+    void takeRestarts(boolean take) {
+        INT.setRelease(memory, (long) rx + TAKES_RESTARTS, take ? 1 : 0);
     }
 
     /** The size of the memfd for these rings. */
@@ -320,7 +349,44 @@ public final class ShmLink implements StreamLink {
 
     /** Takes the peer's read cursor (checked by the send cursor). */
     private void takeConsumed() throws RingProtocolException {
-        sendCursor.consumed((long) LONG.getAcquire(memory, (long) tx + CONSUMER));
+        long consumed = (long) LONG.getAcquire(memory, (long) tx + CONSUMER);
+        // A reader that has not yet skipped the lap this side left stands where it was left: it has
+        // read every byte up to that lap's end.
+        sendCursor.consumed(consumed == restartedAt ? restartEnd : consumed);
+    }
+
+    /**
+     * Before a write: where the peer has read and credited every byte (as last taken), mid-lap, with
+     * nothing of the ring lent and no hole announced in the rest of the lap, leaves the rest of the
+     * lap and goes on at the ring's start (see the class comment). The order of the looks matters:
+     * the credit, then the lending flag, then the holes announced. A reader raises the flag before it
+     * returns any credit past a loan, and announces the loan's hole before it lowers the flag: with
+     * the flag down, every hole of a loan is among those announced, and no new loan can come while
+     * nothing is unread.
+     */
+    private void restartLapIfEmpty() throws RingProtocolException {
+        if (sendCursor.position() == 0 || sendCursor.credit() != sendCursor.capacity()) {
+            return;
+        }
+        if (!peerTakesRestarts) {
+            peerTakesRestarts = (int) INT.getAcquire(memory, (long) tx + TAKES_RESTARTS) == 1;
+            if (!peerTakesRestarts) {
+                return;
+            }
+        }
+        if ((int) INT.getAcquire(memory, txHoles + HOLES_LENDING) != 0) {
+            return;
+        }
+        takeHole();
+        // Holes come in order: the next one at or past the lap's end leaves the rest of the lap free.
+        // (One at the next lap's start is stepped over there, as any other.)
+        if (txHoleStart < sendCursor.produced() + sendCursor.contiguous()) {
+            return;
+        }
+        restartedAt = sendCursor.restartLap();
+        restartEnd = sendCursor.produced();
+        // Before the producer that passes it (publish's store-release).
+        LONG.setRelease(memory, (long) tx + RESTARTED_AT, restartedAt);
     }
 
     /**
@@ -377,6 +443,9 @@ public final class ShmLink implements StreamLink {
      */
     @Override
     public int write(ByteBuf buf, int index, int length) throws RingProtocolException {
+        if (length > 0) {
+            restartLapIfEmpty(); // (the credit as the channel last asked for it)
+        }
         int done = 0;
         while (done < length) {
             int room = usableCredit();
@@ -412,7 +481,14 @@ public final class ShmLink implements StreamLink {
         while (done < length) {
             // The first stretch looks at the credit the peer returned since (the channel asks a
             // region's link for no credit figure first, as it does for a run of buffers).
-            int room = done == 0 ? credit() : usableCredit();
+            int room;
+            if (done == 0) {
+                takeConsumed();
+                restartLapIfEmpty();
+                room = usableCredit();
+            } else {
+                room = usableCredit();
+            }
             if (room == 0) {
                 break;
             }
@@ -452,7 +528,11 @@ public final class ShmLink implements StreamLink {
     /** Unread bytes in this side's ring (holes the writer stepped over are not bytes). */
     @Override
     public int readable() throws RingProtocolException {
-        receiveCursor.produced((long) LONG.getAcquire(memory, (long) rx + PRODUCER));
+        long peerProduced = (long) LONG.getAcquire(memory, (long) rx + PRODUCER);
+        if (receiveCursor.readable() == 0 && peerProduced != receiveCursor.consumed() && receiveCursor.position() != 0) {
+            followRestart();
+        }
+        receiveCursor.produced(peerProduced);
         stepOverHoles();
         int unread = receiveCursor.readable();
         if (unread == 0 || ledger.pendingHoles() == 0) {
@@ -464,6 +544,27 @@ public final class ShmLink implements StreamLink {
             throw new RingProtocolException("peer wrote into a hole: its cursor stopped inside one, at " + produced);
         }
         return (int) (unread - holes);
+    }
+
+    /**
+     * The producer moved while every byte was read, mid-lap: if the writer left the lap here (its
+     * {@code restartedAt}, read after the producer that passed it), the cursor goes to the next lap's
+     * start. The writer counts the skipped stretch as credited, so the credit to return does not grow.
+     */
+    private void followRestart() throws RingProtocolException {
+        long at = receiveCursor.consumed();
+        if ((long) LONG.get(memory, (long) rx + RESTARTED_AT) != at) {
+            return;
+        }
+        long lapEnd = at + receiveCursor.capacity() - receiveCursor.position();
+        if (ledger.lending() || ledger.nextHoleStart() < lapEnd) {
+            throw new RingProtocolException("peer left its lap at " + at + " with bytes of the ring on loan or a hole"
+                    + " before the lap's end");
+        }
+        long start = receiveCursor.restartLap();
+        if (creditReturned == at) {
+            creditReturned = start;
+        }
     }
 
     /** Steps the receive cursor over the holes the writer has passed; a writer that wrote into one broke the protocol. */

@@ -154,6 +154,8 @@ class ShmFuzzTest {
             for (long field = 0; field < 256; field += 64) {
                 at.add(direction + field);
             }
+            at.add(direction + 8); // restartedAt
+            at.add(direction + 72); // takesRestarts
         }
         for (long side = 0; side < 2; side++) {
             at.add(512 + 64 * side);

@@ -1207,4 +1207,132 @@ class ShmLinkTest {
         awaitLoansCollected(p);
         assertEquals(0, p.server().loansOutstanding(), "no view left: the stretch came back");
     }
+
+    // ---- Lap restarts: a writer that finds the ring empty mid-lap goes on at its start ----
+
+    /** Where the server's receive ring (the client writes it) starts in the shared memory. */
+    private static final long SERVER_RING = ShmLink.HEADER_SIZE;
+    /** The client-to-server direction's restartedAt and takesRestarts, per the layout comment. */
+    private static final long TO_SERVER_RESTARTED_AT = TO_SERVER + 8;
+    private static final long TO_SERVER_TAKES_RESTARTS = TO_SERVER + CONSUMER + 8;
+
+    /** The client writes {@code n} pattern bytes from {@code from} and publishes; the server reads them all and credits them. */
+    private static void roundTrip(Pair p, long from, int n) throws IOException {
+        ByteBuf src = patterned(from, n);
+        try {
+            p.client().credit();
+            assertEquals(n, p.client().write(src, 0, n));
+            p.client().publish();
+            assertEquals(n, p.server().readable(), "message at " + from);
+            ByteBuf dst = Unpooled.directBuffer(n);
+            try {
+                assertEquals(n, p.server().read(dst, 0, n));
+                dst.writerIndex(n);
+                assertPattern(dst, from, "message at " + from);
+            } finally {
+                dst.release();
+            }
+            p.server().returnCreditNow();
+        } finally {
+            src.release();
+        }
+    }
+
+    /** Whether the server's ring holds the pattern's {@code n} bytes from {@code from} at {@code offset}. */
+    private static boolean ringHolds(Pair p, long offset, long from, int n) {
+        for (int i = 0; i < n; i++) {
+            if (p.shared().get(JAVA_BYTE, SERVER_RING + offset + i) != pattern(from + i)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    @Test
+    void smallMessagesKeepToTheRingsStart() throws Exception {
+        Pair p = open(RING, RING, true);
+        assertEquals(1, p.shared().get(JAVA_INT, TO_SERVER_TAKES_RESTARTS), "the server takes restarts");
+        long from = 0;
+        for (int i = 0; i < 100; i++) {
+            int n = 50 + i % 7;
+            roundTrip(p, from, n);
+            assertTrue(ringHolds(p, 0, from, n), "message " + i + " lies at the ring's start");
+            from += n;
+        }
+        assertTrue(from > RING, "without restarts these would have gone round the ring: " + from);
+        assertEquals(RING, p.client().credit(), "every byte credited");
+    }
+
+    @Test
+    void aReaderThatDoesNotTakeRestartsGetsEveryLapWhole() throws Exception {
+        Pair p = open(RING, RING, true);
+        p.server().takeRestarts(false); // as a vsocket before restarts
+        long from = 0;
+        for (int i = 0; i < 100; i++) {
+            int n = 50 + i % 7;
+            roundTrip(p, from, n);
+            int offset = (int) (from % RING);
+            int first = Math.min(n, RING - offset);
+            assertTrue(ringHolds(p, offset, from, first) && ringHolds(p, 0, from + first, n - first),
+                    "message " + i + " lies where the last one ended");
+            from += n;
+        }
+    }
+
+    @Test
+    void aWriteAfterARestartHasTheWholeRing() throws Exception {
+        Pair p = open(RING, RING, true);
+        roundTrip(p, 0, 100);
+        roundTrip(p, 100, RING);
+        assertTrue(ringHolds(p, 0, 100, RING), "a whole ring's message at the start of the next lap");
+    }
+
+    @Test
+    void noRestartWhileBytesOfTheRingAreLent() throws Exception {
+        Pair p = openLending(LEND_RING, true);
+        ByteBuf loan = lendFrom(p, 0, 8192);
+        p.server().returnCreditNow();
+        assertEquals(LEND_RING, p.client().credit(), "every byte read and credited");
+        ByteBuf next = patterned(8192, 100);
+        toClose.add(next::release);
+        assertEquals(100, p.client().write(next, 0, 100));
+        p.client().publish();
+        assertTrue(ringHolds(p, 8192, 8192, 100), "the writer went on after the loan, not at the ring's start");
+        assertPattern(loan, 0, "the loan");
+        loan.release();
+        ByteBuf dst = Unpooled.directBuffer(100);
+        toClose.add(dst::release);
+        assertEquals(100, p.server().readable());
+        assertReadsPattern(p, dst, 100, 8192, "after the loan");
+        p.server().returnCreditNow();
+        roundTrip(p, 8292, 100);
+        assertTrue(ringHolds(p, 8192, 8292, 100),
+                "loan back, the writer left the lap and stepped over the loan's hole at the next lap's start");
+        roundTrip(p, 8392, 100);
+        assertTrue(ringHolds(p, 0, 8392, 100), "the hole passed, the next write goes to the ring's start");
+    }
+
+    @Test
+    void aRestartThePeerWroteShortOfTheLapsEndIsAProtocolError() throws Exception {
+        Pair p = open(RING, RING, true);
+        roundTrip(p, 0, 100);
+        // A broken writer: says it left the lap at 100 but publishes a cursor inside that lap.
+        p.shared().set(JAVA_LONG, TO_SERVER_RESTARTED_AT, 100L);
+        p.shared().set(JAVA_LONG, TO_SERVER + PRODUCER, 200L);
+        RingProtocolException e = assertThrows(RingProtocolException.class, () -> p.server().readable());
+        assertTrue(e.getMessage().contains("producer cursor 200"), e.getMessage());
+    }
+
+    @Test
+    void aRestartWithBytesOnLoanIsAProtocolError() throws Exception {
+        Pair p = openLending(LEND_RING, true);
+        ByteBuf loan = lendFrom(p, 0, 8192);
+        toClose.add(loan::release);
+        // A broken writer: leaves the lap while the reader still holds bytes of it as they lie.
+        p.shared().set(JAVA_LONG, TO_SERVER_RESTARTED_AT, 8192L);
+        p.shared().set(JAVA_LONG, TO_SERVER + PRODUCER, (long) LEND_RING + 10);
+        RingProtocolException e = assertThrows(RingProtocolException.class, () -> p.server().readable());
+        assertTrue(e.getMessage().contains("on loan"), e.getMessage());
+        assertPattern(loan, 0, "the loan is untouched");
+    }
 }
