@@ -83,6 +83,8 @@ public final class ShmLink implements StreamLink {
     private static final int RESTARTED_AT = PRODUCER + 8;
     private static final int CONSUMER = 64;
     private static final int TAKES_RESTARTS = CONSUMER + 8;
+    /** See {@link #drainedFrom}. */
+    private static final int DRAINED_FROM = 64 << 10;
     /**
      * {@code -Dio.vsocket.shmRestartLaps=false}: this side does not take lap restarts in its rings
      * (its peers' writers then go round the whole ring, as before them).
@@ -127,6 +129,11 @@ public final class ShmLink implements StreamLink {
     private final SendCursor sendCursor;
     private final ReceiveCursor receiveCursor;
     private final int creditQuantum;
+    /**
+     * A read that leaves nothing unread past this point of the lap says so at once (see {@link #read}):
+     * a quarter ring, or 64 KiB in a larger one.
+     */
+    private final int drainedFrom;
     private final int publishQuantum;
     private long creditReturned;
     private boolean receiverParked;
@@ -183,6 +190,7 @@ public final class ShmLink implements StreamLink {
         this.sendCursor = new SendCursor(client ? serverRing : clientRing);
         this.receiveCursor = new ReceiveCursor(client ? clientRing : serverRing);
         this.creditQuantum = receiveCursor.capacity() / 4;
+        this.drainedFrom = Math.min(creditQuantum, DRAINED_FROM);
         this.publishQuantum = sendCursor.capacity() / 4;
         this.txHoles = HOLES + 4L * tx;
         this.rxHoles = HOLES + 4L * rx;
@@ -609,6 +617,15 @@ public final class ShmLink implements StreamLink {
             done += chunk;
             // Credit back a quarter ring at a time: the writer refills while this side copies on.
             returnCredit();
+        }
+        if (done > 0 && receiveCursor.readable() == 0 && receiveCursor.position() >= drainedFrom && !ledger.lending()) {
+            // Everything read, well into the lap: the cursor goes out now, not at the next quarter or
+            // sleep, so that the writer finds the ring empty and restarts its lap — else a busy
+            // connection of small messages (its loops spinning, never parking) would go round the
+            // whole ring. A store alone: the credit return's handshake with a parked writer is still
+            // the next returnCredit's or park's (creditReturned stays), and with nothing lent no
+            // hole has to be announced first.
+            LONG.setRelease(memory, (long) rx + CONSUMER, receiveCursor.consumed());
         }
         return done;
     }

@@ -1264,6 +1264,33 @@ class ShmLinkTest {
     }
 
     @Test
+    void aBusyConnectionOfSmallMessagesKeepsToItsRingsFirstStretch() throws Exception {
+        int ring = 1 << 20;
+        Pair p = open(ring, ring, true);
+        ByteBuf dst = Unpooled.directBuffer(64);
+        toClose.add(dst::release);
+        long from = 0;
+        for (int i = 0; i < 10_000; i++) {
+            int n = 50 + i % 7;
+            ByteBuf src = patterned(from, n);
+            p.client().credit(); // as the channel asks before it writes; nothing parks, nothing returns credit else
+            assertEquals(n, p.client().write(src, 0, n));
+            src.release();
+            p.client().publish();
+            assertEquals(n, p.server().readable());
+            assertReadsPattern(p, dst, n, from, "message " + i);
+            from += n;
+        }
+        assertTrue(from > ring / 2, "without restarts these would have gone past half the ring: " + from);
+        // A reader that has read everything past 64 KiB of its lap says so at once: the writer restarts there.
+        for (long offset = (64 << 10) + 64; offset < ring; offset += 8) {
+            if (p.shared().get(JAVA_LONG, SERVER_RING + offset) != 0) {
+                throw new AssertionError("the writer went on past 64 KiB of its lap: a byte at " + offset);
+            }
+        }
+    }
+
+    @Test
     void aReaderThatDoesNotTakeRestartsGetsEveryLapWhole() throws Exception {
         Pair p = open(RING, RING, true);
         p.server().takeRestarts(false); // as a vsocket before restarts
@@ -1285,6 +1312,29 @@ class ShmLinkTest {
         roundTrip(p, 0, 100);
         roundTrip(p, 100, RING);
         assertTrue(ringHolds(p, 0, 100, RING), "a whole ring's message at the start of the next lap");
+    }
+
+    @Test
+    void aSourceWriteRestartsTheLapAndAReaderFollowsItAsItParks() throws Exception {
+        Pair p = open(RING, RING, true);
+        PatternSource source = new PatternSource();
+        assertEquals(100, p.client().write(source, 100));
+        p.client().publish();
+        ByteBuf dst = Unpooled.directBuffer(RING);
+        toClose.add(dst::release);
+        assertEquals(100, p.server().readable());
+        assertReadsPattern(p, dst, 100, 0, "first");
+        p.server().returnCreditNow();
+        source.cap = 0; // a fill of nothing: the lap is left, nothing written, nothing published
+        assertEquals(0, p.client().write(source, 100));
+        source.cap = Integer.MAX_VALUE;
+        assertEquals(RING, p.client().write(source, RING), "after a restart the whole ring is the writer's");
+        p.client().publish();
+        assertTrue(ringHolds(p, 0, 100, RING), "the source filled the next lap from its start");
+        assertTrue(p.server().park(true, false), "the reader about to park follows the restart and finds a ring's worth to read");
+        p.server().unpark();
+        assertEquals(RING, p.server().readable());
+        assertReadsPattern(p, dst, RING, 100, "after the restart");
     }
 
     @Test
