@@ -57,7 +57,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  * 41,000 (e.g. {@code prlimit --nofile=65536:65536 ./mvnw ...} by a user allowed to raise it).
  *
  * <p><b>Measured here</b> (3,246-3,271 connections, 6,500 channels, 2026-12-02, with the eventfd
- * doorbells), per connection, both ends: 6 descriptors (4 since); 2 mappings, both of the memfd (one per side, 516 KiB of address space
+ * doorbells), per connection, both ends: 6 descriptors (4 since); 2 mappings, both of the memfd (one per side, 516 KiB of address space at the 256 KiB rings of then, 2,052 KiB at 1 MiB
  * each); shared memory (Pss_Shmem) 4 KiB open (the control page), 12 KiB once each has echoed (a page
  * of each ring written), 4 KiB again once idle (each side punches its ring's pages out a second after
  * its last write); Java heap 8.4-8.7 KiB (two channels, their pipelines and links). The whole
