@@ -102,8 +102,8 @@ import java.util.function.ToDoubleFunction;
  *
  * <p>Usage: {@code AppComparison [seconds per measurement] [scenario,...] [transport,...] [rounds]};
  * transports are {@code vsocket} (default settings) and {@code epoll}, and {@code vsocket-spin0}
- * (blocks at once), {@code vsocket-ring256k} (the shm ring's default before 1 MiB) and {@code vsocket-norestart}
- * (shm writers go round the whole ring) where asked for. Each transport is measured {@code rounds} times (default 3), in
+ * (blocks at once), {@code vsocket-ring256k} (the shm ring's default before 1 MiB), {@code vsocket-norestart}
+ * (shm writers go round the whole ring) and {@code vsocket-copy} (no receive in place) where asked for. Each transport is measured {@code rounds} times (default 3), in
  * a rotating order, each round in a JVM of its own that warms the scenario up first (see {@link RoundJvm#FORK}),
  * and the medians are reported.
  */
@@ -319,6 +319,8 @@ public final class AppComparison {
         all.put("vsocket-ring256k", new VSocket("vsocket-ring256k", null, List.of("-Dio.vsocket.ringSize=262144")));
         // Shm writers that go round the whole ring, as before lap restarts (2026-12-07).
         all.put("vsocket-norestart", new VSocket("vsocket-norestart", null, List.of("-Dio.vsocket.shmRestartLaps=false")));
+        // Reads copied out of the shm ring, never lent (RECEIVE_IN_PLACE false).
+        all.put("vsocket-copy", new VSocket("vsocket-copy", null, List.of("-Dio.vsocket.receiveInPlace=false")));
         if (Epoll.isAvailable()) {
             all.put("epoll", new NettyEpoll("epoll"));
         }
