@@ -485,18 +485,15 @@ public final class ShmLink implements StreamLink {
      */
     @Override
     public int write(RingSource source, int length) throws IOException {
-        int done = 0;
-        while (done < length) {
+        if (length > 0) {
             // The first stretch looks at the credit the peer returned since (the channel asks a
             // region's link for no credit figure first, as it does for a run of buffers).
-            int room;
-            if (done == 0) {
-                takeConsumed();
-                restartLapIfEmpty();
-                room = usableCredit();
-            } else {
-                room = usableCredit();
-            }
+            takeConsumed();
+            restartLapIfEmpty();
+        }
+        int done = 0;
+        while (done < length) {
+            int room = usableCredit();
             if (room == 0) {
                 break;
             }
