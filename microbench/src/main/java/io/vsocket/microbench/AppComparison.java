@@ -758,6 +758,7 @@ public final class AppComparison {
         private long startNanos;
         private long startCpu;
         private long startJitMillis;
+        private ThreadSchedule schedule;
 
         Meter() {
             restart();
@@ -768,6 +769,7 @@ public final class AppComparison {
             startNanos = System.nanoTime();
             startCpu = os.getProcessCpuTime();
             startJitMillis = jit.getTotalCompilationTime();
+            schedule = ThreadSchedule.ENABLED ? new ThreadSchedule() : null;
         }
 
         void record(long sentNanos, int replyLength) {
@@ -781,6 +783,9 @@ public final class AppComparison {
             double elapsed = (System.nanoTime() - startNanos) / 1e9;
             double cpu = (os.getProcessCpuTime() - startCpu) / 1e9;
             long n = histogram.getTotalCount();
+            if (schedule != null) {
+                schedule.print(n);
+            }
             // Whether the JIT had settled: its time counts in the CPU figure.
             System.err.printf(Locale.ROOT, "  %s %s: the JIT worked %d ms of the %.1f s measured%n", scenario, transport,
                     jit.getTotalCompilationTime() - startJitMillis, elapsed);

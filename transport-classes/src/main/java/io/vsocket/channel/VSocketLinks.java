@@ -1,6 +1,8 @@
 package io.vsocket.channel;
 
 import io.netty.buffer.ByteBufAllocator;
+import io.netty.util.internal.logging.InternalLogger;
+import io.netty.util.internal.logging.InternalLoggerFactory;
 import io.vsocket.buffer.RegisteredAllocator;
 import io.vsocket.link.LinkSettings;
 import io.vsocket.link.VSocketLink;
@@ -14,6 +16,8 @@ import java.util.Locale;
 
 /** Parses and holds the defaults of the link options ({@link VSocketChannelOption}). */
 public final class VSocketLinks {
+    private static final InternalLogger logger = InternalLoggerFactory.getInstance(VSocketLinks.class);
+
     private VSocketLinks() {
     }
 
@@ -30,13 +34,32 @@ public final class VSocketLinks {
      * connection holds up to 1 MiB per direction, as loopback TCP's buffers grow to some MiB for a
      * connection that moves much. {@code -Dio.vsocket.ringSize} sets it.
      */
-    public static final int DEFAULT_SHM_RING_SIZE = Integer.getInteger(RING_SIZE_PROPERTY, 1024 * 1024);
+    public static final int DEFAULT_SHM_RING_SIZE = ringSizeProperty(System.getProperty(RING_SIZE_PROPERTY), 1024 * 1024);
     /**
      * 256 KiB per rdma receive ring: room for a 64 KiB write to stream without stalling on credit.
      * Smaller than shm's: an rdma ring is registered (pinned) memory for as long as the connection
      * lives, written or not. {@code -Dio.vsocket.ringSize} sets it.
      */
-    public static final int DEFAULT_RDMA_RING_SIZE = Integer.getInteger(RING_SIZE_PROPERTY, 256 * 1024);
+    public static final int DEFAULT_RDMA_RING_SIZE = ringSizeProperty(System.getProperty(RING_SIZE_PROPERTY), 256 * 1024);
+    /**
+     * The ring size {@code -Dio.vsocket.ringSize} gives ({@code value}), else {@code linkDefault}. A value
+     * that is no ring size is refused with a warning that says why, as Netty treats a malformed system
+     * property, and the link's default holds: a wrong size failing only at each connection's hello would
+     * leave the application to find out why from there.
+     */
+    static int ringSizeProperty(String value, int linkDefault) {
+        if (value == null || value.isBlank()) {
+            return linkDefault;
+        }
+        try {
+            return LinkSettings.validateRingSize(Integer.parseInt(value.trim()));
+        } catch (IllegalArgumentException e) {
+            logger.warn("-D{}={} ignored ({}); the default {} holds", RING_SIZE_PROPERTY, value,
+                    e instanceof NumberFormatException ? "not a number" : e.getMessage(), linkDefault);
+            return linkDefault;
+        }
+    }
+
     /** Default of {@link VSocketChannelOption#RECEIVE_IN_PLACE}. */
     public static final boolean DEFAULT_RECEIVE_IN_PLACE =
             Boolean.parseBoolean(System.getProperty("io.vsocket.receiveInPlace", "true"));
