@@ -649,7 +649,10 @@ public final class AppComparison {
         try (Lettuce lettuce = Lettuce.on(t, port); StatefulRedisConnection<String, byte[]> connection = lettuce.connect()) {
             RedisCommands<String, byte[]> redis = connection.sync();
             redis.set("key", PAYLOAD);
-            warmUp(() -> redis.get("key"));
+            // Warmed with the request it measures: SETs measured after GETs ran their code cold, and the
+            // JIT compiled the SET path (encoding the value, the server decoding it) through the seconds
+            // measured, 1-3 s of each 5 s at 256 KiB and 1 MiB values, on every transport (2026-12-07).
+            warmUp(set ? () -> redis.set("key", PAYLOAD) : () -> redis.get("key"));
             Meter meter = new Meter();
             long end = System.nanoTime() + (long) (seconds * 1e9);
             while (System.nanoTime() < end) {
