@@ -787,7 +787,7 @@ public final class AppComparison {
             double cpu = (os.getProcessCpuTime() - startCpu) / 1e9;
             long n = histogram.getTotalCount();
             if (schedule != null) {
-                schedule.print(n);
+                schedule.print(n, System.err);
             }
             // Whether the JIT had settled: its time counts in the CPU figure.
             System.err.printf(Locale.ROOT, "  %s %s: the JIT worked %d ms of the %.1f s measured%n", scenario, transport,

@@ -1,6 +1,7 @@
 package io.vsocket.microbench;
 
 import java.io.IOException;
+import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -22,7 +23,7 @@ final class ThreadSchedule {
     static final boolean ENABLED = Boolean.getBoolean("io.vsocket.bench.threadSchedule");
 
     private record Sample(String name, long runNanos, long waitNanos, long slices, long migrations,
-                          long voluntary, long involuntary, int cpu) {
+                          long voluntary, long involuntary, int cpu, long minorFaults) {
     }
 
     private final String speedAtStart = speed();
@@ -31,7 +32,7 @@ final class ThreadSchedule {
     private final long[] cpuAtStart = cpuTicks();
 
     /** Prints each busy thread's figures per request since this snapshot, busiest first. */
-    void print(long requests) {
+    void print(long requests, PrintStream out) {
         Map<String, Sample> end = read();
         List<String[]> rows = new ArrayList<>();
         long totalWait = 0;
@@ -48,22 +49,22 @@ final class ThreadSchedule {
             long wait = b.waitNanos - a.waitNanos;
             totalWait += wait;
             rows.add(new String[] {String.format(Locale.ROOT, "%012d", run), String.format(Locale.ROOT,
-                    "    %-28s cpu%d>%d run %6.2f us  wait %6.2f us  slices %5.2f  vol %5.2f  invol %5.2f  migr %5.3f", b.name, a.cpu, b.cpu,
+                    "    %-28s cpu%d>%d run %6.2f us  wait %6.2f us  slices %5.2f  vol %5.2f  invol %5.2f  migr %5.3f  faults %6.2f", b.name, a.cpu, b.cpu,
                     run / 1e3 / requests, wait / 1e3 / requests, (double) (b.slices - a.slices) / requests,
                     (double) (b.voluntary - a.voluntary) / requests, (double) (b.involuntary - a.involuntary) / requests,
-                    (double) (b.migrations - a.migrations) / requests)});
+                    (double) (b.migrations - a.migrations) / requests, (double) (b.minorFaults - a.minorFaults) / requests)});
         }
         rows.sort((x, y) -> y[0].compareTo(x[0]));
         long[] interrupts = interrupts();
         long[] cpu = cpuTicks();
-        System.err.printf(Locale.ROOT, "  machine per request: RES %.2f CAL %.2f IWI %.2f LOC %.3f; ticks user %d system %d idle %d softirq %d%n",
+        out.printf(Locale.ROOT, "  machine per request: RES %.2f CAL %.2f IWI %.2f LOC %.3f; ticks user %d system %d idle %d softirq %d%n",
                 (double) (interrupts[0] - interruptsAtStart[0]) / requests, (double) (interrupts[1] - interruptsAtStart[1]) / requests,
                 (double) (interrupts[2] - interruptsAtStart[2]) / requests, (double) (interrupts[3] - interruptsAtStart[3]) / requests,
                 cpu[0] - cpuAtStart[0], cpu[2] - cpuAtStart[2], cpu[3] - cpuAtStart[3], cpu[6] - cpuAtStart[6]);
-        System.err.println("  speed at start " + speedAtStart + ", at end " + speed());
-        System.err.printf(Locale.ROOT, "  threads per request (run-queue wait in all %.2f us):%n", totalWait / 1e3 / requests);
+        out.println("  speed at start " + speedAtStart + ", at end " + speed());
+        out.printf(Locale.ROOT, "  threads per request (run-queue wait in all %.2f us):%n", totalWait / 1e3 / requests);
         for (String[] row : rows) {
-            System.err.println(row[1]);
+            out.println(row[1]);
         }
     }
 
@@ -87,11 +88,11 @@ final class ThreadSchedule {
                         }
                     }
                     String procStat = Files.readString(task.resolve("stat"));
-                    // Fields after the command's closing parenthesis: state is field 3, the last CPU field 39.
+                    // Fields after the command's closing parenthesis: state is field 3, minor faults 10, the last CPU 39.
                     String[] fields = procStat.substring(procStat.lastIndexOf(')') + 2).split(" ");
                     samples.put(task.getFileName() + " " + name, new Sample(name + "/" + task.getFileName(),
                             Long.parseLong(stat[0]), Long.parseLong(stat[1]), Long.parseLong(stat[2]), migrations,
-                            voluntary, involuntary, Integer.parseInt(fields[39 - 3])));
+                            voluntary, involuntary, Integer.parseInt(fields[39 - 3]), Long.parseLong(fields[10 - 3])));
                 } catch (IOException | RuntimeException gone) {
                     // the thread ended while being read
                 }
@@ -104,7 +105,11 @@ final class ThreadSchedule {
 
     private static volatile long sink;
 
-    /** Milliseconds a fixed computation takes alone, best of 5, then on two threads at once. */
+    /**
+     * The machine's speed now: milliseconds a fixed computation takes alone (best of 5), then on two
+     * threads at once, and a fixed amount of memory copied (best of 5) — to tell a round on a slower
+     * machine (a busy host) from one whose threads did more.
+     */
     private static String speed() {
         long alone = Long.MAX_VALUE;
         for (int i = 0; i < 5; i++) {
@@ -119,7 +124,27 @@ final class ThreadSchedule {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        return String.format(Locale.ROOT, "%.2f ms alone, %.2f / %.2f ms two at once", alone / 1e6, both[0] / 1e6, both[1] / 1e6);
+        long copies = Long.MAX_VALUE;
+        for (int i = 0; i < 5; i++) {
+            copies = Math.min(copies, copy());
+        }
+        return String.format(Locale.ROOT, "%.2f ms alone, %.2f / %.2f ms two at once; 256 MiB copied in %.2f ms",
+                alone / 1e6, both[0] / 1e6, both[1] / 1e6, copies / 1e6);
+    }
+
+    /** Copies 256 MiB, 256 KiB at a time, between buffers of 8 MiB (past the caches): memory's speed. */
+    private static long copy() {
+        byte[] from = new byte[8 << 20];
+        byte[] to = new byte[8 << 20];
+        java.util.Arrays.fill(from, (byte) 1);
+        long started = System.nanoTime();
+        for (int round = 0; round < 32; round++) {
+            for (int at = 0; at < from.length; at += 256 << 10) {
+                System.arraycopy(from, at, to, at, 256 << 10);
+            }
+        }
+        sink = to[to.length / 2];
+        return System.nanoTime() - started;
     }
 
     private static long compute() {
