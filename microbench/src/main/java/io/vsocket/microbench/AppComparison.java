@@ -651,7 +651,7 @@ public final class AppComparison {
             redis.set("key", PAYLOAD);
             // Warmed with the request it measures: SETs measured after GETs ran their code cold, and the
             // JIT compiled the SET path (encoding the value, the server decoding it) through the seconds
-            // measured, 1-3 s of each 5 s at 256 KiB and 1 MiB values, on every transport (2026-12-07).
+            // measured, 1-4 s of each 5 s at 256 KiB and 1 MiB values, on every transport (found in session 48).
             warmUp(set ? () -> redis.set("key", PAYLOAD) : () -> redis.get("key"));
             Meter meter = new Meter();
             long end = System.nanoTime() + (long) (seconds * 1e9);
@@ -768,11 +768,12 @@ public final class AppComparison {
         }
 
         void restart() {
+            // The threads' snapshot first: reading /proc takes some milliseconds, kept out of the figures.
+            schedule = ThreadSchedule.ENABLED ? new ThreadSchedule() : null;
             histogram.reset();
             startNanos = System.nanoTime();
             startCpu = os.getProcessCpuTime();
             startJitMillis = jit.getTotalCompilationTime();
-            schedule = ThreadSchedule.ENABLED ? new ThreadSchedule() : null;
         }
 
         void record(long sentNanos, int replyLength) {
@@ -786,12 +787,13 @@ public final class AppComparison {
             double elapsed = (System.nanoTime() - startNanos) / 1e9;
             double cpu = (os.getProcessCpuTime() - startCpu) / 1e9;
             long n = histogram.getTotalCount();
+            long jitMillis = jit.getTotalCompilationTime() - startJitMillis;
             if (schedule != null) {
-                schedule.print(n, System.err);
+                schedule.print(n, System.err); // after the figures: it measures the machine's speed too
             }
             // Whether the JIT had settled: its time counts in the CPU figure.
             System.err.printf(Locale.ROOT, "  %s %s: the JIT worked %d ms of the %.1f s measured%n", scenario, transport,
-                    jit.getTotalCompilationTime() - startJitMillis, elapsed);
+                    jitMillis, elapsed);
             return new Result(scenario, transport, n, histogram.getValueAtPercentile(50) / 1000.0,
                     histogram.getValueAtPercentile(99) / 1000.0, n / elapsed, cpu / n * 10_000);
         }

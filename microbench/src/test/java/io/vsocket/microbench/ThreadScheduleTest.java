@@ -7,6 +7,7 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.atomic.AtomicBoolean;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The round diagnostic reads the scheduler's figures of this process's threads and names the busy ones. */
@@ -35,10 +36,27 @@ class ThreadScheduleTest {
             busy.join();
         }
         String out = bytes.toString(StandardCharsets.UTF_8);
-        assertTrue(out.contains("speed at start") && out.contains("machine per request"), out);
+        assertTrue(out.contains("machine's speed after the round") && out.contains("machine per request"), out);
         // comm names are cut to 15 characters
         String line = out.lines().filter(l -> l.contains("busy-for-test")).findFirst().orElseThrow(() -> new AssertionError(out));
         double runMicros = Double.parseDouble(line.replaceAll(".* run +([0-9.]+) us.*", "$1"));
         assertTrue(runMicros >= 10_000, "at least 10 ms on a CPU: " + line);
+    }
+
+    @Test
+    void aStatLineIsSplitAfterTheCommandWhateverItHolds() {
+        // proc(5): pid (comm) state ppid ... minflt is field 10, processor field 39; comm may hold ") " itself.
+        StringBuilder line = new StringBuilder("4242 (a) b (c)) S");
+        for (int field = 4; field <= 52; field++) {
+            line.append(' ').append(field * 100);
+        }
+        line.append('\n');
+        String[] fields = ThreadSchedule.statFields(line.toString());
+        assertEquals("4242", fields[1]);
+        assertEquals("a) b (c)", fields[2]);
+        assertEquals("S", fields[3]);
+        assertEquals("1000", fields[10]);
+        assertEquals("3900", fields[39]);
+        assertEquals(53, fields.length);
     }
 }

@@ -25,6 +25,8 @@ public final class VSocketLinks {
     public static final String LINKS_PROPERTY = "io.vsocket.links";
     /** The system property that sets the ring size of every link (both defaults below). */
     public static final String RING_SIZE_PROPERTY = "io.vsocket.ringSize";
+    /** {@code -Dio.vsocket.ringSize}, read once (one warning for a bad value): the size for every link, or 0. */
+    private static final int RING_SIZE_SET = ringSizeProperty(System.getProperty(RING_SIZE_PROPERTY));
     /**
      * 1 MiB per shm receive ring: a message of up to a quarter ring (256 KiB) crosses in one stretch,
      * without waiting for credit (with 256 KiB rings, 256 KiB messages went a quarter ring at a time
@@ -34,29 +36,29 @@ public final class VSocketLinks {
      * connection holds up to 1 MiB per direction, as loopback TCP's buffers grow to some MiB for a
      * connection that moves much. {@code -Dio.vsocket.ringSize} sets it.
      */
-    public static final int DEFAULT_SHM_RING_SIZE = ringSizeProperty(System.getProperty(RING_SIZE_PROPERTY), 1024 * 1024);
+    public static final int DEFAULT_SHM_RING_SIZE = RING_SIZE_SET != 0 ? RING_SIZE_SET : 1024 * 1024;
     /**
      * 256 KiB per rdma receive ring: room for a 64 KiB write to stream without stalling on credit.
      * Smaller than shm's: an rdma ring is registered (pinned) memory for as long as the connection
      * lives, written or not. {@code -Dio.vsocket.ringSize} sets it.
      */
-    public static final int DEFAULT_RDMA_RING_SIZE = ringSizeProperty(System.getProperty(RING_SIZE_PROPERTY), 256 * 1024);
+    public static final int DEFAULT_RDMA_RING_SIZE = RING_SIZE_SET != 0 ? RING_SIZE_SET : 256 * 1024;
     /**
-     * The ring size {@code -Dio.vsocket.ringSize} gives ({@code value}), else {@code linkDefault}. A value
-     * that is no ring size is refused with a warning that says why, as Netty treats a malformed system
-     * property, and the link's default holds: a wrong size failing only at each connection's hello would
-     * leave the application to find out why from there.
+     * The ring size {@code -Dio.vsocket.ringSize} gives ({@code value}), or 0 where it gives none: unset,
+     * blank, or 0 (as the option's 0, each link's default). A value that is no ring size is refused with a
+     * warning that says why, as Netty treats a malformed system property, and each link's default holds:
+     * before, such a size failed every connection's hello, far from its cause.
      */
-    static int ringSizeProperty(String value, int linkDefault) {
-        if (value == null || value.isBlank()) {
-            return linkDefault;
+    static int ringSizeProperty(String value) {
+        if (value == null || value.isBlank() || value.trim().equals("0")) {
+            return 0;
         }
         try {
             return LinkSettings.validateRingSize(Integer.parseInt(value.trim()));
         } catch (IllegalArgumentException e) {
-            logger.warn("-D{}={} ignored ({}); the default {} holds", RING_SIZE_PROPERTY, value,
-                    e instanceof NumberFormatException ? "not a number" : e.getMessage(), linkDefault);
-            return linkDefault;
+            logger.warn("-D{}={} ignored ({}): each link keeps its default ring size", RING_SIZE_PROPERTY, value,
+                    e instanceof NumberFormatException ? "not a decimal number" : e.getMessage());
+            return 0;
         }
     }
 
