@@ -166,7 +166,7 @@ final class ThreadSchedule {
      * threads at once, and a fixed amount of memory copied (best of 5) — to tell a round on a slower
      * machine (a busy host) from one whose threads did more.
      */
-    static String speed() {
+    private static String speed() {
         long alone = Long.MAX_VALUE;
         for (int i = 0; i < 5; i++) {
             alone = Math.min(alone, compute());

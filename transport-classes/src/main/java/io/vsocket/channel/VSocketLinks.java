@@ -50,11 +50,12 @@ public final class VSocketLinks {
      * before, such a size failed every connection's hello, far from its cause.
      */
     static int ringSizeProperty(String value) {
-        if (value == null || value.isBlank() || value.trim().equals("0")) {
+        String size = value == null ? "" : value.trim();
+        if (size.isEmpty() || size.equals("0")) {
             return 0;
         }
         try {
-            return LinkSettings.validateRingSize(Integer.parseInt(value.trim()));
+            return LinkSettings.validateRingSize(Integer.parseInt(size));
         } catch (IllegalArgumentException e) {
             logger.warn("-D{}={} ignored ({}): each link keeps its default ring size", RING_SIZE_PROPERTY, value,
                     e instanceof NumberFormatException ? "not a decimal number" : e.getMessage());
