@@ -764,11 +764,7 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
                 if (localAddress != null) {
                     doBind(localAddress);
                 }
-                try {
-                    socket.connect(to);
-                } catch (NativeIoException e) {
-                    throw translate(e);
-                }
+                socket.connect(to); // a ConnectException (NoRouteToHostException) naming the errno, as epoll's
                 refusedForNextWrite = null; // said of a peer it no longer sends to
                 remote = peerAddress(to);
                 local = socket.localAddress();

@@ -15,6 +15,8 @@ import java.net.ConnectException;
 import java.net.Inet4Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.NoRouteToHostException;
+import java.net.SocketException;
 import java.nio.channels.ClosedChannelException;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
@@ -347,14 +349,20 @@ public final class NativeSocket implements AutoCloseable {
         throw connectException(remote, error);
     }
 
-    private static IOException connectException(InetSocketAddress remote, int errno) {
+    /**
+     * A failed connect as the JDK's and Netty's epoll transport report it, so that an application's
+     * retry or fallback (which catches {@link ConnectException} or {@link NoRouteToHostException})
+     * tells it apart from an I/O error: no route to the host or its network is a
+     * {@link NoRouteToHostException}, every other errno a {@link ConnectException}. The message names
+     * the address and the errno; the {@link NativeIoException} (with the errno) is the cause.
+     */
+    static SocketException connectException(InetSocketAddress remote, int errno) {
         NativeIoException cause = new NativeIoException("connect(" + remote + ")", errno);
-        if (errno == LibC.ECONNREFUSED || errno == LibC.ETIMEDOUT || errno == LibC.ENETUNREACH) {
-            ConnectException e = new ConnectException(cause.getMessage());
-            e.initCause(cause);
-            return e;
-        }
-        return cause;
+        SocketException e = errno == LibC.EHOSTUNREACH || errno == LibC.ENETUNREACH
+                ? new NoRouteToHostException(cause.getMessage())
+                : new ConnectException(cause.getMessage());
+        e.initCause(cause);
+        return e;
     }
 
     /** Reads into {@code [address, address + length)}: the count read, 0 if it would block, {@link #EOF}. */

@@ -8,12 +8,15 @@ import java.lang.foreign.MemorySegment;
 import java.net.ConnectException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.NoRouteToHostException;
+import java.net.SocketException;
 import java.nio.charset.StandardCharsets;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -97,6 +100,38 @@ class NativeSocketTest {
                 });
                 assertTrue(e.getMessage().contains("Connection refused"), e.getMessage());
             }
+        }
+    }
+
+    /**
+     * A failed connect is of the kind the JDK and Netty's epoll transport throw, so that an application's
+     * retry or fallback recognises it: no route to the host or its network a {@link NoRouteToHostException},
+     * every other errno a {@link ConnectException}; the message names the address and the errno, the
+     * cause carries it. (A host with no route was a plain {@code IOException}: helper-79's probe.)
+     */
+    @Test
+    void aFailedConnectIsAConnectExceptionOrNoRouteToHost() {
+        InetSocketAddress remote = new InetSocketAddress("192.0.2.80", 7899);
+        for (int errno : new int[] {LibC.EHOSTUNREACH, LibC.ENETUNREACH}) {
+            SocketException e = NativeSocket.connectException(remote, errno);
+            assertInstanceOf(NoRouteToHostException.class, e, "errno " + errno);
+            assertTrue(e.getMessage().contains("192.0.2.80:7899"), e.getMessage());
+            assertEquals(errno, assertInstanceOf(NativeIoException.class, e.getCause()).errno());
+        }
+        for (int errno : new int[] {LibC.ECONNREFUSED, LibC.ETIMEDOUT, LibC.EACCES, LibC.EADDRNOTAVAIL}) {
+            SocketException e = NativeSocket.connectException(remote, errno);
+            assertEquals(ConnectException.class, e.getClass(), "errno " + errno);
+            assertEquals(errno, assertInstanceOf(NativeIoException.class, e.getCause()).errno());
+        }
+    }
+
+    /** A stream socket's connect to the broadcast address fails at once with ENETUNREACH: no route. */
+    @Test
+    void connectingWhereNoRouteLeadsIsNoRouteToHost() throws Exception {
+        try (NativeSocket client = NativeSocket.newStreamSocket()) {
+            NoRouteToHostException e = assertThrows(NoRouteToHostException.class,
+                    () -> client.connect(new InetSocketAddress("255.255.255.255", 9)));
+            assertTrue(e.getMessage().contains("unreachable"), e.getMessage());
         }
     }
 

@@ -29,6 +29,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.net.NoRouteToHostException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
@@ -101,6 +102,24 @@ class EpollParityTest {
             onFactory.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly();
             onExecutor.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly();
         }
+    }
+
+    /**
+     * A connect to where no route leads fails as epoll's does, with a {@link NoRouteToHostException} that
+     * names the address (Netty's annotated one), and the channel closes: it was a plain
+     * {@code IOException}, which a retry that catches {@code SocketException} did not recognise
+     * (helper-79's probe, with a host on the local network that answered no ARP; here the broadcast
+     * address, where a stream socket's connect fails at once).
+     */
+    @Test
+    void aConnectWithNoRouteFailsWithNoRouteToHostException() throws Exception {
+        ChannelFuture connect = new Bootstrap().group(group).channel(VSocketSocketChannel.class)
+                .handler(new ChannelInboundHandlerAdapter())
+                .connect(new InetSocketAddress("255.255.255.255", 9));
+        assertTrue(connect.await(10, TimeUnit.SECONDS), "the connect completes");
+        NoRouteToHostException e = assertInstanceOf(NoRouteToHostException.class, connect.cause());
+        assertTrue(e.getMessage().contains("255.255.255.255:9"), e.getMessage());
+        assertTrue(connect.channel().closeFuture().await(5, TimeUnit.SECONDS), "the channel closes");
     }
 
     /**
