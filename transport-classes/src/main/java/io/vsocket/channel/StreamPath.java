@@ -671,6 +671,9 @@ final class StreamPath implements NegotiationHost {
 
     @Override
     public void failed(Throwable cause) {
+        if (channel.streamUnsafe().failedWhileWriting(cause)) {
+            return; // the waiting writes fail with it, as epoll's (see there)
+        }
         if (!channel.streamUnsafe().closing()) {
             // (An application that closed hears nothing more, as from epoll's closed socket.)
             channel.pipeline().fireExceptionCaught(cause);

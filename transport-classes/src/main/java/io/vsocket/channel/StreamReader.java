@@ -104,6 +104,9 @@ final class StreamReader {
             }
             allocHandle.readComplete();
             pipeline.fireChannelReadComplete();
+            if (unsafe.failedWhileWriting(t)) {
+                return; // the waiting writes fail with it, as epoll's (see there)
+            }
             pipeline.fireExceptionCaught(t);
             if (t instanceof IOException || t instanceof OutOfMemoryError) {
                 // As epoll and NIO end a read that failed: the input ends as an end of stream would —

@@ -693,6 +693,31 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             return shutdownRequested;
         }
 
+        /**
+         * An I/O error that ends the connection (a reset, the peer's death), met while flushed writes wait
+         * for room, ends it as epoll's does: its error event flushes before it reads, so the waiting writes
+         * fail with the error and the channel closes, without {@code exceptionCaught}. Frameworks read the
+         * two apart: Reactor Netty takes a connection closed under a request body it was sending for a
+         * premature close, an error caught for an error (helper-78's probe: kill -9 of a server that read
+         * no upload gave its {@code PrematureCloseException} on epoll, the raw reset on shm). True when it
+         * went so; false where no flushed write waits (the error goes to {@code exceptionCaught}, as
+         * epoll's read reports it), for a close under way, or without auto-close (Netty's write error
+         * then shuts the output alone, which must not leave the failed link open).
+         */
+        boolean failedWhileWriting(Throwable cause) {
+            ChannelOutboundBuffer out = outboundBuffer();
+            if (!(cause instanceof IOException) || out == null || out.isEmpty() || closing() || !isOpen()
+                    || !config.isAutoClose()) {
+                return false;
+            }
+            if (path.takesWritesBeforeClose()) {
+                // (As closeNow: writes a live ring link could not take are dropped, and the peer must know.)
+                RingConnectionLink.makeCloseAbortive(socket, VSocketSocketChannel.this);
+            }
+            handleWriteError(cause);
+            return true;
+        }
+
         /** A close waits for the ring to take the flushed writes: the channel reads and takes no more. */
         boolean closing() {
             return closeAfterWrites != null;

@@ -4,6 +4,7 @@ import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
@@ -85,6 +86,44 @@ class UnreadCloseTest {
         }
         assertInstanceOf(IOException.class, error, "the peer saw a clean end where the close left its bytes unread");
         assertTrue(error.getMessage().contains("Connection reset by peer"), error.getMessage());
+    }
+
+    /**
+     * A reset that comes while the client's writes wait for room (its peer read nothing, then closed)
+     * fails those writes with it and closes the channel without {@code exceptionCaught}, as epoll's,
+     * whose error event flushes before it reads. Reactor Netty's premature close rests on that: a killed
+     * server that read no upload gave its {@code PrematureCloseException} on epoll, the raw reset through
+     * {@code exceptionCaught} on shm (helper-78's probe).
+     */
+    @ParameterizedTest
+    @EnumSource(value = VSocketLink.class, names = {"TCP", "SHM"})
+    void aResetWhileWritesWaitFailsThoseWritesAsEpollsDoes(VSocketLink link) throws Exception {
+        CompletableFuture<Channel> accepted = new CompletableFuture<>();
+        Channel server = Peers.vsocketServer(serverGroup, List.of(link), new ChannelInitializer<>() {
+            @Override
+            protected void initChannel(Channel ch) {
+                accepted.complete(ch);
+            }
+        }).childOption(ChannelOption.AUTO_READ, false).bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+        try {
+            Peers.Watcher watcher = new Peers.Watcher();
+            Channel client = Peers.vsocketClient(clientGroup, List.of(link), watcher).connect(server.localAddress())
+                    .sync().channel();
+            assertEquals(link, Peers.awaitLink(client, link));
+            Channel peer = accepted.get(10, TimeUnit.SECONDS);
+            // More than the ring and both sockets' buffers take: the write waits for a reader that never comes.
+            ChannelFuture write = client.writeAndFlush(Unpooled.wrappedBuffer(new byte[64 << 20]));
+            Thread.sleep(300);
+            assertFalse(write.isDone(), "the write waits for room: " + write.cause());
+            peer.close().sync(); // its bytes unread: a reset
+            assertTrue(write.await(10, TimeUnit.SECONDS), "the waiting write ends");
+            IOException cause = assertInstanceOf(IOException.class, write.cause(), "the write failed with the reset");
+            assertNull(watcher.seen.get(10, TimeUnit.SECONDS), "the reset reached the pipeline as an error caught");
+            assertFalse(client.isOpen());
+            assertTrue(cause.getMessage() != null && !cause.getMessage().isEmpty(), "the failure says what happened");
+        } finally {
+            server.close().sync();
+        }
     }
 
     /**
