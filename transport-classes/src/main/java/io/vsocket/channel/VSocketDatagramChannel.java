@@ -285,9 +285,10 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
     private InetSocketAddress peerAddress(InetSocketAddress asked) {
         try {
             InetSocketAddress peer = socket.remoteAddress();
-            if (peer == null || peer.getAddress().equals(asked.getAddress())) {
+            if (peer == null) {
                 return asked;
             }
+            // (Named as asked, a literal too — 127.0.0.1/127.0.0.1:53 —, as epoll's.)
             return new InetSocketAddress(InetAddress.getByAddress(asked.getHostString(), peer.getAddress().getAddress()),
                     peer.getPort());
         } catch (IOException e) {

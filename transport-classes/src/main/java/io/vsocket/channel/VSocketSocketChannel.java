@@ -283,7 +283,8 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
     /**
      * The peer's address as the kernel gives it, under the host name the application connected to, as
      * epoll's {@code remoteAddress()} keeps it ({@code localhost/127.0.0.1:6379}): a Host header, an SNI
-     * name or a log line taken from it names what was asked for. The address alone where a literal was asked.
+     * name or a log line taken from it names what was asked for; a literal asked is the name too
+     * ({@code 127.0.0.1/127.0.0.1:6379}), as there (helper-79's probe saw {@code /127.0.0.1:6379} in Lettuce's log).
      */
     static InetSocketAddress namedAsAsked(InetSocketAddress asked, InetSocketAddress peer) {
         if (asked == null || peer == null || asked.isUnresolved() || asked.getAddress() == null) {
@@ -291,7 +292,7 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
         }
         String name = asked.getHostString();
         InetAddress ip = peer.getAddress();
-        if (name.equals(ip.getHostAddress()) || !asked.getAddress().equals(ip)) {
+        if (!asked.getAddress().equals(ip)) {
             return peer;
         }
         try {
