@@ -27,6 +27,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.NetworkInterface;
@@ -288,9 +289,13 @@ public final class VSocketDatagramChannel extends AbstractVSocketChannel impleme
             if (peer == null) {
                 return asked;
             }
-            // (Named as asked, a literal too — 127.0.0.1/127.0.0.1:53 —, as epoll's.)
-            return new InetSocketAddress(InetAddress.getByAddress(asked.getHostString(), peer.getAddress().getAddress()),
-                    peer.getPort());
+            // Named as asked, a literal too (127.0.0.1/127.0.0.1:53), as epoll's; an IPv6 scope asked is kept:
+            // this address routes the channel's datagrams over shm and UD (a link-local peer needs it).
+            InetAddress ip = peer.getAddress();
+            InetAddress named = asked.getAddress() instanceof Inet6Address v6 && v6.getScopeId() != 0 && v6.equals(ip)
+                    ? Inet6Address.getByAddress(asked.getHostString(), v6.getAddress(), v6.getScopeId())
+                    : InetAddress.getByAddress(asked.getHostString(), ip.getAddress());
+            return new InetSocketAddress(named, peer.getPort());
         } catch (IOException e) {
             return asked;
         }

@@ -13,6 +13,7 @@ import io.netty.channel.IoRegistration;
 import io.netty.channel.socket.ChannelOutputShutdownException;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.util.concurrent.GlobalEventExecutor;
+import io.vsocket.ffm.libc.LibC;
 import io.vsocket.handshake.LinkNegotiation;
 import io.vsocket.handshake.NegotiationHost;
 import io.vsocket.link.ConnectionLink;
@@ -22,6 +23,7 @@ import io.vsocket.link.VSocketFileRegions;
 import io.vsocket.link.VSocketLink;
 import io.vsocket.loop.VSocketIoEvent;
 import io.vsocket.loop.VSocketIoOps;
+import io.vsocket.unix.NativeIoException;
 import io.vsocket.unix.NativeSocket;
 
 import java.io.IOException;
@@ -702,12 +704,15 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
          * premature close, an error caught for an error (helper-78's probe: kill -9 of a server that read
          * no upload gave its {@code PrematureCloseException} on epoll, the raw reset on shm). True when it
          * went so; false where no flushed write waits (the error goes to {@code exceptionCaught}, as
-         * epoll's read reports it), for a close under way, or without auto-close (Netty's write error
-         * then shuts the output alone, which must not leave the failed link open).
+         * epoll's read reports it), for a close under way, behind an output shut-down that waits for the
+         * writes (epoll's shut-down fails what its buffer holds at once, and its reads then report the
+         * reset), without auto-close (Netty's write error then shuts the output alone, which must not leave
+         * the failed link open), and for any error but the connection's end ({@link #connectionGone}): a
+         * peer's protocol violation or this side's own failure is a read's error there too.
          */
         boolean failedWhileWriting(Throwable cause) {
             ChannelOutboundBuffer out = outboundBuffer();
-            if (!(cause instanceof IOException) || out == null || out.isEmpty() || closing() || !isOpen()
+            if (!connectionGone(cause) || out == null || out.isEmpty() || closing() || shutdownRequested || !isOpen()
                     || !config.isAutoClose()) {
                 return false;
             }
@@ -717,6 +722,20 @@ public final class VSocketSocketChannel extends AbstractVSocketChannel implement
             }
             handleWriteError(cause);
             return true;
+        }
+
+        /**
+         * Whether {@code cause} says the connection is gone, as a write would learn too: the socket's reset,
+         * broken pipe or timeout (its kernel reports the same error to a write as to a read), or a ring
+         * link's reset or its peer's death (their messages begin as a socket's reset reads, {@link
+         * RingConnectionLink#PEER_DIED}).
+         */
+        private static boolean connectionGone(Throwable cause) {
+            if (cause instanceof NativeIoException e) {
+                return e.errno() == LibC.ECONNRESET || e.errno() == LibC.EPIPE || e.errno() == LibC.ETIMEDOUT;
+            }
+            return cause != null && cause.getClass() == IOException.class && cause.getMessage() != null
+                    && cause.getMessage().startsWith(RingConnectionLink.PEER_DIED);
         }
 
         /** A close waits for the ring to take the flushed writes: the channel reads and takes no more. */

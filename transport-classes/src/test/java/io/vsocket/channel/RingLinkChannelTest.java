@@ -534,6 +534,44 @@ class RingLinkChannelTest {
         p.close();
     }
 
+    /**
+     * Only the connection's end goes to a waiting write (as epoll's reset does): another failure met while
+     * writes wait for credit — the ring broken, a peer's protocol violation — reaches the pipeline as
+     * before, and the writes fail with the channel's close.
+     */
+    @Test
+    void aLinkFailureOtherThanTheConnectionsEndStillReachesThePipelineWhileWritesWait() throws Exception {
+        Pair p = Pair.open(4096, false);
+        stopReading(p.b);
+        var waiting = p.a.write(pattern(64 * 1024, 4));
+        await(p.a.link::waitsForCredit, "a to wait for credit");
+        p.a.channel.eventLoop().submit(() -> p.a.link.ring.failure = new IOException("the ring broke (test)")).sync();
+        await(() -> !p.a.channel.isOpen(), "a to close when its link failed");
+        assertEquals("the ring broke (test)", onlyError(p.a));
+        assertTrue(waiting.await(10, TimeUnit.SECONDS) && !waiting.isSuccess(), "the waiting write failed with the close");
+        p.close();
+    }
+
+    /**
+     * Behind an output shut-down that waits for the writes, a reset is the pipeline's, as on epoll, whose
+     * shut-down fails what its buffer holds at once and whose read then reports the reset.
+     */
+    @Test
+    void aResetBehindAHeldOutputShutdownReachesThePipeline() throws Exception {
+        Pair p = Pair.open(4096, false);
+        stopReading(p.b);
+        p.a.write(pattern(64 * 1024, 4));
+        await(p.a.link::waitsForCredit, "a to wait for credit");
+        assertTrue(p.a.channel.shutdownOutput().await(10, TimeUnit.SECONDS), "the shut-down is done for the application");
+        p.b.channel.close().sync(); // a's bytes unread in b's ring: a reset
+        p.a.control.setSoLinger(true, 0);
+        p.a.control.close();
+        await(() -> !p.a.channel.isOpen(), "a to close after b's reset");
+        String error = onlyError(p.a);
+        assertTrue(error.contains("reset"), error);
+        p.close();
+    }
+
     @Test
     void aFailedLinkClosesItsChannelWithTheLinksError() throws Exception {
         Pair p = Pair.open(4096, false);

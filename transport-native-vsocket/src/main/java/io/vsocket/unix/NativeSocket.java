@@ -350,7 +350,7 @@ public final class NativeSocket implements AutoCloseable {
     }
 
     /**
-     * A failed connect as the JDK's and Netty's epoll transport report it, so that an application's
+     * A failed connect as Netty's epoll transport reports it, so that an application's
      * retry or fallback (which catches {@link ConnectException} or {@link NoRouteToHostException})
      * tells it apart from an I/O error: no route to the host or its network is a
      * {@link NoRouteToHostException}, every other errno a {@link ConnectException}. The message names
