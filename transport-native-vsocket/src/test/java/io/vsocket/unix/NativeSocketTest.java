@@ -104,8 +104,8 @@ class NativeSocketTest {
     }
 
     /**
-     * A failed connect is of the kind the JDK and Netty's epoll transport throw, so that an application's
-     * retry or fallback recognises it: no route to the host or its network a {@link NoRouteToHostException},
+     * A failed connect is of the kind Netty's epoll transport throws (NIO's differs: ENETUNREACH is a
+     * plain SocketException there), so that an application's retry or fallback recognises it: no route to the host or its network a {@link NoRouteToHostException},
      * every other errno a {@link ConnectException}; the message names the address and the errno, the
      * cause carries it. (A host with no route was a plain {@code IOException}: helper-79's probe.)
      */
