@@ -65,10 +65,38 @@ public final class Hello {
      * client: the class is reserved on a host that runs vsocket servers.
      */
     public static final int SYN_MARK = 59 << 2;
+    /**
+     * What every other vsocket client of a loopback server carries in its SYN (DSCP 55, of the same
+     * pool): one that sends {@link #CLIENT_MARKER} after the connect and waits for the offer, or goes on
+     * over tcp watching for it. With the two marks, a loopback SYN whose class the listener saved and
+     * that carries neither is a plain client's, which its server serves over tcp at accept: a
+     * server-first protocol's greeting (an SMTP banner, a server that writes in {@code channelActive})
+     * goes at once instead of after the hello timeout, as on epoll. Reserved on such a host as
+     * {@link #SYN_MARK} is.
+     */
+    public static final int SYN_MARK_HELLO = 55 << 2;
 
-    /** Whether a saved SYN's traffic class ({@code -1}: none saved) is {@link #SYN_MARK}, ECN bits aside. */
-    static boolean isSynMark(int trafficClass) {
-        return trafficClass >= 0 && (trafficClass & 0xfc) == SYN_MARK;
+    /** What a listener's saved SYN says of its client, from the SYN's traffic class ({@code -1}: none saved). */
+    enum SynMark {
+        /** No SYN saved (SYN cookies, or none asked for): the client is learned from its first bytes or marker. */
+        UNKNOWN,
+        /** Neither mark: a plain client's, if it came from loopback (only loopback clients mark theirs). */
+        NONE,
+        /** {@link #SYN_MARK}: a client that goes on over tcp at once and moves onto shm. */
+        UPGRADE,
+        /** {@link #SYN_MARK_HELLO}: a client whose urgent marker follows. */
+        HELLO;
+
+        static SynMark of(int trafficClass) {
+            if (trafficClass < 0) {
+                return UNKNOWN;
+            }
+            return switch (trafficClass & 0xfc) { // the ECN bits aside
+                case SYN_MARK -> UPGRADE;
+                case SYN_MARK_HELLO -> HELLO;
+                default -> NONE;
+            };
+        }
     }
 
     /**

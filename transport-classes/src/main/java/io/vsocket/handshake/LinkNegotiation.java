@@ -212,7 +212,15 @@ public final class LinkNegotiation {
     public void startServer(LinkListeners listeners) {
         this.listeners = listeners;
         step = Step.AWAIT_MARKER;
-        boolean marked = listeners != null && listeners.savesSyns() && markedSyn();
+        Hello.SynMark mark = listeners != null && listeners.savesSyns() ? synMark() : Hello.SynMark.UNKNOWN;
+        boolean marked = mark == Hello.SynMark.UPGRADE;
+        if (mark == Hello.SynMark.NONE && PLAIN_UNMARKED_SYNS && isLoopback(channel.remoteAddress())) {
+            // Every vsocket client of a loopback server marks its SYN (one mark or the other): this one
+            // is plain, and is served at once, before it sends anything (a server-first protocol's
+            // greeting must not wait the hello timeout for a marker that never comes).
+            plainPeer("connected from loopback without a vsocket mark in its SYN");
+            return;
+        }
         if (marked && !isLoopback(channel.remoteAddress())) {
             // A SYN marked as only a client on this host marks it, from another address: a connection
             // forwarded to this side (a container's published port), whose client sends no urgent
@@ -233,18 +241,28 @@ public final class LinkNegotiation {
     }
 
     /**
-     * Whether this accepted connection's SYN carried {@link Hello#SYN_MARK}. Read for every connection:
+     * Which mark this accepted connection's SYN carried ({@link Hello#SYN_MARK}, {@link
+     * Hello#SYN_MARK_HELLO}, neither, or unknown where none was saved). Read for every connection:
      * reading lets the kernel free the saved headers, which it would otherwise keep as long as the
      * connection lives.
      */
-    private boolean markedSyn() {
+    private Hello.SynMark synMark() {
         try {
-            return Hello.isSynMark(socket.savedSynTrafficClass());
+            return Hello.SynMark.of(socket.savedSynTrafficClass());
         } catch (IOException e) {
             logger.debug("{}: the saved SYN could not be read: {}", channel, e.getMessage());
-            return false;
+            return Hello.SynMark.UNKNOWN;
         }
     }
+
+    /**
+     * Whether a loopback client whose saved SYN carries neither mark is served as plain tcp at accept
+     * ({@code -Dio.vsocket.plainUnmarkedSyns=false}: it is waited for as any client is, its first bytes or
+     * its marker, up to the hello timeout — for clients run with {@code -Dio.vsocket.synMark=false}, or of
+     * a version before 2026-12-08, which send an urgent marker after an unmarked SYN).
+     */
+    static final boolean PLAIN_UNMARKED_SYNS =
+            Boolean.parseBoolean(System.getProperty("io.vsocket.plainUnmarkedSyns", "true"));
 
     private void armTimeout() {
         if (timeout != null) {
@@ -590,20 +608,23 @@ public final class LinkNegotiation {
     }
 
     /**
-     * Before the connect of a client that will go on over tcp at once and move onto shm (its server on
-     * loopback, {@link ShmUpgradeLink#suits}): its SYN is to carry {@link Hello#SYN_MARK} instead of an
-     * urgent marker after it. Returns what {@link #upgradingClient} restores once connected (the
-     * socket's own class, and which form was marked), or -1 where the SYN goes unmarked (the marker
-     * goes then, as before).
+     * Before the connect of a client that will speak vsocket to a server on loopback: its SYN is to carry
+     * {@link Hello#SYN_MARK} where the client goes on over tcp at once and moves onto shm ({@link
+     * ShmUpgradeLink#suits}; instead of an urgent marker after it), else {@link Hello#SYN_MARK_HELLO}
+     * (its urgent marker follows), so that the server tells a plain client by its unmarked SYN. A client
+     * pinned to tcp speaks none, and is not marked. Returns what {@link #upgradingClient} restores once
+     * connected (the socket's own class, and which form was marked), or -1 where the SYN goes unmarked
+     * (then an upgrading client's marker goes, as before).
      */
     public static int markSyn(NativeSocket socket, LinkSettings config, java.net.InetSocketAddress remote) {
-        if (!SYN_MARKS || !isLoopback(remote) || !ShmUpgradeLink.linksSuit(config)) {
+        List<VSocketLink> links = config.getLinks();
+        if (!SYN_MARKS || !isLoopback(remote) || links.size() == 1 && links.get(0) == VSocketLink.TCP) {
             return -1;
         }
         boolean v4 = remote.getAddress() instanceof java.net.Inet4Address;
         try {
             int own = trafficClass(socket, v4);
-            setTrafficClass(socket, v4, Hello.SYN_MARK);
+            setTrafficClass(socket, v4, ShmUpgradeLink.linksSuit(config) ? Hello.SYN_MARK : Hello.SYN_MARK_HELLO);
             return v4 ? own : own | MARKED_OVER_IPV6;
         } catch (IOException e) {
             logger.debug("the SYN to {} goes unmarked (its urgent marker follows the connect): {}", remote, e.getMessage());

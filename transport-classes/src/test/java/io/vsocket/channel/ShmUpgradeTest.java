@@ -395,8 +395,7 @@ class ShmUpgradeTest {
                         });
                     }
                 }).bind(loopback()).sync().channel();
-        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), ((InetSocketAddress) server.localAddress()).getPort())) {
-            s.sendUrgentData(Hello.UPGRADE_MARKER);
+        try (Socket s = handMadeUpgradeClient(server)) {
             s.getOutputStream().write("12345678".getBytes(StandardCharsets.US_ASCII));
             InputStream in = s.getInputStream();
             Hello.ServerHello offer = offerOf(in);
@@ -590,8 +589,7 @@ class ShmUpgradeTest {
                         });
                     }
                 }).bind(loopback()).sync().channel();
-        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), ((InetSocketAddress) server.localAddress()).getPort())) {
-            s.sendUrgentData(Hello.UPGRADE_MARKER);
+        try (Socket s = handMadeUpgradeClient(server)) {
             InputStream in = s.getInputStream();
             Hello.ServerHello offer = offerOf(in);
             String rendezvous = rendezvousOf(offer);
@@ -636,9 +634,8 @@ class ShmUpgradeTest {
     void aClientThatPassesADoorbellOfItsOwnBesideTheMemoryIsRefused() throws Exception {
         AtomicReference<VSocketSocketChannel> child = new AtomicReference<>();
         Channel server = server().childHandler(capturing(child, Echo::new)).bind(loopback()).sync().channel();
-        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), ((InetSocketAddress) server.localAddress()).getPort())) {
+        try (Socket s = handMadeUpgradeClient(server)) {
             s.setSoTimeout(10_000); // (a server that took the memory echoes over the ring, which nobody reads here)
-            s.sendUrgentData(Hello.UPGRADE_MARKER);
             InputStream in = s.getInputStream();
             Hello.ServerHello offer = offerOf(in);
             String rendezvous = rendezvousOf(offer);
@@ -829,5 +826,17 @@ class ShmUpgradeTest {
         ByteBuf part = Unpooled.buffer();
         new ShmHello.OfferPart(hostId, rendezvous).write(part);
         return ByteBufUtil.getBytes(part);
+    }
+
+    /**
+     * A hand-made same-host client as the transport's own is: its SYN marked ({@link Hello#SYN_MARK}),
+     * so that the server, at accept, takes it for a client going on over tcp and moving onto shm.
+     */
+    private static Socket handMadeUpgradeClient(Channel server) throws IOException {
+        Socket s = new Socket();
+        s.setTrafficClass(Hello.SYN_MARK);
+        s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(),
+                ((InetSocketAddress) server.localAddress()).getPort()));
+        return s;
     }
 }

@@ -7,6 +7,7 @@ import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.nio.NioEventLoopGroup;
@@ -164,6 +165,62 @@ class LinkSelectionTest {
                     .connect(server.localAddress()).sync();
             collector.done.get(10, TimeUnit.SECONDS);
             assertEquals("220 ready\r\n", collector.text());
+        } finally {
+            server.close().sync();
+        }
+    }
+
+    /**
+     * A plain loopback client's SYN carries no vsocket mark, so its server serves it over tcp at accept:
+     * the greeting goes at once, not after the hello timeout that a server waits for the marker of a
+     * client it cannot tell (an hour here, so that a server that waited would fail the test), and the
+     * accepted channel is active before the client sent anything. A vsocket client at that server
+     * still ends on shm, whether it goes on at once and moves (the default links, and rdma before shm) or
+     * waits for the offer (shm alone).
+     */
+    @Test
+    void aPlainLoopbackClientIsGreetedAtOnceWithoutAHelloWait() throws Exception {
+        greetedAtOnce(loopback());
+    }
+
+    /** The same over IPv6's loopback, whose SYNs carry the mark in their traffic class. */
+    @Test
+    void aPlainIpv6LoopbackClientIsGreetedAtOnceWithoutAHelloWait() throws Exception {
+        InetSocketAddress v6 = new InetSocketAddress("::1", 0);
+        try (java.net.ServerSocket probe = new java.net.ServerSocket()) {
+            probe.bind(v6);
+        } catch (java.io.IOException e) {
+            org.junit.jupiter.api.Assumptions.abort("no IPv6 loopback here: " + e);
+        }
+        greetedAtOnce(v6);
+    }
+
+    private void greetedAtOnce(InetSocketAddress bindTo) throws Exception {
+        CompletableFuture<Channel> accepted = new CompletableFuture<>();
+        Channel server = Peers.vsocketServer(group, DEFAULT, new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        accepted.complete(ch);
+                        ch.pipeline().addLast(new Greeter("220 ready\r\n"));
+                    }
+                }).childOption(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 3_600_000).bind(bindTo).sync().channel();
+        try {
+            Peers.Collector collector = new Peers.Collector(11);
+            Channel plain = new Bootstrap().group(nio).channel(NioSocketChannel.class).handler(collector)
+                    .connect(server.localAddress()).sync().channel();
+            collector.done.get(10, TimeUnit.SECONDS);
+            assertEquals("220 ready\r\n", collector.text());
+            assertEquals(VSocketLink.TCP, Peers.linkOf(accepted.get(10, TimeUnit.SECONDS)));
+            plain.close().sync();
+            for (List<VSocketLink> links : List.of(DEFAULT, GATED, List.of(VSocketLink.SHM))) {
+                Peers.Collector greeted = new Peers.Collector(11);
+                Channel client = Peers.vsocketClient(group, links, greeted).connect(server.localAddress()).sync()
+                        .channel();
+                greeted.done.get(10, TimeUnit.SECONDS);
+                assertEquals("220 ready\r\n", greeted.text(), links.toString());
+                assertEquals(VSocketLink.SHM, Peers.awaitLink(client, VSocketLink.SHM), links.toString());
+                client.close().sync();
+            }
         } finally {
             server.close().sync();
         }

@@ -69,6 +69,9 @@ class MalformedHelloTest {
     /** Connects, sends the marker, reads the server's offer; returns the socket and the offer's token. */
     private static Socket connectAndReadOffer(byte[] offerOut) throws IOException {
         Socket socket = new Socket();
+        // As the transport's own clients that send the marker mark their SYN to a loopback server (an
+        // unmarked one is a plain client's, served over tcp at accept).
+        socket.setTrafficClass(Hello.SYN_MARK_HELLO);
         socket.connect(server.localAddress(), 5000);
         socket.setSoTimeout(10_000);
         socket.sendUrgentData('v');
