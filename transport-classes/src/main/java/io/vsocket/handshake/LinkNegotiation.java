@@ -132,7 +132,7 @@ public final class LinkNegotiation {
     private boolean marked;
     /** A marked message still going out (the socket was full): the bytes not yet written. */
     private ByteBuf markedOut;
-    /** This accepted connection's SYN carried {@link Hello#SYN_MARK} (see {@link #markedSyn}). */
+    /** This accepted connection's SYN carried {@link Hello#SYN_MARK} (see {@link #synMark}). */
     private boolean synMarked;
     /** Whether {@link #markedOut}'s urgent byte went out already. */
     private boolean markSent;
@@ -238,6 +238,16 @@ public final class LinkNegotiation {
 
     private static boolean isLoopback(java.net.InetSocketAddress address) {
         return address != null && address.getAddress() != null && address.getAddress().isLoopbackAddress();
+    }
+
+    /**
+     * Whether a connect to {@code remote} reaches a loopback peer: a loopback address, or the wildcard
+     * ({@code 0.0.0.0}, {@code ::}), which Linux connects to loopback — a server bound to a port alone
+     * names itself so, and its {@code localAddress()} is what many clients are given.
+     */
+    private static boolean reachesLoopback(java.net.InetSocketAddress remote) {
+        return isLoopback(remote) || remote != null && remote.getAddress() != null
+                && remote.getAddress().isAnyLocalAddress();
     }
 
     /**
@@ -618,7 +628,7 @@ public final class LinkNegotiation {
      */
     public static int markSyn(NativeSocket socket, LinkSettings config, java.net.InetSocketAddress remote) {
         List<VSocketLink> links = config.getLinks();
-        if (!SYN_MARKS || !isLoopback(remote) || links.size() == 1 && links.get(0) == VSocketLink.TCP) {
+        if (!SYN_MARKS || !reachesLoopback(remote) || links.size() == 1 && links.get(0) == VSocketLink.TCP) {
             return -1;
         }
         boolean v4 = remote.getAddress() instanceof java.net.Inet4Address;
@@ -664,8 +674,11 @@ public final class LinkNegotiation {
     }
 
     /**
-     * Whether loopback clients that go on over tcp at once mark their SYN ({@link Hello#SYN_MARK}) rather
-     * than send an urgent marker ({@code -Dio.vsocket.synMark=false}: the marker, as before 2026-12-05).
+     * Whether clients of a loopback server mark their SYN ({@link #markSyn}): those that go on over tcp at
+     * once with {@link Hello#SYN_MARK} rather than an urgent marker, the others with {@link
+     * Hello#SYN_MARK_HELLO} before theirs ({@code -Dio.vsocket.synMark=false}: none, and the urgent marker
+     * from every client, as before 2026-12-05; a loopback server then needs {@code
+     * -Dio.vsocket.plainUnmarkedSyns=false}, see {@link #PLAIN_UNMARKED_SYNS}).
      */
     static final boolean SYN_MARKS = Boolean.parseBoolean(System.getProperty("io.vsocket.synMark", "true"));
 

@@ -16,6 +16,7 @@ import io.netty.channel.socket.nio.NioSocketChannel;
 import io.vsocket.channel.VSocketChannelOption;
 import io.vsocket.channel.VSocketEventLoopGroup;
 import io.vsocket.channel.VSocketSocketChannel;
+import io.vsocket.handshake.Hello;
 import io.vsocket.link.VSocketLink;
 import io.vsocket.link.VSocketLinkException;
 import org.junit.jupiter.api.AfterAll;
@@ -183,6 +184,30 @@ class LinkSelectionTest {
         greetedAtOnce(loopback());
     }
 
+    /**
+     * A client whose SYN says it speaks vsocket ({@link Hello#SYN_MARK_HELLO}) is waited for, its marker or
+     * its first bytes, as every client was before the marks (the server's hello timeout an hour here: its
+     * greeting does not come while the client is silent); one that then speaks without the marker is
+     * plain after all, and is served over tcp at once, the greeting first.
+     */
+    @Test
+    void aClientThatMarksItsSynIsWaitedForAndServedAsPlainWhenItSpeaksWithoutTheMarker() throws Exception {
+        Channel server = Peers.vsocketServer(group, DEFAULT, new Greeter("hi"))
+                .childOption(VSocketChannelOption.HELLO_TIMEOUT_MILLIS, 3_600_000).bind(loopback()).sync().channel();
+        try (java.net.Socket client = new java.net.Socket()) {
+            client.setTrafficClass(Hello.SYN_MARK_HELLO);
+            client.connect(server.localAddress());
+            client.setSoTimeout(300);
+            assertThrows(java.net.SocketTimeoutException.class, () -> client.getInputStream().read(),
+                    "the server waits for a marked client's marker or first bytes");
+            client.setSoTimeout(10_000);
+            client.getOutputStream().write('x');
+            assertEquals("hi", new String(client.getInputStream().readNBytes(2), StandardCharsets.US_ASCII));
+        } finally {
+            server.close().sync();
+        }
+    }
+
     /** The same over IPv6's loopback, whose SYNs carry the mark in their traffic class. */
     @Test
     void aPlainIpv6LoopbackClientIsGreetedAtOnceWithoutAHelloWait() throws Exception {
@@ -212,14 +237,20 @@ class LinkSelectionTest {
             assertEquals("220 ready\r\n", collector.text());
             assertEquals(VSocketLink.TCP, Peers.linkOf(accepted.get(10, TimeUnit.SECONDS)));
             plain.close().sync();
-            for (List<VSocketLink> links : List.of(DEFAULT, GATED, List.of(VSocketLink.SHM))) {
-                Peers.Collector greeted = new Peers.Collector(11);
-                Channel client = Peers.vsocketClient(group, links, greeted).connect(server.localAddress()).sync()
-                        .channel();
-                greeted.done.get(10, TimeUnit.SECONDS);
-                assertEquals("220 ready\r\n", greeted.text(), links.toString());
-                assertEquals(VSocketLink.SHM, Peers.awaitLink(client, VSocketLink.SHM), links.toString());
-                client.close().sync();
+            // Also to the wildcard address (a server bound to a port alone names itself so), which Linux
+            // connects to loopback: such a client marks its SYN too, or it would be served as plain.
+            InetSocketAddress bound = (InetSocketAddress) server.localAddress();
+            InetSocketAddress wildcard = new InetSocketAddress(bound.getAddress() instanceof java.net.Inet6Address
+                    ? "::" : "0.0.0.0", bound.getPort());
+            for (InetSocketAddress to : List.of(bound, wildcard)) {
+                for (List<VSocketLink> links : List.of(DEFAULT, GATED, List.of(VSocketLink.SHM))) {
+                    Peers.Collector greeted = new Peers.Collector(11);
+                    Channel client = Peers.vsocketClient(group, links, greeted).connect(to).sync().channel();
+                    greeted.done.get(10, TimeUnit.SECONDS);
+                    assertEquals("220 ready\r\n", greeted.text(), links + " to " + to);
+                    assertEquals(VSocketLink.SHM, Peers.awaitLink(client, VSocketLink.SHM), links + " to " + to);
+                    client.close().sync();
+                }
             }
         } finally {
             server.close().sync();
@@ -834,7 +865,7 @@ class LinkSelectionTest {
 
     /**
      * A server-side handler may write as soon as its channel is initialised, from another thread, to a
-     * plain client that sends nothing (the server waits its hello timeout for it): the bytes reach it.
+     * plain client that sends nothing (served at accept, its SYN unmarked): the bytes reach it.
      * (The pipeline is initialised once the hello has picked the link, so these writes no longer race
      * the hello; writes that do — from a handler of the server channel — wait for the link in flush0.)
      */
