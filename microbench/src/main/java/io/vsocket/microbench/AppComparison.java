@@ -13,6 +13,7 @@ import io.grpc.netty.NettyServerBuilder;
 import io.grpc.stub.ClientCalls;
 import io.grpc.stub.ServerCalls;
 import io.grpc.stub.StreamObserver;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
@@ -82,7 +83,11 @@ import java.util.function.ToDoubleFunction;
  *   <li>{@code grpc-pp-direct}: the same with {@code directExecutor()} on both sides: callbacks run
  *       on the event loops (the loop-driven case).
  *   <li>{@code http-get}: Reactor Netty HttpClient GET of a 64 B body from HttpServer, keep-alive,
- *       one request at a time from a plain thread ({@code block()}).
+ *       one request at a time from a plain thread ({@code block()}); {@code http2-get} the same over h2c
+ *       (HTTP/2 with prior knowledge); {@code http-post} a POST of the payload, which the server streams back;
+ *       {@code http-get-newconn} a GET on a new connection each time (Reactor Netty's
+ *       {@code ConnectionProvider.newConnection()}: a client without a pool), so connect and close are in each
+ *       request.
  *   <li>{@code redis-get}, {@code redis-set}: Lettuce's synchronous GET or SET of a 64 B value, one
  *       at a time from a plain thread, against the example Redis-protocol server (examples' {@code RedisServer}, Netty's
  *       codec-redis) on the same transport; on epoll, Lettuce's own epoll transport.
@@ -347,6 +352,9 @@ public final class AppComparison {
             case "grpc-pingpong" -> grpcPingPong(t, seconds, false);
             case "grpc-pp-direct" -> grpcPingPong(t, seconds, true);
             case "http-get" -> httpGet(t, seconds);
+            case "http2-get" -> httpOnce(t, seconds, "http2-get", Http.Kind.H2C);
+            case "http-post" -> httpOnce(t, seconds, "http-post", Http.Kind.POST);
+            case "http-get-newconn" -> httpOnce(t, seconds, "http-get-newconn", Http.Kind.NEW_CONNECTION);
             case "redis-get" -> redis(t, seconds, false);
             case "redis-set" -> redis(t, seconds, true);
             case "grpc-unary-load" -> grpcUnaryLoad(t, seconds);
@@ -534,19 +542,36 @@ public final class AppComparison {
      * where {@code plainClient}, as any client that is not vsocket, so a vsocket server serves it on its tcp link.
      */
     private record Http(LoopResources loops, LoopResources clientLoops, ConnectionProvider pool, DisposableServer server,
-                        HttpClient client) implements AutoCloseable {
+                        HttpClient client, Kind kind) implements AutoCloseable {
+        /** What one request is: a keep-alive GET over HTTP/1.1 or h2c, a POST whose body comes back, a GET on a connection of its own. */
+        enum Kind { GET, H2C, POST, NEW_CONNECTION }
+
         static Http start(Transport t, int connections, boolean plainClient) {
+            return start(t, connections, plainClient, Kind.GET);
+        }
+
+        static Http start(Transport t, int connections, boolean plainClient, Kind kind) {
             LoopResources loops = t.loopResources("bench-" + t.name());
             LoopResources clientLoops = plainClient ? LoopResources.create("bench-client") : loops;
-            ConnectionProvider pool = ConnectionProvider.create("bench", connections);
-            DisposableServer server = HttpServer.create().host("127.0.0.1").port(0).runOn(loops)
-                    .route(r -> r.get("/", (req, res) -> res.sendByteArray(Mono.just(PAYLOAD))))
-                    .bindNow();
-            HttpClient client = HttpClient.create(pool).runOn(clientLoops).host("127.0.0.1").port(server.port());
-            return new Http(loops, clientLoops, pool, server, client);
+            ConnectionProvider pool = kind == Kind.NEW_CONNECTION ? ConnectionProvider.newConnection()
+                    : ConnectionProvider.create("bench", connections);
+            HttpServer httpServer = HttpServer.create().host("127.0.0.1").port(0).runOn(loops)
+                    .route(r -> r.get("/", (req, res) -> res.sendByteArray(Mono.just(PAYLOAD)))
+                            .post("/", (req, res) -> res.send(req.receive().retain())));
+            HttpClient client = HttpClient.create(pool).runOn(clientLoops);
+            if (kind == Kind.H2C) {
+                httpServer = httpServer.protocol(reactor.netty.http.HttpProtocol.H2C);
+                client = client.protocol(reactor.netty.http.HttpProtocol.H2C);
+            }
+            DisposableServer server = httpServer.bindNow();
+            return new Http(loops, clientLoops, pool, server, client.host("127.0.0.1").port(server.port()), kind);
         }
 
         Mono<byte[]> get() {
+            if (kind == Kind.POST) {
+                return client.post().uri("/").send(Mono.fromSupplier(() -> Unpooled.wrappedBuffer(PAYLOAD)))
+                        .responseContent().aggregate().asByteArray();
+            }
             return client.get().uri("/").responseContent().aggregate().asByteArray();
         }
 
@@ -562,7 +587,16 @@ public final class AppComparison {
     }
 
     static Result httpGet(Transport t, double seconds) throws Exception {
-        try (Http http = Http.start(t, 1, false)) {
+        return httpOnce(t, seconds, "http-get", Http.Kind.GET);
+    }
+
+    /**
+     * One request at a time of {@code kind} ({@code http2-get}: a GET over h2c, prior knowledge, on one
+     * connection; {@code http-post}: a POST of the payload, which the server streams back; {@code
+     * http-get-newconn}: a GET on a new connection each time, closed after it, as a client without a pool).
+     */
+    static Result httpOnce(Transport t, double seconds, String scenario, Http.Kind kind) throws Exception {
+        try (Http http = Http.start(t, 1, false, kind)) {
             warmUp(() -> http.get().block());
             Meter meter = new Meter();
             long end = System.nanoTime() + (long) (seconds * 1e9);
@@ -571,7 +605,7 @@ public final class AppComparison {
                 byte[] body = http.get().block();
                 meter.record(start, body.length);
             }
-            return meter.result("http-get", t.name());
+            return meter.result(scenario, t.name());
         }
     }
 

@@ -16,7 +16,8 @@ class AppComparisonTest {
     private static final AppComparison.Transport VSOCKET = new AppComparison.VSocket("vsocket", null);
 
     @ParameterizedTest
-    @ValueSource(strings = {"grpc-unary", "grpc-pingpong", "grpc-pp-direct", "http-get", "redis-get", "redis-set",
+    @ValueSource(strings = {"grpc-unary", "grpc-pingpong", "grpc-pp-direct", "http-get", "http2-get", "http-post",
+            "http-get-newconn", "redis-get", "redis-set",
             "grpc-unary-load", "http-get-load", "http-get-load-tcp", "redis-get-load"})
     void aScenarioServesCheckedRepliesOnVSocket(String scenario) throws Exception {
         AppComparison.Result result = AppComparison.run(scenario, VSOCKET, 0.3);

@@ -75,7 +75,12 @@ import java.util.concurrent.TimeUnit;
  */
 public final class LinkNegotiation {
     private static final InternalLogger logger = InternalLoggerFactory.getInstance(LinkNegotiation.class);
-    private static final SecureRandom RANDOM = new SecureRandom();
+    /**
+     * The connection tokens' source: the JDK's DRBG (SHA-256, seeded once from the system), which draws a
+     * token without a system call — the default ({@code NativePRNG}) reads {@code /dev/urandom} under a
+     * lock for every token, once per connection on the accepting loop. Either is a CSPRNG.
+     */
+    private static final SecureRandom RANDOM = tokenSource();
     /** The first fallback to tcp is logged at INFO, the rest at DEBUG. */
     private static volatile boolean loggedFallback;
 
@@ -262,6 +267,14 @@ public final class LinkNegotiation {
         } catch (IOException e) {
             logger.debug("{}: the saved SYN could not be read: {}", channel, e.getMessage());
             return Hello.SynMark.UNKNOWN;
+        }
+    }
+
+    private static SecureRandom tokenSource() {
+        try {
+            return SecureRandom.getInstance("DRBG");
+        } catch (java.security.NoSuchAlgorithmException e) {
+            return new SecureRandom();
         }
     }
 
