@@ -184,12 +184,16 @@ public final class ShmUpgradeLink implements ConnectionLink {
         return remote.getAddress().isLoopbackAddress() || remote.getAddress().equals(local.getAddress());
     }
 
-    /** Whether the links allow this upgrade: shm and tcp, and rdma (if at all) after shm. */
+    /**
+     * Whether the links allow this upgrade: shm and tcp, and rdma (if at all) after shm; and neither it
+     * ({@link #ENABLED}) nor going on over tcp at once at all ({@link LinkNegotiation#UPGRADE}, which the
+     * README promises makes every client wait for the hello) is turned off.
+     */
     static boolean linksSuit(LinkSettings config) {
         java.util.List<VSocketLink> links = config.getLinks();
         int shmAt = links.indexOf(VSocketLink.SHM);
         int rdmaAt = links.indexOf(VSocketLink.RDMA);
-        return ENABLED && shmAt >= 0 && links.contains(VSocketLink.TCP) && (rdmaAt < 0 || rdmaAt > shmAt);
+        return ENABLED && LinkNegotiation.UPGRADE && shmAt >= 0 && links.contains(VSocketLink.TCP) && (rdmaAt < 0 || rdmaAt > shmAt);
     }
 
     /** The client's side: its channel goes on over tcp now, and reads the offer off the server's first bytes. */

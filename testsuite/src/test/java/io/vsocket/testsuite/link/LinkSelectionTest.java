@@ -807,6 +807,32 @@ class LinkSelectionTest {
         }
     }
 
+    /**
+     * A same-host client at the default links is active over tcp at once and moves onto shm, or, with
+     * {@code -Dio.vsocket.linkUpgrade=false} (the build runs this class so too), waits for the hello: its
+     * link is shm when its connect completes, as the README says. (The same-host move once ignored that
+     * setting: only {@code -Dio.vsocket.shmUpgrade=false} beside it made such a client wait.)
+     */
+    @Test
+    void aClientAtTheDefaultLinksWaitsForTheHelloOnlyWithoutLinkUpgrade() throws Exception {
+        Channel server = Peers.vsocketServer(group, DEFAULT, new LinkRecorder()).bind(loopback()).sync().channel();
+        try {
+            CompletableFuture<VSocketLink> atActive = new CompletableFuture<>();
+            Channel client = Peers.vsocketClient(group, DEFAULT, new ChannelInboundHandlerAdapter() {
+                @Override
+                public void channelActive(ChannelHandlerContext ctx) {
+                    atActive.complete(((VSocketSocketChannel) ctx.channel()).link());
+                }
+            }).connect(server.localAddress()).sync().channel();
+            VSocketLink expected = io.vsocket.handshake.LinkNegotiation.UPGRADE ? VSocketLink.TCP : VSocketLink.SHM;
+            assertEquals(expected, atActive.get(10, TimeUnit.SECONDS), "linkUpgrade " + io.vsocket.handshake.LinkNegotiation.UPGRADE);
+            assertEquals(VSocketLink.SHM, Peers.awaitLink(client, VSocketLink.SHM));
+            client.close().sync();
+        } finally {
+            server.close().sync();
+        }
+    }
+
     /** Accepts one connection on {@code server} and writes the first {@code length} bytes of {@code bytes} to it. */
     private static CompletableFuture<java.net.Socket> acceptAndWrite(java.net.ServerSocket server, byte[] bytes, int length) {
         return CompletableFuture.supplyAsync(() -> {
